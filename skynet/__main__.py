@@ -1,0 +1,3 @@
+from skynet.cli import main
+
+main()

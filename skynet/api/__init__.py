@@ -1,0 +1,1 @@
+"""API: the FastAPI service (search, trajectories, watch-lists, cameras, jobs)."""

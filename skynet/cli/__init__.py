@@ -1,0 +1,31 @@
+"""The ``skynet`` command line (Typer). One module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from skynet.errors import SkynetError
+
+app = typer.Typer(
+    name="skynet",
+    help="Video analytics for a city camera network: faces, plates, sightings and search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    from skynet.cli import detect, models  # noqa: F401  (modules attach their commands to app)
+
+
+def main() -> None:
+    """Entry point: runs the CLI and turns expected errors into one clear message and exit code 2."""
+    _register_commands()
+    try:
+        app()
+    except SkynetError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

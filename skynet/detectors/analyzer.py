@@ -1,0 +1,66 @@
+"""One call that finds, embeds and reads everything in an image, timing each model stage."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from skynet.config import Settings
+from skynet.detectors import registry
+from skynet.detectors.base import FaceDetector, FaceEmbedder, PlateDetector, PlateReader
+from skynet.detectors.face_quality import face_quality
+from skynet.models import ModelStore, get_pack
+from skynet.records import Detections
+
+
+@dataclass
+class ImageAnalyzer:
+    """Faces (detected, scored for quality, embedded) and plates (detected, read) of an image."""
+
+    face_detector: FaceDetector
+    face_embedder: FaceEmbedder
+    plate_detector: PlateDetector
+    plate_reader: PlateReader
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageAnalyzer:
+        """Build the back-ends the configured model pack names (plate reader overridable)."""
+        pack = get_pack(settings.model_pack)
+        context = registry.BackendContext(settings, ModelStore(settings.models_path), pack)
+        chosen = dict(pack.backends)
+        if settings.plate_reader:
+            chosen["plate_reader"] = settings.plate_reader
+        return cls(**{role: registry.create(role, name, context) for role, name in chosen.items()})
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.face_embedder.dim
+
+    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True) -> Detections:
+        """Run the enabled stages on a BGR uint8 image."""
+        height, width = image.shape[:2]
+        result = Detections(image_width=width, image_height=height)
+        if faces:
+            with _timed(result, "face_detect"):
+                found = self.face_detector.detect(image)
+            found = [face.with_quality(face_quality(image, face)) for face in found]
+            with _timed(result, "face_embed"):
+                result.faces = self.face_embedder.embed(image, found) if found else []
+        if plates:
+            with _timed(result, "plate_detect"):
+                detected = self.plate_detector.detect(image)
+            with _timed(result, "plate_read"):
+                result.plates = self.plate_reader.read(image, detected) if detected else []
+        return result
+
+
+@contextmanager
+def _timed(result: Detections, stage: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.model_ms[stage] = (time.perf_counter() - start) * 1000.0

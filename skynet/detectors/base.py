@@ -1,0 +1,38 @@
+"""The four detector roles every back-end implements; each works on a BGR uint8 image."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from skynet.records import FaceDetection, PlateDetection
+
+
+class FaceDetector(Protocol):
+    """Finds faces (box, score, 5 landmarks) in an image."""
+
+    def detect(self, image: np.ndarray) -> list[FaceDetection]: ...
+
+
+class FaceEmbedder(Protocol):
+    """Aligns each face and adds an L2-normalised embedding of ``dim`` values."""
+
+    dim: int
+
+    def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
+
+
+class PlateDetector(Protocol):
+    """Finds licence plates (box, score, 4 corners) in an image."""
+
+    def detect(self, image: np.ndarray) -> list[PlateDetection]: ...
+
+
+class PlateReader(Protocol):
+    """Reads the text of each detected plate (batched where the model allows)."""
+
+    def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]: ...
+
+
+ROLES = ("face_detector", "face_embedder", "plate_detector", "plate_reader")

@@ -1,0 +1,78 @@
+"""Detector back-ends registered by role and name; a model pack names one back-end per role.
+
+A back-end module registers a factory with :func:`register`; the factory receives a
+:class:`BackendContext` (settings, model store, pack) and returns the detector.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skynet.config import Settings
+from skynet.detectors.base import ROLES
+from skynet.errors import ConfigError
+from skynet.models import ModelPack, ModelStore
+
+
+@dataclass(frozen=True, slots=True)
+class BackendContext:
+    """What a back-end factory may use to build itself."""
+
+    settings: Settings
+    store: ModelStore
+    pack: ModelPack
+
+    def model_path(self, name: str) -> Path:
+        """A verified model file of the pack (clear error naming it when missing)."""
+        return self.store.require(self.pack, name)
+
+
+Factory = Callable[[BackendContext], Any]
+
+_FACTORIES: dict[tuple[str, str], Factory] = {}
+
+# Modules that register the built-in back-ends when imported.
+_BUILTIN_MODULES = (
+    "skynet.detectors.centerface",
+    "skynet.detectors.dlib_embedder",
+    "skynet.detectors.clp_det",
+    "skynet.detectors.plate_readers",
+)
+
+
+def register(role: str, name: str) -> Callable[[Factory], Factory]:
+    """Decorator registering ``factory`` as back-end ``name`` for ``role``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {ROLES}")
+
+    def decorate(factory: Factory) -> Factory:
+        _FACTORIES[(role, name)] = factory
+        return factory
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+def create(role: str, name: str, context: BackendContext) -> Any:
+    """Build back-end ``name`` for ``role``; a clear error lists the registered ones otherwise."""
+    _load_builtins()
+    try:
+        factory = _FACTORIES[(role, name)]
+    except KeyError:
+        known = sorted(n for r, n in _FACTORIES if r == role)
+        raise ConfigError(f"No {role} back-end named {name!r}.", hint=f"registered: {', '.join(known)}") from None
+    return factory(context)
+
+
+def names(role: str) -> list[str]:
+    """Registered back-end names for ``role``."""
+    _load_builtins()
+    return sorted(n for r, n in _FACTORIES if r == role)

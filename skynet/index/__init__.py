@@ -1,0 +1,1 @@
+"""Index: the sighting store (source of truth) and the derived FAISS face index."""

@@ -1,0 +1,1 @@
+"""Ingest: decoding images and video streams into frames with camera and timestamp."""

