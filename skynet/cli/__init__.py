@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from skynet.cli import detect, models  # noqa: F401  (modules attach their commands to app)
+    from skynet.cli import demo, detect, models  # noqa: F401  (modules attach their commands to app)
 
 
 def main() -> None:

@@ -1,0 +1,76 @@
+"""Synthetic Chinese plates and scenes: for the demo, tests and benchmarks (no data files needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from skynet.errors import ConfigError
+
+CJK_FONTS = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+    Path("/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+)
+
+PLATE_SIZE = (440, 140)
+_STYLES = {  # background RGB, text RGB
+    "blue": ((20, 60, 190), (255, 255, 255)),
+    "yellow": ((245, 190, 20), (0, 0, 0)),
+    "green": ((90, 200, 120), (0, 0, 0)),
+}
+
+
+def find_cjk_font() -> Path:
+    """A font with Chinese glyphs; a clear error naming the Debian package when none is installed."""
+    for candidate in CJK_FONTS:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("No font with Chinese glyphs found.", hint="install it: apt-get install fonts-wqy-zenhei")
+
+
+def render_plate(text: str, font_path: Path | None = None, style: str | None = None) -> np.ndarray:
+    """A 440x140 BGR plate image of ``text``; style defaults to green for 8 characters, else blue."""
+    style = style or ("green" if len(text) == 8 else "blue")
+    background, ink = _STYLES[style]
+    width, height = PLATE_SIZE
+    plate = Image.new("RGB", PLATE_SIZE, background)
+    draw = ImageDraw.Draw(plate)
+    draw.rectangle((6, 6, width - 7, height - 7), outline=ink, width=3)
+    font = ImageFont.truetype(str(font_path or find_cjk_font()), 96)
+    slot = (width - 40) / len(text)
+    for i, char in enumerate(text):
+        left, top, right, bottom = draw.textbbox((0, 0), char, font=font)
+        x = 20 + slot * i + (slot - (right - left)) / 2 - left
+        y = (height - (bottom - top)) / 2 - top
+        draw.text((x, y), char, font=font, fill=ink)
+    return cv2.cvtColor(np.asarray(plate), cv2.COLOR_RGB2BGR)
+
+
+def paste_plate(scene: np.ndarray, plate: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """``scene`` with ``plate`` warped onto ``corners`` (left-top, right-top, right-bottom, left-bottom).
+
+    Corners may lie outside the scene: the plate is then cut by the image edge.
+    """
+    height, width = plate.shape[:2]
+    source = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    matrix = cv2.getPerspectiveTransform(source, np.float32(corners))
+    size = (scene.shape[1], scene.shape[0])
+    warped = cv2.warpPerspective(plate, matrix, size, flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((height, width), 255, np.uint8), matrix, size)
+    out = scene.copy()
+    out[mask > 127] = warped[mask > 127]
+    return out
+
+
+def street_scene(width: int = 1280, height: int = 720, seed: int = 0) -> np.ndarray:
+    """A plain textured background (road, kerb, noise) to paste plates onto."""
+    rng = np.random.default_rng(seed)
+    scene = np.empty((height, width, 3), np.uint8)
+    scene[: height // 3] = (190, 170, 150)
+    scene[height // 3 :] = (90, 90, 95)
+    noise = rng.normal(0, 6, scene.shape)
+    return np.clip(scene + noise, 0, 255).astype(np.uint8)
