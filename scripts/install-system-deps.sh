@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use (a CJK font, ffmpeg), when they are missing.
+# Installs the Debian packages the tests use (a CJK font, ffmpeg, the Mosquitto MQTT broker), when they are missing.
 # Needs root or sudo; without either it says what to install and carries on (those tests skip).
 set -euo pipefail
 
-packages=(fonts-wqy-zenhei ffmpeg)
+packages=(fonts-wqy-zenhei ffmpeg mosquitto)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
