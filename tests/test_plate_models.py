@@ -1,0 +1,110 @@
+"""The real plate models: clp_det + PP-OCRv4 (default) and clp_rec, on real and synthetic plates."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from skynet.detectors import registry
+from skynet.detectors.plate_format import normalize_plate
+from skynet.ingest.images import load_image
+from skynet.models import ModelStore, get_pack
+from skynet.synthetic import paste_plate, render_plate, street_scene
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="session")
+def clp_rec(model_settings):
+    context = registry.BackendContext(model_settings, ModelStore(model_settings.models_path), get_pack("default"))
+    return registry.create("plate_reader", "clp_rec", context)
+
+
+def scene_with(text: str, corners: list[list[float]], seed: int = 0) -> np.ndarray:
+    return paste_plate(street_scene(seed=seed), render_plate(text), np.float32(corners))
+
+
+def labelled_rows(path, count: int) -> list[dict[str, str]]:
+    with (path / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))[:count]
+
+
+def load(path, settings) -> np.ndarray:
+    return load_image(path, settings.max_image_pixels, settings.max_image_bytes)
+
+
+@pytest.mark.parametrize(
+    ("text", "corners", "kind"),
+    [
+        ("桂B12345", [[500, 400], [720, 380], [725, 450], [505, 472]], "blue"),  # tilted blue plate
+        ("粤BD12345", [[300, 300], [520, 310], [515, 380], [296, 368]], "new_energy"),  # green 8-character plate
+    ],
+)
+def test_synthetic_plates_are_found_and_read(analyzer, cjk_font, text, corners, kind):
+    result = analyzer.analyze(scene_with(text, corners), faces=False)
+    assert len(result.plates) == 1
+    plate = result.plates[0]
+    assert plate.read.text == text
+    assert plate.read.format.valid and plate.read.format.kind == kind
+    assert len(plate.read.char_confidences) == len(text)
+    # corners come back in canonical order, close to where the plate was pasted
+    assert np.abs(plate.corners - np.float32(corners)).max() < 20
+    assert plate.box.x1 < plate.box.x2 and plate.box.y1 < plate.box.y2
+
+
+@pytest.mark.parametrize(
+    ("text", "corners"),
+    [
+        ("桂B12345", [[-8, 500], [224, 492], [228, 566], [-6, 574]]),  # rim cut by the left edge
+        ("粤BD12345", [[1070, 40], [1290, 36], [1292, 110], [1072, 114]]),  # across the right edge
+        ("川A9X7Q2", [[400, -20], [640, -18], [642, 56], [402, 54]]),  # top quarter cut off
+    ],
+)
+def test_plates_crossing_the_image_edge(analyzer, cjk_font, text, corners):
+    scene = scene_with(text, corners, seed=3)
+    result = analyzer.analyze(scene, faces=False)
+    assert [p.read.text for p in result.plates] == [text]
+    box = result.plates[0].box
+    assert 0 <= box.x1 < box.x2 <= scene.shape[1] and 0 <= box.y1 < box.y2 <= scene.shape[0]
+
+
+def test_fast_reader_reads_synthetic_plates(analyzer, clp_rec, cjk_font):
+    scene = scene_with("粤BD12345", [[300, 300], [520, 310], [515, 380], [296, 368]])
+    plates = clp_rec.read(scene, analyzer.plate_detector.detect(scene))
+    assert [p.read.text for p in plates] == ["粤BD12345"]
+
+
+def test_scene_without_plates_and_tiny_images(analyzer):
+    assert analyzer.analyze(street_scene(seed=5), faces=False).plates == []
+    for shape in ((2, 2, 3), (3, 4000, 3)):
+        assert analyzer.plate_detector.detect(np.zeros(shape, np.uint8)) == []
+    assert analyzer.plate_reader.read(np.zeros((4, 4, 3), np.uint8), []) == []
+
+
+def test_ccpd_plates_read_exactly(analyzer, shared_data, model_settings):
+    data = shared_data("cn_plate_ccpd")
+    rows = labelled_rows(data, 8)
+    exact = 0
+    for row in rows:
+        result = analyzer.analyze(load(data / "images" / row["filename"], model_settings), faces=False)
+        exact += any(normalize_plate(p.read.text) == normalize_plate(row["plate_text"]) for p in result.plates)
+    assert exact >= 7, f"only {exact} of {len(rows)} CCPD plates read exactly"
+
+
+def test_multi_plate_street_photo(analyzer, shared_data, model_settings):
+    data = shared_data("cn_plate_easypr")
+    rows = [r for r in labelled_rows(data, 200) if r["filename"] == "easypr_0001.jpg"]
+    result = analyzer.analyze(load(data / "images" / "easypr_0001.jpg", model_settings), faces=False)
+    assert {p.read.text for p in result.plates} >= {r["plate_text"] for r in rows}
+
+
+@pytest.mark.parametrize("reader", ["ppocr", "clp_rec"])
+def test_plate_crops_are_read(analyzer, clp_rec, shared_data, model_settings, reader):
+    data = shared_data("cn_plate_crops")
+    rows = labelled_rows(data, 20)
+    backend = analyzer.plate_reader if reader == "ppocr" else clp_rec
+    reads = backend.read_crops([load(data / "images" / r["filename"], model_settings) for r in rows])
+    exact = sum(normalize_plate(t.text) == normalize_plate(r["plate_text"]) for t, r in zip(reads, rows))
+    assert exact >= 18, f"{reader}: only {exact} of 20 crops read exactly"
