@@ -30,8 +30,10 @@ class Settings(BaseSettings):
 
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
     face_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    plate_detect_long_side: int = Field(default=1280, ge=64)
-    plate_min_score: float = Field(default=0.7, ge=0.0, le=1.0)
+    plate_detect_long_side: int = Field(
+        default=960, ge=64, description="Frames are scaled down to this long side for plate detection."
+    )
+    plate_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Plate detector score threshold.")
     plate_reader: str | None = Field(
         default=None, description="Override the pack's plate reader: 'ppocr' (accurate) or 'clp_rec' (fast)."
     )
@@ -44,6 +46,16 @@ class Settings(BaseSettings):
         default=40_000_000, ge=1, description="Images above this many pixels are refused before decoding."
     )
     max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
+    retention_days: float | None = Field(
+        default=None, gt=0, description="Delete sightings older than this many days automatically; unset = keep."
+    )
+    database_url: str | None = Field(
+        default=None, repr=False,
+        description="PostgreSQL URL (postgresql://user:password@host/db) for the store; unset = SQLite in data_dir. "
+        "A secret: never logged.",
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention policy runs.")
 
     @property
     def models_path(self) -> Path:
