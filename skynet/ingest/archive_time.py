@@ -1,0 +1,51 @@
+"""When an archive file starts: given explicitly, read from its metadata, or parsed from its name."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+from skynet.errors import SkynetError
+from skynet.ingest.probe import probe
+
+DEFAULT_NAME_PATTERN = "%Y%m%d_%H%M%S"
+_FIELDS = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}",
+           "%z": r"[+-]\d{4}|Z"}
+
+
+class ArchiveTimeError(SkynetError):
+    """No start time could be found for an archive file."""
+
+
+def resolve_start_time(path: Path, explicit: float | None = None,
+                       name_pattern: str | None = DEFAULT_NAME_PATTERN) -> float:
+    """Unix start time of ``path``: ``explicit`` if given, else the container's ``creation_time``
+    (via ffprobe), else the first match of ``name_pattern`` (a ``strptime`` format using
+    %Y %m %d %H %M %S and optionally %z; times without %z are local time) in the file name."""
+    if explicit is not None:
+        return explicit
+    facts = probe(path)
+    if facts is not None and facts.creation_time is not None:
+        return facts.creation_time
+    if name_pattern:
+        parsed = time_from_name(path.name, name_pattern)
+        if parsed is not None:
+            return parsed
+    raise ArchiveTimeError(
+        f"{path}: no start time: the file has no creation_time metadata and its name does not match "
+        f"{name_pattern!r}.",
+        hint="give the start time explicitly (--start '2024-05-01 08:00:00'), or set the file-name pattern",
+    )
+
+
+def time_from_name(name: str, pattern: str) -> float | None:
+    """Unix time parsed from the first part of ``name`` that matches the ``strptime`` ``pattern``."""
+    regex = "".join(_FIELDS.get(token, re.escape(token)) for token in re.findall(r"%.|[^%]+", pattern))
+    match = re.search(regex, name)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(0), pattern).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,127 @@
+"""Pacing what reaches the detectors: an analysis-rate gate, a motion gate, a latest-frame slot."""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+import cv2
+import numpy as np
+
+T = TypeVar("T")
+_TOLERANCE_S = 1e-3  # presentation times are rounded to the stream time base
+
+
+class RateGate:
+    """Passes at most ``fps`` frames per second of frame time (wall clock live, presentation time in archives)."""
+
+    def __init__(self, fps: float) -> None:
+        if fps <= 0:
+            raise ValueError("analysis rate must be above 0 fps")
+        self.interval = 1.0 / fps
+        self._next: float | None = None
+
+    def due(self, timestamp: float) -> bool:
+        """Whether the frame at ``timestamp`` should be analysed (and, if so, the next slot starts)."""
+        if self._next is not None:
+            early = timestamp < self._next - _TOLERANCE_S
+            jumped_back = timestamp < self._next - self.interval - _TOLERANCE_S  # clock or stream reset
+            if early and not jumped_back:
+                return False
+        if self._next is None or abs(timestamp - self._next) > self.interval:
+            self._next = timestamp + self.interval  # first frame, or after a gap or jump: restart the grid
+        else:
+            self._next += self.interval
+        return True
+
+
+class MotionGate:
+    """Skips frames that barely differ from the last frame that was let through.
+
+    Frames are compared as small blurred grey images (``width`` pixels wide): the fraction of
+    pixels whose grey level changed by more than ``pixel_delta`` must reach ``min_changed``.
+    A frame is let through anyway after ``max_static_s`` seconds, so still objects are seen
+    now and then, and on the first frame or a change of resolution.
+    """
+
+    def __init__(self, min_changed: float = 0.002, pixel_delta: int = 12, width: int = 160,
+                 max_static_s: float = 1.0) -> None:
+        self.min_changed = min_changed
+        self.pixel_delta = pixel_delta
+        self.width = width
+        self.max_static_s = max_static_s
+        self._reference: np.ndarray | None = None
+        self._reference_time = 0.0
+        self._shape: tuple[int, ...] | None = None
+
+    def moving(self, image: np.ndarray, timestamp: float) -> bool:
+        """Whether ``image`` should be analysed; when it is, it becomes the new reference."""
+        small = self._small(image)
+        if (self._reference is None or image.shape != self._shape or small.shape != self._reference.shape
+                or timestamp - self._reference_time >= self.max_static_s
+                or self.changed_fraction(small) >= self.min_changed):
+            self._reference, self._reference_time, self._shape = small, timestamp, image.shape
+            return True
+        return False
+
+    def changed_fraction(self, small: np.ndarray) -> float:
+        diff = cv2.absdiff(small, self._reference)
+        return float(np.count_nonzero(diff > self.pixel_delta)) / diff.size
+
+    def _small(self, image: np.ndarray) -> np.ndarray:
+        height = max(1, round(image.shape[0] * self.width / image.shape[1]))
+        small = cv2.resize(image, (self.width, height), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        return cv2.GaussianBlur(grey, (5, 5), 0)
+
+
+class LatestSlot(Generic[T]):
+    """A one-item hand-over between a reader and an analyser thread.
+
+    Live (``block=False``): a new item replaces one not yet taken, and the replaced one is
+    counted in :attr:`dropped`, so latency stays bounded when analysis falls behind.
+    Archive (``block=True``): :meth:`put` waits until the slot is free, so nothing is dropped.
+    """
+
+    def __init__(self, block: bool) -> None:
+        self.block = block
+        self.dropped = 0
+        self._item: T | None = None
+        self._has_item = False
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, item: T, timeout: float | None = None) -> bool:
+        """Offer ``item``; ``False`` if the slot was closed (or, blocking, still full after ``timeout``)."""
+        with self._cond:
+            if self.block and not self._cond.wait_for(lambda: not self._has_item or self._closed, timeout):
+                return False
+            if self._closed:
+                return False
+            if self._has_item:
+                self.dropped += 1
+            self._item, self._has_item = item, True
+            self._cond.notify_all()
+            return True
+
+    def take(self, timeout: float | None = None) -> T | None:
+        """The waiting item, or ``None`` after ``timeout`` or once the slot is closed and empty."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
+                return None
+            if not self._has_item:
+                return None
+            item, self._item, self._has_item = self._item, None, False
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        """No more items will come; a waiting :meth:`take` returns what is left, then ``None``."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed and not self._has_item

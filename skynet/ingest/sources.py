@@ -1,0 +1,180 @@
+"""Opening video sources (RTSP, HTTP(S) MJPEG, files, local devices) with OpenCV's FFmpeg back-end.
+
+A :class:`VideoSource` hands out frames one at a time: :meth:`VideoSource.grab` advances the
+stream and returns the frame's timestamp, :meth:`VideoSource.retrieve` converts the grabbed
+frame to BGR only when it is wanted (most frames are paced out before that costly step).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import cv2
+import numpy as np
+
+from skynet.errors import SkynetError
+from skynet.ingest import diagnose
+from skynet.redaction import redact_text, redact_url
+
+# FFmpeg's own log lines can carry a camera URL with its password; keep FFmpeg quiet (read by
+# OpenCV when its FFmpeg back-end first starts, which is after this import). Our errors say more.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+class SourceError(SkynetError):
+    """A camera or file that cannot be opened or read; the message names the camera, never a secret."""
+
+
+class SourceKind(StrEnum):
+    RTSP = "rtsp"
+    HTTP = "http"
+    FILE = "file"
+    DEVICE = "device"
+
+
+_DEVICE = re.compile(r"^(?:/dev/video(\d+)|(\d+))$")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """Where a camera's video comes from and how to read it.
+
+    ``url`` may hold credentials and is never shown unredacted. ``transport`` picks RTSP
+    over TCP (default, survives NAT and loss) or UDP. ``start_time`` (Unix seconds) anchors an
+    archive file's presentation times; see :mod:`skynet.ingest.archive_time`. ``read_timeout_s``
+    is also the watchdog's stall limit: no new frame for that long and the stream is reopened.
+    ``decode_threads`` 0 lets FFmpeg choose.
+    """
+
+    camera_id: str
+    url: str = field(repr=False)
+    transport: str = "tcp"
+    start_time: float | None = None
+    decode_threads: int = 0
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+
+    @property
+    def kind(self) -> SourceKind:
+        lowered = self.url.lower()
+        if lowered.startswith(("rtsp://", "rtsps://")):
+            return SourceKind.RTSP
+        if lowered.startswith(("http://", "https://")):
+            return SourceKind.HTTP
+        if _DEVICE.match(self.url):
+            return SourceKind.DEVICE
+        return SourceKind.FILE
+
+    @property
+    def live(self) -> bool:
+        """Live sources are stamped with the wall clock and reopened when they fail."""
+        return self.kind is not SourceKind.FILE
+
+    @property
+    def redacted(self) -> str:
+        return redact_url(self.url)
+
+    def redact(self, text: str) -> str:
+        """``text`` with this source's credentials removed."""
+        return redact_text(text, [self.url])
+
+
+class VideoSource:
+    """An open video source; not thread-safe (one reader thread per source)."""
+
+    def __init__(self, spec: SourceSpec, capture: cv2.VideoCapture, start_time: float) -> None:
+        self.spec = spec
+        self._capture = capture
+        self._start_time = start_time
+        self._timestamp = 0.0
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        self.duration_s = frames / self.fps if spec.kind is SourceKind.FILE and self.fps > 0 and frames > 0 else None
+
+    @property
+    def position_s(self) -> float:
+        """Presentation time of the last grabbed frame, seconds from the start of the stream."""
+        return max(0.0, float(self._capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
+
+    def grab(self) -> float | None:
+        """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure."""
+        if not self._capture.grab():
+            return None
+        if self.spec.live:
+            self._timestamp = time.time()
+        else:
+            self._timestamp = self._start_time + self.position_s
+        return self._timestamp
+
+    def retrieve(self) -> np.ndarray | None:
+        """The grabbed frame as BGR uint8, or ``None`` when it cannot be decoded."""
+        ok, image = self._capture.retrieve()
+        if not ok or image is None or image.size == 0:
+            return None
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return image
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def open_source(spec: SourceSpec) -> VideoSource:
+    """Open ``spec`` or raise :class:`SourceError` with the most specific reason that can be found."""
+    start_time = 0.0
+    if spec.kind is SourceKind.FILE:
+        problem = diagnose.file_problem(spec)
+        if problem is not None:
+            raise SourceError(f"camera {spec.camera_id}: {problem}")
+        if spec.start_time is None:
+            raise SourceError(f"camera {spec.camera_id}: no start time for archive file {spec.url}.",
+                              hint="give the start time, or use archive_time.resolve_start_time()")
+        start_time = spec.start_time
+    capture = _capture(spec)
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"camera {spec.camera_id}: {diagnose.open_failure(spec)}")
+    return VideoSource(spec, capture, start_time)
+
+
+def _capture(spec: SourceSpec) -> cv2.VideoCapture:
+    if spec.kind is SourceKind.DEVICE:
+        match = _DEVICE.match(spec.url)
+        index = int(match.group(1) or match.group(2))  # type: ignore[union-attr]
+        return cv2.VideoCapture(index, cv2.CAP_V4L2)
+    params = [
+        cv2.CAP_PROP_N_THREADS, spec.decode_threads,
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(spec.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(spec.read_timeout_s * 1000),
+    ]
+    if spec.kind is not SourceKind.RTSP:
+        return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)
+    if spec.transport not in ("tcp", "udp"):
+        raise SourceError(f"camera {spec.camera_id}: RTSP transport must be 'tcp' or 'udp', not {spec.transport!r}.")
+    unreachable = diagnose.unreachable(spec.url, spec.open_timeout_s)
+    if unreachable is not None:  # fail fast, and never hold the open lock for a dead host
+        raise SourceError(f"camera {spec.camera_id}: cannot reach {spec.redacted}: {unreachable}.")
+    with _RTSP_OPEN_LOCK:
+        _set_transport(spec.transport)
+        return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)
+
+
+# OpenCV takes the RTSP transport only from a process-wide environment variable, read when a
+# capture opens (unset means TCP); opens of RTSP cameras are therefore serialised, each with
+# the variable naming its transport. Other options a user put in the variable are kept.
+_RTSP_OPEN_LOCK = threading.Lock()
+_OPTIONS_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+
+def _set_transport(transport: str) -> None:
+    """Name ``transport`` in OpenCV's capture options (the variable is only written on a change)."""
+    current = os.environ.get(_OPTIONS_VAR, "")
+    kept = [kv for kv in current.split("|") if kv and not kv.startswith("rtsp_transport;")]
+    wanted = "|".join([*kept, f"rtsp_transport;{transport}"])
+    if wanted != current:
+        os.environ[_OPTIONS_VAR] = wanted

@@ -1,0 +1,116 @@
+"""One track's observations, reduced as they arrive to what its sighting needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from skynet.records import Box, FaceDetection, Origin, PlateDetection, PlateText, Sighting, SightingKind
+from skynet.tracking.fusion import fuse_embeddings, vote_plate
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A face or plate detection of one analysed frame."""
+
+    timestamp: float
+    detection: FaceDetection | PlateDetection
+
+    @property
+    def box(self) -> Box:
+        return self.detection.box
+
+    @property
+    def quality(self) -> float:
+        """How good a view this is: face quality score, or plate read confidence x detector score."""
+        det = self.detection
+        if isinstance(det, FaceDetection):
+            return det.quality.score if det.quality is not None else det.score
+        return det.score * (det.read.confidence if det.read is not None else 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOptions:
+    """How thumbnails and context frames are cut: margin around the box, context size limit."""
+
+    thumbnail_margin: float = 0.25
+    context_long_side: int = 1280
+
+
+class TrackAccumulator:
+    """Everything a sighting needs from one track (or one segment of a long track)."""
+
+    def __init__(self, kind: SightingKind, track_id: int, images: ImageOptions, max_faces: int = 3) -> None:
+        self.kind = kind
+        self.track_id = track_id
+        self.images = images
+        self.max_faces = max_faces
+        self.first_seen: float | None = None
+        self.last_seen = 0.0
+        self.hits = 0
+        self._best: Observation | None = None
+        self._thumbnail: np.ndarray | None = None
+        self._context: np.ndarray | None = None
+        self._faces: list[tuple[float, np.ndarray]] = []
+        self._reads: list[PlateText] = []
+
+    def add(self, observation: Observation, image: np.ndarray) -> None:
+        """Take in one observation made on ``image`` (the full analysed frame)."""
+        if self.first_seen is None:
+            self.first_seen = observation.timestamp
+        self.last_seen = observation.timestamp
+        self.hits += 1
+        det = observation.detection
+        if isinstance(det, FaceDetection) and det.embedding is not None:
+            self._faces.append((observation.quality, det.embedding))
+            self._faces.sort(key=lambda qe: -qe[0])
+            del self._faces[self.max_faces:]
+        if isinstance(det, PlateDetection) and det.read is not None and det.read.text:
+            self._reads.append(det.read)
+        if self._best is None or observation.quality > self._best.quality:
+            self._best = observation
+            self._thumbnail = crop(image, observation.box, self.images.thumbnail_margin)
+            self._context = shrink(image, self.images.context_long_side)
+
+    def sighting(self, camera_id: str, origin: Origin) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
+        """The track's sighting and images; ``None`` when it has nothing to search by
+        (a face never embedded, a plate never read)."""
+        best = self._best
+        if best is None or self.first_seen is None or self._thumbnail is None or self._context is None:
+            return None
+        embedding = plate = None
+        if self.kind is SightingKind.FACE:
+            if not self._faces:
+                return None
+            embedding = fuse_embeddings([e for _, e in self._faces], [q for q, _ in self._faces])
+        else:
+            if not self._reads:
+                return None
+            plate = vote_plate(self._reads)
+        sighting = Sighting(
+            camera_id=camera_id, kind=self.kind, first_seen=self.first_seen, last_seen=self.last_seen,
+            best_time=best.timestamp, box=best.box, quality=best.quality, embedding=embedding, plate=plate,
+            track_id=self.track_id, origin=origin,
+        )
+        return sighting, self._thumbnail, self._context
+
+
+def crop(image: np.ndarray, box: Box, margin: float) -> np.ndarray:
+    """A copy of ``box`` grown by ``margin`` of its size on every side, clipped to the image."""
+    height, width = image.shape[:2]
+    grow_x, grow_y = box.width * margin, box.height * margin
+    grown = Box(box.x1 - grow_x, box.y1 - grow_y, box.x2 + grow_x, box.y2 + grow_y).clipped(width, height)
+    x1, y1 = min(int(grown.x1), width - 1), min(int(grown.y1), height - 1)
+    x2, y2 = max(x1 + 1, int(np.ceil(grown.x2))), max(y1 + 1, int(np.ceil(grown.y2)))
+    return image[y1:min(y2, height), x1:min(x2, width)].copy()
+
+
+def shrink(image: np.ndarray, long_side: int) -> np.ndarray:
+    """A copy of ``image`` scaled down so its long side is at most ``long_side``."""
+    scale = long_side / max(image.shape[:2])
+    if scale >= 1.0:
+        return image.copy()
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,120 @@
+"""Tracking faces and plates into sightings: real norfair tracker, synthetic detections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skynet.records import Box, Detections, FaceDetection, FaceQuality, PlateDetection, PlateText, SightingKind
+from skynet.tracking import ArchiveClock, CameraTracker, TrackerOptions
+from skynet.tracking.fusion import fuse_embeddings, vote_plate
+
+IMAGE = np.zeros((360, 640, 3), np.uint8)
+
+
+def face(x: float, y: float, quality: float, embedding: np.ndarray, size: float = 60) -> FaceDetection:
+    return FaceDetection(box=Box(x, y, x + size, y + size), score=0.9, landmarks=np.zeros((5, 2), np.float32),
+                         quality=FaceQuality(quality, size, 1.0, 1.0), embedding=embedding)
+
+
+def plate(x: float, text: str, confs: tuple[float, ...]) -> PlateDetection:
+    return PlateDetection(box=Box(x, 250, x + 90, 280), score=0.95, corners=np.zeros((4, 2), np.float32),
+                          read=PlateText(text, confs))
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.asarray(values, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def run(tracker: CameraTracker, frames: list[Detections], fps: float = 5.0, t0: float = 1000.0):
+    out = []
+    for i, detections in enumerate(frames):
+        out += tracker.update(detections, t0 + i / fps, IMAGE)
+    return out + tracker.flush()
+
+
+def test_one_moving_face_is_one_sighting_with_best_face_embedding():
+    best, other = unit(1, 0, 0), unit(0, 1, 0)
+    frames = [Detections(640, 360, faces=[face(20 + 12 * i, 100, 0.9 if i == 4 else 0.2, best if i == 4 else other)])
+              for i in range(10)]
+    sightings = run(CameraTracker("cam", TrackerOptions(max_faces=1)), frames)
+    assert len(sightings) == 1
+    sighting, thumb, context = sightings[0]
+    assert sighting.kind is SightingKind.FACE and sighting.camera_id == "cam"
+    assert sighting.first_seen == pytest.approx(1000.0) and sighting.last_seen == pytest.approx(1000.0 + 9 / 5)
+    assert sighting.best_time == pytest.approx(1000.0 + 4 / 5)
+    assert sighting.box.x1 == pytest.approx(20 + 48)
+    np.testing.assert_allclose(sighting.embedding, best, atol=1e-6)
+    assert thumb.shape[:2] == (90, 90)  # 60 px box plus 25 % margin on each side
+    assert context.shape == IMAGE.shape
+
+
+def test_two_faces_apart_and_a_return_after_a_gap_are_separate_sightings():
+    e = unit(1, 1, 0)
+    frames = [Detections(640, 360, faces=[face(20 + 5 * i, 50, 0.5, e), face(400 - 5 * i, 200, 0.5, e)])
+              for i in range(6)]
+    frames += [Detections(640, 360)] * 15  # 3 s with nothing: both tracks end
+    frames += [Detections(640, 360, faces=[face(100, 50, 0.5, e)]) for _ in range(3)]
+    sightings = run(CameraTracker("cam"), frames)
+    assert len(sightings) == 3
+    assert sorted(round(s.first_seen - 1000.0, 1) for s, _, _ in sightings) == [0.0, 0.0, 4.2]
+
+
+def test_idle_frames_finish_a_track_by_time():
+    tracker = CameraTracker("cam", TrackerOptions(lost_after_s=1.0))
+    assert tracker.update(Detections(640, 360, faces=[face(10, 10, 0.5, unit(1, 0))]), 0.0, IMAGE) == []
+    assert tracker.idle(0.5) == []
+    assert len(tracker.idle(1.6)) == 1
+
+
+def test_long_track_is_published_every_segment():
+    frames = [Detections(640, 360, faces=[face(100, 100, 0.5, unit(1, 0))]) for _ in range(60)]  # 12 s, still
+    sightings = run(CameraTracker("cam", TrackerOptions(segment_s=5.0)), frames)
+    assert len(sightings) == 3
+    assert all(s.track_id == sightings[0][0].track_id for s, _, _ in sightings)
+
+
+def test_plate_track_votes_its_text_and_archive_offset():
+    reads = [("京A12345", (0.9,) * 7), ("京A12845", (0.9, 0.9, 0.9, 0.9, 0.3, 0.9, 0.9)),
+             ("京A1234", (0.5,) * 6), ("京A02345", (0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9))]
+    frames = [Detections(640, 360, plates=[plate(100 + 8 * i, text, confs)]) for i, (text, confs) in enumerate(reads)]
+    clock = ArchiveClock("/videos/a.mp4", start_time=990.0)
+    sightings = run(CameraTracker("cam", archive=clock), frames)
+    assert len(sightings) == 1
+    sighting = sightings[0][0]
+    assert sighting.kind is SightingKind.PLATE and sighting.plate.text == "京A12345"
+    assert sighting.origin.kind == "archive" and sighting.origin.offset_s == pytest.approx(10.0)
+    assert sighting.best_time == pytest.approx(1000.0)  # the most confident read
+
+
+def test_faces_and_plates_are_tracked_separately():
+    frames = [Detections(640, 360, faces=[face(100, 250, 0.5, unit(1, 0), size=30)],
+                         plates=[plate(100, "沪B99999", (0.9,) * 7)]) for _ in range(3)]
+    kinds = sorted(s.kind.value for s, _, _ in run(CameraTracker("cam"), frames))
+    assert kinds == ["face", "plate"]
+
+
+def test_tracks_without_embedding_or_read_give_no_sighting():
+    bare = FaceDetection(box=Box(10, 10, 50, 50), score=0.9, landmarks=np.zeros((5, 2), np.float32))
+    unread = PlateDetection(box=Box(100, 100, 190, 130), score=0.9, corners=np.zeros((4, 2), np.float32))
+    assert run(CameraTracker("cam"), [Detections(640, 360, faces=[bare], plates=[unread])] * 3) == []
+
+
+def test_vote_fixes_different_single_character_errors():
+    reads = [PlateText("粤B1X345", (0.9, 0.9, 0.9, 0.4, 0.9, 0.9, 0.9)),
+             PlateText("粤B12Y45", (0.9, 0.9, 0.9, 0.9, 0.4, 0.9, 0.9)),
+             PlateText("粤B123Z5", (0.9, 0.9, 0.9, 0.9, 0.9, 0.4, 0.9))]
+    voted = vote_plate(reads)
+    assert voted.text == "粤B12345"
+    assert voted.char_confidences[0] == pytest.approx(0.9)
+    assert voted.char_confidences[3] == pytest.approx(1.8 / 3)
+    assert {t for t, _ in voted.alternatives} == {r.text for r in reads}
+
+
+def test_fused_embedding_is_weighted_and_unit_length():
+    fused = fuse_embeddings([unit(1, 0), unit(0, 1)], [3.0, 1.0])
+    assert np.linalg.norm(fused) == pytest.approx(1.0, abs=1e-6)
+    assert fused[0] == pytest.approx(3 / np.sqrt(10), abs=1e-6)
+    with pytest.raises(ValueError):
+        fuse_embeddings([], [])
