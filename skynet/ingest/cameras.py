@@ -22,12 +22,13 @@ class CameraSet:
         self._tracker_options = tracker_options
         self._workers: dict[str, CameraWorker] = {}
 
-    def start(self, specs: Iterable[SourceSpec]) -> CameraSet:
-        """Start a worker for each spec; camera ids must be unique."""
+    def start(self, specs: Iterable[SourceSpec], options: WorkerOptions | None = None) -> CameraSet:
+        """Start a worker for each spec (with ``options`` instead of the set's, when given);
+        camera ids must be unique."""
         for spec in specs:
             if spec.camera_id in self._workers:
                 raise ValueError(f"camera {spec.camera_id} is already running")
-            worker = CameraWorker(spec, self._analyze, self._sink, self._options, self._tracker_options)
+            worker = CameraWorker(spec, self._analyze, self._sink, options or self._options, self._tracker_options)
             self._workers[spec.camera_id] = worker.start()
         return self
 

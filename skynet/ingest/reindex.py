@@ -1,0 +1,146 @@
+"""Batch re-indexing of archived video files: parallel, resumable, idempotent.
+
+Each file's state lives in the store (path, size, mtime, model pack, status). A file already
+``done`` with the same pack is skipped; one left ``running`` by a killed run, or ``failed``, is
+redone after its partial sightings are deleted, so a run can be repeated or resumed at any time
+without duplicates. ``force`` redoes done files too (for example with another model pack).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from skynet.index.catalog import Catalog
+from skynet.index.store import FileState
+from skynet.ingest.archive_time import resolve_start_time
+from skynet.ingest.sources import SourceSpec
+from skynet.ingest.status import CameraState
+from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
+from skynet.tracking import SightingSink
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".flv", ".h264", ".h265", ".mpg"}
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """What happened to one file: ``done``, ``skipped`` (with the reason) or ``failed`` (with the error)."""
+
+    path: Path
+    status: str
+    detail: str = ""
+    sightings: int = 0
+
+
+def archive_files(paths: Iterable[Path]) -> list[Path]:
+    """Files given directly, plus the video files found (recursively) in directories given."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES))
+        else:
+            found.append(path)
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def frame_count(path: Path) -> int:
+    """Frames in a video file according to its container (0 when unknown or unreadable)."""
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) if capture.isOpened() else 0
+    finally:
+        capture.release()
+
+
+@dataclass
+class _Job:
+    path: Path
+    state: FileState
+    worker: CameraWorker
+
+
+class Reindexer:
+    """Runs archive files through the pipeline, ``jobs`` files at a time, into the catalog."""
+
+    def __init__(self, catalog: Catalog, sink: SightingSink, flush: Callable[[], object], analyze: Analyze,
+                 model_pack: str, jobs: int = 1, options: WorkerOptions | None = None) -> None:
+        self.catalog = catalog
+        self.sink = sink
+        self.flush = flush
+        self.analyze = analyze
+        self.model_pack = model_pack
+        self.jobs = max(1, jobs)
+        self.options = options or WorkerOptions(motion_gate=True)
+
+    def skip_reason(self, path: Path, force: bool) -> str | None:
+        """Why ``path`` needs no work now, or ``None`` when it must be (re)done."""
+        state = self.catalog.store.file_state(str(path))
+        if force or state is None or state.status != "done":
+            return None
+        stat = path.stat()
+        if (state.size, state.mtime) != (stat.st_size, stat.st_mtime):
+            return None
+        if state.model_pack != self.model_pack:
+            return f"done with model pack {state.model_pack!r}; use --force to redo it with {self.model_pack!r}"
+        return "already done"
+
+    def run(self, files: list[Path], camera_id: str, start_time: float | None = None, force: bool = False,
+            on_progress: Callable[[int], None] = lambda frames: None,
+            on_outcome: Callable[[FileOutcome], None] = lambda outcome: None) -> list[FileOutcome]:
+        """Process ``files`` for ``camera_id``; calls ``on_progress(new_frames)`` and ``on_outcome``."""
+        outcomes: list[FileOutcome] = []
+        waiting = list(files)
+        running: list[_Job] = []
+        seen_frames: dict[Path, int] = {}
+        while waiting or running:
+            while waiting and len(running) < self.jobs:
+                path = waiting.pop(0)
+                job_or_outcome = self._start(path, camera_id, start_time, force)
+                if isinstance(job_or_outcome, FileOutcome):
+                    outcomes.append(job_or_outcome)
+                    on_outcome(job_or_outcome)
+                else:
+                    running.append(job_or_outcome)
+            time.sleep(0.2)
+            for job in list(running):
+                status = job.worker.status()
+                on_progress(status.frames_read - seen_frames.get(job.path, 0))
+                seen_frames[job.path] = status.frames_read
+                if not job.worker.running:
+                    running.remove(job)
+                    outcome = self._finish(job)
+                    outcomes.append(outcome)
+                    on_outcome(outcome)
+        return outcomes
+
+    def _start(self, path: Path, camera_id: str, start_time: float | None, force: bool) -> _Job | FileOutcome:
+        if not path.is_file():
+            return FileOutcome(path, "failed", "no such file")
+        reason = self.skip_reason(path, force)
+        if reason is not None:
+            return FileOutcome(path, "skipped", reason)
+        try:
+            start = resolve_start_time(path, start_time)
+        except Exception as error:  # a clear per-file error; the other files carry on
+            return FileOutcome(path, "failed", str(error))
+        stat = path.stat()
+        self.catalog.delete_file_sightings(str(path))
+        state = FileState(str(path), stat.st_size, stat.st_mtime, self.model_pack, "running", 0, None, time.time())
+        self.catalog.store.set_file_state(state)
+        spec = SourceSpec(camera_id, str(path), start_time=start)
+        worker = CameraWorker(spec, self.analyze, self.sink, self.options).start()
+        return _Job(path, state, worker)
+
+    def _finish(self, job: _Job) -> FileOutcome:
+        self.flush()
+        status = job.worker.status()
+        done = status.state is CameraState.FINISHED
+        final = FileState(job.state.path, job.state.size, job.state.mtime, self.model_pack,
+                          "done" if done else "failed", status.frames_read, None, time.time())
+        self.catalog.store.set_file_state(final)
+        detail = "" if done else (status.last_error or "stopped before the end")
+        return FileOutcome(job.path, "done" if done else "failed", detail, status.sightings)

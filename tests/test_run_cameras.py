@@ -1,0 +1,109 @@
+"""``skynet run``: the cameras file, and live RTSP cameras analysed into the store end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ingest_support import RtspServer, make_clip, rtsp_server_available
+
+from skynet.errors import ConfigError
+from skynet.index.catalog import Catalog
+from skynet.index.store import PlateMode
+from skynet.ingest.camera_config import load_cameras
+from skynet.synthetic import paste_plate, render_plate, street_scene
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cameras.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cameras_file_gives_cameras_and_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("GATE_URL", "rtsp://admin:hunter2@10.0.0.5/main")
+    cameras = load_cameras(_write(tmp_path, """
+        [[cameras]]
+        id = "gate-1"
+        name = "North gate"
+        url_env = "GATE_URL"
+        transport = "udp"
+        latitude = 22.54
+        longitude = 114.05
+        tags = ["gate"]
+        analysis_fps = 2
+
+        [[cameras]]
+        id = "lobby"
+        url = "/srv/archive/lobby.mp4"
+    """))
+    gate, lobby = cameras
+    assert gate.camera().source_url == "rtsp://admin:hunter2@10.0.0.5/main"
+    assert gate.source().transport == "udp" and gate.analysis_fps == 2
+    assert "hunter2" not in repr(gate.camera()) and "hunter2" not in repr(gate.source())
+    assert lobby.camera().name == "lobby"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[cameras]]\nid = "a"\n', "exactly one of 'url' and 'url_env'"),
+    ('[[cameras]]\nid = "a"\nurl = "rtsp://u:secret@h/s"\nlatitude = 200\n', "latitude"),
+    ('[[cameras]]\nid = "a"\nurl = "x"\n[[cameras]]\nid = "a"\nurl = "y"\n', "repeated: a"),
+    ('[[cameras]]\nid = "a b"\nurl = "x"\n', "cameras.0.id"),
+    ("cameras = [", "not valid TOML"),
+    ('[[cameras]]\nid = "a"\nurl_env = "SKYNET_TEST_UNSET_VARIABLE"\n', None),
+])
+def test_bad_cameras_files_give_one_clear_error_without_secrets(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    if message is None:
+        with pytest.raises(ConfigError, match="SKYNET_TEST_UNSET_VARIABLE is not set"):
+            load_cameras(path)[0].camera()
+        return
+    with pytest.raises(ConfigError, match=message) as error:
+        load_cameras(path)
+    assert "secret" not in str(error.value)
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path):
+    missing = rtsp_server_available()
+    if missing:
+        pytest.skip(f"RTSP server needs {missing}")
+    plate = render_plate("桂B12345")
+
+    def paint(index: int, image: np.ndarray) -> None:
+        x = 100 + 6 * (index % 100)
+        corners = np.float32([[x, 400], [x + 220, 405], [x + 219, 475], [x - 1, 470]])
+        image[:] = paste_plate(street_scene(1280, 720), plate, corners)
+
+    clip = make_clip(tmp_path / "street.mp4", 4.0, 1280, 720, 25, paint, preset="veryfast")
+    server = RtspServer({"street": clip}).start()
+    data_dir = tmp_path / "data"
+    cameras = _write(tmp_path, f'[[cameras]]\nid = "street"\nurl = "{server.url("street", "viewer:pa55word@")}"\n'
+                               "latitude = 22.5\nlongitude = 114.0\n")
+    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_settings.models_path)}
+    run = subprocess.Popen([sys.executable, "-m", "skynet", "run", "--cameras", str(cameras), "--status-every", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        hits = []
+        while time.monotonic() < deadline and not hits:
+            time.sleep(2)
+            if (data_dir / "skynet.db").exists() or any(data_dir.glob("*.db")):
+                with Catalog.open(data_dir) as catalog:
+                    hits = catalog.store.search_plates("桂B12345", PlateMode.EXACT)
+        run.send_signal(signal.SIGTERM)
+        output, _ = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        server.kill()
+    assert hits, output
+    assert run.returncode == 0, output
+    assert "street" in output and "online" in output and "stored" in output
+    assert "pa55word" not in output
