@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from skynet.cli import demo, detect, models  # noqa: F401  (modules attach their commands to app)
+    from skynet.cli import demo, detect, index, models, reindex, run  # noqa: F401  (modules attach commands)
 
 
 def main() -> None:

@@ -1,0 +1,165 @@
+"""The SQLite schema: versioned migrations (``PRAGMA user_version``), connection settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from skynet.index.errors import StoreError
+
+# Each entry moves the schema from version i to i + 1. Append new migrations; never edit old ones.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    CREATE TABLE cameras (
+        id TEXT PRIMARY KEY CHECK (length(id) > 0),
+        name TEXT NOT NULL,
+        source_url TEXT NOT NULL,
+        latitude REAL CHECK (latitude IS NULL OR latitude BETWEEN -90 AND 90),
+        longitude REAL CHECK (longitude IS NULL OR longitude BETWEEN -180 AND 180),
+        tags TEXT NOT NULL DEFAULT '[]'
+    );
+
+    CREATE TABLE sightings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        camera_id TEXT NOT NULL REFERENCES cameras(id),
+        kind TEXT NOT NULL CHECK (kind IN ('face', 'plate')),
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        best_time REAL NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+        quality REAL NOT NULL,
+        thumbnail_path TEXT,
+        context_path TEXT,
+        embedding BLOB,
+        plate_text TEXT,
+        plate_confidences TEXT,
+        track_id INTEGER,
+        origin_kind TEXT NOT NULL CHECK (origin_kind IN ('live', 'archive')),
+        origin_file TEXT,
+        origin_offset REAL,
+        CHECK ((kind = 'face') = (embedding IS NOT NULL)),
+        CHECK ((kind = 'plate') = (plate_text IS NOT NULL)),
+        CHECK (first_seen <= last_seen)
+    );
+    CREATE INDEX sightings_time ON sightings(best_time);
+    CREATE INDEX sightings_camera_time ON sightings(camera_id, best_time);
+    CREATE INDEX sightings_faces ON sightings(id) WHERE kind = 'face';
+    CREATE INDEX sightings_origin_file ON sightings(origin_file) WHERE origin_file IS NOT NULL;
+
+    -- Every read of a plate sighting: rank 0 is the voted text, then the alternative reads.
+    -- norm: confusable characters folded to one class; rnorm: norm reversed (suffix searches).
+    CREATE TABLE plate_reads (
+        id INTEGER PRIMARY KEY,
+        sighting_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+        rank INTEGER NOT NULL,
+        text TEXT NOT NULL CHECK (length(text) > 0),
+        norm TEXT NOT NULL,
+        rnorm TEXT NOT NULL,
+        confidence REAL NOT NULL
+    );
+    CREATE INDEX plate_reads_sighting ON plate_reads(sighting_id);
+    CREATE INDEX plate_reads_norm ON plate_reads(norm);
+    CREATE INDEX plate_reads_rnorm ON plate_reads(rnorm);
+    -- detail=none: the trigram index only says which rows hold a trigram; every match is then
+    -- checked exactly (GLOB, or rapidfuzz for fuzzy searches), so positions are not needed.
+    CREATE VIRTUAL TABLE plate_fts USING fts5(
+        norm, content='plate_reads', content_rowid='id', tokenize='trigram', detail='none'
+    );
+    CREATE TRIGGER plate_reads_ai AFTER INSERT ON plate_reads BEGIN
+        INSERT INTO plate_fts(rowid, norm) VALUES (new.id, new.norm);
+    END;
+    CREATE TRIGGER plate_reads_ad AFTER DELETE ON plate_reads BEGIN
+        INSERT INTO plate_fts(plate_fts, rowid, norm) VALUES ('delete', old.id, old.norm);
+    END;
+
+    CREATE TABLE watchlist_entries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('face', 'plate')),
+        label TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        plate_pattern TEXT,
+        embeddings BLOB,
+        embedding_count INTEGER NOT NULL DEFAULT 0,
+        min_similarity REAL
+    );
+
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry_id INTEGER NOT NULL REFERENCES watchlist_entries(id) ON DELETE CASCADE,
+        sighting_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+        camera_id TEXT NOT NULL REFERENCES cameras(id),
+        created_at REAL NOT NULL,
+        score REAL NOT NULL,
+        acknowledged_by TEXT,
+        acknowledged_at REAL
+    );
+    CREATE INDEX alerts_created ON alerts(created_at);
+
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        reason TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+
+    -- Re-index state of archive files, for resumable ingestion.
+    CREATE TABLE reindex_files (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        sha256 TEXT,
+        model_pack TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+        frames_done INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection with WAL, foreign keys and a busy timeout; autocommit (explicit transactions)."""
+    uri = f"file:{path}?mode=ro" if read_only else f"file:{path}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not read_only:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB of page cache: B-trees of millions of rows
+        conn.execute("PRAGMA temp_store = MEMORY")
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"cannot open the sighting store {path}: {error}",
+                         "check the file is a Skynet store and the directory is writable") from error
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration; returns the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the store has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
+                         "upgrade Skynet, or open a store written by this version")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")
+        except sqlite3.DatabaseError as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"schema migration to version {target} failed: {error}") from error
+    return SCHEMA_VERSION

@@ -1,0 +1,486 @@
+"""What every SQL backend shares: validation, media files, sighting rows, the tables' queries.
+
+A backend supplies a connection, its schema, its write transaction and its plate-matching SQL.
+Queries here use ``?`` placeholders (a backend may translate them) and portable SQL
+(``RETURNING``, ``ON CONFLICT``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skynet.index import plate_search
+from skynet.index.errors import InvalidSightingError, QueryError, UnknownCameraError
+from skynet.index.media import MediaFiles, check_jpeg, storage_error
+from skynet.index.store import DeletedSightings, FaceBatch, FileState, PlateHit, PlateMode, SightingMedia
+from skynet.records import Alert, AuditEvent, Box, Camera, Origin, PlateText, Sighting, SightingKind, WatchlistEntry
+
+SIGHTING_COLUMNS = (
+    "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, "
+    "context_path, embedding, plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset"
+)
+_INSERT_SIGHTING = f"INSERT INTO sightings ({SIGHTING_COLUMNS}) VALUES ({', '.join('?' * 19)})"
+_INSERT_READ = "INSERT INTO plate_reads (sighting_id, rank, text, norm, rnorm, confidence) VALUES (?, ?, ?, ?, ?, ?)"
+_DELETE_CHUNK = 5_000
+_THUMB, _CONTEXT, _EMBEDDING = 10, 11, 12  # positions in a sighting row
+
+
+def embedding_blob(embedding: object, dim: int | None) -> bytes:
+    """The L2-normalised float32 bytes of ``embedding``; refuses NaN, zero and wrong-size vectors."""
+    try:
+        vector = np.asarray(embedding, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise InvalidSightingError(f"face embedding is not a numeric vector: {error}") from error
+    if vector.ndim != 1 or vector.size == 0:
+        raise InvalidSightingError(f"face embedding must be a 1-D vector, got shape {vector.shape}")
+    if dim is not None and vector.size != dim:
+        raise InvalidSightingError(f"face embedding has {vector.size} dimensions; this store holds {dim}-d "
+                                   "embeddings", "use the model pack the store was created with")
+    if not np.all(np.isfinite(vector)):
+        raise InvalidSightingError("face embedding contains NaN or infinite values")
+    norm = float(np.linalg.norm(vector))
+    if norm < 1e-6:
+        raise InvalidSightingError("face embedding is all zeros")
+    return (vector / norm).astype("<f4").tobytes()
+
+
+def finite(name: str, *values: float) -> None:
+    """Refuse values that are not finite numbers."""
+    for value in values:
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidSightingError(f"{name} must be a finite number, got {value!r}")
+
+
+def plate_read_rows(sighting_id: int, plate: PlateText) -> list[tuple]:
+    """plate_reads rows: the voted text (rank 0), then each distinct alternative read."""
+    seen: set[str] = set()
+    rows = []
+    for text, confidence in [(plate.text, plate.confidence), *plate.alternatives]:
+        cleaned = plate_search.clean(text)
+        if cleaned and cleaned not in seen:
+            seen.add(cleaned)
+            norm = plate_search.normalise(cleaned)
+            rows.append((sighting_id, len(rows), cleaned, norm, norm[::-1], float(confidence)))
+    return rows
+
+
+class SqlStore(ABC):
+    """:class:`skynet.index.store.SightingStore` over a SQL connection, with media files in ``data_dir``.
+
+    Media files are written before the row that names them commits; files no row names are swept
+    at open when no other process has the data directory open (an exclusive ``flock``).
+    """
+
+    def __init__(self, data_dir: Path, *, sweep_orphans: bool = True) -> None:
+        self.data_dir = Path(data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(self.data_dir / "store.lock", "a+b")  # noqa: SIM115 (held while open)
+        except OSError as error:
+            raise storage_error(error, f"opening the data directory {self.data_dir}") from error
+        self.media = MediaFiles(self.data_dir)
+        self._lock = threading.RLock()
+        self._open()
+        self._cameras: set[str] = {row[0] for row in self._execute("SELECT id FROM cameras")}
+        self._dim = self._meta_int("embedding_dim")
+        self.orphans_removed = self._sweep() if sweep_orphans else 0
+        fcntl.flock(self._lock_file, fcntl.LOCK_SH)
+
+    # --- what a backend provides -----------------------------------------------------------------
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abstractmethod
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders); returns a cursor."""
+
+    @abstractmethod
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each of ``rows``."""
+
+    @abstractmethod
+    def _write(self, doing: str) -> AbstractContextManager[None]:
+        """One write transaction, rolled back on error; database errors become StoreError."""
+
+    @abstractmethod
+    def _ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
+        """SQL condition "``column`` is one of ``ids``" and its one argument."""
+
+    @abstractmethod
+    def _plate_matches(self, where: str, source: str, args: list, limit: int) -> list[tuple]:
+        """(sighting id, voted text, matched read, rank, camera, best time) of plate reads matching, one per
+        sighting (its best-ranked read), alternative-only matches last, newest first."""
+
+    @abstractmethod
+    def _exact_plate(self, text: str) -> tuple[str, str, list]:
+        """(source, where, args) for plate reads equal to ``text``."""
+
+    @abstractmethod
+    def _wildcard_plate(self, plan: plate_search.WildcardPlan) -> tuple[str, str, list]:
+        """(source, where, args) for plate reads matching a wildcard plan through an index."""
+
+    @abstractmethod
+    def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:
+        """(sighting id, read, rank) of reads containing any piece of the plan, through an index."""
+
+    @abstractmethod
+    def _backend_problems(self) -> list[str]:
+        """Integrity problems the database itself reports."""
+
+    @abstractmethod
+    def _close_connection(self) -> None: ...
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _sweep(self) -> int:
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        return self.media.sweep_orphans(self._referenced_media())
+
+    def _referenced_media(self) -> set[str]:
+        rows = self._execute(
+            "SELECT thumbnail_path FROM sightings WHERE thumbnail_path IS NOT NULL "
+            "UNION ALL SELECT context_path FROM sightings WHERE context_path IS NOT NULL")
+        return {row[0] for row in rows}
+
+    def _meta_int(self, key: str) -> int | None:
+        row = self._execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else None
+
+    def _require_camera(self, camera_id: str) -> None:
+        if camera_id in self._cameras:
+            return
+        if self._execute("SELECT 1 FROM cameras WHERE id = ?", (camera_id,)).fetchone():
+            self._cameras.add(camera_id)
+            return
+        raise UnknownCameraError(f"unknown camera id {camera_id!r}", "add the camera first")
+
+    def _insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
+        return int(self._execute(f"{sql} RETURNING id", args).fetchone()[0])
+
+    # --- cameras -----------------------------------------------------------------------------
+
+    def add_camera(self, camera: Camera) -> None:
+        """Add or update a camera."""
+        if not camera.id or not isinstance(camera.id, str):
+            raise InvalidSightingError("a camera needs a non-empty id")
+        with self._write("adding a camera"):
+            self._execute(
+                "INSERT INTO cameras (id, name, source_url, latitude, longitude, tags) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET name = excluded.name, source_url = excluded.source_url, "
+                "latitude = excluded.latitude, longitude = excluded.longitude, tags = excluded.tags",
+                (camera.id, camera.name, camera.source_url, camera.latitude, camera.longitude,
+                 json.dumps(list(camera.tags), ensure_ascii=False)))
+        self._cameras.add(camera.id)
+
+    def cameras(self) -> list[Camera]:
+        rows = self._execute("SELECT id, name, source_url, latitude, longitude, tags FROM cameras ORDER BY id")
+        return [Camera(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))) for r in rows]
+
+    # --- sightings ---------------------------------------------------------------------------
+
+    def _row(self, sighting: Sighting, dim: int | None) -> list:
+        """Validated column values of ``sighting``."""
+        self._require_camera(sighting.camera_id)
+        finite("sighting times", sighting.first_seen, sighting.last_seen, sighting.best_time)
+        finite("sighting quality", sighting.quality)
+        finite("sighting box", *sighting.box.as_list())
+        if sighting.first_seen > sighting.last_seen:
+            raise InvalidSightingError("sighting first_seen is after last_seen")
+        if sighting.origin.kind not in ("live", "archive"):
+            raise InvalidSightingError(f"sighting origin must be 'live' or 'archive', got {sighting.origin.kind!r}")
+        embedding = plate_text = confidences = None
+        kind = SightingKind(sighting.kind)
+        if kind is SightingKind.FACE:
+            if sighting.embedding is None or sighting.plate is not None:
+                raise InvalidSightingError("a face sighting needs an embedding and no plate read")
+            embedding = embedding_blob(sighting.embedding, dim)
+        else:
+            if sighting.plate is None or not plate_search.clean(sighting.plate.text):
+                raise InvalidSightingError("a plate sighting needs a non-empty plate text")
+            if sighting.embedding is not None:
+                raise InvalidSightingError("a plate sighting cannot carry a face embedding")
+            plate_text = plate_search.clean(sighting.plate.text)
+            confidences = json.dumps([float(c) for c in sighting.plate.char_confidences])
+        return [sighting.camera_id, kind.value, sighting.first_seen, sighting.last_seen, sighting.best_time,
+                *sighting.box.as_list(), sighting.quality, sighting.thumbnail_path, sighting.context_path,
+                embedding, plate_text, confidences, sighting.track_id, sighting.origin.kind,
+                sighting.origin.file, sighting.origin.offset_s]
+
+    def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
+        written: list[str] = []
+        try:
+            for row, item in zip(rows, media):
+                for column, data in ((_THUMB, item and item.thumbnail), (_CONTEXT, item and item.context)):
+                    if data is not None:
+                        row[column] = self.media.write("thumbnails" if column == _THUMB else "context", bytes(data))
+                        written.append(row[column])
+                    elif row[column] is not None and not self.media.exists(row[column]):
+                        raise InvalidSightingError(f"media file {row[column]} not found in {self.data_dir}")
+            self.media.sync_dirs(written)
+        except BaseException:
+            self.media.remove(written)
+            raise
+        return written
+
+    def add_sightings(self, sightings: Sequence[Sighting],
+                      media: Sequence[SightingMedia | None] | None = None) -> list[int]:
+        """Store ``sightings`` (and write their media) in one transaction; returns their new ids.
+
+        Everything is validated first; on any error nothing of the batch is kept.
+        """
+        if media is not None and len(media) != len(sightings):
+            raise InvalidSightingError(f"{len(sightings)} sightings but {len(media)} media items")
+        media = media or [None] * len(sightings)
+        for item in media:
+            for what, data in (("thumbnail", item and item.thumbnail), ("context frame", item and item.context)):
+                if data is not None:
+                    check_jpeg(data, what)
+        with self._lock:
+            dim = self._dim
+            rows = []
+            for sighting in sightings:
+                rows.append(self._row(sighting, dim))
+                if rows[-1][_EMBEDDING] is not None and dim is None:
+                    dim = len(rows[-1][_EMBEDDING]) // 4
+            written = self._write_media(rows, media)
+            try:
+                ids = self._insert(rows, sightings, dim)
+            except BaseException:
+                self.media.remove(written)
+                raise
+            self._dim = dim
+            return ids
+
+    def _insert(self, rows: list[list], sightings: Sequence[Sighting], dim: int | None) -> list[int]:
+        with self._write("storing sightings"):
+            if dim is not None and self._dim is None:
+                self._execute("INSERT INTO meta (key, value) VALUES ('embedding_dim', ?) ON CONFLICT DO NOTHING",
+                              (str(dim),))
+            ids = self._insert_sighting_rows(rows)
+            reads = [read for sighting_id, sighting in zip(ids, sightings) if sighting.plate is not None
+                     for read in plate_read_rows(sighting_id, sighting.plate)]
+            if reads:
+                self._executemany(_INSERT_READ, reads)
+        return ids
+
+    def _insert_sighting_rows(self, rows: list[list]) -> list[int]:
+        """Insert sighting rows (inside a write transaction); returns their new ids."""
+        return [self._insert_returning_id(_INSERT_SIGHTING, row) for row in rows]
+
+    def get_sighting(self, sighting_id: int) -> Sighting | None:
+        row = self._execute(f"SELECT id, {SIGHTING_COLUMNS} FROM sightings WHERE id = ?", (sighting_id,)).fetchone()
+        if row is None:
+            return None
+        plate = None
+        if row[14] is not None:
+            reads = self._execute(
+                "SELECT text, confidence FROM plate_reads WHERE sighting_id = ? AND rank > 0 ORDER BY rank",
+                (sighting_id,)).fetchall()
+            plate = PlateText(row[14], tuple(json.loads(row[15])), alternatives=tuple(map(tuple, reads)))
+        embedding = np.frombuffer(row[13], dtype="<f4").copy() if row[13] is not None else None
+        return Sighting(
+            camera_id=row[1], kind=SightingKind(row[2]), first_seen=row[3], last_seen=row[4], best_time=row[5],
+            box=Box(*row[6:10]), quality=row[10], thumbnail_path=row[11], context_path=row[12],
+            embedding=embedding, plate=plate, track_id=row[16], origin=Origin(row[17], row[18], row[19]),
+            id=row[0])
+
+    def count_sightings(self) -> dict[str, int]:
+        counts = dict(self._execute("SELECT kind, count(*) FROM sightings GROUP BY kind").fetchall())
+        return {kind.value: int(counts.get(kind.value, 0)) for kind in SightingKind}
+
+    def embedding_dim(self) -> int | None:
+        return self._dim or self._meta_int("embedding_dim")
+
+    def face_ids(self) -> np.ndarray:
+        rows = self._execute("SELECT id FROM sightings WHERE kind = 'face' ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def face_batches(self, ids: np.ndarray | None = None, *, after_id: int = 0,
+                     batch_size: int = 50_000) -> Iterator[FaceBatch]:
+        """Face sightings in id order: those in ``ids`` if given, else every one after ``after_id``."""
+        select = "SELECT id, embedding, best_time, camera_id FROM sightings WHERE kind = 'face' AND "
+        if ids is not None:
+            ids = np.unique(np.asarray(ids, dtype=np.int64))
+            for start in range(0, len(ids), batch_size):
+                condition, arg = self._ids_in("id", ids[start:start + batch_size].tolist())
+                rows = self._execute(f"{select}{condition} ORDER BY id", (arg,)).fetchall()
+                if rows:
+                    yield _face_batch(rows)
+            return
+        while True:
+            rows = self._execute(select + "id > ? ORDER BY id LIMIT ?", (after_id, batch_size)).fetchall()
+            if not rows:
+                return
+            yield _face_batch(rows)
+            after_id = rows[-1][0]
+
+    # --- plates ------------------------------------------------------------------------------
+
+    def search_plates(self, query: str, mode: PlateMode = PlateMode.FUZZY, *, limit: int = 50,
+                      max_edits: int = 1) -> list[PlateHit]:
+        """Plate sightings matching ``query`` exactly, by wildcard pattern, or fuzzily; closest first."""
+        if not isinstance(limit, int) or limit < 1:
+            raise QueryError("limit must be a positive integer")
+        mode = PlateMode(mode)
+        if mode is PlateMode.FUZZY:
+            return self._fuzzy(plate_search.fuzzy_plan(query, max_edits), limit)
+        if mode is PlateMode.EXACT:
+            source, where, args = self._exact_plate(plate_search.exact_query(query))
+        else:
+            source, where, args = self._wildcard_plate(plate_search.wildcard_plan(query))
+        rows = self._plate_matches(where, source, args, limit)
+        return [PlateHit(r[0], r[1], r[2], plate_search.ALTERNATIVE_PENALTY if r[3] else 0.0, r[4], r[5])
+                for r in rows]
+
+    def _fuzzy(self, plan: plate_search.FuzzyPlan, limit: int) -> list[PlateHit]:
+        best: dict[int, tuple[float, str]] = {}
+        for sighting_id, text, rank in self._fuzzy_candidates(plan):
+            distance = plate_search.fuzzy_distance(plan, text)
+            if distance is None:
+                continue
+            distance += plate_search.ALTERNATIVE_PENALTY if rank else 0.0
+            if sighting_id not in best or distance < best[sighting_id][0]:
+                best[sighting_id] = (distance, text)
+        if not best:
+            return []
+        condition, arg = self._ids_in("id", list(best))
+        info = {r[0]: r[1:] for r in self._execute(
+            f"SELECT id, plate_text, camera_id, best_time FROM sightings WHERE {condition}", (arg,))}
+        hits = [PlateHit(sid, info[sid][0], text, distance, info[sid][1], info[sid][2])
+                for sid, (distance, text) in best.items()]
+        hits.sort(key=lambda h: (h.distance, -h.best_time))
+        return hits[:limit]
+
+    # --- deletion ----------------------------------------------------------------------------
+
+    def delete_sightings_before(self, cutoff: float) -> DeletedSightings:
+        """Delete every sighting whose best view is older than ``cutoff`` (with reads, alerts, media)."""
+        finite("cutoff", cutoff)
+        return self._delete_where("best_time < ?", cutoff)
+
+    def delete_sightings_from_file(self, path: str) -> DeletedSightings:
+        """Delete every sighting that came from archive file ``path`` (before it is re-indexed)."""
+        return self._delete_where("origin_file = ?", path)
+
+    def _delete_where(self, condition: str, value: Any) -> DeletedSightings:
+        """Delete the sightings matching ``condition`` in chunks, one transaction each; media files go
+        after their rows commit (a crash in between leaves orphans, swept at the next start)."""
+        all_ids, face_ids, files = [], [], 0
+        while True:
+            with self._write("deleting sightings"):
+                rows = self._execute(f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} "
+                                     "LIMIT ?", (value, _DELETE_CHUNK)).fetchall()
+                if rows:
+                    ids_condition, arg = self._ids_in("id", [r[0] for r in rows])
+                    self._execute(f"DELETE FROM sightings WHERE {ids_condition}", (arg,))
+            if not rows:
+                break
+            all_ids += [r[0] for r in rows]
+            face_ids += [r[0] for r in rows if r[1] == "face"]
+            files += self.media.remove(p for r in rows for p in r[2:] if p)
+        return DeletedSightings(np.array(all_ids, dtype=np.int64), np.array(face_ids, dtype=np.int64), files)
+
+    # --- watch-lists, alerts, audit, re-index state --------------------------------------------
+
+    def add_watchlist_entry(self, entry: WatchlistEntry) -> int:
+        dim = self.embedding_dim()
+        blobs = [embedding_blob(e, dim) for e in entry.embeddings]
+        if entry.kind == SightingKind.PLATE and not entry.plate_pattern:
+            raise InvalidSightingError("a plate watch-list entry needs a plate pattern")
+        if entry.kind == SightingKind.FACE and not blobs:
+            raise InvalidSightingError("a face watch-list entry needs at least one reference embedding")
+        with self._write("adding a watch-list entry"):
+            return self._insert_returning_id(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
+                "embeddings, embedding_count, min_similarity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (SightingKind(entry.kind).value, entry.label, entry.reason, entry.added_by, entry.created_at,
+                 entry.expires_at, entry.plate_pattern, b"".join(blobs) or None, len(blobs), entry.min_similarity))
+
+    def watchlist(self) -> list[WatchlistEntry]:
+        rows = self._execute(
+            "SELECT kind, label, reason, added_by, created_at, expires_at, plate_pattern, embeddings, "
+            "embedding_count, min_similarity, id FROM watchlist_entries ORDER BY id")
+        return [WatchlistEntry(SightingKind(r[0]), r[1], r[2], r[3], r[4], r[5], r[6],
+                               tuple(np.frombuffer(r[7], dtype="<f4").reshape(r[8], -1).copy()) if r[8] else (),
+                               r[9], r[10]) for r in rows]
+
+    def add_alert(self, alert: Alert) -> int:
+        with self._write("adding an alert"):
+            return self._insert_returning_id(
+                "INSERT INTO alerts (entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, "
+                "acknowledged_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (alert.entry_id, alert.sighting_id, alert.camera_id, alert.created_at, alert.score,
+                 alert.acknowledged_by, alert.acknowledged_at))
+
+    def alerts(self, limit: int = 100) -> list[Alert]:
+        rows = self._execute(
+            "SELECT entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at, id "
+            "FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+        return [Alert(*r) for r in rows]
+
+    def append_audit(self, event: AuditEvent) -> int:
+        with self._write("writing the audit log"):
+            return self._insert_returning_id(
+                "INSERT INTO audit_log (at, actor, action, reason, detail) VALUES (?, ?, ?, ?, ?)",
+                (event.at, event.actor, event.action, event.reason,
+                 json.dumps(event.detail, ensure_ascii=False, default=str)))
+
+    def audit_events(self, limit: int = 100) -> list[AuditEvent]:
+        rows = self._execute("SELECT at, actor, action, reason, detail, id FROM audit_log ORDER BY id DESC LIMIT ?",
+                             (limit,))
+        return [AuditEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+    def file_state(self, path: str) -> FileState | None:
+        row = self._execute(
+            "SELECT path, size, mtime, model_pack, status, frames_done, sha256, updated_at FROM reindex_files "
+            "WHERE path = ?", (path,)).fetchone()
+        return FileState(*row) if row else None
+
+    def set_file_state(self, state: FileState) -> None:
+        with self._write("recording file re-index state"):
+            self._execute(
+                "INSERT INTO reindex_files (path, size, mtime, model_pack, status, frames_done, sha256, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
+                "mtime = excluded.mtime, model_pack = excluded.model_pack, status = excluded.status, "
+                "frames_done = excluded.frames_done, sha256 = excluded.sha256, updated_at = excluded.updated_at",
+                (state.path, state.size, state.mtime, state.model_pack, state.status, state.frames_done,
+                 state.sha256, state.updated_at))
+
+    # --- health ------------------------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """Problems found: the database's own checks, then rows whose media file is missing."""
+        problems = self._backend_problems()
+        rows = self._execute(
+            "SELECT id, thumbnail_path, context_path FROM sightings "
+            "WHERE thumbnail_path IS NOT NULL OR context_path IS NOT NULL")
+        problems += [f"sighting {r[0]}: missing {p}" for r in rows for p in r[1:] if p and not self.media.exists(p)]
+        return problems
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_connection()
+            self._lock_file.close()
+
+
+def _face_batch(rows: list[tuple]) -> FaceBatch:
+    n = len(rows)
+    vectors = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4").reshape(n, -1).astype(np.float32)
+    return FaceBatch(ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n), vectors=vectors,
+                     times=np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
+                     camera_ids=[r[3] for r in rows])

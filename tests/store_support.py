@@ -1,0 +1,107 @@
+"""Helpers for the store, face index, plate search and retention tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from skynet.index.catalog import Catalog
+from skynet.index.store import SightingMedia
+from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
+
+CAMERAS = ("cam-a", "cam-b", "cam-c")
+BACKENDS = ("sqlite", "postgresql")
+START_POSTGRES = Path(__file__).resolve().parents[1] / "scripts" / "start-postgres.sh"
+
+
+def face(t: float, embedding: np.ndarray, camera: str = "cam-a") -> Sighting:
+    """A face sighting seen at ``t``."""
+    return Sighting(camera, SightingKind.FACE, t, t + 2.0, t, Box(10, 10, 60, 70), 0.8, embedding=embedding)
+
+
+def plate(t: float, text: str, camera: str = "cam-a", alternatives: tuple[tuple[str, float], ...] = ()) -> Sighting:
+    """A plate sighting of ``text`` seen at ``t``."""
+    read = PlateText(text, (0.9,) * len(text), alternatives=alternatives)
+    return Sighting(camera, SightingKind.PLATE, t, t + 1.0, t, Box(5, 5, 100, 40), 0.7, plate=read)
+
+
+def jpeg(seed: int = 0) -> bytes:
+    """A small real JPEG."""
+    image = np.random.default_rng(seed).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def media(seed: int = 0) -> SightingMedia:
+    return SightingMedia(thumbnail=jpeg(seed), context=jpeg(seed + 1))
+
+
+def open_catalog(data_dir: Path, database_url: str | None = None, **options) -> Catalog:
+    """A catalog in ``data_dir`` (and PostgreSQL at ``database_url``) with the test cameras registered."""
+    catalog = Catalog.open(data_dir, database_url, **options)
+    for camera_id in CAMERAS:
+        catalog.store.add_camera(Camera(camera_id, camera_id.upper(), f"rtsp://user:secret@10.0.0.1/{camera_id}"))
+    return catalog
+
+
+@cache
+def _find_postgres() -> tuple[str | None, str]:
+    """(URL of a PostgreSQL server for the tests, or None; why not). Tried once per session:
+    $SKYNET_TEST_DATABASE_URL, else scripts/start-postgres.sh (installs and starts one)."""
+    import psycopg
+
+    url = os.environ.get("SKYNET_TEST_DATABASE_URL")
+    if url is None:
+        try:
+            url = subprocess.run([str(START_POSTGRES)], capture_output=True, text=True, timeout=300,
+                                 check=True).stdout.strip().splitlines()[-1]
+        except (OSError, subprocess.SubprocessError, IndexError) as error:
+            detail = getattr(error, "stderr", None) or error
+            return None, f"no PostgreSQL server: {START_POSTGRES.name} failed ({str(detail).strip()[:200]})"
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        return None, f"cannot connect to PostgreSQL at {url}: {str(error).strip()[:200]}"
+    return url, ""
+
+
+def postgres_server() -> str:
+    """URL of the tests' PostgreSQL server; skips the test, with the reason, when there is none."""
+    url, reason = _find_postgres()
+    if url is None:
+        pytest.skip(reason)
+    return url
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str | None]:
+    """None for SQLite; for PostgreSQL the URL of a fresh database, dropped afterwards."""
+    if backend == "sqlite":
+        yield None
+        return
+    import psycopg
+
+    server = postgres_server()
+    name = f"skynet_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request) -> Iterator[str | None]:
+    """Each store test runs on SQLite and on PostgreSQL (skipped where no server can start)."""
+    with database(request.param) as url:
+        yield url

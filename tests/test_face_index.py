@@ -1,0 +1,166 @@
+"""The derived FAISS face index: exact and approximate search, filters inside the search, persistence."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from store_support import CAMERAS, face, open_catalog
+
+from skynet.index.catalog import INDEX_DIR
+from skynet.index.errors import QueryError
+from skynet.index.face_index import FaceIndex
+from skynet.index.sqlite_store import SqliteStore
+from skynet.index.synthetic import clustered_embeddings
+
+
+def _fill(catalog, vectors: np.ndarray, batch: int = 500, first: int = 0) -> np.ndarray:
+    """Store ``vectors`` as face sightings at t = first + row, cameras in turn; returns their ids."""
+    ids = []
+    for start in range(0, len(vectors), batch):
+        ids += catalog.add_sightings([face(float(first + i), vectors[i], CAMERAS[(first + i) % 3])
+                                      for i in range(start, min(len(vectors), start + batch))])
+    return np.array(ids)
+
+
+def _brute_force(vectors, ids, query, k, keep=None):
+    scores = vectors @ (query / np.linalg.norm(query))
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [int(ids[i]) for i in order if np.isfinite(scores[i])]
+
+
+@pytest.fixture
+def filled(tmp_path):
+    vectors, _ = clustered_embeddings(3000, identities=100, seed=1)
+    catalog = open_catalog(tmp_path)
+    ids = _fill(catalog, vectors)
+    yield catalog, vectors, ids
+    catalog.close()
+
+
+def test_exact_search_matches_brute_force(filled):
+    catalog, vectors, ids = filled
+    for row in (0, 17, 2999):
+        hits = catalog.search_faces(vectors[row], 10)
+        assert [h.sighting_id for h in hits] == _brute_force(vectors, ids, vectors[row], 10)
+        assert hits[0].sighting_id == ids[row] and hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+
+
+def test_filters_are_applied_inside_the_search(filled):
+    catalog, vectors, ids = filled
+    times = np.arange(len(vectors), dtype=float)
+    cams = np.array([CAMERAS[i % 3] for i in range(len(vectors))])
+    query = vectors[0]  # its 10 nearest neighbours are mostly outside the filters below
+    keep = (times >= 2000) & (times <= 2100) & (cams == "cam-b")
+    hits = catalog.search_faces(query, 10, since=2000, until=2100, cameras=["cam-b"])
+    assert [h.sighting_id for h in hits] == _brute_force(vectors, ids, query, 10, keep)
+    assert len(hits) == 10
+    assert catalog.search_faces(query, 10, cameras=["nowhere"]) == []
+    threshold = hits[4].similarity
+    above = catalog.search_faces(query, 10, since=2000, until=2100, cameras=["cam-b"], min_similarity=threshold)
+    assert [h.sighting_id for h in above] == [h.sighting_id for h in hits[:5]]
+
+
+def test_bad_queries_refused(filled):
+    catalog = filled[0]
+    with pytest.raises(QueryError):
+        catalog.search_faces(np.full(128, np.nan, np.float32))
+    with pytest.raises(QueryError):
+        catalog.search_faces(np.zeros(128, np.float32))
+    with pytest.raises(QueryError, match="dimensions"):
+        catalog.search_faces(np.ones(64, np.float32))
+    with pytest.raises(QueryError):
+        catalog.search_faces(np.ones(128, np.float32), k=0)
+
+
+def test_removed_vectors_never_returned(filled):
+    catalog, vectors, ids = filled
+    deleted = catalog.delete_before(1500.0)
+    assert len(deleted.face_ids) == 1500
+    hits = catalog.search_faces(vectors[10], 50)
+    assert all(h.sighting_id > ids[1499] for h in hits)
+    assert catalog.faces.status().vectors == 1500
+    assert catalog.faces.status().deleted_rows == 0  # an exact-only index drops the rows at once
+
+
+def test_persisted_caught_up_and_rebuilt(tmp_path):
+    vectors, _ = clustered_embeddings(1200, identities=50, seed=2)
+    with open_catalog(tmp_path) as catalog:
+        ids = _fill(catalog, vectors[:1000])
+    # the store changes while no index is open: new sightings and a deletion
+    store = SqliteStore(tmp_path)
+    late = store.add_sightings([face(float(1000 + i), vectors[1000 + i]) for i in range(200)])
+    store.delete_sightings_before(10.0)
+    store.close()
+    with open_catalog(tmp_path) as catalog:
+        assert catalog.faces.status().watermark == late[-1]
+        kept_ids = np.concatenate([ids[10:], late])
+        np.testing.assert_array_equal(catalog.faces.ids(), kept_ids)
+        for row in (3, 50, 1100):
+            assert [h.sighting_id for h in catalog.search_faces(vectors[row], 5)] == \
+                _brute_force(vectors[10:], kept_ids, vectors[row], 5)
+    # a corrupt index file is rebuilt from the store
+    (tmp_path / INDEX_DIR / "faces.npz").write_bytes(b"garbage")
+    with open_catalog(tmp_path) as catalog:
+        assert len(catalog.faces.ids()) == 1190
+    # skynet index rebuild recreates it from scratch
+    store = SqliteStore(tmp_path)
+    assert FaceIndex(tmp_path / INDEX_DIR).rebuild(store) == 1190
+    store.close()
+
+
+def test_approximate_index_swapped_in_with_high_recall(tmp_path):
+    vectors, _ = clustered_embeddings(6000, identities=300, seed=3)
+    with open_catalog(tmp_path, approx_threshold=4000, exact_subset=1000) as catalog:
+        ids = _fill(catalog, vectors[:5000], batch=1000)
+        catalog.faces.wait_for_build()
+        state = catalog.faces.status()
+        assert state.approximate_rows >= 4000
+        _fill(catalog, vectors[5000:], batch=1000, first=5000)  # an exact tail after the graph
+        all_ids = np.concatenate([ids, np.arange(ids[-1] + 1, ids[-1] + 1001)])
+        queries = np.random.default_rng(0).choice(len(vectors), 50, replace=False)
+        times = np.arange(len(vectors), dtype=float)
+        recall = []
+        for row in queries:
+            keep = (times >= 1000) & (times <= 5500)
+            hits = catalog.search_faces(vectors[row], 10, since=1000, until=5500)
+            truth = _brute_force(vectors, all_ids, vectors[row], 10, keep)
+            assert all(1000 <= h.sighting_id - ids[0] <= 5500 for h in hits)
+            recall.append(len({h.sighting_id for h in hits} & set(truth)) / 10)
+        assert np.mean(recall) >= 0.95
+        # a restrictive filter goes exact and is exactly right
+        keep = (times >= 100) & (times <= 400)
+        hits = catalog.search_faces(vectors[7], 10, since=100, until=400)
+        assert [h.sighting_id for h in hits] == _brute_force(vectors, all_ids, vectors[7], 10, keep)
+    with open_catalog(tmp_path, approx_threshold=4000) as catalog:  # the graph is persisted
+        assert catalog.faces.status().approximate_rows == state.approximate_rows
+
+
+def test_searches_and_ingestion_run_concurrently(tmp_path):
+    vectors, _ = clustered_embeddings(4000, identities=100, seed=4)
+    errors: list[BaseException] = []
+    with open_catalog(tmp_path, approx_threshold=1500) as catalog:
+        _fill(catalog, vectors[:1000])
+        stop = threading.Event()
+
+        def searcher():
+            try:
+                while not stop.is_set():
+                    hits = catalog.search_faces(vectors[5], 5, since=0)
+                    assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+            except BaseException as error:  # noqa: BLE001 (reported below)
+                errors.append(error)
+
+        threads = [threading.Thread(target=searcher) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        _fill(catalog, vectors[1000:], batch=100, first=1000)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        catalog.faces.wait_for_build()
+        assert catalog.faces.status().vectors == 4000
+    assert errors == []

@@ -1,0 +1,194 @@
+"""The SQLite sighting store: round trips, validation, atomic batches, media files, schema, full disks."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+
+import numpy as np
+import pytest
+from store_support import database_url, face, jpeg, media, open_catalog, plate  # noqa: F401 (fixture)
+
+from skynet.index.catalog import open_store
+from skynet.index.errors import InvalidSightingError, StorageFullError, StoreError, UnknownCameraError
+from skynet.index.schema import SCHEMA_VERSION
+from skynet.index.sqlite_store import DB_NAME, SqliteStore
+from skynet.index.store import FileState, SightingMedia
+from skynet.records import Alert, AuditEvent, Origin, SightingKind, WatchlistEntry
+
+
+def _vector(seed: int, dim: int = 128) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+def _media_files(root) -> list[str]:
+    return sorted(p.name for d in ("thumbnails", "context") for p in (root / d).glob("*/*") if (root / d).is_dir())
+
+
+def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        vector = _vector(1) * 3.0
+        ids = catalog.add_sightings(
+            [face(100.0, vector), plate(200.0, "桂b·12345", alternatives=(("桂B12845", 0.4),))],
+            [media(1), None])
+        got_face = catalog.store.get_sighting(ids[0])
+        got_plate = catalog.store.get_sighting(ids[1])
+    assert got_face.kind is SightingKind.FACE and got_face.id == ids[0]
+    np.testing.assert_allclose(got_face.embedding, vector / np.linalg.norm(vector), rtol=1e-6)
+    assert (tmp_path / got_face.thumbnail_path).read_bytes() == jpeg(1)
+    assert (tmp_path / got_face.context_path).read_bytes() == jpeg(2)
+    assert got_plate.plate.text == "桂B12345" and got_plate.plate.alternatives == (("桂B12845", 0.4),)
+    assert got_plate.embedding is None and got_plate.origin == Origin()
+
+
+@pytest.mark.parametrize("bad, error", [
+    (lambda: face(1.0, np.full(128, np.nan, np.float32)), InvalidSightingError),
+    (lambda: face(1.0, np.zeros(128, np.float32)), InvalidSightingError),
+    (lambda: face(1.0, _vector(2, 64)), InvalidSightingError),
+    (lambda: face(1.0, _vector(2), camera="no-such-camera"), UnknownCameraError),
+    (lambda: plate(1.0, "  "), InvalidSightingError),
+    (lambda: plate(1.0, ""), InvalidSightingError),
+    (lambda: face(float("nan"), _vector(2)), InvalidSightingError),
+])
+def test_bad_sighting_refused_and_batch_left_out_whole(database_url, tmp_path, bad, error):
+    with open_catalog(tmp_path, database_url) as catalog:
+        catalog.add_sightings([face(0.0, _vector(0))])
+        before = catalog.store.count_sightings()
+        with pytest.raises(error) as caught:
+            catalog.add_sightings([face(1.0, _vector(1)), plate(2.0, "粤A12345"), bad()], [media(5), media(6), None])
+        assert "secret" not in str(caught.value)
+        assert catalog.store.count_sightings() == before
+        assert catalog.faces.status().vectors == 1
+        assert len(_media_files(tmp_path)) == 0  # the media of the refused batch was removed
+
+
+def test_non_jpeg_media_and_foreign_paths_refused(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        with pytest.raises(InvalidSightingError, match="JPEG"):
+            catalog.add_sightings([face(1.0, _vector(1))], [SightingMedia(thumbnail=b"GIF89a")])
+        outside = face(1.0, _vector(1))
+        object.__setattr__(outside, "thumbnail_path", "../../etc/passwd")
+        with pytest.raises(InvalidSightingError, match="not inside"):
+            catalog.add_sightings([outside])
+        assert catalog.store.count_sightings() == {"face": 0, "plate": 0}
+
+
+def test_schema_version_and_newer_store_refused(tmp_path):
+    SqliteStore(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    SqliteStore(tmp_path).close()  # re-opening migrates nothing and keeps the version
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(tmp_path)
+
+
+def test_audit_log_is_append_only(database_url, tmp_path):
+    store = open_store(tmp_path, database_url)
+    store.append_audit(AuditEvent(at=1.0, actor="alice", action="search.face", reason="case 42", detail={"k": 10}))
+    assert store.audit_events()[0].detail == {"k": 10}
+    for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
+        with pytest.raises(StoreError, match="append-only"):
+            with store._write("tampering"):
+                store._execute(statement)
+    assert [e.actor for e in store.audit_events()] == ["alice"]
+    store.close()
+
+
+def test_orphan_media_swept_at_open(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        sid = catalog.add_sightings([face(1.0, _vector(1))], [media(1)])[0]
+        kept = catalog.store.get_sighting(sid)
+    orphan = tmp_path / "thumbnails" / "ab" / ("ab" + "0" * 30 + ".jpg")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(jpeg(9))
+    partial = tmp_path / "context" / "cd" / "partial.jpg.tmp"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"\xff\xd8")
+    store = open_store(tmp_path, database_url)
+    assert store.orphans_removed == 2 and not orphan.exists() and not partial.exists()
+    assert (tmp_path / kept.thumbnail_path).is_file() and (tmp_path / kept.context_path).is_file()
+    assert store.integrity_problems() == []
+    store.close()
+
+
+def test_file_state_round_trip(database_url, tmp_path):
+    store = open_store(tmp_path, database_url)
+    state = FileState("/archive/a.mp4", 1234, 5.0, "default", "running", frames_done=250, updated_at=9.0)
+    store.set_file_state(state)
+    assert store.file_state("/archive/a.mp4") == state
+    store.set_file_state(FileState("/archive/a.mp4", 1234, 5.0, "default", "done", 900, "ab" * 32, 10.0))
+    assert store.file_state("/archive/a.mp4").status == "done"
+    assert store.file_state("/archive/b.mp4") is None
+    store.close()
+
+
+def test_archive_origin_kept(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        sighting = face(1.0, _vector(1))
+        object.__setattr__(sighting, "origin", Origin("archive", "/archive/a.mp4", 12.5))
+        sid = catalog.add_sightings([sighting])[0]
+        assert catalog.store.get_sighting(sid).origin == Origin("archive", "/archive/a.mp4", 12.5)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs mounted in tmp_path (needs root; skipped otherwise)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {result.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk):
+    big = np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8)
+    import cv2
+
+    thumbnail = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes()
+    stored = 0
+    with open_catalog(small_disk, autosave_every=10**9) as catalog:
+        with pytest.raises(StorageFullError, match="disk full"):
+            for i in range(1000):
+                batch = [face(float(i * 5 + j), _vector(i * 5 + j)) for j in range(5)]
+                catalog.add_sightings(batch, [SightingMedia(thumbnail=thumbnail)] * 5)
+                stored += 5
+        assert catalog.store.count_sightings()["face"] == stored > 0
+        # still usable: free space by deleting old sightings, then write again
+        catalog.delete_before(float(stored * 0.8))
+        catalog.add_sightings([face(1e6, _vector(1))], [SightingMedia(thumbnail=jpeg(1))])
+    store = SqliteStore(small_disk)
+    assert store.integrity_problems() == []
+    assert store.count_sightings()["face"] == stored - int(stored * 0.8) + 1
+    store.close()
+
+
+def test_watchlist_and_alerts_follow_their_sighting(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        store = catalog.store
+        sid = catalog.add_sightings([face(5.0, _vector(5))])[0]
+        face_entry = store.add_watchlist_entry(WatchlistEntry(
+            SightingKind.FACE, "suspect", "case 7", "alice", 1.0, embeddings=(_vector(5), _vector(6))))
+        store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "stolen", "case 8", "bob", 2.0,
+                                                 plate_pattern="桂B*45"))
+        with pytest.raises(InvalidSightingError):
+            store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "x", "y", "z", 3.0))
+        entries = store.watchlist()
+        assert [e.label for e in entries] == ["suspect", "stolen"] and len(entries[0].embeddings) == 2
+        store.add_alert(Alert(face_entry, sid, "cam-a", 6.0, 0.93))
+        assert [(a.sighting_id, a.score) for a in store.alerts()] == [(sid, 0.93)]
+        catalog.delete_before(10.0)
+        assert store.alerts() == []  # alerts go with the sighting they point at
+
+
+def test_postgres_errors_never_show_the_password(tmp_path):
+    with pytest.raises(StoreError) as caught:
+        open_store(tmp_path, "postgresql://skynet:hunter2@127.0.0.1:1/skynet")
+    assert "hunter2" not in str(caught.value) and "127.0.0.1" in str(caught.value)
