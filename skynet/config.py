@@ -57,6 +57,21 @@ class Settings(BaseSettings):
     )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention policy runs.")
 
+    watchlist_min_similarity: float = Field(
+        default=0.9, ge=-1.0, le=1.0,
+        description="Cosine similarity a face must reach to match a watch-list entry (entries may override). "
+        "0.9 is about 1 false match in 1000 pairs of different people on the DEV faces.",
+    )
+    mqtt_url: str | None = Field(
+        default=None, repr=False, description="MQTT broker for alerts, mqtt://[user:password@]host[:port]; unset = off."
+    )
+    mqtt_topic_prefix: str = Field(default="skynet/alerts", description="Alerts go to <prefix>/<camera id>.")
+    webhooks: list[dict[str, str]] = Field(
+        default_factory=list, repr=False,
+        description='Alert webhooks: [{"name": "...", "url": "https://...", "secret": "..."}]; bodies are signed '
+        "with HMAC-SHA256 of the secret.",
+    )
+
     @property
     def models_path(self) -> Path:
         """Directory the model packs live in."""

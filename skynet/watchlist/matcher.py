@@ -1,0 +1,110 @@
+"""Matching stored sightings against the active watch-list entries, and recording the alerts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+
+import numpy as np
+
+from skynet.index.plate_search import normalise
+from skynet.records import Alert, PlateText, Sighting, SightingKind, WatchlistEntry
+
+Notify = Callable[[Alert, WatchlistEntry, Sighting], None]
+
+
+def plate_matches(pattern: str, plate: PlateText) -> float | None:
+    """Score (the read's confidence) when the voted text or an alternative read matches ``pattern``.
+
+    ``pattern`` is a plate or a wildcard pattern (``*`` any run, ``?`` one character); both sides
+    are compared with OCR-confusable characters folded (0/D/Q/O, 8/B, 1/I, 5/S, 2/Z), so a
+    misread 0 for D still raises the alert. ``None`` when nothing matches.
+    """
+    wanted = normalise(pattern)
+    reads = [(plate.text, plate.confidence), *plate.alternatives]
+    scores = [confidence for text, confidence in reads if fnmatchcase(normalise(text), wanted)]
+    return max(scores) if scores else None
+
+
+@dataclass(frozen=True, slots=True)
+class _FaceTable:
+    """Every reference embedding of the active face entries, stacked, with its entry's position."""
+
+    vectors: np.ndarray  # (n, d) float32
+    owner: np.ndarray  # (n,) int: index into entries
+
+    @classmethod
+    def of(cls, entries: list[WatchlistEntry]) -> _FaceTable | None:
+        rows = [(i, e) for i, entry in enumerate(entries) for e in entry.embeddings]
+        if not rows:
+            return None
+        return cls(np.stack([np.asarray(e, np.float32) for _, e in rows]), np.array([i for i, _ in rows]))
+
+
+class WatchlistMatcher:
+    """A :class:`~skynet.index.writer.CatalogWriter` listener: matches each stored sighting, stores an
+    alert per matching entry and hands it to ``notify``.
+
+    Entries are read from the store and cached; :meth:`invalidate` (after a watch-list change) and
+    a periodic refresh keep the cache current, and expiry is checked at every match.
+    """
+
+    def __init__(self, store, notify: Notify, default_min_similarity: float,
+                 refresh_s: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.notify = notify
+        self.default_min_similarity = default_min_similarity
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._faces: list[WatchlistEntry] = []
+        self._face_table: _FaceTable | None = None
+        self._plates: list[WatchlistEntry] = []
+
+    def invalidate(self) -> None:
+        """Reload the entries before the next match."""
+        with self._lock:
+            self._loaded_at = float("-inf")
+
+    def _entries(self) -> tuple[list[WatchlistEntry], _FaceTable | None, list[WatchlistEntry]]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._loaded_at > self.refresh_s:
+                active = [e for e in self.store.watchlist() if e.active(self.clock())]
+                self._faces = [e for e in active if e.kind == SightingKind.FACE and e.embeddings]
+                self._face_table = _FaceTable.of(self._faces)
+                self._plates = [e for e in active if e.kind == SightingKind.PLATE and e.plate_pattern]
+                self._loaded_at = now
+            return self._faces, self._face_table, self._plates
+
+    def __call__(self, sightings: list[Sighting]) -> list[Alert]:
+        """Match ``sightings`` (stored: ids set); returns the alerts created."""
+        faces, table, plates = self._entries()
+        alerts = []
+        now = self.clock()
+        for sighting in sightings:
+            for entry, score in self._matches(sighting, faces, table, plates, now):
+                alert = Alert(entry.id, sighting.id, sighting.camera_id, now, score)
+                stored = replace(alert, id=self.store.add_alert(alert))
+                alerts.append(stored)
+                self.notify(stored, entry, sighting)
+        return alerts
+
+    def _matches(self, sighting: Sighting, faces, table, plates, now: float) -> list[tuple[WatchlistEntry, float]]:
+        if sighting.kind == SightingKind.FACE and table is not None and sighting.embedding is not None:
+            similarity = table.vectors @ np.asarray(sighting.embedding, np.float32)
+            best: dict[int, float] = {}
+            for owner, value in zip(table.owner, similarity):
+                best[int(owner)] = max(best.get(int(owner), -1.0), float(value))
+            return [(faces[i], score) for i, score in best.items()
+                    if faces[i].active(now) and score >= (faces[i].min_similarity or self.default_min_similarity)]
+        if sighting.kind == SightingKind.PLATE and sighting.plate is not None:
+            found = [(entry, plate_matches(entry.plate_pattern, sighting.plate)) for entry in plates
+                     if entry.active(now)]
+            return [(entry, score) for entry, score in found if score is not None]
+        return []
+
