@@ -74,3 +74,33 @@ def street_scene(width: int = 1280, height: int = 720, seed: int = 0) -> np.ndar
     scene[height // 3 :] = (90, 90, 95)
     noise = rng.normal(0, 6, scene.shape)
     return np.clip(scene + noise, 0, 255).astype(np.uint8)
+
+
+DEMO_PLATES = ("桂B12345", "粤BD12345", "京A88888")
+
+
+def write_demo_clip(path: Path, seconds: float = 24.0, fps: int = 10, size: tuple[int, int] = (960, 540),
+                    plates: tuple[str, ...] = DEMO_PLATES) -> Path:
+    """A street clip in which each of ``plates`` drives across in turn (MJPEG AVI, OpenCV's own
+    encoder, so no external tool is needed). The demo camera plays it in a loop."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise ConfigError(f"cannot write the demo clip {path}.")
+    background = street_scene(width, height)
+    rendered = [render_plate(text) for text in plates]
+    frames = int(seconds * fps)
+    slot = frames // len(plates)
+    try:
+        for index in range(frames):
+            image = background.copy()
+            which, step = divmod(index, slot)
+            if which < len(plates) and step < slot * 2 // 3:  # a gap after each car: the track ends
+                x = -40 + (width + 80) * step / (slot * 2 / 3)
+                y = height * 0.62
+                corners = np.float32([[x, y], [x + 200, y + 4], [x + 199, y + 68], [x - 1, y + 64]])
+                image = paste_plate(image, rendered[which], corners)
+            writer.write(image)
+    finally:
+        writer.release()
+    return path

@@ -243,3 +243,17 @@ def test_analyzer_pool_never_lends_one_analyzer_to_two_threads():
     assert sum(a.calls for a in analyzers) == 40 and all(a.calls > 0 for a in analyzers)
     with pytest.raises(ValueError):
         AnalyzerPool([])
+
+
+def test_looping_file_plays_live_at_its_frame_rate_and_starts_over(tmp_path):
+    from skynet.synthetic import write_demo_clip
+
+    clip = write_demo_clip(tmp_path / "demo.avi", seconds=1.0, fps=10, size=(320, 180))
+    source = open_source(SourceSpec("demo", str(clip), loop=True))
+    started_wall, started = time.time(), time.monotonic()
+    stamps = [source.grab() for _ in range(25)]  # 2.5 passes over a 10-frame file
+    elapsed = time.monotonic() - started
+    source.close()
+    assert None not in stamps
+    assert 2.0 <= elapsed <= 4.0  # paced to 10 fps, not decoded as fast as possible
+    assert started_wall <= stamps[0] and stamps[-1] <= time.time()  # wall-clock stamps, like a camera

@@ -48,7 +48,8 @@ class SourceSpec:
     over TCP (default, survives NAT and loss) or UDP. ``start_time`` (Unix seconds) anchors an
     archive file's presentation times; see :mod:`skynet.ingest.archive_time`. ``read_timeout_s``
     is also the watchdog's stall limit: no new frame for that long and the stream is reopened.
-    ``decode_threads`` 0 lets FFmpeg choose.
+    ``decode_threads`` 0 lets FFmpeg choose. ``loop`` plays a file as a live camera: at its own
+    frame rate, stamped with the wall clock, from the start again when it ends (the demo camera).
     """
 
     camera_id: str
@@ -58,6 +59,7 @@ class SourceSpec:
     decode_threads: int = 0
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
+    loop: bool = False
 
     @property
     def kind(self) -> SourceKind:
@@ -73,7 +75,7 @@ class SourceSpec:
     @property
     def live(self) -> bool:
         """Live sources are stamped with the wall clock and reopened when they fail."""
-        return self.kind is not SourceKind.FILE
+        return self.kind is not SourceKind.FILE or self.loop
 
     @property
     def redacted(self) -> str:
@@ -95,6 +97,7 @@ class VideoSource:
         self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         self.duration_s = frames / self.fps if spec.kind is SourceKind.FILE and self.fps > 0 and frames > 0 else None
+        self._loop_started = time.monotonic()
 
     @property
     def position_s(self) -> float:
@@ -104,12 +107,27 @@ class VideoSource:
     def grab(self) -> float | None:
         """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure."""
         if not self._capture.grab():
-            return None
+            if not (self.spec.loop and self._rewind()):
+                return None
+        if self.spec.loop:
+            self._pace()
         if self.spec.live:
             self._timestamp = time.time()
         else:
             self._timestamp = self._start_time + self.position_s
         return self._timestamp
+
+    def _rewind(self) -> bool:
+        """Back to the first frame of a looping file."""
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._loop_started = time.monotonic()
+        return self._capture.grab()
+
+    def _pace(self) -> None:
+        """Wait until a looping file's frame is due, so it plays at its own frame rate."""
+        delay = self.position_s - (time.monotonic() - self._loop_started)
+        if delay > 0:
+            time.sleep(delay)
 
     def retrieve(self) -> np.ndarray | None:
         """The grabbed frame as BGR uint8, or ``None`` when it cannot be decoded."""
@@ -131,10 +149,10 @@ def open_source(spec: SourceSpec) -> VideoSource:
         problem = diagnose.file_problem(spec)
         if problem is not None:
             raise SourceError(f"camera {spec.camera_id}: {problem}")
-        if spec.start_time is None:
+        if spec.start_time is None and not spec.loop:
             raise SourceError(f"camera {spec.camera_id}: no start time for archive file {spec.url}.",
                               hint="give the start time, or use archive_time.resolve_start_time()")
-        start_time = spec.start_time
+        start_time = spec.start_time or 0.0
     capture = _capture(spec)
     if not capture.isOpened():
         capture.release()
