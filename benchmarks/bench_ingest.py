@@ -109,7 +109,7 @@ def decode_only(files: list[Path]) -> float:
 def reindex(files: list[Path], pool: AnalyzerPool, writer: CatalogWriter) -> dict:
     """Throughput of camera workers on ``files`` (all in parallel) into the store, video frames per wall second."""
     stored_before = writer.stored
-    cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS))
+    cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS), embed=pool.embed)
     started = time.perf_counter()
     cameras.start(SourceSpec(f"file{i}", str(p), start_time=0.0) for i, p in enumerate(files))
     cameras.wait()
@@ -127,7 +127,7 @@ def reindex(files: list[Path], pool: AnalyzerPool, writer: CatalogWriter) -> dic
 
 def live_step(server: RtspServer, n: int, pool: AnalyzerPool, writer: CatalogWriter, warmup_s: float,
               measure_s: float) -> dict:
-    cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS))
+    cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS), embed=pool.embed)
     cameras.start(SourceSpec(f"live{i}", server.url(f"cam{i}"), open_timeout_s=10.0) for i in range(n))
     try:
         deadline = time.monotonic() + 20
@@ -174,7 +174,7 @@ def main() -> int:
     warmup_s, measure_s, max_streams = (2.0, 4.0, 3) if args.quick else (4.0, 20.0, 12)
     cores = os.cpu_count() or 1
     settings = Settings(intra_op_threads=max(1, cores // args.analyzers))
-    pool = AnalyzerPool.from_settings(settings, args.analyzers)
+    pool = AnalyzerPool.from_settings(settings, args.analyzers, lazy_embedding=True)
     results: dict = {"quick": args.quick, "cores": cores, "analysis_fps": ANALYSIS_FPS, "analyzers": args.analyzers}
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         work = Path(tmp)

@@ -224,7 +224,7 @@ def test_analyzer_pool_never_lends_one_analyzer_to_two_threads():
             self.busy = False
             self.calls = 0
 
-        def analyze(self, image):
+        def analyze(self, image, embed=True):
             assert not self.busy, "used by two threads at once"
             self.busy = True
             time.sleep(0.01)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ingest_support import ListSink, make_clip
 
+from skynet.ingest.analysis import AnalyzerPool
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
@@ -19,7 +20,8 @@ pytestmark = [pytest.mark.models, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")]
 
 
-def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path):
+@pytest.mark.parametrize("lazy", [False, True], ids=["embed-every-frame", "embed-best-faces-of-track"])
+def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path, lazy):
     faces_dir, plates_dir = shared_data("faces_identities"), shared_data("cn_plate_ccpd")
     face = cv2.imread(str(faces_dir / "images" / "face_0001.jpg"))
     with open(plates_dir / "labels.csv", encoding="utf-8") as f:
@@ -37,7 +39,8 @@ def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path):
     clip = make_clip(tmp_path / "scene.mp4", 3.0, 1280, 720, 25, paint, preset="veryfast")
     sink = ListSink()
     spec = SourceSpec("cam-models", str(clip), start_time=1_700_000_000.0)
-    worker = CameraWorker(spec, analyzer.analyze, sink, WorkerOptions()).start()
+    pool = AnalyzerPool([analyzer], lazy_embedding=lazy)
+    worker = CameraWorker(spec, pool, sink, WorkerOptions(), embed=pool.embed).start()
     assert worker.join(timeout=120)
     assert worker.status().state is CameraState.FINISHED
 

@@ -13,7 +13,7 @@ from skynet.detectors import registry
 from skynet.detectors.base import FaceDetector, FaceEmbedder, PlateDetector, PlateReader
 from skynet.detectors.face_quality import face_quality
 from skynet.models import ModelStore, get_pack
-from skynet.records import Detections
+from skynet.records import Detections, FaceDetection
 
 
 @dataclass
@@ -39,22 +39,29 @@ class ImageAnalyzer:
     def embedding_dim(self) -> int:
         return self.face_embedder.dim
 
-    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True) -> Detections:
-        """Run the enabled stages on a BGR uint8 image."""
+    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True, embed: bool = True) -> Detections:
+        """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
+        embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_faces`)."""
         height, width = image.shape[:2]
         result = Detections(image_width=width, image_height=height)
         if faces:
             with _timed(result, "face_detect"):
                 found = self.face_detector.detect(image)
             found = [face.with_quality(face_quality(image, face)) for face in found]
-            with _timed(result, "face_embed"):
-                result.faces = self.face_embedder.embed(image, found) if found else []
+            if embed:
+                with _timed(result, "face_embed"):
+                    found = self.face_embedder.embed(image, found) if found else []
+            result.faces = found
         if plates:
             with _timed(result, "plate_detect"):
                 detected = self.plate_detector.detect(image)
             with _timed(result, "plate_read"):
                 result.plates = self.plate_reader.read(image, detected) if detected else []
         return result
+
+    def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
+        """``faces`` (found in ``image``) with their embeddings."""
+        return self.face_embedder.embed(image, faces) if faces else []
 
 
 @contextmanager

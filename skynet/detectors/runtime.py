@@ -40,6 +40,8 @@ def create_session(
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads sleep instead of spinning: many cameras share few cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(model) if isinstance(model, Path) else model
     try:
         return ort.InferenceSession(source, sess_options=options, providers=resolve_providers(providers))

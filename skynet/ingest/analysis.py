@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
 
 from skynet.config import Settings
-from skynet.records import Detections
+from skynet.records import Detections, FaceDetection
 
 
 class Analyzer(Protocol):
-    def analyze(self, image: np.ndarray) -> Detections: ...
+    def analyze(self, image: np.ndarray, *, embed: bool = True) -> Detections: ...
+
+    def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
 
 
 class AnalyzerPool:
@@ -21,26 +25,41 @@ class AnalyzerPool:
     Model back-ends are not all safe to call from two threads at once (dlib's networks keep
     per-call buffers), so an analyser is never used by two threads together; with ``n``
     analysers, ``n`` frames (of any cameras) are analysed in parallel and other callers wait.
+
+    With ``lazy_embedding`` frames are analysed without face embeddings and the trackers call
+    :meth:`embed` for the few best faces of each finished track instead (the embedding is the
+    costliest stage: about 80 ms per face on one core), so pass ``embed`` to the camera workers.
     """
 
-    def __init__(self, analyzers: list[Analyzer]) -> None:
+    def __init__(self, analyzers: list[Analyzer], lazy_embedding: bool = False) -> None:
         if not analyzers:
             raise ValueError("an analyser pool needs at least one analyser")
         self.size = len(analyzers)
+        self.lazy_embedding = lazy_embedding
         self._free: queue.Queue[Analyzer] = queue.Queue()
         for analyzer in analyzers:
             self._free.put(analyzer)
 
     @classmethod
-    def from_settings(cls, settings: Settings, size: int = 1) -> AnalyzerPool:
+    def from_settings(cls, settings: Settings, size: int = 1, lazy_embedding: bool = False) -> AnalyzerPool:
         """``size`` analysers of the configured model pack (each loads its own sessions)."""
         from skynet.detectors.analyzer import ImageAnalyzer
 
-        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)])
+        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding)
 
     def __call__(self, image: np.ndarray) -> Detections:
+        with self._lend() as analyzer:
+            return analyzer.analyze(image, embed=not self.lazy_embedding)
+
+    def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
+        """``faces`` of ``image`` with their embeddings."""
+        with self._lend() as analyzer:
+            return analyzer.embed_faces(image, faces)
+
+    @contextmanager
+    def _lend(self) -> Iterator[Analyzer]:
         analyzer = self._free.get()
         try:
-            return analyzer.analyze(image)
+            yield analyzer
         finally:
             self._free.put(analyzer)

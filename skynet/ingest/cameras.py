@@ -9,14 +9,16 @@ from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.tracking import SightingSink, TrackerOptions
+from skynet.tracking.track import Embed
 
 
 class CameraSet:
     """One :class:`CameraWorker` per camera, sharing an analyser (pool) and a sink."""
 
     def __init__(self, analyze: Analyze, sink: SightingSink, options: WorkerOptions | None = None,
-                 tracker_options: TrackerOptions | None = None) -> None:
+                 tracker_options: TrackerOptions | None = None, embed: Embed | None = None) -> None:
         self._analyze = analyze
+        self._embed = embed
         self._sink = sink
         self._options = options
         self._tracker_options = tracker_options
@@ -28,7 +30,8 @@ class CameraSet:
         for spec in specs:
             if spec.camera_id in self._workers:
                 raise ValueError(f"camera {spec.camera_id} is already running")
-            worker = CameraWorker(spec, self._analyze, self._sink, options or self._options, self._tracker_options)
+            worker = CameraWorker(spec, self._analyze, self._sink, options or self._options, self._tracker_options,
+                                  self._embed)
             self._workers[spec.camera_id] = worker.start()
         return self
 

@@ -22,6 +22,7 @@ from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.tracking import SightingSink
+from skynet.tracking.track import Embed
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".flv", ".h264", ".h265", ".mpg"}
 
@@ -67,7 +68,8 @@ class Reindexer:
     """Runs archive files through the pipeline, ``jobs`` files at a time, into the catalog."""
 
     def __init__(self, catalog: Catalog, sink: SightingSink, flush: Callable[[], object], analyze: Analyze,
-                 model_pack: str, jobs: int = 1, options: WorkerOptions | None = None) -> None:
+                 model_pack: str, jobs: int = 1, options: WorkerOptions | None = None,
+                 embed: Embed | None = None) -> None:
         self.catalog = catalog
         self.sink = sink
         self.flush = flush
@@ -75,6 +77,7 @@ class Reindexer:
         self.model_pack = model_pack
         self.jobs = max(1, jobs)
         self.options = options or WorkerOptions(motion_gate=True)
+        self.embed = embed
 
     def skip_reason(self, path: Path, force: bool) -> str | None:
         """Why ``path`` needs no work now, or ``None`` when it must be (re)done."""
@@ -132,7 +135,7 @@ class Reindexer:
         state = FileState(str(path), stat.st_size, stat.st_mtime, self.model_pack, "running", 0, None, time.time())
         self.catalog.store.set_file_state(state)
         spec = SourceSpec(camera_id, str(path), start_time=start)
-        worker = CameraWorker(spec, self.analyze, self.sink, self.options).start()
+        worker = CameraWorker(spec, self.analyze, self.sink, self.options, embed=self.embed).start()
         return _Job(path, state, worker)
 
     def _finish(self, job: _Job) -> FileOutcome:

@@ -25,6 +25,7 @@ from skynet.ingest.sources import SourceError, SourceSpec, VideoSource, open_sou
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
 from skynet.records import Detections, Frame
 from skynet.tracking import ArchiveClock, CameraTracker, SightingSink, TrackerOptions
+from skynet.tracking.track import Embed
 from skynet.tracking.tracker import Published
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,17 @@ class CameraWorker:
     """Runs one camera (live stream or archive file) until stopped or, for a file, its end."""
 
     def __init__(self, spec: SourceSpec, analyze: Analyze, sink: SightingSink,
-                 options: WorkerOptions | None = None, tracker_options: TrackerOptions | None = None) -> None:
+                 options: WorkerOptions | None = None, tracker_options: TrackerOptions | None = None,
+                 embed: Embed | None = None) -> None:
+        """``embed`` embeds the best faces of each finished track when ``analyze`` leaves faces
+        without embeddings (:class:`~skynet.ingest.analysis.AnalyzerPool` with lazy embedding)."""
         self.spec = spec
         self.options = options or WorkerOptions()
         self._analyze = analyze
         self._sink = sink
         archive = None if spec.live else ArchiveClock(spec.url, spec.start_time or 0.0)
         tracking = tracker_options or TrackerOptions(analysis_fps=self.options.analysis_fps)
-        self._tracker = CameraTracker(spec.camera_id, tracking, archive)
+        self._tracker = CameraTracker(spec.camera_id, tracking, archive, embed)
         self._board = StatusBoard(spec.camera_id, spec.redacted, spec.read_timeout_s)
         self._slot: LatestSlot[Frame] = LatestSlot(block=not spec.live)
         self._stop = threading.Event()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from skynet.records import Box, FaceDetection, Origin, PlateDetection, PlateText, Sighting, SightingKind
 from skynet.tracking.fusion import fuse_embeddings, vote_plate
+
+Embed = Callable[[np.ndarray, list[FaceDetection]], list[FaceDetection]]
+FACE_CROP_MARGIN = 0.5  # kept around a face not yet embedded, for the aligner's context
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,7 @@ class TrackAccumulator:
         self._best: Observation | None = None
         self._thumbnail: np.ndarray | None = None
         self._context: np.ndarray | None = None
-        self._faces: list[tuple[float, np.ndarray]] = []
+        self._faces: list[tuple[float, FaceDetection, np.ndarray | None]] = []
         self._reads: list[PlateText] = []
 
     def add(self, observation: Observation, image: np.ndarray) -> None:
@@ -63,9 +67,9 @@ class TrackAccumulator:
         self.last_seen = observation.timestamp
         self.hits += 1
         det = observation.detection
-        if isinstance(det, FaceDetection) and det.embedding is not None:
-            self._faces.append((observation.quality, det.embedding))
-            self._faces.sort(key=lambda qe: -qe[0])
+        if isinstance(det, FaceDetection):
+            self._faces.append((observation.quality, *_face_to_keep(det, image)))
+            self._faces.sort(key=lambda entry: -entry[0])
             del self._faces[self.max_faces:]
         if isinstance(det, PlateDetection) and det.read is not None and det.read.text:
             self._reads.append(det.read)
@@ -74,17 +78,21 @@ class TrackAccumulator:
             self._thumbnail = crop(image, observation.box, self.images.thumbnail_margin)
             self._context = shrink(image, self.images.context_long_side)
 
-    def sighting(self, camera_id: str, origin: Origin) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
+    def sighting(self, camera_id: str, origin: Origin,
+                 embed: Embed | None = None) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
         """The track's sighting and images; ``None`` when it has nothing to search by
-        (a face never embedded, a plate never read)."""
+        (a face that cannot be embedded, a plate never read). Faces analysed without an
+        embedding are embedded now with ``embed`` (only the track's best few)."""
         best = self._best
         if best is None or self.first_seen is None or self._thumbnail is None or self._context is None:
             return None
         embedding = plate = None
         if self.kind is SightingKind.FACE:
-            if not self._faces:
+            embedded = [(q, e) for q, e in ((q, _embedding(face, chip, embed)) for q, face, chip in self._faces)
+                        if e is not None]
+            if not embedded:
                 return None
-            embedding = fuse_embeddings([e for _, e in self._faces], [q for q, _ in self._faces])
+            embedding = fuse_embeddings([e for _, e in embedded], [q for q, _ in embedded])
         else:
             if not self._reads:
                 return None
@@ -97,14 +105,36 @@ class TrackAccumulator:
         return sighting, self._thumbnail, self._context
 
 
+def _face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection, np.ndarray | None]:
+    """An embedded face as it is; otherwise the face moved into a crop of the frame around it, and
+    that crop (so the frame itself need not be kept until the track ends)."""
+    if face.embedding is not None:
+        return face, None
+    chip, (left, top) = crop_with_origin(image, face.box, FACE_CROP_MARGIN)
+    box = Box(face.box.x1 - left, face.box.y1 - top, face.box.x2 - left, face.box.y2 - top)
+    return replace(face, box=box, landmarks=face.landmarks - np.float32([left, top])), chip
+
+
+def _embedding(face: FaceDetection, chip: np.ndarray | None, embed: Embed | None) -> np.ndarray | None:
+    if face.embedding is not None or chip is None or embed is None:
+        return face.embedding
+    done = embed(chip, [face])
+    return done[0].embedding if done else None
+
+
 def crop(image: np.ndarray, box: Box, margin: float) -> np.ndarray:
     """A copy of ``box`` grown by ``margin`` of its size on every side, clipped to the image."""
+    return crop_with_origin(image, box, margin)[0]
+
+
+def crop_with_origin(image: np.ndarray, box: Box, margin: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`crop`, with the crop's top-left corner in the image."""
     height, width = image.shape[:2]
     grow_x, grow_y = box.width * margin, box.height * margin
     grown = Box(box.x1 - grow_x, box.y1 - grow_y, box.x2 + grow_x, box.y2 + grow_y).clipped(width, height)
     x1, y1 = min(int(grown.x1), width - 1), min(int(grown.y1), height - 1)
     x2, y2 = max(x1 + 1, int(np.ceil(grown.x2))), max(y1 + 1, int(np.ceil(grown.y2)))
-    return image[y1:min(y2, height), x1:min(x2, width)].copy()
+    return image[y1:min(y2, height), x1:min(x2, width)].copy(), (x1, y1)
 
 
 def shrink(image: np.ndarray, long_side: int) -> np.ndarray:

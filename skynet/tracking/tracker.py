@@ -18,7 +18,7 @@ from norfair import Detection as NorfairDetection
 from norfair import Tracker
 
 from skynet.records import Detections, FaceDetection, Origin, PlateDetection, Sighting, SightingKind
-from skynet.tracking.track import ImageOptions, Observation, TrackAccumulator
+from skynet.tracking.track import Embed, ImageOptions, Observation, TrackAccumulator
 
 Published = tuple[Sighting, np.ndarray, np.ndarray]
 
@@ -108,10 +108,11 @@ class CameraTracker:
     """Faces and plates of one camera, tracked separately, turned into sightings."""
 
     def __init__(self, camera_id: str, options: TrackerOptions | None = None,
-                 archive: ArchiveClock | None = None) -> None:
+                 archive: ArchiveClock | None = None, embed: Embed | None = None) -> None:
         self.camera_id = camera_id
         self.options = options or TrackerOptions()
         self.archive = archive
+        self.embed = embed
         self._faces = KindTracker(SightingKind.FACE, self.options)
         self._plates = KindTracker(SightingKind.PLATE, self.options)
 
@@ -131,7 +132,7 @@ class CameraTracker:
     def _publish(self, tracks: list[TrackAccumulator]) -> list[Published]:
         out = []
         for track in tracks:
-            made = track.sighting(self.camera_id, self._origin(track))
+            made = track.sighting(self.camera_id, self._origin(track), self.embed)
             if made is not None:
                 out.append(made)
         return out
