@@ -64,7 +64,8 @@ class CameraConfig(BaseModel):
                       tuple(self.tags))
 
     def source(self) -> SourceSpec:
-        return SourceSpec(self.id, self.source_url(), transport=self.transport, read_timeout_s=self.read_timeout_s)
+        return SourceSpec.live_camera(self.id, self.source_url(), transport=self.transport,
+                                      read_timeout_s=self.read_timeout_s)
 
 
 class CamerasFile(BaseModel):

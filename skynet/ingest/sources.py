@@ -7,11 +7,12 @@ frame to BGR only when it is wanted (most frames are paced out before that costl
 
 from __future__ import annotations
 
+
 import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import cv2
@@ -60,6 +61,13 @@ class SourceSpec:
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
     loop: bool = False
+
+    @classmethod
+    def live_camera(cls, camera_id: str, url: str, **options) -> SourceSpec:
+        """A camera's source. A video file registered as a camera plays like a live camera, in a
+        loop (archives are re-indexed with ``skynet reindex`` instead)."""
+        spec = cls(camera_id, url, **options)
+        return replace(spec, loop=True) if spec.kind is SourceKind.FILE else spec
 
     @property
     def kind(self) -> SourceKind:
