@@ -1,0 +1,34 @@
+"""The demo camera ``skynet serve`` sets up on an empty store: a generated street clip played in a
+loop, and a watch-list entry for one of its plates, so sightings, search and alerts show at once."""
+
+from __future__ import annotations
+
+import time
+
+from skynet.config import Settings
+from skynet.index.store import SightingStore
+from skynet.records import AuditEvent, Camera, SightingKind, WatchlistEntry
+from skynet.synthetic import DEMO_PLATES, write_demo_clip
+
+DEMO_CAMERA_ID = "demo"
+DEMO_ACTOR = "skynet-demo"
+DEMO_WATCH_DAYS = 7
+
+
+def set_up_demo(settings: Settings, store: SightingStore) -> Camera:
+    """Create the demo clip, camera and watch-list entry (each only once); returns the camera."""
+    clip = settings.data_dir / "demo" / "street.avi"
+    if not clip.is_file():
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        write_demo_clip(clip)
+    camera = Camera(DEMO_CAMERA_ID, "Demo street (generated clip)", str(clip), 22.8170, 108.3665, ("demo",))
+    store.add_camera(camera)
+    if not any(entry.added_by == DEMO_ACTOR for entry in store.watchlist()):
+        now = time.time()
+        entry = WatchlistEntry(SightingKind.PLATE, f"demo: {DEMO_PLATES[0]}", "demo: shows how alerts work",
+                               DEMO_ACTOR, now, expires_at=now + DEMO_WATCH_DAYS * 86400,
+                               plate_pattern=DEMO_PLATES[0])
+        entry_id = store.add_watchlist_entry(entry)
+        store.append_audit(AuditEvent(now, DEMO_ACTOR, "watchlist.add", entry.reason,
+                                      {"entry_id": entry_id, "plate_pattern": entry.plate_pattern}))
+    return camera

@@ -1,0 +1,126 @@
+"""Everything ``skynet serve`` runs beside the HTTP routes: cameras, the store writer, watch-list
+matching, alert channels, retention and camera-status events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from skynet.alerts import (
+    DeliveryOutbox,
+    LiveHub,
+    MqttOptions,
+    MqttPublisher,
+    WebhookDispatcher,
+    WebhookTarget,
+    camera_status_event,
+)
+from skynet.config import Settings
+from skynet.errors import ConfigError
+from skynet.index.catalog import Catalog
+from skynet.index.retention import run_retention_policy
+from skynet.index.writer import CatalogWriter
+from skynet.ingest.analysis import AnalyzerPool
+from skynet.ingest.camera_manager import CameraManager
+from skynet.records import Sighting
+from skynet.watchlist import AlertFanout, WatchlistMatcher
+
+log = logging.getLogger(__name__)
+STATUS_EVERY_S = 2.0
+
+
+def thumbnail_url(sighting: Sighting) -> str | None:
+    """Where the API serves a sighting's thumbnail."""
+    return f"/api/sightings/{sighting.id}/thumbnail" if sighting.id is not None else None
+
+
+def mqtt_options(settings: Settings) -> MqttOptions | None:
+    """Broker options from ``SKYNET_MQTT_URL`` (``mqtt://[user:password@]host[:port]``, ``mqtts://`` for TLS)."""
+    if not settings.mqtt_url:
+        return None
+    url = urlsplit(settings.mqtt_url)
+    if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
+        raise ConfigError("SKYNET_MQTT_URL must look like mqtt://host:1883 or mqtts://user:password@host:8883")
+    return MqttOptions(host=url.hostname, port=url.port or (8883 if url.scheme == "mqtts" else 1883),
+                       topic_prefix=settings.mqtt_topic_prefix, username=url.username, password=url.password,
+                       tls=url.scheme == "mqtts")
+
+
+def webhook_targets(settings: Settings) -> list[WebhookTarget]:
+    """Targets from ``SKYNET_WEBHOOKS``; each needs a name, a URL and a signing secret."""
+    targets = []
+    for number, item in enumerate(settings.webhooks, 1):
+        missing = [key for key in ("name", "url", "secret") if not item.get(key)]
+        if missing:
+            raise ConfigError(f"webhook {number} in SKYNET_WEBHOOKS lacks {', '.join(missing)}")
+        targets.append(WebhookTarget(item["name"], item["url"], item["secret"]))
+    return targets
+
+
+class ServiceRuntime:
+    """Builds and runs the non-HTTP parts; :meth:`lifespan` ties them to the web server's life."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, pool: AnalyzerPool, outbox: DeliveryOutbox) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.pool = pool
+        self.hub = LiveHub()
+        self.writer = CatalogWriter(catalog)
+        targets = webhook_targets(settings)
+        self.webhooks = WebhookDispatcher(outbox, targets) if targets else None
+        options = mqtt_options(settings)
+        self.mqtt = MqttPublisher(options) if options else None
+        fanout = AlertFanout(thumbnail_url, self.hub, self.webhooks, self.mqtt)
+        self.matcher = WatchlistMatcher(catalog.store, fanout.alert, settings.watchlist_min_similarity)
+        self.writer.add_listener(self.matcher)
+        self.writer.add_listener(fanout.sightings)
+        self.cameras = CameraManager(pool, self.writer, embed=pool.embed)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the alert channels, every stored camera, retention and status events."""
+        if self.mqtt is not None:
+            self.mqtt.start()
+        for camera in self.catalog.store.cameras():
+            self.cameras.start_camera(camera)
+        for name, target in (("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)),
+                             ("camera-status", self._publish_statuses)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop cameras (open tracks are stored), flush the writer, stop the channels."""
+        self._stop.set()
+        self.cameras.stop_all()
+        self.writer.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        for thread in self._threads:
+            thread.join(5.0)
+
+    def _publish_statuses(self) -> None:
+        while not self._stop.wait(STATUS_EVERY_S):
+            now = time.time()
+            for status in self.cameras.statuses():
+                self.hub.publish(camera_status_event(status, now))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app) -> AsyncIterator[None]:
+        """FastAPI lifespan: everything runs while the server serves."""
+        self.start()
+        webhooks = asyncio.create_task(self.webhooks.run()) if self.webhooks is not None else None
+        try:
+            yield
+        finally:
+            if webhooks is not None:
+                webhooks.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await webhooks
+            await asyncio.to_thread(self.stop)
