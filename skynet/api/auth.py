@@ -114,6 +114,10 @@ class UserStore(Protocol):
         """Stores a new token and returns it with its ``id``."""
         ...
 
+    def revoke_token(self, token_hash: str) -> bool:
+        """Deletes a token; ``False`` if no token has that hash."""
+        ...
+
 
 class MemoryUserStore:
     """A :class:`UserStore` in dictionaries."""
@@ -139,6 +143,9 @@ class MemoryUserStore:
         stored = replace(token, id=len(self._tokens) + 1)
         self._tokens[token.token_hash] = stored
         return stored
+
+    def revoke_token(self, token_hash: str) -> bool:
+        return self._tokens.pop(token_hash, None) is not None
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -262,6 +269,13 @@ class Auth:
             return authenticate_token(self.store, credentials.credentials, self.clock())
         except AuthError as error:
             raise _unauthorized(_detail(error)) from None
+
+    def revoke_current(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+        """A dependency that authenticates the request, then revokes its token (logging out)."""
+        user = self.current_user(credentials)
+        assert credentials is not None  # current_user refused a missing token
+        self.store.revoke_token(hash_token(credentials.credentials))
+        return user
 
     def require(self, permission: Permission) -> Callable[[User], User]:
         """A dependency giving the current user if their role has ``permission``, else 403."""

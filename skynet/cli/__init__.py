@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from skynet.cli import demo, detect, index, models, reindex, run  # noqa: F401  (modules attach commands)
+    from skynet.cli import demo, detect, index, models, reindex, run, serve, users  # noqa: F401  (attach commands)
 
 
 def main() -> None:

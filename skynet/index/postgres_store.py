@@ -38,6 +38,8 @@ def _like(glob: str) -> str:
 class PostgresStore(SqlStore):
     """:class:`skynet.index.store.SightingStore` in a PostgreSQL database named by ``url``."""
 
+    _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+
     def __init__(self, data_dir: Path, url: str, **options) -> None:
         self.url = url
         super().__init__(data_dir, **options)

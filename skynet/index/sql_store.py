@@ -14,15 +14,18 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from skynet.alerts.outbox import Delivery, DeliveryState
+from skynet.api.auth import ApiToken, AuthError, Role, User
 from skynet.index import plate_search
 from skynet.index.errors import InvalidSightingError, QueryError, UnknownCameraError
 from skynet.index.media import MediaFiles, check_jpeg, storage_error
-from skynet.index.store import DeletedSightings, FaceBatch, FileState, PlateHit, PlateMode, SightingMedia
+from skynet.index.store import DeletedSightings, FaceBatch, FileState, Job, PlateHit, PlateMode, SightingMedia
 from skynet.records import Alert, AuditEvent, Box, Camera, Origin, PlateText, Sighting, SightingKind, WatchlistEntry
 
 SIGHTING_COLUMNS = (
@@ -187,6 +190,16 @@ class SqlStore(ABC):
                  json.dumps(list(camera.tags), ensure_ascii=False)))
         self._cameras.add(camera.id)
 
+    def delete_camera(self, camera_id: str) -> bool:
+        """Remove a camera that has no sightings; ``False`` if there was none with that id."""
+        with self._write("deleting a camera"):
+            if self._execute("SELECT 1 FROM sightings WHERE camera_id = ? LIMIT 1", (camera_id,)).fetchone():
+                raise InvalidSightingError(f"camera {camera_id!r} still has sightings and cannot be deleted",
+                                           "keep it (stopped), or delete its sightings by retention first")
+            deleted = self._execute("DELETE FROM cameras WHERE id = ?", (camera_id,)).rowcount > 0
+        self._cameras.discard(camera_id)
+        return deleted
+
     def cameras(self) -> list[Camera]:
         rows = self._execute("SELECT id, name, source_url, latitude, longitude, tags FROM cameras ORDER BY id")
         return [Camera(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))) for r in rows]
@@ -332,22 +345,28 @@ class SqlStore(ABC):
     # --- plates ------------------------------------------------------------------------------
 
     def search_plates(self, query: str, mode: PlateMode = PlateMode.FUZZY, *, limit: int = 50,
-                      max_edits: int = 1) -> list[PlateHit]:
-        """Plate sightings matching ``query`` exactly, by wildcard pattern, or fuzzily; closest first."""
+                      max_edits: int = 1, since: float | None = None, until: float | None = None,
+                      cameras: Sequence[str] | None = None) -> list[PlateHit]:
+        """Plate sightings matching ``query`` exactly, by wildcard pattern, or fuzzily; closest first.
+
+        ``since``/``until`` bound the best-view time (inclusive); ``cameras`` limits the cameras."""
         if not isinstance(limit, int) or limit < 1:
             raise QueryError("limit must be a positive integer")
         mode = PlateMode(mode)
+        conditions, filter_args = _sighting_filter(since, until, cameras)
         if mode is PlateMode.FUZZY:
-            return self._fuzzy(plate_search.fuzzy_plan(query, max_edits), limit)
+            return self._fuzzy(plate_search.fuzzy_plan(query, max_edits), limit, conditions, filter_args)
         if mode is PlateMode.EXACT:
             source, where, args = self._exact_plate(plate_search.exact_query(query))
         else:
             source, where, args = self._wildcard_plate(plate_search.wildcard_plan(query))
-        rows = self._plate_matches(where, source, args, limit)
+        where = " AND ".join([where, *(f"s.{c}" for c in conditions)])
+        rows = self._plate_matches(where, source, [*args, *filter_args], limit)
         return [PlateHit(r[0], r[1], r[2], plate_search.ALTERNATIVE_PENALTY if r[3] else 0.0, r[4], r[5])
                 for r in rows]
 
-    def _fuzzy(self, plan: plate_search.FuzzyPlan, limit: int) -> list[PlateHit]:
+    def _fuzzy(self, plan: plate_search.FuzzyPlan, limit: int, conditions: list[str],
+               filter_args: list) -> list[PlateHit]:
         best: dict[int, tuple[float, str]] = {}
         for sighting_id, text, rank in self._fuzzy_candidates(plan):
             distance = plate_search.fuzzy_distance(plan, text)
@@ -359,10 +378,11 @@ class SqlStore(ABC):
         if not best:
             return []
         condition, arg = self._ids_in("id", list(best))
+        where = " AND ".join([condition, *conditions])
         info = {r[0]: r[1:] for r in self._execute(
-            f"SELECT id, plate_text, camera_id, best_time FROM sightings WHERE {condition}", (arg,))}
+            f"SELECT id, plate_text, camera_id, best_time FROM sightings WHERE {where}", (arg, *filter_args))}
         hits = [PlateHit(sid, info[sid][0], text, distance, info[sid][1], info[sid][2])
-                for sid, (distance, text) in best.items()]
+                for sid, (distance, text) in best.items() if sid in info]
         hits.sort(key=lambda h: (h.distance, -h.best_time))
         return hits[:limit]
 
@@ -419,6 +439,11 @@ class SqlStore(ABC):
                                tuple(np.frombuffer(r[7], dtype="<f4").reshape(r[8], -1).copy()) if r[8] else (),
                                r[9], r[10]) for r in rows]
 
+    def delete_watchlist_entry(self, entry_id: int) -> bool:
+        """Remove an entry (and its alerts); ``False`` if there was none with that id."""
+        with self._write("deleting a watch-list entry"):
+            return self._execute("DELETE FROM watchlist_entries WHERE id = ?", (entry_id,)).rowcount > 0
+
     def add_alert(self, alert: Alert) -> int:
         with self._write("adding an alert"):
             return self._insert_returning_id(
@@ -432,6 +457,16 @@ class SqlStore(ABC):
             "SELECT entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at, id "
             "FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
         return [Alert(*r) for r in rows]
+
+    def acknowledge_alert(self, alert_id: int, by: str, at: float) -> Alert | None:
+        """Mark an alert acknowledged (the first acknowledgement is kept); None if there is no such alert."""
+        with self._write("acknowledging an alert"):
+            self._execute("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? "
+                          "WHERE id = ? AND acknowledged_by IS NULL", (by, at, alert_id))
+            row = self._execute(
+                "SELECT entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at, id "
+                "FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return Alert(*row) if row else None
 
     def append_audit(self, event: AuditEvent) -> int:
         with self._write("writing the audit log"):
@@ -461,6 +496,117 @@ class SqlStore(ABC):
                 (state.path, state.size, state.mtime, state.model_pack, state.status, state.frames_done,
                  state.sha256, state.updated_at))
 
+    # --- users and API tokens (skynet.api.auth.UserStore) ----------------------------------------
+
+    def get_user(self, name: str) -> User | None:
+        row = self._execute("SELECT name, role, created_at, password_hash, disabled, id FROM users WHERE name = ?",
+                            (name,)).fetchone()
+        return User(row[0], Role(row[1]), row[2], row[3], bool(row[4]), row[5]) if row else None
+
+    def users(self) -> list[User]:
+        rows = self._execute("SELECT name, role, created_at, password_hash, disabled, id FROM users ORDER BY id")
+        return [User(r[0], Role(r[1]), r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    def add_user(self, user: User) -> User:
+        if self.get_user(user.name) is not None:
+            raise AuthError(f"user {user.name!r} already exists")
+        with self._write("adding a user"):
+            user_id = self._insert_returning_id(
+                "INSERT INTO users (name, role, created_at, password_hash, disabled) VALUES (?, ?, ?, ?, ?)",
+                (user.name, Role(user.role).value, user.created_at, user.password_hash, bool(user.disabled)))
+        return replace(user, id=user_id)
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        row = self._execute("SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens "
+                            "WHERE token_hash = ?", (token_hash,)).fetchone()
+        return ApiToken(*row) if row else None
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        with self._write("adding an API token"):
+            token_id = self._insert_returning_id(
+                "INSERT INTO api_tokens (token_hash, user_name, created_at, expires_at, label) VALUES (?, ?, ?, ?, ?)",
+                (token.token_hash, token.user_name, token.created_at, token.expires_at, token.label))
+        return replace(token, id=token_id)
+
+    def revoke_token(self, token_hash: str) -> bool:
+        """Delete a token; ``False`` if no token has that hash."""
+        with self._write("revoking an API token"):
+            return self._execute("DELETE FROM api_tokens WHERE token_hash = ?", (token_hash,)).rowcount > 0
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def add_job(self, job: Job) -> int:
+        with self._write("adding a job"):
+            return self._insert_returning_id(
+                "INSERT INTO jobs (kind, created_by, created_at, updated_at, state, params, progress, errors) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.kind, job.created_by, job.created_at, job.updated_at, job.state, *_job_json(job)))
+
+    def update_job(self, job: Job) -> None:
+        """Store a job's new state, progress and errors."""
+        with self._write("updating a job"):
+            self._execute("UPDATE jobs SET updated_at = ?, state = ?, params = ?, progress = ?, errors = ? "
+                          "WHERE id = ?", (job.updated_at, job.state, *_job_json(job), job.id))
+
+    def fail_unfinished_jobs(self, now: float) -> int:
+        """Mark queued and running jobs failed (their process ended: called at server start); returns how many."""
+        with self._write("closing interrupted jobs"):
+            return self._execute(
+                "UPDATE jobs SET state = 'failed', updated_at = ?, errors = ? WHERE state IN ('queued', 'running')",
+                (now, json.dumps(["interrupted: the server stopped before the job finished"]))).rowcount
+
+    def get_job(self, job_id: int) -> Job | None:
+        row = self._execute("SELECT kind, created_by, created_at, updated_at, state, params, progress, errors, id "
+                            "FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return Job(*row[:5], json.loads(row[5]), json.loads(row[6]), tuple(json.loads(row[7])), row[8])
+
+    # --- webhook outbox (skynet.alerts.outbox.DeliveryOutbox, through StoreOutbox) ---------------
+
+    _CLAIM_LOCK = ""  # PostgreSQL: lock the claimed rows so concurrent claimers skip them
+
+    def enqueue_delivery(self, target: str, body: bytes, now: float) -> int:
+        with self._write("queueing a webhook delivery"):
+            return self._insert_returning_id(
+                "INSERT INTO webhook_deliveries (target, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?)",
+                (target, bytes(body), now, now))
+
+    def claim_deliveries(self, now: float, limit: int, lease_s: float) -> list[Delivery]:
+        with self._write("claiming webhook deliveries"):
+            rows = self._execute(
+                "SELECT id, target, body, created_at, next_attempt_at, attempts, state, last_error "
+                "FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? "
+                f"ORDER BY next_attempt_at, id LIMIT ?{self._CLAIM_LOCK}", (now, limit)).fetchall()
+            if rows:
+                condition, arg = self._ids_in("id", [r[0] for r in rows])
+                self._execute(f"UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ? "
+                              f"WHERE {condition}", (now + lease_s, arg))
+        return [Delivery(r[0], r[1], bytes(r[2]), r[3], now + lease_s, r[5] + 1, DeliveryState(r[6]), r[7])
+                for r in rows]
+
+    def finish_delivery(self, delivery_id: int, error: str | None, next_attempt_at: float | None) -> None:
+        """Done (no ``error``), retry at ``next_attempt_at``, or failed for good."""
+        if error is None:
+            sql, args = "UPDATE webhook_deliveries SET state = 'done' WHERE id = ?", (delivery_id,)
+        elif next_attempt_at is None:
+            sql, args = ("UPDATE webhook_deliveries SET state = 'failed', last_error = ? WHERE id = ?",
+                         (error, delivery_id))
+        else:
+            sql, args = ("UPDATE webhook_deliveries SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+                         (next_attempt_at, error, delivery_id))
+        with self._write("recording a webhook delivery"):
+            self._execute(sql, args)
+
+    def next_delivery_due(self) -> float | None:
+        row = self._execute("SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'").fetchone()
+        return row[0]
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = self._execute("SELECT id, target, body, created_at, next_attempt_at, attempts, state, last_error "
+                            "FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return Delivery(row[0], row[1], bytes(row[2]), *row[3:6], DeliveryState(row[6]), row[7]) if row else None
+
     # --- health ------------------------------------------------------------------------------
 
     def integrity_problems(self) -> list[str]:
@@ -476,6 +622,54 @@ class SqlStore(ABC):
         with self._lock:
             self._close_connection()
             self._lock_file.close()
+
+
+class StoreOutbox:
+    """:class:`skynet.alerts.outbox.DeliveryOutbox` in the store's ``webhook_deliveries`` table."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def enqueue(self, target: str, body: bytes, now: float) -> int:
+        return self.store.enqueue_delivery(target, body, now)
+
+    def claim(self, now: float, limit: int, lease_s: float) -> list[Delivery]:
+        return self.store.claim_deliveries(now, limit, lease_s)
+
+    def mark_done(self, delivery_id: int) -> None:
+        self.store.finish_delivery(delivery_id, None, None)
+
+    def mark_failed(self, delivery_id: int, error: str, next_attempt_at: float | None) -> None:
+        self.store.finish_delivery(delivery_id, error, next_attempt_at)
+
+    def next_due(self) -> float | None:
+        return self.store.next_delivery_due()
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """The delivery as it stands (for inspection)."""
+        return self.store.get_delivery(delivery_id)
+
+
+def _sighting_filter(since: float | None, until: float | None,
+                     cameras: Sequence[str] | None) -> tuple[list[str], list]:
+    """SQL conditions on a sighting's ``best_time``/``camera_id`` columns, and their arguments."""
+    conditions: list[str] = []
+    args: list = []
+    for value, condition in ((since, "best_time >= ?"), (until, "best_time <= ?")):
+        if value is not None:
+            finite("time bound", value)
+            conditions.append(condition)
+            args.append(value)
+    if cameras is not None:
+        # no cameras at all: nothing matches (camera_id is never NULL)
+        conditions.append(f"camera_id IN ({', '.join('?' * len(cameras))})" if cameras else "camera_id IS NULL")
+        args += list(cameras)
+    return conditions, args
+
+
+def _job_json(job: Job) -> tuple[str, str, str]:
+    return (json.dumps(job.params, ensure_ascii=False, default=str), json.dumps(job.progress),
+            json.dumps(list(job.errors), ensure_ascii=False))
 
 
 def _face_batch(rows: list[tuple]) -> FaceBatch:

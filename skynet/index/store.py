@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 
+from skynet.api.auth import ApiToken, User
 from skynet.records import Alert, AuditEvent, Camera, Sighting, WatchlistEntry
 
 
@@ -71,10 +72,27 @@ class FileState:
     updated_at: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A background job (a re-index run) as stored: its parameters, state and progress counters."""
+
+    kind: str
+    created_by: str
+    created_at: float
+    updated_at: float
+    state: str  # queued | running | done | failed
+    params: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    id: int | None = None
+
+
 class SightingStore(Protocol):
     """The metadata store: source of truth for cameras, sightings, watch-lists, alerts, audit."""
 
     def add_camera(self, camera: Camera) -> None: ...
+
+    def delete_camera(self, camera_id: str) -> bool: ...
 
     def cameras(self) -> list[Camera]: ...
 
@@ -93,7 +111,8 @@ class SightingStore(Protocol):
                      batch_size: int = 50_000) -> Iterator[FaceBatch]: ...
 
     def search_plates(self, query: str, mode: PlateMode = PlateMode.FUZZY, *, limit: int = 50,
-                      max_edits: int = 1) -> list[PlateHit]: ...
+                      max_edits: int = 1, since: float | None = None, until: float | None = None,
+                      cameras: Sequence[str] | None = None) -> list[PlateHit]: ...
 
     def delete_sightings_before(self, cutoff: float) -> DeletedSightings: ...
 
@@ -103,9 +122,21 @@ class SightingStore(Protocol):
 
     def watchlist(self) -> list[WatchlistEntry]: ...
 
+    def delete_watchlist_entry(self, entry_id: int) -> bool: ...
+
     def add_alert(self, alert: Alert) -> int: ...
 
     def alerts(self, limit: int = 100) -> list[Alert]: ...
+
+    def acknowledge_alert(self, alert_id: int, by: str, at: float) -> Alert | None: ...
+
+    def add_job(self, job: Job) -> int: ...
+
+    def update_job(self, job: Job) -> None: ...
+
+    def get_job(self, job_id: int) -> Job | None: ...
+
+    def fail_unfinished_jobs(self, now: float) -> int: ...
 
     def append_audit(self, event: AuditEvent) -> int: ...
 
@@ -114,6 +145,19 @@ class SightingStore(Protocol):
     def file_state(self, path: str) -> FileState | None: ...
 
     def set_file_state(self, state: FileState) -> None: ...
+
+    # users and API tokens: a store is also a skynet.api.auth.UserStore
+    def get_user(self, name: str) -> User | None: ...
+
+    def users(self) -> list[User]: ...
+
+    def add_user(self, user: User) -> User: ...
+
+    def find_token(self, token_hash: str) -> ApiToken | None: ...
+
+    def add_token(self, token: ApiToken) -> ApiToken: ...
+
+    def revoke_token(self, token_hash: str) -> bool: ...
 
     def integrity_problems(self) -> list[str]: ...
 

@@ -48,8 +48,13 @@ class AnalyzerPool:
         return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding)
 
     def __call__(self, image: np.ndarray) -> Detections:
+        """Analyse a camera frame (faces without embeddings when lazy)."""
+        return self.analyze(image, embed=not self.lazy_embedding)
+
+    def analyze(self, image: np.ndarray, embed: bool = True) -> Detections:
+        """Analyse ``image``, with face embeddings unless ``embed`` is False (uploads always need them)."""
         with self._lend() as analyzer:
-            return analyzer.analyze(image, embed=not self.lazy_embedding)
+            return analyzer.analyze(image, embed=embed)
 
     def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
         """``faces`` of ``image`` with their embeddings."""

@@ -7,7 +7,7 @@ import threading
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
-from skynet.records import Camera
+from skynet.records import Camera, Detections, Frame
 from skynet.tracking import SightingSink
 from skynet.tracking.track import Embed
 
@@ -43,6 +43,12 @@ class CameraManager:
         with self._lock:
             worker = self._workers.get(camera_id)
         return worker.status() if worker is not None else None
+
+    def last_analysed(self, camera_id: str) -> tuple[Frame, Detections] | None:
+        """The camera's latest analysed frame and its detections, or None."""
+        with self._lock:
+            worker = self._workers.get(camera_id)
+        return worker.last_analysed() if worker is not None else None
 
     def statuses(self) -> list[CameraStatus]:
         with self._lock:

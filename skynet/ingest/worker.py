@@ -63,6 +63,7 @@ class CameraWorker:
         self._slot: LatestSlot[Frame] = LatestSlot(block=not spec.live)
         self._stop = threading.Event()
         self._latest_timestamp: float | None = None
+        self._last_analysed: tuple[Frame, Detections] | None = None
         self._threads = [
             threading.Thread(target=self._read_loop, name=f"read-{spec.camera_id}", daemon=True),
             threading.Thread(target=self._analyse_loop, name=f"analyse-{spec.camera_id}", daemon=True),
@@ -92,6 +93,10 @@ class CameraWorker:
     def status(self) -> CameraStatus:
         """A consistent snapshot of this camera's status (safe from any thread)."""
         return dataclasses.replace(self._board.snapshot(), frames_dropped=self._slot.dropped)
+
+    def last_analysed(self) -> tuple[Frame, Detections] | None:
+        """The latest analysed frame and what was found in it (for snapshots and previews)."""
+        return self._last_analysed
 
     # --- reader thread -------------------------------------------------------------------
 
@@ -230,6 +235,7 @@ class CameraWorker:
                 self._board.record_error(self.spec.redact(f"analysis failed: {exc}"))
                 continue
             self._board.frame_analysed()
+            self._last_analysed = (frame, detections)  # one reference swap: safe to read from any thread
             self._publish(self._tracker.update(detections, frame.timestamp, frame.image))
         self._publish(self._tracker.flush())
 

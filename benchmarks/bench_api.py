@@ -1,0 +1,169 @@
+"""Benchmark of face search through HTTP: a real uvicorn on 127.0.0.1, concurrent clients.
+
+    python benchmarks/bench_api.py --n 1000000 --clients 16 --json bench-api.json
+    python benchmarks/bench_api.py --n 100000 --upload ../shared/data/faces_identities/images/face_0001.jpg
+
+Stores N face sightings (clustered 128-d embeddings, N/200 identities, 30 days, 3 cameras), starts
+the API, and has ``--clients`` threads (one keep-alive connection each) search by sighting id
+(top 20, with a time window, audited like any search) for ``--seconds``; reports p50/p99 latency
+and throughput. ``--upload PHOTO`` also measures searches by photo upload with the real models
+(detection and embedding on the server: the analyser pool has ``--analyzers`` analysers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+
+from skynet.api.app import create_app
+from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.services import Services
+from skynet.config import Settings
+from skynet.index.catalog import Catalog
+from skynet.index.synthetic import clustered_embeddings
+from skynet.records import Box, Camera, Sighting, SightingKind
+
+CAMERAS = ("north", "south", "east")
+SPAN_S = 30 * 86400.0
+BATCH = 5_000
+
+
+def fill(catalog: Catalog, n: int) -> None:
+    """N face sightings spread over the span and the cameras."""
+    vectors, _ = clustered_embeddings(n, identities=max(10, n // 200), seed=1)
+    times = np.arange(n) * (SPAN_S / n)
+    box = Box(0, 0, 80, 100)
+    for camera in CAMERAS:
+        catalog.store.add_camera(Camera(camera, camera.title(), f"rtsp://10.0.0.1/{camera}"))
+    for lo in range(0, n, BATCH):
+        catalog.add_sightings([Sighting(CAMERAS[i % 3], SightingKind.FACE, times[i], times[i] + 2, times[i], box,
+                                        0.8, embedding=vectors[i]) for i in range(lo, min(n, lo + BATCH))])
+    catalog.faces.settle()
+
+
+def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
+    """The server process: the API over the store in ``data_dir`` on 127.0.0.1:``port``."""
+    settings = Settings(data_dir=data_dir, model_dir=Settings().models_path)  # the installed model packs
+    catalog = Catalog.open(data_dir)
+    analyze = None
+    if upload_analyzers:
+        from skynet.ingest.analysis import AnalyzerPool
+
+        analyze = AnalyzerPool.from_settings(settings, size=upload_analyzers)
+    services = Services(settings, catalog, Auth(catalog.store), analyze=analyze)
+    uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve(data_dir: Path, upload_analyzers: int) -> tuple[multiprocessing.Process, str]:
+    """Start the server in its own process (clients and server must not share one GIL); returns
+    (process, base URL) once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(data_dir, port, upload_analyzers),
+                                                           daemon=True)
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.is_alive():
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the API server did not start")
+
+
+def load(base: str, token: str, clients: int, seconds: float, request) -> dict:
+    """Run ``request(client, rng)`` from ``clients`` threads for ``seconds``; latency figures in ms."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        mine, failed = [], []
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                response = request(client, rng)
+                mine.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    failed.append(f"{response.status_code} {response.text[:200]}")
+        with lock:
+            latencies.extend(mine)
+            errors.extend(failed)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {"requests": len(latencies), "errors": len(errors), "first_error": errors[0] if errors else None,
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "requests_per_s": len(latencies) / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="face sightings in the store")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each load run")
+    parser.add_argument("--upload", type=Path, help="also search by uploading this photo (real models)")
+    parser.add_argument("--analyzers", type=int, default=2, help="analyser pool size for uploads")
+    parser.add_argument("--json", type=Path, help="write the figures here as one JSON object")
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="skynet-bench-api-"))
+    process = None
+    try:
+        with Catalog.open(data_dir) as catalog:
+            start = time.perf_counter()
+            fill(catalog, args.n)
+            figures: dict = {"n": args.n, "clients": args.clients, "fill_s": time.perf_counter() - start}
+            admin = catalog.store.add_user(User("bench", Role.ADMIN, time.time()))
+            token, _ = issue_token(catalog.store, admin, time.time())
+        start = time.perf_counter()
+        process, base = serve(data_dir, args.analyzers if args.upload else 0)
+        figures["server_start_s"] = time.perf_counter() - start
+        form = {"reason": "benchmark", "top_k": "20", "since": str(SPAN_S * 0.25), "until": str(SPAN_S * 0.75)}
+
+        def by_id(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
+            return client.post("/api/search/face", data={**form, "sighting_id": str(int(rng.integers(1, args.n)))})
+
+        figures["by_sighting_id"] = load(base, token, args.clients, args.seconds, by_id)
+        if args.upload:
+            photo = args.upload.read_bytes()
+
+            def by_photo(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
+                return client.post("/api/search/face", data=form, files={"image": (args.upload.name, photo)})
+
+            figures["by_upload"] = load(base, token, args.clients, args.seconds, by_photo)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.join(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

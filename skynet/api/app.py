@@ -1,0 +1,63 @@
+"""The FastAPI application: routers bound to one :class:`Services`, and errors as clear 4xx answers."""
+
+# No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from skynet.api import admin, cameras, search, sightings, watchlist
+from skynet.api.services import Services
+from skynet.errors import SkynetError
+from skynet.index.errors import InvalidSightingError, QueryError, StorageFullError
+
+
+class Health(BaseModel):
+    status: str
+
+
+def create_app(services: Services) -> FastAPI:
+    """The API over ``services``; ``app.state.services`` holds it. The server's lifespan calls
+    :meth:`Services.start` and :meth:`Services.stop`; the caller owns (and closes) the catalog."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.stop)
+
+    app = FastAPI(title="Skynet", version="0.1", lifespan=lifespan,
+                  description="Face and plate search, trajectories, watch-lists and live alerts over a camera "
+                              "network. Every route but /api/health needs an API token (Bearer). Live events "
+                              "(alerts, sightings, camera status) stream as JSON over the WebSocket /api/live "
+                              "(token in the Authorization header or ?access_token=; ?types=alert to filter).")
+    app.state.services = services
+    for module in (admin, search, sightings, cameras, watchlist):
+        app.include_router(module.router(services))
+
+    @app.get("/api/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        """Liveness (no authentication)."""
+        return Health(status="ok")
+
+    app.add_exception_handler(SkynetError, _skynet_error)
+    return app
+
+
+async def _skynet_error(request: Request, error: Exception) -> JSONResponse:
+    """Known errors from the layers below as one message: bad queries and records 400, others 500/507."""
+    assert isinstance(error, SkynetError)
+    if isinstance(error, (QueryError, InvalidSightingError)):
+        code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(error, StorageFullError):
+        code = status.HTTP_507_INSUFFICIENT_STORAGE
+    else:
+        code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    detail = error.message if not error.hint else f"{error.message} ({error.hint})"
+    return JSONResponse({"detail": detail}, status_code=code)

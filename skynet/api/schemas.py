@@ -1,0 +1,227 @@
+"""Request and response bodies of the HTTP API (pydantic models; they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from skynet.index.store import Job
+from skynet.records import Alert, AuditEvent, Camera, Sighting, WatchlistEntry
+from skynet.redaction import redact_url
+
+Reason = Annotated[str, Field(min_length=3, max_length=500, description="Reason or case number (audited).")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    detail: str | list[Any]
+
+
+class LoginRequest(Strict):
+    user: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TokenResponse(BaseModel):
+    token: str = Field(description="The API token; shown once, send it as 'Authorization: Bearer <token>'.")
+    expires_at: float | None
+    user: str
+    role: str
+
+
+class BoxOut(BaseModel):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class SightingOut(BaseModel):
+    id: int
+    kind: str
+    camera_id: str
+    camera_name: str | None
+    first_seen: float
+    last_seen: float
+    best_time: float
+    box: BoxOut
+    quality: float
+    plate: str | None
+    thumbnail_url: str | None
+    context_url: str | None
+
+    @classmethod
+    def of(cls, sighting: Sighting, cameras: dict[str, Camera]) -> SightingOut:
+        camera = cameras.get(sighting.camera_id)
+        sid = int(sighting.id or 0)
+        return cls(id=sid, kind=sighting.kind.value, camera_id=sighting.camera_id,
+                   camera_name=camera.name if camera else None, first_seen=sighting.first_seen,
+                   last_seen=sighting.last_seen, best_time=sighting.best_time,
+                   box=BoxOut(**dict(zip(("x1", "y1", "x2", "y2"), sighting.box.as_list()))),
+                   quality=sighting.quality, plate=sighting.plate.text if sighting.plate else None,
+                   thumbnail_url=f"/api/sightings/{sid}/thumbnail" if sighting.thumbnail_path else None,
+                   context_url=f"/api/sightings/{sid}/context" if sighting.context_path else None)
+
+
+class FaceMatch(BaseModel):
+    similarity: float
+    sighting: SightingOut
+
+
+class FaceSearchResponse(BaseModel):
+    query_box: BoxOut | None = Field(description="The face searched for, in the uploaded image (None: by sighting).")
+    faces_in_image: int
+    results: list[FaceMatch]
+
+
+class PlateMatch(BaseModel):
+    distance: float = Field(description="0 for an exact read; lower ranks first.")
+    matched_read: str
+    sighting: SightingOut
+
+
+class PlateSearchResponse(BaseModel):
+    results: list[PlateMatch]
+
+
+class TrajectoryResponse(BaseModel):
+    """``trajectory_json``: stops, transitions (implausible ones flagged), GeoJSON, notes."""
+
+    model_config = ConfigDict(extra="allow")
+    sightings: int
+
+
+class CameraIn(Strict):
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    source_url: str = Field(min_length=1, max_length=2000, description="Write-only: never returned.")
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CameraUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    source_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    source: str = Field(description="The source URL with user, password and secret parameters replaced by ***.")
+    has_credentials: bool
+    latitude: float | None
+    longitude: float | None
+    tags: list[str]
+
+    @classmethod
+    def of(cls, camera: Camera) -> CameraOut:
+        redacted = redact_url(camera.source_url)
+        return cls(id=camera.id, name=camera.name, source=redacted, has_credentials=redacted != camera.source_url,
+                   latitude=camera.latitude, longitude=camera.longitude, tags=list(camera.tags))
+
+
+class CameraStatusOut(BaseModel):
+    camera_id: str
+    running: bool
+    state: str | None = None
+    input_fps: float | None = None
+    analysed_fps: float | None = None
+    last_frame_time: float | None = None
+    reconnects: int | None = None
+    last_error: str | None = None
+    frames_read: int | None = None
+    frames_analysed: int | None = None
+    sightings: int | None = None
+
+
+class WatchlistOut(BaseModel):
+    id: int
+    kind: str
+    label: str
+    reason: str
+    added_by: str
+    created_at: float
+    expires_at: float | None
+    active: bool
+    plate_pattern: str | None
+    photos: int
+    min_similarity: float | None
+
+    @classmethod
+    def of(cls, entry: WatchlistEntry, now: float) -> WatchlistOut:
+        return cls(id=int(entry.id or 0), kind=entry.kind.value, label=entry.label, reason=entry.reason,
+                   added_by=entry.added_by, created_at=entry.created_at, expires_at=entry.expires_at,
+                   active=entry.active(now), plate_pattern=entry.plate_pattern, photos=len(entry.embeddings),
+                   min_similarity=entry.min_similarity)
+
+
+class AlertOut(BaseModel):
+    id: int
+    entry_id: int
+    sighting_id: int
+    camera_id: str
+    created_at: float
+    score: float
+    acknowledged_by: str | None
+    acknowledged_at: float | None
+    thumbnail_url: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        return cls(id=int(alert.id or 0), entry_id=alert.entry_id, sighting_id=alert.sighting_id,
+                   camera_id=alert.camera_id, created_at=alert.created_at, score=alert.score,
+                   acknowledged_by=alert.acknowledged_by, acknowledged_at=alert.acknowledged_at,
+                   thumbnail_url=f"/api/sightings/{alert.sighting_id}/thumbnail")
+
+
+class ReindexRequest(Strict):
+    paths: list[str] = Field(min_length=1, max_length=1000, description="Video files or directories on the server.")
+    camera: str = Field(min_length=1, max_length=100)
+    start: float | None = Field(default=None, description="Unix time of the first frame (default: from the file).")
+    force: bool = False
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    state: Literal["queued", "running", "done", "failed"]
+    created_by: str
+    created_at: float
+    updated_at: float
+    params: dict[str, Any]
+    files_total: int
+    files_done: int
+    frames: int
+    sightings: int
+    errors: list[str]
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        p = job.progress
+        return cls(id=int(job.id or 0), kind=job.kind, state=job.state,  # type: ignore[arg-type]
+                   created_by=job.created_by,
+                   created_at=job.created_at, updated_at=job.updated_at, params=job.params,
+                   files_total=p.get("files_total", 0), files_done=p.get("files_done", 0),
+                   frames=p.get("frames", 0), sightings=p.get("sightings", 0), errors=list(job.errors))
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: float
+    actor: str
+    action: str
+    reason: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditOut:
+        return cls(id=int(event.id or 0), at=event.at, actor=event.actor, action=event.action, reason=event.reason,
+                   detail=event.detail)

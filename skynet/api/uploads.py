@@ -1,0 +1,76 @@
+"""Uploaded images and sighting ids turned into the one face embedding a search or watch-list needs."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import HTTPException, UploadFile, status
+from starlette.concurrency import run_in_threadpool
+
+from skynet.api.services import Services
+from skynet.errors import BadImageError
+from skynet.ingest.images import load_image
+from skynet.records import Box, Detections, SightingKind
+
+
+async def read_upload(services: Services, upload: UploadFile) -> np.ndarray:
+    """The decoded image of ``upload``: 413 above ``max_image_bytes``, 415 for anything not an image."""
+    limit = services.settings.max_image_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                            f"upload {upload.filename or ''!r} is larger than the limit of {limit:,} bytes")
+    try:
+        return load_image(data, services.settings.max_image_pixels, limit, name=upload.filename or "upload")
+    except BadImageError as error:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, _message(error)) from None
+
+
+async def detect(services: Services, image: np.ndarray) -> Detections:
+    """Run the analyser on ``image`` off the event loop; 503 when the server has none."""
+    if services.analyze is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "this server has no face analyser loaded; search by sighting_id instead")
+    return await run_in_threadpool(services.analyze, image)
+
+
+async def face_from_upload(services: Services, upload: UploadFile, face_index: int | None
+                           ) -> tuple[np.ndarray, Box, int]:
+    """(embedding, box, faces found) of the chosen face: the largest, or number ``face_index`` (0-based,
+    in the analyser's order); 422 when the image has no face or the index is out of range."""
+    detections = await detect(services, await read_upload(services, upload))
+    faces = [f for f in detections.faces if f.embedding is not None]
+    if not faces:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"no face found in {upload.filename or 'the upload'!r}; use a clearer, frontal photo")
+    if face_index is None:
+        chosen = max(faces, key=lambda f: f.box.area)
+    elif face_index < len(faces):
+        chosen = faces[face_index]
+    else:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"face_index {face_index} out of range: the image has {len(faces)} face(s)")
+    return np.asarray(chosen.embedding, dtype=np.float32), chosen.box, len(faces)
+
+
+def face_from_sighting(services: Services, sighting_id: int) -> np.ndarray:
+    """The embedding of face sighting ``sighting_id``; 404 if unknown, 422 if it is a plate."""
+    sighting = services.catalog.store.get_sighting(sighting_id)
+    if sighting is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sighting with id {sighting_id}")
+    if sighting.kind is not SightingKind.FACE or sighting.embedding is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"sighting {sighting_id} is not a face sighting")
+    return np.asarray(sighting.embedding, dtype=np.float32)
+
+
+async def query_face(services: Services, image: UploadFile | None, sighting_id: int | None,
+                     face_index: int | None) -> tuple[np.ndarray, Box | None, int]:
+    """The face to search for: from an upload or a sighting id (exactly one of them); 400 otherwise."""
+    if (image is None) == (sighting_id is None):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "send exactly one of 'image' (a file) and 'sighting_id'")
+    if image is not None:
+        return await face_from_upload(services, image, face_index)
+    return await run_in_threadpool(face_from_sighting, services, int(sighting_id or 0)), None, 0
+
+
+def _message(error: BadImageError) -> str:
+    return error.message if not error.hint else f"{error.message} ({error.hint})"

@@ -1,0 +1,77 @@
+"""Helpers for the API tests: a service over a real SQLite store, users of each role, a fake analyser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fastapi.testclient import TestClient
+
+from skynet.api.app import create_app
+from skynet.api.auth import Auth, Role, User, hash_password, issue_token
+from skynet.api.services import Services
+from skynet.config import Settings
+from skynet.index.catalog import Catalog
+from skynet.records import Box, Camera, Detections, FaceDetection
+
+DIM = 8
+PASSWORD = "correct horse battery staple"
+SECRET_URL = "rtsp://admin:hunter2secret@10.0.0.9/stream1"
+
+
+def colour_jpeg(bgr: tuple[int, int, int], size: int = 64) -> bytes:
+    """A solid-colour JPEG; :class:`FakeAnalyzer` finds the faces registered for its colour."""
+    image = np.zeros((size, size, 3), np.uint8)
+    image[:] = bgr
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+class FakeAnalyzer:
+    """Faces by image colour (the centre pixel, rounded to tens): a stand-in for the slow real models."""
+
+    def __init__(self) -> None:
+        self.faces: dict[tuple[int, int, int], list[tuple[Box, np.ndarray]]] = {}
+
+    def register(self, bgr: tuple[int, int, int], *faces: tuple[Box, np.ndarray]) -> bytes:
+        self.faces[_key(bgr)] = list(faces)
+        return colour_jpeg(bgr)
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        h, w = image.shape[:2]
+        found = self.faces.get(_key(tuple(int(v) for v in image[h // 2, w // 2])), [])
+        faces = [FaceDetection(box, 0.9, np.zeros((5, 2), np.float32), embedding=e / np.linalg.norm(e))
+                 for box, e in found]
+        return Detections(w, h, faces=faces)
+
+
+def _key(bgr: tuple[int, ...]) -> tuple[int, int, int]:
+    return tuple(int(round(v / 10.0)) * 10 for v in bgr)  # type: ignore[return-value]
+
+
+@dataclass
+class Api:
+    client: TestClient
+    services: Services
+    analyzer: FakeAnalyzer
+    tokens: dict[str, str]  # role -> token
+
+    def as_role(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def make_api(data_dir: Path, clock=None) -> Api:
+    """A service over a fresh store in ``data_dir`` with cameras cam-a/cam-b and one user per role."""
+    settings = Settings(data_dir=data_dir, max_image_bytes=200_000)
+    catalog = Catalog.open(data_dir)
+    catalog.store.add_camera(Camera("cam-a", "Gate A", SECRET_URL, 22.81, 108.32))
+    catalog.store.add_camera(Camera("cam-b", "Bridge B", "rtsp://10.0.0.8/stream", 22.82, 108.33))
+    auth = Auth(catalog.store) if clock is None else Auth(catalog.store, clock)
+    analyzer = FakeAnalyzer()
+    services = Services(settings, catalog, auth, analyze=analyzer)
+    tokens = {}
+    for role in Role:
+        user = catalog.store.add_user(User(role.value, role, 0.0, hash_password(PASSWORD)))
+        tokens[role.value] = issue_token(catalog.store, user, auth.clock())[0]
+    return Api(TestClient(create_app(services)), services, analyzer, tokens)
