@@ -1,5 +1,6 @@
 # The two commands that matter on a fresh machine:
-#   make demo   set up (virtualenv, default model pack) and run the main job
+#   make demo   set up (virtualenv, default model pack), create the first admin if there is none
+#               (its API token is printed once) and run the service with the demo camera
 #   make test   set up (plus the Debian packages the tests need) and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,8 @@ BIN    := $(VENV)/bin
 .PHONY: demo test setup models system-deps
 
 demo: setup models system-deps
-	$(BIN)/skynet demo
+	@$(BIN)/skynet users list | grep -q . || $(BIN)/skynet users create-admin admin
+	$(BIN)/skynet serve
 
 test: setup models system-deps
 	$(BIN)/python -m pytest -ra

@@ -1,0 +1,78 @@
+"""``skynet serve`` end to end: the demo camera's plates become sightings, searchable over HTTP, and the
+demo watch-list entry raises an alert on the live WebSocket; a face photo finds its sightings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import websockets
+
+pytestmark = [pytest.mark.models, pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _first_alert(url: str, token: str, timeout_s: float) -> dict:
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as live:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            event = json.loads(await asyncio.wait_for(live.recv(), deadline - time.monotonic()))
+            if event["type"] == "alert":
+                return event
+    raise AssertionError("no alert within the time limit")
+
+
+def test_serve_with_the_demo_camera(model_settings, tmp_path):
+    env = {**os.environ, "SKYNET_DATA_DIR": str(tmp_path), "SKYNET_MODEL_DIR": str(model_settings.models_path)}
+    made = subprocess.run([sys.executable, "-m", "skynet", "users", "create-admin", "chief"], env=env,
+                          capture_output=True, text=True, check=True)
+    token = made.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "skynet", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert httpx.get(f"{base}/api/cameras", timeout=5).status_code == 401
+        alert = asyncio.run(_first_alert(f"ws://127.0.0.1:{port}/api/live", token, 90))
+        assert alert["data"]["entry"]["label"] == "demo: 桂B12345"
+        found = httpx.get(f"{base}/api/search/plate", headers=headers, timeout=10,
+                          params={"q": "桂B*45", "mode": "wildcard", "reason": "test case 1"}).json()
+        assert found["results"] and found["results"][0]["sighting"]["plate"] == "桂B12345"
+        thumbnail = httpx.get(base + found["results"][0]["sighting"]["thumbnail_url"], headers=headers, timeout=10)
+        assert thumbnail.status_code == 200 and thumbnail.content[:3] == b"\xff\xd8\xff"
+        audit = httpx.get(f"{base}/api/audit", headers=headers, timeout=10).text
+        assert "test case 1" in audit
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            output, _ = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output, _ = server.communicate()
+    # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught (its documented behaviour)
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output and "Traceback" not in output
+    assert token not in output
