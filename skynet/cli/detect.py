@@ -13,22 +13,9 @@ from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.errors import BadImageError
 from skynet.ingest.images import load_image
+from skynet.ingest.paths import IMAGE_SUFFIXES, expand_paths
 from skynet.records import Detections
 from skynet.serialize import to_jsonable
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def image_paths(inputs: list[Path]) -> list[Path]:
-    """Files given directly, plus the image files found (recursively) in directories given."""
-    found: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            found.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            found.append(item)
-    return found
-
 
 @app.command()
 def detect(
@@ -46,7 +33,7 @@ def detect(
     settings = load_settings(data_dir, model_dir, intra_op_threads=threads, plate_reader=reader)
     analyzer = ImageAnalyzer.from_settings(settings)
     failures = 0
-    for path in image_paths(inputs):
+    for path in expand_paths(inputs, IMAGE_SUFFIXES):
         try:
             image = load_image(path, settings.max_image_pixels, settings.max_image_bytes)
         except BadImageError as error:

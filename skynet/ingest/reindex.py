@@ -18,14 +18,12 @@ import cv2
 from skynet.index.catalog import Catalog
 from skynet.index.store import FileState
 from skynet.ingest.archive_time import resolve_start_time
+from skynet.ingest.paths import VIDEO_SUFFIXES, expand_paths
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.tracking import SightingSink
 from skynet.tracking.track import Embed
-
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".flv", ".h264", ".h265", ".mpg"}
-
 
 @dataclass(frozen=True, slots=True)
 class FileOutcome:
@@ -38,14 +36,8 @@ class FileOutcome:
 
 
 def archive_files(paths: Iterable[Path]) -> list[Path]:
-    """Files given directly, plus the video files found (recursively) in directories given."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES))
-        else:
-            found.append(path)
-    return list(dict.fromkeys(p.resolve() for p in found))
+    """The video files to re-index (absolute paths: they key each file's state in the store)."""
+    return list(dict.fromkeys(p.resolve() for p in expand_paths(paths, VIDEO_SUFFIXES)))
 
 
 def frame_count(path: Path) -> int:
