@@ -17,6 +17,7 @@ from skynet.ingest.paths import IMAGE_SUFFIXES, expand_paths
 from skynet.records import Detections
 from skynet.serialize import to_jsonable
 
+
 @app.command()
 def detect(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or directories of images.")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -21,23 +22,19 @@ app.add_typer(index_app, name="index")
 def rebuild(data_dir: DataDir = None) -> None:
     """Recreate the face index from the store (the source of truth)."""
     settings = load_settings(data_dir)
-    store = open_store(settings.data_dir, settings.database_url)
-    try:
+    with closing(open_store(settings.data_dir, settings.database_url)) as store:
         started = time.perf_counter()
         faces = FaceIndex(settings.data_dir / INDEX_DIR)
         count = faces.rebuild(store)
         typer.echo(f"face index rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
                    f"({faces.status().approximate_rows} in the approximate graph)")
-    finally:
-        store.close()
 
 
 @index_app.command("status")
 def status(data_dir: DataDir = None) -> None:
     """Show sighting counts, the face index state (as saved) and store health."""
     settings = load_settings(data_dir)
-    store = open_store(settings.data_dir, settings.database_url)
-    try:
+    with closing(open_store(settings.data_dir, settings.database_url)) as store:
         counts = store.count_sightings()
         state = FaceIndex.read(settings.data_dir / INDEX_DIR).status()
         problems = store.integrity_problems()
@@ -50,8 +47,6 @@ def status(data_dir: DataDir = None) -> None:
         typer.echo("store health: ok" if not problems else f"store health: {len(problems)} problem(s)")
         for problem in problems[:20]:
             typer.echo(f"  {problem}")
-    finally:
-        store.close()
 
 
 @app.command("retention")

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from typing import Annotated
 
 import typer
 
-from skynet.api.auth import DEFAULT_TOKEN_TTL_S, AuthError, Role, User, hash_password, issue_token
+from skynet.api.auth import (
+    DEFAULT_TOKEN_TTL_S,
+    AuthError,
+    Role,
+    User,
+    hash_password,
+    issue_token,
+)
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
 from skynet.index.catalog import open_store
@@ -25,12 +33,9 @@ def _add(name: str, role: Role, with_password: bool, data_dir, days: float) -> N
     password_hash = None
     if with_password:
         password_hash = hash_password(typer.prompt("password", hide_input=True, confirmation_prompt=True))
-    store = open_store(settings.data_dir, settings.database_url)
-    try:
+    with closing(open_store(settings.data_dir, settings.database_url)) as store:
         user = store.add_user(User(name, role, time.time(), password_hash))
         _print_token(store, user, days)
-    finally:
-        store.close()
 
 
 def _print_token(store, user: User, days: float) -> None:
@@ -58,23 +63,17 @@ def add(name: str, role: Annotated[Role, typer.Option("--role", help="admin, inv
 def token(name: str, data_dir: DataDir = None, days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400) -> None:
     """Print a new API token for an existing user."""
     settings = load_settings(data_dir)
-    store = open_store(settings.data_dir, settings.database_url)
-    try:
+    with closing(open_store(settings.data_dir, settings.database_url)) as store:
         user = store.get_user(name)
         if user is None:
             raise AuthError(f"no user {name!r}", "create it with 'skynet users add NAME --role ROLE'")
         _print_token(store, user, days)
-    finally:
-        store.close()
 
 
 @users_app.command("list")
 def list_users(data_dir: DataDir = None) -> None:
     """List the accounts and their roles."""
     settings = load_settings(data_dir)
-    store = open_store(settings.data_dir, settings.database_url)
-    try:
+    with closing(open_store(settings.data_dir, settings.database_url)) as store:
         for user in store.users():
             typer.echo(f"{user.name}\t{user.role.value}{'  (disabled)' if user.disabled else ''}")
-    finally:
-        store.close()
