@@ -2,7 +2,7 @@
 # Runs a local Mosquitto MQTT broker for development: 127.0.0.1 only, anonymous, in the foreground.
 # (The tests start their own brokers; see tests/test_alerts_mqtt.py.)
 #   scripts/start-mosquitto.sh [PORT]        (default 1883; Ctrl-C stops it)
-# Installs the Debian package 'mosquitto' first when it is missing and we are root (or have sudo).
+# Installs the Debian package 'mosquitto' first when it is missing (scripts/install-system-deps.sh).
 set -euo pipefail
 port="${1:-1883}"
 
@@ -10,18 +10,9 @@ find_mosquitto() { command -v mosquitto || { [ -x /usr/sbin/mosquitto ] && echo 
 
 binary="$(find_mosquitto)"
 if [ -z "$binary" ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        as_root=()
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        as_root=(sudo)
-    else
-        echo "start-mosquitto: mosquitto is not installed; as root run: apt-get install -y mosquitto" >&2
-        exit 1
-    fi
-    echo "start-mosquitto: installing the Debian package mosquitto"
-    "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+    "$(dirname "$0")/install-system-deps.sh" mosquitto
     binary="$(find_mosquitto)"
+    [ -n "$binary" ] || { echo "start-mosquitto: mosquitto is not installed" >&2; exit 1; }
 fi
 
 echo "start-mosquitto: broker on 127.0.0.1:$port (no persistence)"

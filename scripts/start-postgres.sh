@@ -10,11 +10,8 @@ URL="postgresql://postgres@127.0.0.1:${PORT}/postgres"
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
-if [ -z "$(bindir)" ]; then
-    if [ "$(id -u)" -ne 0 ]; then echo "PostgreSQL is not installed and this is not root" >&2; exit 1; fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q postgresql >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
-fi
+[ -n "$(bindir)" ] || "$(dirname "$0")/install-system-deps.sh" postgresql >&2  # stdout carries only the URL
+[ -n "$(bindir)" ] || { echo "PostgreSQL is not installed and could not be installed (not root?)" >&2; exit 1; }
 BIN="$(bindir)"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
