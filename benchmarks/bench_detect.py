@@ -21,22 +21,12 @@ import numpy as np
 
 from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
-from skynet.synthetic import paste_plate, render_plate, street_scene
+from skynet.synthetic import paste_demo_plates, street_scene
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-PLATES = {"桂B12345": [[300, 760], [600, 770], [598, 860], [298, 850]],
-          "粤BD12345": [[1300, 700], [1640, 690], [1646, 800], [1304, 806]]}
-
-
-def with_plates(scene: np.ndarray) -> np.ndarray:
-    for text, corners in PLATES.items():
-        scene = paste_plate(scene, render_plate(text), np.array(corners, np.float32))
-    return scene
-
-
 def scenes() -> dict[str, np.ndarray]:
     """The benchmark images, by name."""
-    street = with_plates(street_scene(1920, 1080))
+    street = paste_demo_plates(street_scene(1920, 1080))
     found = {"2 plates, 0 faces": street}
     portrait = SHARED / "faces_identities" / "images" / "face_0005.jpg"
     if portrait.is_file():
@@ -46,7 +36,7 @@ def scenes() -> dict[str, np.ndarray]:
         found["2 plates, 1 face"] = one_face
     group = SHARED / "faces_groups" / "images" / "group_010.jpg"
     if group.is_file():
-        found["2 plates, group photo"] = with_plates(cv2.resize(cv2.imread(str(group)), (1920, 1080)))
+        found["2 plates, group photo"] = paste_demo_plates(cv2.resize(cv2.imread(str(group)), (1920, 1080)))
     if len(found) == 1:
         print(f"note: {SHARED} not found; face scenes skipped", file=sys.stderr)
     return found

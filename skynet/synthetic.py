@@ -77,6 +77,19 @@ def street_scene(width: int = 1280, height: int = 720, seed: int = 0) -> np.ndar
 
 
 DEMO_PLATES = ("桂B12345", "粤BD12345", "京A88888")
+# Where paste_demo_plates puts the first two demo plates, as fractions of the scene's width and height.
+_DEMO_CORNERS = (
+    ((0.234, 0.583), (0.406, 0.597), (0.405, 0.694), (0.233, 0.678)),
+    ((0.625, 0.528), (0.813, 0.517), (0.817, 0.625), (0.628, 0.633)),
+)
+
+
+def paste_demo_plates(scene: np.ndarray) -> np.ndarray:
+    """``scene`` with the first two :data:`DEMO_PLATES` (a blue and a new-energy plate) pasted in, tilted."""
+    size = np.float32([scene.shape[1], scene.shape[0]])
+    for text, corners in zip(DEMO_PLATES, _DEMO_CORNERS):
+        scene = paste_plate(scene, render_plate(text), np.float32(corners) * size)
+    return scene
 
 
 def write_demo_clip(path: Path, seconds: float = 24.0, fps: int = 10, size: tuple[int, int] = (960, 540),
