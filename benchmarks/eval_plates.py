@@ -1,7 +1,8 @@
 """Evaluate plate detection and reading on a labelled image set.
 
     python benchmarks/eval_plates.py --data ../shared/data/cn_plate_ccpd [--json out.json]
-        [--reader ppocr|clp_rec] [--limit N] [--threads N] [--show-errors]
+        [--reader ppocr|clp_rec|easyocr] [--limit N] [--threads N] [--show-errors]
+        [--pack NAME] [--model-dir DIR] [--region custom --pattern REGEX ...] [--subset eu]
 
 ``DIR/labels.csv`` lies beside ``DIR/images/`` with columns ``filename, plate_text`` and, for
 scene sets, the plate box ``x1, y1, x2, y2`` (one row per plate; several rows per image when it
@@ -19,7 +20,9 @@ shows several plates).
 ignored); ``char_accuracy`` is ``1 - edit distance / label length`` (at least 0), averaged over
 plates. ``ms_per_image`` is the plate model time per image (detection + reading), not decoding.
 Detector scale and threads come from the usual settings (``SKYNET_PLATE_DETECT_LONG_SIDE``,
-``SKYNET_INTRA_OP_THREADS``) or ``--threads``.
+``SKYNET_INTRA_OP_THREADS``) or ``--threads``. ``--pack`` picks the model pack (e.g. ``yolo``),
+``--region``/``--pattern`` the plate rules (Latin plates: ``--region custom --pattern
+'[A-Z0-9]{4,8}'``), ``--subset`` only the rows whose ``region`` column has that value.
 """
 
 from __future__ import annotations
@@ -88,8 +91,11 @@ class Tally:
         }
 
 
-def read_labels(data: Path, limit: int | None) -> tuple[dict[str, list[LabelledPlate]], bool]:
-    """Labelled plates per image file (first ``limit`` images) and whether the set has boxes."""
+def read_labels(
+    data: Path, limit: int | None, subset: str | None = None
+) -> tuple[dict[str, list[LabelledPlate]], bool]:
+    """Labelled plates per image file (first ``limit`` images, only rows whose ``region`` is
+    ``subset`` when given) and whether the set has boxes."""
     labels_path = data / "labels.csv"
     if not labels_path.is_file() or not (data / "images").is_dir():
         raise SkynetError(f"{data} is not a plate data set.", hint="expected DIR/labels.csv beside DIR/images/")
@@ -102,6 +108,8 @@ def read_labels(data: Path, limit: int | None) -> tuple[dict[str, list[LabelledP
         has_boxes = set(BOX_COLUMNS) <= columns
         images: dict[str, list[LabelledPlate]] = defaultdict(list)
         for row in reader:
+            if subset is not None and row.get("region") != subset:
+                continue
             if limit is not None and row["filename"] not in images and len(images) >= limit:
                 break
             box = Box(*(float(row[c]) for c in BOX_COLUMNS)) if has_boxes else None
@@ -125,9 +133,9 @@ def match(labelled: list[LabelledPlate], found: list[PlateDetection]) -> list[st
     return reads
 
 
-def evaluate(data: Path, settings: Settings, limit: int | None) -> tuple[Tally, bool]:
+def evaluate(data: Path, settings: Settings, limit: int | None, subset: str | None = None) -> tuple[Tally, bool]:
     """Run the plate pipeline over the set."""
-    images, has_boxes = read_labels(data, limit)
+    images, has_boxes = read_labels(data, limit, subset)
     analyzer = ImageAnalyzer.from_settings(settings)
     tally = Tally()
     for name, labelled in tqdm(images.items(), desc=data.name, unit="image", file=sys.stderr):
@@ -157,15 +165,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="DIR with labels.csv and images/")
     parser.add_argument("--json", type=Path, help="write the figures as one JSON object here")
-    parser.add_argument("--reader", choices=("ppocr", "clp_rec"), help="plate reader (default: the pack's)")
+    parser.add_argument("--reader", choices=("ppocr", "clp_rec", "easyocr"), help="plate reader (default: the pack's)")
+    parser.add_argument("--pack", help="model pack (default: the configured one)")
+    parser.add_argument("--model-dir", type=Path, help="model directory (default: the configured one)")
+    parser.add_argument("--region", help="plate rules: cn or custom (default: the configured one)")
+    parser.add_argument("--pattern", action="append", help="a valid plate (regular expression) for --region custom")
+    parser.add_argument("--subset", help="only labels whose region column has this value (e.g. eu, us)")
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--threads", type=int, help="threads per model session (0 = all cores)")
     parser.add_argument("--show-errors", action="store_true", help="list every misread plate")
     args = parser.parse_args(argv)
-    overrides = {"plate_reader": args.reader, "intra_op_threads": args.threads}
+    overrides = {
+        "plate_reader": args.reader, "intra_op_threads": args.threads, "model_pack": args.pack,
+        "model_dir": args.model_dir, "plate_region": args.region, "plate_patterns": args.pattern,
+    }
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-        tally, has_boxes = evaluate(args.data, settings, args.limit)
+        tally, has_boxes = evaluate(args.data, settings, args.limit, args.subset)
     except SkynetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -35,7 +35,16 @@ class Settings(BaseSettings):
     )
     plate_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Plate detector score threshold.")
     plate_reader: str | None = Field(
-        default=None, description="Override the pack's plate reader: 'ppocr' (accurate) or 'clp_rec' (fast)."
+        default=None,
+        description="Override the pack's plate reader: 'ppocr' (accurate), 'clp_rec' (fast) or 'easyocr' "
+        "(needs the easyocr pack and extra).",
+    )
+    yolo_input_size: int = Field(
+        default=640, ge=32, multiple_of=32,
+        description="Square input size of YOLO detectors whose ONNX export leaves it open (and of .pt models).",
+    )
+    yolo_min_score: float = Field(
+        default=0.25, ge=0.0, le=1.0, description="Score threshold of YOLO plate detectors (ultralytics' default)."
     )
     plate_region: str = Field(default="cn", description="Plate format rules: 'cn' or 'custom'.")
     plate_patterns: list[str] = Field(

@@ -35,6 +35,7 @@ def seeded_api(data_dir: Path):
                  plate=PlateText("桂B12345", (0.9,) * 7)),
     ], [media, media])
     api.services.make_reindexer = NoJobs
+    api.services.start_reembedding = lambda user: None  # search already uses the configured model: 409
     api.analyzer.register((200, 200, 200), (Box(0, 0, 5, 5), embedding))
     return api
 

@@ -9,6 +9,7 @@ import pytest
 from store_support import CAMERAS, face, open_catalog
 
 from skynet.index.catalog import INDEX_DIR
+from skynet.index.face_models import DEFAULT_FACE_MODEL, index_dir
 from skynet.index.errors import QueryError
 from skynet.index.face_index import FaceIndex
 from skynet.index.sqlite_store import SqliteStore
@@ -103,7 +104,7 @@ def test_persisted_caught_up_and_rebuilt(tmp_path):
             assert [h.sighting_id for h in catalog.search_faces(vectors[row], 5)] == \
                 _brute_force(vectors[10:], kept_ids, vectors[row], 5)
     # a corrupt index file is rebuilt from the store
-    (tmp_path / INDEX_DIR / "faces.npz").write_bytes(b"garbage")
+    (index_dir(tmp_path, DEFAULT_FACE_MODEL) / "faces.npz").write_bytes(b"garbage")
     with open_catalog(tmp_path) as catalog:
         assert len(catalog.faces.ids()) == 1190
     # skynet index rebuild recreates it from scratch

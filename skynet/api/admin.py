@@ -2,17 +2,22 @@
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from skynet.api.auth import AuthError, Permission, User, authenticate_password, issue_token
+from skynet.api.ratelimit import LoginThrottled
 from skynet.api.schemas import AuditOut, ErrorBody, JobOut, LoginRequest, ReindexRequest, TokenResponse
 from skynet.api.services import Services
+from skynet.records import AuditEvent
 
 JobId = Annotated[int, PathParam(ge=1, le=2**62)]
+
+log = logging.getLogger(__name__)
 
 
 def router(services: Services) -> APIRouter:
@@ -20,26 +25,52 @@ def router(services: Services) -> APIRouter:
     auth = services.auth
     store = services.catalog.store
 
-    @api.post("/api/login", response_model=TokenResponse, tags=["auth"])
-    async def login(body: LoginRequest) -> TokenResponse:
-        """A new API token for a user name and password."""
+    @api.post("/api/login", response_model=TokenResponse, tags=["auth"], responses={429: {
+        "model": ErrorBody, "description": "Too many failed logins from this address or for this user name.",
+        "headers": {"Retry-After": {"description": "Seconds until the next try.", "schema": {"type": "integer"}}}}})
+    async def login(body: LoginRequest, request: Request) -> TokenResponse:
+        """A new API token for a user name and password. After 5 failed logins within a minute (the defaults)
+        from one address or for one user name, tries answer 429 until the oldest failure leaves the window
+        (Retry-After says when). Every login and failed login is audited, never with the password."""
+        client = request.client.host if request.client else "unknown"
         try:
-            user = await run_in_threadpool(authenticate_password, auth.store, body.user, body.password)
+            with auth.login_throttle.attempt(client, body.user):
+                user = await run_in_threadpool(authenticate_password, auth.store, body.user, body.password)
+        except LoginThrottled as error:
+            log.warning("login for %r from %s refused: %s", body.user, client, error.message)
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"{error.message} ({error.hint})",
+                                headers={"Retry-After": str(error.retry_after_s)}) from None
         except AuthError as error:
+            log.warning("failed login for %r from %s: %s", body.user, client, error.message)
+            await run_in_threadpool(store.append_audit, AuditEvent(
+                services.clock(), body.user, "auth.login_failed", None, {"client": client, "error": error.message}))
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, error.message) from None
+        return await run_in_threadpool(issue, user, client)
+
+    def issue(user: User, client: str) -> TokenResponse:
         token, record = issue_token(auth.store, user, auth.clock(), label="login")
+        services.audit(user, "auth.login", None, {"client": client, "token_id": record.id})
         return TokenResponse(token=token, expires_at=record.expires_at, user=user.name, role=user.role.value)
 
     @api.post("/api/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
     def logout(user: Annotated[User, Depends(auth.revoke_current)]) -> Response:
         """Revoke the token this request was sent with."""
+        services.audit(user, "auth.logout", None, {})
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.get("/api/audit", response_model=list[AuditOut], tags=["audit"])
     def audit_log(user: Annotated[User, Depends(auth.require(Permission.READ_AUDIT))],
-                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[AuditOut]:
-        """The newest audit events first: who did what, when, and why."""
-        return [AuditOut.of(e) for e in store.audit_events(limit)]
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                  actor: Annotated[str | None, Query(max_length=200, description="Only this user's events.")] = None,
+                  action: Annotated[str | None, Query(max_length=100, description=(
+                      "Only this action, or the actions under it: 'search' matches 'search.face'."))] = None,
+                  since: Annotated[float | None, Query(description="Not before (Unix seconds).")] = None,
+                  until: Annotated[float | None, Query(description="Not after (Unix seconds).")] = None,
+                  ) -> list[AuditOut]:
+        """The newest audit events first: who did what, when, and why. The log is append-only: no route
+        changes or deletes an event, and the database refuses updates and deletes."""
+        events = store.audit_events(limit, actor=actor, action=action, since=since, until=until)
+        return [AuditOut.of(e) for e in events]
 
     @api.post("/api/jobs/reindex", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"])
     def start_reindex(body: ReindexRequest,
@@ -56,6 +87,20 @@ def router(services: Services) -> APIRouter:
         job = services.jobs.start_reindex(services.make_reindexer(), user.name, paths, body.camera, body.start,
                                           body.force)
         services.audit(user, "job.reindex", None, {"job": job.id, **job.params})
+        return JobOut.of(job)
+
+    @api.post("/api/jobs/reembed", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"],
+              responses={c: {"model": ErrorBody} for c in (409, 503)})
+    def start_reembed(user: Annotated[User, Depends(auth.require(Permission.START_JOBS))]) -> JobOut:
+        """Re-embed every stored face and watch-list entry with the configured model pack's face model,
+        then switch face search to it (a server started after a pack switch starts this by itself)."""
+        if services.start_reembedding is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this server runs no re-embedding jobs")
+        job = services.start_reembedding(user.name)
+        if job is None:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"face search already uses the configured model "
+                                f"{services.catalog.face_model}: nothing to re-embed")
+        services.audit(user, "job.reembed", None, {"job": job.id, **job.params})
         return JobOut.of(job)
 
     @api.get("/api/jobs/{job_id}", response_model=JobOut, tags=["jobs"])

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from skynet.api import admin, cameras, search, sightings, watchlist
+from skynet.api import admin, cameras, exports, search, sightings, users, watchlist
 from skynet.api.services import Services
+from skynet.api.ui import mount_ui
 from skynet.errors import SkynetError
 from skynet.index.errors import InvalidSightingError, QueryError, StorageFullError
 
@@ -38,8 +39,9 @@ def create_app(services: Services) -> FastAPI:
                               "(alerts, sightings, camera status) stream as JSON over the WebSocket /api/live "
                               "(token in the Authorization header or ?access_token=; ?types=alert to filter).")
     app.state.services = services
-    for module in (admin, search, sightings, cameras, watchlist):
+    for module in (admin, users, search, exports, sightings, cameras, watchlist):
         app.include_router(module.router(services))
+    mount_ui(app, services.auth)  # the web UI at /ui/ (and / redirects there)
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:

@@ -29,6 +29,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, HTTPException, Query, WebSocket, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from skynet.api.ratelimit import LoginThrottle
 from skynet.errors import SkynetError
 
 
@@ -104,11 +105,27 @@ class UserStore(Protocol):
 
     def get_user(self, name: str) -> User | None: ...
 
+    def users(self) -> list[User]:
+        """Every account, oldest first."""
+        ...
+
     def add_user(self, user: User) -> User:
         """Stores a new user and returns it with its ``id``; :class:`AuthError` if the name is taken."""
         ...
 
+    def update_user(self, user: User) -> bool:
+        """Stores the role, password hash and disabled flag of ``user.name``; ``False`` if there is none."""
+        ...
+
+    def delete_user(self, name: str) -> bool:
+        """Deletes a user and their tokens; ``False`` if there is none."""
+        ...
+
     def find_token(self, token_hash: str) -> ApiToken | None: ...
+
+    def tokens(self, user_name: str) -> list[ApiToken]:
+        """A user's tokens, oldest first."""
+        ...
 
     def add_token(self, token: ApiToken) -> ApiToken:
         """Stores a new token and returns it with its ``id``."""
@@ -136,8 +153,27 @@ class MemoryUserStore:
         self._users[user.name] = stored
         return stored
 
+    def users(self) -> list[User]:
+        return sorted(self._users.values(), key=lambda u: u.id or 0)
+
+    def update_user(self, user: User) -> bool:
+        old = self._users.get(user.name)
+        if old is None:
+            return False
+        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash,
+                                         disabled=user.disabled)
+        return True
+
+    def delete_user(self, name: str) -> bool:
+        for token in self.tokens(name):
+            del self._tokens[token.token_hash]
+        return self._users.pop(name, None) is not None
+
     def find_token(self, token_hash: str) -> ApiToken | None:
         return self._tokens.get(token_hash)
+
+    def tokens(self, user_name: str) -> list[ApiToken]:
+        return sorted((t for t in self._tokens.values() if t.user_name == user_name), key=lambda t: t.id or 0)
 
     def add_token(self, token: ApiToken) -> ApiToken:
         stored = replace(token, id=len(self._tokens) + 1)
@@ -253,11 +289,14 @@ class Auth:
     """FastAPI dependencies bound to one :class:`UserStore`.
 
     ``Depends(auth.require(Permission.SEARCH))`` on a route returns the current :class:`User`.
+    ``login_throttle`` limits password guesses on ``POST /api/login``.
     """
 
-    def __init__(self, store: UserStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: UserStore, clock: Callable[[], float] = time.time,
+                 login_throttle: LoginThrottle | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
 
     def current_user(
         self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -268,7 +307,7 @@ class Auth:
         try:
             return authenticate_token(self.store, credentials.credentials, self.clock())
         except AuthError as error:
-            raise _unauthorized(_detail(error)) from None
+            raise _unauthorized(error_detail(error)) from None
 
     def revoke_current(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
         """A dependency that authenticates the request, then revokes its token (logging out)."""
@@ -284,7 +323,7 @@ class Auth:
             try:
                 check_permission(user, permission)
             except AuthError as error:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, detail=_detail(error)) from None
+                raise HTTPException(status.HTTP_403_FORBIDDEN, detail=error_detail(error)) from None
             return user
 
         return dependency
@@ -316,5 +355,6 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _detail(error: AuthError) -> str:
+def error_detail(error: AuthError) -> str:
+    """An HTTP error detail: the message, then the hint."""
     return error.message if not error.hint else f"{error.message}; {error.hint}"

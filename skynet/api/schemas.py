@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skynet.index.store import Job
+from skynet.api.auth import DEFAULT_TOKEN_TTL_S, ApiToken, Role, User
+from skynet.index.store import Job, PlateMode
 from skynet.records import Alert, AuditEvent, Camera, Sighting, WatchlistEntry
 from skynet.redaction import redact_url
 
@@ -202,6 +203,9 @@ class JobOut(BaseModel):
     frames: int
     sightings: int
     errors: list[str]
+    progress: dict[str, Any] = Field(default_factory=dict, description=(
+        "Every progress counter of the job (a re-embedding job: faces_total, faces_done, faces_failed, "
+        "watchlist_done, watchlist_without_photos, switched)."))
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -210,7 +214,8 @@ class JobOut(BaseModel):
                    created_by=job.created_by,
                    created_at=job.created_at, updated_at=job.updated_at, params=job.params,
                    files_total=p.get("files_total", 0), files_done=p.get("files_done", 0),
-                   frames=p.get("frames", 0), sightings=p.get("sightings", 0), errors=list(job.errors))
+                   frames=p.get("frames", 0), sightings=p.get("sightings", 0), errors=list(job.errors),
+                   progress=dict(p))
 
 
 class AuditOut(BaseModel):
@@ -225,3 +230,108 @@ class AuditOut(BaseModel):
     def of(cls, event: AuditEvent) -> AuditOut:
         return cls(id=int(event.id or 0), at=event.at, actor=event.actor, action=event.action, reason=event.reason,
                    detail=event.detail)
+
+
+# --- users and tokens (admin) ------------------------------------------------------------------
+
+UserName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")]
+TokenDays = Annotated[float, Field(gt=0, le=3650, description="Days the token is valid.")]
+
+
+class UserCreate(Strict):
+    name: UserName
+    role: Role
+    password: str | None = Field(default=None, min_length=12, max_length=1000,
+                                 description="Write-only: lets the user log in with POST /api/login.")
+    token_days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400
+    reason: Reason
+
+
+class UserUpdate(Strict):
+    role: Role | None = None
+    disabled: bool | None = Field(default=None, description="Disabling revokes the user's tokens.")
+    reason: Reason
+
+
+class TokenCreate(Strict):
+    days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400
+    label: str = Field(default="", max_length=100)
+    reason: Reason
+
+
+class TokenOut(BaseModel):
+    """A token's record: never the token itself (it is stored only as a hash)."""
+
+    id: int
+    label: str
+    created_at: float
+    expires_at: float | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(id=int(token.id or 0), label=token.label, created_at=token.created_at, expires_at=token.expires_at)
+
+
+class IssuedToken(TokenResponse):
+    token_id: int
+
+
+class UserOut(BaseModel):
+    name: str
+    role: Role
+    created_at: float
+    disabled: bool
+    has_password: bool
+    tokens: list[TokenOut]
+
+    @classmethod
+    def of(cls, user: User, tokens: list[ApiToken]) -> UserOut:
+        return cls(name=user.name, role=user.role, created_at=user.created_at, disabled=user.disabled,
+                   has_password=user.password_hash is not None, tokens=[TokenOut.of(t) for t in tokens])
+
+
+class UserCreated(BaseModel):
+    user: UserOut
+    token: IssuedToken
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+EXPORT_LIMIT = 5000
+"""At most this many sightings in one export."""
+
+
+class PlateQuery(Strict):
+    q: str = Field(min_length=1, max_length=20)
+    mode: PlateMode = PlateMode.EXACT
+
+
+class FaceQuery(Strict):
+    sighting_id: int = Field(ge=1, le=2**62, description="The face sighting to look for.")
+    min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0, description=(
+        "Default: the watch-list threshold (SKYNET_WATCHLIST_MIN_SIMILARITY)."))
+
+
+class ExportRequest(Strict):
+    """What to export: exactly one of ``sighting_ids``, ``plate`` and ``face``; ``since``, ``until`` and
+    ``cameras`` narrow the plate and face queries."""
+
+    reason: Reason
+    sighting_ids: list[Annotated[int, Field(ge=1, le=2**62)]] | None = Field(
+        default=None, min_length=1, max_length=EXPORT_LIMIT)
+    plate: PlateQuery | None = None
+    face: FaceQuery | None = None
+    since: float | None = Field(default=None, description="Earliest best-view time (Unix seconds).")
+    until: float | None = Field(default=None, description="Latest best-view time (Unix seconds).")
+    cameras: list[str] | None = Field(default=None, max_length=1000, description="Only these camera ids.")
+    limit: int = Field(default=1000, ge=1, le=EXPORT_LIMIT, description="At most this many query matches.")
+    media: bool = Field(default=True, description="Include thumbnails and context frames.")
+    trajectory: bool = Field(default=False, description="Include the trajectory as trajectory.geojson.")
+    max_speed_kmh: float | None = Field(default=None, gt=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> ExportRequest:
+        chosen = [n for n in ("sighting_ids", "plate", "face") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"give exactly one of 'sighting_ids', 'plate' and 'face' (got {len(chosen)})")
+        return self

@@ -15,6 +15,7 @@ from skynet.api.auth import Auth, User
 from skynet.api.jobs import JobRunner
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
+from skynet.index.store import Job
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.status import CameraStatus
 from skynet.records import AuditEvent, Camera, Detections, Frame
@@ -45,6 +46,7 @@ class Services:
     """Everything the routes use. ``analyze`` (an analyser pool) turns uploads into faces; without it,
     searches by image answer 503. ``cameras`` drives the live workers; without it camera changes
     are only stored. ``make_reindexer`` builds a :class:`Reindexer` for ``POST /api/jobs/reindex``;
+    ``start_reembedding(user)`` starts the face re-embedding job (``POST /api/jobs/reembed``);
     ``on_watchlist_change`` is called after every watch-list change (the matcher reloads)."""
 
     settings: Settings
@@ -54,6 +56,9 @@ class Services:
     analyze: Callable[[np.ndarray], Detections] | None = None
     cameras: CameraControl | None = None
     make_reindexer: Callable[[], Reindexer] | None = None
+    start_reembedding: Callable[[str], Job | None] | None = None  # ServiceRuntime.start_reembedding
+    # search photos while a re-embedding job runs, embedded by the model the index holds (ServiceRuntime.analyze_search)
+    analyze_search: Callable[[np.ndarray], Detections] | None = None
     on_watchlist_change: Callable[[], None] = lambda: None  # e.g. WatchlistMatcher.invalidate
     clock: Callable[[], float] = time.time
     jobs: JobRunner = field(init=False)

@@ -25,19 +25,30 @@ async def read_upload(services: Services, upload: UploadFile) -> np.ndarray:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, _message(error)) from None
 
 
-async def detect(services: Services, image: np.ndarray) -> Detections:
-    """Run the analyser on ``image`` off the event loop; 503 when the server has none."""
-    if services.analyze is None:
+async def detect(services: Services, image: np.ndarray, search: bool = False) -> Detections:
+    """Run the analyser on ``image`` off the event loop; 503 when the server has none. A ``search``
+    photo must be embedded by the model the face index holds: while a re-embedding job runs (the
+    configured pack embeds with another model) it goes to ``services.analyze_search``."""
+    analyze = services.analyze
+    catalog = services.catalog
+    if search and catalog.live_model != catalog.face_model:
+        analyze = services.analyze_search
+        if analyze is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                f"faces are being re-embedded for model {catalog.live_model}; until that job ends "
+                                f"the index holds {catalog.face_model} vectors: search by sighting_id meanwhile")
+    if analyze is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "this server has no face analyser loaded; search by sighting_id instead")
-    return await run_in_threadpool(services.analyze, image)
+    return await run_in_threadpool(analyze, image)
 
 
-async def face_from_upload(services: Services, upload: UploadFile, face_index: int | None
+async def face_from_upload(services: Services, upload: UploadFile, face_index: int | None, search: bool = False
                            ) -> tuple[np.ndarray, Box, int]:
     """(embedding, box, faces found) of the chosen face: the largest, or number ``face_index`` (0-based,
-    in the analyser's order); 422 when the image has no face or the index is out of range."""
-    detections = await detect(services, await read_upload(services, upload))
+    in the analyser's order); 422 when the image has no face or the index is out of range. ``search``:
+    a query for the face index (see :func:`detect`)."""
+    detections = await detect(services, await read_upload(services, upload), search)
     faces = [f for f in detections.faces if f.embedding is not None]
     if not faces:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -53,13 +64,19 @@ async def face_from_upload(services: Services, upload: UploadFile, face_index: i
 
 
 def face_from_sighting(services: Services, sighting_id: int) -> np.ndarray:
-    """The embedding of face sighting ``sighting_id``; 404 if unknown, 422 if it is a plate."""
+    """The searched model's embedding of face sighting ``sighting_id``; 404 if unknown, 422 if it is a
+    plate or has no vector of that model (yet)."""
     sighting = services.catalog.store.get_sighting(sighting_id)
     if sighting is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sighting with id {sighting_id}")
     if sighting.kind is not SightingKind.FACE or sighting.embedding is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"sighting {sighting_id} is not a face sighting")
-    return np.asarray(sighting.embedding, dtype=np.float32)
+    embedding = services.catalog.face_embedding(sighting_id)
+    if embedding is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"sighting {sighting_id} has no embedding of the searched model "
+                            f"{services.catalog.face_model} yet (it is re-embedded by the running job)")
+    return embedding
 
 
 async def query_face(services: Services, image: UploadFile | None, sighting_id: int | None,
@@ -68,7 +85,7 @@ async def query_face(services: Services, image: UploadFile | None, sighting_id: 
     if (image is None) == (sighting_id is None):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "send exactly one of 'image' (a file) and 'sighting_id'")
     if image is not None:
-        return await face_from_upload(services, image, face_index)
+        return await face_from_upload(services, image, face_index, search=True)
     return await run_in_threadpool(face_from_sighting, services, int(sighting_id or 0)), None, 0
 
 

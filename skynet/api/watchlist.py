@@ -44,12 +44,14 @@ def router(services: Services) -> APIRouter:
         if expires_at is not None and expires_at <= now:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "expires_at is in the past")
         embeddings: tuple = ()
+        kept: list[bytes] = []
         if kind is SightingKind.FACE:
             if not photos or pattern is not None:
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, "a face entry needs 'photos' and no 'pattern'")
             if len(photos) > MAX_PHOTOS:
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, f"at most {MAX_PHOTOS} photos per entry")
             embeddings = tuple([(await face_from_upload(services, photo, None))[0] for photo in photos])
+            kept = [await _photo_bytes(photo) for photo in photos]  # re-embedded if the model pack changes
         else:
             if not pattern or photos:
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, "a plate entry needs a 'pattern' and no 'photos'")
@@ -57,7 +59,8 @@ def router(services: Services) -> APIRouter:
             pattern = plate_search.clean(pattern)
         entry = WatchlistEntry(kind, label, reason, user.name, now, expires_at, pattern, embeddings,
                                min_similarity if kind is SightingKind.FACE else None)
-        entry_id = store.add_watchlist_entry(entry)
+        entry_id = store.add_watchlist_entry(entry, model=services.catalog.live_model,
+                                             photos=kept)
         services.audit(user, "watchlist.add", reason, {"entry": entry_id, "kind": kind.value, "label": label,
                                                         "pattern": pattern, "photos": len(embeddings),
                                                         "expires_at": expires_at})
@@ -105,6 +108,12 @@ def router(services: Services) -> APIRouter:
         await services.hub.serve(websocket, types)
 
     return api
+
+
+async def _photo_bytes(photo: UploadFile) -> bytes:
+    """The bytes of an upload already read (and size-checked) by :func:`face_from_upload`."""
+    await photo.seek(0)
+    return await photo.read()
 
 
 def _find(services: Services, entry_id: int) -> WatchlistEntry:

@@ -1,4 +1,4 @@
-"""``skynet index rebuild|status`` and ``skynet retention --older-than 30d``."""
+"""``skynet index rebuild|status|reembed`` and ``skynet retention --older-than 30d``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from contextlib import closing
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from skynet.cli import app
-from skynet.cli.options import DataDir, load_settings
-from skynet.index.catalog import INDEX_DIR, Catalog, open_store
+from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.index.catalog import Catalog, adopt_legacy_index, open_store
 from skynet.index.face_index import FaceIndex
+from skynet.index.face_models import face_model_id, index_dir
+from skynet.index.reembed import Reembedder, ReembedJob, ReembedProgress, pending_switch
 from skynet.index.retention import apply_retention, parse_age
 
 index_app = typer.Typer(help="The sighting store and its face index.", no_args_is_help=True)
@@ -20,33 +23,75 @@ app.add_typer(index_app, name="index")
 
 @index_app.command("rebuild")
 def rebuild(data_dir: DataDir = None) -> None:
-    """Recreate the face index from the store (the source of truth)."""
+    """Recreate the face index of every embedding model from the store (the source of truth)."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        started = time.perf_counter()
-        faces = FaceIndex(settings.data_dir / INDEX_DIR)
-        count = faces.rebuild(store)
-        typer.echo(f"face index rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
-                   f"({faces.status().approximate_rows} in the approximate graph)")
+        adopt_legacy_index(settings.data_dir)
+        for model in store.face_models() or [store.face_model()]:
+            if model is None:
+                continue
+            started = time.perf_counter()
+            faces = FaceIndex(index_dir(settings.data_dir, model), model=model)
+            count = faces.rebuild(store)
+            typer.echo(f"face index of {model} rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
+                       f"({faces.status().approximate_rows} in the approximate graph)")
 
 
 @index_app.command("status")
 def status(data_dir: DataDir = None) -> None:
-    """Show sighting counts, the face index state (as saved) and store health."""
+    """Show sighting counts, the face indexes (as saved), the embedding models and store health."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
         counts = store.count_sightings()
-        state = FaceIndex.read(settings.data_dir / INDEX_DIR).status()
+        searched, configured = store.face_model(), face_model_id(settings.model_pack)
         problems = store.integrity_problems()
         typer.echo(f"data directory: {settings.data_dir}")
         typer.echo(f"cameras: {len(store.cameras())}")
         typer.echo(f"sightings: {counts['face']} face, {counts['plate']} plate")
-        typer.echo(f"face index (saved): {state.vectors} vectors (dim {state.dim}), watermark {state.watermark}, "
-                   f"{state.approximate_rows} in the approximate graph, {state.deleted_rows} deleted rows pending"
-                   + ("" if state.vectors == counts["face"] else " -- catches up from the store at the next open"))
+        typer.echo(f"face model searched: {searched or 'none yet'}; configured pack {settings.model_pack!r} "
+                   f"embeds with {configured}")
+        if searched is not None and searched != configured:
+            left = store.count_faces_to_embed(configured)
+            typer.echo(f"  re-embedding pending: {left} faces without a {configured} vector "
+                       "(skynet index reembed, or it starts with skynet serve)")
+        for model, vectors in sorted(store.face_models().items()):
+            state = FaceIndex.read(index_dir(settings.data_dir, model)).status()
+            typer.echo(f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}), "
+                       f"watermark {state.watermark}, {state.approximate_rows} in the approximate graph, "
+                       f"{state.deleted_rows} deleted rows pending"
+                       + ("" if state.vectors == vectors else " -- catches up from the store at the next open"))
         typer.echo("store health: ok" if not problems else f"store health: {len(problems)} problem(s)")
         for problem in problems[:20]:
             typer.echo(f"  {problem}")
+
+
+@index_app.command("reembed")
+def reembed(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
+    """Re-embed every stored face (and watch-list entry) with the configured model pack, then switch
+    face search to it. Run it with the server stopped (or let `skynet serve` do it); it resumes
+    where it stopped when interrupted."""
+    from skynet.detectors.analyzer import ImageAnalyzer
+
+    settings = load_settings(data_dir, model_dir)
+    with Catalog.from_settings(settings) as catalog:
+        if not pending_switch(catalog):
+            typer.echo(f"nothing to do: face search already uses {catalog.face_model}")
+            return
+        typer.echo(f"re-embedding faces with {catalog.live_model}; search uses {catalog.face_model} until the end")
+        reembedder = Reembedder(catalog, ImageAnalyzer.from_settings(settings), catalog.live_model)
+        with tqdm(desc="faces", unit="face", disable=None) as bar:
+            def report(progress: ReembedProgress) -> None:
+                bar.total = progress.faces_total
+                bar.update(progress.faces_done + progress.faces_failed - bar.n)
+
+            result = ReembedJob(reembedder, "cli", time.time, report).run()
+    progress = result.progress
+    typer.echo(f"job {result.id} {result.state}: {progress['faces_done']} faces re-embedded, "
+               f"{progress['faces_failed']} without a face found, {progress['watchlist_done']} watch-list entries")
+    for error in result.errors:
+        typer.secho(f"  {error}", fg=typer.colors.YELLOW)
+    if result.state != "done":
+        raise typer.Exit(1)
 
 
 @app.command("retention")

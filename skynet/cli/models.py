@@ -25,13 +25,19 @@ def list_packs(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
     typer.echo(f"model directory: {store.root}")
     for pack in all_packs():
         statuses = store.status(pack)
-        ready = all(s.state == "ok" for s in statuses)
         origin = "PyPI wheels" if pack.installable_from_pypi else "user-supplied directory or archive"
-        typer.echo(f"\n{pack.name}  [{'ready' if ready else 'incomplete'}]  {pack.description}")
+        typer.echo(f"\n{pack.name}  [{'ready' if store.ready(pack) else 'incomplete'}]  {pack.description}")
         typer.echo(f"  source: {origin}; back-ends: {', '.join(f'{r}={n}' for r, n in pack.backends.items())}")
+        if pack.licence_note:
+            typer.echo(f"  licence: {pack.licence_note}")
+        if pack.base:
+            typer.echo(f"  other files from pack: {pack.base}")
+        if pack.extra:
+            typer.echo(f"  needs: pip install 'skynet[{pack.extra}]'")
         for status in statuses:
             mark = typer.style(f"{status.state:8s}", fg=_STATE_COLOURS[status.state])
             where = status.file.source.requirement if status.file.source else "user-supplied"
+            where += " (optional)" if status.file.optional else ""
             typer.echo(f"  {mark} {status.file.name:45s} {status.file.licence:14s} {where}")
 
 

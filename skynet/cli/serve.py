@@ -59,7 +59,8 @@ def serve(
             settings, catalog, Auth(store), hub=runtime.hub, analyze=pool.analyze, cameras=runtime.cameras,
             make_reindexer=lambda: Reindexer(catalog, runtime.writer, runtime.writer.flush, pool,
                                              settings.model_pack, jobs=size, embed=pool.embed),
-            on_watchlist_change=runtime.matcher.invalidate,
+            on_watchlist_change=runtime.matcher.invalidate, start_reembedding=runtime.start_reembedding,
+            analyze_search=runtime.analyze_search,
         )
         api = create_app(services)
         serve_services = api.router.lifespan_context
@@ -67,6 +68,7 @@ def serve(
         @contextlib.asynccontextmanager
         async def lifespan(application):
             async with runtime.lifespan(application), serve_services(application):
+                runtime.start_reembedding()  # after the services marked the jobs of a previous run failed
                 yield
 
         api.router.lifespan_context = lifespan

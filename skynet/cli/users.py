@@ -8,14 +8,8 @@ from typing import Annotated
 
 import typer
 
-from skynet.api.auth import (
-    DEFAULT_TOKEN_TTL_S,
-    AuthError,
-    Role,
-    User,
-    hash_password,
-    issue_token,
-)
+from skynet.api.accounts import create_user, issue_user_token
+from skynet.api.auth import DEFAULT_TOKEN_TTL_S, Role, User
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
 from skynet.index.catalog import open_store
@@ -30,16 +24,13 @@ TokenDays = Annotated[float, typer.Option("--days", min=0.01, help="Days the tok
 
 def _add(name: str, role: Role, with_password: bool, data_dir, days: float) -> None:
     settings = load_settings(data_dir)
-    password_hash = None
-    if with_password:
-        password_hash = hash_password(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if with_password else None
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        user = store.add_user(User(name, role, time.time(), password_hash))
-        _print_token(store, user, days)
+        user, token, _ = create_user(store, name, role, time.time(), password, days * 86400, "cli")
+    _print_token(user, token, days)
 
 
-def _print_token(store, user: User, days: float) -> None:
-    token, record = issue_token(store, user, time.time(), ttl_s=days * 86400, label="cli")
+def _print_token(user: User, token: str, days: float) -> None:
     typer.echo(f"API token for {user.name} ({user.role.value}), shown once, valid {days:g} days:")
     typer.echo(token)
 
@@ -64,10 +55,8 @@ def token(name: str, data_dir: DataDir = None, days: TokenDays = DEFAULT_TOKEN_T
     """Print a new API token for an existing user."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        user = store.get_user(name)
-        if user is None:
-            raise AuthError(f"no user {name!r}", "create it with 'skynet users add NAME --role ROLE'")
-        _print_token(store, user, days)
+        user, plaintext, _ = issue_user_token(store, name, time.time(), days * 86400, "cli")
+    _print_token(user, plaintext, days)
 
 
 @users_app.command("list")

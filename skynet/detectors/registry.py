@@ -16,6 +16,7 @@ from skynet.config import Settings
 from skynet.detectors.base import ROLES
 from skynet.errors import ConfigError
 from skynet.models import ModelPack, ModelStore
+from skynet.models.packs import owner_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,12 @@ class BackendContext:
     pack: ModelPack
 
     def model_path(self, name: str) -> Path:
-        """A verified model file of the pack (clear error naming it when missing)."""
-        return self.store.require(self.pack, name)
+        """A verified model file of the pack or its base packs (clear error naming it when missing)."""
+        return self.store.require(owner_of(self.pack, name), name)
+
+    def optional_model_path(self, name: str) -> Path | None:
+        """An optional model file of the pack when the user supplied it, else None."""
+        return self.store.optional(owner_of(self.pack, name), name)
 
 
 Factory = Callable[[BackendContext], Any]
@@ -41,6 +46,10 @@ _BUILTIN_MODULES = (
     "skynet.detectors.dlib_embedder",
     "skynet.detectors.clp_det",
     "skynet.detectors.plate_readers",
+    "skynet.detectors.scrfd",
+    "skynet.detectors.arcface",
+    "skynet.detectors.yolo",
+    "skynet.detectors.easyocr_reader",
 )
 
 

@@ -1,19 +1,31 @@
-"""The sighting catalog: the store (source of truth) and the face index derived from it, kept in step."""
+"""The sighting catalog: the store (source of truth) and the face indexes derived from it, kept in step.
+
+Each embedding model has its own face index (:mod:`skynet.index.face_models`); searches use the
+store's *searched* model. Faces stored through the catalog carry the *live* model (the one the
+configured model pack embeds with). While the two differ a re-embedding job
+(:mod:`skynet.index.reembed`) fills the live model's index, then :meth:`Catalog.switch_face_model`
+makes it the searched one.
+"""
 
 from __future__ import annotations
 
+import logging
+import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from skynet.config import Settings
-from skynet.index.face_index import FaceHit, FaceIndex
+from skynet.index.errors import QueryError
+from skynet.index.face_index import INDEX_FILE, FaceHit, FaceIndex
+from skynet.index.face_models import DEFAULT_FACE_MODEL, INDEX_DIR, face_model_id, index_dir
 from skynet.index.sqlite_store import SqliteStore
 from skynet.index.store import DeletedSightings, FaceBatch, SightingMedia, SightingStore
 from skynet.records import Sighting, SightingKind
 
-INDEX_DIR = "index"
+log = logging.getLogger(__name__)
 
 
 def open_store(data_dir: Path, database_url: str | None = None) -> SightingStore:
@@ -25,64 +37,151 @@ def open_store(data_dir: Path, database_url: str | None = None) -> SightingStore
     return SqliteStore(data_dir)
 
 
-class Catalog:
-    """Writes go to the store first, then to the face index; the index is caught up at open."""
+def adopt_legacy_index(data_dir: Path) -> None:
+    """Move a face index saved before indexes were kept per model (``index/faces.npz``, always of
+    the default model) into the default model's directory."""
+    root, target = Path(data_dir) / INDEX_DIR, index_dir(data_dir, DEFAULT_FACE_MODEL)
+    if not (root / INDEX_FILE).is_file() or target.exists():
+        return
+    target.mkdir(parents=True)
+    for path in [root / INDEX_FILE, *root.glob("faces-*.hnsw")]:
+        shutil.move(path, target / path.name)
+    log.info("face index: moved %s to %s", root / INDEX_FILE, target)
 
-    def __init__(self, store: SightingStore, faces: FaceIndex) -> None:
+
+class Catalog:
+    """Writes go to the store first, then to the face index of their model; indexes catch up at open.
+
+    ``faces`` is the searched model's index; ``live_model`` the model of the embeddings written
+    through :meth:`add_sightings`.
+    """
+
+    def __init__(self, store: SightingStore, faces: FaceIndex, *, data_dir: Path | None = None,
+                 live_model: str | None = None, index_options: dict | None = None) -> None:
         self.store = store
         self.faces = faces
+        self.live_model = live_model or faces.model or DEFAULT_FACE_MODEL
+        self.data_dir = data_dir
+        self._index_options = index_options or {}
+        self._indexes: dict[str, FaceIndex] = {faces.model or self.live_model: faces}
+        self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, data_dir: Path, database_url: str | None = None, **index_options) -> Catalog:
-        """Open (creating if needed) the store and face index in ``data_dir``.
+    def open(cls, data_dir: Path, database_url: str | None = None, *, face_model: str | None = None,
+             **index_options) -> Catalog:
+        """Open (creating if needed) the store and face indexes in ``data_dir``.
 
         The store is SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (media
-        files and the face index stay in ``data_dir``).
+        files and the face indexes stay in ``data_dir``). ``face_model`` is the model of the
+        embeddings this catalog will store (default: the searched one); its index is opened too.
         """
         store = open_store(data_dir, database_url)
         try:
-            faces = FaceIndex.open(Path(data_dir) / INDEX_DIR, store, **index_options)
+            adopt_legacy_index(data_dir)
+            searched = store.face_model() or face_model or DEFAULT_FACE_MODEL
+            faces = FaceIndex.open(index_dir(data_dir, searched), store, model=searched, **index_options)
         except BaseException:
             store.close()
             raise
-        return cls(store, faces)
+        catalog = cls(store, faces, data_dir=Path(data_dir), live_model=face_model, index_options=index_options)
+        try:
+            catalog.index(catalog.live_model)
+        except BaseException:
+            catalog.close()
+            raise
+        return catalog
 
     @classmethod
     def from_settings(cls, settings: Settings, **index_options) -> Catalog:
-        return cls.open(settings.data_dir, settings.database_url, **index_options)
+        """The catalog of ``settings``' data directory, storing faces as the configured pack's model."""
+        return cls.open(settings.data_dir, settings.database_url, face_model=face_model_id(settings.model_pack),
+                        **index_options)
+
+    @property
+    def face_model(self) -> str | None:
+        """The embedding model searches use."""
+        return self.faces.model
+
+    def index(self, model: str) -> FaceIndex:
+        """``model``'s face index, opened (and caught up with the store) on first use."""
+        with self._lock:
+            index = self._indexes.get(model)
+            if index is None:
+                if self.data_dir is None:
+                    raise QueryError(f"this catalog has no face index of model {model}")
+                index = FaceIndex.open(index_dir(self.data_dir, model), self.store, model=model,
+                                       **self._index_options)
+                self._indexes[model] = index
+            return index
 
     def add_sightings(self, sightings: Sequence[Sighting],
                       media: Sequence[SightingMedia | None] | None = None) -> list[int]:
         """Store ``sightings`` (one transaction) and index the faces among them; returns their ids."""
-        ids = self.store.add_sightings(sightings, media)
+        index = self.index(self.live_model)  # opened (caught up) before the write, so it adds the new ones once
+        ids = self.store.add_sightings(sightings, media, model=self.live_model)
         faces = [(i, s) for i, s in zip(ids, sightings) if s.kind == SightingKind.FACE]
         if faces:
             vectors = np.stack([np.asarray(s.embedding, dtype=np.float32) for _, s in faces])
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            self.faces.add(FaceBatch(ids=np.array([i for i, _ in faces], dtype=np.int64), vectors=vectors,
-                                     times=np.array([s.best_time for _, s in faces], dtype=np.float64),
-                                     camera_ids=[s.camera_id for _, s in faces]))
+            index.add(FaceBatch(
+                ids=np.array([i for i, _ in faces], dtype=np.int64), vectors=vectors,
+                times=np.array([s.best_time for _, s in faces], dtype=np.float64),
+                camera_ids=[s.camera_id for _, s in faces]))
         return ids
 
+    def add_face_embeddings(self, model: str, batch: FaceBatch) -> None:
+        """Store ``model``'s vectors of existing face sightings (a re-embedding job) and index them."""
+        index = self.index(model)  # opened (caught up) before the write, so it adds the new ones once
+        vectors = self.store.add_face_embeddings(model, batch.ids.tolist(), list(batch.vectors))
+        index.add(FaceBatch(batch.ids, vectors, batch.times, batch.camera_ids))
+
     def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> list[FaceHit]:
-        """See :meth:`FaceIndex.search`."""
+        """See :meth:`FaceIndex.search` (on the searched model's index)."""
         return self.faces.search(embedding, k, **filters)
 
+    def face_embedding(self, sighting_id: int) -> np.ndarray | None:
+        """The searched model's vector of face sighting ``sighting_id`` (None: no such vector)."""
+        return self.store.face_vector(sighting_id, self.faces.model)
+
+    def switch_face_model(self, model: str) -> None:
+        """Make ``model`` the searched one: its index is saved, the store records the switch (one
+        write), then searches move to it at once."""
+        index = self.index(model)
+        index.save()
+        self.store.set_face_model(model)
+        self.faces = index
+
     def delete_before(self, cutoff: float) -> DeletedSightings:
-        """Delete sightings older than ``cutoff`` from the store, then their vectors from the index."""
+        """Delete sightings older than ``cutoff`` from the store, then their vectors from the indexes."""
         deleted = self.store.delete_sightings_before(cutoff)
-        self.faces.remove(deleted.face_ids)
+        self._remove_vectors(deleted.face_ids)
         return deleted
 
     def delete_file_sightings(self, path: str) -> DeletedSightings:
         """Delete the sightings of archive file ``path`` (before re-indexing it), vectors included."""
         deleted = self.store.delete_sightings_from_file(path)
-        self.faces.remove(deleted.face_ids)
+        self._remove_vectors(deleted.face_ids)
         return deleted
+
+    def _remove_vectors(self, ids: np.ndarray) -> None:
+        with self._lock:
+            indexes = list(self._indexes.values())
+        for index in indexes:
+            index.remove(ids)
+
+    def save_indexes(self) -> None:
+        """Save every open face index."""
+        with self._lock:
+            indexes = list(self._indexes.values())
+        for index in indexes:
+            index.save()
 
     def close(self) -> None:
         try:
-            self.faces.close()
+            with self._lock:
+                indexes = list(self._indexes.values())
+            for index in indexes:
+                index.close()
         finally:
             self.store.close()
 

@@ -12,6 +12,9 @@ camera set) become a row mask that is applied inside the search: FAISS ``IDSelec
 the graph, the mask itself for exact search; a filtered graph search that cannot fill ``k`` falls
 back to exact search over the selected rows, so a filter never loses matches.
 
+Each embedding model has its own index (directory), holding only that model's vectors
+(:mod:`skynet.index.face_models`); a query must come from the same model.
+
 Persistence: one ``faces.npz`` (rows, alive flags, watermark, graph generation) and
 ``faces-<generation>.hnsw``, each written to a temp file and renamed. At open the file is
 reconciled with the store (the source of truth): missing face sightings are added, vectors of
@@ -55,6 +58,7 @@ class IndexStatus:
     approximate_rows: int
     building: bool
     dim: int | None
+    model: str | None = None
 
 
 @dataclass(slots=True)
@@ -118,14 +122,17 @@ def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
 
 
 class FaceIndex:
-    """Cosine-similarity search over face sightings, derived from a :class:`SightingStore`."""
+    """Cosine-similarity search over the face vectors of one embedding model, derived from a
+    :class:`SightingStore` (``model`` None: the store's searched model)."""
 
-    def __init__(self, directory: Path, dim: int | None = None, *, approx_threshold: int = 200_000,
+    def __init__(self, directory: Path, dim: int | None = None, *, model: str | None = None,
+                 approx_threshold: int = 200_000,
                  hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
                  exact_subset: int = 20_000, autosave_every: int = 100_000) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dim = dim
+        self.model = model
         self.approx_threshold = approx_threshold
         self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
         self.exact_subset = exact_subset  # searches selecting at most this many rows are always exact
@@ -144,9 +151,11 @@ class FaceIndex:
     # --- opening, catch-up, rebuild ------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: Path, store: SightingStore, **options) -> FaceIndex:
-        """Load the persisted index (if any) and catch it up with ``store``."""
-        index = cls(directory, store.embedding_dim(), **options)
+    def open(cls, directory: Path, store: SightingStore, *, model: str | None = None, **options) -> FaceIndex:
+        """Load the persisted index of ``model`` (default: the searched one), if any, and catch it up
+        with ``store``."""
+        model = model or store.face_model()
+        index = cls(directory, store.embedding_dim(model), model=model, **options)
         if not index._load():
             log.info("face index: no usable index file in %s, building from the store", directory)
         index.catch_up(store)
@@ -154,7 +163,7 @@ class FaceIndex:
 
     def catch_up(self, store: SightingStore) -> tuple[int, int]:
         """Make the index hold exactly the store's face sightings; returns (added, removed)."""
-        store_ids = store.face_ids()
+        store_ids = store.face_ids(self.model)
         with self._lock:
             rows = self._rows
             have = rows.ids[: rows.n][rows.alive[: rows.n]] if rows is not None else np.zeros(0, np.int64)
@@ -164,7 +173,7 @@ class FaceIndex:
             self.remove(extra)
         added = 0
         if len(missing):
-            for batch in store.face_batches(missing):
+            for batch in store.face_batches(missing, model=self.model):
                 self.add(batch)
                 added += len(batch.ids)
             if added:
@@ -175,10 +184,11 @@ class FaceIndex:
         """Recreate the index from the store (discarding what was there); returns the vector count."""
         self.wait_for_build()
         with self._lock:
-            self.dim = store.embedding_dim()
+            self.model = self.model or store.face_model()
+            self.dim = store.embedding_dim(self.model)
             self._rows = _Rows.empty(self.dim) if self.dim else None
             self._graph, self._cameras, self._watermark = None, {}, 0
-        for batch in store.face_batches():
+        for batch in store.face_batches(model=self.model):
             self.add(batch, build=False)
         if wait:
             self.settle()
@@ -208,6 +218,9 @@ class FaceIndex:
                 if self.dim is not None and dim != self.dim:
                     log.warning("face index: file has %d-d vectors, store %d-d; rebuilding", dim, self.dim)
                     return False
+                if self.model is not None and meta.get("model", self.model) != self.model:
+                    log.warning("face index: file holds model %s, not %s; rebuilding", meta["model"], self.model)
+                    return False
                 n = len(data["ids"])
                 rows = _Rows(data["ids"].copy(), data["vectors"].reshape(n, dim).copy(), data["times"].copy(),
                              data["cams"].copy(), data["alive"].copy(), n)
@@ -222,6 +235,7 @@ class FaceIndex:
             log.warning("face index: cannot read %s (%s); rebuilding from the store", path, error)
             return False
         self.dim = dim
+        self.model = self.model or meta.get("model")
         self._rows, self._graph = rows, graph
         self._cameras = {name: code for code, name in enumerate(meta["cameras"])}
         self._watermark = int(meta["watermark"])
@@ -345,10 +359,14 @@ class FaceIndex:
 
     def search(self, embedding: np.ndarray, k: int = 10, *, since: float | None = None,
                until: float | None = None, cameras: list[str] | None = None,
-               min_similarity: float | None = None) -> list[FaceHit]:
-        """The ``k`` most similar face sightings passing the filters, most similar first."""
+               min_similarity: float | None = None, model: str | None = None) -> list[FaceHit]:
+        """The ``k`` most similar face sightings passing the filters, most similar first; ``model``
+        (when given) is the embedding model of the query, refused when it is not this index's."""
         if k < 1:
             raise QueryError("k must be at least 1")
+        if model is not None and self.model is not None and model != self.model:
+            raise QueryError(f"the query embedding comes from model {model}, the face index holds {self.model} "
+                             "vectors", "embed the query with the model the index was built with")
         query = _normalised(embedding, self.dim)
         with self._lock:
             rows, graph, codes = self._rows, self._graph, dict(self._cameras)
@@ -445,7 +463,7 @@ class FaceIndex:
                 graph_path = self.directory / f"faces-{graph.generation}.hnsw"
                 if not graph_path.is_file():
                     _atomic(graph_path, lambda tmp: faiss.write_index(graph.index, str(tmp)))
-            meta = {"dim": self.dim, "watermark": watermark, "cameras": cameras,
+            meta = {"dim": self.dim, "model": self.model, "watermark": watermark, "cameras": cameras,
                     "graph_rows": graph.rows if graph else 0, "graph_generation": graph.generation if graph else 0}
 
             def write(tmp: Path) -> None:
@@ -468,7 +486,8 @@ class FaceIndex:
             n = rows.n if rows else 0
             alive = int(rows.alive[:n].sum()) if rows else 0
             building = self._builder is not None and self._builder.is_alive()
-            return IndexStatus(alive, n - alive, self._watermark, graph.rows if graph else 0, building, self.dim)
+            return IndexStatus(alive, n - alive, self._watermark, graph.rows if graph else 0, building, self.dim,
+                               self.model)
 
     def ids(self) -> np.ndarray:
         """Sighting ids of every vector in the index, sorted."""

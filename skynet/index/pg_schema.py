@@ -159,6 +159,49 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+    """,    """
+    -- Version 3: every face embedding records the embedding model it came from
+    -- (skynet.index.face_models); vectors of other models, made by a re-embedding job
+    -- (skynet.index.reembed), go to face_embeddings. Watch-list entries keep their photos (to be
+    -- re-embedded) and their reference embeddings per model.
+    ALTER TABLE sightings ADD COLUMN embedding_model TEXT;
+    UPDATE sightings SET embedding_model = 'default/dlib_resnet' WHERE kind = 'face';
+
+    CREATE TABLE face_embeddings (
+        model TEXT NOT NULL,
+        sighting_id BIGINT NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+        embedding BYTEA NOT NULL,
+        PRIMARY KEY (model, sighting_id)
+    );
+    CREATE INDEX face_embeddings_sighting ON face_embeddings(sighting_id);
+
+    CREATE TABLE watchlist_photos (
+        id BIGSERIAL PRIMARY KEY,
+        entry_id BIGINT NOT NULL REFERENCES watchlist_entries(id) ON DELETE CASCADE,
+        image BYTEA NOT NULL
+    );
+    CREATE INDEX watchlist_photos_entry ON watchlist_photos(entry_id);
+
+    CREATE TABLE watchlist_embeddings (
+        entry_id BIGINT NOT NULL REFERENCES watchlist_entries(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        embeddings BYTEA NOT NULL,
+        embedding_count INTEGER NOT NULL CHECK (embedding_count > 0),
+        PRIMARY KEY (entry_id, model)
+    );
+    INSERT INTO watchlist_embeddings (entry_id, model, embeddings, embedding_count)
+        SELECT id, 'default/dlib_resnet', embeddings, embedding_count FROM watchlist_entries
+        WHERE embeddings IS NOT NULL AND embedding_count > 0;
+    UPDATE watchlist_entries SET embeddings = NULL, embedding_count = 0;
+
+    -- meta: face_model (the model searches use), embedding_dim/<model> (each model's dimension)
+    INSERT INTO meta (key, value)
+        SELECT 'embedding_dim/default/dlib_resnet', value FROM meta WHERE key = 'embedding_dim';
+    INSERT INTO meta (key, value)
+        SELECT 'face_model', 'default/dlib_resnet'
+        WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'embedding_dim')
+           OR EXISTS (SELECT 1 FROM watchlist_embeddings);
+    DELETE FROM meta WHERE key = 'embedding_dim';
     """,
 )
 

@@ -16,7 +16,7 @@ import psycopg
 from skynet.index import plate_search
 from skynet.index.errors import StorageFullError, StoreError
 from skynet.index.pg_schema import migrate
-from skynet.index.sql_store import SIGHTING_COLUMNS, SqlStore
+from skynet.index.sql_store import INSERT_COLUMNS, SqlStore
 from skynet.redaction import redact_url
 
 _GROUPED_MATCHES = (
@@ -27,7 +27,7 @@ _GROUPED_MATCHES = (
 )
 
 
-_INSERT_WITH_ID = f"INSERT INTO sightings (id, {SIGHTING_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+_INSERT_WITH_ID = f"INSERT INTO sightings (id, {INSERT_COLUMNS}) VALUES ({', '.join('?' * 21)})"
 
 
 def _like(glob: str) -> str:

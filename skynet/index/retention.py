@@ -45,7 +45,7 @@ def apply_retention(catalog: Catalog, older_than_s: float, *, actor: str = "rete
     cutoff = (time.time() if now is None else now) - older_than_s
     deleted = catalog.delete_before(cutoff)
     report = RetentionReport(cutoff, len(deleted.ids), len(deleted.face_ids), deleted.files)
-    catalog.faces.save()
+    catalog.save_indexes()
     catalog.store.append_audit(AuditEvent(at=time.time(), actor=actor, action="retention.delete",
                                           detail={"cutoff": cutoff, "sightings": report.sightings,
                                                   "face_vectors": report.face_vectors, "files": report.files}))

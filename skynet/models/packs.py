@@ -20,6 +20,8 @@ class ModelFile:
     """One file a pack needs, stored as ``<model_dir>/<pack>/<name>``.
 
     ``sha256`` is None only for user-supplied packs whose exact files we cannot know.
+    ``aliases`` are other names the file goes by in a user's directory or archive (taken when
+    ``name`` is not there); an ``optional`` file may be left out.
     """
 
     name: str
@@ -27,6 +29,8 @@ class ModelFile:
     licence: str
     sha256: str | None = None
     source: WheelSource | None = None
+    aliases: tuple[str, ...] = ()
+    optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +40,18 @@ class ModelPack:
     ``backends`` maps a role (``face_detector``, ``face_embedder``, ``plate_detector``,
     ``plate_reader``) to a back-end name registered in :mod:`skynet.detectors.registry`.
     A pack without wheel sources is installed from a user-given directory or archive.
+    Files a back-end asks for that the pack lacks are taken from the ``base`` pack (so a pack
+    of plate models keeps the default face models). ``licence_note`` is shown by ``skynet models
+    list``; ``extra`` names the ``pip install skynet[EXTRA]`` its back-ends need, if any.
     """
 
     name: str
     description: str
     files: tuple[ModelFile, ...]
     backends: dict[str, str] = field(default_factory=dict)
+    base: str | None = None
+    licence_note: str | None = None
+    extra: str | None = None
 
     @property
     def installable_from_pypi(self) -> bool:
@@ -52,6 +62,19 @@ class ModelPack:
             if model_file.name == name:
                 return model_file
         raise KeyError(f"pack {self.name!r} has no file {name!r}")
+
+    def has_file(self, name: str) -> bool:
+        return any(model_file.name == name for model_file in self.files)
+
+
+def owner_of(pack: ModelPack, name: str) -> ModelPack:
+    """The pack that holds file ``name`` for ``pack``: itself, else its chain of base packs."""
+    current: ModelPack | None = pack
+    while current is not None:
+        if current.has_file(name):
+            return current
+        current = get_pack(current.base) if current.base else None
+    raise KeyError(f"pack {pack.name!r} and its base packs have no file {name!r}")
 
 
 _PACKS: dict[str, ModelPack] = {}
@@ -144,5 +167,112 @@ DEFAULT_PACK = register_pack(
             "plate_detector": "clp_det",
             "plate_reader": "ppocr",
         },
+    )
+)
+
+
+_INSIGHTFACE_LICENCE = "insightface: non-commercial research only"
+_ULTRALYTICS_LICENCE = "AGPL-3.0"
+
+INSIGHTFACE_PACK = register_pack(
+    ModelPack(
+        name="insightface",
+        description="insightface SCRFD faces + ArcFace 512-d embeddings (e.g. buffalo_l); plates as in default.",
+        files=(
+            ModelFile(
+                name="det_10g.onnx",
+                description="SCRFD-10G face detector (box + 5 landmarks)",
+                licence=_INSIGHTFACE_LICENCE,
+                aliases=("scrfd_10g_bnkps.onnx",),
+            ),
+            ModelFile(
+                name="w600k_r50.onnx",
+                description="ArcFace ResNet-50 face embedding (512-d, WebFace600K)",
+                licence=_INSIGHTFACE_LICENCE,
+            ),
+        ),
+        backends={
+            "face_detector": "scrfd",
+            "face_embedder": "arcface",
+            "plate_detector": "clp_det",
+            "plate_reader": "ppocr",
+        },
+        base="default",
+        licence_note="research only, not for commercial use (insightface model licence); "
+        "bring your own copy, e.g. buffalo_l.zip",
+    )
+)
+
+
+def _yolo_files(suffix: str) -> tuple[ModelFile, ...]:
+    return (
+        ModelFile(
+            name=f"yolo_plate.{suffix}",
+            description="YOLOv8 plate detector (e.g. fastanpr==0.1.13's best.pt, or its ONNX export)",
+            licence=_ULTRALYTICS_LICENCE,
+            aliases=(f"best.{suffix}",),
+        ),
+        ModelFile(
+            name=f"yolo_vehicle.{suffix}",
+            description="COCO YOLOv8 detector: vehicle boxes narrow the plate search (optional)",
+            licence=_ULTRALYTICS_LICENCE,
+            aliases=tuple(f"yolov8{size}.{suffix}" for size in "nsmlx"),
+            optional=True,
+        ),
+    )
+
+
+YOLO_PACK = register_pack(
+    ModelPack(
+        name="yolo",
+        description="YOLOv8 plates (+ optional vehicles) exported to ONNX, run by onnxruntime; faces as in default.",
+        files=_yolo_files("onnx"),
+        backends={
+            "face_detector": "centerface",
+            "face_embedder": "dlib_resnet",
+            "plate_detector": "yolo",
+            "plate_reader": "ppocr",
+        },
+        base="default",
+        licence_note="AGPL-3.0 models (ultralytics); bring your own files",
+    )
+)
+
+YOLO_PT_PACK = register_pack(
+    ModelPack(
+        name="yolo_pt",
+        description="YOLOv8 plates (+ optional vehicles) as ultralytics .pt files (PyTorch); faces as in default.",
+        files=_yolo_files("pt"),
+        backends={
+            "face_detector": "centerface",
+            "face_embedder": "dlib_resnet",
+            "plate_detector": "yolo_pt",
+            "plate_reader": "ppocr",
+        },
+        base="default",
+        licence_note="AGPL-3.0 models and library (ultralytics); bring your own files",
+        extra="yolo",
+    )
+)
+
+EASYOCR_PACK = register_pack(
+    ModelPack(
+        name="easyocr",
+        description="EasyOCR's Latin recogniser as plate reader (settings plate_reader='easyocr'); else default.",
+        files=(
+            ModelFile(
+                name="english_g2.pth",
+                description="EasyOCR English (Latin) text recogniser, generation 2",
+                licence="Apache-2.0",
+            ),
+        ),
+        backends={
+            "face_detector": "centerface",
+            "face_embedder": "dlib_resnet",
+            "plate_detector": "clp_det",
+            "plate_reader": "easyocr",
+        },
+        base="default",
+        extra="easyocr",
     )
 )

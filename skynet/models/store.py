@@ -67,6 +67,16 @@ class ModelStore:
         self._verified[path] = stamp
         return True
 
+    def ready(self, pack: ModelPack) -> bool:
+        """Whether every required file of ``pack`` is present and valid (optional ones may be absent)."""
+        return all(s.state == "ok" or (s.file.optional and s.state == "missing") for s in self.status(pack))
+
+    def optional(self, pack: ModelPack, name: str) -> Path | None:
+        """Path of an optional file when it was installed, None when it was left out."""
+        if not (self.pack_dir(pack) / name).is_file():
+            return None
+        return self.require(pack, name)
+
     def require(self, pack: ModelPack, name: str) -> Path:
         """Path of a present, verified file; otherwise one clear error naming it and the fix."""
         status = self._file_status(pack, pack.file(name), verify=True)

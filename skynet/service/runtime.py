@@ -9,7 +9,10 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from skynet.alerts import (
     DeliveryOutbox,
@@ -21,14 +24,21 @@ from skynet.alerts import (
     camera_status_event,
 )
 from skynet.config import Settings
-from skynet.errors import ConfigError
+from skynet.errors import ConfigError, SkynetError
 from skynet.index.catalog import Catalog
+from skynet.index.errors import QueryError
+from skynet.index.face_models import face_model_id
+from skynet.index.reembed import Reembedder, ReembedJob, pending_switch
 from skynet.index.retention import run_retention_policy
+from skynet.index.store import Job
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.analysis import AnalyzerPool
 from skynet.ingest.camera_manager import CameraManager
-from skynet.records import Sighting
+from skynet.records import Detections, Sighting
 from skynet.watchlist import AlertFanout, WatchlistMatcher
+
+if TYPE_CHECKING:
+    from skynet.detectors.analyzer import ImageAnalyzer
 
 log = logging.getLogger(__name__)
 STATUS_EVERY_S = 2.0
@@ -76,12 +86,17 @@ class ServiceRuntime:
         options = mqtt_options(settings)
         self.mqtt = MqttPublisher(options) if options else None
         fanout = AlertFanout(thumbnail_url, self.hub, self.webhooks, self.mqtt)
-        self.matcher = WatchlistMatcher(catalog.store, fanout.alert, settings.watchlist_min_similarity)
+        # live sightings carry the configured pack's embeddings: match them with that model's references
+        self.matcher = WatchlistMatcher(catalog.store, fanout.alert, settings.watchlist_min_similarity,
+                                        model=catalog.live_model)
         self.writer.add_listener(self.matcher)
         self.writer.add_listener(fanout.sightings)
         self.cameras = CameraManager(pool, self.writer, embed=pool.embed)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.reembed: ReembedJob | None = None
+        self._search_lock = threading.Lock()
+        self._search_analyzer: tuple[str, ImageAnalyzer] | None = None  # (model, its pack's analyser)
 
     def start(self) -> None:
         """Start the alert channels, every stored camera, retention and status events."""
@@ -95,9 +110,56 @@ class ServiceRuntime:
             thread.start()
             self._threads.append(thread)
 
+    def start_reembedding(self, user: str = "system") -> Job | None:
+        """When the configured pack embeds faces with another model than searches use, start (or
+        resume) the re-embedding job, unless one runs; returns the running job's record, None when
+        none is due. ``skynet serve`` calls this once the API is up, so a pack switch starts the job
+        by itself."""
+        if self.reembed is not None and self.reembed.running:
+            return self.reembed.job
+        if not pending_switch(self.catalog):
+            return None
+        from skynet.detectors.analyzer import ImageAnalyzer  # the job's own analyser, beside the cameras'
+
+        reembedder = Reembedder(self.catalog, ImageAnalyzer.from_settings(self.settings), self.catalog.live_model,
+                                on_watchlist_change=self.matcher.invalidate)
+        self.reembed = ReembedJob(reembedder, user, time.time).start()
+        log.info("re-embedding faces for model %s (job %s); searches use %s until it completes",
+                 self.catalog.live_model, self.reembed.job.id, self.catalog.face_model)
+        return self.reembed.job
+
+    def analyze_search(self, image: np.ndarray) -> Detections:
+        """Faces of a search photo embedded by the model the face index holds: the cameras' analysers
+        once that is the configured pack's model; while a re-embedding job runs, the searched model's
+        own pack (loaded on first use), so searches keep working on the old index."""
+        searched = self.catalog.face_model
+        if searched is None or searched == self.catalog.live_model:
+            self._search_analyzer = None  # after the switch the old pack is not needed any more
+            return self.pool.analyze(image)
+        with self._search_lock:
+            if self._search_analyzer is None or self._search_analyzer[0] != searched:
+                self._search_analyzer = (searched, self._pack_analyzer(searched))
+            return self._search_analyzer[1].analyze(image, plates=False)
+
+    def _pack_analyzer(self, model: str) -> ImageAnalyzer:
+        from skynet.detectors.analyzer import ImageAnalyzer
+
+        pack = model.split("/", 1)[0]
+        try:
+            if face_model_id(pack) != model:
+                raise ConfigError(f"pack {pack!r} no longer embeds faces as {model}")
+            return ImageAnalyzer.from_settings(self.settings.model_copy(update={"model_pack": pack}))
+        except SkynetError as error:
+            raise QueryError(f"search by photo needs model pack {pack!r} (the face index holds {model} vectors "
+                             f"until the re-embedding to {self.catalog.live_model} completes): {error.message}",
+                             "install that pack again, or search by sighting_id until the job completes") from None
+
     def stop(self) -> None:
-        """Stop cameras (open tracks are stored), flush the writer, stop the channels."""
+        """Stop a re-embedding job (it resumes at the next start), cameras (open tracks are stored),
+        flush the writer, stop the channels."""
         self._stop.set()
+        if self.reembed is not None:
+            self.reembed.stop()
         self.cameras.stop_all()
         self.writer.close()
         if self.mqtt is not None:

@@ -49,12 +49,15 @@ class WatchlistMatcher:
     alert per matching entry and hands it to ``notify``.
 
     Entries are read from the store and cached; :meth:`invalidate` (after a watch-list change) and
-    a periodic refresh keep the cache current, and expiry is checked at every match.
+    a periodic refresh keep the cache current, and expiry is checked at every match. Face sightings
+    are compared with the entries' reference embeddings of ``model``, the embedding model the
+    sightings come from (default: the store's searched model): vectors of two models never meet.
     """
 
     def __init__(self, store, notify: Notify, default_min_similarity: float,
-                 refresh_s: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+                 refresh_s: float = 10.0, clock: Callable[[], float] = time.time, model: str | None = None) -> None:
         self.store = store
+        self.model = model
         self.notify = notify
         self.default_min_similarity = default_min_similarity
         self.refresh_s = refresh_s
@@ -74,7 +77,7 @@ class WatchlistMatcher:
         with self._lock:
             now = time.monotonic()
             if now - self._loaded_at > self.refresh_s:
-                active = [e for e in self.store.watchlist() if e.active(self.clock())]
+                active = [e for e in self.store.watchlist(self.model) if e.active(self.clock())]
                 self._faces = [e for e in active if e.kind == SightingKind.FACE and e.embeddings]
                 self._face_table = _FaceTable.of(self._faces)
                 self._plates = [e for e in active if e.kind == SightingKind.PLATE and e.plate_pattern]

@@ -1,0 +1,103 @@
+// Alerts: the newest ones from /api/alerts, new ones from the live connection (with a sound and a
+// flashing badge wherever the user is), acknowledging, and the feed shown on the live wall.
+
+import { request, showImage } from "./api.js";
+import { fill, formatTime, h, notify, showError } from "./dom.js";
+import { beep, live } from "./live.js";
+import { openContext } from "./sighting.js";
+
+const LOADED = 50;
+
+class AlertBook extends EventTarget {
+  constructor() {
+    super();
+    // newest first: AlertOut fields plus label (the entry's), plate (when known) and fresh (arrived live)
+    this.alerts = [];
+    this.labels = new Map(); // watch-list entry id -> label
+    live.addEventListener("alert", (event) => this.received(event.detail));
+  }
+
+  /** Loads the newest alerts and the watch-list labels they refer to. */
+  async load() {
+    const [alerts, entries] = await Promise.all([
+      request("GET", "/api/alerts", { params: { limit: LOADED } }),
+      request("GET", "/api/watchlist", { params: { state: "all" } }),
+    ]);
+    this.labels = new Map(entries.map((e) => [e.id, e.label]));
+    this.alerts = alerts.map((a) => ({ ...a, label: this.labels.get(a.entry_id) ?? `entry ${a.entry_id}`,
+      fresh: false }));
+    this.changed();
+  }
+
+  clear() {
+    this.alerts = [];
+    this.changed();
+  }
+
+  received(event) {
+    const d = event.data;
+    if (this.alerts.some((a) => a.id === d.alert_id)) return;
+    const alert = {
+      id: d.alert_id, entry_id: d.entry.id, sighting_id: d.sighting.id, camera_id: d.camera_id,
+      created_at: event.at, score: d.score, label: d.entry.label, plate: d.sighting.plate?.text,
+      thumbnail_url: d.sighting.thumbnail_url, acknowledged_by: null, acknowledged_at: null, fresh: true,
+    };
+    this.alerts = [alert, ...this.alerts].slice(0, LOADED * 2);
+    this.changed();
+    beep();
+    notify(`Alert: ${alert.label} at camera ${alert.camera_id}`, "alert");
+  }
+
+  /** Unacknowledged alerts among those loaded. */
+  get open() {
+    return this.alerts.filter((a) => !a.acknowledged_by).length;
+  }
+
+  async acknowledge(id) {
+    const done = await request("POST", `/api/alerts/${id}/ack`);
+    this.alerts = this.alerts.map((a) => (a.id === id ? { ...a, ...done, fresh: false } : a));
+    this.changed();
+  }
+
+  changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+}
+
+/** The page's alerts. */
+export const alerts = new AlertBook();
+
+/** Renders the alert feed into `container`, kept up to date until `signal` aborts. */
+export function alertFeed(container, signal) {
+  const render = () => fill(container, alerts.alerts.length
+    ? alerts.alerts.map(alertItem)
+    : h("p", { class: "muted" }, "No alerts yet."));
+  alerts.addEventListener("change", render, { signal });
+  render();
+}
+
+function alertItem(alert) {
+  const thumb = h("img", { class: "thumb", alt: `alert ${alert.id}` });
+  if (alert.thumbnail_url) showImage(thumb, alert.thumbnail_url);
+  thumb.addEventListener("click", () => openContext(alert.sighting_id, `Alert: ${alert.label}`));
+  const ack = h("button", {
+    class: "small", onclick: () => {
+      ack.disabled = true;
+      alerts.acknowledge(alert.id).catch((error) => {
+        ack.disabled = false;
+        showError(error, "acknowledging the alert");
+      });
+    },
+  }, "Acknowledge");
+  return h("li", { class: `alert-item${alert.acknowledged_by ? " acked" : ""}${alert.fresh ? " fresh" : ""}`,
+    dataset: { alertId: alert.id } },
+  thumb,
+  h("div", { class: "alert-text" },
+    h("strong", {}, alert.label),
+    h("span", {}, [`camera ${alert.camera_id}`, alert.plate, `score ${alert.score.toFixed(2)}`].filter(Boolean)
+      .join(" · ")),
+    h("time", {}, formatTime(alert.created_at)),
+    alert.acknowledged_by
+      ? h("span", { class: "muted" }, `acknowledged by ${alert.acknowledged_by}`)
+      : ack));
+}

@@ -1,0 +1,157 @@
+// The API client: the session (token in sessionStorage), JSON requests with their errors as one
+// message, and authenticated images (an <img> cannot send the Authorization header, so media is
+// fetched and shown from blob: URLs).
+
+const KEY = "skynet.session";
+
+/** An API failure: `message` is the server's explanation, `status` the HTTP status (0: no answer). */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** The stored session {token, user, role, permissions}, or null. */
+export function session() {
+  const raw = sessionStorage.getItem(KEY);
+  return raw ? JSON.parse(raw) : null;
+}
+
+/** Whether the signed-in user's role has `permission` (the server still checks every call). */
+export function may(permission) {
+  return Boolean(session()?.permissions.includes(permission));
+}
+
+function saveSession(value) {
+  if (value) sessionStorage.setItem(KEY, JSON.stringify(value));
+  else sessionStorage.removeItem(KEY);
+}
+
+/** The message of an error body: FastAPI's `detail` string, or its list of validation errors. */
+export function describe(status, body) {
+  const detail = body && body.detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body" && p !== "query").join(".")}: ${d.msg}`)
+      .join("; ");
+  }
+  return `the server answered ${status}`;
+}
+
+let onUnauthorized = () => {};
+
+/** Called (once per failure) when the server no longer accepts the session's token. */
+export function setUnauthorizedHandler(handler) {
+  onUnauthorized = handler;
+}
+
+/**
+ * A request to the API. `body`: a FormData, URLSearchParams or plain object (sent as JSON).
+ * `params`: query parameters (arrays repeat the key; null and "" are left out).
+ * Resolves to the parsed JSON (null for 204); rejects with an ApiError.
+ */
+export async function request(method, path, { params, body, token, signal } = {}) {
+  const headers = {};
+  const bearer = token ?? session()?.token;
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  let payload = body;
+  if (body && !(body instanceof FormData) && !(body instanceof URLSearchParams)) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(withParams(path, params), { method, headers, body: payload, signal });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "the server cannot be reached; check that skynet serve is running");
+  }
+  const json = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new ApiError(response.status, describe(response.status, json));
+    if (response.status === 401 && bearer && !token) onUnauthorized(error);
+    throw error;
+  }
+  return json;
+}
+
+/** `path` with `params` as its query string. */
+export function withParams(path, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params || {})) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item !== null && item !== undefined && item !== "") query.append(key, item);
+    }
+  }
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/** Signs in with a user name and password, or with an API token; stores the session. */
+export async function signIn({ user, password, token }) {
+  let bearer = token;
+  if (!bearer) bearer = (await request("POST", "/api/login", { body: { user, password } })).token;
+  const me = await request("GET", "/ui/session", { token: bearer });
+  saveSession({ token: bearer, ...me });
+  return session();
+}
+
+/** Revokes the token on the server (best effort) and forgets the session. */
+export async function signOut() {
+  const current = session();
+  saveSession(null);
+  imageCache.clear();
+  if (current) await request("POST", "/api/logout", { token: current.token }).catch(() => {});
+}
+
+/** Checks the stored token is still accepted (refreshing the role); forgets it when not. */
+export async function resume() {
+  const current = session();
+  if (!current) return null;
+  try {
+    saveSession({ token: current.token, ...(await request("GET", "/ui/session", { token: current.token })) });
+    return session();
+  } catch (error) {
+    if (error.status === 401) saveSession(null);
+    throw error;
+  }
+}
+
+const imageCache = new Map();
+const IMAGE_CACHE_SIZE = 400;
+
+/** A blob: URL of an authenticated image (cached: sighting media never changes). */
+export function image(path) {
+  if (!imageCache.has(path)) {
+    const loading = fetchImage(path).catch((error) => {
+      imageCache.delete(path);
+      throw error;
+    });
+    imageCache.set(path, loading);
+    if (imageCache.size > IMAGE_CACHE_SIZE) {
+      const [oldest, url] = imageCache.entries().next().value;
+      imageCache.delete(oldest);
+      url.then((blobUrl) => URL.revokeObjectURL(blobUrl), () => {});
+    }
+  }
+  return imageCache.get(path);
+}
+
+/** A new blob: URL of the authenticated image at `path`, uncached (the caller revokes it). */
+export async function fetchImage(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${session()?.token}` } });
+  if (!response.ok) {
+    throw new ApiError(response.status, describe(response.status, await response.json().catch(() => null)));
+  }
+  return URL.createObjectURL(await response.blob());
+}
+
+/** Sets `img`'s source to the authenticated image at `path`; on failure shows its message as alt text. */
+export function showImage(img, path) {
+  img.alt = img.alt || "";
+  image(path).then((url) => { img.src = url; }, (error) => {
+    img.alt = error.message;
+    img.classList.add("broken");
+  });
+}

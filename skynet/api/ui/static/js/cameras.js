@@ -1,0 +1,113 @@
+// Management: cameras — the list with live status, adding, editing (source URLs are write-only:
+// the server shows them redacted, and an empty field keeps the stored one) and removing.
+
+import { may, request } from "./api.js";
+import { busy, field, fill, h, notify, showError } from "./dom.js";
+import { badge } from "./wall.js";
+
+export function render(container, signal) {
+  const table = h("div", { class: "table-box" });
+  const form = may("manage_cameras") ? cameraForm(() => load(), signal) : null;
+  const load = async () => {
+    try {
+      const cameras = await request("GET", "/api/cameras", { signal });
+      const statuses = await Promise.all(cameras.map((c) => request("GET",
+        `/api/cameras/${encodeURIComponent(c.id)}/status`, { signal }).catch(() => null)));
+      fill(table, camerasTable(cameras, statuses, form, load));
+    } catch (error) {
+      showError(error, "cameras");
+    }
+  };
+  fill(container, h("h3", {}, "Cameras"), table, form ? form.element : null);
+  load();
+}
+
+function camerasTable(cameras, statuses, form, reload) {
+  if (!cameras.length) return h("p", { class: "muted" }, "No cameras.");
+  const remove = (camera, button) => {
+    if (!confirm(`Remove camera “${camera.name}”? Its worker stops.`)) return;
+    busy(button, async () => {
+      await request("DELETE", `/api/cameras/${encodeURIComponent(camera.id)}`);
+      notify(`removed camera ${camera.id}`);
+      reload();
+    });
+  };
+  return h("table", { class: "data" },
+    h("thead", {}, h("tr", {}, ["Camera", "Status", "Source", "Position", "Tags", ""].map((t) => h("th", {}, t)))),
+    h("tbody", {}, cameras.map((camera, i) => {
+      const status = statuses[i];
+      const removeButton = h("button", { class: "small danger", onclick: () => remove(camera, removeButton) }, "Remove");
+      return h("tr", { dataset: { cameraId: camera.id } },
+        h("td", {}, h("strong", {}, camera.name), h("br"), h("small", { class: "muted" }, camera.id)),
+        h("td", {}, badge(status && status.running ? status.state : null),
+          status && status.last_error ? h("small", { class: "error" }, status.last_error) : null),
+        h("td", { class: "source" }, camera.source),
+        h("td", {}, camera.latitude !== null ? `${camera.latitude.toFixed(5)}, ${camera.longitude.toFixed(5)}` : "—"),
+        h("td", {}, camera.tags.join(", ")),
+        h("td", { class: "actions" }, form ? [
+          h("button", { class: "small secondary", onclick: () => form.edit(camera) }, "Edit"), removeButton] : null));
+    })));
+}
+
+function cameraForm(reload, signal) {
+  let editing = null;
+  const id = h("input", { name: "id", required: true, maxLength: 100, pattern: "[A-Za-z0-9_.\\-]+" });
+  const name = h("input", { name: "name", required: true, maxLength: 200 });
+  const source = h("input", { name: "source_url", maxLength: 2000, placeholder: "rtsp://user:password@host/stream" });
+  const latitude = h("input", { type: "number", name: "latitude", min: -90, max: 90, step: "any" });
+  const longitude = h("input", { type: "number", name: "longitude", min: -180, max: 180, step: "any" });
+  const tags = h("input", { name: "tags", placeholder: "gate, north" });
+  const title = h("h4", {}, "Add a camera");
+  const button = h("button", { type: "submit" }, "Add camera");
+  const cancel = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => reset() }, "Cancel");
+  const errors = h("div", { class: "form-errors" });
+  const element = h("form", { class: "card stack", name: "camera-form" }, title,
+    h("div", { class: "row" }, field("Id", id), field("Name", name)),
+    field("Source URL", source, "write-only: shown redacted afterwards; when editing, empty keeps the stored one"),
+    h("div", { class: "row" }, field("Latitude", latitude), field("Longitude", longitude), field("Tags", tags)),
+    h("div", { class: "row" }, button, cancel), errors);
+  const reset = () => {
+    editing = null;
+    element.reset();
+    id.disabled = false;
+    title.textContent = "Add a camera";
+    button.textContent = "Add camera";
+    cancel.hidden = true;
+  };
+  const number = (input) => (input.value === "" ? null : Number(input.value));
+  element.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(button, async () => {
+      const body = { name: name.value.trim(), latitude: number(latitude), longitude: number(longitude),
+        tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean) };
+      if (source.value.trim()) body.source_url = source.value.trim();
+      if (editing) {
+        await request("PATCH", `/api/cameras/${encodeURIComponent(editing)}`, { body, signal });
+        notify(`updated camera ${editing}`);
+      } else {
+        if (!body.source_url) throw new Error("a new camera needs its source URL");
+        await request("POST", "/api/cameras", { body: { id: id.value.trim(), ...body }, signal });
+        notify(`added camera ${id.value.trim()}`);
+      }
+      reset();
+      reload();
+    }, errors);
+  });
+  return {
+    element,
+    edit(camera) {
+      editing = camera.id;
+      id.value = camera.id;
+      id.disabled = true;
+      name.value = camera.name;
+      source.value = "";
+      latitude.value = camera.latitude ?? "";
+      longitude.value = camera.longitude ?? "";
+      tags.value = camera.tags.join(", ");
+      title.textContent = `Edit camera ${camera.id}`;
+      button.textContent = "Save changes";
+      cancel.hidden = false;
+      element.scrollIntoView({ behavior: "smooth" });
+    },
+  };
+}

@@ -1,0 +1,251 @@
+"""The web UI end to end, in real headless Chromium (Debian ``chromium``, driven by Playwright) against a real
+``skynet serve`` with the demo camera and face sightings of real people: signing in and out, the live wall
+with a camera online and a live alert, face search by a dropped photo, plate search, a trajectory with an
+implausible move, and management. Screenshots go to $SKYNET_SCREENSHOTS (default: a temporary folder)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from ui_support import PASSWORD, USERS, Person, seed, serve
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')")
+expect = sync_api.expect
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.models, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="needs Debian package chromium")]
+
+DEMO_PLATE = "桂B12345"
+SIGHTING_WAIT_S = 60  # the demo clip shows its first plate within seconds; the machine may be busy
+
+
+@dataclass(frozen=True)
+class Site:
+    base: str
+    person: Person
+    data_dir: Path
+    shots: Path
+
+    def shot(self, page, name: str) -> None:
+        page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, analyzer, model_settings, shared_data):
+    data_dir = tmp_path_factory.mktemp("ui-data")
+    person = seed(data_dir, analyzer, shared_data("faces_identities"))
+    shots = Path(os.environ.get("SKYNET_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with serve(data_dir, model_settings.models_path) as base:
+        yield Site(base, person, data_dir, shots)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=site.base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def sign_in(page, user: str) -> None:
+    page.goto("/")
+    page.fill("form[name=login] input[name=user]", user)
+    page.fill("form[name=login] input[name=password]", PASSWORD)
+    page.click("form[name=login] button[type=submit]")
+    expect(page.locator(".who")).to_have_text(f"{user} · {USERS[user].value}")
+
+
+def drop_photo(page, selector: str, photo: Path) -> None:
+    """Drops ``photo`` on the element as a drag and drop from the desktop would."""
+    page.evaluate("""([selector, name, data]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+        document.querySelector(selector).dispatchEvent(
+            new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }""", [selector, photo.name, base64.b64encode(photo.read_bytes()).decode()])
+
+
+def wait_for_plate_sighting(site: Site) -> None:
+    """Waits until the demo camera has stored a sighting of the watched plate (over the API)."""
+    token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
+    deadline = time.monotonic() + SIGHTING_WAIT_S
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{site.base}/api/search/plate", headers={"Authorization": f"Bearer {token}"},
+                          params={"q": DEMO_PLATE, "mode": "exact", "reason": "ui test: waiting"}).json()
+        if found["results"]:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the demo camera stored no sighting of {DEMO_PLATE} in {SIGHTING_WAIT_S} s")
+
+
+def test_sign_in_and_see_the_cameras(page, site):
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/ui/$"))
+    page.fill("form[name=login] input[name=user]", "chief")
+    page.fill("form[name=login] input[name=password]", "not the password")
+    page.click("form[name=login] button[type=submit]")
+    expect(page.locator(".login .error")).to_contain_text("wrong user name or password")
+
+    sign_in(page, "chief")
+    demo = page.locator(".camera-tile[data-camera-id=demo]")
+    expect(demo.locator(".badge")).to_have_text("online", timeout=30_000)
+    expect(demo.locator(".preview img.live")).to_be_visible(timeout=30_000)  # a frame of the live MJPEG stream
+    assert page.evaluate("document.querySelector('[data-camera-id=demo] img').naturalWidth") == 960
+    gate = page.locator(".camera-tile[data-camera-id=gate-north] .badge")
+    expect(gate).to_have_text(re.compile("connecting|reconnecting|offline"), timeout=15_000)
+    expect(page.locator(".live-state")).to_have_text("live: connected")
+    site.shot(page, "wall")
+
+
+def test_face_search_by_dropped_photo(page, site):
+    sign_in(page, "ivy")
+    page.click("nav a[data-page=investigate]")
+    page.fill("input[name=reason]", "case 2026-7 face")
+    drop_photo(page, "form[name=face-search] .dropzone", site.person.query_photo)
+    expect(page.locator("form[name=face-search] .drop-preview img")).to_have_count(1)
+    page.fill("input[name=min_similarity]", "0.85")
+    page.click("form[name=face-search] button[type=submit]")
+    tiles = page.locator(".results .tile")
+    expect(page.locator(".results h3")).to_contain_text("sighting(s) of the face in")
+    found = {int(i) for i in tiles.evaluate_all("ts => ts.map(t => t.dataset.sightingId)")}
+    assert found == set(site.person.sighting_ids)  # every sighting of the person, and no one else
+    site.shot(page, "face-search")
+
+    tiles.first.click()
+    expect(page.locator("dialog .frame img")).to_have_js_property("complete", True)
+    expect(page.locator("dialog .frame svg.overlay rect")).to_have_count(1)  # the face's box on the frame
+    site.shot(page, "context-frame")
+
+    page.click("dialog button:text('Trajectory')")
+    expect(page.locator(".timeline .stop")).to_have_count(3)
+    expect(page.locator(".timeline .stop strong")).to_have_text(["North gate", "East bridge", "Far station"])
+    expect(page.locator("svg.map .stop-mark")).to_have_count(3)
+    expect(page.locator("svg.map .move.implausible")).to_have_count(1)  # 30 km in 5 minutes
+    expect(page.locator(".timeline .move.implausible")).to_contain_text("implausible")
+    expect(page.locator(".summary .badge")).to_have_text("1 implausible move(s)")
+    site.shot(page, "trajectory-face")
+
+
+def test_plate_search_and_trajectory(page, site):
+    wait_for_plate_sighting(site)
+    sign_in(page, "ivy")
+    page.click("nav a[data-page=investigate]")
+    page.fill("input[name=reason]", "case 2026-7 plate")
+    page.fill("input[name=plate]", "***")
+    page.select_option("select[name=mode]", "wildcard")
+    page.click("form[name=plate-search] button[type=submit]")
+    expect(page.locator(".form-errors .error")).to_contain_text("too broad")  # the API's message, shown
+
+    page.fill("input[name=plate]", "桂B*45")
+    page.click("form[name=plate-search] button[type=submit]")
+    expect(page.locator(".results .tile").first).to_contain_text(DEMO_PLATE)
+    expect(page.locator(".form-errors .error")).to_have_count(0)
+    site.shot(page, "plate-search")
+
+    page.goto(f"/ui/#/trajectory?plate={DEMO_PLATE}")
+    expect(page.locator(".timeline .stop").first).to_contain_text("Demo street")
+    expect(page.locator("svg.map .camera-mark")).to_have_count(4)
+    site.shot(page, "trajectory-plate")
+
+
+def test_live_alert_reaches_an_operator(page, site):
+    sign_in(page, "otto")
+    expect(page.locator("nav a")).to_have_text(["Live wall", "Manage"])  # an operator may not search
+    fresh = page.locator(".alert-feed .alert-item.fresh").first  # pushed over /api/live, not loaded
+    expect(fresh).to_contain_text(f"demo: {DEMO_PLATE}", timeout=60_000)
+    expect(page.locator(".toast.alert")).to_contain_text("Alert: demo")
+    expect(page.locator(".alert-count")).not_to_have_text("0")
+    expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
+    site.shot(page, "alert")
+    fresh.locator("button:text('Acknowledge')").click()
+    expect(page.locator(".alert-feed .alert-item").first).to_contain_text("acknowledged by otto")
+
+
+def test_management_and_sign_out(page, site):
+    sign_in(page, "chief")
+    page.click("nav a[data-page=manage]")
+    expect(page.locator(".tabs a")).to_have_text(["Watch-list", "Cameras", "Re-index jobs", "Users", "Audit log"])
+    expect(page.locator("table.data")).to_contain_text(f"plate {DEMO_PLATE}")
+    form = page.locator("form[name=watchlist-add]")
+    form.locator("input[name=label]").fill("stolen van")
+    form.locator("input[name=reason]").fill("case 2026-8")
+    form.locator("input[name=pattern]").fill("粤B*77")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("table.data")).to_contain_text("plate 粤B*77")
+    site.shot(page, "manage-watchlist")
+
+    page.click(".tabs a:text('Re-index jobs')")
+    jobs = page.locator("form[name=reindex]")
+    jobs.locator("textarea[name=paths]").fill("/no/such/archive.mp4")
+    jobs.locator("button[type=submit]").click()
+    expect(jobs.locator(".error")).to_contain_text("not found on the server")
+    jobs.locator("textarea[name=paths]").fill(str(site.data_dir / "archive"))
+    jobs.locator("select[name=camera]").select_option("gate-north")
+    jobs.locator("button[type=submit]").click()
+    expect(page.locator(".job .badge")).to_have_text("done", timeout=60_000)
+    expect(page.locator(".job")).to_contain_text("1 of 1 file(s)")
+    site.shot(page, "manage-jobs")
+
+    page.click(".tabs a:text('Audit log')")
+    expect(page.locator("table.audit")).to_contain_text("case 2026-8")
+    site.shot(page, "manage-audit")
+
+    page.click(".tabs a:text('Users')")
+    form = page.locator("form[name=user-create]")
+    form.locator("input[name=name]").fill("vera")
+    form.locator("input[name=reason]").fill("new analyst, case 2026-9")
+    form.locator("button[type=submit]").click()
+    issued = page.locator("dialog code.token")
+    expect(issued).to_have_text(re.compile(r"^skynet_"))
+    vera_token = issued.inner_text()
+    expect(page.locator("table.data tr[data-user=vera]")).to_contain_text("investigator")
+    site.shot(page, "manage-users")
+    page.click("dialog .close")
+
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('skynet.session')).token")
+    page.click("button[name=logout]")
+    expect(page.locator("form[name=login]")).to_be_visible()
+    assert httpx.get(f"{site.base}/api/cameras", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+    page.click(".token-login summary")  # the token printed by `skynet users token` (or shown above) signs in too
+    page.fill("input[name=token]", vera_token)
+    page.click("form[name=token-login] button[type=submit]")
+    expect(page.locator(".who")).to_have_text("vera · investigator")
+
+
+def test_preview_parts_are_split_whatever_the_chunking(page, site):
+    """The MJPEG reader finds each JPEG however the network cuts the stream (here: 1 to 7 bytes a chunk)."""
+    page.goto("/ui/")
+    bodies = page.evaluate("""async () => {
+        const { PartReader } = await import("/ui/js/mjpeg.js");
+        const part = (body) => `--skynetframe\\r\\nContent-Type: image/jpeg\\r\\nContent-Length: ${body.length}\\r\\n\\r\\n${body}\\r\\n`;
+        const bytes = new TextEncoder().encode(part("first\\r\\n\\r\\nframe") + part("") + part("third"));
+        const reader = new PartReader();
+        const found = [];
+        for (let i = 0, size = 1; i < bytes.length; i += size, size = size % 7 + 1) {
+            found.push(...reader.push(bytes.subarray(i, i + size)));
+        }
+        return found.map((b) => new TextDecoder().decode(b));
+    }""")
+    assert bodies == ["first\r\n\r\nframe", "", "third"]
