@@ -4,9 +4,11 @@
     python benchmarks/bench_api.py --n 100000 --upload ../shared/data/faces_identities/images/face_0001.jpg
 
 Stores N face sightings (clustered 128-d embeddings, N/200 identities, 30 days, 3 cameras), starts
-the API, and has ``--clients`` threads (one keep-alive connection each) search by sighting id
-(top 20, with a time window, audited like any search) for ``--seconds``; reports p50/p99 latency
-and throughput. ``--upload PHOTO`` also measures searches by photo upload with the real models
+the API, and has ``--clients`` concurrent clients (one keep-alive connection each) search by sighting
+id (top 20, with a time window, audited like any search) for ``--seconds``; reports p50/p99 latency
+and throughput. The clients are ``wrk`` (Debian package ``wrk``: a C load generator, so on a small
+machine the clients take little CPU from the server) when it is installed, else Python threads;
+``--client`` chooses. ``--upload PHOTO`` also measures searches by photo upload with the real models
 (detection and embedding on the server: the analyser pool has ``--analyzers`` analysers).
 """
 
@@ -15,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import re
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -120,6 +124,37 @@ def load(base: str, token: str, clients: int, seconds: float, request) -> dict:
             "requests_per_s": len(latencies) / elapsed}
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+math.randomseed(1)
+request = function()
+  return wrk.format(nil, "/api/search/face", nil, "{form}&sighting_id=" .. math.random(1, {n}))
+end
+"""
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def load_wrk(base: str, token: str, clients: int, seconds: float, form: dict, n: int) -> dict:
+    """The same search by sighting id from ``wrk``; latency figures in ms."""
+    body = "&".join(f"{k}={v}" for k, v in form.items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT.format(token=token, form=body, n=n - 1))
+        script.flush()
+        out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency",
+                              "-s", script.name, base], capture_output=True, text=True, check=True).stdout
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)$", out, re.MULTILINE).groups()
+        return float(value) * _WRK_UNITS[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"client": "wrk", "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "errors": int(errors.group(1)) if errors else 0, "p50_ms": latency("50"), "p99_ms": latency("99"),
+            "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="face sightings in the store")
@@ -127,8 +162,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each load run")
     parser.add_argument("--upload", type=Path, help="also search by uploading this photo (real models)")
     parser.add_argument("--analyzers", type=int, default=2, help="analyser pool size for uploads")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator for the search by sighting id (auto: wrk when installed)")
     parser.add_argument("--json", type=Path, help="write the figures here as one JSON object")
     args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     data_dir = Path(tempfile.mkdtemp(prefix="skynet-bench-api-"))
     process = None
     try:
@@ -146,7 +184,8 @@ def main() -> None:
         def by_id(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
             return client.post("/api/search/face", data={**form, "sighting_id": str(int(rng.integers(1, args.n)))})
 
-        figures["by_sighting_id"] = load(base, token, args.clients, args.seconds, by_id)
+        figures["by_sighting_id"] = (load_wrk(base, token, args.clients, args.seconds, form, args.n) if use_wrk
+                                     else {"client": "python", **load(base, token, args.clients, args.seconds, by_id)})
         if args.upload:
             photo = args.upload.read_bytes()
 

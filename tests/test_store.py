@@ -42,6 +42,40 @@ def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
     assert got_plate.embedding is None and got_plate.origin == Origin()
 
 
+def test_get_sightings_in_the_order_asked_skipping_missing(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        ids = catalog.add_sightings([face(1.0, _vector(1)), plate(2.0, "粤A12345", alternatives=(("粤A12845", 0.3),)),
+                                     plate(3.0, "桂B12345")])
+        got = catalog.store.get_sightings([ids[2], 999_999, ids[0], ids[1]])
+        assert [s.id for s in got] == [ids[2], ids[0], ids[1]]
+        assert got[2].plate.alternatives == (("粤A12845", 0.3),) and got[0].plate.alternatives == ()
+        assert [s.plate for s in got] == [catalog.store.get_sighting(i).plate for i in (ids[2], ids[0], ids[1])]
+        assert catalog.store.get_sightings([]) == []
+
+
+def test_readers_on_other_threads_never_see_a_write_before_its_commit(tmp_path):
+    import threading
+
+    with open_catalog(tmp_path) as catalog:
+        store = catalog.store
+        inside, release, seen = threading.Event(), threading.Event(), []
+
+        def write() -> None:
+            with store._write("a test write"):
+                store._execute("INSERT INTO meta (key, value) VALUES ('probe', 'x')")
+                inside.set()
+                release.wait(10)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert inside.wait(10)
+        seen.append(store._execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0])
+        release.set()
+        writer.join(10)
+        seen.append(store._execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0])
+    assert seen == [0, 1]
+
+
 @pytest.mark.parametrize("bad, error", [
     (lambda: face(1.0, np.full(128, np.nan, np.float32)), InvalidSightingError),
     (lambda: face(1.0, np.zeros(128, np.float32)), InvalidSightingError),

@@ -80,16 +80,18 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
     store = services.catalog.store
     if body.sighting_ids is not None:
         ids = list(dict.fromkeys(body.sighting_ids))
-        found = {i: store.get_sighting(i) for i in ids}
-        missing = [str(i) for i, s in found.items() if s is None]
+        found = store.get_sightings(ids)
+        known = {s.id for s in found}
+        missing = [str(i) for i in ids if i not in known]
         if missing:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sightings with ids {', '.join(missing[:20])}"
                                 + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""))
-        chosen = [Selected(s) for s in found.values() if s is not None]
+        chosen = [Selected(s) for s in found]
     elif body.plate is not None:
         hits = store.search_plates(body.plate.q, body.plate.mode, limit=body.limit, since=body.since,
                                    until=body.until, cameras=body.cameras)
-        chosen = [Selected(s, plate_distance=h.distance) for h in hits if (s := store.get_sighting(h.sighting_id))]
+        distances = {h.sighting_id: h.distance for h in hits}
+        chosen = [Selected(s, plate_distance=distances[s.id]) for s in store.get_sightings(list(distances))]
     else:
         assert body.face is not None  # ExportRequest holds exactly one selection
         embedding = face_from_sighting(services, body.face.sighting_id)
@@ -97,7 +99,8 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
         hits = services.catalog.search_faces(
             embedding, body.limit, since=body.since, until=body.until, cameras=body.cameras,
             min_similarity=services.settings.watchlist_min_similarity if threshold is None else threshold)
-        chosen = [Selected(s, similarity=h.similarity) for h in hits if (s := store.get_sighting(h.sighting_id))]
+        similarities = {h.sighting_id: h.similarity for h in hits}
+        chosen = [Selected(s, similarity=similarities[s.id]) for s in store.get_sightings(list(similarities))]
     return sorted(chosen, key=lambda s: (s.sighting.best_time, s.sighting.id or 0))
 
 

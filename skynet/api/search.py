@@ -44,8 +44,7 @@ def _box(box: Box | None) -> BoxOut | None:
 
 
 def _load(services: Services, ids: list[int]) -> list[Sighting]:
-    found = (services.catalog.store.get_sighting(i) for i in ids)
-    return [s for s in found if s is not None]
+    return services.catalog.store.get_sightings(ids)
 
 
 def router(services: Services) -> APIRouter:

@@ -380,7 +380,7 @@ class FaceIndex:
             mask &= rows.times[:n] <= until
         if cameras is not None:
             mask &= np.isin(rows.cams[:n], [codes[c] for c in cameras if c in codes])
-        selected = int(mask.sum())
+        selected = int(np.count_nonzero(mask))
         if selected == 0:
             return []
         if graph is None or selected <= self.exact_subset:
@@ -397,7 +397,7 @@ class FaceIndex:
                ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k over the masked rows in ``[lo, hi)``."""
         part = mask[lo:hi]
-        selected = int(part.sum())
+        selected = int(np.count_nonzero(part))
         if selected == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         if selected < (hi - lo) // 4:
@@ -414,7 +414,7 @@ class FaceIndex:
                      ) -> tuple[np.ndarray, np.ndarray]:
         """HNSW over rows ``[0, graph.rows)`` with the mask as an ID selector, plus an exact tail."""
         graph_mask = mask[: graph.rows]
-        in_graph = int(graph_mask.sum())
+        in_graph = int(np.count_nonzero(graph_mask))
         want = min(k, in_graph)
         scores = np.zeros(0, np.float32)
         found = np.zeros(0, np.int64)

@@ -220,8 +220,9 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection with WAL, foreign keys and a busy timeout; autocommit (explicit transactions)."""
+def connect(path: Path, *, read_only: bool = False, cache_mib: int = 256) -> sqlite3.Connection:
+    """A connection with WAL, foreign keys, a busy timeout and ``cache_mib`` of page cache;
+    autocommit (explicit transactions)."""
     uri = f"file:{path}?mode=ro" if read_only else f"file:{path}"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -229,7 +230,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         if not read_only:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB of page cache: B-trees of millions of rows
+        conn.execute(f"PRAGMA cache_size = -{cache_mib * 1024}")  # B-trees of millions of rows
         conn.execute("PRAGMA temp_store = MEMORY")
     except sqlite3.DatabaseError as error:
         raise StoreError(f"cannot open the sighting store {path}: {error}",

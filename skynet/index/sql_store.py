@@ -105,6 +105,18 @@ def plate_read_rows(sighting_id: int, plate: PlateText) -> list[tuple]:
     return rows
 
 
+def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sighting:
+    """A sighting from its ``SELECT id, {SIGHTING_COLUMNS}`` row and its alternative plate reads."""
+    plate = None
+    if row[14] is not None:
+        plate = PlateText(row[14], tuple(json.loads(row[15])), alternatives=tuple(alternatives))
+    embedding = np.frombuffer(row[13], dtype="<f4").copy() if row[13] is not None else None
+    return Sighting(
+        camera_id=row[1], kind=SightingKind(row[2]), first_seen=row[3], last_seen=row[4], best_time=row[5],
+        box=Box(*row[6:10]), quality=row[10], thumbnail_path=row[11], context_path=row[12],
+        embedding=embedding, plate=plate, track_id=row[16], origin=Origin(row[17], row[18], row[19]), id=row[0])
+
+
 class SqlStore(ABC):
     """:class:`skynet.index.store.SightingStore` over a SQL connection, with media files in ``data_dir``.
 
@@ -332,21 +344,25 @@ class SqlStore(ABC):
         return [self._insert_returning_id(_INSERT_SIGHTING, row) for row in rows]
 
     def get_sighting(self, sighting_id: int) -> Sighting | None:
-        row = self._execute(f"SELECT id, {SIGHTING_COLUMNS} FROM sightings WHERE id = ?", (sighting_id,)).fetchone()
-        if row is None:
-            return None
-        plate = None
-        if row[14] is not None:
-            reads = self._execute(
-                "SELECT text, confidence FROM plate_reads WHERE sighting_id = ? AND rank > 0 ORDER BY rank",
-                (sighting_id,)).fetchall()
-            plate = PlateText(row[14], tuple(json.loads(row[15])), alternatives=tuple(map(tuple, reads)))
-        embedding = np.frombuffer(row[13], dtype="<f4").copy() if row[13] is not None else None
-        return Sighting(
-            camera_id=row[1], kind=SightingKind(row[2]), first_seen=row[3], last_seen=row[4], best_time=row[5],
-            box=Box(*row[6:10]), quality=row[10], thumbnail_path=row[11], context_path=row[12],
-            embedding=embedding, plate=plate, track_id=row[16], origin=Origin(row[17], row[18], row[19]),
-            id=row[0])
+        found = self.get_sightings([sighting_id])
+        return found[0] if found else None
+
+    def get_sightings(self, sighting_ids: Sequence[int]) -> list[Sighting]:
+        """The sightings with these ids that exist, in the order asked (two queries for any number)."""
+        if not sighting_ids:
+            return []
+        condition, arg = self._ids_in("id", sighting_ids)
+        rows = {r[0]: r for r in self._execute(f"SELECT id, {SIGHTING_COLUMNS} FROM sightings WHERE {condition}",
+                                               (arg,))}
+        alternatives: dict[int, list[tuple[str, float]]] = {}
+        plated = [i for i, r in rows.items() if r[14] is not None]
+        if plated:
+            condition, arg = self._ids_in("sighting_id", plated)
+            for sighting_id, text, confidence in self._execute(
+                    f"SELECT sighting_id, text, confidence FROM plate_reads WHERE {condition} AND rank > 0 "
+                    "ORDER BY sighting_id, rank", (arg,)):
+                alternatives.setdefault(sighting_id, []).append((text, confidence))
+        return [_sighting(rows[i], alternatives.get(i, [])) for i in sighting_ids if i in rows]
 
     def count_sightings(self) -> dict[str, int]:
         counts = dict(self._execute("SELECT kind, count(*) FROM sightings GROUP BY kind").fetchall())

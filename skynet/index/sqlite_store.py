@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,22 +23,45 @@ _GROUPED_MATCHES = (
 
 
 class SqliteStore(SqlStore):
-    """The SQLite backend: writes serialised by ``BEGIN IMMEDIATE``; plates indexed by B-trees
-    on the normalised text and its reverse (prefix/suffix) and an FTS5 trigram table."""
+    """The SQLite backend: writes serialised by ``BEGIN IMMEDIATE`` on one connection; reads on a
+    connection per thread, so with WAL they run in parallel and never see a write before its
+    commit. Plates are indexed by B-trees on the normalised text and its reverse (prefix/suffix)
+    and an FTS5 trigram table."""
 
     def _open(self) -> None:
         self._conn = connect(self.data_dir / DB_NAME)
         migrate(self._conn)
+        self._writing_thread: int | None = None
+        self._local = threading.local()
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._readers_lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The write connection inside this thread's write transaction, else this thread's reader."""
+        if self._writing_thread == threading.get_ident():
+            return self._conn
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = connect(self.data_dir / DB_NAME, cache_mib=64)
+            with self._readers_lock:  # close the readers of threads that ended
+                for thread, conn in self._readers:
+                    if not thread.is_alive():
+                        conn.close()
+                self._readers = [(t, c) for t, c in self._readers if t.is_alive()]
+                self._readers.append((threading.current_thread(), reader))
+        return reader
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, args)
+        return self._connection().execute(sql, args)
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        self._connection().executemany(sql, rows)
 
     @contextmanager
     def _write(self, doing: str) -> Iterator[None]:
         with self._lock:
+            outer = self._writing_thread
+            self._writing_thread = threading.get_ident()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 yield
@@ -51,12 +75,14 @@ class SqliteStore(SqlStore):
                 if isinstance(error, sqlite3.DatabaseError):
                     raise StoreError(f"store error while {doing}: {error}") from error
                 raise
+            finally:
+                self._writing_thread = outer
 
     def _ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps([int(i) for i in ids])
 
     def _plate_matches(self, where: str, source: str, args: list, limit: int) -> list[tuple]:
-        return self._conn.execute(_GROUPED_MATCHES.format(source=source, where=where), (*args, limit)).fetchall()
+        return self._execute(_GROUPED_MATCHES.format(source=source, where=where), (*args, limit)).fetchall()
 
     def _exact_plate(self, text: str) -> tuple[str, str, list]:
         # the norm index narrows, the text check is exact
@@ -77,7 +103,7 @@ class SqliteStore(SqlStore):
         return source, "r.text GLOB ?", [*args, plan.glob]
 
     def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:
-        return self._conn.execute(
+        return self._execute(
             "SELECT r.sighting_id, r.text, r.rank FROM plate_fts f JOIN plate_reads r ON r.id = f.rowid "
             "WHERE plate_fts MATCH ?", (plate_search.fts_any(plan.pieces),))
 
@@ -93,4 +119,8 @@ class SqliteStore(SqlStore):
         return problems
 
     def _close_connection(self) -> None:
+        with self._readers_lock:
+            for _, reader in self._readers:
+                reader.close()
+            self._readers = []
         self._conn.close()

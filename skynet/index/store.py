@@ -113,6 +113,10 @@ class SightingStore(Protocol):
 
     def get_sighting(self, sighting_id: int) -> Sighting | None: ...
 
+    def get_sightings(self, sighting_ids: Sequence[int]) -> list[Sighting]:
+        """The sightings with these ids that exist, in the order asked."""
+        ...
+
     def count_sightings(self) -> dict[str, int]: ...
 
     # face vectors per embedding model (skynet.index.face_models); model None: the searched model
