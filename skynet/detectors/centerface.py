@@ -6,7 +6,6 @@ height and width symbolic in memory, so the file on disk keeps its checksum.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -15,9 +14,10 @@ import onnx
 from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
 from skynet.detectors import registry
+from skynet.detectors.raw_faces import RawFaces
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
-from skynet.records import Box, FaceDetection
+from skynet.records import FaceDetection
 
 MODEL_FILE = "centerface.onnx"
 INPUT = "input.1"
@@ -25,16 +25,6 @@ HEATMAP, SCALE, OFFSET, LANDMARKS = "537", "538", "539", "540"
 STRIDE = 4  # output cells per input pixel
 ALIGN = 32  # input height and width must be multiples of this
 NMS_IOU = 0.3
-
-
-@dataclass(frozen=True, slots=True)
-class RawFaces:
-    """Decoded faces in input-tensor pixels: ``boxes`` (N, 4) x1 y1 x2 y2, ``scores`` (N,),
-    ``landmarks`` (N, 5, 2) x y."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    landmarks: np.ndarray
 
 
 def load_graph(path: Path) -> bytes:
@@ -129,13 +119,7 @@ class CenterFace:
         padded = cv2.copyMakeBorder(resized, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         tensor = padded.transpose(2, 0, 1)[None].astype(np.float32)
         heatmap, scale, offset, marks = self.session.run([HEATMAP, SCALE, OFFSET, LANDMARKS], {INPUT: tensor})
-        raw = decode(heatmap[0, 0], scale[0], offset[0], marks[0], self.min_score)
-        faces = []
-        for box, score, points in zip(raw.boxes / factor, raw.scores, raw.landmarks / factor):
-            clipped = Box(*map(float, box)).clipped(width, height)
-            if clipped.area > 0:
-                faces.append(FaceDetection(box=clipped, score=float(score), landmarks=points.astype(np.float32)))
-        return faces
+        return decode(heatmap[0, 0], scale[0], offset[0], marks[0], self.min_score).detections(factor, width, height)
 
 
 @registry.register("face_detector", "centerface")

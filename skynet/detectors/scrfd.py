@@ -11,31 +11,22 @@ with a batch dimension emit ``[B, N, c]`` instead and run several images in one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from skynet.detectors import registry
 from skynet.detectors.boxes import nms
+from skynet.detectors.raw_faces import RawFaces
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
-from skynet.records import Box, FaceDetection
+from skynet.records import FaceDetection
 
 MODEL_FILE = "det_10g.onnx"
 STRIDES = (8, 16, 32)
 ANCHORS = 2
 NMS_IOU = 0.4
 MEAN, STD = 127.5, 128.0
-
-
-@dataclass(frozen=True, slots=True)
-class RawFaces:
-    """Faces in input-tensor pixels: ``boxes`` (N, 4), ``scores`` (N,), ``landmarks`` (N, 5, 2)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    landmarks: np.ndarray
 
 
 def anchor_centres(height: int, width: int, stride: int) -> np.ndarray:
@@ -105,7 +96,7 @@ class Scrfd:
         results = []
         for image, (_, factor), outputs in zip(images, fitted, per_image, strict=True):
             raw = decode(outputs, self.size, self.size, self.min_score)
-            results.append(_faces(raw, factor, image.shape[1], image.shape[0]))
+            results.append(raw.detections(factor, image.shape[1], image.shape[0]))
         return results
 
     def _fit(self, image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -116,15 +107,6 @@ class Scrfd:
         square = np.zeros((self.size, self.size, 3), np.float32)
         square[:new_h, :new_w] = (resized[:, :, ::-1].astype(np.float32) - MEAN) / STD
         return square.transpose(2, 0, 1), factor
-
-
-def _faces(raw: RawFaces, factor: float, width: int, height: int) -> list[FaceDetection]:
-    faces = []
-    for box, score, points in zip(raw.boxes / factor, raw.scores, raw.landmarks / factor, strict=True):
-        clipped = Box(*map(float, box)).clipped(width, height)
-        if clipped.area > 0:
-            faces.append(FaceDetection(box=clipped, score=float(score), landmarks=points.astype(np.float32)))
-    return faces
 
 
 @registry.register("face_detector", "scrfd")

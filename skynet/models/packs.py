@@ -204,56 +204,46 @@ INSIGHTFACE_PACK = register_pack(
 )
 
 
-def _yolo_files(suffix: str) -> tuple[ModelFile, ...]:
-    return (
+def _yolo_pack(name: str, suffix: str, detector: str, runs_on: str, licence_note: str, extra: str | None) -> ModelPack:
+    """A pack of YOLOv8 ``.{suffix}`` files run by the ``detector`` back-end; faces as in default."""
+    licence = _ULTRALYTICS_LICENCE
+    files = (
         ModelFile(
             name=f"yolo_plate.{suffix}",
             description="YOLOv8 plate detector (e.g. fastanpr==0.1.13's best.pt, or its ONNX export)",
-            licence=_ULTRALYTICS_LICENCE,
+            licence=licence,
             aliases=(f"best.{suffix}",),
         ),
         ModelFile(
             name=f"yolo_vehicle.{suffix}",
             description="COCO YOLOv8 detector: vehicle boxes narrow the plate search (optional)",
-            licence=_ULTRALYTICS_LICENCE,
+            licence=licence,
             aliases=tuple(f"yolov8{size}.{suffix}" for size in "nsmlx"),
             optional=True,
         ),
     )
-
-
-YOLO_PACK = register_pack(
-    ModelPack(
-        name="yolo",
-        description="YOLOv8 plates (+ optional vehicles) exported to ONNX, run by onnxruntime; faces as in default.",
-        files=_yolo_files("onnx"),
-        backends={
-            "face_detector": "centerface",
-            "face_embedder": "dlib_resnet",
-            "plate_detector": "yolo",
-            "plate_reader": "ppocr",
-        },
-        base="default",
-        licence_note="AGPL-3.0 models (ultralytics); bring your own files",
+    return register_pack(
+        ModelPack(
+            name=name,
+            description=f"YOLOv8 plates (+ optional vehicles) {runs_on}; faces as in default.",
+            files=files,
+            backends={
+                "face_detector": "centerface",
+                "face_embedder": "dlib_resnet",
+                "plate_detector": detector,
+                "plate_reader": "ppocr",
+            },
+            base="default",
+            licence_note=licence_note,
+            extra=extra,
+        )
     )
-)
 
-YOLO_PT_PACK = register_pack(
-    ModelPack(
-        name="yolo_pt",
-        description="YOLOv8 plates (+ optional vehicles) as ultralytics .pt files (PyTorch); faces as in default.",
-        files=_yolo_files("pt"),
-        backends={
-            "face_detector": "centerface",
-            "face_embedder": "dlib_resnet",
-            "plate_detector": "yolo_pt",
-            "plate_reader": "ppocr",
-        },
-        base="default",
-        licence_note="AGPL-3.0 models and library (ultralytics); bring your own files",
-        extra="yolo",
-    )
-)
+
+YOLO_PACK = _yolo_pack("yolo", "onnx", "yolo", "exported to ONNX, run by onnxruntime",
+                       "AGPL-3.0 models (ultralytics); bring your own files", extra=None)
+YOLO_PT_PACK = _yolo_pack("yolo_pt", "pt", "yolo_pt", "as ultralytics .pt files (PyTorch)",
+                          "AGPL-3.0 models and library (ultralytics); bring your own files", extra="yolo")
 
 EASYOCR_PACK = register_pack(
     ModelPack(
