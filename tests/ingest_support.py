@@ -145,11 +145,14 @@ class SquareAnalyzer:
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.calls = 0
+        self.region_calls = 0
         self._lock = threading.Lock()
 
-    def __call__(self, image: np.ndarray) -> Detections:
+    def __call__(self, image: np.ndarray, regions=None) -> Detections:
+        """Squares of ``image``; with ``regions``, only those whose centre lies in one of them."""
         with self._lock:
             self.calls += 1
+            self.region_calls += regions is not None
         time.sleep(self.delay_s)
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         count, _, stats, _ = cv2.connectedComponentsWithStats((grey > 128).astype(np.uint8))
@@ -158,6 +161,9 @@ class SquareAnalyzer:
             if area < 100:
                 continue
             box = Box(float(x), float(y), float(x + w), float(y + h))
+            cx, cy = box.center
+            if regions is not None and not any(r.x1 <= cx < r.x2 and r.y1 <= cy < r.y2 for r in regions):
+                continue
             embedding = np.array([1.0, 0.0], np.float32)
             result.faces.append(FaceDetection(box, 0.9, np.zeros((5, 2), np.float32),
                                               FaceQuality(0.5, float(w), 1.0, 1.0), embedding))

@@ -159,11 +159,24 @@ def test_archive_worker_analyses_at_five_fps_and_publishes_sightings(clips):
 
 def test_motion_gate_cuts_analysis_of_a_static_scene(clips):
     analyzer = SquareAnalyzer()
-    worker, sink = run_archive(clips["still"], analyzer)
+    worker, sink = run_archive(clips["still"], analyzer, regions=None)  # whole frames: gate only
     status = worker.status()
     assert status.frames_analysed == analyzer.calls == 3  # first frame + one heartbeat per second
     assert status.frames_static == 12
     assert len(sink.items) == 2  # the still square is still seen (face + plate)
+
+
+def test_region_gate_follows_a_still_object_in_its_region_and_skips_an_empty_scene(clips, tmp_path):
+    analyzer = SquareAnalyzer()
+    worker, sink = run_archive(clips["still"], analyzer)  # regions: the default
+    status = worker.status()
+    # the first frame whole, then only the tracked square's region (no full pass within 10 s)
+    assert status.frames_analysed == analyzer.calls == 15 and analyzer.region_calls == 14
+    assert status.frames_static == 0
+    assert sorted(s.kind.value for s, _, _ in sink.items) == ["face", "plate"]  # one track each, unbroken
+    empty = SquareAnalyzer()
+    worker, sink = run_archive(make_clip(tmp_path / "empty.mp4", 3.0), empty)
+    assert empty.calls == 1 and worker.status().frames_static == 14 and not sink.items
 
 
 def test_resolution_change_mid_stream_is_followed(clips, tmp_path):
@@ -224,7 +237,7 @@ def test_analyzer_pool_never_lends_one_analyzer_to_two_threads():
             self.busy = False
             self.calls = 0
 
-        def analyze(self, image, embed=True):
+        def analyze(self, image, **options):  # embed, regions, read
             assert not self.busy, "used by two threads at once"
             self.busy = True
             time.sleep(0.01)
@@ -257,3 +270,10 @@ def test_looping_file_plays_live_at_its_frame_rate_and_starts_over(tmp_path):
     assert None not in stamps
     assert 2.0 <= elapsed <= 4.0  # paced to 10 fps, not decoded as fast as possible
     assert started_wall <= stamps[0] and stamps[-1] <= time.time()  # wall-clock stamps, like a camera
+
+
+def test_a_missing_local_device_gives_a_clear_error():
+    # v4l2loopback (a kernel module) is not available here: only the error path can be tested.
+    for url in ("/dev/video63", "63"):
+        with pytest.raises(SourceError, match=r"local device /dev/video63 does not exist"):
+            open_source(SourceSpec("usb", url))

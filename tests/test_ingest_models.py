@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.models, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")]
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["embed-every-frame", "embed-best-faces-of-track"])
+@pytest.mark.parametrize("lazy", [False, True], ids=["embed-and-read-every-frame",
+                                                     "embed-best-faces-read-plates-as-tracks-need"])
 def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path, lazy):
     faces_dir, plates_dir = shared_data("faces_identities"), shared_data("cn_plate_ccpd")
     face = cv2.imread(str(faces_dir / "images" / "face_0001.jpg"))
@@ -39,8 +40,8 @@ def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path, l
     clip = make_clip(tmp_path / "scene.mp4", 3.0, 1280, 720, 25, paint, preset="veryfast")
     sink = ListSink()
     spec = SourceSpec("cam-models", str(clip), start_time=1_700_000_000.0)
-    pool = AnalyzerPool([analyzer], lazy_embedding=lazy)
-    worker = CameraWorker(spec, pool, sink, WorkerOptions(), embed=pool.embed).start()
+    pool = AnalyzerPool([analyzer], lazy_embedding=lazy, lazy_reading=lazy)
+    worker = CameraWorker(spec, pool, sink, WorkerOptions(), embed=pool.embed, read=pool.read).start()
     assert worker.join(timeout=120)
     assert worker.status().state is CameraState.FINISHED
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skynet.records import Box, Detections, FaceDetection, FaceQuality, PlateDetection, PlateText, SightingKind
+from skynet.records import (
+    Box,
+    Detections,
+    FaceDetection,
+    FaceQuality,
+    PlateDetection,
+    PlateText,
+    SightingKind,
+)
 from skynet.tracking import ArchiveClock, CameraTracker, TrackerOptions
 from skynet.tracking.fusion import fuse_embeddings, vote_plate
+from skynet.tracking.track import Observation, ReadOptions, TrackAccumulator
 
 IMAGE = np.zeros((360, 640, 3), np.uint8)
 
@@ -75,6 +84,29 @@ def test_long_track_is_published_every_segment():
     assert all(s.track_id == sightings[0][0].track_id for s, _, _ in sightings)
 
 
+def test_live_track_publishes_its_first_segment_early_then_the_rest_when_it_ends():
+    frames = [Detections(640, 360, plates=[plate(100 + 5 * i, "桂B12345", (0.95,) * 7)]) for i in range(20)]  # 4 s
+    tracker = CameraTracker("cam", TrackerOptions(segment_s=30.0, first_segment_s=0.5))
+    early = []
+    for i, detections in enumerate(frames):
+        published = tracker.update(detections, 1000.0 + i / 5.0, IMAGE)
+        if published and not early:
+            early = [(i, s) for s, _, _ in published]
+    rest = tracker.flush()
+    assert [i for i, _ in early] == [3]  # 0.6 s after the first detection, while the plate is still in view
+    assert early[0][1].plate.text == "桂B12345" and early[0][1].last_seen == 1000.6
+    assert len(rest) == 1 and rest[0][0].first_seen == 1000.8 and rest[0][0].track_id == early[0][1].track_id
+
+
+def test_early_plate_sighting_waits_until_reads_agree():
+    texts = ["B12345", "B12345"[:4], "桂B12345", "桂B12345", "桂B12345", "桂B12345"]  # entering the view: cut off
+    frames = [Detections(640, 360, plates=[plate(100 + 5 * i, text, (0.95,) * len(text))])
+              for i, text in enumerate(texts)]
+    tracker = CameraTracker("cam", TrackerOptions(first_segment_s=0.2))
+    published = [(i, s) for i, d in enumerate(frames) for s, _, _ in tracker.update(d, 1000.0 + i / 5.0, IMAGE)]
+    assert [i for i, _ in published] == [3] and published[0][1].plate.text == "桂B12345"
+
+
 def test_plate_track_votes_its_text_and_archive_offset():
     reads = [("京A12345", (0.9,) * 7), ("京A12845", (0.9, 0.9, 0.9, 0.9, 0.3, 0.9, 0.9)),
              ("京A1234", (0.5,) * 6), ("京A02345", (0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9))]
@@ -140,3 +172,41 @@ def test_faces_without_embeddings_are_embedded_once_per_kept_face_when_the_track
     np.testing.assert_allclose(sightings[0][0].embedding, unit(1, 0, 0), atol=1e-6)
     for shape, box in calls:  # each face is handed over inside its own crop, in crop coordinates
         assert shape[:2] == (120, 120) and (box.x1, box.y1, box.width) == (30, 30, 60)
+
+
+def test_a_plate_moving_its_own_width_per_analysed_frame_stays_one_track():
+    # a car crossing a 1080p view in 3 s, analysed at 5 fps: the plate moves 160 px a frame
+    frames = [Detections(1920, 1080, plates=[PlateDetection(Box(10 + 160 * i, 750, 170 + 160 * i, 800), 0.9,
+                                                            np.zeros((4, 2), np.float32),
+                                                            PlateText("京A12345", (0.9,) * 7))])
+              for i in range(11)]
+    sightings = run(CameraTracker("cam"), frames)
+    assert len(sightings) == 1 and sightings[0][0].plate.text == "京A12345"
+
+
+def test_unread_plates_are_read_only_until_the_track_has_good_reads_or_comes_closer():
+    calls: list[int] = []
+
+    def read(image, plates):
+        calls.append(len(plates))
+        return [p.with_read(PlateText("京A12345", (0.95,) * 7)) for p in plates]
+
+    def unread(x: float, width: float = 90) -> PlateDetection:
+        return PlateDetection(Box(x, 250, x + width, 250 + width / 3), 0.9, np.zeros((4, 2), np.float32))
+
+    frames = [Detections(640, 360, plates=[unread(100 + 5 * i)]) for i in range(8)]
+    frames.append(Detections(640, 360, plates=[unread(140, width=120)]))  # closer: 1.8 times the area
+    sightings = run(CameraTracker("cam", read=read), frames)
+    assert calls == [1, 1, 1, 1]  # three reads, then one more for the closer view
+    assert len(sightings) == 1 and sightings[0][0].plate.text == "京A12345"
+
+
+def test_reads_of_a_plate_cut_off_by_the_image_border_do_not_satisfy_the_track():
+    track = TrackAccumulator(SightingKind.PLATE, 1, TrackerOptions().images)
+    for i in range(3):  # entering the view at the left edge: the province character is cut off
+        track.add(Observation(1000.0 + i / 5, plate(0, "B12345", (0.95,) * 6)), IMAGE)
+    inside = PlateDetection(box=Box(100, 250, 190, 280), score=0.95, corners=np.zeros((4, 2), np.float32))
+    assert track.wants_read(inside, ReadOptions()) and not track.settled(ReadOptions())
+    for i in range(3):
+        track.add(Observation(1001.0 + i / 5, plate(100 + 5 * i, "桂B12345", (0.95,) * 7)), IMAGE)
+    assert not track.wants_read(inside, ReadOptions()) and track.settled(ReadOptions())

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
@@ -21,12 +22,19 @@ class Health(BaseModel):
     status: str
 
 
+SWITCH_INTERVAL_S = 0.0005
+"""The server's GIL switch interval. A search hands the GIL back and forth with SQLite and FAISS
+many times; with Python's default 5 ms each hand-back can wait behind another request thread's
+Python work (measured with 16 clients over 1M sightings: 160 -> 210 searches/s, p50 96 -> 73 ms)."""
+
+
 def create_app(services: Services) -> FastAPI:
     """The API over ``services``; ``app.state.services`` holds it. The server's lifespan calls
     :meth:`Services.start` and :meth:`Services.stop`; the caller owns (and closes) the catalog."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         services.start()
         try:
             yield

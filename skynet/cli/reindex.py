@@ -54,14 +54,14 @@ def reindex(
     start_time = parse_time(start) if start is not None else None
     jobs = jobs or os.cpu_count() or 1
     pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=jobs,
-                                      lazy_embedding=True)
+                                      lazy_embedding=True, lazy_reading=True)
     with Catalog.from_settings(settings) as catalog:
         if camera not in {c.id for c in catalog.store.cameras()}:
             catalog.store.add_camera(Camera(camera, camera, source_url=""))
             typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
         writer = CatalogWriter(catalog)
         reindexer = Reindexer(catalog, writer, writer.flush, pool, settings.model_pack, jobs=jobs,
-                              embed=pool.embed)
+                              embed=pool.embed, read=pool.read)
         frames = {f: frame_count(f) for f in files}
         with tqdm(total=sum(frames.values()) or None, unit="frame", desc="re-indexing", dynamic_ncols=True) as bar:
             def report(outcome: FileOutcome) -> None:

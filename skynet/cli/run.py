@@ -42,7 +42,7 @@ def run(
     configs = load_cameras(cameras)
     size = analysers or min(len(configs), os.cpu_count() or 1)
     pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=size,
-                                      lazy_embedding=True)
+                                      lazy_embedding=True, lazy_reading=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -50,7 +50,7 @@ def run(
         for config in configs:
             catalog.store.add_camera(config.camera())
         writer = CatalogWriter(catalog)
-        running = CameraSet(pool, writer, embed=pool.embed)
+        running = CameraSet(pool, writer, embed=pool.embed, read=pool.read)
         for config in configs:
             running.start([config.source()], WorkerOptions(analysis_fps=config.analysis_fps))
         typer.echo(f"running {len(configs)} camera(s), {size} analyser(s); data in {settings.data_dir}")

@@ -42,7 +42,7 @@ def serve(
     settings = load_settings(data_dir, model_dir)
     size = analysers or os.cpu_count() or 1
     pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=size,
-                                      lazy_embedding=True)
+                                      lazy_embedding=True, lazy_reading=True)
     with Catalog.from_settings(settings) as catalog:
         store = catalog.store
         for config in load_cameras(cameras) if cameras else []:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
 
 from skynet.config import Settings
-from skynet.records import Detections, FaceDetection
+from skynet.records import Box, Detections, FaceDetection, PlateDetection
 
 
 class Analyzer(Protocol):
-    def analyze(self, image: np.ndarray, *, embed: bool = True) -> Detections: ...
+    def analyze(self, image: np.ndarray, *, embed: bool = True, regions: Sequence[Box] | None = None,
+                read: bool = True) -> Detections: ...
+
+    def read_plates(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]: ...
 
     def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
 
@@ -29,32 +32,45 @@ class AnalyzerPool:
     With ``lazy_embedding`` frames are analysed without face embeddings and the trackers call
     :meth:`embed` for the few best faces of each finished track instead (the embedding is the
     costliest stage: about 80 ms per face on one core), so pass ``embed`` to the camera workers.
+    Likewise ``lazy_reading`` leaves plates unread and the trackers call :meth:`read` only until
+    each track has enough good reads (about 25 ms per plate), so pass ``read`` too.
     """
 
-    def __init__(self, analyzers: list[Analyzer], lazy_embedding: bool = False) -> None:
+    def __init__(self, analyzers: list[Analyzer], lazy_embedding: bool = False, lazy_reading: bool = False) -> None:
         if not analyzers:
             raise ValueError("an analyser pool needs at least one analyser")
         self.size = len(analyzers)
         self.lazy_embedding = lazy_embedding
+        self.lazy_reading = lazy_reading
         self._free: queue.Queue[Analyzer] = queue.Queue()
         for analyzer in analyzers:
             self._free.put(analyzer)
 
     @classmethod
-    def from_settings(cls, settings: Settings, size: int = 1, lazy_embedding: bool = False) -> AnalyzerPool:
+    def from_settings(cls, settings: Settings, size: int = 1, lazy_embedding: bool = False,
+                      lazy_reading: bool = False) -> AnalyzerPool:
         """``size`` analysers of the configured model pack (each loads its own sessions)."""
         from skynet.detectors.analyzer import ImageAnalyzer
 
-        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding)
+        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding, lazy_reading)
 
-    def __call__(self, image: np.ndarray) -> Detections:
-        """Analyse a camera frame (faces without embeddings when lazy)."""
-        return self.analyze(image, embed=not self.lazy_embedding)
-
-    def analyze(self, image: np.ndarray, embed: bool = True) -> Detections:
-        """Analyse ``image``, with face embeddings unless ``embed`` is False (uploads always need them)."""
+    def __call__(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections:
+        """Analyse a camera frame, or only its ``regions`` (faces without embeddings, plates
+        unread, when lazy)."""
         with self._lend() as analyzer:
-            return analyzer.analyze(image, embed=embed)
+            return analyzer.analyze(image, embed=not self.lazy_embedding, regions=regions,
+                                    read=not self.lazy_reading)
+
+    def analyze(self, image: np.ndarray, embed: bool = True, regions: Sequence[Box] | None = None) -> Detections:
+        """Analyse ``image`` (or its ``regions``), with face embeddings unless ``embed`` is False
+        (uploads always need them)."""
+        with self._lend() as analyzer:
+            return analyzer.analyze(image, embed=embed, regions=regions)
+
+    def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
+        """``plates`` of ``image`` with their text read."""
+        with self._lend() as analyzer:
+            return analyzer.read_plates(image, plates)
 
     def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
         """``faces`` of ``image`` with their embeddings."""

@@ -9,17 +9,18 @@ from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.records import Camera, Detections, Frame
 from skynet.tracking import SightingSink
-from skynet.tracking.track import Embed
+from skynet.tracking.track import Embed, Read
 
 
 class CameraManager:
     """One :class:`CameraWorker` per running camera, sharing an analyser pool and a sink (thread-safe)."""
 
     def __init__(self, analyze: Analyze, sink: SightingSink, embed: Embed | None = None,
-                 options: WorkerOptions | None = None) -> None:
+                 options: WorkerOptions | None = None, read: Read | None = None) -> None:
         self._analyze = analyze
         self._sink = sink
         self._embed = embed
+        self._read = read
         self._options = options or WorkerOptions()
         self._workers: dict[str, CameraWorker] = {}
         self._lock = threading.Lock()
@@ -27,7 +28,8 @@ class CameraManager:
     def start_camera(self, camera: Camera) -> None:
         """Start the camera's worker, restarting it when it already runs (e.g. its URL changed)."""
         self.stop_camera(camera.id)
-        worker = CameraWorker(SourceSpec.live_camera(camera.id, camera.source_url), self._analyze, self._sink, self._options, embed=self._embed)
+        worker = CameraWorker(SourceSpec.live_camera(camera.id, camera.source_url), self._analyze, self._sink,
+                              self._options, embed=self._embed, read=self._read)
         with self._lock:
             self._workers[camera.id] = worker.start()
 

@@ -9,16 +9,18 @@ from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.tracking import SightingSink, TrackerOptions
-from skynet.tracking.track import Embed
+from skynet.tracking.track import Embed, Read
 
 
 class CameraSet:
     """One :class:`CameraWorker` per camera, sharing an analyser (pool) and a sink."""
 
     def __init__(self, analyze: Analyze, sink: SightingSink, options: WorkerOptions | None = None,
-                 tracker_options: TrackerOptions | None = None, embed: Embed | None = None) -> None:
+                 tracker_options: TrackerOptions | None = None, embed: Embed | None = None,
+                 read: Read | None = None) -> None:
         self._analyze = analyze
         self._embed = embed
+        self._read = read
         self._sink = sink
         self._options = options
         self._tracker_options = tracker_options
@@ -31,7 +33,7 @@ class CameraSet:
             if spec.camera_id in self._workers:
                 raise ValueError(f"camera {spec.camera_id} is already running")
             worker = CameraWorker(spec, self._analyze, self._sink, options or self._options, self._tracker_options,
-                                  self._embed)
+                                  self._embed, self._read)
             self._workers[spec.camera_id] = worker.start()
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,7 @@ def open_failure(spec: SourceSpec) -> str:
     shown = spec.redacted
     kind = spec.kind.value
     if kind == "device":
-        return f"cannot open local device {shown}."
+        return device_problem(shown)
     if kind == "file":
         return f"archive file {shown} could not be decoded (unsupported codec or damaged file)."
     reason = unreachable(spec.url, spec.open_timeout_s)
@@ -46,6 +47,16 @@ def open_failure(spec: SourceSpec) -> str:
         return spec.redact(f"cannot reach {shown}: {reason}.")
     return (f"the server at {shown} answered, but the stream could not be opened within "
             f"{spec.open_timeout_s:g} s (wrong path or mount, wrong credentials, or an unsupported codec).")
+
+
+def device_problem(url: str) -> str:
+    """Why a local capture device (``/dev/videoN`` or the index ``N``) could not be opened."""
+    path = Path(url if url.startswith("/") else f"/dev/video{url}")
+    if not path.exists():
+        return f"local device {path} does not exist (no camera connected, or its driver is not loaded)."
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"no permission to open local device {path} (add the user to its group, usually 'video')."
+    return f"local device {path} could not be opened as a video capture device (busy, or not a camera)."
 
 
 def unreachable(url: str, timeout_s: float) -> str | None:

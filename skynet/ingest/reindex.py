@@ -23,7 +23,8 @@ from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.tracking import SightingSink
-from skynet.tracking.track import Embed
+from skynet.tracking.track import Embed, Read
+
 
 @dataclass(frozen=True, slots=True)
 class FileOutcome:
@@ -61,7 +62,7 @@ class Reindexer:
 
     def __init__(self, catalog: Catalog, sink: SightingSink, flush: Callable[[], object], analyze: Analyze,
                  model_pack: str, jobs: int = 1, options: WorkerOptions | None = None,
-                 embed: Embed | None = None) -> None:
+                 embed: Embed | None = None, read: Read | None = None) -> None:
         self.catalog = catalog
         self.sink = sink
         self.flush = flush
@@ -70,6 +71,7 @@ class Reindexer:
         self.jobs = max(1, jobs)
         self.options = options or WorkerOptions(motion_gate=True)
         self.embed = embed
+        self.read = read
 
     def skip_reason(self, path: Path, force: bool) -> str | None:
         """Why ``path`` needs no work now, or ``None`` when it must be (re)done."""
@@ -127,7 +129,7 @@ class Reindexer:
         state = FileState(str(path), stat.st_size, stat.st_mtime, self.model_pack, "running", 0, None, time.time())
         self.catalog.store.set_file_state(state)
         spec = SourceSpec(camera_id, str(path), start_time=start)
-        worker = CameraWorker(spec, self.analyze, self.sink, self.options, embed=self.embed).start()
+        worker = CameraWorker(spec, self.analyze, self.sink, self.options, embed=self.embed, read=self.read).start()
         return _Job(path, state, worker)
 
     def _finish(self, job: _Job) -> FileOutcome:

@@ -14,34 +14,52 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
+from skynet.ingest.regions import RegionOptions, RegionPlanner
 from skynet.ingest.sources import SourceError, SourceSpec, VideoSource, open_source
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
-from skynet.records import Detections, Frame
+from skynet.records import Box, Detections, Frame
 from skynet.tracking import ArchiveClock, CameraTracker, SightingSink, TrackerOptions
-from skynet.tracking.track import Embed
+from skynet.tracking.track import Embed, Read
 from skynet.tracking.tracker import Published
 
 log = logging.getLogger(__name__)
 
-Analyze = Callable[[np.ndarray], Detections]
+
+class Analyze(Protocol):
+    """Analyses a frame, or only ``regions`` of it (boxes in image pixels) when they are given."""
+
+    def __call__(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections: ...
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
-    """Pacing and reconnection. The stall timeout is the source's ``read_timeout_s``."""
+    """Pacing and reconnection. The stall timeout is the source's ``read_timeout_s``.
+
+    ``motion_gate`` skips static frames; with ``regions`` set it also limits detection to the
+    regions that moved or hold a live track (:mod:`skynet.ingest.regions`), else every frame
+    that moved is analysed whole.
+    """
 
     analysis_fps: float = 5.0
     motion_gate: bool = True
+    regions: RegionOptions | None = field(default_factory=RegionOptions)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     idle_check_s: float = 0.5  # how often the analyser finishes tracks while no frame comes
+
+
+LIVE_FIRST_SIGHTING_S = 0.5
+"""Live cameras publish a track's first sighting after it has been seen this long (then the rest
+of the pass when it ends), so watch-list alerts come while the object is still in view."""
 
 
 class CameraWorker:
@@ -49,16 +67,21 @@ class CameraWorker:
 
     def __init__(self, spec: SourceSpec, analyze: Analyze, sink: SightingSink,
                  options: WorkerOptions | None = None, tracker_options: TrackerOptions | None = None,
-                 embed: Embed | None = None) -> None:
+                 embed: Embed | None = None, read: Read | None = None) -> None:
         """``embed`` embeds the best faces of each finished track when ``analyze`` leaves faces
-        without embeddings (:class:`~skynet.ingest.analysis.AnalyzerPool` with lazy embedding)."""
+        without embeddings, ``read`` reads plates as each track needs when ``analyze`` leaves
+        them unread (:class:`~skynet.ingest.analysis.AnalyzerPool` with lazy embedding / reading)."""
         self.spec = spec
         self.options = options or WorkerOptions()
         self._analyze = analyze
         self._sink = sink
         archive = None if spec.live else ArchiveClock(spec.url, spec.start_time or 0.0)
-        tracking = tracker_options or TrackerOptions(analysis_fps=self.options.analysis_fps)
-        self._tracker = CameraTracker(spec.camera_id, tracking, archive, embed)
+        tracking = tracker_options or TrackerOptions(
+            analysis_fps=self.options.analysis_fps, first_segment_s=LIVE_FIRST_SIGHTING_S if spec.live else None)
+        # Sightings (and the embeddings of their faces, ~80 ms each) are made on a thread of their
+        # own, in order, so a finished track never holds up the analysis of the next frames.
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sightings-{spec.camera_id}")
+        self._tracker = CameraTracker(spec.camera_id, tracking, archive, embed, read, defer=self._defer)
         self._board = StatusBoard(spec.camera_id, spec.redacted, spec.read_timeout_s)
         self._slot: LatestSlot[Frame] = LatestSlot(block=not spec.live)
         self._stop = threading.Event()
@@ -150,7 +173,6 @@ class CameraWorker:
         """Read until the stream fails, stalls or ends; returns frames delivered and why it stopped."""
         stall_s = self.spec.read_timeout_s
         rate = RateGate(self.options.analysis_fps)
-        motion = MotionGate() if self.options.motion_gate else None
         delivered = 0
         last_position, advancing = -1.0, False
         last_progress = last_image = time.monotonic()
@@ -182,14 +204,16 @@ class CameraWorker:
                     return delivered, f"frames arrive but cannot be decoded (for {now - last_image:.1f} s)"
                 continue
             last_image = now
-            if motion is not None and not motion.moving(image, timestamp):
-                self._board.count("static")
-                continue
             frame = Frame(image=image, camera_id=self.spec.camera_id, timestamp=timestamp, index=delivered - 1)
             while not self._slot.put(frame, timeout=0.5):
                 if self._stop.is_set():
                     break
         return delivered, "stopped"
+
+    def _motion_gate(self) -> MotionGate | RegionPlanner | None:
+        if not self.options.motion_gate:
+            return None
+        return MotionGate() if self.options.regions is None else RegionPlanner(self.options.regions)
 
     def _end_archive(self, source: VideoSource, delivered: int, reason: str) -> None:
         """An archive's reader ended: FINISHED if the whole file was read, else FAILED with why."""
@@ -218,6 +242,9 @@ class CameraWorker:
     # --- analyser thread -----------------------------------------------------------------
 
     def _analyse_loop(self) -> None:
+        # The motion gate runs here, not in the reader: regions include the live tracks as of the
+        # previous analysed frame, so archives are analysed the same way however threads interleave.
+        gate = self._motion_gate()
         while True:
             frame = self._slot.take(timeout=self.options.idle_check_s)
             if frame is None:
@@ -228,8 +255,16 @@ class CameraWorker:
                 if now is not None:
                     self._publish(self._tracker.idle(now))
                 continue
+            if isinstance(gate, RegionPlanner):
+                regions = gate.plan(frame.image, frame.timestamp, self._tracker.live_boxes())
+            else:
+                regions = None if gate is None or gate.moving(frame.image, frame.timestamp) else []
+            if regions == []:  # nothing moved and nothing is tracked
+                self._board.count("static")
+                self._publish(self._tracker.idle(frame.timestamp))
+                continue
             try:
-                detections = self._analyze(frame.image)
+                detections = self._analyze(frame.image) if regions is None else self._analyze(frame.image, regions)
             except Exception as exc:  # a failing model must not end the camera
                 log.exception("camera %s: analysis failed", self.spec.camera_id)
                 self._board.record_error(self.spec.redact(f"analysis failed: {exc}"))
@@ -238,6 +273,20 @@ class CameraWorker:
             self._last_analysed = (frame, detections)  # one reference swap: safe to read from any thread
             self._publish(self._tracker.update(detections, frame.timestamp, frame.image))
         self._publish(self._tracker.flush())
+        self._finisher.shutdown(wait=True)  # every sighting is out before the worker ends
+
+    def _defer(self, make: Callable[[], list[Published]]) -> list[Published]:
+        self._finisher.submit(self._make_and_publish, make)
+        return []
+
+    def _make_and_publish(self, make: Callable[[], list[Published]]) -> None:
+        try:
+            published = make()
+        except Exception as exc:  # e.g. the embedder failing must not end the camera
+            log.exception("camera %s: making sightings failed", self.spec.camera_id)
+            self._board.record_error(self.spec.redact(f"making sightings failed: {exc}"))
+            return
+        self._publish(published)
 
     def _publish(self, published: list[Published]) -> None:
         for sighting, thumbnail, context in published:

@@ -91,7 +91,7 @@ class ServiceRuntime:
                                         model=catalog.live_model)
         self.writer.add_listener(self.matcher)
         self.writer.add_listener(fanout.sightings)
-        self.cameras = CameraManager(pool, self.writer, embed=pool.embed)
+        self.cameras = CameraManager(pool, self.writer, embed=pool.embed, read=pool.read)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.reembed: ReembedJob | None = None

@@ -8,10 +8,19 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from skynet.records import Box, FaceDetection, Origin, PlateDetection, PlateText, Sighting, SightingKind
+from skynet.records import (
+    Box,
+    FaceDetection,
+    Origin,
+    PlateDetection,
+    PlateText,
+    Sighting,
+    SightingKind,
+)
 from skynet.tracking.fusion import fuse_embeddings, vote_plate
 
 Embed = Callable[[np.ndarray, list[FaceDetection]], list[FaceDetection]]
+Read = Callable[[np.ndarray, list[PlateDetection]], list[PlateDetection]]
 FACE_CROP_MARGIN = 0.5  # kept around a face not yet embedded, for the aligner's context
 
 
@@ -43,6 +52,18 @@ class ImageOptions:
     context_long_side: int = 1280
 
 
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """When a plate track analysed without plate reading reads its plate again (see
+    :meth:`TrackAccumulator.wants_read`): until it has ``min_reads`` reads and one of them is
+    at least ``good_confidence``, or when the plate looks ``closer`` times larger than in the
+    largest view read so far."""
+
+    min_reads: int = 3
+    good_confidence: float = 0.9
+    closer: float = 1.5
+
+
 class TrackAccumulator:
     """Everything a sighting needs from one track (or one segment of a long track)."""
 
@@ -56,9 +77,11 @@ class TrackAccumulator:
         self.hits = 0
         self._best: Observation | None = None
         self._thumbnail: np.ndarray | None = None
-        self._context: np.ndarray | None = None
+        self._frame: np.ndarray | None = None  # the best view's frame, shrunk to the context image at the end
         self._faces: list[tuple[float, FaceDetection, np.ndarray | None]] = []
         self._reads: list[PlateText] = []
+        self._whole_reads: list[PlateText] = []  # reads of plates clear of the image border (not cut off)
+        self._read_area = 0.0  # the largest plate box read so far
 
     def add(self, observation: Observation, image: np.ndarray) -> None:
         """Take in one observation made on ``image`` (the full analysed frame)."""
@@ -71,12 +94,34 @@ class TrackAccumulator:
             self._faces.append((observation.quality, *_face_to_keep(det, image)))
             self._faces.sort(key=lambda entry: -entry[0])
             del self._faces[self.max_faces:]
-        if isinstance(det, PlateDetection) and det.read is not None and det.read.text:
-            self._reads.append(det.read)
+        if isinstance(det, PlateDetection) and det.read is not None:
+            self._read_area = max(self._read_area, det.box.area)
+            if det.read.text:
+                self._reads.append(det.read)
+                if _clear_of_border(det.box, image):
+                    self._whole_reads.append(det.read)
         if self._best is None or observation.quality > self._best.quality:
             self._best = observation
             self._thumbnail = crop(image, observation.box, self.images.thumbnail_margin)
-            self._context = shrink(image, self.images.context_long_side)
+            self._frame = image  # frames are never written to: keeping a reference is safe and free
+
+    def wants_read(self, plate: PlateDetection, options: ReadOptions) -> bool:
+        """Whether this plate track needs ``plate`` (not yet read) to be read (see :class:`ReadOptions`;
+        only reads of plates clear of the image border count)."""
+        return (len(self._whole_reads) < options.min_reads
+                or max(r.confidence for r in self._whole_reads) < options.good_confidence
+                or plate.box.area >= options.closer * self._read_area)
+
+    def settled(self, options: ReadOptions) -> bool:
+        """Whether an early sighting of this track would already say what it is: a face track
+        always; a plate track once its last two reads of the whole plate (clear of the image
+        border: a plate entering the view is read cut off) agree and one of them is at least
+        ``good_confidence``."""
+        if self.kind is SightingKind.FACE:
+            return True
+        last = self._whole_reads[-2:]
+        return (len(last) == 2 and last[0].text == last[1].text
+                and max(r.confidence for r in last) >= options.good_confidence)
 
     def sighting(self, camera_id: str, origin: Origin,
                  embed: Embed | None = None) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
@@ -84,7 +129,7 @@ class TrackAccumulator:
         (a face that cannot be embedded, a plate never read). Faces analysed without an
         embedding are embedded now with ``embed`` (only the track's best few)."""
         best = self._best
-        if best is None or self.first_seen is None or self._thumbnail is None or self._context is None:
+        if best is None or self.first_seen is None or self._thumbnail is None or self._frame is None:
             return None
         embedding = plate = None
         if self.kind is SightingKind.FACE:
@@ -102,7 +147,13 @@ class TrackAccumulator:
             best_time=best.timestamp, box=best.box, quality=best.quality, embedding=embedding, plate=plate,
             track_id=self.track_id, origin=origin,
         )
-        return sighting, self._thumbnail, self._context
+        return sighting, self._thumbnail, shrink(self._frame, self.images.context_long_side)
+
+
+def _clear_of_border(box: Box, image: np.ndarray, margin: float = 2.0) -> bool:
+    """Whether ``box`` keeps ``margin`` pixels from every edge of ``image``."""
+    height, width = image.shape[:2]
+    return box.x1 >= margin and box.y1 >= margin and box.x2 <= width - margin and box.y2 <= height - margin
 
 
 def _face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection, np.ndarray | None]:

@@ -10,17 +10,42 @@ kept for a while), and it carries each detection's payload through, which a sigh
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from norfair import Detection as NorfairDetection
 from norfair import Tracker
+from norfair.distances import VectorizedDistance, iou
+from norfair.filter import OptimizedKalmanFilterFactory
 
-from skynet.records import Detections, FaceDetection, Origin, PlateDetection, Sighting, SightingKind
-from skynet.tracking.track import Embed, ImageOptions, Observation, TrackAccumulator
+from skynet.records import (
+    Box,
+    Detections,
+    FaceDetection,
+    Origin,
+    PlateDetection,
+    Sighting,
+    SightingKind,
+)
+from skynet.tracking.track import (
+    Embed,
+    ImageOptions,
+    Observation,
+    Read,
+    ReadOptions,
+    TrackAccumulator,
+)
 
 Published = tuple[Sighting, np.ndarray, np.ndarray]
+# Runs the making of finished tracks' sightings (face embedding included): at once, returning
+# them, or elsewhere (returning nothing now) so analysis does not wait for the embeddings.
+Defer = Callable[[Callable[[], list[Published]]], list[Published]]
+
+
+def run_now(make: Callable[[], list[Published]]) -> list[Published]:
+    """The default :data:`Defer`: make the sightings now and return them."""
+    return make()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +56,16 @@ class TrackerOptions:
     analysis_fps: float = 5.0
     lost_after_s: float = 2.0  # a track not matched for this long is finished
     segment_s: float = 30.0  # a longer track is published every segment_s, then goes on
-    max_iou_distance: float = 0.8  # 1 - IoU above which a detection cannot join a track
+    # Live cameras: a track's first segment is published once it has been seen this long and its
+    # plate reads agree, so a watch-list alert does not wait for the object to leave the view
+    # (None: at segment_s).
+    first_segment_s: float | None = None
+    max_iou_distance: float = 0.8  # 1 - IoU (of the grown boxes) above which a detection cannot join a track
+    match_reach: float = 1.0  # boxes are compared grown by this fraction of their size on every side
+    speed_px: float = 100.0  # prior spread of speeds (pixels per analysed frame) of a new track
     max_faces: int = 3  # best faces (by quality) whose embeddings are averaged
     images: ImageOptions = field(default_factory=ImageOptions)
+    reads: ReadOptions = field(default_factory=ReadOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +79,25 @@ class ArchiveClock:
 class KindTracker:
     """One norfair tracker for one kind of object (faces or plates) of one camera."""
 
-    def __init__(self, kind: SightingKind, options: TrackerOptions) -> None:
+    def __init__(self, kind: SightingKind, options: TrackerOptions, read: Read | None = None) -> None:
+        """``read`` reads plates detected without their text, only as often as each track
+        needs (see :class:`~skynet.tracking.track.ReadOptions`)."""
         self.kind = kind
         self.options = options
+        self.read = read
         hits = max(2, math.ceil(options.lost_after_s * options.analysis_fps))
+        # At 5 fps a passing car's plate moves about its own width between analysed frames: plain
+        # IoU would be 0 before the Kalman filter has learnt the speed (which, with norfair's
+        # default prior of about 1 px per frame, takes many frames). Boxes grown by
+        # ``match_reach`` still overlap, the nearest track still wins, and a wide speed prior
+        # lets the filter follow from the second frame.
         self._tracker = Tracker(distance_function="iou", distance_threshold=options.max_iou_distance,
-                                hit_counter_max=hits, initialization_delay=0)
+                                hit_counter_max=hits, initialization_delay=0,
+                                filter_factory=OptimizedKalmanFilterFactory(vel_variance=options.speed_px ** 2))
+        reach = options.match_reach
+        self._tracker.distance_function = VectorizedDistance(lambda a, b: iou(_grown(a, reach), _grown(b, reach)))
         self._tracks: dict[int, TrackAccumulator] = {}
+        self._continued: set[int] = set()  # tracks whose first segment is published
 
     def update(self, detections: Sequence[FaceDetection | PlateDetection], timestamp: float,
                image: np.ndarray) -> list[TrackAccumulator]:
@@ -62,6 +106,7 @@ class KindTracker:
         self._tracker.update([_to_norfair(o) for o in observations] or None)
         matched_now = {id(o) for o in observations}
         alive = set()
+        matched: list[tuple[TrackAccumulator, Observation]] = []
         for obj in self._tracker.tracked_objects:
             key = obj.initializing_id
             alive.add(key)
@@ -72,10 +117,29 @@ class KindTracker:
             if track is None:
                 track = self._tracks[key] = TrackAccumulator(self.kind, key, self.options.images,
                                                              self.options.max_faces)
+            matched.append((track, observation))
+        for track, observation in self._read_plates(matched, image):
             track.add(observation, image)
         finished = [self._tracks.pop(key) for key in list(self._tracks) if key not in alive]
         finished += self._expire(timestamp)
         return finished + self._split_long(timestamp)
+
+    def _read_plates(self, matched: list[tuple[TrackAccumulator, Observation]],
+                     image: np.ndarray) -> list[tuple[TrackAccumulator, Observation]]:
+        """``matched`` with the unread plates that their tracks still need read (in one call)."""
+        due = [i for i, (track, o) in enumerate(matched) if isinstance(o.detection, PlateDetection)
+               and o.detection.read is None and track.wants_read(o.detection, self.options.reads)]
+        if self.read is None or not due:
+            return matched
+        done = self.read(image, [matched[i][1].detection for i in due])
+        out = list(matched)
+        for i, plate in zip(due, done, strict=True):
+            out[i] = (matched[i][0], Observation(matched[i][1].timestamp, plate))
+        return out
+
+    def live_boxes(self) -> list[Box]:
+        """Where the live tracks are expected now (the tracker's motion estimates), image pixels."""
+        return [Box(*(float(v) for v in obj.estimate.ravel())) for obj in self._tracker.tracked_objects]
 
     def idle(self, timestamp: float) -> list[TrackAccumulator]:
         """A frame that was not analysed (static scene): finish tracks unseen for ``lost_after_s``."""
@@ -96,10 +160,18 @@ class KindTracker:
         return [self._tracks.pop(key) for key in stale]
 
     def _split_long(self, timestamp: float) -> list[TrackAccumulator]:
+        self._continued &= self._tracks.keys()
+        first = self.options.first_segment_s
         done = []
         for key, track in self._tracks.items():
-            if track.first_seen is not None and timestamp - track.first_seen >= self.options.segment_s:
+            if track.first_seen is None:
+                continue
+            age = timestamp - track.first_seen
+            early = (first is not None and key not in self._continued and age >= first
+                     and track.settled(self.options.reads))
+            if early or age >= self.options.segment_s:
                 done.append(track)
+                self._continued.add(key)
                 self._tracks[key] = TrackAccumulator(self.kind, key, self.options.images, self.options.max_faces)
         return done
 
@@ -108,18 +180,27 @@ class CameraTracker:
     """Faces and plates of one camera, tracked separately, turned into sightings."""
 
     def __init__(self, camera_id: str, options: TrackerOptions | None = None,
-                 archive: ArchiveClock | None = None, embed: Embed | None = None) -> None:
+                 archive: ArchiveClock | None = None, embed: Embed | None = None, read: Read | None = None,
+                 defer: Defer = run_now) -> None:
+        """``embed`` embeds the best faces of tracks analysed without embeddings; ``read`` reads
+        plates analysed without reading, as often as each track needs; ``defer`` runs the making
+        of sightings (see :data:`Defer`)."""
         self.camera_id = camera_id
         self.options = options or TrackerOptions()
         self.archive = archive
         self.embed = embed
+        self.defer = defer
         self._faces = KindTracker(SightingKind.FACE, self.options)
-        self._plates = KindTracker(SightingKind.PLATE, self.options)
+        self._plates = KindTracker(SightingKind.PLATE, self.options, read)
 
     def update(self, detections: Detections, timestamp: float, image: np.ndarray) -> list[Published]:
         """Feed the detections of one analysed frame; returns the sightings that are finished."""
         return self._publish(self._faces.update(detections.faces, timestamp, image)
                              + self._plates.update(detections.plates, timestamp, image))
+
+    def live_boxes(self) -> list[Box]:
+        """Where this camera's live face and plate tracks are expected now, image pixels."""
+        return self._faces.live_boxes() + self._plates.live_boxes()
 
     def idle(self, timestamp: float) -> list[Published]:
         """A frame skipped by pacing: tracks unseen for too long are finished."""
@@ -130,18 +211,27 @@ class CameraTracker:
         return self._publish(self._faces.flush() + self._plates.flush())
 
     def _publish(self, tracks: list[TrackAccumulator]) -> list[Published]:
-        out = []
-        for track in tracks:
-            made = track.sighting(self.camera_id, self._origin(track), self.embed)
-            if made is not None:
-                out.append(made)
-        return out
+        if not tracks:
+            return []
+        origins = [(track, self._origin(track)) for track in tracks]
+
+        def make() -> list[Published]:
+            made = (track.sighting(self.camera_id, origin, self.embed) for track, origin in origins)
+            return [m for m in made if m is not None]
+
+        return self.defer(make)
 
     def _origin(self, track: TrackAccumulator) -> Origin:
         if self.archive is None:
             return Origin()
         first = track.first_seen if track.first_seen is not None else self.archive.start_time
         return Origin(kind="archive", file=self.archive.file, offset_s=max(0.0, first - self.archive.start_time))
+
+
+def _grown(boxes: np.ndarray, reach: float) -> np.ndarray:
+    """(N, 4) x1 y1 x2 y2 boxes grown by ``reach`` times their width and height on every side."""
+    size = np.abs(boxes[:, 2:] - boxes[:, :2]) * reach
+    return np.hstack([boxes[:, :2] - size, boxes[:, 2:] + size])
 
 
 def _to_norfair(observation: Observation) -> NorfairDetection:

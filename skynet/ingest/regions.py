@@ -1,0 +1,124 @@
+"""Where to look in a frame: motion regions plus live tracks, with a full-frame pass now and then.
+
+Detection costs in proportion to the pixels it sees, and in a street camera most pixels do not
+change between two analysed frames. As in Frigate, a cheap frame difference (a small blurred
+grey copy of the frame against the last analysed one) finds the boxes that moved; those and
+the boxes of the objects being tracked, padded and merged, are the regions the detectors run
+on. Every ``full_frame_every_s`` seconds (and on the first frame, a change of resolution, or
+motion over much of the picture) the whole frame is analysed, so something new that arrived
+without moving is still found. A frame with no motion and nothing tracked is not analysed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from skynet.ingest.pacing import motion_thumbnail
+from skynet.records import Box
+
+
+@dataclass(frozen=True, slots=True)
+class RegionOptions:
+    """Motion detection and region shaping.
+
+    ``pixel_delta``: grey-level change that counts as motion (on a ``width``-pixel wide blurred
+    copy); ``min_changed``: fraction of that copy which must change before any region is made
+    (sensor noise and compression flicker stay below it); ``margin``: each region grows by this
+    fraction of its size on every side, and is at least ``min_side`` pixels wide and high, so
+    an object cut by a region's edge is rare; ``max_coverage``: regions covering more of the
+    frame than this are replaced by a full-frame pass (cheaper than many overlapping crops).
+    """
+
+    full_frame_every_s: float = 10.0
+    pixel_delta: int = 12
+    min_changed: float = 0.002
+    width: int = 160
+    margin: float = 0.1
+    min_side: int = 160
+    max_coverage: float = 0.5
+
+
+FULL_FRAME: None = None  # a plan of ``None`` means: analyse the whole frame
+
+
+class RegionPlanner:
+    """Per camera: for each frame due for analysis, the regions to analyse (see the module doc).
+
+    :meth:`plan` returns ``None`` for a full-frame pass, a list of boxes (image pixels) for a
+    region pass, or an empty list when the frame need not be analysed at all.
+    """
+
+    def __init__(self, options: RegionOptions | None = None) -> None:
+        self.options = options or RegionOptions()
+        self._reference: np.ndarray | None = None
+        self._shape: tuple[int, ...] | None = None
+        self._last_full: float | None = None
+
+    def plan(self, image: np.ndarray, timestamp: float, tracked: Sequence[Box] = ()) -> list[Box] | None:
+        """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels)."""
+        height, width = image.shape[:2]
+        small = motion_thumbnail(image, self.options.width)
+        if (self._reference is None or image.shape != self._shape or self._last_full is None
+                or timestamp - self._last_full >= self.options.full_frame_every_s
+                or timestamp < self._last_full):
+            return self._full(image, small, timestamp)
+        changed = cv2.absdiff(small, self._reference) > self.options.pixel_delta
+        moved = motion_boxes(changed, width / small.shape[1]) if changed.mean() >= self.options.min_changed else []
+        regions = shape_regions([*moved, *tracked], width, height, self.options.margin, self.options.min_side)
+        if sum(r.area for r in regions) > self.options.max_coverage * width * height:
+            return self._full(image, small, timestamp)
+        if regions:  # compared with the last analysed frame, so slow changes add up until seen
+            self._reference = small
+        return regions
+
+    def _full(self, image: np.ndarray, small: np.ndarray, timestamp: float) -> None:
+        self._reference, self._shape, self._last_full = small, image.shape, timestamp
+        return FULL_FRAME
+
+
+def motion_boxes(changed: np.ndarray, scale: float) -> list[Box]:
+    """Boxes (in pixels of the full image, ``scale`` times the mask's) around the changed blobs of
+    a boolean mask; neighbouring blobs are joined by a small dilation first."""
+    mask = cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    return [Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale)
+            for x, y, w, h, _ in stats[1:count]]
+
+
+def shape_regions(boxes: Sequence[Box], width: int, height: int, margin: float, min_side: int) -> list[Box]:
+    """``boxes`` padded by ``margin`` of their size, at least ``min_side`` square, clipped to the
+    image, with overlapping ones merged until none overlap."""
+    grown = [_grow(b, margin, min_side, width, height) for b in boxes if b.area > 0]
+    return merge_overlapping([b for b in grown if b.area > 0])  # a track predicted off the image: none
+
+
+def merge_overlapping(boxes: Sequence[Box]) -> list[Box]:
+    """The union boxes of every group of (transitively) overlapping ``boxes``."""
+    merged = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        out: list[Box] = []
+        for box in merged:
+            for i, other in enumerate(out):
+                if box.x1 < other.x2 and other.x1 < box.x2 and box.y1 < other.y2 and other.y1 < box.y2:
+                    out[i] = Box(min(box.x1, other.x1), min(box.y1, other.y1),
+                                 max(box.x2, other.x2), max(box.y2, other.y2))
+                    changed = True
+                    break
+            else:
+                out.append(box)
+        merged = out
+    return merged
+
+
+def _grow(box: Box, margin: float, min_side: int, width: int, height: int) -> Box:
+    cx, cy = box.center
+    half_w = max(box.width * (0.5 + margin), min_side / 2)
+    half_h = max(box.height * (0.5 + margin), min_side / 2)
+    return Box(float(np.floor(max(0.0, cx - half_w))), float(np.floor(max(0.0, cy - half_h))),
+               float(np.ceil(min(width, cx + half_w))), float(np.ceil(min(height, cy + half_h))))

@@ -1,0 +1,129 @@
+"""Region detection: motion regions and live tracks instead of whole frames, same detections."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from skynet.detectors.analyzer import ImageAnalyzer
+from skynet.ingest.regions import (
+    RegionOptions,
+    RegionPlanner,
+    merge_overlapping,
+    motion_boxes,
+    shape_regions,
+)
+from skynet.records import Box, FaceDetection, PlateDetection, PlateText
+
+
+def frame_with(*squares: tuple[int, int, int], size=(1080, 1920), level: int = 255) -> np.ndarray:
+    """A grey frame with squares of grey ``level`` (white by default) given as (x, y, side)."""
+    image = np.full((*size, 3), 60, np.uint8)
+    for x, y, side in squares:
+        image[y:y + side, x:x + side] = level
+    return image
+
+
+def inside(box: Box, region: Box) -> bool:
+    return region.x1 <= box.x1 and region.y1 <= box.y1 and box.x2 <= region.x2 and box.y2 <= region.y2
+
+
+def test_motion_boxes_cover_each_changed_blob_in_full_image_pixels():
+    mask = np.zeros((90, 160), bool)
+    mask[10:20, 10:30] = True
+    mask[60:70, 100:110] = True
+    boxes = sorted(motion_boxes(mask, 12.0), key=lambda b: b.x1)
+    assert len(boxes) == 2
+    assert inside(Box(120, 120, 360, 240), boxes[0]) and inside(Box(1200, 720, 1320, 840), boxes[1])
+
+
+def test_regions_are_padded_clipped_and_merged_until_none_overlap():
+    regions = shape_regions([Box(1910, 1070, 1920, 1080), Box(100, 100, 300, 200), Box(280, 150, 400, 260),
+                             Box(2000, 10, 2100, 50)], 1920, 1080, margin=0.1, min_side=160)
+    assert regions[0] == Box(1835, 995, 1920, 1080)  # min side, clipped at the corner
+    assert inside(Box(100, 100, 400, 260), regions[1]) and len(regions) == 2  # off the image: none
+    assert merge_overlapping([Box(0, 0, 10, 10), Box(20, 0, 30, 10), Box(5, 5, 25, 8)]) == [Box(0, 0, 30, 10)]
+
+
+def test_planner_full_frame_first_then_motion_and_tracks_then_nothing_then_full_again():
+    planner = RegionPlanner(RegionOptions(full_frame_every_s=10.0))
+    assert planner.plan(frame_with((100, 100, 80)), 0.0) is None  # first frame: whole
+    assert planner.plan(frame_with((100, 100, 80)), 0.2) == []  # static, nothing tracked
+    moved = planner.plan(frame_with((400, 100, 80)), 0.4)  # the square moved 300 px
+    assert moved and any(inside(Box(400, 100, 480, 180), r) for r in moved)
+    assert sum(r.area for r in moved) < 0.1 * 1920 * 1080
+    tracked = planner.plan(frame_with((400, 100, 80)), 0.6, [Box(400, 100, 480, 180)])  # still, but tracked
+    assert len(tracked) == 1 and inside(Box(400, 100, 480, 180), tracked[0])
+    assert planner.plan(frame_with((400, 100, 80)), 10.5) is None  # the periodic full pass
+    assert planner.plan(frame_with((400, 100, 80), size=(720, 1280)), 10.7) is None  # new resolution
+
+
+def test_planner_falls_back_to_the_whole_frame_when_most_of_it_moves():
+    planner = RegionPlanner()
+    planner.plan(frame_with(), 0.0)
+    lights_on = np.full((1080, 1920, 3), 200, np.uint8)
+    assert planner.plan(lights_on, 0.2) is None
+
+
+class Squares:
+    """A stand-in detector: every white square of the image it is given, in its pixels."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.sizes: list[tuple[int, int]] = []
+
+    def detect(self, image: np.ndarray):
+        self.sizes.append(image.shape[:2])
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        count, _, stats, _ = cv2.connectedComponentsWithStats((grey > 128).astype(np.uint8))
+        out = []
+        for x, y, w, h, _ in stats[1:count]:
+            box = Box(float(x), float(y), float(x + w), float(y + h))
+            points = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x + w / 2, y + h / 2]])
+            if self.kind == "face":
+                out.append(FaceDetection(box, 0.9, points))
+            else:
+                out.append(PlateDetection(box, 0.9, points[:4]))
+        return out
+
+
+class Reader:
+    def read(self, image, plates):
+        return [p.with_read(PlateText("京A12345", (0.9,) * 7)) for p in plates]
+
+
+@pytest.fixture
+def squares_analyzer() -> ImageAnalyzer:
+    return ImageAnalyzer(Squares("face"), None, Squares("plate"), Reader(), face_long_side=640, plate_long_side=960)
+
+
+def test_regions_give_the_whole_frame_detections_inside_them_at_the_same_scale(squares_analyzer):
+    image = frame_with((300, 200, 120), (1500, 800, 150))
+    whole = squares_analyzer.analyze(image, embed=False)
+    region = Box(200, 100, 520, 420)
+    part = squares_analyzer.analyze(image, embed=False, regions=[region])
+    assert len(whole.faces) == len(whole.plates) == 2 and len(part.faces) == len(part.plates) == 1
+    for found, truth in ((part.faces[0], whole.faces[0]), (part.plates[0], whole.plates[0])):
+        assert found.box.iou(truth.box) > 0.95 and found.box.iou(Box(300, 200, 420, 320)) > 0.95
+    assert np.allclose(part.faces[0].landmarks[0], [300, 200], atol=4)
+    assert np.allclose(part.plates[0].corners[2], [420, 320], atol=4)
+    assert part.plates[0].read.text == "京A12345"
+    # the crop was scaled as the whole frame is (1/3 for faces, 1/2 for plates), not enlarged
+    assert squares_analyzer.face_detector.sizes[-1] == (107, 107)
+    assert squares_analyzer.plate_detector.sizes[-1] == (160, 160)
+
+
+def test_plates_can_be_left_unread_and_read_later(squares_analyzer):
+    image = frame_with((300, 200, 120))
+    unread = squares_analyzer.analyze(image, faces=False, read=False)
+    assert unread.plates and unread.plates[0].read is None
+    assert squares_analyzer.read_plates(image, unread.plates)[0].read.text == "京A12345"
+
+
+def test_slow_motion_adds_up_until_it_is_seen():
+    planner = RegionPlanner()
+    assert planner.plan(frame_with((100, 100, 80), level=90), 0.0) is None
+    plans = [planner.plan(frame_with((100 + 3 * step, 100, 80), level=90), 0.2 * step) for step in range(1, 12)]
+    assert plans[0] == []  # a faint edge 3 px further: below the noise threshold
+    assert any(plans)  # but compared with the last analysed frame, the drift is seen
