@@ -57,7 +57,7 @@ class WorkerOptions:
     idle_check_s: float = 0.5  # how often the analyser finishes tracks while no frame comes
 
 
-LIVE_FIRST_SIGHTING_S = 0.5
+LIVE_FIRST_SIGHTING_S = 0.2
 """Live cameras publish a track's first sighting after it has been seen this long (then the rest
 of the pass when it ends), so watch-list alerts come while the object is still in view."""
 
