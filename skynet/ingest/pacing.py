@@ -64,6 +64,11 @@ class MotionGate:
             return True
         return False
 
+    def plan(self, image: np.ndarray, timestamp: float, tracked: object = ()) -> list | None:
+        """The :class:`~skynet.ingest.regions.RegionPlanner` interface: ``None`` (analyse the
+        whole frame) when it moved, ``[]`` (skip it) when static; ``tracked`` is not used."""
+        return None if self.moving(image, timestamp) else []
+
     def changed_fraction(self, small: np.ndarray) -> float:
         diff = cv2.absdiff(small, self._reference)
         return float(np.count_nonzero(diff > self.pixel_delta)) / diff.size

@@ -255,10 +255,7 @@ class CameraWorker:
                 if now is not None:
                     self._publish(self._tracker.idle(now))
                 continue
-            if isinstance(gate, RegionPlanner):
-                regions = gate.plan(frame.image, frame.timestamp, self._tracker.live_boxes())
-            else:
-                regions = None if gate is None or gate.moving(frame.image, frame.timestamp) else []
+            regions = None if gate is None else gate.plan(frame.image, frame.timestamp, self._tracker.live_boxes())
             if regions == []:  # nothing moved and nothing is tracked
                 self._board.count("static")
                 self._publish(self._tracker.idle(frame.timestamp))
