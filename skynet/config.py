@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention policy runs.")
 
+    search_threads: int = Field(
+        default=0, ge=0,
+        description="Face searches and trajectories the API runs at once (others wait their turn); 0 = one per "
+        "core. More than the cores only adds contention for Python's GIL.",
+    )
+
     watchlist_min_similarity: float = Field(
         default=0.9, ge=-1.0, le=1.0,
         description="Cosine similarity a face must reach to match a watch-list entry (entries may override). "

@@ -11,11 +11,13 @@ from starlette.websockets import WebSocketDisconnect
 
 from skynet.api.auth import (
     PERMISSIONS,
+    RECHECK_TOKEN_S,
     TOKEN_PREFIX,
     Auth,
     AuthError,
     MemoryUserStore,
     Permission,
+    RecentTokens,
     Role,
     User,
     UserStore,
@@ -168,6 +170,33 @@ def test_http_dependencies_answer_401_and_403_with_clear_messages(store):
     clock.now = NOW + 3600
     expired = get("/search", ivan)
     assert expired.status_code == 401 and "API token expired at" in expired.json()["detail"]
+
+
+def test_a_token_changed_outside_the_server_counts_after_the_recheck_interval(store):
+    """Requests within RECHECK_TOKEN_S reuse the last check; a revocation made by another process
+    (straight in the store, as the CLI does) is refused once that time has passed."""
+    clock = Clock(NOW)
+    client = TestClient(make_app(store, clock))
+    headers = {"Authorization": f"Bearer {token_for(store, 'ivan')}"}
+    assert client.get("/search", headers=headers).status_code == 200
+    (record,) = store.tokens("ivan")
+    assert store.revoke_token(record.token_hash)
+    clock.now = NOW + RECHECK_TOKEN_S / 2
+    assert client.get("/search", headers=headers).status_code == 200
+    clock.now = NOW + RECHECK_TOKEN_S
+    refused = client.get("/search", headers=headers)
+    assert refused.status_code == 401 and refused.json()["detail"].startswith("invalid API token")
+
+
+def test_recent_tokens_are_bounded_and_cleared():
+    clock = Clock(NOW)
+    recent = RecentTokens(clock)
+    user = User("ivan", Role.INVESTIGATOR, NOW)
+    for i in range(RecentTokens.MAX_TOKENS + 1):
+        recent.put(f"token-{i}", user)
+    assert recent.get("token-0") is None and recent.get(f"token-{RecentTokens.MAX_TOKENS}") == user
+    recent.clear()
+    assert recent.get(f"token-{RecentTokens.MAX_TOKENS}") is None
 
 
 def test_openapi_documents_bearer_auth(store):

@@ -28,6 +28,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Query, WebSocket, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from skynet.api.ratelimit import LoginThrottle
 from skynet.errors import SkynetError
@@ -278,6 +279,41 @@ def check_permission(user: User, permission: Permission) -> None:
 
 # --- FastAPI ----------------------------------------------------------------------------------
 
+RECHECK_TOKEN_S = 2.0
+"""How long a checked token is trusted without a store lookup. Changes made through this server
+(logout, users and tokens over the API) take effect at once; changes by another process (the
+``skynet users`` CLI) within this time."""
+
+
+class RecentTokens:
+    """Tokens checked in the last :data:`RECHECK_TOKEN_S`, so a busy client's requests do not each
+    look its token and user up (two store reads and a thread hand-off per request). Keyed by the
+    token's SHA-256; bounded; :meth:`clear` after any change to users or tokens."""
+
+    MAX_TOKENS = 10_000
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._checked: dict[str, tuple[User, float]] = {}
+
+    def get(self, token: str) -> User | None:
+        """The user of ``token`` if it was checked recently."""
+        found = self._checked.get(hash_token(token))
+        if found is None or not 0.0 <= self.clock() - found[1] < RECHECK_TOKEN_S:
+            return None
+        return found[0]
+
+    def put(self, token: str, user: User) -> None:
+        """Remember that ``token`` authenticated ``user`` now."""
+        if len(self._checked) >= self.MAX_TOKENS:
+            self._checked.clear()
+        self._checked[hash_token(token)] = (user, self.clock())
+
+    def clear(self) -> None:
+        """Forget every token: the next request of each is checked against the store."""
+        self._checked.clear()
+
+
 _bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="opaque API token",
@@ -297,29 +333,43 @@ class Auth:
         self.store = store
         self.clock = clock
         self.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
+        self.recent = RecentTokens(clock)
 
-    def current_user(
+    async def current_user(
         self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> User:
-        """The authenticated user, or 401 with the reason."""
+        """The authenticated user, or 401 with the reason. A token checked in the last
+        :data:`RECHECK_TOKEN_S` is not looked up again (see :class:`RecentTokens`)."""
         if credentials is None:
             raise _unauthorized("missing API token: send the header 'Authorization: Bearer <token>'")
+        token = credentials.credentials
+        user = self.recent.get(token)
+        if user is not None:
+            return user
         try:
-            return authenticate_token(self.store, credentials.credentials, self.clock())
+            user = await run_in_threadpool(authenticate_token, self.store, token, self.clock())
         except AuthError as error:
             raise _unauthorized(error_detail(error)) from None
+        self.recent.put(token, user)
+        return user
 
     def revoke_current(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
         """A dependency that authenticates the request, then revokes its token (logging out)."""
-        user = self.current_user(credentials)
-        assert credentials is not None  # current_user refused a missing token
+        if credentials is None:
+            raise _unauthorized("missing API token: send the header 'Authorization: Bearer <token>'")
+        try:
+            user = authenticate_token(self.store, credentials.credentials, self.clock())
+        except AuthError as error:
+            raise _unauthorized(error_detail(error)) from None
         self.store.revoke_token(hash_token(credentials.credentials))
+        self.recent.clear()
         return user
 
     def require(self, permission: Permission) -> Callable[[User], User]:
-        """A dependency giving the current user if their role has ``permission``, else 403."""
+        """A dependency giving the current user if their role has ``permission``, else 403 (a
+        coroutine: checking a role needs no thread of its own)."""
 
-        def dependency(user: Annotated[User, Depends(self.current_user)]) -> User:
+        async def dependency(user: Annotated[User, Depends(self.current_user)]) -> User:
             try:
                 check_permission(user, permission)
             except AuthError as error:

@@ -5,7 +5,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
-from starlette.concurrency import run_in_threadpool
 
 from skynet.api.auth import Permission, User
 from skynet.api.schemas import (
@@ -61,11 +60,11 @@ def router(services: Services) -> APIRouter:
         since: Since = None, until: Until = None, cameras: Cameras = None,
     ) -> FaceSearchResponse:
         """Sightings of the face in a photo (or of a face sighting), most similar first."""
-        embedding, box, faces = await query_face(services, image, sighting_id, face_index)
+        query = await query_face(services, image, sighting_id, face_index)
 
         def run() -> FaceSearchResponse:  # index and store calls, off the event loop
-            hits = services.catalog.search_faces(embedding, top_k, since=since, until=until, cameras=cameras,
-                                                 min_similarity=min_similarity)
+            hits = services.catalog.search_faces(query.embedding(services), top_k, since=since, until=until,
+                                                 cameras=cameras, min_similarity=min_similarity)
             services.audit(user, "search.face", reason, {
                 "image": image.filename if image else None, "sighting_id": sighting_id, "top_k": top_k,
                 "min_similarity": min_similarity, "since": since, "until": until, "cameras": cameras,
@@ -74,9 +73,10 @@ def router(services: Services) -> APIRouter:
             names = {c.id: c for c in store.cameras()}
             results = [FaceMatch(similarity=h.similarity, sighting=SightingOut.of(by_id[h.sighting_id], names))
                        for h in hits if h.sighting_id in by_id]
-            return FaceSearchResponse(query_box=_box(box), faces_in_image=faces, results=results)
+            return FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image,
+                                      results=results)
 
-        return await run_in_threadpool(run)
+        return await services.run_search(run)
 
     @api.get("/api/search/plate", response_model=PlateSearchResponse)
     def search_plate(
@@ -106,18 +106,18 @@ def router(services: Services) -> APIRouter:
         max_speed_kmh: Annotated[float | None, Form(gt=0, le=10_000)] = None,
     ) -> TrajectoryResponse:
         """Where a face was seen: stops in time order, moves between cameras, a GeoJSON path."""
-        embedding, _, _ = await query_face(services, image, sighting_id, face_index)
+        query = await query_face(services, image, sighting_id, face_index)
         threshold = services.settings.watchlist_min_similarity if min_similarity is None else min_similarity
 
         def run() -> TrajectoryResponse:  # index and store calls, off the event loop
-            hits = services.catalog.search_faces(embedding, TRAJECTORY_LIMIT, since=since, until=until,
+            hits = services.catalog.search_faces(query.embedding(services), TRAJECTORY_LIMIT, since=since, until=until,
                                                  cameras=cameras, min_similarity=threshold)
             services.audit(user, "trajectory.face", reason, {
                 "image": image.filename if image else None, "sighting_id": sighting_id, "min_similarity": threshold,
                 "since": since, "until": until, "cameras": cameras, "sightings": len(hits)})
             return _trajectory(services, _load(services, [h.sighting_id for h in hits]), max_speed_kmh)
 
-        return await run_in_threadpool(run)
+        return await services.run_search(run)
 
     @api.get("/api/trajectory/plate", response_model=TrajectoryResponse)
     def plate_trajectory(

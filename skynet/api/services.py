@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -19,6 +23,8 @@ from skynet.index.store import Job
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.status import CameraStatus
 from skynet.records import AuditEvent, Camera, Detections, Frame
+
+T = TypeVar("T")
 
 
 class CameraControl(Protocol):
@@ -62,9 +68,19 @@ class Services:
     on_watchlist_change: Callable[[], None] = lambda: None  # e.g. WatchlistMatcher.invalidate
     clock: Callable[[], float] = time.time
     jobs: JobRunner = field(init=False)
+    _search_slots: anyio.CapacityLimiter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.catalog.store, self.clock)
+
+    async def run_search(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (index and store calls of a search) off the event loop, at most
+        ``settings.search_threads`` at once. More searches at once than cores only queue on the
+        GIL, each handing it back and forth with FAISS and SQLite (16 clients over 1M sightings
+        on 2 cores: 7.8 ms of CPU per search in 16 threads, 5.3-6.0 ms in 2)."""
+        if self._search_slots is None:  # made on the event loop that uses it
+            self._search_slots = anyio.CapacityLimiter(self.settings.search_threads or os.cpu_count() or 1)
+        return await anyio.to_thread.run_sync(work, limiter=self._search_slots)
 
     def start(self) -> None:
         """Prepare the process for serving. Many searches run at once, so each gets one BLAS thread

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from fastapi import HTTPException, UploadFile, status
 from starlette.concurrency import run_in_threadpool
@@ -79,14 +81,35 @@ def face_from_sighting(services: Services, sighting_id: int) -> np.ndarray:
     return embedding
 
 
+@dataclass(frozen=True, slots=True)
+class FaceQuery:
+    """The face a search is for: an analysed upload (``upload``: its embedding) or a face sighting,
+    whose stored embedding :meth:`embedding` reads (a store call: make it off the event loop, in
+    the thread that runs the search, so the request crosses threads once)."""
+
+    sighting_id: int | None = None
+    upload: np.ndarray | None = None
+    box: Box | None = None
+    faces_in_image: int = 0
+
+    def embedding(self, services: Services) -> np.ndarray:
+        """The query embedding; 404 / 422 for a sighting id that cannot be searched (see
+        :func:`face_from_sighting`)."""
+        if self.upload is not None:
+            return self.upload
+        return face_from_sighting(services, int(self.sighting_id or 0))
+
+
 async def query_face(services: Services, image: UploadFile | None, sighting_id: int | None,
-                     face_index: int | None) -> tuple[np.ndarray, Box | None, int]:
-    """The face to search for: from an upload or a sighting id (exactly one of them); 400 otherwise."""
+                     face_index: int | None) -> FaceQuery:
+    """The face to search for: from an upload (analysed now) or a sighting id (exactly one of them);
+    400 otherwise."""
     if (image is None) == (sighting_id is None):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "send exactly one of 'image' (a file) and 'sighting_id'")
     if image is not None:
-        return await face_from_upload(services, image, face_index, search=True)
-    return await run_in_threadpool(face_from_sighting, services, int(sighting_id or 0)), None, 0
+        embedding, box, faces = await face_from_upload(services, image, face_index, search=True)
+        return FaceQuery(upload=embedding, box=box, faces_in_image=faces)
+    return FaceQuery(sighting_id=sighting_id)
 
 
 def _message(error: BadImageError) -> str:

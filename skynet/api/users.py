@@ -59,6 +59,7 @@ def router(services: Services) -> APIRouter:
         """Run ``change`` (account errors become HTTP answers), then audit it; refused changes are not audited."""
         with _as_http():
             result = change()
+        services.auth.recent.clear()  # a role, a disabled user or a revoked token counts from the next request
         services.audit(by, action, reason, detail)
         return result
 
