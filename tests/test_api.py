@@ -89,6 +89,7 @@ def test_expired_token_is_refused(tmp_path: Path) -> None:
     ("operator", "get", "/api/audit", "read_audit"),
     ("operator", "delete", "/api/watchlist/1?reason=case-1", "manage_watchlists"),
     ("investigator", "post", "/api/jobs/reindex", "start_jobs"),
+    ("investigator", "get", "/api/jobs", "start_jobs"),
 ])
 def test_roles_decide_access(api: Api, role: str, method: str, path: str, permission: str) -> None:
     response = getattr(api.client, method)(path, headers=api.as_role(role))
@@ -438,6 +439,11 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
     assert job["state"] == "done" and job["files_total"] == 2 and job["files_done"] == 2
     assert job["frames"] == 30 and job["sightings"] == 4 and job["errors"] == [f"{videos[1]}: cannot decode"]
     assert api.client.get("/api/jobs/999", headers=headers).status_code == 404
+    listed = api.client.get("/api/jobs", headers=headers).json()
+    assert [j["id"] for j in listed] == [job_id] and listed[0]["files_done"] == 2
+    assert api.client.get("/api/jobs?state=running", headers=headers).json() == []
+    assert api.client.get("/api/jobs?state=done&limit=1", headers=headers).json()[0]["id"] == job_id
+    assert api.client.get("/api/jobs?state=paused", headers=headers).status_code == 422
 
 
 class LiveWorkers(Workers):

@@ -53,6 +53,8 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
         interrupted = store.get_job(running)
         assert interrupted.state == "failed" and "interrupted" in interrupted.errors[0]
         assert store.get_job(job_id).state == "done"
+        assert [j.id for j in store.jobs()] == [running, job_id]
+        assert [j.id for j in store.jobs(state="done")] == [job_id] and len(store.jobs(limit=1)) == 1
 
         [sid] = catalog.add_sightings([plate(10.0, "桂B12345", "cam-a")])
         entry = store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "car", "case", "ann", 1.0,

@@ -4,7 +4,7 @@
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -102,6 +102,13 @@ def router(services: Services) -> APIRouter:
                                 f"{services.catalog.face_model}: nothing to re-embed")
         services.audit(user, "job.reembed", None, {"job": job.id, **job.params})
         return JobOut.of(job)
+
+    @api.get("/api/jobs", response_model=list[JobOut], tags=["jobs"])
+    def list_jobs(user: Annotated[User, Depends(auth.require(Permission.START_JOBS))],
+                  state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobOut]:
+        """The newest jobs (of one ``state`` when given), newest first, with their progress."""
+        return [JobOut.of(job) for job in store.jobs(limit, state)]
 
     @api.get("/api/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
     def get_job(job_id: JobId, user: Annotated[User, Depends(auth.require(Permission.START_JOBS))]) -> JobOut:

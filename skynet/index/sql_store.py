@@ -755,11 +755,14 @@ class SqlStore(ABC):
                 (now, json.dumps(["interrupted: the server stopped before the job finished"]))).rowcount
 
     def get_job(self, job_id: int) -> Job | None:
-        row = self._execute("SELECT kind, created_by, created_at, updated_at, state, params, progress, errors, id "
-                            "FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        return Job(*row[:5], json.loads(row[5]), json.loads(row[6]), tuple(json.loads(row[7])), row[8])
+        row = self._execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def jobs(self, limit: int = 50, state: str | None = None) -> list[Job]:
+        """The newest ``limit`` jobs (of ``state`` when given), newest first."""
+        where, args = ("WHERE state = ?", [state]) if state else ("", [])
+        return [_job(row) for row in self._execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", (*args, limit))]
 
     # --- webhook outbox (skynet.alerts.outbox.DeliveryOutbox, through StoreOutbox) ---------------
 
@@ -864,6 +867,13 @@ def _sighting_filter(since: float | None, until: float | None,
         conditions.append(f"camera_id IN ({', '.join('?' * len(cameras))})" if cameras else "camera_id IS NULL")
         args += list(cameras)
     return conditions, args
+
+
+_JOB_COLUMNS = "kind, created_by, created_at, updated_at, state, params, progress, errors, id"
+
+
+def _job(row: Sequence) -> Job:
+    return Job(*row[:5], json.loads(row[5]), json.loads(row[6]), tuple(json.loads(row[7])), row[8])
 
 
 def _job_json(job: Job) -> tuple[str, str, str]:

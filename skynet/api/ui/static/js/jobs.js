@@ -1,41 +1,24 @@
-// Management: re-index jobs — starting one over archive files on the server, and the progress of
-// the jobs started or looked up in this browser session (polled while they run).
+// Management: re-index jobs — starting one over archive files on the server, and the server's
+// newest jobs with their progress (polled while any of them runs).
 
 import { request } from "./api.js";
 import { busy, field, fill, formatTime, h, inputTime, showError } from "./dom.js";
 
-const KEY = "skynet.jobs";
 const POLL_MS = 1000;
-
-const known = () => JSON.parse(sessionStorage.getItem(KEY) || "[]");
-const remember = (id) => sessionStorage.setItem(KEY,
-  JSON.stringify([id, ...known().filter((j) => j !== id)].slice(0, 20)));
+const SHOWN = 20;
 
 export function render(container, signal) {
   const list = h("div", { class: "jobs" });
   let timer = null;
   const refresh = async () => {
     clearTimeout(timer);
-    const jobs = await Promise.all(known().map((id) => request("GET", `/api/jobs/${id}`, { signal })
-      .catch((error) => ({ id, error: error.message }))));
-    fill(list, jobs.length ? jobs.map(jobCard) : h("p", { class: "muted" }, "No jobs started in this session."));
+    const jobs = await request("GET", `/api/jobs?limit=${SHOWN}`, { signal });
+    fill(list, jobs.length ? jobs.map(jobCard) : h("p", { class: "muted" }, "No jobs yet."));
     if (jobs.some((j) => j.state === "queued" || j.state === "running")) timer = setTimeout(poll, POLL_MS);
   };
-  const poll = () => refresh().catch((error) => showError(error, "job progress"));
+  const poll = () => refresh().catch((error) => showError(error, "jobs"));
   signal.addEventListener("abort", () => clearTimeout(timer));
-
-  const lookup = h("input", { type: "number", name: "job_id", min: 1, placeholder: "job #" });
-  const lookupForm = h("form", { class: "row", onsubmit: (event) => {
-    event.preventDefault();
-    if (lookup.value) remember(Number(lookup.value));
-    lookup.value = "";
-    poll();
-  } }, field("Show job", lookup), h("button", { type: "submit", class: "secondary" }, "Show"));
-
-  fill(container, h("h3", {}, "Re-index jobs"), startForm(signal, (id) => {
-    remember(id);
-    poll();
-  }), lookupForm, list);
+  fill(container, h("h3", {}, "Re-index jobs"), startForm(signal, poll), h("h4", {}, `Newest ${SHOWN} jobs`), list);
   poll();
 }
 
@@ -60,16 +43,14 @@ function startForm(signal, started) {
     busy(button, async () => {
       const body = { paths: paths.value.split("\n").map((p) => p.trim()).filter(Boolean), camera: camera.value,
         start: inputTime(start), force: force.checked };
-      const job = await request("POST", "/api/jobs/reindex", { body, signal });
-      started(job.id);
+      await request("POST", "/api/jobs/reindex", { body, signal });
+      started();
     }, errors);
   });
   return form;
 }
 
 function jobCard(job) {
-  if (job.error) return h("article", { class: "job card" }, h("strong", {}, `Job #${job.id}`), " ",
-    h("span", { class: "error" }, job.error));
   const total = job.files_total || 0;
   const stateClass = { done: "ok", failed: "bad", running: "warn", queued: "idle" }[job.state];
   return h("article", { class: "job card", dataset: { jobId: job.id, state: job.state } },
