@@ -6,10 +6,12 @@ implausible move, and management. Screenshots go to $SKYNET_SCREENSHOTS (default
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +169,15 @@ def test_plate_search_and_trajectory(page, site):
     expect(page.locator(".timeline .stop").first).to_contain_text("Demo street")
     expect(page.locator("svg.map .camera-mark")).to_have_count(4)
     site.shot(page, "trajectory-plate")
+
+    with page.expect_download() as saved:
+        page.click("form[name=export] button[type=submit]")
+    expect(page.locator("form[name=export]")).to_contain_text("saved skynet-export-")
+    with zipfile.ZipFile(saved.value.path()) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert "trajectory.geojson" in archive.namelist()
+        assert DEMO_PLATE in archive.read("sightings.csv").decode()
+    assert manifest["reason"] == "case 2026-7 plate" and manifest["created_by"] == "ivy"
 
 
 def test_live_alert_reaches_an_operator(page, site):

@@ -51,7 +51,29 @@ export function setUnauthorizedHandler(handler) {
  * `params`: query parameters (arrays repeat the key; null and "" are left out).
  * Resolves to the parsed JSON (null for 204); rejects with an ApiError.
  */
-export async function request(method, path, { params, body, token, signal } = {}) {
+export async function request(method, path, options = {}) {
+  const response = await send(method, path, options);
+  return response.status === 204 ? null : response.json().catch(() => null);
+}
+
+/**
+ * POSTs `body` (a plain object, as JSON) and saves the answer as a file through the browser's
+ * download, named as the server's Content-Disposition says (else `fallback`). Rejects with an ApiError.
+ */
+export async function download(path, body, fallback, { signal } = {}) {
+  const response = await send("POST", path, { body, signal });
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || fallback;
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return name;
+}
+
+async function send(method, path, { params, body, token, signal } = {}) {
   const headers = {};
   const bearer = token ?? session()?.token;
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
@@ -67,13 +89,13 @@ export async function request(method, path, { params, body, token, signal } = {}
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, "the server cannot be reached; check that skynet serve is running");
   }
-  const json = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
+    const json = await response.json().catch(() => null);
     const error = new ApiError(response.status, describe(response.status, json));
     if (response.status === 401 && bearer && !token) onUnauthorized(error);
     throw error;
   }
-  return json;
+  return response;
 }
 
 /** `path` with `params` as its query string. */

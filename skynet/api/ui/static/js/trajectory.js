@@ -1,7 +1,7 @@
 // Trajectory: where a plate or a face was seen — a timeline of stops and the camera map with the
 // path, implausible moves marked.
 
-import { request, showImage } from "./api.js";
+import { download, request, showImage } from "./api.js";
 import { busy, field, fill, formatDuration, formatSpan, h } from "./dom.js";
 import { mapWidget, setTileUrl, tileUrl } from "./map.js";
 import { addFilters, photoDrop, queryFilters } from "./query.js";
@@ -42,7 +42,7 @@ export function render(container, signal, params) {
     const { reason, since, until, cameras } = filters.values();
     const answer = await request("GET", "/api/trajectory/plate", { signal, params: {
       q: plate.value.trim(), mode: mode.value, reason, since, until, cameras, max_speed_kmh: speed() } });
-    await show(output, `plate ${plate.value.trim()}`, answer, signal);
+    await show(output, `plate ${plate.value.trim()}`, answer, { reason, maxSpeed: speed() }, signal);
   }, errors);
 
   const traceFace = () => busy(faceButton, async () => {
@@ -60,7 +60,8 @@ export function render(container, signal, params) {
     } else {
       throw new Error("drop a face photo or enter a face sighting number");
     }
-    await show(output, what, await request("POST", "/api/trajectory", { body: form, signal }), signal);
+    const answer = await request("POST", "/api/trajectory", { body: form, signal });
+    await show(output, what, answer, { reason: values.reason, maxSpeed: speed() }, signal);
   }, errors);
 
   plateForm.addEventListener("submit", (event) => {
@@ -83,13 +84,14 @@ export function render(container, signal, params) {
   else if (params.get("sighting") && valid()) traceFace();
 }
 
-async function show(output, what, answer, signal) {
+async function show(output, what, answer, query, signal) {
   const cameras = await request("GET", "/api/cameras", { signal });
   const implausible = answer.transitions.filter((t) => t.implausible).length;
   fill(output,
     h("h3", {}, `Trajectory of ${what}`),
     h("p", { class: "summary" }, `${answer.sightings} sighting(s), ${answer.stops.length} stop(s)`,
       implausible ? h("span", { class: "badge bad" }, `${implausible} implausible move(s)`) : null),
+    answer.stops.length ? exportForm(answer, query, signal) : null,
     answer.notes.length ? h("ul", { class: "notes" }, answer.notes.map((n) => h("li", {}, n))) : null,
     answer.stops.length ? h("div", { class: "trajectory-view" },
       h("div", { class: "map-box" }, mapWidget(cameras, answer)),
@@ -122,4 +124,22 @@ function moveItem(move) {
   return h("li", { class: `move${move.implausible ? " implausible" : ""}` },
     `${(move.distance_m / 1000).toFixed(2)} km in ${formatDuration(move.seconds)} · ${speed}`,
     move.implausible ? h("strong", {}, " · implausible") : null);
+}
+
+/** A button that downloads the trajectory's sightings, media and GeoJSON as an evidence ZIP
+ * (POST /api/exports, audited with the query's reason). */
+function exportForm(answer, query, signal) {
+  const button = h("button", { type: "submit", class: "secondary" }, "Export evidence (ZIP)");
+  const status = h("span", { class: "muted" });
+  const errors = h("div", { class: "form-errors" });
+  const form = h("form", { class: "row export", name: "export" }, button, status, errors);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(button, async () => {
+      const body = { reason: query.reason, sighting_ids: answer.stops.flatMap((s) => s.sighting_ids),
+        trajectory: true, max_speed_kmh: query.maxSpeed ? Number(query.maxSpeed) : null };
+      status.textContent = `saved ${await download("/api/exports", body, "skynet-export.zip", { signal })}`;
+    }, errors);
+  });
+  return form;
 }
