@@ -27,6 +27,16 @@ class Settings(BaseSettings):
         "where available.",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="Threads per model session; 0 = all cores.")
+    batch_size: int = Field(
+        default=1, ge=1, le=64,
+        description="Camera frames analysed together: each detector runs once over up to this many cameras' "
+        "frames (or motion regions). For GPUs (CUDA/TensorRT), e.g. 8; 1 = off, the right choice on CPU, "
+        "where a batch costs as much as its frames one by one.",
+    )
+    batch_wait_ms: float = Field(
+        default=10.0, ge=0.0, le=1000.0,
+        description="With batch_size > 1: how long a frame waits for other cameras' frames to join its batch.",
+    )
 
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
     face_min_score: float = Field(default=0.5, ge=0.0, le=1.0)

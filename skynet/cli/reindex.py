@@ -15,7 +15,7 @@ from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.analysis import AnalyzerPool
+from skynet.ingest.batching import camera_pool
 from skynet.ingest.reindex import FileOutcome, Reindexer, archive_files, frame_count
 from skynet.records import Camera
 
@@ -53,8 +53,8 @@ def reindex(
         raise ConfigError("--start applies to a single file; several files take their start from metadata or name.")
     start_time = parse_time(start) if start is not None else None
     jobs = jobs or os.cpu_count() or 1
-    pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=jobs,
-                                      lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=jobs,
+                       lazy_embedding=True, lazy_reading=True)
     with Catalog.from_settings(settings) as catalog:
         if camera not in {c.id for c in catalog.store.cameras()}:
             catalog.store.add_camera(Camera(camera, camera, source_url=""))

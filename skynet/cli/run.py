@@ -14,7 +14,7 @@ from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.analysis import AnalyzerPool
+from skynet.ingest.batching import camera_pool
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.status import CameraStatus
@@ -41,8 +41,8 @@ def run(
     settings = load_settings(data_dir, model_dir)
     configs = load_cameras(cameras)
     size = analysers or min(len(configs), os.cpu_count() or 1)
-    pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=size,
-                                      lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=size,
+                       lazy_embedding=True, lazy_reading=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

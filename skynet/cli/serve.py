@@ -17,7 +17,7 @@ from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
-from skynet.ingest.analysis import AnalyzerPool
+from skynet.ingest.batching import camera_pool
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.reindex import Reindexer
 from skynet.service.demo import set_up_demo
@@ -41,8 +41,8 @@ def serve(
     """Serve the HTTP API (search, trajectories, watch-lists, live alerts) and run the cameras."""
     settings = load_settings(data_dir, model_dir)
     size = analysers or os.cpu_count() or 1
-    pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=size,
-                                      lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=size,
+                       lazy_embedding=True, lazy_reading=True)
     with Catalog.from_settings(settings) as catalog:
         store = catalog.store
         for config in load_cameras(cameras) if cameras else []:

@@ -3,13 +3,14 @@
 Detectors run on the whole image or, when ``regions`` are given (see
 :mod:`skynet.ingest.regions`), on those crops only, each scaled by the factor the whole image
 would have been scaled by: an object inside a region is seen at the same size as in a
-full-frame pass, for a fraction of the cost.
+full-frame pass, for a fraction of the cost. :meth:`ImageAnalyzer.analyze_batch` does the same for
+several images (cameras) at once, each detector running once over all their inputs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -61,22 +62,41 @@ class ImageAnalyzer:
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
         :meth:`read_plates`); ``regions`` (boxes in image pixels, not overlapping) limit
         detection to those crops."""
-        height, width = image.shape[:2]
-        result = Detections(image_width=width, image_height=height)
+        return self._analyze([image], [regions], faces, plates, embed, read, batched=False)[0]
+
+    def analyze_batch(self, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None] | None = None,
+                      faces: bool = True, plates: bool = True, embed: bool = True,
+                      read: bool = True) -> list[Detections]:
+        """:meth:`analyze` for several images (e.g. one frame of each camera), each with its own
+        ``regions`` (or None): a detector with ``detect_batch`` runs once over every whole image
+        and region crop of the batch, others once per input. Each result's ``model_ms`` holds the
+        time of the batch's stages."""
+        regions = [None] * len(images) if regions is None else list(regions)
+        if len(regions) != len(images):
+            raise ValueError(f"{len(images)} images but {len(regions)} region lists")
+        return self._analyze(images, regions, faces, plates, embed, read, batched=True)
+
+    def _analyze(self, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None], faces: bool,
+                 plates: bool, embed: bool, read: bool, batched: bool) -> list[Detections]:
+        results = [Detections(image_width=image.shape[1], image_height=image.shape[0]) for image in images]
         if faces:
-            with _timed(result, "face_detect"):
-                found = _detect(self.face_detector.detect, image, regions, self.face_long_side)
-            found = [face.with_quality(face_quality(image, face)) for face in found]
+            with _timed(results, "face_detect"):
+                found = _detect(_runner(self.face_detector, batched), images, regions, self.face_long_side)
+            found = [[face.with_quality(face_quality(image, face)) for face in image_faces]
+                     for image, image_faces in zip(images, found, strict=True)]
             if embed:
-                with _timed(result, "face_embed"):
-                    found = self.face_embedder.embed(image, found) if found else []
-            result.faces = found
+                with _timed(results, "face_embed"):
+                    found = [self.embed_faces(image, image_faces)
+                             for image, image_faces in zip(images, found, strict=True)]
+            for result, image_faces in zip(results, found, strict=True):
+                result.faces = image_faces
         if plates:
-            with _timed(result, "plate_detect"):
-                detected = _detect(self.plate_detector.detect, image, regions, self.plate_long_side)
-            with _timed(result, "plate_read"):
-                result.plates = self.read_plates(image, detected) if read else detected
-        return result
+            with _timed(results, "plate_detect"):
+                detected = _detect(_runner(self.plate_detector, batched), images, regions, self.plate_long_side)
+            with _timed(results, "plate_read"):
+                for result, image, image_plates in zip(results, images, detected, strict=True):
+                    result.plates = self.read_plates(image, image_plates) if read else image_plates
+        return results
 
     def read_plates(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
         """``plates`` (found in ``image``) with their text read."""
@@ -87,13 +107,34 @@ class ImageAnalyzer:
         return self.face_embedder.embed(image, faces) if faces else []
 
 
-def _detect(detect, image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None) -> list:
-    """``detect`` on the whole image, or on each region scaled as the whole image would be."""
+Detect = Callable[[list[np.ndarray]], list[list[Found]]]
+
+
+def _runner(detector: FaceDetector | PlateDetector, batched: bool) -> Detect:
+    """Runs ``detector`` on a list of inputs: in one ``detect_batch`` call when ``batched`` and the
+    detector has one, else one ``detect`` call per input."""
+    if batched and hasattr(detector, "detect_batch"):
+        return detector.detect_batch
+    return lambda inputs: [detector.detect(pixels) for pixels in inputs]
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """What a detector is given of an image: the whole of it (no ``scale``), or a region crop
+    whose pixels map back to the image's by ``* scale + origin``."""
+
+    pixels: np.ndarray
+    scale: np.ndarray | None = None
+    origin: np.ndarray | None = None
+
+
+def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None) -> list[_View]:
+    """The whole image, or each region scaled as the whole image would be (too small ones left out)."""
     if regions is None:
-        return detect(image)
+        return [_View(image)]
     height, width = image.shape[:2]
     factor = 1.0 if long_side is None else min(1.0, long_side / max(height, width))
-    found = []
+    views = []
     for region in regions:
         x1, y1, x2, y2 = (int(v) for v in region.clipped(width, height).as_list())
         if x2 - x1 < 2 or y2 - y1 < 2:
@@ -103,8 +144,28 @@ def _detect(detect, image: np.ndarray, regions: Sequence[Box] | None, long_side:
             size = (max(1, round((x2 - x1) * factor)), max(1, round((y2 - y1) * factor)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         scale = np.float32([(x2 - x1) / crop.shape[1], (y2 - y1) / crop.shape[0]])
-        found += [_placed(d, scale, np.float32([x1, y1]), width, height) for d in detect(crop)]
-    return found
+        views.append(_View(crop, scale, np.float32([x1, y1])))
+    return views
+
+
+def _detect(detect: Detect, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None],
+            long_side: int | None) -> list[list]:
+    """Detections of each image (whole, or in its regions), from one ``detect`` over all their views."""
+    views = [_views(image, image_regions, long_side) for image, image_regions in zip(images, regions, strict=True)]
+    inputs = [view.pixels for image_views in views for view in image_views]
+    found = iter(detect(inputs) if inputs else [])
+    results = []
+    for image, image_views in zip(images, views, strict=True):
+        height, width = image.shape[:2]
+        image_found = []
+        for view in image_views:
+            in_view = next(found)
+            if view.scale is None:
+                image_found += in_view
+            else:
+                image_found += [_placed(d, view.scale, view.origin, width, height) for d in in_view]
+        results.append(image_found)
+    return results
 
 
 def _placed(found: Found, scale: np.ndarray, origin: np.ndarray, width: int, height: int) -> Found:
@@ -117,9 +178,11 @@ def _placed(found: Found, scale: np.ndarray, origin: np.ndarray, width: int, hei
 
 
 @contextmanager
-def _timed(result: Detections, stage: str):
+def _timed(results: list[Detections], stage: str):
     start = time.perf_counter()
     try:
         yield
     finally:
-        result.model_ms[stage] = (time.perf_counter() - start) * 1000.0
+        elapsed = (time.perf_counter() - start) * 1000.0
+        for result in results:
+            result.model_ms[stage] = elapsed
