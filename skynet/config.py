@@ -38,6 +38,14 @@ class Settings(BaseSettings):
         description="With batch_size > 1: how long a frame waits for other cameras' frames to join its batch.",
     )
 
+    region_detection: bool = Field(
+        default=True,
+        description="Camera frames: detect only in the regions that moved or hold a live track (a whole frame "
+        "every full_frame_every_s); false = every frame that moved is analysed whole.",
+    )
+    full_frame_every_s: float = Field(
+        default=10.0, gt=0, description="With region detection: analyse a whole frame at least this often."
+    )
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
     face_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     plate_detect_long_side: int = Field(
@@ -76,6 +84,11 @@ class Settings(BaseSettings):
     )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention policy runs.")
 
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per client address and per user name before POST /api/login "
+        "answers 429 (API tokens keep working).",
+    )
+    login_window_s: float = Field(default=60.0, gt=0, description="The window of login_max_failures, in seconds.")
     search_threads: int = Field(
         default=0, ge=0,
         description="Face searches and trajectories the API runs at once (others wait their turn); 0 = one per "

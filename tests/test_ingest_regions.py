@@ -127,3 +127,13 @@ def test_slow_motion_adds_up_until_it_is_seen():
     plans = [planner.plan(frame_with((100 + 3 * step, 100, 80), level=90), 0.2 * step) for step in range(1, 12)]
     assert plans[0] == []  # a faint edge 3 px further: below the noise threshold
     assert any(plans)  # but compared with the last analysed frame, the drift is seen
+
+
+def test_worker_options_follow_the_region_settings():
+    from skynet.config import Settings
+    from skynet.ingest.worker import WorkerOptions
+
+    assert WorkerOptions.from_settings(Settings(region_detection=False)).regions is None
+    options = WorkerOptions.from_settings(Settings(full_frame_every_s=3.0), analysis_fps=2.0)
+    assert options.regions is not None and options.regions.full_frame_every_s == 3.0 and options.analysis_fps == 2.0
+    assert WorkerOptions.from_settings(Settings()).analysis_fps == WorkerOptions().analysis_fps

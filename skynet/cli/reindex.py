@@ -17,6 +17,7 @@ from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.batching import camera_pool
 from skynet.ingest.reindex import FileOutcome, Reindexer, archive_files, frame_count
+from skynet.ingest.worker import WorkerOptions
 from skynet.records import Camera
 
 
@@ -61,7 +62,7 @@ def reindex(
             typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
         writer = CatalogWriter(catalog)
         reindexer = Reindexer(catalog, writer, writer.flush, pool, settings.model_pack, jobs=jobs,
-                              embed=pool.embed, read=pool.read)
+                              options=WorkerOptions.from_settings(settings), embed=pool.embed, read=pool.read)
         frames = {f: frame_count(f) for f in files}
         with tqdm(total=sum(frames.values()) or None, unit="frame", desc="re-indexing", dynamic_ncols=True) as bar:
             def report(outcome: FileOutcome) -> None:

@@ -52,7 +52,7 @@ def run(
         writer = CatalogWriter(catalog)
         running = CameraSet(pool, writer, embed=pool.embed, read=pool.read)
         for config in configs:
-            running.start([config.source()], WorkerOptions(analysis_fps=config.analysis_fps))
+            running.start([config.source()], WorkerOptions.from_settings(settings, config.analysis_fps))
         typer.echo(f"running {len(configs)} camera(s), {size} analyser(s); data in {settings.data_dir}")
         while not stop.wait(status_every or None):
             for status in running.statuses():

@@ -12,6 +12,7 @@ import uvicorn
 
 from skynet.api.app import create_app
 from skynet.api.auth import Auth
+from skynet.api.ratelimit import LoginThrottle
 from skynet.api.services import Services
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
@@ -19,7 +20,6 @@ from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
 from skynet.ingest.batching import camera_pool
 from skynet.ingest.camera_config import load_cameras
-from skynet.ingest.reindex import Reindexer
 from skynet.service.demo import set_up_demo
 from skynet.service.runtime import ServiceRuntime
 from skynet.synthetic import DEMO_PLATES
@@ -56,9 +56,10 @@ def serve(
                         "(it prints the admin's API token)", fg=typer.colors.YELLOW)
         runtime = ServiceRuntime(settings, catalog, pool, StoreOutbox(store))
         services = Services(
-            settings, catalog, Auth(store), hub=runtime.hub, analyze=pool.analyze, cameras=runtime.cameras,
-            make_reindexer=lambda: Reindexer(catalog, runtime.writer, runtime.writer.flush, pool,
-                                             settings.model_pack, jobs=size, embed=pool.embed),
+            settings, catalog, Auth(store, login_throttle=LoginThrottle(settings.login_max_failures,
+                                                                        settings.login_window_s)),
+            hub=runtime.hub, analyze=pool.analyze, cameras=runtime.cameras,
+            make_reindexer=lambda: runtime.reindexer(size),
             on_watchlist_change=runtime.matcher.invalidate, start_reembedding=runtime.start_reembedding,
             analyze_search=runtime.analyze_search,
         )

@@ -22,6 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from skynet.config import Settings
 from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
 from skynet.ingest.regions import RegionOptions, RegionPlanner
 from skynet.ingest.sources import SourceError, SourceSpec, VideoSource, open_source
@@ -55,6 +56,13 @@ class WorkerOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     idle_check_s: float = 0.5  # how often the analyser finishes tracks while no frame comes
+
+    @classmethod
+    def from_settings(cls, settings: Settings, analysis_fps: float | None = None) -> WorkerOptions:
+        """The configured region detection (``SKYNET_REGION_DETECTION``, ``SKYNET_FULL_FRAME_EVERY_S``),
+        at ``analysis_fps`` (default 5)."""
+        regions = RegionOptions(full_frame_every_s=settings.full_frame_every_s) if settings.region_detection else None
+        return cls(regions=regions) if analysis_fps is None else cls(analysis_fps=analysis_fps, regions=regions)
 
 
 LIVE_FIRST_SIGHTING_S = 0.2

@@ -34,6 +34,8 @@ from skynet.index.store import Job
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.analysis import AnalyzerPool
 from skynet.ingest.camera_manager import CameraManager
+from skynet.ingest.reindex import Reindexer
+from skynet.ingest.worker import WorkerOptions
 from skynet.records import Detections, Sighting
 from skynet.watchlist import AlertFanout, WatchlistMatcher
 
@@ -91,7 +93,8 @@ class ServiceRuntime:
                                         model=catalog.live_model)
         self.writer.add_listener(self.matcher)
         self.writer.add_listener(fanout.sightings)
-        self.cameras = CameraManager(pool, self.writer, embed=pool.embed, read=pool.read)
+        self.worker_options = WorkerOptions.from_settings(settings)
+        self.cameras = CameraManager(pool, self.writer, embed=pool.embed, options=self.worker_options, read=pool.read)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.reembed: ReembedJob | None = None
@@ -109,6 +112,12 @@ class ServiceRuntime:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def reindexer(self, jobs: int) -> Reindexer:
+        """A re-indexer of archive files into this runtime's store, ``jobs`` files at a time, with the
+        cameras' analysers: faces embedded and plates read as each track needs (the pool is lazy)."""
+        return Reindexer(self.catalog, self.writer, self.writer.flush, self.pool, self.settings.model_pack,
+                         jobs=jobs, options=self.worker_options, embed=self.pool.embed, read=self.pool.read)
 
     def start_reembedding(self, user: str = "system") -> Job | None:
         """When the configured pack embeds faces with another model than searches use, start (or
