@@ -57,8 +57,7 @@ from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
-from skynet.ingest.analysis import AnalyzerPool
-from skynet.ingest.reindex import Reindexer
+from skynet.ingest.batching import camera_pool
 from skynet.records import Camera
 from skynet.service.runtime import ServiceRuntime
 
@@ -100,8 +99,8 @@ class Service:
 
 def start_service(settings: Settings, analysers: int) -> Service:
     """Wire the service as ``skynet serve`` does and serve it on a free local port."""
-    pool = AnalyzerPool.from_settings(settings.model_copy(update={"intra_op_threads": 1}), size=analysers,
-                                      lazy_embedding=True)
+    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=analysers,
+                       lazy_embedding=True, lazy_reading=True)
     catalog = Catalog.from_settings(settings)
     store = catalog.store
     user = store.add_user(User("scenario", Role.ADMIN, time.time()))
@@ -109,8 +108,7 @@ def start_service(settings: Settings, analysers: int) -> Service:
     runtime = ServiceRuntime(settings, catalog, pool, StoreOutbox(store))
     services = Services(settings, catalog, Auth(store), hub=runtime.hub, analyze=pool.analyze,
                         cameras=runtime.cameras,
-                        make_reindexer=lambda: Reindexer(catalog, runtime.writer, runtime.writer.flush, pool,
-                                                         settings.model_pack, jobs=analysers, embed=pool.embed),
+                        make_reindexer=lambda: runtime.reindexer(analysers),
                         on_watchlist_change=runtime.matcher.invalidate)
     app = create_app(services)
     serve_services = app.router.lifespan_context
