@@ -1,6 +1,6 @@
 """Evaluate face detection and recognition on a labelled image set.
 
-    python benchmarks/eval_faces.py --data ../shared/data/faces_identities [--json out.json] [--limit N]
+    python benchmarks/eval_faces.py --data ../shared/data/faces_identities [--json out.json] [--limit N] [--video N]
 
 ``DIR/labels.csv`` lies beside ``DIR/images/``. The layout is told by its columns:
 
@@ -9,6 +9,13 @@
   an error); TAR at FAR 1e-3 over all pairs of labelled images (a pair with an undetected image
   counts as rejected) and the embedding distance that FAR implies. The largest face of an image
   is its face.
+  With ``--video N`` it also calibrates the face-match threshold for camera faces: every photo is
+  shown ``N`` times as a city camera shows it (the scenario benchmark's renderer: the face 65-130 px
+  tall in a 1280x720 street frame, Gaussian blur sigma 0-1 px, JPEG quality 60-85, i.e. H.264-like
+  loss) and analysed as a camera frame; each original photo (a query) is compared with every
+  camera view of every *other* photo. Reported: the cosine similarity at FAR 1e-2, 1e-3 and 1e-4
+  over the impostor pairs, TAR there, and FAR / TAR at the configured
+  ``SKYNET_WATCHLIST_MIN_SIMILARITY``.
 * ``filename, face_boxes_xywh, n_boxes`` (groups): how many labelled boxes (``[x, y, w, h]``;
   rows with no boxes are not annotated) a detection overlaps with IoU >= 0.3, one detection per
   box.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import sys
 import time
@@ -29,8 +37,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scenario_render import face_sprite, generated_street, place
 
 from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
@@ -39,7 +51,12 @@ from skynet.ingest.images import load_image
 from skynet.records import Box, FaceDetection
 
 FAR_TARGET = 1e-3
+VIDEO_FARS = (1e-2, 1e-3, 1e-4)
 MATCH_IOU = 0.3
+VIDEO_FRAME = (1280, 720)  # the scenario benchmark's frame size
+VIDEO_FACE_PX = (65.0, 130.0)  # face heights the scenario benchmark shows
+VIDEO_BLUR = (0.0, 1.0)  # Gaussian sigma in pixels
+VIDEO_JPEG = (60, 85)  # JPEG quality of the re-encode standing in for H.264 loss
 
 
 @dataclass
@@ -127,11 +144,70 @@ def identity_metrics(identities: list[str], embeddings: list[np.ndarray | None])
     }
 
 
-def evaluate_identities(analyzer, settings, data, rows) -> dict:
+def camera_view(photo: np.ndarray, face: FaceDetection, rng: np.random.Generator) -> np.ndarray:
+    """``photo``'s face as a city camera shows it (see the module docstring): a 1280x720 BGR frame."""
+    box = (face.box.x1, face.box.y1, face.box.x2, face.box.y2)
+    height = rng.uniform(*VIDEO_FACE_PX)
+    sprite = face_sprite(photo, box, height)
+    width, frame_height = VIDEO_FRAME
+    frame = generated_street(width, frame_height, int(rng.integers(1 << 30)))
+    margin = sprite[0].shape[0]
+    centre = (rng.uniform(margin, width - margin), rng.uniform(margin, frame_height - margin))
+    place(frame, sprite, centre, 1.0, rng.uniform(*VIDEO_BLUR))
+    quality = int(rng.integers(VIDEO_JPEG[0], VIDEO_JPEG[1] + 1))
+    ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else frame
+
+
+def embed_camera_views(analyzer: ImageAnalyzer, settings: Settings, data: Path, rows: list[dict[str, str]],
+                       draws: int, seed: int) -> list[tuple[int, np.ndarray, float]]:
+    """(row index, embedding, face quality score) of the largest face found in each of ``draws``
+    camera views of every photo (views where no face is found are left out)."""
+    rng = np.random.default_rng(seed)
+    views: list[tuple[int, np.ndarray, float]] = []
+    for index, row in enumerate(tqdm(rows, desc="camera views", unit="img", file=sys.stderr)):
+        image = load(data, row, settings)
+        face = None if image is None else largest(analyzer.face_detector.detect(image))
+        for _ in range(draws if face is not None else 0):
+            found = largest(analyzer.analyze(camera_view(image, face, rng), plates=False).faces)
+            if found is not None and found.embedding is not None:
+                quality = found.quality.score if found.quality is not None else found.score
+                views.append((index, found.embedding, quality))
+    return views
+
+
+def video_metrics(identities: list[str], queries: list[np.ndarray | None],
+                  views: list[tuple[int, np.ndarray, float]], configured: float) -> dict:
+    """Photo-to-camera-view pairs (never a photo with its own view): the similarity at each FAR of
+    ``VIDEO_FARS`` with the TAR there, and FAR / TAR at the ``configured`` similarity."""
+    labels = np.asarray(identities)
+    rows = np.array([i for i, e in enumerate(queries) if e is not None])
+    query = np.stack([queries[i] for i in rows])
+    view_rows = np.array([v[0] for v in views])
+    similarity = query @ np.stack([v[1] for v in views]).T
+    other_photo = rows[:, None] != view_rows[None, :]
+    same = (labels[rows][:, None] == labels[view_rows][None, :]) & other_photo
+    different = labels[rows][:, None] != labels[view_rows][None, :]
+    impostor = np.sort(similarity[different])[::-1]
+    genuine = similarity[same]
+    metrics: dict = {"camera_views": len(views), "genuine_pairs": int(same.sum()),
+                     "impostor_pairs": int(different.sum())}
+    for far in VIDEO_FARS:
+        allowed = int(np.floor(far * len(impostor)))
+        threshold = float(impostor[allowed]) if allowed < len(impostor) else -1.0  # accepted: > threshold
+        metrics[f"threshold_at_far_{far:g}"] = threshold
+        metrics[f"tar_at_far_{far:g}"] = float((genuine > threshold).mean())
+    metrics["configured_threshold"] = configured
+    metrics["far_at_configured"] = float((impostor >= configured).mean())
+    metrics["tar_at_configured"] = float((genuine >= configured).mean())
+    return metrics
+
+
+def evaluate_identities(analyzer, settings, data, rows, video_draws: int = 0) -> dict:
     embeddings, model_ms = embed_images(analyzer, settings, data, rows)
     metrics = identity_metrics([row["identity"] for row in rows], embeddings)
     metrics["ms_per_image"] = model_ms / max(1, len(rows))
-    print(f"images: {metrics['images']}, identities: {len(set(r['identity'] for r in rows))}")
+    print(f"images: {metrics['images']}, identities: {len({r['identity'] for r in rows})}")
     print(f"detection rate: {metrics['detection_rate']:.1%} ({metrics['detected']}/{metrics['images']})")
     print(
         f"1-NN identification accuracy: {metrics['identification_accuracy']:.1%} (leave-one-out over the "
@@ -145,6 +221,23 @@ def evaluate_identities(analyzer, settings, data, rows) -> dict:
     if metrics["impostor_pairs"] < 1 / FAR_TARGET:
         print("  (fewer than 1000 impostor pairs: FAR 1e-3 is not resolved; the threshold is the closest impostor)")
     print(f"model time: {metrics['ms_per_image']:.1f} ms per image (detect + embed the largest face)")
+    if video_draws > 0:
+        views = embed_camera_views(analyzer, settings, data, rows, video_draws, seed=0)
+        if not views or metrics["detected"] == 0:
+            print("camera views: no face found in any view or photo; nothing to calibrate")
+            return metrics
+        video = video_metrics([row["identity"] for row in rows], embeddings, views,
+                              settings.watchlist_min_similarity)
+        metrics["video"] = video
+        print(f"camera views: {video['camera_views']} ({video_draws} per photo; {video['genuine_pairs']} genuine, "
+              f"{video['impostor_pairs']} impostor photo-to-view pairs)")
+        for far in VIDEO_FARS:
+            print(f"  FAR {far:g}: cosine similarity > {video[f'threshold_at_far_{far:g}']:.4f}, "
+                  f"TAR {video[f'tar_at_far_{far:g}']:.1%}")
+        if video["impostor_pairs"] < 1 / min(VIDEO_FARS):
+            print(f"  (fewer than {1 / min(VIDEO_FARS):.0f} impostor pairs: the smallest FARs are not resolved)")
+        print(f"  at the configured {video['configured_threshold']:g}: FAR {video['far_at_configured']:.2%}, "
+              f"TAR {video['tar_at_configured']:.1%}")
     return metrics
 
 
@@ -201,11 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures as one JSON object here")
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--threads", type=int, help="threads per model (0 = all cores)")
+    parser.add_argument("--video", type=int, default=0, metavar="N",
+                        help="identities: also calibrate on N camera views of every photo (see above)")
     args = parser.parse_args(argv)
     rows = read_labels(args.data, args.limit)
     columns = set(rows[0]) if rows else set()
     if "identity" in columns:
-        evaluate = evaluate_identities
+        evaluate = functools.partial(evaluate_identities, video_draws=args.video)
     elif {"face_boxes_xywh", "n_boxes"} <= columns:
         evaluate = evaluate_groups
     else:

@@ -187,6 +187,7 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
 
     return {"expected": len(expected), "alerted": len(first), "recall": _ratio(len(first), len(expected)),
             "false_alerts": len(false_alerts), "false_alert_sightings": false_alerts,
+            "missed": [[v.kind, v.identity, v.camera, v.t_in, v.t_out] for i, v in enumerate(expected) if i not in first],
             "latency_from_appearance_p50_s": pct(from_in, 50), "latency_from_appearance_p99_s": pct(from_in, 99),
             "latency_from_leaving_p50_s": pct(from_out, 50), "latency_from_leaving_p99_s": pct(from_out, 99),
             "latencies_from_appearance_s": [round(float(x), 3) for x in from_in]}
