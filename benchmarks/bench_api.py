@@ -165,16 +165,25 @@ def main() -> None:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator for the search by sighting id (auto: wrk when installed)")
     parser.add_argument("--json", type=Path, help="write the figures here as one JSON object")
+    parser.add_argument("--data-dir", type=Path,
+                        help="keep the store here and reuse it on later runs with the same --n (filling 1M takes "
+                             "minutes); default: a temporary directory, removed at the end")
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
-    data_dir = Path(tempfile.mkdtemp(prefix="skynet-bench-api-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="skynet-bench-api-"))
     process = None
     try:
         with Catalog.open(data_dir) as catalog:
             start = time.perf_counter()
-            fill(catalog, args.n)
-            figures: dict = {"n": args.n, "clients": args.clients, "fill_s": time.perf_counter() - start}
-            admin = catalog.store.add_user(User("bench", Role.ADMIN, time.time()))
+            held = catalog.faces.status().vectors
+            reused = held == args.n
+            if not reused:
+                if held:
+                    raise SystemExit(f"{data_dir} holds {held} faces, not --n {args.n}: use another --data-dir")
+                fill(catalog, args.n)
+            figures: dict = {"n": args.n, "clients": args.clients, "fill_s": time.perf_counter() - start,
+                             "store_reused": reused}
+            admin = catalog.store.get_user("bench") or catalog.store.add_user(User("bench", Role.ADMIN, time.time()))
             token, _ = issue_token(catalog.store, admin, time.time())
         start = time.perf_counter()
         process, base = serve(data_dir, args.analyzers if args.upload else 0)
@@ -197,7 +206,8 @@ def main() -> None:
         if process is not None:
             process.terminate()
             process.join(30)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

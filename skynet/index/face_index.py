@@ -293,7 +293,9 @@ class FaceIndex:
 
     # --- background graph ------------------------------------------------------------------------
 
-    def _needs_graph(self, rows: _Rows, graph: _Graph | None) -> bool:
+    def _needs_graph(self, rows: _Rows, graph: _Graph | None, complete: bool = False) -> bool:
+        """Whether to (re)build the graph: the rows beyond it (searched exactly) or the deleted rows
+        in it grew past their limits, or, ``complete``, there are any."""
         alive = int(rows.alive[: rows.n].sum())
         if alive < self.approx_threshold:
             return False
@@ -301,13 +303,15 @@ class FaceIndex:
             return True
         tail = rows.n - graph.rows
         dead = rows.n - alive
+        if complete:
+            return tail > 0 or dead > 0
         return tail > max(50_000, graph.rows // 10) or dead > rows.n // 5
 
-    def _maybe_build(self) -> None:
+    def _maybe_build(self, complete: bool = False) -> None:
         with self._lock:
             if self._builder is not None and self._builder.is_alive():
                 return
-            if self._rows is None or not self._needs_graph(self._rows, self._graph):
+            if self._rows is None or not self._needs_graph(self._rows, self._graph, complete):
                 return
             self._builder = threading.Thread(target=self._build, name="face-index-build", daemon=True)
             self._builder.start()
@@ -341,9 +345,10 @@ class FaceIndex:
             log.exception("face index: background build failed")
 
     def settle(self) -> None:
-        """Build the approximate graph now if the index is due one, and wait until it is swapped in."""
+        """Bring the approximate graph up to date with every row now (not only when it is due one, as
+        inserts do) and wait until it is swapped in: the steady state benchmarks measure."""
         self.wait_for_build()
-        self._maybe_build()
+        self._maybe_build(complete=True)
         self.wait_for_build()
 
     def wait_for_build(self) -> None:
