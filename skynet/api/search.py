@@ -4,7 +4,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, status
 
 from skynet.api.auth import Permission, User
 from skynet.api.schemas import (
@@ -58,11 +58,11 @@ def router(services: Services) -> APIRouter:
         top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
         min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
         since: Since = None, until: Until = None, cameras: Cameras = None,
-    ) -> FaceSearchResponse:
+    ) -> Response:
         """Sightings of the face in a photo (or of a face sighting), most similar first."""
         query = await query_face(services, image, sighting_id, face_index)
 
-        def run() -> FaceSearchResponse:  # index and store calls, off the event loop
+        def run() -> Response:  # index and store calls, off the event loop
             hits = services.catalog.search_faces(query.embedding(services), top_k, since=since, until=until,
                                                  cameras=cameras, min_similarity=min_similarity)
             services.audit(user, "search.face", reason, {
@@ -73,8 +73,11 @@ def router(services: Services) -> APIRouter:
             names = {c.id: c for c in store.cameras()}
             results = [FaceMatch(similarity=h.similarity, sighting=SightingOut.of(by_id[h.sighting_id], names))
                        for h in hits if h.sighting_id in by_id]
-            return FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image,
-                                      results=results)
+            found = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image,
+                                       results=results)
+            # serialised here, in the search's thread: the model is built and valid, so FastAPI need
+            # not validate it again on the event loop (the schema still documents it)
+            return Response(found.model_dump_json(), media_type="application/json")
 
         return await services.run_search(run)
 
