@@ -340,30 +340,27 @@ class Auth:
     ) -> User:
         """The authenticated user, or 401 with the reason. A token checked in the last
         :data:`RECHECK_TOKEN_S` is not looked up again (see :class:`RecentTokens`)."""
-        if credentials is None:
-            raise _unauthorized("missing API token: send the header 'Authorization: Bearer <token>'")
-        token = credentials.credentials
-        user = self.recent.get(token)
-        if user is not None:
+        if credentials is not None and (user := self.recent.get(credentials.credentials)) is not None:
             return user
-        try:
-            user = await run_in_threadpool(authenticate_token, self.store, token, self.clock())
-        except AuthError as error:
-            raise _unauthorized(error_detail(error)) from None
+        user, token = await run_in_threadpool(self._looked_up, credentials)
         self.recent.put(token, user)
         return user
 
     def revoke_current(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
         """A dependency that authenticates the request, then revokes its token (logging out)."""
+        user, token = self._looked_up(credentials)
+        self.store.revoke_token(hash_token(token))
+        self.recent.clear()
+        return user
+
+    def _looked_up(self, credentials: HTTPAuthorizationCredentials | None) -> tuple[User, str]:
+        """(user, token) of the request's token, looked up in the store, or 401 with the reason."""
         if credentials is None:
             raise _unauthorized("missing API token: send the header 'Authorization: Bearer <token>'")
         try:
-            user = authenticate_token(self.store, credentials.credentials, self.clock())
+            return authenticate_token(self.store, credentials.credentials, self.clock()), credentials.credentials
         except AuthError as error:
             raise _unauthorized(error_detail(error)) from None
-        self.store.revoke_token(hash_token(credentials.credentials))
-        self.recent.clear()
-        return user
 
     def require(self, permission: Permission) -> Callable[[User], User]:
         """A dependency giving the current user if their role has ``permission``, else 403 (a
