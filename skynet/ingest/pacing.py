@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 from typing import Generic, TypeVar
 
 import cv2
@@ -92,44 +91,42 @@ def motion_thumbnail(image: np.ndarray, width: int) -> np.ndarray:
 
 
 class LatestSlot(Generic[T]):
-    """A hand-over of at most ``capacity`` items between a reader and an analyser thread.
+    """A one-item hand-over between a reader and an analyser thread.
 
-    Live (``block=False``): when full, a new item pushes out the oldest one not yet taken, which
-    is counted in :attr:`dropped`, so latency stays bounded when analysis falls behind.
-    Archive (``block=True``): :meth:`put` waits until there is room, so nothing is dropped.
+    Live (``block=False``): a new item replaces one not yet taken, and the replaced one is
+    counted in :attr:`dropped`, so latency stays bounded when analysis falls behind.
+    Archive (``block=True``): :meth:`put` waits until the slot is free, so nothing is dropped.
     """
 
-    def __init__(self, block: bool, capacity: int = 1) -> None:
-        if capacity < 1:
-            raise ValueError("a slot holds at least one item")
+    def __init__(self, block: bool) -> None:
         self.block = block
         self.dropped = 0
-        self._items: deque[T] = deque()
-        self._capacity = capacity
+        self._item: T | None = None
+        self._has_item = False
         self._closed = False
         self._cond = threading.Condition()
 
     def put(self, item: T, timeout: float | None = None) -> bool:
         """Offer ``item``; ``False`` if the slot was closed (or, blocking, still full after ``timeout``)."""
         with self._cond:
-            if self.block and not self._cond.wait_for(
-                    lambda: len(self._items) < self._capacity or self._closed, timeout):
+            if self.block and not self._cond.wait_for(lambda: not self._has_item or self._closed, timeout):
                 return False
             if self._closed:
                 return False
-            if len(self._items) == self._capacity:
-                self._items.popleft()
+            if self._has_item:
                 self.dropped += 1
-            self._items.append(item)
+            self._item, self._has_item = item, True
             self._cond.notify_all()
             return True
 
     def take(self, timeout: float | None = None) -> T | None:
-        """The oldest waiting item, or ``None`` after ``timeout`` or once the slot is closed and empty."""
+        """The waiting item, or ``None`` after ``timeout`` or once the slot is closed and empty."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._items or self._closed, timeout) or not self._items:
+            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
                 return None
-            item = self._items.popleft()
+            if not self._has_item:
+                return None
+            item, self._item, self._has_item = self._item, None, False
             self._cond.notify_all()
             return item
 
@@ -142,4 +139,4 @@ class LatestSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         with self._cond:
-            return self._closed and not self._items
+            return self._closed and not self._has_item

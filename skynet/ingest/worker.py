@@ -4,8 +4,8 @@ Threads, not processes: OpenCV's FFmpeg decode and onnxruntime release the GIL f
 heavy work, so threads of one process use the cores while sharing one copy of the models,
 one sink and the status without pickling frames between processes. Each camera has two
 threads: a reader that drains the stream at its own rate (so a live stream never backs up)
-and an analyser behind a small :class:`~skynet.ingest.pacing.LatestSlot` (two frames for a live
-camera), so a slow analyser drops (and counts) the oldest frames instead of queueing them without bound.
+and an analyser behind a one-frame :class:`~skynet.ingest.pacing.LatestSlot`, so a slow
+analyser drops (and counts) frames instead of queueing them.
 """
 
 from __future__ import annotations
@@ -65,11 +65,6 @@ class WorkerOptions:
         return cls(regions=regions) if analysis_fps is None else cls(analysis_fps=analysis_fps, regions=regions)
 
 
-LIVE_BACKLOG_FRAMES = 2
-"""Frames due for analysis a live camera may keep waiting: one slow analysis (a whole-frame pass, a
-face embedding holding the GIL) is absorbed instead of dropping a frame; latency stays bounded.
-Measured with 2 live 720p streams on 2 cores, 45 s twice: 1 frame dropped 2.4 % / 3.3 %, 2 frames 0.9 % / 0 %."""
-
 LIVE_FIRST_SIGHTING_S = 0.2
 """Live cameras publish a track's first sighting after it has been seen this long (then the rest
 of the pass when it ends), so watch-list alerts come while the object is still in view."""
@@ -96,8 +91,7 @@ class CameraWorker:
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sightings-{spec.camera_id}")
         self._tracker = CameraTracker(spec.camera_id, tracking, archive, embed, read, defer=self._defer)
         self._board = StatusBoard(spec.camera_id, spec.redacted, spec.read_timeout_s)
-        backlog = LIVE_BACKLOG_FRAMES if spec.live else 1
-        self._slot: LatestSlot[Frame] = LatestSlot(block=not spec.live, capacity=backlog)
+        self._slot: LatestSlot[Frame] = LatestSlot(block=not spec.live)
         self._stop = threading.Event()
         self._latest_timestamp: float | None = None
         self._last_analysed: tuple[Frame, Detections] | None = None
