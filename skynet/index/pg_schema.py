@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from skynet.index.errors import StoreError
+from skynet.index.schema import PER_MODEL_EMBEDDINGS_DATA
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -189,20 +190,7 @@ MIGRATIONS: tuple[str, ...] = (
         embedding_count INTEGER NOT NULL CHECK (embedding_count > 0),
         PRIMARY KEY (entry_id, model)
     );
-    INSERT INTO watchlist_embeddings (entry_id, model, embeddings, embedding_count)
-        SELECT id, 'default/dlib_resnet', embeddings, embedding_count FROM watchlist_entries
-        WHERE embeddings IS NOT NULL AND embedding_count > 0;
-    UPDATE watchlist_entries SET embeddings = NULL, embedding_count = 0;
-
-    -- meta: face_model (the model searches use), embedding_dim/<model> (each model's dimension)
-    INSERT INTO meta (key, value)
-        SELECT 'embedding_dim/default/dlib_resnet', value FROM meta WHERE key = 'embedding_dim';
-    INSERT INTO meta (key, value)
-        SELECT 'face_model', 'default/dlib_resnet'
-        WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'embedding_dim')
-           OR EXISTS (SELECT 1 FROM watchlist_embeddings);
-    DELETE FROM meta WHERE key = 'embedding_dim';
-    """,
+    """ + PER_MODEL_EMBEDDINGS_DATA,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

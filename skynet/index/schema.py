@@ -8,6 +8,23 @@ from pathlib import Path
 from skynet.index.errors import StoreError
 
 # Each entry moves the schema from version i to i + 1. Append new migrations; never edit old ones.
+PER_MODEL_EMBEDDINGS_DATA = """
+    INSERT INTO watchlist_embeddings (entry_id, model, embeddings, embedding_count)
+        SELECT id, 'default/dlib_resnet', embeddings, embedding_count FROM watchlist_entries
+        WHERE embeddings IS NOT NULL AND embedding_count > 0;
+    UPDATE watchlist_entries SET embeddings = NULL, embedding_count = 0;
+
+    -- meta: face_model (the model searches use), embedding_dim/<model> (each model's dimension)
+    INSERT INTO meta (key, value)
+        SELECT 'embedding_dim/default/dlib_resnet', value FROM meta WHERE key = 'embedding_dim';
+    INSERT INTO meta (key, value)
+        SELECT 'face_model', 'default/dlib_resnet'
+        WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'embedding_dim')
+           OR EXISTS (SELECT 1 FROM watchlist_embeddings);
+    DELETE FROM meta WHERE key = 'embedding_dim';
+"""
+"""Migration 3's data moves, the same SQL in SQLite and PostgreSQL (appended to both dialects' DDL)."""
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -201,20 +218,7 @@ MIGRATIONS: tuple[str, ...] = (
         embedding_count INTEGER NOT NULL CHECK (embedding_count > 0),
         PRIMARY KEY (entry_id, model)
     );
-    INSERT INTO watchlist_embeddings (entry_id, model, embeddings, embedding_count)
-        SELECT id, 'default/dlib_resnet', embeddings, embedding_count FROM watchlist_entries
-        WHERE embeddings IS NOT NULL AND embedding_count > 0;
-    UPDATE watchlist_entries SET embeddings = NULL, embedding_count = 0;
-
-    -- meta: face_model (the model searches use), embedding_dim/<model> (each model's dimension)
-    INSERT INTO meta (key, value)
-        SELECT 'embedding_dim/default/dlib_resnet', value FROM meta WHERE key = 'embedding_dim';
-    INSERT INTO meta (key, value)
-        SELECT 'face_model', 'default/dlib_resnet'
-        WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'embedding_dim')
-           OR EXISTS (SELECT 1 FROM watchlist_embeddings);
-    DELETE FROM meta WHERE key = 'embedding_dim';
-    """,
+    """ + PER_MODEL_EMBEDDINGS_DATA,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

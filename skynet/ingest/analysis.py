@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Protocol, Self
 
 import numpy as np
 
@@ -48,11 +48,13 @@ class AnalyzerPool:
 
     @classmethod
     def from_settings(cls, settings: Settings, size: int = 1, lazy_embedding: bool = False,
-                      lazy_reading: bool = False) -> AnalyzerPool:
-        """``size`` analysers of the configured model pack (each loads its own sessions)."""
+                      lazy_reading: bool = False, **options) -> Self:
+        """``size`` analysers of the configured model pack (each loads its own sessions); ``options``
+        go to the pool's constructor."""
         from skynet.detectors.analyzer import ImageAnalyzer
 
-        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding, lazy_reading)
+        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding, lazy_reading,
+                   **options)
 
     def __call__(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections:
         """Analyse a camera frame, or only its ``regions`` (faces without embeddings, plates

@@ -135,10 +135,7 @@ def camera_pool(settings: Settings, size: int, lazy_embedding: bool = False,
                 lazy_reading: bool = False) -> AnalyzerPool:
     """The ``size`` analysers of the configured pack that camera workers share: batching across
     cameras when ``settings.batch_size`` > 1, else a plain :class:`AnalyzerPool`."""
-    from skynet.detectors.analyzer import ImageAnalyzer
-
-    analyzers = [ImageAnalyzer.from_settings(settings) for _ in range(size)]
     if settings.batch_size <= 1:
-        return AnalyzerPool(analyzers, lazy_embedding, lazy_reading)
-    return BatchingAnalyzer(analyzers, lazy_embedding, lazy_reading, max_batch=settings.batch_size,
-                            max_wait_ms=settings.batch_wait_ms)
+        return AnalyzerPool.from_settings(settings, size, lazy_embedding, lazy_reading)
+    return BatchingAnalyzer.from_settings(settings, size, lazy_embedding, lazy_reading,
+                                          max_batch=settings.batch_size, max_wait_ms=settings.batch_wait_ms)
