@@ -61,8 +61,9 @@ def main() -> None:
         catalog = Catalog.open(data_dir)
         store = catalog.store
         store.add_camera(Camera("gate", "Gate", "rtsp://10.0.0.1/gate"))
-        store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "bench", "benchmark", "bench", time.time(),
-                                                 plate_pattern="桂B*"))
+        store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.PLATE, "bench", "benchmark", "bench", time.time(), plate_pattern="桂B*")
+        )
         user = store.add_user(User("bench", Role.ADMIN, time.time()))
         token, _ = issue_token(store, user, time.time(), ttl_s=3600)
         hub = LiveHub()
@@ -72,36 +73,47 @@ def main() -> None:
         writer.add_listener(WatchlistMatcher(store, AlertFanout(lambda s: None, hub=hub).alert, 0.9))
         app = create_app(Services(Settings(data_dir=data_dir), catalog, Auth(store), hub=hub))
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               ws="websockets-sansio"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+        )
         threading.Thread(target=server.run, daemon=True).start()
         while not server.started:
             time.sleep(0.05)
         received: dict[int, float] = {}
         ready = threading.Event()
-        client = threading.Thread(target=lambda: asyncio.run(
-            _receive(f"ws://127.0.0.1:{port}/api/live", token, args.n, received, ready)))
+        client = threading.Thread(
+            target=lambda: asyncio.run(_receive(f"ws://127.0.0.1:{port}/api/live", token, args.n, received, ready))
+        )
         client.start()
         ready.wait(10)
         image = np.zeros((32, 32, 3), np.uint8)
         for i in range(args.n):
             now = time.time()
             plate = PlateText(f"桂B{i:05d}", (0.95,) * 7)
-            writer.publish(Sighting("gate", SightingKind.PLATE, now - 2, now, now - 1, Box(0, 0, 90, 30), 0.9,
-                                    plate=plate), image, image)
+            writer.publish(
+                Sighting("gate", SightingKind.PLATE, now - 2, now, now - 1, Box(0, 0, 90, 30), 0.9, plate=plate),
+                image,
+                image,
+            )
             time.sleep(1.0 / args.rate)
         client.join(60)
         writer.close()
         server.should_exit = True
         catalog.close()
     latencies = np.array([received[i] - committed[i] for i in received if i in committed]) * 1000.0
-    result = {"alerts": len(latencies), "sightings": args.n, "alert_recall": len(latencies) / args.n,
-              "alert_latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
-              "alert_latency_p99_ms": round(float(np.percentile(latencies, 99)), 2),
-              "alert_latency_max_ms": round(float(latencies.max()), 2)}
+    result = {
+        "alerts": len(latencies),
+        "sightings": args.n,
+        "alert_recall": len(latencies) / args.n,
+        "alert_latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "alert_latency_p99_ms": round(float(np.percentile(latencies, 99)), 2),
+        "alert_latency_max_ms": round(float(latencies.max()), 2),
+    }
     print(f"{'alerts':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s}")
-    print(f"{result['alerts']:8d} {result['alert_latency_p50_ms']:8.2f} {result['alert_latency_p99_ms']:8.2f} "
-          f"{result['alert_latency_max_ms']:8.2f}")
+    print(
+        f"{result['alerts']:8d} {result['alert_latency_p50_ms']:8.2f} {result['alert_latency_p99_ms']:8.2f} "
+        f"{result['alert_latency_max_ms']:8.2f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

@@ -51,8 +51,14 @@ def fill(catalog: Catalog, n: int) -> None:
     for camera in CAMERAS:
         catalog.store.add_camera(Camera(camera, camera.title(), f"rtsp://10.0.0.1/{camera}"))
     for lo in range(0, n, BATCH):
-        catalog.add_sightings([Sighting(CAMERAS[i % 3], SightingKind.FACE, times[i], times[i] + 2, times[i], box,
-                                        0.8, embedding=vectors[i]) for i in range(lo, min(n, lo + BATCH))])
+        catalog.add_sightings(
+            [
+                Sighting(
+                    CAMERAS[i % 3], SightingKind.FACE, times[i], times[i] + 2, times[i], box, 0.8, embedding=vectors[i]
+                )
+                for i in range(lo, min(n, lo + BATCH))
+            ]
+        )
     catalog.faces.settle()
 
 
@@ -75,8 +81,9 @@ def serve(data_dir: Path, upload_analyzers: int) -> tuple[multiprocessing.Proces
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(data_dir, port, upload_analyzers),
-                                                           daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(data_dir, port, upload_analyzers), daemon=True
+    )
     process.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -119,9 +126,14 @@ def load(base: str, token: str, clients: int, seconds: float, request) -> dict:
         thread.join()
     elapsed = time.perf_counter() - started
     ms = np.array(latencies) * 1000
-    return {"requests": len(latencies), "errors": len(errors), "first_error": errors[0] if errors else None,
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "requests_per_s": len(latencies) / elapsed}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "requests_per_s": len(latencies) / elapsed,
+    }
 
 
 WRK_SCRIPT = """
@@ -142,17 +154,26 @@ def load_wrk(base: str, token: str, clients: int, seconds: float, form: dict, n:
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_SCRIPT.format(token=token, form=body, n=n - 1))
         script.flush()
-        out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency",
-                              "-s", script.name, base], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, base],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
 
     def latency(percent: str) -> float:
         value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)$", out, re.MULTILINE).groups()
         return float(value) * _WRK_UNITS[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"client": "wrk", "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "errors": int(errors.group(1)) if errors else 0, "p50_ms": latency("50"), "p99_ms": latency("99"),
-            "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    return {
+        "client": "wrk",
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+    }
 
 
 def main() -> None:
@@ -162,12 +183,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each load run")
     parser.add_argument("--upload", type=Path, help="also search by uploading this photo (real models)")
     parser.add_argument("--analyzers", type=int, default=2, help="analyser pool size for uploads")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator for the search by sighting id (auto: wrk when installed)")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator for the search by sighting id (auto: wrk when installed)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here as one JSON object")
-    parser.add_argument("--data-dir", type=Path,
-                        help="keep the store here and reuse it on later runs with the same --n (filling 1M takes "
-                             "minutes); default: a temporary directory, removed at the end")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the store here and reuse it on later runs with the same --n (filling 1M takes "
+        "minutes); default: a temporary directory, removed at the end",
+    )
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="skynet-bench-api-"))
@@ -181,8 +209,12 @@ def main() -> None:
                 if held:
                     raise SystemExit(f"{data_dir} holds {held} faces, not --n {args.n}: use another --data-dir")
                 fill(catalog, args.n)
-            figures: dict = {"n": args.n, "clients": args.clients, "fill_s": time.perf_counter() - start,
-                             "store_reused": reused}
+            figures: dict = {
+                "n": args.n,
+                "clients": args.clients,
+                "fill_s": time.perf_counter() - start,
+                "store_reused": reused,
+            }
             admin = catalog.store.get_user("bench") or catalog.store.add_user(User("bench", Role.ADMIN, time.time()))
             token, _ = issue_token(catalog.store, admin, time.time())
         start = time.perf_counter()
@@ -193,8 +225,11 @@ def main() -> None:
         def by_id(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
             return client.post("/api/search/face", data={**form, "sighting_id": str(int(rng.integers(1, args.n)))})
 
-        figures["by_sighting_id"] = (load_wrk(base, token, args.clients, args.seconds, form, args.n) if use_wrk
-                                     else {"client": "python", **load(base, token, args.clients, args.seconds, by_id)})
+        figures["by_sighting_id"] = (
+            load_wrk(base, token, args.clients, args.seconds, form, args.n)
+            if use_wrk
+            else {"client": "python", **load(base, token, args.clients, args.seconds, by_id)}
+        )
         if args.upload:
             photo = args.upload.read_bytes()
 

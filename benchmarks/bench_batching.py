@@ -61,9 +61,14 @@ def tiny_analysers(folder: Path, count: int) -> list[ImageAnalyzer]:
     plates = yolo_model(folder / "plates.onnx", np.array([[320, 320, 64, 32, 0.6]], np.float32).T)
     cpu = ["CPUExecutionProvider"]
     return [
-        ImageAnalyzer(scrfd.Scrfd(create_session(faces, cpu, 1), 640, 0.5), None,
-                      yolo.YoloPlateDetector(yolo.OnnxYolo(create_session(plates, cpu, 1), 640), 0.25), None,
-                      face_long_side=640, plate_long_side=960)
+        ImageAnalyzer(
+            scrfd.Scrfd(create_session(faces, cpu, 1), 640, 0.5),
+            None,
+            yolo.YoloPlateDetector(yolo.OnnxYolo(create_session(plates, cpu, 1), 640), 0.25),
+            None,
+            face_long_side=640,
+            plate_long_side=960,
+        )
         for _ in range(count)
     ]
 
@@ -119,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         models = "yolo pack (YOLOv8 plates, CenterFace faces)" if use_pack else "tiny test models"
         if not use_pack and not args.tiny:
             print(f"note: the yolo pack is not installed in {settings.models_path}; tiny models used", file=sys.stderr)
-        frames = [[paste_demo_plates(street_scene(1280, 720, seed=c * 100 + i)) for i in range(args.frames)]
-                  for c in range(args.cameras)]
+        frames = [
+            [paste_demo_plates(street_scene(1280, 720, seed=c * 100 + i)) for i in range(args.frames)]
+            for c in range(args.cameras)
+        ]
         plain = AnalyzerPool(analysers, lazy_embedding=True, lazy_reading=True)
-        batching = BatchingAnalyzer(analysers, lazy_embedding=True, lazy_reading=True, max_batch=args.cameras,
-                                    max_wait_ms=args.wait_ms)
+        batching = BatchingAnalyzer(
+            analysers, lazy_embedding=True, lazy_reading=True, max_batch=args.cameras, max_wait_ms=args.wait_ms
+        )
         cameras_fps(plain, [own[:1] for own in frames])  # warm-up: first runs allocate
         cameras_fps(batching, [own[:1] for own in frames])
         unbatched_runs, batched_runs = [], []
@@ -136,18 +144,28 @@ def main(argv: list[str] | None = None) -> int:
     providers = resolve_providers(settings.execution_providers) if use_pack else ["CPUExecutionProvider"]
     unbatched, batched = max(unbatched_runs), max(batched_runs)
     report = {
-        "models": models, "providers": providers, "cpu_cores": os.cpu_count(), "cameras": args.cameras,
-        "frames_per_camera": args.frames, "frame_size": "1280x720", "analysers": count, "max_batch": args.cameras,
+        "models": models,
+        "providers": providers,
+        "cpu_cores": os.cpu_count(),
+        "cameras": args.cameras,
+        "frames_per_camera": args.frames,
+        "frame_size": "1280x720",
+        "analysers": count,
+        "max_batch": args.cameras,
         "wait_ms": args.wait_ms,
-        "unbatched_fps": round(unbatched, 2), "batched_fps": round(batched, 2),
+        "unbatched_fps": round(unbatched, 2),
+        "batched_fps": round(batched, 2),
         "ratio": round(batched / unbatched, 3),
         "unbatched_runs_fps": [round(v, 2) for v in unbatched_runs],
         "batched_runs_fps": [round(v, 2) for v in batched_runs],
-        "plate_detector_single_fps": round(alone_single, 2), "plate_detector_batch_fps": round(alone_batched, 2),
+        "plate_detector_single_fps": round(alone_single, 2),
+        "plate_detector_batch_fps": round(alone_batched, 2),
         "plate_detector_ratio": round(alone_batched / alone_single, 3),
     }
-    print(f"{models} on {', '.join(providers)}; {args.cameras} cameras x {args.frames} frames 1280x720, "
-          f"{count} analyser(s), batches of up to {args.cameras}, wait {args.wait_ms:g} ms")
+    print(
+        f"{models} on {', '.join(providers)}; {args.cameras} cameras x {args.frames} frames 1280x720, "
+        f"{count} analyser(s), batches of up to {args.cameras}, wait {args.wait_ms:g} ms"
+    )
     print(f"{'camera analysis':28s} {'frames/s':>9s}")
     print(f"{'one frame at a time':28s} {unbatched:9.2f}")
     print(f"{'batched across cameras':28s} {batched:9.2f}")

@@ -24,6 +24,8 @@ from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.synthetic import paste_demo_plates, street_scene
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 def scenes() -> dict[str, np.ndarray]:
     """The benchmark images, by name."""
     street = paste_demo_plates(street_scene(1920, 1080))
@@ -50,17 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     analyzer = ImageAnalyzer.from_settings(Settings(intra_op_threads=args.threads))
     results = {}
-    print(f"{'scene (1920x1080)':26s} {'faces':>5s} {'plates':>6s} {'face_det':>8s} {'embed':>7s} "
-          f"{'plate_det':>9s} {'read':>6s} {'total ms':>9s}")
+    print(
+        f"{'scene (1920x1080)':26s} {'faces':>5s} {'plates':>6s} {'face_det':>8s} {'embed':>7s} "
+        f"{'plate_det':>9s} {'read':>6s} {'total ms':>9s}"
+    )
     for name, image in scenes().items():
         analyzer.analyze(image)
         runs = [analyzer.analyze(image) for _ in range(args.repeat)]
         stages = {stage: statistics.median(r.model_ms[stage] for r in runs) for stage in runs[0].model_ms}
         total = statistics.median(r.total_model_ms for r in runs)
-        results[name] = {"faces": len(runs[0].faces), "plates": len(runs[0].plates), "model_ms": stages,
-                         "total_model_ms": total}
-        print(f"{name:26s} {len(runs[0].faces):5d} {len(runs[0].plates):6d} {stages['face_detect']:8.1f} "
-              f"{stages['face_embed']:7.1f} {stages['plate_detect']:9.1f} {stages['plate_read']:6.1f} {total:9.1f}")
+        results[name] = {
+            "faces": len(runs[0].faces),
+            "plates": len(runs[0].plates),
+            "model_ms": stages,
+            "total_model_ms": total,
+        }
+        print(
+            f"{name:26s} {len(runs[0].faces):5d} {len(runs[0].plates):6d} {stages['face_detect']:8.1f} "
+            f"{stages['face_embed']:7.1f} {stages['plate_detect']:9.1f} {stages['plate_read']:6.1f} {total:9.1f}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "scenes": results}, indent=2, ensure_ascii=False))
     return 0

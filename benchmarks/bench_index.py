@@ -52,14 +52,32 @@ def insert(catalog: Catalog, vectors: np.ndarray, plates: list[str]) -> tuple[fl
     box = Box(0, 0, 80, 100)
     start = time.perf_counter()
     for lo in range(0, n, BATCH):
-        catalog.add_sightings([Sighting(CAMERAS[i % 3], SightingKind.FACE, times[i], times[i] + 2, times[i], box, 0.8,
-                                        embedding=vectors[i]) for i in range(lo, min(n, lo + BATCH))])
+        catalog.add_sightings(
+            [
+                Sighting(
+                    CAMERAS[i % 3], SightingKind.FACE, times[i], times[i] + 2, times[i], box, 0.8, embedding=vectors[i]
+                )
+                for i in range(lo, min(n, lo + BATCH))
+            ]
+        )
     face_rate = n / (time.perf_counter() - start)
     start = time.perf_counter()
     for lo in range(0, n, BATCH):
-        catalog.add_sightings([Sighting(CAMERAS[i % 3], SightingKind.PLATE, times[i], times[i] + 1, times[i], box, 0.8,
-                                        plate=PlateText(plates[i], (0.9,) * len(plates[i])))
-                               for i in range(lo, min(n, lo + BATCH))])
+        catalog.add_sightings(
+            [
+                Sighting(
+                    CAMERAS[i % 3],
+                    SightingKind.PLATE,
+                    times[i],
+                    times[i] + 1,
+                    times[i],
+                    box,
+                    0.8,
+                    plate=PlateText(plates[i], (0.9,) * len(plates[i])),
+                )
+                for i in range(lo, min(n, lo + BATCH))
+            ]
+        )
     return face_rate, n / (time.perf_counter() - start)
 
 
@@ -73,16 +91,21 @@ def face_search(catalog: Catalog, vectors: np.ndarray, queries: int, rng: np.ran
     exact_subset, faces.exact_subset = faces.exact_subset, len(vectors) + 1  # force exact search
     exact_t, exact = _timed(lambda q: faces.search(q, 10, **window), probes)
     faces.exact_subset = exact_subset
-    narrow_t, _ = _timed(lambda q: faces.search(q, 10, since=SPAN_S * 0.5, until=SPAN_S * 0.51,
-                                                cameras=["north"]), probes)
+    narrow_t, _ = _timed(
+        lambda q: faces.search(q, 10, since=SPAN_S * 0.5, until=SPAN_S * 0.51, cameras=["north"]), probes
+    )
     plain_t, _ = _timed(lambda q: faces.search(q, 10), probes)
-    recall = np.mean([len({h.sighting_id for h in a} & {h.sighting_id for h in e}) / max(1, len(e))
-                      for a, e in zip(approx, exact)])
-    return {"face_search_p50_ms": _ms(approx_t)["p50"], "face_search_p95_ms": _ms(approx_t)["p95"],
-            "face_search_exact_p50_ms": _ms(exact_t)["p50"],
-            "face_search_narrow_filter_p50_ms": _ms(narrow_t)["p50"],
-            "face_search_unfiltered_p50_ms": _ms(plain_t)["p50"],
-            "recall_at_10": float(recall)}
+    recall = np.mean(
+        [len({h.sighting_id for h in a} & {h.sighting_id for h in e}) / max(1, len(e)) for a, e in zip(approx, exact)]
+    )
+    return {
+        "face_search_p50_ms": _ms(approx_t)["p50"],
+        "face_search_p95_ms": _ms(approx_t)["p95"],
+        "face_search_exact_p50_ms": _ms(exact_t)["p50"],
+        "face_search_narrow_filter_p50_ms": _ms(narrow_t)["p50"],
+        "face_search_unfiltered_p50_ms": _ms(plain_t)["p50"],
+        "recall_at_10": float(recall),
+    }
 
 
 def plate_search(catalog: Catalog, plates: list[str], queries: int, rng: np.random.Generator) -> dict:
@@ -98,10 +121,14 @@ def plate_search(catalog: Catalog, plates: list[str], queries: int, rng: np.rand
     wild_t, wild = _timed(lambda q: store.search_plates(q, PlateMode.WILDCARD, limit=50), wildcards)
     fuzzy_t, found = _timed(lambda q: store.search_plates(q, PlateMode.FUZZY, limit=10), fuzzy)
     hit_rate = np.mean([p in {h.text for h in hits} for p, hits in zip(picks, found)])
-    return {"plate_wildcard_p50_ms": _ms(wild_t)["p50"], "plate_wildcard_p95_ms": _ms(wild_t)["p95"],
-            "plate_wildcard_mean_hits": float(np.mean([len(w) for w in wild])),
-            "plate_fuzzy_p50_ms": _ms(fuzzy_t)["p50"], "plate_fuzzy_p95_ms": _ms(fuzzy_t)["p95"],
-            "plate_fuzzy_found_rate": float(hit_rate)}
+    return {
+        "plate_wildcard_p50_ms": _ms(wild_t)["p50"],
+        "plate_wildcard_p95_ms": _ms(wild_t)["p95"],
+        "plate_wildcard_mean_hits": float(np.mean([len(w) for w in wild])),
+        "plate_fuzzy_p50_ms": _ms(fuzzy_t)["p50"],
+        "plate_fuzzy_p95_ms": _ms(fuzzy_t)["p95"],
+        "plate_fuzzy_found_rate": float(hit_rate),
+    }
 
 
 def main() -> None:
@@ -125,8 +152,13 @@ def main() -> None:
         start = time.perf_counter()
         catalog.faces.settle()
         settle_s = time.perf_counter() - start
-        figures = {"n": args.n, "insert_per_s": face_rate, "plate_insert_per_s": plate_rate,
-                   "index_settle_s": settle_s, "approximate_rows": catalog.faces.status().approximate_rows}
+        figures = {
+            "n": args.n,
+            "insert_per_s": face_rate,
+            "plate_insert_per_s": plate_rate,
+            "index_settle_s": settle_s,
+            "approximate_rows": catalog.faces.status().approximate_rows,
+        }
         figures |= face_search(catalog, vectors, args.queries, rng)
         figures |= plate_search(catalog, plates, args.queries, rng)
         start = time.perf_counter()

@@ -83,7 +83,7 @@ def street_painter(width: int, height: int, seed: int, faces: list[np.ndarray] |
     unit = height / 1080
     car_w, car_h, bumper = int(520 * unit), int(240 * unit), int(70 * unit)
     car = np.full((car_h, car_w, 3), (70, 70, 160), np.uint8)
-    car[car_h - bumper:] = (30, 30, 30)
+    car[car_h - bumper :] = (30, 30, 30)
     plate_w, plate_h = int(180 * unit), int(180 * unit * 140 / 440)
     plate_at = ((car_w - plate_w) // 2, car_h - plate_h - int(30 * unit))
     plates = [cv2.resize(render_plate(text), (plate_w, plate_h), interpolation=cv2.INTER_AREA) for text in PLATES]
@@ -111,7 +111,7 @@ def _put(image: np.ndarray, x: int, y: int, patch: np.ndarray) -> None:
     h, w = patch.shape[:2]
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, image.shape[1]), min(y + h, image.shape[0])
     if x1 < x2 and y1 < y2:
-        image[y1:y2, x1:x2] = patch[y1 - y:y2 - y, x1 - x:x2 - x]
+        image[y1:y2, x1:x2] = patch[y1 - y : y2 - y, x1 - x : x2 - x]
 
 
 def sample_faces(count: int = 6) -> list[np.ndarray]:
@@ -168,13 +168,20 @@ def reindex(files: list[Path], pool: AnalyzerPool, writer: CatalogWriter) -> dic
     if bad:
         raise RuntimeError(f"archive workers failed: {bad}")
     frames = sum(s.frames_read for s in statuses)
-    return {"frames": frames, "wall_s": wall, "fps": frames / wall, "cpu_per_frame": cpu / frames,
-            "analysed": sum(s.frames_analysed for s in statuses),
-            "static_skipped": sum(s.frames_static for s in statuses), "sightings": writer.stored - stored_before}
+    return {
+        "frames": frames,
+        "wall_s": wall,
+        "fps": frames / wall,
+        "cpu_per_frame": cpu / frames,
+        "analysed": sum(s.frames_analysed for s in statuses),
+        "static_skipped": sum(s.frames_static for s in statuses),
+        "sightings": writer.stored - stored_before,
+    }
 
 
-def live_step(server: RtspServer, n: int, pool: AnalyzerPool, writer: CatalogWriter, warmup_s: float,
-              measure_s: float) -> dict:
+def live_step(
+    server: RtspServer, n: int, pool: AnalyzerPool, writer: CatalogWriter, warmup_s: float, measure_s: float
+) -> dict:
     cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS), embed=pool.embed, read=pool.read)
     cameras.start(SourceSpec(f"live{i}", server.url(f"cam{i}"), open_timeout_s=10.0) for i in range(n))
     try:
@@ -194,8 +201,14 @@ def live_step(server: RtspServer, n: int, pool: AnalyzerPool, writer: CatalogWri
     dropped = sum(a.frames_dropped - b.frames_dropped for a, b in pairs)
     static = sum(a.frames_static - b.frames_static for a, b in pairs)
     due = analysed + dropped
-    result = {"streams": n, "input_fps_per_stream": read / measure_s / n, "analysed": analysed, "dropped": dropped,
-              "static_skipped": static, "drop_fraction": dropped / due if due else 0.0}
+    result = {
+        "streams": n,
+        "input_fps_per_stream": read / measure_s / n,
+        "analysed": analysed,
+        "dropped": dropped,
+        "static_skipped": static,
+        "drop_fraction": dropped / due if due else 0.0,
+    }
     result["sustained"] = result["drop_fraction"] < 0.01 and result["input_fps_per_stream"] >= 0.9 * FPS
     return result
 
@@ -214,9 +227,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Ingest throughput benchmark")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     parser.add_argument("--json", type=Path, help="write the results as one JSON object here")
-    parser.add_argument("--analyzers", type=int, default=os.cpu_count() or 1,
-                        help="analysers working in parallel, each with cores/analyzers model threads "
-                             "(default: one per core, one thread each: best on a busy machine)")
+    parser.add_argument(
+        "--analyzers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="analysers working in parallel, each with cores/analyzers model threads "
+        "(default: one per core, one thread each: best on a busy machine)",
+    )
     args = parser.parse_args()
     files_n, seconds, live_seconds = (2, CYCLE_S, CYCLE_S) if args.quick else (4, 4 * CYCLE_S, 2 * CYCLE_S)
     warmup_s, measure_s, max_streams = (2.0, 4.0, 3) if args.quick else (4.0, 20.0, 12)
@@ -228,8 +245,18 @@ def main() -> int:
         work = Path(tmp)
         print(f"making {files_n} 1080p25 clips of {seconds:g} s ...", flush=True)
         faces = sample_faces()
-        files = [make_clip(work / f"archive{i}.mp4", seconds, 1920, 1080, FPS, street_painter(1920, 1080, i, faces),
-                           preset=CAMERA_PRESET) for i in range(files_n)]
+        files = [
+            make_clip(
+                work / f"archive{i}.mp4",
+                seconds,
+                1920,
+                1080,
+                FPS,
+                street_painter(1920, 1080, i, faces),
+                preset=CAMERA_PRESET,
+            )
+            for i in range(files_n)
+        ]
         catalog = Catalog.open(work / "data")
         for i in range(max(files_n, max_streams)):
             catalog.store.add_camera(Camera(f"file{i}", f"file{i}", ""))
@@ -239,23 +266,24 @@ def main() -> int:
         writer.add_listener(delays)
         decode_fps, decode_cpu = decode_only(files)
         archive = reindex(files, pool, writer)
-        results.update({
-            "decode_fps": round(decode_fps, 1),
-            "reindex_fps": round(archive["fps"], 1),
-            "reindex_vs_decode_ratio": round(archive["fps"] / decode_fps, 3),
-            "decode_cpu_ms_per_frame": round(decode_cpu * 1000, 2),
-            "reindex_cpu_ms_per_frame": round(archive["cpu_per_frame"] * 1000, 2),
-            "reindex_vs_decode_cpu_ratio": round(decode_cpu / archive["cpu_per_frame"], 3),
-            "reindex_x_realtime": round(archive["fps"] / FPS, 2),
-            "reindex_analysed_frames": archive["analysed"],
-            "reindex_static_skipped": archive["static_skipped"],
-            "reindex_sightings": archive["sightings"],
-        })
+        results.update(
+            {
+                "decode_fps": round(decode_fps, 1),
+                "reindex_fps": round(archive["fps"], 1),
+                "reindex_vs_decode_ratio": round(archive["fps"] / decode_fps, 3),
+                "decode_cpu_ms_per_frame": round(decode_cpu * 1000, 2),
+                "reindex_cpu_ms_per_frame": round(archive["cpu_per_frame"] * 1000, 2),
+                "reindex_vs_decode_cpu_ratio": round(decode_cpu / archive["cpu_per_frame"], 3),
+                "reindex_x_realtime": round(archive["fps"] / FPS, 2),
+                "reindex_analysed_frames": archive["analysed"],
+                "reindex_static_skipped": archive["static_skipped"],
+                "reindex_sightings": archive["sightings"],
+            }
+        )
         print(json.dumps(results, indent=1), flush=True)
         missing = rtsp_server_available()
         if missing is None:
-            clip = make_clip(work / "live720.mp4", live_seconds, 1280, 720, FPS,
-                             street_painter(1280, 720, 99, faces))
+            clip = make_clip(work / "live720.mp4", live_seconds, 1280, 720, FPS, street_painter(1280, 720, 99, faces))
             server = RtspServer({f"cam{i}": clip for i in range(max_streams)}).start()
             steps = []
             try:

@@ -159,8 +159,9 @@ def camera_view(photo: np.ndarray, face: FaceDetection, rng: np.random.Generator
     return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else frame
 
 
-def embed_camera_views(analyzer: ImageAnalyzer, settings: Settings, data: Path, rows: list[dict[str, str]],
-                       draws: int, seed: int) -> list[tuple[int, np.ndarray, float]]:
+def embed_camera_views(
+    analyzer: ImageAnalyzer, settings: Settings, data: Path, rows: list[dict[str, str]], draws: int, seed: int
+) -> list[tuple[int, np.ndarray, float]]:
     """(row index, embedding, face quality score) of the largest face found in each of ``draws``
     camera views of every photo (views where no face is found are left out)."""
     rng = np.random.default_rng(seed)
@@ -176,8 +177,12 @@ def embed_camera_views(analyzer: ImageAnalyzer, settings: Settings, data: Path, 
     return views
 
 
-def video_metrics(identities: list[str], queries: list[np.ndarray | None],
-                  views: list[tuple[int, np.ndarray, float]], configured: float) -> dict:
+def video_metrics(
+    identities: list[str],
+    queries: list[np.ndarray | None],
+    views: list[tuple[int, np.ndarray, float]],
+    configured: float,
+) -> dict:
     """Photo-to-camera-view pairs (never a photo with its own view): the similarity at each FAR of
     ``VIDEO_FARS`` with the TAR there, and FAR / TAR at the ``configured`` similarity."""
     labels = np.asarray(identities)
@@ -190,8 +195,11 @@ def video_metrics(identities: list[str], queries: list[np.ndarray | None],
     different = labels[rows][:, None] != labels[view_rows][None, :]
     impostor = np.sort(similarity[different])[::-1]
     genuine = similarity[same]
-    metrics: dict = {"camera_views": len(views), "genuine_pairs": int(same.sum()),
-                     "impostor_pairs": int(different.sum())}
+    metrics: dict = {
+        "camera_views": len(views),
+        "genuine_pairs": int(same.sum()),
+        "impostor_pairs": int(different.sum()),
+    }
     for far in VIDEO_FARS:
         allowed = int(np.floor(far * len(impostor)))
         threshold = float(impostor[allowed]) if allowed < len(impostor) else -1.0  # accepted: > threshold
@@ -226,18 +234,23 @@ def evaluate_identities(analyzer, settings, data, rows, video_draws: int = 0) ->
         if not views or metrics["detected"] == 0:
             print("camera views: no face found in any view or photo; nothing to calibrate")
             return metrics
-        video = video_metrics([row["identity"] for row in rows], embeddings, views,
-                              settings.watchlist_min_similarity)
+        video = video_metrics([row["identity"] for row in rows], embeddings, views, settings.watchlist_min_similarity)
         metrics["video"] = video
-        print(f"camera views: {video['camera_views']} ({video_draws} per photo; {video['genuine_pairs']} genuine, "
-              f"{video['impostor_pairs']} impostor photo-to-view pairs)")
+        print(
+            f"camera views: {video['camera_views']} ({video_draws} per photo; {video['genuine_pairs']} genuine, "
+            f"{video['impostor_pairs']} impostor photo-to-view pairs)"
+        )
         for far in VIDEO_FARS:
-            print(f"  FAR {far:g}: cosine similarity > {video[f'threshold_at_far_{far:g}']:.4f}, "
-                  f"TAR {video[f'tar_at_far_{far:g}']:.1%}")
+            print(
+                f"  FAR {far:g}: cosine similarity > {video[f'threshold_at_far_{far:g}']:.4f}, "
+                f"TAR {video[f'tar_at_far_{far:g}']:.1%}"
+            )
         if video["impostor_pairs"] < 1 / min(VIDEO_FARS):
             print(f"  (fewer than {1 / min(VIDEO_FARS):.0f} impostor pairs: the smallest FARs are not resolved)")
-        print(f"  at the configured {video['configured_threshold']:g}: FAR {video['far_at_configured']:.2%}, "
-              f"TAR {video['tar_at_configured']:.1%}")
+        print(
+            f"  at the configured {video['configured_threshold']:g}: FAR {video['far_at_configured']:.2%}, "
+            f"TAR {video['tar_at_configured']:.1%}"
+        )
     return metrics
 
 
@@ -294,8 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures as one JSON object here")
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--threads", type=int, help="threads per model (0 = all cores)")
-    parser.add_argument("--video", type=int, default=0, metavar="N",
-                        help="identities: also calibrate on N camera views of every photo (see above)")
+    parser.add_argument(
+        "--video",
+        type=int,
+        default=0,
+        metavar="N",
+        help="identities: also calibrate on N camera views of every photo (see above)",
+    )
     args = parser.parse_args(argv)
     rows = read_labels(args.data, args.limit)
     columns = set(rows[0]) if rows else set()

@@ -176,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-errors", action="store_true", help="list every misread plate")
     args = parser.parse_args(argv)
     overrides = {
-        "plate_reader": args.reader, "intra_op_threads": args.threads, "model_pack": args.pack,
-        "model_dir": args.model_dir, "plate_region": args.region, "plate_patterns": args.pattern,
+        "plate_reader": args.reader,
+        "intra_op_threads": args.threads,
+        "model_pack": args.pack,
+        "model_dir": args.model_dir,
+        "plate_region": args.region,
+        "plate_patterns": args.pattern,
     }
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -99,17 +99,24 @@ class Service:
 
 def start_service(settings: Settings, analysers: int) -> Service:
     """Wire the service as ``skynet serve`` does and serve it on a free local port."""
-    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=analysers,
-                       lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(
+        settings.model_copy(update={"intra_op_threads": 1}), size=analysers, lazy_embedding=True, lazy_reading=True
+    )
     catalog = Catalog.from_settings(settings)
     store = catalog.store
     user = store.add_user(User("scenario", Role.ADMIN, time.time()))
     token, _ = issue_token(store, user, time.time(), ttl_s=24 * 3600)
     runtime = ServiceRuntime(settings, catalog, pool, StoreOutbox(store))
-    services = Services(settings, catalog, Auth(store), hub=runtime.hub, analyze=pool.analyze,
-                        cameras=runtime.cameras,
-                        make_reindexer=lambda: runtime.reindexer(analysers),
-                        on_watchlist_change=runtime.matcher.invalidate)
+    services = Services(
+        settings,
+        catalog,
+        Auth(store),
+        hub=runtime.hub,
+        analyze=pool.analyze,
+        cameras=runtime.cameras,
+        make_reindexer=lambda: runtime.reindexer(analysers),
+        on_watchlist_change=runtime.matcher.invalidate,
+    )
     app = create_app(services)
     serve_services = app.router.lifespan_context
 
@@ -120,8 +127,9 @@ def start_service(settings: Settings, analysers: int) -> Service:
 
     app.router.lifespan_context = lifespan
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -174,12 +182,14 @@ def register_watchlist(client: httpx.Client, manifest: dict) -> int:
     count = 0
     for identity in manifest["watchlist"]["face"]:
         files = [("photos", (Path(p).name, Path(p).read_bytes(), "image/jpeg")) for p in photos[identity]]
-        client.post("/api/watchlist", data={"kind": "face", "label": identity, "reason": REASON},
-                    files=files).raise_for_status()
+        client.post(
+            "/api/watchlist", data={"kind": "face", "label": identity, "reason": REASON}, files=files
+        ).raise_for_status()
         count += 1
     for plate in manifest["watchlist"]["plate"]:
-        client.post("/api/watchlist", data={"kind": "plate", "label": plate, "pattern": plate,
-                                            "reason": REASON}).raise_for_status()
+        client.post(
+            "/api/watchlist", data={"kind": "plate", "label": plate, "pattern": plate, "reason": REASON}
+        ).raise_for_status()
         count += 1
     return count
 
@@ -194,9 +204,17 @@ def run_live(service: Service, client: httpx.Client, scenario: Path, manifest: d
     t0 = time.time()  # the server's feeders start playing every clip when it reports READY
     try:
         for c in live:
-            client.post("/api/cameras", json={"id": c["id"], "name": c["name"], "source_url": server.url(c["id"]),
-                                              "latitude": c["latitude"], "longitude": c["longitude"],
-                                              "tags": ["scenario", "live"]}).raise_for_status()
+            client.post(
+                "/api/cameras",
+                json={
+                    "id": c["id"],
+                    "name": c["name"],
+                    "source_url": server.url(c["id"]),
+                    "latitude": c["latitude"],
+                    "longitude": c["longitude"],
+                    "tags": ["scenario", "live"],
+                },
+            ).raise_for_status()
         time.sleep(max(0.0, t0 + seconds - time.time()))
         statuses = [service.runtime.cameras.status(c["id"]) for c in live]
         for c in live:
@@ -208,9 +226,15 @@ def run_live(service: Service, client: httpx.Client, scenario: Path, manifest: d
     analysed = sum(s.frames_analysed for s in statuses if s)
     dropped = sum(s.frames_dropped for s in statuses if s)
     fps = manifest["params"]["fps"]
-    return t0, {"cameras": len(live), "seconds": seconds, "frames_read": read, "frames_expected": round(len(live) * seconds * fps),
-                "frames_analysed": analysed, "frames_dropped": dropped,
-                "drop_fraction": round(dropped / (analysed + dropped), 4) if analysed + dropped else 0.0}
+    return t0, {
+        "cameras": len(live),
+        "seconds": seconds,
+        "frames_read": read,
+        "frames_expected": round(len(live) * seconds * fps),
+        "frames_analysed": analysed,
+        "frames_dropped": dropped,
+        "drop_fraction": round(dropped / (analysed + dropped), 4) if analysed + dropped else 0.0,
+    }
 
 
 def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest: dict, t0: float) -> dict:
@@ -219,13 +243,18 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
     if not archive:
         return {"cameras": 0}
     for c in archive:  # archive-only cameras: positioned, no live source, so no worker runs for them
-        service.catalog.store.add_camera(Camera(c["id"], c["name"], "", c["latitude"], c["longitude"],
-                                                ("scenario", "archive")))
+        service.catalog.store.add_camera(
+            Camera(c["id"], c["name"], "", c["latitude"], c["longitude"], ("scenario", "archive"))
+        )
     files = [scenario / c["file"] for c in archive]
     decode_fps, _ = decode_only(files)  # the same decode-only baseline as bench_ingest.py
     started = time.perf_counter()
-    jobs = [client.post("/api/jobs/reindex", json={"paths": [str(f.resolve())], "camera": c["id"], "start": t0,
-                                                   "force": True}).json()["id"] for f, c in zip(files, archive)]
+    jobs = [
+        client.post(
+            "/api/jobs/reindex", json={"paths": [str(f.resolve())], "camera": c["id"], "start": t0, "force": True}
+        ).json()["id"]
+        for f, c in zip(files, archive)
+    ]
     done: dict[int, dict] = {}
     while len(done) < len(jobs):
         time.sleep(1.0)
@@ -237,19 +266,23 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
     service.runtime.writer.flush()
     frames = sum(r["frames"] for r in done.values())
     video_s = len(archive) * manifest["params"]["seconds"]
-    return {"cameras": len(archive), "frames": frames, "wall_s": round(wall, 1),
-            "decode_only_fps": round(decode_fps, 1), "reindex_fps": round(frames / wall, 1),
-            "reindex_vs_decode_ratio": round(frames / wall / decode_fps, 4),
-            "reindex_x_realtime": round(video_s / wall, 3),
-            "errors": [e for r in done.values() for e in r["errors"]]}
+    return {
+        "cameras": len(archive),
+        "frames": frames,
+        "wall_s": round(wall, 1),
+        "decode_only_fps": round(decode_fps, 1),
+        "reindex_fps": round(frames / wall, 1),
+        "reindex_vs_decode_ratio": round(frames / wall / decode_fps, 4),
+        "reindex_x_realtime": round(video_s / wall, 3),
+        "errors": [e for r in done.values() for e in r["errors"]],
+    }
 
 
 def _span(sighting: dict, t0: float, similarity: float = 0.0) -> score.Span:
     """A sighting of an API answer (``plate`` a string) or a live event (``plate`` an object)."""
     plate = sighting.get("plate")
     text = plate.get("text") if isinstance(plate, dict) else plate
-    return score.Span(sighting["camera_id"], sighting["first_seen"] - t0, sighting["last_seen"] - t0, text,
-                      similarity)
+    return score.Span(sighting["camera_id"], sighting["first_seen"] - t0, sighting["last_seen"] - t0, text, similarity)
 
 
 def _stops(trajectory: dict, t0: float) -> list[score.Span]:
@@ -263,8 +296,9 @@ def query_all(client: httpx.Client, manifest: dict, t0: float, face_threshold: f
         photo = Path(person["query_photos"][0])
         image = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
         started = time.perf_counter()
-        found = client.post("/api/search/face", files=image,
-                            data={"reason": REASON, "top_k": 100, "min_similarity": 0.0})
+        found = client.post(
+            "/api/search/face", files=image, data={"reason": REASON, "top_k": 100, "min_similarity": 0.0}
+        )
         out["face_query_s"].append(time.perf_counter() - started)
         hits = found.json()["results"] if found.status_code == 200 else []
         out["face_hits"][person["identity"]] = [_span(h["sighting"], t0, h["similarity"]) for h in hits]
@@ -279,34 +313,52 @@ def query_all(client: httpx.Client, manifest: dict, t0: float, face_threshold: f
     return out
 
 
-def evaluate(truth: list[score.Visit], sightings: list, queries: dict, alerts: list[tuple[float, dict]],
-             manifest: dict, t0: float) -> dict:
+def evaluate(
+    truth: list[score.Visit],
+    sightings: list,
+    queries: dict,
+    alerts: list[tuple[float, dict]],
+    manifest: dict,
+    t0: float,
+) -> dict:
     """Every score of the run (see the matching rules in ``scenario_score``)."""
     by_kind: dict[str, list[score.Span]] = {"face": [], "plate": []}
     for s in sightings:
         text = s.plate.text if s.plate is not None else None
         by_kind[s.kind.value].append(score.Span(s.camera_id, s.first_seen - t0, s.last_seen - t0, text))
-    alert_records = [score.Alert(a["entry"]["kind"], a["entry"]["label"], _span(a["sighting"], t0), at - t0)
-                     for at, a in alerts]
+    alert_records = [
+        score.Alert(a["entry"]["kind"], a["entry"]["label"], _span(a["sighting"], t0), at - t0) for at, a in alerts
+    ]
     modes = {mode: {c["id"] for c in manifest["cameras"] if c["mode"] == mode} for mode in ("live", "archive")}
     curve = score.face_pr_curve(queries["face_hits"], truth)
-    offsets = {mode: [o for kind, spans in by_kind.items()
-                      for o in score.start_offsets(spans, [v for v in truth if v.camera in cams and v.kind == kind])]
-               for mode, cams in modes.items()}
+    offsets = {
+        mode: [
+            o
+            for kind, spans in by_kind.items()
+            for o in score.start_offsets(spans, [v for v in truth if v.camera in cams and v.kind == kind])
+        ]
+        for mode, cams in modes.items()
+    }
     return {
         "sightings": score.sighting_scores(by_kind, truth),
-        "trajectory": {"face": score.per_entity_scores(queries["face_stops"], truth, "face"),
-                       "plate": score.per_entity_scores(queries["plate_stops"], truth, "plate")},
+        "trajectory": {
+            "face": score.per_entity_scores(queries["face_stops"], truth, "face"),
+            "plate": score.per_entity_scores(queries["plate_stops"], truth, "plate"),
+        },
         "plate_search": score.plate_search_scores(queries["plate_hits"], truth),
         "face_search_pr": [[round(t, 4), round(p, 4), round(r, 4)] for t, p, r in curve],
-        "alerts": {mode: score.alert_scores(alert_records, truth, manifest["watchlist"], cams)
-                   for mode, cams in modes.items()},
-        "mismatches": {"face_sightings": score.mismatches({"": by_kind["face"]}, truth, "face"),
-                       "plate_sightings": score.mismatches({"": by_kind["plate"]}, truth, "plate"),
-                       "face_stops": score.mismatches(queries["face_stops"], truth, "face"),
-                       "plate_stops": score.mismatches(queries["plate_stops"], truth, "plate")},
-        "sighting_start_offset_p50_s": {mode: round(float(np.median(o)), 3) if o else None
-                                        for mode, o in offsets.items()},
+        "alerts": {
+            mode: score.alert_scores(alert_records, truth, manifest["watchlist"], cams) for mode, cams in modes.items()
+        },
+        "mismatches": {
+            "face_sightings": score.mismatches({"": by_kind["face"]}, truth, "face"),
+            "plate_sightings": score.mismatches({"": by_kind["plate"]}, truth, "plate"),
+            "face_stops": score.mismatches(queries["face_stops"], truth, "face"),
+            "plate_stops": score.mismatches(queries["plate_stops"], truth, "plate"),
+        },
+        "sighting_start_offset_p50_s": {
+            mode: round(float(np.median(o)), 3) if o else None for mode, o in offsets.items()
+        },
     }
 
 
@@ -318,30 +370,54 @@ def _get(results: dict, path: tuple[str, ...]):
 
 def table(results: dict) -> str:
     """The figures, with the issue's targets where it sets one."""
+
     def fmt(value) -> str:
         return "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
     rows = [
-        ("face sightings recall / precision", results["sightings"]["face"]["recall"],
-         results["sightings"]["face"]["precision"]),
-        ("plate sightings recall / precision", results["sightings"]["plate"]["recall"],
-         results["sightings"]["plate"]["precision"]),
+        (
+            "face sightings recall / precision",
+            results["sightings"]["face"]["recall"],
+            results["sightings"]["face"]["precision"],
+        ),
+        (
+            "plate sightings recall / precision",
+            results["sightings"]["plate"]["recall"],
+            results["sightings"]["plate"]["precision"],
+        ),
         ("plate sightings read right", results["sightings"]["plate"]["read_right"], None),
-        ("face stops recall / precision", results["trajectory"]["face"]["recall"],
-         results["trajectory"]["face"]["precision"]),
-        ("plate stops recall / precision", results["trajectory"]["plate"]["recall"],
-         results["trajectory"]["plate"]["precision"]),
+        (
+            "face stops recall / precision",
+            results["trajectory"]["face"]["recall"],
+            results["trajectory"]["face"]["precision"],
+        ),
+        (
+            "plate stops recall / precision",
+            results["trajectory"]["plate"]["recall"],
+            results["trajectory"]["plate"]["precision"],
+        ),
         ("plate search accuracy", results["plate_search"]["accuracy"], None),
         ("live alerts recall / false", results["alerts"]["live"]["recall"], results["alerts"]["live"]["false_alerts"]),
-        ("live alert latency p50 / p99 s (from appearance)",
-         results["alerts"]["live"]["latency_from_appearance_p50_s"],
-         results["alerts"]["live"]["latency_from_appearance_p99_s"]),
-        ("live alert latency p50 / p99 s (from leaving view)", results["alerts"]["live"]["latency_from_leaving_p50_s"],
-         results["alerts"]["live"]["latency_from_leaving_p99_s"]),
-        ("archive alerts recall / false", results["alerts"]["archive"]["recall"],
-         results["alerts"]["archive"]["false_alerts"]),
-        ("re-index vs decode-only / x real time", results["archive"].get("reindex_vs_decode_ratio"),
-         results["archive"].get("reindex_x_realtime")),
+        (
+            "live alert latency p50 / p99 s (from appearance)",
+            results["alerts"]["live"]["latency_from_appearance_p50_s"],
+            results["alerts"]["live"]["latency_from_appearance_p99_s"],
+        ),
+        (
+            "live alert latency p50 / p99 s (from leaving view)",
+            results["alerts"]["live"]["latency_from_leaving_p50_s"],
+            results["alerts"]["live"]["latency_from_leaving_p99_s"],
+        ),
+        (
+            "archive alerts recall / false",
+            results["alerts"]["archive"]["recall"],
+            results["alerts"]["archive"]["false_alerts"],
+        ),
+        (
+            "re-index vs decode-only / x real time",
+            results["archive"].get("reindex_vs_decode_ratio"),
+            results["archive"].get("reindex_x_realtime"),
+        ),
         ("live frames dropped (share of those due)", results["live"]["drop_fraction"], None),
     ]
     lines = [f"{'measure':52s} {'value':>9s} {'second':>9s}"]
@@ -355,8 +431,10 @@ def table(results: dict) -> str:
     capacity = results["archive"].get("reindex_x_realtime")
     cameras = len(results["cameras"])
     if capacity is not None:
-        lines.append(f"{'whole scenario in real time (x real time >= cameras)':52s} {fmt(capacity):>9s} "
-                     f"{'yes' if capacity >= cameras else 'NO':>9s}")
+        lines.append(
+            f"{'whole scenario in real time (x real time >= cameras)':52s} {fmt(capacity):>9s} "
+            f"{'yes' if capacity >= cameras else 'NO':>9s}"
+        )
     return "\n".join(lines)
 
 
@@ -365,8 +443,13 @@ def draw(results: dict, truth: list[score.Visit], queries: dict, manifest: dict,
     out.mkdir(parents=True, exist_ok=True)
     curve = [tuple(c) for c in results["face_search_pr"]]
     made = [plots.pr_curve(curve, out / "face_search_pr.png", results["face_threshold"])]
-    made.append(plots.latency_histogram(results["alerts"]["live"]["latencies_from_appearance_s"],
-                                        out / "alert_latency.png", "Watch-list alerts, live cameras"))
+    made.append(
+        plots.latency_histogram(
+            results["alerts"]["live"]["latencies_from_appearance_s"],
+            out / "alert_latency.png",
+            "Watch-list alerts, live cameras",
+        )
+    )
     people = [p["identity"] for p in manifest["people"]]
     if people:
         person = max(people, key=lambda k: sum(v.identity == k for v in truth))
@@ -381,10 +464,17 @@ def main() -> int:
     parser.add_argument("scenario", type=Path, help="a directory written by benchmarks/scenario.py")
     parser.add_argument("--out", type=Path, help="plots and the data directory (default: SCENARIO/results)")
     parser.add_argument("--json", type=Path, help="write every figure as JSON here")
-    parser.add_argument("--analysers", type=int, default=os.cpu_count() or 1,
-                        help="frames analysed in parallel (default: one per core, as skynet serve)")
-    parser.add_argument("--face-threshold", type=float,
-                        help="similarity for face trajectories (default: the service's watch-list threshold)")
+    parser.add_argument(
+        "--analysers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="frames analysed in parallel (default: one per core, as skynet serve)",
+    )
+    parser.add_argument(
+        "--face-threshold",
+        type=float,
+        help="similarity for face trajectories (default: the service's watch-list threshold)",
+    )
     args = parser.parse_args()
     manifest_path = args.scenario / "manifest.json"
     if not manifest_path.is_file():
@@ -402,12 +492,14 @@ def main() -> int:
         settings = Settings(data_dir=Path(data_dir), model_dir=Settings().models_path)
         service = start_service(settings, args.analysers)
         try:
-            client = httpx.Client(base_url=service.base, headers={"Authorization": f"Bearer {service.token}"},
-                                  timeout=300)
+            client = httpx.Client(
+                base_url=service.base, headers={"Authorization": f"Bearer {service.token}"}, timeout=300
+            )
             phases = {"start": time.perf_counter()}
             entries = register_watchlist(client, manifest)
-            listener = AlertListener(service.base.replace("http", "ws") + "/api/live?types=alert",
-                                     service.token).start()
+            listener = AlertListener(
+                service.base.replace("http", "ws") + "/api/live?types=alert", service.token
+            ).start()
             print(f"{entries} watch-list entries; live part: {manifest['params']['seconds']:g} s ...", flush=True)
             phases["watchlist"] = time.perf_counter()
             t0, live = run_live(service, client, args.scenario, manifest)
@@ -423,15 +515,26 @@ def main() -> int:
             results = evaluate(truth, list(service.sightings), queries, listener.alerts, manifest, t0)
         finally:
             service.close()
-    results.update({"scenario": str(args.scenario), "params": manifest["params"], "cameras": manifest["cameras"],
-                    "live": live, "archive": archive, "watchlist_entries": entries,
-                    "face_threshold": settings.watchlist_min_similarity if args.face_threshold is None
-                    else args.face_threshold,
-                    "face_query_p50_s": round(sorted(queries["face_query_s"])[len(queries["face_query_s"]) // 2], 3)
-                    if queries["face_query_s"] else None, "cores": os.cpu_count(),
-                    "tolerance_s": score.TOLERANCE_S,
-                    "phases_wall_s": {name: round(at - before, 1) for (name, at), before
-                                      in zip(list(phases.items())[1:], list(phases.values())[:-1])}})
+    results.update(
+        {
+            "scenario": str(args.scenario),
+            "params": manifest["params"],
+            "cameras": manifest["cameras"],
+            "live": live,
+            "archive": archive,
+            "watchlist_entries": entries,
+            "face_threshold": settings.watchlist_min_similarity if args.face_threshold is None else args.face_threshold,
+            "face_query_p50_s": round(sorted(queries["face_query_s"])[len(queries["face_query_s"]) // 2], 3)
+            if queries["face_query_s"]
+            else None,
+            "cores": os.cpu_count(),
+            "tolerance_s": score.TOLERANCE_S,
+            "phases_wall_s": {
+                name: round(at - before, 1)
+                for (name, at), before in zip(list(phases.items())[1:], list(phases.values())[:-1])
+            },
+        }
+    )
     results["plots"] = draw(results, truth, queries, manifest, out)
     print(table(results))
     if args.json:

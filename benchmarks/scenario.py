@@ -76,12 +76,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("/tmp/skynet_scenario"), help="output directory")
     parser.add_argument("--faces", type=Path, default=DATA / "faces_identities")
     parser.add_argument("--plates", default=str(DATA / "cn_plate_crops"), help="a plate set, or 'synthetic'")
-    parser.add_argument("--backgrounds", default=str(DATA / "videos_surveillance"),
-                        help="a surveillance clip set, or 'generated'")
+    parser.add_argument(
+        "--backgrounds", default=str(DATA / "videos_surveillance"), help="a surveillance clip set, or 'generated'"
+    )
     parser.add_argument("--quick", action="store_true", help="3 cameras, 4 people, 4 vehicles, 20 s")
-    for name, default in (("cameras", 8), ("people", 20), ("vehicles", 20), ("live", 2), ("watch-people", 5),
-                          ("watch-vehicles", 5), ("width", 1280), ("height", 720), ("fps", 25), ("seed", 0),
-                          ("held-back", 1)):
+    for name, default in (
+        ("cameras", 8),
+        ("people", 20),
+        ("vehicles", 20),
+        ("live", 2),
+        ("watch-people", 5),
+        ("watch-vehicles", 5),
+        ("width", 1280),
+        ("height", 720),
+        ("fps", 25),
+        ("seed", 0),
+        ("held-back", 1),
+    ):
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--seconds", type=float, default=120.0, help="length of every clip")
     parser.add_argument("--spacing", type=float, default=60.0, help="metres between neighbouring cameras")
@@ -95,10 +106,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def params_from(args: argparse.Namespace) -> Params:
     plates = None if args.plates == "synthetic" else Path(args.plates)
-    return Params(faces=args.faces, plates=plates, cameras=args.cameras, people=args.people,
-                  vehicles=args.vehicles, seconds=args.seconds, width=args.width, height=args.height, fps=args.fps,
-                  live=args.live, watch_people=args.watch_people, watch_vehicles=args.watch_vehicles,
-                  spacing_m=args.spacing, held_back=args.held_back, seed=args.seed)
+    return Params(
+        faces=args.faces,
+        plates=plates,
+        cameras=args.cameras,
+        people=args.people,
+        vehicles=args.vehicles,
+        seconds=args.seconds,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        live=args.live,
+        watch_people=args.watch_people,
+        watch_vehicles=args.watch_vehicles,
+        spacing_m=args.spacing,
+        held_back=args.held_back,
+        seed=args.seed,
+    )
 
 
 def build(args: argparse.Namespace) -> Path:
@@ -112,8 +136,10 @@ def build(args: argparse.Namespace) -> Path:
     photos = {v.asset for v in plan.visits if v.kind == "face"}
     started = time.perf_counter()
     render_all(plan, args.out, face_boxes(analyzer, args.faces, photos), clips, args.jobs)
-    print(f"{len(plan.cameras)} clips, {len(plan.visits)} visits in {time.perf_counter() - started:.0f} s -> "
-          f"{args.out}", flush=True)
+    print(
+        f"{len(plan.cameras)} clips, {len(plan.visits)} visits in {time.perf_counter() - started:.0f} s -> {args.out}",
+        flush=True,
+    )
     return args.out
 
 

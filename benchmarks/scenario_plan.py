@@ -138,12 +138,14 @@ def pick_entities(params: Params, rng: np.random.Generator) -> list[Entity]:
     groups = read_labels(params.faces, "identity")
     usable = sorted(k for k, files in groups.items() if len(files) > params.held_back)
     if len(usable) < params.people:
-        raise SystemExit(f"{params.faces}: only {len(usable)} identities have more than {params.held_back} "
-                         f"photos; asked for {params.people} people")
+        raise SystemExit(
+            f"{params.faces}: only {len(usable)} identities have more than {params.held_back} "
+            f"photos; asked for {params.people} people"
+        )
     people = []
     for key in rng.choice(usable, params.people, replace=False):
         files = list(rng.permutation(sorted(groups[key])))
-        people.append(Entity("face", str(key), tuple(files[params.held_back:]), tuple(files[:params.held_back])))
+        people.append(Entity("face", str(key), tuple(files[params.held_back :]), tuple(files[: params.held_back])))
     if params.plates is None:
         texts: dict[str, str] = {}
         while len(texts) < params.vehicles:
@@ -153,8 +155,10 @@ def pick_entities(params: Params, rng: np.random.Generator) -> list[Entity]:
         plates = read_labels(params.plates, "plate_text")
         if len(plates) < params.vehicles:
             raise SystemExit(f"{params.plates}: only {len(plates)} distinct plates; asked for {params.vehicles}")
-        vehicles = [Entity("plate", str(text), (plates[str(text)][0],))
-                    for text in rng.choice(sorted(plates), params.vehicles, replace=False)]
+        vehicles = [
+            Entity("plate", str(text), (plates[str(text)][0],))
+            for text in rng.choice(sorted(plates), params.vehicles, replace=False)
+        ]
     return people + vehicles
 
 
@@ -180,8 +184,9 @@ class Lanes:
         self.busy[(camera, lane)].append((start, end))
 
 
-def route(entity: Entity, cameras: list[CameraPlan], params: Params, lanes: Lanes,
-          rng: np.random.Generator) -> list[Visit]:
+def route(
+    entity: Entity, cameras: list[CameraPlan], params: Params, lanes: Lanes, rng: np.random.Generator
+) -> list[Visit]:
     """Visits of one entity: from a random camera to one of the three nearest unvisited ones, at a
     walking or driving speed, while the clip lasts."""
     person = entity.kind == "face"
@@ -202,10 +207,23 @@ def route(entity: Entity, cameras: list[CameraPlan], params: Params, lanes: Lane
         grow = rng.uniform(0.85, 1.25)
         x0, x1 = rng.uniform(0.3, 0.7, 2)
         colour = tuple(int(c) for c in rng.integers(30, 220, 3))
-        visits.append(Visit(entity.kind, entity.key, here.id, round(start, 3), round(start + dwell, 3), lane,
-                            str(rng.choice(list(entity.assets))), float(x0), float(x1),
-                            size * params.height / 720, size * grow * params.height / 720,
-                            float(rng.uniform(0.0, 1.0)), colour))
+        visits.append(
+            Visit(
+                entity.kind,
+                entity.key,
+                here.id,
+                round(start, 3),
+                round(start + dwell, 3),
+                lane,
+                str(rng.choice(list(entity.assets))),
+                float(x0),
+                float(x1),
+                size * params.height / 720,
+                size * grow * params.height / 720,
+                float(rng.uniform(0.0, 1.0)),
+                colour,
+            )
+        )
         seen.add(here.id)
         unvisited = sorted((c for c in cameras if c.id not in seen), key=lambda c: distance_m(here, c))
         if not unvisited:
@@ -226,8 +244,16 @@ def make_plan(params: Params) -> Plan:
     for i in range(params.cameras):
         latitude, longitude = position(i, params.cameras, params.spacing_m, rng)
         mode = "live" if i < params.live else "archive"
-        cameras.append(CameraPlan(f"cam{i + 1:02d}", f"Street camera {i + 1}", round(latitude, 7),
-                                  round(longitude, 7), mode, f"videos/cam{i + 1:02d}.mp4"))
+        cameras.append(
+            CameraPlan(
+                f"cam{i + 1:02d}",
+                f"Street camera {i + 1}",
+                round(latitude, 7),
+                round(longitude, 7),
+                mode,
+                f"videos/cam{i + 1:02d}.mp4",
+            )
+        )
     entities = pick_entities(params, rng)
     lanes = Lanes()
     visits = [v for e in entities for v in route(e, cameras, params, lanes, rng)]
@@ -258,8 +284,15 @@ def write_plan(plan: Plan, out: Path, backgrounds: list[str]) -> None:
         "params": params,
         "start_offset_s": {c.id: 0.0 for c in plan.cameras},
         "cameras": [asdict(c) for c in plan.cameras],
-        "people": [{"identity": e.key, "query_photos": [str(plan.params.faces / "images" / q) for q in e.queries],
-                    "pasted_photos": list(e.assets)} for e in plan.entities if e.kind == "face"],
+        "people": [
+            {
+                "identity": e.key,
+                "query_photos": [str(plan.params.faces / "images" / q) for q in e.queries],
+                "pasted_photos": list(e.assets),
+            }
+            for e in plan.entities
+            if e.kind == "face"
+        ],
         "vehicles": [{"plate": e.key, "asset": e.assets[0]} for e in plan.entities if e.kind == "plate"],
         "watchlist": plan.watch,
         "backgrounds": backgrounds,

@@ -20,8 +20,13 @@ def pr_curve(curve: list[tuple[float, float, float]], path: Path, threshold: flo
     if at is not None:
         axes.plot(at[2], at[1], "o", color="red", label=f"similarity {threshold:g}")
         axes.legend(loc="lower left")
-    axes.set(xlabel="recall (visits of the queried people)", ylabel="precision (hits)", xlim=(0, 1.02),
-             ylim=(0, 1.02), title="Face search by held-back photo")
+    axes.set(
+        xlabel="recall (visits of the queried people)",
+        ylabel="precision (hits)",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+        title="Face search by held-back photo",
+    )
     axes.grid(alpha=0.3)
     return _save(figure, path)
 
@@ -35,8 +40,9 @@ def latency_histogram(latencies_s: list[float], path: Path, title: str) -> Path:
     return _save(figure, path)
 
 
-def trajectory_map(cameras: list[dict], truth: list[tuple[str, float]], stops: list[tuple[str, float]],
-                   title: str, path: Path) -> Path:
+def trajectory_map(
+    cameras: list[dict], truth: list[tuple[str, float]], stops: list[tuple[str, float]], title: str, path: Path
+) -> Path:
     """Cameras as labelled points (metres east and north of the first); the true route (wide, pale)
     under the stops the API returned (numbered in time order)."""
     lat0, lon0 = cameras[0]["latitude"], cameras[0]["longitude"]
@@ -46,16 +52,23 @@ def trajectory_map(cameras: list[dict], truth: list[tuple[str, float]], stops: l
     axes.scatter(*zip(*where.values()), marker="s", color="grey", zorder=3)
     for camera_id, (x, y) in where.items():
         axes.annotate(camera_id, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    for route, style, label in ((truth, {"color": "tab:blue", "linewidth": 7, "alpha": 0.3}, "ground truth"),
-                                (stops, {"color": "tab:orange", "linewidth": 1.5, "marker": "o"},
-                                 "trajectory from the API")):
+    for route, style, label in (
+        (truth, {"color": "tab:blue", "linewidth": 7, "alpha": 0.3}, "ground truth"),
+        (stops, {"color": "tab:orange", "linewidth": 1.5, "marker": "o"}, "trajectory from the API"),
+    ):
         points = [where[c] for c, _ in sorted(route, key=lambda r: r[1]) if c in where]
         if points:
             axes.plot(*zip(*points), label=label, **style)
     for number, (camera_id, _) in enumerate(sorted(stops, key=lambda r: r[1]), 1):
         if camera_id in where:
-            axes.annotate(str(number), where[camera_id], textcoords="offset points", xytext=(-12, -12),
-                          color="tab:orange", fontsize=9)
+            axes.annotate(
+                str(number),
+                where[camera_id],
+                textcoords="offset points",
+                xytext=(-12, -12),
+                color="tab:orange",
+                fontsize=9,
+            )
     axes.set(xlabel="metres east", ylabel="metres north", title=title, aspect="equal")
     axes.margins(0.15)
     axes.legend(loc="best", fontsize=8)

@@ -58,13 +58,17 @@ def car_sprite(plate: np.ndarray, plate_px: float, colour: tuple[int, int, int],
         for y in (radius, height - radius):
             cv2.circle(alpha, (x, y), radius, 1.0, -1)
     body[:] = colour
-    cv2.rectangle(body, (int(width * 0.15), int(height * 0.06)), (int(width * 0.85), int(height * 0.38)), (40, 35, 30), -1)
+    cv2.rectangle(
+        body, (int(width * 0.15), int(height * 0.06)), (int(width * 0.85), int(height * 0.38)), (40, 35, 30), -1
+    )
     for x in (0.1, 0.9):
         cv2.circle(body, (int(width * x), int(height * 0.55)), max(2, height // 12), (30, 30, 200), -1)
     left, top = (width - plate_w) / 2, height * 0.58
     jitter = rng.uniform(-0.02, 0.02, (4, 2)) * plate_w
-    corners = np.float32([[left, top], [left + plate_w, top], [left + plate_w, top + plate_h],
-                          [left, top + plate_h]]) + jitter
+    corners = (
+        np.float32([[left, top], [left + plate_w, top], [left + plate_w, top + plate_h], [left, top + plate_h]])
+        + jitter
+    )
     return paste_plate(body, plate, corners), alpha
 
 
@@ -82,8 +86,8 @@ def place(frame: np.ndarray, sprite: Sprite, centre: tuple[float, float], scale:
     fx1, fy1 = min(frame.shape[1], x0 + w), min(frame.shape[0], y0 + h)
     if fx1 <= fx0 or fy1 <= fy0:
         return
-    patch = image[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0].astype(np.float32)
-    weight = alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0, None]
+    patch = image[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0].astype(np.float32)
+    weight = alpha[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0, None]
     region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
     frame[fy0:fy1, fx0:fx1] = (region * (1 - weight) + patch * weight).astype(np.uint8)
 
@@ -122,8 +126,8 @@ def generated_street(width: int, height: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     blocks = rng.integers(60, 200, (height // 24 + 1, width // 24 + 1, 3), dtype=np.uint8)
     image = cv2.GaussianBlur(cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST), (7, 7), 0)
-    image[int(height * 0.7):] = (image[int(height * 0.7):] * 0.35 + 55).astype(np.uint8)
-    image[int(height * 0.68):int(height * 0.7)] = (170, 170, 175)
+    image[int(height * 0.7) :] = (image[int(height * 0.7) :] * 0.35 + 55).astype(np.uint8)
+    image[int(height * 0.68) : int(height * 0.7)] = (170, 170, 175)
     return image
 
 
@@ -136,8 +140,11 @@ def background_clips(directory: Path | None) -> list[Path]:
         raise SystemExit(f"{directory}: no labels.csv")
     with labels.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    return [directory / "videos" / r["filename"] for r in rows
-            if float(r.get("duration_s") or 0) >= MIN_BACKGROUND_S and (directory / "videos" / r["filename"]).is_file()]
+    return [
+        directory / "videos" / r["filename"]
+        for r in rows
+        if float(r.get("duration_s") or 0) >= MIN_BACKGROUND_S and (directory / "videos" / r["filename"]).is_file()
+    ]
 
 
 def sprites_for(plan: Plan, visits: list[Visit], face_boxes: dict[str, Box | None]) -> list[Sprite]:
@@ -149,11 +156,9 @@ def sprites_for(plan: Plan, visits: list[Visit], face_boxes: dict[str, Box | Non
             photo = cv2.imread(str(plan.params.faces / "images" / v.asset))
             sprites.append(face_sprite(photo, face_boxes.get(v.asset), big))
         else:
-            plate = (render_plate(v.key) if not v.asset
-                     else cv2.imread(str(plan.params.plates / "images" / v.asset)))  # type: ignore[operator]
+            plate = render_plate(v.key) if not v.asset else cv2.imread(str(plan.params.plates / "images" / v.asset))  # type: ignore[operator]
             rng = np.random.default_rng((plan.params.seed, number))
-            sprites.append(car_sprite(cv2.resize(plate, PLATE_SIZE, interpolation=cv2.INTER_CUBIC), big,
-                                      v.colour, rng))
+            sprites.append(car_sprite(cv2.resize(plate, PLATE_SIZE, interpolation=cv2.INTER_CUBIC), big, v.colour, rng))
     return sprites
 
 
@@ -163,8 +168,7 @@ def lane_centre(v: Visit, f: float, width: int, height: int) -> tuple[float, flo
     return half * lane_w + (v.x0 + (v.x1 - v.x0) * f) * lane_w, row * height
 
 
-def render_camera(plan: Plan, index: int, out: Path, face_boxes: dict[str, Box | None],
-                  clips: list[Path]) -> Path:
+def render_camera(plan: Plan, index: int, out: Path, face_boxes: dict[str, Box | None], clips: list[Path]) -> Path:
     """Write camera ``index``'s clip and return its path."""
     p = plan.params
     camera = plan.cameras[index]

@@ -59,8 +59,10 @@ class Span:
 
 def read_ground_truth(path: Path) -> list[Visit]:
     with path.open(newline="", encoding="utf-8") as handle:
-        return [Visit(r["kind"], r["identity"], r["camera"], float(r["t_in"]), float(r["t_out"]))
-                for r in csv.DictReader(handle)]
+        return [
+            Visit(r["kind"], r["identity"], r["camera"], float(r["t_in"]), float(r["t_out"]))
+            for r in csv.DictReader(handle)
+        ]
 
 
 def matches(span: Span, visit: Visit, tol: float = TOLERANCE_S) -> bool:
@@ -79,8 +81,14 @@ def recall_precision(spans: list[Span], visits: list[Visit], tol: float = TOLERA
     """Share of ``visits`` matched by some span, share of ``spans`` matching some visit."""
     found = sum(any(matches(s, v, tol) for s in spans) for v in visits)
     correct = sum(any(matches(s, v, tol) for v in visits) for s in spans)
-    return {"recall": _ratio(found, len(visits)), "precision": _ratio(correct, len(spans)),
-            "visits": len(visits), "visits_found": found, "predicted": len(spans), "predicted_correct": correct}
+    return {
+        "recall": _ratio(found, len(visits)),
+        "precision": _ratio(correct, len(spans)),
+        "visits": len(visits),
+        "visits_found": found,
+        "predicted": len(spans),
+        "predicted_correct": correct,
+    }
 
 
 def mismatches(predicted: dict[str, list[Span]], truth: list[Visit], kind: str) -> dict[str, list]:
@@ -89,8 +97,9 @@ def mismatches(predicted: dict[str, list[Span]], truth: list[Visit], kind: str) 
     wrong, missed = [], []
     for key, spans in predicted.items():
         visits = [v for v in truth if v.kind == kind and (not key or v.identity == key)]
-        wrong += [[key, s.camera, round(s.start, 2), round(s.end, 2)] for s in spans
-                  if not any(matches(s, v) for v in visits)]
+        wrong += [
+            [key, s.camera, round(s.start, 2), round(s.end, 2)] for s in spans if not any(matches(s, v) for v in visits)
+        ]
         missed += [[v.identity, v.camera, v.t_in, v.t_out] for v in visits if not any(matches(s, v) for s in spans)]
     return {"wrong": wrong, "missed": missed}
 
@@ -117,16 +126,25 @@ def per_entity_scores(predicted: dict[str, list[Span]], truth: list[Visit], kind
         scores = recall_precision(spans, [v for v in truth if v.kind == kind and v.identity == key])
         for name in ("visits", "visits_found", "predicted", "predicted_correct"):
             totals[name] += scores[name]
-    return {"recall": _ratio(totals["visits_found"], totals["visits"]),
-            "precision": _ratio(totals["predicted_correct"], totals["predicted"]), **totals}
+    return {
+        "recall": _ratio(totals["visits_found"], totals["visits"]),
+        "precision": _ratio(totals["predicted_correct"], totals["predicted"]),
+        **totals,
+    }
 
 
 def plate_search_scores(hits: dict[str, list[Span]], truth: list[Visit]) -> dict:
     """Vehicles found by exact plate search (accuracy), plus per-visit and per-hit scores."""
-    found = sum(any(matches(s, v) for s in spans for v in truth if v.kind == "plate" and v.identity == key)
-                for key, spans in hits.items())
-    return {"accuracy": _ratio(found, len(hits)), "vehicles": len(hits), "vehicles_found": found,
-            **{k: v for k, v in per_entity_scores(hits, truth, "plate").items()}}
+    found = sum(
+        any(matches(s, v) for s in spans for v in truth if v.kind == "plate" and v.identity == key)
+        for key, spans in hits.items()
+    )
+    return {
+        "accuracy": _ratio(found, len(hits)),
+        "vehicles": len(hits),
+        "vehicles_found": found,
+        **{k: v for k, v in per_entity_scores(hits, truth, "plate").items()},
+    }
 
 
 def face_pr_curve(hits: dict[str, list[Span]], truth: list[Visit]) -> list[tuple[float, float, float]]:
@@ -165,18 +183,21 @@ class Alert:
     received: float  # scenario seconds
 
 
-def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, list[str]],
-                 cameras: set[str]) -> dict:
+def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, list[str]], cameras: set[str]) -> dict:
     """Recall of the watch-listed entities' visits at ``cameras``, latencies, false alerts."""
     expected = [v for v in truth if v.camera in cameras and v.identity in watched.get(v.kind, [])]
     first: dict[int, float] = {}
     false_alerts: list[list] = []
     for alert in (a for a in alerts if a.sighting.camera in cameras):
-        hit = [i for i, v in enumerate(expected)
-               if v.kind == alert.kind and v.identity == alert.identity and matches(alert.sighting, v)]
+        hit = [
+            i
+            for i, v in enumerate(expected)
+            if v.kind == alert.kind and v.identity == alert.identity and matches(alert.sighting, v)
+        ]
         if not hit:
-            false_alerts.append([alert.identity, alert.sighting.camera, round(alert.sighting.start, 2),
-                                 round(alert.sighting.end, 2)])
+            false_alerts.append(
+                [alert.identity, alert.sighting.camera, round(alert.sighting.start, 2), round(alert.sighting.end, 2)]
+            )
         for i in hit:
             first[i] = min(first.get(i, np.inf), alert.received)
     from_in = np.array([first[i] - expected[i].t_in for i in first])
@@ -185,9 +206,16 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
     def pct(values: np.ndarray, q: float) -> float | None:
         return round(float(np.percentile(values, q)), 3) if len(values) else None
 
-    return {"expected": len(expected), "alerted": len(first), "recall": _ratio(len(first), len(expected)),
-            "false_alerts": len(false_alerts), "false_alert_sightings": false_alerts,
-            "missed": [[v.kind, v.identity, v.camera, v.t_in, v.t_out] for i, v in enumerate(expected) if i not in first],
-            "latency_from_appearance_p50_s": pct(from_in, 50), "latency_from_appearance_p99_s": pct(from_in, 99),
-            "latency_from_leaving_p50_s": pct(from_out, 50), "latency_from_leaving_p99_s": pct(from_out, 99),
-            "latencies_from_appearance_s": [round(float(x), 3) for x in from_in]}
+    return {
+        "expected": len(expected),
+        "alerted": len(first),
+        "recall": _ratio(len(first), len(expected)),
+        "false_alerts": len(false_alerts),
+        "false_alert_sightings": false_alerts,
+        "missed": [[v.kind, v.identity, v.camera, v.t_in, v.t_out] for i, v in enumerate(expected) if i not in first],
+        "latency_from_appearance_p50_s": pct(from_in, 50),
+        "latency_from_appearance_p99_s": pct(from_in, 99),
+        "latency_from_leaving_p50_s": pct(from_out, 50),
+        "latency_from_leaving_p99_s": pct(from_out, 99),
+        "latencies_from_appearance_s": [round(float(x), 3) for x in from_in],
+    }

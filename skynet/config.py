@@ -23,18 +23,21 @@ class Settings(BaseSettings):
 
     execution_providers: list[str] = Field(
         default=["auto"],
-        description="onnxruntime providers in order of preference; 'auto' = TensorRT, CUDA, then CPU "
-        "where available.",
+        description="onnxruntime providers in order of preference; 'auto' = TensorRT, CUDA, then CPU where available.",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="Threads per model session; 0 = all cores.")
     batch_size: int = Field(
-        default=1, ge=1, le=64,
+        default=1,
+        ge=1,
+        le=64,
         description="Camera frames analysed together: each detector runs once over up to this many cameras' "
         "frames (or motion regions). For GPUs (CUDA/TensorRT), e.g. 8; 1 = off, the right choice on CPU, "
         "where a batch costs as much as its frames one by one.",
     )
     batch_wait_ms: float = Field(
-        default=10.0, ge=0.0, le=1000.0,
+        default=10.0,
+        ge=0.0,
+        le=1000.0,
         description="With batch_size > 1: how long a frame waits for other cameras' frames to join its batch.",
     )
 
@@ -58,7 +61,9 @@ class Settings(BaseSettings):
         "(needs the easyocr pack and extra).",
     )
     yolo_input_size: int = Field(
-        default=640, ge=32, multiple_of=32,
+        default=640,
+        ge=32,
+        multiple_of=32,
         description="Square input size of YOLO detectors whose ONNX export leaves it open (and of .pt models).",
     )
     yolo_min_score: float = Field(
@@ -78,25 +83,31 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Delete sightings older than this many days automatically; unset = keep."
     )
     database_url: str | None = Field(
-        default=None, repr=False,
+        default=None,
+        repr=False,
         description="PostgreSQL URL (postgresql://user:password@host/db) for the store; unset = SQLite in data_dir. "
         "A secret: never logged.",
     )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention policy runs.")
 
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per client address and per user name before POST /api/login "
+        default=5,
+        ge=1,
+        description="Failed logins per client address and per user name before POST /api/login "
         "answers 429 (API tokens keep working).",
     )
     login_window_s: float = Field(default=60.0, gt=0, description="The window of login_max_failures, in seconds.")
     search_threads: int = Field(
-        default=0, ge=0,
+        default=0,
+        ge=0,
         description="Face searches and trajectories the API runs at once (others wait their turn); 0 = one per "
         "core. More than the cores only adds contention for Python's GIL.",
     )
 
     watchlist_min_similarity: float = Field(
-        default=0.924, ge=-1.0, le=1.0,
+        default=0.924,
+        ge=-1.0,
+        le=1.0,
         description="Cosine similarity a face must reach to match a watch-list entry (entries may override), "
         "and the default of face trajectories. Both compare one face with many (1:N), so it is set at a false "
         "match rate of 1e-4 per pair of different people for camera-quality faces: photos of the DEV faces "
@@ -109,7 +120,8 @@ class Settings(BaseSettings):
     )
     mqtt_topic_prefix: str = Field(default="skynet/alerts", description="Alerts go to <prefix>/<camera id>.")
     webhooks: list[dict[str, str]] = Field(
-        default_factory=list, repr=False,
+        default_factory=list,
+        repr=False,
         description='Alert webhooks: [{"name": "...", "url": "https://...", "secret": "..."}]; bodies are signed '
         "with HMAC-SHA256 of the secret.",
     )

@@ -87,13 +87,18 @@ _DEMO_CORNERS = (
 def paste_demo_plates(scene: np.ndarray) -> np.ndarray:
     """``scene`` with the first two :data:`DEMO_PLATES` (a blue and a new-energy plate) pasted in, tilted."""
     size = np.float32([scene.shape[1], scene.shape[0]])
-    for text, corners in zip(DEMO_PLATES, _DEMO_CORNERS):
+    for text, corners in zip(DEMO_PLATES, _DEMO_CORNERS, strict=False):
         scene = paste_plate(scene, render_plate(text), np.float32(corners) * size)
     return scene
 
 
-def write_demo_clip(path: Path, seconds: float = 24.0, fps: int = 10, size: tuple[int, int] = (960, 540),
-                    plates: tuple[str, ...] = DEMO_PLATES) -> Path:
+def write_demo_clip(
+    path: Path,
+    seconds: float = 24.0,
+    fps: int = 10,
+    size: tuple[int, int] = (960, 540),
+    plates: tuple[str, ...] = DEMO_PLATES,
+) -> Path:
     """A street clip in which each of ``plates`` drives across in turn (MJPEG AVI, OpenCV's own
     encoder, so no external tool is needed). The demo camera plays it in a loop."""
     width, height = size

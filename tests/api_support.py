@@ -41,8 +41,9 @@ class FakeAnalyzer:
     def __call__(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
         found = self.faces.get(_key(tuple(int(v) for v in image[h // 2, w // 2])), [])
-        faces = [FaceDetection(box, 0.9, np.zeros((5, 2), np.float32), embedding=e / np.linalg.norm(e))
-                 for box, e in found]
+        faces = [
+            FaceDetection(box, 0.9, np.zeros((5, 2), np.float32), embedding=e / np.linalg.norm(e)) for box, e in found
+        ]
         return Detections(w, h, faces=faces)
 
 

@@ -23,8 +23,10 @@ def model_settings() -> Settings:
     store = ModelStore(settings.models_path)
     missing = [s.file.name for s in store.status(get_pack("default"), verify=False) if s.state != "ok"]
     if missing:
-        pytest.skip(f"default model pack not installed in {store.root} (missing {', '.join(missing)}); "
-                    "run: skynet models install")
+        pytest.skip(
+            f"default model pack not installed in {store.root} (missing {', '.join(missing)}); "
+            "run: skynet models install"
+        )
     return settings
 
 

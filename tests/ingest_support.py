@@ -31,7 +31,7 @@ def square_painter(size: int = 80, speed_px: float = 4.0, y: int = 120) -> Paint
     def paint(index: int, image: np.ndarray) -> None:
         width = image.shape[1]
         x = int(40 + index * speed_px) % max(1, width - size)
-        image[y:y + size, x:x + size] = 255
+        image[y : y + size, x : x + size] = 255
 
     return paint
 
@@ -48,14 +48,45 @@ def noise_painter(seed: int = 0) -> Painter:
     return paint
 
 
-def make_clip(path: Path, seconds: float, width: int = 640, height: int = 360, fps: int = 25,
-              painter: Painter | None = None, creation_time: str | None = None, preset: str = "ultrafast",
-              faststart: bool = False) -> Path:
+def make_clip(
+    path: Path,
+    seconds: float,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 25,
+    painter: Painter | None = None,
+    creation_time: str | None = None,
+    preset: str = "ultrafast",
+    faststart: bool = False,
+) -> Path:
     """Write an H.264 MP4 (no B-frames, GOP 50) of ``seconds`` with Debian's ffmpeg; ``faststart``
     puts the index first (so a truncated copy still opens)."""
-    command = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
-               "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset", preset, "-bf", "0", "-g", "50",
-               "-pix_fmt", "yuv420p"]
+    command = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "bgr24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-bf",
+        "0",
+        "-g",
+        "50",
+        "-pix_fmt",
+        "yuv420p",
+    ]
     if creation_time:
         command += ["-metadata", f"creation_time={creation_time}"]
     if faststart:
@@ -75,8 +106,22 @@ def make_clip(path: Path, seconds: float, width: int = 640, height: int = 360, f
 
 
 def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-                    "-c:a", "aac", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -86,11 +131,19 @@ def rtsp_server_available() -> str | None:
         return "Debian package ffmpeg"
     if not Path(SYSTEM_PYTHON).exists():
         return SYSTEM_PYTHON
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0');"
-                            "from gi.repository import GstRtspServer"], capture_output=True)
+    probe = subprocess.run(
+        [
+            SYSTEM_PYTHON,
+            "-c",
+            "import gi; gi.require_version('GstRtspServer', '1.0');from gi.repository import GstRtspServer",
+        ],
+        capture_output=True,
+    )
     if probe.returncode != 0:
-        return ("Debian packages python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base "
-                "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad")
+        return (
+            "Debian packages python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base "
+            "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+        )
     return None
 
 
@@ -165,10 +218,12 @@ class SquareAnalyzer:
             if regions is not None and not any(r.x1 <= cx < r.x2 and r.y1 <= cy < r.y2 for r in regions):
                 continue
             embedding = np.array([1.0, 0.0], np.float32)
-            result.faces.append(FaceDetection(box, 0.9, np.zeros((5, 2), np.float32),
-                                              FaceQuality(0.5, float(w), 1.0, 1.0), embedding))
-            result.plates.append(PlateDetection(box, 0.9, np.zeros((4, 2), np.float32),
-                                                PlateText("京A12345", (0.9,) * 7)))
+            result.faces.append(
+                FaceDetection(box, 0.9, np.zeros((5, 2), np.float32), FaceQuality(0.5, float(w), 1.0, 1.0), embedding)
+            )
+            result.plates.append(
+                PlateDetection(box, 0.9, np.zeros((4, 2), np.float32), PlateText("京A12345", (0.9,) * 7))
+            )
         return result
 
 

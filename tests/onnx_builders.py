@@ -43,12 +43,18 @@ def yolo_model(path: Path, rows: np.ndarray, red_rows: np.ndarray | None = None,
         helper.make_node("Add", ["varying", "rows"], ["output0"]),
     ]
     graph = helper.make_graph(
-        nodes, "yolo",
+        nodes,
+        "yolo",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, side, side if dynamic else 640])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, rows.shape[1], rows.shape[2]])],
-        [_const("rows", rows), _const("red_rows", red), _const("c0", np.array([0], np.int64)),
-         _const("c1", np.array([1], np.int64)), _const("axis1", np.array([1], np.int64)),
-         _const("axes12", np.array([1, 2], np.int64))],
+        [
+            _const("rows", rows),
+            _const("red_rows", red),
+            _const("c0", np.array([0], np.int64)),
+            _const("c1", np.array([1], np.int64)),
+            _const("axis1", np.array([1], np.int64)),
+            _const("axes12", np.array([1, 2], np.int64)),
+        ],
     )
     return _save(graph, path)
 
@@ -69,8 +75,11 @@ def scrfd_model(path: Path, batched: bool = False) -> Path:
     out_shape = [0, -1] if batched else [-1]
     for stride in SCRFD_STRIDES:
         pooled = f"pool{stride}"
-        nodes.append(helper.make_node("AveragePool", ["input.1"], [pooled], kernel_shape=[stride, stride],
-                                      strides=[stride, stride]))
+        nodes.append(
+            helper.make_node(
+                "AveragePool", ["input.1"], [pooled], kernel_shape=[stride, stride], strides=[stride, stride]
+            )
+        )
         score_w = np.zeros((2, 3, 1, 1), np.float32)
         score_b = np.full(2, -10.0, np.float32)
         if stride == 32:
@@ -82,8 +91,11 @@ def scrfd_model(path: Path, batched: bool = False) -> Path:
         }
         for head, (weight, bias, width) in heads.items():
             name = f"{head}{stride}"
-            inits += [_const(f"{name}_w", weight), _const(f"{name}_b", bias),
-                      _const(f"{name}_shape", np.array([*out_shape, width], np.int64))]
+            inits += [
+                _const(f"{name}_w", weight),
+                _const(f"{name}_b", bias),
+                _const(f"{name}_shape", np.array([*out_shape, width], np.int64)),
+            ]
             conv = f"{name}_conv"
             nodes.append(helper.make_node("Conv", [pooled, f"{name}_w", f"{name}_b"], [conv]))
             if head == "score":
@@ -95,9 +107,11 @@ def scrfd_model(path: Path, batched: bool = False) -> Path:
             outputs[name] = helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
     order = [f"{head}{s}" for head in ("score", "bbox", "kps") for s in SCRFD_STRIDES]
     graph = helper.make_graph(
-        nodes, "scrfd",
+        nodes,
+        "scrfd",
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["batch" if batched else 1, 3, "h", "w"])],
-        [outputs[name] for name in order], inits,
+        [outputs[name] for name in order],
+        inits,
     )
     return _save(graph, path)
 
@@ -119,7 +133,8 @@ def arcface_model(path: Path) -> Path:
         helper.make_node("MatMul", ["flat", "weights"], ["683"]),
     ]
     graph = helper.make_graph(
-        nodes, "arcface",
+        nodes,
+        "arcface",
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["None", 3, 112, 112])],
         [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["None", ARCFACE_DIM])],
         [_const("weights", arcface_weights())],

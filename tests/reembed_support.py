@@ -32,8 +32,14 @@ class PixelFaces:
         self.embedded = 0  # faces embedded so far
         self.lock = threading.Lock()
 
-    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True, embed: bool = True,
-                regions: list[Box] | None = None) -> Detections:
+    def analyze(
+        self,
+        image: np.ndarray,
+        faces: bool = True,
+        plates: bool = True,
+        embed: bool = True,
+        regions: list[Box] | None = None,
+    ) -> Detections:
         height, width = image.shape[:2]
         found: list[FaceDetection] = []
         ys, xs = np.nonzero(image.max(axis=2) > 40)
@@ -48,7 +54,7 @@ class PixelFaces:
         out = []
         for face in faces:
             b = face.box
-            chip = cv2.cvtColor(image[int(b.y1):int(b.y2), int(b.x1):int(b.x2)], cv2.COLOR_BGR2GRAY)
+            chip = cv2.cvtColor(image[int(b.y1) : int(b.y2), int(b.x1) : int(b.x2)], cv2.COLOR_BGR2GRAY)
             pattern = cv2.resize(chip, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).reshape(-1)
             vector = self.projection @ (pattern - pattern.mean())
             out.append(face.with_embedding(vector / np.linalg.norm(vector)))
@@ -73,7 +79,7 @@ def face_frame(identity: int, seed: int, at: tuple[int, int] = (100, 120)) -> tu
     face = np.clip(face.astype(int) + noise, 60, 255).astype(np.uint8)
     frame = np.zeros((*FRAME, 3), np.uint8)
     y, x = at
-    frame[y:y + FACE_PX, x:x + FACE_PX] = face[..., None]
+    frame[y : y + FACE_PX, x : x + FACE_PX] = face[..., None]
     return frame, Box(x, y, x + FACE_PX, y + FACE_PX)
 
 
@@ -81,8 +87,9 @@ def jpeg(image: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
 
 
-def store_faces(catalog: Catalog, model: PixelFaces, people: list[int], t0: float = 0.0,
-                camera: str = "cam-a") -> list[int]:
+def store_faces(
+    catalog: Catalog, model: PixelFaces, people: list[int], t0: float = 0.0, camera: str = "cam-a"
+) -> list[int]:
     """One face sighting per entry of ``people`` (an identity each), embedded by ``model``, with the
     thumbnail and context frame a camera worker would store; returns their ids."""
     sightings, media = [], []
@@ -90,7 +97,6 @@ def store_faces(catalog: Catalog, model: PixelFaces, people: list[int], t0: floa
         frame, box = face_frame(person, seed=int(t0) + n)
         thumbnail = crop(frame, box, 0.25)
         t = t0 + n
-        sightings.append(Sighting(camera, SightingKind.FACE, t, t + 1.0, t, box, 0.9,
-                                  embedding=model.vector(frame)))
+        sightings.append(Sighting(camera, SightingKind.FACE, t, t + 1.0, t, box, 0.9, embedding=model.vector(frame)))
         media.append(SightingMedia(thumbnail=jpeg(thumbnail), context=jpeg(frame)))
     return catalog.add_sightings(sightings, media)

@@ -82,8 +82,10 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):
     def __init__(self, feeder: LoopingFeeder) -> None:
         super().__init__()
         self.feeder = feeder
-        self.set_launch(f"( appsrc name=src is-live=true do-timestamp=true format=time caps={CAPS} "
-                        "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )")
+        self.set_launch(
+            f"( appsrc name=src is-live=true do-timestamp=true format=time caps={CAPS} "
+            "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
         self.set_shared(True)
         self.connect("media-configure", self._on_configure)
 

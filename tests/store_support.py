@@ -61,8 +61,11 @@ def _find_postgres() -> tuple[str | None, str]:
     url = os.environ.get("SKYNET_TEST_DATABASE_URL")
     if url is None:
         try:
-            url = subprocess.run([str(START_POSTGRES)], capture_output=True, text=True, timeout=300,
-                                 check=True).stdout.strip().splitlines()[-1]
+            url = (
+                subprocess.run([str(START_POSTGRES)], capture_output=True, text=True, timeout=300, check=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
         except (OSError, subprocess.SubprocessError, IndexError) as error:
             detail = getattr(error, "stderr", None) or error
             return None, f"no PostgreSQL server: {START_POSTGRES.name} failed ({str(detail).strip()[:200]})"

@@ -83,15 +83,20 @@ def test_websocket_clients_receive_events_published_from_another_thread():
     client = TestClient(live_app(hub))
     sighting = Sighting("gate-1", SightingKind.FACE, 10.0, 12.0, 11.0, Box(0, 0, 4, 4), 0.7, id=5)
     entry = WatchlistEntry(SightingKind.FACE, "missing person", "case 9", "alice", 0.0, id=2)
-    with client.websocket_connect("/api/live") as everything, \
-            client.websocket_connect("/api/live?types=alert&types=camera_status") as some:
+    with (
+        client.websocket_connect("/api/live") as everything,
+        client.websocket_connect("/api/live?types=alert&types=camera_status") as some,
+    ):
         wait_for(lambda: hub.subscriber_count == 2)
         hub.publish(sighting_event(sighting, "/api/sightings/5/thumbnail", at=12.5))
         hub.publish(alert_event(Alert(2, 5, "gate-1", 13.0, 0.93, id=1), entry, sighting, "/t/5"))
         hub.publish(camera_status_event({"camera_id": "gate-1", "state": "online"}, at=14.0))
 
         assert [m["type"] for m in (everything.receive_json() for _ in range(3))] == [
-            "sighting", "alert", "camera_status"]
+            "sighting",
+            "alert",
+            "camera_status",
+        ]
         alert, status = some.receive_json(), some.receive_json()
         assert alert["type"] == "alert" and alert["at"] == 13.0
         assert alert["data"]["entry"] == {"id": 2, "kind": "face", "label": "missing person"}
@@ -104,8 +109,9 @@ def test_websocket_clients_receive_events_published_from_another_thread():
 def live_server() -> Iterator[tuple[LiveHub, str]]:
     """A real uvicorn serving the hub on 127.0.0.1 (its own thread and event loop)."""
     hub = LiveHub(queue_size=64)
-    server = uvicorn.Server(uvicorn.Config(live_app(hub), host="127.0.0.1", port=0, log_level="warning",
-                                           ws="websockets-sansio"))
+    server = uvicorn.Server(
+        uvicorn.Config(live_app(hub), host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started)
@@ -135,7 +141,8 @@ def test_a_client_that_stops_reading_is_told_what_it_missed_while_others_get_eve
         wait_for(lambda: hub.subscriber_count == 2)
         fast_got: list[dict] = []
         reader = threading.Thread(
-            target=lambda: fast_got.extend(json.loads(fast.recv(timeout=20)) for _ in range(total)))
+            target=lambda: fast_got.extend(json.loads(fast.recv(timeout=20)) for _ in range(total))
+        )
         reader.start()
         for n in range(total):
             hub.publish(event(n, pad=pad))

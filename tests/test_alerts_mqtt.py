@@ -125,11 +125,22 @@ def publisher_for(port: int, **options) -> MqttPublisher:
 
 
 def alert_payload(alert_id: int, camera_id: str = "gate-1") -> bytes:
-    sighting = Sighting(camera_id, SightingKind.PLATE, 100.0, 104.0, 102.0, Box(1, 2, 3, 4), 0.8,
-                        plate=PlateText("京A12345", (0.9,) * 7), id=alert_id * 10)
+    sighting = Sighting(
+        camera_id,
+        SightingKind.PLATE,
+        100.0,
+        104.0,
+        102.0,
+        Box(1, 2, 3, 4),
+        0.8,
+        plate=PlateText("京A12345", (0.9,) * 7),
+        id=alert_id * 10,
+    )
     entry = WatchlistEntry(SightingKind.PLATE, "stolen car", "case 42", "alice", 0.0, plate_pattern="京A12345", id=7)
     alert = Alert(7, sighting.id, camera_id, 105.0, 1.0, id=alert_id)
-    return alert_event(alert, entry, sighting, f"http://127.0.0.1:8000/api/sightings/{sighting.id}/thumbnail").to_bytes()
+    return alert_event(
+        alert, entry, sighting, f"http://127.0.0.1:8000/api/sightings/{sighting.id}/thumbnail"
+    ).to_bytes()
 
 
 def test_alert_is_published_on_the_cameras_topic_with_qos_1(broker, subscriber):

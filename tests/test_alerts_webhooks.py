@@ -48,8 +48,10 @@ class Receiver:
                 receiver.requests.append(Received(path, dict(self.headers), body, time.monotonic()))
                 if path == "/hang":
                     receiver.release.wait(10)
-                seen = sum(r.path == path and r.headers[DELIVERY_HEADER] == self.headers[DELIVERY_HEADER]
-                           for r in receiver.requests)
+                seen = sum(
+                    r.path == path and r.headers[DELIVERY_HEADER] == self.headers[DELIVERY_HEADER]
+                    for r in receiver.requests
+                )
                 code = {"/ok": 200, "/bad": 400, "/down": 500, "/flaky": 500 if seen == 1 else 200}.get(path, 200)
                 with contextlib.suppress(OSError):
                     self.send_response(code)
@@ -129,8 +131,9 @@ async def test_delivery_is_signed_and_verifiable_by_the_receiver(receiver):
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers[DELIVERY_HEADER] == str(delivery_id)
     assert request.headers[SIGNATURE_HEADER].startswith("sha256=")
-    assert verify_signature(SECRET, request.body, request.headers[SIGNATURE_HEADER],
-                            request.headers[TIMESTAMP_HEADER], now=time.time())
+    assert verify_signature(
+        SECRET, request.body, request.headers[SIGNATURE_HEADER], request.headers[TIMESTAMP_HEADER], now=time.time()
+    )
 
 
 async def test_500_is_retried_with_back_off_until_200(receiver):
@@ -143,8 +146,9 @@ async def test_500_is_retried_with_back_off_until_200(receiver):
     assert second.at - first.at >= FAST_RETRY.delay(1) - 0.05
     assert first.headers[DELIVERY_HEADER] == second.headers[DELIVERY_HEADER] == str(delivery_id)
     for request in (first, second):
-        assert verify_signature(SECRET, request.body, request.headers[SIGNATURE_HEADER],
-                                request.headers[TIMESTAMP_HEADER], now=time.time())
+        assert verify_signature(
+            SECRET, request.body, request.headers[SIGNATURE_HEADER], request.headers[TIMESTAMP_HEADER], now=time.time()
+        )
 
 
 async def test_hanging_target_times_out_is_retried_then_given_up_and_holds_up_no_one(receiver):

@@ -59,9 +59,15 @@ def audit(api: Api) -> list[dict]:
 
 def test_health_is_open_and_everything_else_needs_a_token(api: Api) -> None:
     assert api.client.get("/api/health").json() == {"status": "ok"}
-    for method, path in [("get", "/api/cameras"), ("get", "/api/alerts"), ("get", "/api/audit"),
-                         ("get", "/api/search/plate?q=A&reason=case-1"), ("get", "/api/sightings/1"),
-                         ("get", "/api/watchlist"), ("get", "/api/jobs/1")]:
+    for method, path in [
+        ("get", "/api/cameras"),
+        ("get", "/api/alerts"),
+        ("get", "/api/audit"),
+        ("get", "/api/search/plate?q=A&reason=case-1"),
+        ("get", "/api/sightings/1"),
+        ("get", "/api/watchlist"),
+        ("get", "/api/jobs/1"),
+    ]:
         response = getattr(api.client, method)(path)
         assert response.status_code == 401, path
         assert "missing API token" in response.json()["detail"]
@@ -82,15 +88,18 @@ def test_expired_token_is_refused(tmp_path: Path) -> None:
         api.services.catalog.close()
 
 
-@pytest.mark.parametrize(("role", "method", "path", "permission"), [
-    ("operator", "get", "/api/search/plate?q=A12&reason=case-1", "search"),
-    ("investigator", "post", "/api/cameras", "manage_cameras"),
-    ("investigator", "get", "/api/audit", "read_audit"),
-    ("operator", "get", "/api/audit", "read_audit"),
-    ("operator", "delete", "/api/watchlist/1?reason=case-1", "manage_watchlists"),
-    ("investigator", "post", "/api/jobs/reindex", "start_jobs"),
-    ("investigator", "get", "/api/jobs", "start_jobs"),
-])
+@pytest.mark.parametrize(
+    ("role", "method", "path", "permission"),
+    [
+        ("operator", "get", "/api/search/plate?q=A12&reason=case-1", "search"),
+        ("investigator", "post", "/api/cameras", "manage_cameras"),
+        ("investigator", "get", "/api/audit", "read_audit"),
+        ("operator", "get", "/api/audit", "read_audit"),
+        ("operator", "delete", "/api/watchlist/1?reason=case-1", "manage_watchlists"),
+        ("investigator", "post", "/api/jobs/reindex", "start_jobs"),
+        ("investigator", "get", "/api/jobs", "start_jobs"),
+    ],
+)
 def test_roles_decide_access(api: Api, role: str, method: str, path: str, permission: str) -> None:
     response = getattr(api.client, method)(path, headers=api.as_role(role))
     assert response.status_code == 403
@@ -129,8 +138,12 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     far = add_face(api, T0 + 200, unit(0, 1, 0))
     photo = api.analyzer.register((200, 100, 50), (Box(0, 0, 20, 20), target))
     form = {"reason": "case 2026-17", "top_k": "3"}
-    response = api.client.post("/api/search/face", headers=api.as_role("investigator"), data=form,
-                               files={"image": ("suspect.jpg", photo, "image/jpeg")})
+    response = api.client.post(
+        "/api/search/face",
+        headers=api.as_role("investigator"),
+        data=form,
+        files={"image": ("suspect.jpg", photo, "image/jpeg")},
+    )
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["sighting"]["id"] for r in results] == [nearer, near, far]
@@ -140,11 +153,18 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     assert first["camera_name"] == "Bridge B" and first["thumbnail_url"] == f"/api/sightings/{nearer}/thumbnail"
     assert first["box"] == {"x1": 10.0, "y1": 10.0, "x2": 50.0, "y2": 60.0}
 
-    filtered = api.client.post("/api/search/face", headers=api.as_role("investigator"), files={
-        "image": ("s.jpg", photo, "image/jpeg")}, data={**form, "cameras": ["cam-a"], "min_similarity": "0.5"})
+    filtered = api.client.post(
+        "/api/search/face",
+        headers=api.as_role("investigator"),
+        files={"image": ("s.jpg", photo, "image/jpeg")},
+        data={**form, "cameras": ["cam-a"], "min_similarity": "0.5"},
+    )
     assert [r["sighting"]["id"] for r in filtered.json()["results"]] == [near]
-    timed = api.client.post("/api/search/face", headers=api.as_role("investigator"),
-                            data={"reason": "case 2026-17", "sighting_id": str(near), "until": str(T0 + 150)})
+    timed = api.client.post(
+        "/api/search/face",
+        headers=api.as_role("investigator"),
+        data={"reason": "case 2026-17", "sighting_id": str(near), "until": str(T0 + 150)},
+    )
     assert [r["sighting"]["id"] for r in timed.json()["results"]] == [near, nearer]
 
     events = [e for e in audit(api) if e["action"] == "search.face"]
@@ -158,15 +178,21 @@ def test_face_search_picks_the_largest_face_or_the_one_asked_for(api: Api) -> No
     b = add_face(api, T0, unit(0, 1, 0))
     photo = api.analyzer.register((10, 200, 10), (Box(0, 0, 10, 10), unit(1, 0, 0)), (Box(0, 0, 30, 30), unit(0, 1, 0)))
     files = {"image": ("two.jpg", photo, "image/jpeg")}
-    largest = api.client.post("/api/search/face", headers=api.as_role("admin"), files=files,
-                              data={"reason": "case-9", "top_k": "1"}).json()
+    largest = api.client.post(
+        "/api/search/face", headers=api.as_role("admin"), files=files, data={"reason": "case-9", "top_k": "1"}
+    ).json()
     assert largest["faces_in_image"] == 2 and largest["results"][0]["sighting"]["id"] == b
     assert largest["query_box"] == {"x1": 0.0, "y1": 0.0, "x2": 30.0, "y2": 30.0}
-    chosen = api.client.post("/api/search/face", headers=api.as_role("admin"), files=files,
-                             data={"reason": "case-9", "top_k": "1", "face_index": "0"}).json()
+    chosen = api.client.post(
+        "/api/search/face",
+        headers=api.as_role("admin"),
+        files=files,
+        data={"reason": "case-9", "top_k": "1", "face_index": "0"},
+    ).json()
     assert chosen["results"][0]["sighting"]["id"] == a
-    beyond = api.client.post("/api/search/face", headers=api.as_role("admin"), files=files,
-                             data={"reason": "case-9", "face_index": "5"})
+    beyond = api.client.post(
+        "/api/search/face", headers=api.as_role("admin"), files=files, data={"reason": "case-9", "face_index": "5"}
+    )
     assert beyond.status_code == 422 and "has 2 face(s)" in beyond.json()["detail"]
 
 
@@ -174,14 +200,26 @@ def test_bad_uploads_get_clear_4xx(api: Api) -> None:
     headers, form = api.as_role("investigator"), {"reason": "case-1"}
     no_reason = api.client.post("/api/search/face", headers=headers, files={"image": ("a.jpg", b"x", "image/jpeg")})
     assert no_reason.status_code == 422 and "reason" in no_reason.text
-    text = api.client.post("/api/search/face", headers=headers, data=form,
-                           files={"image": ("notes.txt", b"hello, not an image", "text/plain")})
+    text = api.client.post(
+        "/api/search/face",
+        headers=headers,
+        data=form,
+        files={"image": ("notes.txt", b"hello, not an image", "text/plain")},
+    )
     assert text.status_code == 415 and "notes.txt" in text.json()["detail"]
-    big = api.client.post("/api/search/face", headers=headers, data=form,
-                          files={"image": ("big.jpg", b"\xff\xd8\xff" + bytes(300_000), "image/jpeg")})
+    big = api.client.post(
+        "/api/search/face",
+        headers=headers,
+        data=form,
+        files={"image": ("big.jpg", b"\xff\xd8\xff" + bytes(300_000), "image/jpeg")},
+    )
     assert big.status_code == 413 and "200,000 bytes" in big.json()["detail"]
-    faceless = api.client.post("/api/search/face", headers=headers, data=form,
-                               files={"image": ("wall.jpg", colour_jpeg((0, 0, 0)), "image/jpeg")})
+    faceless = api.client.post(
+        "/api/search/face",
+        headers=headers,
+        data=form,
+        files={"image": ("wall.jpg", colour_jpeg((0, 0, 0)), "image/jpeg")},
+    )
     assert faceless.status_code == 422 and "no face found" in faceless.json()["detail"]
     neither = api.client.post("/api/search/face", headers=headers, data=form)
     assert neither.status_code == 400 and "exactly one" in neither.json()["detail"]
@@ -212,8 +250,9 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     assert ids(q="桂B12345", mode="fuzzy", cameras="cam-b") == [b]
     assert ids(q="桂B12*45", mode="wildcard", since=T0 + 30) == [b]
     assert ids(q="桂B12*45", mode="wildcard", until=T0 + 30) == [a]
-    bad = api.client.get("/api/search/plate", headers=headers, params={"q": "*", "mode": "wildcard",
-                                                                      "reason": "case-5"})
+    bad = api.client.get(
+        "/api/search/plate", headers=headers, params={"q": "*", "mode": "wildcard", "reason": "case-5"}
+    )
     assert bad.status_code == 400 and "too broad" in bad.json()["detail"]
     logged = [e for e in audit(api) if e["action"] == "search.plate"]
     assert len(logged) == 6 and {e["reason"] for e in logged} == {"case-5"}
@@ -223,8 +262,9 @@ def test_plate_trajectory_flags_implausible_moves(api: Api) -> None:
     add_plate(api, T0, "桂B12345", camera="cam-a")
     add_plate(api, T0 + 10, "桂B12345", camera="cam-b")  # ~1.5 km in 10 s: implausible
     add_plate(api, T0 + 2000, "桂B12345", camera="cam-a")
-    response = api.client.get("/api/trajectory/plate", headers=api.as_role("investigator"),
-                              params={"q": "桂B12345", "reason": "case-7"})
+    response = api.client.get(
+        "/api/trajectory/plate", headers=api.as_role("investigator"), params={"q": "桂B12345", "reason": "case-7"}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["sightings"] == 3
@@ -239,8 +279,11 @@ def test_face_trajectory_uses_the_matching_sightings(api: Api) -> None:
     first = add_face(api, T0, unit(1, 0, 0), "cam-a")
     add_face(api, T0 + 3600, unit(1, 0.05, 0), "cam-b")
     add_face(api, T0 + 100, unit(0, 1, 0), "cam-b")  # someone else
-    response = api.client.post("/api/trajectory", headers=api.as_role("investigator"),
-                               data={"reason": "case-8", "sighting_id": str(first), "min_similarity": "0.9"})
+    response = api.client.post(
+        "/api/trajectory",
+        headers=api.as_role("investigator"),
+        data={"reason": "case-8", "sighting_id": str(first), "min_similarity": "0.9"},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["sightings"] == 2 and [s["camera_id"] for s in body["stops"]] == ["cam-a", "cam-b"]
@@ -253,8 +296,11 @@ def test_face_trajectory_uses_the_matching_sightings(api: Api) -> None:
 def test_camera_urls_are_never_returned(api: Api) -> None:
     headers = api.as_role("operator")
     secret = "rtsp://user:topsecretpw@10.1.1.1/live?token=abcdef123"
-    created = api.client.post("/api/cameras", headers=headers, json={"id": "cam-c", "name": "Crossing",
-                                                                     "source_url": secret, "latitude": 22.8})
+    created = api.client.post(
+        "/api/cameras",
+        headers=headers,
+        json={"id": "cam-c", "name": "Crossing", "source_url": secret, "latitude": 22.8},
+    )
     assert created.status_code == 201, created.text
     assert created.json()["has_credentials"] is True
     updated = api.client.patch("/api/cameras/cam-c", headers=headers, json={"name": "Crossing C"})
@@ -267,10 +313,18 @@ def test_camera_urls_are_never_returned(api: Api) -> None:
         for leak in ("topsecretpw", "abcdef123", "hunter2secret"):
             assert leak not in text
     assert {c["id"]: c["has_credentials"] for c in listed.json()} == {"cam-a": True, "cam-b": False, "cam-c": True}
-    assert api.client.post("/api/cameras", headers=headers, json={"id": "cam-c", "name": "x",
-                                                                  "source_url": "x"}).status_code == 409
-    assert api.client.post("/api/cameras", headers=headers, json={"id": "cam-d", "name": "x", "source_url": "x",
-                                                                  "surprise": 1}).status_code == 422
+    assert (
+        api.client.post(
+            "/api/cameras", headers=headers, json={"id": "cam-c", "name": "x", "source_url": "x"}
+        ).status_code
+        == 409
+    )
+    assert (
+        api.client.post(
+            "/api/cameras", headers=headers, json={"id": "cam-d", "name": "x", "source_url": "x", "surprise": 1}
+        ).status_code
+        == 422
+    )
     assert api.client.delete("/api/cameras/cam-c", headers=headers).status_code == 204
     assert api.client.get("/api/cameras/cam-c/status", headers=headers).status_code == 404
     assert SECRET_URL  # cam-a's secret URL is checked above
@@ -337,47 +391,72 @@ def test_media_paths_cannot_leave_the_data_dir(tmp_path: Path) -> None:
 def test_watchlist_entries_are_validated_listed_deleted_and_audited(api: Api) -> None:
     headers = api.as_role("investigator")
     photo = api.analyzer.register((50, 50, 200), (Box(0, 0, 20, 20), unit(0, 0, 1)))
-    face = api.client.post("/api/watchlist", headers=headers, files=[("photos", ("p1.jpg", photo, "image/jpeg")),
-                                                                     ("photos", ("p2.jpg", photo, "image/jpeg"))],
-                           data={"kind": "face", "label": "Suspect X", "reason": "case 42", "min_similarity": "0.8"})
+    face = api.client.post(
+        "/api/watchlist",
+        headers=headers,
+        files=[("photos", ("p1.jpg", photo, "image/jpeg")), ("photos", ("p2.jpg", photo, "image/jpeg"))],
+        data={"kind": "face", "label": "Suspect X", "reason": "case 42", "min_similarity": "0.8"},
+    )
     assert face.status_code == 201, face.text
     assert face.json()["photos"] == 2 and face.json()["added_by"] == "investigator"
-    plate = api.client.post("/api/watchlist", headers=headers, data={
-        "kind": "plate", "label": "Stolen car", "reason": "case 43", "pattern": "桂B1*5",
-        "expires_at": str(time.time() + 3600)})
+    plate = api.client.post(
+        "/api/watchlist",
+        headers=headers,
+        data={
+            "kind": "plate",
+            "label": "Stolen car",
+            "reason": "case 43",
+            "pattern": "桂B1*5",
+            "expires_at": str(time.time() + 3600),
+        },
+    )
     assert plate.status_code == 201 and plate.json()["plate_pattern"] == "桂B1*5"
     expired = api.services.catalog.store.add_watchlist_entry(
-        api.services.catalog.store.watchlist()[1].__class__(SightingKind.PLATE, "old", "case 1", "admin", 0.0,
-                                                            1.0, "粤A12345"))
-    too_broad = api.client.post("/api/watchlist", headers=headers,
-                                data={"kind": "plate", "label": "x", "reason": "case 44", "pattern": "*"})
+        api.services.catalog.store.watchlist()[1].__class__(
+            SightingKind.PLATE, "old", "case 1", "admin", 0.0, 1.0, "粤A12345"
+        )
+    )
+    too_broad = api.client.post(
+        "/api/watchlist", headers=headers, data={"kind": "plate", "label": "x", "reason": "case 44", "pattern": "*"}
+    )
     assert too_broad.status_code == 400 and "too broad" in too_broad.json()["detail"]
-    no_reason = api.client.post("/api/watchlist", headers=headers, data={"kind": "plate", "label": "x",
-                                                                         "pattern": "桂B12345"})
+    no_reason = api.client.post(
+        "/api/watchlist", headers=headers, data={"kind": "plate", "label": "x", "pattern": "桂B12345"}
+    )
     assert no_reason.status_code == 422
-    faceless = api.client.post("/api/watchlist", headers=headers, data={"kind": "face", "label": "x",
-                                                                        "reason": "case 45"},
-                               files=[("photos", ("wall.jpg", colour_jpeg((0, 0, 0)), "image/jpeg"))])
+    faceless = api.client.post(
+        "/api/watchlist",
+        headers=headers,
+        data={"kind": "face", "label": "x", "reason": "case 45"},
+        files=[("photos", ("wall.jpg", colour_jpeg((0, 0, 0)), "image/jpeg"))],
+    )
     assert faceless.status_code == 422 and "no face found" in faceless.json()["detail"]
 
     active = api.client.get("/api/watchlist", headers=api.as_role("operator")).json()
     assert [e["label"] for e in active] == ["Suspect X", "Stolen car"]
     old = api.client.get("/api/watchlist?state=expired", headers=headers).json()
     assert [e["id"] for e in old] == [expired]
-    deleted = api.client.delete(f"/api/watchlist/{face.json()['id']}", headers=headers,
-                                params={"reason": "case 42 closed"})
+    deleted = api.client.delete(
+        f"/api/watchlist/{face.json()['id']}", headers=headers, params={"reason": "case 42 closed"}
+    )
     assert deleted.status_code == 204
     assert api.client.delete("/api/watchlist/999", headers=headers, params={"reason": "case 1"}).status_code == 404
     changes = [(e["action"], e["reason"]) for e in reversed(audit(api)) if e["action"].startswith("watchlist.")]
-    assert changes == [("watchlist.add", "case 42"), ("watchlist.add", "case 43"),
-                       ("watchlist.delete", "case 42 closed")]
+    assert changes == [
+        ("watchlist.add", "case 42"),
+        ("watchlist.add", "case 43"),
+        ("watchlist.delete", "case 42 closed"),
+    ]
 
 
 def test_alerts_listed_and_acknowledged(api: Api) -> None:
     store = api.services.catalog.store
     sid = add_plate(api, T0, "桂B12345")
-    api.client.post("/api/watchlist", headers=api.as_role("admin"),
-                    data={"kind": "plate", "label": "car", "reason": "case 3", "pattern": "桂B12345"})
+    api.client.post(
+        "/api/watchlist",
+        headers=api.as_role("admin"),
+        data={"kind": "plate", "label": "car", "reason": "case 3", "pattern": "桂B12345"},
+    )
     entry_id = store.watchlist()[0].id
     alert_id = store.add_alert(Alert(entry_id, sid, "cam-a", T0 + 1, 0.9))
     headers = api.as_role("operator")
@@ -424,14 +503,16 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
     for video in videos:
         video.write_bytes(b"")
     headers = api.as_role("operator")
-    no_runner = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": [str(videos[0])],
-                                                                            "camera": "cam-a"})
+    no_runner = api.client.post(
+        "/api/jobs/reindex", headers=headers, json={"paths": [str(videos[0])], "camera": "cam-a"}
+    )
     assert no_runner.status_code == 503
     api.services.make_reindexer = FakeReindexer
     missing = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], "camera": "cam-a"})
     assert missing.status_code == 400 and "/nowhere.mp4" in missing.json()["detail"]
-    started = api.client.post("/api/jobs/reindex", headers=headers,
-                              json={"paths": [str(v) for v in videos], "camera": "cam-a"})
+    started = api.client.post(
+        "/api/jobs/reindex", headers=headers, json={"paths": [str(v) for v in videos], "camera": "cam-a"}
+    )
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
     api.services.jobs.join(10)
@@ -456,8 +537,9 @@ class LiveWorkers(Workers):
         if camera_id != "cam-a":
             return None
         image = np.full((240, 320, 3), 128, np.uint8)
-        plate = PlateDetection(Box(150, 150, 250, 180), 0.9, np.zeros((4, 2), np.float32),
-                               read=PlateText("桂B12345", (0.9,) * 7))
+        plate = PlateDetection(
+            Box(150, 150, 250, 180), 0.9, np.zeros((4, 2), np.float32), read=PlateText("桂B12345", (0.9,) * 7)
+        )
         face = FaceDetection(Box(40, 40, 90, 100), 0.95, np.zeros((5, 2), np.float32))
         return Frame(image, "cam-a", T0), Detections(320, 240, faces=[face], plates=[plate])
 
@@ -493,8 +575,11 @@ def test_server_start_closes_interrupted_jobs_and_limits_blas_threads(api: Api) 
     def blas_threads() -> dict[str, int]:
         """numpy's OpenBLAS (the exact face search's matrix products): its thread count is process-wide.
         (faiss bundles an OpenMP OpenBLAS whose setting is per thread, so it is not checked here.)"""
-        return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()
-                if pool["user_api"] == "blas" and "numpy" in pool["filepath"]}
+        return {
+            pool["filepath"]: pool["num_threads"]
+            for pool in threadpool_info()
+            if pool["user_api"] == "blas" and "numpy" in pool["filepath"]
+        }
 
     store = api.services.catalog.store
     stale = store.add_job(Job("reindex", "operator", T0, T0, "running"))

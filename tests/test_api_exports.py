@@ -28,18 +28,46 @@ def api(tmp_path: Path):
     face = np.eye(8, dtype=np.float32)[0]
     other = np.eye(8, dtype=np.float32)[1]
     sightings = [
-        Sighting("cam-a", SightingKind.FACE, T0, T0 + 5, T0 + 2, Box(1, 2, 30, 40), 0.8, embedding=face,
-                 origin=Origin("archive", "rtsp://admin:hunter2secret@10.0.0.9/rec.mp4", 12.5)),
-        Sighting("cam-b", SightingKind.FACE, T0 + 600, T0 + 610, T0 + 605, Box(0, 0, 9, 9), 0.7,
-                 embedding=face + 0.1 * other),
+        Sighting(
+            "cam-a",
+            SightingKind.FACE,
+            T0,
+            T0 + 5,
+            T0 + 2,
+            Box(1, 2, 30, 40),
+            0.8,
+            embedding=face,
+            origin=Origin("archive", "rtsp://admin:hunter2secret@10.0.0.9/rec.mp4", 12.5),
+        ),
+        Sighting(
+            "cam-b", SightingKind.FACE, T0 + 600, T0 + 610, T0 + 605, Box(0, 0, 9, 9), 0.7, embedding=face + 0.1 * other
+        ),
         Sighting("cam-b", SightingKind.FACE, T0 + 900, T0 + 905, T0 + 901, Box(0, 0, 9, 9), 0.6, embedding=other),
-        Sighting("cam-b", SightingKind.PLATE, T0 + 100, T0 + 104, T0 + 101, Box(5, 5, 50, 20), 0.9,
-                 plate=PlateText("桂B12345", (0.9,) * 7)),
-        Sighting("cam-a", SightingKind.PLATE, T0 + 2000, T0 + 2004, T0 + 2001, Box(5, 5, 50, 20), 0.9,
-                 plate=PlateText("桂B12345", (0.9,) * 7)),
+        Sighting(
+            "cam-b",
+            SightingKind.PLATE,
+            T0 + 100,
+            T0 + 104,
+            T0 + 101,
+            Box(5, 5, 50, 20),
+            0.9,
+            plate=PlateText("桂B12345", (0.9,) * 7),
+        ),
+        Sighting(
+            "cam-a",
+            SightingKind.PLATE,
+            T0 + 2000,
+            T0 + 2004,
+            T0 + 2001,
+            Box(5, 5, 50, 20),
+            0.9,
+            plate=PlateText("桂B12345", (0.9,) * 7),
+        ),
     ]
-    media = [SightingMedia(thumbnail=colour_jpeg((i, 2, 3), 16), context=colour_jpeg((3, 2, i), 32))
-             for i in range(len(sightings))]
+    media = [
+        SightingMedia(thumbnail=colour_jpeg((i, 2, 3), 16), context=colour_jpeg((3, 2, i), 32))
+        for i in range(len(sightings))
+    ]
     api.ids = api.services.catalog.add_sightings(sightings, media)
     yield api
     api.client.close()
@@ -67,8 +95,14 @@ def test_export_by_ids_is_a_complete_audited_case_file(api: Api) -> None:
     assert response.headers["content-type"] == "application/zip"
     assert response.headers["content-disposition"].startswith('attachment; filename="skynet-export-')
     files = _unzip(response.content)
-    assert set(files) == {"manifest.json", "sightings.csv", f"thumbnails/{face_id}.jpg", f"context/{face_id}.jpg",
-                          f"thumbnails/{plate_id}.jpg", f"context/{plate_id}.jpg"}
+    assert set(files) == {
+        "manifest.json",
+        "sightings.csv",
+        f"thumbnails/{face_id}.jpg",
+        f"context/{face_id}.jpg",
+        f"thumbnails/{plate_id}.jpg",
+        f"context/{plate_id}.jpg",
+    }
     stored = api.services.catalog.store.get_sighting(face_id)
     assert files[f"thumbnails/{face_id}.jpg"] == (api.services.settings.data_dir / stored.thumbnail_path).read_bytes()
 
@@ -85,7 +119,8 @@ def test_export_by_ids_is_a_complete_audited_case_file(api: Api) -> None:
     assert manifest["sighting_ids"] == [face_id, plate_id] and manifest["missing_media"] == []
     assert [c["id"] for c in manifest["cameras"]] == ["cam-a", "cam-b"]
     assert {f["name"]: f["sha256"] for f in manifest["files"]} == {
-        name: hashlib.sha256(data).hexdigest() for name, data in files.items() if name != "manifest.json"}
+        name: hashlib.sha256(data).hexdigest() for name, data in files.items() if name != "manifest.json"
+    }
 
     [event] = api.services.catalog.store.audit_events(10, action="export")
     assert (event.actor, event.action, event.reason) == ("investigator", "export.create", CASE)
@@ -100,8 +135,9 @@ def test_camera_credentials_never_appear_in_an_export(api: Api) -> None:
 
 
 def test_export_a_plate_query_with_its_trajectory(api: Api) -> None:
-    response = _export(api, plate={"q": "桂B12345", "mode": "exact"}, trajectory=True, media=False,
-                       since=T0, until=T0 + 1000)
+    response = _export(
+        api, plate={"q": "桂B12345", "mode": "exact"}, trajectory=True, media=False, since=T0, until=T0 + 1000
+    )
     assert response.status_code == 200, response.text
     files = _unzip(response.content)
     assert set(files) == {"manifest.json", "sightings.csv", "trajectory.geojson"}

@@ -39,17 +39,21 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
             for i, path in enumerate(sorted(people[person])[:ENROLLED]):
                 image = load_image(path, settings.max_image_pixels, settings.max_image_bytes)
                 face = max(analyzer.analyze(image).faces, key=lambda f: f.box.area)
-                [sid] = catalog.add_sightings([Sighting("cam-a", SightingKind.FACE, i, i, i, face.box, 0.9,
-                                                        embedding=face.embedding)])
+                [sid] = catalog.add_sightings(
+                    [Sighting("cam-a", SightingKind.FACE, i, i, i, face.box, 0.9, embedding=face.embedding)]
+                )
                 identity_of[sid] = person
         admin = catalog.store.add_user(User("admin", Role.ADMIN, 0.0))
         token, _ = issue_token(catalog.store, admin, 0.0, ttl_s=None)
         client = TestClient(create_app(Services(settings, catalog, Auth(catalog.store), analyze=analyzer.analyze)))
         for person in chosen:
             query = sorted(people[person])[ENROLLED]
-            response = client.post("/api/search/face", headers={"Authorization": f"Bearer {token}"},
-                                   data={"reason": "model test", "top_k": str(ENROLLED)},
-                                   files={"image": (query.name, query.read_bytes(), "image/jpeg")})
+            response = client.post(
+                "/api/search/face",
+                headers={"Authorization": f"Bearer {token}"},
+                data={"reason": "model test", "top_k": str(ENROLLED)},
+                files={"image": (query.name, query.read_bytes(), "image/jpeg")},
+            )
             assert response.status_code == 200, response.text
             found = [identity_of[r["sighting"]["id"]] for r in response.json()["results"]]
             assert found[0] == person and found.count(person) >= ENROLLED - 1, (person, found)

@@ -15,8 +15,12 @@ from skynet.index.store import SightingMedia
 from skynet.records import Box, PlateText, Sighting, SightingKind
 
 EXAMPLES = 20
-CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.response_schema_conformance,
-          schemathesis.checks.status_code_conformance, schemathesis.checks.content_type_conformance]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+]
 
 
 class NoJobs:
@@ -29,11 +33,22 @@ def seeded_api(data_dir: Path):
     api = make_api(data_dir)
     media = SightingMedia(thumbnail=colour_jpeg((1, 2, 3), 16), context=colour_jpeg((3, 2, 1), 32))
     embedding = np.ones(8, np.float32)
-    api.services.catalog.add_sightings([
-        Sighting("cam-a", SightingKind.FACE, 1.0, 2.0, 1.0, Box(0, 0, 9, 9), 0.5, embedding=embedding),
-        Sighting("cam-b", SightingKind.PLATE, 1.0, 2.0, 1.0, Box(0, 0, 9, 9), 0.5,
-                 plate=PlateText("桂B12345", (0.9,) * 7)),
-    ], [media, media])
+    api.services.catalog.add_sightings(
+        [
+            Sighting("cam-a", SightingKind.FACE, 1.0, 2.0, 1.0, Box(0, 0, 9, 9), 0.5, embedding=embedding),
+            Sighting(
+                "cam-b",
+                SightingKind.PLATE,
+                1.0,
+                2.0,
+                1.0,
+                Box(0, 0, 9, 9),
+                0.5,
+                plate=PlateText("桂B12345", (0.9,) * 7),
+            ),
+        ],
+        [media, media],
+    )
     api.services.make_reindexer = NoJobs
     api.services.start_reembedding = lambda user: None  # search already uses the configured model: 409
     api.analyzer.register((200, 200, 200), (Box(0, 0, 5, 5), embedding))
@@ -53,8 +68,13 @@ def test_api_survives_generated_requests(tmp_path: Path) -> None:
         for operation in operations:
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                      derandomize=True, database=None)
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                derandomize=True,
+                database=None,
+            )
             def check(case) -> None:
                 case.call_and_validate(headers=headers, checks=CHECKS)
 

@@ -43,10 +43,10 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store
         job_id = store.add_job(Job("reindex", "ann", 1.0, 1.0, "queued", {"paths": ["/a"]}, {"files_total": 1}))
-        store.update_job(Job("reindex", "ann", 1.0, 2.0, "done", {"paths": ["/a"]}, {"files_done": 1}, ("x",),
-                             job_id))
-        assert store.get_job(job_id) == Job("reindex", "ann", 1.0, 2.0, "done", {"paths": ["/a"]},
-                                            {"files_done": 1}, ("x",), job_id)
+        store.update_job(Job("reindex", "ann", 1.0, 2.0, "done", {"paths": ["/a"]}, {"files_done": 1}, ("x",), job_id))
+        assert store.get_job(job_id) == Job(
+            "reindex", "ann", 1.0, 2.0, "done", {"paths": ["/a"]}, {"files_done": 1}, ("x",), job_id
+        )
         assert store.get_job(job_id + 1) is None
         running = store.add_job(Job("reindex", "ann", 3.0, 3.0, "running"))
         assert store.fail_unfinished_jobs(4.0) == 1
@@ -57,8 +57,9 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
         assert [j.id for j in store.jobs(state="done")] == [job_id] and len(store.jobs(limit=1)) == 1
 
         [sid] = catalog.add_sightings([plate(10.0, "桂B12345", "cam-a")])
-        entry = store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "car", "case", "ann", 1.0,
-                                                         plate_pattern="桂B12345"))
+        entry = store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.PLATE, "car", "case", "ann", 1.0, plate_pattern="桂B12345")
+        )
         alert = store.add_alert(Alert(entry, sid, "cam-a", 11.0, 0.9))
         assert store.acknowledge_alert(alert, "bob", 12.0).acknowledged_by == "bob"
         assert store.acknowledge_alert(alert, "eve", 13.0).acknowledged_at == 12.0
@@ -77,8 +78,9 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
 def test_plate_search_filters(tmp_path: Path, database_url: str | None, mode: PlateMode) -> None:  # noqa: F811
     query = "桂B12*45" if mode is PlateMode.WILDCARD else "桂B12345"
     with open_catalog(tmp_path, database_url) as catalog:
-        a, b, _ = catalog.add_sightings([plate(100.0, "桂B12345", "cam-a"), plate(200.0, "桂B12345", "cam-b"),
-                                         plate(300.0, "桂B12345", "cam-c")])
+        a, b, _ = catalog.add_sightings(
+            [plate(100.0, "桂B12345", "cam-a"), plate(200.0, "桂B12345", "cam-b"), plate(300.0, "桂B12345", "cam-c")]
+        )
         store = catalog.store
 
         def ids(**filters) -> set[int]:

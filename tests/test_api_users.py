@@ -33,8 +33,9 @@ def test_users_cli_creates_accounts_whose_tokens_and_passwords_work(tmp_path: Pa
     _register_commands()
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path)]
-    admin = runner.invoke(app, ["users", "create-admin", "root", "--password", *data],
-                          input=f"{PASSWORD}\n{PASSWORD}\n")
+    admin = runner.invoke(
+        app, ["users", "create-admin", "root", "--password", *data], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
     assert admin.exit_code == 0, admin.output
     operator = runner.invoke(app, ["users", "add", "olga", "--role", "operator", *data])
     assert operator.exit_code == 0, operator.output
@@ -85,8 +86,9 @@ def _events(api: Api, action: str) -> list[AuditEvent]:
 def test_only_admins_manage_users(api: Api) -> None:
     for role in ("investigator", "operator"):
         assert api.client.get("/api/users", headers=api.as_role(role)).status_code == 403
-        created = api.client.post("/api/users", headers=api.as_role(role),
-                                  json={"name": "eve", "role": "admin", **REASON})
+        created = api.client.post(
+            "/api/users", headers=api.as_role(role), json={"name": "eve", "role": "admin", **REASON}
+        )
         assert created.status_code == 403 and "manage_users" in created.json()["detail"]
     assert api.client.get("/api/users").status_code == 401
 
@@ -96,7 +98,10 @@ def test_listing_shows_roles_and_tokens_but_no_secrets(api: Api) -> None:
     assert response.status_code == 200
     users = {u["name"]: u for u in response.json()}
     assert {n: u["role"] for n, u in users.items()} == {
-        "admin": "admin", "investigator": "investigator", "operator": "operator"}
+        "admin": "admin",
+        "investigator": "investigator",
+        "operator": "operator",
+    }
     assert users["admin"]["has_password"] and len(users["admin"]["tokens"]) == 1
     assert set(users["admin"]["tokens"][0]) == {"id", "label", "created_at", "expires_at"}
     text = response.text
@@ -107,8 +112,11 @@ def test_listing_shows_roles_and_tokens_but_no_secrets(api: Api) -> None:
 
 def test_create_user_returns_a_working_token_once_and_is_audited(api: Api) -> None:
     admin = api.as_role("admin")
-    response = api.client.post("/api/users", headers=admin, json={
-        "name": "ivy", "role": "investigator", "password": API_PASSWORD, "token_days": 2, **REASON})
+    response = api.client.post(
+        "/api/users",
+        headers=admin,
+        json={"name": "ivy", "role": "investigator", "password": API_PASSWORD, "token_days": 2, **REASON},
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     token = body["token"]["token"]
@@ -120,13 +128,17 @@ def test_create_user_returns_a_working_token_once_and_is_audited(api: Api) -> No
     assert token not in api.client.get("/api/users/ivy", headers=admin).text
     [event] = _events(api, "user.create")
     assert (event.actor, event.reason, event.detail) == (
-        "admin", "ticket 7", {"user": "ivy", "role": "investigator", "password": True})
+        "admin",
+        "ticket 7",
+        {"user": "ivy", "role": "investigator", "password": True},
+    )
     assert token not in api.client.get("/api/audit", headers=admin).text and API_PASSWORD not in str(event)
 
     again = api.client.post("/api/users", headers=admin, json={"name": "ivy", "role": "operator", **REASON})
     assert again.status_code == 409 and "already exists" in again.json()["detail"]
-    short = api.client.post("/api/users", headers=admin,
-                            json={"name": "sam", "role": "operator", "password": "short", **REASON})
+    short = api.client.post(
+        "/api/users", headers=admin, json={"name": "sam", "role": "operator", "password": "short", **REASON}
+    )
     assert short.status_code == 422
     no_reason = api.client.post("/api/users", headers=admin, json={"name": "sam", "role": "operator"})
     assert no_reason.status_code == 422
@@ -139,8 +151,9 @@ def test_role_changes_take_effect_at_once(api: Api) -> None:
     investigator = api.as_role("investigator")
     search = {"q": "桂B12345", "reason": "case 1"}
     assert api.client.get("/api/search/plate", params=search, headers=investigator).status_code == 200
-    changed = api.client.patch("/api/users/investigator", headers=api.as_role("admin"),
-                               json={"role": "operator", **REASON})
+    changed = api.client.patch(
+        "/api/users/investigator", headers=api.as_role("admin"), json={"role": "operator", **REASON}
+    )
     assert changed.status_code == 200 and changed.json()["role"] == "operator"
     assert api.client.get("/api/search/plate", params=search, headers=investigator).status_code == 403
     [event] = _events(api, "user.update")
@@ -167,8 +180,9 @@ def test_disabling_revokes_tokens_and_blocks_login(api: Api) -> None:
 
 def test_issue_and_revoke_tokens(api: Api) -> None:
     admin = api.as_role("admin")
-    issued = api.client.post("/api/users/investigator/tokens", headers=admin,
-                             json={"days": 1, "label": "laptop", **REASON})
+    issued = api.client.post(
+        "/api/users/investigator/tokens", headers=admin, json={"days": 1, "label": "laptop", **REASON}
+    )
     assert issued.status_code == 201, issued.text
     token, token_id = issued.json()["token"], issued.json()["token_id"]
     assert api.client.get("/api/cameras", headers=_bearer(token)).status_code == 200
@@ -202,9 +216,11 @@ def test_delete_user_revokes_tokens_and_keeps_their_history(api: Api) -> None:
 
 def test_the_last_admin_cannot_be_demoted_disabled_or_deleted(api: Api) -> None:
     admin = api.as_role("admin")
-    for method, kwargs in (("patch", {"json": {"role": "operator", **REASON}}),
-                           ("patch", {"json": {"disabled": True, **REASON}}),
-                           ("delete", {"params": REASON})):
+    for method, kwargs in (
+        ("patch", {"json": {"role": "operator", **REASON}}),
+        ("patch", {"json": {"disabled": True, **REASON}}),
+        ("delete", {"params": REASON}),
+    ):
         response = getattr(api.client, method)("/api/users/admin", headers=admin, **kwargs)
         assert response.status_code == 409, response.text
         assert "last active admin" in response.json()["detail"]
@@ -263,8 +279,12 @@ def test_user_rows_update_delete_and_list_tokens(database_url, tmp_path: Path) -
 def test_audit_filters(database_url, tmp_path: Path) -> None:  # noqa: F811
     store = open_store(tmp_path, database_url)
     try:
-        for at, actor, action in ((1.0, "ann", "search.face"), (2.0, "bob", "search.plate"),
-                                  (3.0, "ann", "searches.x"), (4.0, "ann", "export.create")):
+        for at, actor, action in (
+            (1.0, "ann", "search.face"),
+            (2.0, "bob", "search.plate"),
+            (3.0, "ann", "searches.x"),
+            (4.0, "ann", "export.create"),
+        ):
             store.append_audit(AuditEvent(at, actor, action, "case 9"))
         assert [e.at for e in store.audit_events(actor="ann")] == [4.0, 3.0, 1.0]
         assert [e.at for e in store.audit_events(action="search")] == [2.0, 1.0]  # not 'searches.x'
@@ -277,8 +297,11 @@ def test_audit_filters(database_url, tmp_path: Path) -> None:  # noqa: F811
 
 def test_admins_filter_the_audit_log_over_http(api: Api) -> None:
     store = api.services.catalog.store
-    for at, actor, action in ((10.0, "investigator", "search.face"), (20.0, "admin", "user.create"),
-                              (30.0, "investigator", "export.create")):
+    for at, actor, action in (
+        (10.0, "investigator", "search.face"),
+        (20.0, "admin", "user.create"),
+        (30.0, "investigator", "export.create"),
+    ):
         store.append_audit(AuditEvent(at, actor, action, "case 3"))
     admin = api.as_role("admin")
 

@@ -1,6 +1,5 @@
 """Auth primitives: roles, password and token hashing, expiry, and the FastAPI dependencies."""
 
-
 from collections.abc import Callable
 from typing import Annotated
 

@@ -43,8 +43,20 @@ def _expected_face(row: int, col: int, factor: float) -> tuple[list[float], np.n
 
 def test_anchor_centres_are_row_major_with_two_anchors_per_cell():
     centres = scrfd.anchor_centres(64, 96, 32)
-    assert centres.tolist() == [[0, 0], [0, 0], [32, 0], [32, 0], [64, 0], [64, 0],
-                                [0, 32], [0, 32], [32, 32], [32, 32], [64, 32], [64, 32]]
+    assert centres.tolist() == [
+        [0, 0],
+        [0, 0],
+        [32, 0],
+        [32, 0],
+        [64, 0],
+        [64, 0],
+        [0, 32],
+        [0, 32],
+        [32, 32],
+        [32, 32],
+        [64, 32],
+        [64, 32],
+    ]
 
 
 @pytest.mark.parametrize("batched", [False, True])

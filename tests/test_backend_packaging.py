@@ -54,8 +54,10 @@ def test_the_default_install_pulls_no_torch():
     [
         (["CPUExecutionProvider"], ["CPUExecutionProvider"]),
         (["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]),
-        (["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "AzureExecutionProvider"],
-         ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]),
+        (
+            ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "AzureExecutionProvider"],
+            ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
     ],
 )
 def test_auto_picks_tensorrt_then_cuda_then_cpu(monkeypatch, available, expected):

@@ -73,10 +73,13 @@ def test_onnx_predictor_preprocesses_rgb_and_runs_batches(tmp_path, dynamic):
 
 
 def _car_and_plate_models(tmp_path):
-    vehicles = yolo_model(tmp_path / "yolov8n.onnx", _rows(
-        (320, 320, 200, 100, [0.0, 0.0, 0.9]),  # a car (COCO class 2)
-        (100, 500, 40, 80, [0.9, 0.0, 0.0]),  # a person: not a vehicle
-    ))
+    vehicles = yolo_model(
+        tmp_path / "yolov8n.onnx",
+        _rows(
+            (320, 320, 200, 100, [0.0, 0.0, 0.9]),  # a car (COCO class 2)
+            (100, 500, 40, 80, [0.9, 0.0, 0.0]),  # a person: not a vehicle
+        ),
+    )
     plates = yolo_model(tmp_path / "best.onnx", _rows((320, 400, 160, 40, [0.8])))
     return vehicles, plates
 
@@ -110,10 +113,12 @@ def test_no_vehicle_means_the_whole_image_is_searched():
 
 
 def test_plates_seen_in_two_overlapping_vehicles_are_kept_once():
-    found = yolo.ScoredBoxes(np.array([[10, 10, 30, 20]], np.float32), np.array([0.9], np.float32),
-                             np.array([0], np.int64))
-    shifted = yolo.ScoredBoxes(np.array([[0, 0, 20, 10]], np.float32), np.array([0.7], np.float32),
-                               np.array([0], np.int64))
+    found = yolo.ScoredBoxes(
+        np.array([[10, 10, 30, 20]], np.float32), np.array([0.9], np.float32), np.array([0], np.int64)
+    )
+    shifted = yolo.ScoredBoxes(
+        np.array([[0, 0, 20, 10]], np.float32), np.array([0.7], np.float32), np.array([0], np.int64)
+    )
     regions = [vehicle_regions.whole(np.zeros((100, 100, 3))), Box(10.0, 10.0, 60.0, 60.0)]
     merged = vehicle_regions.merge([found, shifted], regions)
     assert merged.scores.tolist() == pytest.approx([0.9])

@@ -66,7 +66,8 @@ def make_analyzer(tmp_path_factory) -> Callable[[], ImageAnalyzer]:
             arcface.load(embeddings, CPU, 1),
             Counting(yolo.YoloPlateDetector(yolo.OnnxYolo(create_session(plates, CPU), 640), 0.01)),
             None,  # plates are left unread (lazy reading, as for cameras)
-            face_long_side=640, plate_long_side=960,
+            face_long_side=640,
+            plate_long_side=960,
         )
 
     return make
@@ -173,8 +174,7 @@ def test_a_failing_frame_fails_only_its_own_caller(make_analyzer):
 
 def test_close_releases_a_waiting_frame_and_later_calls_run_alone(make_analyzer):
     analyzer = make_analyzer()
-    front = BatchingAnalyzer([analyzer], lazy_embedding=True, lazy_reading=True, max_batch=8,
-                             max_wait_ms=60_000.0)
+    front = BatchingAnalyzer([analyzer], lazy_embedding=True, lazy_reading=True, max_batch=8, max_wait_ms=60_000.0)
     outcome: list = []
     waiting = threading.Thread(target=lambda: outcome.append(front(camera_frame(1))))
     waiting.start()

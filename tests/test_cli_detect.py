@@ -15,16 +15,18 @@ from skynet.synthetic import paste_plate, render_plate, street_scene
 
 @pytest.mark.models
 def test_detect_directory_json_with_a_bad_file(model_settings, cjk_font, tmp_path):
-    scene = paste_plate(street_scene(), render_plate("桂B12345", cjk_font),
-                        np.float32([[300, 420], [520, 430], [518, 500], [298, 488]]))
+    scene = paste_plate(
+        street_scene(), render_plate("桂B12345", cjk_font), np.float32([[300, 420], [520, 430], [518, 500], [298, 488]])
+    )
     photos = tmp_path / "photos" / "day1"
     photos.mkdir(parents=True)
     cv2.imwrite(str(photos / "street.jpg"), scene)
     (photos / "broken.png").write_bytes(b"not a png")
     (photos / "notes.txt").write_text("ignored: not an image suffix")
     _register_commands()
-    result = CliRunner().invoke(app, ["detect", str(tmp_path / "photos"), "--json", "--model-dir",
-                                      str(model_settings.models_path)])
+    result = CliRunner().invoke(
+        app, ["detect", str(tmp_path / "photos"), "--json", "--model-dir", str(model_settings.models_path)]
+    )
     assert result.exit_code == 1  # one file failed; the others were still processed
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     by_name = {line["path"].rsplit("/", 1)[-1]: line for line in lines}

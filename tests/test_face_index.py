@@ -20,8 +20,12 @@ def _fill(catalog, vectors: np.ndarray, batch: int = 500, first: int = 0) -> np.
     """Store ``vectors`` as face sightings at t = first + row, cameras in turn; returns their ids."""
     ids = []
     for start in range(0, len(vectors), batch):
-        ids += catalog.add_sightings([face(float(first + i), vectors[i], CAMERAS[(first + i) % 3])
-                                      for i in range(start, min(len(vectors), start + batch))])
+        ids += catalog.add_sightings(
+            [
+                face(float(first + i), vectors[i], CAMERAS[(first + i) % 3])
+                for i in range(start, min(len(vectors), start + batch))
+            ]
+        )
     return np.array(ids)
 
 
@@ -101,8 +105,9 @@ def test_persisted_caught_up_and_rebuilt(tmp_path):
         kept_ids = np.concatenate([ids[10:], late])
         np.testing.assert_array_equal(catalog.faces.ids(), kept_ids)
         for row in (3, 50, 1100):
-            assert [h.sighting_id for h in catalog.search_faces(vectors[row], 5)] == \
-                _brute_force(vectors[10:], kept_ids, vectors[row], 5)
+            assert [h.sighting_id for h in catalog.search_faces(vectors[row], 5)] == _brute_force(
+                vectors[10:], kept_ids, vectors[row], 5
+            )
     # a corrupt index file is rebuilt from the store
     (index_dir(tmp_path, DEFAULT_FACE_MODEL) / "faces.npz").write_bytes(b"garbage")
     with open_catalog(tmp_path) as catalog:

@@ -40,8 +40,9 @@ def test_same_person_is_closer_than_different_people(analyzer, model_settings, s
     for _, by_source in groupby(rows, key=lambda row: row["source"]):
         first = next(by_source)
         chosen += [first, next(row for row in by_source if row["identity"] == first["identity"])]
-    embeddings = np.stack([_largest_face(analyzer, _load(data, row["filename"], model_settings)).embedding
-                           for row in chosen])
+    embeddings = np.stack(
+        [_largest_face(analyzer, _load(data, row["filename"], model_settings)).embedding for row in chosen]
+    )
     labels = np.array([row["identity"] for row in chosen])
     distances = np.linalg.norm(embeddings[:, None] - embeddings[None], axis=2)
     for i in range(len(chosen)):

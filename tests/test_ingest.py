@@ -53,9 +53,16 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     empty.write_bytes(b"")
     named = root / "cam7_20240501_080000.mp4"
     shutil.copy(still, named)
-    return {"square": square, "still": still, "truncated": truncated, "garbage": garbage, "empty": empty,
-            "audio": make_audio_only(root / "audio.m4a"), "named": named,
-            "no_index": no_index}
+    return {
+        "square": square,
+        "still": still,
+        "truncated": truncated,
+        "garbage": garbage,
+        "empty": empty,
+        "audio": make_audio_only(root / "audio.m4a"),
+        "named": named,
+        "no_index": no_index,
+    }
 
 
 def test_archive_frames_carry_start_plus_presentation_time(clips):
@@ -80,11 +87,14 @@ def test_start_time_from_argument_or_file_name(clips):
         resolve_start_time(clips["still"])
 
 
-@pytest.mark.parametrize(("clip", "message"), [
-    ("empty", "is empty"),
-    ("audio", "no video stream"),
-    ("garbage", "corrupt or not a video"),
-])
+@pytest.mark.parametrize(
+    ("clip", "message"),
+    [
+        ("empty", "is empty"),
+        ("audio", "no video stream"),
+        ("garbage", "corrupt or not a video"),
+    ],
+)
 def test_bad_files_give_clear_errors(clips, clip, message):
     with pytest.raises(SourceError, match=message) as caught:
         open_source(SourceSpec("cam9", str(clips[clip]), start_time=0.0))
@@ -184,8 +194,9 @@ def test_resolution_change_mid_stream_is_followed(clips, tmp_path):
     for name, (width, height) in {"small": (640, 360), "large": (1280, 720)}.items():
         mp4 = make_clip(tmp_path / f"{name}.mp4", 2.0, width, height, painter=square_painter())
         parts.append(tmp_path / f"{name}.ts")
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp4), "-c", "copy", "-f", "mpegts", str(parts[-1])],
-                       check=True)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(mp4), "-c", "copy", "-f", "mpegts", str(parts[-1])], check=True
+        )
     joined = tmp_path / "joined.ts"  # one stream whose resolution (and clock) changes half-way:
     joined.write_bytes(b"".join(p.read_bytes() for p in parts))
     worker, sink = run_archive(joined, SquareAnalyzer())
@@ -220,8 +231,12 @@ def test_failing_analysis_and_sink_do_not_stop_the_camera(clips):
 def test_camera_set_runs_files_in_parallel_and_reports_each(clips):
     sink = ListSink()
     cameras = CameraSet(SquareAnalyzer(), sink, WorkerOptions(motion_gate=False))
-    cameras.start([SourceSpec("a", str(clips["square"]), start_time=START),
-                   SourceSpec("b", str(clips["empty"]), start_time=START)])
+    cameras.start(
+        [
+            SourceSpec("a", str(clips["square"]), start_time=START),
+            SourceSpec("b", str(clips["empty"]), start_time=START),
+        ]
+    )
     with pytest.raises(ValueError, match="already running"):
         cameras.start([SourceSpec("a", str(clips["square"]), start_time=START)])
     assert cameras.wait(timeout=60)

@@ -35,10 +35,15 @@ class MjpegHandler(BaseHTTPRequestHandler):
             while not self.server.stopping:  # type: ignore[attr-defined]
                 image = np.zeros((240, 320, 3), np.uint8)
                 x = (index * 5) % 240
-                image[80:140, x:x + 60] = 255
+                image[80:140, x : x + 60] = 255
                 jpeg = cv2.imencode(".jpg", image)[1].tobytes()
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                 + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                self.wfile.write(
+                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                    + str(len(jpeg)).encode()
+                    + b"\r\n\r\n"
+                    + jpeg
+                    + b"\r\n"
+                )
                 index += 1
                 time.sleep(1 / FPS)
         except (BrokenPipeError, ConnectionResetError):
@@ -76,8 +81,26 @@ def self_signed_tls(tmp_path) -> ssl.SSLContext:
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl command (Debian package openssl)")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                    "-days", "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return context
@@ -105,8 +128,12 @@ def test_mjpeg_over_https_with_a_self_signed_certificate_is_read(self_signed_tls
     # IP cameras serve HTTPS with self-signed certificates; FFmpeg does not verify them by default.
     with serving(self_signed_tls) as server:
         sink = ListSink()
-        spec = SourceSpec("tlscam", f"https://viewer:pw123@127.0.0.1:{server.server_address[1]}/video.mjpg",
-                          open_timeout_s=5, read_timeout_s=2)
+        spec = SourceSpec(
+            "tlscam",
+            f"https://viewer:pw123@127.0.0.1:{server.server_address[1]}/video.mjpg",
+            open_timeout_s=5,
+            read_timeout_s=2,
+        )
         worker = CameraWorker(spec, SquareAnalyzer(), sink, WorkerOptions()).start()
         try:
             wait_for(lambda: worker.status().frames_analysed >= 5, 20, "5 analysed HTTPS MJPEG frames")
@@ -119,8 +146,9 @@ def test_mjpeg_over_https_with_a_self_signed_certificate_is_read(self_signed_tls
 
 
 def test_https_camera_on_a_plain_http_server_gives_a_clear_error_and_retries(mjpeg_server):
-    spec = SourceSpec("tlscam", f"https://127.0.0.1:{mjpeg_server.server_address[1]}/video.mjpg",
-                      open_timeout_s=2, read_timeout_s=2)
+    spec = SourceSpec(
+        "tlscam", f"https://127.0.0.1:{mjpeg_server.server_address[1]}/video.mjpg", open_timeout_s=2, read_timeout_s=2
+    )
     worker = CameraWorker(spec, SquareAnalyzer(), ListSink(), WorkerOptions(backoff_initial_s=0.2)).start()
     try:
         wait_for(lambda: worker.status().last_error is not None, 20, "an open error")

@@ -16,12 +16,16 @@ from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 
-pytestmark = [pytest.mark.models, pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")]
+pytestmark = [
+    pytest.mark.models,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+]
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["embed-and-read-every-frame",
-                                                     "embed-best-faces-read-plates-as-tracks-need"])
+@pytest.mark.parametrize(
+    "lazy", [False, True], ids=["embed-and-read-every-frame", "embed-best-faces-read-plates-as-tracks-need"]
+)
 def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path, lazy):
     faces_dir, plates_dir = shared_data("faces_identities"), shared_data("cn_plate_ccpd")
     face = cv2.imread(str(faces_dir / "images" / "face_0001.jpg"))
@@ -29,13 +33,15 @@ def test_real_face_and_plate_become_sightings(analyzer, shared_data, tmp_path, l
         row = next(csv.DictReader(f))
     car = cv2.imread(str(plates_dir / "images" / row["filename"]))
     x1, y1, x2, y2 = (int(row[k]) for k in ("x1", "y1", "x2", "y2"))
-    car = car[max(0, y1 - 120): y2 + 120, max(0, x1 - 60): x2 + 60]
+    car = car[max(0, y1 - 120) : y2 + 120, max(0, x1 - 60) : x2 + 60]
 
     def paint(index: int, image: np.ndarray) -> None:
         image[:] = 90
         dx = 3 * index
-        image[100:100 + face.shape[0], 60 + dx:60 + dx + face.shape[1]] = face
-        image[300:300 + car.shape[0], 500 + dx:500 + dx + car.shape[1]] = car[:, : min(car.shape[1], 1280 - 500 - dx)]
+        image[100 : 100 + face.shape[0], 60 + dx : 60 + dx + face.shape[1]] = face
+        image[300 : 300 + car.shape[0], 500 + dx : 500 + dx + car.shape[1]] = car[
+            :, : min(car.shape[1], 1280 - 500 - dx)
+        ]
 
     clip = make_clip(tmp_path / "scene.mp4", 3.0, 1280, 720, 25, paint, preset="veryfast")
     sink = ListSink()

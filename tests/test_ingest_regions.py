@@ -21,7 +21,7 @@ def frame_with(*squares: tuple[int, int, int], size=(1080, 1920), level: int = 2
     """A grey frame with squares of grey ``level`` (white by default) given as (x, y, side)."""
     image = np.full((*size, 3), 60, np.uint8)
     for x, y, side in squares:
-        image[y:y + side, x:x + side] = level
+        image[y : y + side, x : x + side] = level
     return image
 
 
@@ -39,8 +39,13 @@ def test_motion_boxes_cover_each_changed_blob_in_full_image_pixels():
 
 
 def test_regions_are_padded_clipped_and_merged_until_none_overlap():
-    regions = shape_regions([Box(1910, 1070, 1920, 1080), Box(100, 100, 300, 200), Box(280, 150, 400, 260),
-                             Box(2000, 10, 2100, 50)], 1920, 1080, margin=0.1, min_side=160)
+    regions = shape_regions(
+        [Box(1910, 1070, 1920, 1080), Box(100, 100, 300, 200), Box(280, 150, 400, 260), Box(2000, 10, 2100, 50)],
+        1920,
+        1080,
+        margin=0.1,
+        min_side=160,
+    )
     assert regions[0] == Box(1835, 995, 1920, 1080)  # min side, clipped at the corner
     assert inside(Box(100, 100, 400, 260), regions[1]) and len(regions) == 2  # off the image: none
     assert merge_overlapping([Box(0, 0, 10, 10), Box(20, 0, 30, 10), Box(5, 5, 25, 8)]) == [Box(0, 0, 30, 10)]

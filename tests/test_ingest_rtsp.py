@@ -103,8 +103,11 @@ def test_killed_and_frozen_server_are_reconnected(clip, workers):
         wait_for(lambda: worker.status().state is steady.status().state is CameraState.ONLINE, 20, "online")
 
         server.kill()
-        wait_for(lambda: worker.status().state in (CameraState.RECONNECTING, CameraState.OFFLINE), 10,
-                 "the dead server to be noticed")
+        wait_for(
+            lambda: worker.status().state in (CameraState.RECONNECTING, CameraState.OFFLINE),
+            10,
+            "the dead server to be noticed",
+        )
         time.sleep(1.5)  # a few failed reopen attempts, with back-off
         status = worker.status()
         assert status.reconnects == 1 and "cannot reach" in status.last_error and SECRET not in status.last_error
@@ -120,8 +123,11 @@ def test_killed_and_frozen_server_are_reconnected(clip, workers):
         assert worker.status().state in (CameraState.RECONNECTING, CameraState.OFFLINE)
         assert steady.status().frames_read > steady_before + 50  # the other camera kept going
         server.thaw()
-        wait_for(lambda: worker.status().state is CameraState.ONLINE
-                 and worker.status().frames_read > read_before + 25, 30, "recovery after SIGCONT")
+        wait_for(
+            lambda: worker.status().state is CameraState.ONLINE and worker.status().frames_read > read_before + 25,
+            30,
+            "recovery after SIGCONT",
+        )
         assert worker.status().reconnects == 2
     finally:
         server.kill()
@@ -144,8 +150,11 @@ def test_bad_cameras_fail_clearly_while_a_good_one_keeps_running(server, workers
         "http-down": (f"http://u:{SECRET}@127.0.0.1:1/video.mjpg", "cannot reach"),
     }
     bad = {name: live(name, url) for name, (url, _) in expected.items()}
-    files = {"corrupt": (corrupt, "corrupt or not a video"), "empty": (empty, "is empty"),
-             "audio": (audio, "no video stream")}
+    files = {
+        "corrupt": (corrupt, "corrupt or not a video"),
+        "empty": (empty, "is empty"),
+        "audio": (audio, "no video stream"),
+    }
     for name, (path, _) in files.items():
         bad[name] = CameraWorker(SourceSpec(name, str(path), start_time=0.0), SquareAnalyzer(), ListSink()).start()
     workers += list(bad.values())

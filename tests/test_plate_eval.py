@@ -40,17 +40,27 @@ def write_set(root: Path, columns: list[str], rows: list[dict], images: dict[str
 
 
 def test_scene_set_with_two_plates_in_one_image(eval_plates, model_settings, cjk_font, tmp_path):
-    plates = {"桂B12345": [[200, 300], [420, 290], [424, 360], [204, 370]],
-              "粤BD12345": [[800, 420], [1020, 425], [1018, 495], [798, 490]]}
+    plates = {
+        "桂B12345": [[200, 300], [420, 290], [424, 360], [204, 370]],
+        "粤BD12345": [[800, 420], [1020, 425], [1018, 495], [798, 490]],
+    }
     scene = street_scene(seed=2)
     rows = []
     for text, corners in plates.items():
         scene = paste_plate(scene, render_plate(text), np.float32(corners))
         xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-        rows.append({"filename": "a.jpg", "plate_text": text, "x1": min(xs), "y1": min(ys), "x2": max(xs), "y2": max(ys)})
-    rows.append({"filename": "b.jpg", "plate_text": "京A00000", "x1": 10, "y1": 10, "x2": 200, "y2": 70})  # no plate there
-    data = write_set(tmp_path / "scenes", ["filename", "plate_text", "x1", "y1", "x2", "y2"], rows,
-                     {"a.jpg": scene, "b.jpg": street_scene(seed=4)})
+        rows.append(
+            {"filename": "a.jpg", "plate_text": text, "x1": min(xs), "y1": min(ys), "x2": max(xs), "y2": max(ys)}
+        )
+    rows.append(
+        {"filename": "b.jpg", "plate_text": "京A00000", "x1": 10, "y1": 10, "x2": 200, "y2": 70}
+    )  # no plate there
+    data = write_set(
+        tmp_path / "scenes",
+        ["filename", "plate_text", "x1", "y1", "x2", "y2"],
+        rows,
+        {"a.jpg": scene, "b.jpg": street_scene(seed=4)},
+    )
     out = tmp_path / "scenes.json"
     assert eval_plates.main(["--data", str(data), "--json", str(out)]) == 0
     figures = json.loads(out.read_text())

@@ -92,7 +92,9 @@ def test_normalize_plate():
     assert normalize_plate("ab-12·3") == "AB123"
 
 
-@pytest.mark.parametrize(("colour", "kind"), [("blue", "blue"), ("yellow", "yellow"), ("green", "standard"), (None, "standard")])
+@pytest.mark.parametrize(
+    ("colour", "kind"), [("blue", "blue"), ("yellow", "yellow"), ("green", "standard"), (None, "standard")]
+)
 def test_plate_colour_names_the_kind_of_standard_plates(colour, kind):
     assert CN_RULES.check("皖A12345", colour=colour).kind == kind
     assert CN_RULES.check("粤BD12345", colour=colour).kind == "new_energy"

@@ -43,8 +43,10 @@ def test_box_decoding_inverts_the_retinaface_encoding():
     prior = np.array([[0.5, 0.4, 0.2, 0.1]], np.float32)
     x1, y1, x2, y2 = 0.42, 0.33, 0.66, 0.49
     cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-    loc = np.array([[(cx - 0.5) / (0.1 * 0.2), (cy - 0.4) / (0.1 * 0.1),
-                     math.log(w / 0.2) / 0.2, math.log(h / 0.1) / 0.2]], np.float32)
+    loc = np.array(
+        [[(cx - 0.5) / (0.1 * 0.2), (cy - 0.4) / (0.1 * 0.1), math.log(w / 0.2) / 0.2, math.log(h / 0.1) / 0.2]],
+        np.float32,
+    )
     np.testing.assert_allclose(decode_boxes(loc, prior)[0], [x1, y1, x2, y2], atol=1e-5)
 
 

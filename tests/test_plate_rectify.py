@@ -111,8 +111,11 @@ def test_whole_or_doubly_cut_plates_are_left_alone(corners):
 
 @pytest.mark.parametrize(
     ("background", "ink", "colour"),
-    [((190, 60, 20), (255, 255, 255), "blue"), ((20, 190, 245), (0, 0, 0), "yellow"),
-     ((120, 200, 90), (0, 0, 0), "green")],
+    [
+        ((190, 60, 20), (255, 255, 255), "blue"),
+        ((20, 190, 245), (0, 0, 0), "yellow"),
+        ((120, 200, 90), (0, 0, 0), "green"),
+    ],
 )
 def test_plate_colour_is_the_background_hue(background, ink, colour):
     band = np.full((106, 414, 3), background, np.uint8)  # BGR

@@ -55,15 +55,18 @@ def test_wildcard_matches_alternative_reads_ranked_after(catalog):
     assert [(h.text, h.matched_read) for h in hits] == [("苏E77777", "苏F77777")] and hits[0].distance > 0
 
 
-@pytest.mark.parametrize("query, best", [
-    ("桂B12345", "桂B12345"),
-    ("桂8I2345", "桂B12345"),   # 8/B and 1/I confusions
-    ("桂BD2345", "桂BD2345"),   # exact beats the confusable twin 桂B02345-like reads
-    ("B12345", "桂B12345"),     # missing province: every province ties, the plate body matches
-    ("湘B12345", "桂B12345"),   # wrong province
-    ("湘D008B1", "湘D0Q8B1"),   # 0/D/Q confusions
-    ("京N1Z245", "京N12Z45"),   # one real edit (transposition = 2 substitutions after folding: 1 each)
-])
+@pytest.mark.parametrize(
+    "query, best",
+    [
+        ("桂B12345", "桂B12345"),
+        ("桂8I2345", "桂B12345"),  # 8/B and 1/I confusions
+        ("桂BD2345", "桂BD2345"),  # exact beats the confusable twin 桂B02345-like reads
+        ("B12345", "桂B12345"),  # missing province: every province ties, the plate body matches
+        ("湘B12345", "桂B12345"),  # wrong province
+        ("湘D008B1", "湘D0Q8B1"),  # 0/D/Q confusions
+        ("京N1Z245", "京N12Z45"),  # one real edit (transposition = 2 substitutions after folding: 1 each)
+    ],
+)
 def test_fuzzy_ranks_the_intended_plate_first(catalog, query, best):
     store, _ = catalog
     hits = store.store.search_plates(query, PlateMode.FUZZY, max_edits=2)
@@ -90,8 +93,22 @@ def test_plans_use_an_index():
     assert fuzzy_plan("桂B12345", 1).pieces == ("812", "345")
 
 
-@pytest.mark.parametrize("query", ["", "   ", "***", "*?*", "*1*", "x" * 10_000, "桂B'; DROP TABLE sightings; --",
-                                   '"桂B1"', "a%b_c", "[abc]", "桂B1\x00"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        "***",
+        "*?*",
+        "*1*",
+        "x" * 10_000,
+        "桂B'; DROP TABLE sightings; --",
+        '"桂B1"',
+        "a%b_c",
+        "[abc]",
+        "桂B1\x00",
+    ],
+)
 @pytest.mark.parametrize("mode", list(PlateMode))
 def test_malformed_queries_are_clear_errors(catalog, query, mode):
     store, _ = catalog
@@ -110,11 +127,18 @@ def test_sqlite_wildcard_and_fuzzy_plans_use_indexes(tmp_path, pattern):
 
     store = SqliteStore(tmp_path)
     source, where, args = store._wildcard_plate(wildcard_plan(pattern))
-    plans = [store._execute("EXPLAIN QUERY PLAN " + _GROUPED_MATCHES.format(source=source, where=where),
-                            (*args, 10)).fetchall()]
-    plans.append(store._execute(
-        "EXPLAIN QUERY PLAN SELECT r.sighting_id FROM plate_fts f JOIN plate_reads r ON r.id = f.rowid "
-        "WHERE plate_fts MATCH ?", ('"812"',)).fetchall())
+    plans = [
+        store._execute(
+            "EXPLAIN QUERY PLAN " + _GROUPED_MATCHES.format(source=source, where=where), (*args, 10)
+        ).fetchall()
+    ]
+    plans.append(
+        store._execute(
+            "EXPLAIN QUERY PLAN SELECT r.sighting_id FROM plate_fts f JOIN plate_reads r ON r.id = f.rowid "
+            "WHERE plate_fts MATCH ?",
+            ('"812"',),
+        ).fetchall()
+    )
     for plan in plans:
         steps = " | ".join(row[-1] for row in plan)
         assert "SCAN r" not in steps and "SCAN plate_reads" not in steps and "SCAN s" not in steps, steps

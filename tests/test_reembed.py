@@ -68,14 +68,16 @@ def test_schema_2_stores_are_migrated_to_the_default_model(tmp_path, backend):
     """Rows written before embeddings recorded their model get the default model's id."""
     vector = np.linspace(1, 2, 128).astype("<f4")
     vector /= np.linalg.norm(vector)
-    insert = ("INSERT INTO cameras (id, name, source_url) VALUES ('c', 'C', 'x');"
-              "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
-              "embedding, origin_kind) VALUES ('c', 'face', 1, 2, 1, 0, 0, 9, 9, 0.5, {blob}, 'live');"
-              "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
-              "plate_text, origin_kind) VALUES ('c', 'plate', 1, 2, 1, 0, 0, 9, 9, 0.5, 'A1', 'live');"
-              "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, embeddings, embedding_count) "
-              "VALUES ('face', 'old', 'r', 'u', 1, {blob}, 1);"
-              "INSERT INTO meta (key, value) VALUES ('embedding_dim', '128');")
+    insert = (
+        "INSERT INTO cameras (id, name, source_url) VALUES ('c', 'C', 'x');"
+        "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+        "embedding, origin_kind) VALUES ('c', 'face', 1, 2, 1, 0, 0, 9, 9, 0.5, {blob}, 'live');"
+        "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+        "plate_text, origin_kind) VALUES ('c', 'plate', 1, 2, 1, 0, 0, 9, 9, 0.5, 'A1', 'live');"
+        "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, embeddings, embedding_count) "
+        "VALUES ('face', 'old', 'r', 'u', 1, {blob}, 1);"
+        "INSERT INTO meta (key, value) VALUES ('embedding_dim', '128');"
+    )
     with database(backend) as url:
         if url is None:
             conn = sqlite3.connect(tmp_path / "skynet.db", isolation_level=None)
@@ -207,19 +209,28 @@ def test_watchlist_entries_are_reembedded_from_their_photos(tmp_path, database_u
     with _open(tmp_path, database_url, MODEL_A) as catalog:
         store_faces(catalog, a, PEOPLE[:6])
         store = catalog.store
-        kept = store.add_watchlist_entry(WatchlistEntry(SightingKind.FACE, "with photo", "case 1", "ann", 1.0,
-                                                        embeddings=(a.vector(photo_frame),)),
-                                         photos=[jpeg(photo_frame)])
-        legacy = store.add_watchlist_entry(WatchlistEntry(SightingKind.FACE, "legacy", "case 2", "ann", 1.0,
-                                                          embeddings=(a.vector(photo_frame),)))
-        plate = store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "car", "case 3", "ann", 1.0,
-                                                         plate_pattern="A123"))
+        kept = store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.FACE, "with photo", "case 1", "ann", 1.0, embeddings=(a.vector(photo_frame),)),
+            photos=[jpeg(photo_frame)],
+        )
+        legacy = store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.FACE, "legacy", "case 2", "ann", 1.0, embeddings=(a.vector(photo_frame),))
+        )
+        plate = store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.PLATE, "car", "case 3", "ann", 1.0, plate_pattern="A123")
+        )
         assert store.watchlist_photos(kept) == [jpeg(photo_frame)]
     alerts: list[Alert] = []
     with _open(tmp_path, database_url, MODEL_B) as catalog:
         store = catalog.store
-        matcher = WatchlistMatcher(store, lambda alert, entry, s: alerts.append(alert), 0.9, refresh_s=0.0,
-                                   clock=lambda: 10.0, model=catalog.live_model)
+        matcher = WatchlistMatcher(
+            store,
+            lambda alert, entry, s: alerts.append(alert),
+            0.9,
+            refresh_s=0.0,
+            clock=lambda: 10.0,
+            model=catalog.live_model,
+        )
         frame, box = face_frame(3, 6)
         live = Sighting("cam-a", SightingKind.FACE, 9.0, 9.5, 9.0, box, 0.9, embedding=b.vector(frame), id=1)
         assert matcher([live]) == []  # no model-B reference yet: never compared with model-A vectors

@@ -38,25 +38,32 @@ def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):
     catalog.live_model = MODEL_B  # as a server whose model pack now embeds with model B
     api.services.start_reembedding = lambda user: (
         ReembedJob(Reembedder(catalog, b, MODEL_B), user, time.time).start().job
-        if catalog.live_model != catalog.face_model else None)
+        if catalog.live_model != catalog.face_model
+        else None
+    )
     frame, _ = face_frame(1, 50)
     photo = jpeg(frame)
     api.analyzer.faces.clear()
     api.services.analyze = lambda image: b.analyze(image)
     investigator = api.as_role("investigator")
-    pending = api.client.post("/api/search/face", headers=investigator, data=REASON,
-                              files={"image": ("q.jpg", photo, "image/jpeg")})
+    pending = api.client.post(
+        "/api/search/face", headers=investigator, data=REASON, files={"image": ("q.jpg", photo, "image/jpeg")}
+    )
     assert pending.status_code == 503 and MODEL_B in pending.json()["detail"]
     api.services.analyze_search = lambda image: a.analyze(image)  # the old model's pack, as the runtime loads it
-    old_index = api.client.post("/api/search/face", headers=investigator, data=REASON,
-                                files={"image": ("q.jpg", photo, "image/jpeg")})
+    old_index = api.client.post(
+        "/api/search/face", headers=investigator, data=REASON, files={"image": ("q.jpg", photo, "image/jpeg")}
+    )
     assert {r["sighting"]["id"] for r in old_index.json()["results"][:2]} == set(ids[2:])
     by_id = api.client.post("/api/search/face", headers=investigator, data={**REASON, "sighting_id": str(ids[2])})
     assert [r["sighting"]["id"] for r in by_id.json()["results"]][:2] == [ids[2], ids[3]]
     # a new watch-list face keeps its photo and is labelled with the model that embedded it
-    added = api.client.post("/api/watchlist", headers=api.as_role("admin"),
-                            data={"kind": "face", "label": "p1", **REASON},
-                            files=[("photos", ("p.jpg", photo, "image/jpeg"))])
+    added = api.client.post(
+        "/api/watchlist",
+        headers=api.as_role("admin"),
+        data={"kind": "face", "label": "p1", **REASON},
+        files=[("photos", ("p.jpg", photo, "image/jpeg"))],
+    )
     assert added.status_code == 201, added.text
     entry_id = added.json()["id"]
     assert catalog.store.watchlist_photos(entry_id) == [photo]
@@ -69,11 +76,11 @@ def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):
     assert job["progress"]["faces_done"] == job["progress"]["faces_total"] == 4 and job["progress"]["switched"]
     assert api.client.post("/api/jobs/reembed", headers=api.as_role("admin")).status_code == 409
     assert api.client.post("/api/jobs/reembed", headers=investigator).status_code == 403
-    found = api.client.post("/api/search/face", headers=investigator, data=REASON,
-                            files={"image": ("q.jpg", photo, "image/jpeg")})
+    found = api.client.post(
+        "/api/search/face", headers=investigator, data=REASON, files={"image": ("q.jpg", photo, "image/jpeg")}
+    )
     assert found.status_code == 200 and {r["sighting"]["id"] for r in found.json()["results"][:2]} == set(ids[2:])
-    assert any(e["action"] == "job.reembed" for e in api.client.get(
-        "/api/audit", headers=api.as_role("admin")).json())
+    assert any(e["action"] == "job.reembed" for e in api.client.get("/api/audit", headers=api.as_role("admin")).json())
     catalog.close()
 
 

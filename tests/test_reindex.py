@@ -40,7 +40,8 @@ def _reindex(data_dir: Path, files: list[Path], force: bool = False, pack: str =
         catalog.store.add_camera(Camera("cam1", "archive camera", ""))
         writer = CatalogWriter(catalog)
         outcomes = Reindexer(catalog, writer, writer.flush, SquareAnalyzer(), pack, jobs=2).run(
-            files, "cam1", force=force)
+            files, "cam1", force=force
+        )
         writer.close()
         counts = catalog.store.count_sightings()
         states = {f: catalog.store.file_state(str(f)) for f in files}
@@ -49,12 +50,19 @@ def _reindex(data_dir: Path, files: list[Path], force: bool = False, pack: str =
 
 def test_files_are_found_processed_in_parallel_and_a_second_run_adds_nothing(archive, tmp_path):
     files = archive_files([archive])
-    assert [f.name for f in files] == ["a_20240501_080000.mp4", "b_20240501_090000.mp4",
-                                      "broken_20240501_110000.mp4", "c_20240501_100000.mp4"]
+    assert [f.name for f in files] == [
+        "a_20240501_080000.mp4",
+        "b_20240501_090000.mp4",
+        "broken_20240501_110000.mp4",
+        "c_20240501_100000.mp4",
+    ]
     outcomes, counts, states = _reindex(tmp_path, files)
     assert {n: o.status for n, o in outcomes.items()} == {
-        "a_20240501_080000.mp4": "done", "b_20240501_090000.mp4": "done", "c_20240501_100000.mp4": "done",
-        "broken_20240501_110000.mp4": "failed"}
+        "a_20240501_080000.mp4": "done",
+        "b_20240501_090000.mp4": "done",
+        "c_20240501_100000.mp4": "done",
+        "broken_20240501_110000.mp4": "failed",
+    }
     assert outcomes["broken_20240501_110000.mp4"].detail  # a clear reason, not an empty failure
     assert counts == {"face": 3, "plate": 3}
     assert states[files[0]].status == "done" and states[files[0]].frames_done == 75
@@ -74,8 +82,17 @@ def test_a_file_left_running_is_redone_without_duplicates(archive, tmp_path):
     clip = archive / "a_20240501_080000.mp4"
     with Catalog.open(tmp_path) as catalog:
         catalog.store.add_camera(Camera("cam1", "archive camera", ""))
-        partial = Sighting("cam1", SightingKind.FACE, START, START + 1, START, Box(0, 0, 10, 10), 0.5,
-                           embedding=np.array([1.0, 0.0], np.float32), origin=Origin("archive", str(clip), 0.0))
+        partial = Sighting(
+            "cam1",
+            SightingKind.FACE,
+            START,
+            START + 1,
+            START,
+            Box(0, 0, 10, 10),
+            0.5,
+            embedding=np.array([1.0, 0.0], np.float32),
+            origin=Origin("archive", str(clip), 0.0),
+        )
         catalog.add_sightings([partial])
         stat = clip.stat()
         catalog.store.set_file_state(FileState(str(clip), stat.st_size, stat.st_mtime, "default", "running"))

@@ -92,15 +92,21 @@ def test_delete_file_sightings_before_reindexing(database_url, tmp_path):
     from skynet.records import Origin
 
     with open_catalog(tmp_path, database_url) as catalog:
+
         def from_file(sighting, path):
             object.__setattr__(sighting, "origin", Origin("archive", path, 1.0))
             return sighting
 
         rng = np.random.default_rng(1)
-        catalog.add_sightings([from_file(face(1.0, rng.standard_normal(128).astype(np.float32)), "/a.mp4"),
-                               from_file(plate(2.0, "粤A12345"), "/a.mp4"),
-                               from_file(face(3.0, rng.standard_normal(128).astype(np.float32)), "/b.mp4"),
-                               face(4.0, rng.standard_normal(128).astype(np.float32))], [media(1), None, None, None])
+        catalog.add_sightings(
+            [
+                from_file(face(1.0, rng.standard_normal(128).astype(np.float32)), "/a.mp4"),
+                from_file(plate(2.0, "粤A12345"), "/a.mp4"),
+                from_file(face(3.0, rng.standard_normal(128).astype(np.float32)), "/b.mp4"),
+                face(4.0, rng.standard_normal(128).astype(np.float32)),
+            ],
+            [media(1), None, None, None],
+        )
         deleted = catalog.delete_file_sightings("/a.mp4")
         assert (len(deleted.ids), len(deleted.face_ids), deleted.files) == (2, 1, 2)
         assert catalog.store.count_sightings() == {"face": 2, "plate": 0}

@@ -29,7 +29,10 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_cameras_file_gives_cameras_and_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("GATE_URL", "rtsp://admin:hunter2@10.0.0.5/main")
-    cameras = load_cameras(_write(tmp_path, """
+    cameras = load_cameras(
+        _write(
+            tmp_path,
+            """
         [[cameras]]
         id = "gate-1"
         name = "North gate"
@@ -43,7 +46,9 @@ def test_cameras_file_gives_cameras_and_sources(tmp_path, monkeypatch):
         [[cameras]]
         id = "lobby"
         url = "/srv/archive/lobby.mp4"
-    """))
+    """,
+        )
+    )
     gate, lobby = cameras
     assert gate.camera().source_url == "rtsp://admin:hunter2@10.0.0.5/main"
     assert gate.source().transport == "udp" and gate.analysis_fps == 2
@@ -51,14 +56,17 @@ def test_cameras_file_gives_cameras_and_sources(tmp_path, monkeypatch):
     assert lobby.camera().name == "lobby"
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[cameras]]\nid = "a"\n', "exactly one of 'url' and 'url_env'"),
-    ('[[cameras]]\nid = "a"\nurl = "rtsp://u:secret@h/s"\nlatitude = 200\n', "latitude"),
-    ('[[cameras]]\nid = "a"\nurl = "x"\n[[cameras]]\nid = "a"\nurl = "y"\n', "repeated: a"),
-    ('[[cameras]]\nid = "a b"\nurl = "x"\n', "cameras.0.id"),
-    ("cameras = [", "not valid TOML"),
-    ('[[cameras]]\nid = "a"\nurl_env = "SKYNET_TEST_UNSET_VARIABLE"\n', None),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[cameras]]\nid = "a"\n', "exactly one of 'url' and 'url_env'"),
+        ('[[cameras]]\nid = "a"\nurl = "rtsp://u:secret@h/s"\nlatitude = 200\n', "latitude"),
+        ('[[cameras]]\nid = "a"\nurl = "x"\n[[cameras]]\nid = "a"\nurl = "y"\n', "repeated: a"),
+        ('[[cameras]]\nid = "a b"\nurl = "x"\n', "cameras.0.id"),
+        ("cameras = [", "not valid TOML"),
+        ('[[cameras]]\nid = "a"\nurl_env = "SKYNET_TEST_UNSET_VARIABLE"\n', None),
+    ],
+)
 def test_bad_cameras_files_give_one_clear_error_without_secrets(tmp_path, text, message):
     path = _write(tmp_path, text)
     if message is None:
@@ -86,11 +94,19 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
     clip = make_clip(tmp_path / "street.mp4", 4.0, 1280, 720, 25, paint, preset="veryfast")
     server = RtspServer({"street": clip}).start()
     data_dir = tmp_path / "data"
-    cameras = _write(tmp_path, f'[[cameras]]\nid = "street"\nurl = "{server.url("street", "viewer:pa55word@")}"\n'
-                               "latitude = 22.5\nlongitude = 114.0\n")
+    cameras = _write(
+        tmp_path,
+        f'[[cameras]]\nid = "street"\nurl = "{server.url("street", "viewer:pa55word@")}"\n'
+        "latitude = 22.5\nlongitude = 114.0\n",
+    )
     env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_settings.models_path)}
-    run = subprocess.Popen([sys.executable, "-m", "skynet", "run", "--cameras", str(cameras), "--status-every", "1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "skynet", "run", "--cameras", str(cameras), "--status-every", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 90
         hits = []

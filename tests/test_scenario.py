@@ -19,11 +19,34 @@ import scenario_score as score
 from ingest_support import rtsp_server_available
 from scenario_plan import EDGE_S, LANE_GAP_S, make_plan
 
-pytestmark = [pytest.mark.slow, pytest.mark.models,
-              pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.models,
+    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+]
 
-TINY = ["--cameras", "2", "--live", "1", "--people", "2", "--vehicles", "2", "--seconds", "16", "--fps", "10",
-        "--watch-people", "1", "--watch-vehicles", "1", "--seed", "3", "--spacing", "30"]
+TINY = [
+    "--cameras",
+    "2",
+    "--live",
+    "1",
+    "--people",
+    "2",
+    "--vehicles",
+    "2",
+    "--seconds",
+    "16",
+    "--fps",
+    "10",
+    "--watch-people",
+    "1",
+    "--watch-vehicles",
+    "1",
+    "--seed",
+    "3",
+    "--spacing",
+    "30",
+]
 
 
 def perfect_predictions(truth: list[score.Visit]) -> dict[str, dict[str, list[score.Span]]]:
@@ -40,8 +63,19 @@ def test_tiny_scenario_ground_truth_scoring_and_pipeline(shared_data, model_sett
     missing = rtsp_server_available()
     if missing is not None:
         pytest.skip(f"the live part needs an RTSP server: {missing}")
-    args = scenario.parse_args([*TINY, "--faces", str(faces), "--plates", str(plates), "--backgrounds",
-                                "generated", "--out", str(tmp_path / "scn")])
+    args = scenario.parse_args(
+        [
+            *TINY,
+            "--faces",
+            str(faces),
+            "--plates",
+            str(plates),
+            "--backgrounds",
+            "generated",
+            "--out",
+            str(tmp_path / "scn"),
+        ]
+    )
     out = scenario.build(args)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     truth = score.read_ground_truth(out / "ground_truth.csv")
@@ -72,8 +106,11 @@ def test_tiny_scenario_ground_truth_scoring_and_pipeline(shared_data, model_sett
     assert score.plate_search_scores(spans["plate"], truth)["accuracy"] == 1.0
     assert score.face_pr_curve(spans["face"], truth)[-1][1:] == (1.0, 1.0)
     live = {c["id"] for c in manifest["cameras"] if c["mode"] == "live"}
-    alerts = [score.Alert(v.kind, v.identity, score.Span(v.camera, v.t_in, v.t_out), v.t_out + 0.5)
-              for v in truth if v.identity in manifest["watchlist"][v.kind]]
+    alerts = [
+        score.Alert(v.kind, v.identity, score.Span(v.camera, v.t_in, v.t_out), v.t_out + 0.5)
+        for v in truth
+        if v.identity in manifest["watchlist"][v.kind]
+    ]
     alerted = score.alert_scores(alerts, truth, manifest["watchlist"], live)
     assert alerted["recall"] in (1.0, None) and alerted["false_alerts"] == 0 and alerted["missed"] == []
     if alerts:  # an alert lost: its visit is listed as missed
@@ -86,8 +123,13 @@ def test_tiny_scenario_ground_truth_scoring_and_pipeline(shared_data, model_sett
 
     # the real service on it: plates are found and read, and scores are proper shares
     result_path = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, str(BENCHMARKS / "run_scenario.py"), str(out), "--json", str(result_path)],
-                         check=False, capture_output=True, text=True, timeout=240)
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run_scenario.py"), str(out), "--json", str(result_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads(result_path.read_text(encoding="utf-8"))
     assert results["plate_search"]["accuracy"] >= 0.5

@@ -19,8 +19,11 @@ import websockets
 
 from skynet.service.demo import DEMO_CAMERA_ID
 
-pytestmark = [pytest.mark.models, pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")]
+pytestmark = [
+    pytest.mark.models,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+]
 
 
 ARCHIVE_START = 1_700_000_000.0
@@ -43,14 +46,28 @@ async def _first_alert(url: str, token: str, timeout_s: float) -> dict:
 
 
 def test_serve_with_the_demo_camera(model_settings, tmp_path):
-    env = {**os.environ, "SKYNET_DATA_DIR": str(tmp_path), "SKYNET_MODEL_DIR": str(model_settings.models_path),
-           "SKYNET_LOGIN_MAX_FAILURES": "2"}
-    made = subprocess.run([sys.executable, "-m", "skynet", "users", "create-admin", "chief"], env=env,
-                          capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(tmp_path),
+        "SKYNET_MODEL_DIR": str(model_settings.models_path),
+        "SKYNET_LOGIN_MAX_FAILURES": "2",
+    }
+    made = subprocess.run(
+        [sys.executable, "-m", "skynet", "users", "create-admin", "chief"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     token = made.stdout.strip().splitlines()[-1]
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "skynet", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skynet", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -64,8 +81,12 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
         assert httpx.get(f"{base}/api/cameras", timeout=5).status_code == 401
         alert = asyncio.run(_first_alert(f"ws://127.0.0.1:{port}/api/live", token, 90))
         assert alert["data"]["entry"]["label"] == "demo: 桂B12345"
-        found = httpx.get(f"{base}/api/search/plate", headers=headers, timeout=10,
-                          params={"q": "桂B*45", "mode": "wildcard", "reason": "test case 1"}).json()
+        found = httpx.get(
+            f"{base}/api/search/plate",
+            headers=headers,
+            timeout=10,
+            params={"q": "桂B*45", "mode": "wildcard", "reason": "test case 1"},
+        ).json()
         assert found["results"] and found["results"][0]["sighting"]["plate"] == "桂B12345"
         thumbnail = httpx.get(base + found["results"][0]["sighting"]["thumbnail_url"], headers=headers, timeout=10)
         assert thumbnail.status_code == 200 and thumbnail.content[:3] == b"\xff\xd8\xff"
@@ -73,21 +94,31 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
         assert "test case 1" in audit
 
         # a re-index job started over HTTP reads the plates of an archive file (the demo clip, dated 2023)
-        started = httpx.post(f"{base}/api/jobs/reindex", headers=headers, timeout=10, json={
-            "paths": [str(tmp_path / "demo" / "street.avi")], "camera": DEMO_CAMERA_ID, "start": ARCHIVE_START})
+        started = httpx.post(
+            f"{base}/api/jobs/reindex",
+            headers=headers,
+            timeout=10,
+            json={"paths": [str(tmp_path / "demo" / "street.avi")], "camera": DEMO_CAMERA_ID, "start": ARCHIVE_START},
+        )
         assert started.status_code == 202, started.text
         job = started.json()
         while job["state"] in ("queued", "running") and time.monotonic() < deadline + 120:
             time.sleep(0.5)
             job = httpx.get(f"{base}/api/jobs/{job['id']}", headers=headers, timeout=10).json()
         assert job["state"] == "done" and job["sightings"] >= 3, job
-        archived = httpx.get(f"{base}/api/search/plate", headers=headers, timeout=10, params={
-            "q": "桂B12345", "until": ARCHIVE_START + 3600, "reason": "test case 2"}).json()["results"]
+        archived = httpx.get(
+            f"{base}/api/search/plate",
+            headers=headers,
+            timeout=10,
+            params={"q": "桂B12345", "until": ARCHIVE_START + 3600, "reason": "test case 2"},
+        ).json()["results"]
         assert archived and archived[0]["sighting"]["best_time"] >= ARCHIVE_START
 
         # SKYNET_LOGIN_MAX_FAILURES is applied: the third wrong password in a row is refused with 429
-        codes = [httpx.post(f"{base}/api/login", json={"user": "chief", "password": "wrong"}, timeout=10).status_code
-                 for _ in range(3)]
+        codes = [
+            httpx.post(f"{base}/api/login", json={"user": "chief", "password": "wrong"}, timeout=10).status_code
+            for _ in range(3)
+        ]
         assert codes == [401, 401, 429]
     finally:
         server.send_signal(signal.SIGTERM)

@@ -30,8 +30,8 @@ def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         vector = _vector(1) * 3.0
         ids = catalog.add_sightings(
-            [face(100.0, vector), plate(200.0, "桂b·12345", alternatives=(("桂B12845", 0.4),))],
-            [media(1), None])
+            [face(100.0, vector), plate(200.0, "桂b·12345", alternatives=(("桂B12845", 0.4),))], [media(1), None]
+        )
         got_face = catalog.store.get_sighting(ids[0])
         got_plate = catalog.store.get_sighting(ids[1])
     assert got_face.kind is SightingKind.FACE and got_face.id == ids[0]
@@ -44,8 +44,9 @@ def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
 
 def test_get_sightings_in_the_order_asked_skipping_missing(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
-        ids = catalog.add_sightings([face(1.0, _vector(1)), plate(2.0, "粤A12345", alternatives=(("粤A12845", 0.3),)),
-                                     plate(3.0, "桂B12345")])
+        ids = catalog.add_sightings(
+            [face(1.0, _vector(1)), plate(2.0, "粤A12345", alternatives=(("粤A12845", 0.3),)), plate(3.0, "桂B12345")]
+        )
         got = catalog.store.get_sightings([ids[2], 999_999, ids[0], ids[1]])
         assert [s.id for s in got] == [ids[2], ids[0], ids[1]]
         assert got[2].plate.alternatives == (("粤A12845", 0.3),) and got[0].plate.alternatives == ()
@@ -76,15 +77,18 @@ def test_readers_on_other_threads_never_see_a_write_before_its_commit(tmp_path):
     assert seen == [0, 1]
 
 
-@pytest.mark.parametrize("bad, error", [
-    (lambda: face(1.0, np.full(128, np.nan, np.float32)), InvalidSightingError),
-    (lambda: face(1.0, np.zeros(128, np.float32)), InvalidSightingError),
-    (lambda: face(1.0, _vector(2, 64)), InvalidSightingError),
-    (lambda: face(1.0, _vector(2), camera="no-such-camera"), UnknownCameraError),
-    (lambda: plate(1.0, "  "), InvalidSightingError),
-    (lambda: plate(1.0, ""), InvalidSightingError),
-    (lambda: face(float("nan"), _vector(2)), InvalidSightingError),
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (lambda: face(1.0, np.full(128, np.nan, np.float32)), InvalidSightingError),
+        (lambda: face(1.0, np.zeros(128, np.float32)), InvalidSightingError),
+        (lambda: face(1.0, _vector(2, 64)), InvalidSightingError),
+        (lambda: face(1.0, _vector(2), camera="no-such-camera"), UnknownCameraError),
+        (lambda: plate(1.0, "  "), InvalidSightingError),
+        (lambda: plate(1.0, ""), InvalidSightingError),
+        (lambda: face(float("nan"), _vector(2)), InvalidSightingError),
+    ],
+)
 def test_bad_sighting_refused_and_batch_left_out_whole(database_url, tmp_path, bad, error):
     with open_catalog(tmp_path, database_url) as catalog:
         catalog.add_sightings([face(0.0, _vector(0))])
@@ -208,10 +212,12 @@ def test_watchlist_and_alerts_follow_their_sighting(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store
         sid = catalog.add_sightings([face(5.0, _vector(5))])[0]
-        face_entry = store.add_watchlist_entry(WatchlistEntry(
-            SightingKind.FACE, "suspect", "case 7", "alice", 1.0, embeddings=(_vector(5), _vector(6))))
-        store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "stolen", "case 8", "bob", 2.0,
-                                                 plate_pattern="桂B*45"))
+        face_entry = store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.FACE, "suspect", "case 7", "alice", 1.0, embeddings=(_vector(5), _vector(6)))
+        )
+        store.add_watchlist_entry(
+            WatchlistEntry(SightingKind.PLATE, "stolen", "case 8", "bob", 2.0, plate_pattern="桂B*45")
+        )
         with pytest.raises(InvalidSightingError):
             store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "x", "y", "z", 3.0))
         entries = store.watchlist()

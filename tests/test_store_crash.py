@@ -40,11 +40,16 @@ def _check(data_dir: Path) -> int:
         store_ids = catalog.store.face_ids()
         np.testing.assert_array_equal(catalog.faces.ids(), store_ids)
         conn = catalog.store._conn
-        referenced = {r[0] for r in conn.execute(
-            "SELECT thumbnail_path FROM sightings WHERE thumbnail_path IS NOT NULL "
-            "UNION ALL SELECT context_path FROM sightings WHERE context_path IS NOT NULL")}
-        on_disk = {p.relative_to(data_dir).as_posix() for d in ("thumbnails", "context")
-                   for p in (data_dir / d).glob("*/*")}
+        referenced = {
+            r[0]
+            for r in conn.execute(
+                "SELECT thumbnail_path FROM sightings WHERE thumbnail_path IS NOT NULL "
+                "UNION ALL SELECT context_path FROM sightings WHERE context_path IS NOT NULL"
+            )
+        }
+        on_disk = {
+            p.relative_to(data_dir).as_posix() for d in ("thumbnails", "context") for p in (data_dir / d).glob("*/*")
+        }
         assert on_disk == referenced  # no orphan files (swept at open), no rows without files
         if len(store_ids):
             probe = catalog.store.get_sighting(int(store_ids[-1]))
@@ -58,8 +63,12 @@ def test_kill_9_mid_write_many_times(tmp_path):
     kills, totals = 0, []
     deadline = time.monotonic() + 25
     while kills < 25 and time.monotonic() < deadline:
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(TESTS), str(kills)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(TESTS), str(kills)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert writer.stdout.readline().strip() == "ready", writer.stderr.read()
         time.sleep(rng.uniform(0.02, 0.4))
         os.kill(writer.pid, signal.SIGKILL)

@@ -22,13 +22,19 @@ IMAGE = np.zeros((360, 640, 3), np.uint8)
 
 
 def face(x: float, y: float, quality: float, embedding: np.ndarray, size: float = 60) -> FaceDetection:
-    return FaceDetection(box=Box(x, y, x + size, y + size), score=0.9, landmarks=np.zeros((5, 2), np.float32),
-                         quality=FaceQuality(quality, size, 1.0, 1.0), embedding=embedding)
+    return FaceDetection(
+        box=Box(x, y, x + size, y + size),
+        score=0.9,
+        landmarks=np.zeros((5, 2), np.float32),
+        quality=FaceQuality(quality, size, 1.0, 1.0),
+        embedding=embedding,
+    )
 
 
 def plate(x: float, text: str, confs: tuple[float, ...]) -> PlateDetection:
-    return PlateDetection(box=Box(x, 250, x + 90, 280), score=0.95, corners=np.zeros((4, 2), np.float32),
-                          read=PlateText(text, confs))
+    return PlateDetection(
+        box=Box(x, 250, x + 90, 280), score=0.95, corners=np.zeros((4, 2), np.float32), read=PlateText(text, confs)
+    )
 
 
 def unit(*values: float) -> np.ndarray:
@@ -45,8 +51,10 @@ def run(tracker: CameraTracker, frames: list[Detections], fps: float = 5.0, t0: 
 
 def test_one_moving_face_is_one_sighting_with_best_face_embedding():
     best, other = unit(1, 0, 0), unit(0, 1, 0)
-    frames = [Detections(640, 360, faces=[face(20 + 12 * i, 100, 0.9 if i == 4 else 0.2, best if i == 4 else other)])
-              for i in range(10)]
+    frames = [
+        Detections(640, 360, faces=[face(20 + 12 * i, 100, 0.9 if i == 4 else 0.2, best if i == 4 else other)])
+        for i in range(10)
+    ]
     sightings = run(CameraTracker("cam", TrackerOptions(max_faces=1)), frames)
     assert len(sightings) == 1
     sighting, thumb, context = sightings[0]
@@ -61,8 +69,9 @@ def test_one_moving_face_is_one_sighting_with_best_face_embedding():
 
 def test_two_faces_apart_and_a_return_after_a_gap_are_separate_sightings():
     e = unit(1, 1, 0)
-    frames = [Detections(640, 360, faces=[face(20 + 5 * i, 50, 0.5, e), face(400 - 5 * i, 200, 0.5, e)])
-              for i in range(6)]
+    frames = [
+        Detections(640, 360, faces=[face(20 + 5 * i, 50, 0.5, e), face(400 - 5 * i, 200, 0.5, e)]) for i in range(6)
+    ]
     frames += [Detections(640, 360)] * 15  # 3 s with nothing: both tracks end
     frames += [Detections(640, 360, faces=[face(100, 50, 0.5, e)]) for _ in range(3)]
     sightings = run(CameraTracker("cam"), frames)
@@ -100,16 +109,21 @@ def test_live_track_publishes_its_first_segment_early_then_the_rest_when_it_ends
 
 def test_early_plate_sighting_waits_until_reads_agree():
     texts = ["B12345", "B12345"[:4], "桂B12345", "桂B12345", "桂B12345", "桂B12345"]  # entering the view: cut off
-    frames = [Detections(640, 360, plates=[plate(100 + 5 * i, text, (0.95,) * len(text))])
-              for i, text in enumerate(texts)]
+    frames = [
+        Detections(640, 360, plates=[plate(100 + 5 * i, text, (0.95,) * len(text))]) for i, text in enumerate(texts)
+    ]
     tracker = CameraTracker("cam", TrackerOptions(first_segment_s=0.2))
     published = [(i, s) for i, d in enumerate(frames) for s, _, _ in tracker.update(d, 1000.0 + i / 5.0, IMAGE)]
     assert [i for i, _ in published] == [3] and published[0][1].plate.text == "桂B12345"
 
 
 def test_plate_track_votes_its_text_and_archive_offset():
-    reads = [("京A12345", (0.9,) * 7), ("京A12845", (0.9, 0.9, 0.9, 0.9, 0.3, 0.9, 0.9)),
-             ("京A1234", (0.5,) * 6), ("京A02345", (0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9))]
+    reads = [
+        ("京A12345", (0.9,) * 7),
+        ("京A12845", (0.9, 0.9, 0.9, 0.9, 0.3, 0.9, 0.9)),
+        ("京A1234", (0.5,) * 6),
+        ("京A02345", (0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9)),
+    ]
     frames = [Detections(640, 360, plates=[plate(100 + 8 * i, text, confs)]) for i, (text, confs) in enumerate(reads)]
     clock = ArchiveClock("/videos/a.mp4", start_time=990.0)
     sightings = run(CameraTracker("cam", archive=clock), frames)
@@ -121,8 +135,12 @@ def test_plate_track_votes_its_text_and_archive_offset():
 
 
 def test_faces_and_plates_are_tracked_separately():
-    frames = [Detections(640, 360, faces=[face(100, 250, 0.5, unit(1, 0), size=30)],
-                         plates=[plate(100, "沪B99999", (0.9,) * 7)]) for _ in range(3)]
+    frames = [
+        Detections(
+            640, 360, faces=[face(100, 250, 0.5, unit(1, 0), size=30)], plates=[plate(100, "沪B99999", (0.9,) * 7)]
+        )
+        for _ in range(3)
+    ]
     kinds = sorted(s.kind.value for s, _, _ in run(CameraTracker("cam"), frames))
     assert kinds == ["face", "plate"]
 
@@ -134,9 +152,11 @@ def test_tracks_without_embedding_or_read_give_no_sighting():
 
 
 def test_vote_fixes_different_single_character_errors():
-    reads = [PlateText("粤B1X345", (0.9, 0.9, 0.9, 0.4, 0.9, 0.9, 0.9)),
-             PlateText("粤B12Y45", (0.9, 0.9, 0.9, 0.9, 0.4, 0.9, 0.9)),
-             PlateText("粤B123Z5", (0.9, 0.9, 0.9, 0.9, 0.9, 0.4, 0.9))]
+    reads = [
+        PlateText("粤B1X345", (0.9, 0.9, 0.9, 0.4, 0.9, 0.9, 0.9)),
+        PlateText("粤B12Y45", (0.9, 0.9, 0.9, 0.9, 0.4, 0.9, 0.9)),
+        PlateText("粤B123Z5", (0.9, 0.9, 0.9, 0.9, 0.9, 0.4, 0.9)),
+    ]
     voted = vote_plate(reads)
     assert voted.text == "粤B12345"
     assert voted.char_confidences[0] == pytest.approx(0.9)
@@ -176,10 +196,21 @@ def test_faces_without_embeddings_are_embedded_once_per_kept_face_when_the_track
 
 def test_a_plate_moving_its_own_width_per_analysed_frame_stays_one_track():
     # a car crossing a 1080p view in 3 s, analysed at 5 fps: the plate moves 160 px a frame
-    frames = [Detections(1920, 1080, plates=[PlateDetection(Box(10 + 160 * i, 750, 170 + 160 * i, 800), 0.9,
-                                                            np.zeros((4, 2), np.float32),
-                                                            PlateText("京A12345", (0.9,) * 7))])
-              for i in range(11)]
+    frames = [
+        Detections(
+            1920,
+            1080,
+            plates=[
+                PlateDetection(
+                    Box(10 + 160 * i, 750, 170 + 160 * i, 800),
+                    0.9,
+                    np.zeros((4, 2), np.float32),
+                    PlateText("京A12345", (0.9,) * 7),
+                )
+            ],
+        )
+        for i in range(11)
+    ]
     sightings = run(CameraTracker("cam"), frames)
     assert len(sightings) == 1 and sightings[0][0].plate.text == "京A12345"
 

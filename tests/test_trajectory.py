@@ -79,9 +79,7 @@ def test_consecutive_sightings_at_one_camera_merge_within_gap_in_any_input_order
 
 
 def test_a_different_camera_in_between_breaks_the_run():
-    trajectory = build_trajectory(
-        [sighting("a", 0, 10), sighting("next-door", 12, 14), sighting("a", 16, 20)], CAMERAS
-    )
+    trajectory = build_trajectory([sighting("a", 0, 10), sighting("next-door", 12, 14), sighting("a", 16, 20)], CAMERAS)
     assert [s.camera_id for s in trajectory.stops] == ["a", "next-door", "a"]
 
 

@@ -22,8 +22,11 @@ from ui_support import PASSWORD, USERS, Person, seed, serve
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')")
 expect = sync_api.expect
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [pytest.mark.models, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="needs Debian package chromium")]
+pytestmark = [
+    pytest.mark.models,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="needs Debian package chromium"),
+]
 
 DEMO_PLATE = "桂B12345"
 SIGHTING_WAIT_S = 60  # the demo clip shows its first plate within seconds; the machine may be busy
@@ -79,13 +82,16 @@ def sign_in(page, user: str) -> None:
 
 def drop_photo(page, selector: str, photo: Path) -> None:
     """Drops ``photo`` on the element as a drag and drop from the desktop would."""
-    page.evaluate("""([selector, name, data]) => {
+    page.evaluate(
+        """([selector, name, data]) => {
         const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
         const transfer = new DataTransfer();
         transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
         document.querySelector(selector).dispatchEvent(
             new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-    }""", [selector, photo.name, base64.b64encode(photo.read_bytes()).decode()])
+    }""",
+        [selector, photo.name, base64.b64encode(photo.read_bytes()).decode()],
+    )
 
 
 def wait_for_plate_sighting(site: Site) -> None:
@@ -93,8 +99,11 @@ def wait_for_plate_sighting(site: Site) -> None:
     token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
     deadline = time.monotonic() + SIGHTING_WAIT_S
     while time.monotonic() < deadline:
-        found = httpx.get(f"{site.base}/api/search/plate", headers={"Authorization": f"Bearer {token}"},
-                          params={"q": DEMO_PLATE, "mode": "exact", "reason": "ui test: waiting"}).json()
+        found = httpx.get(
+            f"{site.base}/api/search/plate",
+            headers={"Authorization": f"Bearer {token}"},
+            params={"q": DEMO_PLATE, "mode": "exact", "reason": "ui test: waiting"},
+        ).json()
         if found["results"]:
             return
         time.sleep(1)

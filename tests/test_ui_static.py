@@ -54,8 +54,11 @@ def test_no_module_writes_html_from_data() -> None:
 def test_session_names_the_user_and_what_their_role_may_do(api: Api, role: Role) -> None:
     answer = api.client.get("/ui/session", headers=api.as_role(role.value))
     assert answer.status_code == 200
-    assert answer.json() == {"user": role.value, "role": role.value,
-                             "permissions": sorted(p.value for p in PERMISSIONS[role])}
+    assert answer.json() == {
+        "user": role.value,
+        "role": role.value,
+        "permissions": sorted(p.value for p in PERMISSIONS[role]),
+    }
 
 
 def test_session_needs_a_valid_token(api: Api) -> None:

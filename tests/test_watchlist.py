@@ -29,15 +29,18 @@ def _plate(text, alternatives=(), confidence=0.95) -> Sighting:
     return Sighting("cam1", SightingKind.PLATE, NOW, NOW + 2, NOW + 1, Box(0, 0, 90, 30), 0.8, plate=read)
 
 
-@pytest.mark.parametrize("pattern, text, alternatives, expected", [
-    ("桂B12345", "桂B12345", (), 0.95),
-    ("桂B*45", "桂B12345", (), 0.95),
-    ("*123?5", "粤BD12345", (), 0.95),
-    ("桂BD1234", "桂B01234", (), 0.95),  # D read as 0: folded together
-    ("桂B12345", "桂B12346", (("桂B12345", 0.4),), 0.4),  # matched through an alternative read
-    ("桂B12345", "桂B99999", (), None),
-    ("桂B?45", "桂B12345", (), None),  # ? is exactly one character
-])
+@pytest.mark.parametrize(
+    "pattern, text, alternatives, expected",
+    [
+        ("桂B12345", "桂B12345", (), 0.95),
+        ("桂B*45", "桂B12345", (), 0.95),
+        ("*123?5", "粤BD12345", (), 0.95),
+        ("桂BD1234", "桂B01234", (), 0.95),  # D read as 0: folded together
+        ("桂B12345", "桂B12346", (("桂B12345", 0.4),), 0.4),  # matched through an alternative read
+        ("桂B12345", "桂B99999", (), None),
+        ("桂B?45", "桂B12345", (), None),  # ? is exactly one character
+    ],
+)
 def test_plate_patterns(pattern, text, alternatives, expected):
     read = PlateText(text, (0.95,) * len(text), alternatives=alternatives)
     assert plate_matches(pattern, read) == expected
@@ -53,13 +56,17 @@ def catalog(tmp_path):
 def test_new_sightings_raise_alerts_for_active_entries_only(catalog):
     person = _unit([1, 0.2, 0, 0])
     store = catalog.store
-    face_id = store.add_watchlist_entry(WatchlistEntry(
-        SightingKind.FACE, "suspect A", "case 2026-17", "alice", NOW - 10, embeddings=(person,)))
-    plate_id = store.add_watchlist_entry(WatchlistEntry(
-        SightingKind.PLATE, "stolen car", "case 2026-18", "alice", NOW - 10, plate_pattern="桂B*45"))
-    store.add_watchlist_entry(WatchlistEntry(
-        SightingKind.PLATE, "expired", "case 2025-01", "alice", NOW - 100, expires_at=NOW - 50,
-        plate_pattern="粤B*"))
+    face_id = store.add_watchlist_entry(
+        WatchlistEntry(SightingKind.FACE, "suspect A", "case 2026-17", "alice", NOW - 10, embeddings=(person,))
+    )
+    plate_id = store.add_watchlist_entry(
+        WatchlistEntry(SightingKind.PLATE, "stolen car", "case 2026-18", "alice", NOW - 10, plate_pattern="桂B*45")
+    )
+    store.add_watchlist_entry(
+        WatchlistEntry(
+            SightingKind.PLATE, "expired", "case 2025-01", "alice", NOW - 100, expires_at=NOW - 50, plate_pattern="粤B*"
+        )
+    )
     received = []
     arrived = threading.Event()
 
@@ -78,7 +85,8 @@ def test_new_sightings_raise_alerts_for_active_entries_only(catalog):
     writer.close()
 
     assert sorted((a.entry_id, s.kind.value) for a, _, s in received) == sorted(
-        [(face_id, "face"), (plate_id, "plate")])
+        [(face_id, "face"), (plate_id, "plate")]
+    )
     for alert, entry, sighting in received:
         assert alert.id is not None and alert.sighting_id == sighting.id and entry.id == alert.entry_id
     stored = {a.id for a in store.alerts()}
@@ -92,8 +100,7 @@ def test_invalidate_picks_up_a_new_entry(catalog):
     [sighting_id] = catalog.add_sightings([_plate("桂C54321")])
     sighting = store.get_sighting(sighting_id)
     assert matcher([sighting]) == []
-    store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "new", "case 9", "bob", NOW,
-                                             plate_pattern="桂C54321"))
+    store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "new", "case 9", "bob", NOW, plate_pattern="桂C54321"))
     assert matcher([sighting]) == []  # cached until invalidated
     matcher.invalidate()
     assert len(matcher([sighting])) == 1 and len(received) == 1
@@ -115,8 +122,9 @@ def test_fanout_keeps_delivering_when_one_channel_fails():
 
     hub, mqtt = Recorder(), Recorder()
     fanout = AlertFanout(lambda s: f"/api/sightings/{s.id}/thumbnail", hub=hub, webhooks=Broken(), mqtt=mqtt)
-    sighting = Sighting("cam1", SightingKind.PLATE, NOW, NOW, NOW, Box(0, 0, 1, 1), 0.5,
-                        plate=PlateText("桂B12345", (0.9,) * 7), id=7)
+    sighting = Sighting(
+        "cam1", SightingKind.PLATE, NOW, NOW, NOW, Box(0, 0, 1, 1), 0.5, plate=PlateText("桂B12345", (0.9,) * 7), id=7
+    )
     entry = WatchlistEntry(SightingKind.PLATE, "stolen", "case 1", "alice", NOW, plate_pattern="桂B12345", id=3)
     fanout.alert(Alert(3, 7, "cam1", NOW, 0.9, id=11), entry, sighting)
     assert len(hub.items) == 1 and hub.items[0][0].data["sighting"]["thumbnail_url"] == "/api/sightings/7/thumbnail"

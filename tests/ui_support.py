@@ -64,7 +64,7 @@ def seed(data_dir: Path, analyzer, faces_dir: Path) -> Person:
     """The demo camera (as ``skynet serve`` sets it up), the map cameras, one user per role, a short
     archive clip, and face sightings found and embedded by the real models: one per visit of a person,
     and one each of a few other people."""
-    (identity, paths), *others = people(faces_dir, len(VISITS) + 1)[:OTHERS + 1]
+    (identity, paths), *others = people(faces_dir, len(VISITS) + 1)[: OTHERS + 1]
     settings = Settings(data_dir=data_dir)
     now = time.time()
     (data_dir / ARCHIVE_CLIP).parent.mkdir(parents=True)
@@ -79,7 +79,7 @@ def seed(data_dir: Path, analyzer, faces_dir: Path) -> Person:
             catalog.store.add_user(User(name, role, now, hash_password(PASSWORD)))
         found = [face_sighting(analyzer, camera, path, at) for camera, path, at in seen]
         ids = catalog.add_sightings([s for s, _ in found], [m for _, m in found])
-    return Person(identity, paths[len(VISITS)], tuple(ids[:len(VISITS)]))
+    return Person(identity, paths[len(VISITS)], tuple(ids[: len(VISITS)]))
 
 
 def face_sighting(analyzer, camera: str, photo: Path, at: float) -> tuple[Sighting, SightingMedia]:
@@ -87,7 +87,7 @@ def face_sighting(analyzer, camera: str, photo: Path, at: float) -> tuple[Sighti
     image = cv2.imread(str(photo))
     face = max(analyzer.analyze(image, plates=False).faces, key=lambda f: f.box.area)
     box = face.box.clipped(image.shape[1], image.shape[0])
-    crop = image[int(box.y1):int(box.y2), int(box.x1):int(box.x2)]
+    crop = image[int(box.y1) : int(box.y2), int(box.x1) : int(box.x2)]
     sighting = Sighting(camera, SightingKind.FACE, at - 10, at + 10, at, box, 0.9, embedding=face.embedding)
     return sighting, SightingMedia(thumbnail=_jpeg(crop), context=_jpeg(image))
 
@@ -108,8 +108,9 @@ def serve(data_dir: Path, model_dir: Path, timeout_s: float = 60.0) -> Iterator[
     env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_dir)}
     port = free_port()
     log = (data_dir / "serve.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "skynet", "serve", "--port", str(port)], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skynet", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s

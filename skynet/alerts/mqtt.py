@@ -86,8 +86,12 @@ class MqttPublisher:
         while self.pending and self.connected and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.pending:
-            log.warning("MQTT: stopping with %d alert(s) not acknowledged by %s:%d",
-                        self.pending, self.options.host, self.options.port)
+            log.warning(
+                "MQTT: stopping with %d alert(s) not acknowledged by %s:%d",
+                self.pending,
+                self.options.host,
+                self.options.port,
+            )
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -101,25 +105,48 @@ class MqttPublisher:
         with self._lock:
             self.accepted -= 1
             self.dropped += 1
-        log.error("MQTT: queue full (%d), alert for camera %s dropped (%d so far)",
-                  self.options.queue_size, camera_id, self.dropped)
+        log.error(
+            "MQTT: queue full (%d), alert for camera %s dropped (%d so far)",
+            self.options.queue_size,
+            camera_id,
+            self.dropped,
+        )
         return False
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT: broker %s:%d refused the connection: %s", self.options.host, self.options.port,
-                        reason_code)
+            log.warning(
+                "MQTT: broker %s:%d refused the connection: %s", self.options.host, self.options.port, reason_code
+            )
         else:
             log.info("MQTT: connected to %s:%d", self.options.host, self.options.port)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT: lost %s:%d (%s); reconnecting, %d alert(s) queued", self.options.host,
-                        self.options.port, reason_code, self.pending)
+            log.warning(
+                "MQTT: lost %s:%d (%s); reconnecting, %d alert(s) queued",
+                self.options.host,
+                self.options.port,
+                reason_code,
+                self.pending,
+            )
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
         with self._lock:
             self.acknowledged += 1

@@ -170,8 +170,15 @@ class WebhookDispatcher:
             return
         delay = self.retry.delay(delivery.attempts) if retry and delivery.attempts < self.retry.max_attempts else None
         self.outbox.mark_failed(delivery.id, error, None if delay is None else self.clock() + delay)
-        log.warning("webhook %s (%s) delivery %d attempt %d: %s; %s", target.name, redact_url(target.url),
-                    delivery.id, delivery.attempts, error, "giving up" if delay is None else f"retry in {delay:g} s")
+        log.warning(
+            "webhook %s (%s) delivery %d attempt %d: %s; %s",
+            target.name,
+            redact_url(target.url),
+            delivery.id,
+            delivery.attempts,
+            error,
+            "giving up" if delay is None else f"retry in {delay:g} s",
+        )
 
     async def _post(
         self, client: httpx.AsyncClient, target: WebhookTarget, delivery: Delivery

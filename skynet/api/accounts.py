@@ -48,8 +48,15 @@ def existing_user(store: UserStore, name: str) -> User:
     return user
 
 
-def create_user(store: UserStore, name: str, role: Role, now: float, password: str | None = None,
-                ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = "") -> tuple[User, str, ApiToken]:
+def create_user(
+    store: UserStore,
+    name: str,
+    role: Role,
+    now: float,
+    password: str | None = None,
+    ttl_s: float | None = DEFAULT_TOKEN_TTL_S,
+    label: str = "",
+) -> tuple[User, str, ApiToken]:
     """A new account (with a password for logging in when given) and its first token: (user, plaintext
     token shown once, token record)."""
     password_hash = None if password is None else hash_password(password)
@@ -61,8 +68,9 @@ def create_user(store: UserStore, name: str, role: Role, now: float, password: s
     return user, token, record
 
 
-def issue_user_token(store: UserStore, name: str, now: float, ttl_s: float | None = DEFAULT_TOKEN_TTL_S,
-                     label: str = "") -> tuple[User, str, ApiToken]:
+def issue_user_token(
+    store: UserStore, name: str, now: float, ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = ""
+) -> tuple[User, str, ApiToken]:
     """A new token for the active account ``name``: (user, plaintext shown once, token record)."""
     user = existing_user(store, name)
     if user.disabled:
@@ -76,8 +84,9 @@ def change_user(store: UserStore, name: str, *, role: Role | None = None, disabl
     when that would leave no active admin."""
     with _changes:
         user = existing_user(store, name)
-        changed = replace(user, role=user.role if role is None else role,
-                          disabled=user.disabled if disabled is None else disabled)
+        changed = replace(
+            user, role=user.role if role is None else role, disabled=user.disabled if disabled is None else disabled
+        )
         if _active_admin(user) and not _active_admin(changed):
             _keep_an_admin(store, name, "demoted" if changed.role is not Role.ADMIN else "disabled")
         store.update_user(changed)
@@ -112,8 +121,9 @@ def _active_admin(user: User) -> bool:
 
 def _keep_an_admin(store: UserStore, name: str, change: str) -> None:
     if not any(_active_admin(u) for u in store.users() if u.name != name):
-        raise LastAdminError(f"user {name!r} is the last active admin and cannot be {change}",
-                             "make another user admin first")
+        raise LastAdminError(
+            f"user {name!r} is the last active admin and cannot be {change}", "make another user admin first"
+        )
 
 
 def _revoke_all(store: UserStore, name: str) -> None:

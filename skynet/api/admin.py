@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from skynet.api.auth import AuthError, Permission, User, authenticate_password, issue_token
@@ -25,9 +26,20 @@ def router(services: Services) -> APIRouter:
     auth = services.auth
     store = services.catalog.store
 
-    @api.post("/api/login", response_model=TokenResponse, tags=["auth"], responses={429: {
-        "model": ErrorBody, "description": "Too many failed logins from this address or for this user name.",
-        "headers": {"Retry-After": {"description": "Seconds until the next try.", "schema": {"type": "integer"}}}}})
+    @api.post(
+        "/api/login",
+        response_model=TokenResponse,
+        tags=["auth"],
+        responses={
+            429: {
+                "model": ErrorBody,
+                "description": "Too many failed logins from this address or for this user name.",
+                "headers": {
+                    "Retry-After": {"description": "Seconds until the next try.", "schema": {"type": "integer"}}
+                },
+            }
+        },
+    )
     async def login(body: LoginRequest, request: Request) -> TokenResponse:
         """A new API token for a user name and password. After 5 failed logins within a minute (the defaults)
         from one address or for one user name, tries answer 429 until the oldest failure leaves the window
@@ -38,12 +50,19 @@ def router(services: Services) -> APIRouter:
                 user = await run_in_threadpool(authenticate_password, auth.store, body.user, body.password)
         except LoginThrottled as error:
             log.warning("login for %r from %s refused: %s", body.user, client, error.message)
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"{error.message} ({error.hint})",
-                                headers={"Retry-After": str(error.retry_after_s)}) from None
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"{error.message} ({error.hint})",
+                headers={"Retry-After": str(error.retry_after_s)},
+            ) from None
         except AuthError as error:
             log.warning("failed login for %r from %s: %s", body.user, client, error.message)
-            await run_in_threadpool(store.append_audit, AuditEvent(
-                services.clock(), body.user, "auth.login_failed", None, {"client": client, "error": error.message}))
+            await run_in_threadpool(
+                store.append_audit,
+                AuditEvent(
+                    services.clock(), body.user, "auth.login_failed", None, {"client": client, "error": error.message}
+                ),
+            )
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, error.message) from None
         return await run_in_threadpool(issue, user, client)
 
@@ -59,22 +78,29 @@ def router(services: Services) -> APIRouter:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.get("/api/audit", response_model=list[AuditOut], tags=["audit"])
-    def audit_log(user: Annotated[User, Depends(auth.require(Permission.READ_AUDIT))],
-                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-                  actor: Annotated[str | None, Query(max_length=200, description="Only this user's events.")] = None,
-                  action: Annotated[str | None, Query(max_length=100, description=(
-                      "Only this action, or the actions under it: 'search' matches 'search.face'."))] = None,
-                  since: Annotated[float | None, Query(description="Not before (Unix seconds).")] = None,
-                  until: Annotated[float | None, Query(description="Not after (Unix seconds).")] = None,
-                  ) -> list[AuditOut]:
+    def audit_log(
+        user: Annotated[User, Depends(auth.require(Permission.READ_AUDIT))],
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        actor: Annotated[str | None, Query(max_length=200, description="Only this user's events.")] = None,
+        action: Annotated[
+            str | None,
+            Query(
+                max_length=100,
+                description=("Only this action, or the actions under it: 'search' matches 'search.face'."),
+            ),
+        ] = None,
+        since: Annotated[float | None, Query(description="Not before (Unix seconds).")] = None,
+        until: Annotated[float | None, Query(description="Not after (Unix seconds).")] = None,
+    ) -> list[AuditOut]:
         """The newest audit events first: who did what, when, and why. The log is append-only: no route
         changes or deletes an event, and the database refuses updates and deletes."""
         events = store.audit_events(limit, actor=actor, action=action, since=since, until=until)
         return [AuditOut.of(e) for e in events]
 
     @api.post("/api/jobs/reindex", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"])
-    def start_reindex(body: ReindexRequest,
-                      user: Annotated[User, Depends(auth.require(Permission.START_JOBS))]) -> JobOut:
+    def start_reindex(
+        body: ReindexRequest, user: Annotated[User, Depends(auth.require(Permission.START_JOBS))]
+    ) -> JobOut:
         """Re-index archive files (or directories of them) on the server as ``camera``, in the background."""
         if services.make_reindexer is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this server runs no re-index jobs")
@@ -84,13 +110,19 @@ def router(services: Services) -> APIRouter:
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not found on the server: {', '.join(missing[:5])}")
-        job = services.jobs.start_reindex(services.make_reindexer(), user.name, paths, body.camera, body.start,
-                                          body.force)
+        job = services.jobs.start_reindex(
+            services.make_reindexer(), user.name, paths, body.camera, body.start, body.force
+        )
         services.audit(user, "job.reindex", None, {"job": job.id, **job.params})
         return JobOut.of(job)
 
-    @api.post("/api/jobs/reembed", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"],
-              responses={c: {"model": ErrorBody} for c in (409, 503)})
+    @api.post(
+        "/api/jobs/reembed",
+        response_model=JobOut,
+        status_code=status.HTTP_202_ACCEPTED,
+        tags=["jobs"],
+        responses={c: {"model": ErrorBody} for c in (409, 503)},
+    )
     def start_reembed(user: Annotated[User, Depends(auth.require(Permission.START_JOBS))]) -> JobOut:
         """Re-embed every stored face and watch-list entry with the configured model pack's face model,
         then switch face search to it (a server started after a pack switch starts this by itself)."""
@@ -98,15 +130,19 @@ def router(services: Services) -> APIRouter:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this server runs no re-embedding jobs")
         job = services.start_reembedding(user.name)
         if job is None:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"face search already uses the configured model "
-                                f"{services.catalog.face_model}: nothing to re-embed")
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"face search already uses the configured model {services.catalog.face_model}: nothing to re-embed",
+            )
         services.audit(user, "job.reembed", None, {"job": job.id, **job.params})
         return JobOut.of(job)
 
     @api.get("/api/jobs", response_model=list[JobOut], tags=["jobs"])
-    def list_jobs(user: Annotated[User, Depends(auth.require(Permission.START_JOBS))],
-                  state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
-                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobOut]:
+    def list_jobs(
+        user: Annotated[User, Depends(auth.require(Permission.START_JOBS))],
+        state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[JobOut]:
         """The newest jobs (of one ``state`` when given), newest first, with their progress."""
         return [JobOut.of(job) for job in store.jobs(limit, state)]
 

@@ -34,8 +34,10 @@ def annotate(image: np.ndarray, detections: Detections) -> np.ndarray:
     canvas = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     draw = ImageDraw.Draw(canvas)
     font = _font(max(12, image.shape[0] // 40))
-    labels = [(f.box, FACE_COLOUR, f"face {f.quality.score:.2f}" if f.quality else f"face {f.score:.2f}")
-              for f in detections.faces]
+    labels = [
+        (f.box, FACE_COLOUR, f"face {f.quality.score:.2f}" if f.quality else f"face {f.score:.2f}")
+        for f in detections.faces
+    ]
     labels += [(p.box, PLATE_COLOUR, p.read.text if p.read else "plate") for p in detections.plates]
     for box, colour, label in labels:
         draw.rectangle((box.x1, box.y1, box.x2, box.y2), outline=colour, width=max(2, image.shape[0] // 300))

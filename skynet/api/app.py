@@ -42,11 +42,15 @@ def create_app(services: Services) -> FastAPI:
         finally:
             await run_in_threadpool(services.stop)
 
-    app = FastAPI(title="Skynet", version="0.1", lifespan=lifespan,
-                  description="Face and plate search, trajectories, watch-lists and live alerts over a camera "
-                              "network. Every route but /api/health needs an API token (Bearer). Live events "
-                              "(alerts, sightings, camera status) stream as JSON over the WebSocket /api/live "
-                              "(token in the Authorization header or ?access_token=; ?types=alert to filter).")
+    app = FastAPI(
+        title="Skynet",
+        version="0.1",
+        lifespan=lifespan,
+        description="Face and plate search, trajectories, watch-lists and live alerts over a camera "
+        "network. Every route but /api/health needs an API token (Bearer). Live events "
+        "(alerts, sightings, camera status) stream as JSON over the WebSocket /api/live "
+        "(token in the Authorization header or ?access_token=; ?types=alert to filter).",
+    )
     app.state.services = services
     for module in (admin, users, search, exports, sightings, cameras, watchlist):
         app.include_router(module.router(services))

@@ -161,8 +161,7 @@ class MemoryUserStore:
         old = self._users.get(user.name)
         if old is None:
             return False
-        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash,
-                                         disabled=user.disabled)
+        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash, disabled=user.disabled)
         return True
 
     def delete_user(self, name: str) -> bool:
@@ -328,16 +327,15 @@ class Auth:
     ``login_throttle`` limits password guesses on ``POST /api/login``.
     """
 
-    def __init__(self, store: UserStore, clock: Callable[[], float] = time.time,
-                 login_throttle: LoginThrottle | None = None) -> None:
+    def __init__(
+        self, store: UserStore, clock: Callable[[], float] = time.time, login_throttle: LoginThrottle | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
         self.recent = RecentTokens(clock)
 
-    async def current_user(
-        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> User:
+    async def current_user(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
         """The authenticated user, or 401 with the reason. A token checked in the last
         :data:`RECHECK_TOKEN_S` is not looked up again (see :class:`RecentTokens`)."""
         if credentials is not None and (user := self.recent.get(credentials.credentials)) is not None:

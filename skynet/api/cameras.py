@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from skynet.api.annotate import annotate, jpeg
-
 from skynet.api.auth import Permission, User
 from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody
 from skynet.api.services import Services
@@ -37,8 +37,9 @@ def router(services: Services) -> APIRouter:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera with id {camera_id!r}")
 
     def audit(user: User, action: str, camera: Camera) -> None:
-        services.audit(user, action, None, {"camera": camera.id, "name": camera.name,
-                                            "source": redact_url(camera.source_url)})
+        services.audit(
+            user, action, None, {"camera": camera.id, "name": camera.name, "source": redact_url(camera.source_url)}
+        )
 
     @api.get("/api/cameras", response_model=list[CameraOut])
     def list_cameras(user: Annotated[User, Depends(viewer)]) -> list[CameraOut]:
@@ -60,9 +61,14 @@ def router(services: Services) -> APIRouter:
     @api.patch("/api/cameras/{camera_id}", response_model=CameraOut)
     def update_camera(camera_id: CameraId, body: CameraUpdate, user: Annotated[User, Depends(manager)]) -> CameraOut:
         """Change a camera's fields; its worker restarts with them."""
-        camera = replace(find(camera_id), **{k: (tuple(v) if k == "tags" else v)
-                                             for k, v in body.model_dump(exclude_unset=True).items()
-                                             if v is not None or k in ("latitude", "longitude")})
+        camera = replace(
+            find(camera_id),
+            **{
+                k: (tuple(v) if k == "tags" else v)
+                for k, v in body.model_dump(exclude_unset=True).items()
+                if v is not None or k in ("latitude", "longitude")
+            },
+        )
         store.add_camera(camera)
         audit(user, "camera.update", camera)
         if services.cameras is not None:
@@ -91,17 +97,26 @@ def router(services: Services) -> APIRouter:
         if current is None:
             return CameraStatusOut(camera_id=camera_id, running=False)
         return CameraStatusOut(
-            camera_id=camera_id, running=True, state=current.state.value, input_fps=current.input_fps,
-            analysed_fps=current.analysed_fps, last_frame_time=current.last_frame_time,
-            reconnects=current.reconnects, last_error=current.last_error, frames_read=current.frames_read,
-            frames_analysed=current.frames_analysed, sightings=current.sightings)
+            camera_id=camera_id,
+            running=True,
+            state=current.state.value,
+            input_fps=current.input_fps,
+            analysed_fps=current.analysed_fps,
+            last_frame_time=current.last_frame_time,
+            reconnects=current.reconnects,
+            last_error=current.last_error,
+            frames_read=current.frames_read,
+            frames_analysed=current.frames_analysed,
+            sightings=current.sightings,
+        )
 
     def latest(camera_id: str) -> tuple[Frame, Detections] | None:
         find(camera_id)
         return services.cameras.last_analysed(camera_id) if services.cameras is not None else None
 
-    @api.get("/api/cameras/{camera_id}/snapshot", response_class=Response,
-             responses={200: {"content": {"image/jpeg": {}}}})
+    @api.get(
+        "/api/cameras/{camera_id}/snapshot", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
+    )
     async def snapshot(camera_id: CameraId, user: Annotated[User, Depends(viewer)]) -> Response:
         """The latest analysed frame with boxes and labels (JPEG); 404 before the first one."""
         found = latest(camera_id)
@@ -110,13 +125,20 @@ def router(services: Services) -> APIRouter:
         data = await run_in_threadpool(_annotated_jpeg, *found)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @api.get("/api/cameras/{camera_id}/preview", response_class=StreamingResponse,
-             responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}})
-    async def preview(camera_id: CameraId, user: Annotated[User, Depends(viewer)],
-                      fps: Annotated[float, Query(gt=0, le=10)] = 2.0,
-                      frames: Annotated[int | None, Query(ge=1, le=1_000_000, description=(
-                          "Stop after this many frames (default: until the client leaves)."))] = None,
-                      ) -> StreamingResponse:
+    @api.get(
+        "/api/cameras/{camera_id}/preview",
+        response_class=StreamingResponse,
+        responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
+    )
+    async def preview(
+        camera_id: CameraId,
+        user: Annotated[User, Depends(viewer)],
+        fps: Annotated[float, Query(gt=0, le=10)] = 2.0,
+        frames: Annotated[
+            int | None,
+            Query(ge=1, le=1_000_000, description=("Stop after this many frames (default: until the client leaves).")),
+        ] = None,
+    ) -> StreamingResponse:
         """A live MJPEG stream of annotated frames (for an <img> tag), one part per new analysed frame."""
         latest(camera_id)  # 404 for an unknown camera before the stream starts
         if services.cameras is None:
@@ -129,13 +151,17 @@ def router(services: Services) -> APIRouter:
                 if found is not None and found[0] is not last:
                     last = found[0]
                     data = await run_in_threadpool(_annotated_jpeg, *found)
-                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
-                           ).encode() + data + b"\r\n"
+                    yield (
+                        (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+                        + data
+                        + b"\r\n"
+                    )
                     sent += 1
                 await asyncio.sleep(1.0 / fps)
 
-        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                                 headers={"Cache-Control": "no-store"})
+        return StreamingResponse(
+            parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers={"Cache-Control": "no-store"}
+        )
 
     return api
 

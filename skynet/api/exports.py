@@ -32,10 +32,31 @@ from skynet.redaction import redact_url
 from skynet.trajectory import TrajectoryOptions, build_trajectory
 from skynet.trajectory.geojson import to_geojson
 
-CSV_COLUMNS = ("sighting_id", "kind", "camera_id", "camera_name", "latitude", "longitude", "first_seen_utc",
-               "last_seen_utc", "best_time_utc", "best_time", "quality", "box_x1", "box_y1", "box_x2", "box_y2",
-               "plate", "similarity", "plate_distance", "origin", "origin_file", "origin_offset_s", "thumbnail",
-               "context")
+CSV_COLUMNS = (
+    "sighting_id",
+    "kind",
+    "camera_id",
+    "camera_name",
+    "latitude",
+    "longitude",
+    "first_seen_utc",
+    "last_seen_utc",
+    "best_time_utc",
+    "best_time",
+    "quality",
+    "box_x1",
+    "box_y1",
+    "box_x2",
+    "box_y2",
+    "plate",
+    "similarity",
+    "plate_distance",
+    "origin",
+    "origin_file",
+    "origin_offset_s",
+    "thumbnail",
+    "context",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +72,18 @@ def router(services: Services) -> APIRouter:
     api = APIRouter(tags=["exports"], responses={c: {"model": ErrorBody} for c in (400, 401, 403, 404, 422)})
     searcher = services.auth.require(Permission.SEARCH)
 
-    @api.post("/api/exports", response_class=StreamingResponse, responses={200: {
-        "description": "The case file: manifest.json, sightings.csv, thumbnails/, context/, trajectory.geojson.",
-        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+    @api.post(
+        "/api/exports",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": (
+                    "The case file: manifest.json, sightings.csv, thumbnails/, context/, trajectory.geojson."
+                ),
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
     def create_export(body: ExportRequest, user: Annotated[User, Depends(searcher)]) -> StreamingResponse:
         """Export sightings for a case, as a ZIP streamed back; audited with the reason or case number."""
         selected = select(services, body)
@@ -61,15 +91,33 @@ def router(services: Services) -> APIRouter:
         now = services.clock()
         export_id = f"skynet-export-{datetime.fromtimestamp(now, UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         ids = [int(s.sighting.id or 0) for s in selected]
-        services.audit(user, "export.create", body.reason, {
-            "export": export_id, "request": body.model_dump(mode="json", exclude={"reason"}),
-            "sightings": len(ids), "sighting_ids": ids})
-        head = {"export_id": export_id, "created_at": now, "created_at_utc": _utc(now), "created_by": user.name,
-                "role": user.role.value, "reason": body.reason, "request": body.model_dump(mode="json"),
-                "software": f"skynet {__version__}"}
+        services.audit(
+            user,
+            "export.create",
+            body.reason,
+            {
+                "export": export_id,
+                "request": body.model_dump(mode="json", exclude={"reason"}),
+                "sightings": len(ids),
+                "sighting_ids": ids,
+            },
+        )
+        head = {
+            "export_id": export_id,
+            "created_at": now,
+            "created_at_utc": _utc(now),
+            "created_by": user.name,
+            "role": user.role.value,
+            "reason": body.reason,
+            "request": body.model_dump(mode="json"),
+            "software": f"skynet {__version__}",
+        }
         members = _members(services, body, selected, trajectory, head)
-        return StreamingResponse(zip_chunks(members), media_type="application/zip",
-                                 headers={"Content-Disposition": f'attachment; filename="{export_id}.zip"'})
+        return StreamingResponse(
+            zip_chunks(members),
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{export_id}.zip"'},
+        )
 
     return api
 
@@ -84,12 +132,16 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
         known = {s.id for s in found}
         missing = [str(i) for i in ids if i not in known]
         if missing:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sightings with ids {', '.join(missing[:20])}"
-                                + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""))
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"no sightings with ids {', '.join(missing[:20])}"
+                + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""),
+            )
         chosen = [Selected(s) for s in found]
     elif body.plate is not None:
-        hits = store.search_plates(body.plate.q, body.plate.mode, limit=body.limit, since=body.since,
-                                   until=body.until, cameras=body.cameras)
+        hits = store.search_plates(
+            body.plate.q, body.plate.mode, limit=body.limit, since=body.since, until=body.until, cameras=body.cameras
+        )
         distances = {h.sighting_id: h.distance for h in hits}
         chosen = [Selected(s, plate_distance=distances[s.id]) for s in store.get_sightings(list(distances))]
     else:
@@ -97,8 +149,13 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
         embedding = face_from_sighting(services, body.face.sighting_id)
         threshold = body.face.min_similarity
         hits = services.catalog.search_faces(
-            embedding, body.limit, since=body.since, until=body.until, cameras=body.cameras,
-            min_similarity=services.settings.watchlist_min_similarity if threshold is None else threshold)
+            embedding,
+            body.limit,
+            since=body.since,
+            until=body.until,
+            cameras=body.cameras,
+            min_similarity=services.settings.watchlist_min_similarity if threshold is None else threshold,
+        )
         similarities = {h.sighting_id: h.similarity for h in hits}
         chosen = [Selected(s, similarity=similarities[s.id]) for s in store.get_sightings(list(similarities))]
     return sorted(chosen, key=lambda s: (s.sighting.best_time, s.sighting.id or 0))
@@ -113,8 +170,9 @@ def _trajectory_geojson(services: Services, body: ExportRequest, selected: list[
     return _json(to_geojson(trajectory))
 
 
-def _members(services: Services, body: ExportRequest, selected: list[Selected], trajectory: bytes | None,
-             head: dict[str, Any]) -> Iterator[Member]:
+def _members(
+    services: Services, body: ExportRequest, selected: list[Selected], trajectory: bytes | None, head: dict[str, Any]
+) -> Iterator[Member]:
     """The archive's files, media read one at a time; the manifest (with every file's hash) comes last."""
     cameras = {c.id: c for c in services.catalog.store.cameras()}
     files: list[dict[str, Any]] = []
@@ -126,8 +184,10 @@ def _members(services: Services, body: ExportRequest, selected: list[Selected], 
 
     media: dict[str, Path] = {}  # name in the archive -> file
     for chosen in selected if body.media else ():
-        for folder, relative in (("thumbnails", chosen.sighting.thumbnail_path),
-                                 ("context", chosen.sighting.context_path)):
+        for folder, relative in (
+            ("thumbnails", chosen.sighting.thumbnail_path),
+            ("context", chosen.sighting.context_path),
+        ):
             path = media_file(services.settings.data_dir, relative)
             if path is not None:
                 media[f"{folder}/{chosen.sighting.id}.jpg"] = path
@@ -142,8 +202,14 @@ def _members(services: Services, body: ExportRequest, selected: list[Selected], 
             continue
         yield member(name, data, compress=False)  # JPEG: deflating gains nothing
     used = sorted({s.sighting.camera_id for s in selected})
-    manifest = {**head, "sightings": len(selected), "sighting_ids": [s.sighting.id for s in selected],
-                "cameras": [_camera(cameras.get(c), c) for c in used], "files": files, "missing_media": missing}
+    manifest = {
+        **head,
+        "sightings": len(selected),
+        "sighting_ids": [s.sighting.id for s in selected],
+        "cameras": [_camera(cameras.get(c), c) for c in used],
+        "files": files,
+        "missing_media": missing,
+    }
     yield Member("manifest.json", _json(manifest))
 
 
@@ -155,13 +221,30 @@ def _csv(selected: list[Selected], cameras: dict[str, Camera], media: set[str]) 
         s = chosen.sighting
         camera = cameras.get(s.camera_id)
         thumbnail, context = f"thumbnails/{s.id}.jpg", f"context/{s.id}.jpg"
-        writer.writerow([
-            s.id, s.kind.value, s.camera_id, camera.name if camera else "", _blank(camera and camera.latitude),
-            _blank(camera and camera.longitude), _utc(s.first_seen), _utc(s.last_seen), _utc(s.best_time),
-            s.best_time, round(s.quality, 4), *(round(v, 1) for v in s.box.as_list()),
-            s.plate.text if s.plate else "", _blank(chosen.similarity), _blank(chosen.plate_distance),
-            s.origin.kind, redact_url(s.origin.file) if s.origin.file else "", _blank(s.origin.offset_s),
-            thumbnail if thumbnail in media else "", context if context in media else ""])
+        writer.writerow(
+            [
+                s.id,
+                s.kind.value,
+                s.camera_id,
+                camera.name if camera else "",
+                _blank(camera and camera.latitude),
+                _blank(camera and camera.longitude),
+                _utc(s.first_seen),
+                _utc(s.last_seen),
+                _utc(s.best_time),
+                s.best_time,
+                round(s.quality, 4),
+                *(round(v, 1) for v in s.box.as_list()),
+                s.plate.text if s.plate else "",
+                _blank(chosen.similarity),
+                _blank(chosen.plate_distance),
+                s.origin.kind,
+                redact_url(s.origin.file) if s.origin.file else "",
+                _blank(s.origin.offset_s),
+                thumbnail if thumbnail in media else "",
+                context if context in media else "",
+            ]
+        )
     return text.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheets read the plates' Chinese right
 
 
@@ -169,8 +252,13 @@ def _camera(camera: Camera | None, camera_id: str) -> dict[str, Any]:
     """A camera as exported: never its source URL."""
     if camera is None:
         return {"id": camera_id, "name": None, "latitude": None, "longitude": None, "tags": []}
-    return {"id": camera.id, "name": camera.name, "latitude": camera.latitude, "longitude": camera.longitude,
-            "tags": list(camera.tags)}
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "latitude": camera.latitude,
+        "longitude": camera.longitude,
+        "tags": list(camera.tags),
+    }
 
 
 def _utc(t: float) -> str:

@@ -22,30 +22,50 @@ class JobRunner:
         self.clock = clock
         self._threads: list[threading.Thread] = []
 
-    def start_reindex(self, reindexer: Reindexer, user: str, paths: Sequence[Path], camera_id: str,
-                      start_time: float | None, force: bool) -> Job:
+    def start_reindex(
+        self,
+        reindexer: Reindexer,
+        user: str,
+        paths: Sequence[Path],
+        camera_id: str,
+        start_time: float | None,
+        force: bool,
+    ) -> Job:
         """Record a queued job, then run ``reindexer`` in a thread; the returned record carries its id."""
         files = archive_files(paths)
         now = self.clock()
         params = {"paths": [str(p) for p in paths], "camera": camera_id, "start": start_time, "force": force}
-        job = Job(REINDEX, user, now, now, "queued", params,
-                  {"files_total": len(files), "files_done": 0, "frames": 0, "sightings": 0})
+        job = Job(
+            REINDEX,
+            user,
+            now,
+            now,
+            "queued",
+            params,
+            {"files_total": len(files), "files_done": 0, "frames": 0, "sightings": 0},
+        )
         job = replace(job, id=self.store.add_job(job))
-        thread = threading.Thread(target=self._run, args=(reindexer, job, files, camera_id, start_time, force),
-                                  name=f"job-{job.id}", daemon=True)
+        thread = threading.Thread(
+            target=self._run,
+            args=(reindexer, job, files, camera_id, start_time, force),
+            name=f"job-{job.id}",
+            daemon=True,
+        )
         self._threads.append(thread)
         thread.start()
         return job
 
-    def _run(self, reindexer: Reindexer, job: Job, files: list[Path], camera_id: str, start_time: float | None,
-             force: bool) -> None:
+    def _run(
+        self, reindexer: Reindexer, job: Job, files: list[Path], camera_id: str, start_time: float | None, force: bool
+    ) -> None:
         progress = dict(job.progress)
         errors: list[str] = []
         lock = threading.Lock()
 
         def save(state: str) -> None:
-            self.store.update_job(replace(job, state=state, updated_at=self.clock(), progress=dict(progress),
-                                          errors=tuple(errors)))
+            self.store.update_job(
+                replace(job, state=state, updated_at=self.clock(), progress=dict(progress), errors=tuple(errors))
+            )
 
         def on_progress(frames: int) -> None:
             if frames:

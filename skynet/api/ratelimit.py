@@ -26,8 +26,10 @@ class LoginThrottled(SkynetError):
     """Too many failed logins; ``retry_after_s`` says when the next try is accepted."""
 
     def __init__(self, retry_after_s: int, what: str) -> None:
-        super().__init__(f"too many failed logins {what}; try again in {retry_after_s} s",
-                         "API tokens keep working; an admin can issue a new one")
+        super().__init__(
+            f"too many failed logins {what}; try again in {retry_after_s} s",
+            "API tokens keep working; an admin can issue a new one",
+        )
         self.retry_after_s = retry_after_s
 
 
@@ -35,8 +37,9 @@ class LoginThrottle:
     """Refuses a login while its client address or its user name has ``max_failures`` failures in the
     last ``window_s`` seconds."""
 
-    def __init__(self, max_failures: int = 5, window_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_failures: int = 5, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if max_failures < 1 or window_s <= 0:
             raise ValueError("max_failures must be at least 1 and window_s positive")
         self.max_failures = max_failures

@@ -59,13 +59,20 @@ class SightingOut(BaseModel):
     def of(cls, sighting: Sighting, cameras: dict[str, Camera]) -> SightingOut:
         camera = cameras.get(sighting.camera_id)
         sid = int(sighting.id or 0)
-        return cls(id=sid, kind=sighting.kind.value, camera_id=sighting.camera_id,
-                   camera_name=camera.name if camera else None, first_seen=sighting.first_seen,
-                   last_seen=sighting.last_seen, best_time=sighting.best_time,
-                   box=BoxOut(**dict(zip(("x1", "y1", "x2", "y2"), sighting.box.as_list()))),
-                   quality=sighting.quality, plate=sighting.plate.text if sighting.plate else None,
-                   thumbnail_url=f"/api/sightings/{sid}/thumbnail" if sighting.thumbnail_path else None,
-                   context_url=f"/api/sightings/{sid}/context" if sighting.context_path else None)
+        return cls(
+            id=sid,
+            kind=sighting.kind.value,
+            camera_id=sighting.camera_id,
+            camera_name=camera.name if camera else None,
+            first_seen=sighting.first_seen,
+            last_seen=sighting.last_seen,
+            best_time=sighting.best_time,
+            box=BoxOut(**dict(zip(("x1", "y1", "x2", "y2"), sighting.box.as_list(), strict=False))),
+            quality=sighting.quality,
+            plate=sighting.plate.text if sighting.plate else None,
+            thumbnail_url=f"/api/sightings/{sid}/thumbnail" if sighting.thumbnail_path else None,
+            context_url=f"/api/sightings/{sid}/context" if sighting.context_path else None,
+        )
 
 
 class FaceMatch(BaseModel):
@@ -125,8 +132,15 @@ class CameraOut(BaseModel):
     @classmethod
     def of(cls, camera: Camera) -> CameraOut:
         redacted = redact_url(camera.source_url)
-        return cls(id=camera.id, name=camera.name, source=redacted, has_credentials=redacted != camera.source_url,
-                   latitude=camera.latitude, longitude=camera.longitude, tags=list(camera.tags))
+        return cls(
+            id=camera.id,
+            name=camera.name,
+            source=redacted,
+            has_credentials=redacted != camera.source_url,
+            latitude=camera.latitude,
+            longitude=camera.longitude,
+            tags=list(camera.tags),
+        )
 
 
 class CameraStatusOut(BaseModel):
@@ -158,10 +172,19 @@ class WatchlistOut(BaseModel):
 
     @classmethod
     def of(cls, entry: WatchlistEntry, now: float) -> WatchlistOut:
-        return cls(id=int(entry.id or 0), kind=entry.kind.value, label=entry.label, reason=entry.reason,
-                   added_by=entry.added_by, created_at=entry.created_at, expires_at=entry.expires_at,
-                   active=entry.active(now), plate_pattern=entry.plate_pattern, photos=len(entry.embeddings),
-                   min_similarity=entry.min_similarity)
+        return cls(
+            id=int(entry.id or 0),
+            kind=entry.kind.value,
+            label=entry.label,
+            reason=entry.reason,
+            added_by=entry.added_by,
+            created_at=entry.created_at,
+            expires_at=entry.expires_at,
+            active=entry.active(now),
+            plate_pattern=entry.plate_pattern,
+            photos=len(entry.embeddings),
+            min_similarity=entry.min_similarity,
+        )
 
 
 class AlertOut(BaseModel):
@@ -177,10 +200,17 @@ class AlertOut(BaseModel):
 
     @classmethod
     def of(cls, alert: Alert) -> AlertOut:
-        return cls(id=int(alert.id or 0), entry_id=alert.entry_id, sighting_id=alert.sighting_id,
-                   camera_id=alert.camera_id, created_at=alert.created_at, score=alert.score,
-                   acknowledged_by=alert.acknowledged_by, acknowledged_at=alert.acknowledged_at,
-                   thumbnail_url=f"/api/sightings/{alert.sighting_id}/thumbnail")
+        return cls(
+            id=int(alert.id or 0),
+            entry_id=alert.entry_id,
+            sighting_id=alert.sighting_id,
+            camera_id=alert.camera_id,
+            created_at=alert.created_at,
+            score=alert.score,
+            acknowledged_by=alert.acknowledged_by,
+            acknowledged_at=alert.acknowledged_at,
+            thumbnail_url=f"/api/sightings/{alert.sighting_id}/thumbnail",
+        )
 
 
 class ReindexRequest(Strict):
@@ -203,19 +233,32 @@ class JobOut(BaseModel):
     frames: int
     sightings: int
     errors: list[str]
-    progress: dict[str, Any] = Field(default_factory=dict, description=(
-        "Every progress counter of the job (a re-embedding job: faces_total, faces_done, faces_failed, "
-        "watchlist_done, watchlist_without_photos, switched)."))
+    progress: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Every progress counter of the job (a re-embedding job: faces_total, faces_done, faces_failed, "
+            "watchlist_done, watchlist_without_photos, switched)."
+        ),
+    )
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
         p = job.progress
-        return cls(id=int(job.id or 0), kind=job.kind, state=job.state,  # type: ignore[arg-type]
-                   created_by=job.created_by,
-                   created_at=job.created_at, updated_at=job.updated_at, params=job.params,
-                   files_total=p.get("files_total", 0), files_done=p.get("files_done", 0),
-                   frames=p.get("frames", 0), sightings=p.get("sightings", 0), errors=list(job.errors),
-                   progress=dict(p))
+        return cls(
+            id=int(job.id or 0),
+            kind=job.kind,
+            state=job.state,  # type: ignore[arg-type]
+            created_by=job.created_by,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            params=job.params,
+            files_total=p.get("files_total", 0),
+            files_done=p.get("files_done", 0),
+            frames=p.get("frames", 0),
+            sightings=p.get("sightings", 0),
+            errors=list(job.errors),
+            progress=dict(p),
+        )
 
 
 class AuditOut(BaseModel):
@@ -228,8 +271,14 @@ class AuditOut(BaseModel):
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditOut:
-        return cls(id=int(event.id or 0), at=event.at, actor=event.actor, action=event.action, reason=event.reason,
-                   detail=event.detail)
+        return cls(
+            id=int(event.id or 0),
+            at=event.at,
+            actor=event.actor,
+            action=event.action,
+            reason=event.reason,
+            detail=event.detail,
+        )
 
 
 # --- users and tokens (admin) ------------------------------------------------------------------
@@ -241,8 +290,12 @@ TokenDays = Annotated[float, Field(gt=0, le=3650, description="Days the token is
 class UserCreate(Strict):
     name: UserName
     role: Role
-    password: str | None = Field(default=None, min_length=12, max_length=1000,
-                                 description="Write-only: lets the user log in with POST /api/login.")
+    password: str | None = Field(
+        default=None,
+        min_length=12,
+        max_length=1000,
+        description="Write-only: lets the user log in with POST /api/login.",
+    )
     token_days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400
     reason: Reason
 
@@ -286,8 +339,14 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: User, tokens: list[ApiToken]) -> UserOut:
-        return cls(name=user.name, role=user.role, created_at=user.created_at, disabled=user.disabled,
-                   has_password=user.password_hash is not None, tokens=[TokenOut.of(t) for t in tokens])
+        return cls(
+            name=user.name,
+            role=user.role,
+            created_at=user.created_at,
+            disabled=user.disabled,
+            has_password=user.password_hash is not None,
+            tokens=[TokenOut.of(t) for t in tokens],
+        )
 
 
 class UserCreated(BaseModel):
@@ -308,8 +367,12 @@ class PlateQuery(Strict):
 
 class FaceQuery(Strict):
     sighting_id: int = Field(ge=1, le=2**62, description="The face sighting to look for.")
-    min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0, description=(
-        "Default: the watch-list threshold (SKYNET_WATCHLIST_MIN_SIMILARITY)."))
+    min_similarity: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description=("Default: the watch-list threshold (SKYNET_WATCHLIST_MIN_SIMILARITY)."),
+    )
 
 
 class ExportRequest(Strict):
@@ -318,7 +381,8 @@ class ExportRequest(Strict):
 
     reason: Reason
     sighting_ids: list[Annotated[int, Field(ge=1, le=2**62)]] | None = Field(
-        default=None, min_length=1, max_length=EXPORT_LIMIT)
+        default=None, min_length=1, max_length=EXPORT_LIMIT
+    )
     plate: PlateQuery | None = None
     face: FaceQuery | None = None
     since: float | None = Field(default=None, description="Earliest best-view time (Unix seconds).")

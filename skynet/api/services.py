@@ -10,7 +10,6 @@ from typing import Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-
 import numpy as np
 from threadpoolctl import threadpool_limits
 

@@ -5,7 +5,8 @@
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, status
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from skynet.api.auth import Permission, User
@@ -50,14 +51,20 @@ def router(services: Services) -> APIRouter:
         """One sighting: camera, times, box, plate text, media URLs."""
         return SightingOut.of(sighting(sighting_id), {c.id: c for c in store.cameras()})
 
-    @api.get("/api/sightings/{sighting_id}/thumbnail", response_class=FileResponse,
-             responses={200: {"content": {"image/jpeg": {}}}})
+    @api.get(
+        "/api/sightings/{sighting_id}/thumbnail",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
     def thumbnail(sighting_id: SightingId, user: Annotated[User, Depends(media_viewer)]) -> FileResponse:
         """The best-view crop (JPEG)."""
         return jpeg(sighting(sighting_id).thumbnail_path, "thumbnail", sighting_id)
 
-    @api.get("/api/sightings/{sighting_id}/context", response_class=FileResponse,
-             responses={200: {"content": {"image/jpeg": {}}}})
+    @api.get(
+        "/api/sightings/{sighting_id}/context",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
     def context(sighting_id: SightingId, user: Annotated[User, Depends(media_viewer)]) -> FileResponse:
         """The whole frame of the best view (JPEG)."""
         return jpeg(sighting(sighting_id).context_path, "context frame", sighting_id)

@@ -19,8 +19,10 @@ async def read_upload(services: Services, upload: UploadFile) -> np.ndarray:
     limit = services.settings.max_image_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                            f"upload {upload.filename or ''!r} is larger than the limit of {limit:,} bytes")
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"upload {upload.filename or ''!r} is larger than the limit of {limit:,} bytes",
+        )
     try:
         return load_image(data, services.settings.max_image_pixels, limit, name=upload.filename or "upload")
     except BadImageError as error:
@@ -36,32 +38,41 @@ async def detect(services: Services, image: np.ndarray, search: bool = False) ->
     if search and catalog.live_model != catalog.face_model:
         analyze = services.analyze_search
         if analyze is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                f"faces are being re-embedded for model {catalog.live_model}; until that job ends "
-                                f"the index holds {catalog.face_model} vectors: search by sighting_id meanwhile")
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"faces are being re-embedded for model {catalog.live_model}; until that job ends "
+                f"the index holds {catalog.face_model} vectors: search by sighting_id meanwhile",
+            )
     if analyze is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "this server has no face analyser loaded; search by sighting_id instead")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "this server has no face analyser loaded; search by sighting_id instead",
+        )
     return await run_in_threadpool(analyze, image)
 
 
-async def face_from_upload(services: Services, upload: UploadFile, face_index: int | None, search: bool = False
-                           ) -> tuple[np.ndarray, Box, int]:
+async def face_from_upload(
+    services: Services, upload: UploadFile, face_index: int | None, search: bool = False
+) -> tuple[np.ndarray, Box, int]:
     """(embedding, box, faces found) of the chosen face: the largest, or number ``face_index`` (0-based,
     in the analyser's order); 422 when the image has no face or the index is out of range. ``search``:
     a query for the face index (see :func:`detect`)."""
     detections = await detect(services, await read_upload(services, upload), search)
     faces = [f for f in detections.faces if f.embedding is not None]
     if not faces:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"no face found in {upload.filename or 'the upload'!r}; use a clearer, frontal photo")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"no face found in {upload.filename or 'the upload'!r}; use a clearer, frontal photo",
+        )
     if face_index is None:
         chosen = max(faces, key=lambda f: f.box.area)
     elif face_index < len(faces):
         chosen = faces[face_index]
     else:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"face_index {face_index} out of range: the image has {len(faces)} face(s)")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"face_index {face_index} out of range: the image has {len(faces)} face(s)",
+        )
     return np.asarray(chosen.embedding, dtype=np.float32), chosen.box, len(faces)
 
 
@@ -75,9 +86,11 @@ def face_from_sighting(services: Services, sighting_id: int) -> np.ndarray:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"sighting {sighting_id} is not a face sighting")
     embedding = services.catalog.face_embedding(sighting_id)
     if embedding is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"sighting {sighting_id} has no embedding of the searched model "
-                            f"{services.catalog.face_model} yet (it is re-embedded by the running job)")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"sighting {sighting_id} has no embedding of the searched model "
+            f"{services.catalog.face_model} yet (it is re-embedded by the running job)",
+        )
     return embedding
 
 
@@ -100,8 +113,9 @@ class FaceQuery:
         return face_from_sighting(services, int(self.sighting_id or 0))
 
 
-async def query_face(services: Services, image: UploadFile | None, sighting_id: int | None,
-                     face_index: int | None) -> FaceQuery:
+async def query_face(
+    services: Services, image: UploadFile | None, sighting_id: int | None, face_index: int | None
+) -> FaceQuery:
     """The face to search for: from an upload (analysed now) or a sighting id (exactly one of them);
     400 otherwise."""
     if (image is None) == (sighting_id is None):

@@ -52,8 +52,13 @@ def router(services: Services) -> APIRouter:
         return UserOut.of(user, store.tokens(user.name))
 
     def issued(user: User, token: str, record: ApiToken) -> IssuedToken:
-        return IssuedToken(token=token, token_id=int(record.id or 0), expires_at=record.expires_at, user=user.name,
-                           role=user.role.value)
+        return IssuedToken(
+            token=token,
+            token_id=int(record.id or 0),
+            expires_at=record.expires_at,
+            user=user.name,
+            role=user.role.value,
+        )
 
     def audited(by: User, action: str, reason: str, detail: dict[str, Any], change: Callable[[], Any]) -> Any:
         """Run ``change`` (account errors become HTTP answers), then audit it; refused changes are not audited."""
@@ -78,18 +83,27 @@ def router(services: Services) -> APIRouter:
     def create_user(body: UserCreate, by: Admin) -> UserCreated:
         """Create an account with a role and its first API token (shown once, in this answer only)."""
         user, token, record = audited(
-            by, "user.create", body.reason, {"user": body.name, "role": body.role.value,
-                                             "password": body.password is not None},
-            lambda: accounts.create_user(store, body.name, body.role, services.clock(), body.password,
-                                         body.token_days * 86400, "api"))
+            by,
+            "user.create",
+            body.reason,
+            {"user": body.name, "role": body.role.value, "password": body.password is not None},
+            lambda: accounts.create_user(
+                store, body.name, body.role, services.clock(), body.password, body.token_days * 86400, "api"
+            ),
+        )
         return UserCreated(user=out(user), token=issued(user, token, record))
 
     @api.patch("/api/users/{name}", response_model=UserOut)
     def update_user(name: Name, body: UserUpdate, by: Admin) -> UserOut:
         """Change a role, or disable (revoking the user's tokens) or re-enable an account."""
         changes = body.model_dump(exclude={"reason"}, exclude_none=True, mode="json")
-        user = audited(by, "user.update", body.reason, {"user": name, **changes},
-                       lambda: accounts.change_user(store, name, role=body.role, disabled=body.disabled))
+        user = audited(
+            by,
+            "user.update",
+            body.reason,
+            {"user": name, **changes},
+            lambda: accounts.change_user(store, name, role=body.role, disabled=body.disabled),
+        )
         return out(user)
 
     @api.delete("/api/users/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -102,17 +116,27 @@ def router(services: Services) -> APIRouter:
     def create_token(name: Name, body: TokenCreate, by: Admin) -> IssuedToken:
         """A new API token for an account (shown once, in this answer only)."""
         with _as_http():
-            user, token, record = accounts.issue_user_token(store, name, services.clock(), body.days * 86400,
-                                                            body.label)
-        services.audit(by, "token.issue", body.reason, {"user": name, "token_id": record.id, "label": body.label,
-                                                        "expires_at": record.expires_at})
+            user, token, record = accounts.issue_user_token(
+                store, name, services.clock(), body.days * 86400, body.label
+            )
+        services.audit(
+            by,
+            "token.issue",
+            body.reason,
+            {"user": name, "token_id": record.id, "label": body.label, "expires_at": record.expires_at},
+        )
         return issued(user, token, record)
 
     @api.delete("/api/users/{name}/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
     def revoke_token(name: Name, token_id: TokenId, reason: Annotated[Reason, Query()], by: Admin) -> Response:
         """Revoke one of an account's tokens."""
-        audited(by, "token.revoke", reason, {"user": name, "token_id": token_id},
-                lambda: accounts.revoke_user_token(store, name, token_id))
+        audited(
+            by,
+            "token.revoke",
+            reason,
+            {"user": name, "token_id": token_id},
+            lambda: accounts.revoke_user_token(store, name, token_id),
+        )
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return api

@@ -5,8 +5,8 @@ the ``/api/live`` WebSocket. Every watch-list change is audited with its reason.
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Path as PathParam, Query, Response, UploadFile
-from fastapi import WebSocket, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, WebSocket, status
+from fastapi import Path as PathParam
 
 from skynet.alerts.events import EventType
 from skynet.api.auth import Permission, User
@@ -21,23 +21,40 @@ EntryId = Annotated[int, PathParam(ge=1, le=2**62)]
 
 
 def router(services: Services) -> APIRouter:
-    api = APIRouter(tags=["watch-lists and alerts"],
-                    responses={c: {"model": ErrorBody} for c in (400, 401, 403, 404, 413, 415, 422)})
+    api = APIRouter(
+        tags=["watch-lists and alerts"],
+        responses={c: {"model": ErrorBody} for c in (400, 401, 403, 404, 413, 415, 422)},
+    )
     editor = services.auth.require(Permission.MANAGE_WATCHLISTS)
     handler = services.auth.require(Permission.HANDLE_ALERTS)
     store = services.catalog.store
 
     @api.post("/api/watchlist", response_model=WatchlistOut, status_code=status.HTTP_201_CREATED)
     async def add_entry(
-        user: Annotated[User, Depends(editor)], kind: Annotated[SightingKind, Form()],
-        label: Annotated[str, Form(min_length=1, max_length=200)], reason: Annotated[Reason, Form()],
-        photos: Annotated[list[UploadFile] | None, File(description=f"kind=face: 1 to {MAX_PHOTOS} photos, "
-                                                                    "the largest face of each is used.")] = None,
-        pattern: Annotated[str | None, Form(max_length=20, description=(
-            "kind=plate: an exact plate or a wildcard pattern (* any run, ? one character)."))] = None,
+        user: Annotated[User, Depends(editor)],
+        kind: Annotated[SightingKind, Form()],
+        label: Annotated[str, Form(min_length=1, max_length=200)],
+        reason: Annotated[Reason, Form()],
+        photos: Annotated[
+            list[UploadFile] | None,
+            File(description=f"kind=face: 1 to {MAX_PHOTOS} photos, the largest face of each is used."),
+        ] = None,
+        pattern: Annotated[
+            str | None,
+            Form(
+                max_length=20,
+                description=("kind=plate: an exact plate or a wildcard pattern (* any run, ? one character)."),
+            ),
+        ] = None,
         expires_at: Annotated[float | None, Form(description="Unix time the entry stops matching.")] = None,
-        min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0, description=(
-            "kind=face: similarity a sighting must reach; default SKYNET_WATCHLIST_MIN_SIMILARITY."))] = None,
+        min_similarity: Annotated[
+            float | None,
+            Form(
+                ge=-1.0,
+                le=1.0,
+                description=("kind=face: similarity a sighting must reach; default SKYNET_WATCHLIST_MIN_SIMILARITY."),
+            ),
+        ] = None,
     ) -> WatchlistOut:
         """Add a face (from photos) or plate (exact or wildcard) to watch for."""
         now = services.clock()
@@ -57,38 +74,60 @@ def router(services: Services) -> APIRouter:
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, "a plate entry needs a 'pattern' and no 'photos'")
             plate_search.wildcard_plan(pattern)  # QueryError (400) for a bad or too broad pattern
             pattern = plate_search.clean(pattern)
-        entry = WatchlistEntry(kind, label, reason, user.name, now, expires_at, pattern, embeddings,
-                               min_similarity if kind is SightingKind.FACE else None)
-        entry_id = store.add_watchlist_entry(entry, model=services.catalog.live_model,
-                                             photos=kept)
-        services.audit(user, "watchlist.add", reason, {"entry": entry_id, "kind": kind.value, "label": label,
-                                                        "pattern": pattern, "photos": len(embeddings),
-                                                        "expires_at": expires_at})
+        entry = WatchlistEntry(
+            kind,
+            label,
+            reason,
+            user.name,
+            now,
+            expires_at,
+            pattern,
+            embeddings,
+            min_similarity if kind is SightingKind.FACE else None,
+        )
+        entry_id = store.add_watchlist_entry(entry, model=services.catalog.live_model, photos=kept)
+        services.audit(
+            user,
+            "watchlist.add",
+            reason,
+            {
+                "entry": entry_id,
+                "kind": kind.value,
+                "label": label,
+                "pattern": pattern,
+                "photos": len(embeddings),
+                "expires_at": expires_at,
+            },
+        )
         services.on_watchlist_change()
         return WatchlistOut.of(_find(services, entry_id), now)
 
     @api.get("/api/watchlist", response_model=list[WatchlistOut])
-    def list_entries(user: Annotated[User, Depends(handler)],
-                     state: Literal["active", "expired", "all"] = "active") -> list[WatchlistOut]:
+    def list_entries(
+        user: Annotated[User, Depends(handler)], state: Literal["active", "expired", "all"] = "active"
+    ) -> list[WatchlistOut]:
         """Watch-list entries: the active ones (default), the expired ones, or all."""
         now = services.clock()
         entries = [WatchlistOut.of(e, now) for e in store.watchlist()]
         return [e for e in entries if state == "all" or e.active == (state == "active")]
 
     @api.delete("/api/watchlist/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
-    def delete_entry(entry_id: EntryId, user: Annotated[User, Depends(editor)],
-                     reason: Annotated[Reason, Query()]) -> Response:
+    def delete_entry(
+        entry_id: EntryId, user: Annotated[User, Depends(editor)], reason: Annotated[Reason, Query()]
+    ) -> Response:
         """Remove an entry (its alerts go with it)."""
         entry = _find(services, entry_id)
         store.delete_watchlist_entry(entry_id)
-        services.audit(user, "watchlist.delete", reason, {"entry": entry_id, "kind": entry.kind.value,
-                                                           "label": entry.label})
+        services.audit(
+            user, "watchlist.delete", reason, {"entry": entry_id, "kind": entry.kind.value, "label": entry.label}
+        )
         services.on_watchlist_change()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.get("/api/alerts", response_model=list[AlertOut])
-    def list_alerts(user: Annotated[User, Depends(handler)],
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlertOut]:
+    def list_alerts(
+        user: Annotated[User, Depends(handler)], limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[AlertOut]:
         """The newest alerts first."""
         return [AlertOut.of(a) for a in store.alerts(limit)]
 
@@ -102,8 +141,11 @@ def router(services: Services) -> APIRouter:
         return AlertOut.of(alert)
 
     @api.websocket("/api/live")
-    async def live(websocket: WebSocket, user: Annotated[User, Depends(services.auth.require_live(
-            Permission.HANDLE_ALERTS))], types: Annotated[list[EventType] | None, Query()] = None) -> None:
+    async def live(
+        websocket: WebSocket,
+        user: Annotated[User, Depends(services.auth.require_live(Permission.HANDLE_ALERTS))],
+        types: Annotated[list[EventType] | None, Query()] = None,
+    ) -> None:
         """Alerts, sightings and camera status as JSON messages (``?types=alert`` to choose)."""
         await services.hub.serve(websocket, types)
 

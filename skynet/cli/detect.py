@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,8 +25,10 @@ def detect(
     embeddings: Annotated[bool, typer.Option("--embeddings", help="Include face embeddings in --json output.")] = False,
     faces: Annotated[bool, typer.Option("--faces/--no-faces")] = True,
     plates: Annotated[bool, typer.Option("--plates/--no-plates")] = True,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads per model (0 = all cores).")] = None,
-    reader: Annotated[Optional[str], typer.Option("--reader", help="Plate reader: ppocr (accurate) or clp_rec (fast).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Threads per model (0 = all cores).")] = None,
+    reader: Annotated[
+        str | None, typer.Option("--reader", help="Plate reader: ppocr (accurate) or clp_rec (fast).")
+    ] = None,
     data_dir: DataDir = None,
     model_dir: ModelDir = None,
 ) -> None:
@@ -59,7 +61,7 @@ def detections_json(path: Path, result: Detections, with_embeddings: bool) -> di
     if not with_embeddings:
         for face in data["faces"]:
             face.pop("embedding", None)
-    for plate, detection in zip(data["plates"], result.plates):
+    for plate, detection in zip(data["plates"], result.plates, strict=False):
         if detection.read is not None:
             plate["read"]["confidence"] = round(detection.read.confidence, 4)
     data["path"] = str(path)

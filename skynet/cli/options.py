@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from skynet.config import Settings
 
 DataDir = Annotated[
-    Optional[Path], typer.Option("--data-dir", help="Data directory (default $SKYNET_DATA_DIR or ~/.local/share/skynet).")
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default $SKYNET_DATA_DIR or ~/.local/share/skynet)."),
 ]
 ModelDir = Annotated[
-    Optional[Path], typer.Option("--model-dir", help="Model directory (default $SKYNET_MODEL_DIR or <data-dir>/models).")
+    Path | None,
+    typer.Option("--model-dir", help="Model directory (default $SKYNET_MODEL_DIR or <data-dir>/models)."),
 ]
 
 

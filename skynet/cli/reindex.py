@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from tqdm import tqdm
@@ -38,8 +38,10 @@ def parse_time(value: str) -> float:
 def reindex(
     paths: Annotated[list[Path], typer.Argument(help="Video files or directories of them.")],
     camera: Annotated[str, typer.Option("--camera", help="Camera id the footage comes from (created if new).")],
-    start: Annotated[Optional[str], typer.Option(
-        "--start", help="Start time of the (single) file; default: file metadata, else its name.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", help="Start time of the (single) file; default: file metadata, else its name."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo files already done (e.g. with another pack).")] = False,
     jobs: Annotated[int, typer.Option("--jobs", help="Files processed in parallel (default: one per core).")] = 0,
     data_dir: DataDir = None,
@@ -54,28 +56,43 @@ def reindex(
         raise ConfigError("--start applies to a single file; several files take their start from metadata or name.")
     start_time = parse_time(start) if start is not None else None
     jobs = jobs or os.cpu_count() or 1
-    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=jobs,
-                       lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(
+        settings.model_copy(update={"intra_op_threads": 1}), size=jobs, lazy_embedding=True, lazy_reading=True
+    )
     with Catalog.from_settings(settings) as catalog:
         if camera not in {c.id for c in catalog.store.cameras()}:
             catalog.store.add_camera(Camera(camera, camera, source_url=""))
             typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
         writer = CatalogWriter(catalog)
-        reindexer = Reindexer(catalog, writer, writer.flush, pool, settings.model_pack, jobs=jobs,
-                              options=WorkerOptions.from_settings(settings), embed=pool.embed, read=pool.read)
+        reindexer = Reindexer(
+            catalog,
+            writer,
+            writer.flush,
+            pool,
+            settings.model_pack,
+            jobs=jobs,
+            options=WorkerOptions.from_settings(settings),
+            embed=pool.embed,
+            read=pool.read,
+        )
         frames = {f: frame_count(f) for f in files}
         with tqdm(total=sum(frames.values()) or None, unit="frame", desc="re-indexing", dynamic_ncols=True) as bar:
+
             def report(outcome: FileOutcome) -> None:
                 if outcome.status == "skipped":
                     bar.update(frames[outcome.path])
                 note = f" ({outcome.detail})" if outcome.detail else ""
-                bar.write(f"{outcome.status:8s} {outcome.path}{note}"
-                          + (f": {outcome.sightings} sighting(s)" if outcome.status == "done" else ""))
+                bar.write(
+                    f"{outcome.status:8s} {outcome.path}{note}"
+                    + (f": {outcome.sightings} sighting(s)" if outcome.status == "done" else "")
+                )
 
             outcomes = reindexer.run(files, camera, start_time, force, on_progress=bar.update, on_outcome=report)
         writer.close()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
-    typer.echo(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
-               f"{writer.stored} sighting(s) stored")
+    typer.echo(
+        f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"{writer.stored} sighting(s) stored"
+    )
     if counts["failed"]:
         raise typer.Exit(code=1)

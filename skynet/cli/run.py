@@ -23,9 +23,11 @@ from skynet.ingest.worker import WorkerOptions
 
 def status_line(status: CameraStatus) -> str:
     """One line per camera for the console (the source is already redacted)."""
-    line = (f"{status.camera_id:16s} {status.state.value:12s} in {status.input_fps:5.1f} fps  "
-            f"analysed {status.analysed_fps:4.1f} fps  dropped {status.frames_dropped}  "
-            f"sightings {status.sightings}  reconnects {status.reconnects}")
+    line = (
+        f"{status.camera_id:16s} {status.state.value:12s} in {status.input_fps:5.1f} fps  "
+        f"analysed {status.analysed_fps:4.1f} fps  dropped {status.frames_dropped}  "
+        f"sightings {status.sightings}  reconnects {status.reconnects}"
+    )
     return line + (f"  last error: {status.last_error}" if status.last_error else "")
 
 
@@ -41,8 +43,9 @@ def run(
     settings = load_settings(data_dir, model_dir)
     configs = load_cameras(cameras)
     size = analysers or min(len(configs), os.cpu_count() or 1)
-    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=size,
-                       lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(
+        settings.model_copy(update={"intra_op_threads": 1}), size=size, lazy_embedding=True, lazy_reading=True
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

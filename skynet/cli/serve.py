@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -28,12 +28,16 @@ from skynet.synthetic import DEMO_PLATES
 @app.command()
 def serve(
     port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")]
-    = "127.0.0.1",
-    cameras: Annotated[Optional[Path], typer.Option(
-        "--cameras", help="TOML cameras file (see `skynet run`); its cameras are added to the store.")] = None,
-    demo: Annotated[bool, typer.Option(
-        "--demo/--no-demo", help="On a store without cameras, set up the generated demo camera.")] = True,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (default: this machine only).")
+    ] = "127.0.0.1",
+    cameras: Annotated[
+        Path | None,
+        typer.Option("--cameras", help="TOML cameras file (see `skynet run`); its cameras are added to the store."),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="On a store without cameras, set up the generated demo camera.")
+    ] = True,
     analysers: Annotated[int, typer.Option(help="Frames analysed in parallel (default: one per core).")] = 0,
     data_dir: DataDir = None,
     model_dir: ModelDir = None,
@@ -41,26 +45,35 @@ def serve(
     """Serve the HTTP API (search, trajectories, watch-lists, live alerts) and run the cameras."""
     settings = load_settings(data_dir, model_dir)
     size = analysers or os.cpu_count() or 1
-    pool = camera_pool(settings.model_copy(update={"intra_op_threads": 1}), size=size,
-                       lazy_embedding=True, lazy_reading=True)
+    pool = camera_pool(
+        settings.model_copy(update={"intra_op_threads": 1}), size=size, lazy_embedding=True, lazy_reading=True
+    )
     with Catalog.from_settings(settings) as catalog:
         store = catalog.store
         for config in load_cameras(cameras) if cameras else []:
             store.add_camera(config.camera())
         if demo and not store.cameras():
             camera = set_up_demo(settings, store)
-            typer.echo(f"demo camera {camera.id!r} plays a generated street clip; plate {DEMO_PLATES[0]} "
-                       "is on the watch-list")
+            typer.echo(
+                f"demo camera {camera.id!r} plays a generated street clip; plate {DEMO_PLATES[0]} is on the watch-list"
+            )
         if not store.users():
-            typer.secho("no users yet: create the first admin with `skynet users create-admin NAME` "
-                        "(it prints the admin's API token)", fg=typer.colors.YELLOW)
+            typer.secho(
+                "no users yet: create the first admin with `skynet users create-admin NAME` "
+                "(it prints the admin's API token)",
+                fg=typer.colors.YELLOW,
+            )
         runtime = ServiceRuntime(settings, catalog, pool, StoreOutbox(store))
         services = Services(
-            settings, catalog, Auth(store, login_throttle=LoginThrottle(settings.login_max_failures,
-                                                                        settings.login_window_s)),
-            hub=runtime.hub, analyze=pool.analyze, cameras=runtime.cameras,
+            settings,
+            catalog,
+            Auth(store, login_throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s)),
+            hub=runtime.hub,
+            analyze=pool.analyze,
+            cameras=runtime.cameras,
             make_reindexer=lambda: runtime.reindexer(size),
-            on_watchlist_change=runtime.matcher.invalidate, start_reembedding=runtime.start_reembedding,
+            on_watchlist_change=runtime.matcher.invalidate,
+            start_reembedding=runtime.start_reembedding,
             analyze_search=runtime.analyze_search,
         )
         api = create_app(services)

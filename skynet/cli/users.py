@@ -17,8 +17,9 @@ from skynet.index.catalog import open_store
 users_app = typer.Typer(help="Users (admin, investigator, operator) and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-PasswordFlag = Annotated[bool, typer.Option("--password/--no-password",
-                                            help="Also set a password (asked twice) for POST /api/login.")]
+PasswordFlag = Annotated[
+    bool, typer.Option("--password/--no-password", help="Also set a password (asked twice) for POST /api/login.")
+]
 TokenDays = Annotated[float, typer.Option("--days", min=0.01, help="Days the token is valid.")]
 
 
@@ -36,16 +37,21 @@ def _print_token(user: User, token: str, days: float) -> None:
 
 
 @users_app.command("create-admin")
-def create_admin(name: str, password: PasswordFlag = False, data_dir: DataDir = None,
-                 days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400) -> None:
+def create_admin(
+    name: str, password: PasswordFlag = False, data_dir: DataDir = None, days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400
+) -> None:
     """Create an admin account and print a one-time API token."""
     _add(name, Role.ADMIN, password, data_dir, days)
 
 
 @users_app.command("add")
-def add(name: str, role: Annotated[Role, typer.Option("--role", help="admin, investigator or operator.")],
-        password: PasswordFlag = False, data_dir: DataDir = None,
-        days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400) -> None:
+def add(
+    name: str,
+    role: Annotated[Role, typer.Option("--role", help="admin, investigator or operator.")],
+    password: PasswordFlag = False,
+    data_dir: DataDir = None,
+    days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400,
+) -> None:
     """Create an account with a role and print a one-time API token."""
     _add(name, role, password, data_dir, days)
 

@@ -48,15 +48,23 @@ class ImageAnalyzer:
         if settings.plate_reader:
             chosen["plate_reader"] = settings.plate_reader
         backends = {role: registry.create(role, name, context) for role, name in chosen.items()}
-        return cls(**backends, face_long_side=settings.face_detect_long_side,
-                   plate_long_side=settings.plate_detect_long_side)
+        return cls(
+            **backends, face_long_side=settings.face_detect_long_side, plate_long_side=settings.plate_detect_long_side
+        )
 
     @property
     def embedding_dim(self) -> int:
         return self.face_embedder.dim
 
-    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True, embed: bool = True,
-                regions: Sequence[Box] | None = None, read: bool = True) -> Detections:
+    def analyze(
+        self,
+        image: np.ndarray,
+        faces: bool = True,
+        plates: bool = True,
+        embed: bool = True,
+        regions: Sequence[Box] | None = None,
+        read: bool = True,
+    ) -> Detections:
         """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
         embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_faces`),
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
@@ -64,9 +72,15 @@ class ImageAnalyzer:
         detection to those crops."""
         return self._analyze([image], [regions], faces, plates, embed, read, batched=False)[0]
 
-    def analyze_batch(self, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None] | None = None,
-                      faces: bool = True, plates: bool = True, embed: bool = True,
-                      read: bool = True) -> list[Detections]:
+    def analyze_batch(
+        self,
+        images: Sequence[np.ndarray],
+        regions: Sequence[Sequence[Box] | None] | None = None,
+        faces: bool = True,
+        plates: bool = True,
+        embed: bool = True,
+        read: bool = True,
+    ) -> list[Detections]:
         """:meth:`analyze` for several images (e.g. one frame of each camera), each with its own
         ``regions`` (or None): a detector with ``detect_batch`` runs once over every whole image
         and region crop of the batch, others once per input. Each result's ``model_ms`` holds the
@@ -76,18 +90,29 @@ class ImageAnalyzer:
             raise ValueError(f"{len(images)} images but {len(regions)} region lists")
         return self._analyze(images, regions, faces, plates, embed, read, batched=True)
 
-    def _analyze(self, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None], faces: bool,
-                 plates: bool, embed: bool, read: bool, batched: bool) -> list[Detections]:
+    def _analyze(
+        self,
+        images: Sequence[np.ndarray],
+        regions: Sequence[Sequence[Box] | None],
+        faces: bool,
+        plates: bool,
+        embed: bool,
+        read: bool,
+        batched: bool,
+    ) -> list[Detections]:
         results = [Detections(image_width=image.shape[1], image_height=image.shape[0]) for image in images]
         if faces:
             with _timed(results, "face_detect"):
                 found = _detect(_runner(self.face_detector, batched), images, regions, self.face_long_side)
-            found = [[face.with_quality(face_quality(image, face)) for face in image_faces]
-                     for image, image_faces in zip(images, found, strict=True)]
+            found = [
+                [face.with_quality(face_quality(image, face)) for face in image_faces]
+                for image, image_faces in zip(images, found, strict=True)
+            ]
             if embed:
                 with _timed(results, "face_embed"):
-                    found = [self.embed_faces(image, image_faces)
-                             for image, image_faces in zip(images, found, strict=True)]
+                    found = [
+                        self.embed_faces(image, image_faces) for image, image_faces in zip(images, found, strict=True)
+                    ]
             for result, image_faces in zip(results, found, strict=True):
                 result.faces = image_faces
         if plates:
@@ -148,8 +173,9 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
     return views
 
 
-def _detect(detect: Detect, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None],
-            long_side: int | None) -> list[list]:
+def _detect(
+    detect: Detect, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None], long_side: int | None
+) -> list[list]:
     """Detections of each image (whole, or in its regions), from one ``detect`` over all their views."""
     views = [_views(image, image_regions, long_side) for image, image_regions in zip(images, regions, strict=True)]
     inputs = [view.pixels for image_views in views for view in image_views]

@@ -30,8 +30,7 @@ TEMPLATE = np.array(
 def align(image: np.ndarray, landmarks: np.ndarray, box: Box) -> np.ndarray:
     """The 112 x 112 face crop whose five ``landmarks`` (image pixels) land on :data:`TEMPLATE`;
     the face ``box`` stretched to the crop when the landmarks are degenerate (all on one point)."""
-    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32).reshape(5, 2), TEMPLATE,
-                                            method=cv2.LMEDS)
+    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32).reshape(5, 2), TEMPLATE, method=cv2.LMEDS)
     if matrix is None:
         corners = np.array([[box.x1, box.y1], [box.x2, box.y1], [box.x1, box.y2]], np.float32)
         matrix = cv2.getAffineTransform(corners, np.array([[0, 0], [SIZE, 0], [0, SIZE]], np.float32))

@@ -49,7 +49,7 @@ def greedy_decode(probs: np.ndarray, charset: Sequence[str], allowed: np.ndarray
     chars: list[str] = []
     confidences: list[float] = []
     previous = 0
-    for cls, p in zip(best.tolist(), best_p.tolist()):
+    for cls, p in zip(best.tolist(), best_p.tolist(), strict=False):
         if cls != 0 and cls == previous:
             confidences[-1] = max(confidences[-1], p)
         elif cls != 0:
@@ -119,8 +119,9 @@ def beam_decode(
 class _Search:
     """Which classes extend a prefix, with the grammar's answers cached per prefix."""
 
-    def __init__(self, classes: int, charset: Sequence[str], grammar: Grammar | None, min_prob: float,
-                 min_candidates: int) -> None:
+    def __init__(
+        self, classes: int, charset: Sequence[str], grammar: Grammar | None, min_prob: float, min_candidates: int
+    ) -> None:
         self.charset = charset
         self.grammar = grammar
         self.min_prob = min_prob

@@ -44,7 +44,7 @@ class DlibResNetEmbedder:
         descriptors = self.resnet.compute_face_descriptor(rgb, shapes)  # one batch for all faces
         vectors = np.asarray(descriptors, dtype=np.float32).reshape(len(faces), DIM)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return [face.with_embedding(vector) for face, vector in zip(faces, vectors)]
+        return [face.with_embedding(vector) for face, vector in zip(faces, vectors, strict=False)]
 
 
 def _load(loader, path: Path):

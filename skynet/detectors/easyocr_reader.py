@@ -57,14 +57,24 @@ def load_reader(model_dir, gpu: bool):
     try:
         import easyocr
     except ImportError as exc:
-        raise ConfigError("The 'easyocr' plate reader needs EasyOCR, which is not installed.",
-                          hint="pip install 'skynet[easyocr]'") from exc
+        raise ConfigError(
+            "The 'easyocr' plate reader needs EasyOCR, which is not installed.", hint="pip install 'skynet[easyocr]'"
+        ) from exc
     try:
-        return easyocr.Reader(["en"], gpu=gpu, model_storage_directory=str(model_dir), download_enabled=False,
-                              detector=False, recognizer=True, verbose=False)
+        return easyocr.Reader(
+            ["en"],
+            gpu=gpu,
+            model_storage_directory=str(model_dir),
+            download_enabled=False,
+            detector=False,
+            recognizer=True,
+            verbose=False,
+        )
     except Exception as exc:  # EasyOCR raises FileNotFoundError, RuntimeError, torch errors
-        raise ModelFileError(f"EasyOCR could not load its recogniser from {model_dir}: {exc}",
-                             hint=f"run: skynet models install {PACK} --from DIR_WITH_{MODEL_FILE}") from exc
+        raise ModelFileError(
+            f"EasyOCR could not load its recogniser from {model_dir}: {exc}",
+            hint=f"run: skynet models install {PACK} --from DIR_WITH_{MODEL_FILE}",
+        ) from exc
 
 
 @registry.register("plate_reader", "easyocr")

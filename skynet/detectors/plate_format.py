@@ -54,7 +54,9 @@ class Template:
 
     def starts(self, prefix: str) -> bool:
         """Whether ``prefix`` can begin a plate of this format."""
-        return len(prefix) <= len(self.slots) and all(char in slot for char, slot in zip(prefix, self.slots))
+        return len(prefix) <= len(self.slots) and all(
+            char in slot for char, slot in zip(prefix, self.slots, strict=False)
+        )
 
 
 CN_TEMPLATES = tuple(
@@ -127,8 +129,10 @@ def plate_rules(region: str, patterns: Sequence[str] = ()) -> PlateRules:
     if region != "custom":
         raise ConfigError(f"Unknown plate region {region!r}.", hint="use 'cn', or 'custom' with plate_patterns")
     if not patterns:
-        raise ConfigError("plate_region='custom' needs at least one pattern in plate_patterns.",
-                          hint='e.g. SKYNET_PLATE_PATTERNS=\'["[A-Z]{2}[0-9]{3}[A-Z]{2}"]\'')
+        raise ConfigError(
+            "plate_region='custom' needs at least one pattern in plate_patterns.",
+            hint="e.g. SKYNET_PLATE_PATTERNS='[\"[A-Z]{2}[0-9]{3}[A-Z]{2}\"]'",
+        )
     compiled = []
     for pattern in patterns:
         try:

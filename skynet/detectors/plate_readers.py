@@ -63,7 +63,9 @@ class CtcPlateReader:
             raise ModelFileError(
                 f"Plate recogniser emits {probs.shape[-1]} classes but its character list has {len(self.charset)}."
             )
-        return [self._decode(frame_probs, plate_colour(_bgr(crop))) for frame_probs, crop in zip(probs, crops)]
+        return [
+            self._decode(frame_probs, plate_colour(_bgr(crop))) for frame_probs, crop in zip(probs, crops, strict=False)
+        ]
 
     def _batch(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         widths = [
@@ -127,8 +129,9 @@ def create_ppocr(context: registry.BackendContext) -> CtcPlateReader:
     session = _session(context, PPOCR_MODEL)
     characters = session.get_modelmeta().custom_metadata_map.get("character")
     if not characters:
-        raise ModelFileError(f"{PPOCR_MODEL} has no 'character' list in its metadata.",
-                             hint="reinstall it: skynet models install")
+        raise ModelFileError(
+            f"{PPOCR_MODEL} has no 'character' list in its metadata.", hint="reinstall it: skynet models install"
+        )
     # PaddleOCR's layout: blank first, then the dictionary, then a space
     charset = ["", *characters.splitlines(), " "]
     return CtcPlateReader(session, charset, height=48, min_width=320, rules=_rules(context))

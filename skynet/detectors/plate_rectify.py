@@ -41,8 +41,7 @@ def plate_band(
     # plate corners in band coordinates: the plate rectangle shifted by the band's top-left
     target = np.float32([[0, 0], [width, 0], [width, height], [0, height]]) - np.float32([x1, y1])
     matrix = cv2.getPerspectiveTransform(corners, target)
-    return cv2.warpPerspective(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def complete_cut_plate(

@@ -30,12 +30,11 @@ def generate_priors(
     parts = []
     for stride, sizes in zip(strides, min_sizes, strict=True):
         rows, cols = math.ceil(height / stride), math.ceil(width / stride)
-        cy, cx = np.meshgrid((np.arange(rows) + 0.5) * stride / height, (np.arange(cols) + 0.5) * stride / width,
-                             indexing="ij")
+        cy, cx = np.meshgrid(
+            (np.arange(rows) + 0.5) * stride / height, (np.arange(cols) + 0.5) * stride / width, indexing="ij"
+        )
         cells = np.stack([cx.ravel(), cy.ravel()], axis=1)
-        per_size = [
-            np.hstack([cells, np.tile([size / width, size / height], (len(cells), 1))]) for size in sizes
-        ]
+        per_size = [np.hstack([cells, np.tile([size / width, size / height], (len(cells), 1))]) for size in sizes]
         # anchors of one cell are adjacent: (cell0 size0, cell0 size1, cell1 size0, ...)
         parts.append(np.stack(per_size, axis=1).reshape(-1, 4))
     return np.concatenate(parts).astype(np.float32)

@@ -34,8 +34,10 @@ def search_regions(image: np.ndarray, vehicles: np.ndarray, margin: float = MARG
     for x1, y1, x2, y2 in np.asarray(vehicles, np.float32).reshape(-1, 4):
         grow_x, grow_y = (x2 - x1) * margin, (y2 - y1) * margin
         region = Box(
-            float(np.floor(max(0.0, x1 - grow_x))), float(np.floor(max(0.0, y1 - grow_y))),
-            float(np.ceil(min(width, x2 + grow_x))), float(np.ceil(min(height, y2 + grow_y))),
+            float(np.floor(max(0.0, x1 - grow_x))),
+            float(np.floor(max(0.0, y1 - grow_y))),
+            float(np.ceil(min(width, x2 + grow_x))),
+            float(np.ceil(min(height, y2 + grow_y))),
         )
         if region.area > 0:
             regions.append(region)

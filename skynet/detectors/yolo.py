@@ -61,7 +61,12 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if scale != 1 else image
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
     square = cv2.copyMakeBorder(
-        resized, pad_y, size - new_h - pad_y, pad_x, size - new_w - pad_x, cv2.BORDER_CONSTANT,
+        resized,
+        pad_y,
+        size - new_h - pad_y,
+        pad_x,
+        size - new_w - pad_x,
+        cv2.BORDER_CONSTANT,
         value=(PAD_VALUE,) * 3,
     )
     return square, Letterbox(scale, pad_x, pad_y)
@@ -149,7 +154,12 @@ class UltralyticsYolo:
         if not images:
             return []
         results = self.model.predict(
-            list(images), imgsz=self.size, conf=min_score, iou=NMS_IOU, verbose=False, device=self.device,
+            list(images),
+            imgsz=self.size,
+            conf=min_score,
+            iou=NMS_IOU,
+            verbose=False,
+            device=self.device,
             classes=sorted(classes) if classes is not None else None,
         )
         return [
@@ -167,7 +177,10 @@ class YoloPlateDetector:
     vehicle model is given and finds some (else in the whole image)."""
 
     def __init__(
-        self, plates: YoloPredictor, min_score: float, vehicles: YoloPredictor | None = None,
+        self,
+        plates: YoloPredictor,
+        min_score: float,
+        vehicles: YoloPredictor | None = None,
         vehicle_min_score: float = vehicle_regions.MIN_SCORE,
     ) -> None:
         self.plates = plates
@@ -202,7 +215,12 @@ def _plates(found: ScoredBoxes, width: int, height: int) -> list[PlateDetection]
         clipped = Box(*map(float, box)).clipped(width, height)
         if clipped.area > 0:
             corners = np.array(
-                [[clipped.x1, clipped.y1], [clipped.x2, clipped.y1], [clipped.x2, clipped.y2], [clipped.x1, clipped.y2]],
+                [
+                    [clipped.x1, clipped.y1],
+                    [clipped.x2, clipped.y1],
+                    [clipped.x2, clipped.y2],
+                    [clipped.x1, clipped.y2],
+                ],
                 np.float32,
             )
             plates.append(PlateDetection(box=clipped, score=float(score), corners=corners))

@@ -56,8 +56,15 @@ class Catalog:
     through :meth:`add_sightings`.
     """
 
-    def __init__(self, store: SightingStore, faces: FaceIndex, *, data_dir: Path | None = None,
-                 live_model: str | None = None, index_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        store: SightingStore,
+        faces: FaceIndex,
+        *,
+        data_dir: Path | None = None,
+        live_model: str | None = None,
+        index_options: dict | None = None,
+    ) -> None:
         self.store = store
         self.faces = faces
         self.live_model = live_model or faces.model or DEFAULT_FACE_MODEL
@@ -67,8 +74,9 @@ class Catalog:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, data_dir: Path, database_url: str | None = None, *, face_model: str | None = None,
-             **index_options) -> Catalog:
+    def open(
+        cls, data_dir: Path, database_url: str | None = None, *, face_model: str | None = None, **index_options
+    ) -> Catalog:
         """Open (creating if needed) the store and face indexes in ``data_dir``.
 
         The store is SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (media
@@ -94,8 +102,9 @@ class Catalog:
     @classmethod
     def from_settings(cls, settings: Settings, **index_options) -> Catalog:
         """The catalog of ``settings``' data directory, storing faces as the configured pack's model."""
-        return cls.open(settings.data_dir, settings.database_url, face_model=face_model_id(settings.model_pack),
-                        **index_options)
+        return cls.open(
+            settings.data_dir, settings.database_url, face_model=face_model_id(settings.model_pack), **index_options
+        )
 
     @property
     def face_model(self) -> str | None:
@@ -109,24 +118,28 @@ class Catalog:
             if index is None:
                 if self.data_dir is None:
                     raise QueryError(f"this catalog has no face index of model {model}")
-                index = FaceIndex.open(index_dir(self.data_dir, model), self.store, model=model,
-                                       **self._index_options)
+                index = FaceIndex.open(index_dir(self.data_dir, model), self.store, model=model, **self._index_options)
                 self._indexes[model] = index
             return index
 
-    def add_sightings(self, sightings: Sequence[Sighting],
-                      media: Sequence[SightingMedia | None] | None = None) -> list[int]:
+    def add_sightings(
+        self, sightings: Sequence[Sighting], media: Sequence[SightingMedia | None] | None = None
+    ) -> list[int]:
         """Store ``sightings`` (one transaction) and index the faces among them; returns their ids."""
         index = self.index(self.live_model)  # opened (caught up) before the write, so it adds the new ones once
         ids = self.store.add_sightings(sightings, media, model=self.live_model)
-        faces = [(i, s) for i, s in zip(ids, sightings) if s.kind == SightingKind.FACE]
+        faces = [(i, s) for i, s in zip(ids, sightings, strict=False) if s.kind == SightingKind.FACE]
         if faces:
             vectors = np.stack([np.asarray(s.embedding, dtype=np.float32) for _, s in faces])
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            index.add(FaceBatch(
-                ids=np.array([i for i, _ in faces], dtype=np.int64), vectors=vectors,
-                times=np.array([s.best_time for _, s in faces], dtype=np.float64),
-                camera_ids=[s.camera_id for _, s in faces]))
+            index.add(
+                FaceBatch(
+                    ids=np.array([i for i, _ in faces], dtype=np.int64),
+                    vectors=vectors,
+                    times=np.array([s.best_time for _, s in faces], dtype=np.float64),
+                    camera_ids=[s.camera_id for _, s in faces],
+                )
+            )
         return ids
 
     def add_face_embeddings(self, model: str, batch: FaceBatch) -> None:

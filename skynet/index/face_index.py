@@ -74,8 +74,13 @@ class _Rows:
 
     @classmethod
     def empty(cls, dim: int, capacity: int = 1024) -> _Rows:
-        return cls(np.zeros(capacity, np.int64), np.zeros((capacity, dim), np.float32),
-                   np.zeros(capacity, np.float64), np.zeros(capacity, np.int32), np.zeros(capacity, bool))
+        return cls(
+            np.zeros(capacity, np.int64),
+            np.zeros((capacity, dim), np.float32),
+            np.zeros(capacity, np.float64),
+            np.zeros(capacity, np.int32),
+            np.zeros(capacity, bool),
+        )
 
     def taken(self, keep: np.ndarray) -> _Rows:
         """Rows ``keep`` (positions), in new arrays."""
@@ -125,10 +130,19 @@ class FaceIndex:
     """Cosine-similarity search over the face vectors of one embedding model, derived from a
     :class:`SightingStore` (``model`` None: the store's searched model)."""
 
-    def __init__(self, directory: Path, dim: int | None = None, *, model: str | None = None,
-                 approx_threshold: int = 200_000,
-                 hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
-                 exact_subset: int = 20_000, autosave_every: int = 100_000) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        dim: int | None = None,
+        *,
+        model: str | None = None,
+        approx_threshold: int = 200_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 128,
+        exact_subset: int = 20_000,
+        autosave_every: int = 100_000,
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dim = dim
@@ -222,8 +236,14 @@ class FaceIndex:
                     log.warning("face index: file holds model %s, not %s; rebuilding", meta["model"], self.model)
                     return False
                 n = len(data["ids"])
-                rows = _Rows(data["ids"].copy(), data["vectors"].reshape(n, dim).copy(), data["times"].copy(),
-                             data["cams"].copy(), data["alive"].copy(), n)
+                rows = _Rows(
+                    data["ids"].copy(),
+                    data["vectors"].reshape(n, dim).copy(),
+                    data["times"].copy(),
+                    data["cams"].copy(),
+                    data["alive"].copy(),
+                    n,
+                )
             graph = None
             if meta["graph_rows"]:
                 graph_path = self.directory / f"faces-{meta['graph_generation']}.hnsw"
@@ -256,8 +276,9 @@ class FaceIndex:
                 self._rows = _Rows.empty(self.dim)
             if vectors.shape[1] != self.dim:
                 raise StoreError(f"face vectors have {vectors.shape[1]} dimensions, the index {self.dim}")
-            cams = np.fromiter((self._cameras.setdefault(c, len(self._cameras)) for c in batch.camera_ids),
-                               dtype=np.int32, count=count)
+            cams = np.fromiter(
+                (self._cameras.setdefault(c, len(self._cameras)) for c in batch.camera_ids), dtype=np.int32, count=count
+            )
             rows = self._rows
             if rows.n + count > len(rows.ids):
                 rows = rows.grown(rows.n + count)
@@ -334,7 +355,7 @@ class FaceIndex:
                 if fresh.n + tail > len(fresh.ids):
                     fresh = fresh.grown(fresh.n + tail)
                 for name in ("ids", "vectors", "times", "cams", "alive"):
-                    getattr(fresh, name)[fresh.n: fresh.n + tail] = getattr(current, name)[n0: current.n]
+                    getattr(fresh, name)[fresh.n : fresh.n + tail] = getattr(current, name)[n0 : current.n]
                 fresh.n += tail
                 self._rows = fresh
                 self._graph = _Graph(graph_index, len(kept), generation)
@@ -362,16 +383,26 @@ class FaceIndex:
 
     # --- search --------------------------------------------------------------------------------
 
-    def search(self, embedding: np.ndarray, k: int = 10, *, since: float | None = None,
-               until: float | None = None, cameras: list[str] | None = None,
-               min_similarity: float | None = None, model: str | None = None) -> list[FaceHit]:
+    def search(
+        self,
+        embedding: np.ndarray,
+        k: int = 10,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        cameras: list[str] | None = None,
+        min_similarity: float | None = None,
+        model: str | None = None,
+    ) -> list[FaceHit]:
         """The ``k`` most similar face sightings passing the filters, most similar first; ``model``
         (when given) is the embedding model of the query, refused when it is not this index's."""
         if k < 1:
             raise QueryError("k must be at least 1")
         if model is not None and self.model is not None and model != self.model:
-            raise QueryError(f"the query embedding comes from model {model}, the face index holds {self.model} "
-                             "vectors", "embed the query with the model the index was built with")
+            raise QueryError(
+                f"the query embedding comes from model {model}, the face index holds {self.model} vectors",
+                "embed the query with the model the index was built with",
+            )
         query = _normalised(embedding, self.dim)
         with self._lock:
             rows, graph, codes = self._rows, self._graph, dict(self._cameras)
@@ -392,14 +423,15 @@ class FaceIndex:
             scores, hit_rows = self._exact(rows, mask, query, k, 0, n)
         else:
             scores, hit_rows = self._approximate(rows, graph, mask, query, k, n)
-        hits = [FaceHit(int(rows.ids[r]), float(s)) for s, r in zip(scores, hit_rows)]
+        hits = [FaceHit(int(rows.ids[r]), float(s)) for s, r in zip(scores, hit_rows, strict=False)]
         if min_similarity is not None:
             hits = [h for h in hits if h.similarity >= min_similarity]
         return hits
 
     @staticmethod
-    def _exact(rows: _Rows, mask: np.ndarray, query: np.ndarray, k: int, lo: int, hi: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _exact(
+        rows: _Rows, mask: np.ndarray, query: np.ndarray, k: int, lo: int, hi: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k over the masked rows in ``[lo, hi)``."""
         part = mask[lo:hi]
         selected = int(np.count_nonzero(part))
@@ -415,8 +447,9 @@ class FaceIndex:
         scores, candidates = _top_k(scores, candidates, min(k, selected))
         return scores, candidates
 
-    def _approximate(self, rows: _Rows, graph: _Graph, mask: np.ndarray, query: np.ndarray, k: int, n: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def _approximate(
+        self, rows: _Rows, graph: _Graph, mask: np.ndarray, query: np.ndarray, k: int, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """HNSW over rows ``[0, graph.rows)`` with the mask as an ID selector, plus an exact tail."""
         graph_mask = mask[: graph.rows]
         in_graph = int(np.count_nonzero(graph_mask))
@@ -468,13 +501,26 @@ class FaceIndex:
                 graph_path = self.directory / f"faces-{graph.generation}.hnsw"
                 if not graph_path.is_file():
                     _atomic(graph_path, lambda tmp: faiss.write_index(graph.index, str(tmp)))
-            meta = {"dim": self.dim, "model": self.model, "watermark": watermark, "cameras": cameras,
-                    "graph_rows": graph.rows if graph else 0, "graph_generation": graph.generation if graph else 0}
+            meta = {
+                "dim": self.dim,
+                "model": self.model,
+                "watermark": watermark,
+                "cameras": cameras,
+                "graph_rows": graph.rows if graph else 0,
+                "graph_generation": graph.generation if graph else 0,
+            }
 
             def write(tmp: Path) -> None:
                 with open(tmp, "wb") as handle:
-                    np.savez(handle, ids=rows.ids[:n], vectors=rows.vectors[:n], times=rows.times[:n],
-                             cams=rows.cams[:n], alive=alive, meta=np.array(json.dumps(meta)))
+                    np.savez(
+                        handle,
+                        ids=rows.ids[:n],
+                        vectors=rows.vectors[:n],
+                        times=rows.times[:n],
+                        cams=rows.cams[:n],
+                        alive=alive,
+                        meta=np.array(json.dumps(meta)),
+                    )
 
             _atomic(self.directory / INDEX_FILE, write)
             self._remove_stale_graphs(keep=graph.generation if graph else None)
@@ -491,8 +537,9 @@ class FaceIndex:
             n = rows.n if rows else 0
             alive = int(rows.alive[:n].sum()) if rows else 0
             building = self._builder is not None and self._builder.is_alive()
-            return IndexStatus(alive, n - alive, self._watermark, graph.rows if graph else 0, building, self.dim,
-                               self.model)
+            return IndexStatus(
+                alive, n - alive, self._watermark, graph.rows if graph else 0, building, self.dim, self.model
+            )
 
     def ids(self) -> np.ndarray:
         """Sighting ids of every vector in the index, sorted."""

@@ -2,8 +2,8 @@
 
 Vectors of different face embedders are not comparable (dlib's 128-d space has nothing to do with
 ArcFace's 512-d one, and two 512-d models are no more alike), so every stored face embedding
-records its model id and each model has its own face index directory. A model id names a face-embedder back-end and the model
-pack whose weights it runs (``default/dlib_resnet``); a pack that keeps its base pack's embedder
+records its model id and each model has its own face index directory. A model id names a face-embedder
+back-end and the model pack whose weights it runs (``default/dlib_resnet``); a pack that keeps its base pack's embedder
 (the YOLO and EasyOCR packs keep the default dlib faces) has its base's id, so only switching
 ``SKYNET_MODEL_PACK`` to another embedder (the insightface pack's ArcFace) starts a re-embedding
 job (:mod:`skynet.index.reembed`).

@@ -89,6 +89,8 @@ class MediaFiles:
 def storage_error(error: OSError, doing: str) -> StoreError:
     """A full disk becomes :class:`StorageFullError`; any other OS error a plain :class:`StoreError`."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFullError(f"disk full while {doing}; nothing of this write was kept",
-                                "free space in the data directory or run: skynet retention --older-than 30d")
+        return StorageFullError(
+            f"disk full while {doing}; nothing of this write was kept",
+            "free space in the data directory or run: skynet retention --older-than 30d",
+        )
     return StoreError(f"I/O error while {doing}: {error.strerror or error}")

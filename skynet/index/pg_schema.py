@@ -160,7 +160,8 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
-    """,    """
+    """,
+    """
     -- Version 3: every face embedding records the embedding model it came from
     -- (skynet.index.face_models); vectors of other models, made by a re-embedding job
     -- (skynet.index.reembed), go to face_embeddings. Watch-list entries keep their photos (to be
@@ -190,7 +191,8 @@ MIGRATIONS: tuple[str, ...] = (
         embedding_count INTEGER NOT NULL CHECK (embedding_count > 0),
         PRIMARY KEY (entry_id, model)
     );
-    """ + PER_MODEL_EMBEDDINGS_DATA,
+    """
+    + PER_MODEL_EMBEDDINGS_DATA,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -205,10 +207,15 @@ def migrate(conn: Any) -> int:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
-            raise StoreError(f"the database has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
-                             "upgrade Skynet, or point it at a database written by this version")
+            raise StoreError(
+                f"the database has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
+                "upgrade Skynet, or point it at a database written by this version",
+            )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             conn.execute(MIGRATIONS[target - 1])
-            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(target),))
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(target),),
+            )
     return SCHEMA_VERSION

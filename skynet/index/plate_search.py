@@ -59,8 +59,10 @@ def _checked(query: str, allowed: re.Pattern[str], what: str) -> str:
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"plate query too long ({len(text)} characters; at most {MAX_QUERY_CHARS})")
     if not allowed.fullmatch(text):
-        raise QueryError(f"a {what} may only hold letters, digits and Chinese characters"
-                         + (", plus * and ?" if allowed is _PATTERN_CHARS else ""))
+        raise QueryError(
+            f"a {what} may only hold letters, digits and Chinese characters"
+            + (", plus * and ?" if allowed is _PATTERN_CHARS else "")
+        )
     return text
 
 
@@ -87,8 +89,10 @@ def wildcard_plan(pattern: str) -> WildcardPlan:
     prefix = re.split(r"[*?]", norm, maxsplit=1)[0]
     suffix = re.split(r"[*?]", norm[::-1], maxsplit=1)[0]
     if not (runs or prefix or suffix):
-        raise QueryError(f"pattern {text!r} is too broad to search",
-                         "give a literal start or end (桂B*45) or 3 characters in a row (*123?)")
+        raise QueryError(
+            f"pattern {text!r} is too broad to search",
+            "give a literal start or end (桂B*45) or 3 characters in a row (*123?)",
+        )
     return WildcardPlan(glob=text, norm_prefix=prefix, norm_suffix_reversed=suffix, norm_runs=runs)
 
 
@@ -118,14 +122,14 @@ def fuzzy_plan(query: str, max_edits: int = 1) -> FuzzyPlan:
         raise QueryError(f"fuzzy plate search needs at least 3 characters besides the province, got {text!r}")
     parts = min(max_edits, len(body) // 3 - 1) + 1
     bounds = [round(i * len(body) / parts) for i in range(parts + 1)]
-    pieces = tuple(dict.fromkeys(body[a:b] for a, b in zip(bounds, bounds[1:])))
+    pieces = tuple(dict.fromkeys(body[a:b] for a, b in zip(bounds, bounds[1:], strict=False)))
     return FuzzyPlan(raw_body=raw_body, body=body, province=province, pieces=pieces, max_edits=max_edits)
 
 
 def _fts_piece(piece: str) -> str:
     """FTS5 expression for rows holding every trigram of ``piece`` (a superset of rows holding the
     piece: the index keeps no positions, and every candidate is checked exactly afterwards)."""
-    trigrams = dict.fromkeys(piece[i:i + 3] for i in range(len(piece) - 2))
+    trigrams = dict.fromkeys(piece[i : i + 3] for i in range(len(piece) - 2))
     return "(" + " AND ".join(f'"{t}"' for t in trigrams) + ")"  # the charset is checked: quoting is safe
 
 

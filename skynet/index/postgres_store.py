@@ -52,8 +52,10 @@ class PostgresStore(SqlStore):
             self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
         except psycopg.Error as error:
             message = str(error).replace(self.url, redact_url(self.url)).strip().splitlines()[0]
-            raise StoreError(f"cannot connect to PostgreSQL at {redact_url(self.url)}: {message}",
-                             "start the server (scripts/start-postgres.sh) or fix database_url") from None
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {redact_url(self.url)}: {message}",
+                "start the server (scripts/start-postgres.sh) or fix database_url",
+            ) from None
         migrate(self._conn)
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor:
@@ -65,9 +67,10 @@ class PostgresStore(SqlStore):
 
     def _insert_sighting_rows(self, rows: list[list]) -> list[int]:
         """Reserve the ids first, then send all rows in one pipelined batch (no round trip per row)."""
-        ids = [r[0] for r in self._execute("SELECT nextval('sightings_id_seq') FROM generate_series(1, ?)",
-                                           (len(rows),))]
-        self._executemany(_INSERT_WITH_ID, [(sighting_id, *row) for sighting_id, row in zip(ids, rows)])
+        ids = [
+            r[0] for r in self._execute("SELECT nextval('sightings_id_seq') FROM generate_series(1, ?)", (len(rows),))
+        ]
+        self._executemany(_INSERT_WITH_ID, [(sighting_id, *row) for sighting_id, row in zip(ids, rows, strict=False)])
         return ids
 
     @contextmanager
@@ -77,8 +80,10 @@ class PostgresStore(SqlStore):
                 with self._conn.transaction():
                     yield
             except psycopg.errors.DiskFull as error:
-                raise StorageFullError(f"database disk full while {doing}; nothing of this write was kept",
-                                       "free space on the database server") from error
+                raise StorageFullError(
+                    f"database disk full while {doing}; nothing of this write was kept",
+                    "free space on the database server",
+                ) from error
             except psycopg.Error as error:
                 raise StoreError(f"store error while {doing}: {error}") from error
 
@@ -92,17 +97,23 @@ class PostgresStore(SqlStore):
         return "plate_reads r", "r.norm = ? AND r.text = ?", [plate_search.normalise(text), text]
 
     def _wildcard_plate(self, plan: plate_search.WildcardPlan) -> tuple[str, str, list]:
-        return ("plate_reads r", "r.norm LIKE ? AND r.text LIKE ?",
-                [_like(plate_search.normalise(plan.glob)), _like(plan.glob)])
+        return (
+            "plate_reads r",
+            "r.norm LIKE ? AND r.text LIKE ?",
+            [_like(plate_search.normalise(plan.glob)), _like(plan.glob)],
+        )
 
     def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:
         where = " OR ".join("r.norm LIKE ?" for _ in plan.pieces)
-        return self._execute(f"SELECT r.sighting_id, r.text, r.rank FROM plate_reads r WHERE {where}",
-                             [f"%{piece}%" for piece in plan.pieces]).fetchall()
+        return self._execute(
+            f"SELECT r.sighting_id, r.text, r.rank FROM plate_reads r WHERE {where}",
+            [f"%{piece}%" for piece in plan.pieces],
+        ).fetchall()
 
     def _backend_problems(self) -> list[str]:
-        orphans = self._execute("SELECT count(*) FROM plate_reads r LEFT JOIN sightings s ON s.id = r.sighting_id "
-                                "WHERE s.id IS NULL").fetchone()[0]
+        orphans = self._execute(
+            "SELECT count(*) FROM plate_reads r LEFT JOIN sightings s ON s.id = r.sighting_id WHERE s.id IS NULL"
+        ).fetchone()[0]
         return [f"{orphans} plate reads without a sighting"] if orphans else []
 
     def _close_connection(self) -> None:

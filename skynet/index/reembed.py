@@ -38,8 +38,7 @@ ERRORS_KEPT = 20
 class FaceAnalyzer(Protocol):
     """What re-embedding needs of the new pack (:class:`skynet.detectors.analyzer.ImageAnalyzer`)."""
 
-    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True,
-                embed: bool = True) -> Detections: ...
+    def analyze(self, image: np.ndarray, faces: bool = True, plates: bool = True, embed: bool = True) -> Detections: ...
 
     def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
 
@@ -58,9 +57,14 @@ class ReembedProgress:
     watchlist_without_photos: int = 0
 
     def as_dict(self) -> dict:
-        return {"faces_total": self.faces_total, "faces_done": self.faces_done, "faces_failed": self.faces_failed,
-                "watchlist_done": self.watchlist_done, "watchlist_without_photos": self.watchlist_without_photos,
-                "switched": self.switched}
+        return {
+            "faces_total": self.faces_total,
+            "faces_done": self.faces_done,
+            "faces_failed": self.faces_failed,
+            "watchlist_done": self.watchlist_done,
+            "watchlist_without_photos": self.watchlist_without_photos,
+            "switched": self.switched,
+        }
 
     def error(self, message: str) -> None:
         if len(self.errors) < ERRORS_KEPT:
@@ -91,9 +95,16 @@ def _iou(a: Box, b: Box) -> float:
 class Reembedder:
     """Re-embeds a catalog's faces and watch-list entries with ``analyzer`` as embedding ``model``."""
 
-    def __init__(self, catalog: Catalog, analyzer: FaceAnalyzer, model: str, *, batch_size: int = 64,
-                 margin: float = ImageOptions().thumbnail_margin,
-                 on_watchlist_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        analyzer: FaceAnalyzer,
+        model: str,
+        *,
+        batch_size: int = 64,
+        margin: float = ImageOptions().thumbnail_margin,
+        on_watchlist_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self.catalog = catalog
         self.analyzer = analyzer
         self.model = model
@@ -101,8 +112,12 @@ class Reembedder:
         self.margin = margin
         self.on_watchlist_change = on_watchlist_change
 
-    def run(self, progress: ReembedProgress, on_progress: Callable[[], None] = lambda: None,
-            stop: threading.Event | None = None) -> bool:
+    def run(
+        self,
+        progress: ReembedProgress,
+        on_progress: Callable[[], None] = lambda: None,
+        stop: threading.Event | None = None,
+    ) -> bool:
         """Embed every face without a vector of the new model (watch-list first), then switch the
         searches to it; ``False`` when ``stop`` was set first (nothing switched; a later run resumes)."""
         store = self.catalog.store
@@ -126,8 +141,12 @@ class Reembedder:
         self.on_watchlist_change()
         progress.switched = True
         on_progress()
-        log.info("face search switched to model %s (%d faces re-embedded, %d failed)", self.model,
-                 progress.faces_done, progress.faces_failed)
+        log.info(
+            "face search switched to model %s (%d faces re-embedded, %d failed)",
+            self.model,
+            progress.faces_done,
+            progress.faces_failed,
+        )
         return True
 
     # --- sightings -------------------------------------------------------------------------------
@@ -145,10 +164,15 @@ class Reembedder:
             else:
                 done.append((source, vector))
         if done:
-            self.catalog.add_face_embeddings(self.model, FaceBatch(
-                ids=np.array([s.id for s, _ in done], dtype=np.int64), vectors=np.stack([v for _, v in done]),
-                times=np.array([s.best_time for s, _ in done], dtype=np.float64),
-                camera_ids=[s.camera_id for s, _ in done]))
+            self.catalog.add_face_embeddings(
+                self.model,
+                FaceBatch(
+                    ids=np.array([s.id for s, _ in done], dtype=np.int64),
+                    vectors=np.stack([v for _, v in done]),
+                    times=np.array([s.best_time for s, _ in done], dtype=np.float64),
+                    camera_ids=[s.camera_id for s, _ in done],
+                ),
+            )
         progress.faces_done += len(done)
 
     def embed_sighting(self, source: FaceSource) -> np.ndarray | None:
@@ -167,8 +191,9 @@ class Reembedder:
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         pad = max(image.shape[:2]) // 2
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        expected = Box(expected.x1 * scale + pad, expected.y1 * scale + pad,
-                       expected.x2 * scale + pad, expected.y2 * scale + pad)
+        expected = Box(
+            expected.x1 * scale + pad, expected.y1 * scale + pad, expected.x2 * scale + pad, expected.y2 * scale + pad
+        )
         found = self.analyzer.analyze(image, plates=False, embed=False).faces
         scored = [(_iou(face.box, expected), face) for face in found]
         scored = [(overlap, face) for overlap, face in scored if overlap >= MIN_OVERLAP]
@@ -186,8 +211,12 @@ class Reembedder:
         store = self.catalog.store
         changed = False
         for entry in store.watchlist(self.model):
-            if (entry.kind != SightingKind.FACE or entry.embeddings or entry.id is None
-                    or entry.id in progress.watchlist_skipped):
+            if (
+                entry.kind != SightingKind.FACE
+                or entry.embeddings
+                or entry.id is None
+                or entry.id in progress.watchlist_skipped
+            ):
                 continue
             photos = store.watchlist_photos(entry.id)
             vectors = [v for v in (self._embed_photo(photo) for photo in photos) if v is not None]
@@ -195,10 +224,15 @@ class Reembedder:
                 progress.watchlist_skipped.add(entry.id)
                 if not photos:
                     progress.watchlist_without_photos += 1
-                progress.error(f"watch-list entry {entry.id} ({entry.label!r}) " + (
-                    "has no kept photos (made before photos were kept) and cannot be re-embedded: add it again "
-                    "with its photos to keep it matching" if not photos else "the new model finds no face in its "
-                    "photos"))
+                progress.error(
+                    f"watch-list entry {entry.id} ({entry.label!r}) "
+                    + (
+                        "has no kept photos (made before photos were kept) and cannot be re-embedded: add it again "
+                        "with its photos to keep it matching"
+                        if not photos
+                        else "the new model finds no face in its photos"
+                    )
+                )
                 continue
             store.set_watchlist_embeddings(entry.id, self.model, vectors)
             progress.watchlist_done += 1
@@ -222,8 +256,13 @@ class ReembedJob:
     """Runs a :class:`Reembedder` in a thread as a stored job (kind ``reembed``): its progress is
     written to the jobs table at every step, so ``GET /api/jobs/{id}`` follows it."""
 
-    def __init__(self, reembedder: Reembedder, user: str, clock: Callable[[], float],
-                 on_progress: Callable[[ReembedProgress], None] = lambda progress: None) -> None:
+    def __init__(
+        self,
+        reembedder: Reembedder,
+        user: str,
+        clock: Callable[[], float],
+        on_progress: Callable[[ReembedProgress], None] = lambda progress: None,
+    ) -> None:
         self.reembedder = reembedder
         self.on_progress = on_progress
         self.store = reembedder.catalog.store
@@ -259,8 +298,13 @@ class ReembedJob:
         self.on_progress(self.progress)
 
     def _save(self, state: str) -> Job:
-        self.job = replace(self.job, state=state, updated_at=self.clock(), progress=self.progress.as_dict(),
-                           errors=tuple(self.progress.errors))
+        self.job = replace(
+            self.job,
+            state=state,
+            updated_at=self.clock(),
+            progress=self.progress.as_dict(),
+            errors=tuple(self.progress.errors),
+        )
         self.store.update_job(self.job)
         return self.job
 

@@ -37,8 +37,9 @@ class RetentionReport:
     files: int
 
 
-def apply_retention(catalog: Catalog, older_than_s: float, *, actor: str = "retention",
-                    now: float | None = None) -> RetentionReport:
+def apply_retention(
+    catalog: Catalog, older_than_s: float, *, actor: str = "retention", now: float | None = None
+) -> RetentionReport:
     """Delete every sighting whose best view is older than ``older_than_s`` seconds; audited."""
     if older_than_s <= 0:
         raise ConfigError("the retention age must be positive")
@@ -46,9 +47,19 @@ def apply_retention(catalog: Catalog, older_than_s: float, *, actor: str = "rete
     deleted = catalog.delete_before(cutoff)
     report = RetentionReport(cutoff, len(deleted.ids), len(deleted.face_ids), deleted.files)
     catalog.save_indexes()
-    catalog.store.append_audit(AuditEvent(at=time.time(), actor=actor, action="retention.delete",
-                                          detail={"cutoff": cutoff, "sightings": report.sightings,
-                                                  "face_vectors": report.face_vectors, "files": report.files}))
+    catalog.store.append_audit(
+        AuditEvent(
+            at=time.time(),
+            actor=actor,
+            action="retention.delete",
+            detail={
+                "cutoff": cutoff,
+                "sightings": report.sightings,
+                "face_vectors": report.face_vectors,
+                "files": report.files,
+            },
+        )
+    )
     return report
 
 
@@ -62,8 +73,12 @@ def run_retention_policy(catalog: Catalog, settings: Settings, stop: threading.E
     while not stop.is_set():
         try:
             report = apply_retention(catalog, settings.retention_days * 86400)
-            log.info("retention: deleted %d sightings, %d vectors, %d files",
-                     report.sightings, report.face_vectors, report.files)
+            log.info(
+                "retention: deleted %d sightings, %d vectors, %d files",
+                report.sightings,
+                report.face_vectors,
+                report.files,
+            )
         except Exception:  # keep the policy running; the next round retries
             log.exception("retention run failed")
         stop.wait(settings.retention_interval_s)

@@ -188,7 +188,8 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
-    """,    """
+    """,
+    """
     -- Version 3: every face embedding records the embedding model it came from
     -- (skynet.index.face_models); vectors of other models, made by a re-embedding job
     -- (skynet.index.reembed), go to face_embeddings. Watch-list entries keep their photos (to be
@@ -218,7 +219,8 @@ MIGRATIONS: tuple[str, ...] = (
         embedding_count INTEGER NOT NULL CHECK (embedding_count > 0),
         PRIMARY KEY (entry_id, model)
     );
-    """ + PER_MODEL_EMBEDDINGS_DATA,
+    """
+    + PER_MODEL_EMBEDDINGS_DATA,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -237,8 +239,10 @@ def connect(path: Path, *, read_only: bool = False, cache_mib: int = 256) -> sql
         conn.execute(f"PRAGMA cache_size = -{cache_mib * 1024}")  # B-trees of millions of rows
         conn.execute("PRAGMA temp_store = MEMORY")
     except sqlite3.DatabaseError as error:
-        raise StoreError(f"cannot open the sighting store {path}: {error}",
-                         "check the file is a Skynet store and the directory is writable") from error
+        raise StoreError(
+            f"cannot open the sighting store {path}: {error}",
+            "check the file is a Skynet store and the directory is writable",
+        ) from error
     return conn
 
 
@@ -246,8 +250,10 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration; returns the version."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(f"the store has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
-                         "upgrade Skynet, or open a store written by this version")
+        raise StoreError(
+            f"the store has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
+            "upgrade Skynet, or open a store written by this version",
+        )
     for target in range(version + 1, SCHEMA_VERSION + 1):
         try:
             conn.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")

@@ -59,7 +59,8 @@ _INSERT_SIGHTING = f"INSERT INTO sightings ({INSERT_COLUMNS}) VALUES ({', '.join
 _MODEL_VECTORS = (
     "SELECT id, embedding, best_time, camera_id FROM sightings WHERE kind = 'face' AND embedding_model = ? "
     "UNION ALL SELECT s.id, f.embedding, s.best_time, s.camera_id FROM face_embeddings f "
-    "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ?")
+    "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ?"
+)
 _INSERT_READ = "INSERT INTO plate_reads (sighting_id, rank, text, norm, rnorm, confidence) VALUES (?, ?, ?, ?, ?, ?)"
 _DELETE_CHUNK = 5_000
 _THUMB, _CONTEXT, _EMBEDDING = 10, 11, 12  # positions in a sighting row
@@ -74,9 +75,10 @@ def embedding_blob(embedding: object, dim: int | None) -> bytes:
     if vector.ndim != 1 or vector.size == 0:
         raise InvalidSightingError(f"face embedding must be a 1-D vector, got shape {vector.shape}")
     if dim is not None and vector.size != dim:
-        raise InvalidSightingError(f"face embedding has {vector.size} dimensions; the store holds {dim}-d "
-                                   "embeddings of this embedding model",
-                                   "embeddings of another model need their own model id (skynet.index.face_models)")
+        raise InvalidSightingError(
+            f"face embedding has {vector.size} dimensions; the store holds {dim}-d embeddings of this embedding model",
+            "embeddings of another model need their own model id (skynet.index.face_models)",
+        )
     if not np.all(np.isfinite(vector)):
         raise InvalidSightingError("face embedding contains NaN or infinite values")
     norm = float(np.linalg.norm(vector))
@@ -112,9 +114,21 @@ def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sigh
         plate = PlateText(row[14], tuple(json.loads(row[15])), alternatives=tuple(alternatives))
     embedding = np.frombuffer(row[13], dtype="<f4").copy() if row[13] is not None else None
     return Sighting(
-        camera_id=row[1], kind=SightingKind(row[2]), first_seen=row[3], last_seen=row[4], best_time=row[5],
-        box=Box(*row[6:10]), quality=row[10], thumbnail_path=row[11], context_path=row[12],
-        embedding=embedding, plate=plate, track_id=row[16], origin=Origin(row[17], row[18], row[19]), id=row[0])
+        camera_id=row[1],
+        kind=SightingKind(row[2]),
+        first_seen=row[3],
+        last_seen=row[4],
+        best_time=row[5],
+        box=Box(*row[6:10]),
+        quality=row[10],
+        thumbnail_path=row[11],
+        context_path=row[12],
+        embedding=embedding,
+        plate=plate,
+        track_id=row[16],
+        origin=Origin(row[17], row[18], row[19]),
+        id=row[0],
+    )
 
 
 class SqlStore(ABC):
@@ -197,7 +211,8 @@ class SqlStore(ABC):
     def _referenced_media(self) -> set[str]:
         rows = self._execute(
             "SELECT thumbnail_path FROM sightings WHERE thumbnail_path IS NOT NULL "
-            "UNION ALL SELECT context_path FROM sightings WHERE context_path IS NOT NULL")
+            "UNION ALL SELECT context_path FROM sightings WHERE context_path IS NOT NULL"
+        )
         return {row[0] for row in rows}
 
     def _meta_int(self, key: str) -> int | None:
@@ -226,16 +241,25 @@ class SqlStore(ABC):
                 "INSERT INTO cameras (id, name, source_url, latitude, longitude, tags) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET name = excluded.name, source_url = excluded.source_url, "
                 "latitude = excluded.latitude, longitude = excluded.longitude, tags = excluded.tags",
-                (camera.id, camera.name, camera.source_url, camera.latitude, camera.longitude,
-                 json.dumps(list(camera.tags), ensure_ascii=False)))
+                (
+                    camera.id,
+                    camera.name,
+                    camera.source_url,
+                    camera.latitude,
+                    camera.longitude,
+                    json.dumps(list(camera.tags), ensure_ascii=False),
+                ),
+            )
         self._cameras.add(camera.id)
 
     def delete_camera(self, camera_id: str) -> bool:
         """Remove a camera that has no sightings; ``False`` if there was none with that id."""
         with self._write("deleting a camera"):
             if self._execute("SELECT 1 FROM sightings WHERE camera_id = ? LIMIT 1", (camera_id,)).fetchone():
-                raise InvalidSightingError(f"camera {camera_id!r} still has sightings and cannot be deleted",
-                                           "keep it (stopped), or delete its sightings by retention first")
+                raise InvalidSightingError(
+                    f"camera {camera_id!r} still has sightings and cannot be deleted",
+                    "keep it (stopped), or delete its sightings by retention first",
+                )
             deleted = self._execute("DELETE FROM cameras WHERE id = ?", (camera_id,)).rowcount > 0
         self._cameras.discard(camera_id)
         return deleted
@@ -269,15 +293,29 @@ class SqlStore(ABC):
                 raise InvalidSightingError("a plate sighting cannot carry a face embedding")
             plate_text = plate_search.clean(sighting.plate.text)
             confidences = json.dumps([float(c) for c in sighting.plate.char_confidences])
-        return [sighting.camera_id, kind.value, sighting.first_seen, sighting.last_seen, sighting.best_time,
-                *sighting.box.as_list(), sighting.quality, sighting.thumbnail_path, sighting.context_path,
-                embedding, plate_text, confidences, sighting.track_id, sighting.origin.kind,
-                sighting.origin.file, sighting.origin.offset_s]
+        return [
+            sighting.camera_id,
+            kind.value,
+            sighting.first_seen,
+            sighting.last_seen,
+            sighting.best_time,
+            *sighting.box.as_list(),
+            sighting.quality,
+            sighting.thumbnail_path,
+            sighting.context_path,
+            embedding,
+            plate_text,
+            confidences,
+            sighting.track_id,
+            sighting.origin.kind,
+            sighting.origin.file,
+            sighting.origin.offset_s,
+        ]
 
     def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
         written: list[str] = []
         try:
-            for row, item in zip(rows, media):
+            for row, item in zip(rows, media, strict=False):
                 for column, data in ((_THUMB, item and item.thumbnail), (_CONTEXT, item and item.context)):
                     if data is not None:
                         row[column] = self.media.write("thumbnails" if column == _THUMB else "context", bytes(data))
@@ -290,8 +328,13 @@ class SqlStore(ABC):
             raise
         return written
 
-    def add_sightings(self, sightings: Sequence[Sighting],
-                      media: Sequence[SightingMedia | None] | None = None, *, model: str | None = None) -> list[int]:
+    def add_sightings(
+        self,
+        sightings: Sequence[Sighting],
+        media: Sequence[SightingMedia | None] | None = None,
+        *,
+        model: str | None = None,
+    ) -> list[int]:
         """Store ``sightings`` (and write their media) in one transaction; returns their new ids.
 
         Face embeddings are recorded as made by embedding ``model`` (default: the searched model,
@@ -325,16 +368,21 @@ class SqlStore(ABC):
         """Inside a write: note ``model``'s dimension, and make it the searched model if there is none yet."""
         if dim is None or self._dims.get(model) == dim:
             return
-        self._execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                      (f"embedding_dim/{model}", str(dim)))
+        self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (f"embedding_dim/{model}", str(dim))
+        )
         self._execute("INSERT INTO meta (key, value) VALUES ('face_model', ?) ON CONFLICT DO NOTHING", (model,))
 
     def _insert(self, rows: list[list], sightings: Sequence[Sighting], model: str, dim: int | None) -> list[int]:
         with self._write("storing sightings"):
             self._record_model(model, dim)
             ids = self._insert_sighting_rows(rows)
-            reads = [read for sighting_id, sighting in zip(ids, sightings) if sighting.plate is not None
-                     for read in plate_read_rows(sighting_id, sighting.plate)]
+            reads = [
+                read
+                for sighting_id, sighting in zip(ids, sightings, strict=False)
+                if sighting.plate is not None
+                for read in plate_read_rows(sighting_id, sighting.plate)
+            ]
             if reads:
                 self._executemany(_INSERT_READ, reads)
         return ids
@@ -352,15 +400,18 @@ class SqlStore(ABC):
         if not sighting_ids:
             return []
         condition, arg = self._ids_in("id", sighting_ids)
-        rows = {r[0]: r for r in self._execute(f"SELECT id, {SIGHTING_COLUMNS} FROM sightings WHERE {condition}",
-                                               (arg,))}
+        rows = {
+            r[0]: r for r in self._execute(f"SELECT id, {SIGHTING_COLUMNS} FROM sightings WHERE {condition}", (arg,))
+        }
         alternatives: dict[int, list[tuple[str, float]]] = {}
         plated = [i for i, r in rows.items() if r[14] is not None]
         if plated:
             condition, arg = self._ids_in("sighting_id", plated)
             for sighting_id, text, confidence in self._execute(
-                    f"SELECT sighting_id, text, confidence FROM plate_reads WHERE {condition} AND rank > 0 "
-                    "ORDER BY sighting_id, rank", (arg,)):
+                f"SELECT sighting_id, text, confidence FROM plate_reads WHERE {condition} AND rank > 0 "
+                "ORDER BY sighting_id, rank",
+                (arg,),
+            ):
                 alternatives.setdefault(sighting_id, []).append((text, confidence))
         return [_sighting(rows[i], alternatives.get(i, [])) for i in sighting_ids if i in rows]
 
@@ -378,8 +429,11 @@ class SqlStore(ABC):
     def set_face_model(self, model: str) -> None:
         """Make ``model`` the one searches use (the end of a re-embedding job: one atomic write)."""
         with self._write("switching the face embedding model"):
-            self._execute("INSERT INTO meta (key, value) VALUES ('face_model', ?) "
-                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (model,))
+            self._execute(
+                "INSERT INTO meta (key, value) VALUES ('face_model', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (model,),
+            )
 
     def embedding_dim(self, model: str | None = None) -> int | None:
         """The dimension of ``model``'s embeddings (default: the searched model); None if it has none yet."""
@@ -396,9 +450,12 @@ class SqlStore(ABC):
     def face_models(self) -> dict[str, int]:
         """How many face vectors each embedding model has."""
         counts: dict[str, int] = {}
-        for model, count in [*self._execute(
-                "SELECT embedding_model, count(*) FROM sightings WHERE kind = 'face' GROUP BY embedding_model"),
-                *self._execute("SELECT model, count(*) FROM face_embeddings GROUP BY model")]:
+        for model, count in [
+            *self._execute(
+                "SELECT embedding_model, count(*) FROM sightings WHERE kind = 'face' GROUP BY embedding_model"
+            ),
+            *self._execute("SELECT model, count(*) FROM face_embeddings GROUP BY model"),
+        ]:
             counts[model] = counts.get(model, 0) + int(count)
         return counts
 
@@ -408,8 +465,9 @@ class SqlStore(ABC):
         rows = self._execute(f"SELECT id FROM ({_MODEL_VECTORS}) v ORDER BY id", (model, model)).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def face_batches(self, ids: np.ndarray | None = None, *, after_id: int = 0, batch_size: int = 50_000,
-                     model: str | None = None) -> Iterator[FaceBatch]:
+    def face_batches(
+        self, ids: np.ndarray | None = None, *, after_id: int = 0, batch_size: int = 50_000, model: str | None = None
+    ) -> Iterator[FaceBatch]:
         """``model``'s face vectors (default: the searched model's) in sighting id order: those of
         ``ids`` if given, else every one after ``after_id``."""
         model = model or self.face_model()
@@ -417,14 +475,13 @@ class SqlStore(ABC):
         if ids is not None:
             ids = np.unique(np.asarray(ids, dtype=np.int64))
             for start in range(0, len(ids), batch_size):
-                condition, arg = self._ids_in("id", ids[start:start + batch_size].tolist())
+                condition, arg = self._ids_in("id", ids[start : start + batch_size].tolist())
                 rows = self._execute(f"{select}{condition} ORDER BY id", (model, model, arg)).fetchall()
                 if rows:
                     yield _face_batch(rows)
             return
         while True:
-            rows = self._execute(select + "id > ? ORDER BY id LIMIT ?",
-                                 (model, model, after_id, batch_size)).fetchall()
+            rows = self._execute(select + "id > ? ORDER BY id LIMIT ?", (model, model, after_id, batch_size)).fetchall()
             if not rows:
                 return
             yield _face_batch(rows)
@@ -433,8 +490,9 @@ class SqlStore(ABC):
     def face_vector(self, sighting_id: int, model: str | None = None) -> np.ndarray | None:
         """Face sighting ``sighting_id``'s vector of ``model`` (default: the searched model), if it has one."""
         model = model or self.face_model()
-        row = self._execute(f"SELECT embedding FROM ({_MODEL_VECTORS}) v WHERE id = ?",
-                            (model, model, sighting_id)).fetchone()
+        row = self._execute(
+            f"SELECT embedding FROM ({_MODEL_VECTORS}) v WHERE id = ?", (model, model, sighting_id)
+        ).fetchone()
         return np.frombuffer(row[0], dtype="<f4").copy() if row else None
 
     def faces_to_embed(self, model: str, *, after_id: int = 0, limit: int = 256) -> list[FaceSource]:
@@ -443,15 +501,19 @@ class SqlStore(ABC):
             "SELECT id, camera_id, best_time, x1, y1, x2, y2, thumbnail_path, context_path FROM sightings s "
             "WHERE kind = 'face' AND id > ? AND embedding_model <> ? AND NOT EXISTS "
             "(SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id) ORDER BY id LIMIT ?",
-            (after_id, model, model, limit)).fetchall()
+            (after_id, model, model, limit),
+        ).fetchall()
         return [FaceSource(r[0], r[1], r[2], Box(*r[3:7]), r[7], r[8]) for r in rows]
 
     def count_faces_to_embed(self, model: str) -> int:
         """How many face sightings have no vector of ``model`` yet."""
-        return int(self._execute(
-            "SELECT count(*) FROM sightings s WHERE kind = 'face' AND embedding_model <> ? AND NOT EXISTS "
-            "(SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)",
-            (model, model)).fetchone()[0])
+        return int(
+            self._execute(
+                "SELECT count(*) FROM sightings s WHERE kind = 'face' AND embedding_model <> ? AND NOT EXISTS "
+                "(SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)",
+                (model, model),
+            ).fetchone()[0]
+        )
 
     def add_face_embeddings(self, model: str, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> np.ndarray:
         """Store ``model``'s vectors of face sightings ``ids`` (a re-embedding job); sightings deleted
@@ -468,14 +530,23 @@ class SqlStore(ABC):
                 self._executemany(
                     "INSERT INTO face_embeddings (model, sighting_id, embedding) SELECT ?, id, ? FROM sightings "
                     "WHERE id = ? AND kind = 'face' ON CONFLICT DO NOTHING",
-                    [(model, blob, int(i)) for i, blob in zip(ids, blobs)])
+                    [(model, blob, int(i)) for i, blob in zip(ids, blobs, strict=False)],
+                )
         return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1).copy()
 
     # --- plates ------------------------------------------------------------------------------
 
-    def search_plates(self, query: str, mode: PlateMode = PlateMode.FUZZY, *, limit: int = 50,
-                      max_edits: int = 1, since: float | None = None, until: float | None = None,
-                      cameras: Sequence[str] | None = None) -> list[PlateHit]:
+    def search_plates(
+        self,
+        query: str,
+        mode: PlateMode = PlateMode.FUZZY,
+        *,
+        limit: int = 50,
+        max_edits: int = 1,
+        since: float | None = None,
+        until: float | None = None,
+        cameras: Sequence[str] | None = None,
+    ) -> list[PlateHit]:
         """Plate sightings matching ``query`` exactly, by wildcard pattern, or fuzzily; closest first.
 
         ``since``/``until`` bound the best-view time (inclusive); ``cameras`` limits the cameras."""
@@ -491,11 +562,11 @@ class SqlStore(ABC):
             source, where, args = self._wildcard_plate(plate_search.wildcard_plan(query))
         where = " AND ".join([where, *(f"s.{c}" for c in conditions)])
         rows = self._plate_matches(where, source, [*args, *filter_args], limit)
-        return [PlateHit(r[0], r[1], r[2], plate_search.ALTERNATIVE_PENALTY if r[3] else 0.0, r[4], r[5])
-                for r in rows]
+        return [PlateHit(r[0], r[1], r[2], plate_search.ALTERNATIVE_PENALTY if r[3] else 0.0, r[4], r[5]) for r in rows]
 
-    def _fuzzy(self, plan: plate_search.FuzzyPlan, limit: int, conditions: list[str],
-               filter_args: list) -> list[PlateHit]:
+    def _fuzzy(
+        self, plan: plate_search.FuzzyPlan, limit: int, conditions: list[str], filter_args: list
+    ) -> list[PlateHit]:
         best: dict[int, tuple[float, str]] = {}
         for sighting_id, text, rank in self._fuzzy_candidates(plan):
             distance = plate_search.fuzzy_distance(plan, text)
@@ -508,10 +579,17 @@ class SqlStore(ABC):
             return []
         condition, arg = self._ids_in("id", list(best))
         where = " AND ".join([condition, *conditions])
-        info = {r[0]: r[1:] for r in self._execute(
-            f"SELECT id, plate_text, camera_id, best_time FROM sightings WHERE {where}", (arg, *filter_args))}
-        hits = [PlateHit(sid, info[sid][0], text, distance, info[sid][1], info[sid][2])
-                for sid, (distance, text) in best.items() if sid in info]
+        info = {
+            r[0]: r[1:]
+            for r in self._execute(
+                f"SELECT id, plate_text, camera_id, best_time FROM sightings WHERE {where}", (arg, *filter_args)
+            )
+        }
+        hits = [
+            PlateHit(sid, info[sid][0], text, distance, info[sid][1], info[sid][2])
+            for sid, (distance, text) in best.items()
+            if sid in info
+        ]
         hits.sort(key=lambda h: (h.distance, -h.best_time))
         return hits[:limit]
 
@@ -532,8 +610,10 @@ class SqlStore(ABC):
         all_ids, face_ids, files = [], [], 0
         while True:
             with self._write("deleting sightings"):
-                rows = self._execute(f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} "
-                                     "LIMIT ?", (value, _DELETE_CHUNK)).fetchall()
+                rows = self._execute(
+                    f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} LIMIT ?",
+                    (value, _DELETE_CHUNK),
+                ).fetchall()
                 if rows:
                     ids_condition, arg = self._ids_in("id", [r[0] for r in rows])
                     self._execute(f"DELETE FROM sightings WHERE {ids_condition}", (arg,))
@@ -546,8 +626,9 @@ class SqlStore(ABC):
 
     # --- watch-lists, alerts, audit, re-index state --------------------------------------------
 
-    def add_watchlist_entry(self, entry: WatchlistEntry, *, model: str | None = None,
-                            photos: Sequence[bytes] = ()) -> int:
+    def add_watchlist_entry(
+        self, entry: WatchlistEntry, *, model: str | None = None, photos: Sequence[bytes] = ()
+    ) -> int:
         """Store ``entry``; a face entry's embeddings are ``model``'s (default: the searched model) and
         its ``photos`` (the image files they came from) are kept so a model switch can re-embed them."""
         if entry.kind == SightingKind.PLATE and not entry.plate_pattern:
@@ -560,21 +641,34 @@ class SqlStore(ABC):
             entry_id = self._insert_returning_id(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
                 "min_similarity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (SightingKind(entry.kind).value, entry.label, entry.reason, entry.added_by, entry.created_at,
-                 entry.expires_at, entry.plate_pattern, entry.min_similarity))
+                (
+                    SightingKind(entry.kind).value,
+                    entry.label,
+                    entry.reason,
+                    entry.added_by,
+                    entry.created_at,
+                    entry.expires_at,
+                    entry.plate_pattern,
+                    entry.min_similarity,
+                ),
+            )
             if blobs:
                 self._record_model(model, len(blobs[0]) // 4)
                 self._put_watchlist_embeddings(entry_id, model, blobs)
             if photos:
-                self._executemany("INSERT INTO watchlist_photos (entry_id, image) VALUES (?, ?)",
-                                  [(entry_id, bytes(photo)) for photo in photos])
+                self._executemany(
+                    "INSERT INTO watchlist_photos (entry_id, image) VALUES (?, ?)",
+                    [(entry_id, bytes(photo)) for photo in photos],
+                )
             return entry_id
 
     def _put_watchlist_embeddings(self, entry_id: int, model: str, blobs: list[bytes]) -> None:
         self._execute(
             "INSERT INTO watchlist_embeddings (entry_id, model, embeddings, embedding_count) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (entry_id, model) DO UPDATE SET embeddings = excluded.embeddings, "
-            "embedding_count = excluded.embedding_count", (entry_id, model, b"".join(blobs), len(blobs)))
+            "embedding_count = excluded.embedding_count",
+            (entry_id, model, b"".join(blobs), len(blobs)),
+        )
 
     def set_watchlist_embeddings(self, entry_id: int, model: str, vectors: Sequence[np.ndarray]) -> None:
         """Store (or replace) face entry ``entry_id``'s reference embeddings of ``model``."""
@@ -598,10 +692,24 @@ class SqlStore(ABC):
         rows = self._execute(
             "SELECT w.kind, w.label, w.reason, w.added_by, w.created_at, w.expires_at, w.plate_pattern, "
             "e.embeddings, e.embedding_count, w.min_similarity, w.id FROM watchlist_entries w "
-            "LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? ORDER BY w.id", (model,))
-        return [WatchlistEntry(SightingKind(r[0]), r[1], r[2], r[3], r[4], r[5], r[6],
-                               tuple(np.frombuffer(r[7], dtype="<f4").reshape(r[8], -1).copy()) if r[8] else (),
-                               r[9], r[10]) for r in rows]
+            "LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? ORDER BY w.id",
+            (model,),
+        )
+        return [
+            WatchlistEntry(
+                SightingKind(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                tuple(np.frombuffer(r[7], dtype="<f4").reshape(r[8], -1).copy()) if r[8] else (),
+                r[9],
+                r[10],
+            )
+            for r in rows
+        ]
 
     def delete_watchlist_entry(self, entry_id: int) -> bool:
         """Remove an entry (and its alerts); ``False`` if there was none with that id."""
@@ -613,34 +721,61 @@ class SqlStore(ABC):
             return self._insert_returning_id(
                 "INSERT INTO alerts (entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, "
                 "acknowledged_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (alert.entry_id, alert.sighting_id, alert.camera_id, alert.created_at, alert.score,
-                 alert.acknowledged_by, alert.acknowledged_at))
+                (
+                    alert.entry_id,
+                    alert.sighting_id,
+                    alert.camera_id,
+                    alert.created_at,
+                    alert.score,
+                    alert.acknowledged_by,
+                    alert.acknowledged_at,
+                ),
+            )
 
     def alerts(self, limit: int = 100) -> list[Alert]:
         rows = self._execute(
             "SELECT entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at, id "
-            "FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+            "FROM alerts ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
         return [Alert(*r) for r in rows]
 
     def acknowledge_alert(self, alert_id: int, by: str, at: float) -> Alert | None:
         """Mark an alert acknowledged (the first acknowledgement is kept); None if there is no such alert."""
         with self._write("acknowledging an alert"):
-            self._execute("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? "
-                          "WHERE id = ? AND acknowledged_by IS NULL", (by, at, alert_id))
+            self._execute(
+                "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_by IS NULL",
+                (by, at, alert_id),
+            )
             row = self._execute(
                 "SELECT entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at, id "
-                "FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+                "FROM alerts WHERE id = ?",
+                (alert_id,),
+            ).fetchone()
         return Alert(*row) if row else None
 
     def append_audit(self, event: AuditEvent) -> int:
         with self._write("writing the audit log"):
             return self._insert_returning_id(
                 "INSERT INTO audit_log (at, actor, action, reason, detail) VALUES (?, ?, ?, ?, ?)",
-                (event.at, event.actor, event.action, event.reason,
-                 json.dumps(event.detail, ensure_ascii=False, default=str)))
+                (
+                    event.at,
+                    event.actor,
+                    event.action,
+                    event.reason,
+                    json.dumps(event.detail, ensure_ascii=False, default=str),
+                ),
+            )
 
-    def audit_events(self, limit: int = 100, *, actor: str | None = None, action: str | None = None,
-                     since: float | None = None, until: float | None = None) -> list[AuditEvent]:
+    def audit_events(
+        self,
+        limit: int = 100,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[AuditEvent]:
         """The newest events first; only ``actor``'s, only ``action`` or the actions under it (``search``
         matches ``search.face``), only at times in [``since``, ``until``] when given."""
         where, args = ["1 = 1"], []
@@ -656,14 +791,19 @@ class SqlStore(ABC):
         if until is not None:
             where.append("at <= ?")
             args.append(until)
-        rows = self._execute(f"SELECT at, actor, action, reason, detail, id FROM audit_log WHERE {' AND '.join(where)} "
-                             "ORDER BY id DESC LIMIT ?", (*args, limit))
+        rows = self._execute(
+            f"SELECT at, actor, action, reason, detail, id FROM audit_log WHERE {' AND '.join(where)} "
+            "ORDER BY id DESC LIMIT ?",
+            (*args, limit),
+        )
         return [AuditEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     def file_state(self, path: str) -> FileState | None:
         row = self._execute(
             "SELECT path, size, mtime, model_pack, status, frames_done, sha256, updated_at FROM reindex_files "
-            "WHERE path = ?", (path,)).fetchone()
+            "WHERE path = ?",
+            (path,),
+        ).fetchone()
         return FileState(*row) if row else None
 
     def set_file_state(self, state: FileState) -> None:
@@ -673,14 +813,24 @@ class SqlStore(ABC):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
                 "mtime = excluded.mtime, model_pack = excluded.model_pack, status = excluded.status, "
                 "frames_done = excluded.frames_done, sha256 = excluded.sha256, updated_at = excluded.updated_at",
-                (state.path, state.size, state.mtime, state.model_pack, state.status, state.frames_done,
-                 state.sha256, state.updated_at))
+                (
+                    state.path,
+                    state.size,
+                    state.mtime,
+                    state.model_pack,
+                    state.status,
+                    state.frames_done,
+                    state.sha256,
+                    state.updated_at,
+                ),
+            )
 
     # --- users and API tokens (skynet.api.auth.UserStore) ----------------------------------------
 
     def get_user(self, name: str) -> User | None:
-        row = self._execute("SELECT name, role, created_at, password_hash, disabled, id FROM users WHERE name = ?",
-                            (name,)).fetchone()
+        row = self._execute(
+            "SELECT name, role, created_at, password_hash, disabled, id FROM users WHERE name = ?", (name,)
+        ).fetchone()
         return User(row[0], Role(row[1]), row[2], row[3], bool(row[4]), row[5]) if row else None
 
     def users(self) -> list[User]:
@@ -693,15 +843,20 @@ class SqlStore(ABC):
         with self._write("adding a user"):
             user_id = self._insert_returning_id(
                 "INSERT INTO users (name, role, created_at, password_hash, disabled) VALUES (?, ?, ?, ?, ?)",
-                (user.name, Role(user.role).value, user.created_at, user.password_hash, bool(user.disabled)))
+                (user.name, Role(user.role).value, user.created_at, user.password_hash, bool(user.disabled)),
+            )
         return replace(user, id=user_id)
 
     def update_user(self, user: User) -> bool:
         """Store the role, password hash and disabled flag of user ``user.name``; ``False`` if there is none."""
         with self._write("updating a user"):
-            return self._execute("UPDATE users SET role = ?, password_hash = ?, disabled = ? WHERE name = ?",
-                                 (Role(user.role).value, user.password_hash, bool(user.disabled),
-                                  user.name)).rowcount > 0
+            return (
+                self._execute(
+                    "UPDATE users SET role = ?, password_hash = ?, disabled = ? WHERE name = ?",
+                    (Role(user.role).value, user.password_hash, bool(user.disabled), user.name),
+                ).rowcount
+                > 0
+            )
 
     def delete_user(self, name: str) -> bool:
         """Delete user ``name`` and their API tokens; ``False`` if there is no such user."""
@@ -710,21 +865,27 @@ class SqlStore(ABC):
             return self._execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
 
     def find_token(self, token_hash: str) -> ApiToken | None:
-        row = self._execute("SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens "
-                            "WHERE token_hash = ?", (token_hash,)).fetchone()
+        row = self._execute(
+            "SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens WHERE token_hash = ?",
+            (token_hash,),
+        ).fetchone()
         return ApiToken(*row) if row else None
 
     def tokens(self, user_name: str) -> list[ApiToken]:
         """The tokens of ``user_name``, oldest first."""
-        rows = self._execute("SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens "
-                             "WHERE user_name = ? ORDER BY id", (user_name,))
+        rows = self._execute(
+            "SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens "
+            "WHERE user_name = ? ORDER BY id",
+            (user_name,),
+        )
         return [ApiToken(*r) for r in rows]
 
     def add_token(self, token: ApiToken) -> ApiToken:
         with self._write("adding an API token"):
             token_id = self._insert_returning_id(
                 "INSERT INTO api_tokens (token_hash, user_name, created_at, expires_at, label) VALUES (?, ?, ?, ?, ?)",
-                (token.token_hash, token.user_name, token.created_at, token.expires_at, token.label))
+                (token.token_hash, token.user_name, token.created_at, token.expires_at, token.label),
+            )
         return replace(token, id=token_id)
 
     def revoke_token(self, token_hash: str) -> bool:
@@ -739,20 +900,24 @@ class SqlStore(ABC):
             return self._insert_returning_id(
                 "INSERT INTO jobs (kind, created_by, created_at, updated_at, state, params, progress, errors) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.kind, job.created_by, job.created_at, job.updated_at, job.state, *_job_json(job)))
+                (job.kind, job.created_by, job.created_at, job.updated_at, job.state, *_job_json(job)),
+            )
 
     def update_job(self, job: Job) -> None:
         """Store a job's new state, progress and errors."""
         with self._write("updating a job"):
-            self._execute("UPDATE jobs SET updated_at = ?, state = ?, params = ?, progress = ?, errors = ? "
-                          "WHERE id = ?", (job.updated_at, job.state, *_job_json(job), job.id))
+            self._execute(
+                "UPDATE jobs SET updated_at = ?, state = ?, params = ?, progress = ?, errors = ? WHERE id = ?",
+                (job.updated_at, job.state, *_job_json(job), job.id),
+            )
 
     def fail_unfinished_jobs(self, now: float) -> int:
         """Mark queued and running jobs failed (their process ended: called at server start); returns how many."""
         with self._write("closing interrupted jobs"):
             return self._execute(
                 "UPDATE jobs SET state = 'failed', updated_at = ?, errors = ? WHERE state IN ('queued', 'running')",
-                (now, json.dumps(["interrupted: the server stopped before the job finished"]))).rowcount
+                (now, json.dumps(["interrupted: the server stopped before the job finished"])),
+            ).rowcount
 
     def get_job(self, job_id: int) -> Job | None:
         row = self._execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -761,8 +926,12 @@ class SqlStore(ABC):
     def jobs(self, limit: int = 50, state: str | None = None) -> list[Job]:
         """The newest ``limit`` jobs (of ``state`` when given), newest first."""
         where, args = ("WHERE state = ?", [state]) if state else ("", [])
-        return [_job(row) for row in self._execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", (*args, limit))]
+        return [
+            _job(row)
+            for row in self._execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", (*args, limit)
+            )
+        ]
 
     # --- webhook outbox (skynet.alerts.outbox.DeliveryOutbox, through StoreOutbox) ---------------
 
@@ -772,31 +941,41 @@ class SqlStore(ABC):
         with self._write("queueing a webhook delivery"):
             return self._insert_returning_id(
                 "INSERT INTO webhook_deliveries (target, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?)",
-                (target, bytes(body), now, now))
+                (target, bytes(body), now, now),
+            )
 
     def claim_deliveries(self, now: float, limit: int, lease_s: float) -> list[Delivery]:
         with self._write("claiming webhook deliveries"):
             rows = self._execute(
                 "SELECT id, target, body, created_at, next_attempt_at, attempts, state, last_error "
                 "FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? "
-                f"ORDER BY next_attempt_at, id LIMIT ?{self._CLAIM_LOCK}", (now, limit)).fetchall()
+                f"ORDER BY next_attempt_at, id LIMIT ?{self._CLAIM_LOCK}",
+                (now, limit),
+            ).fetchall()
             if rows:
                 condition, arg = self._ids_in("id", [r[0] for r in rows])
-                self._execute(f"UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ? "
-                              f"WHERE {condition}", (now + lease_s, arg))
-        return [Delivery(r[0], r[1], bytes(r[2]), r[3], now + lease_s, r[5] + 1, DeliveryState(r[6]), r[7])
-                for r in rows]
+                self._execute(
+                    f"UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ? WHERE {condition}",
+                    (now + lease_s, arg),
+                )
+        return [
+            Delivery(r[0], r[1], bytes(r[2]), r[3], now + lease_s, r[5] + 1, DeliveryState(r[6]), r[7]) for r in rows
+        ]
 
     def finish_delivery(self, delivery_id: int, error: str | None, next_attempt_at: float | None) -> None:
         """Done (no ``error``), retry at ``next_attempt_at``, or failed for good."""
         if error is None:
             sql, args = "UPDATE webhook_deliveries SET state = 'done' WHERE id = ?", (delivery_id,)
         elif next_attempt_at is None:
-            sql, args = ("UPDATE webhook_deliveries SET state = 'failed', last_error = ? WHERE id = ?",
-                         (error, delivery_id))
+            sql, args = (
+                "UPDATE webhook_deliveries SET state = 'failed', last_error = ? WHERE id = ?",
+                (error, delivery_id),
+            )
         else:
-            sql, args = ("UPDATE webhook_deliveries SET next_attempt_at = ?, last_error = ? WHERE id = ?",
-                         (next_attempt_at, error, delivery_id))
+            sql, args = (
+                "UPDATE webhook_deliveries SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (next_attempt_at, error, delivery_id),
+            )
         with self._write("recording a webhook delivery"):
             self._execute(sql, args)
 
@@ -805,8 +984,11 @@ class SqlStore(ABC):
         return row[0]
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = self._execute("SELECT id, target, body, created_at, next_attempt_at, attempts, state, last_error "
-                            "FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        row = self._execute(
+            "SELECT id, target, body, created_at, next_attempt_at, attempts, state, last_error "
+            "FROM webhook_deliveries WHERE id = ?",
+            (delivery_id,),
+        ).fetchone()
         return Delivery(row[0], row[1], bytes(row[2]), *row[3:6], DeliveryState(row[6]), row[7]) if row else None
 
     # --- health ------------------------------------------------------------------------------
@@ -816,7 +998,8 @@ class SqlStore(ABC):
         problems = self._backend_problems()
         rows = self._execute(
             "SELECT id, thumbnail_path, context_path FROM sightings "
-            "WHERE thumbnail_path IS NOT NULL OR context_path IS NOT NULL")
+            "WHERE thumbnail_path IS NOT NULL OR context_path IS NOT NULL"
+        )
         problems += [f"sighting {r[0]}: missing {p}" for r in rows for p in r[1:] if p and not self.media.exists(p)]
         return problems
 
@@ -852,8 +1035,7 @@ class StoreOutbox:
         return self.store.get_delivery(delivery_id)
 
 
-def _sighting_filter(since: float | None, until: float | None,
-                     cameras: Sequence[str] | None) -> tuple[list[str], list]:
+def _sighting_filter(since: float | None, until: float | None, cameras: Sequence[str] | None) -> tuple[list[str], list]:
     """SQL conditions on a sighting's ``best_time``/``camera_id`` columns, and their arguments."""
     conditions: list[str] = []
     args: list = []
@@ -877,13 +1059,19 @@ def _job(row: Sequence) -> Job:
 
 
 def _job_json(job: Job) -> tuple[str, str, str]:
-    return (json.dumps(job.params, ensure_ascii=False, default=str), json.dumps(job.progress),
-            json.dumps(list(job.errors), ensure_ascii=False))
+    return (
+        json.dumps(job.params, ensure_ascii=False, default=str),
+        json.dumps(job.progress),
+        json.dumps(list(job.errors), ensure_ascii=False),
+    )
 
 
 def _face_batch(rows: list[tuple]) -> FaceBatch:
     n = len(rows)
     vectors = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4").reshape(n, -1).astype(np.float32)
-    return FaceBatch(ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n), vectors=vectors,
-                     times=np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
-                     camera_ids=[r[3] for r in rows])
+    return FaceBatch(
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        vectors=vectors,
+        times=np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
+        camera_ids=[r[3] for r in rows],
+    )

@@ -70,8 +70,9 @@ class SqliteStore(SqlStore):
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
-                    raise StorageFullError(f"disk full while {doing}; nothing of this write was kept",
-                                           "free space in the data directory") from error
+                    raise StorageFullError(
+                        f"disk full while {doing}; nothing of this write was kept", "free space in the data directory"
+                    ) from error
                 if isinstance(error, sqlite3.DatabaseError):
                     raise StoreError(f"store error while {doing}: {error}") from error
                 raise
@@ -97,20 +98,25 @@ class SqliteStore(SqlStore):
                 column, value = "norm", plan.norm_prefix
             else:
                 column, value = "rnorm", plan.norm_suffix_reversed
-            source = (f"(SELECT id AS rid FROM plate_reads WHERE {column} >= ? AND {column} < ?) f "
-                      "JOIN plate_reads r ON r.id = f.rid")
+            source = (
+                f"(SELECT id AS rid FROM plate_reads WHERE {column} >= ? AND {column} < ?) f "
+                "JOIN plate_reads r ON r.id = f.rid"
+            )
             args = [value, value + "\U0010ffff"]
         return source, "r.text GLOB ?", [*args, plan.glob]
 
     def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:
         return self._execute(
             "SELECT r.sighting_id, r.text, r.rank FROM plate_fts f JOIN plate_reads r ON r.id = f.rowid "
-            "WHERE plate_fts MATCH ?", (plate_search.fts_any(plan.pieces),))
+            "WHERE plate_fts MATCH ?",
+            (plate_search.fts_any(plan.pieces),),
+        )
 
     def _backend_problems(self) -> list[str]:
         problems = [r[0] for r in self._conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        problems += [f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
-                     for r in self._conn.execute("PRAGMA foreign_key_check")]
+        problems += [
+            f"foreign key: {r[0]} row {r[1]} -> {r[2]}" for r in self._conn.execute("PRAGMA foreign_key_check")
+        ]
         try:
             with self._lock:
                 self._conn.execute("INSERT INTO plate_fts(plate_fts) VALUES ('integrity-check')")

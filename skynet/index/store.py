@@ -108,8 +108,13 @@ class SightingStore(Protocol):
 
     def cameras(self) -> list[Camera]: ...
 
-    def add_sightings(self, sightings: Sequence[Sighting],
-                      media: Sequence[SightingMedia | None] | None = None, *, model: str | None = None) -> list[int]: ...
+    def add_sightings(
+        self,
+        sightings: Sequence[Sighting],
+        media: Sequence[SightingMedia | None] | None = None,
+        *,
+        model: str | None = None,
+    ) -> list[int]: ...
 
     def get_sighting(self, sighting_id: int) -> Sighting | None: ...
 
@@ -130,8 +135,9 @@ class SightingStore(Protocol):
 
     def face_ids(self, model: str | None = None) -> np.ndarray: ...
 
-    def face_batches(self, ids: np.ndarray | None = None, *, after_id: int = 0, batch_size: int = 50_000,
-                     model: str | None = None) -> Iterator[FaceBatch]: ...
+    def face_batches(
+        self, ids: np.ndarray | None = None, *, after_id: int = 0, batch_size: int = 50_000, model: str | None = None
+    ) -> Iterator[FaceBatch]: ...
 
     def face_vector(self, sighting_id: int, model: str | None = None) -> np.ndarray | None: ...
 
@@ -141,16 +147,25 @@ class SightingStore(Protocol):
 
     def add_face_embeddings(self, model: str, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> np.ndarray: ...
 
-    def search_plates(self, query: str, mode: PlateMode = PlateMode.FUZZY, *, limit: int = 50,
-                      max_edits: int = 1, since: float | None = None, until: float | None = None,
-                      cameras: Sequence[str] | None = None) -> list[PlateHit]: ...
+    def search_plates(
+        self,
+        query: str,
+        mode: PlateMode = PlateMode.FUZZY,
+        *,
+        limit: int = 50,
+        max_edits: int = 1,
+        since: float | None = None,
+        until: float | None = None,
+        cameras: Sequence[str] | None = None,
+    ) -> list[PlateHit]: ...
 
     def delete_sightings_before(self, cutoff: float) -> DeletedSightings: ...
 
     def delete_sightings_from_file(self, path: str) -> DeletedSightings: ...
 
-    def add_watchlist_entry(self, entry: WatchlistEntry, *, model: str | None = None,
-                            photos: Sequence[bytes] = ()) -> int: ...
+    def add_watchlist_entry(
+        self, entry: WatchlistEntry, *, model: str | None = None, photos: Sequence[bytes] = ()
+    ) -> int: ...
 
     def watchlist(self, model: str | None = None) -> list[WatchlistEntry]: ...
 
@@ -178,8 +193,15 @@ class SightingStore(Protocol):
 
     def append_audit(self, event: AuditEvent) -> int: ...
 
-    def audit_events(self, limit: int = 100, *, actor: str | None = None, action: str | None = None,
-                     since: float | None = None, until: float | None = None) -> list[AuditEvent]: ...
+    def audit_events(
+        self,
+        limit: int = 100,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[AuditEvent]: ...
 
     def file_state(self, path: str) -> FileState | None: ...
 

@@ -9,8 +9,9 @@ PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O on Chinese plates
 PLATE_SYMBOLS = PLATE_LETTERS + "0123456789"
 
 
-def clustered_embeddings(n: int, dim: int = 128, identities: int = 5_000, spread: float = 0.35,
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def clustered_embeddings(
+    n: int, dim: int = 128, identities: int = 5_000, spread: float = 0.35, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` L2-normalised vectors around ``identities`` random centres; returns (vectors, identity)."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((identities, dim), dtype=np.float32)
@@ -32,4 +33,7 @@ def random_plates(n: int, seed: int = 0) -> list[str]:
     letters = rng.integers(0, len(PLATE_LETTERS), n)
     tails = rng.integers(0, len(PLATE_SYMBOLS), (n, 5))
     symbols = np.array(list(PLATE_SYMBOLS))
-    return [PROVINCES[p] + PLATE_LETTERS[a] + "".join(symbols[t]) for p, a, t in zip(provinces, letters, tails)]
+    return [
+        PROVINCES[p] + PLATE_LETTERS[a] + "".join(symbols[t])
+        for p, a, t in zip(provinces, letters, tails, strict=False)
+    ]

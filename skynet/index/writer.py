@@ -104,7 +104,7 @@ class CatalogWriter:
             log.error("storing %d sighting(s) failed: %s", len(batch), error)
         else:
             self.stored += len(ids)
-            stored = [replace(p.sighting, id=i) for p, i in zip(batch, ids)]
+            stored = [replace(p.sighting, id=i) for p, i in zip(batch, ids, strict=False)]
             for listener in self._listeners:
                 try:
                     listener(stored)
@@ -114,4 +114,3 @@ class CatalogWriter:
             with self._idle:
                 self._in_flight -= len(batch)
                 self._idle.notify_all()
-

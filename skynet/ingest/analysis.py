@@ -14,8 +14,9 @@ from skynet.records import Box, Detections, FaceDetection, PlateDetection
 
 
 class Analyzer(Protocol):
-    def analyze(self, image: np.ndarray, *, embed: bool = True, regions: Sequence[Box] | None = None,
-                read: bool = True) -> Detections: ...
+    def analyze(
+        self, image: np.ndarray, *, embed: bool = True, regions: Sequence[Box] | None = None, read: bool = True
+    ) -> Detections: ...
 
     def read_plates(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]: ...
 
@@ -47,21 +48,22 @@ class AnalyzerPool:
             self._free.put(analyzer)
 
     @classmethod
-    def from_settings(cls, settings: Settings, size: int = 1, lazy_embedding: bool = False,
-                      lazy_reading: bool = False, **options) -> Self:
+    def from_settings(
+        cls, settings: Settings, size: int = 1, lazy_embedding: bool = False, lazy_reading: bool = False, **options
+    ) -> Self:
         """``size`` analysers of the configured model pack (each loads its own sessions); ``options``
         go to the pool's constructor."""
         from skynet.detectors.analyzer import ImageAnalyzer
 
-        return cls([ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding, lazy_reading,
-                   **options)
+        return cls(
+            [ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding, lazy_reading, **options
+        )
 
     def __call__(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections:
         """Analyse a camera frame, or only its ``regions`` (faces without embeddings, plates
         unread, when lazy)."""
         with self._lend() as analyzer:
-            return analyzer.analyze(image, embed=not self.lazy_embedding, regions=regions,
-                                    read=not self.lazy_reading)
+            return analyzer.analyze(image, embed=not self.lazy_embedding, regions=regions, read=not self.lazy_reading)
 
     def analyze(self, image: np.ndarray, embed: bool = True, regions: Sequence[Box] | None = None) -> Detections:
         """Analyse ``image`` (or its ``regions``), with face embeddings unless ``embed`` is False

@@ -10,16 +10,24 @@ from skynet.errors import SkynetError
 from skynet.ingest.probe import probe
 
 DEFAULT_NAME_PATTERN = "%Y%m%d_%H%M%S"
-_FIELDS = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}",
-           "%z": r"[+-]\d{4}|Z"}
+_FIELDS = {
+    "%Y": r"\d{4}",
+    "%m": r"\d{2}",
+    "%d": r"\d{2}",
+    "%H": r"\d{2}",
+    "%M": r"\d{2}",
+    "%S": r"\d{2}",
+    "%z": r"[+-]\d{4}|Z",
+}
 
 
 class ArchiveTimeError(SkynetError):
     """No start time could be found for an archive file."""
 
 
-def resolve_start_time(path: Path, explicit: float | None = None,
-                       name_pattern: str | None = DEFAULT_NAME_PATTERN) -> float:
+def resolve_start_time(
+    path: Path, explicit: float | None = None, name_pattern: str | None = DEFAULT_NAME_PATTERN
+) -> float:
     """Unix start time of ``path``: ``explicit`` if given, else the container's ``creation_time``
     (via ffprobe), else the first match of ``name_pattern`` (a ``strptime`` format using
     %Y %m %d %H %M %S and optionally %z; times without %z are local time) in the file name."""
@@ -33,8 +41,7 @@ def resolve_start_time(path: Path, explicit: float | None = None,
         if parsed is not None:
             return parsed
     raise ArchiveTimeError(
-        f"{path}: no start time: the file has no creation_time metadata and its name does not match "
-        f"{name_pattern!r}.",
+        f"{path}: no start time: the file has no creation_time metadata and its name does not match {name_pattern!r}.",
         hint="give the start time explicitly (--start '2024-05-01 08:00:00'), or set the file-name pattern",
     )
 

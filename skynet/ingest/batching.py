@@ -31,8 +31,14 @@ log = logging.getLogger(__name__)
 class BatchAnalyzer(Analyzer, Protocol):
     """An analyser that also analyses several images at once (:class:`ImageAnalyzer`)."""
 
-    def analyze_batch(self, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None] | None = None, *,
-                      embed: bool = True, read: bool = True) -> list[Detections]: ...
+    def analyze_batch(
+        self,
+        images: Sequence[np.ndarray],
+        regions: Sequence[Sequence[Box] | None] | None = None,
+        *,
+        embed: bool = True,
+        read: bool = True,
+    ) -> list[Detections]: ...
 
 
 @dataclass
@@ -55,8 +61,15 @@ class BatchingAnalyzer(AnalyzerPool):
     whose frame caused it. Uploads (:meth:`analyze`), :meth:`read` and :meth:`embed` are not batched.
     """
 
-    def __init__(self, analyzers: list[BatchAnalyzer], lazy_embedding: bool = False, lazy_reading: bool = False, *,
-                 max_batch: int = 8, max_wait_ms: float = 10.0) -> None:
+    def __init__(
+        self,
+        analyzers: list[BatchAnalyzer],
+        lazy_embedding: bool = False,
+        lazy_reading: bool = False,
+        *,
+        max_batch: int = 8,
+        max_wait_ms: float = 10.0,
+    ) -> None:
         super().__init__(analyzers, lazy_embedding, lazy_reading)
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0 (got {max_batch}, {max_wait_ms})")
@@ -131,11 +144,13 @@ class BatchingAnalyzer(AnalyzerPool):
                 request.result.set_exception(exc)
 
 
-def camera_pool(settings: Settings, size: int, lazy_embedding: bool = False,
-                lazy_reading: bool = False) -> AnalyzerPool:
+def camera_pool(
+    settings: Settings, size: int, lazy_embedding: bool = False, lazy_reading: bool = False
+) -> AnalyzerPool:
     """The ``size`` analysers of the configured pack that camera workers share: batching across
     cameras when ``settings.batch_size`` > 1, else a plain :class:`AnalyzerPool`."""
     if settings.batch_size <= 1:
         return AnalyzerPool.from_settings(settings, size, lazy_embedding, lazy_reading)
-    return BatchingAnalyzer.from_settings(settings, size, lazy_embedding, lazy_reading,
-                                          max_batch=settings.batch_size, max_wait_ms=settings.batch_wait_ms)
+    return BatchingAnalyzer.from_settings(
+        settings, size, lazy_embedding, lazy_reading, max_batch=settings.batch_size, max_wait_ms=settings.batch_wait_ms
+    )

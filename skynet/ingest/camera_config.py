@@ -60,12 +60,12 @@ class CameraConfig(BaseModel):
         return value
 
     def camera(self) -> Camera:
-        return Camera(self.id, self.name or self.id, self.source_url(), self.latitude, self.longitude,
-                      tuple(self.tags))
+        return Camera(self.id, self.name or self.id, self.source_url(), self.latitude, self.longitude, tuple(self.tags))
 
     def source(self) -> SourceSpec:
-        return SourceSpec.live_camera(self.id, self.source_url(), transport=self.transport,
-                                      read_timeout_s=self.read_timeout_s)
+        return SourceSpec.live_camera(
+            self.id, self.source_url(), transport=self.transport, read_timeout_s=self.read_timeout_s
+        )
 
 
 class CamerasFile(BaseModel):

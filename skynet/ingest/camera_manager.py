@@ -15,8 +15,14 @@ from skynet.tracking.track import Embed, Read
 class CameraManager:
     """One :class:`CameraWorker` per running camera, sharing an analyser pool and a sink (thread-safe)."""
 
-    def __init__(self, analyze: Analyze, sink: SightingSink, embed: Embed | None = None,
-                 options: WorkerOptions | None = None, read: Read | None = None) -> None:
+    def __init__(
+        self,
+        analyze: Analyze,
+        sink: SightingSink,
+        embed: Embed | None = None,
+        options: WorkerOptions | None = None,
+        read: Read | None = None,
+    ) -> None:
         self._analyze = analyze
         self._sink = sink
         self._embed = embed
@@ -28,8 +34,14 @@ class CameraManager:
     def start_camera(self, camera: Camera) -> None:
         """Start the camera's worker, restarting it when it already runs (e.g. its URL changed)."""
         self.stop_camera(camera.id)
-        worker = CameraWorker(SourceSpec.live_camera(camera.id, camera.source_url), self._analyze, self._sink,
-                              self._options, embed=self._embed, read=self._read)
+        worker = CameraWorker(
+            SourceSpec.live_camera(camera.id, camera.source_url),
+            self._analyze,
+            self._sink,
+            self._options,
+            embed=self._embed,
+            read=self._read,
+        )
         with self._lock:
             self._workers[camera.id] = worker.start()
 

@@ -15,9 +15,15 @@ from skynet.tracking.track import Embed, Read
 class CameraSet:
     """One :class:`CameraWorker` per camera, sharing an analyser (pool) and a sink."""
 
-    def __init__(self, analyze: Analyze, sink: SightingSink, options: WorkerOptions | None = None,
-                 tracker_options: TrackerOptions | None = None, embed: Embed | None = None,
-                 read: Read | None = None) -> None:
+    def __init__(
+        self,
+        analyze: Analyze,
+        sink: SightingSink,
+        options: WorkerOptions | None = None,
+        tracker_options: TrackerOptions | None = None,
+        embed: Embed | None = None,
+        read: Read | None = None,
+    ) -> None:
         self._analyze = analyze
         self._embed = embed
         self._read = read
@@ -32,8 +38,15 @@ class CameraSet:
         for spec in specs:
             if spec.camera_id in self._workers:
                 raise ValueError(f"camera {spec.camera_id} is already running")
-            worker = CameraWorker(spec, self._analyze, self._sink, options or self._options, self._tracker_options,
-                                  self._embed, self._read)
+            worker = CameraWorker(
+                spec,
+                self._analyze,
+                self._sink,
+                options or self._options,
+                self._tracker_options,
+                self._embed,
+                self._read,
+            )
             self._workers[spec.camera_id] = worker.start()
         return self
 

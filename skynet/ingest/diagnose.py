@@ -45,8 +45,10 @@ def open_failure(spec: SourceSpec) -> str:
     reason = unreachable(spec.url, spec.open_timeout_s)
     if reason is not None:
         return spec.redact(f"cannot reach {shown}: {reason}.")
-    return (f"the server at {shown} answered, but the stream could not be opened within "
-            f"{spec.open_timeout_s:g} s (wrong path or mount, wrong credentials, or an unsupported codec).")
+    return (
+        f"the server at {shown} answered, but the stream could not be opened within "
+        f"{spec.open_timeout_s:g} s (wrong path or mount, wrong credentials, or an unsupported codec)."
+    )
 
 
 def device_problem(url: str) -> str:

@@ -44,8 +44,9 @@ class MotionGate:
     now and then, and on the first frame or a change of resolution.
     """
 
-    def __init__(self, min_changed: float = 0.002, pixel_delta: int = 12, width: int = 160,
-                 max_static_s: float = 1.0) -> None:
+    def __init__(
+        self, min_changed: float = 0.002, pixel_delta: int = 12, width: int = 160, max_static_s: float = 1.0
+    ) -> None:
         self.min_changed = min_changed
         self.pixel_delta = pixel_delta
         self.width = width
@@ -57,9 +58,13 @@ class MotionGate:
     def moving(self, image: np.ndarray, timestamp: float) -> bool:
         """Whether ``image`` should be analysed; when it is, it becomes the new reference."""
         small = self._small(image)
-        if (self._reference is None or image.shape != self._shape or small.shape != self._reference.shape
-                or timestamp - self._reference_time >= self.max_static_s
-                or self.changed_fraction(small) >= self.min_changed):
+        if (
+            self._reference is None
+            or image.shape != self._shape
+            or small.shape != self._reference.shape
+            or timestamp - self._reference_time >= self.max_static_s
+            or self.changed_fraction(small) >= self.min_changed
+        ):
             self._reference, self._reference_time, self._shape = small, timestamp, image.shape
             return True
         return False

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".flv", ".h264", ".h265",
-                            ".mpg"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".flv", ".h264", ".h265", ".mpg"})
 
 
 def expand_paths(paths: Iterable[Path], suffixes: frozenset[str]) -> list[Path]:

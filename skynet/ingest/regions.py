@@ -62,9 +62,13 @@ class RegionPlanner:
         """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels)."""
         height, width = image.shape[:2]
         small = motion_thumbnail(image, self.options.width)
-        if (self._reference is None or image.shape != self._shape or self._last_full is None
-                or timestamp - self._last_full >= self.options.full_frame_every_s
-                or timestamp < self._last_full):
+        if (
+            self._reference is None
+            or image.shape != self._shape
+            or self._last_full is None
+            or timestamp - self._last_full >= self.options.full_frame_every_s
+            or timestamp < self._last_full
+        ):
             return self._full(image, small, timestamp)
         changed = cv2.absdiff(small, self._reference) > self.options.pixel_delta
         moved = motion_boxes(changed, width / small.shape[1]) if changed.mean() >= self.options.min_changed else []
@@ -85,8 +89,10 @@ def motion_boxes(changed: np.ndarray, scale: float) -> list[Box]:
     a boolean mask; neighbouring blobs are joined by a small dilation first."""
     mask = cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    return [Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale)
-            for x, y, w, h, _ in stats[1:count]]
+    return [
+        Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale)
+        for x, y, w, h, _ in stats[1:count]
+    ]
 
 
 def shape_regions(boxes: Sequence[Box], width: int, height: int, margin: float, min_side: int) -> list[Box]:
@@ -106,8 +112,9 @@ def merge_overlapping(boxes: Sequence[Box]) -> list[Box]:
         for box in merged:
             for i, other in enumerate(out):
                 if box.x1 < other.x2 and other.x1 < box.x2 and box.y1 < other.y2 and other.y1 < box.y2:
-                    out[i] = Box(min(box.x1, other.x1), min(box.y1, other.y1),
-                                 max(box.x2, other.x2), max(box.y2, other.y2))
+                    out[i] = Box(
+                        min(box.x1, other.x1), min(box.y1, other.y1), max(box.x2, other.x2), max(box.y2, other.y2)
+                    )
                     changed = True
                     break
             else:
@@ -120,5 +127,9 @@ def _grow(box: Box, margin: float, min_side: int, width: int, height: int) -> Bo
     cx, cy = box.center
     half_w = max(box.width * (0.5 + margin), min_side / 2)
     half_h = max(box.height * (0.5 + margin), min_side / 2)
-    return Box(float(np.floor(max(0.0, cx - half_w))), float(np.floor(max(0.0, cy - half_h))),
-               float(np.ceil(min(width, cx + half_w))), float(np.ceil(min(height, cy + half_h))))
+    return Box(
+        float(np.floor(max(0.0, cx - half_w))),
+        float(np.floor(max(0.0, cy - half_h))),
+        float(np.ceil(min(width, cx + half_w))),
+        float(np.ceil(min(height, cy + half_h))),
+    )

@@ -60,9 +60,18 @@ class _Job:
 class Reindexer:
     """Runs archive files through the pipeline, ``jobs`` files at a time, into the catalog."""
 
-    def __init__(self, catalog: Catalog, sink: SightingSink, flush: Callable[[], object], analyze: Analyze,
-                 model_pack: str, jobs: int = 1, options: WorkerOptions | None = None,
-                 embed: Embed | None = None, read: Read | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        sink: SightingSink,
+        flush: Callable[[], object],
+        analyze: Analyze,
+        model_pack: str,
+        jobs: int = 1,
+        options: WorkerOptions | None = None,
+        embed: Embed | None = None,
+        read: Read | None = None,
+    ) -> None:
         self.catalog = catalog
         self.sink = sink
         self.flush = flush
@@ -85,9 +94,15 @@ class Reindexer:
             return f"done with model pack {state.model_pack!r}; use --force to redo it with {self.model_pack!r}"
         return "already done"
 
-    def run(self, files: list[Path], camera_id: str, start_time: float | None = None, force: bool = False,
-            on_progress: Callable[[int], None] = lambda frames: None,
-            on_outcome: Callable[[FileOutcome], None] = lambda outcome: None) -> list[FileOutcome]:
+    def run(
+        self,
+        files: list[Path],
+        camera_id: str,
+        start_time: float | None = None,
+        force: bool = False,
+        on_progress: Callable[[int], None] = lambda frames: None,
+        on_outcome: Callable[[FileOutcome], None] = lambda outcome: None,
+    ) -> list[FileOutcome]:
         """Process ``files`` for ``camera_id``; calls ``on_progress(new_frames)`` and ``on_outcome``."""
         outcomes: list[FileOutcome] = []
         waiting = list(files)
@@ -136,8 +151,16 @@ class Reindexer:
         self.flush()
         status = job.worker.status()
         done = status.state is CameraState.FINISHED
-        final = FileState(job.state.path, job.state.size, job.state.mtime, self.model_pack,
-                          "done" if done else "failed", status.frames_read, None, time.time())
+        final = FileState(
+            job.state.path,
+            job.state.size,
+            job.state.mtime,
+            self.model_pack,
+            "done" if done else "failed",
+            status.frames_read,
+            None,
+            time.time(),
+        )
         self.catalog.store.set_file_state(final)
         detail = "" if done else (status.last_error or "stopped before the end")
         return FileOutcome(job.path, "done" if done else "failed", detail, status.sightings)

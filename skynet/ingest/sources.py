@@ -7,7 +7,6 @@ frame to BGR only when it is wanted (most frames are paced out before that costl
 
 from __future__ import annotations
 
-
 import os
 import re
 import threading
@@ -158,8 +157,10 @@ def open_source(spec: SourceSpec) -> VideoSource:
         if problem is not None:
             raise SourceError(f"camera {spec.camera_id}: {problem}")
         if spec.start_time is None and not spec.loop:
-            raise SourceError(f"camera {spec.camera_id}: no start time for archive file {spec.url}.",
-                              hint="give the start time, or use archive_time.resolve_start_time()")
+            raise SourceError(
+                f"camera {spec.camera_id}: no start time for archive file {spec.url}.",
+                hint="give the start time, or use archive_time.resolve_start_time()",
+            )
         start_time = spec.start_time or 0.0
     capture = _capture(spec)
     if not capture.isOpened():
@@ -174,9 +175,12 @@ def _capture(spec: SourceSpec) -> cv2.VideoCapture:
         index = int(match.group(1) or match.group(2))  # type: ignore[union-attr]
         return cv2.VideoCapture(index, cv2.CAP_V4L2)
     params = [
-        cv2.CAP_PROP_N_THREADS, spec.decode_threads,
-        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(spec.open_timeout_s * 1000),
-        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(spec.read_timeout_s * 1000),
+        cv2.CAP_PROP_N_THREADS,
+        spec.decode_threads,
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(spec.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(spec.read_timeout_s * 1000),
     ]
     if spec.kind is not SourceKind.RTSP:
         return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)

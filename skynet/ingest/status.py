@@ -119,8 +119,11 @@ class StatusBoard:
         now = time.monotonic()
         with self._lock:
             state = self._state
-            if (state is CameraState.ONLINE and self._last_frame_mono is not None
-                    and now - self._last_frame_mono > self._stall_timeout_s):
+            if (
+                state is CameraState.ONLINE
+                and self._last_frame_mono is not None
+                and now - self._last_frame_mono > self._stall_timeout_s
+            ):
                 state = CameraState.STALLED
             return CameraStatus(
                 camera_id=self._camera_id,

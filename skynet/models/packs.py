@@ -240,10 +240,22 @@ def _yolo_pack(name: str, suffix: str, detector: str, runs_on: str, licence_note
     )
 
 
-YOLO_PACK = _yolo_pack("yolo", "onnx", "yolo", "exported to ONNX, run by onnxruntime",
-                       "AGPL-3.0 models (ultralytics); bring your own files", extra=None)
-YOLO_PT_PACK = _yolo_pack("yolo_pt", "pt", "yolo_pt", "as ultralytics .pt files (PyTorch)",
-                          "AGPL-3.0 models and library (ultralytics); bring your own files", extra="yolo")
+YOLO_PACK = _yolo_pack(
+    "yolo",
+    "onnx",
+    "yolo",
+    "exported to ONNX, run by onnxruntime",
+    "AGPL-3.0 models (ultralytics); bring your own files",
+    extra=None,
+)
+YOLO_PT_PACK = _yolo_pack(
+    "yolo_pt",
+    "pt",
+    "yolo_pt",
+    "as ultralytics .pt files (PyTorch)",
+    "AGPL-3.0 models and library (ultralytics); bring your own files",
+    extra="yolo",
+)
 
 EASYOCR_PACK = register_pack(
     ModelPack(

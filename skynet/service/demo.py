@@ -25,10 +25,23 @@ def set_up_demo(settings: Settings, store: SightingStore) -> Camera:
     store.add_camera(camera)
     if not any(entry.added_by == DEMO_ACTOR for entry in store.watchlist()):
         now = time.time()
-        entry = WatchlistEntry(SightingKind.PLATE, f"demo: {DEMO_PLATES[0]}", "demo: shows how alerts work",
-                               DEMO_ACTOR, now, expires_at=now + DEMO_WATCH_DAYS * 86400,
-                               plate_pattern=DEMO_PLATES[0])
+        entry = WatchlistEntry(
+            SightingKind.PLATE,
+            f"demo: {DEMO_PLATES[0]}",
+            "demo: shows how alerts work",
+            DEMO_ACTOR,
+            now,
+            expires_at=now + DEMO_WATCH_DAYS * 86400,
+            plate_pattern=DEMO_PLATES[0],
+        )
         entry_id = store.add_watchlist_entry(entry)
-        store.append_audit(AuditEvent(now, DEMO_ACTOR, "watchlist.add", entry.reason,
-                                      {"entry_id": entry_id, "plate_pattern": entry.plate_pattern}))
+        store.append_audit(
+            AuditEvent(
+                now,
+                DEMO_ACTOR,
+                "watchlist.add",
+                entry.reason,
+                {"entry_id": entry_id, "plate_pattern": entry.plate_pattern},
+            )
+        )
     return camera

@@ -58,9 +58,14 @@ def mqtt_options(settings: Settings) -> MqttOptions | None:
     url = urlsplit(settings.mqtt_url)
     if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
         raise ConfigError("SKYNET_MQTT_URL must look like mqtt://host:1883 or mqtts://user:password@host:8883")
-    return MqttOptions(host=url.hostname, port=url.port or (8883 if url.scheme == "mqtts" else 1883),
-                       topic_prefix=settings.mqtt_topic_prefix, username=url.username, password=url.password,
-                       tls=url.scheme == "mqtts")
+    return MqttOptions(
+        host=url.hostname,
+        port=url.port or (8883 if url.scheme == "mqtts" else 1883),
+        topic_prefix=settings.mqtt_topic_prefix,
+        username=url.username,
+        password=url.password,
+        tls=url.scheme == "mqtts",
+    )
 
 
 def webhook_targets(settings: Settings) -> list[WebhookTarget]:
@@ -89,8 +94,9 @@ class ServiceRuntime:
         self.mqtt = MqttPublisher(options) if options else None
         fanout = AlertFanout(thumbnail_url, self.hub, self.webhooks, self.mqtt)
         # live sightings carry the configured pack's embeddings: match them with that model's references
-        self.matcher = WatchlistMatcher(catalog.store, fanout.alert, settings.watchlist_min_similarity,
-                                        model=catalog.live_model)
+        self.matcher = WatchlistMatcher(
+            catalog.store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model
+        )
         self.writer.add_listener(self.matcher)
         self.writer.add_listener(fanout.sightings)
         self.worker_options = WorkerOptions.from_settings(settings)
@@ -107,8 +113,10 @@ class ServiceRuntime:
             self.mqtt.start()
         for camera in self.catalog.store.cameras():
             self.cameras.start_camera(camera)
-        for name, target in (("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)),
-                             ("camera-status", self._publish_statuses)):
+        for name, target in (
+            ("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)),
+            ("camera-status", self._publish_statuses),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -116,8 +124,17 @@ class ServiceRuntime:
     def reindexer(self, jobs: int) -> Reindexer:
         """A re-indexer of archive files into this runtime's store, ``jobs`` files at a time, with the
         cameras' analysers: faces embedded and plates read as each track needs (the pool is lazy)."""
-        return Reindexer(self.catalog, self.writer, self.writer.flush, self.pool, self.settings.model_pack,
-                         jobs=jobs, options=self.worker_options, embed=self.pool.embed, read=self.pool.read)
+        return Reindexer(
+            self.catalog,
+            self.writer,
+            self.writer.flush,
+            self.pool,
+            self.settings.model_pack,
+            jobs=jobs,
+            options=self.worker_options,
+            embed=self.pool.embed,
+            read=self.pool.read,
+        )
 
     def start_reembedding(self, user: str = "system") -> Job | None:
         """When the configured pack embeds faces with another model than searches use, start (or
@@ -130,11 +147,19 @@ class ServiceRuntime:
             return None
         from skynet.detectors.analyzer import ImageAnalyzer  # the job's own analyser, beside the cameras'
 
-        reembedder = Reembedder(self.catalog, ImageAnalyzer.from_settings(self.settings), self.catalog.live_model,
-                                on_watchlist_change=self.matcher.invalidate)
+        reembedder = Reembedder(
+            self.catalog,
+            ImageAnalyzer.from_settings(self.settings),
+            self.catalog.live_model,
+            on_watchlist_change=self.matcher.invalidate,
+        )
         self.reembed = ReembedJob(reembedder, user, time.time).start()
-        log.info("re-embedding faces for model %s (job %s); searches use %s until it completes",
-                 self.catalog.live_model, self.reembed.job.id, self.catalog.face_model)
+        log.info(
+            "re-embedding faces for model %s (job %s); searches use %s until it completes",
+            self.catalog.live_model,
+            self.reembed.job.id,
+            self.catalog.face_model,
+        )
         return self.reembed.job
 
     def analyze_search(self, image: np.ndarray) -> Detections:
@@ -159,9 +184,11 @@ class ServiceRuntime:
                 raise ConfigError(f"pack {pack!r} no longer embeds faces as {model}")
             return ImageAnalyzer.from_settings(self.settings.model_copy(update={"model_pack": pack}))
         except SkynetError as error:
-            raise QueryError(f"search by photo needs model pack {pack!r} (the face index holds {model} vectors "
-                             f"until the re-embedding to {self.catalog.live_model} completes): {error.message}",
-                             "install that pack again, or search by sighting_id until the job completes") from None
+            raise QueryError(
+                f"search by photo needs model pack {pack!r} (the face index holds {model} vectors "
+                f"until the re-embedding to {self.catalog.live_model} completes): {error.message}",
+                "install that pack again, or search by sighting_id until the job completes",
+            ) from None
 
     def stop(self) -> None:
         """Stop a re-embedding job (it resumes at the next start), cameras (open tracks are stored),

@@ -53,10 +53,15 @@ def vote_plate(reads: list[PlateText]) -> PlateText:
         confidences.append(min(1.0, weights[best] / len(same_length)))
     text = "".join(chars)
     alternatives = tuple(sorted(((t, w) for t, w in by_text.items() if t != text), key=lambda tw: -tw[1]))
-    best_format = max((r for r in reads if r.text == text and r.format is not None),
-                      key=lambda r: r.confidence, default=None)
-    return PlateText(text=text, char_confidences=tuple(confidences),
-                     format=best_format.format if best_format else None, alternatives=alternatives[:5])
+    best_format = max(
+        (r for r in reads if r.text == text and r.format is not None), key=lambda r: r.confidence, default=None
+    )
+    return PlateText(
+        text=text,
+        char_confidences=tuple(confidences),
+        format=best_format.format if best_format else None,
+        alternatives=alternatives[:5],
+    )
 
 
 def _char_confidence(read: PlateText, position: int) -> float:

@@ -93,7 +93,7 @@ class TrackAccumulator:
         if isinstance(det, FaceDetection):
             self._faces.append((observation.quality, *_face_to_keep(det, image)))
             self._faces.sort(key=lambda entry: -entry[0])
-            del self._faces[self.max_faces:]
+            del self._faces[self.max_faces :]
         if isinstance(det, PlateDetection) and det.read is not None:
             self._read_area = max(self._read_area, det.box.area)
             if det.read.text:
@@ -108,9 +108,11 @@ class TrackAccumulator:
     def wants_read(self, plate: PlateDetection, options: ReadOptions) -> bool:
         """Whether this plate track needs ``plate`` (not yet read) to be read (see :class:`ReadOptions`;
         only reads of plates clear of the image border count)."""
-        return (len(self._whole_reads) < options.min_reads
-                or max(r.confidence for r in self._whole_reads) < options.good_confidence
-                or plate.box.area >= options.closer * self._read_area)
+        return (
+            len(self._whole_reads) < options.min_reads
+            or max(r.confidence for r in self._whole_reads) < options.good_confidence
+            or plate.box.area >= options.closer * self._read_area
+        )
 
     def settled(self, options: ReadOptions) -> bool:
         """Whether an early sighting of this track would already say what it is: a face track
@@ -120,11 +122,15 @@ class TrackAccumulator:
         if self.kind is SightingKind.FACE:
             return True
         last = self._whole_reads[-2:]
-        return (len(last) == 2 and last[0].text == last[1].text
-                and max(r.confidence for r in last) >= options.good_confidence)
+        return (
+            len(last) == 2
+            and last[0].text == last[1].text
+            and max(r.confidence for r in last) >= options.good_confidence
+        )
 
-    def sighting(self, camera_id: str, origin: Origin,
-                 embed: Embed | None = None) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
+    def sighting(
+        self, camera_id: str, origin: Origin, embed: Embed | None = None
+    ) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
         """The track's sighting and images; ``None`` when it has nothing to search by
         (a face that cannot be embedded, a plate never read). Faces analysed without an
         embedding are embedded now with ``embed`` (only the track's best few)."""
@@ -133,8 +139,11 @@ class TrackAccumulator:
             return None
         embedding = plate = None
         if self.kind is SightingKind.FACE:
-            embedded = [(q, e) for q, e in ((q, _embedding(face, chip, embed)) for q, face, chip in self._faces)
-                        if e is not None]
+            embedded = [
+                (q, e)
+                for q, e in ((q, _embedding(face, chip, embed)) for q, face, chip in self._faces)
+                if e is not None
+            ]
             if not embedded:
                 return None
             embedding = fuse_embeddings([e for _, e in embedded], [q for q, _ in embedded])
@@ -143,9 +152,17 @@ class TrackAccumulator:
                 return None
             plate = vote_plate(self._reads)
         sighting = Sighting(
-            camera_id=camera_id, kind=self.kind, first_seen=self.first_seen, last_seen=self.last_seen,
-            best_time=best.timestamp, box=best.box, quality=best.quality, embedding=embedding, plate=plate,
-            track_id=self.track_id, origin=origin,
+            camera_id=camera_id,
+            kind=self.kind,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            best_time=best.timestamp,
+            box=best.box,
+            quality=best.quality,
+            embedding=embedding,
+            plate=plate,
+            track_id=self.track_id,
+            origin=origin,
         )
         return sighting, self._thumbnail, shrink(self._frame, self.images.context_long_side)
 
@@ -185,7 +202,7 @@ def crop_with_origin(image: np.ndarray, box: Box, margin: float) -> tuple[np.nda
     grown = Box(box.x1 - grow_x, box.y1 - grow_y, box.x2 + grow_x, box.y2 + grow_y).clipped(width, height)
     x1, y1 = min(int(grown.x1), width - 1), min(int(grown.y1), height - 1)
     x2, y2 = max(x1 + 1, int(np.ceil(grown.x2))), max(y1 + 1, int(np.ceil(grown.y2)))
-    return image[y1:min(y2, height), x1:min(x2, width)].copy(), (x1, y1)
+    return image[y1 : min(y2, height), x1 : min(x2, width)].copy(), (x1, y1)
 
 
 def shrink(image: np.ndarray, long_side: int) -> np.ndarray:

@@ -91,16 +91,21 @@ class KindTracker:
         # default prior of about 1 px per frame, takes many frames). Boxes grown by
         # ``match_reach`` still overlap, the nearest track still wins, and a wide speed prior
         # lets the filter follow from the second frame.
-        self._tracker = Tracker(distance_function="iou", distance_threshold=options.max_iou_distance,
-                                hit_counter_max=hits, initialization_delay=0,
-                                filter_factory=OptimizedKalmanFilterFactory(vel_variance=options.speed_px ** 2))
+        self._tracker = Tracker(
+            distance_function="iou",
+            distance_threshold=options.max_iou_distance,
+            hit_counter_max=hits,
+            initialization_delay=0,
+            filter_factory=OptimizedKalmanFilterFactory(vel_variance=options.speed_px**2),
+        )
         reach = options.match_reach
         self._tracker.distance_function = VectorizedDistance(lambda a, b: iou(_grown(a, reach), _grown(b, reach)))
         self._tracks: dict[int, TrackAccumulator] = {}
         self._continued: set[int] = set()  # tracks whose first segment is published
 
-    def update(self, detections: Sequence[FaceDetection | PlateDetection], timestamp: float,
-               image: np.ndarray) -> list[TrackAccumulator]:
+    def update(
+        self, detections: Sequence[FaceDetection | PlateDetection], timestamp: float, image: np.ndarray
+    ) -> list[TrackAccumulator]:
         """Feed one analysed frame; returns the tracks (or long-track segments) that finished."""
         observations = [Observation(timestamp, det) for det in detections if det.box.area > 0]
         self._tracker.update([_to_norfair(o) for o in observations] or None)
@@ -115,8 +120,9 @@ class KindTracker:
                 continue  # not matched in this frame
             track = self._tracks.get(key)
             if track is None:
-                track = self._tracks[key] = TrackAccumulator(self.kind, key, self.options.images,
-                                                             self.options.max_faces)
+                track = self._tracks[key] = TrackAccumulator(
+                    self.kind, key, self.options.images, self.options.max_faces
+                )
             matched.append((track, observation))
         for track, observation in self._read_plates(matched, image):
             track.add(observation, image)
@@ -124,11 +130,17 @@ class KindTracker:
         finished += self._expire(timestamp)
         return finished + self._split_long(timestamp)
 
-    def _read_plates(self, matched: list[tuple[TrackAccumulator, Observation]],
-                     image: np.ndarray) -> list[tuple[TrackAccumulator, Observation]]:
+    def _read_plates(
+        self, matched: list[tuple[TrackAccumulator, Observation]], image: np.ndarray
+    ) -> list[tuple[TrackAccumulator, Observation]]:
         """``matched`` with the unread plates that their tracks still need read (in one call)."""
-        due = [i for i, (track, o) in enumerate(matched) if isinstance(o.detection, PlateDetection)
-               and o.detection.read is None and track.wants_read(o.detection, self.options.reads)]
+        due = [
+            i
+            for i, (track, o) in enumerate(matched)
+            if isinstance(o.detection, PlateDetection)
+            and o.detection.read is None
+            and track.wants_read(o.detection, self.options.reads)
+        ]
         if self.read is None or not due:
             return matched
         done = self.read(image, [matched[i][1].detection for i in due])
@@ -155,8 +167,7 @@ class KindTracker:
     def _expire(self, timestamp: float) -> list[TrackAccumulator]:
         stale = [key for key, t in self._tracks.items() if timestamp - t.last_seen > self.options.lost_after_s]
         if stale:
-            self._tracker.tracked_objects = [o for o in self._tracker.tracked_objects
-                                             if o.initializing_id not in stale]
+            self._tracker.tracked_objects = [o for o in self._tracker.tracked_objects if o.initializing_id not in stale]
         return [self._tracks.pop(key) for key in stale]
 
     def _split_long(self, timestamp: float) -> list[TrackAccumulator]:
@@ -167,8 +178,9 @@ class KindTracker:
             if track.first_seen is None:
                 continue
             age = timestamp - track.first_seen
-            early = (first is not None and key not in self._continued and age >= first
-                     and track.settled(self.options.reads))
+            early = (
+                first is not None and key not in self._continued and age >= first and track.settled(self.options.reads)
+            )
             if early or age >= self.options.segment_s:
                 done.append(track)
                 self._continued.add(key)
@@ -179,9 +191,15 @@ class KindTracker:
 class CameraTracker:
     """Faces and plates of one camera, tracked separately, turned into sightings."""
 
-    def __init__(self, camera_id: str, options: TrackerOptions | None = None,
-                 archive: ArchiveClock | None = None, embed: Embed | None = None, read: Read | None = None,
-                 defer: Defer = run_now) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        options: TrackerOptions | None = None,
+        archive: ArchiveClock | None = None,
+        embed: Embed | None = None,
+        read: Read | None = None,
+        defer: Defer = run_now,
+    ) -> None:
         """``embed`` embeds the best faces of tracks analysed without embeddings; ``read`` reads
         plates analysed without reading, as often as each track needs; ``defer`` runs the making
         of sightings (see :data:`Defer`)."""
@@ -195,8 +213,10 @@ class CameraTracker:
 
     def update(self, detections: Detections, timestamp: float, image: np.ndarray) -> list[Published]:
         """Feed the detections of one analysed frame; returns the sightings that are finished."""
-        return self._publish(self._faces.update(detections.faces, timestamp, image)
-                             + self._plates.update(detections.plates, timestamp, image))
+        return self._publish(
+            self._faces.update(detections.faces, timestamp, image)
+            + self._plates.update(detections.plates, timestamp, image)
+        )
 
     def live_boxes(self) -> list[Box]:
         """Where this camera's live face and plate tracks are expected now, image pixels."""
@@ -236,5 +256,4 @@ def _grown(boxes: np.ndarray, reach: float) -> np.ndarray:
 
 def _to_norfair(observation: Observation) -> NorfairDetection:
     box = observation.box
-    return NorfairDetection(points=np.array([[box.x1, box.y1], [box.x2, box.y2]], dtype=np.float64),
-                            data=observation)
+    return NorfairDetection(points=np.array([[box.x1, box.y1], [box.x2, box.y2]], dtype=np.float64), data=observation)

@@ -21,8 +21,13 @@ class AlertFanout:
     Webhook deliveries go through a durable outbox, so they survive a broker or receiver outage.
     """
 
-    def __init__(self, thumbnail_url: ThumbnailUrl, hub: LiveHub | None = None,
-                 webhooks: WebhookDispatcher | None = None, mqtt: MqttPublisher | None = None) -> None:
+    def __init__(
+        self,
+        thumbnail_url: ThumbnailUrl,
+        hub: LiveHub | None = None,
+        webhooks: WebhookDispatcher | None = None,
+        mqtt: MqttPublisher | None = None,
+    ) -> None:
         self.thumbnail_url = thumbnail_url
         self.hub = hub
         self.webhooks = webhooks

@@ -54,8 +54,15 @@ class WatchlistMatcher:
     sightings come from (default: the store's searched model): vectors of two models never meet.
     """
 
-    def __init__(self, store, notify: Notify, default_min_similarity: float,
-                 refresh_s: float = 10.0, clock: Callable[[], float] = time.time, model: str | None = None) -> None:
+    def __init__(
+        self,
+        store,
+        notify: Notify,
+        default_min_similarity: float,
+        refresh_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        model: str | None = None,
+    ) -> None:
         self.store = store
         self.model = model
         self.notify = notify
@@ -101,13 +108,16 @@ class WatchlistMatcher:
         if sighting.kind == SightingKind.FACE and table is not None and sighting.embedding is not None:
             similarity = table.vectors @ np.asarray(sighting.embedding, np.float32)
             best: dict[int, float] = {}
-            for owner, value in zip(table.owner, similarity):
+            for owner, value in zip(table.owner, similarity, strict=False):
                 best[int(owner)] = max(best.get(int(owner), -1.0), float(value))
-            return [(faces[i], score) for i, score in best.items()
-                    if faces[i].active(now) and score >= (faces[i].min_similarity or self.default_min_similarity)]
+            return [
+                (faces[i], score)
+                for i, score in best.items()
+                if faces[i].active(now) and score >= (faces[i].min_similarity or self.default_min_similarity)
+            ]
         if sighting.kind == SightingKind.PLATE and sighting.plate is not None:
-            found = [(entry, plate_matches(entry.plate_pattern, sighting.plate)) for entry in plates
-                     if entry.active(now)]
+            found = [
+                (entry, plate_matches(entry.plate_pattern, sighting.plate)) for entry in plates if entry.active(now)
+            ]
             return [(entry, score) for entry, score in found if score is not None]
         return []
-

@@ -59,7 +59,8 @@ def mount_ui(app: FastAPI, auth: Auth) -> None:
     @app.get("/ui/session", response_model=SessionOut, tags=["ui"])
     def session(user: Annotated[User, Depends(auth.current_user)]) -> SessionOut:
         """The current user's name, role and permissions (the web UI shows the pages these allow)."""
-        return SessionOut(user=user.name, role=user.role.value,
-                          permissions=sorted(p.value for p in PERMISSIONS[user.role]))
+        return SessionOut(
+            user=user.name, role=user.role.value, permissions=sorted(p.value for p in PERMISSIONS[user.role])
+        )
 
     app.mount("/ui", UiFiles(directory=STATIC_DIR, html=True), name="ui")
