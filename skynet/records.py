@@ -177,7 +177,12 @@ class SightingKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Camera:
     """A camera. ``source_url`` may hold credentials: it is a secret, never logged or returned
-    (``repr`` hides it; use :func:`skynet.redaction.redact_url` to show it)."""
+    (``repr`` hides it; use :func:`skynet.redaction.redact_url` to show it).
+
+    For ``https://`` and ``rtsps://`` sources the server's certificate is verified (``tls_verify``)
+    against the system's CAs, or against ``tls_ca_file`` (a PEM file of the camera's own or its
+    private CA's certificate) when it is set; ``tls_verify=False`` trusts any certificate.
+    """
 
     id: str
     name: str
@@ -185,6 +190,8 @@ class Camera:
     latitude: float | None = None
     longitude: float | None = None
     tags: tuple[str, ...] = ()
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,15 +150,19 @@ def rtsp_server_available() -> str | None:
 class RtspServer:
     """The looping test RTSP server as a child process: start, kill, freeze (SIGSTOP), thaw."""
 
-    def __init__(self, mounts: dict[str, Path], port: int = 0) -> None:
+    def __init__(self, mounts: dict[str, Path], port: int = 0, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls`` (certificate and key PEM files) serves ``rtsps://``."""
         self.mounts = mounts
         self.port = port
+        self.tls = tls
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 20.0) -> RtspServer:
         args = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port)]
         for name, path in self.mounts.items():
             args += ["--mount", f"{name}={path}"]
+        if self.tls is not None:
+            args += ["--tls", *map(str, self.tls)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         deadline = time.monotonic() + timeout_s
         while True:  # the port of a killed server can take a moment to be free again
@@ -175,7 +179,7 @@ class RtspServer:
             time.sleep(0.2)
 
     def url(self, mount: str, credentials: str = "") -> str:
-        return f"rtsp://{credentials}127.0.0.1:{self.port}/{mount}"
+        return f"{'rtsps' if self.tls else 'rtsp'}://{credentials}127.0.0.1:{self.port}/{mount}"
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

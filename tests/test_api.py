@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from api_support import DIM, PASSWORD, SECRET_URL, Api, colour_jpeg, make_api
+from tls_support import self_signed
 from skynet.alerts.events import EventType, LiveEvent
 from skynet.api.sightings import media_file
 from skynet.index.store import SightingMedia
-from skynet.records import Alert, Box, PlateText, Sighting, SightingKind
+from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
 
 T0 = 1_750_000_000.0
 
@@ -335,9 +336,11 @@ class Workers:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.started: dict[str, Camera] = {}
 
     def start_camera(self, camera) -> None:
         self.calls.append(("start", camera.id))
+        self.started[camera.id] = camera
 
     def stop_camera(self, camera_id: str) -> None:
         self.calls.append(("stop", camera_id))
@@ -356,6 +359,43 @@ def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sighti
     add_plate(api, T0, "桂B12345", camera="cam-b")
     kept = api.client.delete("/api/cameras/cam-b", headers=headers)
     assert kept.status_code == 409 and "still has sightings" in kept.json()["detail"]
+
+
+def test_camera_tls_settings_are_kept_checked_and_turning_verification_off_is_audited(api: Api, tmp_path) -> None:
+    api.services.cameras = workers = Workers()
+    headers = api.as_role("operator")
+    ca_file = str(self_signed(tmp_path / "camera").cert)
+    url = "https://viewer:pw123@10.0.0.9/video.mjpg"
+    created = api.client.post(
+        "/api/cameras", headers=headers, json={"id": "cam-t", "name": "T", "source_url": url, "tls_ca_file": ca_file}
+    )
+    assert created.status_code == 201, created.text
+    assert (created.json()["tls_verify"], created.json()["tls_ca_file"]) == (True, ca_file)
+    assert (workers.started["cam-t"].tls_verify, workers.started["cam-t"].tls_ca_file) == (True, ca_file)
+    for bad, message in ((str(tmp_path / "nope.pem"), "does not exist"), ("ca.pem", "not an absolute path")):
+        refused = api.client.post(
+            "/api/cameras", headers=headers, json={"id": "cam-x", "name": "X", "source_url": url, "tls_ca_file": bad}
+        )
+        assert refused.status_code == 422 and message in refused.json()["detail"], refused.text
+        patched = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_ca_file": bad})
+        assert patched.status_code == 422 and message in patched.json()["detail"], patched.text
+
+    off = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": False})
+    assert (off.json()["tls_verify"], off.json()["tls_ca_file"]) == (False, ca_file)
+    assert workers.started["cam-t"].tls_verify is False
+    back = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": True, "tls_ca_file": None})
+    assert (back.json()["tls_verify"], back.json()["tls_ca_file"]) == (True, None)
+    listed = {c["id"]: c for c in api.client.get("/api/cameras", headers=headers).json()}
+    assert "cam-x" not in listed and (listed["cam-t"]["tls_verify"], listed["cam-t"]["tls_ca_file"]) == (True, None)
+    assert (listed["cam-a"]["tls_verify"], listed["cam-a"]["tls_ca_file"]) == (True, None)
+
+    events = [e for e in audit(api) if e["detail"].get("camera") == "cam-t"]
+    assert [e["action"] for e in events if e["action"] == "camera.tls_verification_off"] == [
+        "camera.tls_verification_off"
+    ]
+    turned_off = next(e for e in events if e["action"] == "camera.tls_verification_off")
+    assert turned_off["actor"] and turned_off["detail"]["tls_verify"] is False
+    assert "pw123" not in json.dumps(events)
 
 
 # --- sightings and media ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ingest_support import (
     square_painter,
     wait_for,
 )
+from tls_support import self_signed
 
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
@@ -29,9 +30,9 @@ SECRET = "s3cr3t-pw"
 FAST = WorkerOptions(backoff_initial_s=0.2, backoff_max_s=1.0)
 
 
-def live(camera_id: str, url: str, transport: str = "tcp", analyzer=None, sink=None) -> CameraWorker:
+def live(camera_id: str, url: str, transport: str = "tcp", analyzer=None, sink=None, **tls) -> CameraWorker:
     # Opening waits for a keyframe: up to 2 s with the clips' GOP of 50 at 25 fps.
-    spec = SourceSpec(camera_id, url, transport=transport, open_timeout_s=5.0, read_timeout_s=2.0)
+    spec = SourceSpec(camera_id, url, transport=transport, open_timeout_s=5.0, read_timeout_s=2.0, **tls)
     return CameraWorker(spec, analyzer or SquareAnalyzer(), sink or ListSink(), FAST).start()
 
 
@@ -172,3 +173,20 @@ def test_bad_cameras_fail_clearly_while_a_good_one_keeps_running(server, workers
     assert good.status().frames_read > before + 20
     out, err = capfd.readouterr()  # what FFmpeg and OpenCV printed themselves
     assert SECRET not in out + err + caplog.text
+
+
+def test_rtsps_camera_is_verified_and_read_with_its_ca_file(clip, workers, tmp_path):
+    cert = self_signed(tmp_path / "camera")
+    server = RtspServer({"cam": clip}, tls=(cert.cert, cert.key)).start()
+    try:
+        url = server.url("cam", f"u:{SECRET}@")
+        default = live("verified", url)
+        trusted = live("ca-file", url, tls_ca_file=str(cert.cert))
+        workers += [default, trusted]
+        wait_for(lambda: trusted.status().frames_analysed >= 5, 20, "5 analysed RTSPS frames")
+        wait_for(lambda: default.status().last_error is not None, 20, "the default camera's error")
+        error = default.status().last_error
+        assert "certificate could not be verified: it is self-signed" in error and "tls_ca_file" in error, error
+        assert default.status().frames_read == 0 and SECRET not in error
+    finally:
+        server.kill()

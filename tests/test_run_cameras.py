@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ingest_support import RtspServer, make_clip, rtsp_server_available
+from tls_support import self_signed
 
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
@@ -56,9 +57,37 @@ def test_cameras_file_gives_cameras_and_sources(tmp_path, monkeypatch):
     assert lobby.camera().name == "lobby"
 
 
+def test_cameras_file_tls_settings_reach_camera_and_source(tmp_path):
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "ca" / "gate.pem").write_text(self_signed(tmp_path / "made").cert.read_text())
+    gate, door = load_cameras(
+        _write(
+            tmp_path,
+            """
+        [[cameras]]
+        id = "gate"
+        url = "https://10.0.0.5/video.mjpg"
+        tls_ca_file = "ca/gate.pem"
+
+        [[cameras]]
+        id = "door"
+        url = "rtsps://10.0.0.6/live"
+        tls_verify = false
+    """,
+        )
+    )
+    ca_file = str(tmp_path / "ca" / "gate.pem")  # relative to the cameras file
+    assert (gate.camera().tls_verify, gate.camera().tls_ca_file) == (True, ca_file)
+    assert (gate.source().tls_verify, gate.source().tls_ca_file) == (True, ca_file)
+    assert (door.camera().tls_verify, door.camera().tls_ca_file) == (False, None)
+    assert door.source().tls_verify is False and door.source().tls
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
+        ('[[cameras]]\nid = "a"\nurl = "https://h/v"\ntls_ca_file = "no/such.pem"\n', "no/such.pem does not exist"),
+        ('[[cameras]]\nid = "a"\nurl = "https://h/v"\ntls_verify = "no"\n', "tls_verify"),
         ('[[cameras]]\nid = "a"\n', "exactly one of 'url' and 'url_env'"),
         ('[[cameras]]\nid = "a"\nurl = "rtsp://u:secret@h/s"\nlatitude = 200\n', "latitude"),
         ('[[cameras]]\nid = "a"\nurl = "x"\n[[cameras]]\nid = "a"\nurl = "y"\n', "repeated: a"),

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from store_support import database_url, face, jpeg, media, open_catalog, plate  # noqa: F401 (fixture)
+from store_support import database, database_url, face, jpeg, media, open_catalog, plate  # noqa: F401 (fixture)
 
+from skynet.index import pg_schema, schema
 from skynet.index.catalog import open_store
 from skynet.index.errors import InvalidSightingError, StorageFullError, StoreError, UnknownCameraError
 from skynet.index.schema import SCHEMA_VERSION
 from skynet.index.sqlite_store import DB_NAME, SqliteStore
 from skynet.index.store import FileState, SightingMedia
-from skynet.records import Alert, AuditEvent, Origin, SightingKind, WatchlistEntry
+from skynet.records import Alert, AuditEvent, Camera, Origin, SightingKind, WatchlistEntry
 
 
 def _vector(seed: int, dim: int = 128) -> np.ndarray:
@@ -122,6 +124,51 @@ def test_schema_version_and_newer_store_refused(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         SqliteStore(tmp_path)
+
+
+def test_camera_tls_settings_round_trip(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        store = catalog.store
+        private = Camera("tls-a", "A", "https://u:pw@10.0.0.9/video.mjpg", tls_ca_file="/etc/skynet/ca.pem")
+        trusting = Camera("tls-b", "B", "rtsps://10.0.0.8/live", 22.5, 108.3, ("gate",), tls_verify=False)
+        store.add_camera(private)
+        store.add_camera(trusting)
+        cameras = {c.id: c for c in store.cameras()}
+        assert cameras["tls-a"] == private and cameras["tls-b"] == trusting
+        assert (cameras["cam-a"].tls_verify, cameras["cam-a"].tls_ca_file) == (True, None)  # the defaults
+        store.add_camera(replace(private, tls_verify=False, tls_ca_file=None))
+        store.add_camera(replace(trusting, tls_verify=True, tls_ca_file="/srv/ca b.pem"))
+    with open_catalog(tmp_path, database_url) as catalog:
+        cameras = {c.id: c for c in catalog.store.cameras()}
+    assert (cameras["tls-a"].tls_verify, cameras["tls-a"].tls_ca_file) == (False, None)
+    assert (cameras["tls-b"].tls_verify, cameras["tls-b"].tls_ca_file) == (True, "/srv/ca b.pem")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_cameras_of_a_schema_3_store_are_verified_after_migration(tmp_path, backend):
+    insert = "INSERT INTO cameras (id, name, source_url) VALUES ('old', 'Old', 'https://10.0.0.7/video.mjpg')"
+    with database(backend) as url:
+        if url is None:
+            conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+            for number, migration in enumerate(schema.MIGRATIONS[:3], 1):
+                conn.executescript(f"BEGIN; {migration}; PRAGMA user_version = {number}; COMMIT;")
+            conn.execute(insert)
+            conn.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                for migration in pg_schema.MIGRATIONS[:3]:
+                    conn.execute(migration)
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '3')")
+                conn.execute(insert)
+        store = open_store(tmp_path, url)
+        try:
+            assert store.cameras() == [Camera("old", "Old", "https://10.0.0.7/video.mjpg")]
+            assert store.cameras()[0].tls_verify is True
+        finally:
+            store.close()
 
 
 def test_audit_log_is_append_only(database_url, tmp_path):

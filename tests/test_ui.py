@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tls_support import self_signed
 from ui_support import PASSWORD, USERS, Person, seed, serve
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')")
@@ -269,3 +270,30 @@ def test_preview_parts_are_split_whatever_the_chunking(page, site):
         return found.map((b) => new TextDecoder().decode(b));
     }""")
     assert bodies == ["first\r\n\r\nframe", "", "third"]
+
+
+def test_camera_tls_settings_in_the_camera_form(page, site, tmp_path):
+    ca_file = self_signed(tmp_path / "door").cert
+    sign_in(page, "chief")
+    page.click("nav a[data-page=manage]")
+    page.click(".tabs a:text('Cameras')")
+    form = page.locator("form[name=camera-form]")
+    form.locator("input[name=id]").fill("tls-door")
+    form.locator("input[name=name]").fill("Door (HTTPS)")
+    form.locator("input[name=source_url]").fill("https://viewer:pw123@127.0.0.1:9/video.mjpg")
+    form.locator("input[name=tls_ca_file]").fill(str(tmp_path / "missing.pem"))
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".error")).to_contain_text("does not exist")
+    form.locator("input[name=tls_ca_file]").fill(str(ca_file))
+    form.locator("button[type=submit]").click()
+    row = page.locator("tr[data-camera-id=tls-door]")
+    expect(row).to_contain_text(f"CA file {ca_file}")
+    row.locator("button:text('Edit')").click()
+    expect(form.locator("input[name=tls_ca_file]")).to_have_value(str(ca_file))
+    form.locator("input[name=tls_verify]").uncheck()
+    form.locator("button[type=submit]").click()
+    expect(row).to_contain_text("TLS certificate not verified")
+    site.shot(page, "manage-cameras-tls")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button:text('Remove')").click()
+    expect(row).to_have_count(0)

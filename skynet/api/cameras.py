@@ -17,6 +17,7 @@ from skynet.api.auth import Permission, User
 from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody
 from skynet.api.services import Services
 from skynet.index.errors import InvalidSightingError
+from skynet.ingest.diagnose import ca_file_problem
 from skynet.records import Camera, Detections, Frame
 from skynet.redaction import redact_url
 
@@ -25,7 +26,7 @@ CameraId = Annotated[str, PathParam(min_length=1, max_length=100)]
 
 
 def router(services: Services) -> APIRouter:
-    api = APIRouter(tags=["cameras"], responses={c: {"model": ErrorBody} for c in (401, 403, 404, 409)})
+    api = APIRouter(tags=["cameras"], responses={c: {"model": ErrorBody} for c in (401, 403, 404, 409, 422)})
     viewer = services.auth.require(Permission.VIEW_CAMERAS)
     manager = services.auth.require(Permission.MANAGE_CAMERAS)
     store = services.catalog.store
@@ -36,10 +37,22 @@ def router(services: Services) -> APIRouter:
                 return camera
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera with id {camera_id!r}")
 
-    def audit(user: User, action: str, camera: Camera) -> None:
-        services.audit(
-            user, action, None, {"camera": camera.id, "name": camera.name, "source": redact_url(camera.source_url)}
-        )
+    def audit(user: User, action: str, camera: Camera, before: Camera | None = None) -> None:
+        detail = {
+            "camera": camera.id,
+            "name": camera.name,
+            "source": redact_url(camera.source_url),
+            "tls_verify": camera.tls_verify,
+            "tls_ca_file": camera.tls_ca_file,
+        }
+        services.audit(user, action, None, detail)
+        if not camera.tls_verify and (before is None or before.tls_verify):
+            services.audit(user, "camera.tls_verification_off", None, detail)
+
+    def check_ca_file(camera: Camera) -> None:
+        problem = ca_file_problem(camera.tls_ca_file) if camera.tls_ca_file is not None else None
+        if problem is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"camera {camera.id}: {problem}")
 
     @api.get("/api/cameras", response_model=list[CameraOut])
     def list_cameras(user: Annotated[User, Depends(viewer)]) -> list[CameraOut]:
@@ -51,7 +64,17 @@ def router(services: Services) -> APIRouter:
         """Add a camera and start its worker."""
         if any(c.id == body.id for c in store.cameras()):
             raise HTTPException(status.HTTP_409_CONFLICT, f"camera {body.id!r} already exists; use PATCH to change it")
-        camera = Camera(body.id, body.name, body.source_url, body.latitude, body.longitude, tuple(body.tags))
+        camera = Camera(
+            body.id,
+            body.name,
+            body.source_url,
+            body.latitude,
+            body.longitude,
+            tuple(body.tags),
+            body.tls_verify,
+            body.tls_ca_file,
+        )
+        check_ca_file(camera)
         store.add_camera(camera)
         audit(user, "camera.create", camera)
         if services.cameras is not None:
@@ -60,17 +83,20 @@ def router(services: Services) -> APIRouter:
 
     @api.patch("/api/cameras/{camera_id}", response_model=CameraOut)
     def update_camera(camera_id: CameraId, body: CameraUpdate, user: Annotated[User, Depends(manager)]) -> CameraOut:
-        """Change a camera's fields; its worker restarts with them."""
+        """Change a camera's fields (``null`` clears the position or the CA file); its worker restarts with them."""
+        before = find(camera_id)
         camera = replace(
-            find(camera_id),
+            before,
             **{
                 k: (tuple(v) if k == "tags" else v)
                 for k, v in body.model_dump(exclude_unset=True).items()
-                if v is not None or k in ("latitude", "longitude")
+                if v is not None or k in ("latitude", "longitude", "tls_ca_file")
             },
         )
+        if "tls_ca_file" in body.model_fields_set:
+            check_ca_file(camera)
         store.add_camera(camera)
-        audit(user, "camera.update", camera)
+        audit(user, "camera.update", camera, before)
         if services.cameras is not None:
             services.cameras.stop_camera(camera_id)
             services.cameras.start_camera(camera)

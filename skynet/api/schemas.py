@@ -103,6 +103,16 @@ class TrajectoryResponse(BaseModel):
     sightings: int
 
 
+TLS_VERIFY = (
+    "https:// and rtsps:// sources: verify the camera's certificate (default). False trusts any certificate "
+    "(only on a trusted network; audited)."
+)
+TLS_CA_FILE = (
+    "https:// and rtsps:// sources: absolute path, on the server, of a PEM file with the camera's own "
+    "certificate or its private CA's, trusted instead of the system's certificate authorities."
+)
+
+
 class CameraIn(Strict):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
@@ -110,6 +120,8 @@ class CameraIn(Strict):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     tags: list[str] = Field(default_factory=list, max_length=50)
+    tls_verify: bool = Field(default=True, description=TLS_VERIFY)
+    tls_ca_file: str | None = Field(default=None, min_length=1, max_length=4096, description=TLS_CA_FILE)
 
 
 class CameraUpdate(Strict):
@@ -118,6 +130,8 @@ class CameraUpdate(Strict):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     tags: list[str] | None = Field(default=None, max_length=50)
+    tls_verify: bool | None = Field(default=None, description=TLS_VERIFY)
+    tls_ca_file: str | None = Field(default=None, min_length=1, max_length=4096, description=TLS_CA_FILE)
 
 
 class CameraOut(BaseModel):
@@ -128,6 +142,8 @@ class CameraOut(BaseModel):
     latitude: float | None
     longitude: float | None
     tags: list[str]
+    tls_verify: bool = Field(description=TLS_VERIFY)
+    tls_ca_file: str | None = Field(description=TLS_CA_FILE)
 
     @classmethod
     def of(cls, camera: Camera) -> CameraOut:
@@ -140,6 +156,8 @@ class CameraOut(BaseModel):
             latitude=camera.latitude,
             longitude=camera.longitude,
             tags=list(camera.tags),
+            tls_verify=camera.tls_verify,
+            tls_ca_file=camera.tls_ca_file,
         )
 
 

@@ -221,6 +221,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """
     + PER_MODEL_EMBEDDINGS_DATA,
+    """
+    -- Version 4: per-camera TLS verification of https:// and rtsps:// sources (skynet.records.Camera):
+    -- verified by default; tls_ca_file names a PEM file of the CAs (or the camera's own certificate) to trust.
+    ALTER TABLE cameras ADD COLUMN tls_verify INTEGER NOT NULL DEFAULT 1 CHECK (tls_verify IN (0, 1));
+    ALTER TABLE cameras ADD COLUMN tls_ca_file TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -238,9 +238,11 @@ class SqlStore(ABC):
             raise InvalidSightingError("a camera needs a non-empty id")
         with self._write("adding a camera"):
             self._execute(
-                "INSERT INTO cameras (id, name, source_url, latitude, longitude, tags) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO cameras (id, name, source_url, latitude, longitude, tags, tls_verify, tls_ca_file) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET name = excluded.name, source_url = excluded.source_url, "
-                "latitude = excluded.latitude, longitude = excluded.longitude, tags = excluded.tags",
+                "latitude = excluded.latitude, longitude = excluded.longitude, tags = excluded.tags, "
+                "tls_verify = excluded.tls_verify, tls_ca_file = excluded.tls_ca_file",
                 (
                     camera.id,
                     camera.name,
@@ -248,6 +250,8 @@ class SqlStore(ABC):
                     camera.latitude,
                     camera.longitude,
                     json.dumps(list(camera.tags), ensure_ascii=False),
+                    bool(camera.tls_verify),
+                    camera.tls_ca_file,
                 ),
             )
         self._cameras.add(camera.id)
@@ -265,8 +269,10 @@ class SqlStore(ABC):
         return deleted
 
     def cameras(self) -> list[Camera]:
-        rows = self._execute("SELECT id, name, source_url, latitude, longitude, tags FROM cameras ORDER BY id")
-        return [Camera(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))) for r in rows]
+        rows = self._execute(
+            "SELECT id, name, source_url, latitude, longitude, tags, tls_verify, tls_ca_file FROM cameras ORDER BY id"
+        )
+        return [Camera(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]), r[7]) for r in rows]
 
     # --- sightings ---------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ class CameraManager:
         """Start the camera's worker, restarting it when it already runs (e.g. its URL changed)."""
         self.stop_camera(camera.id)
         worker = CameraWorker(
-            SourceSpec.live_camera(camera.id, camera.source_url),
+            SourceSpec.live_camera(
+                camera.id, camera.source_url, tls_verify=camera.tls_verify, tls_ca_file=camera.tls_ca_file
+            ),
             self._analyze,
             self._sink,
             self._options,
