@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import subprocess
 import threading
@@ -13,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import pytest
-from ingest_support import ListSink, SquareAnalyzer, wait_for
+from ingest_support import ListSink, SquareAnalyzer
+from servers import require
+from waiting import wait_for
 
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
@@ -78,8 +79,7 @@ def mjpeg_server():
 @pytest.fixture
 def self_signed_tls(tmp_path) -> ssl.SSLContext:
     """A server TLS context with a self-signed certificate for 127.0.0.1 (made by the openssl CLI)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (Debian package openssl)")
+    require("openssl")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         [
