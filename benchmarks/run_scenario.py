@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -70,12 +69,6 @@ TARGETS = {  # (result path, minimum or maximum, target) from issue 6
     "live alert recall": (("alerts", "live", "recall"), ">=", 0.95),
     "live alert p99 latency s": (("alerts", "live", "latency_from_appearance_p99_s"), "<=", 1.0),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -126,10 +119,7 @@ def start_service(settings: Settings, analysers: int) -> Service:
             yield
 
     app.router.lifespan_context = lifespan
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -137,6 +127,7 @@ def start_service(settings: Settings, analysers: int) -> Service:
         if time.monotonic() > deadline:
             raise RuntimeError("the service did not start within 60 s")
         time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]  # the port the server bound (port 0: the OS chose)
     service = Service(runtime, catalog, server, thread, f"http://127.0.0.1:{port}", token)
     runtime.writer.add_listener(service.sightings.extend)
     return service

@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests use, when they are missing: a CJK font (synthetic plates), ffmpeg
 # (test clips), the GStreamer RTSP server (live-camera tests), Mosquitto (MQTT alerts), PostgreSQL (store),
 # Chromium (web UI tests).
-# Needs root or sudo; without either it says what to install and carries on (those tests skip).
+# Needs root or sudo; without either it says what to install and carries on (those tests skip, or fail
+# under CI=true).
 #   scripts/install-system-deps.sh [PACKAGE ...]    (default: every package the tests use)
 set -euo pipefail
 
@@ -22,7 +23,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     as_root=(sudo)
 else
-    echo "install-system-deps: not root; please install: ${missing[*]} (tests that need them will skip)" >&2
+    echo "install-system-deps: not root; please install: ${missing[*]} (tests that need them skip, or fail under CI=true)" >&2
     exit 0
 fi
 echo "install-system-deps: installing ${missing[*]}"

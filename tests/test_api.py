@@ -12,6 +12,7 @@ import pytest
 
 from api_support import DIM, PASSWORD, SECRET_URL, Api, colour_jpeg, make_api
 from tls_support import self_signed
+from waiting import wait_for
 from skynet.alerts.events import EventType, LiveEvent
 from skynet.api.sightings import media_file
 from skynet.index.store import SightingMedia
@@ -515,10 +516,7 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
     with pytest.raises(WebSocketDisconnect), api.client.websocket_connect("/api/live") as ws:
         ws.receive_text()
     with api.client.websocket_connect(f"/api/live?access_token={api.tokens['operator']}") as ws:
-        for _ in range(100):
-            if api.services.hub.subscriber_count:
-                break
-            time.sleep(0.01)
+        wait_for(lambda: api.services.hub.subscriber_count, 5, "the WebSocket to subscribe")
         api.services.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert": 1}))
         assert json.loads(ws.receive_text()) == {"type": "alert", "at": T0, "data": {"alert": 1}}
 

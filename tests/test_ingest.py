@@ -32,7 +32,7 @@ from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 from skynet.records import Detections
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")
+pytestmark = pytest.mark.requires("ffmpeg")
 START = datetime.fromisoformat("2024-05-01T08:00:00+00:00").timestamp()
 
 

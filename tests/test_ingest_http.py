@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import pytest
-from ingest_support import ListSink, SquareAnalyzer, wait_for
+from ingest_support import ListSink, SquareAnalyzer
 from tls_support import Certificate, issued_by, private_ca, self_signed
+from waiting import wait_for
 
 from skynet.ingest.camera_manager import CameraManager
 from skynet.ingest.sources import SourceSpec

@@ -4,7 +4,6 @@ moving across the frame gives one face sighting (right person) and one plate sig
 from __future__ import annotations
 
 import csv
-import shutil
 
 import cv2
 import numpy as np
@@ -19,7 +18,7 @@ from skynet.ingest.worker import CameraWorker, WorkerOptions
 pytestmark = [
     pytest.mark.models,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+    pytest.mark.requires("ffmpeg"),
 ]
 
 

@@ -17,7 +17,7 @@ PLATES = ["桂B12345", "桂B88845", "桂A12345", "粤B12345", "湘D0Q8B1", "京N
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def catalog(request, tmp_path_factory):
-    with database(request.param) as url:
+    with database(request.param, request) as url:
         catalog = open_catalog(tmp_path_factory.mktemp("plates"), url)
         filler = random_plates(3000, seed=7)
         catalog.add_sightings([plate(float(i), text) for i, text in enumerate(filler)])

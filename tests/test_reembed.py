@@ -64,7 +64,7 @@ def test_face_in_thumbnail_follows_the_tracker_crop():
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_schema_2_stores_are_migrated_to_the_default_model(tmp_path, backend):
+def test_schema_2_stores_are_migrated_to_the_default_model(tmp_path, backend, request):
     """Rows written before embeddings recorded their model get the default model's id."""
     vector = np.linspace(1, 2, 128).astype("<f4")
     vector /= np.linalg.norm(vector)
@@ -78,7 +78,7 @@ def test_schema_2_stores_are_migrated_to_the_default_model(tmp_path, backend):
         "VALUES ('face', 'old', 'r', 'u', 1, {blob}, 1);"
         "INSERT INTO meta (key, value) VALUES ('embedding_dim', '128');"
     )
-    with database(backend) as url:
+    with database(backend, request) as url:
         if url is None:
             conn = sqlite3.connect(tmp_path / "skynet.db", isolation_level=None)
             for number, migration in enumerate(schema.MIGRATIONS[:2], 1):

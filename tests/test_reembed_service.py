@@ -10,6 +10,7 @@ from api_support import make_api
 from reembed_support import MODEL_A, MODEL_B, PixelFaces, face_frame, jpeg, store_faces
 from store_support import open_catalog
 from typer.testing import CliRunner
+from waiting import wait_for
 
 from skynet.cli import _register_commands, app
 from skynet.index.face_models import DEFAULT_FACE_MODEL, face_model_id, index_dir
@@ -20,13 +21,11 @@ REASON = {"reason": "case 2026-8"}
 
 
 def _wait_done(api, job_id: int) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         job = api.client.get(f"/api/jobs/{job_id}", headers=api.as_role("admin")).json()
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("the re-embedding job did not finish")
+        return job if job["state"] in ("done", "failed") else None
+
+    return wait_for(finished, 30, "the re-embedding job to finish")
 
 
 def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ingest_support import SquareAnalyzer, make_clip, square_painter
+from waiting import wait_for
 
 from skynet.index.catalog import Catalog
+from skynet.index.sqlite_store import DB_NAME
 from skynet.index.store import FileState
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.reindex import Reindexer, archive_files
 from skynet.records import Box, Camera, Origin, Sighting, SightingKind
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")
+pytestmark = pytest.mark.requires("ffmpeg")
 START = 1_714_550_400.0
 TESTS = Path(__file__).resolve().parent
 
@@ -121,7 +123,13 @@ def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path)
     """)
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "started"
-    time.sleep(3.5)  # the first file (15 analysed frames at 0.15 s) is done, the second is under way
+
+    def first_done_second_running() -> bool:  # read straight from the SQLite file the child writes
+        with contextlib.closing(sqlite3.connect(tmp_path / DB_NAME, timeout=5)) as db:
+            status = dict(db.execute("SELECT path, status FROM reindex_files").fetchall())
+        return [status.get(str(f)) for f in files[:2]] == ["done", "running"]
+
+    wait_for(first_done_second_running, 60, "the first file done and the second under way")
     process.send_signal(signal.SIGKILL)
     process.wait()
     with Catalog.open(tmp_path) as catalog:

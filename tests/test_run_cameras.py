@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ingest_support import RtspServer, make_clip, rtsp_server_available
+from ingest_support import RtspServer, make_clip
 from tls_support import self_signed
+from waiting import WaitTimeout, wait_for
 
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
@@ -109,10 +110,8 @@ def test_bad_cameras_files_give_one_clear_error_without_secrets(tmp_path, text, 
 
 @pytest.mark.models
 @pytest.mark.slow
+@pytest.mark.requires("rtsp")
 def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path):
-    missing = rtsp_server_available()
-    if missing:
-        pytest.skip(f"RTSP server needs {missing}")
     plate = render_plate("桂B12345")
 
     def paint(index: int, image: np.ndarray) -> None:
@@ -136,14 +135,17 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         text=True,
         env=env,
     )
+
+    def stored() -> list:
+        if not any(data_dir.glob("*.db")):
+            return []
+        with Catalog.open(data_dir) as catalog:
+            return catalog.store.search_plates("桂B12345", PlateMode.EXACT)
+
     try:
-        deadline = time.monotonic() + 90
         hits = []
-        while time.monotonic() < deadline and not hits:
-            time.sleep(2)
-            if (data_dir / "skynet.db").exists() or any(data_dir.glob("*.db")):
-                with Catalog.open(data_dir) as catalog:
-                    hits = catalog.store.search_plates("桂B12345", PlateMode.EXACT)
+        with contextlib.suppress(WaitTimeout):  # asserted below, with what skynet run printed
+            hits = wait_for(stored, 90, "a sighting of 桂B12345 in the store", interval_s=2)
         run.send_signal(signal.SIGTERM)
         output, _ = run.communicate(timeout=60)
     finally:

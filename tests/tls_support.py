@@ -4,13 +4,12 @@ server certificates, and a private CA with server certificates it issued."""
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from servers import require
 
 _EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
@@ -28,8 +27,7 @@ class Certificate:
 
 
 def _openssl(*args: str | Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (Debian package openssl)")
+    require("openssl")
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
 
 

@@ -6,17 +6,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import httpx
+from servers import SkynetServe
 
 from skynet.api.auth import Role, User, hash_password
 from skynet.config import Settings
@@ -96,39 +92,9 @@ def _jpeg(image) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def serve(data_dir: Path, model_dir: Path, timeout_s: float = 60.0) -> Iterator[str]:
-    """``skynet serve`` over ``data_dir`` on a free port; yields its base URL, stops it with SIGTERM."""
+def serve(data_dir: Path, model_dir: Path) -> Iterator[str]:
+    """``skynet serve`` over ``data_dir`` on a port it binds itself; yields its base URL, stops it at the end."""
     env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_dir)}
-    port = free_port()
-    log = (data_dir / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "skynet", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"skynet serve exited: {(data_dir / 'serve.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("skynet serve did not answer within the time limit")
-            time.sleep(0.3)
-        yield base
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+    with SkynetServe(env, data_dir / "serve.log") as server:
+        yield server.url
