@@ -21,11 +21,13 @@ test: setup models system-deps
 
 setup: $(BIN)/skynet
 
-# A new virtualenv whenever pyproject.toml or the lock changes, so that it holds exactly what the lock lists.
+# A new virtualenv whenever pyproject.toml or the lock changes, so that it holds exactly what the lock lists;
+# --no-deps: pip takes the lock as it is (pip check then proves it complete).
 $(BIN)/skynet: pyproject.toml requirements/test.txt
 	$(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/$(PIP) --require-hashes --only-binary :all: -r requirements/test.txt
+	$(BIN)/$(PIP) --no-deps --require-hashes --only-binary :all: -r requirements/test.txt
 	$(BIN)/$(PIP) --no-deps --no-build-isolation -e .
+	$(BIN)/pip check -q
 	touch $@
 
 models: setup
@@ -44,5 +46,5 @@ lock: $(TOOLS)/bin/uv
 
 $(TOOLS)/bin/uv: requirements/tools.txt
 	$(PYTHON) -m venv --clear $(TOOLS)
-	$(TOOLS)/bin/$(PIP) --require-hashes --only-binary :all: -r requirements/tools.txt
+	$(TOOLS)/bin/$(PIP) --no-deps --require-hashes --only-binary :all: -r requirements/tools.txt
 	touch $@

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refreshes the lock files in requirements/ (`make lock`, which first installs the pinned uv into .tools/):
 # every package at the newest version pyproject.toml allows, with the SHA-256 hash of each of its files on PyPI.
-# Commit the result; installs (make setup / demo / test) read the locks and never resolve.
+# Commit the result; installs (make setup / demo / test, README "Install") take a lock as it is
+# (`pip install --no-deps --require-hashes -r FILE`) and never resolve.
 #
 #   requirements/default.txt         the default install (`pip install .`) + setuptools, the build back-end
 #   requirements/test.txt            default + the test and dev extras: what make setup installs
