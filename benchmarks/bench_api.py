@@ -30,8 +30,10 @@ import httpx
 import numpy as np
 import uvicorn
 
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.index.catalog import Catalog

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.index.catalog import Catalog

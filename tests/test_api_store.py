@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from skynet.accounts.model import ApiToken, AuthError, Role, User
 from skynet.alerts.outbox import DeliveryState
-from skynet.api.auth import ApiToken, AuthError, Role, User
 from skynet.index.errors import InvalidSightingError
 from skynet.index.store import Job, PlateMode
 from skynet.index.sql_store import StoreOutbox

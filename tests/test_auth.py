@@ -8,18 +8,8 @@ from fastapi import Depends, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from skynet.api.auth import (
-    PERMISSIONS,
-    RECHECK_TOKEN_S,
+from skynet.accounts.credentials import (
     TOKEN_PREFIX,
-    Auth,
-    AuthError,
-    MemoryUserStore,
-    Permission,
-    RecentTokens,
-    Role,
-    User,
-    UserStore,
     authenticate_password,
     authenticate_token,
     hash_password,
@@ -27,6 +17,8 @@ from skynet.api.auth import (
     issue_token,
     verify_password,
 )
+from skynet.accounts.model import PERMISSIONS, AuthError, MemoryUserStore, Permission, Role, User, UserStore
+from skynet.api.auth import RECHECK_TOKEN_S, Auth, RecentTokens
 from skynet.serialize import to_jsonable
 
 NOW = 1_800_000_000.0

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
-from skynet.api.auth import AuthError, Permission, User, authenticate_password, issue_token
-from skynet.api.ratelimit import LoginThrottled
+from skynet.accounts.credentials import authenticate_password, issue_token
+from skynet.accounts.model import AuthError, Permission, User
+from skynet.accounts.throttle import LoginThrottled
 from skynet.api.schemas import AuditOut, ErrorBody, JobOut, LoginRequest, ReindexRequest, TokenResponse
 from skynet.api.services import Services
 from skynet.records import AuditEvent

@@ -12,8 +12,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from skynet.accounts.model import Permission, User
 from skynet.api.annotate import annotate, jpeg
-from skynet.api.auth import Permission, User
 from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody
 from skynet.api.services import Services
 from skynet.index.errors import InvalidSightingError

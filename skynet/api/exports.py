@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 
 from skynet import __version__
-from skynet.api.auth import Permission, User
+from skynet.accounts.model import Permission, User
 from skynet.api.schemas import ErrorBody, ExportRequest
 from skynet.api.services import Services
 from skynet.api.sightings import media_file

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, status
 
-from skynet.api.auth import Permission, User
+from skynet.accounts.model import Permission, User
 from skynet.api.schemas import (
     BoxOut,
     ErrorBody,

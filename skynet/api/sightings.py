@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from skynet.api.auth import Permission, User
+from skynet.accounts.model import Permission, User
 from skynet.api.schemas import ErrorBody, SightingOut
 from skynet.api.services import Services
 from skynet.records import Sighting

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi import Path as PathParam
 
-from skynet.api import accounts
-from skynet.api.auth import ApiToken, AuthError, Permission, User, error_detail
+from skynet.accounts import changes
+from skynet.accounts.model import ApiToken, AuthError, Permission, User
+from skynet.api.auth import error_detail
 from skynet.api.schemas import (
     ErrorBody,
     IssuedToken,
@@ -34,9 +35,9 @@ def _as_http() -> Iterator[None]:
     admin 409, anything else (a short password) 422."""
     try:
         yield
-    except (accounts.UnknownUserError, accounts.UnknownTokenError) as error:
+    except (changes.UnknownUserError, changes.UnknownTokenError) as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, error_detail(error)) from None
-    except (accounts.UserExistsError, accounts.ConflictError) as error:
+    except (changes.UserExistsError, changes.ConflictError) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, error_detail(error)) from None
     except AuthError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail(error)) from None
@@ -77,7 +78,7 @@ def router(services: Services) -> APIRouter:
     def get_user(name: Name, by: Admin) -> UserOut:
         """One account."""
         with _as_http():
-            return out(accounts.existing_user(store, name))
+            return out(changes.existing_user(store, name))
 
     @api.post("/api/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
     def create_user(body: UserCreate, by: Admin) -> UserCreated:
@@ -87,7 +88,7 @@ def router(services: Services) -> APIRouter:
             "user.create",
             body.reason,
             {"user": body.name, "role": body.role.value, "password": body.password is not None},
-            lambda: accounts.create_user(
+            lambda: changes.create_user(
                 store, body.name, body.role, services.clock(), body.password, body.token_days * 86400, "api"
             ),
         )
@@ -96,29 +97,27 @@ def router(services: Services) -> APIRouter:
     @api.patch("/api/users/{name}", response_model=UserOut)
     def update_user(name: Name, body: UserUpdate, by: Admin) -> UserOut:
         """Change a role, or disable (revoking the user's tokens) or re-enable an account."""
-        changes = body.model_dump(exclude={"reason"}, exclude_none=True, mode="json")
+        asked = body.model_dump(exclude={"reason"}, exclude_none=True, mode="json")
         user = audited(
             by,
             "user.update",
             body.reason,
-            {"user": name, **changes},
-            lambda: accounts.change_user(store, name, role=body.role, disabled=body.disabled),
+            {"user": name, **asked},
+            lambda: changes.change_user(store, name, role=body.role, disabled=body.disabled),
         )
         return out(user)
 
     @api.delete("/api/users/{name}", status_code=status.HTTP_204_NO_CONTENT)
     def delete_user(name: Name, reason: Annotated[Reason, Query()], by: Admin) -> Response:
         """Delete an account and revoke its tokens (its audit history stays)."""
-        audited(by, "user.delete", reason, {"user": name}, lambda: accounts.delete_user(store, name))
+        audited(by, "user.delete", reason, {"user": name}, lambda: changes.delete_user(store, name))
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.post("/api/users/{name}/tokens", response_model=IssuedToken, status_code=status.HTTP_201_CREATED)
     def create_token(name: Name, body: TokenCreate, by: Admin) -> IssuedToken:
         """A new API token for an account (shown once, in this answer only)."""
         with _as_http():
-            user, token, record = accounts.issue_user_token(
-                store, name, services.clock(), body.days * 86400, body.label
-            )
+            user, token, record = changes.issue_user_token(store, name, services.clock(), body.days * 86400, body.label)
         services.audit(
             by,
             "token.issue",
@@ -135,7 +134,7 @@ def router(services: Services) -> APIRouter:
             "token.revoke",
             reason,
             {"user": name, "token_id": token_id},
-            lambda: accounts.revoke_user_token(store, name, token_id),
+            lambda: changes.revoke_user_token(store, name, token_id),
         )
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, WebSocket, status
 from fastapi import Path as PathParam
 
+from skynet.accounts.model import Permission, User
 from skynet.alerts.events import EventType
-from skynet.api.auth import Permission, User
 from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
 from skynet.api.services import Services
 from skynet.api.uploads import face_from_upload

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from skynet.accounts.throttle import LoginThrottle
 from skynet.api.app import create_app
 from skynet.api.auth import Auth
-from skynet.api.ratelimit import LoginThrottle
 from skynet.api.services import Services
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings

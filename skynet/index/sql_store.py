@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from skynet.accounts.model import ApiToken, AuthError, Role, User
 from skynet.alerts.outbox import Delivery, DeliveryState
-from skynet.api.auth import ApiToken, AuthError, Role, User
 from skynet.index import plate_search
 from skynet.index.errors import InvalidSightingError, QueryError, UnknownCameraError
 from skynet.index.face_models import DEFAULT_FACE_MODEL
@@ -825,7 +825,7 @@ class SqlStore(ABC):
                 ),
             )
 
-    # --- users and API tokens (skynet.api.auth.UserStore) ----------------------------------------
+    # --- users and API tokens (skynet.accounts.model.UserStore) ----------------------------------------
 
     def get_user(self, name: str) -> User | None:
         row = self._execute(

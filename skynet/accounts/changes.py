@@ -6,16 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from skynet.api.auth import (
-    DEFAULT_TOKEN_TTL_S,
-    ApiToken,
-    AuthError,
-    Role,
-    User,
-    UserStore,
-    hash_password,
-    issue_token,
-)
+from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S, hash_password, issue_token
+from skynet.accounts.model import ApiToken, AuthError, Role, User, UserStore
 
 _changes = threading.Lock()  # one account change at a time, so two can't both remove "the other" last admin
 
