@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from skynet.accounts.model import ApiToken, AuthError, Role, User
+from skynet.accounts.errors import UserExistsError
+from skynet.accounts.model import ApiToken, Role, User
 from skynet.alerts.outbox import DeliveryState
-from skynet.index.errors import InvalidSightingError
+from skynet.index.errors import CameraInUseError
 from skynet.index.store import Job, PlateMode
 from skynet.index.sql_store import StoreOutbox
 from skynet.records import Alert, Camera, SightingKind, WatchlistEntry
@@ -30,7 +31,7 @@ def test_users_and_tokens(tmp_path: Path, database_url: str | None) -> None:  # 
         store = catalog.store
         user = store.add_user(User("ann", Role.INVESTIGATOR, 1.0, "scrypt$hash"))
         assert user.id is not None and store.get_user("ann") == user
-        with pytest.raises(AuthError, match="already exists"):
+        with pytest.raises(UserExistsError, match="already exists"):
             store.add_user(User("ann", Role.ADMIN, 2.0))
         token = store.add_token(ApiToken("h" * 64, "ann", 1.0, 100.0, "cli"))
         assert store.find_token("h" * 64) == token and store.find_token("x") is None
@@ -67,7 +68,7 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
         assert store.delete_watchlist_entry(entry) and store.alerts() == []
         assert not store.delete_watchlist_entry(entry)
 
-        with pytest.raises(InvalidSightingError, match="still has sightings"):
+        with pytest.raises(CameraInUseError, match="still has sightings"):
             store.delete_camera("cam-a")
         store.add_camera(Camera("cam-z", "Z", "rtsp://z"))
         assert store.delete_camera("cam-z") and not store.delete_camera("cam-z")

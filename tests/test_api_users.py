@@ -14,6 +14,7 @@ from store_support import database_url  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
 from skynet.accounts import changes
+from skynet.accounts.errors import LastAdminError, UnknownUserError, UserExistsError
 from skynet.accounts.model import MemoryUserStore, Role, User, UserStore
 from skynet.api.app import create_app
 from skynet.api.auth import Auth
@@ -248,16 +249,16 @@ def test_accounts_keep_an_active_admin_on_every_store(user_store: UserStore) -> 
     changes.create_user(user_store, "root", Role.ADMIN, 0.0)
     changes.create_user(user_store, "old", Role.ADMIN, 0.0)
     changes.change_user(user_store, "old", disabled=True)  # a disabled admin does not count
-    with pytest.raises(changes.LastAdminError):
+    with pytest.raises(LastAdminError):
         changes.change_user(user_store, "root", role=Role.OPERATOR)
-    with pytest.raises(changes.LastAdminError):
+    with pytest.raises(LastAdminError):
         changes.delete_user(user_store, "root")
     changes.change_user(user_store, "old", disabled=False)
     changes.change_user(user_store, "root", role=Role.OPERATOR)
     assert [(u.name, u.role) for u in user_store.users()] == [("root", Role.OPERATOR), ("old", Role.ADMIN)]
-    with pytest.raises(changes.UserExistsError):
+    with pytest.raises(UserExistsError):
         changes.create_user(user_store, "root", Role.ADMIN, 0.0)
-    with pytest.raises(changes.UnknownUserError):
+    with pytest.raises(UnknownUserError):
         changes.delete_user(user_store, "nobody")
 
 

@@ -16,7 +16,9 @@ import hmac
 import secrets
 from datetime import UTC, datetime
 
-from skynet.accounts.model import ApiToken, AuthError, Permission, User, UserStore
+from skynet.accounts.errors import AuthError, WeakPasswordError
+from skynet.accounts.model import ApiToken, Permission, User, UserStore
+from skynet.errors import ForbiddenError
 
 TOKEN_PREFIX = "skynet_"
 DEFAULT_TOKEN_TTL_S = 90 * 24 * 3600
@@ -32,7 +34,7 @@ def hash_token(token: str) -> str:
 def hash_password(password: str) -> str:
     """``scrypt$n$r$p$salt$hash`` (base64) of ``password``, refusing short ones."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters are required")
+        raise WeakPasswordError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters are required")
     salt = secrets.token_bytes(16)
     digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
     return "$".join(["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(digest)])
@@ -108,6 +110,6 @@ def _active(user: User | None, name: str) -> User:
 
 
 def check_permission(user: User, permission: Permission) -> None:
-    """Raises :class:`AuthError` naming ``permission`` when ``user``'s role lacks it."""
+    """Raises :class:`ForbiddenError` naming ``permission`` when ``user``'s role lacks it."""
     if not user.may(permission):
-        raise AuthError(f"permission {permission.value!r} required; role {user.role.value!r} does not have it")
+        raise ForbiddenError(f"permission {permission.value!r} required; role {user.role.value!r} does not have it")

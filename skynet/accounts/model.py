@@ -6,7 +6,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
 
-from skynet.errors import SkynetError
+from skynet.accounts.errors import UserExistsError
 
 
 class Role(StrEnum):
@@ -38,10 +38,6 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     }
 )
 """Who may do what; the only place roles are interpreted."""
-
-
-class AuthError(SkynetError):
-    """A credential that is missing, wrong, expired or unacceptable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +77,7 @@ class UserStore(Protocol):
         ...
 
     def add_user(self, user: User) -> User:
-        """Stores a new user and returns it with its ``id``; :class:`AuthError` if the name is taken."""
+        """Stores a new user and returns it with its ``id``; :class:`UserExistsError` if the name is taken."""
         ...
 
     def update_user(self, user: User) -> bool:
@@ -119,7 +115,7 @@ class MemoryUserStore:
 
     def add_user(self, user: User) -> User:
         if user.name in self._users:
-            raise AuthError(f"user {user.name!r} already exists")
+            raise UserExistsError(f"user {user.name!r} already exists")
         stored = replace(user, id=len(self._users) + 1)
         self._users[user.name] = stored
         return stored

@@ -1,8 +1,9 @@
 """The FastAPI dependencies that enforce accounts (:mod:`skynet.accounts`) on every request.
 
 No anonymous access: every route depends on :meth:`Auth.require` (or :meth:`Auth.require_live` for
-WebSockets), which reads ``Authorization: Bearer <token>`` and answers 401 for a missing, unknown or
-expired token and 403 naming the missing permission.
+WebSockets), which reads ``Authorization: Bearer <token>`` and raises :class:`AuthError` for a missing,
+unknown or expired token and :class:`ForbiddenError` naming the missing permission: 401 and 403 once
+:mod:`skynet.api.errors` answers them.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the dependencies' annotations at run time.
@@ -11,13 +12,15 @@ import time
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, WebSocket, WebSocketException, status
+from fastapi import Depends, Query, WebSocket, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.credentials import authenticate_token, check_permission, hash_token
-from skynet.accounts.model import AuthError, Permission, User, UserStore
+from skynet.accounts.errors import AuthError
+from skynet.accounts.model import Permission, User, UserStore
 from skynet.accounts.throttle import LoginThrottle
+from skynet.errors import ForbiddenError
 
 RECHECK_TOKEN_S = 2.0
 """How long a checked token is trusted without a store lookup. Changes made through this server
@@ -93,23 +96,17 @@ class Auth:
         return user
 
     def _looked_up(self, credentials: HTTPAuthorizationCredentials | None) -> tuple[User, str]:
-        """(user, token) of the request's token, looked up in the store, or 401 with the reason."""
+        """(user, token) of the request's token, looked up in the store; :class:`AuthError` (401) says why not."""
         if credentials is None:
-            raise _unauthorized("missing API token: send the header 'Authorization: Bearer <token>'")
-        try:
-            return authenticate_token(self.store, credentials.credentials, self.clock()), credentials.credentials
-        except AuthError as error:
-            raise _unauthorized(error_detail(error)) from None
+            raise AuthError("missing API token: send the header 'Authorization: Bearer <token>'")
+        return authenticate_token(self.store, credentials.credentials, self.clock()), credentials.credentials
 
     def require(self, permission: Permission) -> Callable[[User], User]:
         """A dependency giving the current user if their role has ``permission``, else 403 (a
         coroutine: checking a role needs no thread of its own)."""
 
         async def dependency(user: Annotated[User, Depends(self.current_user)]) -> User:
-            try:
-                check_permission(user, permission)
-            except AuthError as error:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, detail=error_detail(error)) from None
+            check_permission(user, permission)
             return user
 
         return dependency
@@ -130,17 +127,8 @@ class Auth:
                     raise AuthError("missing API token: send 'Authorization: Bearer <token>' or ?access_token=")
                 user = authenticate_token(self.store, token, self.clock())
                 check_permission(user, permission)
-            except AuthError as error:
+            except (AuthError, ForbiddenError) as error:
                 raise WebSocketException(status.WS_1008_POLICY_VIOLATION, reason=error.message) from None
             return user
 
         return dependency
-
-
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def error_detail(error: AuthError) -> str:
-    """An HTTP error detail: the message, then the hint."""
-    return error.message if not error.hint else f"{error.message}; {error.hint}"

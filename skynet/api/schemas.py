@@ -20,7 +20,11 @@ class Strict(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """An error answer: the message and, where there is one, the fix (FastAPI's own 422 lists its
+    errors in ``detail``)."""
+
     detail: str | list[Any]
+    hint: str | None = None
 
 
 class LoginRequest(Strict):
