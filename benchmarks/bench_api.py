@@ -70,7 +70,7 @@ def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
     catalog = Catalog.open(data_dir)
     analyze = None
     if upload_analyzers:
-        from skynet.ingest.analysis import AnalyzerPool
+        from skynet.detectors.pool import AnalyzerPool
 
         analyze = AnalyzerPool.from_settings(settings, size=upload_analyzers)
     services = Services(settings, catalog, Auth(catalog.store), analyze=analyze)

@@ -57,9 +57,9 @@ from skynet.api.app import create_app
 from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
+from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
-from skynet.ingest.batching import camera_pool
 from skynet.records import Camera
 from skynet.service.runtime import ServiceRuntime
 

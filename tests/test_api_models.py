@@ -16,8 +16,8 @@ from skynet.api.app import create_app
 from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
+from skynet.images import load_image
 from skynet.index.catalog import Catalog
-from skynet.ingest.images import load_image
 from skynet.records import Camera, Sighting, SightingKind
 
 ENROLLED = 4  # photos per person in the store; the next one is the query

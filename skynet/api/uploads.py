@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from skynet.api.services import Services
 from skynet.errors import InvalidInputError, NotFoundError, TooLargeError, UnavailableError, UnusableInputError
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 from skynet.records import Box, Detections, SightingKind
 
 
