@@ -24,9 +24,11 @@ import numpy as np
 import uvicorn
 import websockets
 
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
 from skynet.alerts import LiveHub
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.index.catalog import Catalog

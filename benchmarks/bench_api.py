@@ -30,8 +30,10 @@ import httpx
 import numpy as np
 import uvicorn
 
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
@@ -68,7 +70,7 @@ def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
     catalog = Catalog.open(data_dir)
     analyze = None
     if upload_analyzers:
-        from skynet.ingest.analysis import AnalyzerPool
+        from skynet.detectors.pool import AnalyzerPool
 
         analyze = AnalyzerPool.from_settings(settings, size=upload_analyzers)
     services = Services(settings, catalog, Auth(catalog.store), analyze=analyze)

@@ -50,13 +50,15 @@ import scenario_score as score
 from bench_ingest import decode_only
 from ingest_support import RtspServer, rtsp_server_available
 
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
+from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
-from skynet.ingest.batching import camera_pool
 from skynet.records import Camera
 from skynet.service.runtime import ServiceRuntime
 

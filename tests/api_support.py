@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 
+from skynet.accounts.credentials import hash_password, issue_token
+from skynet.accounts.model import Role, User
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, hash_password, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.index.catalog import Catalog

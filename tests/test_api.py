@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from api_support import DIM, PASSWORD, SECRET_URL, Api, colour_jpeg, make_api
 from tls_support import self_signed
 from waiting import wait_for
+
 from skynet.alerts.events import EventType, LiveEvent
 from skynet.api.sightings import media_file
 from skynet.index.store import SightingMedia

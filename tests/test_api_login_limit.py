@@ -10,7 +10,7 @@ import pytest
 from api_support import PASSWORD, Api, make_api
 from fastapi.testclient import TestClient
 
-from skynet.api.ratelimit import LoginThrottle, LoginThrottled
+from skynet.accounts.throttle import LoginThrottle, LoginThrottled
 
 WRONG = "not the password at all"
 

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.config import Settings
+from skynet.images import load_image
 from skynet.index.catalog import Catalog
-from skynet.ingest.images import load_image
 from skynet.records import Camera, Sighting, SightingKind
 
 ENROLLED = 4  # photos per person in the store; the next one is the query

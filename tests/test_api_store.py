@@ -6,13 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from skynet.alerts.outbox import DeliveryState
-from skynet.api.auth import ApiToken, AuthError, Role, User
-from skynet.index.errors import InvalidSightingError
-from skynet.index.store import Job, PlateMode
-from skynet.index.sql_store import StoreOutbox
-from skynet.records import Alert, Camera, SightingKind, WatchlistEntry
 from store_support import database_url, open_catalog, plate  # noqa: F401 (fixture)
 
 # The webhook outbox in the store is held to the DeliveryOutbox contract tests, collected here again
@@ -24,13 +17,21 @@ from test_alerts_outbox import (  # noqa: F401
     test_failed_attempts_are_rescheduled_or_given_up,
 )
 
+from skynet.accounts.errors import UserExistsError
+from skynet.accounts.model import ApiToken, Role, User
+from skynet.alerts.outbox import DeliveryState
+from skynet.index.errors import CameraInUseError
+from skynet.index.sql_store import StoreOutbox
+from skynet.index.store import Job, PlateMode
+from skynet.records import Alert, Camera, SightingKind, WatchlistEntry
+
 
 def test_users_and_tokens(tmp_path: Path, database_url: str | None) -> None:  # noqa: F811
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store
         user = store.add_user(User("ann", Role.INVESTIGATOR, 1.0, "scrypt$hash"))
         assert user.id is not None and store.get_user("ann") == user
-        with pytest.raises(AuthError, match="already exists"):
+        with pytest.raises(UserExistsError, match="already exists"):
             store.add_user(User("ann", Role.ADMIN, 2.0))
         token = store.add_token(ApiToken("h" * 64, "ann", 1.0, 100.0, "cli"))
         assert store.find_token("h" * 64) == token and store.find_token("x") is None
@@ -67,7 +68,7 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
         assert store.delete_watchlist_entry(entry) and store.alerts() == []
         assert not store.delete_watchlist_entry(entry)
 
-        with pytest.raises(InvalidSightingError, match="still has sightings"):
+        with pytest.raises(CameraInUseError, match="still has sightings"):
             store.delete_camera("cam-a")
         store.add_camera(Camera("cam-z", "Z", "rtsp://z"))
         assert store.delete_camera("cam-z") and not store.delete_camera("cam-z")

@@ -13,9 +13,11 @@ from fastapi.testclient import TestClient
 from store_support import database_url  # noqa: F401 (fixture)
 from typer.testing import CliRunner
 
-from skynet.api import accounts
+from skynet.accounts import changes
+from skynet.accounts.errors import LastAdminError, UnknownUserError, UserExistsError
+from skynet.accounts.model import MemoryUserStore, Role, User, UserStore
 from skynet.api.app import create_app
-from skynet.api.auth import Auth, MemoryUserStore, Role, User, UserStore
+from skynet.api.auth import Auth
 from skynet.api.services import Services
 from skynet.cli import _register_commands, app
 from skynet.config import Settings
@@ -244,27 +246,27 @@ def user_store(request, tmp_path: Path):
 
 
 def test_accounts_keep_an_active_admin_on_every_store(user_store: UserStore) -> None:
-    accounts.create_user(user_store, "root", Role.ADMIN, 0.0)
-    accounts.create_user(user_store, "old", Role.ADMIN, 0.0)
-    accounts.change_user(user_store, "old", disabled=True)  # a disabled admin does not count
-    with pytest.raises(accounts.LastAdminError):
-        accounts.change_user(user_store, "root", role=Role.OPERATOR)
-    with pytest.raises(accounts.LastAdminError):
-        accounts.delete_user(user_store, "root")
-    accounts.change_user(user_store, "old", disabled=False)
-    accounts.change_user(user_store, "root", role=Role.OPERATOR)
+    changes.create_user(user_store, "root", Role.ADMIN, 0.0)
+    changes.create_user(user_store, "old", Role.ADMIN, 0.0)
+    changes.change_user(user_store, "old", disabled=True)  # a disabled admin does not count
+    with pytest.raises(LastAdminError):
+        changes.change_user(user_store, "root", role=Role.OPERATOR)
+    with pytest.raises(LastAdminError):
+        changes.delete_user(user_store, "root")
+    changes.change_user(user_store, "old", disabled=False)
+    changes.change_user(user_store, "root", role=Role.OPERATOR)
     assert [(u.name, u.role) for u in user_store.users()] == [("root", Role.OPERATOR), ("old", Role.ADMIN)]
-    with pytest.raises(accounts.UserExistsError):
-        accounts.create_user(user_store, "root", Role.ADMIN, 0.0)
-    with pytest.raises(accounts.UnknownUserError):
-        accounts.delete_user(user_store, "nobody")
+    with pytest.raises(UserExistsError):
+        changes.create_user(user_store, "root", Role.ADMIN, 0.0)
+    with pytest.raises(UnknownUserError):
+        changes.delete_user(user_store, "nobody")
 
 
 def test_user_rows_update_delete_and_list_tokens(database_url, tmp_path: Path) -> None:  # noqa: F811
     store = open_store(tmp_path, database_url)
     try:
-        accounts.create_user(store, "ann", Role.INVESTIGATOR, 1.0, label="one")
-        _, _, second = accounts.issue_user_token(store, "ann", 2.0, label="two")
+        changes.create_user(store, "ann", Role.INVESTIGATOR, 1.0, label="one")
+        _, _, second = changes.issue_user_token(store, "ann", 2.0, label="two")
         assert [t.label for t in store.tokens("ann")] == ["one", "two"]
         assert store.update_user(User("ann", Role.OPERATOR, 1.0, disabled=True))
         assert not store.update_user(User("bob", Role.OPERATOR, 1.0))

@@ -8,18 +8,8 @@ from fastapi import Depends, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from skynet.api.auth import (
-    PERMISSIONS,
-    RECHECK_TOKEN_S,
+from skynet.accounts.credentials import (
     TOKEN_PREFIX,
-    Auth,
-    AuthError,
-    MemoryUserStore,
-    Permission,
-    RecentTokens,
-    Role,
-    User,
-    UserStore,
     authenticate_password,
     authenticate_token,
     hash_password,
@@ -27,6 +17,10 @@ from skynet.api.auth import (
     issue_token,
     verify_password,
 )
+from skynet.accounts.errors import AuthError, UserExistsError, WeakPasswordError
+from skynet.accounts.model import PERMISSIONS, MemoryUserStore, Permission, Role, User, UserStore
+from skynet.api.auth import RECHECK_TOKEN_S, Auth, RecentTokens
+from skynet.api.errors import install_error_handlers
 from skynet.serialize import to_jsonable
 
 NOW = 1_800_000_000.0
@@ -80,7 +74,7 @@ def test_password_hashing_is_salted_and_verifies():
     malformed = ("", "scrypt$1$2", "bcrypt$16384$8$1$AAAA$AAAA", "scrypt$x$8$1$AAAA$AAAA", "scrypt$16384$8$1$!!$AA")
     for encoded in malformed:
         assert not verify_password(PASSWORD, encoded)
-    with pytest.raises(AuthError, match="at least 12 characters"):
+    with pytest.raises(WeakPasswordError, match="at least 12 characters"):
         hash_password("short")
 
 
@@ -116,13 +110,14 @@ def test_password_login_does_not_reveal_which_users_exist(store):
 
 
 def test_user_names_are_unique(store):
-    with pytest.raises(AuthError, match="'alice' already exists"):
+    with pytest.raises(UserExistsError, match="'alice' already exists"):
         store.add_user(User("alice", Role.OPERATOR, NOW))
 
 
 def make_app(store: UserStore, clock: Clock) -> FastAPI:
     auth = Auth(store, clock)
     app = FastAPI()
+    install_error_handlers(app)  # the dependencies raise AuthError (401) and ForbiddenError (403)
 
     @app.get("/search")
     def search(user: Annotated[User, Depends(auth.require(Permission.SEARCH))]) -> dict:
@@ -157,13 +152,13 @@ def test_http_dependencies_answer_401_and_403_with_clear_messages(store):
     assert get("/search", "dXNlcjpwYXNz", scheme="Basic").status_code == 401
     bad = get("/search", "skynet_not-a-real-token")
     assert bad.status_code == 401
-    assert bad.json()["detail"] == "invalid API token; check the token, or ask an admin for a new one"
+    assert bad.json() == {"detail": "invalid API token", "hint": "check the token, or ask an admin for a new one"}
 
     assert get("/search", ivan).json() == {"user": "ivan"}
     assert get("/cameras", olga, method="POST").json() == {"user": "olga"}
     denied = get("/search", olga)
     assert denied.status_code == 403
-    assert denied.json()["detail"] == "permission 'search' required; role 'operator' does not have it"
+    assert denied.json() == {"detail": "permission 'search' required; role 'operator' does not have it", "hint": None}
     assert get("/cameras", ivan, method="POST").status_code == 403
 
     clock.now = NOW + 3600

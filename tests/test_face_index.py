@@ -9,9 +9,9 @@ import pytest
 from store_support import CAMERAS, face, open_catalog
 
 from skynet.index.catalog import INDEX_DIR
-from skynet.index.face_models import DEFAULT_FACE_MODEL, index_dir
 from skynet.index.errors import QueryError
 from skynet.index.face_index import FaceIndex
+from skynet.index.face_models import DEFAULT_FACE_MODEL, index_dir
 from skynet.index.sqlite_store import SqliteStore
 from skynet.index.synthetic import clustered_embeddings
 

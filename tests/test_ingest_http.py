@@ -18,7 +18,7 @@ from ingest_support import ListSink, SquareAnalyzer
 from tls_support import Certificate, issued_by, private_ca, self_signed
 from waiting import wait_for
 
-from skynet.ingest.camera_manager import CameraManager
+from skynet.ingest.cameras import CameraSet
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
@@ -144,7 +144,7 @@ def test_https_camera_with_its_certificate_as_ca_file_is_read(camera_cert):
 
 
 def test_a_camera_records_tls_settings_reach_its_capture(camera_cert):
-    manager = CameraManager(SquareAnalyzer(), ListSink())
+    manager = CameraSet(SquareAnalyzer(), ListSink())
     with serving(camera_cert.server_context()) as server:
         url = f"https://127.0.0.1:{server.server_address[1]}/video.mjpg"
         manager.start_camera(Camera("trusted", "T", url, tls_ca_file=str(camera_cert.cert)))

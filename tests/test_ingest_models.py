@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ingest_support import ListSink, make_clip
 
-from skynet.ingest.analysis import AnalyzerPool
+from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions

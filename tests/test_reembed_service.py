@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from waiting import wait_for
 
 from skynet.cli import _register_commands, app
+from skynet.detectors.pool import AnalyzerPool
 from skynet.index.face_models import DEFAULT_FACE_MODEL, face_model_id, index_dir
 from skynet.index.reembed import Reembedder, ReembedJob
-from skynet.ingest.analysis import AnalyzerPool
 
 REASON = {"reason": "case 2026-8"}
 

@@ -145,9 +145,9 @@ def test_camera_tls_settings_round_trip(database_url, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_cameras_of_a_schema_3_store_are_verified_after_migration(tmp_path, backend):
+def test_cameras_of_a_schema_3_store_are_verified_after_migration(tmp_path, backend, request):
     insert = "INSERT INTO cameras (id, name, source_url) VALUES ('old', 'Old', 'https://10.0.0.7/video.mjpg')"
-    with database(backend) as url:
+    with database(backend, request) as url:
         if url is None:
             conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
             for number, migration in enumerate(schema.MIGRATIONS[:3], 1):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tls_support import self_signed
 from servers import CHROMIUM
+from tls_support import self_signed
 from ui_support import PASSWORD, USERS, Person, seed, serve
 from waiting import wait_for
 

@@ -93,6 +93,25 @@ def test_new_sightings_raise_alerts_for_active_entries_only(catalog):
     assert stored == {a.id for a, _, _ in received}
 
 
+def test_an_entry_threshold_of_zero_is_kept_not_replaced_by_the_default(catalog):
+    """An entry's own ``min_similarity`` counts even when it is 0.0; only a missing one takes the default."""
+    store = catalog.store
+
+    def face_entry(label: str, min_similarity: float | None) -> int:
+        reference = (_unit([1, 0, 0, 0]),)
+        entry = WatchlistEntry(
+            SightingKind.FACE, label, "case 5", "alice", NOW - 10, embeddings=reference, min_similarity=min_similarity
+        )
+        return store.add_watchlist_entry(entry)
+
+    zero, default = face_entry("anyone alike", 0.0), face_entry("default threshold", None)
+    matcher = WatchlistMatcher(store, lambda a, e, s: None, default_min_similarity=0.924, clock=lambda: NOW)
+    [sighting_id] = catalog.add_sightings([_face(_unit([1, 1, 0, 0]))])  # similarity 0.707 to the reference
+    alerts = matcher([store.get_sighting(sighting_id)])
+    assert [(a.entry_id, round(a.score, 3)) for a in alerts] == [(zero, 0.707)]
+    assert default not in {a.entry_id for a in alerts}
+
+
 def test_invalidate_picks_up_a_new_entry(catalog):
     store = catalog.store
     received = []

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 from servers import SkynetServe
 
-from skynet.api.auth import Role, User, hash_password
+from skynet.accounts.credentials import hash_password
+from skynet.accounts.model import Role, User
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.index.store import SightingMedia

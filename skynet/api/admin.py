@@ -6,14 +6,17 @@ import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
-from skynet.api.auth import AuthError, Permission, User, authenticate_password, issue_token
-from skynet.api.ratelimit import LoginThrottled
+from skynet.accounts.credentials import authenticate_password, issue_token
+from skynet.accounts.errors import AuthError
+from skynet.accounts.model import Permission, User
+from skynet.accounts.throttle import LoginThrottled
 from skynet.api.schemas import AuditOut, ErrorBody, JobOut, LoginRequest, ReindexRequest, TokenResponse
 from skynet.api.services import Services
+from skynet.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from skynet.records import AuditEvent
 
 JobId = Annotated[int, PathParam(ge=1, le=2**62)]
@@ -50,11 +53,7 @@ def router(services: Services) -> APIRouter:
                 user = await run_in_threadpool(authenticate_password, auth.store, body.user, body.password)
         except LoginThrottled as error:
             log.warning("login for %r from %s refused: %s", body.user, client, error.message)
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"{error.message} ({error.hint})",
-                headers={"Retry-After": str(error.retry_after_s)},
-            ) from None
+            raise
         except AuthError as error:
             log.warning("failed login for %r from %s: %s", body.user, client, error.message)
             await run_in_threadpool(
@@ -63,7 +62,7 @@ def router(services: Services) -> APIRouter:
                     services.clock(), body.user, "auth.login_failed", None, {"client": client, "error": error.message}
                 ),
             )
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, error.message) from None
+            raise
         return await run_in_threadpool(issue, user, client)
 
     def issue(user: User, client: str) -> TokenResponse:
@@ -103,13 +102,13 @@ def router(services: Services) -> APIRouter:
     ) -> JobOut:
         """Re-index archive files (or directories of them) on the server as ``camera``, in the background."""
         if services.make_reindexer is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this server runs no re-index jobs")
+            raise UnavailableError("this server runs no re-index jobs")
         if body.camera not in {c.id for c in store.cameras()}:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown camera {body.camera!r}; add it first")
+            raise InvalidInputError(f"unknown camera {body.camera!r}", "add it first")
         paths = [Path(p) for p in body.paths]
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not found on the server: {', '.join(missing[:5])}")
+            raise InvalidInputError(f"not found on the server: {', '.join(missing[:5])}")
         job = services.jobs.start_reindex(
             services.make_reindexer(), user.name, paths, body.camera, body.start, body.force
         )
@@ -127,12 +126,11 @@ def router(services: Services) -> APIRouter:
         """Re-embed every stored face and watch-list entry with the configured model pack's face model,
         then switch face search to it (a server started after a pack switch starts this by itself)."""
         if services.start_reembedding is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this server runs no re-embedding jobs")
+            raise UnavailableError("this server runs no re-embedding jobs")
         job = services.start_reembedding(user.name)
         if job is None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"face search already uses the configured model {services.catalog.face_model}: nothing to re-embed",
+            raise ConflictError(
+                f"face search already uses the configured model {services.catalog.face_model}: nothing to re-embed"
             )
         services.audit(user, "job.reembed", None, {"job": job.id, **job.params})
         return JobOut.of(job)
@@ -151,7 +149,7 @@ def router(services: Services) -> APIRouter:
         """A job's state and progress: files done of total, frames read, sightings, errors."""
         job = store.get_job(job_id)
         if job is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id}")
+            raise NotFoundError(f"no job with id {job_id}")
         return JobOut.of(job)
 
     return api

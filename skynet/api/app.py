@@ -1,4 +1,4 @@
-"""The FastAPI application: routers bound to one :class:`Services`, and errors as clear 4xx answers."""
+"""The FastAPI application: routers bound to one :class:`Services`, errors answered by :mod:`skynet.api.errors`."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
@@ -6,16 +6,14 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from skynet.api import admin, cameras, exports, search, sightings, users, watchlist
+from skynet.api.errors import install_error_handlers
 from skynet.api.services import Services
 from skynet.api.ui import mount_ui
-from skynet.errors import SkynetError
-from skynet.index.errors import InvalidSightingError, QueryError, StorageFullError
 
 
 class Health(BaseModel):
@@ -61,18 +59,5 @@ def create_app(services: Services) -> FastAPI:
         """Liveness (no authentication)."""
         return Health(status="ok")
 
-    app.add_exception_handler(SkynetError, _skynet_error)
+    install_error_handlers(app)
     return app
-
-
-async def _skynet_error(request: Request, error: Exception) -> JSONResponse:
-    """Known errors from the layers below as one message: bad queries and records 400, others 500/507."""
-    assert isinstance(error, SkynetError)
-    if isinstance(error, (QueryError, InvalidSightingError)):
-        code = status.HTTP_400_BAD_REQUEST
-    elif isinstance(error, StorageFullError):
-        code = status.HTTP_507_INSUFFICIENT_STORAGE
-    else:
-        code = status.HTTP_500_INTERNAL_SERVER_ERROR
-    detail = error.message if not error.hint else f"{error.message} ({error.hint})"
-    return JSONResponse({"detail": detail}, status_code=code)

@@ -7,16 +7,17 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from skynet.accounts.model import Permission, User
 from skynet.api.annotate import annotate, jpeg
-from skynet.api.auth import Permission, User
 from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody
 from skynet.api.services import Services
-from skynet.index.errors import InvalidSightingError
+from skynet.errors import ConflictError, NotFoundError, UnusableInputError
+from skynet.index.errors import CameraInUseError
 from skynet.ingest.diagnose import ca_file_problem
 from skynet.records import Camera, Detections, Frame
 from skynet.redaction import redact_url
@@ -35,7 +36,7 @@ def router(services: Services) -> APIRouter:
         for camera in store.cameras():
             if camera.id == camera_id:
                 return camera
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera with id {camera_id!r}")
+        raise NotFoundError(f"no camera with id {camera_id!r}")
 
     def audit(user: User, action: str, camera: Camera, before: Camera | None = None) -> None:
         detail = {
@@ -52,7 +53,7 @@ def router(services: Services) -> APIRouter:
     def check_ca_file(camera: Camera) -> None:
         problem = ca_file_problem(camera.tls_ca_file) if camera.tls_ca_file is not None else None
         if problem is not None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"camera {camera.id}: {problem}")
+            raise UnusableInputError(f"camera {camera.id}: {problem}")
 
     @api.get("/api/cameras", response_model=list[CameraOut])
     def list_cameras(user: Annotated[User, Depends(viewer)]) -> list[CameraOut]:
@@ -63,7 +64,7 @@ def router(services: Services) -> APIRouter:
     def create_camera(body: CameraIn, user: Annotated[User, Depends(manager)]) -> CameraOut:
         """Add a camera and start its worker."""
         if any(c.id == body.id for c in store.cameras()):
-            raise HTTPException(status.HTTP_409_CONFLICT, f"camera {body.id!r} already exists; use PATCH to change it")
+            raise ConflictError(f"camera {body.id!r} already exists", "use PATCH to change it")
         camera = Camera(
             body.id,
             body.name,
@@ -110,8 +111,8 @@ def router(services: Services) -> APIRouter:
             services.cameras.stop_camera(camera_id)
         try:
             store.delete_camera(camera_id)
-        except InvalidSightingError as error:  # it still has sightings: stopped, but kept
-            raise HTTPException(status.HTTP_409_CONFLICT, f"{error.message}; its worker is stopped") from None
+        except CameraInUseError as error:  # stopped, but kept
+            raise CameraInUseError(f"{error.message}; its worker is stopped", error.hint) from None
         audit(user, "camera.delete", camera)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -147,7 +148,7 @@ def router(services: Services) -> APIRouter:
         """The latest analysed frame with boxes and labels (JPEG); 404 before the first one."""
         found = latest(camera_id)
         if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no analysed frame yet")
+            raise NotFoundError(f"camera {camera_id!r} has no analysed frame yet")
         data = await run_in_threadpool(_annotated_jpeg, *found)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
@@ -168,7 +169,7 @@ def router(services: Services) -> APIRouter:
         """A live MJPEG stream of annotated frames (for an <img> tag), one part per new analysed frame."""
         latest(camera_id)  # 404 for an unknown camera before the stream starts
         if services.cameras is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "this server runs no camera workers: no live preview")
+            raise NotFoundError("this server runs no camera workers: no live preview")
 
         async def parts() -> AsyncIterator[bytes]:
             sent, last = 0, None

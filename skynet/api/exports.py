@@ -17,16 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from skynet import __version__
-from skynet.api.auth import Permission, User
+from skynet.accounts.model import Permission, User
 from skynet.api.schemas import ErrorBody, ExportRequest
 from skynet.api.services import Services
 from skynet.api.sightings import media_file
 from skynet.api.uploads import face_from_sighting
 from skynet.api.zipstream import Member, zip_chunks
+from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Camera, Sighting
 from skynet.redaction import redact_url
 from skynet.trajectory import TrajectoryOptions, build_trajectory
@@ -132,10 +133,9 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
         known = {s.id for s in found}
         missing = [str(i) for i in ids if i not in known]
         if missing:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
+            raise NotFoundError(
                 f"no sightings with ids {', '.join(missing[:20])}"
-                + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""),
+                + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
             )
         chosen = [Selected(s) for s in found]
     elif body.plate is not None:
@@ -166,7 +166,7 @@ def _trajectory_geojson(services: Services, body: ExportRequest, selected: list[
     try:
         trajectory = build_trajectory([s.sighting for s in selected], services.catalog.store.cameras(), options)
     except ValueError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        raise InvalidInputError(str(error)) from None
     return _json(to_geojson(trajectory))
 
 

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skynet.api.auth import DEFAULT_TOKEN_TTL_S, ApiToken, Role, User
+from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
+from skynet.accounts.model import ApiToken, Role, User
 from skynet.index.store import Job, PlateMode
 from skynet.records import Alert, AuditEvent, Camera, Sighting, WatchlistEntry
 from skynet.redaction import redact_url
@@ -19,7 +20,11 @@ class Strict(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """An error answer: the message and, where there is one, the fix (FastAPI's own 422 lists its
+    errors in ``detail``)."""
+
     detail: str | list[Any]
+    hint: str | None = None
 
 
 class LoginRequest(Strict):

@@ -4,9 +4,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
-from skynet.api.auth import Permission, User
+from skynet.accounts.model import Permission, User
 from skynet.api.schemas import (
     BoxOut,
     ErrorBody,
@@ -20,6 +20,7 @@ from skynet.api.schemas import (
 )
 from skynet.api.services import Services
 from skynet.api.uploads import query_face
+from skynet.errors import InvalidInputError
 from skynet.index.store import PlateMode
 from skynet.records import Box, Sighting
 from skynet.trajectory import TrajectoryOptions, build_trajectory, trajectory_json
@@ -214,7 +215,7 @@ def _trajectory(services: Services, sightings: list[Sighting], max_speed_kmh: fl
     try:
         trajectory = build_trajectory(sightings, services.catalog.store.cameras(), options)
     except ValueError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        raise InvalidInputError(str(error)) from None
     result = trajectory_json(trajectory)
     for stop in result["stops"]:
         best = stop["best_sighting_id"]

@@ -13,8 +13,9 @@ import anyio.to_thread
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from skynet.accounts.model import User
 from skynet.alerts.hub import LiveHub
-from skynet.api.auth import Auth, User
+from skynet.api.auth import Auth
 from skynet.api.jobs import JobRunner
 from skynet.config import Settings
 from skynet.index.catalog import Catalog

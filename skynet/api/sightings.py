@@ -5,13 +5,14 @@
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from skynet.api.auth import Permission, User
+from skynet.accounts.model import Permission, User
 from skynet.api.schemas import ErrorBody, SightingOut
 from skynet.api.services import Services
+from skynet.errors import NotFoundError
 from skynet.records import Sighting
 
 SightingId = Annotated[int, PathParam(ge=1, le=2**62)]
@@ -37,13 +38,13 @@ def router(services: Services) -> APIRouter:
     def sighting(sighting_id: int) -> Sighting:
         found = store.get_sighting(sighting_id)
         if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sighting with id {sighting_id}")
+            raise NotFoundError(f"no sighting with id {sighting_id}")
         return found
 
     def jpeg(relative: str | None, what: str, sighting_id: int) -> FileResponse:
         path = media_file(services.settings.data_dir, relative)
         if path is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"sighting {sighting_id} has no {what}")
+            raise NotFoundError(f"sighting {sighting_id} has no {what}")
         return FileResponse(path, media_type="image/jpeg")
 
     @api.get("/api/sightings/{sighting_id}", response_model=SightingOut)

@@ -3,15 +3,14 @@ shown once and stored hashed, and the last active admin cannot be removed."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi import Path as PathParam
 
-from skynet.api import accounts
-from skynet.api.auth import ApiToken, AuthError, Permission, User, error_detail
+from skynet.accounts import changes
+from skynet.accounts.model import ApiToken, Permission, User
 from skynet.api.schemas import (
     ErrorBody,
     IssuedToken,
@@ -26,20 +25,6 @@ from skynet.api.services import Services
 
 Name = Annotated[str, PathParam(min_length=1, max_length=200, description="The user name.")]
 TokenId = Annotated[int, PathParam(ge=1, le=2**62)]
-
-
-@contextmanager
-def _as_http() -> Iterator[None]:
-    """Account errors as HTTP answers: unknown user or token 404, a name taken, a disabled user or the last
-    admin 409, anything else (a short password) 422."""
-    try:
-        yield
-    except (accounts.UnknownUserError, accounts.UnknownTokenError) as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, error_detail(error)) from None
-    except (accounts.UserExistsError, accounts.ConflictError) as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, error_detail(error)) from None
-    except AuthError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail(error)) from None
 
 
 def router(services: Services) -> APIRouter:
@@ -61,9 +46,8 @@ def router(services: Services) -> APIRouter:
         )
 
     def audited(by: User, action: str, reason: str, detail: dict[str, Any], change: Callable[[], Any]) -> Any:
-        """Run ``change`` (account errors become HTTP answers), then audit it; refused changes are not audited."""
-        with _as_http():
-            result = change()
+        """Run ``change``, then audit it; refused changes are not audited."""
+        result = change()
         services.auth.recent.clear()  # a role, a disabled user or a revoked token counts from the next request
         services.audit(by, action, reason, detail)
         return result
@@ -76,8 +60,7 @@ def router(services: Services) -> APIRouter:
     @api.get("/api/users/{name}", response_model=UserOut)
     def get_user(name: Name, by: Admin) -> UserOut:
         """One account."""
-        with _as_http():
-            return out(accounts.existing_user(store, name))
+        return out(changes.existing_user(store, name))
 
     @api.post("/api/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
     def create_user(body: UserCreate, by: Admin) -> UserCreated:
@@ -87,7 +70,7 @@ def router(services: Services) -> APIRouter:
             "user.create",
             body.reason,
             {"user": body.name, "role": body.role.value, "password": body.password is not None},
-            lambda: accounts.create_user(
+            lambda: changes.create_user(
                 store, body.name, body.role, services.clock(), body.password, body.token_days * 86400, "api"
             ),
         )
@@ -96,29 +79,26 @@ def router(services: Services) -> APIRouter:
     @api.patch("/api/users/{name}", response_model=UserOut)
     def update_user(name: Name, body: UserUpdate, by: Admin) -> UserOut:
         """Change a role, or disable (revoking the user's tokens) or re-enable an account."""
-        changes = body.model_dump(exclude={"reason"}, exclude_none=True, mode="json")
+        asked = body.model_dump(exclude={"reason"}, exclude_none=True, mode="json")
         user = audited(
             by,
             "user.update",
             body.reason,
-            {"user": name, **changes},
-            lambda: accounts.change_user(store, name, role=body.role, disabled=body.disabled),
+            {"user": name, **asked},
+            lambda: changes.change_user(store, name, role=body.role, disabled=body.disabled),
         )
         return out(user)
 
     @api.delete("/api/users/{name}", status_code=status.HTTP_204_NO_CONTENT)
     def delete_user(name: Name, reason: Annotated[Reason, Query()], by: Admin) -> Response:
         """Delete an account and revoke its tokens (its audit history stays)."""
-        audited(by, "user.delete", reason, {"user": name}, lambda: accounts.delete_user(store, name))
+        audited(by, "user.delete", reason, {"user": name}, lambda: changes.delete_user(store, name))
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.post("/api/users/{name}/tokens", response_model=IssuedToken, status_code=status.HTTP_201_CREATED)
     def create_token(name: Name, body: TokenCreate, by: Admin) -> IssuedToken:
         """A new API token for an account (shown once, in this answer only)."""
-        with _as_http():
-            user, token, record = accounts.issue_user_token(
-                store, name, services.clock(), body.days * 86400, body.label
-            )
+        user, token, record = changes.issue_user_token(store, name, services.clock(), body.days * 86400, body.label)
         services.audit(
             by,
             "token.issue",
@@ -135,7 +115,7 @@ def router(services: Services) -> APIRouter:
             "token.revoke",
             reason,
             {"user": name, "token_id": token_id},
-            lambda: accounts.revoke_user_token(store, name, token_id),
+            lambda: changes.revoke_user_token(store, name, token_id),
         )
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -5,14 +5,15 @@ the ``/api/live`` WebSocket. Every watch-list change is audited with its reason.
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile, WebSocket, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, WebSocket, status
 from fastapi import Path as PathParam
 
+from skynet.accounts.model import Permission, User
 from skynet.alerts.events import EventType
-from skynet.api.auth import Permission, User
 from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
 from skynet.api.services import Services
 from skynet.api.uploads import face_from_upload
+from skynet.errors import InvalidInputError, NotFoundError, UnusableInputError
 from skynet.index import plate_search
 from skynet.records import SightingKind, WatchlistEntry
 
@@ -59,19 +60,19 @@ def router(services: Services) -> APIRouter:
         """Add a face (from photos) or plate (exact or wildcard) to watch for."""
         now = services.clock()
         if expires_at is not None and expires_at <= now:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "expires_at is in the past")
+            raise UnusableInputError("expires_at is in the past")
         embeddings: tuple = ()
         kept: list[bytes] = []
         if kind is SightingKind.FACE:
             if not photos or pattern is not None:
-                raise HTTPException(status.HTTP_400_BAD_REQUEST, "a face entry needs 'photos' and no 'pattern'")
+                raise InvalidInputError("a face entry needs 'photos' and no 'pattern'")
             if len(photos) > MAX_PHOTOS:
-                raise HTTPException(status.HTTP_400_BAD_REQUEST, f"at most {MAX_PHOTOS} photos per entry")
+                raise InvalidInputError(f"at most {MAX_PHOTOS} photos per entry")
             embeddings = tuple([(await face_from_upload(services, photo, None))[0] for photo in photos])
             kept = [await _photo_bytes(photo) for photo in photos]  # re-embedded if the model pack changes
         else:
             if not pattern or photos:
-                raise HTTPException(status.HTTP_400_BAD_REQUEST, "a plate entry needs a 'pattern' and no 'photos'")
+                raise InvalidInputError("a plate entry needs a 'pattern' and no 'photos'")
             plate_search.wildcard_plan(pattern)  # QueryError (400) for a bad or too broad pattern
             pattern = plate_search.clean(pattern)
         entry = WatchlistEntry(
@@ -136,7 +137,7 @@ def router(services: Services) -> APIRouter:
         """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
         alert = store.acknowledge_alert(alert_id, user.name, services.clock())
         if alert is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id}")
+            raise NotFoundError(f"no alert with id {alert_id}")
         services.audit(user, "alert.ack", None, {"alert": alert_id, "acknowledged_by": alert.acknowledged_by})
         return AlertOut.of(alert)
 
@@ -162,4 +163,4 @@ def _find(services: Services, entry_id: int) -> WatchlistEntry:
     for entry in services.catalog.store.watchlist():
         if entry.id == entry_id:
             return entry
-    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no watch-list entry with id {entry_id}")
+    raise NotFoundError(f"no watch-list entry with id {entry_id}")

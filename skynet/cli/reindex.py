@@ -12,10 +12,10 @@ from tqdm import tqdm
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.detectors.batching import camera_pool
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.batching import camera_pool
 from skynet.ingest.reindex import FileOutcome, Reindexer, archive_files, frame_count
 from skynet.ingest.worker import WorkerOptions
 from skynet.records import Camera

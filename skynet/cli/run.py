@@ -12,9 +12,9 @@ import typer
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.batching import camera_pool
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.status import CameraStatus
@@ -55,12 +55,12 @@ def run(
         writer = CatalogWriter(catalog)
         running = CameraSet(pool, writer, embed=pool.embed, read=pool.read)
         for config in configs:
-            running.start([config.source()], WorkerOptions.from_settings(settings, config.analysis_fps))
+            running.start(config.source(), WorkerOptions.from_settings(settings, config.analysis_fps))
         typer.echo(f"running {len(configs)} camera(s), {size} analyser(s); data in {settings.data_dir}")
         while not stop.wait(status_every or None):
             for status in running.statuses():
                 typer.echo(status_line(status))
         typer.echo("stopping: finishing open tracks ...")
-        running.stop()
+        running.stop_all()
         writer.close()
         typer.echo(f"stored {writer.stored} sighting(s)" + (f", {writer.failed} failed" if writer.failed else ""))

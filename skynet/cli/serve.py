@@ -10,15 +10,15 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from skynet.accounts.throttle import LoginThrottle
 from skynet.api.app import create_app
 from skynet.api.auth import Auth
-from skynet.api.ratelimit import LoginThrottle
 from skynet.api.services import Services
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
-from skynet.ingest.batching import camera_pool
 from skynet.ingest.camera_config import load_cameras
 from skynet.service.demo import set_up_demo
 from skynet.service.runtime import ServiceRuntime

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from skynet.api.accounts import create_user, issue_user_token
-from skynet.api.auth import DEFAULT_TOKEN_TTL_S, Role, User
+from skynet.accounts.changes import create_user, issue_user_token
+from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
+from skynet.accounts.model import Role, User
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
 from skynet.index.catalog import open_store

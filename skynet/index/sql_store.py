@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from skynet.accounts.errors import UserExistsError
+from skynet.accounts.model import ApiToken, Role, User
 from skynet.alerts.outbox import Delivery, DeliveryState
-from skynet.api.auth import ApiToken, AuthError, Role, User
 from skynet.index import plate_search
-from skynet.index.errors import InvalidSightingError, QueryError, UnknownCameraError
+from skynet.index.errors import CameraInUseError, InvalidSightingError, QueryError, UnknownCameraError
 from skynet.index.face_models import DEFAULT_FACE_MODEL
 from skynet.index.media import MediaFiles, check_jpeg, storage_error
 from skynet.index.store import (
@@ -260,7 +261,7 @@ class SqlStore(ABC):
         """Remove a camera that has no sightings; ``False`` if there was none with that id."""
         with self._write("deleting a camera"):
             if self._execute("SELECT 1 FROM sightings WHERE camera_id = ? LIMIT 1", (camera_id,)).fetchone():
-                raise InvalidSightingError(
+                raise CameraInUseError(
                     f"camera {camera_id!r} still has sightings and cannot be deleted",
                     "keep it (stopped), or delete its sightings by retention first",
                 )
@@ -831,7 +832,7 @@ class SqlStore(ABC):
                 ),
             )
 
-    # --- users and API tokens (skynet.api.auth.UserStore) ----------------------------------------
+    # --- users and API tokens (skynet.accounts.model.UserStore) ----------------------------------------
 
     def get_user(self, name: str) -> User | None:
         row = self._execute(
@@ -845,7 +846,7 @@ class SqlStore(ABC):
 
     def add_user(self, user: User) -> User:
         if self.get_user(user.name) is not None:
-            raise AuthError(f"user {user.name!r} already exists")
+            raise UserExistsError(f"user {user.name!r} already exists")
         with self._write("adding a user"):
             user_id = self._insert_returning_id(
                 "INSERT INTO users (name, role, created_at, password_hash, disabled) VALUES (?, ?, ?, ?, ?)",

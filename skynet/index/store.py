@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from skynet.api.auth import ApiToken, User
+from skynet.accounts.model import ApiToken, User
 from skynet.records import Alert, AuditEvent, Box, Camera, Sighting, WatchlistEntry
 
 
@@ -207,7 +207,7 @@ class SightingStore(Protocol):
 
     def set_file_state(self, state: FileState) -> None: ...
 
-    # users and API tokens: a store is also a skynet.api.auth.UserStore
+    # users and API tokens: a store is also a skynet.accounts.model.UserStore
     def get_user(self, name: str) -> User | None: ...
 
     def users(self) -> list[User]: ...

@@ -24,6 +24,7 @@ from skynet.alerts import (
     camera_status_event,
 )
 from skynet.config import Settings
+from skynet.detectors.pool import AnalyzerPool
 from skynet.errors import ConfigError, SkynetError
 from skynet.index.catalog import Catalog
 from skynet.index.errors import QueryError
@@ -32,8 +33,7 @@ from skynet.index.reembed import Reembedder, ReembedJob, pending_switch
 from skynet.index.retention import run_retention_policy
 from skynet.index.store import Job
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.analysis import AnalyzerPool
-from skynet.ingest.camera_manager import CameraManager
+from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.worker import WorkerOptions
 from skynet.records import Detections, Sighting
@@ -100,7 +100,7 @@ class ServiceRuntime:
         self.writer.add_listener(self.matcher)
         self.writer.add_listener(fanout.sightings)
         self.worker_options = WorkerOptions.from_settings(settings)
-        self.cameras = CameraManager(pool, self.writer, embed=pool.embed, options=self.worker_options, read=pool.read)
+        self.cameras = CameraSet(pool, self.writer, self.worker_options, embed=pool.embed, read=pool.read)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.reembed: ReembedJob | None = None

@@ -113,7 +113,7 @@ class WatchlistMatcher:
             return [
                 (faces[i], score)
                 for i, score in best.items()
-                if faces[i].active(now) and score >= (faces[i].min_similarity or self.default_min_similarity)
+                if faces[i].active(now) and score >= self._threshold(faces[i])
             ]
         if sighting.kind == SightingKind.PLATE and sighting.plate is not None:
             found = [
@@ -121,3 +121,7 @@ class WatchlistMatcher:
             ]
             return [(entry, score) for entry, score in found if score is not None]
         return []
+
+    def _threshold(self, entry: WatchlistEntry) -> float:
+        """The similarity a face must reach for ``entry``: its own (0.0 included), else the default."""
+        return self.default_min_similarity if entry.min_similarity is None else entry.min_similarity

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
-from skynet.api.auth import PERMISSIONS, Auth, User
+from skynet.accounts.model import PERMISSIONS, User
+from skynet.api.auth import Auth
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -28,10 +28,11 @@ function saveSession(value) {
   else sessionStorage.removeItem(KEY);
 }
 
-/** The message of an error body: FastAPI's `detail` string, or its list of validation errors. */
+/** The message of an error body: its `detail` followed by its `hint` (the fix, when there is one), or
+ * FastAPI's list of validation errors. */
 export function describe(status, body) {
   const detail = body && body.detail;
-  if (typeof detail === "string") return detail;
+  if (typeof detail === "string") return body.hint ? `${detail} (${body.hint})` : detail;
   if (Array.isArray(detail)) {
     return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body" && p !== "query").join(".")}: ${d.msg}`)
       .join("; ");

@@ -6,38 +6,17 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from skynet.api.auth import (
-    DEFAULT_TOKEN_TTL_S,
-    ApiToken,
-    AuthError,
-    Role,
-    User,
-    UserStore,
-    hash_password,
-    issue_token,
+from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S, hash_password, issue_token
+from skynet.accounts.errors import (
+    LastAdminError,
+    UnknownTokenError,
+    UnknownUserError,
+    UserDisabledError,
+    UserExistsError,
 )
+from skynet.accounts.model import ApiToken, Role, User, UserStore
 
 _changes = threading.Lock()  # one account change at a time, so two can't both remove "the other" last admin
-
-
-class UnknownUserError(AuthError):
-    """No account has that name."""
-
-
-class UserExistsError(AuthError):
-    """The name is taken."""
-
-
-class UnknownTokenError(AuthError):
-    """The user has no token with that id."""
-
-
-class ConflictError(AuthError):
-    """The change contradicts the accounts as they are (a disabled user, the last admin)."""
-
-
-class LastAdminError(ConflictError):
-    """The change would leave no active admin."""
 
 
 def existing_user(store: UserStore, name: str) -> User:
@@ -74,7 +53,7 @@ def issue_user_token(
     """A new token for the active account ``name``: (user, plaintext shown once, token record)."""
     user = existing_user(store, name)
     if user.disabled:
-        raise ConflictError(f"user {name!r} is disabled", "enable the account first")
+        raise UserDisabledError(f"user {name!r} is disabled", "enable the account first")
     token, record = issue_token(store, user, now, ttl_s, label)
     return user, token, record
 

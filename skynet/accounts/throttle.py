@@ -16,21 +16,21 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from skynet.errors import SkynetError
+from skynet.errors import RateLimitedError
 
 SWEEP_AT = 10_000
 """Forget expired keys once this many are kept (each key holds at most ``max_failures`` times)."""
 
 
-class LoginThrottled(SkynetError):
+class LoginThrottled(RateLimitedError):
     """Too many failed logins; ``retry_after_s`` says when the next try is accepted."""
 
     def __init__(self, retry_after_s: int, what: str) -> None:
         super().__init__(
             f"too many failed logins {what}; try again in {retry_after_s} s",
             "API tokens keep working; an admin can issue a new one",
+            retry_after_s,
         )
-        self.retry_after_s = retry_after_s
 
 
 class LoginThrottle:

@@ -21,8 +21,8 @@ from typing import Protocol
 import numpy as np
 
 from skynet.config import Settings
+from skynet.detectors.pool import Analyzer, AnalyzerPool
 from skynet.errors import SkynetError
-from skynet.ingest.analysis import Analyzer, AnalyzerPool
 from skynet.records import Box, Detections
 
 log = logging.getLogger(__name__)
