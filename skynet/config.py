@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from skynet.private_files import MODELS_DIR_NAME
+
 
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "skynet"
@@ -126,7 +128,27 @@ class Settings(BaseSettings):
         "with HMAC-SHA256 of the secret.",
     )
 
+    camera_networks: list[str] = Field(
+        default_factory=list,
+        description="Where network cameras may be: CIDR networks (192.168.10.0/24, 10.0.0.7) and host names "
+        "(cam7.example.org, *.cams.example.org). Empty (the default): no network camera until an admin lists "
+        "the camera network. Loopback and link-local addresses need a network inside their range (127.0.0.1/32).",
+    )
+    camera_schemes: list[str] = Field(
+        default=["rtsp", "rtsps", "http", "https"], description="URL schemes network cameras may use."
+    )
+    camera_file_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories whose video files may be cameras (played in a loop); the demo directory always is.",
+    )
+    camera_devices: bool = Field(default=False, description="Allow local capture devices (/dev/videoN) as cameras.")
+
+    @property
+    def demo_dir(self) -> Path:
+        """Where the demo camera's generated clip lives (always allowed as a camera source)."""
+        return self.data_dir / "demo"
+
     @property
     def models_path(self) -> Path:
         """Directory the model packs live in."""
-        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+        return self.model_dir if self.model_dir is not None else self.data_dir / MODELS_DIR_NAME

@@ -21,6 +21,7 @@ from skynet.records import Box, Camera, Detections, FaceDetection
 DIM = 8
 PASSWORD = "correct horse battery staple"
 SECRET_URL = "rtsp://admin:hunter2secret@10.0.0.9/stream1"
+CAMERA_NETWORKS = ["10.0.0.0/8", "h"]  # the camera allow-list of the API tests' cameras
 
 
 def colour_jpeg(bgr: tuple[int, int, int], size: int = 64) -> bytes:
@@ -64,9 +65,12 @@ class Api:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
-def make_api(data_dir: Path, clock=None) -> Api:
-    """A service over a fresh store in ``data_dir`` with cameras cam-a/cam-b and one user per role."""
-    settings = Settings(data_dir=data_dir, max_image_bytes=200_000)
+def make_api(data_dir: Path, clock=None, **settings_given) -> Api:
+    """A service over a fresh store in ``data_dir`` with cameras cam-a/cam-b and one user per role;
+    ``settings_given`` overrides settings."""
+    settings = Settings(
+        **{"data_dir": data_dir, "max_image_bytes": 200_000, "camera_networks": CAMERA_NETWORKS, **settings_given}
+    )
     catalog = Catalog.open(data_dir)
     catalog.store.add_camera(Camera("cam-a", "Gate A", SECRET_URL, 22.81, 108.32))
     catalog.store.add_camera(Camera("cam-b", "Bridge B", "rtsp://10.0.0.8/stream", 22.82, 108.33))

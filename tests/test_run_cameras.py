@@ -127,7 +127,12 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         f'[[cameras]]\nid = "street"\nurl = "{server.url("street", "viewer:pa55word@")}"\n'
         "latitude = 22.5\nlongitude = 114.0\n",
     )
-    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_settings.models_path)}
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(model_settings.models_path),
+        "SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]',  # the test's RTSP server
+    }
     run = subprocess.Popen(
         [sys.executable, "-m", "skynet", "run", "--cameras", str(cameras), "--status-every", "1"],
         stdout=subprocess.PIPE,

@@ -96,6 +96,11 @@ def _jpeg(image) -> bytes:
 @contextlib.contextmanager
 def serve(data_dir: Path, model_dir: Path) -> Iterator[str]:
     """``skynet serve`` over ``data_dir`` on a port it binds itself; yields its base URL, stops it at the end."""
-    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_dir)}
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(model_dir),
+        "SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]',  # the map cameras, and the one the camera form adds
+    }
     with SkynetServe(env, data_dir / "serve.log") as server:
         yield server.url

@@ -1,4 +1,6 @@
-"""Cameras: list, create, update, delete, status. Source URLs are write-only (returned redacted)."""
+"""Cameras: list, create, update, delete, status. Source URLs are write-only (returned redacted) and must be
+inside the camera allow-list (:mod:`skynet.ingest.source_policy`); why a camera cannot be read is told in
+detail only to admins (to others it would make the server a port scanner)."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
@@ -19,6 +21,7 @@ from skynet.api.services import Services
 from skynet.errors import ConflictError, NotFoundError, UnusableInputError
 from skynet.index.errors import CameraInUseError
 from skynet.ingest.diagnose import ca_file_problem
+from skynet.ingest.source_policy import SourceNotAllowedError, SourcePolicy
 from skynet.records import Camera, Detections, Frame
 from skynet.redaction import redact_url
 
@@ -31,6 +34,7 @@ def router(services: Services) -> APIRouter:
     viewer = services.auth.require(Permission.VIEW_CAMERAS)
     manager = services.auth.require(Permission.MANAGE_CAMERAS)
     store = services.catalog.store
+    policy = SourcePolicy.from_settings(services.settings)
 
     def find(camera_id: str) -> Camera:
         for camera in store.cameras():
@@ -49,6 +53,12 @@ def router(services: Services) -> APIRouter:
         services.audit(user, action, None, detail)
         if not camera.tls_verify and (before is None or before.tls_verify):
             services.audit(user, "camera.tls_verification_off", None, detail)
+
+    def check_source(camera: Camera) -> None:
+        try:
+            policy.check(camera.source_url)
+        except SourceNotAllowedError as error:
+            raise SourceNotAllowedError(f"camera {camera.id}: {error.message}") from None
 
     def check_ca_file(camera: Camera) -> None:
         problem = ca_file_problem(camera.tls_ca_file) if camera.tls_ca_file is not None else None
@@ -75,6 +85,7 @@ def router(services: Services) -> APIRouter:
             body.tls_verify,
             body.tls_ca_file,
         )
+        check_source(camera)
         check_ca_file(camera)
         store.add_camera(camera)
         audit(user, "camera.create", camera)
@@ -94,6 +105,8 @@ def router(services: Services) -> APIRouter:
                 if v is not None or k in ("latitude", "longitude", "tls_ca_file")
             },
         )
+        if "source_url" in body.model_fields_set:
+            check_source(camera)
         if "tls_ca_file" in body.model_fields_set:
             check_ca_file(camera)
         store.add_camera(camera)
@@ -118,7 +131,8 @@ def router(services: Services) -> APIRouter:
 
     @api.get("/api/cameras/{camera_id}/status", response_model=CameraStatusOut)
     def camera_status(camera_id: CameraId, user: Annotated[User, Depends(viewer)]) -> CameraStatusOut:
-        """The live worker's state, frame rates, last error (credential-free)."""
+        """The live worker's state, frame rates, last error (credential-free; the diagnosis for admins, one
+        sentence per kind of failure for others)."""
         find(camera_id)
         current = services.cameras.status(camera_id) if services.cameras is not None else None
         if current is None:
@@ -131,7 +145,7 @@ def router(services: Services) -> APIRouter:
             analysed_fps=current.analysed_fps,
             last_frame_time=current.last_frame_time,
             reconnects=current.reconnects,
-            last_error=current.last_error,
+            last_error=current.last_error if user.may(Permission.DIAGNOSE_CAMERAS) else current.problem,
             frames_read=current.frames_read,
             frames_analysed=current.frames_analysed,
             sightings=current.sightings,

@@ -121,7 +121,12 @@ TLS_CA_FILE = (
 class CameraIn(Strict):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
-    source_url: str = Field(min_length=1, max_length=2000, description="Write-only: never returned.")
+    source_url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Write-only: never returned. Must be inside the camera allow-list (SKYNET_CAMERA_NETWORKS, "
+        "SKYNET_CAMERA_SCHEMES, SKYNET_CAMERA_FILE_DIRS, SKYNET_CAMERA_DEVICES), else 422.",
+    )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     tags: list[str] = Field(default_factory=list, max_length=50)
@@ -131,7 +136,9 @@ class CameraIn(Strict):
 
 class CameraUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    source_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    source_url: str | None = Field(
+        default=None, min_length=1, max_length=2000, description="Write-only; inside the camera allow-list."
+    )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     tags: list[str] | None = Field(default=None, max_length=50)
@@ -142,8 +149,11 @@ class CameraUpdate(Strict):
 class CameraOut(BaseModel):
     id: str
     name: str
-    source: str = Field(description="The source URL with user, password and secret parameters replaced by ***.")
-    has_credentials: bool
+    source: str = Field(
+        description="The source URL with its user-info, every query value, the fragment and the values of "
+        "path parameters (;password=...) replaced by ***."
+    )
+    has_credentials: bool = Field(description="Whether anything of the source URL is hidden in `source`.")
     latitude: float | None
     longitude: float | None
     tags: list[str]
@@ -174,7 +184,11 @@ class CameraStatusOut(BaseModel):
     analysed_fps: float | None = None
     last_frame_time: float | None = None
     reconnects: int | None = None
-    last_error: str | None = None
+    last_error: str | None = Field(
+        default=None,
+        description="Why the camera cannot be read or analysed: the diagnosis for admins, one sentence that "
+        "reveals nothing about the network for everyone else.",
+    )
     frames_read: int | None = None
     frames_analysed: int | None = None
     sightings: int | None = None

@@ -17,12 +17,13 @@ from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.cameras import CameraSet
+from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import WorkerOptions
 
 
 def status_line(status: CameraStatus) -> str:
-    """One line per camera for the console (the source is already redacted)."""
+    """One line per camera for the console (whoever runs ``skynet run`` sees the full diagnosis, redacted)."""
     line = (
         f"{status.camera_id:16s} {status.state.value:12s} in {status.input_fps:5.1f} fps  "
         f"analysed {status.analysed_fps:4.1f} fps  dropped {status.frames_dropped}  "
@@ -41,7 +42,8 @@ def run(
 ) -> None:
     """Run one worker per camera, writing sightings to the store; stop with Ctrl-C or SIGTERM."""
     settings = load_settings(data_dir, model_dir)
-    configs = load_cameras(cameras)
+    policy = SourcePolicy.from_settings(settings)
+    configs = load_cameras(cameras, policy)
     size = analysers or min(len(configs), os.cpu_count() or 1)
     pool = camera_pool(
         settings.model_copy(update={"intra_op_threads": 1}), size=size, lazy_embedding=True, lazy_reading=True
@@ -55,7 +57,7 @@ def run(
         writer = CatalogWriter(catalog)
         running = CameraSet(pool, writer, embed=pool.embed, read=pool.read)
         for config in configs:
-            running.start(config.source(), WorkerOptions.from_settings(settings, config.analysis_fps))
+            running.start(config.source(policy), WorkerOptions.from_settings(settings, config.analysis_fps))
         typer.echo(f"running {len(configs)} camera(s), {size} analyser(s); data in {settings.data_dir}")
         while not stop.wait(status_every or None):
             for status in running.statuses():

@@ -20,6 +20,7 @@ from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
 from skynet.index.sql_store import StoreOutbox
 from skynet.ingest.camera_config import load_cameras
+from skynet.ingest.source_policy import SourcePolicy
 from skynet.service.demo import set_up_demo
 from skynet.service.runtime import ServiceRuntime
 from skynet.synthetic import DEMO_PLATES
@@ -50,7 +51,7 @@ def serve(
     )
     with Catalog.from_settings(settings) as catalog:
         store = catalog.store
-        for config in load_cameras(cameras) if cameras else []:
+        for config in load_cameras(cameras, SourcePolicy.from_settings(settings)) if cameras else []:
             store.add_camera(config.camera())
         if demo and not store.cameras():
             camera = set_up_demo(settings, store)

@@ -37,6 +37,7 @@ from skynet.index.store import (
     PlateMode,
     SightingMedia,
 )
+from skynet.private_files import make_private
 from skynet.records import (
     Alert,
     AuditEvent,
@@ -149,6 +150,7 @@ class SqlStore(ABC):
         self.media = MediaFiles(self.data_dir)
         self._lock = threading.RLock()
         self._open()
+        make_private(self.data_dir)  # after the database files exist
         self._cameras: set[str] = {row[0] for row in self._execute("SELECT id FROM cameras")}
         self._dims: dict[str, int] = {}  # embedding dimension of each model (meta embedding_dim/<model>)
         self.orphans_removed = self._sweep() if sweep_orphans else 0

@@ -17,7 +17,7 @@ DEMO_WATCH_DAYS = 7
 
 def set_up_demo(settings: Settings, store: SightingStore) -> Camera:
     """Create the demo clip, camera and watch-list entry (each only once); returns the camera."""
-    clip = settings.data_dir / "demo" / "street.avi"
+    clip = settings.demo_dir / "street.avi"
     if not clip.is_file():
         clip.parent.mkdir(parents=True, exist_ok=True)
         write_demo_clip(clip)

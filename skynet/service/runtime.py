@@ -35,6 +35,7 @@ from skynet.index.store import Job
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
+from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
 from skynet.records import Detections, Sighting
 from skynet.watchlist import AlertFanout, WatchlistMatcher
@@ -100,7 +101,14 @@ class ServiceRuntime:
         self.writer.add_listener(self.matcher)
         self.writer.add_listener(fanout.sightings)
         self.worker_options = WorkerOptions.from_settings(settings)
-        self.cameras = CameraSet(pool, self.writer, self.worker_options, embed=pool.embed, read=pool.read)
+        self.cameras = CameraSet(
+            pool,
+            self.writer,
+            self.worker_options,
+            embed=pool.embed,
+            read=pool.read,
+            policy=SourcePolicy.from_settings(settings),
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.reembed: ReembedJob | None = None
