@@ -482,7 +482,9 @@ def main() -> int:
     out = args.out or args.scenario / "results"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="data_", dir=out) as data_dir:
-        settings = Settings(data_dir=Path(data_dir), model_dir=Settings().models_path)
+        settings = Settings(  # the live cameras come from the RTSP server this script starts on 127.0.0.1
+            data_dir=Path(data_dir), model_dir=Settings().models_path, camera_networks=["127.0.0.1/32"]
+        )
         service = start_service(settings, args.analysers)
         try:
             client = httpx.Client(
