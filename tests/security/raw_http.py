@@ -5,7 +5,6 @@ read?)."""
 from __future__ import annotations
 
 import socket
-import time
 from urllib.parse import urlsplit
 
 
@@ -44,15 +43,25 @@ class RawRequest:
             return None
         return int(status_line.split()[1]), headers, body
 
-    def push(self, total: int, chunked: bool = False, piece: int = 64 * 1024) -> int:
-        """Sends up to ``total`` body bytes (as chunks with ``chunked``); returns how many the server took
-        before it closed the connection (or all of them)."""
+    def push(
+        self,
+        total: int,
+        chunked: bool = False,
+        prefix: bytes = b"",
+        filler: bytes = b"A",
+        suffix: bytes = b"",
+        piece: int = 64 * 1024,
+    ) -> int:
+        """Sends a body of ``prefix``, about ``total`` bytes of ``filler`` repeated and ``suffix`` (as chunks
+        with ``chunked``); returns how many bytes the server took before it closed the connection (or all)."""
         self.sock.settimeout(10)
-        data, sent = b"A" * piece, 0
+        parts = [prefix] if prefix else []
+        parts += [filler * (piece // len(filler))] * (total // piece) + ([suffix] if suffix else [])
+        sent = 0
         try:
-            while sent < total:
-                self.sock.sendall(b"%x\r\n%s\r\n" % (piece, data) if chunked else data)
-                sent += piece
+            for part in parts:
+                self.sock.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                sent += len(part)
             if chunked:
                 self.sock.sendall(b"0\r\n\r\n")
         except OSError:  # reset or closed by the server
@@ -67,10 +76,3 @@ class RawRequest:
 
     def __exit__(self, *_) -> None:
         self.close()
-
-
-def timed(function, *args, **kwargs) -> tuple[float, object]:
-    """(seconds, result) of one call."""
-    start = time.monotonic()
-    result = function(*args, **kwargs)
-    return time.monotonic() - start, result
