@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from skynet.private_files import MODELS_DIR_NAME
 
@@ -79,7 +81,18 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Images above this many pixels are refused before decoding."
     )
-    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_image_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest image accepted; the routes that take images accept request bodies of this plus "
+        "max_json_bytes.",
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body of every route that takes no files; larger ones are answered 413 "
+        "before they are read.",
+    )
 
     retention_days: float | None = Field(
         default=None, gt=0, description="Delete sightings older than this many days automatically; unset = keep."
@@ -99,6 +112,18 @@ class Settings(BaseSettings):
         "answers 429 (API tokens keep working).",
     )
     login_window_s: float = Field(default=60.0, gt=0, description="The window of login_max_failures, in seconds.")
+    token_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Invalid API tokens or stream tickets per client address before its unverified requests "
+        "answer 429 (tokens it used in the last seconds keep working).",
+    )
+    token_window_s: float = Field(default=60.0, gt=0, description="The window of token_max_failures, in seconds.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated: 10.0.0.2,10.1.0.0/16) of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto headers are believed; empty = none, the client is the peer.",
+    )
     search_threads: int = Field(
         default=0,
         ge=0,
@@ -147,6 +172,20 @@ class Settings(BaseSettings):
     def demo_dir(self) -> Path:
         """Where the demo camera's generated clip lives (always allowed as a camera source)."""
         return self.data_dir / "demo"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        """A comma-separated string or a list of IP addresses or networks, each checked."""
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return items
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return items
 
     @property
     def models_path(self) -> Path:

@@ -74,7 +74,7 @@ def make_api(data_dir: Path, clock=None, **settings_given) -> Api:
     catalog = Catalog.open(data_dir)
     catalog.store.add_camera(Camera("cam-a", "Gate A", SECRET_URL, 22.81, 108.32))
     catalog.store.add_camera(Camera("cam-b", "Bridge B", "rtsp://10.0.0.8/stream", 22.82, 108.33))
-    auth = Auth(catalog.store) if clock is None else Auth(catalog.store, clock)
+    auth = Auth(catalog.store, audit=catalog.store.append_audit, **({} if clock is None else {"clock": clock}))
     analyzer = FakeAnalyzer()
     services = Services(settings, catalog, auth, analyze=analyzer)
     tokens = {}

@@ -61,7 +61,7 @@ def seeded_api(data_dir: Path):
 def test_api_survives_generated_requests(tmp_path: Path) -> None:
     api = seeded_api(tmp_path)
     headers = api.as_role("admin")
-    schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app, headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
     # logging out would revoke the token every later request needs (tested in test_api.py)

@@ -8,14 +8,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi import Path as PathParam
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
-from skynet.accounts.credentials import authenticate_password, issue_token
+from skynet.accounts.credentials import authenticate_password, hash_token, issue_token
 from skynet.accounts.errors import AuthError
 from skynet.accounts.model import Permission, User
 from skynet.accounts.throttle import LoginThrottled
+from skynet.api.auth import bearer, client_address
 from skynet.api.schemas import AuditOut, ErrorBody, JobOut, LoginRequest, ReindexRequest, TokenResponse
 from skynet.api.services import Services
+from skynet.api.tickets import StreamTicketOut, StreamTicketRequest
 from skynet.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from skynet.records import AuditEvent
 
@@ -47,7 +50,7 @@ def router(services: Services) -> APIRouter:
         """A new API token for a user name and password. After 5 failed logins within a minute (the defaults)
         from one address or for one user name, tries answer 429 until the oldest failure leaves the window
         (Retry-After says when). Every login and failed login is audited, never with the password."""
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request)
         try:
             with auth.login_throttle.attempt(client, body.user):
                 user = await run_in_threadpool(authenticate_password, auth.store, body.user, body.password)
@@ -75,6 +78,19 @@ def router(services: Services) -> APIRouter:
         """Revoke the token this request was sent with."""
         services.audit(user, "auth.logout", None, {})
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @api.post("/api/stream-tickets", response_model=StreamTicketOut, status_code=status.HTTP_201_CREATED, tags=["auth"])
+    def stream_ticket(
+        body: StreamTicketRequest,
+        user: Annotated[User, Depends(auth.current_user)],
+        credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
+    ) -> StreamTicketOut:
+        """A ticket that opens one stream (``/api/live`` or ``/api/cameras/{id}/preview``) once, within
+        30 s, as ``?ticket=``: for clients that cannot send the Authorization header there (browsers'
+        WebSockets, ``<img>``), so that no API token is ever put in a URL. The stream checks the token
+        and the user's role again when the ticket is used."""
+        ticket, grant = auth.tickets.issue(user.name, hash_token(credentials.credentials), body.path)
+        return StreamTicketOut(ticket=ticket, path=grant.path, expires_at=grant.expires_at)
 
     @api.get("/api/audit", response_model=list[AuditOut], tags=["audit"])
     def audit_log(

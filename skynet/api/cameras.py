@@ -173,14 +173,15 @@ def router(services: Services) -> APIRouter:
     )
     async def preview(
         camera_id: CameraId,
-        user: Annotated[User, Depends(viewer)],
+        user: Annotated[User, Depends(services.auth.require_stream(Permission.VIEW_CAMERAS))],
         fps: Annotated[float, Query(gt=0, le=10)] = 2.0,
         frames: Annotated[
             int | None,
             Query(ge=1, le=1_000_000, description=("Stop after this many frames (default: until the client leaves).")),
         ] = None,
     ) -> StreamingResponse:
-        """A live MJPEG stream of annotated frames (for an <img> tag), one part per new analysed frame."""
+        """A live MJPEG stream of annotated frames, one part per new analysed frame. Authenticated with the
+        Authorization header, or (for an <img> tag) a ticket from POST /api/stream-tickets as ?ticket=."""
         latest(camera_id)  # 404 for an unknown camera before the stream starts
         if services.cameras is None:
             raise NotFoundError("this server runs no camera workers: no live preview")

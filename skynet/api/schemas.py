@@ -20,10 +20,10 @@ class Strict(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """An error answer: the message and, where there is one, the fix (FastAPI's own 422 lists its
-    errors in ``detail``)."""
+    """An error answer: the message and, where there is one, the fix (a request that does not fit the
+    schema: each field and what is wrong with it, never the value sent)."""
 
-    detail: str | list[Any]
+    detail: str
     hint: str | None = None
 
 

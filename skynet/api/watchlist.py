@@ -144,10 +144,11 @@ def router(services: Services) -> APIRouter:
     @api.websocket("/api/live")
     async def live(
         websocket: WebSocket,
-        user: Annotated[User, Depends(services.auth.require_live(Permission.HANDLE_ALERTS))],
+        user: Annotated[User, Depends(services.auth.require_stream(Permission.HANDLE_ALERTS))],
         types: Annotated[list[EventType] | None, Query()] = None,
     ) -> None:
-        """Alerts, sightings and camera status as JSON messages (``?types=alert`` to choose)."""
+        """Alerts, sightings and camera status as JSON messages (``?types=alert`` to choose). Authenticated
+        with the Authorization header or, from a browser, a ticket from POST /api/stream-tickets as ?ticket=."""
         await services.hub.serve(websocket, types)
 
     return api

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from skynet.accounts.throttle import LoginThrottle
+from skynet.accounts.throttle import LoginThrottle, TokenThrottle
 from skynet.api.app import create_app
 from skynet.api.auth import Auth
+from skynet.api.logs import log_config
 from skynet.api.services import Services
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
@@ -68,7 +69,12 @@ def serve(
         services = Services(
             settings,
             catalog,
-            Auth(store, login_throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s)),
+            Auth(
+                store,
+                login_throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
+                token_throttle=TokenThrottle(settings.token_max_failures, settings.token_window_s),
+                audit=store.append_audit,
+            ),
             hub=runtime.hub,
             analyze=pool.analyze,
             cameras=runtime.cameras,
@@ -88,4 +94,14 @@ def serve(
 
         api.router.lifespan_context = lifespan
         typer.echo(f"Skynet API on http://{host}:{port}/docs ; data in {settings.data_dir}")
-        uvicorn.run(api, host=host, port=port, ws="websockets-sansio", log_level="info")
+        uvicorn.run(
+            api,
+            host=host,
+            port=port,
+            ws="websockets-sansio",
+            log_level="info",
+            log_config=log_config(),  # no secret reaches a log line
+            # X-Forwarded-For/-Proto only from the configured proxies (uvicorn's default trusts 127.0.0.1)
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
+        )

@@ -47,14 +47,16 @@ class Service:
         return self.server.log.read_text(errors="replace")
 
 
-def prepare(data_dir: Path, *, demo: bool = True) -> dict[str, str]:
-    """A data directory with one user per role (their names are the role names) and, with ``demo``, the
-    demo camera; returns each role's API token."""
+def prepare(data_dir: Path, *, demo: bool = True, seed: Callable[[Catalog], object] | None = None) -> dict[str, str]:
+    """A data directory with one user per role (their names are the role names), with ``demo`` the demo
+    camera, and whatever ``seed`` adds to the catalog; returns each role's API token."""
     now = time.time()
     tokens = {}
     with Catalog.open(data_dir) as catalog:
         if demo:
             set_up_demo(Settings(data_dir=data_dir), catalog.store)
+        if seed is not None:
+            seed(catalog)
         for name, role in ROLES.items():
             user = catalog.store.add_user(User(name, role, now, hash_password(PASSWORD)))
             tokens[name], _ = issue_token(catalog.store, user, now)
@@ -64,12 +66,14 @@ def prepare(data_dir: Path, *, demo: bool = True) -> dict[str, str]:
 @pytest.fixture
 def start_service(tmp_path: Path, model_settings: Settings) -> Iterator[Callable[..., Service]]:
     """Starts ``skynet serve`` over a fresh data directory (``demo``: with the demo camera; ``env``: more
-    SKYNET_* settings); every service started is stopped at the end of the test."""
+    SKYNET_* settings; ``seed``: adds to the catalog first); every service started is stopped at the end."""
     started: list[SkynetServe] = []
 
-    def start(*, demo: bool = True, env: dict[str, str] | None = None) -> Service:
+    def start(
+        *, demo: bool = True, env: dict[str, str] | None = None, seed: Callable[[Catalog], object] | None = None
+    ) -> Service:
         data_dir = tmp_path / f"data{len(started)}"
-        tokens = prepare(data_dir, demo=demo)
+        tokens = prepare(data_dir, demo=demo, seed=seed)
         full_env = {
             **os.environ,
             "SKYNET_DATA_DIR": str(data_dir),
