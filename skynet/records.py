@@ -1,4 +1,4 @@
-"""Typed records shared by every stage (ingest -> detectors -> tracking -> index -> api).
+"""Typed records shared by every stage (ingest -> detectors -> tracking -> store/index -> api).
 
 Detections of one image travel together in :class:`Detections`, the one container every
 stage passes on, in the spirit of ``supervision.Detections``.
@@ -272,3 +272,47 @@ class AuditEvent:
     reason: str | None = None
     detail: dict = field(default_factory=dict)
     id: int | None = None
+
+
+class JobState(StrEnum):
+    """Where a background job stands: waiting, running, or finished well or badly."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A background job (a re-index or re-embedding run) as stored: its parameters, state and progress counters."""
+
+    kind: str
+    created_by: str
+    created_at: float
+    updated_at: float
+    state: JobState
+    params: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    id: int | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One JSON body for one webhook target; ``attempts`` counts attempts started, this one included."""
+
+    id: int
+    target: str
+    body: bytes
+    created_at: float
+    next_attempt_at: float
+    attempts: int = 0
+    state: DeliveryState = DeliveryState.PENDING
+    last_error: str | None = None
