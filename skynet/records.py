@@ -208,7 +208,8 @@ class Sighting:
     """One pass of one face or plate past one camera (a finished track), with its best view.
 
     Times are Unix seconds. ``box`` is at ``best_time``. Thumbnail/context paths are relative
-    to the data directory. Face sightings carry ``embedding`` (L2-normalised float32); plate
+    to the data directory. Face sightings carry ``embedding`` (L2-normalised float32) until they are
+    stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
     ``id`` is assigned by the store.
     """

@@ -51,8 +51,8 @@ def _check(data_dir: Path) -> int:
         }
         assert on_disk == referenced  # no orphan files (swept at open), no rows without files
         if len(store_ids):
-            probe = catalog.store.sightings.get(int(store_ids[-1]))
-            assert catalog.search_faces(probe.embedding, 1)[0].sighting_id == probe.id
+            probe = int(store_ids[-1])
+            assert catalog.search_faces(catalog.store.faces.vector(probe), 1)[0].sighting_id == probe
         return sum(catalog.store.sightings.counts().values())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -106,8 +107,9 @@ def test_an_entry_threshold_of_zero_is_kept_not_replaced_by_the_default(catalog)
 
     zero, default = face_entry("anyone alike", 0.0), face_entry("default threshold", None)
     matcher = WatchlistMatcher(store, lambda a, e, s: None, default_min_similarity=0.924, clock=lambda: NOW)
-    [sighting_id] = catalog.add_sightings([_face(_unit([1, 1, 0, 0]))])  # similarity 0.707 to the reference
-    alerts = matcher([store.sightings.get(sighting_id)])
+    sighting = _face(_unit([1, 1, 0, 0]))  # similarity 0.707 to the reference
+    [sighting_id] = catalog.add_sightings([sighting])
+    alerts = matcher([replace(sighting, id=sighting_id)])  # as the writer hands its stored sightings on
     assert [(a.entry_id, round(a.score, 3)) for a in alerts] == [(zero, 0.707)]
     assert default not in {a.entry_id for a in alerts}
 

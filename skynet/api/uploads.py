@@ -70,7 +70,7 @@ def face_from_sighting(services: Services, sighting_id: int) -> np.ndarray:
     sighting = services.catalog.store.sightings.get(sighting_id)
     if sighting is None:
         raise NotFoundError(f"no sighting with id {sighting_id}")
-    if sighting.kind is not SightingKind.FACE or sighting.embedding is None:
+    if sighting.kind is not SightingKind.FACE:
         raise UnusableInputError(f"sighting {sighting_id} is not a face sighting")
     embedding = services.catalog.face_embedding(sighting_id)
     if embedding is None:

@@ -1,10 +1,8 @@
 """Face vectors per embedding model: the ``face_embeddings`` table and the searched model.
 
 Vectors of different embedding models are not comparable, so every vector is stored under the
-model that made it (``<pack>/<embedder>``, see :mod:`skynet.index.face_models`): a sighting's own
-vector in ``sightings.embedding`` (model ``sightings.embedding_model``), vectors a re-embedding job
-made in ``face_embeddings``. Searches use one model, the *searched* one; a re-embedding job fills
-in another model's vectors, then switches.
+model that made it (``<pack>/<embedder>``, see :mod:`skynet.index.face_models`). Searches use one
+model, the *searched* one; a re-embedding job fills in another model's vectors, then switches.
 ``meta`` holds ``face_model`` (the searched model) and ``embedding_dim/<model>`` (each model's dimension).
 """
 
@@ -23,16 +21,11 @@ from skynet.store.errors import InvalidSightingError
 DEFAULT_FACE_MODEL = "default/dlib_resnet"
 """The model of every face embedding stored before embeddings recorded their model (schema 3)."""
 
-# (sighting id, vector, best time, camera) of every face vector of one model (argument: the model, twice)
-_MODEL_VECTORS = (
-    "SELECT id, embedding, best_time, camera_id FROM sightings WHERE kind = 'face' AND embedding_model = ? "
-    "UNION ALL SELECT s.id, f.embedding, s.best_time, s.camera_id FROM face_embeddings f "
-    "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ?"
+_VECTORS = (
+    "SELECT f.sighting_id, f.embedding, s.best_time, s.camera_id FROM face_embeddings f "
+    "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ? AND "
 )
-_VECTORS = f"SELECT * FROM ({_MODEL_VECTORS}) v WHERE "
-_WITHOUT_VECTOR = (
-    "embedding_model <> ? AND NOT EXISTS (SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)"
-)
+_WITHOUT_VECTOR = "NOT EXISTS (SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +85,15 @@ class FaceRepository:
 
     def counts(self) -> dict[str, int]:
         """How many face vectors each embedding model has."""
-        counts: dict[str, int] = {}
-        for model, count in [
-            *self.db.execute(
-                "SELECT embedding_model, count(*) FROM sightings WHERE kind = 'face' GROUP BY embedding_model"
-            ),
-            *self.db.execute("SELECT model, count(*) FROM face_embeddings GROUP BY model"),
-        ]:
-            counts[model] = counts.get(model, 0) + int(count)
-        return counts
+        rows = self.db.execute("SELECT model, count(*) FROM face_embeddings GROUP BY model")
+        return {model: int(count) for model, count in rows}
 
     def ids(self, model: str | None = None) -> np.ndarray:
         """Sorted ids of the face sightings that have a vector of ``model``."""
-        model = model or self.searched_model()
-        rows = self.db.execute(f"SELECT id FROM ({_MODEL_VECTORS}) v ORDER BY id", (model, model)).fetchall()
+        rows = self.db.execute(
+            "SELECT sighting_id FROM face_embeddings WHERE model = ? ORDER BY sighting_id",
+            (model or self.searched_model(),),
+        ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def batches(
@@ -116,14 +104,14 @@ class FaceRepository:
         if ids is not None:
             ids = np.unique(np.asarray(ids, dtype=np.int64))
             for start in range(0, len(ids), batch_size):
-                condition, arg = self.db.ids_in("id", ids[start : start + batch_size].tolist())
-                rows = self.db.execute(f"{_VECTORS}{condition} ORDER BY id", (model, model, arg)).fetchall()
+                condition, arg = self.db.ids_in("f.sighting_id", ids[start : start + batch_size].tolist())
+                rows = self.db.execute(f"{_VECTORS}{condition} ORDER BY f.sighting_id", (model, arg)).fetchall()
                 if rows:
                     yield _face_batch(rows)
             return
         while True:
             rows = self.db.execute(
-                f"{_VECTORS}id > ? ORDER BY id LIMIT ?", (model, model, after_id, batch_size)
+                f"{_VECTORS}f.sighting_id > ? ORDER BY f.sighting_id LIMIT ?", (model, after_id, batch_size)
             ).fetchall()
             if not rows:
                 return
@@ -132,9 +120,9 @@ class FaceRepository:
 
     def vector(self, sighting_id: int, model: str | None = None) -> np.ndarray | None:
         """Face sighting ``sighting_id``'s vector of ``model``, if it has one."""
-        model = model or self.searched_model()
         row = self.db.execute(
-            f"SELECT embedding FROM ({_MODEL_VECTORS}) v WHERE id = ?", (model, model, sighting_id)
+            "SELECT embedding FROM face_embeddings WHERE model = ? AND sighting_id = ?",
+            (model or self.searched_model(), sighting_id),
         ).fetchone()
         return np.frombuffer(row[0], dtype="<f4").copy() if row else None
 
@@ -143,14 +131,20 @@ class FaceRepository:
         rows = self.db.execute(
             "SELECT id, camera_id, best_time, x1, y1, x2, y2, thumbnail_path, context_path FROM sightings s "
             f"WHERE kind = 'face' AND id > ? AND {_WITHOUT_VECTOR} ORDER BY id LIMIT ?",
-            (after_id, model, model, limit),
+            (after_id, model, limit),
         ).fetchall()
         return [FaceSource(r[0], r[1], r[2], Box(*r[3:7]), r[7], r[8]) for r in rows]
 
     def count_to_embed(self, model: str) -> int:
         """How many face sightings have no vector of ``model`` yet."""
         sql = f"SELECT count(*) FROM sightings s WHERE kind = 'face' AND {_WITHOUT_VECTOR}"
-        return int(self.db.execute(sql, (model, model)).fetchone()[0])
+        return int(self.db.execute(sql, (model,)).fetchone()[0])
+
+    def without_vectors(self) -> int:
+        """How many face sightings have no vector of any model (none should)."""
+        sql = "SELECT count(*) FROM sightings s WHERE kind = 'face' AND NOT EXISTS "
+        sql += "(SELECT 1 FROM face_embeddings f WHERE f.sighting_id = s.id)"
+        return int(self.db.execute(sql).fetchone()[0])
 
     def add(self, model: str, ids: Sequence[int], vectors: Sequence[np.ndarray]) -> np.ndarray:
         """Store ``model``'s vectors of face sightings ``ids`` (a re-embedding job); sightings deleted
@@ -194,6 +188,13 @@ class FaceRepository:
             raise InvalidSightingError(
                 f"face embedding has {dim} dimensions; the store holds {stored}-d {model} vectors"
             )
+
+    def insert(self, model: str, ids: Sequence[int], blobs: Sequence[bytes]) -> None:
+        """Inside a write: store the vectors of new face sightings."""
+        self.db.executemany(
+            "INSERT INTO face_embeddings (model, sighting_id, embedding) VALUES (?, ?, ?)",
+            [(model, int(i), blob) for i, blob in zip(ids, blobs, strict=True)],
+        )
 
 
 def _face_batch(rows: list[tuple]) -> FaceBatch:

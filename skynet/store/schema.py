@@ -3,8 +3,8 @@
 Where the dialects name a type differently, a migration names the *fragment* in braces
 (``{float}``, ``{id}``, ...; see :data:`FRAGMENTS`). A statement written for one dialect only
 stands in that migration's ``sqlite`` or ``postgresql`` part: the plate trigram index (an FTS5
-table kept by triggers in SQLite, a ``pg_trgm`` GIN index in PostgreSQL) and the triggers that keep
-the audit log append-only.
+table kept by triggers in SQLite, a ``pg_trgm`` GIN index in PostgreSQL), the triggers that keep
+the audit log append-only, and the table rebuild SQLite needs to drop a column that a CHECK names.
 
 Each migration moves a database from version ``n - 1`` to ``n``; a new database runs them all.
 Append new migrations; never edit one that has shipped. The backends record the version where
@@ -302,6 +302,60 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE cameras ADD COLUMN tls_verify {bool} NOT NULL DEFAULT {true}
             CHECK (tls_verify IN ({false}, {true}));
         ALTER TABLE cameras ADD COLUMN tls_ca_file TEXT;
+        """,
+    ),
+    Migration(
+        5,
+        """
+        -- Face vectors have one home: each sighting's own vector moves from sightings.embedding
+        -- (recorded as of sightings.embedding_model) to face_embeddings, beside the vectors of other
+        -- models, and the two columns go.
+        INSERT INTO face_embeddings (model, sighting_id, embedding)
+            SELECT COALESCE(embedding_model, 'default/dlib_resnet'), id, embedding FROM sightings
+            WHERE embedding IS NOT NULL
+            ON CONFLICT (model, sighting_id) DO UPDATE SET embedding = excluded.embedding;
+        """,
+        # SQLite cannot drop a column that a CHECK names: the table is rebuilt (its id sequence
+        # kept, so no id is handed out twice); the foreign keys of other tables name the table,
+        # so they point at the new one (SQLite migrations run with foreign keys off, then checked).
+        sqlite="""
+        CREATE TABLE sightings_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            kind TEXT NOT NULL CHECK (kind IN ('face', 'plate')),
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            best_time REAL NOT NULL,
+            x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+            quality REAL NOT NULL,
+            thumbnail_path TEXT,
+            context_path TEXT,
+            plate_text TEXT,
+            plate_confidences TEXT,
+            track_id INTEGER,
+            origin_kind TEXT NOT NULL CHECK (origin_kind IN ('live', 'archive')),
+            origin_file TEXT,
+            origin_offset REAL,
+            CHECK ((kind = 'plate') = (plate_text IS NOT NULL)),
+            CHECK (first_seen <= last_seen)
+        );
+        INSERT INTO sightings_new
+            SELECT id, camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality,
+                   thumbnail_path, context_path, plate_text, plate_confidences, track_id, origin_kind,
+                   origin_file, origin_offset
+            FROM sightings;
+        DELETE FROM sqlite_sequence WHERE name = 'sightings_new';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'sightings_new', seq FROM sqlite_sequence WHERE name = 'sightings';
+        DROP TABLE sightings;
+        ALTER TABLE sightings_new RENAME TO sightings;
+        CREATE INDEX sightings_time ON sightings(best_time);
+        CREATE INDEX sightings_camera_time ON sightings(camera_id, best_time);
+        CREATE INDEX sightings_faces ON sightings(id) WHERE kind = 'face';
+        CREATE INDEX sightings_origin_file ON sightings(origin_file) WHERE origin_file IS NOT NULL;
+        """,
+        postgresql="""
+        ALTER TABLE sightings DROP COLUMN embedding, DROP COLUMN embedding_model;
         """,
     ),
 )

@@ -1,4 +1,4 @@
-"""Sightings: their rows (a face's with the vector it was seen with), plate reads and media files.
+"""Sightings: their rows, with their plate reads, media files and (faces) the vector they were seen with.
 
 Media files are written before the rows that name them commit, and removed again when the write
 fails; after a deletion commits, the files of the deleted rows go (a crash in between leaves
@@ -26,11 +26,10 @@ from skynet.store.plates import PlateRepository
 
 COLUMNS = (
     "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, context_path, "
-    "embedding, plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset, embedding_model"
+    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset"
 ).split(", ")
-_SELECT = f"SELECT id, {', '.join(COLUMNS[:-1])} FROM sightings"
+_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
 _THUMB, _CONTEXT = COLUMNS.index("thumbnail_path"), COLUMNS.index("context_path")  # in a row without id
-_EMBEDDING = COLUMNS.index("embedding")
 _PLATE = 1 + COLUMNS.index("plate_text")  # in a selected row
 _DELETE_CHUNK = 5_000
 
@@ -53,7 +52,8 @@ class DeletedSightings:
 
 
 class SightingRepository:
-    """The ``sightings`` table."""
+    """The ``sightings`` table. A sighting read back carries no embedding: face vectors are kept per model
+    (:class:`~skynet.store.faces.FaceRepository`), and no reader of stored sightings needs one."""
 
     def __init__(
         self, db: Database, media: MediaFiles, cameras: CameraRepository, faces: FaceRepository, plates: PlateRepository
@@ -87,14 +87,13 @@ class SightingRepository:
         rows = [self._row(sighting) for sighting in sightings]
         faces = [i for i, sighting in enumerate(sightings) if sighting.kind == SightingKind.FACE]
         blobs = self.faces.blobs(model, [sightings[i].embedding for i in faces])
-        for i, blob in zip(faces, blobs, strict=True):
-            rows[i][_EMBEDDING], rows[i][-1] = blob, model
         written = self._write_media(rows, items)
         try:
             with self.db.write("storing sightings"):
                 if blobs:
                     self.faces.record_model(model, len(blobs[0]) // 4)
                 ids = self.db.insert_many("sightings", COLUMNS, rows)
+                self.faces.insert(model, [ids[i] for i in faces], blobs)
                 self.plates.add_reads(ids, sightings)
         except BaseException:
             self.media.remove(written)
@@ -133,14 +132,12 @@ class SightingRepository:
             sighting.quality,
             sighting.thumbnail_path,
             sighting.context_path,
-            None,  # the embedding, checked by the face repository
             plate_text,
             confidences,
             sighting.track_id,
             sighting.origin.kind,
             sighting.origin.file,
             sighting.origin.offset_s,
-            None,  # its model
         ]
 
     def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
@@ -241,9 +238,8 @@ def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sigh
         quality=row[10],
         thumbnail_path=row[11],
         context_path=row[12],
-        embedding=np.frombuffer(row[13], dtype="<f4").copy() if row[13] is not None else None,
         plate=plate,
-        track_id=row[16],
-        origin=Origin(row[17], row[18], row[19]),
+        track_id=row[15],
+        origin=Origin(row[16], row[17], row[18]),
         id=row[0],
     )

@@ -67,8 +67,11 @@ class Store:
         return self.media.sweep_orphans(self.sightings.media_paths())
 
     def integrity_problems(self) -> list[str]:
-        """Problems found: the database's own checks, then rows whose media file is missing."""
-        return self.db.problems() + self.sightings.missing_media()
+        """Problems found: the database's own checks, face sightings without a vector, missing media files."""
+        problems = self.db.problems()
+        if faces := self.faces.without_vectors():
+            problems.append(f"{faces} face sightings without a face vector")
+        return problems + self.sightings.missing_media()
 
     def close(self) -> None:
         self.db.close()
