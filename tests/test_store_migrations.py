@@ -7,6 +7,7 @@ An older store is made as the Skynet of its version left it: the first migration
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -145,3 +146,24 @@ def test_a_schema_4_store_moves_every_face_vector_to_face_embeddings(tmp_path, b
             assert store.integrity_problems() == []
         with Catalog.open(tmp_path, url) as catalog:  # the face index builds from the moved vectors
             assert catalog.search_faces(own[5], 1)[0].sighting_id == 5
+
+
+def test_stores_opened_at_once_migrate_a_new_database_once(tmp_path):
+    """``skynet run`` and ``skynet serve`` (or a test polling the store) may open a new data directory together."""
+    barrier, errors = threading.Barrier(4), []
+
+    def open_once() -> None:
+        barrier.wait()
+        try:
+            open_store(tmp_path, sweep_orphans=False).close()
+        except StoreError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with open_store(tmp_path) as store:
+        assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []

@@ -42,24 +42,23 @@ def connect(path: Path, *, read_only: bool = False, cache_mib: int = 256) -> sql
 
 
 def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
-    """Bring the schema (``PRAGMA user_version``) up to version ``to``, one transaction per migration.
+    """Bring the schema (``PRAGMA user_version``) up to version ``to``, one transaction per migration;
+    returns the version reached.
 
-    Foreign keys are off during a migration (a table rebuild must not cascade) and checked before
-    its commit. Returns the version reached."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the store has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
-            "upgrade Skynet, or open a store written by this version",
-        )
-    for migration in MIGRATIONS[version:to]:
-        conn.execute("PRAGMA foreign_keys = OFF")
+    Each migration reads the version again once it holds the write lock, so processes opening a new
+    store at the same time migrate it once. Foreign keys are off during a migration (a table rebuild
+    must not cascade) and are checked before its commit."""
+    for migration in MIGRATIONS[_version(conn) : to]:
+        conn.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
         try:
-            conn.executescript(f"BEGIN IMMEDIATE;\n{migration.script(Dialect.SQLITE)}")
-            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if broken:
-                raise sqlite3.IntegrityError(f"{len(broken)} rows break foreign keys, such as {broken[0]}")
-            conn.execute(f"PRAGMA user_version = {migration.version}")
+            conn.execute("BEGIN IMMEDIATE")
+            if _version(conn) < migration.version:
+                for statement in _statements(migration.script(Dialect.SQLITE)):
+                    conn.execute(statement)
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise sqlite3.IntegrityError(f"{len(broken)} rows break foreign keys, such as {broken[0]}")
+                conn.execute(f"PRAGMA user_version = {migration.version}")
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as error:
             if conn.in_transaction:
@@ -67,7 +66,30 @@ def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
             raise StoreError(f"schema migration to version {migration.version} failed: {error}") from error
         finally:
             conn.execute("PRAGMA foreign_keys = ON")
-    return max(version, to)
+    return _version(conn)
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema version {version}, newer than this Skynet ({SCHEMA_VERSION})",
+            "upgrade Skynet, or open a store written by this version",
+        )
+    return version
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script``, one at a time (``executescript`` would commit the open transaction);
+    a statement ends at the end of a line."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip():
+        yield statement  # the last one without its semicolon, or only comments (which run as nothing)
 
 
 class SqliteDatabase(Database):
