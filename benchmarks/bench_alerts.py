@@ -62,18 +62,18 @@ def main() -> None:
         data_dir = Path(tmp)
         catalog = Catalog.open(data_dir)
         store = catalog.store
-        store.add_camera(Camera("gate", "Gate", "rtsp://10.0.0.1/gate"))
-        store.add_watchlist_entry(
+        store.cameras.save(Camera("gate", "Gate", "rtsp://10.0.0.1/gate"))
+        store.watchlists.add(
             WatchlistEntry(SightingKind.PLATE, "bench", "benchmark", "bench", time.time(), plate_pattern="桂B*")
         )
-        user = store.add_user(User("bench", Role.ADMIN, time.time()))
-        token, _ = issue_token(store, user, time.time(), ttl_s=3600)
+        user = store.users.add_user(User("bench", Role.ADMIN, time.time()))
+        token, _ = issue_token(store.users, user, time.time(), ttl_s=3600)
         hub = LiveHub()
         writer = CatalogWriter(catalog)
         committed: dict[int, float] = {}
         writer.add_listener(lambda stored: committed.update({s.id: time.time() for s in stored}))
         writer.add_listener(WatchlistMatcher(store, AlertFanout(lambda s: None, hub=hub).alert, 0.9))
-        app = create_app(Services(Settings(data_dir=data_dir), catalog, Auth(store), hub=hub))
+        app = create_app(Services(Settings(data_dir=data_dir), catalog, Auth(store.users), hub=hub))
         port = _free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")

@@ -51,7 +51,7 @@ def fill(catalog: Catalog, n: int) -> None:
     times = np.arange(n) * (SPAN_S / n)
     box = Box(0, 0, 80, 100)
     for camera in CAMERAS:
-        catalog.store.add_camera(Camera(camera, camera.title(), f"rtsp://10.0.0.1/{camera}"))
+        catalog.store.cameras.save(Camera(camera, camera.title(), f"rtsp://10.0.0.1/{camera}"))
     for lo in range(0, n, BATCH):
         catalog.add_sightings(
             [
@@ -73,7 +73,7 @@ def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
         from skynet.detectors.pool import AnalyzerPool
 
         analyze = AnalyzerPool.from_settings(settings, size=upload_analyzers)
-    services = Services(settings, catalog, Auth(catalog.store), analyze=analyze)
+    services = Services(settings, catalog, Auth(catalog.store.users), analyze=analyze)
     uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -217,8 +217,9 @@ def main() -> None:
                 "fill_s": time.perf_counter() - start,
                 "store_reused": reused,
             }
-            admin = catalog.store.get_user("bench") or catalog.store.add_user(User("bench", Role.ADMIN, time.time()))
-            token, _ = issue_token(catalog.store, admin, time.time())
+            users = catalog.store.users
+            admin = users.get_user("bench") or users.add_user(User("bench", Role.ADMIN, time.time()))
+            token, _ = issue_token(users, admin, time.time())
         start = time.perf_counter()
         process, base = serve(data_dir, args.analyzers if args.upload else 0)
         figures["server_start_s"] = time.perf_counter() - start

@@ -58,7 +58,6 @@ from skynet.api.services import Services
 from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
-from skynet.index.sql_store import StoreOutbox
 from skynet.records import Camera
 from skynet.service.runtime import ServiceRuntime
 
@@ -99,13 +98,13 @@ def start_service(settings: Settings, analysers: int) -> Service:
     )
     catalog = Catalog.from_settings(settings)
     store = catalog.store
-    user = store.add_user(User("scenario", Role.ADMIN, time.time()))
-    token, _ = issue_token(store, user, time.time(), ttl_s=24 * 3600)
-    runtime = ServiceRuntime(settings, catalog, pool, StoreOutbox(store))
+    user = store.users.add_user(User("scenario", Role.ADMIN, time.time()))
+    token, _ = issue_token(store.users, user, time.time(), ttl_s=24 * 3600)
+    runtime = ServiceRuntime(settings, catalog, pool, store.outbox)
     services = Services(
         settings,
         catalog,
-        Auth(store),
+        Auth(store.users),
         hub=runtime.hub,
         analyze=pool.analyze,
         cameras=runtime.cameras,
@@ -236,7 +235,7 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
     if not archive:
         return {"cameras": 0}
     for c in archive:  # archive-only cameras: positioned, no live source, so no worker runs for them
-        service.catalog.store.add_camera(
+        service.catalog.store.cameras.save(
             Camera(c["id"], c["name"], "", c["latitude"], c["longitude"], ("scenario", "archive"))
         )
     files = [scenario / c["file"] for c in archive]

@@ -1,4 +1,4 @@
-"""Typed records shared by every stage (ingest -> detectors -> tracking -> index -> api).
+"""Typed records shared by every stage (ingest -> detectors -> tracking -> store/index -> api).
 
 Detections of one image travel together in :class:`Detections`, the one container every
 stage passes on, in the spirit of ``supervision.Detections``.
@@ -208,7 +208,8 @@ class Sighting:
     """One pass of one face or plate past one camera (a finished track), with its best view.
 
     Times are Unix seconds. ``box`` is at ``best_time``. Thumbnail/context paths are relative
-    to the data directory. Face sightings carry ``embedding`` (L2-normalised float32); plate
+    to the data directory. Face sightings carry ``embedding`` (L2-normalised float32) until they are
+    stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
     ``id`` is assigned by the store.
     """
@@ -272,3 +273,47 @@ class AuditEvent:
     reason: str | None = None
     detail: dict = field(default_factory=dict)
     id: int | None = None
+
+
+class JobState(StrEnum):
+    """Where a background job stands: waiting, running, or finished well or badly."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A background job (a re-index or re-embedding run) as stored: its parameters, state and progress counters."""
+
+    kind: str
+    created_by: str
+    created_at: float
+    updated_at: float
+    state: JobState
+    params: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    id: int | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One JSON body for one webhook target; ``attempts`` counts attempts started, this one included."""
+
+    id: int
+    target: str
+    body: bytes
+    created_at: float
+    next_attempt_at: float
+    attempts: int = 0
+    state: DeliveryState = DeliveryState.PENDING
+    last_error: str | None = None

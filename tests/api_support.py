@@ -72,13 +72,13 @@ def make_api(data_dir: Path, clock=None, **settings_given) -> Api:
         **{"data_dir": data_dir, "max_image_bytes": 200_000, "camera_networks": CAMERA_NETWORKS, **settings_given}
     )
     catalog = Catalog.open(data_dir)
-    catalog.store.add_camera(Camera("cam-a", "Gate A", SECRET_URL, 22.81, 108.32))
-    catalog.store.add_camera(Camera("cam-b", "Bridge B", "rtsp://10.0.0.8/stream", 22.82, 108.33))
-    auth = Auth(catalog.store, audit=catalog.store.append_audit, **({} if clock is None else {"clock": clock}))
+    catalog.store.cameras.save(Camera("cam-a", "Gate A", SECRET_URL, 22.81, 108.32))
+    catalog.store.cameras.save(Camera("cam-b", "Bridge B", "rtsp://10.0.0.8/stream", 22.82, 108.33))
+    auth = Auth(catalog.store.users, audit=catalog.store.audit.append, **({} if clock is None else {"clock": clock}))
     analyzer = FakeAnalyzer()
     services = Services(settings, catalog, auth, analyze=analyzer)
     tokens = {}
     for role in Role:
-        user = catalog.store.add_user(User(role.value, role, 0.0, hash_password(PASSWORD)))
-        tokens[role.value] = issue_token(catalog.store, user, auth.clock())[0]
+        user = catalog.store.users.add_user(User(role.value, role, 0.0, hash_password(PASSWORD)))
+        tokens[role.value] = issue_token(catalog.store.users, user, auth.clock())[0]
     return Api(TestClient(create_app(services)), services, analyzer, tokens)

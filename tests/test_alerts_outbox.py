@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from skynet.alerts import DeliveryOutbox, DeliveryState, MemoryOutbox
+from skynet.alerts import DeliveryOutbox, MemoryOutbox
+from skynet.records import DeliveryState
 
 OUTBOXES: dict[str, Callable[[], DeliveryOutbox]] = {"memory": MemoryOutbox}
 

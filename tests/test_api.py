@@ -15,8 +15,8 @@ from waiting import wait_for
 
 from skynet.alerts.events import EventType, LiveEvent
 from skynet.api.sightings import media_file
-from skynet.index.store import SightingMedia
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
+from skynet.store.sightings import SightingMedia
 
 T0 = 1_750_000_000.0
 
@@ -452,8 +452,8 @@ def test_watchlist_entries_are_validated_listed_deleted_and_audited(api: Api) ->
         },
     )
     assert plate.status_code == 201 and plate.json()["plate_pattern"] == "桂B1*5"
-    expired = api.services.catalog.store.add_watchlist_entry(
-        api.services.catalog.store.watchlist()[1].__class__(
+    expired = api.services.catalog.store.watchlists.add(
+        api.services.catalog.store.watchlists.all()[1].__class__(
             SightingKind.PLATE, "old", "case 1", "admin", 0.0, 1.0, "粤A12345"
         )
     )
@@ -498,8 +498,8 @@ def test_alerts_listed_and_acknowledged(api: Api) -> None:
         headers=api.as_role("admin"),
         data={"kind": "plate", "label": "car", "reason": "case 3", "pattern": "桂B12345"},
     )
-    entry_id = store.watchlist()[0].id
-    alert_id = store.add_alert(Alert(entry_id, sid, "cam-a", T0 + 1, 0.9))
+    entry_id = store.watchlists.all()[0].id
+    alert_id = store.alerts.add(Alert(entry_id, sid, "cam-a", T0 + 1, 0.9))
     headers = api.as_role("operator")
     listed = api.client.get("/api/alerts", headers=headers).json()
     assert [a["id"] for a in listed] == [alert_id] and listed[0]["acknowledged_by"] is None
@@ -610,7 +610,7 @@ def test_snapshot_and_mjpeg_preview_show_boxes(api: Api) -> None:
 def test_server_start_closes_interrupted_jobs_and_limits_blas_threads(api: Api) -> None:
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from skynet.index.store import Job
+    from skynet.records import Job, JobState
 
     def blas_threads() -> dict[str, int]:
         """numpy's OpenBLAS (the exact face search's matrix products): its thread count is process-wide.
@@ -622,7 +622,7 @@ def test_server_start_closes_interrupted_jobs_and_limits_blas_threads(api: Api) 
         }
 
     store = api.services.catalog.store
-    stale = store.add_job(Job("reindex", "operator", T0, T0, "running"))
+    stale = store.jobs.add(Job("reindex", "operator", T0, T0, JobState.RUNNING))
     before = max(blas_threads().values())
     with api.client:  # runs the lifespan: Services.start(), then Services.stop()
         assert set(blas_threads().values()) == {1}

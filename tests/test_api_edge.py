@@ -101,18 +101,18 @@ def test_bad_tokens_and_refused_permissions_are_audited_and_bad_tokens_throttled
     store = api.services.catalog.store
     auth = api.services.auth
     auth.token_throttle = TokenThrottle(max_failures=3, window_s=60)
-    expired, _ = issue_token(store, store.get_user("operator"), auth.clock() - 7200, ttl_s=3600)
+    expired, _ = issue_token(store.users, store.users.get_user("operator"), auth.clock() - 7200, ttl_s=3600)
     answers = [api.client.get("/api/alerts", headers={"Authorization": f"Bearer {t}"}) for t in (expired, "x", "y")]
     assert [a.status_code for a in answers] == [401, 401, 401]
     throttled = api.client.get("/api/alerts", headers=api.as_role("operator"))  # not verified recently: refused
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "60"
     assert api.client.get("/api/users", headers={"Authorization": "Bearer z"}).status_code == 429
-    first = store.audit_events(10, action="auth.bad_token")[-1]
+    first = store.audit.events(10, action="auth.bad_token")[-1]
     assert first.detail["fingerprint"] == hash_token(expired)[:8] and "expired" in first.detail["error"]
-    assert first.detail["route"] == "GET /api/alerts" and expired not in str(store.audit_events(100))
+    assert first.detail["route"] == "GET /api/alerts" and expired not in str(store.audit.events(100))
     auth.token_throttle = TokenThrottle()
     assert api.client.get("/api/audit", headers=api.as_role("operator")).status_code == 403
-    (refused,) = store.audit_events(10, action="auth.forbidden")
+    (refused,) = store.audit.events(10, action="auth.forbidden")
     assert refused.actor == "operator" and refused.detail["permission"] == "read_audit"
 
 

@@ -86,10 +86,10 @@ def test_failed_logins_are_audited_and_logged_without_the_password(api: Api, cap
         assert _login(api.client, "nobody", WRONG) == 401
         assert _login(api.client, "admin", PASSWORD) == 200
     store = api.services.catalog.store
-    failed = store.audit_events(10, action="auth.login_failed")
+    failed = store.audit.events(10, action="auth.login_failed")
     assert [(e.actor, e.detail["client"]) for e in failed] == [("nobody", "testclient"), ("admin", "testclient")]
-    assert [e.actor for e in store.audit_events(10, action="auth.login")] == ["admin"]
-    everything = str(store.audit_events(100)) + caplog.text
+    assert [e.actor for e in store.audit.events(10, action="auth.login")] == ["admin"]
+    everything = str(store.audit.events(100)) + caplog.text
     assert WRONG not in everything and PASSWORD not in everything
     assert "failed login for 'nobody' from testclient" in caplog.text
 

@@ -35,7 +35,7 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
     chosen = sorted(people)[:3]
     settings = Settings(data_dir=tmp_path)
     with Catalog.open(tmp_path) as catalog:
-        catalog.store.add_camera(Camera("cam-a", "A", "rtsp://a"))
+        catalog.store.cameras.save(Camera("cam-a", "A", "rtsp://a"))
         identity_of: dict[int, str] = {}
         for person in chosen:
             for i, path in enumerate(sorted(people[person])[:ENROLLED]):
@@ -45,9 +45,11 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
                     [Sighting("cam-a", SightingKind.FACE, i, i, i, face.box, 0.9, embedding=face.embedding)]
                 )
                 identity_of[sid] = person
-        admin = catalog.store.add_user(User("admin", Role.ADMIN, 0.0))
-        token, _ = issue_token(catalog.store, admin, 0.0, ttl_s=None)
-        client = TestClient(create_app(Services(settings, catalog, Auth(catalog.store), analyze=analyzer.analyze)))
+        admin = catalog.store.users.add_user(User("admin", Role.ADMIN, 0.0))
+        token, _ = issue_token(catalog.store.users, admin, 0.0, ttl_s=None)
+        client = TestClient(
+            create_app(Services(settings, catalog, Auth(catalog.store.users), analyze=analyzer.analyze))
+        )
         for person in chosen:
             query = sorted(people[person])[ENROLLED]
             response = client.post(

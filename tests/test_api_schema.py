@@ -11,8 +11,8 @@ import schemathesis
 from api_support import colour_jpeg, make_api
 from hypothesis import HealthCheck, assume, given, settings
 
-from skynet.index.store import SightingMedia
 from skynet.records import Box, PlateText, Sighting, SightingKind
+from skynet.store.sightings import SightingMedia
 
 EXAMPLES = 20
 CHECKS = [
@@ -85,7 +85,7 @@ def test_api_survives_generated_requests(tmp_path: Path) -> None:
 
             check()
         # the generated requests were authenticated and got past validation: searches and camera changes were audited
-        actions = {e.action for e in api.services.catalog.store.audit_events(10_000)}
+        actions = {e.action for e in api.services.catalog.store.audit.events(10_000)}
         assert {"search.plate", "camera.create"} <= actions, actions
     finally:
         api.client.close()

@@ -14,8 +14,10 @@ from waiting import wait_for
 
 from skynet.cli import _register_commands, app
 from skynet.detectors.pool import AnalyzerPool
-from skynet.index.face_models import DEFAULT_FACE_MODEL, face_model_id, index_dir
+from skynet.index.face_models import face_model_id, index_dir
 from skynet.index.reembed import Reembedder, ReembedJob
+from skynet.records import JobState
+from skynet.store.faces import DEFAULT_FACE_MODEL
 
 REASON = {"reason": "case 2026-8"}
 
@@ -65,8 +67,8 @@ def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):
     )
     assert added.status_code == 201, added.text
     entry_id = added.json()["id"]
-    assert catalog.store.watchlist_photos(entry_id) == [photo]
-    assert len({e.id: e for e in catalog.store.watchlist(MODEL_B)}[entry_id].embeddings) == 1
+    assert catalog.store.watchlists.photos(entry_id) == [photo]
+    assert len({e.id: e for e in catalog.store.watchlists.all(MODEL_B)}[entry_id].embeddings) == 1
 
     started = api.client.post("/api/jobs/reembed", headers=api.as_role("admin"))
     assert started.status_code == 202, started.text
@@ -98,8 +100,8 @@ def test_the_service_starts_the_job_after_a_pack_switch(tmp_path, model_settings
         job = runtime.start_reembedding()
         assert job is not None and runtime.start_reembedding() is not None
         runtime.reembed.join(60)
-        done = catalog.store.get_job(job.id)
-        assert done.state == "done" and done.progress["faces_failed"] == 2
+        done = catalog.store.jobs.get(job.id)
+        assert done.state is JobState.DONE and done.progress["faces_failed"] == 2
         assert catalog.face_model == catalog.live_model and runtime.start_reembedding() is None
         runtime.writer.close()
 
@@ -139,8 +141,8 @@ def test_search_photos_are_embedded_by_the_searched_model_during_the_job(tmp_pat
     """While the index holds the old model, the runtime embeds search photos with the old model's own pack."""
     import pytest
 
-    from skynet.index.errors import QueryError
     from skynet.service.runtime import ServiceRuntime
+    from skynet.store.errors import QueryError
 
     settings = model_settings.model_copy(update={"data_dir": tmp_path, "model_dir": model_settings.models_path})
     frame, _ = face_frame(0, 1)

@@ -18,8 +18,8 @@ from waiting import WaitTimeout, wait_for
 
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
-from skynet.index.store import PlateMode
 from skynet.ingest.camera_config import load_cameras
+from skynet.store.plates import PlateMode
 from skynet.synthetic import paste_plate, render_plate, street_scene
 
 
@@ -145,7 +145,7 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         if not any(data_dir.glob("*.db")):
             return []
         with Catalog.open(data_dir) as catalog:
-            return catalog.store.search_plates("桂B12345", PlateMode.EXACT)
+            return catalog.store.plates.search("桂B12345", PlateMode.EXACT)
 
     try:
         hits = []

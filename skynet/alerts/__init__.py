@@ -3,13 +3,11 @@
 from skynet.alerts.events import EventType, LiveEvent, alert_event, camera_status_event, sighting_event
 from skynet.alerts.hub import LiveHub
 from skynet.alerts.mqtt import MqttOptions, MqttPublisher
-from skynet.alerts.outbox import Delivery, DeliveryOutbox, DeliveryState, MemoryOutbox
+from skynet.alerts.outbox import DeliveryOutbox, MemoryOutbox
 from skynet.alerts.webhooks import RetryPolicy, WebhookDispatcher, WebhookTarget, sign, verify_signature
 
 __all__ = [
-    "Delivery",
     "DeliveryOutbox",
-    "DeliveryState",
     "EventType",
     "LiveEvent",
     "LiveHub",

@@ -10,29 +10,10 @@ restart) becomes due again when the lease runs out.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Protocol
 
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One JSON body for one webhook target; ``attempts`` counts attempts started, this one included."""
-
-    id: int
-    target: str
-    body: bytes
-    created_at: float
-    next_attempt_at: float
-    attempts: int = 0
-    state: DeliveryState = DeliveryState.PENDING
-    last_error: str | None = None
+from skynet.records import Delivery, DeliveryState
 
 
 class DeliveryOutbox(Protocol):

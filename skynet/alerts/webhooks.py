@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from skynet.alerts.outbox import Delivery, DeliveryOutbox
+from skynet.alerts.outbox import DeliveryOutbox
 from skynet.alerts.threads import call_in_loop
 from skynet.errors import ConfigError
+from skynet.records import Delivery
 from skynet.redaction import redact_text, redact_url
 
 log = logging.getLogger(__name__)

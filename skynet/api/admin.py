@@ -20,7 +20,7 @@ from skynet.api.schemas import AuditOut, ErrorBody, JobOut, LoginRequest, Reinde
 from skynet.api.services import Services
 from skynet.api.tickets import StreamTicketOut, StreamTicketRequest
 from skynet.errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
-from skynet.records import AuditEvent
+from skynet.records import AuditEvent, JobState
 
 JobId = Annotated[int, PathParam(ge=1, le=2**62)]
 
@@ -60,7 +60,7 @@ def router(services: Services) -> APIRouter:
         except AuthError as error:
             log.warning("failed login for %r from %s: %s", body.user, client, error.message)
             await run_in_threadpool(
-                store.append_audit,
+                store.audit.append,
                 AuditEvent(
                     services.clock(), body.user, "auth.login_failed", None, {"client": client, "error": error.message}
                 ),
@@ -109,7 +109,7 @@ def router(services: Services) -> APIRouter:
     ) -> list[AuditOut]:
         """The newest audit events first: who did what, when, and why. The log is append-only: no route
         changes or deletes an event, and the database refuses updates and deletes."""
-        events = store.audit_events(limit, actor=actor, action=action, since=since, until=until)
+        events = store.audit.events(limit, actor=actor, action=action, since=since, until=until)
         return [AuditOut.of(e) for e in events]
 
     @api.post("/api/jobs/reindex", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"])
@@ -119,7 +119,7 @@ def router(services: Services) -> APIRouter:
         """Re-index archive files (or directories of them) on the server as ``camera``, in the background."""
         if services.make_reindexer is None:
             raise UnavailableError("this server runs no re-index jobs")
-        if body.camera not in {c.id for c in store.cameras()}:
+        if body.camera not in {c.id for c in store.cameras.all()}:
             raise InvalidInputError(f"unknown camera {body.camera!r}", "add it first")
         paths = [Path(p) for p in body.paths]
         missing = [str(p) for p in paths if not p.exists()]
@@ -158,12 +158,12 @@ def router(services: Services) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[JobOut]:
         """The newest jobs (of one ``state`` when given), newest first, with their progress."""
-        return [JobOut.of(job) for job in store.jobs(limit, state)]
+        return [JobOut.of(job) for job in store.jobs.latest(limit, JobState(state) if state else None)]
 
     @api.get("/api/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
     def get_job(job_id: JobId, user: Annotated[User, Depends(auth.require(Permission.START_JOBS))]) -> JobOut:
         """A job's state and progress: files done of total, frames read, sightings, errors."""
-        job = store.get_job(job_id)
+        job = store.jobs.get(job_id)
         if job is None:
             raise NotFoundError(f"no job with id {job_id}")
         return JobOut.of(job)

@@ -19,11 +19,11 @@ from skynet.api.annotate import annotate, jpeg
 from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody
 from skynet.api.services import Services
 from skynet.errors import ConflictError, NotFoundError, UnusableInputError
-from skynet.index.errors import CameraInUseError
 from skynet.ingest.diagnose import ca_file_problem
 from skynet.ingest.source_policy import SourceNotAllowedError, SourcePolicy
 from skynet.records import Camera, Detections, Frame
 from skynet.redaction import redact_url
+from skynet.store.errors import CameraInUseError
 
 BOUNDARY = "skynetframe"
 CameraId = Annotated[str, PathParam(min_length=1, max_length=100)]
@@ -37,7 +37,7 @@ def router(services: Services) -> APIRouter:
     policy = SourcePolicy.from_settings(services.settings)
 
     def find(camera_id: str) -> Camera:
-        for camera in store.cameras():
+        for camera in store.cameras.all():
             if camera.id == camera_id:
                 return camera
         raise NotFoundError(f"no camera with id {camera_id!r}")
@@ -68,12 +68,12 @@ def router(services: Services) -> APIRouter:
     @api.get("/api/cameras", response_model=list[CameraOut])
     def list_cameras(user: Annotated[User, Depends(viewer)]) -> list[CameraOut]:
         """Every camera (source URLs redacted)."""
-        return [CameraOut.of(c) for c in store.cameras()]
+        return [CameraOut.of(c) for c in store.cameras.all()]
 
     @api.post("/api/cameras", response_model=CameraOut, status_code=status.HTTP_201_CREATED)
     def create_camera(body: CameraIn, user: Annotated[User, Depends(manager)]) -> CameraOut:
         """Add a camera and start its worker."""
-        if any(c.id == body.id for c in store.cameras()):
+        if any(c.id == body.id for c in store.cameras.all()):
             raise ConflictError(f"camera {body.id!r} already exists", "use PATCH to change it")
         camera = Camera(
             body.id,
@@ -87,7 +87,7 @@ def router(services: Services) -> APIRouter:
         )
         check_source(camera)
         check_ca_file(camera)
-        store.add_camera(camera)
+        store.cameras.save(camera)
         audit(user, "camera.create", camera)
         if services.cameras is not None:
             services.cameras.start_camera(camera)
@@ -109,7 +109,7 @@ def router(services: Services) -> APIRouter:
             check_source(camera)
         if "tls_ca_file" in body.model_fields_set:
             check_ca_file(camera)
-        store.add_camera(camera)
+        store.cameras.save(camera)
         audit(user, "camera.update", camera, before)
         if services.cameras is not None:
             services.cameras.stop_camera(camera_id)
@@ -123,7 +123,7 @@ def router(services: Services) -> APIRouter:
         if services.cameras is not None:
             services.cameras.stop_camera(camera_id)
         try:
-            store.delete_camera(camera_id)
+            store.cameras.delete(camera_id)
         except CameraInUseError as error:  # stopped, but kept
             raise CameraInUseError(f"{error.message}; its worker is stopped", error.hint) from None
         audit(user, "camera.delete", camera)

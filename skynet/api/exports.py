@@ -129,7 +129,7 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
     store = services.catalog.store
     if body.sighting_ids is not None:
         ids = list(dict.fromkeys(body.sighting_ids))
-        found = store.get_sightings(ids)
+        found = store.sightings.get_many(ids)
         known = {s.id for s in found}
         missing = [str(i) for i in ids if i not in known]
         if missing:
@@ -139,11 +139,11 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
             )
         chosen = [Selected(s) for s in found]
     elif body.plate is not None:
-        hits = store.search_plates(
+        hits = store.plates.search(
             body.plate.q, body.plate.mode, limit=body.limit, since=body.since, until=body.until, cameras=body.cameras
         )
         distances = {h.sighting_id: h.distance for h in hits}
-        chosen = [Selected(s, plate_distance=distances[s.id]) for s in store.get_sightings(list(distances))]
+        chosen = [Selected(s, plate_distance=distances[s.id]) for s in store.sightings.get_many(list(distances))]
     else:
         assert body.face is not None  # ExportRequest holds exactly one selection
         embedding = face_from_sighting(services, body.face.sighting_id)
@@ -157,14 +157,14 @@ def select(services: Services, body: ExportRequest) -> list[Selected]:
             min_similarity=services.settings.watchlist_min_similarity if threshold is None else threshold,
         )
         similarities = {h.sighting_id: h.similarity for h in hits}
-        chosen = [Selected(s, similarity=similarities[s.id]) for s in store.get_sightings(list(similarities))]
+        chosen = [Selected(s, similarity=similarities[s.id]) for s in store.sightings.get_many(list(similarities))]
     return sorted(chosen, key=lambda s: (s.sighting.best_time, s.sighting.id or 0))
 
 
 def _trajectory_geojson(services: Services, body: ExportRequest, selected: list[Selected]) -> bytes:
     options = TrajectoryOptions() if body.max_speed_kmh is None else TrajectoryOptions(max_speed_kmh=body.max_speed_kmh)
     try:
-        trajectory = build_trajectory([s.sighting for s in selected], services.catalog.store.cameras(), options)
+        trajectory = build_trajectory([s.sighting for s in selected], services.catalog.store.cameras.all(), options)
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     return _json(to_geojson(trajectory))
@@ -174,7 +174,7 @@ def _members(
     services: Services, body: ExportRequest, selected: list[Selected], trajectory: bytes | None, head: dict[str, Any]
 ) -> Iterator[Member]:
     """The archive's files, media read one at a time; the manifest (with every file's hash) comes last."""
-    cameras = {c.id: c for c in services.catalog.store.cameras()}
+    cameras = {c.id: c for c in services.catalog.store.cameras.all()}
     files: list[dict[str, Any]] = []
     missing: list[str] = []
 

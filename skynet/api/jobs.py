@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from skynet.index.store import Job, SightingStore
 from skynet.ingest.reindex import FileOutcome, Reindexer, archive_files
+from skynet.records import Job, JobState
+from skynet.store.jobs import JobRepository
 
 REINDEX = "reindex"
 
@@ -17,8 +18,8 @@ class JobRunner:
     """Starts re-index jobs in daemon threads; every change of progress is written to the store, so
     ``GET /api/jobs/{id}`` reads the store and a job's record outlives the process."""
 
-    def __init__(self, store: SightingStore, clock: Callable[[], float]) -> None:
-        self.store = store
+    def __init__(self, jobs: JobRepository, clock: Callable[[], float]) -> None:
+        self.jobs = jobs
         self.clock = clock
         self._threads: list[threading.Thread] = []
 
@@ -40,11 +41,11 @@ class JobRunner:
             user,
             now,
             now,
-            "queued",
+            JobState.QUEUED,
             params,
             {"files_total": len(files), "files_done": 0, "frames": 0, "sightings": 0},
         )
-        job = replace(job, id=self.store.add_job(job))
+        job = replace(job, id=self.jobs.add(job))
         thread = threading.Thread(
             target=self._run,
             args=(reindexer, job, files, camera_id, start_time, force),
@@ -62,8 +63,8 @@ class JobRunner:
         errors: list[str] = []
         lock = threading.Lock()
 
-        def save(state: str) -> None:
-            self.store.update_job(
+        def save(state: JobState) -> None:
+            self.jobs.update(
                 replace(job, state=state, updated_at=self.clock(), progress=dict(progress), errors=tuple(errors))
             )
 
@@ -71,7 +72,7 @@ class JobRunner:
             if frames:
                 with lock:
                     progress["frames"] += frames
-                    save("running")
+                    save(JobState.RUNNING)
 
         def on_outcome(outcome: FileOutcome) -> None:
             with lock:
@@ -79,16 +80,16 @@ class JobRunner:
                 progress["sightings"] += outcome.sightings
                 if outcome.status == "failed":
                     errors.append(f"{outcome.path}: {outcome.detail}")
-                save("running")
+                save(JobState.RUNNING)
 
-        save("running")
+        save(JobState.RUNNING)
         try:
             reindexer.run(files, camera_id, start_time, force, on_progress, on_outcome)
         except Exception as error:  # a job reports its failure; the server keeps running
             errors.append(f"{type(error).__name__}: {error}")
-            save("failed")
+            save(JobState.FAILED)
             return
-        save("failed" if errors and len(errors) == len(files) else "done")
+        save(JobState.FAILED if errors and len(errors) == len(files) else JobState.DONE)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the running jobs (tests, shutdown)."""

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
 from skynet.accounts.model import ApiToken, Role, User
-from skynet.index.store import Job, PlateMode
-from skynet.records import Alert, AuditEvent, Camera, Sighting, WatchlistEntry
+from skynet.records import Alert, AuditEvent, Camera, Job, Sighting, WatchlistEntry
 from skynet.redaction import redact_url
+from skynet.store.plates import PlateMode
 
 Reason = Annotated[str, Field(min_length=3, max_length=500, description="Reason or case number (audited).")]
 
@@ -284,7 +284,7 @@ class JobOut(BaseModel):
         return cls(
             id=int(job.id or 0),
             kind=job.kind,
-            state=job.state,  # type: ignore[arg-type]
+            state=job.state.value,  # type: ignore[arg-type]
             created_by=job.created_by,
             created_at=job.created_at,
             updated_at=job.updated_at,

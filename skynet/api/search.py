@@ -21,8 +21,8 @@ from skynet.api.schemas import (
 from skynet.api.services import Services
 from skynet.api.uploads import query_face
 from skynet.errors import InvalidInputError
-from skynet.index.store import PlateMode
 from skynet.records import Box, Sighting
+from skynet.store.plates import PlateMode
 from skynet.trajectory import TrajectoryOptions, build_trajectory, trajectory_json
 
 TRAJECTORY_LIMIT = 1000
@@ -44,7 +44,7 @@ def _box(box: Box | None) -> BoxOut | None:
 
 
 def _load(services: Services, ids: list[int]) -> list[Sighting]:
-    return services.catalog.store.get_sightings(ids)
+    return services.catalog.store.sightings.get_many(ids)
 
 
 def router(services: Services) -> APIRouter:
@@ -93,7 +93,7 @@ def router(services: Services) -> APIRouter:
                 },
             )
             by_id = {s.id: s for s in _load(services, [h.sighting_id for h in hits])}
-            names = {c.id: c for c in store.cameras()}
+            names = {c.id: c for c in store.cameras.all()}
             results = [
                 FaceMatch(similarity=h.similarity, sighting=SightingOut.of(by_id[h.sighting_id], names))
                 for h in hits
@@ -118,7 +118,7 @@ def router(services: Services) -> APIRouter:
         cameras: Annotated[list[str] | None, Query()] = None,
     ) -> PlateSearchResponse:
         """Plate sightings whose text matches ``q`` exactly, by wildcard (``*``, ``?``) or fuzzily."""
-        hits = store.search_plates(q, mode, limit=limit, since=since, until=until, cameras=cameras)
+        hits = store.plates.search(q, mode, limit=limit, since=since, until=until, cameras=cameras)
         services.audit(
             user,
             "search.plate",
@@ -126,7 +126,7 @@ def router(services: Services) -> APIRouter:
             {"q": q, "mode": mode.value, "since": since, "until": until, "cameras": cameras, "results": len(hits)},
         )
         by_id = {s.id: s for s in _load(services, [h.sighting_id for h in hits])}
-        names = {c.id: c for c in store.cameras()}
+        names = {c.id: c for c in store.cameras.all()}
         return PlateSearchResponse(
             results=[
                 PlateMatch(
@@ -198,7 +198,7 @@ def router(services: Services) -> APIRouter:
         max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
     ) -> TrajectoryResponse:
         """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
-        hits = store.search_plates(q, mode, limit=TRAJECTORY_LIMIT, since=since, until=until, cameras=cameras)
+        hits = store.plates.search(q, mode, limit=TRAJECTORY_LIMIT, since=since, until=until, cameras=cameras)
         services.audit(
             user,
             "trajectory.plate",
@@ -213,7 +213,7 @@ def router(services: Services) -> APIRouter:
 def _trajectory(services: Services, sightings: list[Sighting], max_speed_kmh: float | None) -> TrajectoryResponse:
     options = TrajectoryOptions() if max_speed_kmh is None else TrajectoryOptions(max_speed_kmh=max_speed_kmh)
     try:
-        trajectory = build_trajectory(sightings, services.catalog.store.cameras(), options)
+        trajectory = build_trajectory(sightings, services.catalog.store.cameras.all(), options)
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     result = trajectory_json(trajectory)

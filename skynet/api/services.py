@@ -19,10 +19,9 @@ from skynet.api.auth import Auth
 from skynet.api.jobs import JobRunner
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
-from skynet.index.store import Job
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.status import CameraStatus
-from skynet.records import AuditEvent, Camera, Detections, Frame
+from skynet.records import AuditEvent, Camera, Detections, Frame, Job
 
 T = TypeVar("T")
 
@@ -71,7 +70,7 @@ class Services:
     _search_slots: anyio.CapacityLimiter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.jobs = JobRunner(self.catalog.store, self.clock)
+        self.jobs = JobRunner(self.catalog.store.jobs, self.clock)
 
     async def run_search(self, work: Callable[[], T]) -> T:
         """Run ``work`` (index and store calls of a search) off the event loop, at most
@@ -88,7 +87,7 @@ class Services:
         slower with the default thread teams fighting for the cores). Jobs a previous run left
         unfinished are marked failed."""
         threadpool_limits(limits=1, user_api="blas")  # process-wide for numpy's OpenBLAS; kept after stop()
-        self.catalog.store.fail_unfinished_jobs(self.clock())
+        self.catalog.store.jobs.fail_unfinished(self.clock())
 
     def stop(self, timeout: float = 30.0) -> None:
         """Wait (up to ``timeout`` per job) for running jobs; the caller closes the catalog afterwards."""
@@ -96,4 +95,4 @@ class Services:
 
     def audit(self, user: User, action: str, reason: str | None, detail: dict) -> None:
         """Append who did what, when and why to the audit log."""
-        self.catalog.store.append_audit(AuditEvent(self.clock(), user.name, action, reason, detail))
+        self.catalog.store.audit.append(AuditEvent(self.clock(), user.name, action, reason, detail))

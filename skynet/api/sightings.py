@@ -36,7 +36,7 @@ def router(services: Services) -> APIRouter:
     store = services.catalog.store
 
     def sighting(sighting_id: int) -> Sighting:
-        found = store.get_sighting(sighting_id)
+        found = store.sightings.get(sighting_id)
         if found is None:
             raise NotFoundError(f"no sighting with id {sighting_id}")
         return found
@@ -50,7 +50,7 @@ def router(services: Services) -> APIRouter:
     @api.get("/api/sightings/{sighting_id}", response_model=SightingOut)
     def get_sighting(sighting_id: SightingId, user: Annotated[User, Depends(viewer)]) -> SightingOut:
         """One sighting: camera, times, box, plate text, media URLs."""
-        return SightingOut.of(sighting(sighting_id), {c.id: c for c in store.cameras()})
+        return SightingOut.of(sighting(sighting_id), {c.id: c for c in store.cameras.all()})
 
     @api.get(
         "/api/sightings/{sighting_id}/thumbnail",

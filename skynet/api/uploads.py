@@ -67,10 +67,10 @@ async def face_from_upload(
 def face_from_sighting(services: Services, sighting_id: int) -> np.ndarray:
     """The searched model's embedding of face sighting ``sighting_id``; :class:`NotFoundError` if unknown,
     :class:`UnusableInputError` if it is a plate or has no vector of that model (yet)."""
-    sighting = services.catalog.store.get_sighting(sighting_id)
+    sighting = services.catalog.store.sightings.get(sighting_id)
     if sighting is None:
         raise NotFoundError(f"no sighting with id {sighting_id}")
-    if sighting.kind is not SightingKind.FACE or sighting.embedding is None:
+    if sighting.kind is not SightingKind.FACE:
         raise UnusableInputError(f"sighting {sighting_id} is not a face sighting")
     embedding = services.catalog.face_embedding(sighting_id)
     if embedding is None:

@@ -30,11 +30,11 @@ TokenId = Annotated[int, PathParam(ge=1, le=2**62)]
 def router(services: Services) -> APIRouter:
     api = APIRouter(tags=["users"], responses={c: {"model": ErrorBody} for c in (401, 403, 404, 409, 422)})
     admin = services.auth.require(Permission.MANAGE_USERS)
-    store = services.catalog.store
+    users = services.catalog.store.users
     Admin = Annotated[User, Depends(admin)]
 
     def out(user: User) -> UserOut:
-        return UserOut.of(user, store.tokens(user.name))
+        return UserOut.of(user, users.tokens(user.name))
 
     def issued(user: User, token: str, record: ApiToken) -> IssuedToken:
         return IssuedToken(
@@ -55,12 +55,12 @@ def router(services: Services) -> APIRouter:
     @api.get("/api/users", response_model=list[UserOut])
     def list_users(by: Admin) -> list[UserOut]:
         """Every account with its role, state and tokens (never a token or password hash)."""
-        return [out(u) for u in store.users()]
+        return [out(u) for u in users.users()]
 
     @api.get("/api/users/{name}", response_model=UserOut)
     def get_user(name: Name, by: Admin) -> UserOut:
         """One account."""
-        return out(changes.existing_user(store, name))
+        return out(changes.existing_user(users, name))
 
     @api.post("/api/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED)
     def create_user(body: UserCreate, by: Admin) -> UserCreated:
@@ -71,7 +71,7 @@ def router(services: Services) -> APIRouter:
             body.reason,
             {"user": body.name, "role": body.role.value, "password": body.password is not None},
             lambda: changes.create_user(
-                store, body.name, body.role, services.clock(), body.password, body.token_days * 86400, "api"
+                users, body.name, body.role, services.clock(), body.password, body.token_days * 86400, "api"
             ),
         )
         return UserCreated(user=out(user), token=issued(user, token, record))
@@ -85,20 +85,20 @@ def router(services: Services) -> APIRouter:
             "user.update",
             body.reason,
             {"user": name, **asked},
-            lambda: changes.change_user(store, name, role=body.role, disabled=body.disabled),
+            lambda: changes.change_user(users, name, role=body.role, disabled=body.disabled),
         )
         return out(user)
 
     @api.delete("/api/users/{name}", status_code=status.HTTP_204_NO_CONTENT)
     def delete_user(name: Name, reason: Annotated[Reason, Query()], by: Admin) -> Response:
         """Delete an account and revoke its tokens (its audit history stays)."""
-        audited(by, "user.delete", reason, {"user": name}, lambda: changes.delete_user(store, name))
+        audited(by, "user.delete", reason, {"user": name}, lambda: changes.delete_user(users, name))
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.post("/api/users/{name}/tokens", response_model=IssuedToken, status_code=status.HTTP_201_CREATED)
     def create_token(name: Name, body: TokenCreate, by: Admin) -> IssuedToken:
         """A new API token for an account (shown once, in this answer only)."""
-        user, token, record = changes.issue_user_token(store, name, services.clock(), body.days * 86400, body.label)
+        user, token, record = changes.issue_user_token(users, name, services.clock(), body.days * 86400, body.label)
         services.audit(
             by,
             "token.issue",
@@ -115,7 +115,7 @@ def router(services: Services) -> APIRouter:
             "token.revoke",
             reason,
             {"user": name, "token_id": token_id},
-            lambda: changes.revoke_user_token(store, name, token_id),
+            lambda: changes.revoke_user_token(users, name, token_id),
         )
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -14,8 +14,8 @@ from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
 from skynet.api.services import Services
 from skynet.api.uploads import face_from_upload
 from skynet.errors import InvalidInputError, NotFoundError, UnusableInputError
-from skynet.index import plate_search
 from skynet.records import SightingKind, WatchlistEntry
+from skynet.store import plate_search
 
 MAX_PHOTOS = 20
 EntryId = Annotated[int, PathParam(ge=1, le=2**62)]
@@ -86,7 +86,7 @@ def router(services: Services) -> APIRouter:
             embeddings,
             min_similarity if kind is SightingKind.FACE else None,
         )
-        entry_id = store.add_watchlist_entry(entry, model=services.catalog.live_model, photos=kept)
+        entry_id = store.watchlists.add(entry, model=services.catalog.live_model, photos=kept)
         services.audit(
             user,
             "watchlist.add",
@@ -109,7 +109,7 @@ def router(services: Services) -> APIRouter:
     ) -> list[WatchlistOut]:
         """Watch-list entries: the active ones (default), the expired ones, or all."""
         now = services.clock()
-        entries = [WatchlistOut.of(e, now) for e in store.watchlist()]
+        entries = [WatchlistOut.of(e, now) for e in store.watchlists.all()]
         return [e for e in entries if state == "all" or e.active == (state == "active")]
 
     @api.delete("/api/watchlist/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -118,7 +118,7 @@ def router(services: Services) -> APIRouter:
     ) -> Response:
         """Remove an entry (its alerts go with it)."""
         entry = _find(services, entry_id)
-        store.delete_watchlist_entry(entry_id)
+        store.watchlists.delete(entry_id)
         services.audit(
             user, "watchlist.delete", reason, {"entry": entry_id, "kind": entry.kind.value, "label": entry.label}
         )
@@ -130,12 +130,12 @@ def router(services: Services) -> APIRouter:
         user: Annotated[User, Depends(handler)], limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[AlertOut]:
         """The newest alerts first."""
-        return [AlertOut.of(a) for a in store.alerts(limit)]
+        return [AlertOut.of(a) for a in store.alerts.latest(limit)]
 
     @api.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)
     def acknowledge(alert_id: EntryId, user: Annotated[User, Depends(handler)]) -> AlertOut:
         """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
-        alert = store.acknowledge_alert(alert_id, user.name, services.clock())
+        alert = store.alerts.acknowledge(alert_id, user.name, services.clock())
         if alert is None:
             raise NotFoundError(f"no alert with id {alert_id}")
         services.audit(user, "alert.ack", None, {"alert": alert_id, "acknowledged_by": alert.acknowledged_by})
@@ -161,7 +161,7 @@ async def _photo_bytes(photo: UploadFile) -> bytes:
 
 
 def _find(services: Services, entry_id: int) -> WatchlistEntry:
-    for entry in services.catalog.store.watchlist():
+    for entry in services.catalog.store.watchlists.all():
         if entry.id == entry_id:
             return entry
     raise NotFoundError(f"no watch-list entry with id {entry_id}")

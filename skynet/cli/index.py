@@ -11,11 +11,12 @@ from tqdm import tqdm
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
-from skynet.index.catalog import Catalog, adopt_legacy_index, open_store
+from skynet.index.catalog import Catalog, adopt_legacy_index
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
 from skynet.index.reembed import Reembedder, ReembedJob, ReembedProgress, pending_switch
 from skynet.index.retention import apply_retention, parse_age
+from skynet.store import open_store
 
 index_app = typer.Typer(help="The sighting store and its face index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -27,12 +28,12 @@ def rebuild(data_dir: DataDir = None) -> None:
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
         adopt_legacy_index(settings.data_dir)
-        for model in store.face_models() or [store.face_model()]:
+        for model in store.faces.counts() or [store.faces.searched_model()]:
             if model is None:
                 continue
             started = time.perf_counter()
             faces = FaceIndex(index_dir(settings.data_dir, model), model=model)
-            count = faces.rebuild(store)
+            count = faces.rebuild(store.faces)
             typer.echo(
                 f"face index of {model} rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
                 f"({faces.status().approximate_rows} in the approximate graph)"
@@ -44,23 +45,23 @@ def status(data_dir: DataDir = None) -> None:
     """Show sighting counts, the face indexes (as saved), the embedding models and store health."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        counts = store.count_sightings()
-        searched, configured = store.face_model(), face_model_id(settings.model_pack)
+        counts = store.sightings.counts()
+        searched, configured = store.faces.searched_model(), face_model_id(settings.model_pack)
         problems = store.integrity_problems()
         typer.echo(f"data directory: {settings.data_dir}")
-        typer.echo(f"cameras: {len(store.cameras())}")
+        typer.echo(f"cameras: {len(store.cameras.all())}")
         typer.echo(f"sightings: {counts['face']} face, {counts['plate']} plate")
         typer.echo(
             f"face model searched: {searched or 'none yet'}; configured pack {settings.model_pack!r} "
             f"embeds with {configured}"
         )
         if searched is not None and searched != configured:
-            left = store.count_faces_to_embed(configured)
+            left = store.faces.count_to_embed(configured)
             typer.echo(
                 f"  re-embedding pending: {left} faces without a {configured} vector "
                 "(skynet index reembed, or it starts with skynet serve)"
             )
-        for model, vectors in sorted(store.face_models().items()):
+        for model, vectors in sorted(store.faces.counts().items()):
             state = FaceIndex.read(index_dir(settings.data_dir, model)).status()
             typer.echo(
                 f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}), "

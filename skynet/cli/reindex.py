@@ -60,8 +60,8 @@ def reindex(
         settings.model_copy(update={"intra_op_threads": 1}), size=jobs, lazy_embedding=True, lazy_reading=True
     )
     with Catalog.from_settings(settings) as catalog:
-        if camera not in {c.id for c in catalog.store.cameras()}:
-            catalog.store.add_camera(Camera(camera, camera, source_url=""))
+        if camera not in {c.id for c in catalog.store.cameras.all()}:
+            catalog.store.cameras.save(Camera(camera, camera, source_url=""))
             typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
         writer = CatalogWriter(catalog)
         reindexer = Reindexer(

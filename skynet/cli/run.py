@@ -53,7 +53,7 @@ def run(
         signal.signal(signum, lambda *_: stop.set())
     with Catalog.from_settings(settings) as catalog:
         for config in configs:
-            catalog.store.add_camera(config.camera())
+            catalog.store.cameras.save(config.camera())
         writer = CatalogWriter(catalog)
         running = CameraSet(pool, writer, embed=pool.embed, read=pool.read)
         for config in configs:

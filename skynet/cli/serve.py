@@ -19,7 +19,6 @@ from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.detectors.batching import camera_pool
 from skynet.index.catalog import Catalog
-from skynet.index.sql_store import StoreOutbox
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.service.demo import set_up_demo
@@ -53,27 +52,27 @@ def serve(
     with Catalog.from_settings(settings) as catalog:
         store = catalog.store
         for config in load_cameras(cameras, SourcePolicy.from_settings(settings)) if cameras else []:
-            store.add_camera(config.camera())
-        if demo and not store.cameras():
+            store.cameras.save(config.camera())
+        if demo and not store.cameras.all():
             camera = set_up_demo(settings, store)
             typer.echo(
                 f"demo camera {camera.id!r} plays a generated street clip; plate {DEMO_PLATES[0]} is on the watch-list"
             )
-        if not store.users():
+        if not store.users.users():
             typer.secho(
                 "no users yet: create the first admin with `skynet users create-admin NAME` "
                 "(it prints the admin's API token)",
                 fg=typer.colors.YELLOW,
             )
-        runtime = ServiceRuntime(settings, catalog, pool, StoreOutbox(store))
+        runtime = ServiceRuntime(settings, catalog, pool, store.outbox)
         services = Services(
             settings,
             catalog,
             Auth(
-                store,
+                store.users,
                 login_throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
                 token_throttle=TokenThrottle(settings.token_max_failures, settings.token_window_s),
-                audit=store.append_audit,
+                audit=store.audit.append,
             ),
             hub=runtime.hub,
             analyze=pool.analyze,

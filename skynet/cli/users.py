@@ -13,7 +13,7 @@ from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
 from skynet.accounts.model import Role, User
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
-from skynet.index.catalog import open_store
+from skynet.store import open_store
 
 users_app = typer.Typer(help="Users (admin, investigator, operator) and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -28,7 +28,7 @@ def _add(name: str, role: Role, with_password: bool, data_dir, days: float) -> N
     settings = load_settings(data_dir)
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if with_password else None
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        user, token, _ = create_user(store, name, role, time.time(), password, days * 86400, "cli")
+        user, token, _ = create_user(store.users, name, role, time.time(), password, days * 86400, "cli")
     _print_token(user, token, days)
 
 
@@ -62,7 +62,7 @@ def token(name: str, data_dir: DataDir = None, days: TokenDays = DEFAULT_TOKEN_T
     """Print a new API token for an existing user."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        user, plaintext, _ = issue_user_token(store, name, time.time(), days * 86400, "cli")
+        user, plaintext, _ = issue_user_token(store.users, name, time.time(), days * 86400, "cli")
     _print_token(user, plaintext, days)
 
 
@@ -71,5 +71,5 @@ def list_users(data_dir: DataDir = None) -> None:
     """List the accounts and their roles."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        for user in store.users():
+        for user in store.users.users():
             typer.echo(f"{user.name}\t{user.role.value}{'  (disabled)' if user.disabled else ''}")

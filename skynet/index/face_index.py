@@ -33,9 +33,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from skynet.index.errors import QueryError, StoreError
-from skynet.index.media import storage_error
-from skynet.index.store import FaceBatch, SightingStore
+from skynet.store.errors import QueryError, StoreError
+from skynet.store.faces import FaceBatch, FaceRepository
+from skynet.store.media import storage_error
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
 
 
 class FaceIndex:
-    """Cosine-similarity search over the face vectors of one embedding model, derived from a
-    :class:`SightingStore` (``model`` None: the store's searched model)."""
+    """Cosine-similarity search over the face vectors of one embedding model, derived from the
+    store's :class:`FaceRepository` (``model`` None: the store's searched model)."""
 
     def __init__(
         self,
@@ -165,19 +165,19 @@ class FaceIndex:
     # --- opening, catch-up, rebuild ------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: Path, store: SightingStore, *, model: str | None = None, **options) -> FaceIndex:
+    def open(cls, directory: Path, faces: FaceRepository, *, model: str | None = None, **options) -> FaceIndex:
         """Load the persisted index of ``model`` (default: the searched one), if any, and catch it up
-        with ``store``."""
-        model = model or store.face_model()
-        index = cls(directory, store.embedding_dim(model), model=model, **options)
+        with the store's ``faces``."""
+        model = model or faces.searched_model()
+        index = cls(directory, faces.dim(model), model=model, **options)
         if not index._load():
             log.info("face index: no usable index file in %s, building from the store", directory)
-        index.catch_up(store)
+        index.catch_up(faces)
         return index
 
-    def catch_up(self, store: SightingStore) -> tuple[int, int]:
-        """Make the index hold exactly the store's face sightings; returns (added, removed)."""
-        store_ids = store.face_ids(self.model)
+    def catch_up(self, faces: FaceRepository) -> tuple[int, int]:
+        """Make the index hold exactly the store's face vectors of its model; returns (added, removed)."""
+        store_ids = faces.ids(self.model)
         with self._lock:
             rows = self._rows
             have = rows.ids[: rows.n][rows.alive[: rows.n]] if rows is not None else np.zeros(0, np.int64)
@@ -187,22 +187,22 @@ class FaceIndex:
             self.remove(extra)
         added = 0
         if len(missing):
-            for batch in store.face_batches(missing, model=self.model):
+            for batch in faces.batches(missing, model=self.model):
                 self.add(batch)
                 added += len(batch.ids)
             if added:
                 self.save()
         return added, len(extra)
 
-    def rebuild(self, store: SightingStore, *, wait: bool = True) -> int:
-        """Recreate the index from the store (discarding what was there); returns the vector count."""
+    def rebuild(self, faces: FaceRepository, *, wait: bool = True) -> int:
+        """Recreate the index from the store's ``faces`` (discarding what was there); returns the vector count."""
         self.wait_for_build()
         with self._lock:
-            self.model = self.model or store.face_model()
-            self.dim = store.embedding_dim(self.model)
+            self.model = self.model or faces.searched_model()
+            self.dim = faces.dim(self.model)
             self._rows = _Rows.empty(self.dim) if self.dim else None
             self._graph, self._cameras, self._watermark = None, {}, 0
-        for batch in store.face_batches(model=self.model):
+        for batch in faces.batches(model=self.model):
             self.add(batch, build=False)
         if wait:
             self.settle()

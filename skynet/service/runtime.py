@@ -27,17 +27,16 @@ from skynet.config import Settings
 from skynet.detectors.pool import AnalyzerPool
 from skynet.errors import ConfigError, SkynetError
 from skynet.index.catalog import Catalog
-from skynet.index.errors import QueryError
 from skynet.index.face_models import face_model_id
 from skynet.index.reembed import Reembedder, ReembedJob, pending_switch
 from skynet.index.retention import run_retention_policy
-from skynet.index.store import Job
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
-from skynet.records import Detections, Sighting
+from skynet.records import Detections, Job, Sighting
+from skynet.store.errors import QueryError
 from skynet.watchlist import AlertFanout, WatchlistMatcher
 
 if TYPE_CHECKING:
@@ -119,7 +118,7 @@ class ServiceRuntime:
         """Start the alert channels, every stored camera, retention and status events."""
         if self.mqtt is not None:
             self.mqtt.start()
-        for camera in self.catalog.store.cameras():
+        for camera in self.catalog.store.cameras.all():
             self.cameras.start_camera(camera)
         for name, target in (
             ("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)),

@@ -58,8 +58,8 @@ def prepare(data_dir: Path, *, demo: bool = True, seed: Callable[[Catalog], obje
         if seed is not None:
             seed(catalog)
         for name, role in ROLES.items():
-            user = catalog.store.add_user(User(name, role, now, hash_password(PASSWORD)))
-            tokens[name], _ = issue_token(catalog.store, user, now)
+            user = catalog.store.users.add_user(User(name, role, now, hash_password(PASSWORD)))
+            tokens[name], _ = issue_token(catalog.store.users, user, now)
     return tokens
 
 

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from skynet.index.store import SightingMedia
 from skynet.records import Box, PlateText, Sighting, SightingKind
 from skynet.service.demo import DEMO_CAMERA_ID
+from skynet.store.sightings import SightingMedia
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 

@@ -31,7 +31,7 @@ def test_refusals_are_audited_in_aggregate_and_bad_tokens_are_throttled(start_se
 
     service.server.stop()  # the rows of repeats are written by the minute, and at shutdown
     with Catalog.open(service.data_dir) as catalog:
-        events = catalog.store.audit_events(1000, action="auth")
+        events = catalog.store.audit.events(1000, action="auth")
     by_action = defaultdict(list)
     for event in events:
         by_action[event.action].append(event)

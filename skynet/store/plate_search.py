@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from skynet.index.errors import QueryError
+from skynet.store.errors import QueryError
 
 MAX_QUERY_CHARS = 16
 _CONFUSABLES = str.maketrans({"O": "0", "D": "0", "Q": "0", "B": "8", "I": "1", "S": "5", "Z": "2"})

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from skynet.index.errors import InvalidSightingError, StorageFullError, StoreError
+from skynet.store.errors import InvalidSightingError, StorageFullError, StoreError
 
 MEDIA_DIRS = ("thumbnails", "context")
 _TMP_SUFFIX = ".tmp"
