@@ -6,6 +6,7 @@ thread, so with WAL they run in parallel and never see a write before its commit
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -99,12 +100,17 @@ class SqliteDatabase(Database):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
-        try:
-            migrate(self._conn)
-        except BaseException:
-            self._conn.close()
-            raise
+        # Opening (the switch to WAL) and migrating run one process at a time: SQLite answers some lock
+        # conflicts of a new database's first moments with "database is locked" at once, whatever the
+        # busy timeout (seen with four processes opening one new store on a loaded machine).
+        with open(self.path.with_name(self.path.name + ".open-lock"), "a+b") as opening:
+            fcntl.flock(opening, fcntl.LOCK_EX)
+            self._conn = connect(self.path)
+            try:
+                migrate(self._conn)
+            except BaseException:
+                self._conn.close()
+                raise
         self._lock = threading.Lock()
         self._writing_thread: int | None = None
         self._local = threading.local()
