@@ -265,13 +265,17 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """One append-only audit-log line: who did what, when, and the reason or case number given."""
+    """One append-only audit-log line: who did what, when, and the reason or case number given; the API
+    token the request came with (``token_id``) and, for a token an admin minted for another user, that
+    admin (``token_minted_by``), where known."""
 
     at: float
     actor: str
     action: str
     reason: str | None = None
     detail: dict = field(default_factory=dict)
+    token_id: int | None = None
+    token_minted_by: str | None = None
     id: int | None = None
 
 

@@ -358,6 +358,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE sightings DROP COLUMN embedding, DROP COLUMN embedding_model;
         """,
     ),
+    Migration(
+        6,
+        """
+        -- Each audit row names the API token of the request (token_id) and, for a token an admin minted
+        -- for another user, that admin (token_minted_by). The log becomes a hash chain
+        -- (skynet.store.audit_chain): each row keeps the hash of the row before it and its own. The rows
+        -- written before have none: the first open after this migration seals them with one row, since
+        -- their hashes need the chain's key, which is kept outside the database (skynet.store.audit_witness).
+        ALTER TABLE audit_log ADD COLUMN token_id {bigint};
+        ALTER TABLE audit_log ADD COLUMN token_minted_by TEXT;
+        ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
+        ALTER TABLE audit_log ADD COLUMN hash TEXT;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

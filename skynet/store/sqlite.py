@@ -119,7 +119,7 @@ class SqliteDatabase(Database):
 
     def _connection(self) -> sqlite3.Connection:
         """The write connection inside this thread's write transaction, else this thread's reader."""
-        if self._writing_thread == threading.get_ident():
+        if self.writing():
             return self._conn
         reader = getattr(self._local, "reader", None)
         if reader is None:
@@ -140,7 +140,7 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def write(self, doing: str) -> Iterator[None]:
-        if self._writing_thread == threading.get_ident():  # inside this thread's transaction: part of it
+        if self.writing():  # inside this thread's transaction: part of it
             yield
             return
         with self._lock:
@@ -161,6 +161,9 @@ class SqliteDatabase(Database):
                 raise
             finally:
                 self._writing_thread = None
+
+    def writing(self) -> bool:
+        return self._writing_thread == threading.get_ident()
 
     def ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps([int(i) for i in ids])
