@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from servers import MOSQUITTO_PORTS, PORT_ATTEMPTS, ServerUnavailable
+from tls_support import Certificate
 from waiting import WaitTimeout, wait_for
 
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
@@ -100,7 +101,7 @@ class Kannel:
         self.username, self.password = "skynet", secrets.token_urlsafe(12)
         self.ports: dict[str, int] | None = None
         self.received: list[Sms] = []
-        self._parts: dict[tuple[str, int], dict[int, str]] = {}
+        self._parts: dict[tuple[str, int], dict[int, bytes]] = {}  # (to, reference) -> part number -> data
         self._processes: dict[str, subprocess.Popen] = {}
         self._offsets: dict[str, int] = {}
         self._readers: list[threading.Thread] = []
@@ -253,9 +254,11 @@ concatenation = true
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1 keeping every message in the Maildir ``directory/mail``; with ``certificate``
-    (a tls_support.Certificate) it requires STARTTLS, with ``login`` (user, password) it requires AUTH."""
+    it requires STARTTLS, with ``login`` (user, password) it requires AUTH."""
 
-    def __init__(self, directory: Path, certificate=None, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path, certificate: Certificate | None = None, login: tuple[str, str] | None = None
+    ) -> None:
         self.directory = directory
         self.maildir = directory / "mail"
         self.certificate, self.login = certificate, login
