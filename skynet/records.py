@@ -333,7 +333,7 @@ class Delivery:
 
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
 _PHONE = re.compile(r"\+?[0-9]{3,15}")
-_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")  # ASCII only
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +347,8 @@ class Recipient:
     @classmethod
     def parse(cls, text: str) -> Recipient:
         """A phone number (spaces, dots, dashes and brackets dropped: ``+86 138-0000-0001`` is
-        ``+8613800000001``) or an e-mail address (anything with an ``@``); ValueError for anything else."""
+        ``+8613800000001``) or an e-mail address (anything with an ``@``: ASCII, as every SMTP server takes
+        it); ValueError for anything else."""
         text = text.strip()
         if "@" in text:
             if not _EMAIL.fullmatch(text):

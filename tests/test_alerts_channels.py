@@ -168,7 +168,7 @@ def test_recipients_are_phone_numbers_or_email_addresses(text, channel, address,
 
 
 @pytest.mark.parametrize(
-    "text", ["12", "call me", "+86 138 0000 0001 ext 5", "a b@example.org", "x@", "x@y\r\nBcc: z@w"]
+    "text", ["12", "call me", "+86 138 0000 0001 ext 5", "a b@example.org", "x@", "x@y\r\nBcc: z@w", "值班@example.org"]
 )
 def test_anything_else_is_not_a_recipient(text):
     with pytest.raises(ValueError, match="is n"):
