@@ -22,6 +22,7 @@ from skynet.alerts import (
     WebhookDispatcher,
     WebhookTarget,
     camera_status_event,
+    channels_from_settings,
 )
 from skynet.config import Settings
 from skynet.detectors.pool import AnalyzerPool
@@ -92,7 +93,9 @@ class ServiceRuntime:
         self.webhooks = WebhookDispatcher(outbox, targets) if targets else None
         options = mqtt_options(settings)
         self.mqtt = MqttPublisher(options) if options else None
-        fanout = AlertFanout(thumbnail_url, self.hub, self.webhooks, self.mqtt)
+        # SMS and e-mail alerts: built here, run by lifespan() beside the webhooks (skynet.alerts.channels)
+        self.messages = channels_from_settings(settings, outbox, catalog.store.cameras.name)
+        fanout = AlertFanout(thumbnail_url, self.hub, self.webhooks, self.mqtt, self.messages)
         # live sightings carry the configured pack's embeddings: match them with that model's references
         self.matcher = WatchlistMatcher(
             catalog.store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model
@@ -220,12 +223,11 @@ class ServiceRuntime:
     async def lifespan(self, app) -> AsyncIterator[None]:
         """FastAPI lifespan: everything runs while the server serves."""
         self.start()
-        webhooks = asyncio.create_task(self.webhooks.run()) if self.webhooks is not None else None
+        deliveries = [asyncio.create_task(w.run()) for w in (self.webhooks, self.messages) if w is not None]
         try:
             yield
         finally:
-            if webhooks is not None:
-                webhooks.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await webhooks
+            for task in deliveries:
+                task.cancel()
+            await asyncio.gather(*deliveries, return_exceptions=True)
             await asyncio.to_thread(self.stop)
