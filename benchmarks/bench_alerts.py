@@ -2,9 +2,10 @@
 
     python benchmarks/bench_alerts.py [--n 300] [--rate 20] [--json PATH]
 
-The real path of ``skynet serve``: plate sightings go through the batching store writer
-(SQLite in a temporary directory), the watch-list matcher (one wildcard entry they all match),
-the alert fan-out and the live hub, to a WebSocket client of a real uvicorn on 127.0.0.1. The
+The real path of ``skynet serve`` (an API node built by the composition root): plate sightings go
+through the batching store writer (SQLite in a temporary directory), the watch-list matcher (one
+wildcard entry they all match), the alert fan-out and the live hub, to a WebSocket client of a real
+uvicorn on 127.0.0.1. The
 latency of each alert is its receipt time minus the moment its sighting's batch was committed;
 ``--rate`` sightings per second are published from a camera-like thread.
 """
@@ -26,15 +27,9 @@ import websockets
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.alerts import LiveHub
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.app import SystemRole, build
 from skynet.config import Settings
-from skynet.index.catalog import Catalog
-from skynet.index.writer import CatalogWriter
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind, WatchlistEntry
-from skynet.watchlist import AlertFanout, WatchlistMatcher
 
 
 def _free_port() -> int:
@@ -60,25 +55,30 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp:
         data_dir = Path(tmp)
-        catalog = Catalog.open(data_dir)
-        store = catalog.store
+        system = build(Settings(data_dir=data_dir), SystemRole.API_NODE, analysers=0)
+        store = system.catalog.store
         store.cameras.save(Camera("gate", "Gate", "rtsp://10.0.0.1/gate"))
         store.watchlists.add(
             WatchlistEntry(SightingKind.PLATE, "bench", "benchmark", "bench", time.time(), plate_pattern="桂B*")
         )
         user = store.users.add_user(User("bench", Role.ADMIN, time.time()))
         token, _ = issue_token(store.users, user, time.time(), ttl_s=3600)
-        hub = LiveHub()
-        writer = CatalogWriter(catalog)
+        writer, catalog = system.writer, system.catalog
         committed: dict[int, float] = {}
-        writer.add_listener(lambda stored: committed.update({s.id: time.time() for s in stored}))
-        writer.add_listener(WatchlistMatcher(store, AlertFanout(lambda s: None, hub=hub).alert, 0.9))
-        app = create_app(Services(Settings(data_dir=data_dir), catalog, Auth(store.users), hub=hub))
+        store_batch = catalog.add_sightings
+
+        def stored_at(sightings, media):  # the writer's commit, timed before its listeners (the matcher) run
+            ids = store_batch(sightings, media)
+            committed.update(dict.fromkeys(ids, time.time()))
+            return ids
+
+        catalog.add_sightings = stored_at  # type: ignore[method-assign]
         port = _free_port()
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+            uvicorn.Config(system.api, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
         )
-        threading.Thread(target=server.run, daemon=True).start()
+        serving = threading.Thread(target=server.run, daemon=True)
+        serving.start()
         while not server.started:
             time.sleep(0.05)
         received: dict[int, float] = {}
@@ -99,9 +99,9 @@ def main() -> None:
             )
             time.sleep(1.0 / args.rate)
         client.join(60)
-        writer.close()
-        server.should_exit = True
-        catalog.close()
+        server.should_exit = True  # the system's lifespan stores what is queued and stops the writer
+        serving.join(30)
+        system.close()
     latencies = np.array([received[i] - committed[i] for i in received if i in committed]) * 1000.0
     result = {
         "alerts": len(latencies),
