@@ -27,6 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -50,7 +51,7 @@ from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
-from skynet.services.jobs import REEMBED, JobRunner, JobService
+from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
 from skynet.services.search import SearchService
@@ -59,6 +60,9 @@ from skynet.services.trajectory import TrajectoryService
 from skynet.services.users import UserService
 from skynet.services.watchlists import WatchlistService
 from skynet.watchlist import AlertFanout, WatchlistMatcher
+
+if TYPE_CHECKING:
+    from skynet.detectors.analyzer import ImageAnalyzer
 
 
 class SystemRole(StrEnum):
@@ -144,8 +148,8 @@ class System:
 
     def start(self) -> None:
         """Start the role's parts: the MQTT channel, the cameras, retention and camera-status events; then
-        the jobs (those a previous process left unfinished are marked failed, and a re-embedding job
-        starts when the configured pack embeds faces with another model than searches use)."""
+        the jobs (those a previous process left unfinished are marked failed, and the due ones start: a
+        re-embedding job when the configured pack embeds faces with another model than searches use)."""
         if self.mqtt is not None:
             self.mqtt.start()
         if self.camera_workers is not None:
@@ -162,9 +166,6 @@ class System:
             self._threads.append(thread)
         if Part.BACKGROUND in self.parts:
             self.runner.start()
-            reembedding = self.runner.kinds.get(REEMBED)
-            if isinstance(reembedding, ReembedJobs) and reembedding.due():
-                self.runner.request(REEMBED, "system", {})
 
     def _start_cameras(self, workers: CameraSet) -> None:
         if self.camera_configs is None:  # the stored cameras, as the API changes them
@@ -333,7 +334,7 @@ def _compose(
     return system
 
 
-def _pack_analyzer(settings: Settings):
+def _pack_analyzer(settings: Settings) -> ImageAnalyzer:
     """The configured pack's analyser, loaded for a re-embedding job (beside the cameras')."""
     from skynet.detectors.analyzer import ImageAnalyzer
 

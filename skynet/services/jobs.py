@@ -72,12 +72,15 @@ class Work(Protocol):
 class JobKind(Protocol):
     """A kind of job the runner can start from a request: ``name`` as stored (one of :data:`TITLES`),
     ``exclusive`` when only one may run at a time; :meth:`prepare` checks a request's ``params`` (raising
-    an error of a kind) and returns the work to do."""
+    an error of a kind) and returns the work to do; :meth:`due` says whether a job is due without a
+    request (one starts when the runner starts)."""
 
     name: str
     exclusive: bool
 
     def prepare(self, params: Mapping[str, Any]) -> Work: ...
+
+    def due(self) -> bool: ...
 
 
 class JobRunner:
@@ -94,9 +97,14 @@ class JobRunner:
         """Start jobs of ``kind`` from now on (replacing a kind of the same name)."""
         self.kinds[kind.name] = kind
 
-    def start(self) -> int:
-        """Mark the jobs a previous process left queued or running failed; returns how many."""
-        return self.jobs.fail_unfinished(self.clock())
+    def start(self, user: str = "system") -> int:
+        """Mark the jobs a previous process left queued or running failed (returns how many), then start a
+        job of every kind that is due (as ``user``)."""
+        failed = self.jobs.fail_unfinished(self.clock())
+        for kind in list(self.kinds.values()):
+            if kind.due():
+                self.request(kind.name, user, {})
+        return failed
 
     def request(self, kind: str, user: str, params: Mapping[str, Any]) -> Job:
         """Start a job of the registered ``kind`` for ``params`` (:class:`UnavailableError` when this

@@ -41,6 +41,10 @@ class ReindexJobs:
         self.store = store
         self.make_reindexer = make_reindexer
 
+    def due(self) -> bool:
+        """Never: a re-index job is asked for."""
+        return False
+
     def prepare(self, params: Mapping[str, Any]) -> ReindexWork:
         camera = params["camera"]
         if camera not in {c.id for c in self.store.cameras.all()}:
