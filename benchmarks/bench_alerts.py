@@ -3,10 +3,10 @@ a plate read to its SMS at the SMS centre.
 
     python benchmarks/bench_alerts.py [--n 300] [--rate 20] [--no-sms] [--json PATH]
 
-The real path of ``skynet serve``: plate sightings go through the batching store writer
-(SQLite in a temporary directory), the watch-list matcher (one wildcard entry they all match),
-the alert fan-out and the live hub, to a WebSocket client of a real uvicorn on 127.0.0.1. The
-latency of each alert is its receipt time minus the moment its sighting's batch was committed;
+The real path of ``skynet serve`` (an API node built by the composition root): plate sightings go
+through the batching store writer (SQLite in a temporary directory), the watch-list matcher (one
+wildcard entry they all match), the alert fan-out and the live hub, to a WebSocket client of a real
+uvicorn on 127.0.0.1. The latency of each alert is its receipt time minus the moment its sighting's batch was committed;
 ``--rate`` sightings per second are published from a camera-like thread.
 
 The SMS path (unless ``--no-sms``) is the same fan-out's SMS channel: each alert is rendered with the
@@ -38,20 +38,13 @@ import uvicorn
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from channels_support import running  # noqa: E402  (the test gateways and how the service runs the channels)
-from message_servers import Kannel, kannel_unavailable  # noqa: E402
+from message_servers import Kannel, kannel_unavailable  # noqa: E402  (the test gateway)
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.alerts import LiveHub, channels_from_settings
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.app import SystemRole, build
 from skynet.config import Settings
-from skynet.index.catalog import Catalog
-from skynet.index.writer import CatalogWriter
 from skynet.records import Box, Camera, Channel, PlateText, Sighting, SightingKind, WatchlistEntry
-from skynet.watchlist import AlertFanout, WatchlistMatcher
 
 
 def _free_port() -> int:
@@ -95,23 +88,11 @@ def main() -> None:
         parser.error(f"the SMS path needs {missing} (or pass --no-sms)")
     with tempfile.TemporaryDirectory(prefix="bench_alerts_") as tmp, contextlib.ExitStack() as stack:
         data_dir = Path(tmp) / "data"
-        catalog = Catalog.open(data_dir)
-        stack.callback(catalog.close)  # after the SMS worker and Kannel stop
-        store = catalog.store
-        store.cameras.save(Camera("gate", "北门 Gate", "rtsp://10.0.0.1/gate"))
-        store.watchlists.add(
-            WatchlistEntry(
-                SightingKind.PLATE, "被盗车辆 bench", "benchmark", "bench", time.time(), plate_pattern="桂B*"
-            )
-        )
-        user = store.users.add_user(User("bench", Role.ADMIN, time.time()))
-        token, _ = issue_token(store.users, user, time.time(), ttl_s=3600)
         settings = Settings(data_dir=data_dir)
-        channels = None
         if args.sms:
             (Path(tmp) / "kannel").mkdir()
             kannel = Kannel(Path(tmp) / "kannel").start()
-            stack.callback(kannel.stop)
+            stack.callback(kannel.stop)  # after the system stops
             settings = Settings(
                 data_dir=data_dir,
                 kannel_url=kannel.url,
@@ -120,18 +101,33 @@ def main() -> None:
                 alert_recipients={"duty": [RECIPIENT]},
                 public_url="https://skynet.example.org",
             )
-            channels = stack.enter_context(running(channels_from_settings(settings, store.outbox, store.cameras.name)))
-        hub = LiveHub()
-        writer = CatalogWriter(catalog)
+        system = build(settings, SystemRole.API_NODE, analysers=0)
+        stack.callback(system.close)
+        store = system.catalog.store
+        store.cameras.save(Camera("gate", "北门 Gate", "rtsp://10.0.0.1/gate"))
+        store.watchlists.add(
+            WatchlistEntry(
+                SightingKind.PLATE, "被盗车辆 bench", "benchmark", "bench", time.time(), plate_pattern="桂B*"
+            )
+        )
+        user = store.users.add_user(User("bench", Role.ADMIN, time.time()))
+        token, _ = issue_token(store.users, user, time.time(), ttl_s=3600)
+        writer, catalog = system.writer, system.catalog
         committed: dict[int, float] = {}
-        writer.add_listener(lambda stored: committed.update({s.id: time.time() for s in stored}))
-        writer.add_listener(WatchlistMatcher(store, AlertFanout(lambda s: None, hub=hub, messages=channels).alert, 0.9))
-        app = create_app(Services(settings, catalog, Auth(store.users), hub=hub))
+        store_batch = catalog.add_sightings
+
+        def stored_at(sightings, media):  # the writer's commit, timed before its listeners (the matcher) run
+            ids = store_batch(sightings, media)
+            committed.update(dict.fromkeys(ids, time.time()))
+            return ids
+
+        catalog.add_sightings = stored_at  # type: ignore[method-assign]
         port = _free_port()
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+            uvicorn.Config(system.api, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
         )
-        threading.Thread(target=server.run, daemon=True).start()
+        serving = threading.Thread(target=server.run, daemon=True)  # its lifespan runs the SMS worker
+        serving.start()
         while not server.started:
             time.sleep(0.05)
         received: dict[int, float] = {}
@@ -157,8 +153,8 @@ def main() -> None:
         deadline = time.time() + 60
         while args.sms and len(kannel.messages(RECIPIENT)) < args.n and time.time() < deadline:
             time.sleep(0.1)
-        writer.close()
-        server.should_exit = True
+        server.should_exit = True  # the system's lifespan stores what is queued and stops the writer
+        serving.join(30)
         sms = {_PLATE.search(m.text)[0]: m.received_at for m in kannel.messages(RECIPIENT)} if args.sms else {}
         sample = kannel.messages(RECIPIENT)[0].text if sms else None
         log = store.outbox.for_channel(Channel.SMS).deliveries()  # when each SMS was queued and taken by Kannel

@@ -1,4 +1,6 @@
-"""SMS and e-mail alerts: who is told of an alert, in which words, and the workers that deliver them.
+"""The alert channels the settings configure: webhooks (``SKYNET_WEBHOOKS``), the MQTT broker
+(``SKYNET_MQTT_URL``), and SMS and e-mail: who is told of an alert, in which words, and the workers that
+deliver them.
 
 An alert goes to every role of ``SKYNET_ALERT_RECIPIENTS`` and to the recipients its watch-list entry
 names, each address once: phone numbers by SMS (:mod:`skynet.alerts.sms`, Kannel), addresses by e-mail
@@ -13,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from skynet.alerts.mail import SmtpMail, SmtpOptions, alert_email
 from skynet.alerts.messages import AlertFields, AlertTemplates, Template
+from skynet.alerts.mqtt import MqttOptions
 from skynet.alerts.outbox import DeliveryOutbox
 from skynet.alerts.sms import KannelOptions, KannelSms
+from skynet.alerts.webhooks import WebhookTarget
 from skynet.config import Settings
 from skynet.errors import ConfigError
 from skynet.records import Alert, Channel, Recipient, Sighting, WatchlistEntry
@@ -160,3 +165,31 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"SKYNET_ALERT_TIME_ZONE: unknown time zone {name!r}", "e.g. Asia/Shanghai or UTC") from None
+
+
+def mqtt_options(settings: Settings) -> MqttOptions | None:
+    """Broker options from ``SKYNET_MQTT_URL`` (``mqtt://[user:password@]host[:port]``, ``mqtts://`` for TLS)."""
+    if not settings.mqtt_url:
+        return None
+    url = urlsplit(settings.mqtt_url)
+    if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
+        raise ConfigError("SKYNET_MQTT_URL must look like mqtt://host:1883 or mqtts://user:password@host:8883")
+    return MqttOptions(
+        host=url.hostname,
+        port=url.port or (8883 if url.scheme == "mqtts" else 1883),
+        topic_prefix=settings.mqtt_topic_prefix,
+        username=url.username,
+        password=url.password,
+        tls=url.scheme == "mqtts",
+    )
+
+
+def webhook_targets(settings: Settings) -> list[WebhookTarget]:
+    """Targets from ``SKYNET_WEBHOOKS``; each needs a name, a URL and a signing secret."""
+    targets = []
+    for number, item in enumerate(settings.webhooks, 1):
+        missing = [key for key in ("name", "url", "secret") if not item.get(key)]
+        if missing:
+            raise ConfigError(f"webhook {number} in SKYNET_WEBHOOKS lacks {', '.join(missing)}")
+        targets.append(WebhookTarget(item["name"], item["url"], item["secret"]))
+    return targets

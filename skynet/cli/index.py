@@ -14,8 +14,10 @@ from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.index.catalog import Catalog, adopt_legacy_index
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
-from skynet.index.reembed import Reembedder, ReembedJob, ReembedProgress, pending_switch
+from skynet.index.reembed import Reembedder, ReembedProgress, pending_switch
 from skynet.index.retention import apply_retention, parse_age
+from skynet.services.jobs import REEMBED, JobRunner
+from skynet.services.reembed import ReembedWork
 from skynet.store import open_store
 from skynet.store.audit_chain import Anchor, ChainReport
 
@@ -131,7 +133,8 @@ def reembed(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
                 bar.total = progress.faces_total
                 bar.update(progress.faces_done + progress.faces_failed - bar.n)
 
-            result = ReembedJob(reembedder, "cli", time.time, report).run()
+            runner = JobRunner(catalog.store.jobs, time.time)
+            result = runner.run(REEMBED, "cli", ReembedWork(reembedder, report))
     progress = result.progress
     typer.echo(
         f"job {result.id} {result.state}: {progress['faces_done']} faces re-embedded, "
