@@ -328,7 +328,7 @@ def _compose(
         watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),
         cameras=CameraService(store, auditor, policy, camera_workers),
         jobs=JobService(runner, auditor),
-        users=UserService(store.users, auditor, clock, auth.recent.clear),
+        users=UserService(store.users, auditor, clock, auth.accounts_changed),
         auth=auth,
     )
     if Part.API in parts:

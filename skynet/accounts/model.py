@@ -42,23 +42,9 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
 
 
 @dataclass(frozen=True, slots=True)
-class User:
-    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts."""
-
-    name: str
-    role: Role
-    created_at: float
-    password_hash: str | None = field(default=None, repr=False)
-    disabled: bool = False
-    id: int | None = None
-
-    def may(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS[self.role]
-
-
-@dataclass(frozen=True, slots=True)
 class ApiToken:
-    """A token as stored: only its hash, whose it is, and when it expires (None: never)."""
+    """A token as stored: only its hash, whose it is, when it expires (None: never), and who minted it
+    (the user themselves when logging in, an admin, or a program such as ``cli``; None: not recorded)."""
 
     token_hash: str = field(repr=False)
     user_name: str
@@ -66,6 +52,25 @@ class ApiToken:
     expires_at: float | None
     label: str = ""
     id: int | None = None
+    minted_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts. ``token`` is the
+    API token a request was authenticated with (None for an account as stored): what the audit log names
+    beside the user, and what ends the request's streams when it is revoked."""
+
+    name: str
+    role: Role
+    created_at: float
+    password_hash: str | None = field(default=None, repr=False)
+    disabled: bool = False
+    id: int | None = None
+    token: ApiToken | None = field(default=None, repr=False, compare=False)
+
+    def may(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS[self.role]
 
 
 class UserStore(Protocol):

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
 import logging
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -64,7 +65,7 @@ async def login(body: LoginRequest, request: Request, auth: AuthOf, auditor: Aud
 
     def issue() -> TokenResponse:
         token, record = issue_token(auth.store, user, auth.clock(), label="login")
-        auditor.record(user, "auth.login", None, {"client": client, "token_id": record.id})
+        auditor.record(replace(user, token=record), "auth.login", None, {"client": client, "token_id": record.id})
         return TokenResponse(token=token, expires_at=record.expires_at, user=user.name, role=user.role.value)
 
     return await run_in_threadpool(issue)

@@ -5,7 +5,8 @@ the streams), which asks the system's :class:`Auth`: it reads ``Authorization: B
 :class:`AuthError` for a missing, unknown or expired token and :class:`ForbiddenError` naming the missing
 permission: 401 and 403 once :mod:`skynet.api.errors` answers them. Invalid tokens (and stream tickets) are
 counted per client address: past the limit that address gets 429 (:class:`TokenThrottle`). Every refusal
-is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself.
+is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself. The streams open per
+token (:mod:`skynet.api.open_streams`) end when their token stops counting.
 """
 
 import time
@@ -19,6 +20,7 @@ from skynet.accounts.credentials import authenticate_token, authenticate_token_h
 from skynet.accounts.errors import AuthError
 from skynet.accounts.model import Permission, User, UserStore
 from skynet.accounts.throttle import LoginThrottle, TokensThrottled, TokenThrottle
+from skynet.api.open_streams import OpenStreams
 from skynet.api.refusals import ANONYMOUS, RefusalAudit
 from skynet.api.tickets import StreamTickets
 from skynet.errors import ForbiddenError
@@ -117,6 +119,14 @@ class Auth:
         self.recent = RecentTokens(clock)
         self.refusals = RefusalAudit(audit, clock)
         self.tickets = StreamTickets(clock)
+        self.streams = OpenStreams(store, clock)
+
+    def accounts_changed(self) -> None:
+        """After a change of users, roles or tokens: trust no token checked before, and end the open
+        streams whose token no longer counts (or whose user's role changed). Reads the store: call it off
+        the event loop."""
+        self.recent.clear()
+        self.streams.recheck()
 
     async def authenticate(self, connection: HTTPConnection, token: str | None) -> User:
         """The active user owning ``token``. A token checked in the last :data:`RECHECK_TOKEN_S` is
@@ -134,7 +144,7 @@ class Auth:
     async def revoke(self, token: str) -> None:
         """Revoke ``token`` (logging out): refused from the next request on."""
         await run_in_threadpool(self.store.revoke_token, hash_token(token))
-        self.recent.clear()
+        await run_in_threadpool(self.accounts_changed)
 
     async def stream_user(self, connection: HTTPConnection, ticket: str | None) -> User:
         """The user of a stream: by the ``Authorization`` header's token, else by ``ticket``."""
@@ -175,5 +185,5 @@ class Auth:
         except ForbiddenError:
             key = {"permission": permission.value, "route": _route(connection)}
             more = {"path": connection.url.path, "client": client_address(connection)}
-            await self.refusals.record(user.name, "auth.forbidden", key, more)
+            await self.refusals.record(user.name, "auth.forbidden", key, more, user.token)
             raise

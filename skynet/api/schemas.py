@@ -293,6 +293,10 @@ class AuditOut(BaseModel):
     action: str
     reason: str | None
     detail: dict[str, Any]
+    token_id: int | None = Field(description="The id of the API token the action was done with (None: no token).")
+    token_minted_by: str | None = Field(
+        description="Who minted that token: the user (logging in), an admin who issued it, or 'cli'."
+    )
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditOut:
@@ -303,6 +307,8 @@ class AuditOut(BaseModel):
             action=event.action,
             reason=event.reason,
             detail=event.detail,
+            token_id=event.token_id,
+            token_minted_by=event.token_minted_by,
         )
 
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from skynet.accounts.model import Permission, User
 from skynet.alerts.events import EventType
 from skynet.alerts.hub import LiveHub
-from skynet.api.deps import live_hub, require, require_stream, settings_of, watchlist_service
+from skynet.api.deps import AuthOf, live_hub, require, require_stream, settings_of, watchlist_service
 from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
@@ -101,8 +101,12 @@ async def live(
     websocket: WebSocket,
     user: Annotated[User, Depends(require_stream(Permission.HANDLE_ALERTS))],
     hub: Annotated[LiveHub, Depends(live_hub)],
+    auth: AuthOf,
     types: Annotated[list[EventType] | None, Query()] = None,
 ) -> None:
     """Alerts, sightings and camera status as JSON messages (``?types=alert`` to choose). Authenticated
-    with the Authorization header or, from a browser, a ticket from POST /api/stream-tickets as ?ticket=."""
-    await hub.serve(websocket, types)
+    with the Authorization header or, from a browser, a ticket from POST /api/stream-tickets as ?ticket=.
+    Closed (code 1008, with the reason) when its token is revoked or expires, or its user is disabled or
+    gets another role."""
+    with auth.streams.opened(user) as stream:
+        await hub.serve(websocket, types, until=stream.ended)

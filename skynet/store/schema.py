@@ -391,6 +391,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER INDEX webhook_deliveries_pkey RENAME TO deliveries_pkey;
         """,
     ),
+    Migration(
+        8,
+        """
+        -- Who minted each API token (the user logging in, the admin who issued it, or 'cli'): audit rows
+        -- name it beside the token. Tokens issued before have none.
+        ALTER TABLE api_tokens ADD COLUMN minted_by TEXT;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
