@@ -11,6 +11,7 @@ token (:mod:`skynet.api.open_streams`) end when their token stops counting.
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,8 @@ from skynet.api.refusals import ANONYMOUS, RefusalAudit
 from skynet.api.tickets import StreamTickets
 from skynet.errors import ForbiddenError
 from skynet.records import AuditEvent
+
+T = TypeVar("T")
 
 RECHECK_TOKEN_S = 2.0
 """How long a checked token is trusted without a store lookup. Changes made through this server
@@ -135,7 +138,7 @@ class Auth:
             raise AuthError(MISSING_TOKEN)
         if (user := self.recent.get(token)) is not None:
             return user
-        user = await self._verified(
+        user = await self.verified(
             connection, token, lambda: run_in_threadpool(authenticate_token, self.store, token, self.clock())
         )
         self.recent.put(token, user)
@@ -158,11 +161,12 @@ class Auth:
             grant = self.tickets.redeem(ticket, connection.url.path)
             return authenticate_token_hash(self.store, grant.token_hash, self.clock())
 
-        return await self._verified(connection, ticket, lambda: run_in_threadpool(redeemed))
+        return await self.verified(connection, ticket, lambda: run_in_threadpool(redeemed))
 
-    async def _verified(self, connection: HTTPConnection, secret: str, check: Callable[[], Awaitable[User]]) -> User:
-        """The user ``check`` finds for the credential ``secret``, unless its client is throttled (429);
-        a refused credential is counted against its client and audited with its fingerprint."""
+    async def verified(self, connection: HTTPConnection, secret: str, check: Callable[[], Awaitable[T]]) -> T:
+        """What ``check`` finds for the credential ``secret`` (a token, a ticket, a media link's signature),
+        unless its client is throttled (429); a refused credential (:class:`AuthError`) is counted against
+        its client and audited with its fingerprint."""
         client = client_address(connection)
         try:
             self.token_throttle.check(client)

@@ -25,6 +25,7 @@ from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
 from skynet.services.jobs import JobService
+from skynet.services.media_links import MediaLinks
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
 from skynet.services.trajectory import TrajectoryService
@@ -91,6 +92,10 @@ async def user_service(connection: HTTPConnection) -> UserService:
 
 async def sighting_service(connection: HTTPConnection) -> SightingService:
     return system_of(connection).sightings
+
+
+async def media_links(connection: HTTPConnection) -> MediaLinks:
+    return system_of(connection).sightings.links
 
 
 async def auditor_of(connection: HTTPConnection) -> Auditor:

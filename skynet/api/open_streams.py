@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from skynet.accounts.credentials import authenticate_token_hash
 from skynet.accounts.errors import AuthError
 from skynet.accounts.model import User, UserStore
+from skynet.alerts.threads import call_in_loop
 
 STREAM_RECHECK_S = 0.5
 """How often the tokens of open streams are checked against the store for changes by other processes."""
@@ -40,7 +41,7 @@ class OpenStream:
 
     def end(self, reason: str) -> None:
         """Ask the stream to end, saying why (from any thread)."""
-        self._loop.call_soon_threadsafe(self._end, reason)
+        call_in_loop(self._loop, lambda: self._end(reason))
 
     def _end(self, reason: str) -> None:
         if self.reason is None:

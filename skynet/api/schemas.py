@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
-from skynet.services.sightings import Found, media_url
+from skynet.services.media_links import Linker
+from skynet.services.sightings import Found
 from skynet.services.watchlists import Watched
 from skynet.store.plates import PlateMode
 
@@ -34,6 +35,12 @@ class BoxOut(BaseModel):
     y2: float
 
 
+MEDIA_LINK = (
+    "A signed link to the JPEG, for the user and token of this request only, valid for 10 minutes (no token "
+    "needed to open it; every opening is audited). None: no such file."
+)
+
+
 class SightingOut(BaseModel):
     id: int
     kind: str
@@ -45,12 +52,13 @@ class SightingOut(BaseModel):
     box: BoxOut
     quality: float
     plate: str | None
-    thumbnail_url: str | None
-    context_url: str | None
+    thumbnail_url: str | None = Field(description=MEDIA_LINK)
+    context_url: str | None = Field(description=MEDIA_LINK)
 
     @classmethod
-    def of(cls, found: Found) -> SightingOut:
-        sighting, camera, urls = found.sighting, found.camera, found.media_urls
+    def of(cls, found: Found, link: Linker) -> SightingOut:
+        """``found`` with links to its media made by ``link``."""
+        sighting, camera, urls = found.sighting, found.camera, found.media_links(link)
         return cls(
             id=int(sighting.id or 0),
             kind=sighting.kind.value,
@@ -221,10 +229,12 @@ class AlertOut(BaseModel):
     score: float
     acknowledged_by: str | None
     acknowledged_at: float | None
-    thumbnail_url: str
+    thumbnail_url: str = Field(description=MEDIA_LINK)
+    context_url: str = Field(description=MEDIA_LINK)
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertOut:
+    def of(cls, alert: Alert, link: Linker) -> AlertOut:
+        """``alert`` with links to its sighting's media made by ``link``."""
         return cls(
             id=int(alert.id or 0),
             entry_id=alert.entry_id,
@@ -234,7 +244,8 @@ class AlertOut(BaseModel):
             score=alert.score,
             acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at,
-            thumbnail_url=media_url(alert.sighting_id, "thumbnail"),
+            thumbnail_url=link(alert.sighting_id, "thumbnail"),
+            context_url=link(alert.sighting_id, "context"),
         )
 
 

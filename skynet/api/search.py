@@ -7,7 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from skynet.accounts.model import Permission, User
-from skynet.api.deps import SearchSlots, face_queries, require, search_service, search_slots, trajectory_service
+from skynet.api.deps import (
+    SearchSlots,
+    face_queries,
+    media_links,
+    require,
+    search_service,
+    search_slots,
+    trajectory_service,
+)
 from skynet.api.schemas import (
     BoxOut,
     ErrorBody,
@@ -22,8 +30,8 @@ from skynet.api.schemas import (
 from skynet.api.uploads import query_face
 from skynet.records import Box
 from skynet.services.faces import FaceQueries
+from skynet.services.media_links import Linker, MediaLinks
 from skynet.services.search import Filters, SearchService
-from skynet.services.sightings import media_url
 from skynet.services.trajectory import Traced, TrajectoryService
 from skynet.store.plates import PlateMode
 from skynet.trajectory import trajectory_json
@@ -45,6 +53,7 @@ Search = Annotated[SearchService, Depends(search_service)]
 Trajectories = Annotated[TrajectoryService, Depends(trajectory_service)]
 Faces = Annotated[FaceQueries, Depends(face_queries)]
 Slots = Annotated[SearchSlots, Depends(search_slots)]
+Links = Annotated[MediaLinks, Depends(media_links)]
 
 router = APIRouter(tags=["search"], responses=ERRORS)
 
@@ -53,11 +62,11 @@ def _box(box: Box | None) -> BoxOut | None:
     return None if box is None else BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2)
 
 
-def _trajectory(traced: Traced) -> TrajectoryResponse:
+def _trajectory(traced: Traced, link: Linker) -> TrajectoryResponse:
     result = trajectory_json(traced.trajectory)
     for stop in result["stops"]:
         best = stop["best_sighting_id"]
-        stop["thumbnail_url"] = media_url(best, "thumbnail") if best and stop["thumbnail_path"] else None
+        stop["thumbnail_url"] = link(best, "thumbnail") if best and stop["thumbnail_path"] else None
     return TrajectoryResponse(sightings=traced.sightings, **result)
 
 
@@ -67,6 +76,7 @@ async def search_face(
     search: Search,
     faces: Faces,
     slots: Slots,
+    links: Links,
     reason: Annotated[Reason, Form()],
     image: ImageFile = None,
     sighting_id: SightingId = None,
@@ -82,7 +92,8 @@ async def search_face(
 
     def run() -> Response:  # index and store calls, off the event loop
         found = search.search_faces(user, reason, query, top_k, min_similarity, Filters(since, until, cameras))
-        results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f)) for f in found]
+        link = links.linker(user, "search.face")
+        results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f, link)) for f in found]
         answer = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
         # serialised here, in the search's thread: the model is built and valid, so FastAPI need
         # not validate it again on the event loop (the schema still documents it)
@@ -95,6 +106,7 @@ async def search_face(
 def search_plate(
     user: Searcher,
     search: Search,
+    links: Links,
     q: Annotated[str, Query(min_length=1, max_length=20)],
     reason: Annotated[Reason, Query()],
     mode: PlateMode = PlateMode.FUZZY,
@@ -105,9 +117,12 @@ def search_plate(
 ) -> PlateSearchResponse:
     """Plate sightings whose text matches ``q`` exactly, by wildcard (``*``, ``?``) or fuzzily."""
     found = search.search_plates(user, reason, q, mode, limit, Filters(since, until, cameras))
+    link = links.linker(user, "search.plate")
     return PlateSearchResponse(
         results=[
-            PlateMatch(distance=f.plate_distance or 0.0, matched_read=f.matched_read or "", sighting=SightingOut.of(f))
+            PlateMatch(
+                distance=f.plate_distance or 0.0, matched_read=f.matched_read or "", sighting=SightingOut.of(f, link)
+            )
             for f in found
         ]
     )
@@ -119,6 +134,7 @@ async def face_trajectory(
     trajectories: Trajectories,
     faces: Faces,
     slots: Slots,
+    links: Links,
     reason: Annotated[Reason, Form()],
     image: ImageFile = None,
     sighting_id: SightingId = None,
@@ -136,7 +152,10 @@ async def face_trajectory(
     query = await query_face(faces, image, sighting_id, face_index)
     filters = Filters(since, until, cameras)
     return await slots.run(
-        lambda: _trajectory(trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh))
+        lambda: _trajectory(
+            trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh),
+            links.linker(user, "trajectory.face"),
+        )
     )
 
 
@@ -144,6 +163,7 @@ async def face_trajectory(
 def plate_trajectory(
     user: Searcher,
     trajectories: Trajectories,
+    links: Links,
     q: Annotated[str, Query(min_length=1, max_length=20)],
     reason: Annotated[Reason, Query()],
     mode: PlateMode = PlateMode.EXACT,
@@ -153,4 +173,5 @@ def plate_trajectory(
     max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
 ) -> TrajectoryResponse:
     """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
-    return _trajectory(trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh))
+    traced = trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh)
+    return _trajectory(traced, links.linker(user, "trajectory.plate"))

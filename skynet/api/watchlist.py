@@ -1,28 +1,28 @@
 """Watch-list entries (faces from photos, plates by pattern), alerts and their acknowledgement, and
-the ``/api/live`` WebSocket. Every watch-list change is audited with its reason."""
+each alert with signed links to its sighting's media. Every watch-list change is audited with its reason."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, WebSocket, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
-from skynet.alerts.events import EventType
-from skynet.alerts.hub import LiveHub
-from skynet.api.deps import AuthOf, live_hub, require, require_stream, settings_of, watchlist_service
+from skynet.api.deps import media_links, require, settings_of, watchlist_service
 from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
 from skynet.records import SightingKind
+from skynet.services.media_links import MediaLinks
 from skynet.services.watchlists import MAX_PHOTOS, EntryState, Photo, WatchlistService
 
 EntryId = Annotated[int, PathParam(ge=1, le=2**62)]
 Editor = Annotated[User, Depends(require(Permission.MANAGE_WATCHLISTS))]
 Handler = Annotated[User, Depends(require(Permission.HANDLE_ALERTS))]
 Watchlists = Annotated[WatchlistService, Depends(watchlist_service)]
+Links = Annotated[MediaLinks, Depends(media_links)]
 
 router = APIRouter(
     tags=["watch-lists and alerts"],
@@ -84,29 +84,19 @@ def delete_entry(
 
 @router.get("/api/alerts", response_model=list[AlertOut])
 def list_alerts(
-    user: Handler, watchlists: Watchlists, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    user: Handler, watchlists: Watchlists, links: Links, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[AlertOut]:
-    """The newest alerts first."""
-    return [AlertOut.of(a) for a in watchlists.alerts(limit)]
+    """The newest alerts first, each with links to its sighting's thumbnail and context frame (made for
+    this request's user and token: the only way an operator sees a face)."""
+    return [AlertOut.of(a, links.linker(user, alert_context(a.id))) for a in watchlists.alerts(limit)]
 
 
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)
-def acknowledge(alert_id: EntryId, user: Handler, watchlists: Watchlists) -> AlertOut:
+def acknowledge(alert_id: EntryId, user: Handler, watchlists: Watchlists, links: Links) -> AlertOut:
     """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
-    return AlertOut.of(watchlists.acknowledge(user, alert_id))
+    return AlertOut.of(watchlists.acknowledge(user, alert_id), links.linker(user, alert_context(alert_id)))
 
 
-@router.websocket("/api/live")
-async def live(
-    websocket: WebSocket,
-    user: Annotated[User, Depends(require_stream(Permission.HANDLE_ALERTS))],
-    hub: Annotated[LiveHub, Depends(live_hub)],
-    auth: AuthOf,
-    types: Annotated[list[EventType] | None, Query()] = None,
-) -> None:
-    """Alerts, sightings and camera status as JSON messages (``?types=alert`` to choose). Authenticated
-    with the Authorization header or, from a browser, a ticket from POST /api/stream-tickets as ?ticket=.
-    Closed (code 1008, with the reason) when its token is revoked or expires, or its user is disabled or
-    gets another role."""
-    with auth.streams.opened(user) as stream:
-        await hub.serve(websocket, types, until=stream.ended)
+def alert_context(alert_id: int | None) -> str:
+    """The context media links of an alert are made for (the audit of each media read names it)."""
+    return f"alert {alert_id}"

@@ -40,7 +40,8 @@ class AlertBook extends EventTarget {
     const alert = {
       id: d.alert_id, entry_id: d.entry.id, sighting_id: d.sighting.id, camera_id: d.camera_id,
       created_at: event.at, score: d.score, label: d.entry.label, plate: d.sighting.plate?.text,
-      thumbnail_url: d.sighting.thumbnail_url, acknowledged_by: null, acknowledged_at: null, fresh: true,
+      thumbnail_url: d.sighting.thumbnail_url, context_url: d.sighting.context_url, acknowledged_by: null,
+      acknowledged_at: null, fresh: true,
     };
     this.alerts = [alert, ...this.alerts].slice(0, LOADED * 2);
     this.changed();
@@ -79,7 +80,8 @@ export function alertFeed(container, signal) {
 function alertItem(alert) {
   const thumb = h("img", { class: "thumb", alt: `alert ${alert.id}` });
   if (alert.thumbnail_url) showImage(thumb, alert.thumbnail_url);
-  thumb.addEventListener("click", () => openContext(alert.sighting_id, `Alert: ${alert.label}`));
+  thumb.addEventListener("click",
+    () => openContext({ id: alert.sighting_id, context_url: alert.context_url }, `Alert: ${alert.label}`));
   const ack = h("button", {
     class: "small", onclick: () => {
       ack.disabled = true;

@@ -1,6 +1,6 @@
 // The API client: the session (token in sessionStorage), JSON requests with their errors as one
-// message, and authenticated images (an <img> cannot send the Authorization header, so media is
-// fetched and shown from blob: URLs).
+// message, and images fetched and shown from blob: URLs (an <img> cannot send the Authorization header
+// that camera snapshots need; sightings' media come as the signed, short-lived links the API returns).
 
 const KEY = "skynet.session";
 

@@ -20,16 +20,18 @@ export function sightingTile(sighting, score) {
 }
 
 /**
- * Opens the context frame of a sighting (an object from the API, or just its id) in the dialog,
- * with its details and links to search or trace it.
+ * Opens the context frame of a sighting in the dialog, with its details and links to search or trace it.
+ * `shown`: a sighting from the API, or {id, context_url} (an alert's); with a `reason` (the query's)
+ * and the permission to search, a sighting known only by its id is read in full (audited with it).
+ * Media are opened only through the signed links the API returns.
  */
-export async function openContext(sightingOrId, title) {
+export async function openContext(shown, title, reason) {
   const body = h("div", { class: "context" }, h("p", { class: "muted" }, "Loading…"));
-  const shown = openDialog(title || "Sighting", body);
-  let sighting = typeof sightingOrId === "object" ? sightingOrId : null;
-  const id = sighting ? sighting.id : sightingOrId;
-  if (!sighting && may("search")) {
-    sighting = await request("GET", `/api/sightings/${id}`).catch(() => null);
+  const dialog = openDialog(title || "Sighting", body);
+  const id = shown.id;
+  let sighting = shown.box ? shown : null;
+  if (!sighting && reason && may("search")) {
+    sighting = await request("GET", `/api/sightings/${id}`, { params: { reason } }).catch(() => null);
   }
   const frame = h("div", { class: "frame" });
   const img = h("img", { alt: `context frame of sighting ${id}` });
@@ -37,9 +39,11 @@ export async function openContext(sightingOrId, title) {
   img.addEventListener("load", () => {
     if (sighting) frame.append(boxOverlay(sighting.box, img.naturalWidth, img.naturalHeight));
   }, { once: true });
-  showImage(img, sighting?.context_url || `/api/sightings/${id}/context`);
+  const link = sighting?.context_url || shown.context_url;
+  if (link) showImage(img, link);
+  else img.alt = `sighting ${id} has no context frame`;
   fill(body, frame, sighting ? details(sighting) : h("p", {}, `Sighting ${id}`));
-  return shown;
+  return dialog;
 }
 
 function boxOverlay(box, width, height) {
