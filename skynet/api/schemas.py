@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from skynet.api.time_range import TimeRange
 from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
 from skynet.services.media_links import Linker
@@ -17,7 +18,9 @@ Reason = Annotated[str, Field(min_length=3, max_length=500, description="Reason 
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and every number finite (JSON's NaN and Infinity are refused)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorBody(BaseModel):
@@ -344,7 +347,7 @@ class FaceQuery(Strict):
     )
 
 
-class ExportRequest(Strict):
+class ExportRequest(TimeRange, Strict):
     """What to export: exactly one of ``sighting_ids``, ``plate`` and ``face``; ``since``, ``until`` and
     ``cameras`` narrow the plate and face queries."""
 
@@ -354,8 +357,6 @@ class ExportRequest(Strict):
     )
     plate: PlateQuery | None = None
     face: FaceQuery | None = None
-    since: float | None = Field(default=None, description="Earliest best-view time (Unix seconds).")
-    until: float | None = Field(default=None, description="Latest best-view time (Unix seconds).")
     cameras: list[str] | None = Field(default=None, max_length=1000, description="Only these camera ids.")
     limit: int = Field(default=1000, ge=1, le=EXPORT_LIMIT, description="At most this many query matches.")
     media: bool = Field(default=True, description="Include thumbnails and context frames.")

@@ -27,6 +27,7 @@ from skynet.api.schemas import (
     SightingOut,
     TrajectoryResponse,
 )
+from skynet.api.time_range import TimeRange, form_time_range, query_time_range
 from skynet.api.uploads import query_face
 from skynet.records import Box
 from skynet.services.faces import FaceQueries
@@ -44,8 +45,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 ImageFile = Annotated[UploadFile | None, File(description="A photo holding the face (JPEG, PNG, ...).")]
 SightingId = Annotated[int | None, Form(ge=1, description="Search with this face sighting instead of a photo.")]
 FaceIndex = Annotated[int | None, Form(ge=0, le=1000, description="Which face of the photo; default the largest.")]
-Since = Annotated[float | None, Form(description="Earliest best-view time (Unix seconds).")]
-Until = Annotated[float | None, Form(description="Latest best-view time (Unix seconds).")]
+FormPeriod = Annotated[TimeRange, Depends(form_time_range)]
+QueryPeriod = Annotated[TimeRange, Depends(query_time_range)]
 Cameras = Annotated[list[str] | None, Form(description="Only these camera ids.")]
 
 Searcher = Annotated[User, Depends(require(Permission.SEARCH))]
@@ -78,20 +79,20 @@ async def search_face(
     slots: Slots,
     links: Links,
     reason: Annotated[Reason, Form()],
+    period: FormPeriod,
     image: ImageFile = None,
     sighting_id: SightingId = None,
     face_index: FaceIndex = None,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
     min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
-    since: Since = None,
-    until: Until = None,
     cameras: Cameras = None,
 ) -> Response:
     """Sightings of the face in a photo (or of a face sighting), most similar first."""
     query = await query_face(faces, image, sighting_id, face_index)
 
     def run() -> Response:  # index and store calls, off the event loop
-        found = search.search_faces(user, reason, query, top_k, min_similarity, Filters(since, until, cameras))
+        filters = Filters(period.since, period.until, cameras)
+        found = search.search_faces(user, reason, query, top_k, min_similarity, filters)
         link = links.linker(user, "search.face")
         results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f, link)) for f in found]
         answer = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
@@ -109,14 +110,13 @@ def search_plate(
     links: Links,
     q: Annotated[str, Query(min_length=1, max_length=20)],
     reason: Annotated[Reason, Query()],
+    period: QueryPeriod,
     mode: PlateMode = PlateMode.FUZZY,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    since: float | None = None,
-    until: float | None = None,
     cameras: Annotated[list[str] | None, Query()] = None,
 ) -> PlateSearchResponse:
     """Plate sightings whose text matches ``q`` exactly, by wildcard (``*``, ``?``) or fuzzily."""
-    found = search.search_plates(user, reason, q, mode, limit, Filters(since, until, cameras))
+    found = search.search_plates(user, reason, q, mode, limit, Filters(period.since, period.until, cameras))
     link = links.linker(user, "search.plate")
     return PlateSearchResponse(
         results=[
@@ -136,6 +136,7 @@ async def face_trajectory(
     slots: Slots,
     links: Links,
     reason: Annotated[Reason, Form()],
+    period: FormPeriod,
     image: ImageFile = None,
     sighting_id: SightingId = None,
     face_index: FaceIndex = None,
@@ -143,14 +144,12 @@ async def face_trajectory(
         float | None,
         Form(ge=-1.0, le=1.0, description=("Default: the watch-list threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")),
     ] = None,
-    since: Since = None,
-    until: Until = None,
     cameras: Cameras = None,
     max_speed_kmh: Annotated[float | None, Form(gt=0, le=10_000)] = None,
 ) -> TrajectoryResponse:
     """Where a face was seen: stops in time order, moves between cameras, a GeoJSON path."""
     query = await query_face(faces, image, sighting_id, face_index)
-    filters = Filters(since, until, cameras)
+    filters = Filters(period.since, period.until, cameras)
     return await slots.run(
         lambda: _trajectory(
             trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh),
@@ -166,12 +165,12 @@ def plate_trajectory(
     links: Links,
     q: Annotated[str, Query(min_length=1, max_length=20)],
     reason: Annotated[Reason, Query()],
+    period: QueryPeriod,
     mode: PlateMode = PlateMode.EXACT,
-    since: float | None = None,
-    until: float | None = None,
     cameras: Annotated[list[str] | None, Query()] = None,
     max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
 ) -> TrajectoryResponse:
     """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
-    traced = trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh)
+    filters = Filters(period.since, period.until, cameras)
+    traced = trajectories.of_plate(user, reason, q, mode, filters, max_speed_kmh)
     return _trajectory(traced, links.linker(user, "trajectory.plate"))

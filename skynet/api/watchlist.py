@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from skynet.accounts.model import Permission, User
 from skynet.api.deps import media_links, require, settings_of, watchlist_service
 from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
+from skynet.api.time_range import Finite
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
 from skynet.records import SightingKind
@@ -49,7 +50,7 @@ async def add_entry(
             description=("kind=plate: an exact plate or a wildcard pattern (* any run, ? one character)."),
         ),
     ] = None,
-    expires_at: Annotated[float | None, Form(description="Unix time the entry stops matching.")] = None,
+    expires_at: Annotated[Finite | None, Form(description="Unix time the entry stops matching.")] = None,
     min_similarity: Annotated[
         float | None,
         Form(
