@@ -107,8 +107,9 @@ async def _send_events(
     reported = 0
     try:
         while True:
-            event: LiveEvent | None = await subscription.get()
-            if view is not None and (event := view(event)) is None:
+            shown = await subscription.get()
+            event = shown if view is None else view(shown)
+            if event is None:
                 continue
             if subscription.dropped > reported:
                 await websocket.send_json({"type": "dropped", "count": subscription.dropped - reported})

@@ -105,23 +105,25 @@ class OpenStreams:
             open_now = {key: list(streams) for key, streams in self._by_token.items() if key}
         ended = 0
         for token_hash, streams in open_now.items():
+            current = self._current(token_hash)
             for stream in streams:
-                if (reason := self._refusal(token_hash, stream.user)) is not None:
-                    stream.end(reason)
-                    ended += 1
+                if isinstance(current, str):
+                    stream.end(current)
+                elif current.role is not stream.user.role:
+                    stream.end(f"the role of user {stream.user.name!r} changed to {current.role.value}")
+                else:
+                    continue
+                ended += 1
         return ended
 
-    def _refusal(self, token_hash: str, user: User) -> str | None:
-        """Why a stream of ``user`` opened with the token stored as ``token_hash`` must end (None: it may go on)."""
+    def _current(self, token_hash: str) -> User | str:
+        """The user the token stored as ``token_hash`` authenticates now, or why it does not."""
         if self.store.find_token(token_hash) is None:
             return REVOKED
         try:
-            current = authenticate_token_hash(self.store, token_hash, self.clock())
+            return authenticate_token_hash(self.store, token_hash, self.clock())
         except AuthError as error:
             return error.message
-        if current.role is not user.role:
-            return f"the role of user {user.name!r} changed to {current.role.value}"
-        return None
 
     async def keep_checking(self, every_s: float = STREAM_RECHECK_S) -> None:
         """:meth:`recheck` every ``every_s`` while streams are open (a task of the server's lifespan)."""
