@@ -8,36 +8,15 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import cv2
-import numpy as np
 import pytest
+from conftest import MEDIA_LINK_TTL_S, SEEN_PLATE
 from waiting import wait_for
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind, WatchlistEntry
-from skynet.store.sightings import SightingMedia
-
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
-PLATE = "桂B12345"
 REASON = "case 2026-114: stolen van"
-LINK_TTL_S = 4
-
-
-def _seed(catalog) -> None:
-    """Camera cam-1 with three plate sightings (media files), a watch-list entry and an alert on the first."""
-    catalog.store.cameras.save(Camera("cam-1", "Gate", "file:///dev/null"))
-    jpeg = cv2.imencode(".jpg", np.full((32, 64, 3), 128, np.uint8))[1].tobytes()
-    read = PlateText(PLATE, (0.9,) * 7)
-    sightings = [
-        Sighting("cam-1", SightingKind.PLATE, t, t + 1, t, Box(0, 0, 9, 9), 0.5, plate=read) for t in (10.0, 20.0, 30.0)
-    ]
-    ids = catalog.add_sightings(sightings, [SightingMedia(thumbnail=jpeg, context=jpeg)] * 3)
-    entry = catalog.store.watchlists.add(
-        WatchlistEntry(SightingKind.PLATE, "van", REASON, "admin", 1.0, plate_pattern=PLATE)
-    )
-    catalog.store.alerts.add(Alert(entry, ids[0], "cam-1", 11.0, 1.0))
 
 
 def _with(url: str, **changes) -> str:
@@ -47,12 +26,14 @@ def _with(url: str, **changes) -> str:
     return f"{parts.path}?{urlencode({**query, **changes})}"
 
 
-def _audit(admin, action: str) -> list[dict]:
-    return admin.get("/api/audit", params={"action": action, "limit": 1000}).json()
+def _audit(admin, action: str, **fields) -> list[dict]:
+    """The audit rows of ``action`` whose ``fields`` have those values (the service is shared with other probes)."""
+    rows = admin.get("/api/audit", params={"action": action, "limit": 1000}).json()
+    return [row for row in rows if all(row[k] == v for k, v in fields.items())]
 
 
-def test_media_links_sighting_reads_and_audited_tokens(start_service):
-    service = start_service(demo=False, seed=_seed, env={"SKYNET_MEDIA_LINK_TTL_S": str(LINK_TTL_S)})
+def test_media_links_sighting_reads_and_audited_tokens(seeded_service):
+    service = seeded_service
     with service.client("admin") as admin, service.client() as anonymous:
         minted = admin.post("/api/users/investigator/tokens", json={"days": 1, "reason": REASON, "label": "probe"})
         assert minted.status_code == 201
@@ -60,11 +41,11 @@ def test_media_links_sighting_reads_and_audited_tokens(start_service):
         with service.client() as investigator:
             investigator.headers["Authorization"] = f"Bearer {minted.json()['token']}"
             # item 11: a search with a token an admin minted names the token and the admin
-            found = investigator.get("/api/search/plate", params={"q": PLATE, "mode": "exact", "reason": REASON})
+            found = investigator.get("/api/search/plate", params={"q": SEEN_PLATE, "mode": "exact", "reason": REASON})
             assert found.status_code == 200
             results = [r["sighting"] for r in found.json()["results"]]
             assert len(results) == 3
-            (search_row,) = _audit(admin, "search.plate")
+            (search_row,) = _audit(admin, "search.plate", token_id=token_id)
             assert search_row["actor"] == "investigator" and search_row["reason"] == REASON
             assert (search_row["token_id"], search_row["token_minted_by"]) == (token_id, "admin")
 
@@ -75,7 +56,7 @@ def test_media_links_sighting_reads_and_audited_tokens(start_service):
             assert investigator.get(f"/api/sightings/{sid}", params={"reason": "x"}).status_code == 422
             for result in results:
                 assert investigator.get(f"/api/sightings/{result['id']}", params={"reason": REASON}).status_code == 200
-            reads = _audit(admin, "sighting.read")
+            reads = _audit(admin, "sighting.read", actor="investigator")
             assert sorted(r["detail"]["sighting_id"] for r in reads) == sorted(r["id"] for r in results)
             assert all(r["reason"] == REASON and r["token_id"] == token_id for r in reads)
 
@@ -85,7 +66,7 @@ def test_media_links_sighting_reads_and_audited_tokens(start_service):
             image = anonymous.get(link)
             assert image.status_code == 200 and image.content[:3] == b"\xff\xd8\xff"
             assert anonymous.get(results[1]["context_url"]).status_code == 200
-            media_reads = _audit(admin, "media.read")
+            media_reads = _audit(admin, "media.read", actor="investigator")
             assert {(r["detail"]["sighting_id"], r["detail"]["media"]) for r in media_reads} == {
                 (sid, "thumbnail"),
                 (results[1]["id"], "context"),
@@ -101,7 +82,7 @@ def test_media_links_sighting_reads_and_audited_tokens(start_service):
             assert anonymous.get(_with(link, expires=int(time.time()) + 86400)).status_code == 401
             assert anonymous.get(link.replace("/thumbnail?", "/context?")).status_code == 401
             # short-lived: the link stops opening its file
-            wait_for(lambda: anonymous.get(link).status_code == 401, LINK_TTL_S + 5, "the media link to expire")
+            wait_for(lambda: anonymous.get(link).status_code == 401, MEDIA_LINK_TTL_S + 5, "the media link to expire")
             assert "expired" in anonymous.get(link).json()["detail"]
             # and it dies with its token
             fresh = investigator.get(f"/api/sightings/{other}", params={"reason": REASON}).json()["thumbnail_url"]
@@ -122,7 +103,7 @@ def test_media_links_sighting_reads_and_audited_tokens(start_service):
             anonymous.get(alert["thumbnail_url"].replace(f"/{alert['sighting_id']}/", f"/{other}/")).status_code == 401
         )
         with service.client("admin") as admin:
-            operator_reads = [r for r in _audit(admin, "media.read") if r["actor"] == "operator"]
+            operator_reads = _audit(admin, "media.read", actor="operator")
             assert len(operator_reads) == 2 and operator_reads[0]["detail"]["context"] == f"alert {alert['id']}"
             assert operator_reads[0]["token_minted_by"] == "operator"  # a token of their own
         ws_url = service.url.replace("http://", "ws://") + "/api/live?types=sighting"

@@ -14,11 +14,9 @@ from waiting import wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from skynet.services.demo import DEMO_CAMERA_ID
-
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
-PREVIEW = f"/api/cameras/{DEMO_CAMERA_ID}/preview"
+PREVIEW = "/api/cameras/cam-1/preview"
 REASON = "probe: revocation ends streams"
 
 
@@ -76,9 +74,14 @@ def _ends_within_a_second(streams: Streams, change: Callable[[], object], what: 
     streams.reader.join(5)
 
 
-def test_disabling_revoking_expiry_and_role_changes_end_open_streams(start_service):
-    service = start_service(demo=True)
+def test_disabling_revoking_expiry_and_role_changes_end_open_streams(seeded_service):
+    service = seeded_service  # shared: the probe changes only the users it creates
     with service.client("admin") as admin, ExitStack() as stack:
+
+        def create(name: str, role: str) -> str:
+            answer = admin.post("/api/users", json={"name": name, "role": role, "reason": REASON})
+            assert answer.status_code == 201, answer.text
+            return answer.json()["token"]["token"]
 
         def mint(name: str, days: float) -> dict:
             answer = admin.post(f"/api/users/{name}/tokens", json={"days": days, "reason": REASON, "label": "probe"})
@@ -86,24 +89,24 @@ def test_disabling_revoking_expiry_and_role_changes_end_open_streams(start_servi
             return answer.json()
 
         # disabling a user
-        streams = Streams(service, service.tokens["operator"], stack)
+        streams = Streams(service, create("rev-operator", "operator"), stack)
         _ends_within_a_second(
             streams,
-            lambda: admin.patch("/api/users/operator", json={"disabled": True, "reason": REASON}).raise_for_status(),
+            lambda: admin.patch(
+                "/api/users/rev-operator", json={"disabled": True, "reason": REASON}
+            ).raise_for_status(),
             "disabling the user",
         )
         assert "revoked, or its user disabled" in streams.live_closed.rcvd.reason
 
         # revoking one token (another token of the same user keeps its streams)
-        minted = mint("investigator", 1)
-        streams, other = (
-            Streams(service, minted["token"], stack),
-            Streams(service, service.tokens["investigator"], stack),
-        )
+        first = create("rev-investigator", "investigator")
+        minted = mint("rev-investigator", 1)
+        streams, other = Streams(service, minted["token"], stack), Streams(service, first, stack)
         _ends_within_a_second(
             streams,
             lambda: admin.delete(
-                f"/api/users/investigator/tokens/{minted['token_id']}", params={"reason": REASON}
+                f"/api/users/rev-investigator/tokens/{minted['token_id']}", params={"reason": REASON}
             ).raise_for_status(),
             "revoking the token",
         )
@@ -113,14 +116,14 @@ def test_disabling_revoking_expiry_and_role_changes_end_open_streams(start_servi
         _ends_within_a_second(
             other,
             lambda: admin.patch(
-                "/api/users/investigator", json={"role": "operator", "reason": REASON}
+                "/api/users/rev-investigator", json={"role": "operator", "reason": REASON}
             ).raise_for_status(),
             "a role change",
         )
         assert "role" in other.live_closed.rcvd.reason
 
         # expiry: a token valid for 4 seconds
-        minted = mint("investigator", 4 / 86400)
+        minted = mint("rev-investigator", 4 / 86400)
         streams = Streams(service, minted["token"], stack)
         assert streams.still_open() and time.time() < minted["expires_at"]
         wait_for(streams.closed, 10, "the streams of an expiring token to end")
