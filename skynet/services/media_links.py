@@ -63,12 +63,11 @@ class MediaLinks:
         """Links for ``user`` (authenticated with ``user.token``) in ``context``, all expiring together."""
         expires = math.ceil(self.clock() + self.ttl_s)
         token = int(user.token.id or 0) if user.token else 0
+        signing = self._signing(user.name, token, context, expires, user.role.value)
+        query = urlencode({"by": user.name, "tid": token, "for": context, "expires": expires})
 
         def link(sighting_id: int, media: Media) -> str:
-            signed = MediaLink(user.name, token, context, expires, "")
-            query = {"by": user.name, "tid": token, "for": context, "expires": expires}
-            sig = self._signature(sighting_id, media, signed, user.role.value)
-            return f"/api/sightings/{sighting_id}/{media}?{urlencode({**query, 'sig': sig})}"
+            return f"/api/sightings/{sighting_id}/{media}?{query}&sig={_signature(signing, sighting_id, media)}"
 
         return link
 
@@ -79,12 +78,19 @@ class MediaLinks:
             raise AuthError("this media link has expired", NEW_LINK_HINT)
         found = [t for t in self.users.tokens(link.by) if t.id == link.token]
         user = authenticate_token_hash(self.users, found[0].token_hash, self.clock()) if found else None
-        role = user.role.value if user is not None else ""
-        if not hmac.compare_digest(link.sig, self._signature(sighting_id, media, link, role)) or user is None:
+        signing = self._signing(link.by, link.token, link.context, link.expires, user.role.value if user else "")
+        if user is None or not hmac.compare_digest(link.sig, _signature(signing, sighting_id, media)):
             raise AuthError("invalid media link, or its token was revoked", NEW_LINK_HINT)
         return user
 
-    def _signature(self, sighting_id: int, media: Media, link: MediaLink, role: str) -> str:
-        fields = (str(sighting_id), media, link.by, str(link.token), link.context, str(link.expires), role)
-        digest = hmac.new(self._key, "\n".join(fields).encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    def _signing(self, by: str, token: int, context: str, expires: int, role: str) -> hmac.HMAC:
+        """The HMAC over what all links of one user, token, role, context and expiry share (copied per link)."""
+        return hmac.new(
+            self._key, "\n".join((by, str(token), context, str(expires), role, "")).encode(), hashlib.sha256
+        )
+
+
+def _signature(signing: hmac.HMAC, sighting_id: int, media: Media) -> str:
+    mac = signing.copy()
+    mac.update(f"{sighting_id}\n{media}".encode())
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
