@@ -1,7 +1,7 @@
 // Alerts: the newest ones from /api/alerts, new ones from the live connection (with a sound and a
 // flashing badge wherever the user is), acknowledging, and the feed shown on the live wall.
 
-import { request, showImage } from "./api.js";
+import { linkExpired, request, showImage } from "./api.js";
 import { fill, formatTime, h, notify, showError } from "./dom.js";
 import { beep, live } from "./live.js";
 import { openContext } from "./sighting.js";
@@ -80,8 +80,14 @@ export function alertFeed(container, signal) {
 function alertItem(alert) {
   const thumb = h("img", { class: "thumb", alt: `alert ${alert.id}` });
   if (alert.thumbnail_url) showImage(thumb, alert.thumbnail_url);
-  thumb.addEventListener("click",
-    () => openContext({ id: alert.sighting_id, context_url: alert.context_url }, `Alert: ${alert.label}`));
+  thumb.addEventListener("click", async () => {
+    let link = alert.context_url;
+    if (!link || linkExpired(link)) { // links last minutes: the alert list is loaded again for new ones
+      await alerts.load().catch(() => {});
+      link = alerts.alerts.find((a) => a.id === alert.id)?.context_url || link;
+    }
+    openContext({ id: alert.sighting_id, context_url: link }, `Alert: ${alert.label}`);
+  });
   const ack = h("button", {
     class: "small", onclick: () => {
       ack.disabled = true;

@@ -179,6 +179,12 @@ export async function fetchImage(path) {
   return URL.createObjectURL(await response.blob());
 }
 
+/** Whether a media link from the API (its `expires` is Unix seconds) no longer opens its image. */
+export function linkExpired(link) {
+  const expires = Number(new URL(link, location.href).searchParams.get("expires"));
+  return !expires || expires * 1000 <= Date.now();
+}
+
 /** Sets `img`'s source to the authenticated image at `path`; on failure shows its message as alt text. */
 export function showImage(img, path) {
   img.alt = img.alt || "";

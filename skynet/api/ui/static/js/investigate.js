@@ -30,7 +30,8 @@ export function render(container, signal, params) {
 
   const searchFace = (sightingId) => busy(faceButton, async () => {
     const form = addFilters(new FormData(), filters.values());
-    form.append("reason", filters.values().reason);
+    const { reason } = filters.values();
+    form.append("reason", reason);
     form.append("top_k", topK.value || "20");
     if (minSimilarity.value) form.append("min_similarity", minSimilarity.value);
     if (sightingId) form.append("sighting_id", sightingId);
@@ -40,7 +41,7 @@ export function render(container, signal, params) {
     const what = sightingId ? `face of sighting #${sightingId}`
       : `face in ${drop.file().name}${answer.faces_in_image > 1 ? ` (largest of ${answer.faces_in_image} faces)` : ""}`;
     show(results, `${answer.results.length} sighting(s) of the ${what}`,
-      answer.results.map((r) => sightingTile(r.sighting, `similarity ${r.similarity.toFixed(2)}`)));
+      answer.results.map((r) => sightingTile(r.sighting, `similarity ${r.similarity.toFixed(2)}`, reason)));
   }, errors);
 
   faceForm.addEventListener("submit", (event) => {
@@ -56,7 +57,8 @@ export function render(container, signal, params) {
         params: { q: plate.value.trim(), mode: mode.value, reason, since, until, cameras, limit: 200 } });
       show(results, `${answer.results.length} sighting(s) for ${mode.value} “${plate.value.trim()}”`,
         answer.results.map((r) => sightingTile(r.sighting,
-          r.distance ? `read ${r.matched_read} (distance ${r.distance.toFixed(2)})` : `read ${r.matched_read}`)));
+          r.distance ? `read ${r.matched_read} (distance ${r.distance.toFixed(2)})` : `read ${r.matched_read}`,
+          reason)));
     }, errors);
   });
 
