@@ -44,10 +44,3 @@ class HoldRepository:
         return {
             r[0] for r in self.db.execute(f"SELECT DISTINCT sighting_id FROM evidence_holds WHERE {condition}", (arg,))
         }
-
-    def causes(self, sighting_id: int) -> list[tuple[str, str]]:
-        """Why sighting ``sighting_id`` is held: (cause, ref) pairs, oldest first."""
-        rows = self.db.execute(
-            "SELECT cause, ref FROM evidence_holds WHERE sighting_id = ? ORDER BY id", (sighting_id,)
-        )
-        return [(r[0], r[1]) for r in rows]
