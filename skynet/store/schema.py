@@ -410,6 +410,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             SELECT sighting_id, 'alert', CAST(id AS TEXT), acknowledged_by, acknowledged_at FROM alerts
             WHERE acknowledged_by IS NOT NULL;
 
+        -- Deleting sightings finds the alerts on them by index (cascade, and the ids a deletion audits).
+        CREATE INDEX alerts_sighting ON alerts(sighting_id);
+
         -- A sighting keeps the position its camera had when it was seen (trajectories and maps use it).
         ALTER TABLE sightings ADD COLUMN latitude {float};
         ALTER TABLE sightings ADD COLUMN longitude {float};
