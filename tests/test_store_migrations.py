@@ -205,7 +205,9 @@ def test_a_schema_7_store_holds_its_evidence_and_keeps_positions(tmp_path, backe
     alert are held, and a held sighting cannot be deleted, not even by the database's own cascade."""
     with database(backend, request) as url:
         with schema_at(7, tmp_path, url) as execute:
-            execute("INSERT INTO cameras (id, name, source_url, latitude, longitude) VALUES ('a', 'A', 'x', 22.8, 108.3)")
+            execute(
+                "INSERT INTO cameras (id, name, source_url, latitude, longitude) VALUES ('a', 'A', 'x', 22.8, 108.3)"
+            )
             execute("INSERT INTO cameras (id, name, source_url) VALUES ('b', 'B', 'y')")
             for n, camera in enumerate(("a", "a", "a", "b"), start=1):
                 execute(
