@@ -98,10 +98,9 @@ class WatchlistMatcher:
         alerts = []
         now = self.clock()
         for sighting in sightings:
-            if sighting.id is None:
-                raise ValueError("only stored sightings (with ids) can be matched against the watch-list")
             for entry, score in self._matches(sighting, faces, table, plates, now):
-                assert entry.id is not None  # entries come from the store
+                if sighting.id is None or entry.id is None:
+                    raise ValueError("an alert needs a stored sighting and entry (with ids)")
                 alert = Alert(entry.id, sighting.id, sighting.camera_id, now, score)
                 stored = replace(alert, id=self.store.alerts.add(alert))
                 alerts.append(stored)
