@@ -92,10 +92,10 @@ class CameraService:
         (a source URL redacted). Sightings stored before keep the position the camera had then."""
         reason = self.auditor.reason(reason)
         before = self.get(camera_id)
-        camera = replace(
-            before,
-            **{k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE},
-        )
+        fields: dict[str, Any] = {
+            k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE
+        }
+        camera = replace(before, **fields)
         if "source_url" in changes:
             self._check_source(camera)
         if "tls_ca_file" in changes:
