@@ -42,6 +42,7 @@ from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
 from skynet.index.retention import run_retention_policy
 from skynet.index.writer import CatalogWriter
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.ingest.camera_config import CameraConfig
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
@@ -54,6 +55,7 @@ from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.media_links import KEY_PURPOSE as MEDIA_KEY_PURPOSE
 from skynet.services.media_links import MediaLinks
+from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
 from skynet.services.search import SearchService
@@ -263,7 +265,7 @@ def _compose(
     for config in cameras or ():
         store.cameras.save(config.camera())
 
-    auditor = Auditor(store.audit, clock)
+    auditor = Auditor(store.audit, clock, ReasonRule.from_settings(settings))
     hub = LiveHub()
     writer = CatalogWriter(catalog)
     targets = webhook_targets(settings)
@@ -293,7 +295,12 @@ def _compose(
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
         if pool is not None:
-            runner.register(ReindexJobs(store, lambda: reindexer(settings, catalog, writer, pool, size)))
+            archive_pool = pool
+
+            def make_reindexer() -> Reindexer:
+                return reindexer(settings, catalog, writer, archive_pool, size)
+
+            runner.register(ReindexJobs(store, make_reindexer, ArchiveRoots.from_settings(settings), auditor, clock))
         runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
 
     auth = Auth(

@@ -59,7 +59,9 @@ class SightingService:
 
     def read(self, user: User, reason: str, sighting_id: int) -> Found:
         """Sighting ``sighting_id`` with its camera, audited as ``sighting.read`` with ``reason``;
-        :class:`NotFoundError` if there is none (audited too: asking is a read)."""
+        :class:`NotFoundError` if there is none (audited too: asking is a read). The reason must pass the
+        reason rule, as a search's must."""
+        reason = self.auditor.reason(reason)
         found = self.store.sightings.get(sighting_id)
         self.auditor.record(user, "sighting.read", reason, {"sighting_id": sighting_id, "found": found is not None})
         if found is None:
