@@ -65,12 +65,18 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class FaceQuality:
-    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track."""
+    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track.
+
+    ``size``, ``sharpness``, ``frontalness`` and ``exposure`` are 0..1 each (see
+    :mod:`skynet.detectors.face_quality`); ``plausible`` tells whether the landmarks lie as a face's do.
+    """
 
     score: float
     size: float
     sharpness: float
     frontalness: float
+    exposure: float = 1.0
+    plausible: bool = True
 
 
 @dataclass(frozen=True, slots=True)
