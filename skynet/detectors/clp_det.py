@@ -19,8 +19,10 @@ EDGE_MARGIN = 2.0  # detector input pixels: a corner this close to the border to
 # Second looks (ClpDetector): zoom out on a view without plates, zoom in on weak candidates.
 ZOOM_OUT = 0.5
 MIN_ZOOM_OUT_PX = 256  # no zooming out to an input whose long side would be smaller than this
-ZOOM_IN = 2.0
+ZOOM_IN = 3.0
 WEAK_SCORE = 0.2  # candidates between this and the detector's threshold are looked at again
+ZOOMED_PX = 96  # ... enlarged up to ZOOM_IN times, to at most this height
+MIN_ZOOM_IN = 1.5  # candidates that this would not enlarge so much are not looked at again
 MAX_ZOOMS = 3  # the strongest this many weak candidates of a view
 ZOOM_CONTEXT = (1.0, 2.0)  # the zoomed crop reaches this many widths / heights of the candidate on each side
 # the network's corner order is right-bottom, left-bottom, left-top, right-top (CCPD);
@@ -37,11 +39,16 @@ class ClpDetector:
     * a view with no plate is looked at again at ``ZOOM_OUT`` of the scale: a plate close to the
       camera, filling much of the view, is beyond the network's largest anchors (5 of the 150 DEV
       CCPD images, plates over 60 % of the image wide, gave no detection);
-    * each weak candidate (score between ``WEAK_SCORE`` and ``min_score``, at most ``MAX_ZOOMS``)
-      is looked at again at ``ZOOM_IN`` times the scale, in a crop around it: a plate under about
-      20 pixels tall is scored low at its own size (7 of the 148 DEV EasyPR plates went undetected,
-      most of them with a candidate scoring 0.3-0.45 where they were) but found when enlarged. Only
-      a detection scoring ``min_score`` there counts, so a weak candidate is confirmed, never taken.
+    * each weak candidate (score between ``WEAK_SCORE`` and ``min_score``, the strongest
+      ``MAX_ZOOMS``) is looked at again in a crop around it, enlarged ``ZOOM_IN`` times, or less
+      so that it is at most ``ZOOMED_PX`` tall (not at all when that is under ``MIN_ZOOM_IN``): a
+      plate under about 20 pixels tall is scored low at its own size (7 of the 148 DEV EasyPR
+      plates went undetected, most with a candidate scoring 0.3-0.45 where they were) but found
+      when enlarged, and a plate enlarged far beyond the sizes the network knows is found in parts.
+      Only a detection scoring ``min_score`` there counts: a weak candidate is confirmed, never
+      taken. Checked on ``plates_openalpr`` (US and EU plates, not used to choose): 81.7 % of the
+      plates found without a second look, 92.7 % with it (90.9 % zooming in only twice), the same
+      3 detections overlapping no labelled plate.
     """
 
     def __init__(self, session, long_side: int, min_score: float, second_look: bool = False) -> None:
@@ -62,9 +69,11 @@ class ClpDetector:
             return found
         if not found and long_side * scale * ZOOM_OUT >= MIN_ZOOM_OUT_PX:
             found, _ = self._detect(image, scale * ZOOM_OUT)
-        for candidate in weak[:MAX_ZOOMS]:
+        zooms = [(c, min(ZOOM_IN, ZOOMED_PX / max(c.box.height * scale, 1.0))) for c in weak]
+        zooms = [(c, zoom) for c, zoom in zooms if zoom >= MIN_ZOOM_IN][:MAX_ZOOMS]
+        for candidate, zoom in zooms:
             if all(candidate.box.iou(plate.box) == 0.0 for plate in found):
-                found += self._zoom_in(image, candidate.box, scale * ZOOM_IN)
+                found += self._zoom_in(image, candidate.box, scale * zoom)
         return found
 
     def _zoom_in(self, image: np.ndarray, box: Box, scale: float) -> list[PlateDetection]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from skynet.detectors import registry
 from skynet.detectors.ctc import CtcRead, beam_decode, greedy_decode
 from skynet.detectors.plate_format import PlateRules, plate_rules
-from skynet.detectors.plate_rectify import plate_band, plate_colour
+from skynet.detectors.plate_rectify import CHAR_BAND, WIDE_CHAR_BAND, plate_band, plate_colour
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
 from skynet.records import PlateDetection, PlateText
@@ -29,6 +30,7 @@ BEAM_WIDTH = 8
 MAX_ALTERNATIVES = 5
 FORMAT_MARGIN = 6.0
 MAX_ASPECT = 16  # crops wider than this many times their height are squeezed to it
+BANDS = (CHAR_BAND, WIDE_CHAR_BAND)  # each plate is read from both; ties go to the first
 
 
 class CtcPlateReader:
@@ -49,11 +51,16 @@ class CtcPlateReader:
         self._input = session.get_inputs()[0].name
 
     def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
-        """``plates`` with their text, read in one batch from the character band of each."""
+        """``plates`` with their text, read in one batch from two character bands of each (the
+        usual one and a wider one, see :data:`WIDE_CHAR_BAND`): the more confident read is kept."""
         if not plates:
             return []
-        bands = [plate_band(image, plate.corners) for plate in plates]
-        return [plate.with_read(text) for plate, text in zip(plates, self.read_crops(bands), strict=True)]
+        bands = [plate_band(image, plate.corners, band) for plate in plates for band in BANDS]
+        texts = self.read_crops(bands)
+        return [
+            plate.with_read(max(texts[i * len(BANDS) : (i + 1) * len(BANDS)], key=lambda t: t.confidence))
+            for i, plate in enumerate(plates)
+        ]
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
         """Texts of plate images that already show just the characters (BGR uint8); the plate
@@ -93,7 +100,16 @@ class CtcPlateReader:
                 reads = reads or beam_decode(probs, self.charset, self.allowed, grammar=self.rules, beam_width=width)
         else:
             reads = beam_decode(probs, self.charset, self.allowed, beam_width=BEAM_WIDTH)
-        valid_reads = [read for read in reads if self.rules.accepts(read.text)]
+        # the format prior: valid reads only, each weighted by its format's prior
+        valid_reads = sorted(
+            (
+                replace(read, log_prob=read.log_prob + self.rules.log_prior(read.text))
+                for read in reads
+                if self.rules.accepts(read.text)
+            ),
+            key=lambda read: read.log_prob,
+            reverse=True,
+        )
         valid = valid_reads[0] if valid_reads else None
         chosen = valid if valid is not None and valid.log_prob >= greedy.log_prob - FORMAT_MARGIN else greedy
         posterior = read_posteriors(valid_reads)

@@ -95,7 +95,6 @@ class TrackAccumulator:
         self.gate = gate or FaceGate()
         self.first_seen: float | None = None
         self.last_seen = 0.0
-        self.hits = 0
         self.frames = frames_before  # analysed frames the track was seen in, earlier segments included
         self.unusable: Counter[str] = Counter()  # face views not used, by reason
         self._usable_scores: list[float] = []  # detector scores of the usable face views
@@ -113,7 +112,6 @@ class TrackAccumulator:
         if self.first_seen is None:
             self.first_seen = observation.timestamp
         self.last_seen = observation.timestamp
-        self.hits += 1
         self.frames += 1
         det = observation.detection
         rank: tuple[bool, float] | None = (True, observation.quality)  # the best view has the highest rank
