@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -340,3 +341,10 @@ def test_voted_confidence_is_on_the_scale_of_one_read():
     assert disagree.text == "粤B12345"
     assert disagree.char_confidences[4] == pytest.approx((0.97 * 0.99 * 2) / (0.97 * 2 + 0.6))
     assert dict(disagree.alternatives)["粤B12845"] == pytest.approx(0.6 / (0.97 * 2 + 0.6), abs=1e-4)
+
+
+def test_a_face_track_turned_away_is_logged_with_its_reason(caplog):
+    small = [Detections(640, 360, faces=[face(20, 100, 0.9, unit(1, 0), size=24)])]  # one small view
+    with caplog.at_level(logging.DEBUG, logger="skynet.tracking.track"):
+        assert run(CameraTracker("cam"), small) == []
+    assert "is no sighting: short" in caplog.text and "'small': 1" in caplog.text

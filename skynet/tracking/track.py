@@ -172,22 +172,22 @@ class TrackAccumulator:
         """The track's sighting and images; ``None`` when it has nothing to search by
         (a face that cannot be embedded, a plate never read). Faces analysed without an
         embedding are embedded now with ``embed`` (only the track's best few)."""
+        problem = self.face_problem() if self.kind is SightingKind.FACE else None
+        if problem is not None:
+            log.debug(
+                "camera %s: face track %d is no sighting: %s (%d frames; views not used: %s)",
+                camera_id,
+                self.track_id,
+                problem,
+                self.frames,
+                dict(self.unusable),
+            )
+            return None
         best = self._best
         if best is None or self.first_seen is None or self._thumbnail is None or self._frame is None:
             return None
         embedding = plate = None
         if self.kind is SightingKind.FACE:
-            problem = self.face_problem()
-            if problem is not None:
-                log.debug(
-                    "camera %s: face track %d is no sighting: %s (%d frames; views not used: %s)",
-                    camera_id,
-                    self.track_id,
-                    problem,
-                    self.frames,
-                    dict(self.unusable),
-                )
-                return None
             embedded = [
                 (q, e)
                 for q, e in ((q, _embedding(face, chip, embed)) for q, face, chip in self._faces)
