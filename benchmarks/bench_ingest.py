@@ -261,8 +261,8 @@ def main() -> int:
         ]
         catalog = Catalog.open(work / "data")
         for i in range(max(files_n, max_streams)):
-            catalog.store.add_camera(Camera(f"file{i}", f"file{i}", ""))
-            catalog.store.add_camera(Camera(f"live{i}", f"live{i}", ""))
+            catalog.store.cameras.save(Camera(f"file{i}", f"file{i}", ""))
+            catalog.store.cameras.save(Camera(f"live{i}", f"live{i}", ""))
         writer = CatalogWriter(catalog)
         delays = StoreDelays()
         writer.add_listener(delays)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import SightingMedia
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
+from skynet.store import postgres, sqlite
+from skynet.store.sightings import SightingMedia
 
 CAMERAS = ("cam-a", "cam-b", "cam-c")
 BACKENDS = ("sqlite", "postgresql")
@@ -44,7 +46,7 @@ def open_catalog(data_dir: Path, database_url: str | None = None, **options) -> 
     """A catalog in ``data_dir`` (and PostgreSQL at ``database_url``) with the test cameras registered."""
     catalog = Catalog.open(data_dir, database_url, **options)
     for camera_id in CAMERAS:
-        catalog.store.add_camera(Camera(camera_id, camera_id.upper(), f"rtsp://user:secret@10.0.0.1/{camera_id}"))
+        catalog.store.cameras.save(Camera(camera_id, camera_id.upper(), f"rtsp://user:secret@10.0.0.1/{camera_id}"))
     return catalog
 
 
@@ -73,3 +75,23 @@ def database_url(request) -> Iterator[str | None]:
     """Each store test runs on SQLite and on PostgreSQL (skipped where no server can start; failed under CI)."""
     with database(request.param, request) as url:
         yield url
+
+
+@contextmanager
+def schema_at(version: int, data_dir: Path, url: str | None) -> Iterator[Callable[..., Any]]:
+    """The database of a store (SQLite in ``data_dir``, or PostgreSQL at ``url``) at schema ``version``, as a
+    Skynet of that version left it: the first ``version`` migrations. Yields ``execute(sql, args)`` (``?``
+    placeholders, autocommit) to fill it in."""
+    if url is None:
+        conn = sqlite.connect(data_dir / sqlite.DB_NAME)
+        try:
+            sqlite.migrate(conn, to=version)
+            yield conn.execute
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        postgres.migrate(pg, to=version)
+        yield lambda sql, args=(): pg.execute(sql.replace("?", "%s"), args)

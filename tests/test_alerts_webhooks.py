@@ -15,9 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from waiting import WaitTimeout, wait_for
 
-from skynet.alerts import DeliveryState, MemoryOutbox, RetryPolicy, WebhookDispatcher, WebhookTarget
+from skynet.alerts import MemoryOutbox, RetryPolicy, WebhookDispatcher, WebhookTarget
 from skynet.alerts.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
 from skynet.errors import ConfigError
+from skynet.records import DeliveryState
 
 pytestmark = pytest.mark.anyio
 SECRET = "whsec-test-secret"

@@ -12,7 +12,7 @@ from skynet.accounts.errors import AuthError, LastAdminError, UnknownUserError, 
 from skynet.accounts.throttle import LoginThrottled
 from skynet.api.errors import STATUS, install_error_handlers, status_of
 from skynet.errors import BadImageError, ConfigError, InvalidInputError, SkynetError, TooLargeError, UnavailableError
-from skynet.index.errors import CameraInUseError, QueryError, StorageFullError, StoreError, UnknownCameraError
+from skynet.store.errors import CameraInUseError, QueryError, StorageFullError, StoreError, UnknownCameraError
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ from waiting import WaitTimeout, wait_for
 
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
-from skynet.index.store import PlateMode
 from skynet.ingest.camera_config import load_cameras
+from skynet.store.plates import PlateMode
 from skynet.synthetic import paste_plate, render_plate, street_scene
 
 
@@ -127,7 +127,12 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         f'[[cameras]]\nid = "street"\nurl = "{server.url("street", "viewer:pa55word@")}"\n'
         "latitude = 22.5\nlongitude = 114.0\n",
     )
-    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_settings.models_path)}
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(model_settings.models_path),
+        "SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]',  # the test's RTSP server
+    }
     run = subprocess.Popen(
         [sys.executable, "-m", "skynet", "run", "--cameras", str(cameras), "--status-every", "1"],
         stdout=subprocess.PIPE,
@@ -140,7 +145,7 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         if not any(data_dir.glob("*.db")):
             return []
         with Catalog.open(data_dir) as catalog:
-            return catalog.store.search_plates("桂B12345", PlateMode.EXACT)
+            return catalog.store.plates.search("桂B12345", PlateMode.EXACT)
 
     try:
         hits = []

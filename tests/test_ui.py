@@ -251,6 +251,27 @@ def test_management_and_sign_out(page, site):
     expect(page.locator(".who")).to_have_text("vera · investigator")
 
 
+def test_api_reference_is_served_locally_and_shown_to_a_signed_in_user(page, site):
+    requested: list[str] = []
+    console_errors: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    page.goto("/docs")
+    expect(page.locator("#docs-sign-in")).to_be_visible()  # no session in this tab: the page asks for a token
+    expect(page.locator(".opblock")).to_have_count(0)
+    sign_in(page, "chief")
+    page.goto("/docs")
+    operation = page.locator(".opblock", has=page.locator("[data-path='/api/cameras']")).filter(has_text="GET").first
+    expect(operation).to_be_visible(timeout=30_000)
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()  # sent with the session's token
+    expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+    site.shot(page, "api-docs")
+    assert [url for url in requested if not url.startswith((site.base, f"blob:{site.base}", "data:"))] == []
+    assert console_errors == []
+
+
 def test_preview_parts_are_split_whatever_the_chunking(page, site):
     """The MJPEG reader finds each JPEG however the network cuts the stream (here: 1 to 7 bytes a chunk)."""
     page.goto("/ui/")

@@ -18,9 +18,9 @@ from skynet.accounts.credentials import hash_password
 from skynet.accounts.model import Role, User
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
-from skynet.index.store import SightingMedia
 from skynet.records import Camera, Sighting, SightingKind
-from skynet.service.demo import set_up_demo
+from skynet.services.demo import set_up_demo
+from skynet.store.sightings import SightingMedia
 from skynet.synthetic import write_demo_clip
 
 PASSWORD = "correct horse battery staple"
@@ -71,9 +71,9 @@ def seed(data_dir: Path, analyzer, faces_dir: Path) -> Person:
     with Catalog.open(data_dir) as catalog:
         set_up_demo(settings, catalog.store)
         for camera in MAP_CAMERAS:
-            catalog.store.add_camera(camera)
+            catalog.store.cameras.save(camera)
         for name, role in USERS.items():
-            catalog.store.add_user(User(name, role, now, hash_password(PASSWORD)))
+            catalog.store.users.add_user(User(name, role, now, hash_password(PASSWORD)))
         found = [face_sighting(analyzer, camera, path, at) for camera, path, at in seen]
         ids = catalog.add_sightings([s for s, _ in found], [m for _, m in found])
     return Person(identity, paths[len(VISITS)], tuple(ids[: len(VISITS)]))
@@ -96,6 +96,11 @@ def _jpeg(image) -> bytes:
 @contextlib.contextmanager
 def serve(data_dir: Path, model_dir: Path) -> Iterator[str]:
     """``skynet serve`` over ``data_dir`` on a port it binds itself; yields its base URL, stops it at the end."""
-    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_dir)}
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(model_dir),
+        "SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]',  # the map cameras, and the one the camera form adds
+    }
     with SkynetServe(env, data_dir / "serve.log") as server:
         yield server.url

@@ -84,7 +84,12 @@ def authenticate_token(store: UserStore, token: str, now: float) -> User:
     """The active user owning ``token``; :class:`AuthError` says why not.
 
     The store looks the token up by its SHA-256, so lookup timing says nothing about the token."""
-    record = store.find_token(hash_token(token))
+    return authenticate_token_hash(store, hash_token(token), now)
+
+
+def authenticate_token_hash(store: UserStore, token_hash: str, now: float) -> User:
+    """The active user owning the token stored as ``token_hash``; :class:`AuthError` says why not."""
+    record = store.find_token(token_hash)
     if record is None:
         raise AuthError("invalid API token", "check the token, or ask an admin for a new one")
     if record.expires_at is not None and now >= record.expires_at:

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     HANDLE_ALERTS = "handle_alerts"  # live stream, alert list, acknowledging
     VIEW_CAMERAS = "view_cameras"  # camera list, status, snapshots, previews
     MANAGE_CAMERAS = "manage_cameras"
+    DIAGNOSE_CAMERAS = "diagnose_cameras"  # why a camera cannot be read (what answered): admins only
     START_JOBS = "start_jobs"
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"

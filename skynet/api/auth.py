@@ -1,31 +1,35 @@
-"""The FastAPI dependencies that enforce accounts (:mod:`skynet.accounts`) on every request.
+"""Authentication of every request against the accounts (:mod:`skynet.accounts`).
 
-No anonymous access: every route depends on :meth:`Auth.require` (or :meth:`Auth.require_live` for
-WebSockets), which reads ``Authorization: Bearer <token>`` and raises :class:`AuthError` for a missing,
-unknown or expired token and :class:`ForbiddenError` naming the missing permission: 401 and 403 once
-:mod:`skynet.api.errors` answers them.
+No anonymous access: every route depends on :func:`skynet.api.deps.require` (or ``require_stream`` for
+the streams), which asks the system's :class:`Auth`: it reads ``Authorization: Bearer <token>`` and raises
+:class:`AuthError` for a missing, unknown or expired token and :class:`ForbiddenError` naming the missing
+permission: 401 and 403 once :mod:`skynet.api.errors` answers them. Invalid tokens (and stream tickets) are
+counted per client address: past the limit that address gets 429 (:class:`TokenThrottle`). Every refusal
+is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself.
 """
 
-# No ``from __future__ import annotations``: FastAPI reads the dependencies' annotations at run time.
-
 import time
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, Query, WebSocket, WebSocketException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
-from skynet.accounts.credentials import authenticate_token, check_permission, hash_token
+from skynet.accounts.credentials import authenticate_token, authenticate_token_hash, check_permission, hash_token
 from skynet.accounts.errors import AuthError
 from skynet.accounts.model import Permission, User, UserStore
-from skynet.accounts.throttle import LoginThrottle
+from skynet.accounts.throttle import LoginThrottle, TokensThrottled, TokenThrottle
+from skynet.api.refusals import ANONYMOUS, RefusalAudit
+from skynet.api.tickets import StreamTickets
 from skynet.errors import ForbiddenError
+from skynet.records import AuditEvent
 
 RECHECK_TOKEN_S = 2.0
 """How long a checked token is trusted without a store lookup. Changes made through this server
 (logout, users and tokens over the API) take effect at once; changes by another process (the
 ``skynet users`` CLI) within this time."""
+
+MISSING_TOKEN = "missing API token: send the header 'Authorization: Bearer <token>'"
 
 
 class RecentTokens:
@@ -57,78 +61,119 @@ class RecentTokens:
         self._checked.clear()
 
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="opaque API token",
-    description="An API token from `skynet users token` or `POST /api/auth/token`.",
+    description="An API token from `skynet users token` or `POST /api/login`.",
 )
 
 
-class Auth:
-    """FastAPI dependencies bound to one :class:`UserStore`.
+def client_address(connection: HTTPConnection) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (``SKYNET_TRUSTED_PROXIES``)."""
+    return connection.client.host if connection.client else "unknown"
 
-    ``Depends(auth.require(Permission.SEARCH))`` on a route returns the current :class:`User`.
-    ``login_throttle`` limits password guesses on ``POST /api/login``.
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def fingerprint(secret: str) -> str:
+    """A short name of a credential for the audit log: the first 8 hex digits of its SHA-256 (the
+    stored form of a token starts with them), which say nothing usable about the credential."""
+    return hash_token(secret)[:8]
+
+
+def _route(connection: HTTPConnection) -> str:
+    """``METHOD /path/{param}`` of the route asked for (the path itself before routing)."""
+    route = connection.scope.get("route")
+    method = connection.scope.get("method", "WEBSOCKET")
+    return f"{method} {getattr(route, 'path', connection.url.path)}"
+
+
+class Auth:
+    """Authentication against one :class:`UserStore` (the running system holds one).
+
+    ``login_throttle`` limits password guesses on ``POST /api/login``, ``token_throttle`` invalid tokens
+    and tickets per client address; ``audit`` (the store's ``append_audit``) receives the refusals;
+    ``tickets`` are the stream tickets issued.
     """
 
     def __init__(
-        self, store: UserStore, clock: Callable[[], float] = time.time, login_throttle: LoginThrottle | None = None
+        self,
+        store: UserStore,
+        clock: Callable[[], float] = time.time,
+        login_throttle: LoginThrottle | None = None,
+        token_throttle: TokenThrottle | None = None,
+        audit: Callable[[AuditEvent], object] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
+        self.token_throttle = TokenThrottle() if token_throttle is None else token_throttle
         self.recent = RecentTokens(clock)
+        self.refusals = RefusalAudit(audit, clock)
+        self.tickets = StreamTickets(clock)
 
-    async def current_user(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
-        """The authenticated user, or 401 with the reason. A token checked in the last
-        :data:`RECHECK_TOKEN_S` is not looked up again (see :class:`RecentTokens`)."""
-        if credentials is not None and (user := self.recent.get(credentials.credentials)) is not None:
+    async def authenticate(self, connection: HTTPConnection, token: str | None) -> User:
+        """The active user owning ``token``. A token checked in the last :data:`RECHECK_TOKEN_S` is
+        not looked up again (see :class:`RecentTokens`)."""
+        if not token:
+            raise AuthError(MISSING_TOKEN)
+        if (user := self.recent.get(token)) is not None:
             return user
-        user, token = await run_in_threadpool(self._looked_up, credentials)
+        user = await self._verified(
+            connection, token, lambda: run_in_threadpool(authenticate_token, self.store, token, self.clock())
+        )
         self.recent.put(token, user)
         return user
 
-    def revoke_current(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
-        """A dependency that authenticates the request, then revokes its token (logging out)."""
-        user, token = self._looked_up(credentials)
-        self.store.revoke_token(hash_token(token))
+    async def revoke(self, token: str) -> None:
+        """Revoke ``token`` (logging out): refused from the next request on."""
+        await run_in_threadpool(self.store.revoke_token, hash_token(token))
         self.recent.clear()
-        return user
 
-    def _looked_up(self, credentials: HTTPAuthorizationCredentials | None) -> tuple[User, str]:
-        """(user, token) of the request's token, looked up in the store; :class:`AuthError` (401) says why not."""
-        if credentials is None:
-            raise AuthError("missing API token: send the header 'Authorization: Bearer <token>'")
-        return authenticate_token(self.store, credentials.credentials, self.clock()), credentials.credentials
+    async def stream_user(self, connection: HTTPConnection, ticket: str | None) -> User:
+        """The user of a stream: by the ``Authorization`` header's token, else by ``ticket``."""
+        token = bearer_token(connection)
+        if token is not None:
+            return await self.authenticate(connection, token)
+        if ticket is None:
+            raise AuthError(f"{MISSING_TOKEN}, or a ticket from POST /api/stream-tickets as ?ticket=")
 
-    def require(self, permission: Permission) -> Callable[[User], User]:
-        """A dependency giving the current user if their role has ``permission``, else 403 (a
-        coroutine: checking a role needs no thread of its own)."""
+        def redeemed() -> User:
+            grant = self.tickets.redeem(ticket, connection.url.path)
+            return authenticate_token_hash(self.store, grant.token_hash, self.clock())
 
-        async def dependency(user: Annotated[User, Depends(self.current_user)]) -> User:
+        return await self._verified(connection, ticket, lambda: run_in_threadpool(redeemed))
+
+    async def _verified(self, connection: HTTPConnection, secret: str, check: Callable[[], Awaitable[User]]) -> User:
+        """The user ``check`` finds for the credential ``secret``, unless its client is throttled (429);
+        a refused credential is counted against its client and audited with its fingerprint."""
+        client = client_address(connection)
+        try:
+            self.token_throttle.check(client)
+        except TokensThrottled as error:
+            more = {"route": _route(connection), "retry_after_s": error.retry_after_s}
+            await self.refusals.record(ANONYMOUS, "auth.throttled", {"client": client}, more)
+            raise
+        try:
+            return await check()
+        except AuthError as error:
+            self.token_throttle.failed(client)
+            more = {"route": _route(connection), "fingerprint": fingerprint(secret), "error": error.message}
+            await self.refusals.record(ANONYMOUS, "auth.bad_token", {"client": client}, more)
+            raise
+
+    async def permitted(self, connection: HTTPConnection, user: User, permission: Permission) -> None:
+        """Nothing if ``user``'s role has ``permission``; else :class:`ForbiddenError`, the refusal audited."""
+        try:
             check_permission(user, permission)
-            return user
-
-        return dependency
-
-    def require_live(self, permission: Permission) -> Callable[..., User]:
-        """The WebSocket form of :meth:`require`: the token comes from the ``Authorization`` header
-        or, for browsers (which cannot set headers on WebSockets), the ``access_token`` query
-        parameter. Failures close the handshake with code 1008 and the reason."""
-
-        def dependency(
-            websocket: WebSocket,
-            access_token: Annotated[str | None, Query(description="API token, for browser clients")] = None,
-        ) -> User:
-            scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
-            token = header_token.strip() if scheme.lower() == "bearer" else access_token
-            try:
-                if not token:
-                    raise AuthError("missing API token: send 'Authorization: Bearer <token>' or ?access_token=")
-                user = authenticate_token(self.store, token, self.clock())
-                check_permission(user, permission)
-            except (AuthError, ForbiddenError) as error:
-                raise WebSocketException(status.WS_1008_POLICY_VIOLATION, reason=error.message) from None
-            return user
-
-        return dependency
+        except ForbiddenError:
+            key = {"permission": permission.value, "route": _route(connection)}
+            more = {"path": connection.url.path, "client": client_address(connection)}
+            await self.refusals.record(user.name, "auth.forbidden", key, more)
+            raise

@@ -2,16 +2,19 @@
 every answer has one body, ``{"detail": message, "hint": hint or null}``.
 
 Routes and the layers below raise errors of a kind (:mod:`skynet.errors`), never HTTP exceptions.
-FastAPI's own answers (422 for a request that fails its schema, 404 for an unknown path) keep
-FastAPI's body, whose ``detail`` the web UI reads the same way.
+A request that fails its schema gets 422 with the same body: ``detail`` names each field and what is
+wrong with it, never the value sent (FastAPI's own answer echoes the input: a password, or megabytes
+of it). FastAPI's other answers (404 for an unknown path) keep FastAPI's body, ``{"detail": message}``.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at run time.
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, WebSocket, status
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 
 from skynet.errors import (
@@ -66,11 +69,49 @@ def error_response(error: SkynetError) -> JSONResponse:
     return JSONResponse({"detail": error.message, "hint": error.hint}, status_code=status_of(error), headers=headers)
 
 
+MAX_PROBLEMS = 10
+"""A schema error names at most this many problems."""
+
+
+def describe_invalid(errors: Sequence[Mapping[str, Any]]) -> str:
+    """What is wrong with a request, by field, from pydantic's ``errors`` (never their ``input``)."""
+    problems = []
+    for error in errors[:MAX_PROBLEMS]:
+        where, *field = [str(part) for part in error.get("loc", ("request",))]
+        message = str(error.get("msg", "invalid"))[:200]
+        if error.get("type") == "json_invalid":
+            problems.append(f"the {where} is not valid JSON: {(error.get('ctx') or {}).get('error', message)}")
+        elif field:
+            problems.append(f"{where} field {'.'.join(field)!r}: {message}")
+        else:
+            problems.append(f"the {where}: {message}")
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
+    return "invalid request: " + "; ".join(problems)
+
+
 async def _handle(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, SkynetError)
     return error_response(error)
 
 
+async def _handle_invalid(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse(
+        {"detail": describe_invalid(error.errors()), "hint": "the API's schema at /docs lists each field"},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+async def _handle_invalid_websocket(websocket: WebSocket, error: Exception) -> None:
+    assert isinstance(error, WebSocketRequestValidationError)
+    reason = describe_invalid(error.errors()).encode()[:123].decode(errors="ignore")  # a close reason's limit
+    await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every :class:`SkynetError` raised by ``app``'s routes and dependencies as above."""
+    """Answer every :class:`SkynetError` raised by ``app``'s routes and dependencies, and every request
+    that fails its schema, as above."""
     app.add_exception_handler(SkynetError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle_invalid)
+    app.add_exception_handler(WebSocketRequestValidationError, _handle_invalid_websocket)

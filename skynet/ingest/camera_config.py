@@ -14,7 +14,8 @@
 ``url_env`` names an environment variable holding the URL, so credentials need not sit in the
 file. ``https://`` and ``rtsps://`` cameras have their certificate verified (``tls_verify``,
 default true) against the system's CAs, or against ``tls_ca_file`` (a path relative to the
-cameras file, or absolute). Errors name the camera and the field; URLs in them are redacted.
+cameras file, or absolute). Errors name the camera and the field; URLs in them are redacted. With a
+:class:`~skynet.ingest.source_policy.SourcePolicy`, a camera outside the allow-list is an error of the file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from skynet.errors import ConfigError
 from skynet.ingest.diagnose import ca_file_problem
+from skynet.ingest.source_policy import SourceNotAllowedError, SourcePolicy
 from skynet.ingest.sources import SourceSpec
 from skynet.records import Camera
 
@@ -89,7 +91,8 @@ class CameraConfig(BaseModel):
             self.tls_ca_file,
         )
 
-    def source(self) -> SourceSpec:
+    def source(self, policy: SourcePolicy | None = None) -> SourceSpec:
+        """The camera's source, checked against ``policy`` at every open."""
         return SourceSpec.live_camera(
             self.id,
             self.source_url(),
@@ -97,6 +100,7 @@ class CameraConfig(BaseModel):
             read_timeout_s=self.read_timeout_s,
             tls_verify=self.tls_verify,
             tls_ca_file=self.tls_ca_file,
+            policy=policy,
         )
 
 
@@ -114,8 +118,9 @@ class CamerasFile(BaseModel):
         return self
 
 
-def load_cameras(path: Path) -> list[CameraConfig]:
-    """The cameras of a TOML cameras file; one clear error for a missing or invalid file."""
+def load_cameras(path: Path, policy: SourcePolicy | None = None) -> list[CameraConfig]:
+    """The cameras of a TOML cameras file; one clear error for a missing or invalid file, or for a camera
+    that ``policy`` does not allow."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -123,7 +128,14 @@ def load_cameras(path: Path) -> list[CameraConfig]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"cameras file {path} is not valid TOML: {error}") from None
     try:
-        return CamerasFile.model_validate(raw, context={"folder": path.parent}).cameras
+        cameras = CamerasFile.model_validate(raw, context={"folder": path.parent}).cameras
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise ConfigError(f"cameras file {path}: {problems}") from None
+    if policy is not None:
+        for camera in cameras:
+            try:
+                policy.check(camera.source_url())
+            except SourceNotAllowedError as error:
+                raise ConfigError(f"cameras file {path}: camera {camera.id}: {error.message}") from None
+    return cameras

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
@@ -16,10 +17,11 @@ STOP_ONE_S = 10.0
 """How long stopping one camera waits for its worker to publish its open tracks and end."""
 
 
-def camera_source(camera: Camera) -> SourceSpec:
-    """The source a stored camera is read from: the one place a :class:`Camera` becomes a :class:`SourceSpec`."""
+def camera_source(camera: Camera, policy: SourcePolicy | None = None) -> SourceSpec:
+    """The source a stored camera is read from (checked against ``policy`` at every open): the one place a
+    :class:`Camera` becomes a :class:`SourceSpec`."""
     return SourceSpec.live_camera(
-        camera.id, camera.source_url, tls_verify=camera.tls_verify, tls_ca_file=camera.tls_ca_file
+        camera.id, camera.source_url, tls_verify=camera.tls_verify, tls_ca_file=camera.tls_ca_file, policy=policy
     )
 
 
@@ -28,6 +30,7 @@ class CameraSet:
 
     ``skynet serve`` starts, restarts and stops cameras as the API changes them; ``skynet run`` and the
     benchmarks start them together, read their statuses and stop them (or wait for archive files to end).
+    Stored cameras are opened only as ``policy`` (the camera allow-list) allows.
     """
 
     def __init__(
@@ -38,8 +41,10 @@ class CameraSet:
         tracker_options: TrackerOptions | None = None,
         embed: Embed | None = None,
         read: Read | None = None,
+        policy: SourcePolicy | None = None,
     ) -> None:
         self._analyze = analyze
+        self._policy = policy
         self._sink = sink
         self._options = options
         self._tracker_options = tracker_options
@@ -68,7 +73,7 @@ class CameraSet:
 
     def start_camera(self, camera: Camera) -> None:
         """Start (or restart) the worker of a stored camera."""
-        self.start(camera_source(camera))
+        self.start(camera_source(camera, self._policy))
 
     def stop_camera(self, camera_id: str) -> None:
         """Stop the camera's worker (its open tracks are still published); no-op when it does not run."""

@@ -35,15 +35,16 @@ def file_problem(spec: SourceSpec) -> str | None:
     return None
 
 
-def open_failure(spec: SourceSpec) -> str:
-    """The most specific reason OpenCV could not open ``spec`` (already redacted)."""
+def open_failure(spec: SourceSpec, url: str | None = None) -> str:
+    """The most specific reason OpenCV could not open ``spec`` (already redacted); ``url`` is the URL it
+    was opened at, when that is not ``spec.url`` (an RTSP source pinned to its checked address)."""
     shown = spec.redacted
     kind = spec.kind.value
     if kind == "device":
         return device_problem(shown)
     if kind == "file":
         return f"archive file {shown} could not be decoded (unsupported codec or damaged file)."
-    reason = unreachable(spec.url, spec.open_timeout_s)
+    reason = unreachable(url or spec.url, spec.open_timeout_s)
     if reason is not None:
         return spec.redact(f"cannot reach {shown}: {reason}.")
     reason = tls_problem(spec) if spec.tls else None

@@ -8,7 +8,6 @@ frame to BGR only when it is wanted (most frames are paced out before that costl
 from __future__ import annotations
 
 import os
-import re
 import ssl
 import threading
 import time
@@ -22,7 +21,8 @@ import numpy as np
 
 from skynet.errors import SkynetError
 from skynet.ingest import diagnose
-from skynet.redaction import redact_text, redact_url
+from skynet.ingest.source_policy import DEVICE, IPAddress, SourceNotAllowedError, SourcePolicy
+from skynet.redaction import authority_end, redact_text, redact_url
 
 # FFmpeg's own log lines can carry a camera URL with its password; keep FFmpeg quiet (read by
 # OpenCV when its FFmpeg back-end first starts, which is after this import). Our errors say more.
@@ -40,9 +40,6 @@ class SourceKind(StrEnum):
     DEVICE = "device"
 
 
-_DEVICE = re.compile(r"^(?:/dev/video(\d+)|(\d+))$")
-
-
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
     """Where a camera's video comes from and how to read it.
@@ -54,7 +51,9 @@ class SourceSpec:
     ``decode_threads`` 0 lets FFmpeg choose. ``loop`` plays a file as a live camera: at its own
     frame rate, stamped with the wall clock, from the start again when it ends (the demo camera).
     ``tls_verify`` and ``tls_ca_file`` are the camera's TLS settings (:class:`skynet.records.Camera`),
-    used by ``https://`` and ``rtsps://`` sources.
+    used by ``https://`` and ``rtsps://`` sources. ``policy``, when set, is checked at every open
+    (:mod:`skynet.ingest.source_policy`); a plain ``rtsp://`` source named by host name is then opened
+    at the address that was checked, so a DNS answer changed in between cannot lead it elsewhere.
     """
 
     camera_id: str
@@ -67,6 +66,7 @@ class SourceSpec:
     loop: bool = False
     tls_verify: bool = True
     tls_ca_file: str | None = None
+    policy: SourcePolicy | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def live_camera(cls, camera_id: str, url: str, **options) -> SourceSpec:
@@ -82,7 +82,7 @@ class SourceSpec:
             return SourceKind.RTSP
         if lowered.startswith(("http://", "https://")):
             return SourceKind.HTTP
-        if _DEVICE.match(self.url):
+        if DEVICE.match(self.url):
             return SourceKind.DEVICE
         return SourceKind.FILE
 
@@ -170,6 +170,12 @@ class VideoSource:
 
 def open_source(spec: SourceSpec) -> VideoSource:
     """Open ``spec`` or raise :class:`SourceError` with the most specific reason that can be found."""
+    url = spec.url
+    if spec.policy is not None:
+        try:
+            url = _pinned(spec, spec.policy.check(spec.url))
+        except SourceNotAllowedError as error:
+            raise SourceError(f"camera {spec.camera_id}: not opened: {error.message}") from None
     start_time = 0.0
     if spec.kind is SourceKind.FILE:
         problem = diagnose.file_problem(spec)
@@ -185,16 +191,33 @@ def open_source(spec: SourceSpec) -> VideoSource:
         problem = diagnose.ca_file_problem(spec.tls_ca_file)
         if problem is not None:
             raise SourceError(f"camera {spec.camera_id}: {problem}")
-    capture = _capture(spec)
+    capture = _capture(spec, url)
     if not capture.isOpened():
         capture.release()
-        raise SourceError(f"camera {spec.camera_id}: {diagnose.open_failure(spec)}")
+        raise SourceError(f"camera {spec.camera_id}: {diagnose.open_failure(spec, url)}")
     return VideoSource(spec, capture, start_time)
 
 
-def _capture(spec: SourceSpec) -> cv2.VideoCapture:
+def _pinned(spec: SourceSpec, addresses: list[IPAddress]) -> str:
+    """``spec``'s URL, for a plain RTSP source named by host name with the first checked address in place
+    of the name (FFmpeg resolves names itself; HTTP keeps the name for its Host header, TLS for the
+    certificate check)."""
+    if spec.kind is not SourceKind.RTSP or spec.tls or not addresses:
+        return spec.url
+    scheme, _, rest = spec.url.partition("://")
+    end = authority_end(rest)
+    userinfo, at, hostport = rest[:end].rpartition("@")
+    host = hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+    if host.startswith("["):
+        return spec.url  # an address literal already
+    literal = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+    return f"{scheme}://{userinfo}{at}{literal}{hostport[len(host) :]}{rest[end:]}"
+
+
+def _capture(spec: SourceSpec, url: str) -> cv2.VideoCapture:
+    """OpenCV's capture of ``url`` (``spec``'s URL, or its pinned form)."""
     if spec.kind is SourceKind.DEVICE:
-        match = _DEVICE.match(spec.url)
+        match = DEVICE.match(spec.url)
         index = int(match.group(1) or match.group(2))  # type: ignore[union-attr]
         return cv2.VideoCapture(index, cv2.CAP_V4L2)
     params = [
@@ -207,12 +230,12 @@ def _capture(spec: SourceSpec) -> cv2.VideoCapture:
     ]
     options = _ffmpeg_options(spec)
     if not options:
-        return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)
-    unreachable = diagnose.unreachable(spec.url, spec.open_timeout_s)
+        return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    unreachable = diagnose.unreachable(url, spec.open_timeout_s)
     if unreachable is not None:  # fail fast, and never hold the open lock for a dead host
-        raise SourceError(f"camera {spec.camera_id}: cannot reach {spec.redacted}: {unreachable}.")
+        raise SourceError(f"camera {spec.camera_id}: cannot reach {spec.redacted}: {spec.redact(unreachable)}.")
     with _capture_options(options):
-        return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
 
 
 def _ffmpeg_options(spec: SourceSpec) -> dict[str, str]:

@@ -111,6 +111,15 @@ export function withParams(path, params) {
   return text ? `${path}?${text}` : path;
 }
 
+/**
+ * A single-use ticket (valid for 30 s) that opens the stream at `path` (/api/live, or a camera's preview)
+ * as `?ticket=`, for what cannot send the Authorization header: a WebSocket, an <img>. Asked for with
+ * `token` (default: the session's), so no token is ever put in a URL.
+ */
+export async function streamTicket(path, token) {
+  return (await request("POST", "/api/stream-tickets", { body: { path }, token })).ticket;
+}
+
 /** Signs in with a user name and password, or with an API token; stores the session. */
 export async function signIn({ user, password, token }) {
   let bearer = token;
