@@ -50,7 +50,7 @@ from skynet.ingest.worker import WorkerOptions
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
-from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer, SimilarityBands
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
@@ -271,7 +271,14 @@ def _compose(
     messages = channels_from_settings(settings, store.outbox, store.cameras.name)
     fanout = AlertFanout(thumbnail_url, hub, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
-    matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
+    matcher = WatchlistMatcher(
+        store,
+        fanout.alert,
+        settings.watchlist_min_similarity,
+        model=catalog.live_model,
+        default_cooldown_s=settings.alert_cooldown_s,
+        on_update=fanout.alert_updated,
+    )
     writer.add_listener(matcher)
     writer.add_listener(fanout.sightings)
     policy = SourcePolicy.from_settings(settings)
@@ -303,7 +310,7 @@ def _compose(
     searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
     sightings = SightingService(store, settings.data_dir)
     faces = FaceQueries(catalog, settings, photos, searched)
-    search = SearchService(catalog, sightings, faces, auditor)
+    search = SearchService(catalog, sightings, faces, auditor, SimilarityBands.from_settings(settings))
     trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)
     system = System(
         settings=settings,

@@ -177,6 +177,23 @@ class Settings(BaseSettings):
         "benchmarks/eval_faces.py --video 6), where 0.924 keeps 94 % of same-person pairs. (On photos alone "
         "0.9 was already 1 in 1000; on camera views 0.9 is 1 in 110.)",
     )
+    face_possible_similarity: float = Field(
+        default=0.899,
+        ge=-1.0,
+        le=1.0,
+        description="Face search results at least this similar, but under watchlist_min_similarity, are shown as "
+        "'possible' (below it: 'unlikely'): a false match rate of 1e-2 per pair of different people on camera "
+        "views of the DEV faces (benchmarks/eval_faces.py --video 6), where 99 % of same-person pairs reach it. "
+        "Searches show results under watchlist_min_similarity only on request, marked as below the threshold.",
+    )
+    alert_cooldown_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=7 * 86400.0,
+        description="A watch-list entry's next pass at a camera this soon (seconds) after the pass it last alerted "
+        "on there is folded into that alert instead of raising another (entries may set their own); 0 = every "
+        "pass alerts. The sightings of one pass never raise more than one alert.",
+    )
     mqtt_url: str | None = Field(
         default=None, repr=False, description="MQTT broker for alerts, mqtt://[user:password@]host[:port]; unset = off."
     )

@@ -72,18 +72,43 @@ async def search_face(
     sighting_id: SightingId = None,
     face_index: FaceIndex = None,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
-    min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    min_similarity: Annotated[
+        float | None,
+        Form(ge=-1.0, le=1.0, description="Least similarity returned; default the calibrated threshold."),
+    ] = None,
+    include_weaker: Annotated[
+        bool, Form(description="Also return results under the calibrated threshold (marked below_threshold).")
+    ] = False,
     since: Since = None,
     until: Until = None,
     cameras: Cameras = None,
 ) -> Response:
-    """Sightings of the face in a photo (or of a face sighting), most similar first."""
+    """Sightings of the face in a photo (or of a face sighting), most similar first: those that reach the
+    calibrated threshold, or also weaker ones on request (``include_weaker`` or a lower ``min_similarity``),
+    each with its band (match / possible / unlikely)."""
     query = await query_face(faces, image, sighting_id, face_index)
 
     def run() -> Response:  # index and store calls, off the event loop
-        found = search.search_faces(user, reason, query, top_k, min_similarity, Filters(since, until, cameras))
-        results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f)) for f in found]
-        answer = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
+        filters = Filters(since, until, cameras)
+        found = search.search_faces(user, reason, query, top_k, min_similarity, filters, include_weaker)
+        bands = search.bands
+        results = [
+            FaceMatch(
+                similarity=similarity,
+                band=bands.band(similarity),
+                below_threshold=similarity < bands.match,
+                sighting=SightingOut.of(f),
+            )
+            for f in found
+            for similarity in [f.similarity or 0.0]
+        ]
+        answer = FaceSearchResponse(
+            query_box=_box(query.box),
+            faces_in_image=query.faces_in_image,
+            threshold=bands.match,
+            min_similarity=search.face_floor(min_similarity, include_weaker),
+            results=results,
+        )
         # serialised here, in the search's thread: the model is built and valid, so FastAPI need
         # not validate it again on the event loop (the schema still documents it)
         return Response(answer.model_dump_json(), media_type="application/json")
