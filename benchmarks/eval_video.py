@@ -157,8 +157,10 @@ SCENARIO_FIGURES = {  # name: (path in run_scenario's JSON, target)
     "plate sightings read right": (("sightings", "plate", "read_right"), None),
     "live alert recall": (("alerts", "live", "recall"), 0.95),
     "live false alerts": (("alerts", "live", "false_alerts"), None),
+    "live duplicate alerts": (("alerts", "live", "duplicate_alerts"), None),  # target 0: one alert per pass
     "archive alert recall": (("alerts", "archive", "recall"), None),
     "archive false alerts": (("alerts", "archive", "false_alerts"), None),
+    "archive duplicate alerts": (("alerts", "archive", "duplicate_alerts"), None),
 }
 
 

@@ -43,17 +43,18 @@ class AlertBook extends EventTarget {
     if (this.alerts.some((a) => a.id === d.alert_id)) {
       // the same pass seen better (updated): the alert shows its better sighting, without a second alarm
       if (d.updated) {
-        this.alerts = this.alerts.map((a) => (a.id === d.alert_id ? { ...a, ...better, updated_at: event.at } : a));
+        this.alerts = this.alerts.map((a) => (a.id === d.alert_id ? { ...a, ...better } : a));
         this.changed();
       }
       return;
     }
     const alert = {
       id: d.alert_id, entry_id: d.entry.id, camera_id: d.camera_id, created_at: event.at, label: d.entry.label,
-      kind: d.entry.kind, acknowledged_by: null, acknowledged_at: null, fresh: true, ...better,
+      kind: d.entry.kind, acknowledged_by: null, acknowledged_at: null, fresh: !d.updated, ...better,
     };
     this.alerts = [alert, ...this.alerts].slice(0, LOADED * 2);
     this.changed();
+    if (d.updated) return; // raised while this page was away: listed, not rung again
     beep();
     notify(`Alert: ${alert.label} at camera ${alert.camera_id}`, "alert");
   }
