@@ -280,6 +280,9 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     assert ids(q="桂B12345", mode="exact") == [a]
     assert ids(q="桂B12*45", mode="wildcard") == [a, b]
     assert ids(q="桂B12345", mode="fuzzy") == [a, b]
+    fuzzy = api.client.get("/api/search/plate", headers=headers, params={"reason": "case-5", "q": "桂B12345"}).json()
+    shown = [(r["match"], r["matched_read"], r["distance"] > 0) for r in fuzzy["results"]]
+    assert shown == [("exact", "桂B12345", False), ("fuzzy", "桂B12845", True)]  # how each matched, in words
     assert ids(q="桂B12345", mode="fuzzy", cameras="cam-b") == [b]
     assert ids(q="桂B12*45", mode="wildcard", since=T0 + 30) == [b]
     assert ids(q="桂B12*45", mode="wildcard", until=T0 + 30) == [a]
@@ -288,7 +291,7 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     )
     assert bad.status_code == 400 and "too broad" in bad.json()["detail"]
     logged = [e for e in audit(api) if e["action"] == "search.plate"]
-    assert len(logged) == 6 and {e["reason"] for e in logged} == {"case-5"}
+    assert len(logged) == 7 and {e["reason"] for e in logged} == {"case-5"}
 
 
 def test_plate_trajectory_flags_implausible_moves(api: Api) -> None:

@@ -87,7 +87,8 @@ class FaceSearchResponse(BaseModel):
 
 
 class PlateMatch(BaseModel):
-    distance: float = Field(description="0 for an exact read; lower ranks first.")
+    match: PlateMode = Field(description="How the read matched: exact, by the wildcard pattern, or fuzzily.")
+    distance: float = Field(description="Edit distance of the read that matched (0: exact); lower ranks first.")
     matched_read: str
     sighting: SightingOut
 

@@ -132,7 +132,12 @@ def search_plate(
     found = search.search_plates(user, reason, q, mode, limit, Filters(since, until, cameras))
     return PlateSearchResponse(
         results=[
-            PlateMatch(distance=f.plate_distance or 0.0, matched_read=f.matched_read or "", sighting=SightingOut.of(f))
+            PlateMatch(
+                match=PlateMode.EXACT if mode is PlateMode.FUZZY and not f.plate_distance else mode,
+                distance=f.plate_distance or 0.0,
+                matched_read=f.matched_read or "",
+                sighting=SightingOut.of(f),
+            )
             for f in found
         ]
     )

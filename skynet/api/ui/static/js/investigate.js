@@ -62,8 +62,8 @@ export function render(container, signal, params) {
       const answer = await request("GET", "/api/search/plate", { signal,
         params: { q: plate.value.trim(), mode: mode.value, reason, since, until, cameras, limit: 200 } });
       show(results, `${answer.results.length} sighting(s) for ${mode.value} “${plate.value.trim()}”`,
-        answer.results.map((r) => sightingTile(r.sighting,
-          r.distance ? `read ${r.matched_read} (distance ${r.distance.toFixed(2)})` : `read ${r.matched_read}`)));
+        answer.results.map((r) => sightingTile(r.sighting, `${r.match} · read ${r.matched_read}`
+          + (r.distance ? ` (edit distance ${r.distance.toFixed(2)})` : ""))));
     }, errors);
   });
 
