@@ -201,7 +201,7 @@ def test_live_alert_reaches_an_operator(page, site):
 
     # acknowledge all (enabled once the demo car's next pass is alerted): asks for the reason, which is audited
     everything = page.locator("button[name=acknowledge-all]")
-    expect(everything).to_be_enabled(timeout=60_000)
+    expect(everything).to_be_enabled(timeout=90_000)  # the demo clip loops every 24 s
     everything.click()
     page.fill("dialog input[name=reason]", "end of shift 7")
     page.click("dialog button[type=submit]")
