@@ -195,9 +195,9 @@ def test_live_alert_reaches_an_operator(page, site):
     expect(page.locator(".alert-count")).not_to_have_text("0")
     expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
     site.shot(page, "alert")
+    expect(fresh).to_contain_text("read confidence")  # a plate alert's score is its read's calibrated confidence
     fresh.locator("button:text('Acknowledge')").click()
     expect(page.locator(".alert-feed .alert-item").first).to_contain_text("acknowledged by otto")
-    expect(fresh).to_contain_text("read confidence")  # a plate alert's score is its read's calibrated confidence
 
     # acknowledge all (enabled once the demo car's next pass is alerted): asks for the reason, which is audited
     everything = page.locator("button[name=acknowledge-all]")
