@@ -116,9 +116,11 @@ class WatchlistMatcher:
         now = self.clock()
         for sighting in sightings:
             for entry, score in self._matches(sighting, faces, table, plates, now):
-                earlier = self._alert_to_fold_into(entry, sighting)
+                if sighting.id is None or entry.id is None:
+                    raise ValueError("an alert needs a stored sighting and entry (with ids)")
+                earlier = self._alert_to_fold_into(entry.id, entry, sighting)
                 if earlier is not None and earlier.id is not None:
-                    folded = self.store.alerts.fold(earlier.id, int(sighting.id or 0), score, sighting.last_seen, now)
+                    folded = self.store.alerts.fold(earlier.id, sighting.id, score, sighting.last_seen, now)
                     if folded is not None and folded.sighting_id != earlier.sighting_id and self.on_update:
                         self.on_update(folded, entry, sighting)
                     continue
@@ -136,10 +138,10 @@ class WatchlistMatcher:
                 self.notify(stored, entry, sighting)
         return alerts
 
-    def _alert_to_fold_into(self, entry: WatchlistEntry, sighting: Sighting) -> Alert | None:
-        """The entry's last alert at the sighting's camera when the sighting continues its pass or comes
-        within the entry's cooldown after it; None when the sighting deserves an alert of its own."""
-        last = self.store.alerts.last_of(int(entry.id or 0), sighting.camera_id)
+    def _alert_to_fold_into(self, entry_id: int, entry: WatchlistEntry, sighting: Sighting) -> Alert | None:
+        """Entry ``entry_id``'s last alert at the sighting's camera when the sighting continues its pass or
+        comes within the entry's cooldown after it; None when the sighting deserves an alert of its own."""
+        last = self.store.alerts.last_of(entry_id, sighting.camera_id)
         if last is None or last.last_seen is None:
             return None
         gap = sighting.first_seen - last.last_seen
