@@ -85,7 +85,7 @@ class ClpDetector:
         if x2 - x1 < 2 or y2 - y1 < 2:
             return []
         found, _ = self._detect(image[y1:y2, x1:x2], scale)
-        origin = np.float32([x1, y1])
+        origin = np.array([x1, y1], np.float32)
         for plate in sorted(found, key=lambda p: -p.score):
             placed = Box(plate.box.x1 + x1, plate.box.y1 + y1, plate.box.x2 + x1, plate.box.y2 + y1)
             cx, cy = placed.center

@@ -79,7 +79,8 @@ class AlertRepository:
 
     def acknowledge_all(self, by: str, at: float, entry_id: int | None = None) -> list[int]:
         """Acknowledge every unacknowledged alert (of entry ``entry_id`` only, when given); returns their ids."""
-        where, params = "acknowledged_by IS NULL", ()
+        where = "acknowledged_by IS NULL"
+        params: tuple[int, ...] = ()
         if entry_id is not None:
             where, params = f"{where} AND entry_id = ?", (entry_id,)
         with self.db.write("acknowledging alerts"):
