@@ -21,9 +21,9 @@ from skynet.api.schemas import (
 )
 from skynet.api.uploads import query_face
 from skynet.records import Box
-from skynet.services.faces import FaceQueries
+from skynet.services.faces import FaceQueries, SimilarityBands
 from skynet.services.search import Filters, SearchService
-from skynet.services.sightings import media_url
+from skynet.services.sightings import Found, media_url
 from skynet.services.trajectory import Traced, TrajectoryService
 from skynet.store.plates import PlateMode
 from skynet.trajectory import trajectory_json
@@ -51,6 +51,16 @@ router = APIRouter(tags=["search"], responses=ERRORS)
 
 def _box(box: Box | None) -> BoxOut | None:
     return None if box is None else BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2)
+
+
+def _face_match(found: Found, bands: SimilarityBands) -> FaceMatch:
+    similarity = found.similarity or 0.0
+    return FaceMatch(
+        similarity=similarity,
+        band=bands.band(similarity),
+        below_threshold=similarity < bands.match,
+        sighting=SightingOut.of(found),
+    )
 
 
 def _trajectory(traced: Traced) -> TrajectoryResponse:
@@ -91,23 +101,12 @@ async def search_face(
     def run() -> Response:  # index and store calls, off the event loop
         filters = Filters(since, until, cameras)
         found = search.search_faces(user, reason, query, top_k, min_similarity, filters, include_weaker)
-        bands = search.bands
-        results = [
-            FaceMatch(
-                similarity=similarity,
-                band=bands.band(similarity),
-                below_threshold=similarity < bands.match,
-                sighting=SightingOut.of(f),
-            )
-            for f in found
-            for similarity in [f.similarity or 0.0]
-        ]
         answer = FaceSearchResponse(
             query_box=_box(query.box),
             faces_in_image=query.faces_in_image,
-            threshold=bands.match,
+            threshold=search.bands.match,
             min_similarity=search.face_floor(min_similarity, include_weaker),
-            results=results,
+            results=[_face_match(f, search.bands) for f in found],
         )
         # serialised here, in the search's thread: the model is built and valid, so FastAPI need
         # not validate it again on the event loop (the schema still documents it)
