@@ -47,6 +47,7 @@ from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
+from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
@@ -132,6 +133,7 @@ class System:
     sightings: SightingService
     faces: FaceQueries
     search: SearchService
+    analytics: AnalyticsService
     trajectories: TrajectoryService
     exports: ExportService
     watchlists: WatchlistService
@@ -323,6 +325,7 @@ def _compose(
         sightings=sightings,
         faces=faces,
         search=search,
+        analytics=AnalyticsService(store, search, auditor, settings),
         trajectories=trajectories,
         exports=ExportService(search, trajectories, faces, sightings, auditor, clock),
         watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),

@@ -232,6 +232,19 @@ class Sighting:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """One sighting as the investigative analyses see it: who (``key``: a plate's text), where, and when
+    (the pass from ``first`` to ``last``, best view ``at``; Unix seconds)."""
+
+    sighting_id: int
+    key: str
+    camera_id: str
+    first: float
+    last: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class WatchlistEntry:
     """A face (one or more reference embeddings) or plate (exact or wildcard pattern) to alert on."""
 

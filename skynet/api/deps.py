@@ -20,6 +20,7 @@ from skynet.alerts.hub import LiveHub
 from skynet.api.auth import Auth, bearer
 from skynet.config import Settings
 from skynet.errors import SkynetError
+from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
@@ -41,6 +42,7 @@ class ApiSystem(Protocol):
     auth: Auth
     hub: LiveHub
     search: SearchService
+    analytics: AnalyticsService
     trajectories: TrajectoryService
     exports: ExportService
     faces: FaceQueries
@@ -59,6 +61,10 @@ def system_of(connection: HTTPConnection) -> ApiSystem:
 
 async def search_service(connection: HTTPConnection) -> SearchService:
     return system_of(connection).search
+
+
+async def analytics_service(connection: HTTPConnection) -> AnalyticsService:
+    return system_of(connection).analytics
 
 
 async def trajectory_service(connection: HTTPConnection) -> TrajectoryService:

@@ -391,6 +391,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER INDEX webhook_deliveries_pkey RENAME TO deliveries_pkey;
         """,
     ),
+    Migration(
+        8,
+        """
+        -- The investigative analyses (skynet.analytics): the permissions an admin granted a user beyond
+        -- their role's (a JSON list), and the index that finds a plate's sightings in time order.
+        ALTER TABLE users ADD COLUMN grants TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

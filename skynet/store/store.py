@@ -14,6 +14,7 @@ from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
+from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
 from skynet.store.sightings import SightingRepository
@@ -61,6 +62,7 @@ class Store:
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
+        self.observations = ObservationRepository(db)
 
     def _sweep(self) -> int:
         try:
