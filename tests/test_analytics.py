@@ -16,7 +16,7 @@ from skynet.analytics.intersections import intersect
 from skynet.analytics.patterns import first_seen, night_activity
 from skynet.config import Settings
 from skynet.errors import InvalidInputError, NotFoundError
-from skynet.records import Box, Camera, Observation, PlateText, Sighting, SightingKind
+from skynet.records import Box, Camera, Observation, ObservationTable, PlateText, Sighting, SightingKind
 from skynet.services.analytics import AnalyticsService, Area, Place, Target
 from skynet.services.audit import Auditor
 from skynet.store import open_store
@@ -38,12 +38,16 @@ def seen(sid: int, key: str, camera: str, at: float, span: float = 4.0) -> Obser
     return Observation(sid, key, camera, at - span / 2, at + span / 2, at)
 
 
+def table(*observations: Observation) -> ObservationTable:
+    return ObservationTable.of_rows([(o.sighting_id, o.key, o.camera_id, o.first, o.last, o.at) for o in observations])
+
+
 # --- pure --------------------------------------------------------------------------------------------
 
 
 def test_a_plate_two_km_apart_within_a_minute_is_a_clone_and_a_normal_drive_is_not():
-    observations = sorted(
-        [
+    observations = table(
+        *[
             seen(1, "桂A12345", "north", T0),
             seen(2, "桂A12345", "south", T0 + 60),  # 2.2 km in ~56 s: 140+ km/h
             seen(3, "桂B00001", "north", T0),
@@ -52,8 +56,7 @@ def test_a_plate_two_km_apart_within_a_minute_is_a_clone_and_a_normal_drive_is_n
             seen(6, "桂C00002", "south", T0 + 1),  # both passes overlap: at the same time
             seen(7, "桂D00003", "north", T0),
             seen(8, "桂D00003", "nowhere", T0 + 1),  # a camera without a position says nothing
-        ],
-        key=lambda o: (o.key, o.at),
+        ][::-1]  # in no order
     )
     found = cloned_plates(observations, CAMERAS, max_speed_kmh=120)
     assert [c.plate for c in found] == ["桂C00002", "桂A12345"]  # simultaneous first
@@ -92,14 +95,15 @@ def test_intersection_needs_every_place_or_at_least_m():
 
 def test_first_seen_and_night_activity():
     period = [seen(1, "OLD", "north", T0), seen(2, "NEW", "north", T0 + 50), seen(3, "NEW", "mid", T0 + 10)]
-    found = first_seen(period, seen_before={"OLD"})
+    found = first_seen(table(*period), seen_before={"OLD"})
     assert [(f.key, f.first.sighting_id, f.sightings) for f in found] == [("NEW", 3, 2)]
     midnight = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
     hours = [1, 2, 3, 23, 14]  # four of five at night
     nightly = [seen(i, "OWL", "north", midnight + h * 3600) for i, h in enumerate(hours)]
     daily = [seen(10 + i, "LARK", "north", midnight + h * 3600) for i, h in enumerate((9, 10, 11, 12))]
-    found = night_activity(nightly + daily, UTC, (22, 6), min_sightings=3, min_fraction=0.7)
-    assert [(n.key, n.night, n.sightings) for n in found] == [("OWL", 4, 5)]
+    found = night_activity(table(*nightly, *daily), UTC, (22, 6), min_sightings=3, min_fraction=0.7)
+    assert [(n.key, n.night, n.sightings, n.sighting_ids) for n in found] == [("OWL", 4, 5, (0, 1, 2, 3))]
+    assert first_seen(table(), set()) == [] and night_activity(table(), UTC, (22, 6), 1, 0.5) == []
 
 
 # --- the store and the service, on both backends ------------------------------------------------------

@@ -53,7 +53,9 @@ def test_an_analysis_needs_a_grant_from_an_admin(api):
     assert api.client.post("/api/analytics/companions", json=companions, headers=headers).status_code == 403
     # a role's permission cannot be granted; revoking the grant takes effect at once
     bad = api.client.patch(
-        "/api/users/operator", json={"grants": ["manage_users"], "reason": "try a role permission"}, headers=api.as_role("admin")
+        "/api/users/operator",
+        json={"grants": ["manage_users"], "reason": "try a role permission"},
+        headers=api.as_role("admin"),
     )
     assert bad.status_code == 422 and "not a grantable permission" in bad.json()["detail"]
     grant(api, "investigator")
@@ -85,7 +87,9 @@ def test_bad_requests_are_refused_with_a_message(api, body):
 
 
 def test_results_export_as_the_signed_evidence_zip(api):
-    answer = api.client.post("/api/analytics/cloned-plates", json={**CASE, "export": True}, headers=api.as_role("admin"))
+    answer = api.client.post(
+        "/api/analytics/cloned-plates", json={**CASE, "export": True}, headers=api.as_role("admin")
+    )
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(answer.content))
     manifest = json.loads(archive.read("manifest.json"))

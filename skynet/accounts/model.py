@@ -70,8 +70,13 @@ class User:
     id: int | None = None
     grants: frozenset[Permission] = frozenset()
 
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """What this user may do: their role's permissions and their grants."""
+        return PERMISSIONS[self.role] | self.grants
+
     def may(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS[self.role] or permission in self.grants
+        return permission in self.permissions
 
 
 @dataclass(frozen=True, slots=True)

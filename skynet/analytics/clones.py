@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import groupby
 
-from skynet.records import Camera, Observation
-from skynet.trajectory.geo import haversine_m, valid_position
+import numpy as np
+
+from skynet.records import Camera, Observation, ObservationTable
+from skynet.trajectory.geo import EARTH_RADIUS_M, valid_position
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,41 +27,47 @@ class ClonedPlate:
 
 
 def cloned_plates(
-    observations: Sequence[Observation],
-    cameras: Mapping[str, Camera],
-    max_speed_kmh: float,
-    min_distance_m: float = 0.0,
+    table: ObservationTable, cameras: Mapping[str, Camera], max_speed_kmh: float, min_distance_m: float = 0.0
 ) -> list[ClonedPlate]:
-    """Plates of ``observations`` (ordered by plate, then time) that moved between two consecutive
-    sightings faster than ``max_speed_kmh`` over at least ``min_distance_m``: most implausible first
-    (the highest speed, then the longest distance). Cameras without a position are left out."""
-    found = []
-    for plate, group in groupby(observations, key=lambda o: o.key):
-        seen = [o for o in group if _position(cameras, o.camera_id) is not None]
-        moves = [m for a, b in zip(seen, seen[1:], strict=False) if (m := _move(plate, a, b, cameras))]
-        implausible = [m for m in moves if m.speed_kmh > max_speed_kmh and m.distance_m >= min_distance_m]
-        if implausible:
-            worst = max(implausible, key=lambda m: (m.speed_kmh, m.distance_m))
-            found.append(
-                ClonedPlate(
-                    plate, worst.first, worst.second, worst.distance_m, worst.gap_s, worst.speed_kmh, len(implausible)
-                )
-            )
+    """Plates of ``table`` that moved between two consecutive sightings (in time) faster than
+    ``max_speed_kmh`` over at least ``min_distance_m``: most implausible first (the highest speed, then the
+    longest distance). Cameras without a position are left out. Vectorised: millions of rows are fine."""
+    placed = {c.id: (c.latitude, c.longitude) for c in cameras.values() if valid_position(c.latitude, c.longitude)}
+    keep = np.fromiter((c in placed for c in table.camera_ids), bool, len(table))
+    if keep.sum() < 2:
+        return []
+    ids, keys, camera_ids = table.sighting_ids[keep], table.keys[keep], table.camera_ids[keep]
+    first, last, at = table.first[keep], table.last[keep], table.at[keep]
+    plates, plate = np.unique(keys, return_inverse=True)
+    order = np.lexsort((ids, at, plate))
+    plate, camera_ids, first, last = plate[order], camera_ids[order], first[order], last[order]
+    lat = np.radians([placed[c][0] for c in camera_ids])  # type: ignore[arg-type]
+    lon = np.radians([placed[c][1] for c in camera_ids])  # type: ignore[arg-type]
+    move = (plate[1:] == plate[:-1]) & (camera_ids[1:] != camera_ids[:-1])
+    a = np.sin(np.diff(lat) / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(np.diff(lon) / 2) ** 2
+    distance = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    gap = np.maximum(0.0, first[1:] - last[:-1])
+    with np.errstate(divide="ignore"):
+        speed = np.where(gap > 0, distance / np.where(gap > 0, gap, 1.0) * 3.6, np.inf)
+    implausible = np.flatnonzero(move & (speed > max_speed_kmh) & (distance >= min_distance_m))
+    worst: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    for i in implausible:
+        p = int(plate[i])
+        counts[p] = counts.get(p, 0) + 1
+        if p not in worst or (speed[i], distance[i]) > (speed[worst[p]], distance[worst[p]]):
+            worst[p] = int(i)
+    rows = np.flatnonzero(keep)[order]  # position in ``table`` of each sorted row
+    found = [
+        ClonedPlate(
+            str(plates[p]),
+            table.row(int(rows[i])),
+            table.row(int(rows[i + 1])),
+            float(distance[i]),
+            float(gap[i]),
+            float(speed[i]),
+            counts[p],
+        )
+        for p, i in worst.items()
+    ]
     return sorted(found, key=lambda c: (-c.speed_kmh, -c.distance_m, c.plate))
-
-
-def _position(cameras: Mapping[str, Camera], camera_id: str) -> tuple[float, float] | None:
-    camera = cameras.get(camera_id)
-    if camera is None or not valid_position(camera.latitude, camera.longitude):
-        return None
-    return camera.latitude, camera.longitude  # type: ignore[return-value]
-
-
-def _move(plate: str, a: Observation, b: Observation, cameras: Mapping[str, Camera]) -> ClonedPlate | None:
-    if a.camera_id == b.camera_id:
-        return None
-    (lat1, lon1), (lat2, lon2) = _position(cameras, a.camera_id), _position(cameras, b.camera_id)  # type: ignore[misc]
-    distance = haversine_m(lat1, lon1, lat2, lon2)
-    gap = max(0.0, b.first - a.last)
-    speed = math.inf if gap == 0 else distance / gap * 3.6
-    return ClonedPlate(plate, a, b, distance, gap, speed, 1)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from skynet.records import Observation
+import numpy as np
+
+from skynet.records import Observation, ObservationTable
+
+_QUARTER_HOUR = 900.0  # every time zone's offset is a whole number of quarter hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,38 +36,52 @@ class NightActivity:
         return self.night / self.sightings
 
 
-def first_seen(period: Sequence[Observation], seen_before: set[str]) -> list[FirstSeen]:
+def first_seen(period: ObservationTable, seen_before: set[str]) -> list[FirstSeen]:
     """Keys of ``period`` (the area's observations in the period) not in ``seen_before`` (those seen in
     the area in the look-back before it), earliest first sighting first."""
-    by_key: dict[str, list[Observation]] = defaultdict(list)
-    for observation in period:
-        if observation.key not in seen_before:
-            by_key[observation.key].append(observation)
-    found = [FirstSeen(key, min(seen, key=lambda o: (o.at, o.sighting_id)), len(seen)) for key, seen in by_key.items()]
+    new = np.flatnonzero(np.fromiter((k not in seen_before for k in period.keys), bool, len(period)))
+    if not len(new):
+        return []
+    keys, code = np.unique(period.keys[new], return_inverse=True)
+    order = np.lexsort((period.sighting_ids[new], period.at[new], code))
+    starts = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1]])
+    counts = np.bincount(code, minlength=len(keys))
+    found = [
+        FirstSeen(str(keys[code[order[s]]]), period.row(int(new[order[s]])), int(counts[code[order[s]]]))
+        for s in starts
+    ]
     return sorted(found, key=lambda f: (f.first.at, f.key))
 
 
-def at_night(at: float, zone: tzinfo | None, night: tuple[int, int]) -> bool:
-    """Whether ``at`` falls in the hours ``night`` (start, end; wrapping past midnight) of ``zone`` (None:
-    the server's)."""
-    hour = datetime.fromtimestamp(at, zone).hour
+def at_night(at: np.ndarray, zone: tzinfo | None, night: tuple[int, int]) -> np.ndarray:
+    """Which times ``at`` fall in the hours ``night`` (start, end; wrapping past midnight) of ``zone``
+    (None: the server's). Each distinct quarter hour is converted once."""
+    quarters, inverse = np.unique(np.floor(np.asarray(at) / _QUARTER_HOUR), return_inverse=True)
+    hours = np.array([datetime.fromtimestamp(q * _QUARTER_HOUR, zone).hour for q in quarters], np.int64)
+    hour = hours[inverse] if len(hours) else np.zeros(0, np.int64)
     start, end = night
-    return start <= hour < end if start < end else hour >= start or hour < end
+    return (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
 
 
 def night_activity(
-    period: Sequence[Observation], zone: tzinfo | None, night: tuple[int, int], min_sightings: int, min_fraction: float
+    period: ObservationTable, zone: tzinfo | None, night: tuple[int, int], min_sightings: int, min_fraction: float
 ) -> list[NightActivity]:
     """Keys seen at least ``min_sightings`` times in ``period``, at least ``min_fraction`` of them at
     night: the most nightly first, then the most seen."""
-    by_key: dict[str, list[Observation]] = defaultdict(list)
-    for observation in period:
-        by_key[observation.key].append(observation)
-    found = []
-    for key, seen in by_key.items():
-        if len(seen) < min_sightings:
-            continue
-        nightly = [o for o in seen if at_night(o.at, zone, night)]
-        if len(nightly) / len(seen) >= min_fraction:
-            found.append(NightActivity(key, len(seen), len(nightly), tuple(o.sighting_id for o in nightly)))
+    if not len(period):
+        return []
+    keys, code = np.unique(period.keys, return_inverse=True)
+    nightly = at_night(period.at, zone, night)
+    seen = np.bincount(code, minlength=len(keys))
+    at_night_count = np.bincount(code, weights=nightly, minlength=len(keys)).astype(np.int64)
+    chosen = np.flatnonzero((seen >= min_sightings) & (at_night_count >= min_fraction * seen))
+    found = [
+        NightActivity(
+            str(keys[k]),
+            int(seen[k]),
+            int(at_night_count[k]),
+            tuple(int(i) for i in np.sort(period.sighting_ids[(code == k) & nightly])),
+        )
+        for k in chosen
+    ]
     return sorted(found, key=lambda n: (-n.fraction, -n.sightings, n.key))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from skynet.records import Observation
+from skynet.records import Observation, ObservationTable
 from skynet.store.checks import finite
 from skynet.store.database import Database
 
@@ -20,14 +20,12 @@ class ObservationRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def plates(self, since: float, until: float, cameras: Sequence[str] | None = None) -> list[Observation]:
-        """Every plate sighting whose best view is in [``since``, ``until``] (at ``cameras``), ordered by
-        plate text and time."""
+    def plates(self, since: float, until: float, cameras: Sequence[str] | None = None) -> ObservationTable:
+        """Every plate sighting whose best view is in [``since``, ``until``] (at ``cameras``), in no order
+        (read by the time index: sorting is the analysis's, in numpy)."""
         where, args = _window(since, until, cameras)
-        rows = self.db.execute(
-            f"SELECT {_COLUMNS} WHERE plate_text IS NOT NULL AND {where} ORDER BY plate_text, best_time, id", args
-        )
-        return [_observation(r) for r in rows]
+        rows = self.db.execute(f"SELECT {_COLUMNS} WHERE plate_text IS NOT NULL AND {where}", args).fetchall()
+        return ObservationTable.of_rows(rows)
 
     def plates_of(self, texts: Iterable[str], since: float, until: float) -> list[Observation]:
         """The sightings of the plates ``texts`` in [``since``, ``until``], ordered by text and time."""
