@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         "benchmarks/eval_faces.py --video 6), where 0.924 keeps 94 % of same-person pairs. (On photos alone "
         "0.9 was already 1 in 1000; on camera views 0.9 is 1 in 110.)",
     )
+    identity_min_similarity: float = Field(
+        default=0.924,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity at which an unknown face joins an identity (person #n) of earlier faces: "
+        "the watch-list's calibrated 1:N threshold (false match rate 1e-4 per pair on camera-quality faces).",
+    )
 
     # The investigative analyses (skynet.services.analytics): each one's span, and what counts as a clone.
     analysis_max_span_days: float = Field(

@@ -161,7 +161,7 @@ def test_the_service_finds_each_pattern_in_the_store_and_audits_it(analytics):
     ]
     event = store.audit.events(1, action="analysis.companions")[0]
     assert event.reason == "case 2026-17" and event.detail["results"] == 1
-    assert event.detail["target"] == {"plate": "桂T00000", "face_sighting_id": None}
+    assert event.detail["target"] == {"plate": "桂T00000", "face_sighting_id": None, "identity_id": None}
 
 
 def test_the_service_keeps_to_its_limits(analytics):

@@ -25,6 +25,7 @@ class Permission(StrEnum):
     START_JOBS = "start_jobs"
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
+    MANAGE_IDENTITIES = "manage_identities"  # merge and split unknown-face identities
     # The investigative analyses: no role but the admin's has them; an admin grants each to a user.
     ANALYZE_CLONED_PLATES = "analyze_cloned_plates"
     ANALYZE_COMPANIONS = "analyze_companions"
@@ -47,7 +48,13 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     {
         Role.ADMIN: frozenset(Permission),
         Role.INVESTIGATOR: frozenset(
-            {Permission.SEARCH, Permission.MANAGE_WATCHLISTS, Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS}
+            {
+                Permission.SEARCH,
+                Permission.MANAGE_WATCHLISTS,
+                Permission.MANAGE_IDENTITIES,
+                Permission.HANDLE_ALERTS,
+                Permission.VIEW_CAMERAS,
+            }
         ),
         Role.OPERATOR: frozenset(
             {Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS, Permission.MANAGE_CAMERAS, Permission.START_JOBS}

@@ -31,6 +31,7 @@ from skynet.api.schemas import ErrorBody, SightingOut
 from skynet.services.analytics import AnalyticsService, Area, Place, Target
 from skynet.services.export import ExportOrder, ExportService
 from skynet.services.sightings import SightingService
+from skynet.store.identities import identity_of
 
 Analytics = Annotated[AnalyticsService, Depends(analytics_service)]
 Exports = Annotated[ExportService, Depends(export_service)]
@@ -121,9 +122,9 @@ def find_companions(
     sightings: Sightings,
     exports: Exports,
 ) -> Response:
-    """Plates seen within ``window_s`` of a target's passes at ``min_cameras`` or more distinct cameras,
-    ranked by cameras, then by how unlikely that is by chance."""
-    target = Target(body.target.plate, body.target.face_sighting_id)
+    """Plates and unknown-face identities seen within ``window_s`` of a target's passes at ``min_cameras`` or
+    more distinct cameras, ranked by cameras, then by how unlikely that is by chance."""
+    target = Target(body.target.plate, body.target.face_sighting_id, body.target.identity_id)
     passes, found = analytics.companions(
         user, body.reason, target, body.since, body.until, body.window_s, body.min_cameras, body.limit
     )
@@ -131,7 +132,8 @@ def find_companions(
         target_sightings=[p.sighting_id for p in passes],
         companions=[
             CompanionOut(
-                plate=c.key,
+                key=c.key,
+                identity_id=identity_of(c.key),
                 cameras=list(c.cameras),
                 surprise=c.surprise,
                 pairs=[{"sighting_id": mine, "target_sighting_id": theirs} for mine, theirs in c.with_target],
@@ -154,10 +156,12 @@ def find_intersections(
     analytics: Analytics,
     exports: Exports,
 ) -> Response:
-    """Plates present at every place and time given (or at ``min_places`` of them)."""
+    """Plates and unknown-face identities present at every place and time given (or at ``min_places``)."""
     places = [Place(_area(p.area), p.since, p.until) for p in body.places]  # type: ignore[arg-type]
     found = analytics.intersections(user, body.reason, places, body.min_places)
-    result = IntersectionsResponse(present=[IntersectionOut(plate=p.key, places=list(p.at)) for p in found])
+    result = IntersectionsResponse(
+        present=[IntersectionOut(key=p.key, identity_id=identity_of(p.key), places=list(p.at)) for p in found]
+    )
     return _answer(user, body, body.export, [], result, exports)
 
 

@@ -64,11 +64,12 @@ class ClonedPlateOut(BaseModel):
 class TargetIn(Strict):
     plate: str | None = Field(default=None, min_length=1, max_length=20, description="A plate's exact text.")
     face_sighting_id: int | None = Field(default=None, ge=1, description="The face of this sighting.")
+    identity_id: int | None = Field(default=None, ge=1, description="An unknown-face identity (person #n).")
 
     @model_validator(mode="after")
     def _one(self) -> TargetIn:
-        if (self.plate is None) == (self.face_sighting_id is None):
-            raise ValueError("a target is a plate or a face_sighting_id (one of them)")
+        if sum(v is not None for v in (self.plate, self.face_sighting_id, self.identity_id)) != 1:
+            raise ValueError("a target is a plate, a face_sighting_id or an identity_id (one of them)")
         return self
 
 
@@ -80,7 +81,8 @@ class CompanionsRequest(Ranged):
 
 
 class CompanionOut(BaseModel):
-    plate: str
+    key: str = Field(description="A plate's text, or an unknown-face identity (person #n).")
+    identity_id: int | None
     cameras: list[str]
     surprise: float = Field(description="-log10 of the chance of being seen this way by chance: higher, rarer.")
     pairs: list[dict[str, int]]
@@ -111,7 +113,8 @@ class IntersectionsRequest(Strict):
 
 
 class IntersectionOut(BaseModel):
-    plate: str
+    key: str = Field(description="A plate's text, or an unknown-face identity (person #n).")
+    identity_id: int | None
     places: list[int] = Field(description="The places (indexes into the request's list) it was present at.")
 
 

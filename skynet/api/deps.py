@@ -25,6 +25,7 @@ from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
+from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobService
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
@@ -43,6 +44,7 @@ class ApiSystem(Protocol):
     hub: LiveHub
     search: SearchService
     analytics: AnalyticsService
+    identities: IdentityService
     trajectories: TrajectoryService
     exports: ExportService
     faces: FaceQueries
@@ -65,6 +67,10 @@ async def search_service(connection: HTTPConnection) -> SearchService:
 
 async def analytics_service(connection: HTTPConnection) -> AnalyticsService:
     return system_of(connection).analytics
+
+
+async def identity_service(connection: HTTPConnection) -> IdentityService:
+    return system_of(connection).identities
 
 
 async def trajectory_service(connection: HTTPConnection) -> TrajectoryService:

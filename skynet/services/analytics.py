@@ -24,6 +24,8 @@ from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQuery
 from skynet.services.search import Filters, SearchService
 from skynet.store import Store
+from skynet.store.identities import identity_of, person
+from skynet.store.observations import MAX_PASS_S
 from skynet.trajectory.geo import haversine_m, valid_position
 
 FACE_TARGET = "(target face)"
@@ -70,10 +72,12 @@ class Place:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Whose companions: a plate (its voted text) or a face (the sightings like face sighting ``sighting_id``)."""
+    """Whose companions: a plate (its voted text), a face (the sightings like face sighting
+    ``face_sighting_id``), or an unknown-face identity (``person #identity_id``'s sightings)."""
 
     plate: str | None = None
     face_sighting_id: int | None = None
+    identity_id: int | None = None
 
 
 class AnalyticsService:
@@ -123,21 +127,29 @@ class AnalyticsService:
         min_cameras: int = 2,
         limit: int = 50,
     ) -> tuple[list[Observation], list[Companion]]:
-        """The target's passes, and the plates seen within ``window_s`` of them at ``min_cameras`` or more
-        distinct cameras, least likely by chance first."""
+        """The target's passes, and the plates and identities (``person #n``) seen within ``window_s`` of
+        them at ``min_cameras`` or more distinct cameras, least likely by chance first."""
         self._span(since, until)
         if not 0 < window_s <= self.settings.analysis_max_window_s:
             raise InvalidInputError(f"window_s must be in (0, {self.settings.analysis_max_window_s:g}] seconds")
         if min_cameras < 1:
             raise InvalidInputError("min_cameras must be at least 1")
         passes = self._passes(target, since, until)
-        observations = self.store.observations
+        observations, identities = self.store.observations, self.store.identities
         near = {
-            i: observations.plates_at(p.camera_id, p.first - window_s, p.last + window_s) for i, p in enumerate(passes)
+            i: observations.plates_at(p.camera_id, p.first - window_s, p.last + window_s)
+            + identities.faces_at(p.camera_id, p.first - window_s, p.last + window_s, MAX_PASS_S)
+            for i, p in enumerate(passes)
         }
         keys = {o.key for seen in near.values() for o in seen}
-        counts = observations.plate_counts(keys, sorted({p.camera_id for p in passes}), since, until)
-        exclude = frozenset({target.plate} if target.plate else ())
+        persons = {i for k in keys if (i := identity_of(k)) is not None}
+        at = sorted({p.camera_id for p in passes})
+        counts = observations.plate_counts(keys - {person(i) for i in persons}, at, since, until)
+        counts |= identities.counts(persons, at, since, until)
+        # the target is no companion of itself: its plate, or the identities of its own face sightings
+        exclude = frozenset({target.plate} if target.plate else ()) | {
+            person(i) for i in identities.of(p.sighting_id for p in passes).values()
+        }
         found = companions(passes, near, counts, window_s, until - since, min_cameras, exclude)[:limit]
         self._audit(
             user,
@@ -154,10 +166,20 @@ class AnalyticsService:
         return passes, found
 
     def _passes(self, target: Target, since: float, until: float) -> list[Observation]:
-        if (target.plate is None) == (target.face_sighting_id is None):
-            raise InvalidInputError("a target is a plate or a face sighting (one of them)")
+        if sum(v is not None for v in (target.plate, target.face_sighting_id, target.identity_id)) != 1:
+            raise InvalidInputError("a target is a plate, a face sighting or an identity (one of them)")
         if target.plate is not None:
             return self.store.observations.plates_of([target.plate], since, until)
+        if target.identity_id is not None:
+            if not self.store.identities.exists(target.identity_id):
+                raise NotFoundError(f"no identity {person(target.identity_id)} (or it was merged into another)")
+            ids = self.store.identities.sightings(target.identity_id)
+            key = person(target.identity_id)
+            return [
+                Observation(int(s.id or 0), key, s.camera_id, s.first_seen, s.last_seen, s.best_time)
+                for s in self.store.sightings.get_many(ids)
+                if since <= s.best_time <= until
+            ]
         embedding = self.search.faces.embedding(FaceQuery(sighting_id=target.face_sighting_id))
         threshold = self.settings.watchlist_min_similarity
         hits = self.search.face_hits(embedding, 1000, Filters(since, until), threshold)
@@ -174,7 +196,7 @@ class AnalyticsService:
     def intersections(
         self, user: User, reason: str, places: Sequence[Place], min_places: int | None = None
     ) -> list[Present]:
-        """Plates present at every place (or at ``min_places`` of them), most places first."""
+        """Plates and identities present at every place (or at ``min_places`` of them), most places first."""
         if not 2 <= len(places) <= self.settings.analysis_max_places:
             raise InvalidInputError(f"give 2 to {self.settings.analysis_max_places} places")
         need = len(places) if min_places is None else min_places
@@ -185,7 +207,8 @@ class AnalyticsService:
         for place in places:
             self._span(place.since, place.until)
             ids = self._area(place.area, cameras)
-            present.append(self.store.observations.plate_texts(ids, place.since, place.until))
+            plates = self.store.observations.plate_texts(ids, place.since, place.until)
+            present.append(plates | self.store.identities.present(ids, place.since, place.until))
         found = intersect(present, need)
         self.auditor.record(
             user,

@@ -12,6 +12,8 @@ from skynet.store.database import Database
 
 _COLUMNS = "id, plate_text, camera_id, first_seen, last_seen, best_time FROM sightings"
 _IN_CHUNK = 500  # values per IN (...) list
+MAX_PASS_S = 600.0
+"""The longest pass a sighting spans (tracks end long before: a parked car is many sightings)."""
 
 
 class ObservationRepository:
@@ -45,7 +47,7 @@ class ObservationRepository:
         """The plate sightings of one camera whose time span overlaps [``since``, ``until``]."""
         # the best view lies inside the span: a span overlapping the window has its best view at most
         # one span length outside it; sightings are short (a pass), so a bounded margin finds them all
-        where, args = _window(since - _MAX_PASS_S, until + _MAX_PASS_S, [camera_id])
+        where, args = _window(since - MAX_PASS_S, until + MAX_PASS_S, [camera_id])
         rows = self.db.execute(
             f"SELECT {_COLUMNS} WHERE plate_text IS NOT NULL AND {where} AND last_seen >= ? AND first_seen <= ?",
             [*args, since, until],
@@ -76,10 +78,6 @@ class ObservationRepository:
             f"SELECT DISTINCT plate_text FROM sightings WHERE plate_text IS NOT NULL AND {where}", args
         )
         return {r[0] for r in rows}
-
-
-_MAX_PASS_S = 600.0
-"""The longest pass a plate sighting spans (tracks end long before: a parked car is many sightings)."""
 
 
 def _window(since: float, until: float, cameras: Sequence[str] | None) -> tuple[str, list]:

@@ -12,6 +12,7 @@ from skynet.store.audit_witness import AuditWitness
 from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
+from skynet.store.identities import IdentityRepository
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.observations import ObservationRepository
@@ -63,6 +64,7 @@ class Store:
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
         self.observations = ObservationRepository(db)
+        self.identities = IdentityRepository(db)
 
     def _sweep(self) -> int:
         try:

@@ -83,20 +83,22 @@ const FORMS = {
   companions: (title, filters, results, signal) => {
     const plate = h("input", { name: "plate", maxLength: 20, placeholder: "桂B12345" });
     const face = h("input", { type: "number", name: "face_sighting_id", min: 1, placeholder: "or a face sighting id" });
+    const identity = h("input", { type: "number", name: "identity_id", min: 1, placeholder: "or person #" });
     const windowS = h("input", { type: "number", name: "window_s", min: 1, value: 60 });
     const cameras = h("input", { type: "number", name: "min_cameras", min: 1, value: 2 });
     const body = () => {
       const { reason, since, until } = common(filters);
-      const target = face.value ? { face_sighting_id: Number(face.value) } : { plate: plate.value.trim() };
+      const target = identity.value ? { identity_id: Number(identity.value) }
+        : face.value ? { face_sighting_id: Number(face.value) } : { plate: plate.value.trim() };
       return { reason, since, until, target, window_s: Number(windowS.value), min_cameras: Number(cameras.value) };
     };
-    const inputs = h("div", { class: "row" }, field("Target plate", plate), field("Target face", face),
+    const inputs = h("div", { class: "row" }, field("Target plate", plate), field("Target face", face), field("Target person", identity),
       field("Window ± s", windowS), field("Min. cameras", cameras));
     return analysisForm("companions", title, inputs, body, (answer) => {
       heading(results, `Companions of ${answer.target_sightings.length} sightings`, answer.companions.length);
       results.append(h("table", { class: "data" },
-        h("thead", {}, h("tr", {}, ["Plate", "Cameras", "Rarity (−log10 chance)", "Sightings"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, answer.companions.map((c) => h("tr", {}, h("td", {}, c.plate), h("td", {}, c.cameras.join(", ")),
+        h("thead", {}, h("tr", {}, ["Plate or person", "Cameras", "Rarity (−log10 chance)", "Sightings"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, answer.companions.map((c) => h("tr", {}, h("td", {}, c.key), h("td", {}, c.cameras.join(", ")),
           h("td", {}, c.surprise.toFixed(1)), h("td", {}, c.pairs.map((p) => `#${p.sighting_id}`).join(" ")))))));
     }, results, signal);
   },
@@ -117,8 +119,8 @@ const FORMS = {
       (answer) => {
         heading(results, "Present", answer.present.length);
         results.append(h("table", { class: "data" },
-          h("thead", {}, h("tr", {}, ["Plate", "Places"].map((t) => h("th", {}, t)))),
-          h("tbody", {}, answer.present.map((p) => h("tr", {}, h("td", {}, p.plate),
+          h("thead", {}, h("tr", {}, ["Plate or person", "Places"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, answer.present.map((p) => h("tr", {}, h("td", {}, p.key),
             h("td", {}, p.places.map((i) => i + 1).join(", ")))))));
       }, results, signal);
   },
