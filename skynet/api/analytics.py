@@ -38,6 +38,12 @@ Exports = Annotated[ExportService, Depends(export_service)]
 Sightings = Annotated[SightingService, Depends(sighting_service)]
 
 router = APIRouter(tags=["analytics"], responses={c: {"model": ErrorBody} for c in (400, 401, 403, 404, 422)})
+OR_ZIP: dict[int | str, dict] = {
+    200: {
+        "description": 'What the analysis found; with "export": true, the evidence ZIP of its sightings instead.',
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 def _area(area: AreaIn | None) -> Area | None:
@@ -81,7 +87,7 @@ class ClonedPlatesResponse(BaseModel):
     candidates: list[ClonedPlateOut]
 
 
-@router.post("/api/analytics/cloned-plates", response_model=ClonedPlatesResponse)
+@router.post("/api/analytics/cloned-plates", response_model=ClonedPlatesResponse, responses=OR_ZIP)
 def find_cloned_plates(
     body: ClonedPlatesRequest,
     user: Annotated[User, Depends(require(Permission.ANALYZE_CLONED_PLATES))],
@@ -114,7 +120,7 @@ def find_cloned_plates(
     return _answer(user, body, body.export, ids, result, exports)
 
 
-@router.post("/api/analytics/companions", response_model=CompanionsResponse)
+@router.post("/api/analytics/companions", response_model=CompanionsResponse, responses=OR_ZIP)
 def find_companions(
     body: CompanionsRequest,
     user: Annotated[User, Depends(require(Permission.ANALYZE_COMPANIONS))],
@@ -149,7 +155,7 @@ class IntersectionsResponse(BaseModel):
     present: list[IntersectionOut]
 
 
-@router.post("/api/analytics/intersections", response_model=IntersectionsResponse)
+@router.post("/api/analytics/intersections", response_model=IntersectionsResponse, responses=OR_ZIP)
 def find_intersections(
     body: IntersectionsRequest,
     user: Annotated[User, Depends(require(Permission.ANALYZE_INTERSECTIONS))],
@@ -169,7 +175,7 @@ class FirstSeenResponse(BaseModel):
     plates: list[FirstSeenOut]
 
 
-@router.post("/api/analytics/first-seen", response_model=FirstSeenResponse)
+@router.post("/api/analytics/first-seen", response_model=FirstSeenResponse, responses=OR_ZIP)
 def find_first_seen(
     body: FirstSeenRequest,
     user: Annotated[User, Depends(require(Permission.ANALYZE_PATTERNS))],
@@ -195,7 +201,7 @@ class NightActivityResponse(BaseModel):
     night_hours: list[int] = Field(description="[start, end) local hours counted as night.")
 
 
-@router.post("/api/analytics/night-activity", response_model=NightActivityResponse)
+@router.post("/api/analytics/night-activity", response_model=NightActivityResponse, responses=OR_ZIP)
 def find_night_activity(
     body: NightActivityRequest,
     user: Annotated[User, Depends(require(Permission.ANALYZE_PATTERNS))],
