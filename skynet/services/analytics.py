@@ -51,13 +51,16 @@ class Area:
             if unknown := sorted(set(self.cameras) - known):
                 raise NotFoundError(f"unknown cameras: {', '.join(unknown)}")
             return sorted(set(self.cameras))
-        if not valid_position(self.latitude, self.longitude) or not 0 < float(self.radius_m or 0) <= 100_000:
+        latitude, longitude, radius = self.latitude, self.longitude, float(self.radius_m or 0)
+        if latitude is None or longitude is None or not valid_position(latitude, longitude) or not 0 < radius <= 1e5:
             raise InvalidInputError("a circle needs a valid latitude and longitude and a radius of 0-100 km")
         return sorted(
             c.id
             for c in cameras
-            if valid_position(c.latitude, c.longitude)
-            and haversine_m(self.latitude, self.longitude, c.latitude, c.longitude) <= self.radius_m  # type: ignore[arg-type]
+            if c.latitude is not None
+            and c.longitude is not None
+            and valid_position(c.latitude, c.longitude)
+            and haversine_m(latitude, longitude, c.latitude, c.longitude) <= radius
         )
 
 
@@ -107,7 +110,7 @@ class AnalyticsService:
         if not (math.isfinite(speed) and speed > 0):
             raise InvalidInputError("max_speed_kmh must be a positive number")
         cameras = self._cameras()
-        ids = self._area(area, cameras)
+        ids = None if area is None else self._area(area, cameras)
         found = cloned_plates(
             self.store.observations.plates(since, until, ids), cameras, speed, self.settings.analysis_min_distance_m
         )[:limit]
@@ -289,9 +292,7 @@ class AnalyticsService:
     def _cameras(self) -> dict[str, Camera]:
         return {c.id: c for c in self.store.cameras.all()}
 
-    def _area(self, area: Area | None, cameras: dict[str, Camera]) -> list[str] | None:
-        if area is None:
-            return None
+    def _area(self, area: Area, cameras: dict[str, Camera]) -> list[str]:
         ids = area.camera_ids(list(cameras.values()))
         if len(ids) > self.settings.analysis_max_cameras:
             raise InvalidInputError(

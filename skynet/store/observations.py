@@ -5,6 +5,7 @@ sightings in time order, or a camera's)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from skynet.records import Observation, ObservationTable
 from skynet.store.checks import finite
@@ -80,10 +81,11 @@ class ObservationRepository:
         return {r[0] for r in rows}
 
 
-def _window(since: float, until: float, cameras: Sequence[str] | None) -> tuple[str, list]:
+def _window(since: float, until: float, cameras: Sequence[str] | None) -> tuple[str, list[Any]]:
     finite("time bound", since)
     finite("time bound", until)
-    where, args = "best_time >= ? AND best_time <= ?", [since, until]
+    where = "best_time >= ? AND best_time <= ?"
+    args: list[Any] = [since, until]
     if cameras is not None:
         where += f" AND camera_id IN ({', '.join('?' * len(cameras))})" if cameras else " AND camera_id IS NULL"
         args += list(cameras)
