@@ -213,7 +213,8 @@ class Sighting:
     to the data directory. Face sightings carry ``embedding`` (L2-normalised float32) until they are
     stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
-    ``id`` is assigned by the store.
+    ``id`` is assigned by the store, and so is ``position``: where its camera was when it was stored (None:
+    the camera had no position then), kept when the camera moves later.
     """
 
     camera_id: str
@@ -230,6 +231,7 @@ class Sighting:
     track_id: int | None = None
     origin: Origin = field(default_factory=Origin)
     id: int | None = None
+    position: tuple[float, float] | None = None  # (latitude, longitude) of its camera when stored; set by the store
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,6 +200,8 @@ def test_live_alert_reaches_an_operator(page, site):
     expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
     site.shot(page, "alert")
     fresh.locator("button:text('Acknowledge')").click()
+    page.locator("dialog input[name=reason]").fill("duty log 2026-12")
+    page.click("dialog button:text('Confirm')")
     expect(page.locator(".alert-feed .alert-item").first).to_contain_text("acknowledged by otto")
 
 
@@ -219,8 +221,9 @@ def test_management_and_sign_out(page, site):
     page.click(".tabs a:text('Re-index jobs')")
     jobs = page.locator("form[name=reindex]")
     jobs.locator("textarea[name=paths]").fill("/no/such/archive.mp4")
+    jobs.locator("input[name=reason]").fill("case 2026-8 archive")
     jobs.locator("button[type=submit]").click()
-    expect(jobs.locator(".error")).to_contain_text("not found on the server")
+    expect(jobs.locator(".error")).to_contain_text("not inside an archive root")
     jobs.locator("textarea[name=paths]").fill(str(site.data_dir / "archive"))
     jobs.locator("select[name=camera]").select_option("gate-north")
     jobs.locator("button[type=submit]").click()
@@ -303,6 +306,7 @@ def test_camera_tls_settings_in_the_camera_form(page, site, tmp_path):
     form.locator("input[name=name]").fill("Door (HTTPS)")
     form.locator("input[name=source_url]").fill("https://viewer:pw123@127.0.0.1:9/video.mjpg")
     form.locator("input[name=tls_ca_file]").fill(str(tmp_path / "missing.pem"))
+    form.locator("input[name=reason]").fill("new door camera")
     form.locator("button[type=submit]").click()
     expect(form.locator(".error")).to_contain_text("does not exist")
     form.locator("input[name=tls_ca_file]").fill(str(ca_file))
@@ -312,11 +316,13 @@ def test_camera_tls_settings_in_the_camera_form(page, site, tmp_path):
     row.locator("button:text('Edit')").click()
     expect(form.locator("input[name=tls_ca_file]")).to_have_value(str(ca_file))
     form.locator("input[name=tls_verify]").uncheck()
+    form.locator("input[name=reason]").fill("door camera has a self-signed certificate")
     form.locator("button[type=submit]").click()
     expect(row).to_contain_text("TLS certificate not verified")
     site.shot(page, "manage-cameras-tls")
-    page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button:text('Remove')").click()
+    page.locator("dialog input[name=reason]").fill("door camera replaced")
+    page.click("dialog button:text('Confirm')")
     expect(row).to_have_count(0)
 
 

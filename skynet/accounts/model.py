@@ -23,6 +23,7 @@ class Permission(StrEnum):
     MANAGE_CAMERAS = "manage_cameras"
     DIAGNOSE_CAMERAS = "diagnose_cameras"  # why a camera cannot be read (what answered): admins only
     START_JOBS = "start_jobs"
+    DELETE_EVIDENCE = "delete_evidence"  # jobs that delete sightings and alerts (a forced re-index): admins only
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
     MANAGE_IDENTITIES = "manage_identities"  # merge and split unknown-face identities

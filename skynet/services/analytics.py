@@ -105,6 +105,7 @@ class AnalyticsService:
         limit: int = 50,
     ) -> list[ClonedPlate]:
         """Plates that moved between two cameras faster than ``max_speed_kmh`` (default: the setting)."""
+        reason = self.auditor.reason(reason)
         self._span(since, until)
         speed = self.settings.analysis_max_speed_kmh if max_speed_kmh is None else max_speed_kmh
         if not (math.isfinite(speed) and speed > 0):
@@ -132,6 +133,7 @@ class AnalyticsService:
     ) -> tuple[list[Observation], list[Companion]]:
         """The target's passes, and the plates and identities (``person #n``) seen within ``window_s`` of
         them at ``min_cameras`` or more distinct cameras, least likely by chance first."""
+        reason = self.auditor.reason(reason)
         self._span(since, until)
         if not 0 < window_s <= self.settings.analysis_max_window_s:
             raise InvalidInputError(f"window_s must be in (0, {self.settings.analysis_max_window_s:g}] seconds")
@@ -200,6 +202,7 @@ class AnalyticsService:
         self, user: User, reason: str, places: Sequence[Place], min_places: int | None = None
     ) -> list[Present]:
         """Plates and identities present at every place (or at ``min_places`` of them), most places first."""
+        reason = self.auditor.reason(reason)
         if not 2 <= len(places) <= self.settings.analysis_max_places:
             raise InvalidInputError(f"give 2 to {self.settings.analysis_max_places} places")
         need = len(places) if min_places is None else min_places
@@ -231,6 +234,7 @@ class AnalyticsService:
         self, user: User, reason: str, area: Area, since: float, until: float, lookback_s: float, limit: int = 200
     ) -> list[FirstSeen]:
         """Plates seen in ``area`` during the period and never in the ``lookback_s`` seconds before it."""
+        reason = self.auditor.reason(reason)
         self._span(since - lookback_s, until)
         if lookback_s <= 0:
             raise InvalidInputError("lookback_s must be positive")
@@ -254,6 +258,7 @@ class AnalyticsService:
     ) -> list[NightActivity]:
         """Plates seen in ``area`` at least ``min_sightings`` times, mostly (``min_fraction``) at night
         (``SKYNET_ANALYSIS_NIGHT_HOURS`` in ``SKYNET_ALERT_TIME_ZONE``, default the server's)."""
+        reason = self.auditor.reason(reason)
         self._span(since, until)
         if min_sightings < 1 or not 0 < min_fraction <= 1:
             raise InvalidInputError("min_sightings must be at least 1 and min_fraction in (0, 1]")

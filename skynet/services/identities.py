@@ -34,12 +34,14 @@ class IdentityService:
 
     def show(self, user: User, reason: str, identity_id: int) -> list[Found]:
         """An identity's sightings; audited as ``identity.read``."""
+        reason = self.auditor.reason(reason)
         ids = self.sighting_ids(identity_id)
         self.auditor.record(user, "identity.read", reason, {"identity": identity_id, "results": len(ids)})
         return self.sightings.found(ids)
 
     def merge(self, user: User, reason: str, into: int, source: int) -> int:
         """Move ``source``'s sightings into ``into`` (the same person); audited as ``identity.merge``."""
+        reason = self.auditor.reason(reason)
         moved = self.store.identities.merge(into, source)
         self.auditor.record(user, "identity.merge", reason, {"into": into, "from": source, "sightings": moved})
         return moved
@@ -47,6 +49,7 @@ class IdentityService:
     def split(self, user: User, reason: str, identity_id: int, sighting_ids: Sequence[int]) -> int:
         """Move ``sighting_ids`` off ``identity_id`` into a new identity (another person); audited as
         ``identity.split``. Returns the new identity's id."""
+        reason = self.auditor.reason(reason)
         self.sighting_ids(identity_id)
         new = self.store.identities.split(identity_id, list(sighting_ids), self.clock())
         self.auditor.record(
