@@ -40,6 +40,7 @@ from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
 from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
+from skynet.index.identities import IdentityGrouper
 from skynet.index.retention import run_retention_policy
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.archive_roots import ArchiveRoots
@@ -48,10 +49,12 @@ from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
+from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
@@ -134,6 +137,8 @@ class System:
     sightings: SightingService
     faces: FaceQueries
     search: SearchService
+    analytics: AnalyticsService
+    identities: IdentityService
     trajectories: TrajectoryService
     exports: ExportService
     watchlists: WatchlistService
@@ -276,6 +281,7 @@ def _compose(
     matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
     writer.add_listener(matcher)
     writer.add_listener(fanout.sightings)
+    writer.add_listener(IdentityGrouper(catalog, settings.identity_min_similarity, clock))  # after the live events
     policy = SourcePolicy.from_settings(settings)
     camera_workers = None
     if Part.CAMERAS in parts and pool is not None:
@@ -330,6 +336,8 @@ def _compose(
         sightings=sightings,
         faces=faces,
         search=search,
+        analytics=AnalyticsService(store, search, auditor, settings),
+        identities=IdentityService(store, sightings, auditor, clock),
         trajectories=trajectories,
         exports=ExportService(search, trajectories, faces, sightings, auditor, clock),
         watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),

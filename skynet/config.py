@@ -17,6 +17,9 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "skynet"
 
 
+Hour = Annotated[int, Field(ge=0, le=23)]
+
+
 class Settings(BaseSettings):
     """Everything configurable. ``SKYNET_DATA_DIR=/srv/skynet`` sets ``data_dir``, and so on."""
 
@@ -160,6 +163,37 @@ class Settings(BaseSettings):
         "against camera views of other photos (65-130 px faces, blur sigma <= 1 px, JPEG 60-85; "
         "benchmarks/eval_faces.py --video 6), where 0.924 keeps 94 % of same-person pairs. (On photos alone "
         "0.9 was already 1 in 1000; on camera views 0.9 is 1 in 110.)",
+    )
+    identity_min_similarity: float = Field(
+        default=0.924,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity at which an unknown face joins an identity (person #n) of earlier faces: "
+        "the watch-list's calibrated 1:N threshold (false match rate 1e-4 per pair on camera-quality faces).",
+    )
+
+    # The investigative analyses (skynet.services.analytics): each one's span, and what counts as a clone.
+    analysis_max_span_days: float = Field(
+        default=31.0, gt=0, description="The longest time range an analysis may cover (days)."
+    )
+    analysis_max_cameras: int = Field(default=500, ge=1, description="The most cameras an analysis's area may hold.")
+    analysis_max_places: int = Field(default=10, ge=2, description="The most places of one intersection analysis.")
+    analysis_max_window_s: float = Field(
+        default=600.0, gt=0, description="The widest window of a companion analysis (seconds either side of a pass)."
+    )
+    analysis_max_speed_kmh: float = Field(
+        default=150.0,
+        gt=0,
+        description="A plate that moves between two cameras faster than this is a cloned-plate candidate (km/h).",
+    )
+    analysis_min_distance_m: float = Field(
+        default=50.0,
+        ge=0,
+        description="Moves shorter than this never make a cloned-plate candidate (camera positions are not exact).",
+    )
+    analysis_night_hours: tuple[Hour, Hour] = Field(
+        default=(22, 6),
+        description="Night for the unusual-hours analysis: [start, end) local hours (alert_time_zone), may wrap.",
     )
     mqtt_url: str | None = Field(
         default=None, repr=False, description="MQTT broker for alerts, mqtt://[user:password@]host[:port]; unset = off."

@@ -443,6 +443,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON CONFLICT DO NOTHING;
         """,
     ),
+    Migration(
+        9,
+        """
+        -- The investigative analyses (skynet.analytics): the permissions an admin granted a user beyond
+        -- their role's (a JSON list), and the indexes that find a plate's sightings in time order.
+        ALTER TABLE users ADD COLUMN grants TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        -- every plate sighting of a time window in one sequential read (an analysis reads many of them)
+        CREATE INDEX sightings_plate_window ON sightings(best_time, plate_text, camera_id, first_seen, last_seen, id)
+            WHERE plate_text IS NOT NULL;
+
+        -- Unknown-face identities ("person #12"): face sightings grouped as they arrive (skynet.index.identities),
+        -- merged and split by investigators. A merged identity points at the one it went into.
+        CREATE TABLE identities (
+            id {id},
+            created_at {float} NOT NULL,
+            merged_into {bigint} REFERENCES identities(id)
+        );
+        CREATE TABLE face_identities (
+            sighting_id {bigint} PRIMARY KEY REFERENCES sightings(id) ON DELETE CASCADE,
+            identity_id {bigint} NOT NULL REFERENCES identities(id)
+        );
+        CREATE INDEX face_identities_identity ON face_identities(identity_id);
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
