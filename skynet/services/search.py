@@ -104,10 +104,11 @@ class SearchService:
         include_weaker: bool = False,
     ) -> list[Found]:
         """Sightings of the face of ``query``, most similar first, at least as similar as
-        :meth:`face_floor`; audited as ``search.face``. Runs index and store calls: call it off the event
-        loop."""
+        :meth:`face_floor`; audited as ``search.face`` with the number of sightings returned. Runs index and
+        store calls: call it off the event loop."""
+        reason = self.auditor.reason(reason)
         floor = self.face_floor(min_similarity, include_weaker)
-        hits = self.face_hits(self.faces.embedding(query), top_k, filters, floor)
+        found = self.found_faces(self.face_hits(self.faces.embedding(query), top_k, filters, floor))
         self.auditor.record(
             user,
             "search.face",
@@ -118,20 +119,22 @@ class SearchService:
                 "top_k": top_k,
                 "min_similarity": floor,
                 **filters.audited(),
-                "results": len(hits),
+                "results": len(found),
             },
         )
-        return self.found_faces(hits)
+        return found
 
     def search_plates(
         self, user: User, reason: str, text: str, mode: PlateMode, limit: int, filters: Filters
     ) -> list[Found]:
-        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate``."""
-        hits = self.plate_hits(text, mode, limit, filters)
+        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate`` with the number
+        of sightings returned."""
+        reason = self.auditor.reason(reason)
+        found = self.found_plates(self.plate_hits(text, mode, limit, filters))
         self.auditor.record(
             user,
             "search.plate",
             reason,
-            {"q": text, "mode": mode.value, **filters.audited(), "results": len(hits)},
+            {"q": text, "mode": mode.value, **filters.audited(), "results": len(found)},
         )
-        return self.found_plates(hits)
+        return found
