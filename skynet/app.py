@@ -53,7 +53,7 @@ from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
-from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer, SimilarityBands
 from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reasons import ReasonRule
@@ -278,7 +278,14 @@ def _compose(
     messages = channels_from_settings(settings, store.outbox, store.cameras.name)
     fanout = AlertFanout(thumbnail_url, hub, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
-    matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
+    matcher = WatchlistMatcher(
+        store,
+        fanout.alert,
+        settings.watchlist_min_similarity,
+        model=catalog.live_model,
+        default_cooldown_s=settings.alert_cooldown_s,
+        on_update=fanout.alert_updated,
+    )
     writer.add_listener(matcher)
     writer.add_listener(fanout.sightings)
     writer.add_listener(IdentityGrouper(catalog, settings.identity_min_similarity, clock))  # after the live events
@@ -316,7 +323,7 @@ def _compose(
     searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
     sightings = SightingService(store, settings.data_dir)
     faces = FaceQueries(catalog, settings, photos, searched)
-    search = SearchService(catalog, sightings, faces, auditor)
+    search = SearchService(catalog, sightings, faces, auditor, SimilarityBands.from_settings(settings))
     trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)
     system = System(
         settings=settings,

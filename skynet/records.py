@@ -67,12 +67,18 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class FaceQuality:
-    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track."""
+    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track.
+
+    ``size``, ``sharpness``, ``frontalness`` and ``exposure`` are 0..1 each (see
+    :mod:`skynet.detectors.face_quality`); ``plausible`` tells whether the landmarks lie as a face's do.
+    """
 
     score: float
     size: float
     sharpness: float
     frontalness: float
+    exposure: float = 1.0
+    plausible: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +305,7 @@ class WatchlistEntry:
     min_similarity: float | None = None
     id: int | None = None
     recipients: tuple[str, ...] = ()  # phone numbers and e-mail addresses told of its alerts (Recipient.parse)
+    cooldown_s: float | None = None  # a later pass on a camera this soon after its alert there adds no alert
 
     def active(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
@@ -315,6 +322,10 @@ class Alert:
     score: float
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    track_id: int | None = None  # the camera's track of the pass (sightings of one pass share it)
+    last_seen: float | None = None  # when the pass (or the last pass folded in) was last seen, sighting time
+    updated_at: float | None = None  # when a later sighting was last folded into the alert
+    sightings: int = 1  # matching sightings folded into the alert (its pass's and, within the cooldown, later ones)
     id: int | None = None
 
 

@@ -199,10 +199,22 @@ def test_live_alert_reaches_an_operator(page, site):
     expect(page.locator(".alert-count")).not_to_have_text("0")
     expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
     site.shot(page, "alert")
+    expect(fresh).to_contain_text("read confidence")  # a plate alert's score is its read's calibrated confidence
     fresh.locator("button:text('Acknowledge')").click()
     page.locator("dialog input[name=reason]").fill("duty log 2026-12")
     page.click("dialog button:text('Confirm')")
     expect(page.locator(".alert-feed .alert-item").first).to_contain_text("acknowledged by otto")
+
+    # acknowledge all (enabled once the demo car's next pass is alerted): asks for the reason, which is audited
+    everything = page.locator("button[name=acknowledge-all]")
+    expect(everything).to_be_enabled(timeout=90_000)  # the demo clip loops every 24 s
+    everything.click()
+    page.fill("dialog input[name=reason]", "end of shift 7")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".toast").last).to_contain_text("alert(s) acknowledged")
+    token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
+    audit = httpx.get(f"{site.base}/api/audit", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [e["reason"] for e in audit if e["action"] == "alert.ack_all" and e["actor"] == "otto"] == ["end of shift 7"]
 
 
 def test_management_and_sign_out(page, site):

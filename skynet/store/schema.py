@@ -468,6 +468,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX face_identities_identity ON face_identities(identity_id);
         """,
     ),
+    Migration(
+        10,
+        """
+        -- One alert per pass (skynet.watchlist.matcher): an alert remembers the track of its camera it
+        -- came from and when the pass was last seen (sighting time), so the later sightings of the same
+        -- pass, and passes within the entry's cooldown, are folded into it (how many: sightings; when:
+        -- updated_at) instead of raising another. Entries may set their own cooldown (seconds).
+        ALTER TABLE alerts ADD COLUMN track_id {bigint};
+        ALTER TABLE alerts ADD COLUMN last_seen {float};
+        ALTER TABLE alerts ADD COLUMN updated_at {float};
+        ALTER TABLE alerts ADD COLUMN sightings INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX alerts_entry_camera ON alerts(entry_id, camera_id, id);
+        CREATE INDEX alerts_open ON alerts(id) WHERE acknowledged_by IS NULL;
+        ALTER TABLE watchlist_entries ADD COLUMN cooldown_s {float};
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
