@@ -11,7 +11,15 @@ from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
 from skynet.api.deps import media_links, require, settings_of, watchlist_service
-from skynet.api.schemas import AcknowledgeRequest, AlertOut, ErrorBody, Reason, WatchlistOut
+from skynet.api.schemas import (
+    AcknowledgeAll,
+    AcknowledgedOut,
+    AcknowledgeRequest,
+    AlertOut,
+    ErrorBody,
+    Reason,
+    WatchlistOut,
+)
 from skynet.api.time_range import Finite
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
@@ -59,11 +67,20 @@ async def add_entry(
             description=("kind=face: similarity a sighting must reach; default SKYNET_WATCHLIST_MIN_SIMILARITY."),
         ),
     ] = None,
+    cooldown_s: Annotated[
+        float | None,
+        Form(
+            ge=0,
+            le=7 * 86400,
+            description="A later pass at a camera this soon (seconds) after its alert there is added to that alert; "
+            "default SKYNET_ALERT_COOLDOWN_S.",
+        ),
+    ] = None,
 ) -> WatchlistOut:
     """Add a face (from photos) or plate (exact or wildcard) to watch for."""
     read = [Photo(p.filename, await read_upload(p, settings.max_image_bytes)) for p in photos] if photos else None
     watched = await run_in_threadpool(
-        watchlists.add, user, kind, label, reason, read, pattern, expires_at, min_similarity
+        watchlists.add, user, kind, label, reason, read, pattern, expires_at, min_similarity, cooldown_s
     )
     return WatchlistOut.of(watched)
 
@@ -91,6 +108,13 @@ def list_alerts(
     """The newest alerts first, each with links to its sighting's thumbnail and context frame (made for
     this request's user and token: the only way an operator sees a face)."""
     return [AlertOut.of(a, links.linker(user, alert_context(a.id))) for a in watchlists.alerts(limit)]
+
+
+@router.post("/api/alerts/ack", response_model=AcknowledgedOut)
+def acknowledge_all(body: AcknowledgeAll, user: Handler, watchlists: Watchlists) -> AcknowledgedOut:
+    """Mark every open alert handled, or every open alert of one entry; audited once with the reason."""
+    ids = watchlists.acknowledge_all(user, body.reason, body.entry_id)
+    return AcknowledgedOut(acknowledged=len(ids), alert_ids=ids)
 
 
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)

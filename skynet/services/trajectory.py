@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skynet.accounts.model import User
-from skynet.errors import InvalidInputError
+from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Sighting
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery
@@ -102,6 +102,15 @@ class TrajectoryService:
             {"q": text, "mode": mode.value, **filters.audited(), "sightings": traced.sightings},
         )
         return traced
+
+    def of_identity(self, user: User, reason: str, identity_id: int, max_speed_kmh: float | None = None) -> Traced:
+        """Where an unknown-face identity (person #n) was seen; audited as ``trajectory.identity``."""
+        reason = self.auditor.reason(reason)
+        if not self.store.identities.exists(identity_id):
+            raise NotFoundError(f"no identity person #{identity_id} (or it was merged into another)")
+        ids = self.store.identities.sightings(identity_id)
+        self.auditor.record(user, "trajectory.identity", reason, {"identity": identity_id, "sightings": len(ids)})
+        return self._traced(ids, max_speed_kmh)
 
     def _traced(self, ids: list[int], max_speed_kmh: float | None) -> Traced:
         sightings = self.store.sightings.get_many(ids)

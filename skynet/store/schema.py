@@ -446,6 +446,47 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         9,
         """
+        -- The investigative analyses (skynet.analytics): the permissions an admin granted a user beyond
+        -- their role's (a JSON list), and the indexes that find a plate's sightings in time order.
+        ALTER TABLE users ADD COLUMN grants TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        -- every plate sighting of a time window in one sequential read (an analysis reads many of them)
+        CREATE INDEX sightings_plate_window ON sightings(best_time, plate_text, camera_id, first_seen, last_seen, id)
+            WHERE plate_text IS NOT NULL;
+
+        -- Unknown-face identities ("person #12"): face sightings grouped as they arrive (skynet.index.identities),
+        -- merged and split by investigators. A merged identity points at the one it went into.
+        CREATE TABLE identities (
+            id {id},
+            created_at {float} NOT NULL,
+            merged_into {bigint} REFERENCES identities(id)
+        );
+        CREATE TABLE face_identities (
+            sighting_id {bigint} PRIMARY KEY REFERENCES sightings(id) ON DELETE CASCADE,
+            identity_id {bigint} NOT NULL REFERENCES identities(id)
+        );
+        CREATE INDEX face_identities_identity ON face_identities(identity_id);
+        """,
+    ),
+    Migration(
+        10,
+        """
+        -- One alert per pass (skynet.watchlist.matcher): an alert remembers the track of its camera it
+        -- came from and when the pass was last seen (sighting time), so the later sightings of the same
+        -- pass, and passes within the entry's cooldown, are folded into it (how many: sightings; when:
+        -- updated_at) instead of raising another. Entries may set their own cooldown (seconds).
+        ALTER TABLE alerts ADD COLUMN track_id {bigint};
+        ALTER TABLE alerts ADD COLUMN last_seen {float};
+        ALTER TABLE alerts ADD COLUMN updated_at {float};
+        ALTER TABLE alerts ADD COLUMN sightings INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX alerts_entry_camera ON alerts(entry_id, camera_id, id);
+        CREATE INDEX alerts_open ON alerts(id) WHERE acknowledged_by IS NULL;
+        ALTER TABLE watchlist_entries ADD COLUMN cooldown_s {float};
+        """,
+    ),
+    Migration(
+        11,
+        """
         -- Who minted each API token (the user logging in, the admin who issued it, or 'cli'): audit rows
         -- name it beside the token. Tokens issued before have none.
         ALTER TABLE api_tokens ADD COLUMN minted_by TEXT;

@@ -13,8 +13,10 @@ from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.holds import HoldRepository
+from skynet.store.identities import IdentityRepository
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
+from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
 from skynet.store.sightings import SightingRepository
@@ -63,6 +65,8 @@ class Store:
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
+        self.observations = ObservationRepository(db)
+        self.identities = IdentityRepository(db)
 
     def _sweep(self) -> int:
         try:

@@ -35,7 +35,7 @@ class WatchlistRepository:
         with self.db.write("adding a watch-list entry"):
             entry_id = self.db.insert_returning_id(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
-                "min_similarity, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_similarity, recipients, cooldown_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     SightingKind(entry.kind).value,
                     entry.label,
@@ -46,6 +46,7 @@ class WatchlistRepository:
                     entry.plate_pattern,
                     entry.min_similarity,
                     json.dumps(recipients, ensure_ascii=False),
+                    entry.cooldown_s,
                 ),
             )
             if blobs:
@@ -91,8 +92,8 @@ class WatchlistRepository:
         have none of that model."""
         rows = self.db.execute(
             "SELECT w.kind, w.label, w.reason, w.added_by, w.created_at, w.expires_at, w.plate_pattern, "
-            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients FROM watchlist_entries w "
-            "LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? "
+            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients, w.cooldown_s "
+            "FROM watchlist_entries w LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? "
             "WHERE w.deleted_at IS NULL ORDER BY w.id",
             (model or self.faces.searched_model(),),
         )
@@ -109,6 +110,7 @@ class WatchlistRepository:
                 r[9],
                 r[10],
                 tuple(json.loads(r[11])),
+                r[12],
             )
             for r in rows
         ]
