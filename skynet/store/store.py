@@ -12,6 +12,8 @@ from skynet.store.audit_witness import AuditWitness
 from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
+from skynet.store.feeds import FeedImportRepository, FeedRepository
+from skynet.store.identities import IdentityKeys
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.outbox import OutboxRepository
@@ -54,7 +56,10 @@ class Store:
         self.cameras = CameraRepository(db)
         self.faces = FaceRepository(db)
         self.plates = PlateRepository(db)
-        self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates)
+        self.feeds = FeedRepository(db)
+        self.feed_imports = FeedImportRepository(db)
+        self.identities = IdentityKeys(self.data_dir)
+        self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates, self.feeds)
         self.watchlists = WatchlistRepository(db, self.faces)
         self.alerts = AlertRepository(db)
         self.audit = AuditRepository(db, AuditWitness(self.data_dir))
