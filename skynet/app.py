@@ -51,6 +51,9 @@ from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.feed_jobs import FeedImportJobs
+from skynet.services.feeds import FeedService
+from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
@@ -138,6 +141,8 @@ class System:
     cameras: CameraService
     jobs: JobService
     users: UserService
+    feeds: FeedService
+    identities: IdentityService
     auth: Auth
     api: FastAPI | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -286,8 +291,11 @@ def _compose(
             policy=policy,
         )
 
+    # feed records go the way of the writer's batches: stored, then matched; pushed ones also go live
+    feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
+        runner.register(FeedImportJobs(feeds))
         if pool is not None:
             runner.register(ReindexJobs(store, lambda: reindexer(settings, catalog, writer, pool, size)))
         runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
@@ -329,6 +337,8 @@ def _compose(
         cameras=CameraService(store, auditor, policy, camera_workers),
         jobs=JobService(runner, auditor),
         users=UserService(store.users, auditor, clock, auth.recent.clear),
+        feeds=feeds,
+        identities=IdentityService(store, sightings, auditor),
         auth=auth,
     )
     if Part.API in parts:

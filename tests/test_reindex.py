@@ -100,7 +100,11 @@ def test_a_file_left_running_is_redone_without_duplicates(archive, tmp_path):
         catalog.store.jobs.set_file_state(FileState(str(clip), stat.st_size, stat.st_mtime, "default", "running"))
     outcomes, counts, _ = _reindex(tmp_path, [clip])
     assert outcomes[clip.name].status == "done"
-    assert counts == {"face": 1, "plate": 1, "identity": 0}  # the partial sighting was replaced, not kept beside the new one
+    assert counts == {
+        "face": 1,
+        "plate": 1,
+        "identity": 0,
+    }  # the partial sighting was replaced, not kept beside the new one
 
 
 def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path):

@@ -13,6 +13,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     INVESTIGATOR = "investigator"
     OPERATOR = "operator"
+    FEED = "feed"  # a checkpoint or registration system pushing records: nothing else
 
 
 class Permission(StrEnum):
@@ -25,6 +26,9 @@ class Permission(StrEnum):
     START_JOBS = "start_jobs"
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
+    PUSH_FEEDS = "push_feeds"  # checkpoint plate reads and registrations, pushed over the API
+    IMPORT_FEEDS = "import_feeds"  # feed files on the server imported by a job
+    REVEAL_IDENTITIES = "reveal_identities"  # identity keys shown in full (each time audited): admins only
 
 
 PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
@@ -34,8 +38,15 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             {Permission.SEARCH, Permission.MANAGE_WATCHLISTS, Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS}
         ),
         Role.OPERATOR: frozenset(
-            {Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS, Permission.MANAGE_CAMERAS, Permission.START_JOBS}
+            {
+                Permission.HANDLE_ALERTS,
+                Permission.VIEW_CAMERAS,
+                Permission.MANAGE_CAMERAS,
+                Permission.START_JOBS,
+                Permission.IMPORT_FEEDS,
+            }
         ),
+        Role.FEED: frozenset({Permission.PUSH_FEEDS}),
     }
 )
 """Who may do what; the only place roles are interpreted."""

@@ -24,6 +24,8 @@ from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
+from skynet.services.feeds import FeedService
+from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobService
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
@@ -50,6 +52,8 @@ class ApiSystem(Protocol):
     users: UserService
     sightings: SightingService
     auditor: Auditor
+    feeds: FeedService
+    identities: IdentityService
 
 
 def system_of(connection: HTTPConnection) -> ApiSystem:
@@ -91,6 +95,14 @@ async def user_service(connection: HTTPConnection) -> UserService:
 
 async def sighting_service(connection: HTTPConnection) -> SightingService:
     return system_of(connection).sightings
+
+
+async def feed_service(connection: HTTPConnection) -> FeedService:
+    return system_of(connection).feeds
+
+
+async def identity_service(connection: HTTPConnection) -> IdentityService:
+    return system_of(connection).identities
 
 
 async def auditor_of(connection: HTTPConnection) -> Auditor:

@@ -47,10 +47,16 @@ class SightingOut(BaseModel):
     plate: str | None
     thumbnail_url: str | None
     context_url: str | None
+    source: str = Field(default="video", description="video, checkpoint or registration.")
+    direction: str | None = Field(default=None, description="A checkpoint read's direction of travel.")
+    place: str | None = Field(default=None, description="A registration's kind of place (hotel, ...).")
+    person_name: str | None = Field(default=None, description="A registration's name.")
+    identity: str | None = Field(default=None, description="A registration's identity key, masked.")
 
     @classmethod
     def of(cls, found: Found) -> SightingOut:
         sighting, camera, urls = found.sighting, found.camera, found.media_urls
+        feed = sighting.feed
         return cls(
             id=int(sighting.id or 0),
             kind=sighting.kind.value,
@@ -64,6 +70,11 @@ class SightingOut(BaseModel):
             plate=sighting.plate.text if sighting.plate else None,
             thumbnail_url=urls["thumbnail"],
             context_url=urls["context"],
+            source=sighting.source.value,
+            direction=feed.direction if feed else None,
+            place=feed.place.value if feed and feed.place else None,
+            person_name=feed.person_name if feed else None,
+            identity=feed.identity.masked if feed and feed.identity else None,
         )
 
 
@@ -193,6 +204,7 @@ class WatchlistOut(BaseModel):
     plate_pattern: str | None
     photos: int
     min_similarity: float | None
+    identity: str | None = Field(default=None, description="kind=identity: the key, masked.")
 
     @classmethod
     def of(cls, watched: Watched) -> WatchlistOut:
@@ -209,6 +221,7 @@ class WatchlistOut(BaseModel):
             plate_pattern=entry.plate_pattern,
             photos=len(entry.embeddings),
             min_similarity=entry.min_similarity,
+            identity=entry.identity.masked if entry.identity else None,
         )
 
 

@@ -119,4 +119,3 @@ class AuditWitness:
             f"the audit head file {self.head_path} is unreadable ({error})",
             "if it was damaged (not tampered with), delete it: the next audit row writes it again",
         )
-

@@ -27,8 +27,9 @@ class FeedRepository:
         if not keys:
             return set()
         if self.db.dialect is Dialect.SQLITE:
-            sql, arg = "SELECT feed_key FROM feed_records WHERE feed_key IN (SELECT value FROM json_each(?))", json.dumps(
-                list(keys)
+            sql, arg = (
+                "SELECT feed_key FROM feed_records WHERE feed_key IN (SELECT value FROM json_each(?))",
+                json.dumps(list(keys)),
             )
         else:
             sql, arg = "SELECT feed_key FROM feed_records WHERE feed_key = ANY(?)", list(keys)

@@ -52,7 +52,9 @@ class IdentityKeys:
             except ValueError:
                 secret = b""
             if len(secret) != 64:
-                raise StoreError(f"the identity key {self.path} is damaged", "restore it from the data directory's backup")
+                raise StoreError(
+                    f"the identity key {self.path} is damaged", "restore it from the data directory's backup"
+                )
             self._secrets = secret[:32], AESGCM(secret[32:])
         return self._secrets
 
@@ -61,10 +63,11 @@ class IdentityKeys:
         return hmac.new(self._keys()[0], value.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def seal(self, value: str) -> Identity:
-        """``value`` as the store keeps it: hash, mask and AES-GCM ciphertext (a random nonce first)."""
+        """``value`` (``TYPE:KEY``) as the store keeps it: hash, the key masked, and AES-GCM ciphertext (a
+        random nonce first)."""
         nonce = os.urandom(_NONCE)
         sealed = nonce + self._keys()[1].encrypt(nonce, value.encode("utf-8"), _CONTEXT)
-        return Identity(self.key_hash(value), mask(value), sealed)
+        return Identity(self.key_hash(value), mask(value.rpartition(":")[2]), sealed)
 
     def unseal(self, identity: Identity) -> str:
         """The value of a sealed identity; :class:`StoreError` when it was not sealed with this key file."""

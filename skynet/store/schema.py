@@ -458,7 +458,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                    origin_file, origin_offset, 'video'
             FROM sightings;
         DELETE FROM sqlite_sequence WHERE name = 'sightings_new';
-        INSERT INTO sqlite_sequence (name, seq) SELECT 'sightings_new', seq FROM sqlite_sequence WHERE name = 'sightings';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'sightings_new', seq FROM sqlite_sequence WHERE name = 'sightings';
         DROP TABLE sightings;
         ALTER TABLE sightings_new RENAME TO sightings;
         CREATE INDEX sightings_time ON sightings(best_time);

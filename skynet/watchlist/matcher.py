@@ -49,7 +49,8 @@ class WatchlistMatcher:
     """A :class:`~skynet.index.writer.CatalogWriter` listener: matches each stored sighting, stores an
     alert per matching entry and hands it to ``notify``.
 
-    Entries are read from the store and cached; :meth:`invalidate` (after a watch-list change) and
+    Identity sightings (registrations) match the identity entries with the same keyed hash. Entries are
+    read from the store and cached; :meth:`invalidate` (after a watch-list change) and
     a periodic refresh keep the cache current, and expiry is checked at every match. Face sightings
     are compared with the entries' reference embeddings of ``model``, the embedding model the
     sightings come from (default: the store's searched model): vectors of two models never meet.
@@ -75,6 +76,7 @@ class WatchlistMatcher:
         self._faces: list[WatchlistEntry] = []
         self._face_table: _FaceTable | None = None
         self._plates: list[WatchlistEntry] = []
+        self._identities: dict[str, list[WatchlistEntry]] = {}
 
     def invalidate(self) -> None:
         """Reload the entries before the next match."""
@@ -82,6 +84,7 @@ class WatchlistMatcher:
             self._loaded_at = float("-inf")
 
     def _entries(self) -> tuple[list[WatchlistEntry], _FaceTable | None, list[WatchlistEntry]]:
+        """The active face entries (and their table) and plate entries; identity entries are loaded beside."""
         with self._lock:
             now = time.monotonic()
             if now - self._loaded_at > self.refresh_s:
@@ -89,6 +92,10 @@ class WatchlistMatcher:
                 self._faces = [e for e in active if e.kind == SightingKind.FACE and e.embeddings]
                 self._face_table = _FaceTable.of(self._faces)
                 self._plates = [e for e in active if e.kind == SightingKind.PLATE and e.plate_pattern]
+                self._identities = {}
+                for entry in active:
+                    if entry.kind == SightingKind.IDENTITY and entry.identity is not None:
+                        self._identities.setdefault(entry.identity.key_hash, []).append(entry)
                 self._loaded_at = now
             return self._faces, self._face_table, self._plates
 
@@ -121,6 +128,9 @@ class WatchlistMatcher:
                 (entry, plate_matches(entry.plate_pattern, sighting.plate)) for entry in plates if entry.active(now)
             ]
             return [(entry, score) for entry, score in found if score is not None]
+        identity = sighting.feed.identity if sighting.feed is not None else None
+        if sighting.kind == SightingKind.IDENTITY and identity is not None:
+            return [(entry, 1.0) for entry in self._identities.get(identity.key_hash, []) if entry.active(now)]
         return []
 
     def _threshold(self, entry: WatchlistEntry) -> float:

@@ -4,7 +4,7 @@
 import { request, session } from "./api.js";
 import { askReason, busy, field, fill, formatTime, h, notify, openDialog, showError } from "./dom.js";
 
-const ROLES = ["admin", "investigator", "operator"];
+const ROLES = ["admin", "investigator", "operator", "feed"];
 
 export function render(container, signal) {
   const table = h("div", { class: "table-box" });
