@@ -257,3 +257,29 @@ def test_registrations_import_and_plate_trajectory_beside_video(api, tmp_path):
 
     traced = api.system.trajectories.of_plate(investigator, "case 3", "桂B12345", PlateMode.EXACT, Filters())
     assert [s.camera_id for s in traced.trajectory.stops] == ["cam-a", "cp-1"]
+
+
+def test_cli_import_then_again_once_the_checkpoint_exists(tmp_path):
+    from typer.testing import CliRunner
+
+    from skynet.cli import _register_commands, app
+    from skynet.records import Camera
+    from skynet.store import open_store
+
+    _register_commands()
+    data = tmp_path / "data"
+    path = tmp_path / "reads.csv"
+    _write_csv(path, [("桂B12345", "cp-2", str(time.time() - 60), "east")])
+
+    def run(*more: str):
+        return CliRunner().invoke(
+            app, ["feeds", "import", str(path), "--kind", "checkpoint", "--data-dir", str(data), *more]
+        )
+
+    first = run()
+    assert first.exit_code == 0 and "0 added, 0 already stored, 1 rejected" in first.output
+    with open_store(data) as store:
+        store.cameras.save(Camera("cp-2", "Checkpoint 2", ""))
+    assert "imported before" in run().output
+    again = run("--again")
+    assert again.exit_code == 0 and "1 added" in again.output

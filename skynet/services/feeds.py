@@ -165,9 +165,12 @@ class FeedService:
         *,
         stop: threading.Event | None = None,
         on_progress: Callable[[ImportResult], None] = lambda result: None,
+        again: bool = False,
     ) -> ImportResult:
         """Import ``path`` (CSV or JSON Lines of ``kind``), resuming an import of the same file that did not
-        finish; an import that finished is not run again (the file unchanged). Audited as ``feed.import``."""
+        finish; an import that finished is not run again while the file is unchanged, unless ``again`` (rows
+        rejected for an unknown checkpoint, say, once it is added: stored rows are not stored twice). Audited
+        as ``feed.import``."""
         path = Path(path).resolve()
         fmt = file_format(path, fmt)
         try:
@@ -175,7 +178,7 @@ class FeedService:
         except OSError as error:
             raise InvalidInputError(f"cannot read {path}: {error.strerror}") from None
         state = self.store.feed_imports.get(str(path), kind.value)
-        if state is not None and (state.size, state.mtime) != (info.st_size, info.st_mtime):
+        if state is not None and (again or (state.size, state.mtime) != (info.st_size, info.st_mtime)):
             state = None  # the file changed: from its start (what was stored is not stored twice)
         result = ImportResult(str(path), kind)
         if state is not None and state.state == "done":
