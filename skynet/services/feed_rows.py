@@ -93,6 +93,8 @@ def identity_value(id_type: str | None, text: Any) -> str:
             value = ric.validate(value)
         except ValidationError as error:
             raise RejectedRecord(f"malformed ID-card number ({error})") from None
+        except KeyError:  # python-stdnum's table of places lacks a field for some codes
+            raise RejectedRecord("malformed ID-card number (unknown place code)") from None
     elif not _OTHER_ID.fullmatch(value):
         raise RejectedRecord(f"malformed {kind.value} number (4 to 32 letters, digits and dashes)")
     return f"{kind.value}:{value}"
