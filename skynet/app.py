@@ -48,6 +48,7 @@ from skynet.ingest.reindex import Reindexer
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
 from skynet.services.audit import Auditor
+from skynet.services.browse import BrowseService
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
@@ -143,6 +144,7 @@ class System:
     users: UserService
     feeds: FeedService
     identities: IdentityService
+    browse: BrowseService
     auth: Auth
     api: FastAPI | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -339,6 +341,7 @@ def _compose(
         users=UserService(store.users, auditor, clock, auth.recent.clear),
         feeds=feeds,
         identities=IdentityService(store, sightings, auditor),
+        browse=BrowseService(store, sightings, auditor),
         auth=auth,
     )
     if Part.API in parts:

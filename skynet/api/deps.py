@@ -21,6 +21,7 @@ from skynet.api.auth import Auth, bearer
 from skynet.config import Settings
 from skynet.errors import SkynetError
 from skynet.services.audit import Auditor
+from skynet.services.browse import BrowseService
 from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
@@ -54,6 +55,7 @@ class ApiSystem(Protocol):
     auditor: Auditor
     feeds: FeedService
     identities: IdentityService
+    browse: BrowseService
 
 
 def system_of(connection: HTTPConnection) -> ApiSystem:
@@ -95,6 +97,10 @@ async def user_service(connection: HTTPConnection) -> UserService:
 
 async def sighting_service(connection: HTTPConnection) -> SightingService:
     return system_of(connection).sightings
+
+
+async def browse_service(connection: HTTPConnection) -> BrowseService:
+    return system_of(connection).browse
 
 
 async def feed_service(connection: HTTPConnection) -> FeedService:

@@ -78,6 +78,17 @@ class SightingOut(BaseModel):
         )
 
 
+class SightingPage(BaseModel):
+    items: list[SightingOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; None: this is the last.")
+
+
+class HourCount(BaseModel):
+    camera_id: str
+    hour: float = Field(description="Start of the hour (Unix seconds).")
+    count: int
+
+
 class FaceMatch(BaseModel):
     similarity: float
     sighting: SightingOut

@@ -126,6 +126,7 @@ class RecordParser:
         """The record of ``raw``; :class:`RejectedRecord` naming the first rule it breaks."""
         if not isinstance(raw, Mapping):
             raise RejectedRecord("a record is an object of fields")
+        kind = FeedKind(kind)
         required, optional = FIELDS[kind]
         missing = [name for name in required if _blank(raw.get(name))]
         if missing:

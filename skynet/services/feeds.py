@@ -111,6 +111,7 @@ class FeedService:
         the answer comes after the commit, so an acknowledged record is kept."""
         if len(records) > MAX_PUSH:
             raise InvalidInputError(f"at most {MAX_PUSH} records per push")
+        kind = FeedKind(kind)
         parsed: list[tuple[int, FeedRecord]] = []
         outcomes: dict[int, RecordOutcome] = {}
         for index, raw in enumerate(records):

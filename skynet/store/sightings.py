@@ -29,7 +29,7 @@ COLUMNS = (
     "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, context_path, "
     "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset, source"
 ).split(", ")
-_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
+SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
 _THUMB, _CONTEXT = COLUMNS.index("thumbnail_path"), COLUMNS.index("context_path")  # in a row without id
 _PLATE, _SOURCE = 1 + COLUMNS.index("plate_text"), 1 + COLUMNS.index("source")  # in a selected row
 _DELETE_CHUNK = 5_000
@@ -206,11 +206,11 @@ class SightingRepository:
         if not sighting_ids:
             return []
         condition, arg = self.db.ids_in("id", sighting_ids)
-        rows = {r[0]: r for r in self.db.execute(f"{_SELECT} WHERE {condition}", (arg,))}
-        return self._sightings([rows[i] for i in sighting_ids if i in rows])
+        rows = {r[0]: r for r in self.db.execute(f"{SELECT} WHERE {condition}", (arg,))}
+        return self.from_rows([rows[i] for i in sighting_ids if i in rows])
 
-    def _sightings(self, rows: Sequence[Sequence[Any]]) -> list[Sighting]:
-        """Sightings of ``_SELECT`` rows, with their alternative plate reads and feed details."""
+    def from_rows(self, rows: Sequence[Sequence[Any]]) -> list[Sighting]:
+        """Sightings of :data:`SELECT` rows, with their alternative plate reads and feed details."""
         alternatives = self.plates.alternatives([r[0] for r in rows if r[_PLATE] is not None])
         feeds = self.feeds.details([r[0] for r in rows if r[_SOURCE] != SightingSource.VIDEO])
         return [_sighting(r, alternatives.get(r[0], []), feeds.get(r[0])) for r in rows]
@@ -268,7 +268,7 @@ class SightingRepository:
 
 
 def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]], feed: FeedDetail | None) -> Sighting:
-    """A sighting from its ``_SELECT`` row, its alternative plate reads and feed detail."""
+    """A sighting from its ``SELECT`` row, its alternative plate reads and feed detail."""
     plate = None
     if row[_PLATE] is not None:
         plate = PlateText(row[_PLATE], tuple(json.loads(row[_PLATE + 1])), alternatives=tuple(alternatives))

@@ -18,6 +18,7 @@ from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
+from skynet.store.sighting_list import SightingList
 from skynet.store.sightings import SightingRepository
 from skynet.store.sqlite import DB_NAME, SqliteDatabase
 from skynet.store.users import UserRepository
@@ -60,6 +61,7 @@ class Store:
         self.feed_imports = FeedImportRepository(db)
         self.identities = IdentityKeys(self.data_dir)
         self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates, self.feeds)
+        self.sighting_list = SightingList(db, self.sightings)
         self.watchlists = WatchlistRepository(db, self.faces)
         self.alerts = AlertRepository(db)
         self.audit = AuditRepository(db, AuditWitness(self.data_dir))
