@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -68,6 +69,8 @@ from skynet.watchlist import AlertFanout, WatchlistMatcher
 if TYPE_CHECKING:
     from skynet.detectors.analyzer import ImageAnalyzer
 
+log = logging.getLogger(__name__)
+
 
 class SystemRole(StrEnum):
     """What a process runs (see the module's table)."""
@@ -108,6 +111,7 @@ def reindexer(settings: Settings, catalog: Catalog, writer: CatalogWriter, pool:
         pool,
         settings.model_pack,
         jobs=jobs,
+        name_pattern=settings.archive_name_pattern,
         options=WorkerOptions.from_settings(settings),
         embed=pool.embed,
         read=pool.read,
@@ -165,6 +169,8 @@ class System:
         threads: list[tuple[str, Callable[[], None]]] = []
         if Part.BACKGROUND in self.parts:
             threads.append(("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)))
+        if Part.API in self.parts:  # faces another process stored (a CLI re-index) become searchable
+            threads.append(("index-refresh", self._refresh_indexes))
         if self.camera_workers is not None and Part.API in self.parts:
             workers = self.camera_workers
             threads.append(("camera-status", lambda: publish_statuses(workers, self.hub, self._stop)))
@@ -175,10 +181,18 @@ class System:
         if Part.BACKGROUND in self.parts:
             self.runner.start()
 
+    def _refresh_indexes(self) -> None:
+        while not self._stop.wait(self.settings.index_refresh_s):
+            try:
+                self.catalog.refresh()
+            except Exception:  # the next round tries again; searches go on with what is indexed
+                log.exception("indexing faces stored by another process failed")
+
     def _start_cameras(self, workers: CameraSet) -> None:
-        if self.camera_configs is None:  # the stored cameras, as the API changes them
+        if self.camera_configs is None:  # the stored cameras with a stream, as the API changes them
             for camera in self.catalog.store.cameras.all():
-                workers.start_camera(camera)
+                if camera.live:
+                    workers.start_camera(camera)
             return
         policy = SourcePolicy.from_settings(self.settings)
         for config in self.camera_configs:  # a cameras file's, each with its own source options and rate

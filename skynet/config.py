@@ -94,6 +94,18 @@ class Settings(BaseSettings):
         "before they are read.",
     )
 
+    archive_name_pattern: str = Field(
+        default="%Y%m%d_%H%M%S",
+        min_length=2,
+        description="Where an archive file has no creation time, its start time from its name: a strptime "
+        "format of %Y %m %d %H %M %S and optionally %z (without %z: local time), found anywhere in the name.",
+    )
+    index_refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a server indexes faces that another process (a CLI re-index) stored.",
+    )
+
     retention_days: float | None = Field(
         default=None, gt=0, description="Delete sightings older than this many days automatically; unset = keep."
     )

@@ -130,11 +130,13 @@ TLS_CA_FILE = (
 class CameraIn(Strict):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
-    source_url: str = Field(
+    source_url: str | None = Field(
+        default=None,
         min_length=1,
         max_length=2000,
         description="Write-only: never returned. Must be inside the camera allow-list (SKYNET_CAMERA_NETWORKS, "
-        "SKYNET_CAMERA_SCHEMES, SKYNET_CAMERA_FILE_DIRS, SKYNET_CAMERA_DEVICES), else 422.",
+        "SKYNET_CAMERA_SCHEMES, SKYNET_CAMERA_FILE_DIRS, SKYNET_CAMERA_DEVICES), else 422. Leave it out for a "
+        "camera without a stream (archive footage only, a checkpoint): it is stored, nothing runs.",
     )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -146,7 +148,10 @@ class CameraIn(Strict):
 class CameraUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     source_url: str | None = Field(
-        default=None, min_length=1, max_length=2000, description="Write-only; inside the camera allow-list."
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Write-only; inside the camera allow-list. null: the camera has no stream from now on.",
     )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -163,6 +168,7 @@ class CameraOut(BaseModel):
         "path parameters (;password=...) replaced by ***."
     )
     has_credentials: bool = Field(description="Whether anything of the source URL is hidden in `source`.")
+    live: bool = Field(description="Whether the camera has a stream (archive-only cameras and checkpoints have none).")
     latitude: float | None
     longitude: float | None
     tags: list[str]
@@ -177,6 +183,7 @@ class CameraOut(BaseModel):
             name=camera.name,
             source=redacted,
             has_credentials=redacted != camera.source_url,
+            live=camera.live,
             latitude=camera.latitude,
             longitude=camera.longitude,
             tags=list(camera.tags),
