@@ -93,10 +93,10 @@ class CameraService:
         before = self.get(camera_id)
         if "source_url" in changes and changes["source_url"] is None:
             changes = {**changes, "source_url": ""}
-        camera = replace(
-            before,
-            **{k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE},
-        )
+        fields: dict[str, Any] = {
+            k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE
+        }
+        camera = replace(before, **fields)
         if "source_url" in changes and camera.live:
             self._check_source(camera)
         if "tls_ca_file" in changes:
