@@ -57,12 +57,31 @@ def file_format(path: Path, given: FileFormat | None = None) -> FileFormat:
     return found
 
 
-def read_rows(path: Path, fmt: FileFormat, kind: FeedKind, start: int = 0, line: int = 0) -> Iterator[RawRow]:
+class Rows:
+    """The rows of an open feed file, read as iterated; a context manager that closes the file."""
+
+    def __init__(self, file: IO[bytes], rows: Iterator[RawRow]) -> None:
+        self.file, self.rows = file, rows
+
+    def __iter__(self) -> Iterator[RawRow]:
+        return self.rows
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> Rows:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def read_rows(path: Path, fmt: FileFormat, kind: FeedKind, start: int = 0, line: int = 0) -> Rows:
     """The rows of ``path`` from byte ``start`` (0: the beginning; else an offset a row gave, with that row's
     ``line``); :class:`InvalidInputError` at once (not at the first row) when the file is not a feed file of
-    ``kind``. The file is closed when the rows are read or the iterator is closed."""
+    ``kind``."""
     try:
-        file = open(path, "rb")  # noqa: SIM115 (closed by the generator)
+        file = open(path, "rb")  # noqa: SIM115 (closed by Rows)
     except OSError as error:
         raise InvalidInputError(f"cannot read {path}: {error.strerror}") from None
     try:
@@ -74,12 +93,7 @@ def read_rows(path: Path, fmt: FileFormat, kind: FeedKind, start: int = 0, line:
     except BaseException:
         file.close()
         raise
-    return _closing(file, _rows(file, fmt, header, line))
-
-
-def _closing(file: IO[bytes], rows: Iterator[RawRow]) -> Iterator[RawRow]:
-    with file:
-        yield from rows
+    return Rows(file, _rows(file, fmt, header, line))
 
 
 def _first_line(file: IO[bytes], path: Path, fmt: FileFormat, kind: FeedKind) -> tuple[list[str] | None, int]:
@@ -136,8 +150,10 @@ def _rows(file: IO[bytes], fmt: FileFormat, header: list[str] | None, line: int)
 def _json(text: str) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = json.loads(text)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return None, f"bad JSON ({error.msg} at column {error.colno})"
+    except ValueError as error:  # a number too long to convert, ...
+        return None, f"bad JSON ({error})"
     if not isinstance(value, dict):
         return None, "not a JSON object"
     return value, None

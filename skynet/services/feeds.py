@@ -196,21 +196,25 @@ class FeedService:
         self.auditor.record(
             user, "feed.import", None, {"path": str(path), "kind": kind.value, "resume": state.rows_done}
         )
-        try:
-            for batch in _batches(rows, BATCH):
-                self._import_batch(kind, batch, result, report)
-                state = replace(
-                    _counted(state, result), rows_done=batch[-1].line, bytes_done=batch[-1].end, updated_at=self.clock()
-                )
-                self.store.feed_imports.save(state)
-                on_progress(result)
-                if stop is not None and stop.is_set():
-                    result.errors.append("stopped: the import resumes where it was")
-                    return result
-        except BaseException:
-            self.store.feed_imports.save(replace(_counted(state, result), state="failed", updated_at=self.clock()))
-            raise
-        self.store.feed_imports.save(replace(_counted(state, result), state="done", updated_at=self.clock()))
+        with rows:
+            try:
+                for batch in _batches(rows, BATCH):
+                    self._import_batch(kind, batch, result, report)
+                    state = replace(
+                        _counted(state, result),
+                        rows_done=batch[-1].line,
+                        bytes_done=batch[-1].end,
+                        updated_at=self.clock(),
+                    )
+                    self.store.feed_imports.save(state)
+                    on_progress(result)
+                    if stop is not None and stop.is_set():
+                        result.errors.append("stopped: the import resumes where it was")
+                        return result
+            except BaseException:
+                self.store.feed_imports.save(replace(_counted(state, result), state="failed", updated_at=self.clock()))
+                raise
+            self.store.feed_imports.save(replace(_counted(state, result), state="done", updated_at=self.clock()))
         result.report = str(report) if result.rejected else None
         return result
 

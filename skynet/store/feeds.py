@@ -26,13 +26,11 @@ class FeedRepository:
         """Those of ``keys`` already stored."""
         if not keys:
             return set()
+        arg: Any = list(keys)
+        sql = "SELECT feed_key FROM feed_records WHERE feed_key = ANY(?)"
         if self.db.dialect is Dialect.SQLITE:
-            sql, arg = (
-                "SELECT feed_key FROM feed_records WHERE feed_key IN (SELECT value FROM json_each(?))",
-                json.dumps(list(keys)),
-            )
-        else:
-            sql, arg = "SELECT feed_key FROM feed_records WHERE feed_key = ANY(?)", list(keys)
+            sql = "SELECT feed_key FROM feed_records WHERE feed_key IN (SELECT value FROM json_each(?))"
+            arg = json.dumps(arg)
         return {row[0] for row in self.db.execute(sql, (arg,))}
 
     def insert(self, ids: Sequence[int], sightings: Sequence[Sighting]) -> None:
