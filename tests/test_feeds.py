@@ -256,7 +256,10 @@ def test_registrations_import_and_plate_trajectory_beside_video(api, tmp_path):
     from skynet.services.search import Filters
 
     traced = api.system.trajectories.of_plate(investigator, "case 3", "桂B12345", PlateMode.EXACT, Filters())
-    assert [s.camera_id for s in traced.trajectory.stops] == ["cam-a", "cp-1"]
+    assert [(s.camera_id, s.sources) for s in traced.trajectory.stops] == [
+        ("cam-a", ("video",)),
+        ("cp-1", ("checkpoint",)),
+    ]
 
 
 def test_cli_import_then_again_once_the_checkpoint_exists(tmp_path):

@@ -11,8 +11,10 @@ from skynet.errors import InvalidInputError
 from skynet.records import Sighting
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery
+from skynet.services.feed_rows import RejectedRecord, identity_value, shown
 from skynet.services.search import Filters, SearchService
 from skynet.store import Store
+from skynet.store.identities import mask
 from skynet.store.plates import PlateMode
 from skynet.trajectory import Trajectory, TrajectoryOptions, build_trajectory
 
@@ -98,6 +100,24 @@ class TrajectoryService:
             {"q": text, "mode": mode.value, **filters.audited(), "sightings": len(hits)},
         )
         return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+
+    def of_identity(
+        self, user: User, reason: str, identity: str, id_type: str | None, max_speed_kmh: float | None = None
+    ) -> Traced:
+        """Where a person was registered (hotels, internet cafés, ...) by identity key; audited as
+        ``trajectory.identity`` with the key masked."""
+        try:
+            key_hash = self.store.identities.key_hash(identity_value(id_type, identity))
+        except RejectedRecord as error:
+            raise InvalidInputError(str(error)) from None
+        ids = self.store.feeds.with_identity(key_hash, TRAJECTORY_LIMIT)
+        self.auditor.record(
+            user,
+            "trajectory.identity",
+            reason,
+            {"identity": mask(shown(identity_value(id_type, identity))), "sightings": len(ids)},
+        )
+        return self._traced(ids, max_speed_kmh)
 
     def _traced(self, ids: list[int], max_speed_kmh: float | None) -> Traced:
         sightings = self.store.sightings.get_many(ids)
