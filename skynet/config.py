@@ -175,15 +175,17 @@ class Settings(BaseSettings):
         "e-mail (needs smtp_host). Personal data: never logged in full.",
     )
     alert_sms_template: str = Field(
-        default="Skynet alert #{alert_id}: {label} {plate} at {camera}, {time} {link}",
-        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {camera} (name), {time}, "
-        "{alert_id}, {link} (needs public_url). No image is ever sent by SMS.",
+        default="Skynet alert #{alert_id}: {label} {plate} {identity} at {camera}, {time} {link}",
+        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {identity} (a registration's "
+        "identity key, masked), {source} (video, checkpoint, registration), {camera} (name), {time}, {alert_id}, "
+        "{link} (needs public_url). No image is ever sent by SMS.",
     )
     alert_email_subject: str = Field(
         default="Skynet alert #{alert_id}: {label} at {camera}", description="Subject of e-mail alerts (same fields)."
     )
     alert_email_body: str = Field(
-        default="Watch-list entry: {label}\nPlate: {plate}\nCamera: {camera}\nSeen: {time}\nAlert: #{alert_id}\n"
+        default="Watch-list entry: {label}\nPlate: {plate}\nIdentity: {identity}\nSource: {source}\nCamera: {camera}\n"
+        "Seen: {time}\nAlert: #{alert_id}\n"
         "{link}\n\nSent by Skynet. This message carries no image: open the link (sign-in needed) to see the sighting.",
         description="Body of e-mail alerts, plain text (same fields). No image is attached.",
     )

@@ -154,6 +154,15 @@ def test_matched_on_arrival_plates_as_today_and_identity_keys(api):
     assert len(store.alerts.latest(10)) == 2
     entry = [e for e in store.watchlists.all() if e.kind is SightingKind.IDENTITY][0]
     assert entry.identity.masked == "1101**********002X"
+    from skynet.alerts.messages import AlertFields, AlertTemplates, Template
+    from skynet.config import Settings
+
+    alert = [a for a in store.alerts.latest(10) if a.entry_id == entry.id][0]
+    registration = store.sightings.get(alert.sighting_id)
+    fields = AlertFields.of(alert, entry, registration, "Hotel Lotus", None, None)
+    default = Settings(data_dir=api.system.settings.data_dir).alert_sms_template
+    text = AlertTemplates(Template("t", default), Template("s", "x"), Template("b", "x")).sms_text(fields)
+    assert "wanted 1101**********002X at Hotel Lotus" in text and ID not in text
 
 
 def _write_csv(path, rows, header=("plate", "checkpoint", "time", "direction")):
