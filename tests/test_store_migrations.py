@@ -196,3 +196,43 @@ def test_a_schema_5_store_keeps_its_webhook_deliveries_in_the_channel_outbox(tmp
             assert pending.id == 1 and store.outbox.for_channel(Channel.SMS).claim(10.0, 10, 30.0) == []
             assert store.outbox.for_channel(Channel.SMS).enqueue("+8613800000001", b"x", 11.0) == 4  # ids go on
             assert [e.recipients for e in store.watchlists.all()] == [()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_7_store_takes_feed_records_and_keeps_its_rows(tmp_path, backend, request):
+    """The migration of external feeds (its number may change when migrations are merged): sightings, watch-list
+    entries and users are kept (SQLite rebuilds the tables whose CHECKs change), with their ids going on."""
+    from skynet.accounts.model import Role, User
+    from skynet.records import FeedDetail, SightingKind, SightingSource, WatchlistEntry
+
+    with database(backend, request) as url:
+        with schema_at(7, tmp_path, url) as execute:
+            execute("INSERT INTO cameras (id, name, source_url) VALUES ('cam-a', 'A', 'rtsp://10.0.0.1/a')")
+            execute(
+                "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+                "plate_text, plate_confidences, origin_kind) VALUES ('cam-a', 'plate', 1, 2, 1, 0, 0, 9, 9, 0.9, "
+                "'桂B12345', '[0.9]', 'live')"
+            )
+            execute(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, plate_pattern) "
+                "VALUES ('plate', 'w', 'r', 'u', 1, '桂B*')"
+            )
+            execute("INSERT INTO users (name, role, created_at) VALUES ('ann', 'admin', 1)")
+        with open_store(tmp_path, url) as store:
+            assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
+            (old,) = store.sightings.get_many([1])
+            assert old.source is SightingSource.VIDEO and old.plate.text == "桂B12345"
+            assert [e.plate_pattern for e in store.watchlists.all()] == ["桂B*"]
+            assert store.users.get_user("ann").role is Role.ADMIN
+            store.users.add_user(User("gate", Role.FEED, 2.0))
+            identity = store.identities.seal("cn_id:11010519491231002X")
+            entry = WatchlistEntry(SightingKind.IDENTITY, "p", "r", "u", 2.0, identity=identity)
+            assert store.watchlists.add(entry) == 2
+            read = plate(3.0, "桂A00001")
+            new = store.sightings.add_new([type(read)(**{**_fields(read), "source": SightingSource.CHECKPOINT,
+                                                          "feed": FeedDetail("k")})])  # fmt: skip
+            assert new == [2]
+
+
+def _fields(sighting) -> dict:
+    return {name: getattr(sighting, name) for name in sighting.__dataclass_fields__}
