@@ -176,6 +176,7 @@ def run_live(service: Service, client: httpx.Client, scenario: Path, manifest: d
                     "latitude": c["latitude"],
                     "longitude": c["longitude"],
                     "tags": ["scenario", "live"],
+                    "reason": REASON,
                 },
             ).raise_for_status()
         time.sleep(max(0.0, t0 + seconds - time.time()))
@@ -216,7 +217,8 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
     started = time.perf_counter()
     jobs = [
         client.post(
-            "/api/jobs/reindex", json={"paths": [str(f.resolve())], "camera": c["id"], "start": t0, "force": True}
+            "/api/jobs/reindex",
+            json={"paths": [str(f.resolve())], "camera": c["id"], "start": t0, "force": True, "reason": REASON},
         ).json()["id"]
         for f, c in zip(files, archive)
     ]
@@ -455,7 +457,10 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="data_", dir=out) as data_dir:
         settings = Settings(  # the live cameras come from the RTSP server this script starts on 127.0.0.1
-            data_dir=Path(data_dir), model_dir=Settings().models_path, camera_networks=["127.0.0.1/32"]
+            data_dir=Path(data_dir),
+            model_dir=Settings().models_path,
+            camera_networks=["127.0.0.1/32"],
+            archive_roots=[args.scenario.resolve()],
         )
         service = start_service(settings, args.analysers)
         try:

@@ -43,6 +43,7 @@ from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
 from skynet.index.retention import run_retention_policy
 from skynet.index.writer import CatalogWriter
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.ingest.camera_config import CameraConfig
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
@@ -57,6 +58,7 @@ from skynet.services.feed_jobs import FeedImportJobs
 from skynet.services.feeds import FeedService
 from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobRunner, JobService
+from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
 from skynet.services.search import SearchService
@@ -282,7 +284,7 @@ def _compose(
     for config in cameras or ():
         store.cameras.save(config.camera())
 
-    auditor = Auditor(store.audit, clock)
+    auditor = Auditor(store.audit, clock, ReasonRule.from_settings(settings))
     hub = LiveHub()
     writer = CatalogWriter(catalog)
     targets = webhook_targets(settings)
@@ -313,7 +315,12 @@ def _compose(
     if Part.BACKGROUND in parts:
         runner.register(FeedImportJobs(feeds))
         if pool is not None:
-            runner.register(ReindexJobs(store, lambda: reindexer(settings, catalog, writer, pool, size)))
+            archive_pool = pool
+
+            def make_reindexer() -> Reindexer:
+                return reindexer(settings, catalog, writer, archive_pool, size)
+
+            runner.register(ReindexJobs(store, make_reindexer, ArchiveRoots.from_settings(settings), auditor, clock))
         runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
 
     auth = Auth(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -143,6 +144,24 @@ class Settings(BaseSettings):
         "core. More than the cores only adds contention for Python's GIL.",
     )
 
+    reason_min_characters: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Letters or digits every reason (searches, exports, trajectories, watch-list, camera and user "
+        "changes, jobs, alert acknowledgements) needs; '...' or white space is refused.",
+    )
+    reason_case_pattern: str | None = Field(
+        default=None,
+        description="A regular expression every reason must contain a match of, e.g. a case number "
+        r"'\b\d{4}-\d{1,6}\b' (2026-17); unset = any reason with enough content.",
+    )
+    archive_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories (comma-separated) whose video files re-index jobs may read; paths outside them "
+        "(symbolic links resolved) are refused. Always allowed: <data_dir>/archive.",
+    )
+
     watchlist_min_similarity: float = Field(
         default=0.924,
         ge=-1.0,
@@ -259,6 +278,27 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return items
+
+    @field_validator("reason_case_pattern")
+    @classmethod
+    def _case_pattern(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"{value!r} is not a regular expression: {error}") from None
+        return value or None
+
+    @field_validator("archive_roots", mode="before")
+    @classmethod
+    def _archive_roots(cls, value: object) -> object:
+        """A comma-separated string or a list of directories."""
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @property
+    def archive_dir(self) -> Path:
+        """The data directory's own archive root (always allowed to re-index jobs)."""
+        return self.data_dir / "archive"
 
     @property
     def models_path(self) -> Path:

@@ -261,8 +261,10 @@ class Sighting:
     to the data directory. Face sightings carry ``embedding`` (L2-normalised float32) until they are
     stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
-    ``id`` is assigned by the store. Sightings of external feeds (``source`` other than video: a checkpoint's
-    plate read, a registration of a person by identity key) carry ``feed``; their box is empty.
+    ``id`` is assigned by the store, and so is ``position``: where its camera was when it was stored (None:
+    the camera had no position then), kept when the camera moves later. Sightings of external feeds
+    (``source`` other than video: a checkpoint's plate read, a registration of a person by identity key) carry
+    ``feed``; their box is empty.
     """
 
     camera_id: str
@@ -279,6 +281,7 @@ class Sighting:
     track_id: int | None = None
     origin: Origin = field(default_factory=Origin)
     id: int | None = None
+    position: tuple[float, float] | None = None  # (latitude, longitude) of its camera when stored; set by the store
     source: SightingSource = SightingSource.VIDEO
     feed: FeedDetail | None = None
 

@@ -104,7 +104,11 @@ def test_feed_import_job_over_the_api(api, tmp_path):
     path = tmp_path / "reads.jsonl"
     path.write_text('{"plate": "桂B1", "checkpoint": "cp-1", "time": 1779990000}\n{"plate": ""}\n', "utf-8")
     operator = api.as_role("operator")
-    started = api.client.post("/api/jobs/feed-import", json={"path": str(path), "kind": "checkpoint"}, headers=operator)
+    started = api.client.post(
+        "/api/jobs/feed-import",
+        json={"path": str(path), "kind": "checkpoint", "reason": "case 2026-3"},
+        headers=operator,
+    )
     assert started.status_code == 202
     api.system.runner.join(30)
     job = api.client.get(f"/api/jobs/{started.json()['id']}", headers=operator).json()
@@ -112,6 +116,8 @@ def test_feed_import_job_over_the_api(api, tmp_path):
     not_feed = tmp_path / "x.csv"
     not_feed.write_bytes(b"\x00" * 100)
     refused = api.client.post(
-        "/api/jobs/feed-import", json={"path": str(not_feed), "kind": "checkpoint"}, headers=operator
+        "/api/jobs/feed-import",
+        json={"path": str(not_feed), "kind": "checkpoint", "reason": "case 2026-3"},
+        headers=operator,
     )
     assert refused.status_code == 400 and "not a CSV file" in refused.json()["detail"]

@@ -199,19 +199,19 @@ def test_a_schema_5_store_keeps_its_webhook_deliveries_in_the_channel_outbox(tmp
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_schema_7_store_takes_feed_records_and_keeps_its_rows(tmp_path, backend, request):
+def test_a_schema_8_store_takes_feed_records_and_keeps_its_rows(tmp_path, backend, request):
     """The migration of external feeds (its number may change when migrations are merged): sightings, watch-list
     entries and users are kept (SQLite rebuilds the tables whose CHECKs change), with their ids going on."""
     from skynet.accounts.model import Role, User
     from skynet.records import FeedDetail, SightingKind, SightingSource, WatchlistEntry
 
     with database(backend, request) as url:
-        with schema_at(7, tmp_path, url) as execute:
+        with schema_at(8, tmp_path, url) as execute:
             execute("INSERT INTO cameras (id, name, source_url) VALUES ('cam-a', 'A', 'rtsp://10.0.0.1/a')")
             execute(
                 "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
-                "plate_text, plate_confidences, origin_kind) VALUES ('cam-a', 'plate', 1, 2, 1, 0, 0, 9, 9, 0.9, "
-                "'桂B12345', '[0.9]', 'live')"
+                "plate_text, plate_confidences, origin_kind, latitude, longitude) VALUES ('cam-a', 'plate', 1, 2, "
+                "1, 0, 0, 9, 9, 0.9, '桂B12345', '[0.9]', 'live', 22.8, 108.3)"
             )
             execute(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, plate_pattern) "
@@ -221,7 +221,7 @@ def test_a_schema_7_store_takes_feed_records_and_keeps_its_rows(tmp_path, backen
         with open_store(tmp_path, url) as store:
             assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
             (old,) = store.sightings.get_many([1])
-            assert old.source is SightingSource.VIDEO and old.plate.text == "桂B12345"
+            assert old.source is SightingSource.VIDEO and old.plate.text == "桂B12345" and old.position == (22.8, 108.3)
             assert [e.plate_pattern for e in store.watchlists.all()] == ["桂B*"]
             assert store.users.get_user("ann").role is Role.ADMIN
             store.users.add_user(User("gate", Role.FEED, 2.0))
@@ -236,3 +236,50 @@ def test_a_schema_7_store_takes_feed_records_and_keeps_its_rows(tmp_path, backen
 
 def _fields(sighting) -> dict:
     return {name: getattr(sighting, name) for name in sighting.__dataclass_fields__}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_7_store_holds_its_evidence_and_keeps_positions(tmp_path, backend, request):
+    """The migration of evidence holds and positions per sighting (its number may change when migrations are
+    merged): sightings get their camera's position now, exported sightings and those with an acknowledged
+    alert are held, and a held sighting cannot be deleted, not even by the database's own cascade."""
+    with database(backend, request) as url:
+        with schema_at(7, tmp_path, url) as execute:
+            execute(
+                "INSERT INTO cameras (id, name, source_url, latitude, longitude) VALUES ('a', 'A', 'x', 22.8, 108.3)"
+            )
+            execute("INSERT INTO cameras (id, name, source_url) VALUES ('b', 'B', 'y')")
+            for n, camera in enumerate(("a", "a", "a", "b"), start=1):
+                execute(
+                    "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, "
+                    "quality, plate_text, plate_confidences, origin_kind) "
+                    "VALUES (?, 'plate', ?, ?, ?, 0, 0, 9, 9, 0.5, ?, '[0.9]', 'live')",
+                    (camera, n, n, n, f"P{n}"),
+                )
+            execute(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, plate_pattern) "
+                "VALUES ('plate', 'w', 'r', 'u', 1, 'P*')"
+            )
+            execute("INSERT INTO alerts (entry_id, sighting_id, camera_id, created_at, score) VALUES (1, 1, 'a', 1, 1)")
+            execute(
+                "INSERT INTO alerts (entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, "
+                "acknowledged_at) VALUES (1, 2, 'a', 2, 1, 'otto', 3)"
+            )
+            execute(
+                "INSERT INTO audit_log (at, actor, action, reason, detail) VALUES (4, 'ivy', 'export.create', "
+                "'case 1', ?)",
+                ('{"export": "skynet-export-x", "sighting_ids": [3, 99]}',),
+            )
+        with Catalog.open(tmp_path, url) as catalog:
+            store = catalog.store
+            assert _version(store) == SCHEMA_VERSION
+            assert [s.position for s in store.sightings.get_many([1, 2, 3, 4])] == [(22.8, 108.3)] * 3 + [None]
+            assert store.holds.held([1, 2, 3, 4]) == {2, 3}
+            deleted = catalog.delete_before(10.0)
+            assert sorted(deleted.ids.tolist()) == [1, 4] and deleted.held_ids == (2, 3)
+            assert deleted.alert_ids == (1,)
+            assert [a.acknowledged_by for a in store.alerts.latest()] == ["otto"]
+            with pytest.raises(StoreError):
+                with store.db.write("deleting held evidence"):
+                    store.db.execute("DELETE FROM sightings WHERE id = 2")
+            assert {s.id for s in store.sightings.get_many([2, 3])} == {2, 3}

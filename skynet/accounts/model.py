@@ -24,6 +24,7 @@ class Permission(StrEnum):
     MANAGE_CAMERAS = "manage_cameras"
     DIAGNOSE_CAMERAS = "diagnose_cameras"  # why a camera cannot be read (what answered): admins only
     START_JOBS = "start_jobs"
+    DELETE_EVIDENCE = "delete_evidence"  # jobs that delete sightings and alerts (a forced re-index): admins only
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
     PUSH_FEEDS = "push_feeds"  # checkpoint plate reads and registrations, pushed over the API

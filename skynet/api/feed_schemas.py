@@ -59,6 +59,7 @@ class FeedImportRequest(Strict):
     path: str = Field(min_length=1, max_length=4096, description="A CSV or JSON Lines file on the server.")
     kind: Literal["checkpoint", "registration"]
     format: Literal["csv", "jsonl"] | None = Field(default=None, description="Default: from the file's name.")
+    reason: Reason
 
 
 class RevealRequest(Strict):

@@ -66,7 +66,7 @@ def start_feed_import(
 ) -> JobOut:
     """Import a CSV or JSON Lines file of checkpoint reads or registrations on the server, in the background
     (resumable; rejected rows go to a report whose path the job's progress names)."""
-    return JobOut.of(jobs.start(user, FEED_IMPORT, body.model_dump()))
+    return JobOut.of(jobs.start(user, FEED_IMPORT, body.reason, body.model_dump(exclude={"reason"})))
 
 
 @router.get("/api/search/identity", response_model=list[SightingOut], tags=["search"])

@@ -39,6 +39,7 @@ def add_camera(
     ] = None,
     latitude: Annotated[float | None, typer.Option("--latitude", min=-90, max=90)] = None,
     longitude: Annotated[float | None, typer.Option("--longitude", min=-180, max=180)] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (audited).")] = "camera added from the command line",
     data_dir: DataDir = None,
 ) -> None:
     """Add a camera (audited as the API's camera.create); a running server starts its stream on restart."""
@@ -46,7 +47,7 @@ def add_camera(
         raise typer.BadParameter("give both --latitude and --longitude, or neither")
     system = build(load_settings(data_dir), SystemRole.API_NODE, analysers=0)
     try:
-        system.cameras.create("cli", Camera(camera_id, name, source or "", latitude, longitude))
+        system.cameras.create("cli", Camera(camera_id, name, source or "", latitude, longitude), reason)
     finally:
         system.close()
     typer.echo(f"camera {camera_id!r} added" + ("" if source else " (no stream: for archive footage and feeds)"))

@@ -17,6 +17,10 @@ from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.reindex import FileOutcome, archive_files, frame_count
+from skynet.redaction import redact_url
+from skynet.services.audit import Auditor
+from skynet.services.reasons import ReasonRule
+from skynet.store.sightings import DeletedSightings
 
 
 def parse_time(value: str) -> float:
@@ -42,7 +46,16 @@ def reindex(
         str | None,
         typer.Option("--start", help="Start time of the (single) file; default: file metadata, else its name."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo files already done (e.g. with another pack).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Redo files already done (e.g. with another pack), deleting their sightings but held evidence.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (audited, with what a redo deletes).")
+    ] = "re-index of archive files from the command line",
     jobs: Annotated[int, typer.Option("--jobs", help="Files processed in parallel (default: one per core).")] = 0,
     data_dir: DataDir = None,
     model_dir: ModelDir = None,
@@ -63,6 +76,8 @@ def reindex(
                 hint="add it first: skynet cameras add ID --name NAME [--latitude .. --longitude ..] "
                 "(no stream: archive footage only), or under Manage → Cameras",
             )
+        auditor = Auditor(catalog.store.audit, reasons=ReasonRule.from_settings(settings))
+        reason = auditor.reason(reason)
         pool = analyser_pool(settings, jobs)
         writer = CatalogWriter(catalog)
         archive = reindexer(settings, catalog, writer, pool, jobs)
@@ -78,7 +93,11 @@ def reindex(
                     + (f": {outcome.sightings} sighting(s)" if outcome.status == "done" else "")
                 )
 
-            outcomes = archive.run(files, camera, start_time, force, on_progress=bar.update, on_outcome=report)
+            def deleted(path: Path, gone: DeletedSightings) -> None:
+                detail = {"file": redact_url(str(path)), "force": force, **gone.audited()}
+                auditor.record("cli", "reindex.delete", reason, detail)
+
+            outcomes = archive.run(files, camera, start_time, force, bar.update, report, deleted)
         writer.close()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     typer.echo(

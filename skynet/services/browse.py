@@ -42,6 +42,7 @@ class BrowseService:
     def page(self, user: User, reason: str, where: SightingFilter, limit: int, cursor: str | None) -> BrowsedPage:
         """A page of sightings of ``where``, newest first, after ``cursor`` (a page's ``next_cursor``);
         audited as ``sightings.list``."""
+        reason = self.auditor.reason(reason)
         page = self.store.sighting_list.page(where, limit, Cursor.parse(cursor) if cursor else None)
         self.auditor.record(
             user, "sightings.list", reason, {**_audited(where), "cursor": cursor, "results": len(page.sightings)}
@@ -52,6 +53,7 @@ class BrowseService:
 
     def counts(self, user: User, reason: str, where: SightingFilter) -> list[tuple[str, float, int]]:
         """(camera, hour start, sightings) per camera-hour of ``where``; audited as ``sightings.counts``."""
+        reason = self.auditor.reason(reason)
         counts = self.store.sighting_list.hourly_counts(where)
         self.auditor.record(user, "sightings.counts", reason, {**_audited(where), "hours": len(counts)})
         return counts

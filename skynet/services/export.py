@@ -28,7 +28,9 @@ from skynet.services.search import Filters, SearchService
 from skynet.services.sightings import Found, SightingService
 from skynet.services.trajectory import TrajectoryService
 from skynet.services.zipstream import Member, zip_chunks
+from skynet.store.holds import HoldCause
 from skynet.store.plates import PlateMode
+from skynet.trajectory.build import position_of
 from skynet.trajectory.geojson import to_geojson
 
 CSV_COLUMNS = (
@@ -145,7 +147,9 @@ class ExportService:
         return sorted(chosen, key=lambda f: (f.sighting.best_time, f.sighting.id or 0))
 
     def create(self, user: User, order: ExportOrder) -> Export:
-        """Select, audit as ``export.create``, and start the ZIP (media are read as the chunks are taken)."""
+        """Select, audit as ``export.create``, hold the exported sightings as evidence (no deletion removes
+        them: :mod:`skynet.store.holds`), and start the ZIP (media are read as the chunks are taken)."""
+        reason = self.auditor.reason(order.reason)
         selected = self.select(order)
         trajectory = None
         if order.trajectory:
@@ -157,7 +161,7 @@ class ExportService:
         self.auditor.record(
             user,
             "export.create",
-            order.reason,
+            reason,
             {
                 "export": export_id,
                 "request": {k: v for k, v in order.request.items() if k != "reason"},
@@ -165,13 +169,14 @@ class ExportService:
                 "sighting_ids": ids,
             },
         )
+        self.sightings.store.holds.hold(ids, HoldCause.EXPORT, export_id, user.name, now)
         head = {
             "export_id": export_id,
             "created_at": now,
             "created_at_utc": _utc(now),
             "created_by": user.name,
             "role": user.role.value,
-            "reason": order.reason,
+            "reason": reason,
             "request": order.request,
             "software": f"skynet {__version__}",
         }
@@ -232,8 +237,7 @@ def _csv(selected: list[Found], media: set[str]) -> bytes:
                 s.kind.value,
                 s.camera_id,
                 camera.name if camera else "",
-                _blank(camera and camera.latitude),
-                _blank(camera and camera.longitude),
+                *(_blank(v) for v in (position_of(s, camera) or (None, None))),
                 _utc(s.first_seen),
                 _utc(s.last_seen),
                 _utc(s.best_time),

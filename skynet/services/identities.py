@@ -33,6 +33,7 @@ class IdentityService:
 
     def search(self, user: User, reason: str, identity: str, id_type: str | None, limit: int) -> list[Found]:
         """Registrations of an identity key, newest first; audited as ``search.identity`` (the key masked)."""
+        reason = self.auditor.reason(reason)
         ids = self.sighting_ids(identity, id_type, limit)
         found = self.sightings.found(ids)
         shown = found[0].sighting.feed.identity.masked if found and found[0].sighting.feed else None  # type: ignore[union-attr]
@@ -41,6 +42,7 @@ class IdentityService:
 
     def reveal_sighting(self, user: User, reason: str, sighting_id: int) -> str:
         """The identity key of registration ``sighting_id`` in full; audited as ``identity.reveal``."""
+        reason = self.auditor.reason(reason)
         found = self.store.sightings.get(sighting_id)
         if found is None or found.feed is None or found.feed.identity is None:
             raise NotFoundError(f"no registration with id {sighting_id}")
@@ -48,6 +50,7 @@ class IdentityService:
 
     def reveal_entry(self, user: User, reason: str, entry_id: int) -> str:
         """The identity key of watch-list entry ``entry_id`` in full; audited as ``identity.reveal``."""
+        reason = self.auditor.reason(reason)
         for entry in self.store.watchlists.all():
             if entry.id == entry_id and entry.identity is not None:
                 return self._reveal(user, reason, entry.identity, {"entry": entry_id})

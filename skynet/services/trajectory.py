@@ -66,8 +66,10 @@ class TrajectoryService:
     ) -> Traced:
         """Where the face of ``query`` was seen; audited as ``trajectory.face``. Runs index and store calls:
         call it off the event loop."""
+        reason = self.auditor.reason(reason)
         threshold = self.threshold(min_similarity)
         hits = self.search.face_hits(self.faces.embedding(query), TRAJECTORY_LIMIT, filters, threshold)
+        traced = self._traced([h.sighting_id for h in hits], max_speed_kmh)
         self.auditor.record(
             user,
             "trajectory.face",
@@ -77,10 +79,10 @@ class TrajectoryService:
                 "sighting_id": query.sighting_id,
                 "min_similarity": threshold,
                 **filters.audited(),
-                "sightings": len(hits),
+                "sightings": traced.sightings,
             },
         )
-        return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+        return traced
 
     def of_plate(
         self,
@@ -92,20 +94,23 @@ class TrajectoryService:
         max_speed_kmh: float | None = None,
     ) -> Traced:
         """Where a plate was seen; audited as ``trajectory.plate``."""
+        reason = self.auditor.reason(reason)
         hits = self.search.plate_hits(text, mode, TRAJECTORY_LIMIT, filters)
+        traced = self._traced([h.sighting_id for h in hits], max_speed_kmh)
         self.auditor.record(
             user,
             "trajectory.plate",
             reason,
-            {"q": text, "mode": mode.value, **filters.audited(), "sightings": len(hits)},
+            {"q": text, "mode": mode.value, **filters.audited(), "sightings": traced.sightings},
         )
-        return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+        return traced
 
     def of_identity(
         self, user: User, reason: str, identity: str, id_type: str | None, max_speed_kmh: float | None = None
     ) -> Traced:
         """Where a person was registered (hotels, internet cafés, ...) by identity key; audited as
         ``trajectory.identity`` with the key masked."""
+        reason = self.auditor.reason(reason)
         try:
             key_hash = self.store.identities.key_hash(identity_value(id_type, identity))
         except RejectedRecord as error:

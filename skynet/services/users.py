@@ -100,6 +100,7 @@ class UserService:
         self, by: User | str, name: str, reason: str | None, ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = ""
     ) -> Issued:
         """A new token for the active account ``name``."""
+        reason = self._reason(reason)
         user, token, record = changes.issue_user_token(self.users, name, self.clock(), ttl_s, label)
         self.auditor.record(
             by,
@@ -119,13 +120,18 @@ class UserService:
             lambda: changes.revoke_user_token(self.users, name, token_id),
         )
 
+    def _reason(self, reason: str | None) -> str | None:
+        """A reason given, checked by the reason rule (the command line gives none)."""
+        return None if reason is None else self.auditor.reason(reason)
+
     def _account(self, user: User) -> Account:
         return Account(user, self.users.tokens(user.name))
 
     def _audited(
         self, by: User | str, action: str, reason: str | None, detail: dict[str, Any], change: Callable[[], T]
     ) -> T:
-        """Run ``change``, then audit it; refused changes are not audited."""
+        """Check ``reason``, run ``change``, then audit it; refused changes are not audited."""
+        reason = self._reason(reason)
         result = change()
         self.on_change()  # a role, a disabled user or a revoked token counts from the next request
         self.auditor.record(by, action, reason, detail)

@@ -394,6 +394,58 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         8,
         """
+        -- Evidence (skynet.store.holds): a sighting in an export or with an acknowledged alert is held, and
+        -- no deletion (retention, a forced re-index) removes it; the database refuses too (no cascade).
+        CREATE TABLE evidence_holds (
+            id {id},
+            sighting_id {bigint} NOT NULL REFERENCES sightings(id),
+            cause TEXT NOT NULL CHECK (cause IN ('export', 'alert')),
+            ref TEXT NOT NULL,
+            held_by TEXT NOT NULL,
+            held_at {float} NOT NULL,
+            UNIQUE (sighting_id, cause, ref)
+        );
+        CREATE INDEX evidence_holds_sighting ON evidence_holds(sighting_id);
+        INSERT INTO evidence_holds (sighting_id, cause, ref, held_by, held_at)
+            SELECT sighting_id, 'alert', CAST(id AS TEXT), acknowledged_by, acknowledged_at FROM alerts
+            WHERE acknowledged_by IS NOT NULL;
+
+        -- Deleting sightings finds the alerts on them by index (cascade, and the ids a deletion audits).
+        CREATE INDEX alerts_sighting ON alerts(sighting_id);
+
+        -- A sighting keeps the position its camera had when it was seen (trajectories and maps use it).
+        ALTER TABLE sightings ADD COLUMN latitude {float};
+        ALTER TABLE sightings ADD COLUMN longitude {float};
+        UPDATE sightings SET
+            latitude = (SELECT c.latitude FROM cameras c WHERE c.id = sightings.camera_id),
+            longitude = (SELECT c.longitude FROM cameras c WHERE c.id = sightings.camera_id);
+
+        -- A deleted watch-list entry is kept (its alerts name it) without its photos and embeddings.
+        ALTER TABLE watchlist_entries ADD COLUMN deleted_at {float};
+        ALTER TABLE watchlist_entries ADD COLUMN deleted_by TEXT;
+
+        -- A re-indexed file remembers the camera and start time it was read as: a redo keeps them.
+        ALTER TABLE reindex_files ADD COLUMN camera_id TEXT;
+        ALTER TABLE reindex_files ADD COLUMN start_time {float};
+        """,
+        sqlite="""
+        INSERT OR IGNORE INTO evidence_holds (sighting_id, cause, ref, held_by, held_at)
+            SELECT CAST(j.value AS INTEGER), 'export', json_extract(a.detail, '$.export'), a.actor, a.at
+            FROM audit_log a, json_each(a.detail, '$.sighting_ids') j
+            WHERE a.action = 'export.create' AND json_valid(a.detail)
+              AND CAST(j.value AS INTEGER) IN (SELECT id FROM sightings);
+        """,
+        postgresql="""
+        INSERT INTO evidence_holds (sighting_id, cause, ref, held_by, held_at)
+            SELECT CAST(j.value AS BIGINT), 'export', a.detail::jsonb ->> 'export', a.actor, a.at
+            FROM audit_log a, jsonb_array_elements_text(a.detail::jsonb -> 'sighting_ids') j(value)
+            WHERE a.action = 'export.create' AND CAST(j.value AS BIGINT) IN (SELECT id FROM sightings)
+            ON CONFLICT DO NOTHING;
+        """,
+    ),
+    Migration(
+        9,
+        """
         -- External feeds (skynet.services.feeds): road-checkpoint plate reads and registrations of people by
         -- identity key become sightings of their source (checkpoint, registration; video for the rest), kind
         -- 'identity' for a registration; feed_records holds what they add, keyed by each record's natural key
@@ -448,6 +500,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             origin_kind TEXT NOT NULL CHECK (origin_kind IN ('live', 'archive')),
             origin_file TEXT,
             origin_offset REAL,
+            latitude REAL,
+            longitude REAL,
             source TEXT NOT NULL DEFAULT 'video' CHECK (source IN ('video', 'checkpoint', 'registration')),
             CHECK ((kind = 'plate') = (plate_text IS NOT NULL)),
             CHECK (first_seen <= last_seen)
@@ -455,7 +509,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         INSERT INTO sightings_new
             SELECT id, camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality,
                    thumbnail_path, context_path, plate_text, plate_confidences, track_id, origin_kind,
-                   origin_file, origin_offset, 'video'
+                   origin_file, origin_offset, latitude, longitude, 'video'
             FROM sightings;
         DELETE FROM sqlite_sequence WHERE name = 'sightings_new';
         INSERT INTO sqlite_sequence (name, seq)
@@ -481,13 +535,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             embedding_count INTEGER NOT NULL DEFAULT 0,
             min_similarity REAL,
             recipients TEXT NOT NULL DEFAULT '[]',
+            deleted_at REAL,
+            deleted_by TEXT,
             identity_hash TEXT,
             identity_masked TEXT,
             identity_sealed BLOB
         );
         INSERT INTO watchlist_entries_new
             SELECT id, kind, label, reason, added_by, created_at, expires_at, plate_pattern, embeddings,
-                   embedding_count, min_similarity, recipients, NULL, NULL, NULL
+                   embedding_count, min_similarity, recipients, deleted_at, deleted_by, NULL, NULL, NULL
             FROM watchlist_entries;
         DELETE FROM sqlite_sequence WHERE name = 'watchlist_entries_new';
         INSERT INTO sqlite_sequence (name, seq)

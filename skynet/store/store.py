@@ -13,6 +13,7 @@ from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.feeds import FeedImportRepository, FeedRepository
+from skynet.store.holds import HoldRepository
 from skynet.store.identities import IdentityKeys
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
@@ -64,6 +65,7 @@ class Store:
         self.sighting_list = SightingList(db, self.sightings)
         self.watchlists = WatchlistRepository(db, self.faces)
         self.alerts = AlertRepository(db)
+        self.holds = HoldRepository(db)
         self.audit = AuditRepository(db, AuditWitness(self.data_dir))
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
@@ -75,6 +77,15 @@ class Store:
         except BlockingIOError:
             return 0
         return self.media.sweep_orphans(self.sightings.media_paths())
+
+    def alone(self) -> bool:
+        """Whether no other process (a running server, another command) has this data directory's store open
+        now; while this returns True, none can open it until this store is closed."""
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def integrity_problems(self) -> list[str]:
         """Problems found: the database's own checks, face sightings without a vector, missing media files."""
