@@ -313,7 +313,7 @@ def _compose(
     feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
-        runner.register(FeedImportJobs(feeds))
+        runner.register(FeedImportJobs(feeds, ArchiveRoots.from_settings(settings)))
         if pool is not None:
             archive_pool = pool
 

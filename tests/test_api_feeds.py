@@ -101,7 +101,14 @@ def test_identity_watch_list_entry_alerts_on_a_pushed_registration(api):
 
 
 def test_feed_import_job_over_the_api(api, tmp_path):
-    path = tmp_path / "reads.jsonl"
+    outside = api.client.post(
+        "/api/jobs/feed-import",
+        json={"path": "/etc/passwd", "kind": "checkpoint", "reason": "case 2026-3"},
+        headers=api.as_role("operator"),
+    )
+    assert outside.status_code == 403 and "archive root" in outside.json()["detail"]
+    path = api.system.settings.archive_dir / "reads.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"plate": "桂B1", "checkpoint": "cp-1", "time": 1779990000}\n{"plate": ""}\n', "utf-8")
     operator = api.as_role("operator")
     started = api.client.post(
@@ -113,7 +120,7 @@ def test_feed_import_job_over_the_api(api, tmp_path):
     api.system.runner.join(30)
     job = api.client.get(f"/api/jobs/{started.json()['id']}", headers=operator).json()
     assert job["state"] == "done" and (job["progress"]["added"], job["progress"]["rejected"]) == (1, 1)
-    not_feed = tmp_path / "x.csv"
+    not_feed = path.parent / "x.csv"
     not_feed.write_bytes(b"\x00" * 100)
     refused = api.client.post(
         "/api/jobs/feed-import",

@@ -40,15 +40,19 @@ def api(tmp_path):
 def test_a_camera_without_a_stream_is_stored_and_never_started(api):
     api.use_cameras(workers := Workers())
     operator = api.as_role("operator")
-    body = {"id": "archive-7", "name": "Old depot", "latitude": 22.8, "longitude": 108.3}
+    body = {"id": "archive-7", "name": "Old depot", "latitude": 22.8, "longitude": 108.3, "reason": "case 2026-4"}
     created = api.client.post("/api/cameras", json=body, headers=operator)
     assert created.status_code == 201 and created.json()["live"] is False and created.json()["source"] == ""
     listed = {c["id"]: c["live"] for c in api.client.get("/api/cameras", headers=operator).json()}
     assert listed == {"cam-a": True, "cam-b": True, "archive-7": False}
-    api.client.patch("/api/cameras/archive-7", json={"name": "Depot"}, headers=operator)
-    given = api.client.patch("/api/cameras/archive-7", json={"source_url": "rtsp://10.0.0.7/s"}, headers=operator)
+    api.client.patch("/api/cameras/archive-7", json={"name": "Depot", "reason": "case 2026-4"}, headers=operator)
+    given = api.client.patch(
+        "/api/cameras/archive-7", json={"source_url": "rtsp://10.0.0.7/s", "reason": "case 2026-4"}, headers=operator
+    )
     assert given.json()["live"] is True
-    taken = api.client.patch("/api/cameras/archive-7", json={"source_url": None}, headers=operator)
+    taken = api.client.patch(
+        "/api/cameras/archive-7", json={"source_url": None, "reason": "case 2026-4"}, headers=operator
+    )
     assert taken.json()["live"] is False
     assert workers.calls == [
         ("stop", "archive-7"),

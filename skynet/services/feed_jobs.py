@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from skynet.errors import InvalidInputError
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import JobState
 from skynet.services.feed_files import FileFormat, file_format, read_rows
 from skynet.services.feed_rows import FeedKind
@@ -16,20 +17,21 @@ from skynet.services.jobs import FEED_IMPORT, JobRun
 
 
 class FeedImportJobs:
-    """The ``feed-import`` job kind: params ``path`` (a file on the server), ``kind`` (checkpoint or
-    registration) and ``format`` (csv or jsonl; None: from the file's name)."""
+    """The ``feed-import`` job kind: params ``path`` (a file on the server, inside the archive roots as a
+    re-index job's), ``kind`` (checkpoint or registration) and ``format`` (csv or jsonl; None: from the name)."""
 
     name = FEED_IMPORT
     exclusive = False
 
-    def __init__(self, feeds: FeedService) -> None:
+    def __init__(self, feeds: FeedService, roots: ArchiveRoots) -> None:
         self.feeds = feeds
+        self.roots = roots
 
     def due(self) -> bool:
         return False
 
     def prepare(self, params: Mapping[str, Any]) -> FeedImportWork:
-        path = Path(params["path"])
+        path = self.roots.resolve(str(params["path"]))  # the same answer outside, whether or not it exists
         if not path.is_file():
             raise InvalidInputError(f"not a file on the server: {path}")
         kind = FeedKind(params["kind"])

@@ -89,10 +89,10 @@ ROUTES: dict[str, tuple[str, Request]] = {
     ),
 }
 
-ACCEPTED_OTHERWISE = {"re-index job": 403, "re-embedding job": 409, "identity reveal": 404, "feed import job": 400}
+ACCEPTED_OTHERWISE = {"re-index job": 403, "re-embedding job": 409, "identity reveal": 404, "feed import job": 403}
 """Routes whose good reason is accepted, but whose request is then refused for another cause: the path lies
 outside the archive roots; search already uses the configured model; sighting 1 is no registration; the feed
-file is not there."""
+file lies outside the archive roots."""
 
 
 def test_every_reason_taking_route_applies_the_reason_rule(start_service):
