@@ -56,7 +56,7 @@ from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
 from skynet.services.feed_jobs import FeedImportJobs
 from skynet.services.feeds import FeedService
-from skynet.services.identities import IdentityService
+from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
@@ -149,7 +149,7 @@ class System:
     jobs: JobService
     users: UserService
     feeds: FeedService
-    identities: IdentityService
+    identity_keys: IdentityKeyService
     browse: BrowseService
     auth: Auth
     api: FastAPI | None = None
@@ -361,7 +361,7 @@ def _compose(
         jobs=JobService(runner, auditor),
         users=UserService(store.users, auditor, clock, auth.recent.clear),
         feeds=feeds,
-        identities=IdentityService(store, sightings, auditor),
+        identity_keys=IdentityKeyService(store, sightings, auditor),
         browse=BrowseService(store, sightings, auditor),
         auth=auth,
     )

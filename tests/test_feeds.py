@@ -19,7 +19,7 @@ from skynet.records import FeedDetail, RegistrationPlace, Sighting, SightingKind
 from skynet.services.feed_files import MAX_LINE
 from skynet.services.feed_rows import FeedKind
 from skynet.services.feeds import BATCH, FeedService
-from skynet.store.identities import IdentityKeys, mask
+from skynet.store.identity_keys import IdentityKeys, mask
 from skynet.store.plates import PlateMode
 
 NOW = 1_780_000_000.0
@@ -71,7 +71,7 @@ def test_identity_keys_sealed_hashed_masked_and_kept_in_a_private_key_file(tmp_p
 def test_feed_records_stored_once_by_natural_key_and_read_back(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store
-        identity = store.identities.seal(f"cn_id:{ID}")
+        identity = store.identity_keys.seal(f"cn_id:{ID}")
         read = Sighting(
             "cam-a", SightingKind.PLATE, NOW, NOW, NOW, plate(NOW, "桂B12345").box, 0.9,
             plate=plate(NOW, "桂B12345").plate, source=SightingSource.CHECKPOINT, feed=FeedDetail("k1", "north"),

@@ -225,7 +225,7 @@ def test_a_schema_8_store_takes_feed_records_and_keeps_its_rows(tmp_path, backen
             assert [e.plate_pattern for e in store.watchlists.all()] == ["桂B*"]
             assert store.users.get_user("ann").role is Role.ADMIN
             store.users.add_user(User("gate", Role.FEED, 2.0))
-            identity = store.identities.seal("cn_id:11010519491231002X")
+            identity = store.identity_keys.seal("cn_id:11010519491231002X")
             entry = WatchlistEntry(SightingKind.IDENTITY, "p", "r", "u", 2.0, identity=identity)
             assert store.watchlists.add(entry) == 2
             read = plate(3.0, "桂A00001")

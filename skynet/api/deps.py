@@ -26,7 +26,7 @@ from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
 from skynet.services.feeds import FeedService
-from skynet.services.identities import IdentityService
+from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobService
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
@@ -54,7 +54,7 @@ class ApiSystem(Protocol):
     sightings: SightingService
     auditor: Auditor
     feeds: FeedService
-    identities: IdentityService
+    identity_keys: IdentityKeyService
     browse: BrowseService
 
 
@@ -107,8 +107,8 @@ async def feed_service(connection: HTTPConnection) -> FeedService:
     return system_of(connection).feeds
 
 
-async def identity_service(connection: HTTPConnection) -> IdentityService:
-    return system_of(connection).identities
+async def identity_key_service(connection: HTTPConnection) -> IdentityKeyService:
+    return system_of(connection).identity_keys
 
 
 async def auditor_of(connection: HTTPConnection) -> Auditor:

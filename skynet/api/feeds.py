@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
-from skynet.api.deps import feed_service, identity_service, job_service, require
+from skynet.api.deps import feed_service, identity_key_service, job_service, require
 from skynet.api.feed_schemas import (
     CHECKPOINT_FIELDS,
     REGISTRATION_FIELDS,
@@ -23,13 +23,13 @@ from skynet.api.feed_schemas import (
 from skynet.api.schemas import ErrorBody, JobOut, Reason, SightingOut
 from skynet.services.feed_rows import FeedKind
 from skynet.services.feeds import FeedService
-from skynet.services.identities import IdentityService
+from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import FEED_IMPORT, JobService
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422)}
 Pusher = Annotated[User, Depends(require(Permission.PUSH_FEEDS))]
 Feeds = Annotated[FeedService, Depends(feed_service)]
-Identities = Annotated[IdentityService, Depends(identity_service)]
+Identities = Annotated[IdentityKeyService, Depends(identity_key_service)]
 Revealer = Annotated[User, Depends(require(Permission.REVEAL_IDENTITIES))]
 ItemId = Annotated[int, PathParam(ge=1, le=2**62)]
 

@@ -28,7 +28,7 @@ from skynet.records import (
     SightingSource,
 )
 from skynet.store import plate_search
-from skynet.store.identities import IdentityKeys
+from skynet.store.identity_keys import IdentityKeys
 from skynet.store.sightings import SightingMedia
 
 MAX_PLATE = 16

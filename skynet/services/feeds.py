@@ -85,7 +85,7 @@ class FeedService:
         self.match = match
         self.announce = announce
         self._cameras: set[str] = {c.id for c in store.cameras.all()}
-        self.parser = RecordParser(store.identities, self._is_camera, self._place, clock)
+        self.parser = RecordParser(store.identity_keys, self._is_camera, self._place, clock)
 
     # --- cameras: checkpoints are known ones, places of registrations are made on first use ----------
 

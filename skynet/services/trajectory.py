@@ -14,7 +14,7 @@ from skynet.services.faces import FaceQueries, FaceQuery
 from skynet.services.feed_rows import RejectedRecord, identity_value, shown
 from skynet.services.search import Filters, SearchService
 from skynet.store import Store
-from skynet.store.identities import mask
+from skynet.store.identity_keys import mask
 from skynet.store.plates import PlateMode
 from skynet.trajectory import Trajectory, TrajectoryOptions, build_trajectory
 
@@ -112,7 +112,7 @@ class TrajectoryService:
         ``trajectory.identity`` with the key masked."""
         reason = self.auditor.reason(reason)
         try:
-            key_hash = self.store.identities.key_hash(identity_value(id_type, identity))
+            key_hash = self.store.identity_keys.key_hash(identity_value(id_type, identity))
         except RejectedRecord as error:
             raise InvalidInputError(str(error)) from None
         ids = self.store.feeds.with_identity(key_hash, TRAJECTORY_LIMIT)

@@ -89,7 +89,7 @@ class WatchlistService:
             if photos or pattern is not None:
                 raise InvalidInputError("an identity entry needs an 'identity' and no 'photos' or 'pattern'")
             try:
-                sealed = self.store.identities.seal(identity_value(id_type, identity))
+                sealed = self.store.identity_keys.seal(identity_value(id_type, identity))
             except RejectedRecord as error:
                 raise InvalidInputError(str(error)) from None
         elif kind is SightingKind.FACE:

@@ -14,7 +14,7 @@ from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.feeds import FeedImportRepository, FeedRepository
 from skynet.store.holds import HoldRepository
-from skynet.store.identities import IdentityKeys
+from skynet.store.identity_keys import IdentityKeys
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.outbox import OutboxRepository
@@ -60,7 +60,7 @@ class Store:
         self.plates = PlateRepository(db)
         self.feeds = FeedRepository(db)
         self.feed_imports = FeedImportRepository(db)
-        self.identities = IdentityKeys(self.data_dir)
+        self.identity_keys = IdentityKeys(self.data_dir)
         self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates, self.feeds)
         self.sighting_list = SightingList(db, self.sightings)
         self.watchlists = WatchlistRepository(db, self.faces)

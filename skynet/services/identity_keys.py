@@ -12,7 +12,7 @@ from skynet.services.sightings import Found, SightingService
 from skynet.store import Store
 
 
-class IdentityService:
+class IdentityKeyService:
     """Searches registrations by identity key and unmasks the keys of sightings and watch-list entries."""
 
     def __init__(self, store: Store, sightings: SightingService, auditor: Auditor) -> None:
@@ -23,7 +23,7 @@ class IdentityService:
     def key_hash(self, identity: str, id_type: str | None = None) -> str:
         """The keyed hash of an identity key as typed (:class:`InvalidInputError` for a malformed one)."""
         try:
-            return self.store.identities.key_hash(identity_value(id_type, identity))
+            return self.store.identity_keys.key_hash(identity_value(id_type, identity))
         except RejectedRecord as error:
             raise InvalidInputError(str(error)) from None
 
@@ -57,6 +57,6 @@ class IdentityService:
         raise NotFoundError(f"no identity watch-list entry with id {entry_id}")
 
     def _reveal(self, user: User, reason: str, identity: Identity, detail: dict) -> str:
-        value = self.store.identities.unseal(identity)
+        value = self.store.identity_keys.unseal(identity)
         self.auditor.record(user, "identity.reveal", reason, {**detail, "identity": identity.masked})
         return value.rpartition(":")[2]
