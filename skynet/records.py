@@ -7,6 +7,7 @@ stage passes on, in the spirit of ``supervision.Detections``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -66,12 +67,18 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class FaceQuality:
-    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track."""
+    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track.
+
+    ``size``, ``sharpness``, ``frontalness`` and ``exposure`` are 0..1 each (see
+    :mod:`skynet.detectors.face_quality`); ``plausible`` tells whether the landmarks lie as a face's do.
+    """
 
     score: float
     size: float
     sharpness: float
     frontalness: float
+    exposure: float = 1.0
+    plausible: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +294,56 @@ class Sighting:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """One sighting as the investigative analyses see it: who (``key``: a plate's text), where, and when
+    (the pass from ``first`` to ``last``, best view ``at``; Unix seconds)."""
+
+    sighting_id: int
+    key: str
+    camera_id: str
+    first: float
+    last: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationTable:
+    """Many observations as columns of one length (numpy arrays), for analyses over millions of rows:
+    sighting ids (int64), keys and camera ids (str objects), first, last and best-view times (float64)."""
+
+    sighting_ids: np.ndarray
+    keys: np.ndarray
+    camera_ids: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    at: np.ndarray
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple]) -> ObservationTable:
+        """The table of ``rows`` (sighting id, key, camera id, first, last, best-view time)."""
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+        return cls(
+            np.array(columns[0], np.int64),
+            np.array(columns[1], object),
+            np.array(columns[2], object),
+            *(np.array(c, np.float64) for c in columns[3:]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.sighting_ids)
+
+    def row(self, i: int) -> Observation:
+        return Observation(
+            int(self.sighting_ids[i]),
+            str(self.keys[i]),
+            str(self.camera_ids[i]),
+            float(self.first[i]),
+            float(self.last[i]),
+            float(self.at[i]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class WatchlistEntry:
     """A face (one or more reference embeddings), plate (exact or wildcard pattern) or identity key to alert on."""
 
@@ -301,6 +358,7 @@ class WatchlistEntry:
     min_similarity: float | None = None
     id: int | None = None
     recipients: tuple[str, ...] = ()  # phone numbers and e-mail addresses told of its alerts (Recipient.parse)
+    cooldown_s: float | None = None  # a later pass on a camera this soon after its alert there adds no alert
     identity: Identity | None = None  # kind identity: the key watched for
 
     def active(self, now: float) -> bool:
@@ -318,6 +376,10 @@ class Alert:
     score: float
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    track_id: int | None = None  # the camera's track of the pass (sightings of one pass share it)
+    last_seen: float | None = None  # when the pass (or the last pass folded in) was last seen, sighting time
+    updated_at: float | None = None  # when a later sighting was last folded into the alert
+    sightings: int = 1  # matching sightings folded into the alert (its pass's and, within the cooldown, later ones)
     id: int | None = None
 
 

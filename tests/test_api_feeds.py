@@ -73,7 +73,7 @@ def test_identity_trajectory_over_the_registering_places(api):
     second = {**PERSON, "place": "Net café 9", "source": "internet_cafe", "latitude": 22.9, "time": NOW - 30}
     api.client.post("/api/feeds/registrations", json={"records": [PERSON, second]}, headers=api.as_role("feed"))
     investigator = api.as_role("investigator")
-    answer = api.client.get(f"/api/trajectory/identity?identity={ID}&reason=case 8", headers=investigator)
+    answer = api.client.get(f"/api/trajectory/identity-key?identity={ID}&reason=case 8", headers=investigator)
     assert answer.status_code == 200
     stops = answer.json()["stops"]
     assert [(s["camera_name"], s["sources"]) for s in stops] == [
@@ -81,7 +81,7 @@ def test_identity_trajectory_over_the_registering_places(api):
         ("Net café 9", ["registration"]),
     ]
     assert answer.json()["transitions"][0]["implausible"]  # 11 km in 30 s
-    audit = api.client.get("/api/audit?action=trajectory.identity", headers=api.as_role("admin")).json()
+    audit = api.client.get("/api/audit?action=trajectory.identity_key", headers=api.as_role("admin")).json()
     assert audit[0]["detail"]["identity"] == "1101**********002X" and ID not in str(audit)
 
 

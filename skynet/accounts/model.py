@@ -30,13 +30,36 @@ class Permission(StrEnum):
     PUSH_FEEDS = "push_feeds"  # checkpoint plate reads and registrations, pushed over the API
     IMPORT_FEEDS = "import_feeds"  # feed files on the server imported by a job
     REVEAL_IDENTITIES = "reveal_identities"  # identity keys shown in full (each time audited): admins only
+    MANAGE_IDENTITIES = "manage_identities"  # merge and split unknown-face identities
+    # The investigative analyses: no role but the admin's has them; an admin grants each to a user.
+    ANALYZE_CLONED_PLATES = "analyze_cloned_plates"
+    ANALYZE_COMPANIONS = "analyze_companions"
+    ANALYZE_INTERSECTIONS = "analyze_intersections"
+    ANALYZE_PATTERNS = "analyze_patterns"  # first seen in an area, unusual hours
+
+
+GRANTABLE: frozenset[Permission] = frozenset(
+    {
+        Permission.ANALYZE_CLONED_PLATES,
+        Permission.ANALYZE_COMPANIONS,
+        Permission.ANALYZE_INTERSECTIONS,
+        Permission.ANALYZE_PATTERNS,
+    }
+)
+"""Permissions an admin grants to one user beyond their role's (:attr:`User.grants`)."""
 
 
 PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     {
         Role.ADMIN: frozenset(Permission),
         Role.INVESTIGATOR: frozenset(
-            {Permission.SEARCH, Permission.MANAGE_WATCHLISTS, Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS}
+            {
+                Permission.SEARCH,
+                Permission.MANAGE_WATCHLISTS,
+                Permission.MANAGE_IDENTITIES,
+                Permission.HANDLE_ALERTS,
+                Permission.VIEW_CAMERAS,
+            }
         ),
         Role.OPERATOR: frozenset(
             {
@@ -55,7 +78,8 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts."""
+    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts; ``grants`` are the
+    permissions an admin gave this user beyond their role's (only :data:`GRANTABLE` ones)."""
 
     name: str
     role: Role
@@ -63,9 +87,15 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
     disabled: bool = False
     id: int | None = None
+    grants: frozenset[Permission] = frozenset()
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """What this user may do: their role's permissions and their grants."""
+        return PERMISSIONS[self.role] | self.grants
 
     def may(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS[self.role]
+        return permission in self.permissions
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +124,7 @@ class UserStore(Protocol):
         ...
 
     def update_user(self, user: User) -> bool:
-        """Stores the role, password hash and disabled flag of ``user.name``; ``False`` if there is none."""
+        """Stores the role, password hash, disabled flag and grants of ``user.name``; ``False`` if there is none."""
         ...
 
     def delete_user(self, name: str) -> bool:
@@ -140,7 +170,9 @@ class MemoryUserStore:
         old = self._users.get(user.name)
         if old is None:
             return False
-        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash, disabled=user.disabled)
+        self._users[user.name] = replace(
+            old, role=user.role, password_hash=user.password_hash, disabled=user.disabled, grants=user.grants
+        )
         return True
 
     def delete_user(self, name: str) -> bool:

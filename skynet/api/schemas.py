@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from skynet.ingest.archive_time import ARCHIVE_TIME_MIN
 from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
+from skynet.services.faces import SimilarityBand
 from skynet.services.sightings import Found, media_url
 from skynet.services.watchlists import Watched
 from skynet.store.plates import PlateMode
@@ -100,17 +101,25 @@ class HourCount(BaseModel):
 
 class FaceMatch(BaseModel):
     similarity: float
+    band: SimilarityBand = Field(
+        description="match: at or above the calibrated threshold; possible: below it, where 99 % of same-person "
+        "pairs and 1 % of different-person pairs are; unlikely: below that (DEV calibration, eval_faces)."
+    )
+    below_threshold: bool = Field(description="Under the calibrated threshold: shown only because it was asked for.")
     sighting: SightingOut
 
 
 class FaceSearchResponse(BaseModel):
     query_box: BoxOut | None = Field(description="The face searched for, in the uploaded image (None: by sighting).")
     faces_in_image: int
+    threshold: float = Field(description="The calibrated threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")
+    min_similarity: float | None = Field(description="The least similarity returned (None: any).")
     results: list[FaceMatch]
 
 
 class PlateMatch(BaseModel):
-    distance: float = Field(description="0 for an exact read; lower ranks first.")
+    match: PlateMode = Field(description="How the read matched: exact, by the wildcard pattern, or fuzzily.")
+    distance: float = Field(description="Edit distance of the read that matched (0: exact); lower ranks first.")
     matched_read: str
     sighting: SightingOut
 
@@ -233,6 +242,7 @@ class WatchlistOut(BaseModel):
     plate_pattern: str | None
     photos: int
     min_similarity: float | None
+    cooldown_s: float | None = Field(description="Its own alert cooldown, seconds (None: SKYNET_ALERT_COOLDOWN_S).")
     identity: str | None = Field(default=None, description="kind=identity: the key, masked.")
 
     @classmethod
@@ -250,6 +260,7 @@ class WatchlistOut(BaseModel):
             plate_pattern=entry.plate_pattern,
             photos=len(entry.embeddings),
             min_similarity=entry.min_similarity,
+            cooldown_s=entry.cooldown_s,
             identity=entry.identity.masked if entry.identity else None,
         )
 
@@ -264,6 +275,8 @@ class AlertOut(BaseModel):
     acknowledged_by: str | None
     acknowledged_at: float | None
     thumbnail_url: str
+    sightings: int = Field(description="Matching sightings in it: those of its pass, and passes within the cooldown.")
+    updated_at: float | None = Field(description="When the last of them was added (None: only the first).")
 
     @classmethod
     def of(cls, alert: Alert) -> AlertOut:
@@ -277,7 +290,19 @@ class AlertOut(BaseModel):
             acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at,
             thumbnail_url=media_url(alert.sighting_id, "thumbnail"),
+            sightings=alert.sightings,
+            updated_at=alert.updated_at,
         )
+
+
+class AcknowledgeAll(Strict):
+    reason: Reason
+    entry_id: int | None = Field(default=None, ge=1, le=2**62, description="Only this watch-list entry's alerts.")
+
+
+class AcknowledgedOut(BaseModel):
+    acknowledged: int
+    alert_ids: list[int]
 
 
 class ReindexRequest(Strict):

@@ -1,6 +1,7 @@
 """Evidence export: sightings chosen by id, or by a plate or face query (through the search service), as
 one ZIP made as a stream — ``manifest.json`` (who, when, why, what was asked, a SHA-256 per file),
-``sightings.csv``, ``thumbnails/`` and ``context/`` JPEGs and, when asked, ``trajectory.geojson``. Every
+``sightings.csv``, ``thumbnails/`` and ``context/`` JPEGs and, when asked, ``trajectory.geojson`` (or, for an
+analysis's sightings, ``analysis.json``: what it found). Every
 export is audited before its first byte. Camera source URLs (which may hold credentials) are never
 written; archive file names are redacted the same way."""
 
@@ -92,6 +93,7 @@ class ExportOrder:
     media: bool = True
     trajectory: bool = False
     max_speed_kmh: float | None = None
+    analysis: dict[str, Any] | None = None  # an analysis's result, written as analysis.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,8 @@ class ExportService:
         yield member("sightings.csv", _csv(selected, set(media)))
         if trajectory is not None:
             yield member("trajectory.geojson", trajectory)
+        if order.analysis is not None:
+            yield member("analysis.json", _json(order.analysis))
         for name, path in media.items():
             try:
                 data = path.read_bytes()

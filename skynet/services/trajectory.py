@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skynet.accounts.model import User
-from skynet.errors import InvalidInputError
+from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Sighting
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery
@@ -105,11 +105,20 @@ class TrajectoryService:
         )
         return traced
 
-    def of_identity(
+    def of_identity(self, user: User, reason: str, identity_id: int, max_speed_kmh: float | None = None) -> Traced:
+        """Where an unknown-face identity (person #n) was seen; audited as ``trajectory.identity``."""
+        reason = self.auditor.reason(reason)
+        if not self.store.identities.exists(identity_id):
+            raise NotFoundError(f"no identity person #{identity_id} (or it was merged into another)")
+        ids = self.store.identities.sightings(identity_id)
+        self.auditor.record(user, "trajectory.identity", reason, {"identity": identity_id, "sightings": len(ids)})
+        return self._traced(ids, max_speed_kmh)
+
+    def of_identity_key(
         self, user: User, reason: str, identity: str, id_type: str | None, max_speed_kmh: float | None = None
     ) -> Traced:
         """Where a person was registered (hotels, internet cafés, ...) by identity key; audited as
-        ``trajectory.identity`` with the key masked."""
+        ``trajectory.identity_key`` with the key masked."""
         reason = self.auditor.reason(reason)
         try:
             key_hash = self.store.identity_keys.key_hash(identity_value(id_type, identity))
@@ -118,7 +127,7 @@ class TrajectoryService:
         ids = self.store.feeds.with_identity(key_hash, TRAJECTORY_LIMIT)
         self.auditor.record(
             user,
-            "trajectory.identity",
+            "trajectory.identity_key",
             reason,
             {"identity": mask(shown(identity_value(id_type, identity))), "sightings": len(ids)},
         )

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from skynet.accounts import changes
 from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
-from skynet.accounts.model import ApiToken, Role, User, UserStore
+from skynet.accounts.model import ApiToken, Permission, Role, User, UserStore
 from skynet.services.audit import Auditor
 
 T = TypeVar("T")
@@ -79,16 +79,31 @@ class UserService:
         return Issued(user, token, record)
 
     def change(
-        self, by: User | str, name: str, reason: str | None, role: Role | None = None, disabled: bool | None = None
+        self,
+        by: User | str,
+        name: str,
+        reason: str | None,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        grants: frozenset[Permission] | None = None,
     ) -> Account:
-        """Change a role, or disable (revoking the user's tokens) or re-enable an account."""
-        asked = {k: v for k, v in (("role", role.value if role else None), ("disabled", disabled)) if v is not None}
+        """Change a role, disable (revoking the user's tokens) or re-enable an account, or set the
+        permissions granted beyond the role (the analyses)."""
+        asked = {
+            k: v
+            for k, v in (
+                ("role", role.value if role else None),
+                ("disabled", disabled),
+                ("grants", None if grants is None else sorted(p.value for p in grants)),
+            )
+            if v is not None
+        }
         user = self._audited(
             by,
             "user.update",
             reason,
             {"user": name, **asked},
-            lambda: changes.change_user(self.users, name, role=role, disabled=disabled),
+            lambda: changes.change_user(self.users, name, role=role, disabled=disabled, grants=grants),
         )
         return self._account(user)
 

@@ -70,16 +70,21 @@ class WatchlistService:
         pattern: str | None = None,
         expires_at: float | None = None,
         min_similarity: float | None = None,
+        cooldown_s: float | None = None,
         identity: str | None = None,
         id_type: str | None = None,
     ) -> Watched:
         """Watch for a face (the largest face of each of 1 to :data:`MAX_PHOTOS` photos, which are kept
         to re-embed it when the model pack changes), a plate (exact or wildcard ``pattern``) or an identity
-        key (``identity``, of ``id_type``: registrations with that key alert; kept sealed, shown masked)."""
+        key (``identity``, of ``id_type``: registrations with that key alert; kept sealed, shown masked).
+        ``cooldown_s``: a later pass at a camera this soon after the alert there adds to that alert
+        (default: the ``alert_cooldown_s`` setting)."""
         reason = self.auditor.reason(reason)
         now = self.clock()
         if expires_at is not None and expires_at <= now:
             raise UnusableInputError("expires_at is in the past")
+        if cooldown_s is not None and cooldown_s < 0:
+            raise InvalidInputError("cooldown_s must be 0 or more seconds")
         embeddings: tuple[np.ndarray, ...] = ()
         kept: list[bytes] = []
         sealed = None
@@ -114,6 +119,7 @@ class WatchlistService:
             pattern,
             embeddings,
             min_similarity if kind is SightingKind.FACE else None,
+            cooldown_s=cooldown_s,
             identity=sealed,
         )
         entry_id = self.store.watchlists.add(entry, model=self.catalog.live_model, photos=kept)
@@ -129,6 +135,7 @@ class WatchlistService:
                 "identity": sealed.masked if sealed else None,
                 "photos": len(embeddings),
                 "expires_at": expires_at,
+                "cooldown_s": cooldown_s,
             },
         )
         self.on_change()
@@ -174,3 +181,17 @@ class WatchlistService:
         detail = {"alert": alert_id, "sighting": alert.sighting_id, "acknowledged_by": alert.acknowledged_by}
         self.auditor.record(user, "alert.ack", reason, detail)
         return alert
+
+    def acknowledge_all(self, user: User, reason: str, entry_id: int | None = None) -> list[int]:
+        """Mark every open alert handled (of entry ``entry_id`` only, when given): audited once, with the
+        reason and the alerts' ids; their sightings are held as evidence, as one acknowledgement holds its
+        sighting. Returns those ids (none: nothing was open)."""
+        reason = self.auditor.reason(reason)
+        if entry_id is not None:
+            self.entry(entry_id)  # NotFoundError for an unknown entry
+        now = self.clock()
+        ids = self.store.alerts.acknowledge_all(user.name, now, entry_id)
+        for alert in filter(None, map(self.store.alerts.get, ids)):
+            self.store.holds.hold([alert.sighting_id], HoldCause.ALERT, str(alert.id), user.name, now)
+        self.auditor.record(user, "alert.ack_all", reason, {"entry": entry_id, "count": len(ids), "alerts": ids})
+        return ids

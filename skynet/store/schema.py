@@ -446,6 +446,47 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         9,
         """
+        -- The investigative analyses (skynet.analytics): the permissions an admin granted a user beyond
+        -- their role's (a JSON list), and the indexes that find a plate's sightings in time order.
+        ALTER TABLE users ADD COLUMN grants TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        -- every plate sighting of a time window in one sequential read (an analysis reads many of them)
+        CREATE INDEX sightings_plate_window ON sightings(best_time, plate_text, camera_id, first_seen, last_seen, id)
+            WHERE plate_text IS NOT NULL;
+
+        -- Unknown-face identities ("person #12"): face sightings grouped as they arrive (skynet.index.identities),
+        -- merged and split by investigators. A merged identity points at the one it went into.
+        CREATE TABLE identities (
+            id {id},
+            created_at {float} NOT NULL,
+            merged_into {bigint} REFERENCES identities(id)
+        );
+        CREATE TABLE face_identities (
+            sighting_id {bigint} PRIMARY KEY REFERENCES sightings(id) ON DELETE CASCADE,
+            identity_id {bigint} NOT NULL REFERENCES identities(id)
+        );
+        CREATE INDEX face_identities_identity ON face_identities(identity_id);
+        """,
+    ),
+    Migration(
+        10,
+        """
+        -- One alert per pass (skynet.watchlist.matcher): an alert remembers the track of its camera it
+        -- came from and when the pass was last seen (sighting time), so the later sightings of the same
+        -- pass, and passes within the entry's cooldown, are folded into it (how many: sightings; when:
+        -- updated_at) instead of raising another. Entries may set their own cooldown (seconds).
+        ALTER TABLE alerts ADD COLUMN track_id {bigint};
+        ALTER TABLE alerts ADD COLUMN last_seen {float};
+        ALTER TABLE alerts ADD COLUMN updated_at {float};
+        ALTER TABLE alerts ADD COLUMN sightings INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX alerts_entry_camera ON alerts(entry_id, camera_id, id);
+        CREATE INDEX alerts_open ON alerts(id) WHERE acknowledged_by IS NULL;
+        ALTER TABLE watchlist_entries ADD COLUMN cooldown_s {float};
+        """,
+    ),
+    Migration(
+        11,
+        """
         -- External feeds (skynet.services.feeds): road-checkpoint plate reads and registrations of people by
         -- identity key become sightings of their source (checkpoint, registration; video for the rest), kind
         -- 'identity' for a registration; feed_records holds what they add, keyed by each record's natural key
@@ -481,7 +522,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
         # SQLite cannot change a CHECK: sightings, watchlist_entries and users are rebuilt (id sequences kept;
-        # the foreign keys of other tables name the tables, so they point at the new ones).
+        # the foreign keys of other tables name the tables, so they point at the new ones), with every index of
+        # the earlier migrations on them.
         sqlite="""
         CREATE TABLE sightings_new (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -520,6 +562,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX sightings_camera_time ON sightings(camera_id, best_time);
         CREATE INDEX sightings_faces ON sightings(id) WHERE kind = 'face';
         CREATE INDEX sightings_origin_file ON sightings(origin_file) WHERE origin_file IS NOT NULL;
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        CREATE INDEX sightings_plate_window ON sightings(best_time, plate_text, camera_id, first_seen, last_seen, id)
+            WHERE plate_text IS NOT NULL;
         CREATE INDEX sightings_source_time ON sightings(source, best_time) WHERE source <> 'video';
 
         CREATE TABLE watchlist_entries_new (
@@ -537,13 +582,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             recipients TEXT NOT NULL DEFAULT '[]',
             deleted_at REAL,
             deleted_by TEXT,
+            cooldown_s REAL,
             identity_hash TEXT,
             identity_masked TEXT,
             identity_sealed BLOB
         );
         INSERT INTO watchlist_entries_new
             SELECT id, kind, label, reason, added_by, created_at, expires_at, plate_pattern, embeddings,
-                   embedding_count, min_similarity, recipients, deleted_at, deleted_by, NULL, NULL, NULL
+                   embedding_count, min_similarity, recipients, deleted_at, deleted_by, cooldown_s, NULL, NULL, NULL
             FROM watchlist_entries;
         DELETE FROM sqlite_sequence WHERE name = 'watchlist_entries_new';
         INSERT INTO sqlite_sequence (name, seq)
@@ -557,9 +603,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             role TEXT NOT NULL CHECK (role IN ('admin', 'investigator', 'operator', 'feed')),
             created_at REAL NOT NULL,
             password_hash TEXT,
-            disabled INTEGER NOT NULL DEFAULT 0
+            disabled INTEGER NOT NULL DEFAULT 0,
+            grants TEXT NOT NULL DEFAULT '[]'
         );
-        INSERT INTO users_new SELECT id, name, role, created_at, password_hash, disabled FROM users;
+        INSERT INTO users_new SELECT id, name, role, created_at, password_hash, disabled, grants FROM users;
         DELETE FROM sqlite_sequence WHERE name = 'users_new';
         INSERT INTO sqlite_sequence (name, seq) SELECT 'users_new', seq FROM sqlite_sequence WHERE name = 'users';
         DROP TABLE users;

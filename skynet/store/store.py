@@ -14,9 +14,11 @@ from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.feeds import FeedImportRepository, FeedRepository
 from skynet.store.holds import HoldRepository
+from skynet.store.identities import IdentityRepository
 from skynet.store.identity_keys import IdentityKeys
 from skynet.store.jobs import JobRepository
 from skynet.store.media import MediaFiles, storage_error
+from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
 from skynet.store.sighting_list import SightingList
@@ -70,6 +72,8 @@ class Store:
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
+        self.observations = ObservationRepository(db)
+        self.identities = IdentityRepository(db)
 
     def _sweep(self) -> int:
         try:

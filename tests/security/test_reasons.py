@@ -80,7 +80,7 @@ ROUTES: dict[str, tuple[str, Request]] = {
     ),
     "identity trajectory": (
         "investigator",
-        lambda c, r: c.get("/api/trajectory/identity", params={"identity": "11010519491231002X", "reason": r}),
+        lambda c, r: c.get("/api/trajectory/identity-key", params={"identity": "11010519491231002X", "reason": r}),
     ),
     "identity reveal": ("admin", lambda c, r: c.post("/api/sightings/1/identity", json={"reason": r})),
     "feed import job": (
