@@ -1,5 +1,6 @@
-"""One sighting (read with a reason, audited), and its thumbnail and context JPEGs through the signed,
-short-lived links the API hands out (:mod:`skynet.services.media_links`): never by a guessable URL."""
+"""Sightings: listed (filters, keyset pages, counts per camera per hour; each listing audited with its reason),
+one sighting (read with a reason, audited), and its thumbnail and context JPEGs through the signed, short-lived
+links the API hands out (:mod:`skynet.services.media_links`): never by a guessable URL."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
@@ -13,16 +14,59 @@ from starlette.concurrency import run_in_threadpool
 from skynet.accounts.errors import AuthError
 from skynet.accounts.model import Permission, User
 from skynet.api.auth import Auth
-from skynet.api.deps import AuthOf, require, sighting_service
-from skynet.api.schemas import ErrorBody, Reason, SightingOut
+from skynet.api.deps import AuthOf, browse_service, require, sighting_service
+from skynet.api.schemas import ErrorBody, HourCount, Reason, SightingOut, SightingPage
+from skynet.api.time_range import TimeRange, query_time_range
+from skynet.records import SightingKind, SightingSource
+from skynet.services.browse import BrowseService
 from skynet.services.media_links import NEW_LINK_HINT, Media, MediaLink
 from skynet.services.sightings import SightingService
+from skynet.store.sighting_list import SightingFilter
 
 SightingId = Annotated[int, PathParam(ge=1, le=2**62)]
 Sightings = Annotated[SightingService, Depends(sighting_service)]
 JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}}
 
-router = APIRouter(tags=["sightings"], responses={c: {"model": ErrorBody} for c in (401, 403, 404, 422)})
+router = APIRouter(tags=["sightings"], responses={c: {"model": ErrorBody} for c in (400, 401, 403, 404, 422)})
+Searcher = Annotated[User, Depends(require(Permission.SEARCH))]
+Browse = Annotated[BrowseService, Depends(browse_service)]
+CameraIds = Annotated[list[str] | None, Query(max_length=100, description="Only these cameras (repeat).")]
+Kinds = Annotated[list[SightingKind] | None, Query(description="Only these kinds: face, plate, identity.")]
+Sources = Annotated[list[SightingSource] | None, Query(description="Only these: video, checkpoint, registration.")]
+Period = Annotated[TimeRange, Depends(query_time_range)]
+
+
+@router.get("/api/sightings", response_model=SightingPage)
+def list_sightings(
+    user: Searcher,
+    browse: Browse,
+    reason: Annotated[Reason, Query()],
+    period: Period,
+    camera: CameraIds = None,
+    kind: Kinds = None,
+    source: Sources = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=100, description="A page's next_cursor: the page after.")] = None,
+) -> SightingPage:
+    """Sightings as they came, newest first, a page at a time (pass on ``next_cursor``); audited."""
+    page = browse.page(user, reason, SightingFilter(camera, kind, source, period.since, period.until), limit, cursor)
+    link = browse.sightings.links.linker(user, "sightings.list")
+    return SightingPage(items=[SightingOut.of(f, link) for f in page.found], next_cursor=page.next_cursor)
+
+
+@router.get("/api/sightings/counts", response_model=list[HourCount])
+def count_sightings(
+    user: Searcher,
+    browse: Browse,
+    reason: Annotated[Reason, Query()],
+    period: Period,
+    camera: CameraIds = None,
+    kind: Kinds = None,
+    source: Sources = None,
+) -> list[HourCount]:
+    """How many sightings each camera had in each hour (hours without any left out), in time order; audited."""
+    counts = browse.counts(user, reason, SightingFilter(camera, kind, source, period.since, period.until))
+    return [HourCount(camera_id=c, hour=h, count=n) for c, h, n in counts]
 
 
 @router.get("/api/sightings/{sighting_id}", response_model=SightingOut)
