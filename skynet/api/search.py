@@ -159,6 +159,7 @@ def search_plate(
 def identity_trajectory(
     user: Searcher,
     trajectories: Trajectories,
+    links: Links,
     identity: Annotated[str, Query(min_length=4, max_length=64, description="The identity key.")],
     reason: Annotated[Reason, Query()],
     id_type: Annotated[str | None, Query(max_length=20, description="cn_id (default), passport, other.")] = None,
@@ -166,7 +167,8 @@ def identity_trajectory(
 ) -> TrajectoryResponse:
     """Where a person was registered (hotels, internet cafés, residence offices), by identity key: stops in
     time order at the registering places, moves between them (the key masked in the audit log)."""
-    return trajectory_response(trajectories.of_identity_key(user, reason, identity, id_type, max_speed_kmh))
+    traced = trajectories.of_identity_key(user, reason, identity, id_type, max_speed_kmh)
+    return trajectory_response(traced, links.linker(user, "trajectory.identity_key"))
 
 
 @router.post("/api/trajectory", response_model=TrajectoryResponse)
