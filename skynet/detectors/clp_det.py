@@ -10,6 +10,7 @@ from skynet.detectors.plate_rectify import complete_cut_plate
 from skynet.detectors.runtime import create_session
 from skynet.records import Box, PlateDetection
 
+MODEL_FILE = "clp_det.onnx"
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
 PAD_MULTIPLE = 32
 CANDIDATE_SCORE = 0.02
@@ -78,9 +79,9 @@ class ClpDetector:
 
 @registry.register("plate_detector", "clp_det")
 def create(context: registry.BackendContext) -> ClpDetector:
-    """Build the detector from the pack's ``clp_det.onnx`` and the plate settings."""
+    """Build the detector from the pack's ``clp_det.onnx`` (int8 or fp32, see ``SKYNET_PRECISION``) and the
+    plate settings."""
     settings = context.settings
-    session = create_session(
-        context.model_path("clp_det.onnx"), settings.execution_providers, settings.intra_op_threads, "clp_det.onnx"
-    )
+    model = context.precision_model_path(MODEL_FILE)
+    session = create_session(model, settings.execution_providers, settings.intra_op_threads, model.name)
     return ClpDetector(session, settings.plate_detect_long_side, settings.plate_min_score)

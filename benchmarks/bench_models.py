@@ -1,0 +1,136 @@
+"""Latency of each model of the default pack, fp32 against its static int8 variant, on a given number of threads.
+
+    python benchmarks/bench_models.py [--threads 1] [--rounds 7] [--seconds 0.5] [--json PATH]
+
+Each model runs on inputs of the size the detectors feed it (values in the right range; a CNN's
+time does not depend on the content). fp32 and int8 alternate round by round, so a machine whose
+speed drifts (shared cores) slows both alike; each figure is the median over ``--rounds`` of the
+mean time per run within a round. ``face embedding, whole`` is the embedder back-end's
+``embed()`` on a real face of ../shared/data (dlib 5-point alignment and chip included; skipped
+when the data is absent), per face, for one face and for four faces of one image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from skynet.config import Settings
+from skynet.detectors.analyzer import ImageAnalyzer
+from skynet.detectors.centerface import load_graph
+from skynet.detectors.runtime import create_session
+from skynet.models import ModelStore, get_pack
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PROVIDERS = ["CPUExecutionProvider"]
+# model file, what the input stands for, its input name and shape, value range
+CASES = (
+    ("centerface.onnx", "640x480 frame", "input.1", (1, 3, 480, 640), (0, 255)),
+    ("centerface.onnx", "1080p frame at 640 px", "input.1", (1, 3, 384, 640), (0, 255)),
+    ("dlib_face_recognition_resnet_model_v1.onnx", "1 face", "chips", (1, 3, 150, 150), (0, 255)),
+    ("dlib_face_recognition_resnet_model_v1.onnx", "4 faces (per face)", "chips", (4, 3, 150, 150), (0, 255)),
+    ("clp_det.onnx", "640x480 frame", "image", (1, 3, 480, 640), (-123, 151)),
+    ("clp_det.onnx", "1080p frame at 960 px", "image", (1, 3, 544, 960), (-123, 151)),
+    ("ch_PP-OCRv4_rec_infer.onnx", "1 plate", "x", (1, 3, 48, 320), (-1, 1)),
+    ("clp_v2_c_rec.onnx", "1 plate", "x", (1, 3, 32, 125), (-1, 1)),
+)
+
+
+def session_for(store: ModelStore, name: str, threads: int):
+    pack = get_pack("default")
+    path = store.require(pack, name)
+    model = load_graph(path) if name.startswith("centerface") else path
+    return create_session(model, PROVIDERS, threads, name)
+
+
+def timed(run: Callable[[], object], seconds: float) -> float:
+    """Mean milliseconds per call of ``run`` over about ``seconds``."""
+    run()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        run()
+        count += 1
+    return (time.perf_counter() - start) * 1000.0 / count
+
+
+def paired(runs: dict[str, Callable[[], object]], rounds: int, seconds: float) -> dict[str, float]:
+    """Median ms per call of each of ``runs``, measured in alternating rounds."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for _ in range(rounds):
+        for label, run in runs.items():
+            times[label].append(timed(run, seconds))
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def model_rows(store: ModelStore, threads: int, rounds: int, seconds: float) -> list[dict]:
+    rng = np.random.default_rng(0)
+    pack = get_pack("default")
+    rows = []
+    for name, what, input_name, shape, (low, high) in CASES:
+        feed = {input_name: rng.uniform(low, high, shape).astype(np.float32)}
+        runs = {"fp32": session_for(store, name, threads)}
+        variant = pack.int8_variant(name)
+        if variant is not None:
+            runs["int8"] = session_for(store, variant, threads)
+        per = shape[0] if "per face" in what else 1
+        ms = paired({k: (lambda s=s, f=feed: s.run(None, f)) for k, s in runs.items()}, rounds, seconds)
+        rows.append({"model": name, "input": what, **{k: v / per for k, v in ms.items()}})
+    return rows
+
+
+def embedding_rows(threads: int, rounds: int, seconds: float) -> list[dict]:
+    """The embedder back-end's whole ``embed()`` per face, fp32 and int8, on a real photo's face."""
+    photo = SHARED / "faces_identities" / "images" / "face_0005.jpg"
+    if not photo.is_file():
+        print(f"note: {photo} not found; whole-embedding rows skipped", file=sys.stderr)
+        return []
+    image = cv2.imread(str(photo))
+    analyzers = {
+        p: ImageAnalyzer.from_settings(Settings(precision=p, intra_op_threads=threads)) for p in ("fp32", "int8")
+    }
+    face = max(analyzers["fp32"].face_detector.detect(image), key=lambda f: f.box.area)
+    rows = []
+    for count in (1, 4):
+        runs = {p: (lambda a=a, n=count: a.face_embedder.embed(image, [face] * n)) for p, a in analyzers.items()}
+        ms = paired(runs, rounds, seconds)
+        rows.append(
+            {
+                "model": "face embedding, whole (alignment + network)",
+                "input": f"{count} face{'s' if count > 1 else ''} of one image (per face)",
+                **{k: v / count for k, v in ms.items()},
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.5, help="length of one round of one model")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    store = ModelStore(Settings().models_path)
+    rows = model_rows(store, args.threads, args.rounds, args.seconds)
+    rows += embedding_rows(args.threads, args.rounds, args.seconds)
+    print(f"{'model':45s} {'input':38s} {'fp32 ms':>8s} {'int8 ms':>8s} {'speed-up':>8s}")
+    for row in rows:
+        int8 = row.get("int8")
+        speedup = f"{row['fp32'] / int8:7.2f}x" if int8 else ""
+        int8_text = f"{int8:8.2f}" if int8 else f"{'-':>8s}"
+        print(f"{row['model']:45s} {row['input']:38s} {row['fp32']:8.2f} {int8_text} {speedup:>8s}")
+    if args.json:
+        args.json.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
