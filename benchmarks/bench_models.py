@@ -1,13 +1,14 @@
 """Latency of each model of the default pack, fp32 against its static int8 variant, on a given number of threads.
 
-    python benchmarks/bench_models.py [--threads 1] [--rounds 7] [--seconds 0.5] [--json PATH]
+    python benchmarks/bench_models.py [--threads 1] [--rounds 7] [--seconds 0.5] [--int8-dir DIR] [--json PATH]
 
 Each model runs on inputs of the size the detectors feed it (values in the right range; a CNN's
 time does not depend on the content). fp32 and int8 alternate round by round, so a machine whose
 speed drifts (shared cores) slows both alike; each figure is the median over ``--rounds`` of the
 mean time per run within a round. ``face embedding, whole`` is the embedder back-end's
-``embed()`` on a real face of ../shared/data (dlib 5-point alignment and chip included; skipped
-when the data is absent), per face, for one face and for four faces of one image.
+``embed()`` (dlib 5-point alignment and chip included) per face, on one and on all four faces of
+``bench_detect.py``'s 1080p scene with four people (skipped when ../shared/data is absent).
+``--int8-dir`` adds int8 builds of models the pack has none of (``calibrate_int8.py --check-dir``).
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_detect import scenes
 
 from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.detectors.centerface import load_graph
 from skynet.detectors.runtime import create_session
 from skynet.models import ModelStore, get_pack
+from skynet.models.quantize import int8_name
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PROVIDERS = ["CPUExecutionProvider"]
 # model file, what the input stands for, its input name and shape, value range
 CASES = (
@@ -44,9 +47,8 @@ CASES = (
 )
 
 
-def session_for(store: ModelStore, name: str, threads: int):
-    pack = get_pack("default")
-    path = store.require(pack, name)
+def session_for(store: ModelStore, name: str, threads: int, path: Path | None = None):
+    path = path or store.require(get_pack("default"), name)
     model = load_graph(path) if name.startswith("centerface") else path
     return create_session(model, PROVIDERS, threads, name)
 
@@ -70,7 +72,7 @@ def paired(runs: dict[str, Callable[[], object]], rounds: int, seconds: float) -
     return {label: statistics.median(values) for label, values in times.items()}
 
 
-def model_rows(store: ModelStore, threads: int, rounds: int, seconds: float) -> list[dict]:
+def model_rows(store: ModelStore, threads: int, rounds: int, seconds: float, int8_dir: Path | None) -> list[dict]:
     rng = np.random.default_rng(0)
     pack = get_pack("default")
     rows = []
@@ -78,8 +80,11 @@ def model_rows(store: ModelStore, threads: int, rounds: int, seconds: float) -> 
         feed = {input_name: rng.uniform(low, high, shape).astype(np.float32)}
         runs = {"fp32": session_for(store, name, threads)}
         variant = pack.int8_variant(name)
+        extra = int8_dir / int8_name(name) if int8_dir is not None else None
         if variant is not None:
             runs["int8"] = session_for(store, variant, threads)
+        elif extra is not None and extra.is_file():  # an int8 build the pack does not use (accuracy did not hold)
+            runs["int8"] = session_for(store, extra.name, threads, extra)
         per = shape[0] if "per face" in what else 1
         ms = paired({k: (lambda s=s, f=feed: s.run(None, f)) for k, s in runs.items()}, rounds, seconds)
         rows.append({"model": name, "input": what, **{k: v / per for k, v in ms.items()}})
@@ -87,24 +92,24 @@ def model_rows(store: ModelStore, threads: int, rounds: int, seconds: float) -> 
 
 
 def embedding_rows(threads: int, rounds: int, seconds: float) -> list[dict]:
-    """The embedder back-end's whole ``embed()`` per face, fp32 and int8, on a real photo's face."""
-    photo = SHARED / "faces_identities" / "images" / "face_0005.jpg"
-    if not photo.is_file():
-        print(f"note: {photo} not found; whole-embedding rows skipped", file=sys.stderr)
+    """The embedder back-end's whole ``embed()`` per face, fp32 and int8, on the faces (about 150 px tall) of
+    ``bench_detect.py``'s 1080p scene with four people (skipped without ../shared/data)."""
+    scene = scenes().get("2 plates, 4 faces")
+    if scene is None:
+        print("note: ../shared/data not found; whole-embedding rows skipped", file=sys.stderr)
         return []
-    image = cv2.imread(str(photo))
     analyzers = {
         p: ImageAnalyzer.from_settings(Settings(precision=p, intra_op_threads=threads)) for p in ("fp32", "int8")
     }
-    face = max(analyzers["fp32"].face_detector.detect(image), key=lambda f: f.box.area)
+    faces = analyzers["fp32"].face_detector.detect(scene)
     rows = []
-    for count in (1, 4):
-        runs = {p: (lambda a=a, n=count: a.face_embedder.embed(image, [face] * n)) for p, a in analyzers.items()}
+    for count in (1, len(faces)):
+        runs = {p: (lambda a=a, n=count: a.face_embedder.embed(scene, faces[:n])) for p, a in analyzers.items()}
         ms = paired(runs, rounds, seconds)
         rows.append(
             {
                 "model": "face embedding, whole (alignment + network)",
-                "input": f"{count} face{'s' if count > 1 else ''} of one image (per face)",
+                "input": f"{count} face{'s' if count > 1 else ''} of a 1080p frame (per face)",
                 **{k: v / count for k, v in ms.items()},
             }
         )
@@ -116,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.5, help="length of one round of one model")
+    parser.add_argument("--int8-dir", type=Path, help="int8 builds of models the pack has none of (calibrate_int8.py)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     store = ModelStore(Settings().models_path)
-    rows = model_rows(store, args.threads, args.rounds, args.seconds)
+    rows = model_rows(store, args.threads, args.rounds, args.seconds, args.int8_dir)
     rows += embedding_rows(args.threads, args.rounds, args.seconds)
     print(f"{'model':45s} {'input':38s} {'fp32 ms':>8s} {'int8 ms':>8s} {'speed-up':>8s}")
     for row in rows:

@@ -16,13 +16,17 @@ Calibration images (``../shared/data``), kept apart from the evaluation sets whe
 * faces (CenterFace, the dlib ResNet): the ``faces_groups`` photos, each face found also shown
   twice as a camera shows it (``eval_faces.py --video``'s renderer), frames of ``vtest.avi``
   and MOT17; ``faces_identities`` (the face evaluation set) is not used;
-* plates (clp_det, PP-OCRv4 rec, clp_rec): ``plates_openalpr`` photos (EU / US plates), synthetic
+* plates (PP-OCRv4 rec, clp_rec; clp_det is recorded, its int8 variant was measured and not adopted):
+  ``plates_openalpr`` photos (EU / US plates), synthetic
   Chinese plates on cars in generated streets and as small, blurred, JPEG-compressed crops,
   frames of the traffic clips; the Chinese plate
   evaluation sets (CCPD, EasyPR, crops) are not used.
 
-With ``--check-dir DIR`` the int8 models are then built into ``DIR/default/`` as installation
-builds them, and their checksums printed (to record in ``skynet/models/packs.py``).
+Ranges are onnxruntime's min-max, or (``METHOD``) the central 99.99 % of each activation's values
+(histograms, one feed at a time). With ``--check-dir DIR`` the int8 models are then built into
+``DIR/default/`` as installation builds them, and their checksums printed (to record in
+``skynet/models/packs.py``); ``--models clp_det.onnx --check-dir DIR`` builds the rejected detector
+for ``bench_models.py --int8-dir`` (and writes its ranges beside the others: delete them).
 """
 
 from __future__ import annotations
@@ -282,7 +286,10 @@ def central_ranges(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--models", nargs="+", default=list(FACE_MODELS + PLATE_MODELS))
+    shipped = [m for m in FACE_MODELS + PLATE_MODELS if get_pack("default").int8_variant(m)]
+    parser.add_argument(
+        "--models", nargs="+", default=shipped, help="default: the models the pack has int8 variants of"
+    )
     parser.add_argument("--method", choices=METHODS, help="calibration method for every model (default: METHOD)")
     parser.add_argument("--check-dir", type=Path, help="build the int8 models into DIR/default/ and print checksums")
     parser.add_argument("--feeds-dir", type=Path, help="keep the recorded model inputs here (and reuse them)")

