@@ -1,12 +1,16 @@
 # The two commands that matter on a fresh machine:
 #   make demo   set up (virtualenv, default model pack), create the first admin if there is none
 #               (its API token is printed once) and run the service with the demo camera
-#   make test   set up (plus the Debian packages the tests need) and run the test suite
+#   make test   set up (plus the Debian packages the tests use) and run the test suite
+# Others: make lint (ruff and mypy; not yet part of make test), make lock (refresh the lock files in requirements/).
+# Every install comes from a lock file: exact versions, each file checked against its SHA-256; nothing is resolved.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+TOOLS  := .tools
+PIP    := pip install --disable-pip-version-check -q
 
-.PHONY: demo test setup models system-deps
+.PHONY: demo test setup models system-deps lint lock
 
 demo: setup models system-deps
 	@$(BIN)/skynet users list | grep -q . || $(BIN)/skynet users create-admin admin
@@ -17,9 +21,13 @@ test: setup models system-deps
 
 setup: $(BIN)/skynet
 
-$(BIN)/skynet: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+# A new virtualenv whenever pyproject.toml or the lock changes, so that it holds exactly what the lock lists;
+# --no-deps: pip takes the lock as it is (pip check then proves it complete).
+$(BIN)/skynet: pyproject.toml requirements/test.txt
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/$(PIP) --no-deps --require-hashes --only-binary :all: -r requirements/test.txt
+	$(BIN)/$(PIP) --no-deps --no-build-isolation -e .
+	$(BIN)/pip check -q
 	touch $@
 
 models: setup
@@ -27,3 +35,16 @@ models: setup
 
 system-deps:
 	scripts/install-system-deps.sh
+
+lint: setup
+	$(BIN)/ruff format --check skynet tests benchmarks
+	$(BIN)/ruff check skynet
+	$(BIN)/mypy skynet
+
+lock: $(TOOLS)/bin/uv
+	scripts/lock.sh
+
+$(TOOLS)/bin/uv: requirements/tools.txt
+	$(PYTHON) -m venv --clear $(TOOLS)
+	$(TOOLS)/bin/$(PIP) --no-deps --require-hashes --only-binary :all: -r requirements/tools.txt
+	touch $@

@@ -30,9 +30,9 @@ import httpx
 import numpy as np
 import uvicorn
 
-from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
-from skynet.api.services import Services
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
+from skynet.app import SystemRole, build
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.index.synthetic import clustered_embeddings
@@ -49,7 +49,7 @@ def fill(catalog: Catalog, n: int) -> None:
     times = np.arange(n) * (SPAN_S / n)
     box = Box(0, 0, 80, 100)
     for camera in CAMERAS:
-        catalog.store.add_camera(Camera(camera, camera.title(), f"rtsp://10.0.0.1/{camera}"))
+        catalog.store.cameras.save(Camera(camera, camera.title(), f"rtsp://10.0.0.1/{camera}"))
     for lo in range(0, n, BATCH):
         catalog.add_sightings(
             [
@@ -63,16 +63,14 @@ def fill(catalog: Catalog, n: int) -> None:
 
 
 def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
-    """The server process: the API over the store in ``data_dir`` on 127.0.0.1:``port``."""
+    """The server process: an API node over the store in ``data_dir`` on 127.0.0.1:``port``, built as
+    ``skynet serve`` builds its system (``upload_analyzers`` analysers of the installed model packs, or none)."""
     settings = Settings(data_dir=data_dir, model_dir=Settings().models_path)  # the installed model packs
-    catalog = Catalog.open(data_dir)
-    analyze = None
-    if upload_analyzers:
-        from skynet.ingest.analysis import AnalyzerPool
-
-        analyze = AnalyzerPool.from_settings(settings, size=upload_analyzers)
-    services = Services(settings, catalog, Auth(catalog.store), analyze=analyze)
-    uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning")
+    system = build(settings, SystemRole.API_NODE, analysers=upload_analyzers)
+    try:
+        uvicorn.run(system.api, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        system.close()
 
 
 def serve(data_dir: Path, upload_analyzers: int) -> tuple[multiprocessing.Process, str]:
@@ -215,8 +213,9 @@ def main() -> None:
                 "fill_s": time.perf_counter() - start,
                 "store_reused": reused,
             }
-            admin = catalog.store.get_user("bench") or catalog.store.add_user(User("bench", Role.ADMIN, time.time()))
-            token, _ = issue_token(catalog.store, admin, time.time())
+            users = catalog.store.users
+            admin = users.get_user("bench") or users.add_user(User("bench", Role.ADMIN, time.time()))
+            token, _ = issue_token(users, admin, time.time())
         start = time.perf_counter()
         process, base = serve(data_dir, args.analyzers if args.upload else 0)
         figures["server_start_s"] = time.perf_counter() - start

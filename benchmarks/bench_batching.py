@@ -34,9 +34,9 @@ import numpy as np
 
 from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
+from skynet.detectors.batching import BatchingAnalyzer
+from skynet.detectors.pool import AnalyzerPool
 from skynet.detectors.runtime import resolve_providers
-from skynet.ingest.analysis import AnalyzerPool
-from skynet.ingest.batching import BatchingAnalyzer
 from skynet.models import ModelStore, get_pack
 from skynet.synthetic import paste_demo_plates, street_scene
 

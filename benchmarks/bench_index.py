@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import PlateMode
+from skynet.store.plates import PlateMode
 from skynet.index.synthetic import clustered_embeddings, random_plates
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
 
@@ -118,8 +118,8 @@ def plate_search(catalog: Catalog, plates: list[str], queries: int, rng: np.rand
         body[int(rng.integers(2, len(body)))] = "7"  # one real substitution on top of the confusions
         fuzzy.append(("湘" if p[0] != "湘" else "粤") + "".join(body))  # and a wrong province
     store = catalog.store
-    wild_t, wild = _timed(lambda q: store.search_plates(q, PlateMode.WILDCARD, limit=50), wildcards)
-    fuzzy_t, found = _timed(lambda q: store.search_plates(q, PlateMode.FUZZY, limit=10), fuzzy)
+    wild_t, wild = _timed(lambda q: store.plates.search(q, PlateMode.WILDCARD, limit=50), wildcards)
+    fuzzy_t, found = _timed(lambda q: store.plates.search(q, PlateMode.FUZZY, limit=10), fuzzy)
     hit_rate = np.mean([p in {h.text for h in hits} for p, hits in zip(picks, found)])
     return {
         "plate_wildcard_p50_ms": _ms(wild_t)["p50"],
@@ -147,7 +147,7 @@ def main() -> None:
     try:
         catalog = Catalog.open(data_dir, args.database_url)
         for camera in CAMERAS:
-            catalog.store.add_camera(Camera(camera, camera, f"rtsp://10.0.0.1/{camera}"))
+            catalog.store.cameras.save(Camera(camera, camera, f"rtsp://10.0.0.1/{camera}"))
         face_rate, plate_rate = insert(catalog, vectors, plates)
         start = time.perf_counter()
         catalog.faces.settle()

@@ -49,9 +49,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from ingest_support import RtspServer, make_clip, rtsp_server_available
 
 from skynet.config import Settings
+from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.analysis import AnalyzerPool
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.sources import SourceSpec, open_source
 from skynet.ingest.status import CameraState
@@ -158,7 +158,8 @@ def reindex(files: list[Path], pool: AnalyzerPool, writer: CatalogWriter) -> dic
     cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS), embed=pool.embed, read=pool.read)
     cpu = time.process_time()
     started = time.perf_counter()
-    cameras.start(SourceSpec(f"file{i}", str(p), start_time=0.0) for i, p in enumerate(files))
+    for i, p in enumerate(files):
+        cameras.start(SourceSpec(f"file{i}", str(p), start_time=0.0))
     cameras.wait()
     writer.flush()
     wall = time.perf_counter() - started
@@ -183,7 +184,8 @@ def live_step(
     server: RtspServer, n: int, pool: AnalyzerPool, writer: CatalogWriter, warmup_s: float, measure_s: float
 ) -> dict:
     cameras = CameraSet(pool, writer, WorkerOptions(analysis_fps=ANALYSIS_FPS), embed=pool.embed, read=pool.read)
-    cameras.start(SourceSpec(f"live{i}", server.url(f"cam{i}"), open_timeout_s=10.0) for i in range(n))
+    for i in range(n):
+        cameras.start(SourceSpec(f"live{i}", server.url(f"cam{i}"), open_timeout_s=10.0))
     try:
         deadline = time.monotonic() + 20
         while any(s.frames_read == 0 for s in cameras.statuses()) and time.monotonic() < deadline:
@@ -193,7 +195,7 @@ def live_step(
         time.sleep(measure_s)
         after = cameras.statuses()
     finally:
-        cameras.stop()
+        cameras.stop_all()
         writer.flush()
     pairs = list(zip(after, before, strict=True))
     read = sum(a.frames_read - b.frames_read for a, b in pairs)
@@ -259,8 +261,8 @@ def main() -> int:
         ]
         catalog = Catalog.open(work / "data")
         for i in range(max(files_n, max_streams)):
-            catalog.store.add_camera(Camera(f"file{i}", f"file{i}", ""))
-            catalog.store.add_camera(Camera(f"live{i}", f"live{i}", ""))
+            catalog.store.cameras.save(Camera(f"file{i}", f"file{i}", ""))
+            catalog.store.cameras.save(Camera(f"live{i}", f"live{i}", ""))
         writer = CatalogWriter(catalog)
         delays = StoreDelays()
         writer.add_listener(delays)

@@ -47,7 +47,7 @@ from scenario_render import face_sprite, generated_street, place
 from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.errors import BadImageError, SkynetError
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 from skynet.records import Box, FaceDetection
 
 FAR_TARGET = 1e-3

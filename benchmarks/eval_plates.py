@@ -43,7 +43,7 @@ from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.detectors.plate_format import normalize_plate
 from skynet.errors import BadImageError, SkynetError
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 from skynet.records import Box, PlateDetection
 
 MATCH_IOU = 0.3

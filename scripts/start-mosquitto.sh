@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a local Mosquitto MQTT broker for development: 127.0.0.1 only, anonymous, in the foreground.
-# (The tests start their own brokers; see tests/test_alerts_mqtt.py.)
+# (The tests start their own brokers; see tests/servers.py.)
 #   scripts/start-mosquitto.sh [PORT]        (default 1883; Ctrl-C stops it)
 # Installs the Debian package 'mosquitto' first when it is missing (scripts/install-system-deps.sh).
 set -euo pipefail

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Start a throw-away PostgreSQL server for the store tests on 127.0.0.1 (Debian packages).
-#   scripts/start-postgres.sh        -> prints the URL the tests use (SKYNET_TEST_DATABASE_URL)
-# Idempotent: does nothing when the server already answers. Needs root (apt-get, runuser) or a
-# PostgreSQL already installed and a user allowed to run it.
+# Developer convenience: a long-lived local PostgreSQL on 127.0.0.1 (Debian packages), e.g. to try
+# SKYNET_DATABASE_URL by hand. The tests do not need it: they start their own throw-away server in a
+# temporary directory and stop it at the end (tests/servers.py); to run them against this one instead:
+#   SKYNET_TEST_DATABASE_URL=$(scripts/start-postgres.sh) pytest tests/test_store.py
+#   scripts/start-postgres.sh        -> prints the server's URL
+# Idempotent: does nothing when the server already answers. It keeps running until stopped:
+#   runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D /tmp/skynet-postgres stop   (as root)
+# Needs root (apt-get, runuser) or a PostgreSQL already installed and a user allowed to run it.
 set -euo pipefail
 PGDIR="${SKYNET_PG_DIR:-/tmp/skynet-postgres}"
 PORT="${SKYNET_PG_PORT:-54329}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from skynet.private_files import MODELS_DIR_NAME
 
 
 def _default_data_dir() -> Path:
@@ -89,7 +92,18 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Images above this many pixels are refused before decoding."
     )
-    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_image_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest image accepted; the routes that take images accept request bodies of this plus "
+        "max_json_bytes.",
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body of every route that takes no files; larger ones are answered 413 "
+        "before they are read.",
+    )
 
     retention_days: float | None = Field(
         default=None, gt=0, description="Delete sightings older than this many days automatically; unset = keep."
@@ -109,6 +123,18 @@ class Settings(BaseSettings):
         "answers 429 (API tokens keep working).",
     )
     login_window_s: float = Field(default=60.0, gt=0, description="The window of login_max_failures, in seconds.")
+    token_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Invalid API tokens or stream tickets per client address before its unverified requests "
+        "answer 429 (tokens it used in the last seconds keep working).",
+    )
+    token_window_s: float = Field(default=60.0, gt=0, description="The window of token_max_failures, in seconds.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated: 10.0.0.2,10.1.0.0/16) of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto headers are believed; empty = none, the client is the peer.",
+    )
     search_threads: int = Field(
         default=0,
         ge=0,
@@ -138,7 +164,100 @@ class Settings(BaseSettings):
         "with HMAC-SHA256 of the secret.",
     )
 
+    # SMS and e-mail alerts (skynet.alerts.channels): who gets them, their texts, and the gateways.
+    alert_recipients: dict[str, list[str]] = Field(
+        default_factory=dict,
+        repr=False,
+        description='Who SMS and e-mail alerts go to, per role (any name for a group of people): {"duty_desk": '
+        '["+8613800000001", "duty@example.org"]}. Every role is told of every alert; a watch-list entry may '
+        "name more recipients of its own alerts. Phone numbers get an SMS (needs kannel_url), addresses an "
+        "e-mail (needs smtp_host). Personal data: never logged in full.",
+    )
+    alert_sms_template: str = Field(
+        default="Skynet alert #{alert_id}: {label} {plate} at {camera}, {time} {link}",
+        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {camera} (name), {time}, "
+        "{alert_id}, {link} (needs public_url). No image is ever sent by SMS.",
+    )
+    alert_email_subject: str = Field(
+        default="Skynet alert #{alert_id}: {label} at {camera}", description="Subject of e-mail alerts (same fields)."
+    )
+    alert_email_body: str = Field(
+        default="Watch-list entry: {label}\nPlate: {plate}\nCamera: {camera}\nSeen: {time}\nAlert: #{alert_id}\n"
+        "{link}\n\nSent by Skynet. This message carries no image: open the link (sign-in needed) to see the sighting.",
+        description="Body of e-mail alerts, plain text (same fields). No image is attached.",
+    )
+    alert_time_zone: str | None = Field(
+        default=None, description="Time zone of the {time} field of alert texts (Asia/Shanghai); unset = the server's."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Where users open the web UI (https://skynet.example.org), for the {link} of alert texts; "
+        "unset = no link.",
+    )
+    kannel_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Kannel's sendsms interface for SMS alerts (http://127.0.0.1:13013/cgi-bin/sendsms); unset = "
+        "no SMS.",
+    )
+    kannel_username: str = Field(default="", repr=False, description="Kannel sendsms-user name.")
+    kannel_password: str = Field(default="", repr=False, description="Kannel sendsms-user password. A secret.")
+    sms_sender: str | None = Field(
+        default=None, description="Sender of SMS alerts (Kannel's 'from'); unset = Kannel's global-sender."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail alerts; unset = no e-mail.")
+    smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, description="SMTP port; default 587 (starttls), 465 (tls) or 25 (none)."
+    )
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls: upgrade the connection (refused if the server cannot); tls: TLS from the start "
+        "(SMTPS); none: plain text, no credentials allowed (a local relay only).",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None, description="PEM file of the CAs that sign the SMTP server's certificate; unset = the system's."
+    )
+    smtp_username: str | None = Field(default=None, repr=False, description="SMTP login name, if it needs one.")
+    smtp_password: str | None = Field(default=None, repr=False, description="SMTP password. A secret.")
+    smtp_from: str | None = Field(
+        default=None, description="Sender address of e-mail alerts (skynet@example.org); needed with smtp_host."
+    )
+
+    camera_networks: list[str] = Field(
+        default_factory=list,
+        description="Where network cameras may be: CIDR networks (192.168.10.0/24, 10.0.0.7) and host names "
+        "(cam7.example.org, *.cams.example.org). Empty (the default): no network camera until an admin lists "
+        "the camera network. Loopback and link-local addresses need a network inside their range (127.0.0.1/32).",
+    )
+    camera_schemes: list[str] = Field(
+        default=["rtsp", "rtsps", "http", "https"], description="URL schemes network cameras may use."
+    )
+    camera_file_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories whose video files may be cameras (played in a loop); the demo directory always is.",
+    )
+    camera_devices: bool = Field(default=False, description="Allow local capture devices (/dev/videoN) as cameras.")
+
+    @property
+    def demo_dir(self) -> Path:
+        """Where the demo camera's generated clip lives (always allowed as a camera source)."""
+        return self.data_dir / "demo"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        """A comma-separated string or a list of IP addresses or networks, each checked."""
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return items
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return items
+
     @property
     def models_path(self) -> Path:
         """Directory the model packs live in."""
-        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+        return self.model_dir if self.model_dir is not None else self.data_dir / MODELS_DIR_NAME

@@ -1,4 +1,4 @@
-"""Typed records shared by every stage (ingest -> detectors -> tracking -> index -> api).
+"""Typed records shared by every stage (ingest -> detectors -> tracking -> store/index -> api).
 
 Detections of one image travel together in :class:`Detections`, the one container every
 stage passes on, in the spirit of ``supervision.Detections``.
@@ -6,6 +6,7 @@ stage passes on, in the spirit of ``supervision.Detections``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -177,7 +178,12 @@ class SightingKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Camera:
     """A camera. ``source_url`` may hold credentials: it is a secret, never logged or returned
-    (``repr`` hides it; use :func:`skynet.redaction.redact_url` to show it)."""
+    (``repr`` hides it; use :func:`skynet.redaction.redact_url` to show it).
+
+    For ``https://`` and ``rtsps://`` sources the server's certificate is verified (``tls_verify``)
+    against the system's CAs, or against ``tls_ca_file`` (a PEM file of the camera's own or its
+    private CA's certificate) when it is set; ``tls_verify=False`` trusts any certificate.
+    """
 
     id: str
     name: str
@@ -185,6 +191,8 @@ class Camera:
     latitude: float | None = None
     longitude: float | None = None
     tags: tuple[str, ...] = ()
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +209,8 @@ class Sighting:
     """One pass of one face or plate past one camera (a finished track), with its best view.
 
     Times are Unix seconds. ``box`` is at ``best_time``. Thumbnail/context paths are relative
-    to the data directory. Face sightings carry ``embedding`` (L2-normalised float32); plate
+    to the data directory. Face sightings carry ``embedding`` (L2-normalised float32) until they are
+    stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
     ``id`` is assigned by the store.
     """
@@ -236,6 +245,7 @@ class WatchlistEntry:
     embeddings: tuple[np.ndarray, ...] = ()
     min_similarity: float | None = None
     id: int | None = None
+    recipients: tuple[str, ...] = ()  # phone numbers and e-mail addresses told of its alerts (Recipient.parse)
 
     def active(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
@@ -257,11 +267,107 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """One append-only audit-log line: who did what, when, and the reason or case number given."""
+    """One append-only audit-log line: who did what, when, and the reason or case number given; the API
+    token the request came with (``token_id``) and, for a token an admin minted for another user, that
+    admin (``token_minted_by``), where known."""
 
     at: float
     actor: str
     action: str
     reason: str | None = None
     detail: dict = field(default_factory=dict)
+    token_id: int | None = None
+    token_minted_by: str | None = None
     id: int | None = None
+
+
+class JobState(StrEnum):
+    """Where a background job stands: waiting, running, or finished well or badly."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A background job (a re-index or re-embedding run) as stored: its parameters, state and progress counters."""
+
+    kind: str
+    created_by: str
+    created_at: float
+    updated_at: float
+    state: JobState
+    params: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    id: int | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Channel(StrEnum):
+    """How a delivery leaves: a signed webhook POST, an SMS through Kannel, an e-mail over SMTP."""
+
+    WEBHOOK = "webhook"
+    SMS = "sms"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message for one target of a channel (a webhook's name, a phone number, an e-mail address), as the
+    outbox keeps it; ``attempts`` counts attempts started, this one included."""
+
+    id: int
+    target: str
+    body: bytes
+    created_at: float
+    next_attempt_at: float
+    attempts: int = 0
+    state: DeliveryState = DeliveryState.PENDING
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+_PHONE = re.compile(r"\+?[0-9]{3,15}")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")  # ASCII only
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who an SMS or e-mail alert goes to: a phone number (digits, an optional leading ``+``) or an e-mail
+    address. Personal data: logs show :meth:`masked`."""
+
+    channel: Channel
+    address: str
+
+    @classmethod
+    def parse(cls, text: str) -> Recipient:
+        """A phone number (spaces, dots, dashes and brackets dropped: ``+86 138-0000-0001`` is
+        ``+8613800000001``) or an e-mail address (anything with an ``@``: ASCII, as every SMTP server takes
+        it); ValueError for anything else."""
+        text = text.strip()
+        if "@" in text:
+            if not _EMAIL.fullmatch(text):
+                raise ValueError(f"{text!r} is not an e-mail address (name@example.org)")
+            return cls(Channel.EMAIL, text)
+        number = _PHONE_SEPARATORS.sub("", text)
+        if not _PHONE.fullmatch(number):
+            raise ValueError(f"{text!r} is neither a phone number (+8613800000001) nor an e-mail address")
+        return cls(Channel.SMS, number)
+
+    def masked(self) -> str:
+        """The address with its middle hidden (``+86138*****01``, ``d***@example.org``), for logs."""
+        if self.channel is Channel.EMAIL:
+            local, _, domain = self.address.rpartition("@")
+            return f"{local[:1]}***@{domain}"
+        keep = min(3, len(self.address) // 4)
+        hidden = "*" * (len(self.address) - 2 * keep)
+        return self.address[:keep] + hidden + (self.address[-keep:] if keep else "")

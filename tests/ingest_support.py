@@ -148,34 +148,41 @@ def rtsp_server_available() -> str | None:
 
 
 class RtspServer:
-    """The looping test RTSP server as a child process: start, kill, freeze (SIGSTOP), thaw."""
+    """The looping test RTSP server as a child process: start, kill, freeze (SIGSTOP), thaw; as a context
+    manager, started on entry and killed on exit."""
 
-    def __init__(self, mounts: dict[str, Path], port: int = 0) -> None:
+    def __init__(self, mounts: dict[str, Path], port: int = 0, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls`` (certificate and key PEM files) serves ``rtsps://``."""
         self.mounts = mounts
         self.port = port
+        self.tls = tls
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 20.0) -> RtspServer:
+        """Start it on the port it binds itself (``port=0``, the first time) or on its port again after
+        :meth:`kill`; a start that finds that port still held is retried until ``timeout_s``."""
         args = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port)]
         for name, path in self.mounts.items():
             args += ["--mount", f"{name}={path}"]
+        if self.tls is not None:
+            args += ["--tls", *map(str, self.tls)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         deadline = time.monotonic() + timeout_s
-        while True:  # the port of a killed server can take a moment to be free again
+        while True:
             self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-            assert self.process.stdout is not None
+            assert self.process.stdout is not None and self.process.stderr is not None
             line = self.process.stdout.readline()
             if line.startswith("READY"):
                 self.port = int(line.split()[1])
                 return self
             self.process.wait()
-            if time.monotonic() > deadline:
-                error = self.process.stderr.read() if self.process.stderr else ""
+            error = self.process.stderr.read()
+            if self.port == 0 or "cannot listen" not in error or time.monotonic() > deadline:
                 raise RuntimeError(f"RTSP server did not start: {error}")
-            time.sleep(0.2)
+            time.sleep(0.2)  # the port is still held: try again
 
     def url(self, mount: str, credentials: str = "") -> str:
-        return f"rtsp://{credentials}127.0.0.1:{self.port}/{mount}"
+        return f"{'rtsps' if self.tls else 'rtsp'}://{credentials}127.0.0.1:{self.port}/{mount}"
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -190,6 +197,12 @@ class RtspServer:
     def thaw(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+
+    def __enter__(self) -> RtspServer:
+        return self.start()
+
+    def __exit__(self, *_) -> None:
+        self.kill()
 
 
 class SquareAnalyzer:
@@ -237,12 +250,3 @@ class ListSink:
     def publish(self, sighting, thumbnail, context) -> None:
         with self._lock:
             self.items.append((sighting, thumbnail, context))
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)

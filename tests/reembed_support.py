@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import SightingMedia
 from skynet.records import Box, Detections, FaceDetection, Sighting, SightingKind
+from skynet.store.sightings import SightingMedia
 from skynet.tracking.track import crop
 
 FACE_PX = 48

@@ -2,6 +2,8 @@
 
     /usr/bin/python3 tests/rtsp_server.py --port 8554 --mount cam1=clip.mp4 --mount cam2=other.mp4
 
+``--tls CERT KEY`` (PEM files) serves RTSP over TLS instead: ``rtsps://127.0.0.1:PORT/NAME``.
+
 Each ``--mount NAME=FILE`` (an MP4 holding H.264 without B-frames) is served at
 ``rtsp://127.0.0.1:PORT/NAME`` forever: a feeder pipeline demuxes the file at its own frame
 rate and seeks back to the start at its end; its access units are pushed, without
@@ -21,7 +23,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import Gio, GLib, Gst, GstRtspServer  # noqa: E402
 
 CAPS = "video/x-h264,stream-format=byte-stream,alignment=au"
 
@@ -99,18 +101,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--mount", action="append", default=[], metavar="NAME=FILE")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve rtsps:// with this certificate")
     args = parser.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
+    if args.tls:  # TLS comes with access control: let anonymous clients play every mount
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_tls_certificate(Gio.TlsCertificate.new_from_files(*args.tls))
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "anonymous")
+        auth.set_default_token(token)
+        server.set_auth(auth)
     feeders = []
     for mount in args.mount:
         name, _, path = mount.partition("=")
         feeder = LoopingFeeder(path)
         feeders.append(feeder)
-        mounts.add_factory(f"/{name}", LoopingFactory(feeder))
+        factory = LoopingFactory(feeder)
+        if args.tls:
+            role = "anonymous, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            factory.add_role_from_structure(Gst.Structure.from_string(role)[0])
+        mounts.add_factory(f"/{name}", factory)
     loop = GLib.MainLoop()
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import SightingMedia
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
+from skynet.store import postgres, sqlite
+from skynet.store.sightings import SightingMedia
 
 CAMERAS = ("cam-a", "cam-b", "cam-c")
 BACKENDS = ("sqlite", "postgresql")
-START_POSTGRES = Path(__file__).resolve().parents[1] / "scripts" / "start-postgres.sh"
 
 
 def face(t: float, embedding: np.ndarray, camera: str = "cam-a") -> Sighting:
@@ -48,51 +46,20 @@ def open_catalog(data_dir: Path, database_url: str | None = None, **options) -> 
     """A catalog in ``data_dir`` (and PostgreSQL at ``database_url``) with the test cameras registered."""
     catalog = Catalog.open(data_dir, database_url, **options)
     for camera_id in CAMERAS:
-        catalog.store.add_camera(Camera(camera_id, camera_id.upper(), f"rtsp://user:secret@10.0.0.1/{camera_id}"))
+        catalog.store.cameras.save(Camera(camera_id, camera_id.upper(), f"rtsp://user:secret@10.0.0.1/{camera_id}"))
     return catalog
 
 
-@cache
-def _find_postgres() -> tuple[str | None, str]:
-    """(URL of a PostgreSQL server for the tests, or None; why not). Tried once per session:
-    $SKYNET_TEST_DATABASE_URL, else scripts/start-postgres.sh (installs and starts one)."""
-    import psycopg
-
-    url = os.environ.get("SKYNET_TEST_DATABASE_URL")
-    if url is None:
-        try:
-            url = (
-                subprocess.run([str(START_POSTGRES)], capture_output=True, text=True, timeout=300, check=True)
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-        except (OSError, subprocess.SubprocessError, IndexError) as error:
-            detail = getattr(error, "stderr", None) or error
-            return None, f"no PostgreSQL server: {START_POSTGRES.name} failed ({str(detail).strip()[:200]})"
-    try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error as error:
-        return None, f"cannot connect to PostgreSQL at {url}: {str(error).strip()[:200]}"
-    return url, ""
-
-
-def postgres_server() -> str:
-    """URL of the tests' PostgreSQL server; skips the test, with the reason, when there is none."""
-    url, reason = _find_postgres()
-    if url is None:
-        pytest.skip(reason)
-    return url
-
-
 @contextmanager
-def database(backend: str) -> Iterator[str | None]:
-    """None for SQLite; for PostgreSQL the URL of a fresh database, dropped afterwards."""
+def database(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for SQLite; for PostgreSQL the URL of a fresh database on the session's server (the
+    ``postgres_server`` fixture of ``request``), dropped afterwards."""
     if backend == "sqlite":
         yield None
         return
     import psycopg
 
-    server = postgres_server()
+    server = request.getfixturevalue("postgres_server")
     name = f"skynet_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -105,6 +72,26 @@ def database(backend: str) -> Iterator[str | None]:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request) -> Iterator[str | None]:
-    """Each store test runs on SQLite and on PostgreSQL (skipped where no server can start)."""
-    with database(request.param) as url:
+    """Each store test runs on SQLite and on PostgreSQL (skipped where no server can start; failed under CI)."""
+    with database(request.param, request) as url:
         yield url
+
+
+@contextmanager
+def schema_at(version: int, data_dir: Path, url: str | None) -> Iterator[Callable[..., Any]]:
+    """The database of a store (SQLite in ``data_dir``, or PostgreSQL at ``url``) at schema ``version``, as a
+    Skynet of that version left it: the first ``version`` migrations. Yields ``execute(sql, args)`` (``?``
+    placeholders, autocommit) to fill it in."""
+    if url is None:
+        conn = sqlite.connect(data_dir / sqlite.DB_NAME)
+        try:
+            sqlite.migrate(conn, to=version)
+            yield conn.execute
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        postgres.migrate(pg, to=version)
+        yield lambda sql, args=(): pg.execute(sql.replace("?", "%s"), args)

@@ -7,12 +7,13 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import uvicorn
 from fastapi import FastAPI, Query, WebSocket
 from fastapi.testclient import TestClient
+from waiting import wait_for
 from websockets.sync.client import connect
 
 from skynet.alerts import EventType, LiveEvent, LiveHub, alert_event, camera_status_event, sighting_event
@@ -21,13 +22,6 @@ from skynet.records import Alert, Box, Sighting, SightingKind, WatchlistEntry
 
 def event(n: int, kind: EventType = EventType.SIGHTING, pad: int = 0) -> LiveEvent:
     return LiveEvent(kind, float(n), {"n": n, "pad": "x" * pad})
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def live_app(hub: LiveHub) -> FastAPI:
@@ -87,7 +81,7 @@ def test_websocket_clients_receive_events_published_from_another_thread():
         client.websocket_connect("/api/live") as everything,
         client.websocket_connect("/api/live?types=alert&types=camera_status") as some,
     ):
-        wait_for(lambda: hub.subscriber_count == 2)
+        wait_for(lambda: hub.subscriber_count == 2, 10, "two subscribers")
         hub.publish(sighting_event(sighting, "/api/sightings/5/thumbnail", at=12.5))
         hub.publish(alert_event(Alert(2, 5, "gate-1", 13.0, 0.93, id=1), entry, sighting, "/t/5"))
         hub.publish(camera_status_event({"camera_id": "gate-1", "state": "online"}, at=14.0))
@@ -102,7 +96,7 @@ def test_websocket_clients_receive_events_published_from_another_thread():
         assert alert["data"]["entry"] == {"id": 2, "kind": "face", "label": "missing person"}
         assert alert["data"]["score"] == 0.93 and alert["data"]["sighting"]["thumbnail_url"] == "/t/5"
         assert status == {"type": "camera_status", "at": 14.0, "data": {"camera_id": "gate-1", "state": "online"}}
-    wait_for(lambda: hub.subscriber_count == 0)
+    wait_for(lambda: hub.subscriber_count == 0, 10, "the subscribers to leave")
 
 
 @pytest.fixture
@@ -114,7 +108,7 @@ def live_server() -> Iterator[tuple[LiveHub, str]]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_for(lambda: server.started)
+    wait_for(lambda: server.started, 10, "uvicorn to start")
     port = server.servers[0].sockets[0].getsockname()[1]
     yield hub, f"ws://127.0.0.1:{port}/api/live"
     server.should_exit = True
@@ -138,7 +132,7 @@ def test_a_client_that_stops_reading_is_told_what_it_missed_while_others_get_eve
     # No compression for the slow one: its padding would compress to nothing and never back up.
     slow_socket = _small_buffer_socket(url)
     with connect(url, sock=slow_socket, max_queue=4, compression=None) as slow, connect(url, max_size=None) as fast:
-        wait_for(lambda: hub.subscriber_count == 2)
+        wait_for(lambda: hub.subscriber_count == 2, 10, "two subscribers")
         fast_got: list[dict] = []
         reader = threading.Thread(
             target=lambda: fast_got.extend(json.loads(fast.recv(timeout=20)) for _ in range(total))

@@ -1,90 +1,36 @@
 """MQTT alert publishing against a real Mosquitto broker (Debian package ``mosquitto``).
 
-Each test starts its own broker on a free 127.0.0.1 port with a generated config, and stops and
+Each test starts its own broker on 127.0.0.1 (servers.Mosquitto) with a generated config, and stops and
 restarts it to prove that alerts published while it is away are delivered once it is back.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import queue
-import shutil
-import socket
-import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from servers import Mosquitto, ServerUnavailable, find_mosquitto, require, require_server
+from waiting import wait_for
 
 from skynet.alerts import MqttOptions, MqttPublisher, alert_event
 from skynet.records import Alert, Box, PlateText, Sighting, SightingKind, WatchlistEntry
 
 
-def _find_mosquitto() -> str | None:
-    found = shutil.which("mosquitto")
-    if found is None and os.access("/usr/sbin/mosquitto", os.X_OK):
-        found = "/usr/sbin/mosquitto"
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
-
-
-class Broker:
-    """A Mosquitto process with persistence (sessions and queued messages survive restarts)."""
-
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.binary, self.directory, self.port = binary, directory, _free_port()
-        self.config = directory / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {directory}/\nlog_dest stdout\nuser {getpass.getuser()}\n"
-        )
-        self.log = directory / "mosquitto.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=log, stderr=log)
-        wait_for(self._listening, 10, f"mosquitto on port {self.port}; log:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-    def _listening(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"mosquitto exited with {self.process.returncode}:\n{self.log.read_text()}")
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-
 @pytest.fixture
-def broker(tmp_path) -> Iterator[Broker]:
-    binary = _find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto not found: install the Debian package 'mosquitto' (scripts/install-system-deps.sh)")
-    broker = Broker(binary, tmp_path)
-    broker.start()
+def broker(tmp_path) -> Iterator[Mosquitto]:
+    require("mosquitto")
+    broker = Mosquitto(find_mosquitto(), tmp_path)
+    try:
+        broker.start()
+    except ServerUnavailable as error:
+        broker.stop()
+        require_server("Mosquitto", str(error))
     yield broker
     broker.stop()
 
@@ -96,12 +42,13 @@ class Subscriber:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-subscriber", clean_session=False)
         self.client.reconnect_delay_set(1, 1)
+        self.subscribed = threading.Event()
         self.client.on_connect = lambda client, *_: client.subscribe("skynet/alerts/#", qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = lambda _client, _userdata, message: self.messages.put(message)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
-        wait_for(self.client.is_connected, what="subscriber connection")
-        time.sleep(0.2)  # let the SUBACK arrive
+        wait_for(self.subscribed.is_set, 15, "the subscriber's SUBACK")
 
     def receive(self, count: int, timeout_s: float = 15.0) -> list[mqtt.MQTTMessage]:
         return [self.messages.get(timeout=timeout_s) for _ in range(count)]
@@ -146,7 +93,7 @@ def alert_payload(alert_id: int, camera_id: str = "gate-1") -> bytes:
 def test_alert_is_published_on_the_cameras_topic_with_qos_1(broker, subscriber):
     publisher = publisher_for(broker.port)
     try:
-        wait_for(lambda: publisher.connected, what="publisher connection")
+        wait_for(lambda: publisher.connected, 15, "publisher connection")
         assert publisher.publish("gate-1", alert_payload(1))
         (message,) = subscriber.receive(1)
         assert message.topic == "skynet/alerts/gate-1"
@@ -158,7 +105,7 @@ def test_alert_is_published_on_the_cameras_topic_with_qos_1(broker, subscriber):
         assert event["data"]["sighting"]["plate"]["text"] == "京A12345"
         assert event["data"]["entry"] == {"id": 7, "kind": "plate", "label": "stolen car"}
         assert "case 42" not in message.payload.decode()
-        wait_for(lambda: publisher.pending == 0, what="PUBACK")
+        wait_for(lambda: publisher.pending == 0, 15, "PUBACK")
         assert (publisher.accepted, publisher.acknowledged, publisher.dropped) == (1, 1, 0)
     finally:
         publisher.stop()
@@ -173,12 +120,12 @@ def test_topic_prefix_is_configurable_and_camera_ids_cannot_inject_levels():
 def test_alerts_published_while_the_broker_is_down_arrive_after_it_restarts(broker, subscriber):
     publisher = publisher_for(broker.port)
     try:
-        wait_for(lambda: publisher.connected, what="publisher connection")
+        wait_for(lambda: publisher.connected, 15, "publisher connection")
         assert publisher.publish("gate-1", alert_payload(1))
         assert json.loads(subscriber.receive(1)[0].payload)["data"]["alert_id"] == 1
 
         broker.stop()
-        wait_for(lambda: not publisher.connected, what="publisher to notice the broker is gone")
+        wait_for(lambda: not publisher.connected, 15, "publisher to notice the broker is gone")
         assert all(publisher.publish(camera, alert_payload(n, camera)) for n, camera in ((2, "gate-1"), (3, "gate-2")))
         assert publisher.pending == 2
 
@@ -188,7 +135,7 @@ def test_alerts_published_while_the_broker_is_down_arrive_after_it_restarts(brok
             ("skynet/alerts/gate-1", 2),
             ("skynet/alerts/gate-2", 3),
         ]
-        wait_for(lambda: publisher.pending == 0, what="PUBACKs after reconnecting")
+        wait_for(lambda: publisher.pending == 0, 15, "PUBACKs after reconnecting")
         assert publisher.dropped == 0
     finally:
         publisher.stop()
@@ -199,7 +146,7 @@ def test_publisher_started_while_the_broker_is_down_delivers_once_it_is_up(broke
     publisher = publisher_for(broker.port)
     try:
         assert publisher.publish("gate-3", alert_payload(4, "gate-3"))
-        time.sleep(0.3)
+        time.sleep(0.3)  # what is tested: while the broker stays down, the alert stays queued
         assert not publisher.connected and publisher.pending == 1
         broker.start()
         (message,) = subscriber.receive(1)
@@ -217,7 +164,7 @@ def test_queue_is_bounded_and_drops_are_counted(broker, subscriber):
         assert (publisher.accepted, publisher.dropped, publisher.pending) == (2, 3, 2)
         broker.start()
         assert sorted(json.loads(m.payload)["data"]["alert_id"] for m in subscriber.receive(2)) == [1, 2]
-        wait_for(lambda: publisher.pending == 0, what="PUBACKs")
+        wait_for(lambda: publisher.pending == 0, 15, "PUBACKs")
         with pytest.raises(queue.Empty):
             subscriber.messages.get(timeout=0.5)
     finally:

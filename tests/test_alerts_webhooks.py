@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from waiting import WaitTimeout, wait_for
 
-from skynet.alerts import DeliveryState, MemoryOutbox, RetryPolicy, WebhookDispatcher, WebhookTarget
+from skynet.alerts import MemoryOutbox, RetryPolicy, WebhookDispatcher, WebhookTarget
 from skynet.alerts.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
 from skynet.errors import ConfigError
+from skynet.records import DeliveryState
 
 pytestmark = pytest.mark.anyio
 SECRET = "whsec-test-secret"
@@ -100,11 +102,12 @@ async def running(dispatcher: WebhookDispatcher) -> AsyncIterator[WebhookDispatc
 
 
 async def settled(outbox: MemoryOutbox, delivery_id: int, state: DeliveryState, timeout_s: float = 10.0):
-    deadline = time.monotonic() + timeout_s
-    while (delivery := outbox.get(delivery_id)).state is not state:
-        assert time.monotonic() < deadline, f"delivery {delivery_id} is {delivery} (wanted {state})"
-        await asyncio.sleep(0.01)
-    return delivery
+    """The delivery once in ``state``, waited for off the event loop (the dispatcher runs on it)."""
+    try:
+        await asyncio.to_thread(wait_for, lambda: outbox.get(delivery_id).state is state, timeout_s, f"{state}")
+    except WaitTimeout as error:
+        raise WaitTimeout(f"{error}: delivery {delivery_id} is {outbox.get(delivery_id)}") from None
+    return outbox.get(delivery_id)
 
 
 def test_signature_matches_an_independent_hmac_and_refuses_tampering_and_replay():
@@ -182,20 +185,23 @@ async def test_5xx_forever_gives_up_after_max_attempts(receiver):
     assert failed.attempts == FAST_RETRY.max_attempts == len(receiver.at("/down"))
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A 127.0.0.1 port bound but not listening, held for the test: every connection to it is refused."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
-async def test_pending_deliveries_survive_a_restart(receiver, caplog):
+async def test_pending_deliveries_survive_a_restart(receiver, refused_port, caplog):
     outbox = MemoryOutbox()  # stands in for the store's table, which outlives the dispatcher
-    unreachable = f"http://127.0.0.1:{_closed_port()}/ok?token=s3cret"
+    unreachable = f"http://127.0.0.1:{refused_port}/ok?token=s3cret"
     with caplog.at_level(logging.WARNING, logger="skynet.alerts.webhooks"):
         async with running(WebhookDispatcher(outbox, [target("siem", unreachable)], FAST_RETRY)) as d:
             (delivery_id,) = d.submit(BODY)
-            while outbox.get(delivery_id).attempts == 0 or outbox.get(delivery_id).last_error is None:
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(
+                wait_for, lambda: outbox.get(delivery_id).last_error is not None, 10, "the first failed attempt"
+            )
     pending = outbox.get(delivery_id)
     assert pending.state is DeliveryState.PENDING and "ConnectError" in (pending.last_error or "")
     assert "s3cret" not in caplog.text and "ConnectError" in caplog.text

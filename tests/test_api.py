@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from api_support import DIM, PASSWORD, SECRET_URL, Api, colour_jpeg, make_api
+from tls_support import self_signed
+from waiting import wait_for
+
 from skynet.alerts.events import EventType, LiveEvent
-from skynet.api.sightings import media_file
-from skynet.index.store import SightingMedia
-from skynet.records import Alert, Box, PlateText, Sighting, SightingKind
+from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
+from skynet.services.reindex import ReindexJobs
+from skynet.services.sightings import media_file
+from skynet.store.sightings import SightingMedia
 
 T0 = 1_750_000_000.0
 
@@ -23,8 +26,7 @@ T0 = 1_750_000_000.0
 def api(tmp_path: Path) -> Api:
     api = make_api(tmp_path)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 def unit(*values: float) -> np.ndarray:
@@ -39,13 +41,13 @@ def thumb() -> SightingMedia:
 
 def add_face(api: Api, t: float, embedding: np.ndarray, camera: str = "cam-a") -> int:
     sighting = Sighting(camera, SightingKind.FACE, t, t + 2, t, Box(10, 10, 50, 60), 0.8, embedding=embedding)
-    return api.services.catalog.add_sightings([sighting], [thumb()])[0]
+    return api.catalog.add_sightings([sighting], [thumb()])[0]
 
 
 def add_plate(api: Api, t: float, text: str, camera: str = "cam-a") -> int:
     read = PlateText(text, (0.9,) * len(text))
     sighting = Sighting(camera, SightingKind.PLATE, t, t + 1, t, Box(5, 5, 100, 40), 0.7, plate=read)
-    return api.services.catalog.add_sightings([sighting], [thumb()])[0]
+    return api.catalog.add_sightings([sighting], [thumb()])[0]
 
 
 def audit(api: Api) -> list[dict]:
@@ -84,8 +86,7 @@ def test_expired_token_is_refused(tmp_path: Path) -> None:
         response = api.client.get("/api/cameras", headers=api.as_role("operator"))
         assert response.status_code == 401 and "expired" in response.json()["detail"]
     finally:
-        api.client.close()
-        api.services.catalog.close()
+        api.close()
 
 
 @pytest.mark.parametrize(
@@ -119,13 +120,13 @@ def test_login_and_logout(api: Api) -> None:
     assert api.client.post("/api/logout", headers=headers).status_code == 204
     assert api.client.get("/api/watchlist", headers=headers).status_code == 401
     # the token is stored hashed only
-    assert body["token"] not in (api.services.settings.data_dir / "skynet.db").read_bytes().decode("latin-1")
+    assert body["token"] not in (api.system.settings.data_dir / "skynet.db").read_bytes().decode("latin-1")
 
 
 def test_malformed_json_is_a_clear_422(api: Api) -> None:
     response = api.client.post("/api/login", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 422
-    assert "JSON decode error" in json.dumps(response.json())
+    assert "the body is not valid JSON" in response.json()["detail"]
 
 
 # --- face search --------------------------------------------------------------------------------
@@ -335,9 +336,11 @@ class Workers:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.started: dict[str, Camera] = {}
 
     def start_camera(self, camera) -> None:
         self.calls.append(("start", camera.id))
+        self.started[camera.id] = camera
 
     def stop_camera(self, camera_id: str) -> None:
         self.calls.append(("stop", camera_id))
@@ -347,7 +350,7 @@ class Workers:
 
 
 def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sightings(api: Api) -> None:
-    api.services.cameras = workers = Workers()
+    api.use_cameras(workers := Workers())
     headers = api.as_role("admin")
     api.client.post("/api/cameras", headers=headers, json={"id": "cam-c", "name": "C", "source_url": "rtsp://h/c"})
     api.client.patch("/api/cameras/cam-c", headers=headers, json={"source_url": "rtsp://h/c2"})
@@ -356,6 +359,43 @@ def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sighti
     add_plate(api, T0, "桂B12345", camera="cam-b")
     kept = api.client.delete("/api/cameras/cam-b", headers=headers)
     assert kept.status_code == 409 and "still has sightings" in kept.json()["detail"]
+
+
+def test_camera_tls_settings_are_kept_checked_and_turning_verification_off_is_audited(api: Api, tmp_path) -> None:
+    api.use_cameras(workers := Workers())
+    headers = api.as_role("operator")
+    ca_file = str(self_signed(tmp_path / "camera").cert)
+    url = "https://viewer:pw123@10.0.0.9/video.mjpg"
+    created = api.client.post(
+        "/api/cameras", headers=headers, json={"id": "cam-t", "name": "T", "source_url": url, "tls_ca_file": ca_file}
+    )
+    assert created.status_code == 201, created.text
+    assert (created.json()["tls_verify"], created.json()["tls_ca_file"]) == (True, ca_file)
+    assert (workers.started["cam-t"].tls_verify, workers.started["cam-t"].tls_ca_file) == (True, ca_file)
+    for bad, message in ((str(tmp_path / "nope.pem"), "does not exist"), ("ca.pem", "not an absolute path")):
+        refused = api.client.post(
+            "/api/cameras", headers=headers, json={"id": "cam-x", "name": "X", "source_url": url, "tls_ca_file": bad}
+        )
+        assert refused.status_code == 422 and message in refused.json()["detail"], refused.text
+        patched = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_ca_file": bad})
+        assert patched.status_code == 422 and message in patched.json()["detail"], patched.text
+
+    off = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": False})
+    assert (off.json()["tls_verify"], off.json()["tls_ca_file"]) == (False, ca_file)
+    assert workers.started["cam-t"].tls_verify is False
+    back = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": True, "tls_ca_file": None})
+    assert (back.json()["tls_verify"], back.json()["tls_ca_file"]) == (True, None)
+    listed = {c["id"]: c for c in api.client.get("/api/cameras", headers=headers).json()}
+    assert "cam-x" not in listed and (listed["cam-t"]["tls_verify"], listed["cam-t"]["tls_ca_file"]) == (True, None)
+    assert (listed["cam-a"]["tls_verify"], listed["cam-a"]["tls_ca_file"]) == (True, None)
+
+    events = [e for e in audit(api) if e["detail"].get("camera") == "cam-t"]
+    assert [e["action"] for e in events if e["action"] == "camera.tls_verification_off"] == [
+        "camera.tls_verification_off"
+    ]
+    turned_off = next(e for e in events if e["action"] == "camera.tls_verification_off")
+    assert turned_off["actor"] and turned_off["detail"]["tls_verify"] is False
+    assert "pw123" not in json.dumps(events)
 
 
 # --- sightings and media ------------------------------------------------------------------------
@@ -411,8 +451,8 @@ def test_watchlist_entries_are_validated_listed_deleted_and_audited(api: Api) ->
         },
     )
     assert plate.status_code == 201 and plate.json()["plate_pattern"] == "桂B1*5"
-    expired = api.services.catalog.store.add_watchlist_entry(
-        api.services.catalog.store.watchlist()[1].__class__(
+    expired = api.catalog.store.watchlists.add(
+        api.catalog.store.watchlists.all()[1].__class__(
             SightingKind.PLATE, "old", "case 1", "admin", 0.0, 1.0, "粤A12345"
         )
     )
@@ -450,15 +490,15 @@ def test_watchlist_entries_are_validated_listed_deleted_and_audited(api: Api) ->
 
 
 def test_alerts_listed_and_acknowledged(api: Api) -> None:
-    store = api.services.catalog.store
+    store = api.catalog.store
     sid = add_plate(api, T0, "桂B12345")
     api.client.post(
         "/api/watchlist",
         headers=api.as_role("admin"),
         data={"kind": "plate", "label": "car", "reason": "case 3", "pattern": "桂B12345"},
     )
-    entry_id = store.watchlist()[0].id
-    alert_id = store.add_alert(Alert(entry_id, sid, "cam-a", T0 + 1, 0.9))
+    entry_id = store.watchlists.all()[0].id
+    alert_id = store.alerts.add(Alert(entry_id, sid, "cam-a", T0 + 1, 0.9))
     headers = api.as_role("operator")
     listed = api.client.get("/api/alerts", headers=headers).json()
     assert [a["id"] for a in listed] == [alert_id] and listed[0]["acknowledged_by"] is None
@@ -474,12 +514,11 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
 
     with pytest.raises(WebSocketDisconnect), api.client.websocket_connect("/api/live") as ws:
         ws.receive_text()
-    with api.client.websocket_connect(f"/api/live?access_token={api.tokens['operator']}") as ws:
-        for _ in range(100):
-            if api.services.hub.subscriber_count:
-                break
-            time.sleep(0.01)
-        api.services.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert": 1}))
+    operator = api.as_role("operator")
+    ticket = api.client.post("/api/stream-tickets", json={"path": "/api/live"}, headers=operator).json()["ticket"]
+    with api.client.websocket_connect(f"/api/live?ticket={ticket}") as ws:
+        wait_for(lambda: api.system.hub.subscriber_count, 5, "the WebSocket to subscribe")
+        api.system.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert": 1}))
         assert json.loads(ws.receive_text()) == {"type": "alert", "at": T0, "data": {"alert": 1}}
 
 
@@ -507,7 +546,7 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
         "/api/jobs/reindex", headers=headers, json={"paths": [str(videos[0])], "camera": "cam-a"}
     )
     assert no_runner.status_code == 503
-    api.services.make_reindexer = FakeReindexer
+    api.system.runner.register(ReindexJobs(api.catalog.store, FakeReindexer))
     missing = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], "camera": "cam-a"})
     assert missing.status_code == 400 and "/nowhere.mp4" in missing.json()["detail"]
     started = api.client.post(
@@ -515,7 +554,7 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
     )
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
-    api.services.jobs.join(10)
+    api.system.runner.join(10)
     job = api.client.get(f"/api/jobs/{job_id}", headers=headers).json()
     assert job["state"] == "done" and job["files_total"] == 2 and job["files_done"] == 2
     assert job["frames"] == 30 and job["sightings"] == 4 and job["errors"] == [f"{videos[1]}: cannot decode"]
@@ -549,7 +588,7 @@ def test_snapshot_and_mjpeg_preview_show_boxes(api: Api) -> None:
 
     headers = api.as_role("operator")
     assert api.client.get("/api/cameras/cam-a/snapshot", headers=headers).status_code == 404  # no workers
-    api.services.cameras = LiveWorkers()
+    api.use_cameras(LiveWorkers())
     response = api.client.get("/api/cameras/cam-a/snapshot", headers=headers)
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
@@ -570,7 +609,7 @@ def test_snapshot_and_mjpeg_preview_show_boxes(api: Api) -> None:
 def test_server_start_closes_interrupted_jobs_and_limits_blas_threads(api: Api) -> None:
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from skynet.index.store import Job
+    from skynet.records import Job, JobState
 
     def blas_threads() -> dict[str, int]:
         """numpy's OpenBLAS (the exact face search's matrix products): its thread count is process-wide.
@@ -581,8 +620,8 @@ def test_server_start_closes_interrupted_jobs_and_limits_blas_threads(api: Api) 
             if pool["user_api"] == "blas" and "numpy" in pool["filepath"]
         }
 
-    store = api.services.catalog.store
-    stale = store.add_job(Job("reindex", "operator", T0, T0, "running"))
+    store = api.catalog.store
+    stale = store.jobs.add(Job("reindex", "operator", T0, T0, JobState.RUNNING))
     before = max(blas_threads().values())
     with api.client:  # runs the lifespan: Services.start(), then Services.stop()
         assert set(blas_threads().values()) == {1}

@@ -10,7 +10,7 @@ import pytest
 from api_support import PASSWORD, Api, make_api
 from fastapi.testclient import TestClient
 
-from skynet.api.ratelimit import LoginThrottle, LoginThrottled
+from skynet.accounts.throttle import LoginThrottle, LoginThrottled
 
 WRONG = "not the password at all"
 
@@ -27,10 +27,9 @@ class Clock:
 def api(tmp_path: Path):
     api = make_api(tmp_path)
     api.clock = Clock()
-    api.services.auth.login_throttle = LoginThrottle(max_failures=5, window_s=60, clock=api.clock)
+    api.system.auth.login_throttle = LoginThrottle(max_failures=5, window_s=60, clock=api.clock)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 def _login(client: TestClient, user: str, password: str) -> int:
@@ -85,11 +84,11 @@ def test_failed_logins_are_audited_and_logged_without_the_password(api: Api, cap
         assert _login(api.client, "admin", WRONG) == 401
         assert _login(api.client, "nobody", WRONG) == 401
         assert _login(api.client, "admin", PASSWORD) == 200
-    store = api.services.catalog.store
-    failed = store.audit_events(10, action="auth.login_failed")
+    store = api.catalog.store
+    failed = store.audit.events(10, action="auth.login_failed")
     assert [(e.actor, e.detail["client"]) for e in failed] == [("nobody", "testclient"), ("admin", "testclient")]
-    assert [e.actor for e in store.audit_events(10, action="auth.login")] == ["admin"]
-    everything = str(store.audit_events(100)) + caplog.text
+    assert [e.actor for e in store.audit.events(10, action="auth.login")] == ["admin"]
+    everything = str(store.audit.events(100)) + caplog.text
     assert WRONG not in everything and PASSWORD not in everything
     assert "failed login for 'nobody' from testclient" in caplog.text
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from skynet.api.app import create_app
-from skynet.api.auth import Auth, Role, User, issue_token
-from skynet.api.services import Services
+from skynet.accounts.credentials import issue_token
+from skynet.accounts.model import Role, User
+from skynet.app import SystemRole, build
 from skynet.config import Settings
+from skynet.images import load_image
 from skynet.index.catalog import Catalog
-from skynet.ingest.images import load_image
 from skynet.records import Camera, Sighting, SightingKind
 
 ENROLLED = 4  # photos per person in the store; the next one is the query
@@ -33,7 +33,7 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
     chosen = sorted(people)[:3]
     settings = Settings(data_dir=tmp_path)
     with Catalog.open(tmp_path) as catalog:
-        catalog.store.add_camera(Camera("cam-a", "A", "rtsp://a"))
+        catalog.store.cameras.save(Camera("cam-a", "A", "rtsp://a"))
         identity_of: dict[int, str] = {}
         for person in chosen:
             for i, path in enumerate(sorted(people[person])[:ENROLLED]):
@@ -43,9 +43,12 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
                     [Sighting("cam-a", SightingKind.FACE, i, i, i, face.box, 0.9, embedding=face.embedding)]
                 )
                 identity_of[sid] = person
-        admin = catalog.store.add_user(User("admin", Role.ADMIN, 0.0))
-        token, _ = issue_token(catalog.store, admin, 0.0, ttl_s=None)
-        client = TestClient(create_app(Services(settings, catalog, Auth(catalog.store), analyze=analyzer.analyze)))
+        admin = catalog.store.users.add_user(User("admin", Role.ADMIN, 0.0))
+        token, _ = issue_token(catalog.store.users, admin, 0.0, ttl_s=None)
+    # the analyser the test session loaded analyses the uploads (an API node otherwise loads its own)
+    system = build(settings, SystemRole.API_NODE, analyzer=analyzer.analyze, catalog=Catalog.open(tmp_path))
+    try:
+        client = TestClient(system.api)
         for person in chosen:
             query = sorted(people[person])[ENROLLED]
             response = client.post(
@@ -57,3 +60,5 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
             assert response.status_code == 200, response.text
             found = [identity_of[r["sighting"]["id"]] for r in response.json()["results"]]
             assert found[0] == person and found.count(person) >= ENROLLED - 1, (person, found)
+    finally:
+        system.close()

@@ -1,6 +1,7 @@
 """Auth primitives: roles, password and token hashing, expiry, and the FastAPI dependencies."""
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Annotated
 
 import pytest
@@ -8,18 +9,8 @@ from fastapi import Depends, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from skynet.api.auth import (
-    PERMISSIONS,
-    RECHECK_TOKEN_S,
+from skynet.accounts.credentials import (
     TOKEN_PREFIX,
-    Auth,
-    AuthError,
-    MemoryUserStore,
-    Permission,
-    RecentTokens,
-    Role,
-    User,
-    UserStore,
     authenticate_password,
     authenticate_token,
     hash_password,
@@ -27,6 +18,12 @@ from skynet.api.auth import (
     issue_token,
     verify_password,
 )
+from skynet.accounts.errors import AuthError, UserExistsError, WeakPasswordError
+from skynet.accounts.model import PERMISSIONS, MemoryUserStore, Permission, Role, User, UserStore
+from skynet.api.auth import RECHECK_TOKEN_S, Auth, RecentTokens
+from skynet.api.deps import require, require_stream
+from skynet.api.errors import install_error_handlers
+from skynet.api.tickets import TICKET_TTL_S
 from skynet.serialize import to_jsonable
 
 NOW = 1_800_000_000.0
@@ -80,7 +77,7 @@ def test_password_hashing_is_salted_and_verifies():
     malformed = ("", "scrypt$1$2", "bcrypt$16384$8$1$AAAA$AAAA", "scrypt$x$8$1$AAAA$AAAA", "scrypt$16384$8$1$!!$AA")
     for encoded in malformed:
         assert not verify_password(PASSWORD, encoded)
-    with pytest.raises(AuthError, match="at least 12 characters"):
+    with pytest.raises(WeakPasswordError, match="at least 12 characters"):
         hash_password("short")
 
 
@@ -116,24 +113,26 @@ def test_password_login_does_not_reveal_which_users_exist(store):
 
 
 def test_user_names_are_unique(store):
-    with pytest.raises(AuthError, match="'alice' already exists"):
+    with pytest.raises(UserExistsError, match="'alice' already exists"):
         store.add_user(User("alice", Role.OPERATOR, NOW))
 
 
 def make_app(store: UserStore, clock: Clock) -> FastAPI:
     auth = Auth(store, clock)
     app = FastAPI()
+    app.state.system = SimpleNamespace(auth=auth)  # the dependencies use the running system's Auth
+    install_error_handlers(app)  # the dependencies raise AuthError (401) and ForbiddenError (403)
 
     @app.get("/search")
-    def search(user: Annotated[User, Depends(auth.require(Permission.SEARCH))]) -> dict:
+    def search(user: Annotated[User, Depends(require(Permission.SEARCH))]) -> dict:
         return {"user": user.name}
 
     @app.post("/cameras")
-    def cameras(user: Annotated[User, Depends(auth.require(Permission.MANAGE_CAMERAS))]) -> dict:
+    def cameras(user: Annotated[User, Depends(require(Permission.MANAGE_CAMERAS))]) -> dict:
         return {"user": user.name}
 
     @app.websocket("/live")
-    async def live(websocket: WebSocket, user: Annotated[User, Depends(auth.require_live(Permission.HANDLE_ALERTS))]):
+    async def live(websocket: WebSocket, user: Annotated[User, Depends(require_stream(Permission.HANDLE_ALERTS))]):
         await websocket.accept()
         await websocket.send_json({"user": user.name})
         await websocket.close()
@@ -157,13 +156,13 @@ def test_http_dependencies_answer_401_and_403_with_clear_messages(store):
     assert get("/search", "dXNlcjpwYXNz", scheme="Basic").status_code == 401
     bad = get("/search", "skynet_not-a-real-token")
     assert bad.status_code == 401
-    assert bad.json()["detail"] == "invalid API token; check the token, or ask an admin for a new one"
+    assert bad.json() == {"detail": "invalid API token", "hint": "check the token, or ask an admin for a new one"}
 
     assert get("/search", ivan).json() == {"user": "ivan"}
     assert get("/cameras", olga, method="POST").json() == {"user": "olga"}
     denied = get("/search", olga)
     assert denied.status_code == 403
-    assert denied.json()["detail"] == "permission 'search' required; role 'operator' does not have it"
+    assert denied.json() == {"detail": "permission 'search' required; role 'operator' does not have it", "hint": None}
     assert get("/cameras", ivan, method="POST").status_code == 403
 
     clock.now = NOW + 3600
@@ -204,22 +203,47 @@ def test_openapi_documents_bearer_auth(store):
     assert schema["paths"]["/search"]["get"]["security"] == [{"HTTPBearer": []}]
 
 
-def test_websocket_dependency_takes_header_or_query_token_and_refuses_with_1008(store):
-    client = TestClient(make_app(store, Clock(NOW)))
+def test_stream_dependency_takes_a_header_token_or_a_single_use_ticket_and_refuses_with_1008(store):
+    app = make_app(store, Clock(NOW))
+    auth: Auth = app.state.system.auth
+    client = TestClient(app)
     ivan, olga = token_for(store, "ivan"), token_for(store, "olga")
     with client.websocket_connect("/live", headers={"Authorization": f"Bearer {ivan}"}) as ws:
         assert ws.receive_json() == {"user": "ivan"}
-    with client.websocket_connect(f"/live?access_token={olga}") as ws:
+    ticket, _ = auth.tickets.issue("olga", hash_token(olga), "/live")
+    with client.websocket_connect(f"/live?ticket={ticket}") as ws:
         assert ws.receive_json() == {"user": "olga"}
 
+    gone = token_for(store, "gone")
     for url, reason in (
         ("/live", "missing API token"),
-        ("/live?access_token=skynet_nope", "invalid API token"),
-        (f"/live?access_token={token_for(store, 'gone')}", "'gone' is disabled"),
+        (f"/live?ticket={ticket}", "already used stream ticket"),  # single use
+        (f"/live?access_token={olga}", "missing API token"),  # a token in the URL is not taken
+        (f"/live?ticket={auth.tickets.issue('olga', hash_token(olga), '/other')[0]}", "opens /other, not /live"),
+        (f"/live?ticket={auth.tickets.issue('gone', hash_token(gone), '/live')[0]}", "'gone' is disabled"),
     ):
         with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(url) as ws:
             ws.receive_json()
-        assert closed.value.code == 1008 and reason in closed.value.reason
+        assert closed.value.code == 1008 and reason in closed.value.reason, url
+
+
+def test_a_stream_ticket_expires_and_dies_with_its_token(store):
+    clock = Clock(NOW)
+    app = make_app(store, clock)
+    auth: Auth = app.state.system.auth
+    client = TestClient(app)
+    olga = token_for(store, "olga")
+    late, _ = auth.tickets.issue("olga", hash_token(olga), "/live")
+    revoked, _ = auth.tickets.issue("olga", hash_token(olga), "/live")
+    clock.now = NOW + TICKET_TTL_S
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/live?ticket={late}") as ws:
+        ws.receive_json()
+    assert "stream ticket expired" in closed.value.reason
+    clock.now = NOW
+    store.revoke_token(hash_token(olga))
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/live?ticket={revoked}") as ws:
+        ws.receive_json()
+    assert "invalid API token" in closed.value.reason
 
 
 def test_users_and_tokens_serialise_without_secrets(store):

@@ -18,9 +18,9 @@ from onnx_builders import arcface_model, scrfd_model, yolo_model
 from skynet.config import Settings
 from skynet.detectors import arcface, scrfd, yolo
 from skynet.detectors.analyzer import ImageAnalyzer
+from skynet.detectors.batching import BatchingAnalyzer, camera_pool
+from skynet.detectors.pool import AnalyzerPool
 from skynet.detectors.runtime import create_session
-from skynet.ingest.analysis import AnalyzerPool
-from skynet.ingest.batching import BatchingAnalyzer, camera_pool
 from skynet.records import Box, Detections
 
 CPU = ["CPUExecutionProvider"]

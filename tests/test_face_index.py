@@ -9,11 +9,12 @@ import pytest
 from store_support import CAMERAS, face, open_catalog
 
 from skynet.index.catalog import INDEX_DIR
-from skynet.index.face_models import DEFAULT_FACE_MODEL, index_dir
-from skynet.index.errors import QueryError
 from skynet.index.face_index import FaceIndex
-from skynet.index.sqlite_store import SqliteStore
+from skynet.index.face_models import index_dir
 from skynet.index.synthetic import clustered_embeddings
+from skynet.store import open_store
+from skynet.store.errors import QueryError
+from skynet.store.faces import DEFAULT_FACE_MODEL
 
 
 def _fill(catalog, vectors: np.ndarray, batch: int = 500, first: int = 0) -> np.ndarray:
@@ -96,9 +97,9 @@ def test_persisted_caught_up_and_rebuilt(tmp_path):
     with open_catalog(tmp_path) as catalog:
         ids = _fill(catalog, vectors[:1000])
     # the store changes while no index is open: new sightings and a deletion
-    store = SqliteStore(tmp_path)
-    late = store.add_sightings([face(float(1000 + i), vectors[1000 + i]) for i in range(200)])
-    store.delete_sightings_before(10.0)
+    store = open_store(tmp_path)
+    late = store.sightings.add([face(float(1000 + i), vectors[1000 + i]) for i in range(200)])
+    store.sightings.delete_before(10.0)
     store.close()
     with open_catalog(tmp_path) as catalog:
         assert catalog.faces.status().watermark == late[-1]
@@ -113,8 +114,8 @@ def test_persisted_caught_up_and_rebuilt(tmp_path):
     with open_catalog(tmp_path) as catalog:
         assert len(catalog.faces.ids()) == 1190
     # skynet index rebuild recreates it from scratch
-    store = SqliteStore(tmp_path)
-    assert FaceIndex(tmp_path / INDEX_DIR).rebuild(store) == 1190
+    store = open_store(tmp_path)
+    assert FaceIndex(tmp_path / INDEX_DIR).rebuild(store.faces) == 1190
     store.close()
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from skynet.detectors.face_quality import face_quality
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 from skynet.records import Box, FaceDetection
 
 pytestmark = pytest.mark.models

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from skynet.errors import BadImageError
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 
 LIMITS = {"max_pixels": 40_000_000, "max_bytes": 50_000_000}
 

@@ -19,7 +19,7 @@ from ingest_support import (
     square_painter,
 )
 
-from skynet.ingest.analysis import AnalyzerPool
+from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.archive_time import (
     ArchiveTimeError,
     resolve_start_time,
@@ -30,9 +30,9 @@ from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
 from skynet.ingest.sources import SourceError, SourceSpec, open_source
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
-from skynet.records import Detections
+from skynet.records import Camera, Detections
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")
+pytestmark = pytest.mark.requires("ffmpeg")
 START = datetime.fromisoformat("2024-05-01T08:00:00+00:00").timestamp()
 
 
@@ -231,19 +231,31 @@ def test_failing_analysis_and_sink_do_not_stop_the_camera(clips):
 def test_camera_set_runs_files_in_parallel_and_reports_each(clips):
     sink = ListSink()
     cameras = CameraSet(SquareAnalyzer(), sink, WorkerOptions(motion_gate=False))
-    cameras.start(
-        [
-            SourceSpec("a", str(clips["square"]), start_time=START),
-            SourceSpec("b", str(clips["empty"]), start_time=START),
-        ]
-    )
-    with pytest.raises(ValueError, match="already running"):
-        cameras.start([SourceSpec("a", str(clips["square"]), start_time=START)])
+    cameras.start(SourceSpec("a", str(clips["square"]), start_time=START))
+    cameras.start(SourceSpec("b", str(clips["empty"]), start_time=START))
     assert cameras.wait(timeout=60)
     a, b = cameras.statuses()
     assert (a.camera_id, a.state, a.frames_analysed) == ("a", CameraState.FINISHED, 20)
     assert b.camera_id == "b" and b.state is CameraState.FAILED and "empty" in b.last_error
     assert len(sink.items) == 2
+
+
+def test_cameras_of_the_service_restart_and_stop_one_by_one(clips):
+    cameras = CameraSet(SquareAnalyzer(), ListSink(), WorkerOptions(motion_gate=False))
+    cameras.start_camera(Camera("a", "A", str(clips["square"])))  # a file registered as a camera loops, like a live one
+    cameras.start_camera(Camera("b", "B", str(clips["still"])))
+    deadline = time.monotonic() + 30
+    while cameras.last_analysed("a") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cameras.last_analysed("a") is not None and cameras.status("a").state is not CameraState.FINISHED
+    cameras.start_camera(Camera("a", "A", str(clips["named"])))  # its URL changed: one worker, on the new file
+    assert [s.camera_id for s in cameras.statuses()] == ["b", "a"]
+    assert cameras.status("a").source.endswith(clips["named"].name)
+    cameras.stop_camera("a")
+    assert cameras.status("a") is None and cameras.last_analysed("a") is None
+    assert [s.camera_id for s in cameras.statuses()] == ["b"]
+    assert cameras.stop_all(timeout=30)
+    assert cameras.status("b").state is CameraState.STOPPED
 
 
 def test_analyzer_pool_never_lends_one_analyzer_to_two_threads():

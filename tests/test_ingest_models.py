@@ -4,14 +4,13 @@ moving across the frame gives one face sighting (right person) and one plate sig
 from __future__ import annotations
 
 import csv
-import shutil
 
 import cv2
 import numpy as np
 import pytest
 from ingest_support import ListSink, make_clip
 
-from skynet.ingest.analysis import AnalyzerPool
+from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
@@ -19,7 +18,7 @@ from skynet.ingest.worker import CameraWorker, WorkerOptions
 pytestmark = [
     pytest.mark.models,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+    pytest.mark.requires("ffmpeg"),
 ]
 
 

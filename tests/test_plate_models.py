@@ -9,7 +9,7 @@ import pytest
 
 from skynet.detectors import registry
 from skynet.detectors.plate_format import normalize_plate
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 from skynet.models import ModelStore, get_pack
 from skynet.synthetic import paste_plate, render_plate, street_scene
 

@@ -7,17 +7,18 @@ import re
 import pytest
 from store_support import BACKENDS, database, open_catalog, plate
 
-from skynet.index.errors import QueryError
-from skynet.index.plate_search import fuzzy_plan, normalise, wildcard_plan
-from skynet.index.store import PlateMode
 from skynet.index.synthetic import random_plates
+from skynet.store import open_store
+from skynet.store.errors import QueryError
+from skynet.store.plate_search import fuzzy_plan, normalise, wildcard_plan
+from skynet.store.plates import PlateMode
 
 PLATES = ["桂B12345", "桂B88845", "桂A12345", "粤B12345", "湘D0Q8B1", "京N12Z45", "桂BD2345", "沪A99999"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def catalog(request, tmp_path_factory):
-    with database(request.param) as url:
+    with database(request.param, request) as url:
         catalog = open_catalog(tmp_path_factory.mktemp("plates"), url)
         filler = random_plates(3000, seed=7)
         catalog.add_sightings([plate(float(i), text) for i, text in enumerate(filler)])
@@ -33,10 +34,10 @@ def _texts(hits):
 
 def test_exact(catalog):
     store, _ = catalog
-    assert _texts(store.store.search_plates("桂B12345", PlateMode.EXACT)) == ["桂B12345"]
-    assert _texts(store.store.search_plates(" 桂b 12345 ", PlateMode.EXACT)) == ["桂B12345"]
-    assert store.store.search_plates("桂I12345", PlateMode.EXACT) == []  # exact does not fold confusables
-    assert "桂B12345" in _texts(store.store.search_plates("桂I12345", PlateMode.FUZZY))
+    assert _texts(store.store.plates.search("桂B12345", PlateMode.EXACT)) == ["桂B12345"]
+    assert _texts(store.store.plates.search(" 桂b 12345 ", PlateMode.EXACT)) == ["桂B12345"]
+    assert store.store.plates.search("桂I12345", PlateMode.EXACT) == []  # exact does not fold confusables
+    assert "桂B12345" in _texts(store.store.plates.search("桂I12345", PlateMode.FUZZY))
 
 
 @pytest.mark.parametrize("pattern", ["桂B*45", "*123?", "?B12345", "*45", "京*", "*2345", "湘D0Q8B?", "*888*"])
@@ -44,14 +45,14 @@ def test_wildcard_matches_exactly_what_a_regex_matches(catalog, pattern):
     store, texts = catalog
     regex = re.compile(pattern.replace("*", ".*").replace("?", "."))
     expected = sorted({t for t in texts if regex.fullmatch(t)})
-    got = store.store.search_plates(pattern, PlateMode.WILDCARD, limit=10_000)
+    got = store.store.plates.search(pattern, PlateMode.WILDCARD, limit=10_000)
     assert sorted(_texts(got)) == expected
     assert all(h.distance == 0 for h in got)
 
 
 def test_wildcard_matches_alternative_reads_ranked_after(catalog):
     store, _ = catalog
-    hits = store.store.search_plates("苏F7777?", PlateMode.WILDCARD)
+    hits = store.store.plates.search("苏F7777?", PlateMode.WILDCARD)
     assert [(h.text, h.matched_read) for h in hits] == [("苏E77777", "苏F77777")] and hits[0].distance > 0
 
 
@@ -69,7 +70,7 @@ def test_wildcard_matches_alternative_reads_ranked_after(catalog):
 )
 def test_fuzzy_ranks_the_intended_plate_first(catalog, query, best):
     store, _ = catalog
-    hits = store.store.search_plates(query, PlateMode.FUZZY, max_edits=2)
+    hits = store.store.plates.search(query, PlateMode.FUZZY, max_edits=2)
     assert hits, query
     top = [h for h in hits if h.distance == hits[0].distance]
     assert best in _texts(top)
@@ -83,7 +84,7 @@ def test_fuzzy_finds_every_plate_within_one_edit(catalog):
     query = "桂B12385"
     body = normalise(query)[1:]
     expected = {t for t in texts if Levenshtein.distance(normalise(t)[1:], body) <= 1}
-    got = {h.text for h in store.store.search_plates(query, PlateMode.FUZZY, limit=10_000)}
+    got = {h.text for h in store.store.plates.search(query, PlateMode.FUZZY, limit=10_000)}
     assert got == expected and "桂B12345" in got
 
 
@@ -113,27 +114,28 @@ def test_plans_use_an_index():
 def test_malformed_queries_are_clear_errors(catalog, query, mode):
     store, _ = catalog
     try:
-        hits = store.store.search_plates(query, mode)
+        hits = store.store.plates.search(query, mode)
     except QueryError as error:
         assert "sqlite" not in str(error).lower() and len(str(error)) < 300
     else:
         assert hits == []
-    assert store.store.count_sightings()["plate"] == 3000 + len(PLATES) + 1
+    assert store.store.sightings.counts()["plate"] == 3000 + len(PLATES) + 1
 
 
 @pytest.mark.parametrize("pattern", ["桂B*45", "*123?", "?B12345", "*45", "*888*"])
 def test_sqlite_wildcard_and_fuzzy_plans_use_indexes(tmp_path, pattern):
-    from skynet.index.sqlite_store import _GROUPED_MATCHES, SqliteStore
+    from skynet.store.database import Dialect
+    from skynet.store.plates import _GROUPED_MATCHES
 
-    store = SqliteStore(tmp_path)
-    source, where, args = store._wildcard_plate(wildcard_plan(pattern))
+    store = open_store(tmp_path)
+    source, where, args = store.plates._wildcard(wildcard_plan(pattern))
     plans = [
-        store._execute(
-            "EXPLAIN QUERY PLAN " + _GROUPED_MATCHES.format(source=source, where=where), (*args, 10)
+        store.db.execute(
+            "EXPLAIN QUERY PLAN " + _GROUPED_MATCHES[Dialect.SQLITE].format(source=source, where=where), (*args, 10)
         ).fetchall()
     ]
     plans.append(
-        store._execute(
+        store.db.execute(
             "EXPLAIN QUERY PLAN SELECT r.sighting_id FROM plate_fts f JOIN plate_reads r ON r.id = f.rowid "
             "WHERE plate_fts MATCH ?",
             ('"812"',),

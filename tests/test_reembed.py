@@ -4,7 +4,6 @@ watch-list entry) in a resumable job, searches use the old index until it comple
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -12,17 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from reembed_support import MODEL_A, MODEL_B, PixelFaces, face_frame, jpeg, store_faces
-from store_support import database, database_url, open_catalog  # noqa: F401 (database_url: a fixture)
+from store_support import database, database_url, open_catalog, schema_at  # noqa: F401 (database_url: a fixture)
 
-from skynet.index import pg_schema, schema
-from skynet.index.catalog import Catalog, open_store
-from skynet.index.errors import InvalidSightingError, QueryError
+from skynet.index.catalog import Catalog
 from skynet.index.face_index import FaceIndex
-from skynet.index.face_models import DEFAULT_FACE_MODEL, face_model_id, index_dir
-from skynet.index.reembed import Reembedder, ReembedJob, ReembedProgress, face_in_thumbnail, pending_switch
-from skynet.index.store import SightingMedia
+from skynet.index.face_models import face_model_id, index_dir
+from skynet.index.reembed import Reembedder, ReembedProgress, face_in_thumbnail, pending_switch
 from skynet.models import all_packs, get_pack
-from skynet.records import Alert, Box, Camera, Sighting, SightingKind, WatchlistEntry
+from skynet.records import Alert, Box, Camera, JobState, Sighting, SightingKind, WatchlistEntry
+from skynet.services.jobs import REEMBED, JobRunner
+from skynet.services.reembed import ReembedWork
+from skynet.store import open_store
+from skynet.store.errors import InvalidSightingError, QueryError
+from skynet.store.faces import DEFAULT_FACE_MODEL
+from skynet.store.sightings import SightingMedia
 from skynet.watchlist import WatchlistMatcher
 
 PEOPLE = [p for p in range(6) for _ in range(3)]  # 6 people, 3 sightings each
@@ -64,43 +66,36 @@ def test_face_in_thumbnail_follows_the_tracker_crop():
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_schema_2_stores_are_migrated_to_the_default_model(tmp_path, backend):
+def test_schema_2_stores_are_migrated_to_the_default_model(tmp_path, backend, request):
     """Rows written before embeddings recorded their model get the default model's id."""
     vector = np.linspace(1, 2, 128).astype("<f4")
     vector /= np.linalg.norm(vector)
-    insert = (
-        "INSERT INTO cameras (id, name, source_url) VALUES ('c', 'C', 'x');"
-        "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
-        "embedding, origin_kind) VALUES ('c', 'face', 1, 2, 1, 0, 0, 9, 9, 0.5, {blob}, 'live');"
-        "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
-        "plate_text, origin_kind) VALUES ('c', 'plate', 1, 2, 1, 0, 0, 9, 9, 0.5, 'A1', 'live');"
-        "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, embeddings, embedding_count) "
-        "VALUES ('face', 'old', 'r', 'u', 1, {blob}, 1);"
-        "INSERT INTO meta (key, value) VALUES ('embedding_dim', '128');"
-    )
-    with database(backend) as url:
-        if url is None:
-            conn = sqlite3.connect(tmp_path / "skynet.db", isolation_level=None)
-            for number, migration in enumerate(schema.MIGRATIONS[:2], 1):
-                conn.executescript(f"BEGIN; {migration}; PRAGMA user_version = {number}; COMMIT;")
-            conn.executescript(insert.format(blob=f"X'{vector.tobytes().hex()}'"))
-            conn.close()
-        else:
-            import psycopg
-
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                for migration in pg_schema.MIGRATIONS[:2]:
-                    conn.execute(migration)
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
-                conn.execute(insert.format(blob=f"'\\x{vector.tobytes().hex()}'::bytea"))
+    blob = vector.tobytes()
+    with database(backend, request) as url:
+        with schema_at(2, tmp_path, url) as execute:
+            execute("INSERT INTO cameras (id, name, source_url) VALUES ('c', 'C', 'x')")
+            execute(
+                "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+                "embedding, origin_kind) VALUES ('c', 'face', 1, 2, 1, 0, 0, 9, 9, 0.5, ?, 'live')",
+                (blob,),
+            )
+            execute(
+                "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+                "plate_text, origin_kind) VALUES ('c', 'plate', 1, 2, 1, 0, 0, 9, 9, 0.5, 'A1', 'live')"
+            )
+            execute(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, embeddings, "
+                "embedding_count) VALUES ('face', 'old', 'r', 'u', 1, ?, 1)",
+                (blob,),
+            )
+            execute("INSERT INTO meta (key, value) VALUES ('embedding_dim', '128')")
         with Catalog.open(tmp_path, url) as catalog:
             store = catalog.store
-            assert store.face_model() == catalog.face_model == DEFAULT_FACE_MODEL
-            assert store.embedding_dim() == 128 and store.face_models() == {DEFAULT_FACE_MODEL: 1}
-            assert [e.label for e in store.watchlist() if e.embeddings] == ["old"]
+            assert store.faces.searched_model() == catalog.face_model == DEFAULT_FACE_MODEL
+            assert store.faces.dim() == 128 and store.faces.counts() == {DEFAULT_FACE_MODEL: 1}
+            assert [e.label for e in store.watchlists.all() if e.embeddings] == ["old"]
             np.testing.assert_allclose(catalog.search_faces(vector, 1)[0].similarity, 1.0, rtol=1e-5)
-            assert store.watchlist_photos(store.watchlist()[0].id) == []
+            assert store.watchlists.photos(store.watchlists.all()[0].id) == []
 
 
 def test_vectors_of_two_models_never_mix(tmp_path, database_url, models):
@@ -112,7 +107,7 @@ def test_vectors_of_two_models_never_mix(tmp_path, database_url, models):
         assert pending_switch(catalog) and catalog.face_model == MODEL_A
         new = store_faces(catalog, b, [0, 1], t0=100.0)  # live workers already embed with model B
         store = catalog.store
-        assert store.face_models() == {MODEL_A: len(old), MODEL_B: 2}
+        assert store.faces.counts() == {MODEL_A: len(old), MODEL_B: 2}
         # searches use model A's index: B's vectors are not in it, a B query is refused
         hits = catalog.search_faces(a.vector(frame), 50)
         assert {h.sighting_id for h in hits} == set(old)
@@ -124,9 +119,9 @@ def test_vectors_of_two_models_never_mix(tmp_path, database_url, models):
         assert set(catalog.index(MODEL_B).ids()) == set(new)
         # a vector of the wrong size for its model is refused by the store
         with pytest.raises(InvalidSightingError, match="dimensions"):
-            store.add_face_embeddings(MODEL_B, [old[0]], [a.vector(frame)])
+            store.faces.add(MODEL_B, [old[0]], [a.vector(frame)])
         # search by sighting id takes the searched model's vector of that sighting
-        np.testing.assert_allclose(catalog.face_embedding(old[0]), store.get_sighting(old[0]).embedding)
+        np.testing.assert_allclose(catalog.face_embedding(old[0]), store.faces.vector(old[0], MODEL_A))
         assert catalog.face_embedding(new[0]) is None
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["test+pixels16", "test+pixels24"]
 
@@ -148,20 +143,21 @@ def test_search_uses_the_old_index_until_the_job_switches(tmp_path, database_url
     slow_b = SlowB(24, seed=2)
     frame, _ = face_frame(2, 77)
     with _open(tmp_path, database_url, MODEL_B) as catalog:
-        job = ReembedJob(Reembedder(catalog, slow_b, MODEL_B, batch_size=4), "tester", lambda: 5.0).start()
+        runner = JobRunner(catalog.store.jobs, lambda: 5.0)
+        job = runner.submit(REEMBED, "tester", ReembedWork(Reembedder(catalog, slow_b, MODEL_B, batch_size=4)))
         assert paused.wait(30)
-        running = catalog.store.get_job(job.job.id)
-        assert running.kind == "reembed" and running.state == "running"
+        running = catalog.store.jobs.get(job.id)
+        assert running.kind == "reembed" and running.state is JobState.RUNNING
         assert running.progress["faces_total"] == len(old) and running.progress["faces_done"] == 4
         assert running.params == {"from_model": MODEL_A, "to_model": MODEL_B}
-        assert catalog.face_model == catalog.store.face_model() == MODEL_A
+        assert catalog.face_model == catalog.store.faces.searched_model() == MODEL_A
         hits = catalog.search_faces(a.vector(frame), 3)
         assert _same_person([h.sighting_id for h in hits], people_by_id, 2)
         gate.set()
-        job.join(30)
-        done = catalog.store.get_job(job.job.id)
-        assert done.state == "done" and done.progress["switched"] and done.progress["faces_done"] == len(old)
-        assert catalog.face_model == catalog.store.face_model() == MODEL_B and not pending_switch(catalog)
+        runner.join(30)
+        done = catalog.store.jobs.get(job.id)
+        assert done.state is JobState.DONE and done.progress["switched"] and done.progress["faces_done"] == len(old)
+        assert catalog.face_model == catalog.store.faces.searched_model() == MODEL_B and not pending_switch(catalog)
         hits = catalog.search_faces(b.vector(frame), 3)
         assert _same_person([h.sighting_id for h in hits], people_by_id, 2)
         assert hits[0].similarity > 0.95
@@ -187,17 +183,19 @@ def test_a_killed_job_resumes_where_it_stopped(tmp_path, database_url, models):
             return super().embed_faces(image, faces)
 
     catalog = _open(tmp_path, database_url, MODEL_B)
-    first = ReembedJob(Reembedder(catalog, DyingB(24, seed=2), MODEL_B, batch_size=3), "tester", lambda: 1.0)
+    first = ReembedWork(Reembedder(catalog, DyingB(24, seed=2), MODEL_B, batch_size=3))
     with pytest.raises(_Killed):
-        first.run()
+        JobRunner(catalog.store.jobs, lambda: 1.0).run(REEMBED, "tester", first)
+    [killed] = catalog.store.jobs.latest(1)
     catalog.store.close()  # indexes never saved: as after a kill
     with _open(tmp_path, database_url, MODEL_B) as catalog:
-        assert catalog.store.fail_unfinished_jobs(2.0) == 1  # what skynet serve does at start
-        assert catalog.store.get_job(first.job.id).state == "failed"
+        assert JobRunner(catalog.store.jobs, lambda: 2.0).start() == 1  # what skynet serve does at start
+        assert catalog.store.jobs.get(killed.id).state is JobState.FAILED
         assert catalog.face_model == MODEL_A and len(catalog.index(MODEL_B).ids()) == 6  # two batches were stored
         b.embedded = 0
-        second = ReembedJob(Reembedder(catalog, b, MODEL_B, batch_size=3), "tester", lambda: 3.0).run()
-        assert second.state == "done" and b.embedded == len(old) - 6  # nothing embedded twice
+        runner = JobRunner(catalog.store.jobs, lambda: 3.0)
+        second = runner.run(REEMBED, "tester", ReembedWork(Reembedder(catalog, b, MODEL_B, batch_size=3)))
+        assert second.state is JobState.DONE and b.embedded == len(old) - 6  # nothing embedded twice
         assert second.progress["faces_total"] == len(old) - 6
         assert catalog.face_model == MODEL_B
         np.testing.assert_array_equal(catalog.faces.ids(), sorted(old))
@@ -209,17 +207,17 @@ def test_watchlist_entries_are_reembedded_from_their_photos(tmp_path, database_u
     with _open(tmp_path, database_url, MODEL_A) as catalog:
         store_faces(catalog, a, PEOPLE[:6])
         store = catalog.store
-        kept = store.add_watchlist_entry(
+        kept = store.watchlists.add(
             WatchlistEntry(SightingKind.FACE, "with photo", "case 1", "ann", 1.0, embeddings=(a.vector(photo_frame),)),
             photos=[jpeg(photo_frame)],
         )
-        legacy = store.add_watchlist_entry(
+        legacy = store.watchlists.add(
             WatchlistEntry(SightingKind.FACE, "legacy", "case 2", "ann", 1.0, embeddings=(a.vector(photo_frame),))
         )
-        plate = store.add_watchlist_entry(
+        plate = store.watchlists.add(
             WatchlistEntry(SightingKind.PLATE, "car", "case 3", "ann", 1.0, plate_pattern="A123")
         )
-        assert store.watchlist_photos(kept) == [jpeg(photo_frame)]
+        assert store.watchlists.photos(kept) == [jpeg(photo_frame)]
     alerts: list[Alert] = []
     with _open(tmp_path, database_url, MODEL_B) as catalog:
         store = catalog.store
@@ -239,10 +237,10 @@ def test_watchlist_entries_are_reembedded_from_their_photos(tmp_path, database_u
         assert progress.watchlist_done == 1 and progress.watchlist_without_photos == 1
         assert any(f"entry {legacy} " in error and "no kept photos" in error for error in progress.errors)
         assert [a.entry_id for a in matcher([live])] == [kept]
-        by_id = {e.id: e for e in store.watchlist()}  # the searched model is B now
+        by_id = {e.id: e for e in store.watchlists.all()}  # the searched model is B now
         assert len(by_id[kept].embeddings) == 1 and by_id[legacy].embeddings == ()
         assert by_id[plate].plate_pattern == "A123"
-        assert len({e.id: e for e in store.watchlist(MODEL_A)}[legacy].embeddings) == 1  # A's are kept
+        assert len({e.id: e for e in store.watchlists.all(MODEL_A)}[legacy].embeddings) == 1  # A's are kept
 
 
 def test_each_model_index_is_rebuilt_from_the_store(tmp_path, database_url, models):
@@ -256,7 +254,7 @@ def test_each_model_index_is_rebuilt_from_the_store(tmp_path, database_url, mode
     with closing(open_store(tmp_path, database_url)) as store:
         for model, expected in ((MODEL_A, old), (MODEL_B, old + new)):
             index = FaceIndex(index_dir(tmp_path, model), model=model)
-            assert index.rebuild(store) == len(expected)
+            assert index.rebuild(store.faces) == len(expected)
             np.testing.assert_array_equal(index.ids(), sorted(expected))
             assert index.status().model == model and index.status().dim == (16 if model == MODEL_A else 24)
             index.close()
@@ -269,10 +267,11 @@ def test_a_job_with_faces_it_cannot_find_still_switches_and_says_so(tmp_path, mo
     a, b = models
     with _open(tmp_path, None, MODEL_A) as catalog:
         ids = store_faces(catalog, a, [0, 1])
-        (tmp_path / catalog.store.get_sighting(ids[0]).thumbnail_path).unlink()
+        (tmp_path / catalog.store.sightings.get(ids[0]).thumbnail_path).unlink()
     with _open(tmp_path, None, MODEL_B) as catalog:
-        result = ReembedJob(Reembedder(catalog, b, MODEL_B), "tester", lambda: 1.0).run()
-        assert result.state == "done" and result.progress["faces_failed"] == 1
+        runner = JobRunner(catalog.store.jobs, lambda: 1.0)
+        result = runner.run(REEMBED, "tester", ReembedWork(Reembedder(catalog, b, MODEL_B)))
+        assert result.state is JobState.DONE and result.progress["faces_failed"] == 1
         assert list(catalog.faces.ids()) == [ids[1]]
 
 
@@ -324,7 +323,7 @@ def test_real_dlib_faces_are_reembedded_from_their_thumbnails(tmp_path, analyzer
     rows = [r for p in people for r in [r for r in rows if r["identity"] == p][:5]]
     model_b = _ProjectedDlib(analyzer)
     with _open(tmp_path, None, DEFAULT_FACE_MODEL) as catalog:
-        catalog.store.add_camera(Camera("cam-x", "X", "rtsp://x"))
+        catalog.store.cameras.save(Camera("cam-x", "X", "rtsp://x"))
         sightings, media, who_rows = [], [], []
         for n, row in enumerate(rows):
             image = cv2.imread(str(data / "images" / row["filename"]))
@@ -355,5 +354,5 @@ def test_retention_removes_every_model_vector(tmp_path, database_url, models):
         Reembedder(catalog, b, MODEL_B).run(ReembedProgress())
         deleted = catalog.delete_before(3.0)  # sightings at t = 0, 1, 2
         assert sorted(deleted.face_ids) == old[:3]
-        assert catalog.store.face_models() == {MODEL_A: 3, MODEL_B: 3}
+        assert catalog.store.faces.counts() == {MODEL_A: 3, MODEL_B: 3}
         assert list(catalog.index(MODEL_A).ids()) == list(catalog.faces.ids()) == old[3:]

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ingest_support import SquareAnalyzer, make_clip, square_painter
+from waiting import wait_for
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import FileState
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.reindex import Reindexer, archive_files
 from skynet.records import Box, Camera, Origin, Sighting, SightingKind
+from skynet.store.jobs import FileState
+from skynet.store.sqlite import DB_NAME
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg")
+pytestmark = pytest.mark.requires("ffmpeg")
 START = 1_714_550_400.0
 TESTS = Path(__file__).resolve().parent
 
@@ -37,14 +39,14 @@ def archive(tmp_path_factory) -> Path:
 
 def _reindex(data_dir: Path, files: list[Path], force: bool = False, pack: str = "default"):
     with Catalog.open(data_dir) as catalog:
-        catalog.store.add_camera(Camera("cam1", "archive camera", ""))
+        catalog.store.cameras.save(Camera("cam1", "archive camera", ""))
         writer = CatalogWriter(catalog)
         outcomes = Reindexer(catalog, writer, writer.flush, SquareAnalyzer(), pack, jobs=2).run(
             files, "cam1", force=force
         )
         writer.close()
-        counts = catalog.store.count_sightings()
-        states = {f: catalog.store.file_state(str(f)) for f in files}
+        counts = catalog.store.sightings.counts()
+        states = {f: catalog.store.jobs.file_state(str(f)) for f in files}
     return {o.path.name: o for o in outcomes}, counts, states
 
 
@@ -81,7 +83,7 @@ def test_files_are_found_processed_in_parallel_and_a_second_run_adds_nothing(arc
 def test_a_file_left_running_is_redone_without_duplicates(archive, tmp_path):
     clip = archive / "a_20240501_080000.mp4"
     with Catalog.open(tmp_path) as catalog:
-        catalog.store.add_camera(Camera("cam1", "archive camera", ""))
+        catalog.store.cameras.save(Camera("cam1", "archive camera", ""))
         partial = Sighting(
             "cam1",
             SightingKind.FACE,
@@ -95,7 +97,7 @@ def test_a_file_left_running_is_redone_without_duplicates(archive, tmp_path):
         )
         catalog.add_sightings([partial])
         stat = clip.stat()
-        catalog.store.set_file_state(FileState(str(clip), stat.st_size, stat.st_mtime, "default", "running"))
+        catalog.store.jobs.set_file_state(FileState(str(clip), stat.st_size, stat.st_mtime, "default", "running"))
     outcomes, counts, _ = _reindex(tmp_path, [clip])
     assert outcomes[clip.name].status == "done"
     assert counts == {"face": 1, "plate": 1}  # the partial sighting was replaced, not kept beside the new one
@@ -113,7 +115,7 @@ def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path)
         from skynet.ingest.reindex import Reindexer
         from skynet.records import Camera
         with Catalog.open(Path({str(tmp_path)!r})) as catalog:
-            catalog.store.add_camera(Camera("cam1", "archive camera", ""))
+            catalog.store.cameras.save(Camera("cam1", "archive camera", ""))
             writer = CatalogWriter(catalog)
             print("started", flush=True)
             Reindexer(catalog, writer, writer.flush, SquareAnalyzer(delay_s=0.15), "default", jobs=1).run(
@@ -121,11 +123,17 @@ def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path)
     """)
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "started"
-    time.sleep(3.5)  # the first file (15 analysed frames at 0.15 s) is done, the second is under way
+
+    def first_done_second_running() -> bool:  # read straight from the SQLite file the child writes
+        with contextlib.closing(sqlite3.connect(tmp_path / DB_NAME, timeout=5)) as db:
+            status = dict(db.execute("SELECT path, status FROM reindex_files").fetchall())
+        return [status.get(str(f)) for f in files[:2]] == ["done", "running"]
+
+    wait_for(first_done_second_running, 60, "the first file done and the second under way")
     process.send_signal(signal.SIGKILL)
     process.wait()
     with Catalog.open(tmp_path) as catalog:
-        states = [catalog.store.file_state(str(f)) for f in files]
+        states = [catalog.store.jobs.file_state(str(f)) for f in files]
     assert states[0] is not None and states[0].status == "done"
     assert states[1] is not None and states[1].status == "running"
 
@@ -134,5 +142,5 @@ def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path)
     assert counts == {"face": 3, "plate": 3}
     with Catalog.open(tmp_path) as catalog:
         assert catalog.store.integrity_problems() == []
-        assert sorted(catalog.faces.ids()) == sorted(catalog.store.face_ids())
+        assert sorted(catalog.faces.ids()) == sorted(catalog.store.faces.ids())
         assert len(catalog.faces.ids()) == 3

@@ -14,7 +14,7 @@ from skynet.config import Settings
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
 from skynet.index.retention import apply_retention, parse_age, run_retention_policy
-from skynet.index.store import PlateMode
+from skynet.store.plates import PlateMode
 
 DAY = 86400.0
 NOW = 100 * DAY
@@ -39,13 +39,13 @@ def test_retention_deletes_rows_vectors_and_files(database_url, tmp_path):
         assert _files(tmp_path) == 40 * 20 * 2
         report = apply_retention(catalog, 30 * DAY, now=NOW)
         assert (report.sightings, report.face_vectors, report.files) == (10 * 20, 10 * 10, 10 * 20 * 2)
-        assert catalog.store.count_sightings() == {"face": 300, "plate": 300}
+        assert catalog.store.sightings.counts() == {"face": 300, "plate": 300}
         assert catalog.faces.status().vectors == 300
-        assert all(catalog.store.get_sighting(i) is None for i in range(1, 201))
-        assert catalog.store.search_plates("桂B60*", PlateMode.WILDCARD) == []
-        assert len(catalog.store.search_plates("桂B70*", PlateMode.WILDCARD)) == 10
-        assert catalog.store.audit_events(1)[0].detail["sightings"] == 200
-        assert catalog.store._execute("SELECT count(*) FROM plate_reads").fetchone()[0] == 300
+        assert all(catalog.store.sightings.get(i) is None for i in range(1, 201))
+        assert catalog.store.plates.search("桂B60*", PlateMode.WILDCARD) == []
+        assert len(catalog.store.plates.search("桂B70*", PlateMode.WILDCARD)) == 10
+        assert catalog.store.audit.events(1)[0].detail["sightings"] == 200
+        assert catalog.store.db.execute("SELECT count(*) FROM plate_reads").fetchone()[0] == 300
     assert _files(tmp_path) == 30 * 20 * 2
     with Catalog.open(tmp_path, database_url) as catalog:  # the saved index agrees with the store
         assert catalog.faces.status().vectors == 300 and catalog.store.integrity_problems() == []
@@ -73,8 +73,8 @@ def test_policy_runs_until_stopped(tmp_path):
         stop.set()
         worker.join(timeout=5)
         assert not worker.is_alive()
-        assert catalog.store.count_sightings()["face"] == 0
-        assert len([e for e in catalog.store.audit_events() if e.action == "retention.delete"]) >= 2
+        assert catalog.store.sightings.counts()["face"] == 0
+        assert len([e for e in catalog.store.audit.events() if e.action == "retention.delete"]) >= 2
 
 
 @pytest.mark.parametrize("text, seconds", [("30d", 30 * DAY), ("12h", 43200), ("2w", 14 * DAY), ("1.5m", 90)])
@@ -109,5 +109,5 @@ def test_delete_file_sightings_before_reindexing(database_url, tmp_path):
         )
         deleted = catalog.delete_file_sightings("/a.mp4")
         assert (len(deleted.ids), len(deleted.face_ids), deleted.files) == (2, 1, 2)
-        assert catalog.store.count_sightings() == {"face": 2, "plate": 0}
+        assert catalog.store.sightings.counts() == {"face": 2, "plate": 0}
         assert catalog.faces.status().vectors == 2

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ingest_support import RtspServer, make_clip, rtsp_server_available
+from ingest_support import RtspServer, make_clip
+from tls_support import self_signed
+from waiting import WaitTimeout, wait_for
 
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
-from skynet.index.store import PlateMode
 from skynet.ingest.camera_config import load_cameras
+from skynet.store.plates import PlateMode
 from skynet.synthetic import paste_plate, render_plate, street_scene
 
 
@@ -56,9 +58,37 @@ def test_cameras_file_gives_cameras_and_sources(tmp_path, monkeypatch):
     assert lobby.camera().name == "lobby"
 
 
+def test_cameras_file_tls_settings_reach_camera_and_source(tmp_path):
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "ca" / "gate.pem").write_text(self_signed(tmp_path / "made").cert.read_text())
+    gate, door = load_cameras(
+        _write(
+            tmp_path,
+            """
+        [[cameras]]
+        id = "gate"
+        url = "https://10.0.0.5/video.mjpg"
+        tls_ca_file = "ca/gate.pem"
+
+        [[cameras]]
+        id = "door"
+        url = "rtsps://10.0.0.6/live"
+        tls_verify = false
+    """,
+        )
+    )
+    ca_file = str(tmp_path / "ca" / "gate.pem")  # relative to the cameras file
+    assert (gate.camera().tls_verify, gate.camera().tls_ca_file) == (True, ca_file)
+    assert (gate.source().tls_verify, gate.source().tls_ca_file) == (True, ca_file)
+    assert (door.camera().tls_verify, door.camera().tls_ca_file) == (False, None)
+    assert door.source().tls_verify is False and door.source().tls
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
+        ('[[cameras]]\nid = "a"\nurl = "https://h/v"\ntls_ca_file = "no/such.pem"\n', "no/such.pem does not exist"),
+        ('[[cameras]]\nid = "a"\nurl = "https://h/v"\ntls_verify = "no"\n', "tls_verify"),
         ('[[cameras]]\nid = "a"\n', "exactly one of 'url' and 'url_env'"),
         ('[[cameras]]\nid = "a"\nurl = "rtsp://u:secret@h/s"\nlatitude = 200\n', "latitude"),
         ('[[cameras]]\nid = "a"\nurl = "x"\n[[cameras]]\nid = "a"\nurl = "y"\n', "repeated: a"),
@@ -80,10 +110,8 @@ def test_bad_cameras_files_give_one_clear_error_without_secrets(tmp_path, text, 
 
 @pytest.mark.models
 @pytest.mark.slow
+@pytest.mark.requires("rtsp")
 def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path):
-    missing = rtsp_server_available()
-    if missing:
-        pytest.skip(f"RTSP server needs {missing}")
     plate = render_plate("桂B12345")
 
     def paint(index: int, image: np.ndarray) -> None:
@@ -99,7 +127,12 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         f'[[cameras]]\nid = "street"\nurl = "{server.url("street", "viewer:pa55word@")}"\n'
         "latitude = 22.5\nlongitude = 114.0\n",
     )
-    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_settings.models_path)}
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(model_settings.models_path),
+        "SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]',  # the test's RTSP server
+    }
     run = subprocess.Popen(
         [sys.executable, "-m", "skynet", "run", "--cameras", str(cameras), "--status-every", "1"],
         stdout=subprocess.PIPE,
@@ -107,14 +140,17 @@ def test_run_analyses_a_live_rtsp_camera_into_the_store(model_settings, tmp_path
         text=True,
         env=env,
     )
+
+    def stored() -> list:
+        if not any(data_dir.glob("*.db")):
+            return []
+        with Catalog.open(data_dir) as catalog:
+            return catalog.store.plates.search("桂B12345", PlateMode.EXACT)
+
     try:
-        deadline = time.monotonic() + 90
         hits = []
-        while time.monotonic() < deadline and not hits:
-            time.sleep(2)
-            if (data_dir / "skynet.db").exists() or any(data_dir.glob("*.db")):
-                with Catalog.open(data_dir) as catalog:
-                    hits = catalog.store.search_plates("桂B12345", PlateMode.EXACT)
+        with contextlib.suppress(WaitTimeout):  # asserted below, with what skynet run printed
+            hits = wait_for(stored, 90, "a sighting of 桂B12345 in the store", interval_s=2)
         run.send_signal(signal.SIGTERM)
         output, _ = run.communicate(timeout=60)
     finally:

@@ -4,7 +4,6 @@ ground truth fed back as predictions scores perfectly, and the real pipeline sco
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +15,13 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import scenario
 import scenario_score as score
-from ingest_support import rtsp_server_available
 from scenario_plan import EDGE_S, LANE_GAP_S, make_plan
+from servers import require
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.models,
-    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+    pytest.mark.requires("ffmpeg"),
 ]
 
 TINY = [
@@ -60,9 +59,7 @@ def perfect_predictions(truth: list[score.Visit]) -> dict[str, dict[str, list[sc
 
 def test_tiny_scenario_ground_truth_scoring_and_pipeline(shared_data, model_settings, tmp_path):
     faces, plates = shared_data("faces_identities"), shared_data("cn_plate_crops")
-    missing = rtsp_server_available()
-    if missing is not None:
-        pytest.skip(f"the live part needs an RTSP server: {missing}")
+    require("rtsp")  # the live part
     args = scenario.parse_args(
         [
             *TINY,

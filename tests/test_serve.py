@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,23 +14,19 @@ import time
 import httpx
 import pytest
 import websockets
+from servers import SkynetServe
+from waiting import wait_for
 
-from skynet.service.demo import DEMO_CAMERA_ID
+from skynet.services.demo import DEMO_CAMERA_ID
 
 pytestmark = [
     pytest.mark.models,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian package ffmpeg"),
+    pytest.mark.requires("ffmpeg"),
 ]
 
 
 ARCHIVE_START = 1_700_000_000.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _first_alert(url: str, token: str, timeout_s: float) -> dict:
@@ -60,26 +54,13 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
         check=True,
     )
     token = made.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "skynet", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = SkynetServe(env, tmp_path / "serve.log").start()
+    base = server.url
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+        assert httpx.get(f"{base}/api/health", timeout=5).status_code == 200
         assert httpx.get(f"{base}/api/cameras", timeout=5).status_code == 401
-        alert = asyncio.run(_first_alert(f"ws://127.0.0.1:{port}/api/live", token, 90))
+        alert = asyncio.run(_first_alert(f"ws{base.removeprefix('http')}/api/live", token, 90))
         assert alert["data"]["entry"]["label"] == "demo: 桂B12345"
         found = httpx.get(
             f"{base}/api/search/plate",
@@ -101,10 +82,13 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
             json={"paths": [str(tmp_path / "demo" / "street.avi")], "camera": DEMO_CAMERA_ID, "start": ARCHIVE_START},
         )
         assert started.status_code == 202, started.text
-        job = started.json()
-        while job["state"] in ("queued", "running") and time.monotonic() < deadline + 120:
-            time.sleep(0.5)
-            job = httpx.get(f"{base}/api/jobs/{job['id']}", headers=headers, timeout=10).json()
+        job_url = f"{base}/api/jobs/{started.json()['id']}"
+
+        def finished() -> dict | None:
+            job = httpx.get(job_url, headers=headers, timeout=10).json()
+            return None if job["state"] in ("queued", "running") else job
+
+        job = wait_for(finished, 180, "the re-index job to finish", interval_s=0.5)
         assert job["state"] == "done" and job["sightings"] >= 3, job
         archived = httpx.get(
             f"{base}/api/search/plate",
@@ -121,13 +105,8 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
         ]
         assert codes == [401, 401, 429]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            output, _ = server.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            output, _ = server.communicate()
+        output = server.stop()
     # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught (its documented behaviour)
-    assert server.returncode in (0, -signal.SIGTERM), output
+    assert server.process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output and "Traceback" not in output
     assert token not in output

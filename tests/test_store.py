@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from store_support import database_url, face, jpeg, media, open_catalog, plate  # noqa: F401 (fixture)
 
-from skynet.index.catalog import open_store
-from skynet.index.errors import InvalidSightingError, StorageFullError, StoreError, UnknownCameraError
-from skynet.index.schema import SCHEMA_VERSION
-from skynet.index.sqlite_store import DB_NAME, SqliteStore
-from skynet.index.store import FileState, SightingMedia
-from skynet.records import Alert, AuditEvent, Origin, SightingKind, WatchlistEntry
+from skynet.records import Alert, AuditEvent, Camera, Origin, SightingKind, WatchlistEntry
+from skynet.store import open_store
+from skynet.store.errors import InvalidSightingError, StorageFullError, StoreError, UnknownCameraError
+from skynet.store.jobs import FileState
+from skynet.store.sightings import SightingMedia
 
 
 def _vector(seed: int, dim: int = 128) -> np.ndarray:
@@ -32,10 +31,11 @@ def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
         ids = catalog.add_sightings(
             [face(100.0, vector), plate(200.0, "桂b·12345", alternatives=(("桂B12845", 0.4),))], [media(1), None]
         )
-        got_face = catalog.store.get_sighting(ids[0])
-        got_plate = catalog.store.get_sighting(ids[1])
-    assert got_face.kind is SightingKind.FACE and got_face.id == ids[0]
-    np.testing.assert_allclose(got_face.embedding, vector / np.linalg.norm(vector), rtol=1e-6)
+        got_face = catalog.store.sightings.get(ids[0])
+        got_plate = catalog.store.sightings.get(ids[1])
+        stored_vector = catalog.store.faces.vector(ids[0])
+    assert got_face.kind is SightingKind.FACE and got_face.id == ids[0] and got_face.embedding is None
+    np.testing.assert_allclose(stored_vector, vector / np.linalg.norm(vector), rtol=1e-6)
     assert (tmp_path / got_face.thumbnail_path).read_bytes() == jpeg(1)
     assert (tmp_path / got_face.context_path).read_bytes() == jpeg(2)
     assert got_plate.plate.text == "桂B12345" and got_plate.plate.alternatives == (("桂B12845", 0.4),)
@@ -47,11 +47,11 @@ def test_get_sightings_in_the_order_asked_skipping_missing(database_url, tmp_pat
         ids = catalog.add_sightings(
             [face(1.0, _vector(1)), plate(2.0, "粤A12345", alternatives=(("粤A12845", 0.3),)), plate(3.0, "桂B12345")]
         )
-        got = catalog.store.get_sightings([ids[2], 999_999, ids[0], ids[1]])
+        got = catalog.store.sightings.get_many([ids[2], 999_999, ids[0], ids[1]])
         assert [s.id for s in got] == [ids[2], ids[0], ids[1]]
         assert got[2].plate.alternatives == (("粤A12845", 0.3),) and got[0].plate.alternatives == ()
-        assert [s.plate for s in got] == [catalog.store.get_sighting(i).plate for i in (ids[2], ids[0], ids[1])]
-        assert catalog.store.get_sightings([]) == []
+        assert [s.plate for s in got] == [catalog.store.sightings.get(i).plate for i in (ids[2], ids[0], ids[1])]
+        assert catalog.store.sightings.get_many([]) == []
 
 
 def test_readers_on_other_threads_never_see_a_write_before_its_commit(tmp_path):
@@ -62,18 +62,18 @@ def test_readers_on_other_threads_never_see_a_write_before_its_commit(tmp_path):
         inside, release, seen = threading.Event(), threading.Event(), []
 
         def write() -> None:
-            with store._write("a test write"):
-                store._execute("INSERT INTO meta (key, value) VALUES ('probe', 'x')")
+            with store.db.write("a test write"):
+                store.db.execute("INSERT INTO meta (key, value) VALUES ('probe', 'x')")
                 inside.set()
                 release.wait(10)
 
         writer = threading.Thread(target=write)
         writer.start()
         assert inside.wait(10)
-        seen.append(store._execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0])
+        seen.append(store.db.execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0])
         release.set()
         writer.join(10)
-        seen.append(store._execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0])
+        seen.append(store.db.execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0])
     assert seen == [0, 1]
 
 
@@ -92,11 +92,11 @@ def test_readers_on_other_threads_never_see_a_write_before_its_commit(tmp_path):
 def test_bad_sighting_refused_and_batch_left_out_whole(database_url, tmp_path, bad, error):
     with open_catalog(tmp_path, database_url) as catalog:
         catalog.add_sightings([face(0.0, _vector(0))])
-        before = catalog.store.count_sightings()
+        before = catalog.store.sightings.counts()
         with pytest.raises(error) as caught:
             catalog.add_sightings([face(1.0, _vector(1)), plate(2.0, "粤A12345"), bad()], [media(5), media(6), None])
         assert "secret" not in str(caught.value)
-        assert catalog.store.count_sightings() == before
+        assert catalog.store.sightings.counts() == before
         assert catalog.faces.status().vectors == 1
         assert len(_media_files(tmp_path)) == 0  # the media of the refused batch was removed
 
@@ -109,37 +109,43 @@ def test_non_jpeg_media_and_foreign_paths_refused(database_url, tmp_path):
         object.__setattr__(outside, "thumbnail_path", "../../etc/passwd")
         with pytest.raises(InvalidSightingError, match="not inside"):
             catalog.add_sightings([outside])
-        assert catalog.store.count_sightings() == {"face": 0, "plate": 0}
+        assert catalog.store.sightings.counts() == {"face": 0, "plate": 0}
 
 
-def test_schema_version_and_newer_store_refused(tmp_path):
-    SqliteStore(tmp_path).close()
-    conn = sqlite3.connect(tmp_path / DB_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    SqliteStore(tmp_path).close()  # re-opening migrates nothing and keeps the version
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    conn.close()
-    with pytest.raises(StoreError, match="newer"):
-        SqliteStore(tmp_path)
+def test_camera_tls_settings_round_trip(database_url, tmp_path):
+    with open_catalog(tmp_path, database_url) as catalog:
+        store = catalog.store
+        private = Camera("tls-a", "A", "https://u:pw@10.0.0.9/video.mjpg", tls_ca_file="/etc/skynet/ca.pem")
+        trusting = Camera("tls-b", "B", "rtsps://10.0.0.8/live", 22.5, 108.3, ("gate",), tls_verify=False)
+        store.cameras.save(private)
+        store.cameras.save(trusting)
+        cameras = {c.id: c for c in store.cameras.all()}
+        assert cameras["tls-a"] == private and cameras["tls-b"] == trusting
+        assert (cameras["cam-a"].tls_verify, cameras["cam-a"].tls_ca_file) == (True, None)  # the defaults
+        store.cameras.save(replace(private, tls_verify=False, tls_ca_file=None))
+        store.cameras.save(replace(trusting, tls_verify=True, tls_ca_file="/srv/ca b.pem"))
+    with open_catalog(tmp_path, database_url) as catalog:
+        cameras = {c.id: c for c in catalog.store.cameras.all()}
+    assert (cameras["tls-a"].tls_verify, cameras["tls-a"].tls_ca_file) == (False, None)
+    assert (cameras["tls-b"].tls_verify, cameras["tls-b"].tls_ca_file) == (True, "/srv/ca b.pem")
 
 
 def test_audit_log_is_append_only(database_url, tmp_path):
     store = open_store(tmp_path, database_url)
-    store.append_audit(AuditEvent(at=1.0, actor="alice", action="search.face", reason="case 42", detail={"k": 10}))
-    assert store.audit_events()[0].detail == {"k": 10}
+    store.audit.append(AuditEvent(at=1.0, actor="alice", action="search.face", reason="case 42", detail={"k": 10}))
+    assert store.audit.events()[0].detail == {"k": 10}
     for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
         with pytest.raises(StoreError, match="append-only"):
-            with store._write("tampering"):
-                store._execute(statement)
-    assert [e.actor for e in store.audit_events()] == ["alice"]
+            with store.db.write("tampering"):
+                store.db.execute(statement)
+    assert [e.actor for e in store.audit.events()] == ["alice"]
     store.close()
 
 
 def test_orphan_media_swept_at_open(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         sid = catalog.add_sightings([face(1.0, _vector(1))], [media(1)])[0]
-        kept = catalog.store.get_sighting(sid)
+        kept = catalog.store.sightings.get(sid)
     orphan = tmp_path / "thumbnails" / "ab" / ("ab" + "0" * 30 + ".jpg")
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(jpeg(9))
@@ -156,11 +162,11 @@ def test_orphan_media_swept_at_open(database_url, tmp_path):
 def test_file_state_round_trip(database_url, tmp_path):
     store = open_store(tmp_path, database_url)
     state = FileState("/archive/a.mp4", 1234, 5.0, "default", "running", frames_done=250, updated_at=9.0)
-    store.set_file_state(state)
-    assert store.file_state("/archive/a.mp4") == state
-    store.set_file_state(FileState("/archive/a.mp4", 1234, 5.0, "default", "done", 900, "ab" * 32, 10.0))
-    assert store.file_state("/archive/a.mp4").status == "done"
-    assert store.file_state("/archive/b.mp4") is None
+    store.jobs.set_file_state(state)
+    assert store.jobs.file_state("/archive/a.mp4") == state
+    store.jobs.set_file_state(FileState("/archive/a.mp4", 1234, 5.0, "default", "done", 900, "ab" * 32, 10.0))
+    assert store.jobs.file_state("/archive/a.mp4").status == "done"
+    assert store.jobs.file_state("/archive/b.mp4") is None
     store.close()
 
 
@@ -169,7 +175,7 @@ def test_archive_origin_kept(database_url, tmp_path):
         sighting = face(1.0, _vector(1))
         object.__setattr__(sighting, "origin", Origin("archive", "/archive/a.mp4", 12.5))
         sid = catalog.add_sightings([sighting])[0]
-        assert catalog.store.get_sighting(sid).origin == Origin("archive", "/archive/a.mp4", 12.5)
+        assert catalog.store.sightings.get(sid).origin == Origin("archive", "/archive/a.mp4", 12.5)
 
 
 @pytest.fixture
@@ -198,13 +204,13 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk):
                 batch = [face(float(i * 5 + j), _vector(i * 5 + j)) for j in range(5)]
                 catalog.add_sightings(batch, [SightingMedia(thumbnail=thumbnail)] * 5)
                 stored += 5
-        assert catalog.store.count_sightings()["face"] == stored > 0
+        assert catalog.store.sightings.counts()["face"] == stored > 0
         # still usable: free space by deleting old sightings, then write again
         catalog.delete_before(float(stored * 0.8))
         catalog.add_sightings([face(1e6, _vector(1))], [SightingMedia(thumbnail=jpeg(1))])
-    store = SqliteStore(small_disk)
+    store = open_store(small_disk)
     assert store.integrity_problems() == []
-    assert store.count_sightings()["face"] == stored - int(stored * 0.8) + 1
+    assert store.sightings.counts()["face"] == stored - int(stored * 0.8) + 1
     store.close()
 
 
@@ -212,20 +218,18 @@ def test_watchlist_and_alerts_follow_their_sighting(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store
         sid = catalog.add_sightings([face(5.0, _vector(5))])[0]
-        face_entry = store.add_watchlist_entry(
+        face_entry = store.watchlists.add(
             WatchlistEntry(SightingKind.FACE, "suspect", "case 7", "alice", 1.0, embeddings=(_vector(5), _vector(6)))
         )
-        store.add_watchlist_entry(
-            WatchlistEntry(SightingKind.PLATE, "stolen", "case 8", "bob", 2.0, plate_pattern="桂B*45")
-        )
+        store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "stolen", "case 8", "bob", 2.0, plate_pattern="桂B*45"))
         with pytest.raises(InvalidSightingError):
-            store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "x", "y", "z", 3.0))
-        entries = store.watchlist()
+            store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "x", "y", "z", 3.0))
+        entries = store.watchlists.all()
         assert [e.label for e in entries] == ["suspect", "stolen"] and len(entries[0].embeddings) == 2
-        store.add_alert(Alert(face_entry, sid, "cam-a", 6.0, 0.93))
-        assert [(a.sighting_id, a.score) for a in store.alerts()] == [(sid, 0.93)]
+        store.alerts.add(Alert(face_entry, sid, "cam-a", 6.0, 0.93))
+        assert [(a.sighting_id, a.score) for a in store.alerts.latest()] == [(sid, 0.93)]
         catalog.delete_before(10.0)
-        assert store.alerts() == []  # alerts go with the sighting they point at
+        assert store.alerts.latest() == []  # alerts go with the sighting they point at
 
 
 def test_postgres_errors_never_show_the_password(tmp_path):

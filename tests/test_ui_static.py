@@ -8,7 +8,7 @@ import re
 import pytest
 from api_support import Api, make_api
 
-from skynet.api.auth import PERMISSIONS, Role
+from skynet.accounts.model import PERMISSIONS, Role
 from skynet.api.ui import STATIC_DIR
 
 IMPORT = re.compile(r"""^import\s[^;]*?from\s+"(\./[^"]+)";""", re.MULTILINE | re.DOTALL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -49,20 +50,20 @@ def test_plate_patterns(pattern, text, alternatives, expected):
 @pytest.fixture
 def catalog(tmp_path):
     with Catalog.open(tmp_path) as opened:
-        opened.store.add_camera(Camera("cam1", "gate", "rtsp://user:pw@host/s"))
+        opened.store.cameras.save(Camera("cam1", "gate", "rtsp://user:pw@host/s"))
         yield opened
 
 
 def test_new_sightings_raise_alerts_for_active_entries_only(catalog):
     person = _unit([1, 0.2, 0, 0])
     store = catalog.store
-    face_id = store.add_watchlist_entry(
+    face_id = store.watchlists.add(
         WatchlistEntry(SightingKind.FACE, "suspect A", "case 2026-17", "alice", NOW - 10, embeddings=(person,))
     )
-    plate_id = store.add_watchlist_entry(
+    plate_id = store.watchlists.add(
         WatchlistEntry(SightingKind.PLATE, "stolen car", "case 2026-18", "alice", NOW - 10, plate_pattern="桂B*45")
     )
-    store.add_watchlist_entry(
+    store.watchlists.add(
         WatchlistEntry(
             SightingKind.PLATE, "expired", "case 2025-01", "alice", NOW - 100, expires_at=NOW - 50, plate_pattern="粤B*"
         )
@@ -89,8 +90,28 @@ def test_new_sightings_raise_alerts_for_active_entries_only(catalog):
     )
     for alert, entry, sighting in received:
         assert alert.id is not None and alert.sighting_id == sighting.id and entry.id == alert.entry_id
-    stored = {a.id for a in store.alerts()}
+    stored = {a.id for a in store.alerts.latest()}
     assert stored == {a.id for a, _, _ in received}
+
+
+def test_an_entry_threshold_of_zero_is_kept_not_replaced_by_the_default(catalog):
+    """An entry's own ``min_similarity`` counts even when it is 0.0; only a missing one takes the default."""
+    store = catalog.store
+
+    def face_entry(label: str, min_similarity: float | None) -> int:
+        reference = (_unit([1, 0, 0, 0]),)
+        entry = WatchlistEntry(
+            SightingKind.FACE, label, "case 5", "alice", NOW - 10, embeddings=reference, min_similarity=min_similarity
+        )
+        return store.watchlists.add(entry)
+
+    zero, default = face_entry("anyone alike", 0.0), face_entry("default threshold", None)
+    matcher = WatchlistMatcher(store, lambda a, e, s: None, default_min_similarity=0.924, clock=lambda: NOW)
+    sighting = _face(_unit([1, 1, 0, 0]))  # similarity 0.707 to the reference
+    [sighting_id] = catalog.add_sightings([sighting])
+    alerts = matcher([replace(sighting, id=sighting_id)])  # as the writer hands its stored sightings on
+    assert [(a.entry_id, round(a.score, 3)) for a in alerts] == [(zero, 0.707)]
+    assert default not in {a.entry_id for a in alerts}
 
 
 def test_invalidate_picks_up_a_new_entry(catalog):
@@ -98,9 +119,9 @@ def test_invalidate_picks_up_a_new_entry(catalog):
     received = []
     matcher = WatchlistMatcher(store, lambda a, e, s: received.append(a), 0.9, refresh_s=3600, clock=lambda: NOW)
     [sighting_id] = catalog.add_sightings([_plate("桂C54321")])
-    sighting = store.get_sighting(sighting_id)
+    sighting = store.sightings.get(sighting_id)
     assert matcher([sighting]) == []
-    store.add_watchlist_entry(WatchlistEntry(SightingKind.PLATE, "new", "case 9", "bob", NOW, plate_pattern="桂C54321"))
+    store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "new", "case 9", "bob", NOW, plate_pattern="桂C54321"))
     assert matcher([sighting]) == []  # cached until invalidated
     matcher.invalidate()
     assert len(matcher([sighting])) == 1 and len(received) == 1

@@ -6,24 +6,21 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import httpx
+from servers import SkynetServe
 
-from skynet.api.auth import Role, User, hash_password
+from skynet.accounts.credentials import hash_password
+from skynet.accounts.model import Role, User
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
-from skynet.index.store import SightingMedia
 from skynet.records import Camera, Sighting, SightingKind
-from skynet.service.demo import set_up_demo
+from skynet.services.demo import set_up_demo
+from skynet.store.sightings import SightingMedia
 from skynet.synthetic import write_demo_clip
 
 PASSWORD = "correct horse battery staple"
@@ -74,9 +71,9 @@ def seed(data_dir: Path, analyzer, faces_dir: Path) -> Person:
     with Catalog.open(data_dir) as catalog:
         set_up_demo(settings, catalog.store)
         for camera in MAP_CAMERAS:
-            catalog.store.add_camera(camera)
+            catalog.store.cameras.save(camera)
         for name, role in USERS.items():
-            catalog.store.add_user(User(name, role, now, hash_password(PASSWORD)))
+            catalog.store.users.add_user(User(name, role, now, hash_password(PASSWORD)))
         found = [face_sighting(analyzer, camera, path, at) for camera, path, at in seen]
         ids = catalog.add_sightings([s for s, _ in found], [m for _, m in found])
     return Person(identity, paths[len(VISITS)], tuple(ids[: len(VISITS)]))
@@ -96,39 +93,14 @@ def _jpeg(image) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def serve(data_dir: Path, model_dir: Path, timeout_s: float = 60.0) -> Iterator[str]:
-    """``skynet serve`` over ``data_dir`` on a free port; yields its base URL, stops it with SIGTERM."""
-    env = {**os.environ, "SKYNET_DATA_DIR": str(data_dir), "SKYNET_MODEL_DIR": str(model_dir)}
-    port = free_port()
-    log = (data_dir / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "skynet", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"skynet serve exited: {(data_dir / 'serve.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("skynet serve did not answer within the time limit")
-            time.sleep(0.3)
-        yield base
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+def serve(data_dir: Path, model_dir: Path) -> Iterator[str]:
+    """``skynet serve`` over ``data_dir`` on a port it binds itself; yields its base URL, stops it at the end."""
+    env = {
+        **os.environ,
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(model_dir),
+        "SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]',  # the map cameras, and the one the camera form adds
+    }
+    with SkynetServe(env, data_dir / "serve.log") as server:
+        yield server.url

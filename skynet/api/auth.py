@@ -1,287 +1,35 @@
-"""Users, roles, API tokens, and the FastAPI dependencies that enforce them.
+"""Authentication of every request against the accounts (:mod:`skynet.accounts`).
 
-No anonymous access: every route depends on :meth:`Auth.require` (or :meth:`Auth.require_live` for
-WebSockets), which reads ``Authorization: Bearer <token>`` and answers 401 for a missing, unknown or
-expired token and 403 naming the missing permission.
-
-API tokens are 256-bit random strings, so they are stored as their SHA-256 (a slow, salted hash adds
-nothing against guessing 2^256 values and would cost tens of milliseconds on every request); the
-store looks a token up by that hash. Passwords are low-entropy, so they get scrypt with a per-password
-salt, compared in constant time. Tokens are found by their hash, so lookup timing reveals nothing
-about a token.
+No anonymous access: every route depends on :func:`skynet.api.deps.require` (or ``require_stream`` for
+the streams), which asks the system's :class:`Auth`: it reads ``Authorization: Bearer <token>`` and raises
+:class:`AuthError` for a missing, unknown or expired token and :class:`ForbiddenError` naming the missing
+permission: 401 and 403 once :mod:`skynet.api.errors` answers them. Invalid tokens (and stream tickets) are
+counted per client address: past the limit that address gets 429 (:class:`TokenThrottle`). Every refusal
+is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself.
 """
 
-# No ``from __future__ import annotations``: FastAPI reads the dependencies' annotations at run time.
-
-import base64
-import functools
-import hashlib
-import hmac
-import secrets
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from enum import StrEnum
-from types import MappingProxyType
-from typing import Annotated, Protocol
+from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, HTTPException, Query, WebSocket, WebSocketException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
-
-from skynet.api.ratelimit import LoginThrottle
-from skynet.errors import SkynetError
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    INVESTIGATOR = "investigator"
-    OPERATOR = "operator"
-
-
-class Permission(StrEnum):
-    SEARCH = "search"  # face/plate search, trajectories, exports
-    MANAGE_WATCHLISTS = "manage_watchlists"
-    HANDLE_ALERTS = "handle_alerts"  # live stream, alert list, acknowledging
-    VIEW_CAMERAS = "view_cameras"  # camera list, status, snapshots, previews
-    MANAGE_CAMERAS = "manage_cameras"
-    START_JOBS = "start_jobs"
-    READ_AUDIT = "read_audit"
-    MANAGE_USERS = "manage_users"
-
-
-PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
-    {
-        Role.ADMIN: frozenset(Permission),
-        Role.INVESTIGATOR: frozenset(
-            {Permission.SEARCH, Permission.MANAGE_WATCHLISTS, Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS}
-        ),
-        Role.OPERATOR: frozenset(
-            {Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS, Permission.MANAGE_CAMERAS, Permission.START_JOBS}
-        ),
-    }
-)
-"""Who may do what; the only place roles are interpreted."""
-
-TOKEN_PREFIX = "skynet_"
-DEFAULT_TOKEN_TTL_S = 90 * 24 * 3600
-MIN_PASSWORD_LENGTH = 12
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-
-
-class AuthError(SkynetError):
-    """A credential that is missing, wrong, expired or unacceptable."""
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts."""
-
-    name: str
-    role: Role
-    created_at: float
-    password_hash: str | None = field(default=None, repr=False)
-    disabled: bool = False
-    id: int | None = None
-
-    def may(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS[self.role]
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    """A token as stored: only its hash, whose it is, and when it expires (None: never)."""
-
-    token_hash: str = field(repr=False)
-    user_name: str
-    created_at: float
-    expires_at: float | None
-    label: str = ""
-    id: int | None = None
-
-
-class UserStore(Protocol):
-    """Where users and tokens live (SQLite in the service, :class:`MemoryUserStore` in tests)."""
-
-    def get_user(self, name: str) -> User | None: ...
-
-    def users(self) -> list[User]:
-        """Every account, oldest first."""
-        ...
-
-    def add_user(self, user: User) -> User:
-        """Stores a new user and returns it with its ``id``; :class:`AuthError` if the name is taken."""
-        ...
-
-    def update_user(self, user: User) -> bool:
-        """Stores the role, password hash and disabled flag of ``user.name``; ``False`` if there is none."""
-        ...
-
-    def delete_user(self, name: str) -> bool:
-        """Deletes a user and their tokens; ``False`` if there is none."""
-        ...
-
-    def find_token(self, token_hash: str) -> ApiToken | None: ...
-
-    def tokens(self, user_name: str) -> list[ApiToken]:
-        """A user's tokens, oldest first."""
-        ...
-
-    def add_token(self, token: ApiToken) -> ApiToken:
-        """Stores a new token and returns it with its ``id``."""
-        ...
-
-    def revoke_token(self, token_hash: str) -> bool:
-        """Deletes a token; ``False`` if no token has that hash."""
-        ...
-
-
-class MemoryUserStore:
-    """A :class:`UserStore` in dictionaries."""
-
-    def __init__(self) -> None:
-        self._users: dict[str, User] = {}
-        self._tokens: dict[str, ApiToken] = {}
-
-    def get_user(self, name: str) -> User | None:
-        return self._users.get(name)
-
-    def add_user(self, user: User) -> User:
-        if user.name in self._users:
-            raise AuthError(f"user {user.name!r} already exists")
-        stored = replace(user, id=len(self._users) + 1)
-        self._users[user.name] = stored
-        return stored
-
-    def users(self) -> list[User]:
-        return sorted(self._users.values(), key=lambda u: u.id or 0)
-
-    def update_user(self, user: User) -> bool:
-        old = self._users.get(user.name)
-        if old is None:
-            return False
-        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash, disabled=user.disabled)
-        return True
-
-    def delete_user(self, name: str) -> bool:
-        for token in self.tokens(name):
-            del self._tokens[token.token_hash]
-        return self._users.pop(name, None) is not None
-
-    def find_token(self, token_hash: str) -> ApiToken | None:
-        return self._tokens.get(token_hash)
-
-    def tokens(self, user_name: str) -> list[ApiToken]:
-        return sorted((t for t in self._tokens.values() if t.user_name == user_name), key=lambda t: t.id or 0)
-
-    def add_token(self, token: ApiToken) -> ApiToken:
-        stored = replace(token, id=len(self._tokens) + 1)
-        self._tokens[token.token_hash] = stored
-        return stored
-
-    def revoke_token(self, token_hash: str) -> bool:
-        return self._tokens.pop(token_hash, None) is not None
-
-
-# --- secrets ----------------------------------------------------------------------------------
-
-
-def hash_token(token: str) -> str:
-    """The stored form of an API token: hex SHA-256."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64) of ``password``, refusing short ones."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters are required")
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
-    return "$".join(["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(digest)])
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """Whether ``password`` matches ``encoded`` (from :func:`hash_password`); False if malformed."""
-    try:
-        scheme, n, r, p, salt, digest = encoded.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest, validate=True)
-        actual = _scrypt(password, base64.b64decode(salt, validate=True), int(n), int(r), int(p))
-    except ValueError:
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-@functools.cache
-def _unusable_hash() -> str:
-    """A hash no password matches, checked when a user is unknown so that costs the same time."""
-    return hash_password(secrets.token_urlsafe(32))
-
-
-# --- issuing and checking credentials ---------------------------------------------------------
-
-
-def issue_token(
-    store: UserStore, user: User, now: float, ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = ""
-) -> tuple[str, ApiToken]:
-    """A new token for ``user``: the plaintext (shown once, never stored) and its stored record."""
-    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires_at = None if ttl_s is None else now + ttl_s
-    record = store.add_token(ApiToken(hash_token(plaintext), user.name, now, expires_at, label))
-    return plaintext, record
-
-
-def authenticate_token(store: UserStore, token: str, now: float) -> User:
-    """The active user owning ``token``; :class:`AuthError` says why not.
-
-    The store looks the token up by its SHA-256, so lookup timing says nothing about the token."""
-    record = store.find_token(hash_token(token))
-    if record is None:
-        raise AuthError("invalid API token", "check the token, or ask an admin for a new one")
-    if record.expires_at is not None and now >= record.expires_at:
-        when = datetime.fromtimestamp(record.expires_at, UTC).isoformat(timespec="seconds")
-        raise AuthError(f"API token expired at {when}", "ask an admin for a new token")
-    return _active(store.get_user(record.user_name), record.user_name)
-
-
-def authenticate_password(store: UserStore, name: str, password: str) -> User:
-    """The active user ``name`` if ``password`` is theirs; the same error for unknown users and
-    wrong passwords, after the same work, so neither reveals which accounts exist."""
-    user = store.get_user(name)
-    matches = verify_password(password, user.password_hash if user and user.password_hash else _unusable_hash())
-    if user is None or user.password_hash is None or not matches:
-        raise AuthError("wrong user name or password")
-    return _active(user, name)
-
-
-def _active(user: User | None, name: str) -> User:
-    if user is None or user.disabled:
-        raise AuthError(f"user {name!r} is disabled or no longer exists")
-    return user
-
-
-def check_permission(user: User, permission: Permission) -> None:
-    """Raises :class:`AuthError` naming ``permission`` when ``user``'s role lacks it."""
-    if not user.may(permission):
-        raise AuthError(f"permission {permission.value!r} required; role {user.role.value!r} does not have it")
-
-
-# --- FastAPI ----------------------------------------------------------------------------------
+from starlette.requests import HTTPConnection
+
+from skynet.accounts.credentials import authenticate_token, authenticate_token_hash, check_permission, hash_token
+from skynet.accounts.errors import AuthError
+from skynet.accounts.model import Permission, User, UserStore
+from skynet.accounts.throttle import LoginThrottle, TokensThrottled, TokenThrottle
+from skynet.api.refusals import ANONYMOUS, RefusalAudit
+from skynet.api.tickets import StreamTickets
+from skynet.errors import ForbiddenError
+from skynet.records import AuditEvent
 
 RECHECK_TOKEN_S = 2.0
 """How long a checked token is trusted without a store lookup. Changes made through this server
 (logout, users and tokens over the API) take effect at once; changes by another process (the
 ``skynet users`` CLI) within this time."""
+
+MISSING_TOKEN = "missing API token: send the header 'Authorization: Bearer <token>'"
 
 
 class RecentTokens:
@@ -313,93 +61,119 @@ class RecentTokens:
         self._checked.clear()
 
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="opaque API token",
-    description="An API token from `skynet users token` or `POST /api/auth/token`.",
+    description="An API token from `skynet users token` or `POST /api/login`.",
 )
 
 
-class Auth:
-    """FastAPI dependencies bound to one :class:`UserStore`.
+def client_address(connection: HTTPConnection) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (``SKYNET_TRUSTED_PROXIES``)."""
+    return connection.client.host if connection.client else "unknown"
 
-    ``Depends(auth.require(Permission.SEARCH))`` on a route returns the current :class:`User`.
-    ``login_throttle`` limits password guesses on ``POST /api/login``.
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def fingerprint(secret: str) -> str:
+    """A short name of a credential for the audit log: the first 8 hex digits of its SHA-256 (the
+    stored form of a token starts with them), which say nothing usable about the credential."""
+    return hash_token(secret)[:8]
+
+
+def _route(connection: HTTPConnection) -> str:
+    """``METHOD /path/{param}`` of the route asked for (the path itself before routing)."""
+    route = connection.scope.get("route")
+    method = connection.scope.get("method", "WEBSOCKET")
+    return f"{method} {getattr(route, 'path', connection.url.path)}"
+
+
+class Auth:
+    """Authentication against one :class:`UserStore` (the running system holds one).
+
+    ``login_throttle`` limits password guesses on ``POST /api/login``, ``token_throttle`` invalid tokens
+    and tickets per client address; ``audit`` (the store's ``append_audit``) receives the refusals;
+    ``tickets`` are the stream tickets issued.
     """
 
     def __init__(
-        self, store: UserStore, clock: Callable[[], float] = time.time, login_throttle: LoginThrottle | None = None
+        self,
+        store: UserStore,
+        clock: Callable[[], float] = time.time,
+        login_throttle: LoginThrottle | None = None,
+        token_throttle: TokenThrottle | None = None,
+        audit: Callable[[AuditEvent], object] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
+        self.token_throttle = TokenThrottle() if token_throttle is None else token_throttle
         self.recent = RecentTokens(clock)
+        self.refusals = RefusalAudit(audit, clock)
+        self.tickets = StreamTickets(clock)
 
-    async def current_user(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
-        """The authenticated user, or 401 with the reason. A token checked in the last
-        :data:`RECHECK_TOKEN_S` is not looked up again (see :class:`RecentTokens`)."""
-        if credentials is not None and (user := self.recent.get(credentials.credentials)) is not None:
+    async def authenticate(self, connection: HTTPConnection, token: str | None) -> User:
+        """The active user owning ``token``. A token checked in the last :data:`RECHECK_TOKEN_S` is
+        not looked up again (see :class:`RecentTokens`)."""
+        if not token:
+            raise AuthError(MISSING_TOKEN)
+        if (user := self.recent.get(token)) is not None:
             return user
-        user, token = await run_in_threadpool(self._looked_up, credentials)
+        user = await self._verified(
+            connection, token, lambda: run_in_threadpool(authenticate_token, self.store, token, self.clock())
+        )
         self.recent.put(token, user)
         return user
 
-    def revoke_current(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
-        """A dependency that authenticates the request, then revokes its token (logging out)."""
-        user, token = self._looked_up(credentials)
-        self.store.revoke_token(hash_token(token))
+    async def revoke(self, token: str) -> None:
+        """Revoke ``token`` (logging out): refused from the next request on."""
+        await run_in_threadpool(self.store.revoke_token, hash_token(token))
         self.recent.clear()
-        return user
 
-    def _looked_up(self, credentials: HTTPAuthorizationCredentials | None) -> tuple[User, str]:
-        """(user, token) of the request's token, looked up in the store, or 401 with the reason."""
-        if credentials is None:
-            raise _unauthorized("missing API token: send the header 'Authorization: Bearer <token>'")
+    async def stream_user(self, connection: HTTPConnection, ticket: str | None) -> User:
+        """The user of a stream: by the ``Authorization`` header's token, else by ``ticket``."""
+        token = bearer_token(connection)
+        if token is not None:
+            return await self.authenticate(connection, token)
+        if ticket is None:
+            raise AuthError(f"{MISSING_TOKEN}, or a ticket from POST /api/stream-tickets as ?ticket=")
+
+        def redeemed() -> User:
+            grant = self.tickets.redeem(ticket, connection.url.path)
+            return authenticate_token_hash(self.store, grant.token_hash, self.clock())
+
+        return await self._verified(connection, ticket, lambda: run_in_threadpool(redeemed))
+
+    async def _verified(self, connection: HTTPConnection, secret: str, check: Callable[[], Awaitable[User]]) -> User:
+        """The user ``check`` finds for the credential ``secret``, unless its client is throttled (429);
+        a refused credential is counted against its client and audited with its fingerprint."""
+        client = client_address(connection)
         try:
-            return authenticate_token(self.store, credentials.credentials, self.clock()), credentials.credentials
+            self.token_throttle.check(client)
+        except TokensThrottled as error:
+            more = {"route": _route(connection), "retry_after_s": error.retry_after_s}
+            await self.refusals.record(ANONYMOUS, "auth.throttled", {"client": client}, more)
+            raise
+        try:
+            return await check()
         except AuthError as error:
-            raise _unauthorized(error_detail(error)) from None
+            self.token_throttle.failed(client)
+            more = {"route": _route(connection), "fingerprint": fingerprint(secret), "error": error.message}
+            await self.refusals.record(ANONYMOUS, "auth.bad_token", {"client": client}, more)
+            raise
 
-    def require(self, permission: Permission) -> Callable[[User], User]:
-        """A dependency giving the current user if their role has ``permission``, else 403 (a
-        coroutine: checking a role needs no thread of its own)."""
-
-        async def dependency(user: Annotated[User, Depends(self.current_user)]) -> User:
-            try:
-                check_permission(user, permission)
-            except AuthError as error:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, detail=error_detail(error)) from None
-            return user
-
-        return dependency
-
-    def require_live(self, permission: Permission) -> Callable[..., User]:
-        """The WebSocket form of :meth:`require`: the token comes from the ``Authorization`` header
-        or, for browsers (which cannot set headers on WebSockets), the ``access_token`` query
-        parameter. Failures close the handshake with code 1008 and the reason."""
-
-        def dependency(
-            websocket: WebSocket,
-            access_token: Annotated[str | None, Query(description="API token, for browser clients")] = None,
-        ) -> User:
-            scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
-            token = header_token.strip() if scheme.lower() == "bearer" else access_token
-            try:
-                if not token:
-                    raise AuthError("missing API token: send 'Authorization: Bearer <token>' or ?access_token=")
-                user = authenticate_token(self.store, token, self.clock())
-                check_permission(user, permission)
-            except AuthError as error:
-                raise WebSocketException(status.WS_1008_POLICY_VIOLATION, reason=error.message) from None
-            return user
-
-        return dependency
-
-
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def error_detail(error: AuthError) -> str:
-    """An HTTP error detail: the message, then the hint."""
-    return error.message if not error.hint else f"{error.message}; {error.hint}"
+    async def permitted(self, connection: HTTPConnection, user: User, permission: Permission) -> None:
+        """Nothing if ``user``'s role has ``permission``; else :class:`ForbiddenError`, the refusal audited."""
+        try:
+            check_permission(user, permission)
+        except ForbiddenError:
+            key = {"permission": permission.value, "route": _route(connection)}
+            more = {"path": connection.url.path, "client": client_address(connection)}
+            await self.refusals.record(user.name, "auth.forbidden", key, more)
+            raise

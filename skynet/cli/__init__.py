@@ -7,6 +7,7 @@ import sys
 import typer
 
 from skynet.errors import SkynetError
+from skynet.private_files import use_private_umask
 
 app = typer.Typer(
     name="skynet",
@@ -22,7 +23,9 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    """Entry point: runs the CLI and turns expected errors into one clear message and exit code 2."""
+    """Entry point: runs the CLI and turns expected errors into one clear message and exit code 2. What any
+    command writes (store, thumbnails, indexes, models) is private to the user running it."""
+    use_private_umask()
     _register_commands()
     try:
         app()

@@ -12,7 +12,7 @@ from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.errors import BadImageError
-from skynet.ingest.images import load_image
+from skynet.images import load_image
 from skynet.ingest.paths import IMAGE_SUFFIXES, expand_paths
 from skynet.records import Detections
 from skynet.serialize import to_jsonable

@@ -18,23 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from skynet.config import Settings
-from skynet.index.errors import QueryError
-from skynet.index.face_index import INDEX_FILE, FaceHit, FaceIndex
-from skynet.index.face_models import DEFAULT_FACE_MODEL, INDEX_DIR, face_model_id, index_dir
-from skynet.index.sqlite_store import SqliteStore
-from skynet.index.store import DeletedSightings, FaceBatch, SightingMedia, SightingStore
+from skynet.index.face_files import INDEX_FILE
+from skynet.index.face_index import FaceHit, FaceIndex
+from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
 from skynet.records import Sighting, SightingKind
+from skynet.store import Store, open_store
+from skynet.store.errors import QueryError
+from skynet.store.faces import DEFAULT_FACE_MODEL, FaceBatch
+from skynet.store.sightings import DeletedSightings, SightingMedia
 
 log = logging.getLogger(__name__)
-
-
-def open_store(data_dir: Path, database_url: str | None = None) -> SightingStore:
-    """SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (media stays in ``data_dir``)."""
-    if database_url:
-        from skynet.index.postgres_store import PostgresStore  # psycopg only where PostgreSQL is used
-
-        return PostgresStore(data_dir, database_url)
-    return SqliteStore(data_dir)
 
 
 def adopt_legacy_index(data_dir: Path) -> None:
@@ -58,7 +51,7 @@ class Catalog:
 
     def __init__(
         self,
-        store: SightingStore,
+        store: Store,
         faces: FaceIndex,
         *,
         data_dir: Path | None = None,
@@ -86,8 +79,8 @@ class Catalog:
         store = open_store(data_dir, database_url)
         try:
             adopt_legacy_index(data_dir)
-            searched = store.face_model() or face_model or DEFAULT_FACE_MODEL
-            faces = FaceIndex.open(index_dir(data_dir, searched), store, model=searched, **index_options)
+            searched = store.faces.searched_model() or face_model or DEFAULT_FACE_MODEL
+            faces = FaceIndex.open(index_dir(data_dir, searched), store.faces, model=searched, **index_options)
         except BaseException:
             store.close()
             raise
@@ -118,7 +111,9 @@ class Catalog:
             if index is None:
                 if self.data_dir is None:
                     raise QueryError(f"this catalog has no face index of model {model}")
-                index = FaceIndex.open(index_dir(self.data_dir, model), self.store, model=model, **self._index_options)
+                index = FaceIndex.open(
+                    index_dir(self.data_dir, model), self.store.faces, model=model, **self._index_options
+                )
                 self._indexes[model] = index
             return index
 
@@ -127,7 +122,7 @@ class Catalog:
     ) -> list[int]:
         """Store ``sightings`` (one transaction) and index the faces among them; returns their ids."""
         index = self.index(self.live_model)  # opened (caught up) before the write, so it adds the new ones once
-        ids = self.store.add_sightings(sightings, media, model=self.live_model)
+        ids = self.store.sightings.add(sightings, media, model=self.live_model)
         faces = [(i, s) for i, s in zip(ids, sightings, strict=False) if s.kind == SightingKind.FACE]
         if faces:
             vectors = np.stack([np.asarray(s.embedding, dtype=np.float32) for _, s in faces])
@@ -145,7 +140,7 @@ class Catalog:
     def add_face_embeddings(self, model: str, batch: FaceBatch) -> None:
         """Store ``model``'s vectors of existing face sightings (a re-embedding job) and index them."""
         index = self.index(model)  # opened (caught up) before the write, so it adds the new ones once
-        vectors = self.store.add_face_embeddings(model, batch.ids.tolist(), list(batch.vectors))
+        vectors = self.store.faces.add(model, batch.ids.tolist(), list(batch.vectors))
         index.add(FaceBatch(batch.ids, vectors, batch.times, batch.camera_ids))
 
     def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> list[FaceHit]:
@@ -154,25 +149,25 @@ class Catalog:
 
     def face_embedding(self, sighting_id: int) -> np.ndarray | None:
         """The searched model's vector of face sighting ``sighting_id`` (None: no such vector)."""
-        return self.store.face_vector(sighting_id, self.faces.model)
+        return self.store.faces.vector(sighting_id, self.faces.model)
 
     def switch_face_model(self, model: str) -> None:
         """Make ``model`` the searched one: its index is saved, the store records the switch (one
         write), then searches move to it at once."""
         index = self.index(model)
         index.save()
-        self.store.set_face_model(model)
+        self.store.faces.set_searched_model(model)
         self.faces = index
 
     def delete_before(self, cutoff: float) -> DeletedSightings:
         """Delete sightings older than ``cutoff`` from the store, then their vectors from the indexes."""
-        deleted = self.store.delete_sightings_before(cutoff)
+        deleted = self.store.sightings.delete_before(cutoff)
         self._remove_vectors(deleted.face_ids)
         return deleted
 
     def delete_file_sightings(self, path: str) -> DeletedSightings:
         """Delete the sightings of archive file ``path`` (before re-indexing it), vectors included."""
-        deleted = self.store.delete_sightings_from_file(path)
+        deleted = self.store.sightings.delete_from_file(path)
         self._remove_vectors(deleted.face_ids)
         return deleted
 

@@ -16,9 +16,6 @@ from pathlib import Path
 
 from skynet.models import get_pack
 
-DEFAULT_FACE_MODEL = "default/dlib_resnet"
-"""The model of every face embedding stored before embeddings recorded their model (schema 3)."""
-
 INDEX_DIR = "index"
 
 

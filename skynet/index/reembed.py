@@ -16,20 +16,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
 import numpy as np
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import FaceBatch, FaceSource, Job
 from skynet.records import Box, Detections, FaceDetection, SightingKind
+from skynet.store.faces import FaceBatch, FaceSource
 from skynet.tracking.track import ImageOptions
 
 log = logging.getLogger(__name__)
 
-REEMBED = "reembed"
 MIN_FACE_PX = 112  # thumbnails are scaled up so the face is at least this big before detection
 MIN_OVERLAP = 0.1  # a detection overlapping the sighting's face less than this (IoU) is another face
 ERRORS_KEPT = 20
@@ -122,12 +121,12 @@ class Reembedder:
         searches to it; ``False`` when ``stop`` was set first (nothing switched; a later run resumes)."""
         store = self.catalog.store
         stop = stop or threading.Event()
-        progress.faces_total = progress.faces_done + store.count_faces_to_embed(self.model)
+        progress.faces_total = progress.faces_done + store.faces.count_to_embed(self.model)
         self.reembed_watchlist(progress)
         on_progress()
         after_id = 0
         while not stop.is_set():
-            sources = store.faces_to_embed(self.model, after_id=after_id, limit=self.batch_size)
+            sources = store.faces.to_embed(self.model, after_id=after_id, limit=self.batch_size)
             if not sources:
                 break
             self._embed_batch(sources, progress)
@@ -178,7 +177,7 @@ class Reembedder:
     def embed_sighting(self, source: FaceSource) -> np.ndarray | None:
         """The new model's embedding of a face sighting, re-detected on its thumbnail; None when the
         thumbnail is gone or the new pack finds no face where the sighting's face was."""
-        media = self.catalog.store.media  # type: ignore[attr-defined]  (every SqlStore has its media files)
+        media = self.catalog.store.media
         if source.thumbnail_path is None or not media.exists(source.thumbnail_path):
             return None
         image = cv2.imread(str(media.root / source.thumbnail_path), cv2.IMREAD_COLOR)
@@ -210,7 +209,7 @@ class Reembedder:
         Entries made before photos were kept cannot be: they are counted and named in the errors."""
         store = self.catalog.store
         changed = False
-        for entry in store.watchlist(self.model):
+        for entry in store.watchlists.all(self.model):
             if (
                 entry.kind != SightingKind.FACE
                 or entry.embeddings
@@ -218,7 +217,7 @@ class Reembedder:
                 or entry.id in progress.watchlist_skipped
             ):
                 continue
-            photos = store.watchlist_photos(entry.id)
+            photos = store.watchlists.photos(entry.id)
             vectors = [v for v in (self._embed_photo(photo) for photo in photos) if v is not None]
             if not vectors:
                 progress.watchlist_skipped.add(entry.id)
@@ -234,7 +233,7 @@ class Reembedder:
                     )
                 )
                 continue
-            store.set_watchlist_embeddings(entry.id, self.model, vectors)
+            store.watchlists.set_embeddings(entry.id, self.model, vectors)
             progress.watchlist_done += 1
             changed = True
         if changed:
@@ -250,73 +249,3 @@ class Reembedder:
             return None
         embedded = self.analyzer.embed_faces(image, [max(faces, key=lambda f: f.box.area)])
         return np.asarray(embedded[0].embedding, dtype=np.float32) if embedded else None
-
-
-class ReembedJob:
-    """Runs a :class:`Reembedder` in a thread as a stored job (kind ``reembed``): its progress is
-    written to the jobs table at every step, so ``GET /api/jobs/{id}`` follows it."""
-
-    def __init__(
-        self,
-        reembedder: Reembedder,
-        user: str,
-        clock: Callable[[], float],
-        on_progress: Callable[[ReembedProgress], None] = lambda progress: None,
-    ) -> None:
-        self.reembedder = reembedder
-        self.on_progress = on_progress
-        self.store = reembedder.catalog.store
-        self.clock = clock
-        self.progress = ReembedProgress()
-        self.stop_event = threading.Event()
-        now = clock()
-        params = {"from_model": reembedder.catalog.face_model, "to_model": reembedder.model}
-        job = Job(REEMBED, user, now, now, "queued", params, self.progress.as_dict())
-        self.job = replace(job, id=self.store.add_job(job))
-        self._thread = threading.Thread(target=self.run, name=f"job-{self.job.id}", daemon=True)
-
-    def start(self) -> ReembedJob:
-        self._thread.start()
-        return self
-
-    def run(self) -> Job:
-        """Run the job in this thread; returns its final record."""
-        self._save("running")
-        try:
-            switched = self.reembedder.run(self.progress, self._step, self.stop_event)
-        except Exception as error:  # a job reports its failure; the server keeps running
-            log.exception("re-embedding job %s failed", self.job.id)
-            self.progress.errors.append(f"{type(error).__name__}: {error}")
-            return self._save("failed")
-        if not switched:
-            self.progress.errors.append("interrupted: stopped before the end; the next job resumes")
-            return self._save("failed")
-        return self._save("done")
-
-    def _step(self) -> None:
-        self._save("running")
-        self.on_progress(self.progress)
-
-    def _save(self, state: str) -> Job:
-        self.job = replace(
-            self.job,
-            state=state,
-            updated_at=self.clock(),
-            progress=self.progress.as_dict(),
-            errors=tuple(self.progress.errors),
-        )
-        self.store.update_job(self.job)
-        return self.job
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Ask the job to stop after the current batch and wait for it."""
-        self.stop_event.set()
-        self.join(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()

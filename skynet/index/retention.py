@@ -47,7 +47,7 @@ def apply_retention(
     deleted = catalog.delete_before(cutoff)
     report = RetentionReport(cutoff, len(deleted.ids), len(deleted.face_ids), deleted.files)
     catalog.save_indexes()
-    catalog.store.append_audit(
+    catalog.store.audit.append(
         AuditEvent(
             at=time.time(),
             actor=actor,

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import SightingMedia
 from skynet.records import Sighting
+from skynet.store.sightings import SightingMedia
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,13 @@
     longitude = 114.0579
     tags = ["gate"]
     analysis_fps = 5
+    tls_ca_file = "ca/gate.pem"    # https/rtsps: trust this PEM file (or: tls_verify = false)
 
 ``url_env`` names an environment variable holding the URL, so credentials need not sit in the
-file. Errors name the camera and the field; URLs in them are redacted.
+file. ``https://`` and ``rtsps://`` cameras have their certificate verified (``tls_verify``,
+default true) against the system's CAs, or against ``tls_ca_file`` (a path relative to the
+cameras file, or absolute). Errors name the camera and the field; URLs in them are redacted. With a
+:class:`~skynet.ingest.source_policy.SourcePolicy`, a camera outside the allow-list is an error of the file.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from skynet.errors import ConfigError
+from skynet.ingest.diagnose import ca_file_problem
+from skynet.ingest.source_policy import SourceNotAllowedError, SourcePolicy
 from skynet.ingest.sources import SourceSpec
 from skynet.records import Camera
 
@@ -43,6 +49,20 @@ class CameraConfig(BaseModel):
     tags: list[str] = Field(default_factory=list)
     analysis_fps: float = Field(default=5.0, gt=0, le=60)
     read_timeout_s: float = Field(default=5.0, gt=0)
+    tls_verify: bool = Field(default=True, strict=True)
+    tls_ca_file: str | None = Field(default=None, min_length=1)
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _usable_ca_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An existing PEM file, taken relative to the cameras file's folder."""
+        if value is None:
+            return None
+        path = os.path.abspath(Path((info.context or {}).get("folder", ".")) / Path(value).expanduser())
+        problem = ca_file_problem(path)
+        if problem is not None:
+            raise ValueError(problem)
+        return path
 
     @model_validator(mode="after")
     def _one_url(self) -> CameraConfig:
@@ -60,11 +80,27 @@ class CameraConfig(BaseModel):
         return value
 
     def camera(self) -> Camera:
-        return Camera(self.id, self.name or self.id, self.source_url(), self.latitude, self.longitude, tuple(self.tags))
+        return Camera(
+            self.id,
+            self.name or self.id,
+            self.source_url(),
+            self.latitude,
+            self.longitude,
+            tuple(self.tags),
+            self.tls_verify,
+            self.tls_ca_file,
+        )
 
-    def source(self) -> SourceSpec:
+    def source(self, policy: SourcePolicy | None = None) -> SourceSpec:
+        """The camera's source, checked against ``policy`` at every open."""
         return SourceSpec.live_camera(
-            self.id, self.source_url(), transport=self.transport, read_timeout_s=self.read_timeout_s
+            self.id,
+            self.source_url(),
+            transport=self.transport,
+            read_timeout_s=self.read_timeout_s,
+            tls_verify=self.tls_verify,
+            tls_ca_file=self.tls_ca_file,
+            policy=policy,
         )
 
 
@@ -82,8 +118,9 @@ class CamerasFile(BaseModel):
         return self
 
 
-def load_cameras(path: Path) -> list[CameraConfig]:
-    """The cameras of a TOML cameras file; one clear error for a missing or invalid file."""
+def load_cameras(path: Path, policy: SourcePolicy | None = None) -> list[CameraConfig]:
+    """The cameras of a TOML cameras file; one clear error for a missing or invalid file, or for a camera
+    that ``policy`` does not allow."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -91,7 +128,14 @@ def load_cameras(path: Path) -> list[CameraConfig]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"cameras file {path} is not valid TOML: {error}") from None
     try:
-        return CamerasFile.model_validate(raw).cameras
+        cameras = CamerasFile.model_validate(raw, context={"folder": path.parent}).cameras
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise ConfigError(f"cameras file {path}: {problems}") from None
+    if policy is not None:
+        for camera in cameras:
+            try:
+                policy.check(camera.source_url())
+            except SourceNotAllowedError as error:
+                raise ConfigError(f"cameras file {path}: camera {camera.id}: {error.message}") from None
+    return cameras

@@ -1,19 +1,37 @@
-"""A set of running cameras: start them, read their statuses, stop them together."""
+"""The running cameras: started, restarted and stopped one by one or together, their statuses read."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable
 
+from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
+from skynet.records import Camera, Detections, Frame
 from skynet.tracking import SightingSink, TrackerOptions
 from skynet.tracking.track import Embed, Read
 
+STOP_ONE_S = 10.0
+"""How long stopping one camera waits for its worker to publish its open tracks and end."""
+
+
+def camera_source(camera: Camera, policy: SourcePolicy | None = None) -> SourceSpec:
+    """The source a stored camera is read from (checked against ``policy`` at every open): the one place a
+    :class:`Camera` becomes a :class:`SourceSpec`."""
+    return SourceSpec.live_camera(
+        camera.id, camera.source_url, tls_verify=camera.tls_verify, tls_ca_file=camera.tls_ca_file, policy=policy
+    )
+
 
 class CameraSet:
-    """One :class:`CameraWorker` per camera, sharing an analyser (pool) and a sink."""
+    """One :class:`CameraWorker` per running camera, sharing an analyser (pool) and a sink (thread-safe).
+
+    ``skynet serve`` starts, restarts and stops cameras as the API changes them; ``skynet run`` and the
+    benchmarks start them together, read their statuses and stop them (or wait for archive files to end).
+    Stored cameras are opened only as ``policy`` (the camera allow-list) allows.
+    """
 
     def __init__(
         self,
@@ -23,21 +41,24 @@ class CameraSet:
         tracker_options: TrackerOptions | None = None,
         embed: Embed | None = None,
         read: Read | None = None,
+        policy: SourcePolicy | None = None,
     ) -> None:
         self._analyze = analyze
-        self._embed = embed
-        self._read = read
+        self._policy = policy
         self._sink = sink
         self._options = options
         self._tracker_options = tracker_options
+        self._embed = embed
+        self._read = read
         self._workers: dict[str, CameraWorker] = {}
+        self._lock = threading.Lock()  # guards _workers
+        self._changing = threading.RLock()  # one start or stop at a time, so a restart never leaves two workers
 
-    def start(self, specs: Iterable[SourceSpec], options: WorkerOptions | None = None) -> CameraSet:
-        """Start a worker for each spec (with ``options`` instead of the set's, when given);
-        camera ids must be unique."""
-        for spec in specs:
-            if spec.camera_id in self._workers:
-                raise ValueError(f"camera {spec.camera_id} is already running")
+    def start(self, spec: SourceSpec, options: WorkerOptions | None = None) -> None:
+        """Start a worker reading ``spec`` (with ``options`` instead of the set's, when given); a camera
+        that already runs is restarted (its URL or settings changed)."""
+        with self._changing:
+            self.stop_camera(spec.camera_id)
             worker = CameraWorker(
                 spec,
                 self._analyze,
@@ -47,22 +68,52 @@ class CameraSet:
                 self._embed,
                 self._read,
             )
-            self._workers[spec.camera_id] = worker.start()
-        return self
+            with self._lock:
+                self._workers[spec.camera_id] = worker.start()
+
+    def start_camera(self, camera: Camera) -> None:
+        """Start (or restart) the worker of a stored camera."""
+        self.start(camera_source(camera, self._policy))
+
+    def stop_camera(self, camera_id: str) -> None:
+        """Stop the camera's worker (its open tracks are still published); no-op when it does not run."""
+        with self._changing:
+            with self._lock:
+                worker = self._workers.pop(camera_id, None)
+            if worker is not None:
+                worker.stop()
+                worker.join(STOP_ONE_S)
+
+    def status(self, camera_id: str) -> CameraStatus | None:
+        """The camera's status, or None when it has no running worker."""
+        with self._lock:
+            worker = self._workers.get(camera_id)
+        return worker.status() if worker is not None else None
+
+    def last_analysed(self, camera_id: str) -> tuple[Frame, Detections] | None:
+        """The camera's latest analysed frame and its detections, or None."""
+        with self._lock:
+            worker = self._workers.get(camera_id)
+        return worker.last_analysed() if worker is not None else None
 
     def statuses(self) -> list[CameraStatus]:
         """The status of every camera, in the order they were started."""
-        return [worker.status() for worker in self._workers.values()]
+        return [worker.status() for worker in self._running()]
 
-    def stop(self, timeout: float | None = 30.0) -> bool:
+    def stop_all(self, timeout: float | None = 30.0) -> bool:
         """Stop every camera (open tracks are still published); ``True`` if all ended in time."""
-        for worker in self._workers.values():
+        for worker in self._running():
             worker.stop()
         return self.wait(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every worker has ended (archive files end by themselves); ``True`` if all did."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for worker in self._workers.values():
+        workers = self._running()
+        for worker in workers:
             worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return all(not worker.running for worker in self._workers.values())
+        return all(not worker.running for worker in workers)
+
+    def _running(self) -> list[CameraWorker]:
+        with self._lock:
+            return list(self._workers.values())

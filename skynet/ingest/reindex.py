@@ -16,12 +16,12 @@ from pathlib import Path
 import cv2
 
 from skynet.index.catalog import Catalog
-from skynet.index.store import FileState
 from skynet.ingest.archive_time import resolve_start_time
 from skynet.ingest.paths import VIDEO_SUFFIXES, expand_paths
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
+from skynet.store.jobs import FileState
 from skynet.tracking import SightingSink
 from skynet.tracking.track import Embed, Read
 
@@ -84,7 +84,7 @@ class Reindexer:
 
     def skip_reason(self, path: Path, force: bool) -> str | None:
         """Why ``path`` needs no work now, or ``None`` when it must be (re)done."""
-        state = self.catalog.store.file_state(str(path))
+        state = self.catalog.store.jobs.file_state(str(path))
         if force or state is None or state.status != "done":
             return None
         stat = path.stat()
@@ -142,7 +142,7 @@ class Reindexer:
         stat = path.stat()
         self.catalog.delete_file_sightings(str(path))
         state = FileState(str(path), stat.st_size, stat.st_mtime, self.model_pack, "running", 0, None, time.time())
-        self.catalog.store.set_file_state(state)
+        self.catalog.store.jobs.set_file_state(state)
         spec = SourceSpec(camera_id, str(path), start_time=start)
         worker = CameraWorker(spec, self.analyze, self.sink, self.options, embed=self.embed, read=self.read).start()
         return _Job(path, state, worker)
@@ -161,6 +161,6 @@ class Reindexer:
             None,
             time.time(),
         )
-        self.catalog.store.set_file_state(final)
+        self.catalog.store.jobs.set_file_state(final)
         detail = "" if done else (status.last_error or "stopped before the end")
         return FileOutcome(job.path, "done" if done else "failed", detail, status.sightings)

@@ -8,9 +8,11 @@ frame to BGR only when it is wanted (most frames are paced out before that costl
 from __future__ import annotations
 
 import os
-import re
+import ssl
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -19,7 +21,8 @@ import numpy as np
 
 from skynet.errors import SkynetError
 from skynet.ingest import diagnose
-from skynet.redaction import redact_text, redact_url
+from skynet.ingest.source_policy import DEVICE, IPAddress, SourceNotAllowedError, SourcePolicy
+from skynet.redaction import authority_end, redact_text, redact_url
 
 # FFmpeg's own log lines can carry a camera URL with its password; keep FFmpeg quiet (read by
 # OpenCV when its FFmpeg back-end first starts, which is after this import). Our errors say more.
@@ -37,9 +40,6 @@ class SourceKind(StrEnum):
     DEVICE = "device"
 
 
-_DEVICE = re.compile(r"^(?:/dev/video(\d+)|(\d+))$")
-
-
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
     """Where a camera's video comes from and how to read it.
@@ -50,6 +50,10 @@ class SourceSpec:
     is also the watchdog's stall limit: no new frame for that long and the stream is reopened.
     ``decode_threads`` 0 lets FFmpeg choose. ``loop`` plays a file as a live camera: at its own
     frame rate, stamped with the wall clock, from the start again when it ends (the demo camera).
+    ``tls_verify`` and ``tls_ca_file`` are the camera's TLS settings (:class:`skynet.records.Camera`),
+    used by ``https://`` and ``rtsps://`` sources. ``policy``, when set, is checked at every open
+    (:mod:`skynet.ingest.source_policy`); a plain ``rtsp://`` source named by host name is then opened
+    at the address that was checked, so a DNS answer changed in between cannot lead it elsewhere.
     """
 
     camera_id: str
@@ -60,6 +64,9 @@ class SourceSpec:
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
     loop: bool = False
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+    policy: SourcePolicy | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def live_camera(cls, camera_id: str, url: str, **options) -> SourceSpec:
@@ -75,9 +82,21 @@ class SourceSpec:
             return SourceKind.RTSP
         if lowered.startswith(("http://", "https://")):
             return SourceKind.HTTP
-        if _DEVICE.match(self.url):
+        if DEVICE.match(self.url):
             return SourceKind.DEVICE
         return SourceKind.FILE
+
+    @property
+    def tls(self) -> bool:
+        """An ``https://`` or ``rtsps://`` source: its certificate is checked unless ``tls_verify`` is off."""
+        return self.url.lower().startswith(("https://", "rtsps://"))
+
+    @property
+    def trusted_cas(self) -> str | None:
+        """The PEM file of the certificates a TLS server must chain to: the camera's CA file, else the
+        system's CA bundle (``SSL_CERT_FILE`` or OpenSSL's default), named to FFmpeg because the OpenSSL
+        built into OpenCV's FFmpeg otherwise looks in its build folder, which no machine has."""
+        return self.tls_ca_file or ssl.get_default_verify_paths().cafile
 
     @property
     def live(self) -> bool:
@@ -151,6 +170,12 @@ class VideoSource:
 
 def open_source(spec: SourceSpec) -> VideoSource:
     """Open ``spec`` or raise :class:`SourceError` with the most specific reason that can be found."""
+    url = spec.url
+    if spec.policy is not None:
+        try:
+            url = _pinned(spec, spec.policy.check(spec.url))
+        except SourceNotAllowedError as error:
+            raise SourceError(f"camera {spec.camera_id}: not opened: {error.message}") from None
     start_time = 0.0
     if spec.kind is SourceKind.FILE:
         problem = diagnose.file_problem(spec)
@@ -162,16 +187,37 @@ def open_source(spec: SourceSpec) -> VideoSource:
                 hint="give the start time, or use archive_time.resolve_start_time()",
             )
         start_time = spec.start_time or 0.0
-    capture = _capture(spec)
+    if spec.tls and spec.tls_verify and spec.tls_ca_file:
+        problem = diagnose.ca_file_problem(spec.tls_ca_file)
+        if problem is not None:
+            raise SourceError(f"camera {spec.camera_id}: {problem}")
+    capture = _capture(spec, url)
     if not capture.isOpened():
         capture.release()
-        raise SourceError(f"camera {spec.camera_id}: {diagnose.open_failure(spec)}")
+        raise SourceError(f"camera {spec.camera_id}: {diagnose.open_failure(spec, url)}")
     return VideoSource(spec, capture, start_time)
 
 
-def _capture(spec: SourceSpec) -> cv2.VideoCapture:
+def _pinned(spec: SourceSpec, addresses: list[IPAddress]) -> str:
+    """``spec``'s URL, for a plain RTSP source named by host name with the first checked address in place
+    of the name (FFmpeg resolves names itself; HTTP keeps the name for its Host header, TLS for the
+    certificate check)."""
+    if spec.kind is not SourceKind.RTSP or spec.tls or not addresses:
+        return spec.url
+    scheme, _, rest = spec.url.partition("://")
+    end = authority_end(rest)
+    userinfo, at, hostport = rest[:end].rpartition("@")
+    host = hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+    if host.startswith("["):
+        return spec.url  # an address literal already
+    literal = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+    return f"{scheme}://{userinfo}{at}{literal}{hostport[len(host) :]}{rest[end:]}"
+
+
+def _capture(spec: SourceSpec, url: str) -> cv2.VideoCapture:
+    """OpenCV's capture of ``url`` (``spec``'s URL, or its pinned form)."""
     if spec.kind is SourceKind.DEVICE:
-        match = _DEVICE.match(spec.url)
+        match = DEVICE.match(spec.url)
         index = int(match.group(1) or match.group(2))  # type: ignore[union-attr]
         return cv2.VideoCapture(index, cv2.CAP_V4L2)
     params = [
@@ -182,29 +228,58 @@ def _capture(spec: SourceSpec) -> cv2.VideoCapture:
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         int(spec.read_timeout_s * 1000),
     ]
-    if spec.kind is not SourceKind.RTSP:
-        return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)
-    if spec.transport not in ("tcp", "udp"):
-        raise SourceError(f"camera {spec.camera_id}: RTSP transport must be 'tcp' or 'udp', not {spec.transport!r}.")
-    unreachable = diagnose.unreachable(spec.url, spec.open_timeout_s)
+    options = _ffmpeg_options(spec)
+    if not options:
+        return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    unreachable = diagnose.unreachable(url, spec.open_timeout_s)
     if unreachable is not None:  # fail fast, and never hold the open lock for a dead host
-        raise SourceError(f"camera {spec.camera_id}: cannot reach {spec.redacted}: {unreachable}.")
-    with _RTSP_OPEN_LOCK:
-        _set_transport(spec.transport)
-        return cv2.VideoCapture(spec.url, cv2.CAP_FFMPEG, params)
+        raise SourceError(f"camera {spec.camera_id}: cannot reach {spec.redacted}: {spec.redact(unreachable)}.")
+    with _capture_options(options):
+        return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
 
 
-# OpenCV takes the RTSP transport only from a process-wide environment variable, read when a
-# capture opens (unset means TCP); opens of RTSP cameras are therefore serialised, each with
-# the variable naming its transport. Other options a user put in the variable are kept.
-_RTSP_OPEN_LOCK = threading.Lock()
+def _ffmpeg_options(spec: SourceSpec) -> dict[str, str]:
+    """The FFmpeg options this source needs: the RTSP transport, the TLS verification settings."""
+    options = {}
+    if spec.kind is SourceKind.RTSP:
+        if spec.transport not in ("tcp", "udp"):
+            raise SourceError(
+                f"camera {spec.camera_id}: RTSP transport must be 'tcp' or 'udp', not {spec.transport!r}."
+            )
+        options["rtsp_transport"] = spec.transport
+    if spec.tls:
+        options["tls_verify"] = "1" if spec.tls_verify else "0"
+        trusted = spec.trusted_cas if spec.tls_verify else None
+        if trusted:
+            options["ca_file"] = trusted
+    return options
+
+
+# OpenCV takes FFmpeg's options (RTSP transport, TLS verification) only from a process-wide
+# environment variable, read when a capture opens; opens that need options are therefore
+# serialised, each with the variable naming its own, and the variable is restored afterwards.
+# Other options a user put in the variable are kept.
+_OPEN_LOCK = threading.Lock()
 _OPTIONS_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_OWN_OPTIONS = ("rtsp_transport", "tls_verify", "ca_file", "cafile")
 
 
-def _set_transport(transport: str) -> None:
-    """Name ``transport`` in OpenCV's capture options (the variable is only written on a change)."""
-    current = os.environ.get(_OPTIONS_VAR, "")
-    kept = [kv for kv in current.split("|") if kv and not kv.startswith("rtsp_transport;")]
-    wanted = "|".join([*kept, f"rtsp_transport;{transport}"])
-    if wanted != current:
-        os.environ[_OPTIONS_VAR] = wanted
+@contextmanager
+def _capture_options(options: dict[str, str]) -> Iterator[None]:
+    """Hold the open lock with ``options`` (over the user's own) in OpenCV's capture options."""
+    with _OPEN_LOCK:
+        saved = os.environ.get(_OPTIONS_VAR)
+        kept = [kv for kv in (saved or "").split("|") if kv and kv.split(";", 1)[0] not in _OWN_OPTIONS]
+        os.environ[_OPTIONS_VAR] = "|".join([*kept, *(f"{key};{_escaped(value)}" for key, value in options.items())])
+        try:
+            yield
+        finally:
+            if saved is None:
+                del os.environ[_OPTIONS_VAR]
+            else:
+                os.environ[_OPTIONS_VAR] = saved
+
+
+def _escaped(value: str) -> str:
+    """``value`` with FFmpeg's separators (``;`` between key and value, ``|`` between pairs) escaped."""
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace("|", "\\|")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+SOURCE_PROBLEM = (
+    "cannot read the camera: check its address, its credentials and the allowed camera sources "
+    "(an admin sees the details)"
+)
+PROCESSING_PROBLEM = "analysing the camera's frames failed (an admin sees the details)"
 
 
 class CameraState(StrEnum):
@@ -22,7 +28,12 @@ class CameraState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CameraStatus:
-    """A snapshot of one camera; ``source`` is redacted, ``last_error`` is credential-free."""
+    """A snapshot of one camera; ``source`` is redacted, ``last_error`` is credential-free.
+
+    ``last_error`` is the diagnosis (what answered, how it failed: for admins, the log and the console of
+    ``skynet run``), kept out of ``repr`` and so out of live events; ``problem`` is what anyone may see:
+    one sentence per kind of failure that tells nothing about the network (no port scanner).
+    """
 
     camera_id: str
     source: str
@@ -31,7 +42,8 @@ class CameraStatus:
     analysed_fps: float
     last_frame_time: float | None
     reconnects: int
-    last_error: str | None
+    last_error: str | None = field(repr=False)
+    problem: str | None
     frames_read: int
     frames_analysed: int
     frames_static: int
@@ -80,6 +92,7 @@ class StatusBoard:
         self._last_frame_mono: float | None = None
         self._reconnects = 0
         self._last_error: str | None = None
+        self._problem: str | None = None
         self._counts = {"read": 0, "analysed": 0, "static": 0, "dropped": 0, "sightings": 0}
 
     def set_state(self, state: CameraState, error: str | None = None) -> None:
@@ -88,12 +101,12 @@ class StatusBoard:
                 self._reconnects += 1
             self._state = state
             if error is not None:
-                self._last_error = error
+                self._last_error, self._problem = error, SOURCE_PROBLEM
 
     def record_error(self, error: str) -> None:
         """Keep ``error`` (already redacted) as the last error without changing the state."""
         with self._lock:
-            self._last_error = error
+            self._last_error, self._problem = error, PROCESSING_PROBLEM
 
     def frame_read(self, timestamp: float) -> None:
         now = time.monotonic()
@@ -134,6 +147,7 @@ class StatusBoard:
                 last_frame_time=self._last_frame_time,
                 reconnects=self._reconnects,
                 last_error=self._last_error,
+                problem=self._problem,
                 frames_read=self._counts["read"],
                 frames_analysed=self._counts["analysed"],
                 frames_static=self._counts["static"],

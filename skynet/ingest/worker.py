@@ -85,7 +85,7 @@ class CameraWorker:
     ) -> None:
         """``embed`` embeds the best faces of each finished track when ``analyze`` leaves faces
         without embeddings, ``read`` reads plates as each track needs when ``analyze`` leaves
-        them unread (:class:`~skynet.ingest.analysis.AnalyzerPool` with lazy embedding / reading)."""
+        them unread (:class:`~skynet.detectors.pool.AnalyzerPool` with lazy embedding / reading)."""
         self.spec = spec
         self.options = options or WorkerOptions()
         self._analyze = analyze

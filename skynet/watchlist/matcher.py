@@ -10,8 +10,9 @@ from fnmatch import fnmatchcase
 
 import numpy as np
 
-from skynet.index.plate_search import normalise
 from skynet.records import Alert, PlateText, Sighting, SightingKind, WatchlistEntry
+from skynet.store import Store
+from skynet.store.plate_search import normalise
 
 Notify = Callable[[Alert, WatchlistEntry, Sighting], None]
 
@@ -56,7 +57,7 @@ class WatchlistMatcher:
 
     def __init__(
         self,
-        store,
+        store: Store,
         notify: Notify,
         default_min_similarity: float,
         refresh_s: float = 10.0,
@@ -84,7 +85,7 @@ class WatchlistMatcher:
         with self._lock:
             now = time.monotonic()
             if now - self._loaded_at > self.refresh_s:
-                active = [e for e in self.store.watchlist(self.model) if e.active(self.clock())]
+                active = [e for e in self.store.watchlists.all(self.model) if e.active(self.clock())]
                 self._faces = [e for e in active if e.kind == SightingKind.FACE and e.embeddings]
                 self._face_table = _FaceTable.of(self._faces)
                 self._plates = [e for e in active if e.kind == SightingKind.PLATE and e.plate_pattern]
@@ -99,7 +100,7 @@ class WatchlistMatcher:
         for sighting in sightings:
             for entry, score in self._matches(sighting, faces, table, plates, now):
                 alert = Alert(entry.id, sighting.id, sighting.camera_id, now, score)
-                stored = replace(alert, id=self.store.add_alert(alert))
+                stored = replace(alert, id=self.store.alerts.add(alert))
                 alerts.append(stored)
                 self.notify(stored, entry, sighting)
         return alerts
@@ -113,7 +114,7 @@ class WatchlistMatcher:
             return [
                 (faces[i], score)
                 for i, score in best.items()
-                if faces[i].active(now) and score >= (faces[i].min_similarity or self.default_min_similarity)
+                if faces[i].active(now) and score >= self._threshold(faces[i])
             ]
         if sighting.kind == SightingKind.PLATE and sighting.plate is not None:
             found = [
@@ -121,3 +122,7 @@ class WatchlistMatcher:
             ]
             return [(entry, score) for entry, score in found if score is not None]
         return []
+
+    def _threshold(self, entry: WatchlistEntry) -> float:
+        """The similarity a face must reach for ``entry``: its own (0.0 included), else the default."""
+        return self.default_min_similarity if entry.min_similarity is None else entry.min_similarity

@@ -28,10 +28,11 @@ function saveSession(value) {
   else sessionStorage.removeItem(KEY);
 }
 
-/** The message of an error body: FastAPI's `detail` string, or its list of validation errors. */
+/** The message of an error body: its `detail` followed by its `hint` (the fix, when there is one), or
+ * FastAPI's list of validation errors. */
 export function describe(status, body) {
   const detail = body && body.detail;
-  if (typeof detail === "string") return detail;
+  if (typeof detail === "string") return body.hint ? `${detail} (${body.hint})` : detail;
   if (Array.isArray(detail)) {
     return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body" && p !== "query").join(".")}: ${d.msg}`)
       .join("; ");
@@ -108,6 +109,15 @@ export function withParams(path, params) {
   }
   const text = query.toString();
   return text ? `${path}?${text}` : path;
+}
+
+/**
+ * A single-use ticket (valid for 30 s) that opens the stream at `path` (/api/live, or a camera's preview)
+ * as `?ticket=`, for what cannot send the Authorization header: a WebSocket, an <img>. Asked for with
+ * `token` (default: the session's), so no token is ever put in a URL.
+ */
+export async function streamTicket(path, token) {
+  return (await request("POST", "/api/stream-tickets", { body: { path }, token })).ticket;
 }
 
 /** Signs in with a user name and password, or with an API token; stores the session. */

@@ -1,5 +1,6 @@
 // Management: cameras — the list with live status, adding, editing (source URLs are write-only:
-// the server shows them redacted, and an empty field keeps the stored one) and removing.
+// the server shows them redacted, and an empty field keeps the stored one) and removing. https://
+// and rtsps:// cameras have their certificate verified, against a CA file on the server if one is set.
 
 import { may, request } from "./api.js";
 import { busy, field, fill, h, notify, showError } from "./dom.js";
@@ -41,12 +42,17 @@ function camerasTable(cameras, statuses, form, reload) {
         h("td", {}, h("strong", {}, camera.name), h("br"), h("small", { class: "muted" }, camera.id)),
         h("td", {}, badge(status && status.running ? status.state : null),
           status && status.last_error ? h("small", { class: "error" }, status.last_error) : null),
-        h("td", { class: "source" }, camera.source),
+        h("td", { class: "source" }, camera.source, tlsNote(camera)),
         h("td", {}, camera.latitude !== null ? `${camera.latitude.toFixed(5)}, ${camera.longitude.toFixed(5)}` : "—"),
         h("td", {}, camera.tags.join(", ")),
         h("td", { class: "actions" }, form ? [
           h("button", { class: "small secondary", onclick: () => form.edit(camera) }, "Edit"), removeButton] : null));
     })));
+}
+
+function tlsNote(camera) {
+  if (!camera.tls_verify) return h("small", { class: "error tls" }, "TLS certificate not verified");
+  return camera.tls_ca_file ? h("small", { class: "muted tls" }, `CA file ${camera.tls_ca_file}`) : null;
 }
 
 function cameraForm(reload, signal) {
@@ -57,6 +63,8 @@ function cameraForm(reload, signal) {
   const latitude = h("input", { type: "number", name: "latitude", min: -90, max: 90, step: "any" });
   const longitude = h("input", { type: "number", name: "longitude", min: -180, max: 180, step: "any" });
   const tags = h("input", { name: "tags", placeholder: "gate, north" });
+  const caFile = h("input", { name: "tls_ca_file", maxLength: 4096, placeholder: "/etc/skynet/cameras-ca.pem" });
+  const verify = h("input", { type: "checkbox", name: "tls_verify", checked: true });
   const title = h("h4", {}, "Add a camera");
   const button = h("button", { type: "submit" }, "Add camera");
   const cancel = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => reset() }, "Cancel");
@@ -65,6 +73,9 @@ function cameraForm(reload, signal) {
     h("div", { class: "row" }, field("Id", id), field("Name", name)),
     field("Source URL", source, "write-only: shown redacted afterwards; when editing, empty keeps the stored one"),
     h("div", { class: "row" }, field("Latitude", latitude), field("Longitude", longitude), field("Tags", tags)),
+    h("div", { class: "row" },
+      field("TLS CA file (https/rtsps)", caFile, "PEM file on the server: the camera's certificate or its CA's"),
+      h("label", { class: "check" }, verify, "verify the camera's TLS certificate (off: trust any; audited)")),
     h("div", { class: "row" }, button, cancel), errors);
   const reset = () => {
     editing = null;
@@ -73,13 +84,15 @@ function cameraForm(reload, signal) {
     title.textContent = "Add a camera";
     button.textContent = "Add camera";
     cancel.hidden = true;
+    verify.checked = true;
   };
   const number = (input) => (input.value === "" ? null : Number(input.value));
   element.addEventListener("submit", (event) => {
     event.preventDefault();
     busy(button, async () => {
       const body = { name: name.value.trim(), latitude: number(latitude), longitude: number(longitude),
-        tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean) };
+        tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+        tls_verify: verify.checked, tls_ca_file: caFile.value.trim() || null };
       if (source.value.trim()) body.source_url = source.value.trim();
       if (editing) {
         await request("PATCH", `/api/cameras/${encodeURIComponent(editing)}`, { body, signal });
@@ -104,6 +117,8 @@ function cameraForm(reload, signal) {
       latitude.value = camera.latitude ?? "";
       longitude.value = camera.longitude ?? "";
       tags.value = camera.tags.join(", ");
+      caFile.value = camera.tls_ca_file ?? "";
+      verify.checked = camera.tls_verify;
       title.textContent = `Edit camera ${camera.id}`;
       button.textContent = "Save changes";
       cancel.hidden = false;

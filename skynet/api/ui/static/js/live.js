@@ -1,6 +1,9 @@
-// The live connection: the /api/live WebSocket (token as ?access_token=, since browsers cannot set
-// headers on WebSockets), reconnected with back-off; its events re-dispatched by type
-// ("alert", "sighting", "camera_status") plus "state" when the connection opens or drops.
+// The live connection: the /api/live WebSocket, reconnected with back-off; its events re-dispatched by
+// type ("alert", "sighting", "camera_status") plus "state" when the connection opens or drops. A
+// browser cannot set headers on a WebSocket and a token in its URL would be written to logs, so each
+// connection opens with a single-use stream ticket asked for (with the token) just before.
+
+import { streamTicket } from "./api.js";
 
 const MAX_BACKOFF_MS = 15000;
 
@@ -9,6 +12,7 @@ export class LiveConnection extends EventTarget {
     super();
     this.socket = null;
     this.token = null;
+    this.run = 0; // which start() the pending connection belongs to
     this.backoff = 500;
     this.timer = null;
     this.state = "closed";
@@ -24,18 +28,30 @@ export class LiveConnection extends EventTarget {
   /** Closes the connection and stops reconnecting. */
   stop() {
     this.token = null;
+    this.run += 1;
     clearTimeout(this.timer);
     if (this.socket) this.socket.close(1000);
     this.socket = null;
     this.setState("closed", "");
   }
 
-  connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/api/live?access_token=${encodeURIComponent(this.token)}`;
-    const socket = new WebSocket(url);
-    this.socket = socket;
+  async connect() {
+    const run = this.run;
     this.setState("connecting", "");
+    let ticket;
+    try {
+      ticket = await streamTicket("/api/live", this.token);
+    } catch (error) {
+      if (run !== this.run) return;
+      // 401/403: the server refused the token or role; retrying will not help
+      if (error.status === 401 || error.status === 403) this.setState("refused", error.message);
+      else this.retry(error.message);
+      return;
+    }
+    if (run !== this.run) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/api/live?ticket=${encodeURIComponent(ticket)}`);
+    this.socket = socket;
     socket.addEventListener("open", () => {
       this.backoff = 500;
       this.setState("open", "");
@@ -45,16 +61,20 @@ export class LiveConnection extends EventTarget {
       this.dispatchEvent(new CustomEvent(event.type, { detail: event }));
     });
     socket.addEventListener("close", (close) => {
-      if (socket !== this.socket || !this.token) return;
-      // 1008: the server refused the token or role; retrying will not help
+      if (socket !== this.socket || run !== this.run) return;
+      // 1008: the server refused the session or role; retrying will not help
       if (close.code === 1008) {
         this.setState("refused", close.reason || "the live stream refused this session");
         return;
       }
-      this.setState("reconnecting", close.reason || "connection lost");
-      this.timer = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+      this.retry(close.reason || "connection lost");
     });
+  }
+
+  retry(reason) {
+    this.setState("reconnecting", reason);
+    this.timer = setTimeout(() => this.connect(), this.backoff);
+    this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
   }
 
   setState(state, reason) {

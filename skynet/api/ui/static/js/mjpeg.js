@@ -1,6 +1,8 @@
 // A live MJPEG preview (multipart/x-mixed-replace) read with fetch, so that it can carry the
 // Authorization header an <img src> cannot send; each JPEG part is shown in an <img>.
 
+import { describe } from "./api.js";
+
 const CRLF2 = [13, 10, 13, 10];
 
 /** Finds `needle` (bytes) in `bytes` from `start`; -1 when absent. */
@@ -51,8 +53,7 @@ export class PartReader {
 export async function playMjpeg(url, token, img, signal, onFrame = () => {}) {
   const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal });
   if (!response.ok) {
-    const body = await response.json().catch(() => null);
-    throw new Error((body && body.detail) || `preview answered ${response.status}`);
+    throw new Error(describe(response.status, await response.json().catch(() => null)));
   }
   const reader = response.body.getReader();
   const parts = new PartReader();

@@ -86,13 +86,14 @@ class CameraTile {
 
   setStatus(status) {
     this.state = status.state;
+    const error = status.last_error || status.problem; // live events carry only the `problem` anyone may see
     fill(this.badge, badge(status.state));
     const fps = status.input_fps !== null && status.input_fps !== undefined
       ? `${status.input_fps.toFixed(1)} fps in, ${status.analysed_fps.toFixed(1)} analysed` : "";
     fill(this.info,
       fps ? h("span", {}, fps) : null,
       status.last_frame_time ? h("span", {}, `last frame ${formatTime(status.last_frame_time)}`) : null,
-      status.last_error && !this.hasPicture ? h("span", { class: "error" }, status.last_error) : null);
+      error && !this.hasPicture ? h("span", { class: "error" }, error) : null);
     if (!this.hasPicture && !this.streaming) {
       this.placeholder.textContent = `no picture: ${status.state || "camera not running"}`;
     }

@@ -1,0 +1,151 @@
+"""Accounts: users, their roles and permissions, API tokens, and the rule of who may do what."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Protocol
+
+from skynet.accounts.errors import UserExistsError
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    INVESTIGATOR = "investigator"
+    OPERATOR = "operator"
+
+
+class Permission(StrEnum):
+    SEARCH = "search"  # face/plate search, trajectories, exports
+    MANAGE_WATCHLISTS = "manage_watchlists"
+    HANDLE_ALERTS = "handle_alerts"  # live stream, alert list, acknowledging
+    VIEW_CAMERAS = "view_cameras"  # camera list, status, snapshots, previews
+    MANAGE_CAMERAS = "manage_cameras"
+    DIAGNOSE_CAMERAS = "diagnose_cameras"  # why a camera cannot be read (what answered): admins only
+    START_JOBS = "start_jobs"
+    READ_AUDIT = "read_audit"
+    MANAGE_USERS = "manage_users"
+
+
+PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {
+        Role.ADMIN: frozenset(Permission),
+        Role.INVESTIGATOR: frozenset(
+            {Permission.SEARCH, Permission.MANAGE_WATCHLISTS, Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS}
+        ),
+        Role.OPERATOR: frozenset(
+            {Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS, Permission.MANAGE_CAMERAS, Permission.START_JOBS}
+        ),
+    }
+)
+"""Who may do what; the only place roles are interpreted."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts."""
+
+    name: str
+    role: Role
+    created_at: float
+    password_hash: str | None = field(default=None, repr=False)
+    disabled: bool = False
+    id: int | None = None
+
+    def may(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A token as stored: only its hash, whose it is, and when it expires (None: never)."""
+
+    token_hash: str = field(repr=False)
+    user_name: str
+    created_at: float
+    expires_at: float | None
+    label: str = ""
+    id: int | None = None
+
+
+class UserStore(Protocol):
+    """Where users and tokens live (SQLite in the service, :class:`MemoryUserStore` in tests)."""
+
+    def get_user(self, name: str) -> User | None: ...
+
+    def users(self) -> list[User]:
+        """Every account, oldest first."""
+        ...
+
+    def add_user(self, user: User) -> User:
+        """Stores a new user and returns it with its ``id``; :class:`UserExistsError` if the name is taken."""
+        ...
+
+    def update_user(self, user: User) -> bool:
+        """Stores the role, password hash and disabled flag of ``user.name``; ``False`` if there is none."""
+        ...
+
+    def delete_user(self, name: str) -> bool:
+        """Deletes a user and their tokens; ``False`` if there is none."""
+        ...
+
+    def find_token(self, token_hash: str) -> ApiToken | None: ...
+
+    def tokens(self, user_name: str) -> list[ApiToken]:
+        """A user's tokens, oldest first."""
+        ...
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        """Stores a new token and returns it with its ``id``."""
+        ...
+
+    def revoke_token(self, token_hash: str) -> bool:
+        """Deletes a token; ``False`` if no token has that hash."""
+        ...
+
+
+class MemoryUserStore:
+    """A :class:`UserStore` in dictionaries."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+        self._tokens: dict[str, ApiToken] = {}
+
+    def get_user(self, name: str) -> User | None:
+        return self._users.get(name)
+
+    def add_user(self, user: User) -> User:
+        if user.name in self._users:
+            raise UserExistsError(f"user {user.name!r} already exists")
+        stored = replace(user, id=len(self._users) + 1)
+        self._users[user.name] = stored
+        return stored
+
+    def users(self) -> list[User]:
+        return sorted(self._users.values(), key=lambda u: u.id or 0)
+
+    def update_user(self, user: User) -> bool:
+        old = self._users.get(user.name)
+        if old is None:
+            return False
+        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash, disabled=user.disabled)
+        return True
+
+    def delete_user(self, name: str) -> bool:
+        for token in self.tokens(name):
+            del self._tokens[token.token_hash]
+        return self._users.pop(name, None) is not None
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        return self._tokens.get(token_hash)
+
+    def tokens(self, user_name: str) -> list[ApiToken]:
+        return sorted((t for t in self._tokens.values() if t.user_name == user_name), key=lambda t: t.id or 0)
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        stored = replace(token, id=len(self._tokens) + 1)
+        self._tokens[token.token_hash] = stored
+        return stored
+
+    def revoke_token(self, token_hash: str) -> bool:
+        return self._tokens.pop(token_hash, None) is not None

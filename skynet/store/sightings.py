@@ -1,0 +1,245 @@
+"""Sightings: their rows, with their plate reads, media files and (faces) the vector they were seen with.
+
+Media files are written before the rows that name them commit, and removed again when the write
+fails; after a deletion commits, the files of the deleted rows go (a crash in between leaves
+orphans, which the store sweeps at open).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skynet.records import Box, Origin, PlateText, Sighting, SightingKind
+from skynet.store import plate_search
+from skynet.store.cameras import CameraRepository
+from skynet.store.checks import finite
+from skynet.store.database import Database
+from skynet.store.errors import InvalidSightingError
+from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
+from skynet.store.media import MediaFiles, check_jpeg
+from skynet.store.plates import PlateRepository
+
+COLUMNS = (
+    "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, context_path, "
+    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset"
+).split(", ")
+_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
+_THUMB, _CONTEXT = COLUMNS.index("thumbnail_path"), COLUMNS.index("context_path")  # in a row without id
+_PLATE = 1 + COLUMNS.index("plate_text")  # in a selected row
+_DELETE_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class SightingMedia:
+    """JPEG bytes the store writes next to a sighting: its best-view thumbnail and a context frame."""
+
+    thumbnail: bytes | None = None
+    context: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedSightings:
+    """What a deletion removed: every sighting id, the face ones among them, and media files."""
+
+    ids: np.ndarray
+    face_ids: np.ndarray
+    files: int
+
+
+class SightingRepository:
+    """The ``sightings`` table. A sighting read back carries no embedding: face vectors are kept per model
+    (:class:`~skynet.store.faces.FaceRepository`), and no reader of stored sightings needs one."""
+
+    def __init__(
+        self, db: Database, media: MediaFiles, cameras: CameraRepository, faces: FaceRepository, plates: PlateRepository
+    ) -> None:
+        self.db = db
+        self.media = media
+        self.cameras = cameras
+        self.faces = faces
+        self.plates = plates
+
+    def add(
+        self,
+        sightings: Sequence[Sighting],
+        media: Sequence[SightingMedia | None] | None = None,
+        *,
+        model: str | None = None,
+    ) -> list[int]:
+        """Store ``sightings`` (and write their media) in one transaction; returns their new ids.
+
+        Face embeddings are stored as made by embedding ``model`` (default: the searched model).
+        Everything is validated first; on any error nothing of the batch is kept."""
+        if media is not None and len(media) != len(sightings):
+            raise InvalidSightingError(f"{len(sightings)} sightings but {len(media)} media items")
+        items = list(media) if media is not None else [None] * len(sightings)
+        for item in items:
+            if item is not None:
+                for what, data in (("thumbnail", item.thumbnail), ("context frame", item.context)):
+                    if data is not None:
+                        check_jpeg(data, what)
+        model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
+        rows = [self._row(sighting) for sighting in sightings]
+        faces = [i for i, sighting in enumerate(sightings) if sighting.kind == SightingKind.FACE]
+        blobs = self.faces.blobs(model, [sightings[i].embedding for i in faces])
+        written = self._write_media(rows, items)
+        try:
+            with self.db.write("storing sightings"):
+                if blobs:
+                    self.faces.record_model(model, len(blobs[0]) // 4)
+                ids = self.db.insert_many("sightings", COLUMNS, rows)
+                self.faces.insert(model, [ids[i] for i in faces], blobs)
+                self.plates.add_reads(ids, sightings)
+        except BaseException:
+            self.media.remove(written)
+            raise
+        return ids
+
+    def _row(self, sighting: Sighting) -> list:
+        """Validated column values of ``sighting`` (its embedding is checked by the face repository)."""
+        self.cameras.require(sighting.camera_id)
+        finite("sighting times", sighting.first_seen, sighting.last_seen, sighting.best_time)
+        finite("sighting quality", sighting.quality)
+        finite("sighting box", *sighting.box.as_list())
+        if sighting.first_seen > sighting.last_seen:
+            raise InvalidSightingError("sighting first_seen is after last_seen")
+        if sighting.origin.kind not in ("live", "archive"):
+            raise InvalidSightingError(f"sighting origin must be 'live' or 'archive', got {sighting.origin.kind!r}")
+        plate_text = confidences = None
+        kind = SightingKind(sighting.kind)
+        if kind is SightingKind.FACE:
+            if sighting.embedding is None or sighting.plate is not None:
+                raise InvalidSightingError("a face sighting needs an embedding and no plate read")
+        else:
+            if sighting.plate is None or not plate_search.clean(sighting.plate.text):
+                raise InvalidSightingError("a plate sighting needs a non-empty plate text")
+            if sighting.embedding is not None:
+                raise InvalidSightingError("a plate sighting cannot carry a face embedding")
+            plate_text = plate_search.clean(sighting.plate.text)
+            confidences = json.dumps([float(c) for c in sighting.plate.char_confidences])
+        return [
+            sighting.camera_id,
+            kind.value,
+            sighting.first_seen,
+            sighting.last_seen,
+            sighting.best_time,
+            *sighting.box.as_list(),
+            sighting.quality,
+            sighting.thumbnail_path,
+            sighting.context_path,
+            plate_text,
+            confidences,
+            sighting.track_id,
+            sighting.origin.kind,
+            sighting.origin.file,
+            sighting.origin.offset_s,
+        ]
+
+    def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
+        """Write the media files of ``rows`` and put their paths in the rows; returns the paths written."""
+        written: list[str] = []
+        try:
+            for row, item in zip(rows, media, strict=True):
+                thumbnail, context = (item.thumbnail, item.context) if item is not None else (None, None)
+                for column, data in ((_THUMB, thumbnail), (_CONTEXT, context)):
+                    if data is not None:
+                        row[column] = self.media.write("thumbnails" if column == _THUMB else "context", bytes(data))
+                        written.append(row[column])
+                    elif row[column] is not None and not self.media.exists(row[column]):
+                        raise InvalidSightingError(f"media file {row[column]} not found in {self.media.root}")
+            self.media.sync_dirs(written)
+        except BaseException:
+            self.media.remove(written)
+            raise
+        return written
+
+    def get(self, sighting_id: int) -> Sighting | None:
+        found = self.get_many([sighting_id])
+        return found[0] if found else None
+
+    def get_many(self, sighting_ids: Sequence[int]) -> list[Sighting]:
+        """The sightings with these ids that exist, in the order asked (two queries for any number)."""
+        if not sighting_ids:
+            return []
+        condition, arg = self.db.ids_in("id", sighting_ids)
+        rows = {r[0]: r for r in self.db.execute(f"{_SELECT} WHERE {condition}", (arg,))}
+        alternatives = self.plates.alternatives([i for i, r in rows.items() if r[_PLATE] is not None])
+        return [_sighting(rows[i], alternatives.get(i, [])) for i in sighting_ids if i in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many sightings of each kind."""
+        counts = dict(self.db.execute("SELECT kind, count(*) FROM sightings GROUP BY kind").fetchall())
+        return {kind.value: int(counts.get(kind.value, 0)) for kind in SightingKind}
+
+    def delete_before(self, cutoff: float) -> DeletedSightings:
+        """Delete every sighting whose best view is older than ``cutoff`` (with reads, vectors, alerts, media)."""
+        finite("cutoff", cutoff)
+        return self._delete_where("best_time < ?", cutoff)
+
+    def delete_from_file(self, path: str) -> DeletedSightings:
+        """Delete every sighting that came from archive file ``path`` (before it is re-indexed)."""
+        return self._delete_where("origin_file = ?", path)
+
+    def _delete_where(self, condition: str, value: Any) -> DeletedSightings:
+        """Delete the sightings matching ``condition`` in chunks, one transaction each."""
+        all_ids, face_ids, files = [], [], 0
+        while True:
+            with self.db.write("deleting sightings"):
+                rows = self.db.execute(
+                    f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} LIMIT ?",
+                    (value, _DELETE_CHUNK),
+                ).fetchall()
+                if rows:
+                    ids_condition, arg = self.db.ids_in("id", [r[0] for r in rows])
+                    self.db.execute(f"DELETE FROM sightings WHERE {ids_condition}", (arg,))
+            if not rows:
+                break
+            all_ids += [r[0] for r in rows]
+            face_ids += [r[0] for r in rows if r[1] == "face"]
+            files += self.media.remove(p for r in rows for p in r[2:] if p)
+        return DeletedSightings(np.array(all_ids, dtype=np.int64), np.array(face_ids, dtype=np.int64), files)
+
+    # --- media files ---------------------------------------------------------------------------
+
+    def media_paths(self) -> set[str]:
+        """Every media path a sighting names."""
+        rows = self.db.execute(
+            "SELECT thumbnail_path FROM sightings WHERE thumbnail_path IS NOT NULL "
+            "UNION ALL SELECT context_path FROM sightings WHERE context_path IS NOT NULL"
+        )
+        return {row[0] for row in rows}
+
+    def missing_media(self) -> list[str]:
+        """A line for each media file a sighting names that is not there."""
+        rows = self.db.execute(
+            "SELECT id, thumbnail_path, context_path FROM sightings "
+            "WHERE thumbnail_path IS NOT NULL OR context_path IS NOT NULL"
+        )
+        return [f"sighting {r[0]}: missing {p}" for r in rows for p in r[1:] if p and not self.media.exists(p)]
+
+
+def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sighting:
+    """A sighting from its ``_SELECT`` row and its alternative plate reads."""
+    plate = None
+    if row[_PLATE] is not None:
+        plate = PlateText(row[_PLATE], tuple(json.loads(row[_PLATE + 1])), alternatives=tuple(alternatives))
+    return Sighting(
+        camera_id=row[1],
+        kind=SightingKind(row[2]),
+        first_seen=row[3],
+        last_seen=row[4],
+        best_time=row[5],
+        box=Box(*row[6:10]),
+        quality=row[10],
+        thumbnail_path=row[11],
+        context_path=row[12],
+        plate=plate,
+        track_id=row[15],
+        origin=Origin(row[16], row[17], row[18]),
+        id=row[0],
+    )
