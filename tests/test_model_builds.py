@@ -194,3 +194,34 @@ def test_every_shipped_calibration_belongs_to_the_model_it_quantises():
         shipped = json.loads(calibration_path(source).read_text("utf-8"))
         assert shipped["model_sha256"] == pack.file(source).sha256, source
         assert shipped["ranges"] and all(low <= high for low, high in shipped["ranges"].values())
+
+
+def _installed_copy(model_settings: Settings, tmp_path: Path, leave_out: str) -> Path:
+    """A model directory holding the installed default pack (links to its files) without ``leave_out``."""
+    pack = get_pack("default")
+    source = ModelStore(model_settings.models_path).pack_dir(pack)
+    target = tmp_path / "models" / pack.name
+    target.mkdir(parents=True)
+    for model_file in pack.files:
+        if model_file.name != leave_out and (source / model_file.name).is_file():
+            (target / model_file.name).symlink_to(source / model_file.name)
+    return tmp_path / "models"
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_the_service_does_not_start_without_its_int8_embedder(model_settings, tmp_path, damage):
+    from skynet.app import SystemRole, build
+
+    name = "dlib_face_recognition_resnet_model_v1.int8.onnx"
+    model_dir = _installed_copy(model_settings, tmp_path, leave_out=name)
+    if damage == "corrupt":
+        (model_dir / "default" / name).write_bytes(b"not an onnx graph")
+    settings = Settings(data_dir=tmp_path / "data", model_dir=model_dir, precision="int8")
+    with pytest.raises(ModelFileError) as error:
+        build(settings, SystemRole.ALL_IN_ONE, analysers=1)
+    message = f"{error.value} {error.value.hint}"
+    assert name in message and "skynet models install default" in message
+    assert ("is missing" if damage == "missing" else "checksum mismatch") in message
+    fp32 = build(settings.model_copy(update={"precision": "fp32"}), SystemRole.CAMERA_NODE, analysers=1)
+    fp32.close()
