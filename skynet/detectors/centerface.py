@@ -94,9 +94,8 @@ class CenterFace:
         height, width = image.shape[:2]
         factor, new_w, new_h = input_size(width, height, self.long_side)
         resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-        pad_h, pad_w = -new_h % ALIGN, -new_w % ALIGN
-        padded = cv2.copyMakeBorder(resized, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        tensor = padded.transpose(2, 0, 1)[None].astype(np.float32)
+        tensor = np.zeros((1, 3, new_h + -new_h % ALIGN, new_w + -new_w % ALIGN), np.float32)  # zero-padded
+        tensor[0, :, :new_h, :new_w] = resized.transpose(2, 0, 1)
         heatmap, scale, offset, marks = self.session.run([HEATMAP, SCALE, OFFSET, LANDMARKS], {INPUT: tensor})
         return decode(heatmap[0, 0], scale[0], offset[0], marks[0], self.min_score).detections(factor, width, height)
 

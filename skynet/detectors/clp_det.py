@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -30,7 +32,6 @@ class ClpDetector:
         self.long_side = long_side
         self.min_score = min_score
         self._input = session.get_inputs()[0].name
-        self._priors: dict[tuple[int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> list[PlateDetection]:
         """Plates in a BGR uint8 image: boxes clipped to the image; the corners of a plate cut by
@@ -39,7 +40,7 @@ class ClpDetector:
         scale = min(1.0, self.long_side / max(height, width))
         blob, factors = self._blob(image, scale)
         loc, conf, landms = self.session.run(None, {self._input: blob})
-        prior = self._priors_for(*blob.shape[2:])
+        prior = _priors_for(*blob.shape[2:])
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores > CANDIDATE_SCORE)
         keep = keep[np.argsort(-scores[keep])][:TOP_K]
@@ -64,17 +65,16 @@ class ClpDetector:
         height, width = image.shape[:2]
         in_w, in_h = max(1, round(width * scale)), max(1, round(height * scale))
         resized = image if scale == 1.0 else cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_AREA)
-        pad_h, pad_w = -in_h % PAD_MULTIPLE, -in_w % PAD_MULTIPLE
-        blob = np.zeros((in_h + pad_h, in_w + pad_w, 3), np.float32)
-        blob[:in_h, :in_w] = resized.astype(np.float32) - MEAN_BGR
-        factors = np.array([in_w / width, in_h / height], np.float32)
-        return np.ascontiguousarray(blob.transpose(2, 0, 1)[None]), factors
+        blob = np.zeros((1, 3, in_h + -in_h % PAD_MULTIPLE, in_w + -in_w % PAD_MULTIPLE), np.float32)
+        np.subtract(resized.transpose(2, 0, 1), MEAN_BGR[:, None, None], out=blob[0, :, :in_h, :in_w])
+        return blob, np.array([in_w / width, in_h / height], np.float32)
 
-    def _priors_for(self, height: int, width: int) -> np.ndarray:
-        key = (height, width)
-        if key not in self._priors:
-            self._priors[key] = priors.generate_priors(height, width)
-        return self._priors[key]
+
+@functools.lru_cache(maxsize=64)
+def _priors_for(height: int, width: int) -> np.ndarray:
+    """The priors of a ``height`` x ``width`` input, cached for the input sizes seen lately (region crops
+    come in many sizes: an unbounded cache would grow for ever)."""
+    return priors.generate_priors(height, width)
 
 
 @registry.register("plate_detector", "clp_det")
