@@ -14,12 +14,14 @@ from tls_support import self_signed
 from waiting import wait_for
 
 from skynet.alerts.events import EventType, LiveEvent
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
 from skynet.services.reindex import ReindexJobs
 from skynet.services.sightings import media_file
 from skynet.store.sightings import SightingMedia
 
 T0 = 1_750_000_000.0
+ACK = {"reason": "handled by duty desk"}
 
 
 @pytest.fixture
@@ -300,11 +302,13 @@ def test_camera_urls_are_never_returned(api: Api) -> None:
     created = api.client.post(
         "/api/cameras",
         headers=headers,
-        json={"id": "cam-c", "name": "Crossing", "source_url": secret, "latitude": 22.8},
+        json={"id": "cam-c", "name": "Crossing", "source_url": secret, "latitude": 22.8, "reason": "camera work 1"},
     )
     assert created.status_code == 201, created.text
     assert created.json()["has_credentials"] is True
-    updated = api.client.patch("/api/cameras/cam-c", headers=headers, json={"name": "Crossing C"})
+    updated = api.client.patch(
+        "/api/cameras/cam-c", headers=headers, json={"name": "Crossing C", "reason": "camera work 1"}
+    )
     assert updated.json()["name"] == "Crossing C" and updated.json()["latitude"] == 22.8
     listed = api.client.get("/api/cameras", headers=headers)
     status = api.client.get("/api/cameras/cam-a/status", headers=headers)
@@ -316,17 +320,23 @@ def test_camera_urls_are_never_returned(api: Api) -> None:
     assert {c["id"]: c["has_credentials"] for c in listed.json()} == {"cam-a": True, "cam-b": False, "cam-c": True}
     assert (
         api.client.post(
-            "/api/cameras", headers=headers, json={"id": "cam-c", "name": "x", "source_url": "x"}
+            "/api/cameras",
+            headers=headers,
+            json={"id": "cam-c", "name": "x", "source_url": "x", "reason": "camera work 1"},
         ).status_code
         == 409
     )
     assert (
         api.client.post(
-            "/api/cameras", headers=headers, json={"id": "cam-d", "name": "x", "source_url": "x", "surprise": 1}
+            "/api/cameras",
+            headers=headers,
+            json={"id": "cam-d", "name": "x", "source_url": "x", "surprise": 1, "reason": "camera work 1"},
         ).status_code
         == 422
     )
-    assert api.client.delete("/api/cameras/cam-c", headers=headers).status_code == 204
+    assert (
+        api.client.delete("/api/cameras/cam-c", headers=headers, params={"reason": "camera work 1"}).status_code == 204
+    )
     assert api.client.get("/api/cameras/cam-c/status", headers=headers).status_code == 404
     assert SECRET_URL  # cam-a's secret URL is checked above
 
@@ -352,12 +362,18 @@ class Workers:
 def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sightings(api: Api) -> None:
     api.use_cameras(workers := Workers())
     headers = api.as_role("admin")
-    api.client.post("/api/cameras", headers=headers, json={"id": "cam-c", "name": "C", "source_url": "rtsp://h/c"})
-    api.client.patch("/api/cameras/cam-c", headers=headers, json={"source_url": "rtsp://h/c2"})
-    api.client.delete("/api/cameras/cam-c", headers=headers)
+    api.client.post(
+        "/api/cameras",
+        headers=headers,
+        json={"id": "cam-c", "name": "C", "source_url": "rtsp://h/c", "reason": "camera work 1"},
+    )
+    api.client.patch(
+        "/api/cameras/cam-c", headers=headers, json={"source_url": "rtsp://h/c2", "reason": "camera work 1"}
+    )
+    api.client.delete("/api/cameras/cam-c", headers=headers, params={"reason": "camera work 1"})
     assert workers.calls == [("start", "cam-c"), ("stop", "cam-c"), ("start", "cam-c"), ("stop", "cam-c")]
     add_plate(api, T0, "桂B12345", camera="cam-b")
-    kept = api.client.delete("/api/cameras/cam-b", headers=headers)
+    kept = api.client.delete("/api/cameras/cam-b", headers=headers, params={"reason": "camera work 1"})
     assert kept.status_code == 409 and "still has sightings" in kept.json()["detail"]
 
 
@@ -367,23 +383,31 @@ def test_camera_tls_settings_are_kept_checked_and_turning_verification_off_is_au
     ca_file = str(self_signed(tmp_path / "camera").cert)
     url = "https://viewer:pw123@10.0.0.9/video.mjpg"
     created = api.client.post(
-        "/api/cameras", headers=headers, json={"id": "cam-t", "name": "T", "source_url": url, "tls_ca_file": ca_file}
+        "/api/cameras",
+        headers=headers,
+        json={"id": "cam-t", "name": "T", "source_url": url, "tls_ca_file": ca_file, "reason": "camera work 1"},
     )
     assert created.status_code == 201, created.text
     assert (created.json()["tls_verify"], created.json()["tls_ca_file"]) == (True, ca_file)
     assert (workers.started["cam-t"].tls_verify, workers.started["cam-t"].tls_ca_file) == (True, ca_file)
     for bad, message in ((str(tmp_path / "nope.pem"), "does not exist"), ("ca.pem", "not an absolute path")):
         refused = api.client.post(
-            "/api/cameras", headers=headers, json={"id": "cam-x", "name": "X", "source_url": url, "tls_ca_file": bad}
+            "/api/cameras",
+            headers=headers,
+            json={"id": "cam-x", "name": "X", "source_url": url, "tls_ca_file": bad, "reason": "camera work 1"},
         )
         assert refused.status_code == 422 and message in refused.json()["detail"], refused.text
-        patched = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_ca_file": bad})
+        patched = api.client.patch(
+            "/api/cameras/cam-t", headers=headers, json={"tls_ca_file": bad, "reason": "camera work 1"}
+        )
         assert patched.status_code == 422 and message in patched.json()["detail"], patched.text
 
-    off = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": False})
+    off = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": False, "reason": "camera work 1"})
     assert (off.json()["tls_verify"], off.json()["tls_ca_file"]) == (False, ca_file)
     assert workers.started["cam-t"].tls_verify is False
-    back = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": True, "tls_ca_file": None})
+    back = api.client.patch(
+        "/api/cameras/cam-t", headers=headers, json={"tls_verify": True, "tls_ca_file": None, "reason": "camera work 1"}
+    )
     assert (back.json()["tls_verify"], back.json()["tls_ca_file"]) == (True, None)
     listed = {c["id"]: c for c in api.client.get("/api/cameras", headers=headers).json()}
     assert "cam-x" not in listed and (listed["cam-t"]["tls_verify"], listed["cam-t"]["tls_ca_file"]) == (True, None)
@@ -502,11 +526,12 @@ def test_alerts_listed_and_acknowledged(api: Api) -> None:
     headers = api.as_role("operator")
     listed = api.client.get("/api/alerts", headers=headers).json()
     assert [a["id"] for a in listed] == [alert_id] and listed[0]["acknowledged_by"] is None
-    acked = api.client.post(f"/api/alerts/{alert_id}/ack", headers=headers).json()
+    acked = api.client.post(f"/api/alerts/{alert_id}/ack", headers=headers, json=ACK).json()
     assert acked["acknowledged_by"] == "operator" and acked["acknowledged_at"] > 0
-    again = api.client.post(f"/api/alerts/{alert_id}/ack", headers=api.as_role("admin")).json()
+    again = api.client.post(f"/api/alerts/{alert_id}/ack", headers=api.as_role("admin"), json=ACK).json()
     assert again["acknowledged_by"] == "operator"
-    assert api.client.post("/api/alerts/77/ack", headers=headers).status_code == 404
+    assert api.client.post("/api/alerts/77/ack", headers=headers, json=ACK).status_code == 404
+    assert store.holds.held([sid]) == {sid}  # an acknowledged alert holds its sighting as evidence
 
 
 def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
@@ -528,7 +553,7 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
 class FakeReindexer:
     """Reports two files: one done with 30 frames, one failed."""
 
-    def run(self, files, camera_id, start_time, force, on_progress, on_outcome):
+    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted):
         from skynet.ingest.reindex import FileOutcome
 
         on_progress(30)
@@ -543,15 +568,18 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
         video.write_bytes(b"")
     headers = api.as_role("operator")
     no_runner = api.client.post(
-        "/api/jobs/reindex", headers=headers, json={"paths": [str(videos[0])], "camera": "cam-a"}
+        "/api/jobs/reindex",
+        headers=headers,
+        json={"paths": [str(videos[0])], "camera": "cam-a", "reason": "case 2026-1"},
     )
     assert no_runner.status_code == 503
-    api.system.runner.register(ReindexJobs(api.catalog.store, FakeReindexer))
-    missing = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], "camera": "cam-a"})
-    assert missing.status_code == 400 and "/nowhere.mp4" in missing.json()["detail"]
-    started = api.client.post(
-        "/api/jobs/reindex", headers=headers, json={"paths": [str(v) for v in videos], "camera": "cam-a"}
+    api.system.runner.register(
+        ReindexJobs(api.catalog.store, FakeReindexer, ArchiveRoots([tmp_path]), api.system.auditor)
     )
+    job = {"camera": "cam-a", "reason": "case 2026-1"}
+    outside = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], **job})
+    assert outside.status_code == 403 and "not inside an archive root" in outside.json()["detail"]
+    started = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": [str(v) for v in videos], **job})
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
     api.system.runner.join(10)

@@ -6,13 +6,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from skynet.ingest.archive_time import ARCHIVE_TIME_MIN
 from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
 from skynet.services.sightings import Found, media_url
 from skynet.services.watchlists import Watched
 from skynet.store.plates import PlateMode
 
-Reason = Annotated[str, Field(min_length=3, max_length=500, description="Reason or case number (audited).")]
+Reason = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=500,
+        description="Why, or the case number (audited): at least 5 letters or digits (SKYNET_REASON_MIN_CHARACTERS) "
+        "and, where the server sets SKYNET_REASON_CASE_PATTERN, a case number in that format; else 422.",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -119,6 +128,7 @@ class CameraIn(Strict):
     tags: list[str] = Field(default_factory=list, max_length=50)
     tls_verify: bool = Field(default=True, description=TLS_VERIFY)
     tls_ca_file: str | None = Field(default=None, min_length=1, max_length=4096, description=TLS_CA_FILE)
+    reason: Reason
 
 
 class CameraUpdate(Strict):
@@ -131,6 +141,7 @@ class CameraUpdate(Strict):
     tags: list[str] | None = Field(default=None, max_length=50)
     tls_verify: bool | None = Field(default=None, description=TLS_VERIFY)
     tls_ca_file: str | None = Field(default=None, min_length=1, max_length=4096, description=TLS_CA_FILE)
+    reason: Reason
 
 
 class CameraOut(BaseModel):
@@ -241,8 +252,25 @@ class AlertOut(BaseModel):
 class ReindexRequest(Strict):
     paths: list[str] = Field(min_length=1, max_length=1000, description="Video files or directories on the server.")
     camera: str = Field(min_length=1, max_length=100)
-    start: float | None = Field(default=None, description="Unix time of the first frame (default: from the file).")
-    force: bool = False
+    start: float | None = Field(
+        default=None,
+        ge=ARCHIVE_TIME_MIN,
+        description="Unix time of the first frame, 2000-01-01 or later (default: from the file). A file indexed "
+        "before keeps its camera and start time.",
+    )
+    force: bool = Field(
+        default=False,
+        description="Redo files already done, deleting their earlier sightings first but held evidence (admins only).",
+    )
+    reason: Reason
+
+
+class JobRequest(Strict):
+    reason: Reason
+
+
+class AcknowledgeRequest(Strict):
+    reason: Reason
 
 
 class JobOut(BaseModel):

@@ -53,7 +53,7 @@ def _box(box: Box | None) -> BoxOut | None:
     return None if box is None else BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2)
 
 
-def _trajectory(traced: Traced) -> TrajectoryResponse:
+def trajectory_response(traced: Traced) -> TrajectoryResponse:
     result = trajectory_json(traced.trajectory)
     for stop in result["stops"]:
         best = stop["best_sighting_id"]
@@ -136,7 +136,7 @@ async def face_trajectory(
     query = await query_face(faces, image, sighting_id, face_index)
     filters = Filters(since, until, cameras)
     return await slots.run(
-        lambda: _trajectory(trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh))
+        lambda: trajectory_response(trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh))
     )
 
 
@@ -153,4 +153,6 @@ def plate_trajectory(
     max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
 ) -> TrajectoryResponse:
     """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
-    return _trajectory(trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh))
+    return trajectory_response(
+        trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh)
+    )

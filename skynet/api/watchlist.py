@@ -13,7 +13,7 @@ from skynet.accounts.model import Permission, User
 from skynet.alerts.events import EventType
 from skynet.alerts.hub import LiveHub
 from skynet.api.deps import live_hub, require, require_stream, settings_of, watchlist_service
-from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
+from skynet.api.schemas import AcknowledgeRequest, AlertOut, ErrorBody, Reason, WatchlistOut
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
 from skynet.records import SightingKind
@@ -77,7 +77,8 @@ def list_entries(user: Handler, watchlists: Watchlists, state: EntryState = "act
 def delete_entry(
     entry_id: EntryId, user: Editor, watchlists: Watchlists, reason: Annotated[Reason, Query()]
 ) -> Response:
-    """Remove an entry (its alerts go with it)."""
+    """Remove an entry: it matches no more, its photos and embeddings go; its alerts (and the entry's label and
+    reason, which they name) stay."""
     watchlists.delete(user, entry_id, reason)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -91,9 +92,10 @@ def list_alerts(
 
 
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)
-def acknowledge(alert_id: EntryId, user: Handler, watchlists: Watchlists) -> AlertOut:
-    """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
-    return AlertOut.of(watchlists.acknowledge(user, alert_id))
+def acknowledge(alert_id: EntryId, body: AcknowledgeRequest, user: Handler, watchlists: Watchlists) -> AlertOut:
+    """Mark an alert handled, with the reason or case number (the first acknowledgement is kept; every one is
+    audited). Its sighting becomes held evidence: no retention or re-index deletes it."""
+    return AlertOut.of(watchlists.acknowledge(user, alert_id, body.reason))
 
 
 @router.websocket("/api/live")

@@ -86,9 +86,10 @@ class SearchService:
         min_similarity: float | None,
         filters: Filters,
     ) -> list[Found]:
-        """Sightings of the face of ``query``, most similar first; audited as ``search.face``. Runs index
-        and store calls: call it off the event loop."""
-        hits = self.face_hits(self.faces.embedding(query), top_k, filters, min_similarity)
+        """Sightings of the face of ``query``, most similar first; audited as ``search.face`` with the number
+        of sightings returned. Runs index and store calls: call it off the event loop."""
+        reason = self.auditor.reason(reason)
+        found = self.found_faces(self.face_hits(self.faces.embedding(query), top_k, filters, min_similarity))
         self.auditor.record(
             user,
             "search.face",
@@ -99,20 +100,22 @@ class SearchService:
                 "top_k": top_k,
                 "min_similarity": min_similarity,
                 **filters.audited(),
-                "results": len(hits),
+                "results": len(found),
             },
         )
-        return self.found_faces(hits)
+        return found
 
     def search_plates(
         self, user: User, reason: str, text: str, mode: PlateMode, limit: int, filters: Filters
     ) -> list[Found]:
-        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate``."""
-        hits = self.plate_hits(text, mode, limit, filters)
+        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate`` with the number
+        of sightings returned."""
+        reason = self.auditor.reason(reason)
+        found = self.found_plates(self.plate_hits(text, mode, limit, filters))
         self.auditor.record(
             user,
             "search.plate",
             reason,
-            {"q": text, "mode": mode.value, **filters.audited(), "results": len(hits)},
+            {"q": text, "mode": mode.value, **filters.audited(), "results": len(found)},
         )
-        return self.found_plates(hits)
+        return found

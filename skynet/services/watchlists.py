@@ -16,6 +16,7 @@ from skynet.records import Alert, SightingKind, WatchlistEntry
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries
 from skynet.store import plate_search
+from skynet.store.holds import HoldCause
 
 MAX_PHOTOS = 20
 """At most this many photos make one face entry."""
@@ -71,6 +72,7 @@ class WatchlistService:
     ) -> Watched:
         """Watch for a face (the largest face of each of 1 to :data:`MAX_PHOTOS` photos, which are kept
         to re-embed it when the model pack changes) or a plate (exact or wildcard ``pattern``)."""
+        reason = self.auditor.reason(reason)
         now = self.clock()
         if expires_at is not None and expires_at <= now:
             raise UnusableInputError("expires_at is in the past")
@@ -131,9 +133,10 @@ class WatchlistService:
         raise NotFoundError(f"no watch-list entry with id {entry_id}")
 
     def delete(self, user: User, entry_id: int, reason: str) -> None:
-        """Remove an entry (its alerts go with it)."""
+        """Remove an entry: it matches no more and its photos and embeddings go; its alerts stay."""
+        reason = self.auditor.reason(reason)
         entry = self.entry(entry_id)
-        self.store.watchlists.delete(entry_id)
+        self.store.watchlists.delete(entry_id, user.name, self.clock())
         self.auditor.record(
             user, "watchlist.delete", reason, {"entry": entry_id, "kind": entry.kind.value, "label": entry.label}
         )
@@ -143,10 +146,15 @@ class WatchlistService:
         """The newest alerts first."""
         return self.store.alerts.latest(limit)
 
-    def acknowledge(self, user: User, alert_id: int) -> Alert:
-        """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
-        alert = self.store.alerts.acknowledge(alert_id, user.name, self.clock())
+    def acknowledge(self, user: User, alert_id: int, reason: str) -> Alert:
+        """Mark an alert handled for ``reason`` (the first acknowledgement is kept; every one is audited); its
+        sighting is held as evidence from then on (no deletion removes it: :mod:`skynet.store.holds`)."""
+        reason = self.auditor.reason(reason)
+        now = self.clock()
+        alert = self.store.alerts.acknowledge(alert_id, user.name, now)
         if alert is None:
             raise NotFoundError(f"no alert with id {alert_id}")
-        self.auditor.record(user, "alert.ack", None, {"alert": alert_id, "acknowledged_by": alert.acknowledged_by})
+        self.store.holds.hold([alert.sighting_id], HoldCause.ALERT, str(alert_id), user.name, now)
+        detail = {"alert": alert_id, "sighting": alert.sighting_id, "acknowledged_by": alert.acknowledged_by}
+        self.auditor.record(user, "alert.ack", reason, detail)
         return alert

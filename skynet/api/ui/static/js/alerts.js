@@ -2,7 +2,7 @@
 // flashing badge wherever the user is), acknowledging, and the feed shown on the live wall.
 
 import { request, showImage } from "./api.js";
-import { fill, formatTime, h, notify, showError } from "./dom.js";
+import { askReason, fill, formatTime, h, notify, showError } from "./dom.js";
 import { beep, live } from "./live.js";
 import { openContext } from "./sighting.js";
 
@@ -53,8 +53,8 @@ class AlertBook extends EventTarget {
     return this.alerts.filter((a) => !a.acknowledged_by).length;
   }
 
-  async acknowledge(id) {
-    const done = await request("POST", `/api/alerts/${id}/ack`);
+  async acknowledge(id, reason) {
+    const done = await request("POST", `/api/alerts/${id}/ack`, { body: { reason } });
     this.alerts = this.alerts.map((a) => (a.id === id ? { ...a, ...done, fresh: false } : a));
     this.changed();
   }
@@ -81,9 +81,11 @@ function alertItem(alert) {
   if (alert.thumbnail_url) showImage(thumb, alert.thumbnail_url);
   thumb.addEventListener("click", () => openContext(alert.sighting_id, `Alert: ${alert.label}`));
   const ack = h("button", {
-    class: "small", onclick: () => {
+    class: "small", onclick: async () => {
+      const reason = await askReason(`Acknowledge alert #${alert.id} (its sighting is kept as evidence)`);
+      if (!reason) return;
       ack.disabled = true;
-      alerts.acknowledge(alert.id).catch((error) => {
+      alerts.acknowledge(alert.id, reason).catch((error) => {
         ack.disabled = false;
         showError(error, "acknowledging the alert");
       });
