@@ -112,7 +112,8 @@ def _padded(graph: _Graph, source: str, shape: tuple[int, int, int], name: str) 
 
 
 def _residual(graph: _Graph, block_output: str, shortcut: str, name: str) -> str:
-    shape = tuple(max(a, b) for a, b in zip(graph.shapes[block_output], graph.shapes[shortcut], strict=True))
+    (c1, h1, w1), (c2, h2, w2) = graph.shapes[block_output], graph.shapes[shortcut]
+    shape = (max(c1, c2), max(h1, h2), max(w1, w2))
     left = _padded(graph, block_output, shape, f"{name}.pad_block")
     right = _padded(graph, shortcut, shape, f"{name}.pad_shortcut")
     return graph.node("Add", [left, right], name, shape)
