@@ -64,6 +64,7 @@ TARGETS = {  # (result path, minimum or maximum, target) from issue 6
     "plate stop precision": (("trajectory", "plate", "precision"), ">=", 0.98),
     "live alert recall": (("alerts", "live", "recall"), ">=", 0.95),
     "live alert p99 latency s": (("alerts", "live", "latency_from_appearance_p99_s"), "<=", 1.0),
+    "live duplicate alerts (one per pass)": (("alerts", "live", "duplicate_alerts"), "<=", 0),  # issue 16
 }
 
 
@@ -295,7 +296,10 @@ def evaluate(
         text = s.plate.text if s.plate is not None else None
         by_kind[s.kind.value].append(score.Span(s.camera_id, s.first_seen - t0, s.last_seen - t0, text))
     alert_records = [
-        score.Alert(a["entry"]["kind"], a["entry"]["label"], _span(a["sighting"], t0), at - t0) for at, a in alerts
+        score.Alert(
+            a["entry"]["kind"], a["entry"]["label"], _span(a["sighting"], t0), at - t0, a["alert_id"], a.get("updated")
+        )
+        for at, a in alerts
     ]
     modes = {mode: {c["id"] for c in manifest["cameras"] if c["mode"] == mode} for mode in ("live", "archive")}
     curve = score.face_pr_curve(queries["face_hits"], truth)
@@ -366,6 +370,7 @@ def table(results: dict) -> str:
         ),
         ("plate search accuracy", results["plate_search"]["accuracy"], None),
         ("live alerts recall / false", results["alerts"]["live"]["recall"], results["alerts"]["live"]["false_alerts"]),
+        ("live / archive duplicate alerts", *(results["alerts"][m]["duplicate_alerts"] for m in ("live", "archive"))),
         (
             "live alert latency p50 / p99 s (from appearance)",
             results["alerts"]["live"]["latency_from_appearance_p50_s"],

@@ -273,6 +273,7 @@ def make_plan(params: Params) -> Plan:
 
 
 FOLLOW_S = (1.5, 4.0)  # how far behind its companion a follower passes each camera
+FOLLOW_SLACK_S = 6.0  # or up to this much later, when the other lane is busy then
 INCIDENT_MARGIN_S = 5.0
 VEHICLE_LANES = range(len(FACE_LANES), len(FACE_LANES) + len(PLATE_LANES))
 
@@ -285,6 +286,18 @@ def _busy(lanes: Lanes, visits: list[Visit]) -> None:
 def _lane_at(lanes: Lanes, camera: str, t: float, dwell: float, slack: float) -> tuple[int, float] | None:
     lane, start = lanes.earliest(camera, VEHICLE_LANES, t, dwell)
     return (lane, start) if start <= t + slack else None
+
+
+def _follow(lanes: Lanes, lead: list[Visit], key: str, rng: np.random.Generator) -> list[Visit]:
+    """Visits of vehicle ``key`` passing each camera of route ``lead`` a few seconds behind, where a lane is free."""
+    following = []
+    for v in lead:
+        slot = _lane_at(lanes, v.camera, v.t_in + float(rng.uniform(*FOLLOW_S)), v.t_out - v.t_in, FOLLOW_SLACK_S)
+        if slot is not None:
+            lane, start = slot
+            end = round(start + v.t_out - v.t_in, 3)
+            following.append(replace(v, key=key, lane=lane, t_in=round(start, 3), t_out=end, asset=""))
+    return following
 
 
 def plant_analyses(plan: Plan, rng: np.random.Generator) -> dict[str, Any]:
@@ -301,28 +314,17 @@ def plant_analyses(plan: Plan, rng: np.random.Generator) -> dict[str, Any]:
         return truth  # too small a scenario to plant them
     cameras = {c.id: c for c in plan.cameras}
     # a companion: the follower passes every camera of the leader's route a few seconds behind it
-    leader = long_routes[0]
     follower_key = synthetic_plate(rng)
-    following = []
-    for v in routes[leader]:
-        slot = _lane_at(lanes, v.camera, v.t_in + float(rng.uniform(*FOLLOW_S)), v.t_out - v.t_in, 3.0)
-        if slot is not None:
-            lane, start = slot
-            following.append(
-                replace(
-                    v,
-                    key=follower_key,
-                    lane=lane,
-                    t_in=round(start, 3),
-                    t_out=round(start + v.t_out - v.t_in, 3),
-                    asset="",
-                )
-            )
-    if len(following) >= 2:
-        _busy(lanes, following)
-        plan.entities.append(Entity("plate", follower_key, ("",)))
-        plan.visits.extend(following)
-        truth["companions"] = {"target": leader, "companion": follower_key, "cameras": len(following)}
+    leader = long_routes[0]
+    for candidate in long_routes:  # the first route a follower fits behind at two cameras or more
+        following = _follow(lanes, routes[candidate], follower_key, rng)
+        if len(following) >= 2:
+            leader = candidate
+            _busy(lanes, following)
+            plan.entities.append(Entity("plate", follower_key, ("",)))
+            plan.visits.extend(following)
+            truth["companions"] = {"target": leader, "companion": follower_key, "cameras": len(following)}
+            break
     # a clone: another car with the plate of `cloned`, far away while `cloned` is seen
     cloned = next(k for k in sorted(routes) if k not in (leader,) and routes[k])
     first = routes[cloned][0]

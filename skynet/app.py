@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -51,10 +52,14 @@ from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
 from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
+from skynet.services.browse import BrowseService
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
-from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer, SimilarityBands
+from skynet.services.feed_jobs import FeedImportJobs
+from skynet.services.feeds import FeedService
 from skynet.services.identities import IdentityService
+from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
@@ -68,6 +73,8 @@ from skynet.watchlist import AlertFanout, WatchlistMatcher
 
 if TYPE_CHECKING:
     from skynet.detectors.analyzer import ImageAnalyzer
+
+log = logging.getLogger(__name__)
 
 
 class SystemRole(StrEnum):
@@ -109,6 +116,7 @@ def reindexer(settings: Settings, catalog: Catalog, writer: CatalogWriter, pool:
         pool,
         settings.model_pack,
         jobs=jobs,
+        name_pattern=settings.archive_name_pattern,
         options=WorkerOptions.from_settings(settings),
         embed=pool.embed,
         read=pool.read,
@@ -145,6 +153,9 @@ class System:
     cameras: CameraService
     jobs: JobService
     users: UserService
+    feeds: FeedService
+    identity_keys: IdentityKeyService
+    browse: BrowseService
     auth: Auth
     api: FastAPI | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -165,6 +176,8 @@ class System:
         threads: list[tuple[str, Callable[[], None]]] = []
         if Part.BACKGROUND in self.parts:
             threads.append(("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)))
+        if Part.API in self.parts:  # faces another process stored (a CLI re-index) become searchable
+            threads.append(("index-refresh", self._refresh_indexes))
         if self.camera_workers is not None and Part.API in self.parts:
             workers = self.camera_workers
             threads.append(("camera-status", lambda: publish_statuses(workers, self.hub, self._stop)))
@@ -175,10 +188,18 @@ class System:
         if Part.BACKGROUND in self.parts:
             self.runner.start()
 
+    def _refresh_indexes(self) -> None:
+        while not self._stop.wait(self.settings.index_refresh_s):
+            try:
+                self.catalog.refresh()
+            except Exception:  # the next round tries again; searches go on with what is indexed
+                log.exception("indexing faces stored by another process failed")
+
     def _start_cameras(self, workers: CameraSet) -> None:
-        if self.camera_configs is None:  # the stored cameras, as the API changes them
+        if self.camera_configs is None:  # the stored cameras with a stream, as the API changes them
             for camera in self.catalog.store.cameras.all():
-                workers.start_camera(camera)
+                if camera.live:
+                    workers.start_camera(camera)
             return
         policy = SourcePolicy.from_settings(self.settings)
         for config in self.camera_configs:  # a cameras file's, each with its own source options and rate
@@ -278,7 +299,14 @@ def _compose(
     messages = channels_from_settings(settings, store.outbox, store.cameras.name)
     fanout = AlertFanout(thumbnail_url, hub, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
-    matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
+    matcher = WatchlistMatcher(
+        store,
+        fanout.alert,
+        settings.watchlist_min_similarity,
+        model=catalog.live_model,
+        default_cooldown_s=settings.alert_cooldown_s,
+        on_update=fanout.alert_updated,
+    )
     writer.add_listener(matcher)
     writer.add_listener(fanout.sightings)
     writer.add_listener(IdentityGrouper(catalog, settings.identity_min_similarity, clock))  # after the live events
@@ -294,8 +322,11 @@ def _compose(
             policy=policy,
         )
 
+    # feed records go the way of the writer's batches: stored, then matched; pushed ones also go live
+    feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
+        runner.register(FeedImportJobs(feeds, ArchiveRoots.from_settings(settings)))
         if pool is not None:
             archive_pool = pool
 
@@ -316,7 +347,7 @@ def _compose(
     searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
     sightings = SightingService(store, settings.data_dir)
     faces = FaceQueries(catalog, settings, photos, searched)
-    search = SearchService(catalog, sightings, faces, auditor)
+    search = SearchService(catalog, sightings, faces, auditor, SimilarityBands.from_settings(settings))
     trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)
     system = System(
         settings=settings,
@@ -344,6 +375,9 @@ def _compose(
         cameras=CameraService(store, auditor, policy, camera_workers),
         jobs=JobService(runner, auditor),
         users=UserService(store.users, auditor, clock, auth.recent.clear),
+        feeds=feeds,
+        identity_keys=IdentityKeyService(store, sightings, auditor),
+        browse=BrowseService(store, sightings, auditor),
         auth=auth,
     )
     if Part.API in parts:

@@ -69,11 +69,46 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="With region detection: analyse a whole frame at least this often."
     )
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
-    face_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    face_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Face detector score threshold.")
+    # Which faces become sightings (skynet/tracking/face_gate.py; README "Which faces become sightings").
+    face_min_px: float = Field(
+        default=40.0,
+        ge=0.0,
+        description="Faces whose box is smaller than this (short side, frame pixels) are no usable view: "
+        "below it camera faces of different people match at the watch-list threshold several times as often.",
+    )
+    face_min_sharpness: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Views less sharp than this (face quality's sharpness) are not used."
+    )
+    face_min_frontalness: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Views turned further from the camera than this (face quality's frontalness; 0.5: the nose "
+        "half an eye distance off the face's midline) are not used.",
+    )
+    face_min_exposure: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Views darker, more washed out or flatter than this are not used."
+    )
+    face_min_track_frames: int = Field(
+        default=2, ge=1, description="A face seen in fewer analysed frames than this is no sighting."
+    )
+    face_min_track_score: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="A face track whose best usable views the detector scored lower than this on average is "
+        "no sighting (clothing, backs of heads).",
+    )
     plate_detect_long_side: int = Field(
         default=960, ge=64, description="Frames are scaled down to this long side for plate detection."
     )
     plate_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Plate detector score threshold.")
+    plate_second_look: bool = Field(
+        default=True,
+        description="clp_det: look again where the first look may have failed: a view without plates at half "
+        "the scale (plates filling much of it), weak candidates enlarged twice (small plates); false = off.",
+    )
     plate_reader: str | None = Field(
         default=None,
         description="Override the pack's plate reader: 'ppocr' (accurate), 'clp_rec' (fast) or 'easyocr' "
@@ -107,6 +142,18 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body of every route that takes no files; larger ones are answered 413 "
         "before they are read.",
+    )
+
+    archive_name_pattern: str = Field(
+        default="%Y%m%d_%H%M%S",
+        min_length=2,
+        description="Where an archive file has no creation time, its start time from its name: a strptime "
+        "format of %Y %m %d %H %M %S and optionally %z (without %z: local time), found anywhere in the name.",
+    )
+    index_refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a server indexes faces that another process (a CLI re-index) stored.",
     )
 
     retention_days: float | None = Field(
@@ -175,6 +222,23 @@ class Settings(BaseSettings):
         "benchmarks/eval_faces.py --video 6), where 0.924 keeps 94 % of same-person pairs. (On photos alone "
         "0.9 was already 1 in 1000; on camera views 0.9 is 1 in 110.)",
     )
+    face_possible_similarity: float = Field(
+        default=0.899,
+        ge=-1.0,
+        le=1.0,
+        description="Face search results at least this similar, but under watchlist_min_similarity, are shown as "
+        "'possible' (below it: 'unlikely'): a false match rate of 1e-2 per pair of different people on camera "
+        "views of the DEV faces (benchmarks/eval_faces.py --video 6), where 99 % of same-person pairs reach it. "
+        "Searches show results under watchlist_min_similarity only on request, marked as below the threshold.",
+    )
+    alert_cooldown_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=7 * 86400.0,
+        description="A watch-list entry's next pass at a camera this soon (seconds) after the pass it last alerted "
+        "on there is folded into that alert instead of raising another (entries may set their own); 0 = every "
+        "pass alerts. The sightings of one pass never raise more than one alert.",
+    )
     identity_min_similarity: float = Field(
         default=0.924,
         ge=-1.0,
@@ -227,15 +291,17 @@ class Settings(BaseSettings):
         "e-mail (needs smtp_host). Personal data: never logged in full.",
     )
     alert_sms_template: str = Field(
-        default="Skynet alert #{alert_id}: {label} {plate} at {camera}, {time} {link}",
-        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {camera} (name), {time}, "
-        "{alert_id}, {link} (needs public_url). No image is ever sent by SMS.",
+        default="Skynet alert #{alert_id}: {label} {plate} {identity} at {camera}, {time} {link}",
+        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {identity} (a registration's "
+        "identity key, masked), {source} (video, checkpoint, registration), {camera} (name), {time}, {alert_id}, "
+        "{link} (needs public_url). No image is ever sent by SMS.",
     )
     alert_email_subject: str = Field(
         default="Skynet alert #{alert_id}: {label} at {camera}", description="Subject of e-mail alerts (same fields)."
     )
     alert_email_body: str = Field(
-        default="Watch-list entry: {label}\nPlate: {plate}\nCamera: {camera}\nSeen: {time}\nAlert: #{alert_id}\n"
+        default="Watch-list entry: {label}\nPlate: {plate}\nIdentity: {identity}\nSource: {source}\nCamera: {camera}\n"
+        "Seen: {time}\nAlert: #{alert_id}\n"
         "{link}\n\nSent by Skynet. This message carries no image: open the link (sign-in needed) to see the sighting.",
         description="Body of e-mail alerts, plain text (same fields). No image is attached.",
     )

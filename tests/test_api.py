@@ -149,9 +149,11 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     results = response.json()["results"]
-    assert [r["sighting"]["id"] for r in results] == [nearer, near, far]
+    assert [r["sighting"]["id"] for r in results] == [nearer, near]  # far is a stranger: under the threshold
     sims = [r["similarity"] for r in results]
-    assert sims == sorted(sims, reverse=True) and sims[0] > 0.99 and abs(sims[2]) < 0.01
+    assert sims == sorted(sims, reverse=True) and sims[0] > 0.99
+    assert [(r["band"], r["below_threshold"]) for r in results] == [("match", False)] * 2
+    assert response.json()["threshold"] == response.json()["min_similarity"] == 0.924
     first = results[0]["sighting"]
     assert first["camera_name"] == "Bridge B" and first["thumbnail_url"] == f"/api/sightings/{nearer}/thumbnail"
     assert first["box"] == {"x1": 10.0, "y1": 10.0, "x2": 50.0, "y2": 60.0}
@@ -173,7 +175,37 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     events = [e for e in audit(api) if e["action"] == "search.face"]
     assert len(events) == 3
     assert all(e["actor"] == "investigator" and e["reason"] == "case 2026-17" for e in events)
-    assert events[-1]["detail"]["image"] == "suspect.jpg" and events[-1]["detail"]["results"] == 3
+    assert events[-1]["detail"]["image"] == "suspect.jpg" and events[-1]["detail"]["results"] == 2
+    assert events[-1]["detail"]["min_similarity"] == 0.924
+
+
+def test_face_search_shows_weaker_results_only_on_request_and_marks_them(api: Api) -> None:
+    """Bands from the DEV calibration: match at or above the threshold (0.924), possible from 0.899, else
+    unlikely; results under the threshold come only when asked for, each marked below_threshold."""
+    target = unit(1, 0, 0)
+    same = add_face(api, T0, unit(1, 0.2, 0))  # cosine 0.981
+    possible = add_face(api, T0 + 10, unit(1, 0.46, 0))  # cosine 0.908
+    stranger = add_face(api, T0 + 20, unit(1, 0.9, 0))  # cosine 0.743: the back of someone's head
+    photo = api.analyzer.register((20, 40, 60), (Box(0, 0, 20, 20), target))
+
+    def search(**form: str) -> dict:
+        response = api.client.post(
+            "/api/search/face",
+            headers=api.as_role("investigator"),
+            data={"reason": "case 2026-30", **form},
+            files={"image": ("q.jpg", photo, "image/jpeg")},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def shown(answer: dict) -> list[tuple[int, str, bool]]:
+        return [(r["sighting"]["id"], r["band"], r["below_threshold"]) for r in answer["results"]]
+
+    assert shown(search()) == [(same, "match", False)]
+    weaker = search(include_weaker="true")
+    assert weaker["min_similarity"] is None and weaker["threshold"] == 0.924
+    assert shown(weaker) == [(same, "match", False), (possible, "possible", True), (stranger, "unlikely", True)]
+    assert shown(search(min_similarity="0.9")) == [(same, "match", False), (possible, "possible", True)]
 
 
 def test_face_search_picks_the_largest_face_or_the_one_asked_for(api: Api) -> None:
@@ -250,6 +282,9 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     assert ids(q="桂B12345", mode="exact") == [a]
     assert ids(q="桂B12*45", mode="wildcard") == [a, b]
     assert ids(q="桂B12345", mode="fuzzy") == [a, b]
+    fuzzy = api.client.get("/api/search/plate", headers=headers, params={"reason": "case-5", "q": "桂B12345"}).json()
+    shown = [(r["match"], r["matched_read"], r["distance"] > 0) for r in fuzzy["results"]]
+    assert shown == [("exact", "桂B12345", False), ("fuzzy", "桂B12845", True)]  # how each matched, in words
     assert ids(q="桂B12345", mode="fuzzy", cameras="cam-b") == [b]
     assert ids(q="桂B12*45", mode="wildcard", since=T0 + 30) == [b]
     assert ids(q="桂B12*45", mode="wildcard", until=T0 + 30) == [a]
@@ -258,7 +293,7 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     )
     assert bad.status_code == 400 and "too broad" in bad.json()["detail"]
     logged = [e for e in audit(api) if e["action"] == "search.plate"]
-    assert len(logged) == 6 and {e["reason"] for e in logged} == {"case-5"}
+    assert len(logged) == 7 and {e["reason"] for e in logged} == {"case-5"}
 
 
 def test_plate_trajectory_flags_implausible_moves(api: Api) -> None:
@@ -532,6 +567,38 @@ def test_alerts_listed_and_acknowledged(api: Api) -> None:
     assert again["acknowledged_by"] == "operator"
     assert api.client.post("/api/alerts/77/ack", headers=headers, json=ACK).status_code == 404
     assert store.holds.held([sid]) == {sid}  # an acknowledged alert holds its sighting as evidence
+
+
+def test_acknowledge_all_needs_a_reason_and_is_audited(api: Api) -> None:
+    store = api.catalog.store
+    admin = api.as_role("admin")
+    for pattern in ("桂B12345", "粤B77777"):
+        api.client.post(
+            "/api/watchlist",
+            headers=admin,
+            data={"kind": "plate", "label": pattern, "reason": "case 3", "pattern": pattern, "cooldown_s": "60"},
+        )
+    car, van = (e.id for e in store.watchlists.all())
+    assert [e["cooldown_s"] for e in api.client.get("/api/watchlist", headers=admin).json()] == [60.0, 60.0]
+    sid = add_plate(api, T0, "桂B12345")
+    ids = [store.alerts.add(Alert(entry, sid, "cam-a", T0 + i, 0.9)) for i, entry in enumerate((car, car, van))]
+    headers = api.as_role("operator")
+    assert api.client.post("/api/alerts/ack", headers=headers, json={}).status_code == 422  # no reason
+    assert api.client.post("/api/alerts/ack", headers=headers, json={"reason": "x", "entry_id": 999}).status_code == 422
+    unknown = api.client.post("/api/alerts/ack", headers=headers, json={"reason": "shift 12", "entry_id": 999})
+    assert unknown.status_code == 404
+    one_entry = api.client.post("/api/alerts/ack", headers=headers, json={"reason": "shift 12", "entry_id": car})
+    assert one_entry.json() == {"acknowledged": 2, "alert_ids": ids[:2]}
+    rest = api.client.post("/api/alerts/ack", headers=headers, json={"reason": "end of shift 12"}).json()
+    assert rest == {"acknowledged": 1, "alert_ids": ids[2:]}
+    listed = api.client.get("/api/alerts", headers=headers).json()
+    assert {a["acknowledged_by"] for a in listed} == {"operator"} and {a["sightings"] for a in listed} == {1}
+    acks = [(e["reason"], e["detail"]) for e in reversed(audit(api)) if e["action"] == "alert.ack_all"]
+    assert acks == [
+        ("shift 12", {"entry": car, "count": 2, "alerts": ids[:2]}),
+        ("end of shift 12", {"entry": None, "count": 1, "alerts": ids[2:]}),
+    ]
+    assert api.client.post("/api/alerts/ack", json={"reason": "no token"}).status_code == 401
 
 
 def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from servers import CHROMIUM
 from tls_support import self_signed
-from ui_support import PASSWORD, USERS, Person, seed, serve
+from ui_support import OTHERS, PASSWORD, USERS, Person, seed, serve
 from waiting import wait_for
 
 from skynet.records import Box, PlateText, Sighting, SightingKind
@@ -190,6 +190,24 @@ def test_plate_search_and_trajectory(page, site):
     assert manifest["reason"] == "case 2026-7 plate" and manifest["created_by"] == "ivy"
 
 
+def test_sightings_page_shows_a_cameras_hours_and_thumbnails(page, site):
+    sign_in(page, "ivy")
+    page.click("nav a[data-page=sightings]")
+    page.fill("form[name=browse] input[name=reason]", "case 2026-9 browse")
+    page.select_option("form[name=browse] select[name=camera]", "gate-north")
+    page.click("form[name=browse] button[type=submit]")
+    bars = page.locator(".hour-bars .hour-bar")
+    expect(bars.first).to_be_visible()
+    tiles = page.locator(".browse .grid .tile")
+    expect(tiles.first).to_contain_text("North gate")
+    seen = tiles.count()
+    assert seen == OTHERS + 1  # the person's visit and the other people at the gate
+    bars.last.click()  # the newest hour only
+    expect(tiles.first).to_contain_text("North gate")
+    assert 1 <= tiles.count() <= seen
+    site.shot(page, "sightings")
+
+
 def test_live_alert_reaches_an_operator(page, site):
     sign_in(page, "otto")
     expect(page.locator("nav a")).to_have_text(["Live wall", "Manage"])  # an operator may not search
@@ -199,10 +217,22 @@ def test_live_alert_reaches_an_operator(page, site):
     expect(page.locator(".alert-count")).not_to_have_text("0")
     expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
     site.shot(page, "alert")
+    expect(fresh).to_contain_text("read confidence")  # a plate alert's score is its read's calibrated confidence
     fresh.locator("button:text('Acknowledge')").click()
     page.locator("dialog input[name=reason]").fill("duty log 2026-12")
     page.click("dialog button:text('Confirm')")
     expect(page.locator(".alert-feed .alert-item").first).to_contain_text("acknowledged by otto")
+
+    # acknowledge all (enabled once the demo car's next pass is alerted): asks for the reason, which is audited
+    everything = page.locator("button[name=acknowledge-all]")
+    expect(everything).to_be_enabled(timeout=90_000)  # the demo clip loops every 24 s
+    everything.click()
+    page.fill("dialog input[name=reason]", "end of shift 7")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".toast").last).to_contain_text("alert(s) acknowledged")
+    token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
+    audit = httpx.get(f"{site.base}/api/audit", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [e["reason"] for e in audit if e["action"] == "alert.ack_all" and e["actor"] == "otto"] == ["end of shift 7"]
 
 
 def test_management_and_sign_out(page, site):

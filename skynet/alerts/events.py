@@ -38,11 +38,14 @@ class LiveEvent:
 
 def alert_event(alert: Alert, entry: WatchlistEntry, sighting: Sighting, thumbnail_url: str | None) -> LiveEvent:
     """An ``alert`` event: the alert, which watch-list entry matched (not its reason or case number,
-    which stay in the audited API), and the sighting with its thumbnail URL."""
+    which stay in the audited API), and the sighting with its thumbnail URL. ``updated``: an alert
+    already announced, now showing a better sighting of its pass (only the live view is told)."""
     data = {
         "alert_id": alert.id,
         "camera_id": alert.camera_id,
         "score": to_jsonable(alert.score),
+        "updated": alert.updated_at is not None,
+        "sightings": alert.sightings,
         "entry": {"id": entry.id, "kind": entry.kind.value, "label": entry.label},
         "sighting": sighting_summary(sighting, thumbnail_url),
     }
@@ -73,5 +76,7 @@ def sighting_summary(sighting: Sighting, thumbnail_url: str | None) -> dict[str,
         "quality": to_jsonable(sighting.quality),
         "box": to_jsonable(sighting.box.as_list()),
         "plate": None if plate is None else {"text": plate.text, "confidence": to_jsonable(plate.confidence)},
+        "source": sighting.source.value,
+        "identity": sighting.feed.identity.masked if sighting.feed and sighting.feed.identity else None,
         "thumbnail_url": thumbnail_url,
     }

@@ -46,8 +46,8 @@ OR_ZIP: dict[int | str, dict] = {
 }
 
 
-def _area(area: AreaIn | None) -> Area | None:
-    return None if area is None else Area(tuple(area.cameras), area.latitude, area.longitude, area.radius_m)
+def _area(area: AreaIn) -> Area:
+    return Area(tuple(area.cameras), area.latitude, area.longitude, area.radius_m)
 
 
 def _answer(
@@ -98,7 +98,13 @@ def find_cloned_plates(
     """Cloned-plate candidates: one plate at two places too far apart for the time between, both sightings
     side by side, the most implausible first."""
     found = analytics.cloned_plates(
-        user, body.reason, body.since, body.until, _area(body.area), body.max_speed_kmh, body.limit
+        user,
+        body.reason,
+        body.since,
+        body.until,
+        None if body.area is None else _area(body.area),
+        body.max_speed_kmh,
+        body.limit,
     )
     ids = [i for c in found for i in (c.first.sighting_id, c.second.sighting_id)]
     shown = _sightings(sightings, ids)
@@ -163,7 +169,7 @@ def find_intersections(
     exports: Exports,
 ) -> Response:
     """Plates and unknown-face identities present at every place and time given (or at ``min_places``)."""
-    places = [Place(_area(p.area), p.since, p.until) for p in body.places]  # type: ignore[arg-type]
+    places = [Place(_area(p.area), p.since, p.until) for p in body.places]
     found = analytics.intersections(user, body.reason, places, body.min_places)
     result = IntersectionsResponse(
         present=[IntersectionOut(key=p.key, identity_id=identity_of(p.key), places=list(p.at)) for p in found]
@@ -184,10 +190,8 @@ def find_first_seen(
     exports: Exports,
 ) -> Response:
     """Plates seen in an area during a period and never in the look-back before it, earliest first."""
-    area = _area(body.area)
-    assert area is not None  # required by the schema
     found = analytics.first_seen(
-        user, body.reason, area, body.since, body.until, body.lookback_days * 86400, body.limit
+        user, body.reason, _area(body.area), body.since, body.until, body.lookback_days * 86400, body.limit
     )
     shown = _sightings(sightings, [f.first.sighting_id for f in found])
     result = FirstSeenResponse(
@@ -209,10 +213,8 @@ def find_night_activity(
     exports: Exports,
 ) -> Response:
     """Plates seen in an area mostly at night."""
-    area = _area(body.area)
-    assert area is not None  # required by the schema
     found = analytics.night_activity(
-        user, body.reason, area, body.since, body.until, body.min_sightings, body.min_fraction, body.limit
+        user, body.reason, _area(body.area), body.since, body.until, body.min_sightings, body.min_fraction, body.limit
     )
     result = NightActivityResponse(
         plates=[

@@ -13,7 +13,15 @@ from skynet.accounts.model import Permission, User
 from skynet.alerts.events import EventType
 from skynet.alerts.hub import LiveHub
 from skynet.api.deps import live_hub, require, require_stream, settings_of, watchlist_service
-from skynet.api.schemas import AcknowledgeRequest, AlertOut, ErrorBody, Reason, WatchlistOut
+from skynet.api.schemas import (
+    AcknowledgeAll,
+    AcknowledgedOut,
+    AcknowledgeRequest,
+    AlertOut,
+    ErrorBody,
+    Reason,
+    WatchlistOut,
+)
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
 from skynet.records import SightingKind
@@ -49,6 +57,13 @@ async def add_entry(
             description=("kind=plate: an exact plate or a wildcard pattern (* any run, ? one character)."),
         ),
     ] = None,
+    identity: Annotated[
+        str | None,
+        Form(max_length=64, description="kind=identity: the identity key (an ID-card number, ...) to watch for."),
+    ] = None,
+    id_type: Annotated[
+        str | None, Form(max_length=20, description="kind=identity: cn_id (default), passport or other.")
+    ] = None,
     expires_at: Annotated[float | None, Form(description="Unix time the entry stops matching.")] = None,
     min_similarity: Annotated[
         float | None,
@@ -58,11 +73,31 @@ async def add_entry(
             description=("kind=face: similarity a sighting must reach; default SKYNET_WATCHLIST_MIN_SIMILARITY."),
         ),
     ] = None,
+    cooldown_s: Annotated[
+        float | None,
+        Form(
+            ge=0,
+            le=7 * 86400,
+            description="A later pass at a camera this soon (seconds) after its alert there is added to that alert; "
+            "default SKYNET_ALERT_COOLDOWN_S.",
+        ),
+    ] = None,
 ) -> WatchlistOut:
-    """Add a face (from photos) or plate (exact or wildcard) to watch for."""
+    """Add a face (from photos), plate (exact or wildcard) or identity key (registrations) to watch for."""
     read = [Photo(p.filename, await read_upload(p, settings.max_image_bytes)) for p in photos] if photos else None
     watched = await run_in_threadpool(
-        watchlists.add, user, kind, label, reason, read, pattern, expires_at, min_similarity
+        watchlists.add,
+        user,
+        kind,
+        label,
+        reason,
+        read,
+        pattern,
+        expires_at,
+        min_similarity,
+        cooldown_s,
+        identity,
+        id_type,
     )
     return WatchlistOut.of(watched)
 
@@ -89,6 +124,13 @@ def list_alerts(
 ) -> list[AlertOut]:
     """The newest alerts first."""
     return [AlertOut.of(a) for a in watchlists.alerts(limit)]
+
+
+@router.post("/api/alerts/ack", response_model=AcknowledgedOut)
+def acknowledge_all(body: AcknowledgeAll, user: Handler, watchlists: Watchlists) -> AcknowledgedOut:
+    """Mark every open alert handled, or every open alert of one entry; audited once with the reason."""
+    ids = watchlists.acknowledge_all(user, body.reason, body.entry_id)
+    return AcknowledgedOut(acknowledged=len(ids), alert_ids=ids)
 
 
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)

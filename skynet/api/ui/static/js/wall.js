@@ -4,7 +4,7 @@
 // MAX_STREAMS cameras stream at once; the others show a snapshot refreshed every few seconds.
 
 import { fetchImage, may, request, session } from "./api.js";
-import { alertFeed } from "./alerts.js";
+import { acknowledgeAllButton, alertFeed } from "./alerts.js";
 import { fill, formatTime, h } from "./dom.js";
 import { live } from "./live.js";
 import { playMjpeg } from "./mjpeg.js";
@@ -34,12 +34,16 @@ export async function render(container, signal) {
   const feed = h("ol", { class: "alert-feed" });
   fill(container, h("div", { class: "wall" },
     h("section", { class: "cameras" }, h("h2", {}, "Cameras"), grid),
-    may("handle_alerts") ? h("section", { class: "feed" }, h("h2", {}, "Alerts"), feed) : null));
+    may("handle_alerts")
+      ? h("section", { class: "feed" }, h("div", { class: "row" }, h("h2", {}, "Alerts"), acknowledgeAllButton(signal)),
+        feed)
+      : null));
   if (may("handle_alerts")) alertFeed(feed, signal);
 
-  const cameras = await request("GET", "/api/cameras", { signal });
+  // only cameras with a stream: archive-only cameras and checkpoints have nothing to show live
+  const cameras = (await request("GET", "/api/cameras", { signal })).filter((camera) => camera.live);
   if (!cameras.length) {
-    fill(grid, h("p", { class: "muted" }, "No cameras yet. Add one under Manage → Cameras."));
+    fill(grid, h("p", { class: "muted" }, "No cameras with a stream yet. Add one under Manage → Cameras."));
     return;
   }
   const tiles = new Map(cameras.map((camera) => [camera.id, new CameraTile(camera, signal)]));
