@@ -17,6 +17,7 @@ from skynet.api.schemas import (
     PlateSearchResponse,
     Reason,
     SightingOut,
+    TimeRange,
     TrajectoryResponse,
 )
 from skynet.api.uploads import query_face
@@ -83,7 +84,12 @@ async def search_face(
     def run() -> Response:  # index and store calls, off the event loop
         found = search.search_faces(user, reason, query, top_k, min_similarity, Filters(since, until, cameras))
         results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f)) for f in found]
-        answer = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
+        answer = FaceSearchResponse(
+            query_box=_box(query.box),
+            faces_in_image=query.faces_in_image,
+            results=results,
+            incomplete=[TimeRange(since=a, until=b) for a, b in found.incomplete],
+        )
         # serialised here, in the search's thread: the model is built and valid, so FastAPI need
         # not validate it again on the event loop (the schema still documents it)
         return Response(answer.model_dump_json(), media_type="application/json")

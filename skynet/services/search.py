@@ -11,7 +11,7 @@ import numpy as np
 
 from skynet.accounts.model import User
 from skynet.index.catalog import Catalog
-from skynet.index.face_index import FaceHit
+from skynet.index.face_index import FaceHit, FaceHits
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery
 from skynet.services.sightings import Found, SightingService
@@ -31,6 +31,15 @@ class Filters:
         return {"since": self.since, "until": self.until, "cameras": self.cameras}
 
 
+class FoundFaces(list):
+    """Found face sightings, most similar first; ``incomplete``: the (since, until) time ranges the
+    search could not cover (face index partitions being rebuilt from the store), empty when complete."""
+
+    def __init__(self, found: list[Found], incomplete: tuple[tuple[float, float], ...] = ()) -> None:
+        super().__init__(found)
+        self.incomplete = incomplete
+
+
 class SearchService:
     """Searches the catalog's face index and the store's plate reads."""
 
@@ -42,10 +51,9 @@ class SearchService:
 
     # --- what a search finds (not audited: the use case that asks audits) -------------------------
 
-    def face_hits(
-        self, embedding: np.ndarray, limit: int, filters: Filters, min_similarity: float | None
-    ) -> list[FaceHit]:
-        """The face sightings most similar to ``embedding``, most similar first."""
+    def face_hits(self, embedding: np.ndarray, limit: int, filters: Filters, min_similarity: float | None) -> FaceHits:
+        """The face sightings most similar to ``embedding``, most similar first (saying which time
+        ranges it could not cover, if any)."""
         return self.catalog.search_faces(
             embedding,
             limit,
@@ -85,7 +93,7 @@ class SearchService:
         top_k: int,
         min_similarity: float | None,
         filters: Filters,
-    ) -> list[Found]:
+    ) -> FoundFaces:
         """Sightings of the face of ``query``, most similar first; audited as ``search.face``. Runs index
         and store calls: call it off the event loop."""
         hits = self.face_hits(self.faces.embedding(query), top_k, filters, min_similarity)
@@ -100,9 +108,10 @@ class SearchService:
                 "min_similarity": min_similarity,
                 **filters.audited(),
                 "results": len(hits),
+                **({"incomplete": [list(r) for r in hits.incomplete]} if hits.incomplete else {}),
             },
         )
-        return self.found_faces(hits)
+        return FoundFaces(self.found_faces(hits), hits.incomplete)
 
     def search_plates(
         self, user: User, reason: str, text: str, mode: PlateMode, limit: int, filters: Filters
