@@ -4,7 +4,7 @@
     python benchmarks/bench_index.py --n 10000000 --plates 0 --data-dir /big/disk  # faces at 10M (long)
     python benchmarks/bench_index.py --n 0 --plates 10000000 --database-url postgresql://...  # plates only
 
-Stores N face sightings through the catalog (clustered 128-d embeddings, N/200 identities, spread over
+Stores N face sightings through the catalog (or, ``--index-only``, straight into a face index: clustered 128-d embeddings, N/200 identities, spread over
 30 days and 3 cameras; generated in chunks, so the benchmark never holds them all), settles the index and
 measures face search p50/p95 without a filter and with a one-week time filter, recall@10 of each against
 exact search (brute force over the same vectors, computed here chunk by chunk), the insert rate while two
@@ -23,11 +23,14 @@ import shutil
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from skynet.index.catalog import Catalog
+from skynet.index.face_index import FaceIndex
+from skynet.store.faces import FaceBatch
 from skynet.index.synthetic import clustered_chunks, random_plates
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
 from skynet.store.plates import PlateMode
@@ -81,14 +84,14 @@ class Faces:
     def chunks(self):
         return clustered_chunks(self.n, identities=self.identities, seed=1, chunk=BATCH * 20)
 
-    def store(self, catalog: Catalog, query_rows: np.ndarray) -> tuple[float, np.ndarray]:
-        """Store every face; returns (faces/s, the vectors of ``query_rows``)."""
+    def store(self, add, query_rows: np.ndarray) -> tuple[float, np.ndarray]:
+        """Store every face through ``add``; returns (faces/s, the vectors of ``query_rows``)."""
         kept = np.zeros((len(query_rows), 128), np.float32)
         start = time.perf_counter()
         for first, vectors, _ in self.chunks():
             for lo in range(0, len(vectors), BATCH):
                 rows = slice(first + lo, first + min(len(vectors), lo + BATCH))
-                self.ids[rows] = catalog.add_sightings(_faces(self.times[rows], vectors[lo : lo + BATCH], first + lo))
+                self.ids[rows] = add(self.times[rows], vectors[lo : lo + BATCH], first + lo)
             inside = (query_rows >= first) & (query_rows < first + len(vectors))
             kept[inside] = vectors[query_rows[inside] - first]
         return self.n / (time.perf_counter() - start), kept
@@ -112,9 +115,8 @@ class Faces:
         return [set(row[np.isfinite(s)].tolist()) for row, s in zip(best_ids, best_scores)]
 
 
-def face_search(catalog: Catalog, faces: Faces, probes: np.ndarray) -> dict:
+def face_search(index: FaceIndex, faces: Faces, probes: np.ndarray) -> dict:
     """p50/p95 and recall@10 without a filter and with the one-week filter."""
-    index = catalog.faces
     figures: dict = {}
     for name, window in (("unfiltered", None), ("one_week", WEEK)):
         filters = {} if window is None else {"since": window[0], "until": window[1]}
@@ -130,7 +132,7 @@ def face_search(catalog: Catalog, faces: Faces, probes: np.ndarray) -> dict:
     return figures
 
 
-def insert_while_searching(catalog: Catalog, faces: Faces, probes: np.ndarray, extra: int) -> dict:
+def insert_while_searching(index: FaceIndex, add, faces: Faces, probes: np.ndarray, extra: int) -> dict:
     """Store ``extra`` more faces (new vectors at times across the span) while two threads search with
     the one-week filter; the insert rate and those searches' p50."""
     stop, latencies = threading.Event(), []
@@ -139,7 +141,7 @@ def insert_while_searching(catalog: Catalog, faces: Faces, probes: np.ndarray, e
         rng = np.random.default_rng(seed)
         while not stop.is_set():
             start = time.perf_counter()
-            catalog.faces.search(probes[rng.integers(len(probes))], 10, since=WEEK[0], until=WEEK[1])
+            index.search(probes[rng.integers(len(probes))], 10, since=WEEK[0], until=WEEK[1])
             latencies.append(time.perf_counter() - start)
 
     threads = [threading.Thread(target=searcher, args=(seed,)) for seed in range(2)]
@@ -148,7 +150,7 @@ def insert_while_searching(catalog: Catalog, faces: Faces, probes: np.ndarray, e
     rng = np.random.default_rng(3)
     start = time.perf_counter()
     for _, vectors, _ in clustered_chunks(extra, identities=faces.identities, seed=4, chunk=BATCH):
-        catalog.add_sightings(_faces(np.sort(rng.uniform(0, SPAN_S, len(vectors))), vectors, 0))
+        add(np.sort(rng.uniform(0, SPAN_S, len(vectors))), vectors, 0)
     rate = extra / (time.perf_counter() - start)
     stop.set()
     for thread in threads:
@@ -158,6 +160,16 @@ def insert_while_searching(catalog: Catalog, faces: Faces, probes: np.ndarray, e
         "search_while_inserting_p50_ms": _ms(latencies)["p50"],
         "search_while_inserting_count": len(latencies),
     }
+
+
+def _add_to_index(
+    index: FaceIndex, next_id: list[int], times: np.ndarray, vectors: np.ndarray, first: int
+) -> np.ndarray:
+    """Faces straight into ``index`` (ids counted from 1, as the store would give them)."""
+    ids = np.arange(next_id[0], next_id[0] + len(vectors), dtype=np.int64)
+    next_id[0] += len(vectors)
+    index.add(FaceBatch(ids, vectors, times, [CAMERAS[(first + i) % 3] for i in range(len(vectors))]))
+    return ids
 
 
 def store_plates(catalog: Catalog, plates: list[str]) -> float:
@@ -216,20 +228,28 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict:
         catalog.store.cameras.save(Camera(camera, camera, f"rtsp://10.0.0.1/{camera}"))
     if args.n:
         faces = Faces(args.n)
+        if args.index_only:  # what one shard holds: the index alone, without the store
+            index = FaceIndex(data_dir / "index" / "bench", 128, model="bench")
+            add = partial(_add_to_index, index, [1])
+        else:
+            index = catalog.faces
+            add = lambda times, vectors, first: catalog.add_sightings(_faces(times, vectors, first))  # noqa: E731
         rows = np.sort(rng.choice(args.n, min(args.queries, args.n), replace=False))
         start = time.perf_counter()
-        figures["insert_per_s"], kept = faces.store(catalog, rows)
+        figures["insert_per_s"], kept = faces.store(add, rows)
         settle = time.perf_counter()
-        catalog.faces.settle()
+        index.settle()
         figures["index_settle_s"] = time.perf_counter() - settle
         figures["build_s"] = time.perf_counter() - start
-        state = catalog.faces.status()
+        state = index.status()
         figures |= {"partitions": state.partitions, "compressed_rows": state.approximate_rows}
         figures["rss_after_build_mb"] = _rss_mb()
         probes = kept + rng.standard_normal(kept.shape, dtype=np.float32) * 0.02
         probes /= np.linalg.norm(probes, axis=1, keepdims=True)
-        figures |= face_search(catalog, faces, probes)
-        figures |= insert_while_searching(catalog, faces, probes, max(BATCH, min(200_000, args.n // 20)))
+        figures |= face_search(index, faces, probes)
+        figures |= insert_while_searching(index, add, faces, probes, max(BATCH, min(200_000, args.n // 20)))
+        if args.index_only:
+            index.close()
         figures["index_disk_mb"] = sum(f.stat().st_size for f in (data_dir / "index").rglob("*") if f.is_file()) / 2**20
     if args.plates:
         plates = random_plates(args.plates, seed=2)
@@ -252,6 +272,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--data-dir", type=Path, help="keep the store here (default: a temporary directory)")
     parser.add_argument("--database-url", help="PostgreSQL URL: benchmark that backend instead of SQLite")
+    parser.add_argument(
+        "--index-only",
+        action="store_true",
+        help="faces go straight into a face index (what one shard holds), not through the store: the index's "
+        "own build rate, memory and search figures, without hours of store inserts",
+    )
     args = parser.parse_args()
     args.plates = args.n if args.plates is None else args.plates
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="skynet-bench-"))
