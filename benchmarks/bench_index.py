@@ -220,9 +220,22 @@ def plate_search(catalog: Catalog, plates: list[str], queries: int, rng: np.rand
     }
 
 
+class Figures(dict):
+    """The figures, each printed as it is measured (a long run shows its progress)."""
+
+    def __ior__(self, other: dict) -> Figures:
+        for key, value in other.items():
+            self[key] = value
+        return self
+
+    def __setitem__(self, key: str, value) -> None:
+        super().__setitem__(key, value)
+        print(f"  {key}: {value:,.3f}" if isinstance(value, float) else f"  {key}: {value}", flush=True)
+
+
 def run(args: argparse.Namespace, data_dir: Path) -> dict:
     rng = np.random.default_rng(0)
-    figures: dict = {"n": args.n, "plates": args.plates}
+    figures = Figures(n=args.n, plates=args.plates)
     catalog = Catalog.open(data_dir, args.database_url)
     for camera in CAMERAS:
         catalog.store.cameras.save(Camera(camera, camera, f"rtsp://10.0.0.1/{camera}"))
