@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skynet.index.face_partition import Partition, Tuning, adopt_changes, build_partition
+from skynet.index.face_partition import Partition, Tuning, adopt_changes, build_partition, release_free_memory
 from skynet.index.partition_files import (
     IndexMeta,
     PartitionError,
@@ -386,6 +386,8 @@ class FaceIndex:
             save_partition(fresh)
             self._write_meta()
             remove_other_generations(fresh)
+        del old
+        release_free_memory()
         kind = f"IVF-SQ8 ({fresh.index.nlist} lists)" if fresh.ivf else "exact"
         log.info(
             "face index %s: partition %s rebuilt, %d vectors, %s",

@@ -14,6 +14,7 @@ indexes are not safe to search while they grow); deletions only clear alive flag
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +230,17 @@ def new_index(vectors: VectorFile, count: int, tuning: Tuning) -> tuple[faiss.In
     for lo in range(0, count, _CHUNK):
         hi = min(count, lo + _CHUNK)
         index.add_with_ids(vectors.block(lo, hi), np.arange(lo, hi, dtype=np.int64))
-    return index, count
+    # the inverted lists grew by doubling (1.85x the codes); a copy holds them at their size (1.1x)
+    return faiss.clone_index(index), count
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by a build (the replaced generation, the build's buffers) back to the system:
+    glibc keeps freed blocks in its arenas, where they still count as resident."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def build_partition(old: Partition, tuning: Tuning) -> tuple[Partition, int, np.ndarray]:
