@@ -345,7 +345,9 @@ class FaceIndex:
         """Partitions due a rebuild; ``complete``: also those with any deleted row."""
         with self._lock:
             parts = list(self._parts.values())
-        return sorted((p for p in parts if p.due(self.tuning) or (complete and p.dead)), key=lambda p: p.key)
+        due = [p for p in parts if p.due(self.tuning) or (complete and p.dead)]
+        # exact partitions past the threshold first, largest first: they hold float32 vectors in memory
+        return sorted(due, key=lambda p: (p.ivf, -p.alive))
 
     def _maybe_build(self, complete: bool = False) -> None:
         with self._lock:
