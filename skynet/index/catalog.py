@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from skynet.config import Settings
-from skynet.index.face_index import FaceHit, FaceIndex
+from skynet.index.face_index import FaceHits, FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
 from skynet.records import Sighting, SightingKind
 from skynet.store import Store, open_store
@@ -140,7 +140,7 @@ class Catalog:
         vectors = self.store.faces.add(model, batch.ids.tolist(), list(batch.vectors))
         index.add(FaceBatch(batch.ids, vectors, batch.times, batch.camera_ids))
 
-    def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> list[FaceHit]:
+    def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> FaceHits:
         """See :meth:`FaceIndex.search` (on the searched model's index)."""
         return self.faces.search(embedding, k, **filters)
 

@@ -21,13 +21,21 @@ import logging
 import math
 import shutil
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from skynet.index.face_partition import Partition, Tuning, adopt_changes, build_partition, release_free_memory
+from skynet.index.face_partition import (
+    Partition,
+    Tuning,
+    adopt_changes,
+    build_partition,
+    ivf_lists,
+    release_free_memory,
+)
 from skynet.index.partition_files import (
     IndexMeta,
     PartitionError,
@@ -213,7 +221,7 @@ class FaceIndex:
             and (self.model is None or meta.model in (None, self.model))
             and meta.partition_s == self.partition_s
         )
-        if not usable:
+        if meta is None or not usable:
             if remove_legacy_files(self.directory):
                 log.info(
                     "face index: %s holds an index of the single-file format; rebuilding it from the store, "
@@ -282,7 +290,8 @@ class FaceIndex:
             with self._lock:
                 part = self._parts.get(key)
                 if part is None:
-                    part = self._parts[key] = new_partition(self.directory, key, self.partition_s, self.dim)
+                    dim = self.dim or vectors.shape[1]
+                    part = self._parts[key] = new_partition(self.directory, key, self.partition_s, dim)
             with part.lock.writing():
                 if not part.retired:  # else replaced by a new generation meanwhile: add there
                     part.append(ids, vectors, times, cams)
@@ -388,7 +397,7 @@ class FaceIndex:
             remove_other_generations(fresh)
         del old
         release_free_memory()
-        kind = f"IVF-SQ8 ({fresh.index.nlist} lists)" if fresh.ivf else "exact"
+        kind = f"IVF-SQ8 ({ivf_lists(fresh.index)} lists)" if fresh.ivf else "exact"
         log.info(
             "face index %s: partition %s rebuilt, %d vectors, %s",
             self.model,
@@ -545,7 +554,7 @@ def _span(start: float, end: float) -> str:
     return f"{day(start)} to {day(end)} UTC"
 
 
-def _remove_partition_dirs(directory: Path, keep: set[int] = frozenset()) -> None:
+def _remove_partition_dirs(directory: Path, keep: Collection[int] = ()) -> None:
     for path in directory.glob("p*"):
         if path.is_dir() and path.name not in {f"p{key}" for key in keep}:
             shutil.rmtree(path, ignore_errors=True)

@@ -182,7 +182,7 @@ class Partition:
             elif selected <= tuning.exact_subset:
                 scores, found = self._exact(query, want, mask, n)
             else:
-                nprobe = min(self.index.nlist, int(tuning.nprobe * math.sqrt(n / selected)))
+                nprobe = min(ivf_lists(self.index), int(tuning.nprobe * math.sqrt(n / selected)))
                 scores, found = self._faiss(query, min(selected, want * tuning.refine), mask, nprobe)
                 if len(found) < want:  # the filter left too few rows in the probed lists
                     scores, found = self._exact(query, want, mask, n)
@@ -195,7 +195,11 @@ class Partition:
     ) -> tuple[np.ndarray, np.ndarray]:
         bitmap = np.packbits(mask, bitorder="little") if mask is not None else None
         selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)) if bitmap is not None else None
-        params = faiss.SearchParameters() if nprobe is None else faiss.SearchParametersIVF(nprobe=nprobe)
+        params: faiss.SearchParameters = faiss.SearchParameters()
+        if nprobe is not None:
+            ivf_params = faiss.SearchParametersIVF()
+            ivf_params.nprobe = nprobe
+            params = ivf_params
         if selector is not None:
             params.sel = selector
         scores, labels = self.index.search(query[None, :], k, params=params)
@@ -218,13 +222,13 @@ def new_index(vectors: VectorFile, count: int, tuning: Tuning) -> tuple[faiss.In
     """The index of the first ``count`` rows of ``vectors``, chosen by size: (index, rows trained on,
     0 for an exact flat index)."""
     if count < tuning.ivf_rows:
-        index = faiss.IndexFlatIP(vectors.dim)
+        flat = faiss.IndexFlatIP(vectors.dim)
         for lo in range(0, count, _CHUNK):
-            index.add(vectors.block(lo, min(count, lo + _CHUNK)))
-        return index, 0
+            flat.add(vectors.block(lo, min(count, lo + _CHUNK)))
+        return flat, 0
     nlist = int(min(8192, max(64, 4 * math.sqrt(count))))
     index = faiss.index_factory(vectors.dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
-    index.cp.niter = 10
+    faiss.extract_index_ivf(index).cp.niter = 10
     sample = np.sort(np.random.default_rng(count).choice(count, min(count, 40 * nlist), replace=False))
     index.train(vectors.read(sample))
     for lo in range(0, count, _CHUNK):
@@ -232,6 +236,11 @@ def new_index(vectors: VectorFile, count: int, tuning: Tuning) -> tuple[faiss.In
         index.add_with_ids(vectors.block(lo, hi), np.arange(lo, hi, dtype=np.int64))
     # the inverted lists grew by doubling (1.85x the codes); a copy holds them at their size (1.1x)
     return faiss.clone_index(index), count
+
+
+def ivf_lists(index: faiss.Index) -> int:
+    """The number of inverted lists of an IVF index."""
+    return int(faiss.extract_index_ivf(index).nlist)
 
 
 def release_free_memory() -> None:

@@ -64,14 +64,15 @@ def _plate_clip(tmp_path):
 def test_camera_credentials_never_leave_the_server(start_service, tmp_path):
     server = RtspServer({"street": _plate_clip(tmp_path)}).start()
     try:
-        _probe(start_service, server)
+        with closed_port() as dead_port:
+            _probe(start_service, server, f"127.0.0.1:{dead_port}")
     finally:
         server.kill()
 
 
-def _probe(start_service, server: RtspServer) -> None:
+def _probe(start_service, server: RtspServer, dead: str) -> None:
+    """``dead``: host:port of a port that refuses connections."""
     service = start_service(demo=False, env={"SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]'})
-    dead = f"127.0.0.1:{closed_port()}"
     street_secrets = ["Stream-Pass-13", "Stream-Token-14", "Stream-Frag-15"]
     street_url = (
         f"rtsp://viewer:{street_secrets[0]}@127.0.0.1:{server.port}/street?token={street_secrets[1]}"
@@ -84,20 +85,35 @@ def _probe(start_service, server: RtspServer) -> None:
         for n, (camera_id, url) in enumerate(cameras.items()):
             if n % 2:  # every other one: created harmless, then given its URL by PATCH
                 created = operator.post(
-                    "/api/cameras", json={"id": camera_id, "name": camera_id, "source_url": f"rtsp://{dead}/x"}
+                    "/api/cameras",
+                    json={
+                        "id": camera_id,
+                        "name": camera_id,
+                        "source_url": f"rtsp://{dead}/x",
+                        "reason": "camera work 1",
+                    },
                 )
                 assert created.status_code == 201, created.text
-                changed = operator.patch(f"/api/cameras/{camera_id}", json={"source_url": url})
+                changed = operator.patch(
+                    f"/api/cameras/{camera_id}", json={"source_url": url, "reason": "camera work 1"}
+                )
             else:
-                changed = admin.post("/api/cameras", json={"id": camera_id, "name": camera_id, "source_url": url})
+                changed = admin.post(
+                    "/api/cameras",
+                    json={"id": camera_id, "name": camera_id, "source_url": url, "reason": "camera work 1"},
+                )
             assert changed.status_code in (200, 201), changed.text
             assert changed.json()["has_credentials"] is True and dead in changed.json()["source"]
             answers.append(changed.text)
-        street = operator.post("/api/cameras", json={"id": "street", "name": "Street", "source_url": street_url})
+        street = operator.post(
+            "/api/cameras", json={"id": "street", "name": "Street", "source_url": street_url, "reason": "camera work 1"}
+        )
         assert street.status_code == 201, street.text
         answers.append(street.text)
         unencoded = f"rtsp://admin:Sl/ash?Q#H-16@{dead}/live"
-        refused = operator.post("/api/cameras", json={"id": "unencoded", "name": "x", "source_url": unencoded})
+        refused = operator.post(
+            "/api/cameras", json={"id": "unencoded", "name": "x", "source_url": unencoded, "reason": "camera work 1"}
+        )
         assert refused.status_code == 422 and "percent-encode" in refused.json()["detail"], refused.text
         answers.append(refused.text)
         secrets.append("Sl/ash?Q#H-16")
