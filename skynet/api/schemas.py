@@ -126,6 +126,11 @@ class FaceSearchResponse(BaseModel):
     threshold: float = Field(description="The calibrated threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")
     min_similarity: float | None = Field(description="The least similarity returned (None: any).")
     results: list[FaceMatch]
+    incomplete: list[TimeRange] = Field(
+        default_factory=list,
+        description="Time ranges (Unix seconds) this search could not cover: the face index is being rebuilt "
+        "from the store there, so results are partial. Empty when the search is complete.",
+    )
 
 
 class PlateMatch(BaseModel):
