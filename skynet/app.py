@@ -61,11 +61,13 @@ from skynet.services.feeds import FeedService
 from skynet.services.identities import IdentityService
 from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobRunner, JobService
+from skynet.services.media_links import KEY_PURPOSE as MEDIA_KEY_PURPOSE
+from skynet.services.media_links import MediaLinks
 from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
 from skynet.services.search import SearchService
-from skynet.services.sightings import SightingService, thumbnail_url
+from skynet.services.sightings import SightingService
 from skynet.services.trajectory import TrajectoryService
 from skynet.services.users import UserService
 from skynet.services.watchlists import WatchlistService
@@ -297,7 +299,9 @@ def _compose(
     options = mqtt_options(settings)
     mqtt = MqttPublisher(options) if options else None
     messages = channels_from_settings(settings, store.outbox, store.cameras.name)
-    fanout = AlertFanout(thumbnail_url, hub, webhooks, mqtt, messages)
+    # events leave without media links: each live subscriber gets links made for its own token
+    # (skynet.api.live); webhooks, MQTT, SMS and e-mail name the sighting, a receiver asks the API for it
+    fanout = AlertFanout(lambda _sighting: None, hub, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
     matcher = WatchlistMatcher(
         store,
@@ -345,7 +349,8 @@ def _compose(
     )
     photos = analyzer if analyzer is not None else (pool.analyze if pool is not None else None)
     searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
-    sightings = SightingService(store, settings.data_dir)
+    links = MediaLinks(store.audit.derived_key(MEDIA_KEY_PURPOSE), store.users, clock, settings.media_link_ttl_s)
+    sightings = SightingService(store, settings.data_dir, auditor, links)
     faces = FaceQueries(catalog, settings, photos, searched)
     search = SearchService(catalog, sightings, faces, auditor, SimilarityBands.from_settings(settings))
     trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)
@@ -374,7 +379,7 @@ def _compose(
         watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),
         cameras=CameraService(store, auditor, policy, camera_workers),
         jobs=JobService(runner, auditor),
-        users=UserService(store.users, auditor, clock, auth.recent.clear),
+        users=UserService(store.users, auditor, clock, auth.accounts_changed),
         feeds=feeds,
         identity_keys=IdentityKeyService(store, sightings, auditor),
         browse=BrowseService(store, sightings, auditor),

@@ -181,6 +181,13 @@ class Settings(BaseSettings):
         "answer 429 (tokens it used in the last seconds keep working).",
     )
     token_window_s: float = Field(default=60.0, gt=0, description="The window of token_max_failures, in seconds.")
+    media_link_ttl_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="How long the signed links to sightings' thumbnails and context frames that the API hands out "
+        "stay valid, in seconds.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks (comma-separated: 10.0.0.2,10.1.0.0/16) of reverse proxies whose "

@@ -394,8 +394,8 @@ class Alert:
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One append-only audit-log line: who did what, when, and the reason or case number given; the API
-    token the request came with (``token_id``) and, for a token an admin minted for another user, that
-    admin (``token_minted_by``), where known."""
+    token the request came with (``token_id``) and who minted that token (``token_minted_by``: the user
+    logging in, the admin who issued it, or ``cli``), where known."""
 
     at: float
     actor: str

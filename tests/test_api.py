@@ -155,7 +155,9 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     assert [(r["band"], r["below_threshold"]) for r in results] == [("match", False)] * 2
     assert response.json()["threshold"] == response.json()["min_similarity"] == 0.924
     first = results[0]["sighting"]
-    assert first["camera_name"] == "Bridge B" and first["thumbnail_url"] == f"/api/sightings/{nearer}/thumbnail"
+    assert first["camera_name"] == "Bridge B" and first["thumbnail_url"].startswith(
+        f"/api/sightings/{nearer}/thumbnail?"
+    )
     assert first["box"] == {"x1": 10.0, "y1": 10.0, "x2": 50.0, "y2": 60.0}
 
     filtered = api.client.post(
@@ -481,14 +483,17 @@ def test_camera_tls_settings_are_kept_checked_and_turning_verification_off_is_au
 def test_sighting_and_media(api: Api) -> None:
     sid = add_face(api, T0, unit(1, 0, 0))
     headers = api.as_role("investigator")
-    body = api.client.get(f"/api/sightings/{sid}", headers=headers).json()
+    reason = {"reason": "case-7"}
+    assert api.client.get(f"/api/sightings/{sid}", headers=headers).status_code == 422  # no reason
+    body = api.client.get(f"/api/sightings/{sid}", headers=headers, params=reason).json()
     assert body["kind"] == "face" and body["camera_name"] == "Gate A" and "embedding" not in body
-    thumbnail = api.client.get(f"/api/sightings/{sid}/thumbnail", headers=api.as_role("operator"))
+    thumbnail = api.client.get(body["thumbnail_url"])  # a signed link: no token needed
     assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
     assert thumbnail.content[:3] == b"\xff\xd8\xff"
-    assert api.client.get(f"/api/sightings/{sid}/context", headers=headers).content[:3] == b"\xff\xd8\xff"
-    assert api.client.get("/api/sightings/12345", headers=headers).status_code == 404
-    assert api.client.get("/api/sightings/0", headers=headers).status_code == 422
+    assert api.client.get(body["context_url"]).content[:3] == b"\xff\xd8\xff"
+    assert api.client.get(f"/api/sightings/{sid}/thumbnail", headers=headers).status_code == 401  # unsigned
+    assert api.client.get("/api/sightings/12345", headers=headers, params=reason).status_code == 404
+    assert api.client.get("/api/sightings/0", headers=headers, params=reason).status_code == 422
 
 
 def test_media_paths_cannot_leave_the_data_dir(tmp_path: Path) -> None:
@@ -628,8 +633,14 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
     ticket = api.client.post("/api/stream-tickets", json={"path": "/api/live"}, headers=operator).json()["ticket"]
     with api.client.websocket_connect(f"/api/live?ticket={ticket}") as ws:
         wait_for(lambda: api.system.hub.subscriber_count, 5, "the WebSocket to subscribe")
-        api.system.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert": 1}))
-        assert json.loads(ws.receive_text()) == {"type": "alert", "at": T0, "data": {"alert": 1}}
+        # an operator's stream carries alerts and camera status, never every sighting
+        api.system.hub.publish(LiveEvent(EventType.SIGHTING, T0, {"id": 4, "plate": {"text": "AB123"}}))
+        api.system.hub.publish(LiveEvent(EventType.CAMERA_STATUS, T0, {"camera_id": "cam-a"}))
+        assert json.loads(ws.receive_text()) == {"type": "camera_status", "at": T0, "data": {"camera_id": "cam-a"}}
+        api.system.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert_id": 1, "sighting": {"id": 5}}))
+        sighting = json.loads(ws.receive_text())["data"]["sighting"]  # with media links made for this operator
+        assert sighting["thumbnail_url"].startswith("/api/sightings/5/thumbnail?by=operator&")
+        assert "for=alert+1" in sighting["context_url"] and "sig=" in sighting["context_url"]
 
 
 # --- jobs ---------------------------------------------------------------------------------------

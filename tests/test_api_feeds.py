@@ -54,7 +54,7 @@ def test_identity_masked_everywhere_revealed_to_admins_only_and_audited(api):
     pushed = api.client.post("/api/feeds/registrations", json={"records": [PERSON]}, headers=api.as_role("feed"))
     sighting_id = pushed.json()["records"][0]["sighting_id"]
     investigator, admin = api.as_role("investigator"), api.as_role("admin")
-    shown = api.client.get(f"/api/sightings/{sighting_id}", headers=investigator).json()
+    shown = api.client.get(f"/api/sightings/{sighting_id}", headers=investigator, params={"reason": "case 7"}).json()
     assert shown["identity"] == "1101**********002X" and shown["source"] == "registration"
     assert shown["person_name"] == "张三" and shown["place"] == "hotel"
     found = api.client.get(f"/api/search/identity?identity={ID.lower()}&reason=case 7", headers=investigator)

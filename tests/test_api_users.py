@@ -106,7 +106,7 @@ def test_listing_shows_roles_and_tokens_but_no_secrets(api: Api) -> None:
         "feed": "feed",
     }
     assert users["admin"]["has_password"] and len(users["admin"]["tokens"]) == 1
-    assert set(users["admin"]["tokens"][0]) == {"id", "label", "created_at", "expires_at"}
+    assert set(users["admin"]["tokens"][0]) == {"id", "label", "created_at", "expires_at", "minted_by"}
     text = response.text
     assert "scrypt" not in text and api.tokens["admin"] not in text
     stored = api.catalog.store.users.tokens("admin")[0].token_hash

@@ -158,6 +158,11 @@ def test_face_search_by_dropped_photo(page, site):
     expect(page.locator(".summary .badge")).to_have_text("1 implausible move(s)")
     site.shot(page, "trajectory-face")
 
+    # a stop's context frame: the sighting read with the query's reason, its image through its signed link
+    page.locator(".timeline .stop img").first.click()
+    page.wait_for_function("() => document.querySelector('dialog .frame img')?.naturalWidth > 0")
+    expect(page.locator("dialog .frame svg.overlay rect")).to_have_count(1)
+
 
 def test_plate_search_and_trajectory(page, site):
     wait_for_plate_sighting(site)
@@ -216,8 +221,12 @@ def test_live_alert_reaches_an_operator(page, site):
     expect(page.locator(".toast.alert")).to_contain_text("Alert: demo")
     expect(page.locator(".alert-count")).not_to_have_text("0")
     expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
+    page.wait_for_function("() => document.querySelector('.alert-item.fresh img.thumb')?.naturalWidth > 0")
     site.shot(page, "alert")
     expect(fresh).to_contain_text("read confidence")  # a plate alert's score is its read's calibrated confidence
+    fresh.locator("img.thumb").click()  # the alert's context frame, through the link the alert carries
+    page.wait_for_function("() => document.querySelector('dialog .frame img')?.naturalWidth > 0")
+    page.keyboard.press("Escape")
     fresh.locator("button:text('Acknowledge')").click()
     page.locator("dialog input[name=reason]").fill("duty log 2026-12")
     page.click("dialog button:text('Confirm')")

@@ -36,26 +36,33 @@ def create_user(
     password: str | None = None,
     ttl_s: float | None = DEFAULT_TOKEN_TTL_S,
     label: str = "",
+    minted_by: str | None = None,
 ) -> tuple[User, str, ApiToken]:
-    """A new account (with a password for logging in when given) and its first token: (user, plaintext
-    token shown once, token record)."""
+    """A new account (with a password for logging in when given) and its first token, minted by
+    ``minted_by``: (user, plaintext token shown once, token record)."""
     password_hash = None if password is None else hash_password(password)
     with _changes:
         if store.get_user(name) is not None:
             raise UserExistsError(f"user {name!r} already exists", "pick another name, or change that user")
         user = store.add_user(User(name, role, now, password_hash))
-    token, record = issue_token(store, user, now, ttl_s, label)
+    token, record = issue_token(store, user, now, ttl_s, label, minted_by)
     return user, token, record
 
 
 def issue_user_token(
-    store: UserStore, name: str, now: float, ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = ""
+    store: UserStore,
+    name: str,
+    now: float,
+    ttl_s: float | None = DEFAULT_TOKEN_TTL_S,
+    label: str = "",
+    minted_by: str | None = None,
 ) -> tuple[User, str, ApiToken]:
-    """A new token for the active account ``name``: (user, plaintext shown once, token record)."""
+    """A new token for the active account ``name``, minted by ``minted_by``: (user, plaintext shown once,
+    token record)."""
     user = existing_user(store, name)
     if user.disabled:
         raise UserDisabledError(f"user {name!r} is disabled", "enable the account first")
-    token, record = issue_token(store, user, now, ttl_s, label)
+    token, record = issue_token(store, user, now, ttl_s, label, minted_by)
     return user, token, record
 
 

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from skynet.accounts.errors import AuthError, WeakPasswordError
@@ -71,13 +72,19 @@ def _unusable_hash() -> str:
 
 
 def issue_token(
-    store: UserStore, user: User, now: float, ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = ""
+    store: UserStore,
+    user: User,
+    now: float,
+    ttl_s: float | None = DEFAULT_TOKEN_TTL_S,
+    label: str = "",
+    minted_by: str | None = None,
 ) -> tuple[str, ApiToken]:
-    """A new token for ``user``: the plaintext (shown once, never stored) and its stored record."""
+    """A new token for ``user``, minted by ``minted_by`` (default: the user themselves): the plaintext
+    (shown once, never stored) and its stored record."""
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = None if ttl_s is None else now + ttl_s
-    record = store.add_token(ApiToken(hash_token(plaintext), user.name, now, expires_at, label))
-    return plaintext, record
+    record = ApiToken(hash_token(plaintext), user.name, now, expires_at, label, minted_by=minted_by or user.name)
+    return plaintext, store.add_token(record)
 
 
 def authenticate_token(store: UserStore, token: str, now: float) -> User:
@@ -88,14 +95,15 @@ def authenticate_token(store: UserStore, token: str, now: float) -> User:
 
 
 def authenticate_token_hash(store: UserStore, token_hash: str, now: float) -> User:
-    """The active user owning the token stored as ``token_hash``; :class:`AuthError` says why not."""
+    """The active user owning the token stored as ``token_hash``, with that token (``User.token``);
+    :class:`AuthError` says why not."""
     record = store.find_token(token_hash)
     if record is None:
         raise AuthError("invalid API token", "check the token, or ask an admin for a new one")
     if record.expires_at is not None and now >= record.expires_at:
         when = datetime.fromtimestamp(record.expires_at, UTC).isoformat(timespec="seconds")
         raise AuthError(f"API token expired at {when}", "ask an admin for a new token")
-    return _active(store.get_user(record.user_name), record.user_name)
+    return replace(_active(store.get_user(record.user_name), record.user_name), token=record)
 
 
 def authenticate_password(store: UserStore, name: str, password: str) -> User:

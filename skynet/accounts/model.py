@@ -77,9 +77,25 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
 
 
 @dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A token as stored: only its hash, whose it is, when it expires (None: never), and who minted it
+    (the user themselves when logging in, an admin, or a program such as ``cli``; None: not recorded)."""
+
+    token_hash: str = field(repr=False)
+    user_name: str
+    created_at: float
+    expires_at: float | None
+    label: str = ""
+    id: int | None = None
+    minted_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts; ``grants`` are the
-    permissions an admin gave this user beyond their role's (only :data:`GRANTABLE` ones)."""
+    permissions an admin gave this user beyond their role's (only :data:`GRANTABLE` ones). ``token`` is the
+    API token a request was authenticated with (None for an account as stored): what the audit log names
+    beside the user, and what ends the request's streams when it is revoked."""
 
     name: str
     role: Role
@@ -88,6 +104,7 @@ class User:
     disabled: bool = False
     id: int | None = None
     grants: frozenset[Permission] = frozenset()
+    token: ApiToken | None = field(default=None, repr=False, compare=False)
 
     @property
     def permissions(self) -> frozenset[Permission]:
@@ -96,18 +113,6 @@ class User:
 
     def may(self, permission: Permission) -> bool:
         return permission in self.permissions
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    """A token as stored: only its hash, whose it is, and when it expires (None: never)."""
-
-    token_hash: str = field(repr=False)
-    user_name: str
-    created_at: float
-    expires_at: float | None
-    label: str = ""
-    id: int | None = None
 
 
 class UserStore(Protocol):

@@ -1,7 +1,8 @@
 """The events Skynet pushes out: one JSON document shape for the live stream, webhooks and MQTT.
 
 Every event is ``{"type": ..., "at": <unix seconds>, "data": {...}}``. Sightings are summarised
-(no embedding, no file paths: a thumbnail URL instead), so nothing secret or bulky leaves.
+(no embedding, no file paths), so nothing secret or bulky leaves; ``thumbnail_url`` is whatever link the
+publisher gives (the API's live stream puts links made for each subscriber there).
 """
 
 from __future__ import annotations

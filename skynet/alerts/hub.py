@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -76,27 +76,57 @@ class LiveHub:
             with self._lock:
                 self._subscriptions.discard(subscription)
 
-    async def serve(self, websocket: WebSocket, types: Iterable[EventType] | None = None) -> None:
-        """Streams events to ``websocket`` (accepting it) until the client goes away."""
+    async def serve(
+        self,
+        websocket: WebSocket,
+        types: Iterable[EventType] | None = None,
+        *,
+        view: View | None = None,
+        until: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
+        """Streams events to ``websocket`` (accepting it) until the client goes away, or until ``until``
+        returns: then the connection is closed with code 1008 and the reason it returned. ``view`` is
+        what this subscriber sees of each event (None: nothing)."""
         await websocket.accept()
         with self.subscribe(types) as subscription:
             async with anyio.create_task_group() as group:
-                group.start_soon(_send_events, websocket, subscription, group.cancel_scope)
+                group.start_soon(_send_events, websocket, subscription, group.cancel_scope, view)
+                if until is not None:
+                    group.start_soon(_close_when, websocket, until, group.cancel_scope)
                 await _wait_for_close(websocket)
                 group.cancel_scope.cancel()
 
 
-async def _send_events(websocket: WebSocket, subscription: Subscription, scope: anyio.CancelScope) -> None:
+View = Callable[[LiveEvent], LiveEvent | None]
+"""What one subscriber sees of an event: the event, another one (a link made for them), or None."""
+
+
+async def _send_events(
+    websocket: WebSocket, subscription: Subscription, scope: anyio.CancelScope, view: View | None
+) -> None:
     reported = 0
     try:
         while True:
-            event = await subscription.get()
+            shown = await subscription.get()
+            event = shown if view is None else view(shown)
+            if event is None:
+                continue
             if subscription.dropped > reported:
                 await websocket.send_json({"type": "dropped", "count": subscription.dropped - reported})
                 reported = subscription.dropped
             await websocket.send_text(event.to_json())
     except (WebSocketDisconnect, RuntimeError, OSError):  # the client went away mid-send
         scope.cancel()
+
+
+async def _close_when(
+    websocket: WebSocket, until: Callable[[], Awaitable[str | None]], scope: anyio.CancelScope
+) -> None:
+    reason = await until()
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        # a close frame's reason: at most 123 bytes
+        await websocket.close(1008, (reason or "").encode()[:120].decode(errors="ignore"))
+    scope.cancel()
 
 
 async def _wait_for_close(websocket: WebSocket) -> None:

@@ -65,10 +65,17 @@ class TokenOut(BaseModel):
     label: str
     created_at: float
     expires_at: float | None
+    minted_by: str | None = Field(description="Who minted it: the user (logging in), an admin, or 'cli'.")
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
-        return cls(id=int(token.id or 0), label=token.label, created_at=token.created_at, expires_at=token.expires_at)
+        return cls(
+            id=int(token.id or 0),
+            label=token.label,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            minted_by=token.minted_by,
+        )
 
 
 class IssuedToken(TokenResponse):

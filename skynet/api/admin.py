@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
 import logging
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -19,6 +20,7 @@ from skynet.api.auth import bearer, client_address
 from skynet.api.deps import AuthOf, auditor_of, current_user, job_service, require, revoke_current
 from skynet.api.schemas import AuditOut, ErrorBody, JobOut, JobRequest, ReindexRequest
 from skynet.api.tickets import StreamTicketOut, StreamTicketRequest
+from skynet.api.time_range import TimeRange, query_time_range
 from skynet.records import JobState
 from skynet.services.audit import Auditor
 from skynet.services.jobs import REEMBED, REINDEX, JobService
@@ -64,7 +66,7 @@ async def login(body: LoginRequest, request: Request, auth: AuthOf, auditor: Aud
 
     def issue() -> TokenResponse:
         token, record = issue_token(auth.store, user, auth.clock(), label="login")
-        auditor.record(user, "auth.login", None, {"client": client, "token_id": record.id})
+        auditor.record(replace(user, token=record), "auth.login", None, {"client": client, "token_id": record.id})
         return TokenResponse(token=token, expires_at=record.expires_at, user=user.name, role=user.role.value)
 
     return await run_in_threadpool(issue)
@@ -96,6 +98,7 @@ def stream_ticket(
 def audit_log(
     user: Annotated[User, Depends(require(Permission.READ_AUDIT))],
     auditor: Audit,
+    period: Annotated[TimeRange, Depends(query_time_range)],
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     actor: Annotated[str | None, Query(max_length=200, description="Only this user's events.")] = None,
     action: Annotated[
@@ -105,12 +108,11 @@ def audit_log(
             description=("Only this action, or the actions under it: 'search' matches 'search.face'."),
         ),
     ] = None,
-    since: Annotated[float | None, Query(description="Not before (Unix seconds).")] = None,
-    until: Annotated[float | None, Query(description="Not after (Unix seconds).")] = None,
 ) -> list[AuditOut]:
     """The newest audit events first: who did what, when, and why. The log is append-only: no route
     changes or deletes an event, and the database refuses updates and deletes."""
-    return [AuditOut.of(e) for e in auditor.events(limit, actor=actor, action=action, since=since, until=until)]
+    events = auditor.events(limit, actor=actor, action=action, since=period.since, until=period.until)
+    return [AuditOut.of(e) for e in events]
 
 
 @router.post("/api/jobs/reindex", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"])

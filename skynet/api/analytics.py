@@ -30,6 +30,7 @@ from skynet.api.deps import analytics_service, export_service, require, sighting
 from skynet.api.schemas import ErrorBody, SightingOut
 from skynet.services.analytics import AnalyticsService, Area, Place, Target
 from skynet.services.export import ExportOrder, ExportService
+from skynet.services.media_links import Linker
 from skynet.services.sightings import SightingService
 from skynet.store.identities import identity_of
 
@@ -77,9 +78,9 @@ def _answer(
     )
 
 
-def _sightings(sightings: SightingService, ids: Iterable[int]) -> Callable[[int], SightingOut]:
-    """Sighting ``id`` as the API shows it, of those ``ids`` (read from the store at once)."""
-    by_id = {f.sighting.id: SightingOut.of(f) for f in sightings.found(list(dict.fromkeys(ids)))}
+def _sightings(sightings: SightingService, ids: Iterable[int], link: Linker) -> Callable[[int], SightingOut]:
+    """Sighting ``id`` as the API shows it (media links made by ``link``), of those ``ids`` (read at once)."""
+    by_id = {f.sighting.id: SightingOut.of(f, link) for f in sightings.found(list(dict.fromkeys(ids)))}
     return lambda sighting_id: by_id[sighting_id]
 
 
@@ -107,7 +108,7 @@ def find_cloned_plates(
         body.limit,
     )
     ids = [i for c in found for i in (c.first.sighting_id, c.second.sighting_id)]
-    shown = _sightings(sightings, ids)
+    shown = _sightings(sightings, ids, sightings.links.linker(user, "analysis.cloned_plates"))
     result = ClonedPlatesResponse(
         candidates=[
             ClonedPlateOut(
@@ -193,7 +194,8 @@ def find_first_seen(
     found = analytics.first_seen(
         user, body.reason, _area(body.area), body.since, body.until, body.lookback_days * 86400, body.limit
     )
-    shown = _sightings(sightings, [f.first.sighting_id for f in found])
+    first = [f.first.sighting_id for f in found]
+    shown = _sightings(sightings, first, sightings.links.linker(user, "analysis.first_seen"))
     result = FirstSeenResponse(
         plates=[FirstSeenOut(plate=f.key, first=shown(f.first.sighting_id), sightings=f.sightings) for f in found]
     )

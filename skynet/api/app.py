@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
-from skynet.api import admin, analytics, cameras, exports, feeds, identities, search, sightings, users, watchlist
+from skynet.api import admin, analytics, cameras, exports, feeds, identities, live, search, sightings, users, watchlist
 from skynet.api.auth import Auth
 from skynet.api.deps import ApiSystem, SearchSlots
 from skynet.api.docs import mount_docs
@@ -35,6 +35,7 @@ ROUTERS = (
     sightings.router,
     cameras.router,
     watchlist.router,
+    live.router,
 )
 
 
@@ -54,14 +55,15 @@ async def serving(auth: Auth) -> AsyncIterator[None]:
     """The process set up for serving while the API runs. Many searches run at once, so each gets one
     BLAS thread instead of a whole team per call (on 2 cores, 16 concurrent face searches ran 4x slower
     with the default thread teams fighting for the cores); refused credentials are audited as they
-    add up, and the last ones at the end."""
+    add up, and the last ones at the end; open streams are checked for tokens changed elsewhere."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     threadpool_limits(limits=1, user_api="blas")  # process-wide for numpy's OpenBLAS; kept afterwards
-    flushing = asyncio.create_task(auth.refusals.flush_every())
+    tasks = [asyncio.create_task(auth.refusals.flush_every()), asyncio.create_task(auth.streams.keep_checking())]
     try:
         yield
     finally:
-        flushing.cancel()
+        for task in tasks:
+            task.cancel()
         await run_in_threadpool(auth.refusals.flush)
 
 

@@ -5,11 +5,13 @@ the streams), which asks the system's :class:`Auth`: it reads ``Authorization: B
 :class:`AuthError` for a missing, unknown or expired token and :class:`ForbiddenError` naming the missing
 permission: 401 and 403 once :mod:`skynet.api.errors` answers them. Invalid tokens (and stream tickets) are
 counted per client address: past the limit that address gets 429 (:class:`TokenThrottle`). Every refusal
-is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself.
+is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself. The streams open per
+token (:mod:`skynet.api.open_streams`) end when their token stops counting.
 """
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -19,10 +21,13 @@ from skynet.accounts.credentials import authenticate_token, authenticate_token_h
 from skynet.accounts.errors import AuthError
 from skynet.accounts.model import Permission, User, UserStore
 from skynet.accounts.throttle import LoginThrottle, TokensThrottled, TokenThrottle
+from skynet.api.open_streams import OpenStreams
 from skynet.api.refusals import ANONYMOUS, RefusalAudit
 from skynet.api.tickets import StreamTickets
 from skynet.errors import ForbiddenError
 from skynet.records import AuditEvent
+
+T = TypeVar("T")
 
 RECHECK_TOKEN_S = 2.0
 """How long a checked token is trusted without a store lookup. Changes made through this server
@@ -117,6 +122,14 @@ class Auth:
         self.recent = RecentTokens(clock)
         self.refusals = RefusalAudit(audit, clock)
         self.tickets = StreamTickets(clock)
+        self.streams = OpenStreams(store, clock)
+
+    def accounts_changed(self) -> None:
+        """After a change of users, roles or tokens: trust no token checked before, and end the open
+        streams whose token no longer counts (or whose user's role changed). Reads the store: call it off
+        the event loop."""
+        self.recent.clear()
+        self.streams.recheck()
 
     async def authenticate(self, connection: HTTPConnection, token: str | None) -> User:
         """The active user owning ``token``. A token checked in the last :data:`RECHECK_TOKEN_S` is
@@ -125,7 +138,7 @@ class Auth:
             raise AuthError(MISSING_TOKEN)
         if (user := self.recent.get(token)) is not None:
             return user
-        user = await self._verified(
+        user = await self.verified(
             connection, token, lambda: run_in_threadpool(authenticate_token, self.store, token, self.clock())
         )
         self.recent.put(token, user)
@@ -134,7 +147,7 @@ class Auth:
     async def revoke(self, token: str) -> None:
         """Revoke ``token`` (logging out): refused from the next request on."""
         await run_in_threadpool(self.store.revoke_token, hash_token(token))
-        self.recent.clear()
+        await run_in_threadpool(self.accounts_changed)
 
     async def stream_user(self, connection: HTTPConnection, ticket: str | None) -> User:
         """The user of a stream: by the ``Authorization`` header's token, else by ``ticket``."""
@@ -148,11 +161,12 @@ class Auth:
             grant = self.tickets.redeem(ticket, connection.url.path)
             return authenticate_token_hash(self.store, grant.token_hash, self.clock())
 
-        return await self._verified(connection, ticket, lambda: run_in_threadpool(redeemed))
+        return await self.verified(connection, ticket, lambda: run_in_threadpool(redeemed))
 
-    async def _verified(self, connection: HTTPConnection, secret: str, check: Callable[[], Awaitable[User]]) -> User:
-        """The user ``check`` finds for the credential ``secret``, unless its client is throttled (429);
-        a refused credential is counted against its client and audited with its fingerprint."""
+    async def verified(self, connection: HTTPConnection, secret: str, check: Callable[[], Awaitable[T]]) -> T:
+        """What ``check`` finds for the credential ``secret`` (a token, a ticket, a media link's signature),
+        unless its client is throttled (429); a refused credential (:class:`AuthError`) is counted against
+        its client and audited with its fingerprint."""
         client = client_address(connection)
         try:
             self.token_throttle.check(client)
@@ -175,5 +189,5 @@ class Auth:
         except ForbiddenError:
             key = {"permission": permission.value, "route": _route(connection)}
             more = {"path": connection.url.path, "client": client_address(connection)}
-            await self.refusals.record(user.name, "auth.forbidden", key, more)
+            await self.refusals.record(user.name, "auth.forbidden", key, more, user.token)
             raise

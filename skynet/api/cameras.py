@@ -3,7 +3,6 @@ Source URLs are write-only (returned redacted) and must be inside the camera all
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
-from skynet.api.deps import camera_service, require, require_stream
+from skynet.api.deps import AuthOf, camera_service, require, require_stream
 from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody, Reason
 from skynet.records import Camera
 from skynet.services.annotate import annotated_jpeg
@@ -108,6 +107,7 @@ async def preview(
     camera_id: CameraId,
     user: Annotated[User, Depends(require_stream(Permission.VIEW_CAMERAS))],
     cameras: Cameras,
+    auth: AuthOf,
     fps: Annotated[float, Query(gt=0, le=10)] = 2.0,
     frames: Annotated[
         int | None,
@@ -115,23 +115,26 @@ async def preview(
     ] = None,
 ) -> StreamingResponse:
     """A live MJPEG stream of annotated frames, one part per new analysed frame. Authenticated with the
-    Authorization header, or (for an <img> tag) a ticket from POST /api/stream-tickets as ?ticket=."""
+    Authorization header, or (for an <img> tag) a ticket from POST /api/stream-tickets as ?ticket=. Ends
+    when its token is revoked or expires, or its user is disabled or gets another role."""
     cameras.check_preview(camera_id)  # 404 for an unknown camera, or without camera workers, before the stream starts
 
     async def parts() -> AsyncIterator[bytes]:
         sent, last = 0, None
-        while frames is None or sent < frames:
-            found = cameras.latest(camera_id)
-            if found is not None and found[0] is not last:
-                last = found[0]
-                data = await run_in_threadpool(annotated_jpeg, *found)
-                yield (
-                    (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode()
-                    + data
-                    + b"\r\n"
-                )
-                sent += 1
-            await asyncio.sleep(1.0 / fps)
+        with auth.streams.opened(user) as stream:
+            while frames is None or sent < frames:
+                found = cameras.latest(camera_id)
+                if found is not None and found[0] is not last:
+                    last = found[0]
+                    data = await run_in_threadpool(annotated_jpeg, *found)
+                    yield (
+                        (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+                        + data
+                        + b"\r\n"
+                    )
+                    sent += 1
+                if await stream.ended(1.0 / fps) is not None:
+                    return
 
     return StreamingResponse(
         parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers={"Cache-Control": "no-store"}

@@ -30,6 +30,7 @@ from skynet.services.feeds import FeedService
 from skynet.services.identities import IdentityService
 from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobService
+from skynet.services.media_links import MediaLinks
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
 from skynet.services.trajectory import TrajectoryService
@@ -109,6 +110,10 @@ async def user_service(connection: HTTPConnection) -> UserService:
 
 async def sighting_service(connection: HTTPConnection) -> SightingService:
     return system_of(connection).sightings
+
+
+async def media_links(connection: HTTPConnection) -> MediaLinks:
+    return system_of(connection).sightings.links
 
 
 async def browse_service(connection: HTTPConnection) -> BrowseService:

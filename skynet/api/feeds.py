@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
-from skynet.api.deps import feed_service, identity_key_service, job_service, require
+from skynet.api.deps import feed_service, identity_key_service, job_service, media_links, require
 from skynet.api.feed_schemas import (
     CHECKPOINT_FIELDS,
     REGISTRATION_FIELDS,
@@ -25,6 +25,7 @@ from skynet.services.feed_rows import FeedKind
 from skynet.services.feeds import FeedService
 from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import FEED_IMPORT, JobService
+from skynet.services.media_links import MediaLinks
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422)}
 Pusher = Annotated[User, Depends(require(Permission.PUSH_FEEDS))]
@@ -73,13 +74,15 @@ def start_feed_import(
 def search_identity(
     user: Annotated[User, Depends(require(Permission.SEARCH))],
     identities: Identities,
+    links: Annotated[MediaLinks, Depends(media_links)],
     identity: Annotated[str, Query(min_length=4, max_length=64, description="The identity key.")],
     reason: Annotated[Reason, Query()],
     id_type: Annotated[str | None, Query(max_length=20, description="cn_id (default), passport, other.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[SightingOut]:
     """Registrations of one identity key, newest first (the key masked in the answer and the audit log)."""
-    return [SightingOut.of(f) for f in identities.search(user, reason, identity, id_type, limit)]
+    link = links.linker(user, "search.identity")
+    return [SightingOut.of(f, link) for f in identities.search(user, reason, identity, id_type, limit)]
 
 
 @router.post("/api/sightings/{sighting_id}/identity", response_model=RevealedIdentity, tags=["sightings"])

@@ -10,16 +10,18 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from skynet.accounts.model import Permission, User
-from skynet.api.deps import identity_service, require, trajectory_service
+from skynet.api.deps import identity_service, media_links, require, trajectory_service
 from skynet.api.schemas import ErrorBody, Reason, SightingOut, Strict, TrajectoryResponse
 from skynet.api.search import trajectory_response
 from skynet.services.identities import IdentityService
+from skynet.services.media_links import MediaLinks
 from skynet.services.trajectory import TrajectoryService
 
 IdentityId = Annotated[int, PathParam(ge=1, le=2**62, description="The n of person #n.")]
 Identities = Annotated[IdentityService, Depends(identity_service)]
 Searcher = Annotated[User, Depends(require(Permission.SEARCH))]
 Editor = Annotated[User, Depends(require(Permission.MANAGE_IDENTITIES))]
+Links = Annotated[MediaLinks, Depends(media_links)]
 
 router = APIRouter(tags=["identities"], responses={c: {"model": ErrorBody} for c in (400, 401, 403, 404, 422)})
 
@@ -47,11 +49,12 @@ class Changed(BaseModel):
 
 @router.get("/api/identities/{identity_id}", response_model=IdentityOut)
 def show_identity(
-    identity_id: IdentityId, reason: Annotated[Reason, Query()], user: Searcher, identities: Identities
+    identity_id: IdentityId, reason: Annotated[Reason, Query()], user: Searcher, identities: Identities, links: Links
 ) -> IdentityOut:
     """The face sightings grouped as one unknown person, oldest first."""
     found = identities.show(user, reason, identity_id)
-    return IdentityOut(identity_id=identity_id, sightings=[SightingOut.of(f) for f in found])
+    link = links.linker(user, "identity.show")
+    return IdentityOut(identity_id=identity_id, sightings=[SightingOut.of(f, link) for f in found])
 
 
 @router.get("/api/identities/{identity_id}/trajectory", response_model=TrajectoryResponse)
@@ -60,10 +63,12 @@ def identity_trajectory(
     reason: Annotated[Reason, Query()],
     user: Searcher,
     trajectories: Annotated[TrajectoryService, Depends(trajectory_service)],
+    links: Links,
     max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000, allow_inf_nan=False)] = None,
 ) -> TrajectoryResponse:
     """Where an unknown person was seen, as stops and moves between cameras."""
-    return trajectory_response(trajectories.of_identity(user, reason, identity_id, max_speed_kmh))
+    traced = trajectories.of_identity(user, reason, identity_id, max_speed_kmh)
+    return trajectory_response(traced, links.linker(user, "trajectory.identity"))
 
 
 @router.post("/api/identities/merge", response_model=Changed)

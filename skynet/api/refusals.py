@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 
+from skynet.accounts.model import ApiToken
 from skynet.records import AuditEvent
 
 ANONYMOUS = "(anonymous)"
@@ -35,6 +36,7 @@ class _Tally:
     action: str
     key_detail: dict
     started: float
+    token: tuple[int | None, str | None]
     count: int = 0
     first: float | None = None
     last: float | None = None
@@ -57,11 +59,13 @@ class RefusalAudit:
         self._tallies: dict[tuple, _Tally] = {}
         self._swept = 0.0
 
-    async def record(self, actor: str, action: str, key_detail: dict, more: dict | None = None) -> None:
-        """Count one refusal of ``action`` by ``actor``; ``key_detail`` (with ``actor`` and ``action``)
-        is its key, ``more`` what only its first row shows (a ``fingerprint`` is also collected on the
-        row of repeats)."""
-        due = self._note(actor, action, key_detail, more or {})
+    async def record(
+        self, actor: str, action: str, key_detail: dict, more: dict | None = None, token: ApiToken | None = None
+    ) -> None:
+        """Count one refusal of ``action`` by ``actor`` (with ``token``, the API token of an authenticated
+        user); ``key_detail`` (with ``actor``, ``action`` and the token) is its key, ``more`` what only its
+        first row shows (a ``fingerprint`` is also collected on the row of repeats)."""
+        due = self._note(actor, action, key_detail, more or {}, (token.id, token.minted_by) if token else (None, None))
         if due and self.append is not None:
             await run_in_threadpool(self._write, due)
 
@@ -80,16 +84,18 @@ class RefusalAudit:
         if due and self.append is not None:
             self._write(due)
 
-    def _note(self, actor: str, action: str, key_detail: dict, more: dict) -> list[AuditEvent]:
+    def _note(
+        self, actor: str, action: str, key_detail: dict, more: dict, token: tuple[int | None, str | None]
+    ) -> list[AuditEvent]:
         now = self.clock()
-        key = (actor, action, *sorted(key_detail.items()))
+        key = (actor, action, token, *sorted(key_detail.items()))
         with self._lock:
             full = len(self._tallies) >= self.MAX_KEYS
             due = self._closed_locked(now, everything=full) if full or now - self._swept >= 1.0 else []
             tally = self._tallies.get(key)
             if tally is None:
-                self._tallies[key] = _Tally(actor, action, key_detail, now)
-                due.append(AuditEvent(now, actor, action, None, {**key_detail, **more, "count": 1}))
+                self._tallies[key] = _Tally(actor, action, key_detail, now, token)
+                due.append(AuditEvent(now, actor, action, None, {**key_detail, **more, "count": 1}, *token))
                 return due
             tally.count += 1
             tally.first = now if tally.first is None else tally.first
@@ -114,7 +120,7 @@ class RefusalAudit:
                     detail = {**tally.key_detail, "count": tally.count, "first": tally.first, "last": tally.last}
                     if tally.fingerprints:
                         detail["fingerprints"] = tally.fingerprints
-                    due.append(AuditEvent(tally.last or now, tally.actor, tally.action, None, detail))
+                    due.append(AuditEvent(tally.last or now, tally.actor, tally.action, None, detail, *tally.token))
         return due
 
     def _write(self, events: list[AuditEvent]) -> None:

@@ -6,11 +6,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from skynet.api.time_range import TimeRange
 from skynet.ingest.archive_time import ARCHIVE_TIME_MIN
 from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
 from skynet.services.faces import SimilarityBand
-from skynet.services.sightings import Found, media_url
+from skynet.services.media_links import Linker
+from skynet.services.sightings import Found
 from skynet.services.watchlists import Watched
 from skynet.store.plates import PlateMode
 
@@ -26,7 +28,9 @@ Reason = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and every number finite (JSON's NaN and Infinity are refused)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorBody(BaseModel):
@@ -44,6 +48,12 @@ class BoxOut(BaseModel):
     y2: float
 
 
+MEDIA_LINK = (
+    "A signed link to the JPEG, for the user and token of this request only, valid for 10 minutes (no token "
+    "needed to open it; every opening is audited). None: no such file."
+)
+
+
 class SightingOut(BaseModel):
     id: int
     kind: str
@@ -55,8 +65,8 @@ class SightingOut(BaseModel):
     box: BoxOut
     quality: float
     plate: str | None
-    thumbnail_url: str | None
-    context_url: str | None
+    thumbnail_url: str | None = Field(description=MEDIA_LINK)
+    context_url: str | None = Field(description=MEDIA_LINK)
     source: str = Field(default="video", description="video, checkpoint or registration.")
     direction: str | None = Field(default=None, description="A checkpoint read's direction of travel.")
     place: str | None = Field(default=None, description="A registration's kind of place (hotel, ...).")
@@ -64,8 +74,9 @@ class SightingOut(BaseModel):
     identity: str | None = Field(default=None, description="A registration's identity key, masked.")
 
     @classmethod
-    def of(cls, found: Found) -> SightingOut:
-        sighting, camera, urls = found.sighting, found.camera, found.media_urls
+    def of(cls, found: Found, link: Linker) -> SightingOut:
+        """``found`` with links to its media made by ``link``."""
+        sighting, camera, urls = found.sighting, found.camera, found.media_links(link)
         feed = sighting.feed
         return cls(
             id=int(sighting.id or 0),
@@ -107,11 +118,6 @@ class FaceMatch(BaseModel):
     )
     below_threshold: bool = Field(description="Under the calibrated threshold: shown only because it was asked for.")
     sighting: SightingOut
-
-
-class TimeRange(BaseModel):
-    since: float
-    until: float
 
 
 class FaceSearchResponse(BaseModel):
@@ -284,12 +290,14 @@ class AlertOut(BaseModel):
     score: float
     acknowledged_by: str | None
     acknowledged_at: float | None
-    thumbnail_url: str
+    thumbnail_url: str = Field(description=MEDIA_LINK)
+    context_url: str = Field(description=MEDIA_LINK)
     sightings: int = Field(description="Matching sightings in it: those of its pass, and passes within the cooldown.")
     updated_at: float | None = Field(description="When the last of them was added (None: only the first).")
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertOut:
+    def of(cls, alert: Alert, link: Linker) -> AlertOut:
+        """``alert`` with links to its sighting's media made by ``link``."""
         return cls(
             id=int(alert.id or 0),
             entry_id=alert.entry_id,
@@ -299,7 +307,8 @@ class AlertOut(BaseModel):
             score=alert.score,
             acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at,
-            thumbnail_url=media_url(alert.sighting_id, "thumbnail"),
+            thumbnail_url=link(alert.sighting_id, "thumbnail"),
+            context_url=link(alert.sighting_id, "context"),
             sightings=alert.sightings,
             updated_at=alert.updated_at,
         )
@@ -387,6 +396,10 @@ class AuditOut(BaseModel):
     action: str
     reason: str | None
     detail: dict[str, Any]
+    token_id: int | None = Field(description="The id of the API token the action was done with (None: no token).")
+    token_minted_by: str | None = Field(
+        description="Who minted that token: the user (logging in), an admin who issued it, or 'cli'."
+    )
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditOut:
@@ -397,6 +410,8 @@ class AuditOut(BaseModel):
             action=event.action,
             reason=event.reason,
             detail=event.detail,
+            token_id=event.token_id,
+            token_minted_by=event.token_minted_by,
         )
 
 
@@ -421,7 +436,7 @@ class FaceQuery(Strict):
     )
 
 
-class ExportRequest(Strict):
+class ExportRequest(TimeRange, Strict):
     """What to export: exactly one of ``sighting_ids``, ``plate`` and ``face``; ``since``, ``until`` and
     ``cameras`` narrow the plate and face queries."""
 
@@ -431,8 +446,6 @@ class ExportRequest(Strict):
     )
     plate: PlateQuery | None = None
     face: FaceQuery | None = None
-    since: float | None = Field(default=None, description="Earliest best-view time (Unix seconds).")
-    until: float | None = Field(default=None, description="Latest best-view time (Unix seconds).")
     cameras: list[str] | None = Field(default=None, max_length=1000, description="Only these camera ids.")
     limit: int = Field(default=1000, ge=1, le=EXPORT_LIMIT, description="At most this many query matches.")
     media: bool = Field(default=True, description="Include thumbnails and context frames.")

@@ -1,18 +1,16 @@
 """Watch-list entries (faces from photos, plates by pattern), alerts and their acknowledgement, and
-the ``/api/live`` WebSocket. Every watch-list change is audited with its reason."""
+each alert with signed links to its sighting's media. Every watch-list change is audited with its reason."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, WebSocket, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
-from skynet.alerts.events import EventType
-from skynet.alerts.hub import LiveHub
-from skynet.api.deps import live_hub, require, require_stream, settings_of, watchlist_service
+from skynet.api.deps import media_links, require, settings_of, watchlist_service
 from skynet.api.schemas import (
     AcknowledgeAll,
     AcknowledgedOut,
@@ -22,15 +20,18 @@ from skynet.api.schemas import (
     Reason,
     WatchlistOut,
 )
+from skynet.api.time_range import Finite
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
 from skynet.records import SightingKind
+from skynet.services.media_links import MediaLinks
 from skynet.services.watchlists import MAX_PHOTOS, EntryState, Photo, WatchlistService
 
 EntryId = Annotated[int, PathParam(ge=1, le=2**62)]
 Editor = Annotated[User, Depends(require(Permission.MANAGE_WATCHLISTS))]
 Handler = Annotated[User, Depends(require(Permission.HANDLE_ALERTS))]
 Watchlists = Annotated[WatchlistService, Depends(watchlist_service)]
+Links = Annotated[MediaLinks, Depends(media_links)]
 
 router = APIRouter(
     tags=["watch-lists and alerts"],
@@ -64,7 +65,7 @@ async def add_entry(
     id_type: Annotated[
         str | None, Form(max_length=20, description="kind=identity: cn_id (default), passport or other.")
     ] = None,
-    expires_at: Annotated[float | None, Form(description="Unix time the entry stops matching.")] = None,
+    expires_at: Annotated[Finite | None, Form(description="Unix time the entry stops matching.")] = None,
     min_similarity: Annotated[
         float | None,
         Form(
@@ -120,10 +121,11 @@ def delete_entry(
 
 @router.get("/api/alerts", response_model=list[AlertOut])
 def list_alerts(
-    user: Handler, watchlists: Watchlists, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    user: Handler, watchlists: Watchlists, links: Links, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[AlertOut]:
-    """The newest alerts first."""
-    return [AlertOut.of(a) for a in watchlists.alerts(limit)]
+    """The newest alerts first, each with links to its sighting's thumbnail and context frame (made for
+    this request's user and token: the only way an operator sees a face)."""
+    return [AlertOut.of(a, links.linker(user, alert_context(a.id))) for a in watchlists.alerts(limit)]
 
 
 @router.post("/api/alerts/ack", response_model=AcknowledgedOut)
@@ -134,19 +136,14 @@ def acknowledge_all(body: AcknowledgeAll, user: Handler, watchlists: Watchlists)
 
 
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)
-def acknowledge(alert_id: EntryId, body: AcknowledgeRequest, user: Handler, watchlists: Watchlists) -> AlertOut:
+def acknowledge(
+    alert_id: EntryId, body: AcknowledgeRequest, user: Handler, watchlists: Watchlists, links: Links
+) -> AlertOut:
     """Mark an alert handled, with the reason or case number (the first acknowledgement is kept; every one is
     audited). Its sighting becomes held evidence: no retention or re-index deletes it."""
-    return AlertOut.of(watchlists.acknowledge(user, alert_id, body.reason))
+    return AlertOut.of(watchlists.acknowledge(user, alert_id, body.reason), links.linker(user, alert_context(alert_id)))
 
 
-@router.websocket("/api/live")
-async def live(
-    websocket: WebSocket,
-    user: Annotated[User, Depends(require_stream(Permission.HANDLE_ALERTS))],
-    hub: Annotated[LiveHub, Depends(live_hub)],
-    types: Annotated[list[EventType] | None, Query()] = None,
-) -> None:
-    """Alerts, sightings and camera status as JSON messages (``?types=alert`` to choose). Authenticated
-    with the Authorization header or, from a browser, a ticket from POST /api/stream-tickets as ?ticket=."""
-    await hub.serve(websocket, types)
+def alert_context(alert_id: int | None) -> str:
+    """The context media links of an alert are made for (the audit of each media read names it)."""
+    return f"alert {alert_id}"

@@ -31,10 +31,13 @@ class Auditor:
 
     def record(
         self, who: User | str, action: str, reason: str | None = None, detail: dict[str, Any] | None = None
-    ) -> None:
-        """Append that ``who`` (a user, or the name of a user or a program) did ``action`` now, for ``reason``."""
-        actor = who.name if isinstance(who, User) else who
-        self.log.append(AuditEvent(self.clock(), actor, action, reason, detail or {}))
+    ) -> int:
+        """Append that ``who`` (a user, or the name of a user or a program) did ``action`` now, for ``reason``;
+        a user authenticated with an API token is recorded with that token's id and who minted it. Returns
+        the row's id."""
+        actor, token = (who.name, who.token) if isinstance(who, User) else (who, None)
+        token_id, minted_by = (token.id, token.minted_by) if token else (None, None)
+        return self.log.append(AuditEvent(self.clock(), actor, action, reason, detail or {}, token_id, minted_by))
 
     def events(self, limit: int = 100, **filters: Any) -> list[AuditEvent]:
         """The newest events first, narrowed by ``filters`` (``actor``, ``action`` or the actions under it,

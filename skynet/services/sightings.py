@@ -1,29 +1,19 @@
-"""One sighting as the API shows it: the sighting with its camera, its media files, and the one place
-that builds the URL where the API serves a sighting's thumbnail or context frame."""
+"""One sighting as the API shows it: the sighting with its camera and its media files; reading one
+sighting, or one of its media files, is audited (the media through signed links,
+:mod:`skynet.services.media_links`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from skynet.accounts.model import User
 from skynet.errors import NotFoundError
 from skynet.records import Camera, Sighting
+from skynet.services.audit import Auditor
+from skynet.services.media_links import MEDIA_NAMES, Linker, Media, MediaLink, MediaLinks
 from skynet.store import Store
-
-Media = Literal["thumbnail", "context"]
-MEDIA_NAMES: dict[Media, str] = {"thumbnail": "thumbnail", "context": "context frame"}
-
-
-def media_url(sighting_id: int, media: Media) -> str:
-    """Where the API serves sighting ``sighting_id``'s thumbnail (best-view crop) or context frame."""
-    return f"/api/sightings/{sighting_id}/{media}"
-
-
-def thumbnail_url(sighting: Sighting) -> str | None:
-    """The thumbnail URL of a stored sighting (None before it has an id), as alerts and live events carry it."""
-    return media_url(sighting.id, "thumbnail") if sighting.id is not None else None
 
 
 def media_file(data_dir: Path, relative: str | None) -> Path | None:
@@ -47,32 +37,45 @@ class Found:
     plate_distance: float | None = None
     matched_read: str | None = None
 
-    @property
-    def media_urls(self) -> dict[Media, str | None]:
-        """The URL of each media file the sighting has (None: it has none)."""
+    def media_links(self, link: Linker) -> dict[Media, str | None]:
+        """The link (made by ``link``) to each media file the sighting has (None: it has none)."""
         sid = int(self.sighting.id or 0)
         paths: dict[Media, str | None] = {
             "thumbnail": self.sighting.thumbnail_path,
             "context": self.sighting.context_path,
         }
-        return {media: media_url(sid, media) if path else None for media, path in paths.items()}
+        return {media: link(sid, media) if path else None for media, path in paths.items()}
 
 
 class SightingService:
-    """Reads single sightings and their media files (thumbnail, context frame) from the store."""
+    """Reads single sightings and their media files (thumbnail, context frame) from the store; the media
+    through the signed links of ``links``. Each read of one is audited."""
 
-    def __init__(self, store: Store, data_dir: Path) -> None:
+    def __init__(self, store: Store, data_dir: Path, auditor: Auditor, links: MediaLinks) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
+        self.auditor = auditor
+        self.links = links
 
-    def get(self, sighting_id: int) -> Found:
-        """Sighting ``sighting_id`` with its camera; :class:`NotFoundError` if there is none."""
-        sighting = self._sighting(sighting_id)
-        return Found(sighting, self.cameras().get(sighting.camera_id))
+    def read(self, user: User, reason: str, sighting_id: int) -> Found:
+        """Sighting ``sighting_id`` with its camera, audited as ``sighting.read`` with ``reason``;
+        :class:`NotFoundError` if there is none (audited too: asking is a read). The reason must pass the
+        reason rule, as a search's must."""
+        reason = self.auditor.reason(reason)
+        found = self.store.sightings.get(sighting_id)
+        self.auditor.record(user, "sighting.read", reason, {"sighting_id": sighting_id, "found": found is not None})
+        if found is None:
+            raise NotFoundError(f"no sighting with id {sighting_id}")
+        return Found(found, self.cameras().get(found.camera_id))
 
-    def media(self, sighting_id: int, media: Media) -> Path:
-        """The JPEG file of the sighting's ``media``; :class:`NotFoundError` for an unknown sighting or a
-        missing file."""
+    def read_media(self, sighting_id: int, media: Media, link: MediaLink) -> Path:
+        """The JPEG file of the sighting's ``media`` if ``link`` opens it (:class:`AuthError` if not);
+        :class:`NotFoundError` for an unknown sighting or a missing file. Every read is audited as
+        ``media.read`` by the user and token the link was made for, with the sighting, the media and the
+        link's context."""
+        user = self.links.check(sighting_id, media, link)
+        detail = {"sighting_id": sighting_id, "media": media, "context": link.context}
+        self.auditor.record(user, "media.read", None, detail)
         sighting = self._sighting(sighting_id)
         relative = sighting.thumbnail_path if media == "thumbnail" else sighting.context_path
         path = self.media_path(relative)

@@ -36,7 +36,7 @@ class Issued:
 class UserService:
     """The accounts of ``users``; changes are made by ``by`` (an admin, or a program's name such as
     ``cli``); ``on_change`` is called after each change of roles, accounts or tokens (the API forgets
-    the tokens it trusted)."""
+    the tokens it trusted and ends the streams of tokens that no longer count)."""
 
     def __init__(
         self,
@@ -74,7 +74,7 @@ class UserService:
             "user.create",
             reason,
             {"user": name, "role": role.value, "password": password is not None},
-            lambda: changes.create_user(self.users, name, role, self.clock(), password, ttl_s, label),
+            lambda: changes.create_user(self.users, name, role, self.clock(), password, ttl_s, label, _name(by)),
         )
         return Issued(user, token, record)
 
@@ -116,7 +116,7 @@ class UserService:
     ) -> Issued:
         """A new token for the active account ``name``."""
         reason = self._reason(reason)
-        user, token, record = changes.issue_user_token(self.users, name, self.clock(), ttl_s, label)
+        user, token, record = changes.issue_user_token(self.users, name, self.clock(), ttl_s, label, _name(by))
         self.auditor.record(
             by,
             "token.issue",
@@ -151,3 +151,7 @@ class UserService:
         self.on_change()  # a role, a disabled user or a revoked token counts from the next request
         self.auditor.record(by, action, reason, detail)
         return result
+
+
+def _name(who: User | str) -> str:
+    return who.name if isinstance(who, User) else who

@@ -54,6 +54,11 @@ class AuditRepository:
             self._record_head(head)
         return head.id
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A secret for ``purpose`` made from the chain's key (kept outside the database, the same for every
+        process of this database), so that signatures made by one API node check on another."""
+        return self._key.derive(purpose)
+
     def events(
         self,
         limit: int = 100,

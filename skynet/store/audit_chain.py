@@ -74,6 +74,10 @@ class ChainKey:
         mac.update(message)
         return mac.hexdigest()
 
+    def derive(self, purpose: str) -> bytes:
+        """A key for another ``purpose`` (signing media links), made from this one: it reveals nothing of it."""
+        return bytes.fromhex(self._digest(b"skynet derived key: " + purpose.encode()))
+
     def link(self, prev_hash: str, row: ChainRow) -> str:
         """The hash of ``row`` following a row whose hash is ``prev_hash``."""
         fields = {

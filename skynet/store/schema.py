@@ -625,6 +625,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             ADD CONSTRAINT users_role_check CHECK (role IN ('admin', 'investigator', 'operator', 'feed'));
         """,
     ),
+    Migration(
+        12,
+        """
+        -- Who minted each API token (the user logging in, the admin who issued it, or 'cli'): audit rows
+        -- name it beside the token. Tokens issued before have none.
+        ALTER TABLE api_tokens ADD COLUMN minted_by TEXT;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

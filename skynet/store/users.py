@@ -10,7 +10,7 @@ from skynet.accounts.model import ApiToken, Permission, Role, User
 from skynet.store.database import Database
 
 _USER = "SELECT name, role, created_at, password_hash, disabled, id, grants FROM users"
-_TOKEN = "SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens"
+_TOKEN = "SELECT token_hash, user_name, created_at, expires_at, label, id, minted_by FROM api_tokens"
 
 
 class UserRepository:
@@ -70,8 +70,9 @@ class UserRepository:
     def add_token(self, token: ApiToken) -> ApiToken:
         with self.db.write("adding an API token"):
             token_id = self.db.insert_returning_id(
-                "INSERT INTO api_tokens (token_hash, user_name, created_at, expires_at, label) VALUES (?, ?, ?, ?, ?)",
-                (token.token_hash, token.user_name, token.created_at, token.expires_at, token.label),
+                "INSERT INTO api_tokens (token_hash, user_name, created_at, expires_at, label, minted_by)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (token.token_hash, token.user_name, token.created_at, token.expires_at, token.label, token.minted_by),
             )
         return replace(token, id=token_id)
 

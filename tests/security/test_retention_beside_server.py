@@ -20,6 +20,7 @@ from skynet.index.catalog import Catalog
 from skynet.records import Camera
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery, SimilarityBands
+from skynet.services.media_links import KEY_PURPOSE, MediaLinks
 from skynet.services.search import Filters, SearchService
 from skynet.services.sightings import SightingService
 
@@ -68,10 +69,12 @@ def test_a_search_audits_the_sightings_it_returns(tmp_path):
         ids = catalog.add_sightings(_faces(5, 1_750_000_000.0))
         with catalog.store.db.write("deleting behind the index's back"):  # what another process's deletion did
             catalog.store.db.execute("DELETE FROM sightings WHERE id IN (?, ?)", (ids[0], ids[1]))
-        sightings = SightingService(catalog.store, tmp_path)
+        auditor = Auditor(catalog.store.audit)
+        links = MediaLinks(catalog.store.audit.derived_key(KEY_PURPOSE), catalog.store.users, time.time)
+        sightings = SightingService(catalog.store, tmp_path, auditor, links)
         faces = FaceQueries(catalog, Settings(data_dir=tmp_path), None, None)
         bands = SimilarityBands(match=-1.0, possible=-1.0)  # random faces: every one counts as a match
-        search = SearchService(catalog, sightings, faces, Auditor(catalog.store.audit), bands)
+        search = SearchService(catalog, sightings, faces, auditor, bands)
         user = User("ivy", Role.INVESTIGATOR, 0.0)
         found = search.search_faces(user, REASON, FaceQuery(sighting_id=ids[2]), 10, None, Filters())
         (row,) = catalog.store.audit.events(1, action="search.face")

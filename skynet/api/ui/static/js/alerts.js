@@ -1,7 +1,7 @@
 // Alerts: the newest ones from /api/alerts, new ones from the live connection (with a sound and a
 // flashing badge wherever the user is), acknowledging, and the feed shown on the live wall.
 
-import { request, showImage } from "./api.js";
+import { linkExpired, request, showImage } from "./api.js";
 import { askReason, fill, formatTime, h, notify, showError } from "./dom.js";
 import { beep, live } from "./live.js";
 import { openContext } from "./sighting.js";
@@ -39,7 +39,7 @@ class AlertBook extends EventTarget {
   received(event) {
     const d = event.data;
     const better = { sighting_id: d.sighting.id, score: d.score, plate: d.sighting.plate?.text,
-      thumbnail_url: d.sighting.thumbnail_url, sightings: d.sightings };
+      thumbnail_url: d.sighting.thumbnail_url, context_url: d.sighting.context_url, sightings: d.sightings };
     if (this.alerts.some((a) => a.id === d.alert_id)) {
       // the same pass seen better (updated): the alert shows its better sighting, without a second alarm
       if (d.updated) {
@@ -119,7 +119,14 @@ export function alertFeed(container, signal) {
 function alertItem(alert) {
   const thumb = h("img", { class: "thumb", alt: `alert ${alert.id}` });
   if (alert.thumbnail_url) showImage(thumb, alert.thumbnail_url);
-  thumb.addEventListener("click", () => openContext(alert.sighting_id, `Alert: ${alert.label}`));
+  thumb.addEventListener("click", async () => {
+    let link = alert.context_url;
+    if (!link || linkExpired(link)) { // links last minutes: the alert list is loaded again for new ones
+      await alerts.load().catch(() => {});
+      link = alerts.alerts.find((a) => a.id === alert.id)?.context_url || link;
+    }
+    openContext({ id: alert.sighting_id, context_url: link }, `Alert: ${alert.label}`);
+  });
   const ack = h("button", {
     class: "small", onclick: async () => {
       const reason = await askReason(`Acknowledge alert #${alert.id} (its sighting is kept as evidence)`);

@@ -1,6 +1,6 @@
 // The API client: the session (token in sessionStorage), JSON requests with their errors as one
-// message, and authenticated images (an <img> cannot send the Authorization header, so media is
-// fetched and shown from blob: URLs).
+// message, and images fetched and shown from blob: URLs (an <img> cannot send the Authorization header
+// that camera snapshots need; sightings' media come as the signed, short-lived links the API returns).
 
 const KEY = "skynet.session";
 
@@ -177,6 +177,12 @@ export async function fetchImage(path) {
     throw new ApiError(response.status, describe(response.status, await response.json().catch(() => null)));
   }
   return URL.createObjectURL(await response.blob());
+}
+
+/** Whether a media link from the API (its `expires` is Unix seconds) no longer opens its image. */
+export function linkExpired(link) {
+  const expires = Number(new URL(link, location.href).searchParams.get("expires"));
+  return !expires || expires * 1000 <= Date.now();
 }
 
 /** Sets `img`'s source to the authenticated image at `path`; on failure shows its message as alt text. */

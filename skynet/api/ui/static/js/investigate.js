@@ -33,7 +33,8 @@ export function render(container, signal, params) {
 
   const searchFace = (sightingId) => busy(faceButton, async () => {
     const form = addFilters(new FormData(), filters.values());
-    form.append("reason", filters.values().reason);
+    const { reason } = filters.values();
+    form.append("reason", reason);
     form.append("top_k", topK.value || "20");
     if (minSimilarity.value) form.append("min_similarity", minSimilarity.value);
     if (weaker.checked) form.append("include_weaker", "true");
@@ -47,7 +48,7 @@ export function render(container, signal, params) {
     const weak = answer.results.length - strong;
     show(results, `${strong} sighting(s) of the ${what} at or above the calibrated threshold `
       + `(${answer.threshold.toFixed(3)})${weak ? `; ${weak} weaker, marked “below threshold”` : ""}`,
-    answer.results.map((r) => faceTile(r)));
+    answer.results.map((r) => faceTile(r, reason)));
   }, errors);
 
   faceForm.addEventListener("submit", (event) => {
@@ -63,7 +64,7 @@ export function render(container, signal, params) {
         params: { q: plate.value.trim(), mode: mode.value, reason, since, until, cameras, limit: 200 } });
       show(results, `${answer.results.length} sighting(s) for ${mode.value} “${plate.value.trim()}”`,
         answer.results.map((r) => sightingTile(r.sighting, `${r.match} · read ${r.matched_read}`
-          + (r.distance ? ` (edit distance ${r.distance.toFixed(2)})` : ""))));
+          + (r.distance ? ` (edit distance ${r.distance.toFixed(2)})` : ""), reason)));
     }, errors);
   });
 
@@ -79,10 +80,10 @@ export function render(container, signal, params) {
 
 /** A face result's tile: its band (match / possible / unlikely) and similarity; one under the calibrated
  * threshold says so and is shown dimmed. */
-function faceTile(result) {
+function faceTile(result, reason) {
   const score = `${result.below_threshold ? "below threshold · " : ""}${result.band} · similarity `
     + result.similarity.toFixed(2);
-  const tile = sightingTile(result.sighting, score);
+  const tile = sightingTile(result.sighting, score, reason);
   tile.dataset.band = result.band;
   if (result.below_threshold) tile.classList.add("below-threshold");
   return tile;

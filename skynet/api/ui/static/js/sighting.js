@@ -1,17 +1,20 @@
 // A sighting shown to the user: a thumbnail tile for result grids, and its context frame (the whole
 // camera frame of the best view, with the box drawn) in the dialog.
 
-import { may, request, showImage } from "./api.js";
+import { linkExpired, may, request, showImage } from "./api.js";
 import { closeDialog, fill, formatSpan, formatTime, h, openDialog } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
-/** A grid tile: thumbnail, camera, time, what was seen; `score` is a line such as "similarity 0.97". */
-export function sightingTile(sighting, score) {
+/**
+ * A grid tile: thumbnail, camera, time, what was seen; `score` is a line such as "similarity 0.97"; `reason`
+ * (the query's) reads the sighting again for new media links once those of the results have expired.
+ */
+export function sightingTile(sighting, score, reason) {
   const img = h("img", { class: "thumb", alt: `sighting ${sighting.id}`, loading: "lazy" });
   if (sighting.thumbnail_url) showImage(img, sighting.thumbnail_url);
   return h("button", { class: "tile", type: "button", dataset: { sightingId: sighting.id },
-    title: "open the context frame", onclick: () => openContext(sighting) },
+    title: "open the context frame", onclick: () => openContext(sighting, undefined, reason) },
   img,
   h("span", { class: "tile-what" }, seen(sighting)),
   score ? h("span", { class: "tile-score" }, score) : null,
@@ -27,16 +30,19 @@ function seen(sighting) {
 }
 
 /**
- * Opens the context frame of a sighting (an object from the API, or just its id) in the dialog,
- * with its details and links to search or trace it.
+ * Opens the context frame of a sighting in the dialog, with its details and links to search or trace it.
+ * `shown`: a sighting from the API, or {id, context_url} (an alert's); with a `reason` (the query's)
+ * and the permission to search, a sighting known only by its id, or whose media links have expired, is
+ * read again (audited with that reason). Media are opened only through the signed links the API returns.
  */
-export async function openContext(sightingOrId, title) {
+export async function openContext(shown, title, reason) {
   const body = h("div", { class: "context" }, h("p", { class: "muted" }, "Loading…"));
-  const shown = openDialog(title || "Sighting", body);
-  let sighting = typeof sightingOrId === "object" ? sightingOrId : null;
-  const id = sighting ? sighting.id : sightingOrId;
-  if (!sighting && may("search")) {
-    sighting = await request("GET", `/api/sightings/${id}`).catch(() => null);
+  const dialog = openDialog(title || "Sighting", body);
+  const id = shown.id;
+  let sighting = shown.box ? shown : null;
+  const stale = !shown.context_url || linkExpired(shown.context_url);
+  if ((!sighting || stale) && reason && may("search")) {
+    sighting = await request("GET", `/api/sightings/${id}`, { params: { reason } }).catch(() => sighting);
   }
   const frame = h("div", { class: "frame" });
   const img = h("img", { alt: `context frame of sighting ${id}` });
@@ -44,9 +50,11 @@ export async function openContext(sightingOrId, title) {
   img.addEventListener("load", () => {
     if (sighting) frame.append(boxOverlay(sighting.box, img.naturalWidth, img.naturalHeight));
   }, { once: true });
-  showImage(img, sighting?.context_url || `/api/sightings/${id}/context`);
+  const link = sighting?.context_url || shown.context_url;
+  if (link) showImage(img, link);
+  else img.alt = `sighting ${id} has no context frame`;
   fill(body, frame, sighting ? details(sighting) : h("p", {}, `Sighting ${id}`));
-  return shown;
+  return dialog;
 }
 
 function boxOverlay(box, width, height) {

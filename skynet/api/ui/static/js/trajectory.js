@@ -95,11 +95,11 @@ async function show(output, what, answer, query, signal) {
     answer.notes.length ? h("ul", { class: "notes" }, answer.notes.map((n) => h("li", {}, n))) : null,
     answer.stops.length ? h("div", { class: "trajectory-view" },
       h("div", { class: "map-box" }, mapWidget(cameras, answer)),
-      h("ol", { class: "timeline" }, timeline(answer)))
+      h("ol", { class: "timeline" }, timeline(answer, query)))
       : h("p", { class: "muted" }, "No sightings match."));
 }
 
-function timeline(answer) {
+function timeline(answer, query) {
   const after = new Map(answer.transitions.map((t) => [t.from_stop, t]));
   return answer.stops.flatMap((stop) => {
     const img = h("img", { class: "thumb", alt: `stop ${stop.index + 1}` });
@@ -114,7 +114,8 @@ function timeline(answer) {
         h("div", {}, formatSpan(stop.arrival, stop.departure)),
         h("small", { class: "muted" }, `stayed ${formatDuration(stop.dwell_s)}, ${stop.sighting_count} sighting(s)`)));
     if (stop.best_sighting_id) {
-      img.addEventListener("click", () => openContext(stop.best_sighting_id, `Stop ${stop.index + 1}`));
+      img.addEventListener("click",
+        () => openContext({ id: stop.best_sighting_id }, `Stop ${stop.index + 1}`, query.reason));
     }
     const move = after.get(stop.index);
     return move ? [item, moveItem(move)] : [item];
