@@ -3,8 +3,8 @@
 A test that needs a server or tool which ``make test`` installs (PostgreSQL, Mosquitto, the GStreamer RTSP
 server, Chromium, ffmpeg, openssl) and cannot have it calls :func:`require_server`: under CI (``CI=true``) the
 test FAILS, naming what is missing and why, so that a green run has tested what it says; elsewhere it skips
-with the same message. ``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl`` (any of
-them) withholds servers on purpose, to check that behaviour.
+with the same message. ``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,netns,ray`` (any
+of them) withholds servers on purpose, to check that behaviour (netns and ray: tests/cluster_support.py).
 
 Servers started here listen on 127.0.0.1 or on a Unix socket only, on a port the server itself bound (or,
 for Mosquitto, which cannot bind port 0, on a random port retried when it is taken); their owners stop
@@ -116,16 +116,21 @@ def _log_errors(path: Path) -> str:
 class PostgresServer:
     """A throw-away PostgreSQL server (Debian's binaries) in a temporary directory of its own. It listens on
     no TCP port, only on a Unix socket in that directory, so nothing can collide with it; :meth:`stop` shuts
-    it down and deletes the directory. As root it runs as the ``postgres`` user (PostgreSQL refuses root)."""
+    it down and deletes the directory. As root it runs as the ``postgres`` user (PostgreSQL refuses root).
+    ``tcp_port``: also listen on 127.0.0.1 at that port, and :attr:`url` names it; only where no other server can
+    hold the port, such as a private network namespace (tests/cluster_support.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tcp_port: int | None = None) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="skynet-pg-"))
         self.log = self.directory / "server.log"
+        self.tcp_port = tcp_port
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         """The ``postgres`` database; libpq takes a percent-encoded socket directory as the host."""
+        if self.tcp_port is not None:
+            return f"postgresql://postgres@127.0.0.1:{self.tcp_port}/postgres"
         return f"postgresql://postgres@{quote(str(self.directory), safe='')}/postgres"
 
     def start(self, timeout_s: float = 60.0) -> PostgresServer:
@@ -149,7 +154,9 @@ class PostgresServer:
         )
         if initdb.returncode != 0:
             raise ServerUnavailable(f"initdb failed: {(initdb.stderr or initdb.stdout).strip()[-500:]}")
-        settings = ["listen_addresses=", "fsync=off", "full_page_writes=off", "synchronous_commit=off"]
+        listen = "127.0.0.1" if self.tcp_port is not None else ""
+        settings = [f"listen_addresses={listen}", "fsync=off", "full_page_writes=off", "synchronous_commit=off"]
+        settings += [f"port={self.tcp_port}"] if self.tcp_port is not None else []
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [bindir / "postgres", "-D", data, "-k", self.directory, *(f"-c{s}" for s in settings)],
