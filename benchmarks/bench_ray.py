@@ -57,7 +57,7 @@ HEALTH = {
 PARTITION_HEALTH = "1000ms x 5"
 
 
-def _place(ray, name: str, url: str, node_id: str):
+def _place(ray, name: str, url: str, node_id: str, lease_s: float | None = None):
     """The stand-in camera ``name``, preferring node ``node_id`` (soft: on a restart it goes wherever it fits)."""
     from cluster_probe import Beating
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -68,7 +68,7 @@ def _place(ray, name: str, url: str, node_id: str):
         lifetime="detached",
         resources={"camera": 1},
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
-    ).remote(name, url)
+    ).remote(name, url, lease_s=lease_s)
     return actor, ray.get(actor.where.remote(), timeout=60)
 
 
@@ -117,48 +117,73 @@ def failover(directory: Path, kills: int) -> dict:
     return results
 
 
+LEASE_S = 2.0
+
+
 def partition(directory: Path) -> dict:
+    results = {}
+    cases = [  # label, SIGSTOP only the raylet (else the whole node), health checks, lease
+        (f"raylet SIGSTOP, {PARTITION_HEALTH}", True, PARTITION_HEALTH, None),
+        (f"node SIGSTOP, {PARTITION_HEALTH}", False, PARTITION_HEALTH, None),
+        ("node SIGSTOP, default", False, "default", None),
+        (f"raylet SIGSTOP, {PARTITION_HEALTH}, lease {LEASE_S:g} s", True, PARTITION_HEALTH, LEASE_S),
+        (f"node SIGSTOP, {PARTITION_HEALTH}, lease {LEASE_S:g} s", False, PARTITION_HEALTH, LEASE_S),
+    ]
+    for number, (label, raylet_only, health, lease_s) in enumerate(cases):
+        results[label] = _partition_case(directory / str(number), raylet_only, health, lease_s)
+    return results
+
+
+def _partition_case(directory: Path, raylet_only: bool, health: str, lease_s: float | None) -> dict:
+    """Freeze node b (the actor's) until the actor has restarted on a, 3 s more, then let b go on."""
     import cluster_probe
     import ray
 
-    results = {}
-    cases = [
-        (f"raylet SIGSTOP, {PARTITION_HEALTH}", True, PARTITION_HEALTH),
-        (f"node SIGSTOP, {PARTITION_HEALTH}", False, PARTITION_HEALTH),
-        ("node SIGSTOP, default", False, "default"),
-    ]
-    for number, (label, raylet_only, health) in enumerate(cases):
-        with _cluster(directory / str(number), HEALTH[health]) as cluster:
-            ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
-            nodes = wait_for_nodes(ray, ["a", "b"])
-            cluster_probe.create_schema(cluster.database_url)
-            _place(ray, "camera-1", cluster.database_url, nodes["b"])
-            time.sleep(1)
-            t0 = time.time()
-            cluster.freeze("b", raylet_only=raylet_only)
-            run = _wait_failover(ray, cluster, "camera-1", "b", nodes["b"], t0)
-            time.sleep(3)  # both instances may now run; then the partition heals
-            thawed = time.time()
-            cluster.thaw("b")
-            old = cluster_probe.instances(cluster.database_url, "camera-1")[0]
+    with _cluster(directory, HEALTH[health]) as cluster:
+        ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+        nodes = wait_for_nodes(ray, ["a", "b"])
+        cluster_probe.create_schema(cluster.database_url)
+        actor, _ = _place(ray, "camera-1", cluster.database_url, nodes["b"], lease_s)
+        time.sleep(1)
+        t0 = time.time()
+        cluster.freeze("b", raylet_only=raylet_only)
+        wait_for(lambda: "b" not in alive_nodes(ray), 120, "node b dead")
+        run = {"node_dead_s": round(time.time() - t0, 2)}
+        wait_for(lambda: _answering_node(ray, actor) not in (None, nodes["b"]), 120, "a restart")
+        run["actor_restarted_s"] = round(time.time() - t0, 2)
+        time.sleep(3)  # both instances may now run; then the partition heals
+        thawed = time.time()
+        cluster.thaw("b")
 
-            def old_silent() -> bool:
-                latest = cluster_probe.instances(cluster.database_url, "camera-1")[0]
-                return time.time() - latest.last > 2
+        def old_silent() -> bool:
+            latest = cluster_probe.instances(cluster.database_url, "camera-1")[0]
+            return time.time() - latest.last > 2
 
-            wait_for(old_silent, 60, "the old instance to stop beating", interval_s=0.5)
-            old = cluster_probe.instances(cluster.database_url, "camera-1")[0]
-            seconds, beats = cluster_probe.overlap(cluster.database_url, "camera-1")
-            node_b_left = [comm for _, comm in cluster.node_processes("b")]
-            run.update(
-                overlap_s=round(seconds, 2),
-                overlap_beats=beats,
-                old_beats_after_thaw=round(max(0.0, old.last - thawed), 2),
-                node_b_processes_after_thaw=node_b_left,
-                node_b_alive_in_gcs="b" in alive_nodes(ray),
-            )
-            results[label] = run
-    return results
+        wait_for(old_silent, 60, "the old instance to stop beating", interval_s=0.5)
+        new = wait_for(
+            lambda: cluster_probe.first_beat_after(cluster.database_url, "camera-1", t0, nodes["b"]),
+            60,
+            "the new instance to beat",
+        )
+        old = cluster_probe.instances(cluster.database_url, "camera-1")[0]
+        seconds, beats = cluster_probe.overlap(cluster.database_url, "camera-1")
+        run.update(
+            new_instance_beating_s=round(new.first - t0, 2),
+            overlap_s=round(seconds, 2),
+            overlap_beats=beats,
+            old_beats_after_thaw_s=round(max(0.0, old.last - thawed), 2),
+            node_b_processes_after_thaw=[comm for _, comm in cluster.node_processes("b")],
+            node_b_alive_in_gcs="b" in alive_nodes(ray),
+        )
+        return run
+
+
+def _answering_node(ray, actor) -> str | None:
+    """The node of the instance of ``actor`` that answers within a second, or None."""
+    try:
+        return ray.get(actor.where.remote(), timeout=1)[0]
+    except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+        return None
 
 
 class TransientJobError(Exception):
@@ -331,9 +356,10 @@ def table(report: dict) -> str:
         )
     for label, run in _cases(report, "partition"):
         lines.append(
-            f"partition {label:<24} dead {run['node_dead_s']} s, moved {run['actor_running_s']} s, overlap "
-            f"{run['overlap_s']} s ({run['overlap_beats']} beats), old beats {run['old_beats_after_thaw']} s after "
-            f"SIGCONT, node b processes left {len(run['node_b_processes_after_thaw'])}"
+            f"partition {label:<36} dead {run['node_dead_s']} s, restarted {run['actor_restarted_s']} s, new "
+            f"beating {run['new_instance_beating_s']} s, overlap {run['overlap_s']} s ({run['overlap_beats']} beats), "
+            f"old beats {run['old_beats_after_thaw_s']} s after SIGCONT, node b processes left "
+            f"{len(run['node_b_processes_after_thaw'])}"
         )
     for label, result in _cases(report, "tasks"):
         lines.append(f"tasks     {label:<22} {json.dumps(result)}")

@@ -4,6 +4,11 @@
 the moment it starts until its process ends: actor name, an id of its own for each start (instance), the Ray
 node it runs on, and the time. The rows show when and where each instance ran, how long a failover took, and
 whether two instances of one actor ever ran at once (the question "can a camera run twice?").
+
+With ``lease_s`` an instance writes only while it holds a lease on its name in PostgreSQL (:data:`LEASES`): taken
+when free or expired, with a fencing token that grows with each new holder, renewed in the same transaction as each
+row it writes, so an instance that lost its lease writes nothing more. That is the guard that Ray alone does not
+give (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -18,21 +23,37 @@ import psycopg
 import ray
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS beats (actor text, instance text, node text, pid int, at double precision)"
+LEASES = (
+    "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, token bigint NOT NULL,"
+    " expires double precision NOT NULL)"
+)
+NOW = "extract(epoch FROM clock_timestamp())"
+ACQUIRE = f"""
+    INSERT INTO leases AS lease VALUES (%(name)s, %(holder)s, 1, {NOW} + %(ttl)s)
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = lease.token + 1, expires = excluded.expires
+    WHERE lease.expires < {NOW}
+    RETURNING token"""
+RENEW = f"""
+    UPDATE leases SET expires = {NOW} + %(ttl)s
+    WHERE name = %(name)s AND holder = %(holder)s AND token = %(token)s AND expires > {NOW}
+    RETURNING token"""
 
 
 def create_schema(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(SCHEMA)
+        connection.execute(LEASES)
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class Beating:
     """Heartbeats from a thread of its own, so they go on while Ray cannot reach the actor."""
 
-    def __init__(self, name: str, database_url: str, period_s: float = 0.1) -> None:
+    def __init__(self, name: str, database_url: str, period_s: float = 0.1, lease_s: float | None = None) -> None:
         self.name, self.instance = name, uuid.uuid4().hex
         self.node = ray.get_runtime_context().get_node_id()
-        self.database_url, self.period_s = database_url, period_s
+        self.database_url, self.period_s, self.lease_s = database_url, period_s, lease_s
+        self.token: int | None = None
         threading.Thread(target=self._beat, daemon=True).start()
 
     def _beat(self) -> None:
@@ -40,13 +61,22 @@ class Beating:
         while True:
             try:
                 connection = connection or psycopg.connect(self.database_url, autocommit=True, connect_timeout=2)
-                connection.execute(
-                    "INSERT INTO beats VALUES (%s, %s, %s, %s, %s)",
-                    (self.name, self.instance, self.node, os.getpid(), time.time()),
-                )
+                with connection.transaction():
+                    if self.lease_s is None or self._hold(connection):
+                        connection.execute(
+                            "INSERT INTO beats VALUES (%s, %s, %s, %s, %s)",
+                            (self.name, self.instance, self.node, os.getpid(), time.time()),
+                        )
             except psycopg.Error:
                 connection = None
             time.sleep(self.period_s)
+
+    def _hold(self, connection: psycopg.Connection) -> bool:
+        """Renew the lease this instance holds, or take it if it is free or expired; False while another holds it."""
+        lease = {"name": self.name, "holder": self.instance, "ttl": self.lease_s, "token": self.token}
+        row = connection.execute(RENEW if self.token else ACQUIRE, lease).fetchone()
+        self.token = row[0] if row else None
+        return row is not None
 
     def where(self) -> tuple[str, str]:
         """(node id, instance id) of the instance that answers."""
