@@ -32,9 +32,7 @@ import uvicorn
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.app import SystemRole, build
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.index.synthetic import clustered_embeddings
@@ -65,16 +63,14 @@ def fill(catalog: Catalog, n: int) -> None:
 
 
 def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
-    """The server process: the API over the store in ``data_dir`` on 127.0.0.1:``port``."""
+    """The server process: an API node over the store in ``data_dir`` on 127.0.0.1:``port``, built as
+    ``skynet serve`` builds its system (``upload_analyzers`` analysers of the installed model packs, or none)."""
     settings = Settings(data_dir=data_dir, model_dir=Settings().models_path)  # the installed model packs
-    catalog = Catalog.open(data_dir)
-    analyze = None
-    if upload_analyzers:
-        from skynet.detectors.pool import AnalyzerPool
-
-        analyze = AnalyzerPool.from_settings(settings, size=upload_analyzers)
-    services = Services(settings, catalog, Auth(catalog.store.users), analyze=analyze)
-    uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning")
+    system = build(settings, SystemRole.API_NODE, analysers=upload_analyzers)
+    try:
+        uvicorn.run(system.api, host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        system.close()
 
 
 def serve(data_dir: Path, upload_analyzers: int) -> tuple[multiprocessing.Process, str]:

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/run_scenario.py /tmp/scenario [--json results.json] [--out DIR]
 
-What ``skynet serve`` runs — ServiceRuntime (camera workers, batching store writer, watch-list
-matcher, alert fan-out) and the FastAPI app under uvicorn on 127.0.0.1 — on a fresh data
-directory, driven only through its HTTP API:
+What ``skynet serve`` runs — the all-in-one system of the composition root (camera workers, batching
+store writer, watch-list matcher, alert fan-out, jobs, the FastAPI app) under uvicorn on 127.0.0.1 —
+on a fresh data directory, driven only through its HTTP API:
 
 1. every watch-list pick goes on the watch-list (``POST /api/watchlist``: people by their held-back
    photos, vehicles by exact plate), and a client listens on ``WS /api/live`` for alerts;
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -52,14 +51,9 @@ from ingest_support import RtspServer, rtsp_server_available
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.app import System, SystemRole, build
 from skynet.config import Settings
-from skynet.detectors.batching import camera_pool
-from skynet.index.catalog import Catalog
 from skynet.records import Camera
-from skynet.service.runtime import ServiceRuntime
 
 REASON = "scenario benchmark"
 TARGETS = {  # (result path, minimum or maximum, target) from issue 6
@@ -74,10 +68,9 @@ TARGETS = {  # (result path, minimum or maximum, target) from issue 6
 
 @dataclass
 class Service:
-    """The in-process service: its runtime, the HTTP base URL, an admin token, every stored sighting."""
+    """The in-process service: its system, the HTTP base URL, an admin token, every stored sighting."""
 
-    runtime: ServiceRuntime
-    catalog: Catalog
+    system: System
     server: uvicorn.Server
     thread: threading.Thread
     base: str
@@ -85,42 +78,20 @@ class Service:
     sightings: list = field(default_factory=list)
 
     def close(self) -> None:
-        """Stop the server (the runtime stops its cameras and flushes the writer), close the store."""
+        """Stop the server (the system stops its cameras and flushes the writer), close the store."""
         self.server.should_exit = True
         self.thread.join(60)
-        self.catalog.close()
+        self.system.close()
 
 
 def start_service(settings: Settings, analysers: int) -> Service:
-    """Wire the service as ``skynet serve`` does and serve it on a free local port."""
-    pool = camera_pool(
-        settings.model_copy(update={"intra_op_threads": 1}), size=analysers, lazy_embedding=True, lazy_reading=True
-    )
-    catalog = Catalog.from_settings(settings)
-    store = catalog.store
+    """The system ``skynet serve`` runs, built by the composition root and served on a free local port."""
+    system = build(settings, SystemRole.ALL_IN_ONE, analysers=analysers)
+    store = system.catalog.store
     user = store.users.add_user(User("scenario", Role.ADMIN, time.time()))
     token, _ = issue_token(store.users, user, time.time(), ttl_s=24 * 3600)
-    runtime = ServiceRuntime(settings, catalog, pool, store.outbox)
-    services = Services(
-        settings,
-        catalog,
-        Auth(store.users),
-        hub=runtime.hub,
-        analyze=pool.analyze,
-        cameras=runtime.cameras,
-        make_reindexer=lambda: runtime.reindexer(analysers),
-        on_watchlist_change=runtime.matcher.invalidate,
-    )
-    app = create_app(services)
-    serve_services = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(application):
-        async with runtime.lifespan(application), serve_services(application):
-            yield
-
-    app.router.lifespan_context = lifespan
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio"))
+    config = uvicorn.Config(system.api, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -129,8 +100,8 @@ def start_service(settings: Settings, analysers: int) -> Service:
             raise RuntimeError("the service did not start within 60 s")
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]  # the port the server bound (port 0: the OS chose)
-    service = Service(runtime, catalog, server, thread, f"http://127.0.0.1:{port}", token)
-    runtime.writer.add_listener(service.sightings.extend)
+    service = Service(system, server, thread, f"http://127.0.0.1:{port}", token)
+    system.writer.add_listener(service.sightings.extend)
     return service
 
 
@@ -208,12 +179,14 @@ def run_live(service: Service, client: httpx.Client, scenario: Path, manifest: d
                 },
             ).raise_for_status()
         time.sleep(max(0.0, t0 + seconds - time.time()))
-        statuses = [service.runtime.cameras.status(c["id"]) for c in live]
+        cameras = service.system.camera_workers
+        assert cameras is not None
+        statuses = [cameras.status(c["id"]) for c in live]
         for c in live:
-            service.runtime.cameras.stop_camera(c["id"])
+            cameras.stop_camera(c["id"])
     finally:
         server.kill()
-    service.runtime.writer.flush()
+    service.system.writer.flush()
     read = sum(s.frames_read for s in statuses if s)
     analysed = sum(s.frames_analysed for s in statuses if s)
     dropped = sum(s.frames_dropped for s in statuses if s)
@@ -235,7 +208,7 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
     if not archive:
         return {"cameras": 0}
     for c in archive:  # archive-only cameras: positioned, no live source, so no worker runs for them
-        service.catalog.store.cameras.save(
+        service.system.catalog.store.cameras.save(
             Camera(c["id"], c["name"], "", c["latitude"], c["longitude"], ("scenario", "archive"))
         )
     files = [scenario / c["file"] for c in archive]
@@ -255,7 +228,7 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
             if record["state"] in ("done", "failed"):
                 done.setdefault(job, record)
     wall = time.perf_counter() - started
-    service.runtime.writer.flush()
+    service.system.writer.flush()
     frames = sum(r["frames"] for r in done.values())
     video_s = len(archive) * manifest["params"]["seconds"]
     return {

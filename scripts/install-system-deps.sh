@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when they are missing: a CJK font (synthetic plates), ffmpeg
 # (test clips), the GStreamer RTSP server (live-camera tests), Mosquitto (MQTT alerts), PostgreSQL (store),
-# Chromium (web UI tests).
+# Chromium (web UI tests), Kannel with its fake SMSC (SMS alerts), aiosmtpd for the system python3 (e-mail alerts).
 # Needs root or sudo; without either it says what to install and carries on (those tests skip, or fail
 # under CI=true).
 #   scripts/install-system-deps.sh [PACKAGE ...]    (default: every package the tests use)
@@ -10,6 +10,7 @@ set -euo pipefail
 packages=(
     fonts-wqy-zenhei ffmpeg mosquitto postgresql chromium
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+    kannel kannel-extras python3-aiosmtpd
 )
 [ $# -gt 0 ] && packages=("$@")
 missing=()

@@ -6,6 +6,7 @@ stage passes on, in the spirit of ``supervision.Detections``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -244,6 +245,7 @@ class WatchlistEntry:
     embeddings: tuple[np.ndarray, ...] = ()
     min_similarity: float | None = None
     id: int | None = None
+    recipients: tuple[str, ...] = ()  # phone numbers and e-mail addresses told of its alerts (Recipient.parse)
 
     def active(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
@@ -265,13 +267,17 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """One append-only audit-log line: who did what, when, and the reason or case number given."""
+    """One append-only audit-log line: who did what, when, and the reason or case number given; the API
+    token the request came with (``token_id``) and, for a token an admin minted for another user, that
+    admin (``token_minted_by``), where known."""
 
     at: float
     actor: str
     action: str
     reason: str | None = None
     detail: dict = field(default_factory=dict)
+    token_id: int | None = None
+    token_minted_by: str | None = None
     id: int | None = None
 
 
@@ -305,9 +311,18 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
 
 
+class Channel(StrEnum):
+    """How a delivery leaves: a signed webhook POST, an SMS through Kannel, an e-mail over SMTP."""
+
+    WEBHOOK = "webhook"
+    SMS = "sms"
+    EMAIL = "email"
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One JSON body for one webhook target; ``attempts`` counts attempts started, this one included."""
+    """One message for one target of a channel (a webhook's name, a phone number, an e-mail address), as the
+    outbox keeps it; ``attempts`` counts attempts started, this one included."""
 
     id: int
     target: str
@@ -317,3 +332,42 @@ class Delivery:
     attempts: int = 0
     state: DeliveryState = DeliveryState.PENDING
     last_error: str | None = None
+    delivered_at: float | None = None
+
+
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+_PHONE = re.compile(r"\+?[0-9]{3,15}")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")  # ASCII only
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who an SMS or e-mail alert goes to: a phone number (digits, an optional leading ``+``) or an e-mail
+    address. Personal data: logs show :meth:`masked`."""
+
+    channel: Channel
+    address: str
+
+    @classmethod
+    def parse(cls, text: str) -> Recipient:
+        """A phone number (spaces, dots, dashes and brackets dropped: ``+86 138-0000-0001`` is
+        ``+8613800000001``) or an e-mail address (anything with an ``@``: ASCII, as every SMTP server takes
+        it); ValueError for anything else."""
+        text = text.strip()
+        if "@" in text:
+            if not _EMAIL.fullmatch(text):
+                raise ValueError(f"{text!r} is not an e-mail address (name@example.org)")
+            return cls(Channel.EMAIL, text)
+        number = _PHONE_SEPARATORS.sub("", text)
+        if not _PHONE.fullmatch(number):
+            raise ValueError(f"{text!r} is neither a phone number (+8613800000001) nor an e-mail address")
+        return cls(Channel.SMS, number)
+
+    def masked(self) -> str:
+        """The address with its middle hidden (``+86138*****01``, ``d***@example.org``), for logs."""
+        if self.channel is Channel.EMAIL:
+            local, _, domain = self.address.rpartition("@")
+            return f"{local[:1]}***@{domain}"
+        keep = min(3, len(self.address) // 4)
+        hidden = "*" * (len(self.address) - 2 * keep)
+        return self.address[:keep] + hidden + (self.address[-keep:] if keep else "")

@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 
 from skynet.accounts.credentials import hash_password, issue_token
 from skynet.accounts.model import Role, User
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.api.deps import camera_service
+from skynet.app import System, SystemRole, build
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.records import Box, Camera, Detections, FaceDetection
+from skynet.services.cameras import CameraControl, CameraService
 
 DIM = 8
 PASSWORD = "correct horse battery staple"
@@ -57,28 +57,44 @@ def _key(bgr: tuple[int, ...]) -> tuple[int, int, int]:
 @dataclass
 class Api:
     client: TestClient
-    services: Services
+    system: System
     analyzer: FakeAnalyzer
     tokens: dict[str, str]  # role -> token
 
     def as_role(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
+    @property
+    def catalog(self) -> Catalog:
+        return self.system.catalog
 
-def make_api(data_dir: Path, clock=None, **settings_given) -> Api:
-    """A service over a fresh store in ``data_dir`` with cameras cam-a/cam-b and one user per role;
-    ``settings_given`` overrides settings."""
+    def use_cameras(self, control: CameraControl) -> None:
+        """Let the camera routes drive ``control`` as the running camera workers."""
+        system = self.system
+        cameras = CameraService(system.catalog.store, system.auditor, system.cameras.policy, control)
+        self.client.app.dependency_overrides[camera_service] = lambda: cameras
+
+    def close(self) -> None:
+        self.client.close()
+        self.system.close()
+
+
+def make_api(data_dir: Path, clock=None, analyzer=None, **settings_given) -> Api:
+    """An API node over a fresh store in ``data_dir`` with cameras cam-a/cam-b and one user per role, its
+    photos analysed by ``analyzer`` (default a :class:`FakeAnalyzer`); ``settings_given`` overrides settings."""
     settings = Settings(
         **{"data_dir": data_dir, "max_image_bytes": 200_000, "camera_networks": CAMERA_NETWORKS, **settings_given}
     )
     catalog = Catalog.open(data_dir)
     catalog.store.cameras.save(Camera("cam-a", "Gate A", SECRET_URL, 22.81, 108.32))
     catalog.store.cameras.save(Camera("cam-b", "Bridge B", "rtsp://10.0.0.8/stream", 22.82, 108.33))
-    auth = Auth(catalog.store.users, audit=catalog.store.audit.append, **({} if clock is None else {"clock": clock}))
-    analyzer = FakeAnalyzer()
-    services = Services(settings, catalog, auth, analyze=analyzer)
+    analyzer = FakeAnalyzer() if analyzer is None else analyzer
+    system = build(
+        settings, SystemRole.API_NODE, analyzer=analyzer, catalog=catalog, **({} if clock is None else {"clock": clock})
+    )
     tokens = {}
     for role in Role:
         user = catalog.store.users.add_user(User(role.value, role, 0.0, hash_password(PASSWORD)))
-        tokens[role.value] = issue_token(catalog.store.users, user, auth.clock())[0]
-    return Api(TestClient(create_app(services)), services, analyzer, tokens)
+        tokens[role.value] = issue_token(catalog.store.users, user, system.clock())[0]
+    assert system.api is not None
+    return Api(TestClient(system.api), system, analyzer, tokens)

@@ -1,14 +1,15 @@
 """The real servers and tools the tests use, and what a test does when one is missing.
 
 A test that needs a server or tool which ``make test`` installs (PostgreSQL, Mosquitto, the GStreamer RTSP
-server, Chromium, ffmpeg, openssl) and cannot have it calls :func:`require_server`: under CI (``CI=true``) the
-test FAILS, naming what is missing and why, so that a green run has tested what it says; elsewhere it skips
-with the same message. ``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,netns,ray`` (any
-of them) withholds servers on purpose, to check that behaviour (netns and ray: tests/cluster_support.py).
+server, Chromium, ffmpeg, openssl, Kannel, the aiosmtpd SMTP server) and cannot have it calls
+:func:`require_server`: under CI (``CI=true``) the test FAILS, naming what is missing and why, so that a green
+run has tested what it says; elsewhere it skips with the same message.
+``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,kannel,smtp,netns,ray`` (any of them)
+withholds servers on purpose, to check that behaviour (netns and ray: tests/cluster_support.py).
 
-Servers started here listen on 127.0.0.1 or on a Unix socket only, on a port the server itself bound (or,
-for Mosquitto, which cannot bind port 0, on a random port retried when it is taken); their owners stop
-them: the fixtures in conftest.py and the tests' ``finally`` blocks.
+Servers started here (and in message_servers.py) listen on 127.0.0.1 or on a Unix socket only, on a port the
+server itself bound (or, for Mosquitto and Kannel, which cannot bind port 0, on random ports retried when one
+is taken); their owners stop them: the fixtures in conftest.py and the tests' ``finally`` blocks.
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ def _chromium() -> str | None:
     return None
 
 
+def _kannel() -> str | None:
+    from message_servers import kannel_unavailable
+
+    return kannel_unavailable()
+
+
+def _smtp() -> str | None:
+    from message_servers import smtp_unavailable
+
+    return smtp_unavailable()
+
+
 # name (for the ``requires`` marker and $SKYNET_TEST_WITHOUT) -> (what the message calls it, its check)
 REQUIREMENTS: dict[str, tuple[str, Callable[[], str | None]]] = {
     "ffmpeg": ("ffmpeg", _ffmpeg),
@@ -89,6 +102,8 @@ REQUIREMENTS: dict[str, tuple[str, Callable[[], str | None]]] = {
     "mosquitto": ("Mosquitto", _mosquitto),
     "rtsp": ("the GStreamer RTSP test server", _rtsp),
     "chromium": ("Chromium", _chromium),
+    "kannel": ("Kannel (bearerbox, smsbox, fakesmsc)", _kannel),
+    "smtp": ("the aiosmtpd SMTP test server", _smtp),
 }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from skynet.alerts import DeliveryOutbox, MemoryOutbox
-from skynet.records import DeliveryState
+from skynet.records import Channel, DeliveryState
 
 OUTBOXES: dict[str, Callable[[], DeliveryOutbox]] = {"memory": MemoryOutbox}
 
@@ -45,8 +45,24 @@ def test_a_claimed_delivery_is_leased_and_comes_back_when_the_lease_ends(outbox)
 def test_done_deliveries_are_never_claimed_again(outbox):
     delivery_id = outbox.enqueue("siem", b"x", now=0.0)
     outbox.claim(0.0, 10, 5.0)
-    outbox.mark_done(delivery_id)
+    outbox.mark_done(delivery_id, now=3.5)
     assert claimed_ids(outbox, now=1e9) == [] and outbox.next_due() is None
+    done = outbox.get(delivery_id)
+    assert (done.state, done.delivered_at, done.attempts) == (DeliveryState.DONE, 3.5, 1)  # the delivery log
+
+
+def test_each_channel_has_its_own_queue_in_one_outbox(outbox):
+    sms, email = outbox.for_channel(Channel.SMS), outbox.for_channel(Channel.EMAIL)
+    hook = outbox.enqueue("siem", b"w", now=1.0)
+    text = sms.enqueue("+8613800000001", b"s", now=2.0)
+    mail = email.enqueue("duty@example.org", b"e", now=3.0)
+    assert len({hook, text, mail}) == 3  # one sequence of ids
+    assert (outbox.next_due(), sms.next_due(), email.next_due()) == (1.0, 2.0, 3.0)
+    assert [d.target for d in sms.claim(10.0, 10, 5.0)] == ["+8613800000001"]
+    assert claimed_ids(email, now=10.0) == [mail] and claimed_ids(outbox, now=10.0) == [hook]
+    sms.mark_failed(text, "Kannel answered HTTP 503", next_attempt_at=30.0)
+    assert sms.next_due() == 30.0 and outbox.for_channel(Channel.WEBHOOK).next_due() == 40.0
+    assert outbox.get(text).last_error == "Kannel answered HTTP 503"
 
 
 def test_failed_attempts_are_rescheduled_or_given_up(outbox):

@@ -14,8 +14,9 @@ from tls_support import self_signed
 from waiting import wait_for
 
 from skynet.alerts.events import EventType, LiveEvent
-from skynet.api.sightings import media_file
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
+from skynet.services.reindex import ReindexJobs
+from skynet.services.sightings import media_file
 from skynet.store.sightings import SightingMedia
 
 T0 = 1_750_000_000.0
@@ -25,8 +26,7 @@ T0 = 1_750_000_000.0
 def api(tmp_path: Path) -> Api:
     api = make_api(tmp_path)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 def unit(*values: float) -> np.ndarray:
@@ -41,13 +41,13 @@ def thumb() -> SightingMedia:
 
 def add_face(api: Api, t: float, embedding: np.ndarray, camera: str = "cam-a") -> int:
     sighting = Sighting(camera, SightingKind.FACE, t, t + 2, t, Box(10, 10, 50, 60), 0.8, embedding=embedding)
-    return api.services.catalog.add_sightings([sighting], [thumb()])[0]
+    return api.catalog.add_sightings([sighting], [thumb()])[0]
 
 
 def add_plate(api: Api, t: float, text: str, camera: str = "cam-a") -> int:
     read = PlateText(text, (0.9,) * len(text))
     sighting = Sighting(camera, SightingKind.PLATE, t, t + 1, t, Box(5, 5, 100, 40), 0.7, plate=read)
-    return api.services.catalog.add_sightings([sighting], [thumb()])[0]
+    return api.catalog.add_sightings([sighting], [thumb()])[0]
 
 
 def audit(api: Api) -> list[dict]:
@@ -86,8 +86,7 @@ def test_expired_token_is_refused(tmp_path: Path) -> None:
         response = api.client.get("/api/cameras", headers=api.as_role("operator"))
         assert response.status_code == 401 and "expired" in response.json()["detail"]
     finally:
-        api.client.close()
-        api.services.catalog.close()
+        api.close()
 
 
 @pytest.mark.parametrize(
@@ -121,7 +120,7 @@ def test_login_and_logout(api: Api) -> None:
     assert api.client.post("/api/logout", headers=headers).status_code == 204
     assert api.client.get("/api/watchlist", headers=headers).status_code == 401
     # the token is stored hashed only
-    assert body["token"] not in (api.services.settings.data_dir / "skynet.db").read_bytes().decode("latin-1")
+    assert body["token"] not in (api.system.settings.data_dir / "skynet.db").read_bytes().decode("latin-1")
 
 
 def test_malformed_json_is_a_clear_422(api: Api) -> None:
@@ -351,7 +350,7 @@ class Workers:
 
 
 def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sightings(api: Api) -> None:
-    api.services.cameras = workers = Workers()
+    api.use_cameras(workers := Workers())
     headers = api.as_role("admin")
     api.client.post("/api/cameras", headers=headers, json={"id": "cam-c", "name": "C", "source_url": "rtsp://h/c"})
     api.client.patch("/api/cameras/cam-c", headers=headers, json={"source_url": "rtsp://h/c2"})
@@ -363,7 +362,7 @@ def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sighti
 
 
 def test_camera_tls_settings_are_kept_checked_and_turning_verification_off_is_audited(api: Api, tmp_path) -> None:
-    api.services.cameras = workers = Workers()
+    api.use_cameras(workers := Workers())
     headers = api.as_role("operator")
     ca_file = str(self_signed(tmp_path / "camera").cert)
     url = "https://viewer:pw123@10.0.0.9/video.mjpg"
@@ -452,8 +451,8 @@ def test_watchlist_entries_are_validated_listed_deleted_and_audited(api: Api) ->
         },
     )
     assert plate.status_code == 201 and plate.json()["plate_pattern"] == "桂B1*5"
-    expired = api.services.catalog.store.watchlists.add(
-        api.services.catalog.store.watchlists.all()[1].__class__(
+    expired = api.catalog.store.watchlists.add(
+        api.catalog.store.watchlists.all()[1].__class__(
             SightingKind.PLATE, "old", "case 1", "admin", 0.0, 1.0, "粤A12345"
         )
     )
@@ -491,7 +490,7 @@ def test_watchlist_entries_are_validated_listed_deleted_and_audited(api: Api) ->
 
 
 def test_alerts_listed_and_acknowledged(api: Api) -> None:
-    store = api.services.catalog.store
+    store = api.catalog.store
     sid = add_plate(api, T0, "桂B12345")
     api.client.post(
         "/api/watchlist",
@@ -518,8 +517,8 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
     operator = api.as_role("operator")
     ticket = api.client.post("/api/stream-tickets", json={"path": "/api/live"}, headers=operator).json()["ticket"]
     with api.client.websocket_connect(f"/api/live?ticket={ticket}") as ws:
-        wait_for(lambda: api.services.hub.subscriber_count, 5, "the WebSocket to subscribe")
-        api.services.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert": 1}))
+        wait_for(lambda: api.system.hub.subscriber_count, 5, "the WebSocket to subscribe")
+        api.system.hub.publish(LiveEvent(EventType.ALERT, T0, {"alert": 1}))
         assert json.loads(ws.receive_text()) == {"type": "alert", "at": T0, "data": {"alert": 1}}
 
 
@@ -547,7 +546,7 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
         "/api/jobs/reindex", headers=headers, json={"paths": [str(videos[0])], "camera": "cam-a"}
     )
     assert no_runner.status_code == 503
-    api.services.make_reindexer = FakeReindexer
+    api.system.runner.register(ReindexJobs(api.catalog.store, FakeReindexer))
     missing = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], "camera": "cam-a"})
     assert missing.status_code == 400 and "/nowhere.mp4" in missing.json()["detail"]
     started = api.client.post(
@@ -555,7 +554,7 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
     )
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
-    api.services.jobs.join(10)
+    api.system.runner.join(10)
     job = api.client.get(f"/api/jobs/{job_id}", headers=headers).json()
     assert job["state"] == "done" and job["files_total"] == 2 and job["files_done"] == 2
     assert job["frames"] == 30 and job["sightings"] == 4 and job["errors"] == [f"{videos[1]}: cannot decode"]
@@ -589,7 +588,7 @@ def test_snapshot_and_mjpeg_preview_show_boxes(api: Api) -> None:
 
     headers = api.as_role("operator")
     assert api.client.get("/api/cameras/cam-a/snapshot", headers=headers).status_code == 404  # no workers
-    api.services.cameras = LiveWorkers()
+    api.use_cameras(LiveWorkers())
     response = api.client.get("/api/cameras/cam-a/snapshot", headers=headers)
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
@@ -621,7 +620,7 @@ def test_server_start_closes_interrupted_jobs_and_limits_blas_threads(api: Api) 
             if pool["user_api"] == "blas" and "numpy" in pool["filepath"]
         }
 
-    store = api.services.catalog.store
+    store = api.catalog.store
     stale = store.jobs.add(Job("reindex", "operator", T0, T0, JobState.RUNNING))
     before = max(blas_threads().values())
     with api.client:  # runs the lifespan: Services.start(), then Services.stop()

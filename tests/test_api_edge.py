@@ -34,8 +34,7 @@ class Clock:
 def api(tmp_path: Path):
     api = make_api(tmp_path)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 @pytest.mark.parametrize(
@@ -98,8 +97,8 @@ def test_refusals_write_the_first_at_once_and_the_repeats_as_one_row_a_minute() 
 
 
 def test_bad_tokens_and_refused_permissions_are_audited_and_bad_tokens_throttled(api: Api) -> None:
-    store = api.services.catalog.store
-    auth = api.services.auth
+    store = api.catalog.store
+    auth = api.system.auth
     auth.token_throttle = TokenThrottle(max_failures=3, window_s=60)
     expired, _ = issue_token(store.users, store.users.get_user("operator"), auth.clock() - 7200, ttl_s=3600)
     answers = [api.client.get("/api/alerts", headers={"Authorization": f"Bearer {t}"}) for t in (expired, "x", "y")]

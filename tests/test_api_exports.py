@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from api_support import SECRET_URL, Api, colour_jpeg, make_api
 
-from skynet.api.zipstream import Member, zip_chunks
+from skynet.services.zipstream import Member, zip_chunks
 from skynet.records import Box, Origin, PlateText, Sighting, SightingKind
 from skynet.store.sightings import SightingMedia
 
@@ -68,10 +68,9 @@ def api(tmp_path: Path):
         SightingMedia(thumbnail=colour_jpeg((i, 2, 3), 16), context=colour_jpeg((3, 2, i), 32))
         for i in range(len(sightings))
     ]
-    api.ids = api.services.catalog.add_sightings(sightings, media)
+    api.ids = api.catalog.add_sightings(sightings, media)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 def _export(api: Api, role: str = "investigator", **body):
@@ -103,8 +102,8 @@ def test_export_by_ids_is_a_complete_audited_case_file(api: Api) -> None:
         f"thumbnails/{plate_id}.jpg",
         f"context/{plate_id}.jpg",
     }
-    stored = api.services.catalog.store.sightings.get(face_id)
-    assert files[f"thumbnails/{face_id}.jpg"] == (api.services.settings.data_dir / stored.thumbnail_path).read_bytes()
+    stored = api.catalog.store.sightings.get(face_id)
+    assert files[f"thumbnails/{face_id}.jpg"] == (api.system.settings.data_dir / stored.thumbnail_path).read_bytes()
 
     rows = _rows(files)
     assert [int(r["sighting_id"]) for r in rows] == [face_id, plate_id]  # oldest first, once each
@@ -122,7 +121,7 @@ def test_export_by_ids_is_a_complete_audited_case_file(api: Api) -> None:
         name: hashlib.sha256(data).hexdigest() for name, data in files.items() if name != "manifest.json"
     }
 
-    [event] = api.services.catalog.store.audit.events(10, action="export")
+    [event] = api.catalog.store.audit.events(10, action="export")
     assert (event.actor, event.action, event.reason) == ("investigator", "export.create", CASE)
     assert event.detail["export"] == manifest["export_id"] and event.detail["sighting_ids"] == [face_id, plate_id]
 
@@ -170,7 +169,7 @@ def test_bad_export_requests_get_clear_answers(api: Api) -> None:
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
     not_a_face = _export(api, face={"sighting_id": api.ids[3]})
     assert not_a_face.status_code == 422 and "not a face" in not_a_face.json()["detail"]
-    assert api.services.catalog.store.audit.events(10, action="export") == []  # refused exports are not exports
+    assert api.catalog.store.audit.events(10, action="export") == []  # refused exports are not exports
 
 
 def test_the_zip_goes_out_member_by_member() -> None:

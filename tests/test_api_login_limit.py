@@ -27,10 +27,9 @@ class Clock:
 def api(tmp_path: Path):
     api = make_api(tmp_path)
     api.clock = Clock()
-    api.services.auth.login_throttle = LoginThrottle(max_failures=5, window_s=60, clock=api.clock)
+    api.system.auth.login_throttle = LoginThrottle(max_failures=5, window_s=60, clock=api.clock)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 def _login(client: TestClient, user: str, password: str) -> int:
@@ -85,7 +84,7 @@ def test_failed_logins_are_audited_and_logged_without_the_password(api: Api, cap
         assert _login(api.client, "admin", WRONG) == 401
         assert _login(api.client, "nobody", WRONG) == 401
         assert _login(api.client, "admin", PASSWORD) == 200
-    store = api.services.catalog.store
+    store = api.catalog.store
     failed = store.audit.events(10, action="auth.login_failed")
     assert [(e.actor, e.detail["client"]) for e in failed] == [("nobody", "testclient"), ("admin", "testclient")]
     assert [e.actor for e in store.audit.events(10, action="auth.login")] == ["admin"]

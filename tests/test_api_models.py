@@ -12,9 +12,7 @@ from fastapi.testclient import TestClient
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.app import SystemRole, build
 from skynet.config import Settings
 from skynet.images import load_image
 from skynet.index.catalog import Catalog
@@ -47,9 +45,10 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
                 identity_of[sid] = person
         admin = catalog.store.users.add_user(User("admin", Role.ADMIN, 0.0))
         token, _ = issue_token(catalog.store.users, admin, 0.0, ttl_s=None)
-        client = TestClient(
-            create_app(Services(settings, catalog, Auth(catalog.store.users), analyze=analyzer.analyze))
-        )
+    # the analyser the test session loaded analyses the uploads (an API node otherwise loads its own)
+    system = build(settings, SystemRole.API_NODE, analyzer=analyzer.analyze, catalog=Catalog.open(tmp_path))
+    try:
+        client = TestClient(system.api)
         for person in chosen:
             query = sorted(people[person])[ENROLLED]
             response = client.post(
@@ -61,3 +60,5 @@ def test_uploaded_photo_finds_the_same_person(tmp_path: Path, analyzer, shared_d
             assert response.status_code == 200, response.text
             found = [identity_of[r["sighting"]["id"]] for r in response.json()["results"]]
             assert found[0] == person and found.count(person) >= ENROLLED - 1, (person, found)
+    finally:
+        system.close()

@@ -12,6 +12,7 @@ from api_support import colour_jpeg, make_api
 from hypothesis import HealthCheck, assume, given, settings
 
 from skynet.records import Box, PlateText, Sighting, SightingKind
+from skynet.services.reindex import ReindexJobs
 from skynet.store.sightings import SightingMedia
 
 EXAMPLES = 20
@@ -35,7 +36,7 @@ def seeded_api(data_dir: Path):
     api = make_api(data_dir, camera_file_dirs=[Path.cwd()], camera_devices=True)
     media = SightingMedia(thumbnail=colour_jpeg((1, 2, 3), 16), context=colour_jpeg((3, 2, 1), 32))
     embedding = np.ones(8, np.float32)
-    api.services.catalog.add_sightings(
+    api.catalog.add_sightings(
         [
             Sighting("cam-a", SightingKind.FACE, 1.0, 2.0, 1.0, Box(0, 0, 9, 9), 0.5, embedding=embedding),
             Sighting(
@@ -51,8 +52,8 @@ def seeded_api(data_dir: Path):
         ],
         [media, media],
     )
-    api.services.make_reindexer = NoJobs
-    api.services.start_reembedding = lambda user: None  # search already uses the configured model: 409
+    api.system.runner.register(ReindexJobs(api.catalog.store, NoJobs))
+    # search already uses the configured model: re-embedding answers 409
     api.analyzer.register((200, 200, 200), (Box(0, 0, 5, 5), embedding))
     return api
 
@@ -85,8 +86,7 @@ def test_api_survives_generated_requests(tmp_path: Path) -> None:
 
             check()
         # the generated requests were authenticated and got past validation: searches and camera changes were audited
-        actions = {e.action for e in api.services.catalog.store.audit.events(10_000)}
+        actions = {e.action for e in api.catalog.store.audit.events(10_000)}
         assert {"search.plate", "camera.create"} <= actions, actions
     finally:
-        api.client.close()
-        api.services.catalog.close()
+        api.close()

@@ -8,19 +8,20 @@ from pathlib import Path
 import pytest
 from store_support import database_url, open_catalog, plate  # noqa: F401 (fixture)
 
-# The webhook outbox in the store is held to the DeliveryOutbox contract tests, collected here again
+# The alert outbox in the store is held to the DeliveryOutbox contract tests, collected here again
 # with this module's ``outbox`` fixture (both backends).
 from test_alerts_outbox import (  # noqa: F401
     test_a_claimed_delivery_is_leased_and_comes_back_when_the_lease_ends,
     test_claim_takes_due_deliveries_earliest_first_up_to_the_limit,
     test_done_deliveries_are_never_claimed_again,
+    test_each_channel_has_its_own_queue_in_one_outbox,
     test_failed_attempts_are_rescheduled_or_given_up,
 )
 
 from skynet.accounts.errors import UserExistsError
 from skynet.accounts.model import ApiToken, Role, User
-from skynet.records import Alert, Camera, DeliveryState, Job, JobState, SightingKind, WatchlistEntry
-from skynet.store.errors import CameraInUseError
+from skynet.records import Alert, Camera, Channel, DeliveryState, Job, JobState, SightingKind, WatchlistEntry
+from skynet.store.errors import CameraInUseError, InvalidSightingError
 from skynet.store.plates import PlateMode
 
 
@@ -115,3 +116,42 @@ def test_store_outbox_survives_a_restart(tmp_path: Path, database_url: str | Non
         assert (again.id, again.body, again.attempts) == (kept, b'{"alert": 1}', 2)
         failed = outbox.get(given_up)
         assert failed.state is DeliveryState.FAILED and failed.last_error == "HTTP 500"
+
+
+def test_store_outbox_keeps_every_channel_as_its_delivery_log(tmp_path: Path, database_url: str | None) -> None:  # noqa: F811
+    with open_catalog(tmp_path, database_url) as catalog:
+        sms = catalog.store.outbox.for_channel(Channel.SMS)
+        sent = sms.enqueue("+8613800000001", "桂B12345".encode(), now=5.0)
+        sms.claim(6.0, 10, 30.0)
+        sms.mark_done(sent, now=6.5)
+    with open_catalog(tmp_path, database_url) as catalog:
+        (row,) = catalog.store.outbox.for_channel(Channel.SMS).deliveries()
+        assert (row.id, row.target, row.body.decode(), row.state, row.attempts, row.delivered_at) == (
+            sent,
+            "+8613800000001",
+            "桂B12345",
+            DeliveryState.DONE,
+            1,
+            6.5,
+        )
+        assert catalog.store.outbox.deliveries() == [] and catalog.store.outbox.next_due() is None
+
+
+def test_watchlist_entries_keep_their_recipients(tmp_path: Path, database_url: str | None) -> None:  # noqa: F811
+    with open_catalog(tmp_path, database_url) as catalog:
+        store = catalog.store
+        recipients = ("+86 138-0000-0001", "officer@example.org", "+8613800000001")
+        entry = WatchlistEntry(
+            SightingKind.PLATE, "van", "case 1", "ann", 1.0, plate_pattern="桂B*", recipients=recipients
+        )
+        entry_id = store.watchlists.add(entry)
+        bare = store.watchlists.add(
+            WatchlistEntry(SightingKind.PLATE, "car", "case 2", "ann", 1.0, plate_pattern="粤A*")
+        )
+        with pytest.raises(InvalidSightingError, match="'call me' is neither a phone number"):
+            store.watchlists.add(
+                WatchlistEntry(SightingKind.PLATE, "x", "y", "ann", 1.0, plate_pattern="桂A*", recipients=("call me",))
+            )
+        kept = {e.id: e.recipients for e in store.watchlists.all()}
+        # normalised and each once; the refused entry was not stored
+        assert kept == {entry_id: ("+8613800000001", "officer@example.org"), bare: ()}

@@ -16,12 +16,9 @@ from typer.testing import CliRunner
 from skynet.accounts import changes
 from skynet.accounts.errors import LastAdminError, UnknownUserError, UserExistsError
 from skynet.accounts.model import MemoryUserStore, Role, User, UserStore
-from skynet.api.app import create_app
-from skynet.api.auth import Auth
-from skynet.api.services import Services
+from skynet.app import SystemRole, build
 from skynet.cli import _register_commands, app
 from skynet.config import Settings
-from skynet.index.catalog import Catalog
 from skynet.records import AuditEvent
 from skynet.store import open_store
 
@@ -54,8 +51,9 @@ def test_users_cli_creates_accounts_whose_tokens_and_passwords_work(tmp_path: Pa
         assert store.users.get_user("olga").role is Role.OPERATOR
     finally:
         store.close()
-    with Catalog.open(tmp_path) as catalog:
-        client = TestClient(create_app(Services(Settings(data_dir=tmp_path), catalog, Auth(catalog.store.users))))
+    system = build(Settings(data_dir=tmp_path), SystemRole.API_NODE, analysers=0)
+    try:
+        client = TestClient(system.api)
         root = {"Authorization": f"Bearer {_token(admin.output)}"}
         assert client.get("/api/audit", headers=root).status_code == 200
         olga = {"Authorization": f"Bearer {_token(again.output)}"}
@@ -63,6 +61,8 @@ def test_users_cli_creates_accounts_whose_tokens_and_passwords_work(tmp_path: Pa
         assert client.get("/api/audit", headers=olga).status_code == 403
         login = client.post("/api/login", json={"user": "root", "password": PASSWORD})
         assert login.status_code == 200 and login.json()["role"] == "admin"
+    finally:
+        system.close()
 
 
 # --- accounts over HTTP (admins only) ---------------------------------------------------------
@@ -74,8 +74,7 @@ REASON = {"reason": "ticket 7"}
 def api(tmp_path: Path):
     api = make_api(tmp_path)
     yield api
-    api.client.close()
-    api.services.catalog.close()
+    api.close()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -83,7 +82,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _events(api: Api, action: str) -> list[AuditEvent]:
-    return api.services.catalog.store.audit.events(1000, action=action)
+    return api.catalog.store.audit.events(1000, action=action)
 
 
 def test_only_admins_manage_users(api: Api) -> None:
@@ -109,7 +108,7 @@ def test_listing_shows_roles_and_tokens_but_no_secrets(api: Api) -> None:
     assert set(users["admin"]["tokens"][0]) == {"id", "label", "created_at", "expires_at"}
     text = response.text
     assert "scrypt" not in text and api.tokens["admin"] not in text
-    stored = api.services.catalog.store.users.tokens("admin")[0].token_hash
+    stored = api.catalog.store.users.tokens("admin")[0].token_hash
     assert stored not in text
 
 
@@ -124,7 +123,7 @@ def test_create_user_returns_a_working_token_once_and_is_audited(api: Api) -> No
     body = response.json()
     token = body["token"]["token"]
     assert body["user"]["role"] == "investigator" and body["token"]["user"] == "ivy"
-    assert body["token"]["expires_at"] == pytest.approx(api.services.clock() + 2 * 86400, abs=5)
+    assert body["token"]["expires_at"] == pytest.approx(api.system.clock() + 2 * 86400, abs=5)
     assert api.client.get("/api/cameras", headers=_bearer(token)).status_code == 200
     assert api.client.post("/api/login", json={"user": "ivy", "password": API_PASSWORD}).status_code == 200
     # the token is shown once: neither the listing nor the audit log holds it
@@ -198,7 +197,7 @@ def test_issue_and_revoke_tokens(api: Api) -> None:
     again = api.client.delete(f"/api/users/investigator/tokens/{token_id}", headers=admin, params=REASON)
     assert again.status_code == 404
     # another user's token id is not this user's
-    other = api.services.catalog.store.users.tokens("operator")[0].id
+    other = api.catalog.store.users.tokens("operator")[0].id
     assert api.client.delete(f"/api/users/investigator/tokens/{other}", headers=admin, params=REASON).status_code == 404
     assert [e.detail["token_id"] for e in _events(api, "token")] == [token_id, token_id]
     assert [e.action for e in _events(api, "token")] == ["token.revoke", "token.issue"]
@@ -212,8 +211,8 @@ def test_delete_user_revokes_tokens_and_keeps_their_history(api: Api) -> None:
     assert api.client.delete("/api/users/investigator", headers=admin, params=REASON).status_code == 204
     assert api.client.get("/api/cameras", headers=investigator).status_code == 401
     assert api.client.get("/api/users/investigator", headers=admin).status_code == 404
-    assert api.services.catalog.store.users.tokens("investigator") == []
-    assert [e.action for e in api.services.catalog.store.audit.events(10, actor="investigator")] == ["search.plate"]
+    assert api.catalog.store.users.tokens("investigator") == []
+    assert [e.action for e in api.catalog.store.audit.events(10, actor="investigator")] == ["search.plate"]
     assert api.client.delete("/api/users/investigator", headers=admin, params=REASON).status_code == 404
 
 
@@ -299,7 +298,7 @@ def test_audit_filters(database_url, tmp_path: Path) -> None:  # noqa: F811
 
 
 def test_admins_filter_the_audit_log_over_http(api: Api) -> None:
-    store = api.services.catalog.store
+    store = api.catalog.store
     for at, actor, action in (
         (10.0, "investigator", "search.face"),
         (20.0, "admin", "user.create"),
@@ -324,6 +323,6 @@ def test_the_audit_log_has_no_route_that_changes_it(api: Api, tmp_path: Path) ->
     paths = api.client.get("/openapi.json", headers=api.as_role("admin")).json()["paths"]
     assert set(paths["/api/audit"]) == {"get"}
     assert not [p for p in paths if p.startswith("/api/audit/")]
-    api.services.catalog.store.audit.append(AuditEvent(1.0, "admin", "search.plate", "case 1"))
+    api.catalog.store.audit.append(AuditEvent(1.0, "admin", "search.plate", "case 1"))
     with sqlite3.connect(tmp_path / "skynet.db") as db, pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("DELETE FROM audit_log")

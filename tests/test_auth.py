@@ -1,6 +1,7 @@
 """Auth primitives: roles, password and token hashing, expiry, and the FastAPI dependencies."""
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Annotated
 
 import pytest
@@ -20,6 +21,7 @@ from skynet.accounts.credentials import (
 from skynet.accounts.errors import AuthError, UserExistsError, WeakPasswordError
 from skynet.accounts.model import PERMISSIONS, MemoryUserStore, Permission, Role, User, UserStore
 from skynet.api.auth import RECHECK_TOKEN_S, Auth, RecentTokens
+from skynet.api.deps import require, require_stream
 from skynet.api.errors import install_error_handlers
 from skynet.api.tickets import TICKET_TTL_S
 from skynet.serialize import to_jsonable
@@ -118,19 +120,19 @@ def test_user_names_are_unique(store):
 def make_app(store: UserStore, clock: Clock) -> FastAPI:
     auth = Auth(store, clock)
     app = FastAPI()
-    app.state.auth = auth
+    app.state.system = SimpleNamespace(auth=auth)  # the dependencies use the running system's Auth
     install_error_handlers(app)  # the dependencies raise AuthError (401) and ForbiddenError (403)
 
     @app.get("/search")
-    def search(user: Annotated[User, Depends(auth.require(Permission.SEARCH))]) -> dict:
+    def search(user: Annotated[User, Depends(require(Permission.SEARCH))]) -> dict:
         return {"user": user.name}
 
     @app.post("/cameras")
-    def cameras(user: Annotated[User, Depends(auth.require(Permission.MANAGE_CAMERAS))]) -> dict:
+    def cameras(user: Annotated[User, Depends(require(Permission.MANAGE_CAMERAS))]) -> dict:
         return {"user": user.name}
 
     @app.websocket("/live")
-    async def live(websocket: WebSocket, user: Annotated[User, Depends(auth.require_stream(Permission.HANDLE_ALERTS))]):
+    async def live(websocket: WebSocket, user: Annotated[User, Depends(require_stream(Permission.HANDLE_ALERTS))]):
         await websocket.accept()
         await websocket.send_json({"user": user.name})
         await websocket.close()
@@ -203,7 +205,7 @@ def test_openapi_documents_bearer_auth(store):
 
 def test_stream_dependency_takes_a_header_token_or_a_single_use_ticket_and_refuses_with_1008(store):
     app = make_app(store, Clock(NOW))
-    auth: Auth = app.state.auth
+    auth: Auth = app.state.system.auth
     client = TestClient(app)
     ivan, olga = token_for(store, "ivan"), token_for(store, "olga")
     with client.websocket_connect("/live", headers={"Authorization": f"Bearer {ivan}"}) as ws:
@@ -228,7 +230,7 @@ def test_stream_dependency_takes_a_header_token_or_a_single_use_ticket_and_refus
 def test_a_stream_ticket_expires_and_dies_with_its_token(store):
     clock = Clock(NOW)
     app = make_app(store, clock)
-    auth: Auth = app.state.auth
+    auth: Auth = app.state.system.auth
     client = TestClient(app)
     olga = token_for(store, "olga")
     late, _ = auth.tickets.issue("olga", hash_token(olga), "/live")

@@ -16,9 +16,11 @@ from store_support import database, database_url, open_catalog, schema_at  # noq
 from skynet.index.catalog import Catalog
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
-from skynet.index.reembed import Reembedder, ReembedJob, ReembedProgress, face_in_thumbnail, pending_switch
+from skynet.index.reembed import Reembedder, ReembedProgress, face_in_thumbnail, pending_switch
 from skynet.models import all_packs, get_pack
 from skynet.records import Alert, Box, Camera, JobState, Sighting, SightingKind, WatchlistEntry
+from skynet.services.jobs import REEMBED, JobRunner
+from skynet.services.reembed import ReembedWork
 from skynet.store import open_store
 from skynet.store.errors import InvalidSightingError, QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL
@@ -141,9 +143,10 @@ def test_search_uses_the_old_index_until_the_job_switches(tmp_path, database_url
     slow_b = SlowB(24, seed=2)
     frame, _ = face_frame(2, 77)
     with _open(tmp_path, database_url, MODEL_B) as catalog:
-        job = ReembedJob(Reembedder(catalog, slow_b, MODEL_B, batch_size=4), "tester", lambda: 5.0).start()
+        runner = JobRunner(catalog.store.jobs, lambda: 5.0)
+        job = runner.submit(REEMBED, "tester", ReembedWork(Reembedder(catalog, slow_b, MODEL_B, batch_size=4)))
         assert paused.wait(30)
-        running = catalog.store.jobs.get(job.job.id)
+        running = catalog.store.jobs.get(job.id)
         assert running.kind == "reembed" and running.state is JobState.RUNNING
         assert running.progress["faces_total"] == len(old) and running.progress["faces_done"] == 4
         assert running.params == {"from_model": MODEL_A, "to_model": MODEL_B}
@@ -151,8 +154,8 @@ def test_search_uses_the_old_index_until_the_job_switches(tmp_path, database_url
         hits = catalog.search_faces(a.vector(frame), 3)
         assert _same_person([h.sighting_id for h in hits], people_by_id, 2)
         gate.set()
-        job.join(30)
-        done = catalog.store.jobs.get(job.job.id)
+        runner.join(30)
+        done = catalog.store.jobs.get(job.id)
         assert done.state is JobState.DONE and done.progress["switched"] and done.progress["faces_done"] == len(old)
         assert catalog.face_model == catalog.store.faces.searched_model() == MODEL_B and not pending_switch(catalog)
         hits = catalog.search_faces(b.vector(frame), 3)
@@ -180,16 +183,18 @@ def test_a_killed_job_resumes_where_it_stopped(tmp_path, database_url, models):
             return super().embed_faces(image, faces)
 
     catalog = _open(tmp_path, database_url, MODEL_B)
-    first = ReembedJob(Reembedder(catalog, DyingB(24, seed=2), MODEL_B, batch_size=3), "tester", lambda: 1.0)
+    first = ReembedWork(Reembedder(catalog, DyingB(24, seed=2), MODEL_B, batch_size=3))
     with pytest.raises(_Killed):
-        first.run()
+        JobRunner(catalog.store.jobs, lambda: 1.0).run(REEMBED, "tester", first)
+    [killed] = catalog.store.jobs.latest(1)
     catalog.store.close()  # indexes never saved: as after a kill
     with _open(tmp_path, database_url, MODEL_B) as catalog:
-        assert catalog.store.jobs.fail_unfinished(2.0) == 1  # what skynet serve does at start
-        assert catalog.store.jobs.get(first.job.id).state is JobState.FAILED
+        assert JobRunner(catalog.store.jobs, lambda: 2.0).start() == 1  # what skynet serve does at start
+        assert catalog.store.jobs.get(killed.id).state is JobState.FAILED
         assert catalog.face_model == MODEL_A and len(catalog.index(MODEL_B).ids()) == 6  # two batches were stored
         b.embedded = 0
-        second = ReembedJob(Reembedder(catalog, b, MODEL_B, batch_size=3), "tester", lambda: 3.0).run()
+        runner = JobRunner(catalog.store.jobs, lambda: 3.0)
+        second = runner.run(REEMBED, "tester", ReembedWork(Reembedder(catalog, b, MODEL_B, batch_size=3)))
         assert second.state is JobState.DONE and b.embedded == len(old) - 6  # nothing embedded twice
         assert second.progress["faces_total"] == len(old) - 6
         assert catalog.face_model == MODEL_B
@@ -264,7 +269,8 @@ def test_a_job_with_faces_it_cannot_find_still_switches_and_says_so(tmp_path, mo
         ids = store_faces(catalog, a, [0, 1])
         (tmp_path / catalog.store.sightings.get(ids[0]).thumbnail_path).unlink()
     with _open(tmp_path, None, MODEL_B) as catalog:
-        result = ReembedJob(Reembedder(catalog, b, MODEL_B), "tester", lambda: 1.0).run()
+        runner = JobRunner(catalog.store.jobs, lambda: 1.0)
+        result = runner.run(REEMBED, "tester", ReembedWork(Reembedder(catalog, b, MODEL_B)))
         assert result.state is JobState.DONE and result.progress["faces_failed"] == 1
         assert list(catalog.faces.ids()) == [ids[1]]
 

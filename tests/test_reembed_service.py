@@ -1,22 +1,27 @@
-"""The re-embedding job as the service runs it: the jobs route and its progress, photo search while
+"""The re-embedding job as the system runs it: the jobs route and its progress, photo search while
 the index holds the old model, watch-list photos kept, and the job `skynet serve` starts by itself."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+import pytest
 from api_support import make_api
 from reembed_support import MODEL_A, MODEL_B, PixelFaces, face_frame, jpeg, store_faces
 from store_support import open_catalog
 from typer.testing import CliRunner
 from waiting import wait_for
 
+from skynet.api.deps import face_queries
+from skynet.app import SystemRole, build
 from skynet.cli import _register_commands, app
 from skynet.detectors.pool import AnalyzerPool
+from skynet.errors import ConflictError
 from skynet.index.face_models import face_model_id, index_dir
-from skynet.index.reembed import Reembedder, ReembedJob
 from skynet.records import JobState
+from skynet.services.faces import FaceQueries, SearchedModelAnalyzer
+from skynet.services.jobs import REEMBED
+from skynet.services.reembed import ReembedJobs
+from skynet.store.errors import QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL
 
 REASON = {"reason": "case 2026-8"}
@@ -34,24 +39,21 @@ def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):
     a, b = PixelFaces(16, seed=1), PixelFaces(24, seed=2)
     with open_catalog(tmp_path, face_model=MODEL_A) as catalog:
         ids = store_faces(catalog, a, [0, 0, 1, 1])
-    api = make_api(tmp_path)
-    catalog = api.services.catalog
+    # photos analysed by model B's pack (the cameras'); while the job runs, none of model A's is loaded: 503
+    api = make_api(tmp_path, analyzer=lambda image: b.analyze(image))
+    catalog = api.catalog
     catalog.live_model = MODEL_B  # as a server whose model pack now embeds with model B
-    api.services.start_reembedding = lambda user: (
-        ReembedJob(Reembedder(catalog, b, MODEL_B), user, time.time).start().job
-        if catalog.live_model != catalog.face_model
-        else None
-    )
+    api.system.runner.register(ReembedJobs(catalog, lambda: b, api.system.matcher.invalidate))  # the job's pack: B
     frame, _ = face_frame(1, 50)
     photo = jpeg(frame)
-    api.analyzer.faces.clear()
-    api.services.analyze = lambda image: b.analyze(image)
     investigator = api.as_role("investigator")
     pending = api.client.post(
         "/api/search/face", headers=investigator, data=REASON, files={"image": ("q.jpg", photo, "image/jpeg")}
     )
     assert pending.status_code == 503 and MODEL_B in pending.json()["detail"]
-    api.services.analyze_search = lambda image: a.analyze(image)  # the old model's pack, as the runtime loads it
+    # search photos embedded by model A's pack, as the running system loads it
+    searched = FaceQueries(catalog, api.system.settings, lambda image: b.analyze(image), lambda image: a.analyze(image))
+    api.client.app.dependency_overrides[face_queries] = lambda: searched
     old_index = api.client.post(
         "/api/search/face", headers=investigator, data=REASON, files={"image": ("q.jpg", photo, "image/jpeg")}
     )
@@ -82,28 +84,33 @@ def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):
     )
     assert found.status_code == 200 and {r["sighting"]["id"] for r in found.json()["results"][:2]} == set(ids[2:])
     assert any(e["action"] == "job.reembed" for e in api.client.get("/api/audit", headers=api.as_role("admin")).json())
-    catalog.close()
+    api.close()
 
 
 def test_the_service_starts_the_job_after_a_pack_switch(tmp_path, model_settings):
-    """A store searched with model A, served with the default pack: the runtime re-embeds with the
+    """A store searched with model A, served with the default pack: the system re-embeds with the
     real default models (they find no face in the synthetic squares, and say so), then switches."""
-    from skynet.service.runtime import ServiceRuntime
-
     settings = model_settings.model_copy(update={"data_dir": tmp_path, "model_dir": model_settings.models_path})
     with open_catalog(tmp_path, face_model=MODEL_A) as catalog:
         store_faces(catalog, PixelFaces(16, seed=1), [0, 1])
-    with open_catalog(tmp_path, face_model=face_model_id(settings.model_pack)) as catalog:
-        pool = AnalyzerPool([PixelFaces(16, seed=1)])  # the cameras' pool; the job loads its own analyser
-        runtime = ServiceRuntime(settings, catalog, pool, outbox=None)  # type: ignore[arg-type]
-        assert runtime.matcher.model == catalog.live_model != catalog.face_model
-        job = runtime.start_reembedding()
-        assert job is not None and runtime.start_reembedding() is not None
-        runtime.reembed.join(60)
+    catalog = open_catalog(tmp_path, face_model=face_model_id(settings.model_pack))
+    # photos analysed by a stand-in; the job loads the configured pack's own analyser
+    system = build(settings, SystemRole.API_NODE, analyzer=PixelFaces(16, seed=1).analyze, catalog=catalog)
+    try:
+        assert system.matcher.model == catalog.live_model != catalog.face_model
+        system.start()
+        [job] = catalog.store.jobs.latest()
+        assert job.kind == REEMBED and job.created_by == "system"
+        assert system.runner.request(REEMBED, "admin", {}).id == job.id  # one at a time: the running one
+        system.runner.join(60)
         done = catalog.store.jobs.get(job.id)
         assert done.state is JobState.DONE and done.progress["faces_failed"] == 2
-        assert catalog.face_model == catalog.live_model and runtime.start_reembedding() is None
-        runtime.writer.close()
+        assert catalog.face_model == catalog.live_model
+        with pytest.raises(ConflictError, match="nothing to re-embed"):
+            system.runner.request(REEMBED, "admin", {})
+        system.stop()
+    finally:
+        system.close()
 
 
 def test_a_face_index_saved_before_per_model_indexes_is_adopted(tmp_path):
@@ -138,24 +145,18 @@ def test_cli_status_rebuild_and_reembed(tmp_path, model_settings):
 
 
 def test_search_photos_are_embedded_by_the_searched_model_during_the_job(tmp_path, model_settings):
-    """While the index holds the old model, the runtime embeds search photos with the old model's own pack."""
-    import pytest
-
-    from skynet.service.runtime import ServiceRuntime
-    from skynet.store.errors import QueryError
-
+    """While the index holds the old model, the system embeds search photos with the old model's own pack."""
     settings = model_settings.model_copy(update={"data_dir": tmp_path, "model_dir": model_settings.models_path})
     frame, _ = face_frame(0, 1)
     with open_catalog(tmp_path, face_model=DEFAULT_FACE_MODEL) as catalog:
         b = PixelFaces(24, seed=2)
         pool = AnalyzerPool([b])  # the cameras' analysers: the configured pack, model B
-        runtime = ServiceRuntime(settings, catalog, pool, outbox=None)  # type: ignore[arg-type]
-        assert runtime.analyze_search(frame).faces[0].embedding.shape == (24,)  # no switch pending
+        searched = SearchedModelAnalyzer(settings, catalog, pool.analyze)
+        assert searched(frame).faces[0].embedding.shape == (24,)  # no switch pending
         catalog.live_model = MODEL_B  # the configured pack now embeds with model B
-        found = runtime.analyze_search(np.zeros((120, 160, 3), np.uint8))
+        found = searched(np.zeros((120, 160, 3), np.uint8))
         assert found.faces == [] and found.plates == [] and "plate_detect" not in found.model_ms
-        assert runtime._search_analyzer[0] == DEFAULT_FACE_MODEL  # the default pack's real analyser
+        assert searched.loaded is not None and searched.loaded[0] == DEFAULT_FACE_MODEL  # the default pack's
         catalog.faces.model = MODEL_A  # a searched model whose pack is not installed: a clear error
         with pytest.raises(QueryError, match="search by photo needs model pack 'test'"):
-            runtime.analyze_search(frame)
-        runtime.writer.close()
+            searched(frame)

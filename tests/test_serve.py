@@ -17,7 +17,7 @@ import websockets
 from servers import SkynetServe
 from waiting import wait_for
 
-from skynet.service.demo import DEMO_CAMERA_ID
+from skynet.services.demo import DEMO_CAMERA_ID
 
 pytestmark = [
     pytest.mark.models,

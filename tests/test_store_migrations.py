@@ -14,7 +14,7 @@ import pytest
 from store_support import database, face, plate, schema_at
 
 from skynet.index.catalog import Catalog
-from skynet.records import Camera
+from skynet.records import Camera, Channel, DeliveryState
 from skynet.store import open_store
 from skynet.store.errors import StoreError
 from skynet.store.plates import PlateMode
@@ -167,3 +167,32 @@ def test_stores_opened_at_once_migrate_a_new_database_once(tmp_path):
     assert errors == []
     with open_store(tmp_path) as store:
         assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_5_store_keeps_its_webhook_deliveries_in_the_channel_outbox(tmp_path, backend, request):
+    """The migration that made the outbox channel-aware (its number may change when migrations are merged)."""
+    with database(backend, request) as url:
+        with schema_at(5, tmp_path, url) as execute:
+            for body, state in ((b"1", "pending"), (b"2", "done"), (b"3", "failed")):
+                execute(
+                    "INSERT INTO webhook_deliveries (target, body, created_at, next_attempt_at, state) "
+                    "VALUES ('siem', ?, 1, 2, ?)",
+                    (body, state),
+                )
+            execute(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, plate_pattern) "
+                "VALUES ('plate', 'w', 'r', 'u', 1, '桂B*')"
+            )
+        with open_store(tmp_path, url) as store:
+            assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
+            webhooks = store.outbox  # the webhook queue, as before
+            assert [(d.id, d.body, d.state) for d in webhooks.deliveries()] == [
+                (1, b"1", DeliveryState.PENDING),
+                (2, b"2", DeliveryState.DONE),
+                (3, b"3", DeliveryState.FAILED),
+            ]
+            (pending,) = webhooks.claim(10.0, 10, 30.0)
+            assert pending.id == 1 and store.outbox.for_channel(Channel.SMS).claim(10.0, 10, 30.0) == []
+            assert store.outbox.for_channel(Channel.SMS).enqueue("+8613800000001", b"x", 11.0) == 4  # ids go on
+            assert [e.recipients for e in store.watchlists.all()] == [()]

@@ -19,7 +19,7 @@ from skynet.accounts.model import Role, User
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.records import Camera, Sighting, SightingKind
-from skynet.service.demo import set_up_demo
+from skynet.services.demo import set_up_demo
 from skynet.store.sightings import SightingMedia
 from skynet.synthetic import write_demo_clip
 

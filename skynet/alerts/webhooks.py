@@ -16,20 +16,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
+from skynet.alerts.delivery import DELIVERED, OutboxWorker, Outcome, RetryPolicy
 from skynet.alerts.outbox import DeliveryOutbox
-from skynet.alerts.threads import call_in_loop
 from skynet.errors import ConfigError
-from skynet.records import Delivery
+from skynet.records import Channel, Delivery
 from skynet.redaction import redact_text, redact_url
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Skynet-Signature"
 TIMESTAMP_HEADER = "X-Skynet-Timestamp"
@@ -76,24 +73,14 @@ class WebhookTarget:
             raise ConfigError(f"webhook {self.name!r}: timeout_s must be > 0, got {self.timeout_s}")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Back-off ``base_s * 2**(attempt-1)`` capped at ``cap_s``; give up after ``max_attempts``."""
-
-    base_s: float = 2.0
-    cap_s: float = 600.0
-    max_attempts: int = 15
-
-    def delay(self, attempts: int) -> float:
-        return min(self.cap_s, self.base_s * 2 ** (attempts - 1))
-
-
-class WebhookDispatcher:
+class WebhookDispatcher(OutboxWorker):
     """Delivers what :meth:`submit` queues to every target, from :meth:`run` on an asyncio loop.
 
     At most ``max_in_flight`` attempts run at once, so a hanging target holds only its own
     deliveries. ``lease_s`` must exceed every target's timeout.
     """
+
+    channel = Channel.WEBHOOK
 
     def __init__(
         self,
@@ -105,86 +92,29 @@ class WebhookDispatcher:
         lease_s: float = 120.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.outbox = outbox
         self.targets: Mapping[str, WebhookTarget] = {t.name: t for t in targets}
         if len(self.targets) != len(targets):
             raise ConfigError("webhook target names must be unique")
         slowest = max((t.timeout_s for t in targets), default=0.0)
         if lease_s <= slowest:
             raise ConfigError(f"lease_s ({lease_s}) must exceed the longest webhook timeout ({slowest})")
-        self.retry = retry or RetryPolicy()
-        self.max_in_flight = max_in_flight
-        self.lease_s = lease_s
-        self.clock = clock
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        super().__init__(outbox, retry, max_in_flight=max_in_flight, lease_s=lease_s, clock=clock)
 
     def submit(self, body: bytes) -> list[int]:
         """Queues ``body`` for every target and returns the delivery ids. Any thread; no network."""
-        now = self.clock()
-        ids = [self.outbox.enqueue(name, body, now) for name in self.targets]
-        wake = self._wake
-        if ids and wake is not None:
-            call_in_loop(self._loop, wake.set)
-        return ids
+        return self.queue(list(self.targets), body)
 
-    async def run(self) -> None:
-        """Delivers due deliveries until cancelled (run it as a task for the service's lifetime)."""
-        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-        in_flight: set[asyncio.Task[None]] = set()
-        async with httpx.AsyncClient(timeout=None, follow_redirects=False) as client:
-            try:
-                while True:
-                    self._wake.clear()
-                    free = self.max_in_flight - len(in_flight)
-                    for delivery in self.outbox.claim(self.clock(), free, self.lease_s) if free > 0 else []:
-                        in_flight.add(asyncio.create_task(self._attempt(client, delivery)))
-                    await self._sleep(in_flight)
-                    for task in [task for task in in_flight if task.done()]:
-                        in_flight.discard(task)
-                        if task.exception() is not None:  # a bug: the delivery is retried after its lease
-                            log.error("webhook attempt failed unexpectedly", exc_info=task.exception())
-            finally:
-                for task in in_flight:
-                    task.cancel()
-                await asyncio.gather(*in_flight, return_exceptions=True)
+    def session(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=None, follow_redirects=False)
 
-    async def _sleep(self, in_flight: set[asyncio.Task[None]]) -> None:
-        """Until a submit, a finished attempt, or (with room for more) the next due time."""
-        due = self.outbox.next_due() if len(in_flight) < self.max_in_flight else None
-        timeout = None if due is None else max(0.0, due - self.clock())
-        assert self._wake is not None
-        woken = asyncio.create_task(self._wake.wait())
-        try:
-            await asyncio.wait({woken, *in_flight}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
+    def describe(self, delivery: Delivery) -> str:
+        target = self.targets.get(delivery.target)
+        return delivery.target if target is None else f"{target.name} ({redact_url(target.url)})"
 
-    async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+    async def attempt(self, session: httpx.AsyncClient, delivery: Delivery) -> Outcome:
         target = self.targets.get(delivery.target)
         if target is None:
-            self.outbox.mark_failed(delivery.id, f"webhook target {delivery.target!r} is no longer configured", None)
-            return
-        error, retry = await self._post(client, target, delivery)
-        if error is None:
-            self.outbox.mark_done(delivery.id)
-            return
-        delay = self.retry.delay(delivery.attempts) if retry and delivery.attempts < self.retry.max_attempts else None
-        self.outbox.mark_failed(delivery.id, error, None if delay is None else self.clock() + delay)
-        log.warning(
-            "webhook %s (%s) delivery %d attempt %d: %s; %s",
-            target.name,
-            redact_url(target.url),
-            delivery.id,
-            delivery.attempts,
-            error,
-            "giving up" if delay is None else f"retry in {delay:g} s",
-        )
-
-    async def _post(
-        self, client: httpx.AsyncClient, target: WebhookTarget, delivery: Delivery
-    ) -> tuple[str | None, bool]:
-        """(None, _) when delivered, else (what went wrong, whether to retry)."""
+            return Outcome(f"webhook target {delivery.target!r} is no longer configured")
         timestamp = int(self.clock())
         headers = {
             "Content-Type": "application/json",
@@ -194,11 +124,16 @@ class WebhookDispatcher:
         }
         try:
             async with asyncio.timeout(target.timeout_s):
-                response = await client.post(target.url, content=delivery.body, headers=headers)
+                response = await session.post(target.url, content=delivery.body, headers=headers)
         except TimeoutError:
-            return f"no answer within {target.timeout_s:g} s", True
+            return Outcome(f"no answer within {target.timeout_s:g} s", retry=True)
         except httpx.HTTPError as error:  # connection refused or reset, TLS, protocol errors
-            return redact_text(f"{type(error).__name__}: {error}", [target.url]), True
+            return Outcome(redact_text(f"{type(error).__name__}: {error}", [target.url]), retry=True)
         if response.is_success:
-            return None, False
-        return f"HTTP {response.status_code}", response.status_code >= 500 or response.status_code in _RETRIED_STATUSES
+            return DELIVERED
+        return Outcome(f"HTTP {response.status_code}", retry=retryable_status(response.status_code))
+
+
+def retryable_status(status: int) -> bool:
+    """Whether an HTTP error answer may succeed later: 5xx, 408 (timeout) and 429 (too many requests)."""
+    return status >= 500 or status in _RETRIED_STATUSES

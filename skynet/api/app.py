@@ -1,24 +1,38 @@
-"""The FastAPI application: routers bound to one :class:`Services`, errors answered by :mod:`skynet.api.errors`."""
+"""The FastAPI application over a running system (:mod:`skynet.app` builds both): module-level routers whose
+routes reach the system's services through :mod:`skynet.api.deps`, errors answered by :mod:`skynet.api.errors`."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from threadpoolctl import threadpool_limits
 
 from skynet.api import admin, cameras, exports, search, sightings, users, watchlist
+from skynet.api.auth import Auth
+from skynet.api.deps import ApiSystem, SearchSlots
 from skynet.api.docs import mount_docs
 from skynet.api.errors import install_error_handlers
 from skynet.api.headers import SecurityHeaders
 from skynet.api.intake import Intake, upload_routes
 from skynet.api.schemas import ErrorBody
-from skynet.api.services import Services
 from skynet.api.ui import mount_ui
+
+ROUTERS = (
+    admin.router,
+    users.router,
+    search.router,
+    exports.router,
+    sightings.router,
+    cameras.router,
+    watchlist.router,
+)
 
 
 class Health(BaseModel):
@@ -32,24 +46,27 @@ search's Python work. Measured with 16 clients over 1M sightings, two runs each,
 5 ms 203 / 238, 2 ms 275 / 285, 0.5 ms 256 / 262."""
 
 
-def create_app(services: Services) -> FastAPI:
-    """The API over ``services``; ``app.state.services`` holds it. The server's lifespan calls
-    :meth:`Services.start` and :meth:`Services.stop`; the caller owns (and closes) the catalog."""
+@contextlib.asynccontextmanager
+async def serving(auth: Auth) -> AsyncIterator[None]:
+    """The process set up for serving while the API runs. Many searches run at once, so each gets one
+    BLAS thread instead of a whole team per call (on 2 cores, 16 concurrent face searches ran 4x slower
+    with the default thread teams fighting for the cores); refused credentials are audited as they
+    add up, and the last ones at the end."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    threadpool_limits(limits=1, user_api="blas")  # process-wide for numpy's OpenBLAS; kept afterwards
+    flushing = asyncio.create_task(auth.refusals.flush_every())
+    try:
+        yield
+    finally:
+        flushing.cancel()
+        await run_in_threadpool(auth.refusals.flush)
 
-    refusals = services.auth.refusals
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
-        services.start()
-        flushing = asyncio.create_task(refusals.flush_every())
-        try:
-            yield
-        finally:
-            flushing.cancel()
-            await run_in_threadpool(refusals.flush)
-            await run_in_threadpool(services.stop)
-
+def create_app(
+    system: ApiSystem, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None
+) -> FastAPI:
+    """The API over ``system`` (``app.state.system``); ``lifespan`` runs while it serves (the composition
+    root's starts and stops the system's parts)."""
     app = FastAPI(
         title="Skynet",
         version="0.1",
@@ -64,14 +81,14 @@ def create_app(services: Services) -> FastAPI:
         openapi_url=None,
         responses={422: {"model": ErrorBody, "description": "The request does not fit the schema."}},
     )
-    app.state.services = services
+    app.state.system = system
+    app.state.search_slots = SearchSlots(system.settings.search_threads)
     uploads = []
-    for module in (admin, users, search, exports, sightings, cameras, watchlist):
-        router = module.router(services)
+    for router in ROUTERS:
         uploads += upload_routes(router.routes)  # the routers have no prefix: their paths are the app's
         app.include_router(router)
-    mount_ui(app, services.auth)  # the web UI at /ui/ (and / redirects there)
-    mount_docs(app, services.auth)  # /docs and /openapi.json
+    mount_ui(app)  # the web UI at /ui/ (and / redirects there)
+    mount_docs(app)  # /docs and /openapi.json
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:
@@ -79,10 +96,10 @@ def create_app(services: Services) -> FastAPI:
         return Health(status="ok")
 
     install_error_handlers(app)
-    settings = services.settings
+    settings = system.settings
     app.add_middleware(
         Intake,
-        auth=services.auth,
+        auth=system.auth,
         json_limit=settings.max_json_bytes,
         upload_limit=settings.max_image_bytes + settings.max_json_bytes,
         uploads=uploads,

@@ -1,21 +1,17 @@
-"""The FastAPI dependencies that enforce accounts (:mod:`skynet.accounts`) on every request.
+"""Authentication of every request against the accounts (:mod:`skynet.accounts`).
 
-No anonymous access: every route depends on :meth:`Auth.require` (or :meth:`Auth.require_stream` for
-the streams), which reads ``Authorization: Bearer <token>`` and raises :class:`AuthError` for a missing,
-unknown or expired token and :class:`ForbiddenError` naming the missing permission: 401 and 403 once
-:mod:`skynet.api.errors` answers them. Invalid tokens (and stream tickets) are counted per client
-address: past the limit that address gets 429 (:class:`TokenThrottle`). Every refusal is audited
-(:mod:`skynet.api.refusals`), a token by its fingerprint, never itself.
+No anonymous access: every route depends on :func:`skynet.api.deps.require` (or ``require_stream`` for
+the streams), which asks the system's :class:`Auth`: it reads ``Authorization: Bearer <token>`` and raises
+:class:`AuthError` for a missing, unknown or expired token and :class:`ForbiddenError` naming the missing
+permission: 401 and 403 once :mod:`skynet.api.errors` answers them. Invalid tokens (and stream tickets) are
+counted per client address: past the limit that address gets 429 (:class:`TokenThrottle`). Every refusal
+is audited (:mod:`skynet.api.refusals`), a token by its fingerprint, never itself.
 """
-
-# No ``from __future__ import annotations``: FastAPI reads the dependencies' annotations at run time.
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
-from fastapi import Depends, Query, Request, WebSocketException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -25,7 +21,7 @@ from skynet.accounts.model import Permission, User, UserStore
 from skynet.accounts.throttle import LoginThrottle, TokensThrottled, TokenThrottle
 from skynet.api.refusals import ANONYMOUS, RefusalAudit
 from skynet.api.tickets import StreamTickets
-from skynet.errors import ForbiddenError, SkynetError
+from skynet.errors import ForbiddenError
 from skynet.records import AuditEvent
 
 RECHECK_TOKEN_S = 2.0
@@ -99,9 +95,8 @@ def _route(connection: HTTPConnection) -> str:
 
 
 class Auth:
-    """FastAPI dependencies bound to one :class:`UserStore`.
+    """Authentication against one :class:`UserStore` (the running system holds one).
 
-    ``Depends(auth.require(Permission.SEARCH))`` on a route returns the current :class:`User`.
     ``login_throttle`` limits password guesses on ``POST /api/login``, ``token_throttle`` invalid tokens
     and tickets per client address; ``audit`` (the store's ``append_audit``) receives the refusals;
     ``tickets`` are the stream tickets issued.
@@ -123,12 +118,6 @@ class Auth:
         self.refusals = RefusalAudit(audit, clock)
         self.tickets = StreamTickets(clock)
 
-    async def current_user(
-        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> User:
-        """The authenticated user, or 401 with the reason (429 for a throttled address)."""
-        return await self.authenticate(request, credentials.credentials if credentials else None)
-
     async def authenticate(self, connection: HTTPConnection, token: str | None) -> User:
         """The active user owning ``token``. A token checked in the last :data:`RECHECK_TOKEN_S` is
         not looked up again (see :class:`RecentTokens`)."""
@@ -142,49 +131,13 @@ class Auth:
         self.recent.put(token, user)
         return user
 
-    async def revoke_current(
-        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> User:
-        """A dependency that authenticates the request, then revokes its token (logging out)."""
-        token = credentials.credentials if credentials else None
-        user = await self.authenticate(request, token)
-        await run_in_threadpool(self.store.revoke_token, hash_token(token or ""))
+    async def revoke(self, token: str) -> None:
+        """Revoke ``token`` (logging out): refused from the next request on."""
+        await run_in_threadpool(self.store.revoke_token, hash_token(token))
         self.recent.clear()
-        return user
 
-    def require(self, permission: Permission) -> Callable[..., Awaitable[User]]:
-        """A dependency giving the current user if their role has ``permission``, else 403 (audited)."""
-
-        async def dependency(request: Request, user: Annotated[User, Depends(self.current_user)]) -> User:
-            await self._permitted(request, user, permission)
-            return user
-
-        return dependency
-
-    def require_stream(self, permission: Permission) -> Callable[..., Awaitable[User]]:
-        """:meth:`require` for the streams (the live WebSocket, the MJPEG preview): the token comes from
-        the ``Authorization`` header or, for clients that can give only a URL (browsers' WebSockets and
-        ``<img>``), a stream ticket as ``?ticket=`` (:mod:`skynet.api.tickets`). A WebSocket that is
-        refused has its handshake closed with code 1008 and the reason."""
-
-        async def dependency(
-            connection: HTTPConnection,
-            ticket: Annotated[
-                str | None, Query(max_length=200, description="A stream ticket from POST /api/stream-tickets.")
-            ] = None,
-        ) -> User:
-            try:
-                user = await self._stream_user(connection, ticket)
-                await self._permitted(connection, user, permission)
-            except SkynetError as error:
-                if connection.scope["type"] == "websocket":
-                    raise WebSocketException(status.WS_1008_POLICY_VIOLATION, reason=error.message) from None
-                raise
-            return user
-
-        return dependency
-
-    async def _stream_user(self, connection: HTTPConnection, ticket: str | None) -> User:
+    async def stream_user(self, connection: HTTPConnection, ticket: str | None) -> User:
+        """The user of a stream: by the ``Authorization`` header's token, else by ``ticket``."""
         token = bearer_token(connection)
         if token is not None:
             return await self.authenticate(connection, token)
@@ -215,7 +168,8 @@ class Auth:
             await self.refusals.record(ANONYMOUS, "auth.bad_token", {"client": client}, more)
             raise
 
-    async def _permitted(self, connection: HTTPConnection, user: User, permission: Permission) -> None:
+    async def permitted(self, connection: HTTPConnection, user: User, permission: Permission) -> None:
+        """Nothing if ``user``'s role has ``permission``; else :class:`ForbiddenError`, the refusal audited."""
         try:
             check_permission(user, permission)
         except ForbiddenError:

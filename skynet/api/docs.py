@@ -19,18 +19,18 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from skynet.accounts.model import User
-from skynet.api.auth import Auth
+from skynet.api.deps import current_user
 from skynet.api.ui import UiFiles
 
 SWAGGER_UI_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 """swagger-ui-bundle.js and swagger-ui.css, as the fastapi-offline package ships them."""
 
 
-def mount_docs(app: FastAPI, auth: Auth) -> None:
+def mount_docs(app: FastAPI) -> None:
     """Add ``GET /openapi.json`` (authenticated), ``/docs`` and Swagger UI's files to ``app``."""
 
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi(user: Annotated[User, Depends(auth.current_user)]) -> JSONResponse:
+    def openapi(user: Annotated[User, Depends(current_user)]) -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)

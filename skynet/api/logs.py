@@ -71,10 +71,12 @@ class RedactSecrets(logging.Filter):
 
 def log_config() -> dict[str, Any]:
     """uvicorn's logging configuration with :class:`RedactSecrets` on each handler, and the root logger
-    (Skynet's own loggers) on uvicorn's default handler at WARNING."""
+    (Skynet's own loggers) on uvicorn's default handler at WARNING; alert deliveries (webhooks, SMS, e-mail)
+    at INFO, so that each delivery has its line."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"redact_secrets": {"()": RedactSecrets}}
     for handler in config["handlers"].values():
         handler["filters"] = ["redact_secrets"]
     config["root"] = {"handlers": ["default"], "level": "WARNING"}
+    config["loggers"]["skynet.alerts"] = {"level": "INFO"}
     return config

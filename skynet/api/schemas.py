@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
-from skynet.accounts.model import ApiToken, Role, User
-from skynet.records import Alert, AuditEvent, Camera, Job, Sighting, WatchlistEntry
+from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
+from skynet.services.sightings import Found, media_url
+from skynet.services.watchlists import Watched
 from skynet.store.plates import PlateMode
 
 Reason = Annotated[str, Field(min_length=3, max_length=500, description="Reason or case number (audited).")]
@@ -25,18 +25,6 @@ class ErrorBody(BaseModel):
 
     detail: str
     hint: str | None = None
-
-
-class LoginRequest(Strict):
-    user: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1000)
-
-
-class TokenResponse(BaseModel):
-    token: str = Field(description="The API token; shown once, send it as 'Authorization: Bearer <token>'.")
-    expires_at: float | None
-    user: str
-    role: str
 
 
 class BoxOut(BaseModel):
@@ -61,11 +49,10 @@ class SightingOut(BaseModel):
     context_url: str | None
 
     @classmethod
-    def of(cls, sighting: Sighting, cameras: dict[str, Camera]) -> SightingOut:
-        camera = cameras.get(sighting.camera_id)
-        sid = int(sighting.id or 0)
+    def of(cls, found: Found) -> SightingOut:
+        sighting, camera, urls = found.sighting, found.camera, found.media_urls
         return cls(
-            id=sid,
+            id=int(sighting.id or 0),
             kind=sighting.kind.value,
             camera_id=sighting.camera_id,
             camera_name=camera.name if camera else None,
@@ -75,8 +62,8 @@ class SightingOut(BaseModel):
             box=BoxOut(**dict(zip(("x1", "y1", "x2", "y2"), sighting.box.as_list(), strict=False))),
             quality=sighting.quality,
             plate=sighting.plate.text if sighting.plate else None,
-            thumbnail_url=f"/api/sightings/{sid}/thumbnail" if sighting.thumbnail_path else None,
-            context_url=f"/api/sightings/{sid}/context" if sighting.context_path else None,
+            thumbnail_url=urls["thumbnail"],
+            context_url=urls["context"],
         )
 
 
@@ -208,7 +195,8 @@ class WatchlistOut(BaseModel):
     min_similarity: float | None
 
     @classmethod
-    def of(cls, entry: WatchlistEntry, now: float) -> WatchlistOut:
+    def of(cls, watched: Watched) -> WatchlistOut:
+        entry = watched.entry
         return cls(
             id=int(entry.id or 0),
             kind=entry.kind.value,
@@ -217,7 +205,7 @@ class WatchlistOut(BaseModel):
             added_by=entry.added_by,
             created_at=entry.created_at,
             expires_at=entry.expires_at,
-            active=entry.active(now),
+            active=watched.active,
             plate_pattern=entry.plate_pattern,
             photos=len(entry.embeddings),
             min_similarity=entry.min_similarity,
@@ -246,7 +234,7 @@ class AlertOut(BaseModel):
             score=alert.score,
             acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at,
-            thumbnail_url=f"/api/sightings/{alert.sighting_id}/thumbnail",
+            thumbnail_url=media_url(alert.sighting_id, "thumbnail"),
         )
 
 
@@ -316,79 +304,6 @@ class AuditOut(BaseModel):
             reason=event.reason,
             detail=event.detail,
         )
-
-
-# --- users and tokens (admin) ------------------------------------------------------------------
-
-UserName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")]
-TokenDays = Annotated[float, Field(gt=0, le=3650, description="Days the token is valid.")]
-
-
-class UserCreate(Strict):
-    name: UserName
-    role: Role
-    password: str | None = Field(
-        default=None,
-        min_length=12,
-        max_length=1000,
-        description="Write-only: lets the user log in with POST /api/login.",
-    )
-    token_days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400
-    reason: Reason
-
-
-class UserUpdate(Strict):
-    role: Role | None = None
-    disabled: bool | None = Field(default=None, description="Disabling revokes the user's tokens.")
-    reason: Reason
-
-
-class TokenCreate(Strict):
-    days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400
-    label: str = Field(default="", max_length=100)
-    reason: Reason
-
-
-class TokenOut(BaseModel):
-    """A token's record: never the token itself (it is stored only as a hash)."""
-
-    id: int
-    label: str
-    created_at: float
-    expires_at: float | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> TokenOut:
-        return cls(id=int(token.id or 0), label=token.label, created_at=token.created_at, expires_at=token.expires_at)
-
-
-class IssuedToken(TokenResponse):
-    token_id: int
-
-
-class UserOut(BaseModel):
-    name: str
-    role: Role
-    created_at: float
-    disabled: bool
-    has_password: bool
-    tokens: list[TokenOut]
-
-    @classmethod
-    def of(cls, user: User, tokens: list[ApiToken]) -> UserOut:
-        return cls(
-            name=user.name,
-            role=user.role,
-            created_at=user.created_at,
-            disabled=user.disabled,
-            has_password=user.password_hash is not None,
-            tokens=[TokenOut.of(t) for t in tokens],
-        )
-
-
-class UserCreated(BaseModel):
-    user: UserOut
-    token: IssuedToken
 
 
 # --- exports ---------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time.
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from skynet.accounts.model import Permission, User
+from skynet.api.deps import SearchSlots, face_queries, require, search_service, search_slots, trajectory_service
 from skynet.api.schemas import (
     BoxOut,
     ErrorBody,
@@ -18,17 +19,18 @@ from skynet.api.schemas import (
     SightingOut,
     TrajectoryResponse,
 )
-from skynet.api.services import Services
 from skynet.api.uploads import query_face
-from skynet.errors import InvalidInputError
-from skynet.records import Box, Sighting
+from skynet.records import Box
+from skynet.services.faces import FaceQueries
+from skynet.services.search import Filters, SearchService
+from skynet.services.sightings import media_url
+from skynet.services.trajectory import Traced, TrajectoryService
 from skynet.store.plates import PlateMode
-from skynet.trajectory import TrajectoryOptions, build_trajectory, trajectory_json
+from skynet.trajectory import trajectory_json
 
-TRAJECTORY_LIMIT = 1000
-"""At most this many sightings make one trajectory."""
-
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 503)
+}
 
 # Form fields shared by the face search and the face trajectory.
 ImageFile = Annotated[UploadFile | None, File(description="A photo holding the face (JPEG, PNG, ...).")]
@@ -38,186 +40,117 @@ Since = Annotated[float | None, Form(description="Earliest best-view time (Unix 
 Until = Annotated[float | None, Form(description="Latest best-view time (Unix seconds).")]
 Cameras = Annotated[list[str] | None, Form(description="Only these camera ids.")]
 
+Searcher = Annotated[User, Depends(require(Permission.SEARCH))]
+Search = Annotated[SearchService, Depends(search_service)]
+Trajectories = Annotated[TrajectoryService, Depends(trajectory_service)]
+Faces = Annotated[FaceQueries, Depends(face_queries)]
+Slots = Annotated[SearchSlots, Depends(search_slots)]
+
+router = APIRouter(tags=["search"], responses=ERRORS)
+
 
 def _box(box: Box | None) -> BoxOut | None:
     return None if box is None else BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2)
 
 
-def _load(services: Services, ids: list[int]) -> list[Sighting]:
-    return services.catalog.store.sightings.get_many(ids)
-
-
-def router(services: Services) -> APIRouter:
-    api = APIRouter(tags=["search"], responses=ERRORS)
-    searcher = services.auth.require(Permission.SEARCH)
-    store = services.catalog.store
-
-    @api.post("/api/search/face", response_model=FaceSearchResponse)
-    async def search_face(
-        user: Annotated[User, Depends(searcher)],
-        reason: Annotated[Reason, Form()],
-        image: ImageFile = None,
-        sighting_id: SightingId = None,
-        face_index: FaceIndex = None,
-        top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
-        min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
-        since: Since = None,
-        until: Until = None,
-        cameras: Cameras = None,
-    ) -> Response:
-        """Sightings of the face in a photo (or of a face sighting), most similar first."""
-        query = await query_face(services, image, sighting_id, face_index)
-
-        def run() -> Response:  # index and store calls, off the event loop
-            hits = services.catalog.search_faces(
-                query.embedding(services),
-                top_k,
-                since=since,
-                until=until,
-                cameras=cameras,
-                min_similarity=min_similarity,
-            )
-            services.audit(
-                user,
-                "search.face",
-                reason,
-                {
-                    "image": image.filename if image else None,
-                    "sighting_id": sighting_id,
-                    "top_k": top_k,
-                    "min_similarity": min_similarity,
-                    "since": since,
-                    "until": until,
-                    "cameras": cameras,
-                    "results": len(hits),
-                },
-            )
-            by_id = {s.id: s for s in _load(services, [h.sighting_id for h in hits])}
-            names = {c.id: c for c in store.cameras.all()}
-            results = [
-                FaceMatch(similarity=h.similarity, sighting=SightingOut.of(by_id[h.sighting_id], names))
-                for h in hits
-                if h.sighting_id in by_id
-            ]
-            found = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
-            # serialised here, in the search's thread: the model is built and valid, so FastAPI need
-            # not validate it again on the event loop (the schema still documents it)
-            return Response(found.model_dump_json(), media_type="application/json")
-
-        return await services.run_search(run)
-
-    @api.get("/api/search/plate", response_model=PlateSearchResponse)
-    def search_plate(
-        user: Annotated[User, Depends(searcher)],
-        q: Annotated[str, Query(min_length=1, max_length=20)],
-        reason: Annotated[Reason, Query()],
-        mode: PlateMode = PlateMode.FUZZY,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        since: float | None = None,
-        until: float | None = None,
-        cameras: Annotated[list[str] | None, Query()] = None,
-    ) -> PlateSearchResponse:
-        """Plate sightings whose text matches ``q`` exactly, by wildcard (``*``, ``?``) or fuzzily."""
-        hits = store.plates.search(q, mode, limit=limit, since=since, until=until, cameras=cameras)
-        services.audit(
-            user,
-            "search.plate",
-            reason,
-            {"q": q, "mode": mode.value, "since": since, "until": until, "cameras": cameras, "results": len(hits)},
-        )
-        by_id = {s.id: s for s in _load(services, [h.sighting_id for h in hits])}
-        names = {c.id: c for c in store.cameras.all()}
-        return PlateSearchResponse(
-            results=[
-                PlateMatch(
-                    distance=h.distance,
-                    matched_read=h.matched_read,
-                    sighting=SightingOut.of(by_id[h.sighting_id], names),
-                )
-                for h in hits
-                if h.sighting_id in by_id
-            ]
-        )
-
-    @api.post("/api/trajectory", response_model=TrajectoryResponse)
-    async def face_trajectory(
-        user: Annotated[User, Depends(searcher)],
-        reason: Annotated[Reason, Form()],
-        image: ImageFile = None,
-        sighting_id: SightingId = None,
-        face_index: FaceIndex = None,
-        min_similarity: Annotated[
-            float | None,
-            Form(ge=-1.0, le=1.0, description=("Default: the watch-list threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")),
-        ] = None,
-        since: Since = None,
-        until: Until = None,
-        cameras: Cameras = None,
-        max_speed_kmh: Annotated[float | None, Form(gt=0, le=10_000)] = None,
-    ) -> TrajectoryResponse:
-        """Where a face was seen: stops in time order, moves between cameras, a GeoJSON path."""
-        query = await query_face(services, image, sighting_id, face_index)
-        threshold = services.settings.watchlist_min_similarity if min_similarity is None else min_similarity
-
-        def run() -> TrajectoryResponse:  # index and store calls, off the event loop
-            hits = services.catalog.search_faces(
-                query.embedding(services),
-                TRAJECTORY_LIMIT,
-                since=since,
-                until=until,
-                cameras=cameras,
-                min_similarity=threshold,
-            )
-            services.audit(
-                user,
-                "trajectory.face",
-                reason,
-                {
-                    "image": image.filename if image else None,
-                    "sighting_id": sighting_id,
-                    "min_similarity": threshold,
-                    "since": since,
-                    "until": until,
-                    "cameras": cameras,
-                    "sightings": len(hits),
-                },
-            )
-            return _trajectory(services, _load(services, [h.sighting_id for h in hits]), max_speed_kmh)
-
-        return await services.run_search(run)
-
-    @api.get("/api/trajectory/plate", response_model=TrajectoryResponse)
-    def plate_trajectory(
-        user: Annotated[User, Depends(searcher)],
-        q: Annotated[str, Query(min_length=1, max_length=20)],
-        reason: Annotated[Reason, Query()],
-        mode: PlateMode = PlateMode.EXACT,
-        since: float | None = None,
-        until: float | None = None,
-        cameras: Annotated[list[str] | None, Query()] = None,
-        max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
-    ) -> TrajectoryResponse:
-        """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
-        hits = store.plates.search(q, mode, limit=TRAJECTORY_LIMIT, since=since, until=until, cameras=cameras)
-        services.audit(
-            user,
-            "trajectory.plate",
-            reason,
-            {"q": q, "mode": mode.value, "since": since, "until": until, "cameras": cameras, "sightings": len(hits)},
-        )
-        return _trajectory(services, _load(services, [h.sighting_id for h in hits]), max_speed_kmh)
-
-    return api
-
-
-def _trajectory(services: Services, sightings: list[Sighting], max_speed_kmh: float | None) -> TrajectoryResponse:
-    options = TrajectoryOptions() if max_speed_kmh is None else TrajectoryOptions(max_speed_kmh=max_speed_kmh)
-    try:
-        trajectory = build_trajectory(sightings, services.catalog.store.cameras.all(), options)
-    except ValueError as error:
-        raise InvalidInputError(str(error)) from None
-    result = trajectory_json(trajectory)
+def _trajectory(traced: Traced) -> TrajectoryResponse:
+    result = trajectory_json(traced.trajectory)
     for stop in result["stops"]:
         best = stop["best_sighting_id"]
-        stop["thumbnail_url"] = f"/api/sightings/{best}/thumbnail" if best and stop["thumbnail_path"] else None
-    return TrajectoryResponse(sightings=len(sightings), **result)
+        stop["thumbnail_url"] = media_url(best, "thumbnail") if best and stop["thumbnail_path"] else None
+    return TrajectoryResponse(sightings=traced.sightings, **result)
+
+
+@router.post("/api/search/face", response_model=FaceSearchResponse)
+async def search_face(
+    user: Searcher,
+    search: Search,
+    faces: Faces,
+    slots: Slots,
+    reason: Annotated[Reason, Form()],
+    image: ImageFile = None,
+    sighting_id: SightingId = None,
+    face_index: FaceIndex = None,
+    top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
+    min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    since: Since = None,
+    until: Until = None,
+    cameras: Cameras = None,
+) -> Response:
+    """Sightings of the face in a photo (or of a face sighting), most similar first."""
+    query = await query_face(faces, image, sighting_id, face_index)
+
+    def run() -> Response:  # index and store calls, off the event loop
+        found = search.search_faces(user, reason, query, top_k, min_similarity, Filters(since, until, cameras))
+        results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f)) for f in found]
+        answer = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
+        # serialised here, in the search's thread: the model is built and valid, so FastAPI need
+        # not validate it again on the event loop (the schema still documents it)
+        return Response(answer.model_dump_json(), media_type="application/json")
+
+    return await slots.run(run)
+
+
+@router.get("/api/search/plate", response_model=PlateSearchResponse)
+def search_plate(
+    user: Searcher,
+    search: Search,
+    q: Annotated[str, Query(min_length=1, max_length=20)],
+    reason: Annotated[Reason, Query()],
+    mode: PlateMode = PlateMode.FUZZY,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    since: float | None = None,
+    until: float | None = None,
+    cameras: Annotated[list[str] | None, Query()] = None,
+) -> PlateSearchResponse:
+    """Plate sightings whose text matches ``q`` exactly, by wildcard (``*``, ``?``) or fuzzily."""
+    found = search.search_plates(user, reason, q, mode, limit, Filters(since, until, cameras))
+    return PlateSearchResponse(
+        results=[
+            PlateMatch(distance=f.plate_distance or 0.0, matched_read=f.matched_read or "", sighting=SightingOut.of(f))
+            for f in found
+        ]
+    )
+
+
+@router.post("/api/trajectory", response_model=TrajectoryResponse)
+async def face_trajectory(
+    user: Searcher,
+    trajectories: Trajectories,
+    faces: Faces,
+    slots: Slots,
+    reason: Annotated[Reason, Form()],
+    image: ImageFile = None,
+    sighting_id: SightingId = None,
+    face_index: FaceIndex = None,
+    min_similarity: Annotated[
+        float | None,
+        Form(ge=-1.0, le=1.0, description=("Default: the watch-list threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")),
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    cameras: Cameras = None,
+    max_speed_kmh: Annotated[float | None, Form(gt=0, le=10_000)] = None,
+) -> TrajectoryResponse:
+    """Where a face was seen: stops in time order, moves between cameras, a GeoJSON path."""
+    query = await query_face(faces, image, sighting_id, face_index)
+    filters = Filters(since, until, cameras)
+    return await slots.run(
+        lambda: _trajectory(trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh))
+    )
+
+
+@router.get("/api/trajectory/plate", response_model=TrajectoryResponse)
+def plate_trajectory(
+    user: Searcher,
+    trajectories: Trajectories,
+    q: Annotated[str, Query(min_length=1, max_length=20)],
+    reason: Annotated[Reason, Query()],
+    mode: PlateMode = PlateMode.EXACT,
+    since: float | None = None,
+    until: float | None = None,
+    cameras: Annotated[list[str] | None, Query()] = None,
+    max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
+) -> TrajectoryResponse:
+    """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
+    return _trajectory(trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh))

@@ -14,9 +14,12 @@ from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.index.catalog import Catalog, adopt_legacy_index
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
-from skynet.index.reembed import Reembedder, ReembedJob, ReembedProgress, pending_switch
+from skynet.index.reembed import Reembedder, ReembedProgress, pending_switch
 from skynet.index.retention import apply_retention, parse_age
+from skynet.services.jobs import REEMBED, JobRunner
+from skynet.services.reembed import ReembedWork
 from skynet.store import open_store
+from skynet.store.audit_chain import Anchor, ChainReport
 
 index_app = typer.Typer(help="The sighting store and its face index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -41,8 +44,25 @@ def rebuild(data_dir: DataDir = None) -> None:
 
 
 @index_app.command("status")
-def status(data_dir: DataDir = None) -> None:
-    """Show sighting counts, the face indexes (as saved), the embedding models and store health."""
+def status(
+    data_dir: DataDir = None,
+    audit_anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--audit-anchor",
+            metavar="ROW:HASH",
+            help="An audit row and hash recorded from an earlier status (its 'audit log head'): the log must "
+            "still hold it. Repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Show sighting counts, the face indexes (as saved), the embedding models and store health, which
+    includes the audit log's hash chain, verified from its first row to its last. Exits with 1 when the
+    store is not healthy (a broken audit chain included)."""
+    try:
+        anchors = [Anchor.parse(text) for text in audit_anchor or ()]
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--audit-anchor") from None
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
         counts = store.sightings.counts()
@@ -69,9 +89,28 @@ def status(data_dir: DataDir = None) -> None:
                 f"{state.deleted_rows} deleted rows pending"
                 + ("" if state.vectors == vectors else " -- catches up from the store at the next open")
             )
+        started = time.perf_counter()
+        chain, audit_problems = store.audit.verify(anchors)
+        _echo_audit(chain, time.perf_counter() - started)
+        if chain.problem is not None:
+            audit_problems.insert(0, f"audit log tampered with: {chain.problem}")
+        problems = audit_problems + problems
         typer.echo("store health: ok" if not problems else f"store health: {len(problems)} problem(s)")
         for problem in problems[:20]:
             typer.echo(f"  {problem}")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _echo_audit(chain: ChainReport, seconds: float) -> None:
+    """The audit log's size and chain state; its head, for the admin to record elsewhere."""
+    sealed = f" ({chain.sealed_rows} written before the chain, sealed)" if chain.sealed_rows else ""
+    state = "hash chain intact" if chain.problem is None else "hash chain BROKEN"
+    if chain.broken_row is not None:
+        state += f" at row {chain.broken_row}"
+    typer.echo(f"audit log: {chain.rows} rows{sealed}, {state} (verified in {seconds:.1f} s)")
+    if chain.head is not None:
+        typer.echo(f"audit log head: {chain.head} (keep it elsewhere; --audit-anchor {chain.head.id}:... checks it)")
 
 
 @index_app.command("reembed")
@@ -94,7 +133,8 @@ def reembed(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
                 bar.total = progress.faces_total
                 bar.update(progress.faces_done + progress.faces_failed - bar.n)
 
-            result = ReembedJob(reembedder, "cli", time.time, report).run()
+            runner = JobRunner(catalog.store.jobs, time.time)
+            result = runner.run(REEMBED, "cli", ReembedWork(reembedder, report))
     progress = result.progress
     typer.echo(
         f"job {result.id} {result.state}: {progress['faces_done']} faces re-embedded, "

@@ -10,14 +10,13 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from skynet.app import analyser_pool, reindexer
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
-from skynet.detectors.batching import camera_pool
 from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
-from skynet.ingest.reindex import FileOutcome, Reindexer, archive_files, frame_count
-from skynet.ingest.worker import WorkerOptions
+from skynet.ingest.reindex import FileOutcome, archive_files, frame_count
 from skynet.records import Camera
 
 
@@ -56,25 +55,13 @@ def reindex(
         raise ConfigError("--start applies to a single file; several files take their start from metadata or name.")
     start_time = parse_time(start) if start is not None else None
     jobs = jobs or os.cpu_count() or 1
-    pool = camera_pool(
-        settings.model_copy(update={"intra_op_threads": 1}), size=jobs, lazy_embedding=True, lazy_reading=True
-    )
+    pool = analyser_pool(settings, jobs)
     with Catalog.from_settings(settings) as catalog:
         if camera not in {c.id for c in catalog.store.cameras.all()}:
             catalog.store.cameras.save(Camera(camera, camera, source_url=""))
             typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
         writer = CatalogWriter(catalog)
-        reindexer = Reindexer(
-            catalog,
-            writer,
-            writer.flush,
-            pool,
-            settings.model_pack,
-            jobs=jobs,
-            options=WorkerOptions.from_settings(settings),
-            embed=pool.embed,
-            read=pool.read,
-        )
+        archive = reindexer(settings, catalog, writer, pool, jobs)
         frames = {f: frame_count(f) for f in files}
         with tqdm(total=sum(frames.values()) or None, unit="frame", desc="re-indexing", dynamic_ncols=True) as bar:
 
@@ -87,7 +74,7 @@ def reindex(
                     + (f": {outcome.sightings} sighting(s)" if outcome.status == "done" else "")
                 )
 
-            outcomes = reindexer.run(files, camera, start_time, force, on_progress=bar.update, on_outcome=report)
+            outcomes = archive.run(files, camera, start_time, force, on_progress=bar.update, on_outcome=report)
         writer.close()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     typer.echo(

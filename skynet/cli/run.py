@@ -1,7 +1,9 @@
-"""``skynet run --cameras FILE``: analyse live cameras into the store until stopped."""
+"""``skynet run --cameras FILE``: analyse live cameras into the store until stopped (the camera-node role:
+sightings stored, matched against the watch-list, alerts sent to the configured webhooks and MQTT)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -10,16 +12,12 @@ from typing import Annotated
 
 import typer
 
+from skynet.app import System, SystemRole, build
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
-from skynet.detectors.batching import camera_pool
-from skynet.index.catalog import Catalog
-from skynet.index.writer import CatalogWriter
 from skynet.ingest.camera_config import load_cameras
-from skynet.ingest.cameras import CameraSet
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.status import CameraStatus
-from skynet.ingest.worker import WorkerOptions
 
 
 def status_line(status: CameraStatus) -> str:
@@ -42,27 +40,26 @@ def run(
 ) -> None:
     """Run one worker per camera, writing sightings to the store; stop with Ctrl-C or SIGTERM."""
     settings = load_settings(data_dir, model_dir)
-    policy = SourcePolicy.from_settings(settings)
-    configs = load_cameras(cameras, policy)
+    configs = load_cameras(cameras, SourcePolicy.from_settings(settings))
     size = analysers or min(len(configs), os.cpu_count() or 1)
-    pool = camera_pool(
-        settings.model_copy(update={"intra_op_threads": 1}), size=size, lazy_embedding=True, lazy_reading=True
-    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with Catalog.from_settings(settings) as catalog:
-        for config in configs:
-            catalog.store.cameras.save(config.camera())
-        writer = CatalogWriter(catalog)
-        running = CameraSet(pool, writer, embed=pool.embed, read=pool.read)
-        for config in configs:
-            running.start(config.source(policy), WorkerOptions.from_settings(settings, config.analysis_fps))
-        typer.echo(f"running {len(configs)} camera(s), {size} analyser(s); data in {settings.data_dir}")
-        while not stop.wait(status_every or None):
-            for status in running.statuses():
+    system = build(settings, SystemRole.CAMERA_NODE, analysers=size, cameras=configs)
+    try:
+        asyncio.run(_run(system, stop, status_every, size))
+    finally:
+        system.close()
+    writer = system.writer
+    typer.echo(f"stored {writer.stored} sighting(s)" + (f", {writer.failed} failed" if writer.failed else ""))
+
+
+async def _run(system: System, stop: threading.Event, status_every: float, size: int) -> None:
+    cameras, data_dir = len(system.camera_configs or ()), system.settings.data_dir
+    async with system.running():
+        typer.echo(f"running {cameras} camera(s), {size} analyser(s); data in {data_dir}")
+        assert system.camera_workers is not None
+        while not await asyncio.to_thread(stop.wait, status_every or None):
+            for status in system.camera_workers.statuses():
                 typer.echo(status_line(status))
         typer.echo("stopping: finishing open tracks ...")
-        running.stop_all()
-        writer.close()
-        typer.echo(f"stored {writer.stored} sighting(s)" + (f", {writer.failed} failed" if writer.failed else ""))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from skynet.accounts.changes import create_user, issue_user_token
 from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
-from skynet.accounts.model import Role, User
+from skynet.accounts.model import Role
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
+from skynet.services.audit import Auditor
+from skynet.services.users import Issued, UserService
 from skynet.store import open_store
 
 users_app = typer.Typer(help="Users (admin, investigator, operator) and their API tokens.", no_args_is_help=True)
@@ -24,17 +27,27 @@ PasswordFlag = Annotated[
 TokenDays = Annotated[float, typer.Option("--days", min=0.01, help="Days the token is valid.")]
 
 
-def _add(name: str, role: Role, with_password: bool, data_dir, days: float) -> None:
+CLI = "cli"
+"""Who the audit log says made the changes of ``skynet users`` (and the label of their tokens)."""
+
+
+@contextmanager
+def _accounts(data_dir: Path | None) -> Iterator[UserService]:
     settings = load_settings(data_dir)
-    password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if with_password else None
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        user, token, _ = create_user(store.users, name, role, time.time(), password, days * 86400, "cli")
-    _print_token(user, token, days)
+        yield UserService(store.users, Auditor(store.audit), time.time)
 
 
-def _print_token(user: User, token: str, days: float) -> None:
-    typer.echo(f"API token for {user.name} ({user.role.value}), shown once, valid {days:g} days:")
-    typer.echo(token)
+def _add(name: str, role: Role, with_password: bool, data_dir: Path | None, days: float) -> None:
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True) if with_password else None
+    with _accounts(data_dir) as accounts:
+        issued = accounts.create(CLI, name, role, None, password, days * 86400, CLI)
+    _print_token(issued, days)
+
+
+def _print_token(issued: Issued, days: float) -> None:
+    typer.echo(f"API token for {issued.user.name} ({issued.user.role.value}), shown once, valid {days:g} days:")
+    typer.echo(issued.token)
 
 
 @users_app.command("create-admin")
@@ -60,16 +73,14 @@ def add(
 @users_app.command("token")
 def token(name: str, data_dir: DataDir = None, days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400) -> None:
     """Print a new API token for an existing user."""
-    settings = load_settings(data_dir)
-    with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        user, plaintext, _ = issue_user_token(store.users, name, time.time(), days * 86400, "cli")
-    _print_token(user, plaintext, days)
+    with _accounts(data_dir) as accounts:
+        issued = accounts.issue_token(CLI, name, None, days * 86400, CLI)
+    _print_token(issued, days)
 
 
 @users_app.command("list")
 def list_users(data_dir: DataDir = None) -> None:
     """List the accounts and their roles."""
-    settings = load_settings(data_dir)
-    with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        for user in store.users.users():
+    with _accounts(data_dir) as accounts:
+        for user in (a.user for a in accounts.accounts()):
             typer.echo(f"{user.name}\t{user.role.value}{'  (disabled)' if user.disabled else ''}")

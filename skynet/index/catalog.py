@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from skynet.config import Settings
-from skynet.index.face_index import INDEX_FILE, FaceHit, FaceIndex
+from skynet.index.face_files import INDEX_FILE
+from skynet.index.face_index import FaceHit, FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
 from skynet.records import Sighting, SightingKind
 from skynet.store import Store, open_store

@@ -23,9 +23,7 @@ deleted ones are removed.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +31,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from skynet.index.face_files import SavedIndex, read_index, remove_stale_graphs, write_index
+from skynet.index.face_rows import FaceGraph, FaceRows, exact_search, graph_search, normalised
 from skynet.store.errors import QueryError, StoreError
 from skynet.store.faces import FaceBatch, FaceRepository
-from skynet.store.media import storage_error
 
 log = logging.getLogger(__name__)
-
-INDEX_FILE = "faces.npz"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,71 +56,6 @@ class IndexStatus:
     building: bool
     dim: int | None
     model: str | None = None
-
-
-@dataclass(slots=True)
-class _Rows:
-    """The row arrays; ``n`` rows are valid, the arrays may be longer (capacity)."""
-
-    ids: np.ndarray
-    vectors: np.ndarray
-    times: np.ndarray
-    cams: np.ndarray
-    alive: np.ndarray
-    n: int = 0
-
-    @classmethod
-    def empty(cls, dim: int, capacity: int = 1024) -> _Rows:
-        return cls(
-            np.zeros(capacity, np.int64),
-            np.zeros((capacity, dim), np.float32),
-            np.zeros(capacity, np.float64),
-            np.zeros(capacity, np.int32),
-            np.zeros(capacity, bool),
-        )
-
-    def taken(self, keep: np.ndarray) -> _Rows:
-        """Rows ``keep`` (positions), in new arrays."""
-        fresh = _Rows.empty(self.vectors.shape[1], max(1024, 2 * len(keep)))
-        for name in ("ids", "vectors", "times", "cams", "alive"):
-            getattr(fresh, name)[: len(keep)] = getattr(self, name)[keep]
-        fresh.n = len(keep)
-        return fresh
-
-    def grown(self, needed: int) -> _Rows:
-        """These rows in arrays with room for ``needed`` rows (new arrays, old ones left intact)."""
-        capacity = max(needed, 2 * len(self.ids))
-        grown = _Rows.empty(self.vectors.shape[1], capacity)
-        for name in ("ids", "vectors", "times", "cams", "alive"):
-            getattr(grown, name)[: self.n] = getattr(self, name)[: self.n]
-        grown.n = self.n
-        return grown
-
-
-@dataclass(frozen=True, slots=True)
-class _Graph:
-    index: faiss.Index
-    rows: int  # covers rows [0, rows)
-    generation: int
-
-
-def _normalised(vector: np.ndarray, dim: int | None) -> np.ndarray:
-    query = np.asarray(vector, dtype=np.float32).reshape(-1)
-    if dim is not None and query.size != dim:
-        raise QueryError(f"query embedding has {query.size} dimensions; the index holds {dim}-d embeddings")
-    norm = float(np.linalg.norm(query)) if np.all(np.isfinite(query)) else 0.0
-    if norm < 1e-6:
-        raise QueryError("query embedding is zero or not finite")
-    return query / norm
-
-
-def _top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best (scores, rows), best first."""
-    if len(scores) > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        scores, rows = scores[part], rows[part]
-    order = np.argsort(-scores, kind="stable")
-    return scores[order], rows[order]
 
 
 class FaceIndex:
@@ -151,8 +83,8 @@ class FaceIndex:
         self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
         self.exact_subset = exact_subset  # searches selecting at most this many rows are always exact
         self.autosave_every = autosave_every
-        self._rows: _Rows | None = _Rows.empty(dim) if dim else None
-        self._graph: _Graph | None = None
+        self._rows: FaceRows | None = FaceRows.empty(dim) if dim else None
+        self._graph: FaceGraph | None = None
         self._cameras: dict[str, int] = {}
         self._watermark = 0
         self._unsaved = 0
@@ -200,7 +132,7 @@ class FaceIndex:
         with self._lock:
             self.model = self.model or faces.searched_model()
             self.dim = faces.dim(self.model)
-            self._rows = _Rows.empty(self.dim) if self.dim else None
+            self._rows = FaceRows.empty(self.dim) if self.dim else None
             self._graph, self._cameras, self._watermark = None, {}, 0
         for batch in faces.batches(model=self.model):
             self.add(batch, build=False)
@@ -219,46 +151,14 @@ class FaceIndex:
         return index
 
     def _load(self) -> bool:
-        for stale in self.directory.glob("*.tmp"):
-            if not _pid_alive(stale.suffixes[-2][1:] if len(stale.suffixes) > 1 else ""):
-                stale.unlink(missing_ok=True)
-        path = self.directory / INDEX_FILE
-        if not path.is_file():
+        saved = read_index(self.directory, self.dim, self.model)
+        if saved is None:
             return False
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                dim = int(meta["dim"])
-                if self.dim is not None and dim != self.dim:
-                    log.warning("face index: file has %d-d vectors, store %d-d; rebuilding", dim, self.dim)
-                    return False
-                if self.model is not None and meta.get("model", self.model) != self.model:
-                    log.warning("face index: file holds model %s, not %s; rebuilding", meta["model"], self.model)
-                    return False
-                n = len(data["ids"])
-                rows = _Rows(
-                    data["ids"].copy(),
-                    data["vectors"].reshape(n, dim).copy(),
-                    data["times"].copy(),
-                    data["cams"].copy(),
-                    data["alive"].copy(),
-                    n,
-                )
-            graph = None
-            if meta["graph_rows"]:
-                graph_path = self.directory / f"faces-{meta['graph_generation']}.hnsw"
-                if graph_path.is_file():
-                    graph = _Graph(faiss.read_index(str(graph_path)), meta["graph_rows"], meta["graph_generation"])
-                    if graph.index.ntotal != graph.rows or graph.rows > n:
-                        graph = None
-        except (OSError, ValueError, KeyError, RuntimeError) as error:
-            log.warning("face index: cannot read %s (%s); rebuilding from the store", path, error)
-            return False
-        self.dim = dim
-        self.model = self.model or meta.get("model")
-        self._rows, self._graph = rows, graph
-        self._cameras = {name: code for code, name in enumerate(meta["cameras"])}
-        self._watermark = int(meta["watermark"])
+        self.dim = saved.dim
+        self.model = self.model or saved.model
+        self._rows, self._graph = saved.rows, saved.graph
+        self._cameras = {name: code for code, name in enumerate(saved.cameras)}
+        self._watermark = saved.watermark
         self._remove_stale_graphs()
         return True
 
@@ -273,7 +173,7 @@ class FaceIndex:
         with self._lock:
             if self._rows is None:
                 self.dim = vectors.shape[1]
-                self._rows = _Rows.empty(self.dim)
+                self._rows = FaceRows.empty(self.dim)
             if vectors.shape[1] != self.dim:
                 raise StoreError(f"face vectors have {vectors.shape[1]} dimensions, the index {self.dim}")
             cams = np.fromiter(
@@ -314,7 +214,7 @@ class FaceIndex:
 
     # --- background graph ------------------------------------------------------------------------
 
-    def _needs_graph(self, rows: _Rows, graph: _Graph | None, complete: bool = False) -> bool:
+    def _needs_graph(self, rows: FaceRows, graph: FaceGraph | None, complete: bool = False) -> bool:
         """Whether to (re)build the graph: the rows beyond it (searched exactly) or the deleted rows
         in it grew past their limits, or, ``complete``, there are any."""
         alive = int(rows.alive[: rows.n].sum())
@@ -358,7 +258,7 @@ class FaceIndex:
                     getattr(fresh, name)[fresh.n : fresh.n + tail] = getattr(current, name)[n0 : current.n]
                 fresh.n += tail
                 self._rows = fresh
-                self._graph = _Graph(graph_index, len(kept), generation)
+                self._graph = FaceGraph(graph_index, len(kept), generation)
             log.info("face index: HNSW graph over %d vectors swapped in", len(kept))
             self._autosave()  # persist the graph (this thread is in the background already)
         except BaseException as error:  # reported by wait_for_build(); searches stay exact meanwhile
@@ -403,7 +303,7 @@ class FaceIndex:
                 f"the query embedding comes from model {model}, the face index holds {self.model} vectors",
                 "embed the query with the model the index was built with",
             )
-        query = _normalised(embedding, self.dim)
+        query = normalised(embedding, self.dim)
         with self._lock:
             rows, graph, codes = self._rows, self._graph, dict(self._cameras)
             n = rows.n if rows is not None else 0
@@ -420,55 +320,13 @@ class FaceIndex:
         if selected == 0:
             return []
         if graph is None or selected <= self.exact_subset:
-            scores, hit_rows = self._exact(rows, mask, query, k, 0, n)
+            scores, hit_rows = exact_search(rows, mask, query, k, 0, n)
         else:
-            scores, hit_rows = self._approximate(rows, graph, mask, query, k, n)
+            scores, hit_rows = graph_search(rows, graph, mask, query, k, n, self.ef_search)
         hits = [FaceHit(int(rows.ids[r]), float(s)) for s, r in zip(scores, hit_rows, strict=False)]
         if min_similarity is not None:
             hits = [h for h in hits if h.similarity >= min_similarity]
         return hits
-
-    @staticmethod
-    def _exact(
-        rows: _Rows, mask: np.ndarray, query: np.ndarray, k: int, lo: int, hi: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k over the masked rows in ``[lo, hi)``."""
-        part = mask[lo:hi]
-        selected = int(np.count_nonzero(part))
-        if selected == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        if selected < (hi - lo) // 4:
-            candidates = np.flatnonzero(part) + lo
-            scores = rows.vectors[candidates] @ query
-        else:
-            scores = rows.vectors[lo:hi] @ query
-            scores[~part] = -np.inf
-            candidates = np.arange(lo, hi)
-        scores, candidates = _top_k(scores, candidates, min(k, selected))
-        return scores, candidates
-
-    def _approximate(
-        self, rows: _Rows, graph: _Graph, mask: np.ndarray, query: np.ndarray, k: int, n: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """HNSW over rows ``[0, graph.rows)`` with the mask as an ID selector, plus an exact tail."""
-        graph_mask = mask[: graph.rows]
-        in_graph = int(np.count_nonzero(graph_mask))
-        want = min(k, in_graph)
-        scores = np.zeros(0, np.float32)
-        found = np.zeros(0, np.int64)
-        if want:
-            bitmap = np.packbits(graph_mask, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-            # a selective filter leaves fewer usable neighbours per hop: widen the beam to match
-            ef = int(self.ef_search * np.sqrt(graph.rows / in_graph))
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(1024, max(ef, 2 * k)))
-            distances, labels = graph.index.search(query[None, :], want, params=params)
-            keep = labels[0] >= 0
-            scores, found = distances[0][keep], labels[0][keep]
-            if len(found) < want:  # the filtered graph could not fill k: answer exactly instead
-                scores, found = self._exact(rows, mask, query, want, 0, graph.rows)
-        tail_scores, tail_rows = self._exact(rows, mask, query, k, graph.rows, n)
-        return _top_k(np.concatenate([scores, tail_scores]), np.concatenate([found, tail_rows]), k)
 
     # --- persistence and status ----------------------------------------------------------------
 
@@ -497,39 +355,11 @@ class FaceIndex:
                 n, watermark = rows.n, self._watermark
                 alive = rows.alive[:n].copy()
                 self._unsaved = 0
-            if graph is not None:
-                graph_path = self.directory / f"faces-{graph.generation}.hnsw"
-                if not graph_path.is_file():
-                    _atomic(graph_path, lambda tmp: faiss.write_index(graph.index, str(tmp)))
-            meta = {
-                "dim": self.dim,
-                "model": self.model,
-                "watermark": watermark,
-                "cameras": cameras,
-                "graph_rows": graph.rows if graph else 0,
-                "graph_generation": graph.generation if graph else 0,
-            }
+            write_index(self.directory, SavedIndex(self.dim or 0, self.model, rows, graph, cameras, watermark), alive)
+            remove_stale_graphs(self.directory, graph.generation if graph else None)
 
-            def write(tmp: Path) -> None:
-                with open(tmp, "wb") as handle:
-                    np.savez(
-                        handle,
-                        ids=rows.ids[:n],
-                        vectors=rows.vectors[:n],
-                        times=rows.times[:n],
-                        cams=rows.cams[:n],
-                        alive=alive,
-                        meta=np.array(json.dumps(meta)),
-                    )
-
-            _atomic(self.directory / INDEX_FILE, write)
-            self._remove_stale_graphs(keep=graph.generation if graph else None)
-
-    def _remove_stale_graphs(self, keep: int | None = None) -> None:
-        keep = self._graph.generation if keep is None and self._graph else keep
-        for path in self.directory.glob("faces-*.hnsw"):
-            if path.name != f"faces-{keep}.hnsw":
-                path.unlink(missing_ok=True)
+    def _remove_stale_graphs(self) -> None:
+        remove_stale_graphs(self.directory, self._graph.generation if self._graph else None)
 
     def status(self) -> IndexStatus:
         with self._lock:
@@ -555,37 +385,3 @@ class FaceIndex:
             if self._saver is not None:
                 self._saver.join()
             self.save()
-
-
-def _pid_alive(text: str) -> bool:
-    """Whether ``text`` is the id of a running process (temp files carry their writer's pid)."""
-    if not text.isdigit():
-        return False
-    try:
-        os.kill(int(text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp)``, fsync, then rename ``tmp`` over ``path`` (and fsync the directory)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise storage_error(error, f"writing {path.name}") from error

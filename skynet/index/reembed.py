@@ -16,20 +16,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
 import numpy as np
 
 from skynet.index.catalog import Catalog
-from skynet.records import Box, Detections, FaceDetection, Job, JobState, SightingKind
+from skynet.records import Box, Detections, FaceDetection, SightingKind
 from skynet.store.faces import FaceBatch, FaceSource
 from skynet.tracking.track import ImageOptions
 
 log = logging.getLogger(__name__)
 
-REEMBED = "reembed"
 MIN_FACE_PX = 112  # thumbnails are scaled up so the face is at least this big before detection
 MIN_OVERLAP = 0.1  # a detection overlapping the sighting's face less than this (IoU) is another face
 ERRORS_KEPT = 20
@@ -250,73 +249,3 @@ class Reembedder:
             return None
         embedded = self.analyzer.embed_faces(image, [max(faces, key=lambda f: f.box.area)])
         return np.asarray(embedded[0].embedding, dtype=np.float32) if embedded else None
-
-
-class ReembedJob:
-    """Runs a :class:`Reembedder` in a thread as a stored job (kind ``reembed``): its progress is
-    written to the jobs table at every step, so ``GET /api/jobs/{id}`` follows it."""
-
-    def __init__(
-        self,
-        reembedder: Reembedder,
-        user: str,
-        clock: Callable[[], float],
-        on_progress: Callable[[ReembedProgress], None] = lambda progress: None,
-    ) -> None:
-        self.reembedder = reembedder
-        self.on_progress = on_progress
-        self.jobs = reembedder.catalog.store.jobs
-        self.clock = clock
-        self.progress = ReembedProgress()
-        self.stop_event = threading.Event()
-        now = clock()
-        params = {"from_model": reembedder.catalog.face_model, "to_model": reembedder.model}
-        job = Job(REEMBED, user, now, now, JobState.QUEUED, params, self.progress.as_dict())
-        self.job = replace(job, id=self.jobs.add(job))
-        self._thread = threading.Thread(target=self.run, name=f"job-{self.job.id}", daemon=True)
-
-    def start(self) -> ReembedJob:
-        self._thread.start()
-        return self
-
-    def run(self) -> Job:
-        """Run the job in this thread; returns its final record."""
-        self._save(JobState.RUNNING)
-        try:
-            switched = self.reembedder.run(self.progress, self._step, self.stop_event)
-        except Exception as error:  # a job reports its failure; the server keeps running
-            log.exception("re-embedding job %s failed", self.job.id)
-            self.progress.errors.append(f"{type(error).__name__}: {error}")
-            return self._save(JobState.FAILED)
-        if not switched:
-            self.progress.errors.append("interrupted: stopped before the end; the next job resumes")
-            return self._save(JobState.FAILED)
-        return self._save(JobState.DONE)
-
-    def _step(self) -> None:
-        self._save(JobState.RUNNING)
-        self.on_progress(self.progress)
-
-    def _save(self, state: JobState) -> Job:
-        self.job = replace(
-            self.job,
-            state=state,
-            updated_at=self.clock(),
-            progress=self.progress.as_dict(),
-            errors=tuple(self.progress.errors),
-        )
-        self.jobs.update(self.job)
-        return self.job
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Ask the job to stop after the current batch and wait for it."""
-        self.stop_event.set()
-        self.join(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()

@@ -58,6 +58,11 @@ class CameraRepository:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM cameras ORDER BY id")
         return [Camera(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]), r[7]) for r in rows]
 
+    def name(self, camera_id: str) -> str | None:
+        """The name of camera ``camera_id``; None when there is none."""
+        row = self.db.execute("SELECT name FROM cameras WHERE id = ?", (camera_id,)).fetchone()
+        return None if row is None else row[0]
+
     def require(self, camera_id: str) -> None:
         """Refuse an unknown camera id (:class:`UnknownCameraError`)."""
         if camera_id in self._known:

@@ -40,6 +40,10 @@ class Database(ABC):
         disk) naming what was being done (``doing``)."""
 
     @abstractmethod
+    def writing(self) -> bool:
+        """Whether this thread is inside a write transaction (whose changes are not committed yet)."""
+
+    @abstractmethod
     def ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         """The SQL condition "``column`` is one of ``ids``" and its one argument (any number of ids)."""
 

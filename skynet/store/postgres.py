@@ -78,7 +78,7 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def write(self, doing: str) -> Iterator[None]:
-        if self._writing_thread == threading.get_ident():  # inside this thread's transaction: part of it
+        if self.writing():  # inside this thread's transaction: part of it
             yield
             return
         with self._lock:
@@ -95,6 +95,9 @@ class PostgresDatabase(Database):
                 raise StoreError(f"store error while {doing}: {error}") from error
             finally:
                 self._writing_thread = None
+
+    def writing(self) -> bool:
+        return self._writing_thread == threading.get_ident()
 
     def ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", [int(i) for i in ids]

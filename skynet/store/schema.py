@@ -358,6 +358,39 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE sightings DROP COLUMN embedding, DROP COLUMN embedding_model;
         """,
     ),
+    Migration(
+        6,
+        """
+        -- Each audit row names the API token of the request (token_id) and, for a token an admin minted
+        -- for another user, that admin (token_minted_by). The log becomes a hash chain
+        -- (skynet.store.audit_chain): each row keeps the hash of the row before it and its own. The rows
+        -- written before have none: the first open after this migration seals them with one row, since
+        -- their hashes need the chain's key, which is kept outside the database (skynet.store.audit_witness).
+        ALTER TABLE audit_log ADD COLUMN token_id {bigint};
+        ALTER TABLE audit_log ADD COLUMN token_minted_by TEXT;
+        ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
+        ALTER TABLE audit_log ADD COLUMN hash TEXT;
+        """,
+    ),
+    Migration(
+        7,
+        """
+        -- One durable outbox for every alert channel (skynet.store.outbox): the webhook deliveries
+        -- become the 'webhook' rows of deliveries, beside SMS (Kannel) and e-mail (SMTP) ones; each
+        -- row is also the delivery's log (attempts, last error, when it was delivered). Watch-list
+        -- entries name the phone numbers and e-mail addresses told of their alerts (a JSON list).
+        ALTER TABLE webhook_deliveries RENAME TO deliveries;
+        ALTER TABLE deliveries ADD COLUMN channel TEXT NOT NULL DEFAULT 'webhook';
+        ALTER TABLE deliveries ADD COLUMN delivered_at {float};
+        DROP INDEX webhook_deliveries_due;
+        CREATE INDEX deliveries_due ON deliveries(channel, next_attempt_at) WHERE state = 'pending';
+        ALTER TABLE watchlist_entries ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
+        """,
+        postgresql="""
+        ALTER SEQUENCE webhook_deliveries_id_seq RENAME TO deliveries_id_seq;
+        ALTER INDEX webhook_deliveries_pkey RENAME TO deliveries_pkey;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

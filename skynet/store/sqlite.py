@@ -6,6 +6,7 @@ thread, so with WAL they run in parallel and never see a write before its commit
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -99,12 +100,17 @@ class SqliteDatabase(Database):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
-        try:
-            migrate(self._conn)
-        except BaseException:
-            self._conn.close()
-            raise
+        # Opening (the switch to WAL) and migrating run one process at a time: SQLite answers some lock
+        # conflicts of a new database's first moments with "database is locked" at once, whatever the
+        # busy timeout (seen with four processes opening one new store on a loaded machine).
+        with open(self.path.with_name(self.path.name + ".open-lock"), "a+b") as opening:
+            fcntl.flock(opening, fcntl.LOCK_EX)
+            self._conn = connect(self.path)
+            try:
+                migrate(self._conn)
+            except BaseException:
+                self._conn.close()
+                raise
         self._lock = threading.Lock()
         self._writing_thread: int | None = None
         self._local = threading.local()
@@ -113,7 +119,7 @@ class SqliteDatabase(Database):
 
     def _connection(self) -> sqlite3.Connection:
         """The write connection inside this thread's write transaction, else this thread's reader."""
-        if self._writing_thread == threading.get_ident():
+        if self.writing():
             return self._conn
         reader = getattr(self._local, "reader", None)
         if reader is None:
@@ -134,7 +140,7 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def write(self, doing: str) -> Iterator[None]:
-        if self._writing_thread == threading.get_ident():  # inside this thread's transaction: part of it
+        if self.writing():  # inside this thread's transaction: part of it
             yield
             return
         with self._lock:
@@ -155,6 +161,9 @@ class SqliteDatabase(Database):
                 raise
             finally:
                 self._writing_thread = None
+
+    def writing(self) -> bool:
+        return self._writing_thread == threading.get_ident()
 
     def ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps([int(i) for i in ids])

@@ -8,6 +8,7 @@ from pathlib import Path
 from skynet.private_files import make_private
 from skynet.store.alerts import AlertRepository
 from skynet.store.audit import AuditRepository
+from skynet.store.audit_witness import AuditWitness
 from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
@@ -56,7 +57,7 @@ class Store:
         self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates)
         self.watchlists = WatchlistRepository(db, self.faces)
         self.alerts = AlertRepository(db)
-        self.audit = AuditRepository(db)
+        self.audit = AuditRepository(db, AuditWitness(self.data_dir))
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)

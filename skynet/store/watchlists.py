@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
 
-from skynet.records import SightingKind, WatchlistEntry
+from skynet.records import Recipient, SightingKind, WatchlistEntry
 from skynet.store.database import Database
 from skynet.store.errors import InvalidSightingError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
@@ -22,7 +23,9 @@ class WatchlistRepository:
 
     def add(self, entry: WatchlistEntry, *, model: str | None = None, photos: Sequence[bytes] = ()) -> int:
         """Store ``entry``; a face entry's embeddings are ``model``'s and its ``photos`` (the image files
-        they came from) are kept so that a model switch can re-embed them. Returns its id."""
+        they came from) are kept so that a model switch can re-embed them. Its recipients are kept as
+        :meth:`Recipient.parse` writes them. Returns its id."""
+        recipients = self._recipients(entry.recipients)
         if entry.kind == SightingKind.PLATE and not entry.plate_pattern:
             raise InvalidSightingError("a plate watch-list entry needs a plate pattern")
         if entry.kind == SightingKind.FACE and not entry.embeddings:
@@ -32,7 +35,7 @@ class WatchlistRepository:
         with self.db.write("adding a watch-list entry"):
             entry_id = self.db.insert_returning_id(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
-                "min_similarity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_similarity, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     SightingKind(entry.kind).value,
                     entry.label,
@@ -42,6 +45,7 @@ class WatchlistRepository:
                     entry.expires_at,
                     entry.plate_pattern,
                     entry.min_similarity,
+                    json.dumps(recipients, ensure_ascii=False),
                 ),
             )
             if blobs:
@@ -52,6 +56,13 @@ class WatchlistRepository:
                     [(entry_id, bytes(photo)) for photo in photos],
                 )
         return entry_id
+
+    @staticmethod
+    def _recipients(recipients: Sequence[str]) -> list[str]:
+        try:
+            return list(dict.fromkeys(Recipient.parse(text).address for text in recipients))
+        except ValueError as error:
+            raise InvalidSightingError(f"watch-list entry recipient: {error}") from None
 
     def set_embeddings(self, entry_id: int, model: str, vectors: Sequence[np.ndarray]) -> None:
         """Store (or replace) face entry ``entry_id``'s reference embeddings of ``model``."""
@@ -80,7 +91,7 @@ class WatchlistRepository:
         of that model."""
         rows = self.db.execute(
             "SELECT w.kind, w.label, w.reason, w.added_by, w.created_at, w.expires_at, w.plate_pattern, "
-            "e.embeddings, e.embedding_count, w.min_similarity, w.id FROM watchlist_entries w "
+            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients FROM watchlist_entries w "
             "LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? ORDER BY w.id",
             (model or self.faces.searched_model(),),
         )
@@ -96,6 +107,7 @@ class WatchlistRepository:
                 tuple(np.frombuffer(r[7], dtype="<f4").reshape(r[8], -1).copy()) if r[8] else (),
                 r[9],
                 r[10],
+                tuple(json.loads(r[11])),
             )
             for r in rows
         ]

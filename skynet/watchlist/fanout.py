@@ -1,4 +1,5 @@
-"""Handing each alert (and each new sighting) to every configured channel: live hub, webhooks, MQTT."""
+"""Handing each alert (and each new sighting) to every configured channel: live hub, webhooks, MQTT, SMS and
+e-mail."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from skynet.alerts import LiveHub, MqttPublisher, WebhookDispatcher, alert_event, sighting_event
+from skynet.alerts import AlertChannels, LiveHub, MqttPublisher, WebhookDispatcher, alert_event, sighting_event
 from skynet.records import Alert, Sighting, WatchlistEntry
 
 log = logging.getLogger(__name__)
@@ -15,10 +16,11 @@ ThumbnailUrl = Callable[[Sighting], str | None]
 
 
 class AlertFanout:
-    """Publishes alerts to the live hub, the webhook dispatcher and MQTT (each optional).
+    """Publishes alerts to the live hub, the webhook dispatcher, MQTT, and SMS and e-mail (each optional).
 
     Every channel is independent: a failing one is logged and the others still get the alert.
-    Webhook deliveries go through a durable outbox, so they survive a broker or receiver outage.
+    Webhook, SMS and e-mail deliveries go through a durable outbox, so they survive a gateway or
+    receiver outage and a restart.
     """
 
     def __init__(
@@ -27,22 +29,27 @@ class AlertFanout:
         hub: LiveHub | None = None,
         webhooks: WebhookDispatcher | None = None,
         mqtt: MqttPublisher | None = None,
+        messages: AlertChannels | None = None,
     ) -> None:
         self.thumbnail_url = thumbnail_url
         self.hub = hub
         self.webhooks = webhooks
         self.mqtt = mqtt
+        self.messages = messages
 
     def alert(self, alert: Alert, entry: WatchlistEntry, sighting: Sighting) -> None:
         """Deliver one alert on every channel."""
         event = alert_event(alert, entry, sighting, self.thumbnail_url(sighting))
         channels: list[tuple[str, Callable[[], object]]] = []
-        if self.hub is not None:
-            channels.append(("live", lambda: self.hub.publish(event)))
-        if self.webhooks is not None:
-            channels.append(("webhooks", lambda: self.webhooks.submit(event.to_bytes())))
-        if self.mqtt is not None:
-            channels.append(("mqtt", lambda: self.mqtt.publish(alert.camera_id, event.to_bytes())))
+        hub, webhooks, mqtt, messages = self.hub, self.webhooks, self.mqtt, self.messages
+        if hub is not None:
+            channels.append(("live", lambda: hub.publish(event)))
+        if webhooks is not None:
+            channels.append(("webhooks", lambda: webhooks.submit(event.to_bytes())))
+        if mqtt is not None:
+            channels.append(("mqtt", lambda: mqtt.publish(alert.camera_id, event.to_bytes())))
+        if messages is not None:
+            channels.append(("sms/e-mail", lambda: messages.alert(alert, entry, sighting)))
         for name, deliver in channels:
             try:
                 deliver()

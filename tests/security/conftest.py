@@ -21,7 +21,7 @@ from skynet.accounts.credentials import hash_password, issue_token
 from skynet.accounts.model import Role, User
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
-from skynet.service.demo import set_up_demo
+from skynet.services.demo import set_up_demo
 
 PASSWORD = "correct horse battery staple"
 ROLES = {"admin": Role.ADMIN, "investigator": Role.INVESTIGATOR, "operator": Role.OPERATOR}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from skynet.records import Box, PlateText, Sighting, SightingKind
-from skynet.service.demo import DEMO_CAMERA_ID
+from skynet.services.demo import DEMO_CAMERA_ID
 from skynet.store.sightings import SightingMedia
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from skynet.service.demo import DEMO_CAMERA_ID
+from skynet.services.demo import DEMO_CAMERA_ID
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from skynet.accounts.model import PERMISSIONS, User
-from skynet.api.auth import Auth
+from skynet.api.deps import current_user
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -50,7 +50,7 @@ class UiFiles(StaticFiles):
         return response
 
 
-def mount_ui(app: FastAPI, auth: Auth) -> None:
+def mount_ui(app: FastAPI) -> None:
     """Serve the UI at ``/ui/``, redirect ``/`` there, and add ``GET /ui/session``."""
 
     @app.get("/", include_in_schema=False)
@@ -58,7 +58,7 @@ def mount_ui(app: FastAPI, auth: Auth) -> None:
         return RedirectResponse("/ui/")
 
     @app.get("/ui/session", response_model=SessionOut, tags=["ui"])
-    def session(user: Annotated[User, Depends(auth.current_user)]) -> SessionOut:
+    def session(user: Annotated[User, Depends(current_user)]) -> SessionOut:
         """The current user's name, role and permissions (the web UI shows the pages these allow)."""
         return SessionOut(
             user=user.name, role=user.role.value, permissions=sorted(p.value for p in PERMISSIONS[user.role])

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from skynet.records import Detections
+from skynet.records import Detections, Frame
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
@@ -54,3 +54,8 @@ def jpeg(image: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return data.tobytes()
+
+
+def annotated_jpeg(frame: Frame, detections: Detections) -> bytes:
+    """The frame with its detections drawn on, as JPEG."""
+    return jpeg(annotate(frame.image, detections))

@@ -1,0 +1,343 @@
+"""The composition root: the running system built from :class:`Settings` for a role. Only this module
+knows every part; the roles differ only in the parts they choose.
+
+=============  ======================================================  ==============================
+role           parts                                                   today's command
+=============  ======================================================  ==============================
+all-in-one     cameras, HTTP API, background work                      ``skynet serve``
+camera-node    cameras                                                 ``skynet run``
+api-node       HTTP API, background work                               (a cluster's API machines)
+=============  ======================================================  ==============================
+
+Every role has the catalog (store and face indexes), the auditor, the store writer with watch-list
+matching, the alert channels (the live hub, webhooks, MQTT, SMS and e-mail) and the use-case services over them.
+*Cameras* are the camera workers and their analysers; the *HTTP API* is the FastAPI app, whose
+``lifespan`` starts and stops the system; *background work* is the job runner (re-index and
+re-embedding jobs), retention, and the re-embedding job due after a model-pack switch. Where cameras
+and the API run together, camera statuses go out on the live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from skynet.accounts.throttle import LoginThrottle, TokenThrottle
+from skynet.alerts import LiveHub, MqttPublisher, WebhookDispatcher
+from skynet.alerts.channels import AlertChannels, channels_from_settings, mqtt_options, webhook_targets
+from skynet.api.app import create_app, serving
+from skynet.api.auth import Auth
+from skynet.config import Settings
+from skynet.detectors.batching import camera_pool
+from skynet.detectors.pool import AnalyzerPool
+from skynet.index.catalog import Catalog
+from skynet.index.retention import run_retention_policy
+from skynet.index.writer import CatalogWriter
+from skynet.ingest.camera_config import CameraConfig
+from skynet.ingest.cameras import CameraSet
+from skynet.ingest.reindex import Reindexer
+from skynet.ingest.source_policy import SourcePolicy
+from skynet.ingest.worker import WorkerOptions
+from skynet.services.audit import Auditor
+from skynet.services.cameras import CameraService, publish_statuses
+from skynet.services.export import ExportService
+from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.jobs import JobRunner, JobService
+from skynet.services.reembed import ReembedJobs
+from skynet.services.reindex import ReindexJobs
+from skynet.services.search import SearchService
+from skynet.services.sightings import SightingService, thumbnail_url
+from skynet.services.trajectory import TrajectoryService
+from skynet.services.users import UserService
+from skynet.services.watchlists import WatchlistService
+from skynet.watchlist import AlertFanout, WatchlistMatcher
+
+if TYPE_CHECKING:
+    from skynet.detectors.analyzer import ImageAnalyzer
+
+
+class SystemRole(StrEnum):
+    """What a process runs (see the module's table)."""
+
+    ALL_IN_ONE = "all-in-one"
+    CAMERA_NODE = "camera-node"
+    API_NODE = "api-node"
+
+
+class Part(StrEnum):
+    CAMERAS = "cameras"
+    API = "api"
+    BACKGROUND = "background"
+
+
+PARTS: dict[SystemRole, frozenset[Part]] = {
+    SystemRole.ALL_IN_ONE: frozenset({Part.CAMERAS, Part.API, Part.BACKGROUND}),
+    SystemRole.CAMERA_NODE: frozenset({Part.CAMERAS}),
+    SystemRole.API_NODE: frozenset({Part.API, Part.BACKGROUND}),
+}
+
+
+def analyser_pool(settings: Settings, size: int) -> AnalyzerPool:
+    """The ``size`` analysers of the configured pack that camera workers and re-index jobs share (one
+    thread per model each; faces embedded and plates read only as each track needs)."""
+    return camera_pool(
+        settings.model_copy(update={"intra_op_threads": 1}), size=size, lazy_embedding=True, lazy_reading=True
+    )
+
+
+def reindexer(settings: Settings, catalog: Catalog, writer: CatalogWriter, pool: AnalyzerPool, jobs: int) -> Reindexer:
+    """A re-indexer of archive files into ``catalog`` through ``writer``, ``jobs`` files at a time, with the
+    analysers of ``pool``."""
+    return Reindexer(
+        catalog,
+        writer,
+        writer.flush,
+        pool,
+        settings.model_pack,
+        jobs=jobs,
+        options=WorkerOptions.from_settings(settings),
+        embed=pool.embed,
+        read=pool.read,
+    )
+
+
+@dataclass(eq=False)
+class System:
+    """The running parts of one process and the use-case services over them. :meth:`running` (the API's
+    lifespan, or ``skynet run``'s loop) starts and stops what runs; :meth:`close` releases the rest."""
+
+    settings: Settings
+    role: SystemRole
+    catalog: Catalog
+    clock: Callable[[], float]
+    auditor: Auditor
+    hub: LiveHub
+    writer: CatalogWriter
+    matcher: WatchlistMatcher
+    webhooks: WebhookDispatcher | None
+    mqtt: MqttPublisher | None
+    messages: AlertChannels | None
+    camera_workers: CameraSet | None
+    camera_configs: Sequence[CameraConfig] | None
+    runner: JobRunner
+    sightings: SightingService
+    faces: FaceQueries
+    search: SearchService
+    trajectories: TrajectoryService
+    exports: ExportService
+    watchlists: WatchlistService
+    cameras: CameraService
+    jobs: JobService
+    users: UserService
+    auth: Auth
+    api: FastAPI | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def parts(self) -> frozenset[Part]:
+        return PARTS[self.role]
+
+    def start(self) -> None:
+        """Start the role's parts: the MQTT channel, the cameras, retention and camera-status events; then
+        the jobs (those a previous process left unfinished are marked failed, and the due ones start: a
+        re-embedding job when the configured pack embeds faces with another model than searches use)."""
+        if self.mqtt is not None:
+            self.mqtt.start()
+        if self.camera_workers is not None:
+            self._start_cameras(self.camera_workers)
+        threads: list[tuple[str, Callable[[], None]]] = []
+        if Part.BACKGROUND in self.parts:
+            threads.append(("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)))
+        if self.camera_workers is not None and Part.API in self.parts:
+            workers = self.camera_workers
+            threads.append(("camera-status", lambda: publish_statuses(workers, self.hub, self._stop)))
+        for name, target in threads:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if Part.BACKGROUND in self.parts:
+            self.runner.start()
+
+    def _start_cameras(self, workers: CameraSet) -> None:
+        if self.camera_configs is None:  # the stored cameras, as the API changes them
+            for camera in self.catalog.store.cameras.all():
+                workers.start_camera(camera)
+            return
+        policy = SourcePolicy.from_settings(self.settings)
+        for config in self.camera_configs:  # a cameras file's, each with its own source options and rate
+            workers.start(config.source(policy), WorkerOptions.from_settings(self.settings, config.analysis_fps))
+
+    def stop(self) -> None:
+        """Stop the jobs (a re-embedding job resumes at the next start), the cameras (open tracks are
+        stored), flush the writer, stop the channels and the background threads."""
+        self._stop.set()
+        self.runner.stop()
+        if self.camera_workers is not None:
+            self.camera_workers.stop_all()
+        self.writer.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        for thread in self._threads:
+            thread.join(5.0)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[System]:
+        """Everything the role runs, while the caller's block runs (webhooks, SMS and e-mail are delivered on
+        this loop); the caller closes the system afterwards."""
+        self.start()
+        deliveries = [asyncio.create_task(w.run()) for w in (self.webhooks, self.messages) if w is not None]
+        try:
+            yield self
+        finally:
+            for task in deliveries:
+                task.cancel()
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            await asyncio.to_thread(self.stop)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """The API's lifespan: the system runs while the server serves."""
+        async with self.running(), serving(self.auth):
+            yield
+
+    def close(self) -> None:
+        """Release the writer and the catalog (after :meth:`running`, or without ever starting)."""
+        try:
+            self.writer.close()
+        finally:
+            self.catalog.close()
+
+
+def build(
+    settings: Settings,
+    role: SystemRole = SystemRole.ALL_IN_ONE,
+    *,
+    analysers: int | None = None,
+    analyzer: Analyze | None = None,
+    catalog: Catalog | None = None,
+    cameras: Sequence[CameraConfig] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> System:
+    """The system of ``role`` over ``settings``' data directory (or ``catalog``, which it then owns).
+
+    ``analysers``: how many analysers of the configured model pack the cameras, re-index jobs and photo
+    searches share (default one per core; 0: none, so photo searches answer 503 and no re-index job
+    runs). ``analyzer``: analyse photos with this instead (tests; no pack is loaded then). ``cameras``:
+    run these (stored first) instead of the stored cameras. ``clock``: the time of audit events, jobs,
+    tokens and watch-list entries."""
+    catalog = catalog if catalog is not None else Catalog.from_settings(settings)
+    try:
+        return _compose(settings, role, catalog, analysers, analyzer, cameras, clock)
+    except BaseException:
+        catalog.close()
+        raise
+
+
+def _compose(
+    settings: Settings,
+    role: SystemRole,
+    catalog: Catalog,
+    analysers: int | None,
+    analyzer: Analyze | None,
+    cameras: Sequence[CameraConfig] | None,
+    clock: Callable[[], float],
+) -> System:
+    parts = PARTS[role]
+    store = catalog.store
+    size = (os.cpu_count() or 1) if analysers is None else analysers
+    pool = analyser_pool(settings, size) if analyzer is None and size > 0 else None
+    if Part.CAMERAS in parts and pool is None:
+        raise ValueError(f"role {role} runs cameras: it needs analysers of the model pack")
+    for config in cameras or ():
+        store.cameras.save(config.camera())
+
+    auditor = Auditor(store.audit, clock)
+    hub = LiveHub()
+    writer = CatalogWriter(catalog)
+    targets = webhook_targets(settings)
+    webhooks = WebhookDispatcher(store.outbox, targets) if targets else None
+    options = mqtt_options(settings)
+    mqtt = MqttPublisher(options) if options else None
+    messages = channels_from_settings(settings, store.outbox, store.cameras.name)
+    fanout = AlertFanout(thumbnail_url, hub, webhooks, mqtt, messages)
+    # live sightings carry the configured pack's embeddings: match them with that model's references
+    matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
+    writer.add_listener(matcher)
+    writer.add_listener(fanout.sightings)
+    policy = SourcePolicy.from_settings(settings)
+    camera_workers = None
+    if Part.CAMERAS in parts and pool is not None:
+        camera_workers = CameraSet(
+            pool,
+            writer,
+            WorkerOptions.from_settings(settings),
+            embed=pool.embed,
+            read=pool.read,
+            policy=policy,
+        )
+
+    runner = JobRunner(store.jobs, clock)
+    if Part.BACKGROUND in parts:
+        if pool is not None:
+            runner.register(ReindexJobs(store, lambda: reindexer(settings, catalog, writer, pool, size)))
+        runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
+
+    auth = Auth(
+        store.users,
+        clock,
+        login_throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
+        token_throttle=TokenThrottle(settings.token_max_failures, settings.token_window_s),
+        audit=store.audit.append,
+    )
+    photos = analyzer if analyzer is not None else (pool.analyze if pool is not None else None)
+    searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
+    sightings = SightingService(store, settings.data_dir)
+    faces = FaceQueries(catalog, settings, photos, searched)
+    search = SearchService(catalog, sightings, faces, auditor)
+    trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)
+    system = System(
+        settings=settings,
+        role=role,
+        catalog=catalog,
+        clock=clock,
+        auditor=auditor,
+        hub=hub,
+        writer=writer,
+        matcher=matcher,
+        webhooks=webhooks,
+        mqtt=mqtt,
+        messages=messages,
+        camera_workers=camera_workers,
+        camera_configs=cameras,
+        runner=runner,
+        sightings=sightings,
+        faces=faces,
+        search=search,
+        trajectories=trajectories,
+        exports=ExportService(search, trajectories, faces, sightings, auditor, clock),
+        watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),
+        cameras=CameraService(store, auditor, policy, camera_workers),
+        jobs=JobService(runner, auditor),
+        users=UserService(store.users, auditor, clock, auth.recent.clear),
+        auth=auth,
+    )
+    if Part.API in parts:
+        system.api = create_app(system, lifespan=system.lifespan)
+    return system
+
+
+def _pack_analyzer(settings: Settings) -> ImageAnalyzer:
+    """The configured pack's analyser, loaded for a re-embedding job (beside the cameras')."""
+    from skynet.detectors.analyzer import ImageAnalyzer
+
+    return ImageAnalyzer.from_settings(settings)

@@ -1,1 +1,0 @@
-"""The running service: assembling store, cameras, analysis, watch-lists, alerts and the API."""

@@ -1,0 +1,118 @@
+"""Face and plate search: index and store hits joined with their sightings and cameras. The searches
+an investigator makes are audited with the reason given; the trajectory and export use cases select
+through the same searches (and audit what they do with them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skynet.accounts.model import User
+from skynet.index.catalog import Catalog
+from skynet.index.face_index import FaceHit
+from skynet.services.audit import Auditor
+from skynet.services.faces import FaceQueries, FaceQuery
+from skynet.services.sightings import Found, SightingService
+from skynet.store.plates import PlateHit, PlateMode
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What narrows a search: the best-view time (Unix seconds) and the cameras."""
+
+    since: float | None = None
+    until: float | None = None
+    cameras: list[str] | None = None
+
+    def audited(self) -> dict[str, Any]:
+        """The filters as the audit log records them."""
+        return {"since": self.since, "until": self.until, "cameras": self.cameras}
+
+
+class SearchService:
+    """Searches the catalog's face index and the store's plate reads."""
+
+    def __init__(self, catalog: Catalog, sightings: SightingService, faces: FaceQueries, auditor: Auditor) -> None:
+        self.catalog = catalog
+        self.sightings = sightings
+        self.faces = faces
+        self.auditor = auditor
+
+    # --- what a search finds (not audited: the use case that asks audits) -------------------------
+
+    def face_hits(
+        self, embedding: np.ndarray, limit: int, filters: Filters, min_similarity: float | None
+    ) -> list[FaceHit]:
+        """The face sightings most similar to ``embedding``, most similar first."""
+        return self.catalog.search_faces(
+            embedding,
+            limit,
+            since=filters.since,
+            until=filters.until,
+            cameras=filters.cameras,
+            min_similarity=min_similarity,
+        )
+
+    def plate_hits(self, text: str, mode: PlateMode, limit: int, filters: Filters) -> list[PlateHit]:
+        """The plate sightings whose reads match ``text`` (exactly, by wildcard or fuzzily), best first."""
+        return self.catalog.store.plates.search(
+            text, mode, limit=limit, since=filters.since, until=filters.until, cameras=filters.cameras
+        )
+
+    def found_faces(self, hits: list[FaceHit]) -> list[Found]:
+        """``hits`` joined with their sightings and cameras, in order."""
+        return self.sightings.found(
+            [h.sighting_id for h in hits], similarity={h.sighting_id: h.similarity for h in hits}
+        )
+
+    def found_plates(self, hits: list[PlateHit]) -> list[Found]:
+        """``hits`` joined with their sightings and cameras, in order."""
+        return self.sightings.found(
+            [h.sighting_id for h in hits],
+            plate_distance={h.sighting_id: h.distance for h in hits},
+            matched_read={h.sighting_id: h.matched_read for h in hits},
+        )
+
+    # --- an investigator's searches ----------------------------------------------------------------
+
+    def search_faces(
+        self,
+        user: User,
+        reason: str,
+        query: FaceQuery,
+        top_k: int,
+        min_similarity: float | None,
+        filters: Filters,
+    ) -> list[Found]:
+        """Sightings of the face of ``query``, most similar first; audited as ``search.face``. Runs index
+        and store calls: call it off the event loop."""
+        hits = self.face_hits(self.faces.embedding(query), top_k, filters, min_similarity)
+        self.auditor.record(
+            user,
+            "search.face",
+            reason,
+            {
+                "image": query.photo_name,
+                "sighting_id": query.sighting_id,
+                "top_k": top_k,
+                "min_similarity": min_similarity,
+                **filters.audited(),
+                "results": len(hits),
+            },
+        )
+        return self.found_faces(hits)
+
+    def search_plates(
+        self, user: User, reason: str, text: str, mode: PlateMode, limit: int, filters: Filters
+    ) -> list[Found]:
+        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate``."""
+        hits = self.plate_hits(text, mode, limit, filters)
+        self.auditor.record(
+            user,
+            "search.plate",
+            reason,
+            {"q": text, "mode": mode.value, **filters.audited(), "results": len(hits)},
+        )
+        return self.found_plates(hits)

@@ -1,0 +1,104 @@
+"""Trajectories of a face or a plate: the sightings a search finds, grouped into stops and moves between
+cameras (:mod:`skynet.trajectory`). Built here for the search routes and the evidence export alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from skynet.accounts.model import User
+from skynet.errors import InvalidInputError
+from skynet.records import Sighting
+from skynet.services.audit import Auditor
+from skynet.services.faces import FaceQueries, FaceQuery
+from skynet.services.search import Filters, SearchService
+from skynet.store import Store
+from skynet.store.plates import PlateMode
+from skynet.trajectory import Trajectory, TrajectoryOptions, build_trajectory
+
+TRAJECTORY_LIMIT = 1000
+"""At most this many sightings make one trajectory."""
+
+
+@dataclass(frozen=True, slots=True)
+class Traced:
+    """A trajectory and how many sightings it was built from."""
+
+    sightings: int
+    trajectory: Trajectory
+
+
+class TrajectoryService:
+    """Builds trajectories over the store's cameras; a face trajectory's default threshold is
+    ``default_min_similarity`` (the watch-list's)."""
+
+    def __init__(
+        self, search: SearchService, faces: FaceQueries, store: Store, auditor: Auditor, default_min_similarity: float
+    ) -> None:
+        self.search = search
+        self.faces = faces
+        self.store = store
+        self.auditor = auditor
+        self.default_min_similarity = default_min_similarity
+
+    def build(self, sightings: Sequence[Sighting], max_speed_kmh: float | None = None) -> Trajectory:
+        """The trajectory of ``sightings``; moves faster than ``max_speed_kmh`` are flagged implausible."""
+        options = TrajectoryOptions() if max_speed_kmh is None else TrajectoryOptions(max_speed_kmh=max_speed_kmh)
+        try:
+            return build_trajectory(sightings, self.store.cameras.all(), options)
+        except ValueError as error:
+            raise InvalidInputError(str(error)) from None
+
+    def threshold(self, min_similarity: float | None) -> float:
+        """The similarity a face sighting must reach to count: ``min_similarity``, or the default."""
+        return self.default_min_similarity if min_similarity is None else min_similarity
+
+    def of_face(
+        self,
+        user: User,
+        reason: str,
+        query: FaceQuery,
+        min_similarity: float | None,
+        filters: Filters,
+        max_speed_kmh: float | None = None,
+    ) -> Traced:
+        """Where the face of ``query`` was seen; audited as ``trajectory.face``. Runs index and store calls:
+        call it off the event loop."""
+        threshold = self.threshold(min_similarity)
+        hits = self.search.face_hits(self.faces.embedding(query), TRAJECTORY_LIMIT, filters, threshold)
+        self.auditor.record(
+            user,
+            "trajectory.face",
+            reason,
+            {
+                "image": query.photo_name,
+                "sighting_id": query.sighting_id,
+                "min_similarity": threshold,
+                **filters.audited(),
+                "sightings": len(hits),
+            },
+        )
+        return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+
+    def of_plate(
+        self,
+        user: User,
+        reason: str,
+        text: str,
+        mode: PlateMode,
+        filters: Filters,
+        max_speed_kmh: float | None = None,
+    ) -> Traced:
+        """Where a plate was seen; audited as ``trajectory.plate``."""
+        hits = self.search.plate_hits(text, mode, TRAJECTORY_LIMIT, filters)
+        self.auditor.record(
+            user,
+            "trajectory.plate",
+            reason,
+            {"q": text, "mode": mode.value, **filters.audited(), "sightings": len(hits)},
+        )
+        return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+
+    def _traced(self, ids: list[int], max_speed_kmh: float | None) -> Traced:
+        sightings = self.store.sightings.get_many(ids)
+        return Traced(len(sightings), self.build(sightings, max_speed_kmh))

@@ -1,0 +1,152 @@
+"""Watch-lists: entries from photos (faces) or plate patterns, listed and deleted; the alerts they raise,
+listed and acknowledged. Every change is audited with its reason; the matcher reloads after each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from skynet.accounts.model import User
+from skynet.errors import InvalidInputError, NotFoundError, UnusableInputError
+from skynet.index.catalog import Catalog
+from skynet.records import Alert, SightingKind, WatchlistEntry
+from skynet.services.audit import Auditor
+from skynet.services.faces import FaceQueries
+from skynet.store import plate_search
+
+MAX_PHOTOS = 20
+"""At most this many photos make one face entry."""
+
+EntryState = Literal["active", "expired", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo of a face entry, as uploaded: the file's name and its bytes."""
+
+    name: str | None
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """A watch-list entry and whether it still matches (it has not expired)."""
+
+    entry: WatchlistEntry
+    active: bool
+
+
+class WatchlistService:
+    """Watch-list entries and alerts in ``catalog``'s store; a face entry is embedded by ``faces`` with the
+    catalog's live model; ``on_change`` is called after every change (e.g. ``WatchlistMatcher.invalidate``)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        faces: FaceQueries,
+        auditor: Auditor,
+        clock: Callable[[], float],
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = catalog.store
+        self.faces = faces
+        self.auditor = auditor
+        self.clock = clock
+        self.on_change = on_change
+
+    def add(
+        self,
+        user: User,
+        kind: SightingKind,
+        label: str,
+        reason: str,
+        photos: Sequence[Photo] | None = None,
+        pattern: str | None = None,
+        expires_at: float | None = None,
+        min_similarity: float | None = None,
+    ) -> Watched:
+        """Watch for a face (the largest face of each of 1 to :data:`MAX_PHOTOS` photos, which are kept
+        to re-embed it when the model pack changes) or a plate (exact or wildcard ``pattern``)."""
+        now = self.clock()
+        if expires_at is not None and expires_at <= now:
+            raise UnusableInputError("expires_at is in the past")
+        embeddings: tuple[np.ndarray, ...] = ()
+        kept: list[bytes] = []
+        if kind is SightingKind.FACE:
+            if not photos or pattern is not None:
+                raise InvalidInputError("a face entry needs 'photos' and no 'pattern'")
+            if len(photos) > MAX_PHOTOS:
+                raise InvalidInputError(f"at most {MAX_PHOTOS} photos per entry")
+            embeddings = tuple(self.faces.embedding(self.faces.from_photo(p.data, p.name)) for p in photos)
+            kept = [p.data for p in photos]
+        else:
+            if not pattern or photos:
+                raise InvalidInputError("a plate entry needs a 'pattern' and no 'photos'")
+            plate_search.wildcard_plan(pattern)  # QueryError (400) for a bad or too broad pattern
+            pattern = plate_search.clean(pattern)
+        entry = WatchlistEntry(
+            kind,
+            label,
+            reason,
+            user.name,
+            now,
+            expires_at,
+            pattern,
+            embeddings,
+            min_similarity if kind is SightingKind.FACE else None,
+        )
+        entry_id = self.store.watchlists.add(entry, model=self.catalog.live_model, photos=kept)
+        self.auditor.record(
+            user,
+            "watchlist.add",
+            reason,
+            {
+                "entry": entry_id,
+                "kind": kind.value,
+                "label": label,
+                "pattern": pattern,
+                "photos": len(embeddings),
+                "expires_at": expires_at,
+            },
+        )
+        self.on_change()
+        entry = self.entry(entry_id)
+        return Watched(entry, entry.active(now))
+
+    def entries(self, state: EntryState = "active") -> list[Watched]:
+        """The active entries, the expired ones, or all."""
+        now = self.clock()
+        entries = [Watched(e, e.active(now)) for e in self.store.watchlists.all()]
+        return [w for w in entries if state == "all" or w.active == (state == "active")]
+
+    def entry(self, entry_id: int) -> WatchlistEntry:
+        """Entry ``entry_id``; :class:`NotFoundError` if there is none."""
+        for entry in self.store.watchlists.all():
+            if entry.id == entry_id:
+                return entry
+        raise NotFoundError(f"no watch-list entry with id {entry_id}")
+
+    def delete(self, user: User, entry_id: int, reason: str) -> None:
+        """Remove an entry (its alerts go with it)."""
+        entry = self.entry(entry_id)
+        self.store.watchlists.delete(entry_id)
+        self.auditor.record(
+            user, "watchlist.delete", reason, {"entry": entry_id, "kind": entry.kind.value, "label": entry.label}
+        )
+        self.on_change()
+
+    def alerts(self, limit: int = 100) -> list[Alert]:
+        """The newest alerts first."""
+        return self.store.alerts.latest(limit)
+
+    def acknowledge(self, user: User, alert_id: int) -> Alert:
+        """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
+        alert = self.store.alerts.acknowledge(alert_id, user.name, self.clock())
+        if alert is None:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        self.auditor.record(user, "alert.ack", None, {"alert": alert_id, "acknowledged_by": alert.acknowledged_by})
+        return alert
