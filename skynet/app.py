@@ -15,6 +15,11 @@ matching, the alert channels (the live hub, webhooks, MQTT, SMS and e-mail) and 
 ``lifespan`` starts and stops the system; *background work* is the job runner (re-index and
 re-embedding jobs), retention, and the re-embedding job due after a model-pack switch. Where cameras
 and the API run together, camera statuses go out on the live stream.
+
+Over PostgreSQL an API node (no cameras) *follows* the store (:mod:`skynet.cluster.follower`): what camera nodes
+commit reaches its face indexes and its live stream (alerts included), and its own writes reach its live stream the
+same way, once. A cluster's camera node (:mod:`skynet.cluster.camera_actor`) is this module's camera-node role for
+one camera, with a fenced writer that retries (``only_cameras``, ``fence``, ``write_retry_s``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from skynet.alerts import LiveHub, MqttPublisher, WebhookDispatcher
 from skynet.alerts.channels import AlertChannels, channels_from_settings, mqtt_options, webhook_targets
 from skynet.api.app import create_app, serving
 from skynet.api.auth import Auth
+from skynet.cluster.follower import StoreFollower
 from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
 from skynet.detectors.pool import AnalyzerPool
@@ -128,6 +134,8 @@ class System:
     messages: AlertChannels | None
     camera_workers: CameraSet | None
     camera_configs: Sequence[CameraConfig] | None
+    only_cameras: Sequence[str] | None
+    follower: StoreFollower | None
     runner: JobRunner
     sightings: SightingService
     faces: FaceQueries
@@ -161,6 +169,8 @@ class System:
         if self.camera_workers is not None and Part.API in self.parts:
             workers = self.camera_workers
             threads.append(("camera-status", lambda: publish_statuses(workers, self.hub, self._stop)))
+        if (follower := self.follower) is not None:
+            threads.append(("store-follower", lambda: follower.run(self._stop)))
         for name, target in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -169,9 +179,10 @@ class System:
             self.runner.start()
 
     def _start_cameras(self, workers: CameraSet) -> None:
-        if self.camera_configs is None:  # the stored cameras, as the API changes them
+        if self.camera_configs is None:  # the stored cameras (or those chosen), as the API changes them
             for camera in self.catalog.store.cameras.all():
-                workers.start_camera(camera)
+                if self.only_cameras is None or camera.id in self.only_cameras:
+                    workers.start_camera(camera)
             return
         policy = SourcePolicy.from_settings(self.settings)
         for config in self.camera_configs:  # a cameras file's, each with its own source options and rate
@@ -226,6 +237,9 @@ def build(
     analyzer: Analyze | None = None,
     catalog: Catalog | None = None,
     cameras: Sequence[CameraConfig] | None = None,
+    only_cameras: Sequence[str] | None = None,
+    fence: Callable[[], None] | None = None,
+    write_retry_s: float = 0.0,
     clock: Callable[[], float] = time.time,
 ) -> System:
     """The system of ``role`` over ``settings``' data directory (or ``catalog``, which it then owns).
@@ -233,11 +247,14 @@ def build(
     ``analysers``: how many analysers of the configured model pack the cameras, re-index jobs and photo
     searches share (default one per core; 0: none, so photo searches answer 503 and no re-index job
     runs). ``analyzer``: analyse photos with this instead (tests; no pack is loaded then). ``cameras``:
-    run these (stored first) instead of the stored cameras. ``clock``: the time of audit events, jobs,
-    tokens and watch-list entries."""
+    run these (stored first) instead of the stored cameras; ``only_cameras``: run only the stored cameras
+    with these ids. ``fence`` and ``write_retry_s``: see :class:`CatalogWriter` (a cluster's camera actor).
+    ``clock``: the time of audit events, jobs, tokens and watch-list entries."""
     catalog = catalog if catalog is not None else Catalog.from_settings(settings)
     try:
-        return _compose(settings, role, catalog, analysers, analyzer, cameras, clock)
+        return _compose(
+            settings, role, catalog, analysers, analyzer, cameras, clock, only_cameras, fence, write_retry_s
+        )
     except BaseException:
         catalog.close()
         raise
@@ -251,6 +268,9 @@ def _compose(
     analyzer: Analyze | None,
     cameras: Sequence[CameraConfig] | None,
     clock: Callable[[], float],
+    only_cameras: Sequence[str] | None,
+    fence: Callable[[], None] | None,
+    write_retry_s: float,
 ) -> System:
     parts = PARTS[role]
     store = catalog.store
@@ -263,13 +283,18 @@ def _compose(
 
     auditor = Auditor(store.audit, clock)
     hub = LiveHub()
-    writer = CatalogWriter(catalog)
+    writer = CatalogWriter(catalog, retry_s=write_retry_s, fence=fence)
     targets = webhook_targets(settings)
     webhooks = WebhookDispatcher(store.outbox, targets) if targets else None
     options = mqtt_options(settings)
     mqtt = MqttPublisher(options) if options else None
     messages = channels_from_settings(settings, store.outbox, store.cameras.name)
-    fanout = AlertFanout(thumbnail_url, hub, webhooks, mqtt, messages)
+    # an API node over PostgreSQL follows the store: every node's sightings and alerts (its own too) reach its
+    # live stream from there, once
+    follower = None
+    if settings.database_url and Part.API in parts and Part.CAMERAS not in parts:
+        follower = StoreFollower(settings.database_url, catalog, hub, thumbnail_url)
+    fanout = AlertFanout(thumbnail_url, hub if follower is None else None, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
     matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
     writer.add_listener(matcher)
@@ -319,6 +344,8 @@ def _compose(
         messages=messages,
         camera_workers=camera_workers,
         camera_configs=cameras,
+        only_cameras=only_cameras,
+        follower=follower,
         runner=runner,
         sightings=sightings,
         faces=faces,

@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from skynet.cli import demo, detect, index, models, reindex, run, serve, users  # noqa: F401  (attach commands)
+    from skynet.cli import cluster, demo, detect, index, models, reindex, run, serve, users  # noqa: F401  (attach)
 
 
 def main() -> None:

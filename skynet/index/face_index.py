@@ -196,6 +196,20 @@ class FaceIndex:
             self._maybe_build()
         self._maybe_autosave()
 
+    def add_unseen(self, batch: FaceBatch, recent: int = 100_000) -> int:
+        """Add the vectors of ``batch`` that the index's newest ``recent`` rows lack (a follower of the store
+        that may also see rows this process indexed itself); returns how many were added."""
+        with self._lock:
+            rows = self._rows
+            tail = rows.ids[max(0, rows.n - recent) : rows.n] if rows is not None else np.zeros(0, np.int64)
+        fresh = ~np.isin(batch.ids, tail)
+        if fresh.all():
+            self.add(batch)
+        elif fresh.any():
+            camera_ids = [c for c, keep in zip(batch.camera_ids, fresh, strict=True) if keep]
+            self.add(FaceBatch(batch.ids[fresh], batch.vectors[fresh], batch.times[fresh], camera_ids))
+        return int(fresh.sum())
+
     def remove(self, ids: np.ndarray) -> int:
         """Remove the vectors of sightings ``ids`` (deleted from the store); returns how many."""
         ids = np.asarray(ids, dtype=np.int64)

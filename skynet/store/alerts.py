@@ -14,8 +14,14 @@ class AlertRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, alert: Alert) -> int:
+    def add(self, alert: Alert) -> int | None:
+        """Store ``alert``; returns its id, or None when its entry has an alert for its sighting already (a
+        sighting matched again: each (entry, sighting) alerts once)."""
         with self.db.write("adding an alert"):
+            if self.db.execute(
+                "SELECT 1 FROM alerts WHERE entry_id = ? AND sighting_id = ?", (alert.entry_id, alert.sighting_id)
+            ).fetchone():
+                return None
             return self.db.insert_returning_id(
                 f"INSERT INTO alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -28,6 +34,16 @@ class AlertRepository:
                     alert.acknowledged_at,
                 ),
             )
+
+    def after(self, alert_id: int, limit: int = 1000) -> list[Alert]:
+        """The alerts with ids above ``alert_id``, oldest first (an API node following new alerts)."""
+        rows = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE id > ? ORDER BY id LIMIT ?", (alert_id, limit))
+        return [Alert(*r) for r in rows]
+
+    def last_id(self) -> int:
+        """The highest alert id (0: none)."""
+        row = self.db.execute("SELECT max(id) FROM alerts").fetchone()
+        return int(row[0] or 0)
 
     def latest(self, limit: int = 100) -> list[Alert]:
         """The newest ``limit`` alerts, newest first."""

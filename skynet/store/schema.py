@@ -391,6 +391,41 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER INDEX webhook_deliveries_pkey RENAME TO deliveries_pkey;
         """,
     ),
+    Migration(
+        8,
+        """
+        -- Scale-out (docs/cluster.md). A live sighting's idempotency key is (camera, kind, track, start):
+        -- a retried write of a batch whose commit went unanswered finds its rows instead of adding them
+        -- twice. An alert exists once per (entry, sighting): matching a sighting again adds nothing
+        -- (duplicates written before are removed, the first of each kept). A camera lease: the one
+        -- instance that may run a camera, and a fencing token that grows with each new holder.
+        CREATE UNIQUE INDEX sightings_live_key ON sightings(camera_id, kind, track_id, first_seen)
+            WHERE origin_kind = 'live' AND track_id IS NOT NULL;
+        DELETE FROM alerts WHERE id NOT IN (SELECT min(id) FROM alerts GROUP BY entry_id, sighting_id);
+        CREATE UNIQUE INDEX alerts_entry_sighting ON alerts(entry_id, sighting_id);
+        CREATE TABLE camera_leases (
+            camera_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            node TEXT NOT NULL,
+            token {bigint} NOT NULL,
+            acquired_at {float} NOT NULL,
+            expires_at {float} NOT NULL
+        );
+        """,
+        # API nodes follow new sightings and alerts (skynet.cluster.follower): a commit that adds
+        # rows wakes them (one notification per statement; they read the rows by id).
+        postgresql="""
+        CREATE FUNCTION skynet_notify_table() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('skynet_' || TG_TABLE_NAME, '');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER sightings_notify AFTER INSERT ON sightings
+            FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
+        CREATE TRIGGER alerts_notify AFTER INSERT ON alerts
+            FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

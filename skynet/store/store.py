@@ -13,6 +13,7 @@ from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.jobs import JobRepository
+from skynet.store.leases import LeaseRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
@@ -61,6 +62,7 @@ class Store:
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
+        self.leases = LeaseRepository(db)
 
     def _sweep(self) -> int:
         try:

@@ -100,7 +100,10 @@ class WatchlistMatcher:
         for sighting in sightings:
             for entry, score in self._matches(sighting, faces, table, plates, now):
                 alert = Alert(entry.id, sighting.id, sighting.camera_id, now, score)
-                stored = replace(alert, id=self.store.alerts.add(alert))
+                alert_id = self.store.alerts.add(alert)
+                if alert_id is None:  # matched before (a retried write): alerted then
+                    continue
+                stored = replace(alert, id=alert_id)
                 alerts.append(stored)
                 self.notify(stored, entry, sighting)
         return alerts
