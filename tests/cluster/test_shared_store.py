@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 
 import numpy as np
-import pytest
 from store_support import database, database_url, face, open_catalog, plate  # noqa: F401 (fixture)
 from waiting import wait_for
 
@@ -27,7 +26,7 @@ def _unit(seed: int) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def test_a_retried_write_stores_each_live_sighting_once_and_alerts_once(tmp_path, database_url):
+def test_a_retried_write_stores_each_live_sighting_once_and_alerts_once(tmp_path, database_url):  # noqa: F811
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store
         entry_id = store.watchlists.add(
@@ -47,7 +46,7 @@ def test_a_retried_write_stores_each_live_sighting_once_and_alerts_once(tmp_path
         assert len([a for a in store.alerts.latest() if a.entry_id == entry_id]) == 3
 
 
-def test_a_lease_passes_on_expiry_and_fences_the_old_holders_writes(tmp_path, database_url):
+def test_a_lease_passes_on_expiry_and_fences_the_old_holders_writes(tmp_path, database_url):  # noqa: F811
     with open_catalog(tmp_path, database_url) as catalog:
         leases = catalog.store.leases
         old = leases.acquire("cam-a", "instance-1", "node-b", ttl_s=0.5)

@@ -1,0 +1,162 @@
+"""Driver of test_cluster_cameras.py and benchmarks/bench_cluster_failover.py, run inside a private network namespace
+(cluster_support.run_in_namespace): real Skynet cameras as Ray actors on a real cluster over a real PostgreSQL.
+
+A head and two worker nodes (a, b), PostgreSQL, one shared data directory. Two cameras play the demo clip (plates
+on the watch-list); ``skynet cluster up`` places them, one per node (each node has room for both: SPREAD puts them
+apart). Once both store sightings, ``kills`` times: SIGKILL the node that runs camera ``demo``, time until its lease
+is taken again on the other node and until it stores again, then start a replacement node. Prints one JSON line:
+placements, failover times, ``skynet cluster status`` before and after, and the store's counts of sightings,
+duplicated idempotency keys, alerts and lease tokens.
+
+    python tests/cluster/camera_failover_driver.py [--kills N]   (inside run_in_namespace)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+from cluster_support import FAILOVER_HEALTH_CHECKS, Node, RayCluster, alive_nodes, wait_for_nodes
+from waiting import wait_for
+
+from skynet.config import Settings
+from skynet.records import Camera
+from skynet.services.demo import set_up_demo
+from skynet.store import open_store
+
+CAMERAS = ("demo", "demo-2")
+WORKERS = [Node("a", num_cpus=2, memory_mb=4096), Node("b", num_cpus=2, memory_mb=4096)]
+LEASE_S = 5.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kills", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="skynet-cluster-") as scratch:
+        cluster = RayCluster(Path(scratch) / "ray", WORKERS, system_config=FAILOVER_HEALTH_CHECKS, postgres=True)
+        with cluster:
+            report = _scenario(cluster, Path(scratch) / "data", args.kills)
+    print(json.dumps(report), flush=True)
+
+
+def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
+    env = {
+        "SKYNET_DATA_DIR": str(data_dir),
+        "SKYNET_MODEL_DIR": str(Settings().models_path),
+        "SKYNET_DATABASE_URL": cluster.database_url,
+        "SKYNET_CLUSTER_ADDRESS": cluster.address,
+        "SKYNET_CLUSTER_LEASE_S": str(LEASE_S),
+        "SKYNET_CLUSTER_CAMERA_MEMORY_MB": "900",
+        "SKYNET_INTRA_OP_THREADS": "1",
+    }
+    os.environ.update(env)
+    settings = Settings()
+    store = open_store(settings.data_dir, settings.database_url)
+    demo = set_up_demo(settings, store)
+    store.cameras.save(Camera("demo-2", "Demo street, second", demo.source_url))
+
+    ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False, namespace="skynet")
+    names = {node_id: name for name, node_id in wait_for_nodes(ray, ["a", "b"]).items()}
+    placed = _cli("cluster", "up")
+    report: dict = {"up": placed.strip()}
+
+    def running() -> dict | None:
+        status = _status()
+        cams = {c["camera_id"]: c for node in status["nodes"] for c in node["cameras"] if c["state"] == "running"}
+        return cams if set(cams) == set(CAMERAS) else None
+
+    cams = wait_for(running, 180, "both cameras running", interval_s=1.0)
+    report["placement"] = {cid: names.get(c["node_id"]) for cid, c in cams.items()}
+    wait_for(lambda: all(_stored(store, cid) > 0 for cid in CAMERAS), 180, "sightings from both cameras", interval_s=1)
+    report["status_before"] = _cli("cluster", "status")
+
+    runs = []
+    for _ in range(kills):
+        victim_id = _lease(store, "demo").node
+        victim = names[victim_id]
+        token = _lease(store, "demo").token
+        killed = time.time()
+        cluster.kill_node(victim)
+        wait_for(lambda v=victim: v not in alive_nodes(ray), 60, "the killed node dead", interval_s=0.2)
+        dead_s = time.time() - killed
+        lease = wait_for(
+            lambda t=token: (lease := _lease(store, "demo")) is not None and lease.token > t and lease,
+            60,
+            "a new lease",
+        )
+        leased_s = time.time() - killed
+        before = _stored(store, "demo")
+        wait_for(lambda b=before: _stored(store, "demo") > b, 90, "demo to store again", interval_s=0.5)
+        runs.append(
+            {
+                "killed": victim,
+                "moved_to": names.get(lease.node, lease.node),
+                "node_dead_s": round(dead_s, 2),
+                "running_again_s": round(leased_s, 2),
+                "storing_again_s": round(time.time() - killed, 2),
+                "token": lease.token,
+            }
+        )
+        cluster.start_node(next(node for node in WORKERS if node.name == victim))  # a replacement
+        names[wait_for_nodes(ray, [victim])[victim]] = victim
+    report["failovers"] = runs
+    report["status_after"] = _cli("cluster", "status")
+    report["status_json"] = _status()
+    report["store"] = _counts(store)
+    _cli("cluster", "down")
+    store.close()
+    return report
+
+
+def _cli(*args: str) -> str:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "skynet"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"skynet {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _status() -> dict:
+    return json.loads(_cli("cluster", "status", "--json"))
+
+
+def _lease(store, camera_id: str):
+    return store.leases.get(camera_id)
+
+
+def _stored(store, camera_id: str) -> int:
+    return store.db.execute("SELECT count(*) FROM sightings WHERE camera_id = ?", (camera_id,)).fetchone()[0]
+
+
+def _counts(store) -> dict:
+    db = store.db
+    duplicated = db.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM sightings WHERE track_id IS NOT NULL GROUP BY camera_id, kind, track_id,"
+        " first_seen HAVING count(*) > 1) d"
+    ).fetchone()[0]
+    return {
+        "sightings": {cid: _stored(store, cid) for cid in CAMERAS},
+        "duplicated_keys": duplicated,
+        "alerts": db.execute("SELECT count(*) FROM alerts").fetchone()[0],
+        "duplicated_alerts": db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM alerts GROUP BY entry_id, sighting_id HAVING count(*) > 1) d"
+        ).fetchone()[0],
+        "lease_tokens": {lease.camera_id: lease.token for lease in store.leases.all()},
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

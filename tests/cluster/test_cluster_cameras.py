@@ -1,0 +1,41 @@
+"""Skynet's cameras on a real multi-node Ray cluster (head + 2 worker nodes, real processes) over a real PostgreSQL,
+in a private network namespace on loopback (tests/cluster_support.py; the driver: camera_failover_driver.py).
+
+``skynet cluster up`` spreads two demo cameras over the two nodes; both store sightings and raise alerts; the node
+of one is SIGKILLed: that camera runs again on the other node within 30 s with the next lease token, stores again,
+and nothing is stored twice. ``skynet cluster status`` shows each node, its cameras, their load and state, and the
+dead node. The full measurement over many kills is benchmarks/bench_cluster.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from cluster_support import require_cluster, run_in_namespace
+
+pytestmark = [pytest.mark.slow, pytest.mark.models]
+
+DRIVER = Path(__file__).with_name("camera_failover_driver.py")
+
+
+def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewhere(model_settings):
+    require_cluster()
+    run = run_in_namespace([sys.executable, str(DRIVER), "--kills", "1"], timeout_s=420)
+    assert run.returncode == 0, run.output[-5000:]
+    report = run.report()
+    assert sorted(report["placement"].values()) == ["a", "b"], "one camera on each node"
+    (failover,) = report["failovers"]
+    assert failover["moved_to"] != failover["killed"] and failover["token"] == 2
+    assert failover["running_again_s"] <= 30, failover
+    store = report["store"]
+    assert store["duplicated_keys"] == 0 and store["duplicated_alerts"] == 0
+    assert all(count > 0 for count in store["sightings"].values()) and store["alerts"] > 0, store
+    assert store["lease_tokens"] == {"demo": 2, "demo-2": 1}, "camera demo-2 never moved: one lease all along"
+    before, after = report["status_before"], report["status_after"]
+    assert "node a" in before and "node b" in before and "camera demo " in before and "running" in before
+    assert "DEAD" in after and after.count("running") == 2
+    moved_to = failover["moved_to"]
+    node = next(n for n in report["status_json"]["nodes"] if n["name"] == moved_to and n["alive"])
+    assert sorted(c["camera_id"] for c in node["cameras"]) == ["demo", "demo-2"]
+    assert run.leftover == [], "every process of the namespace ends with its driver"
