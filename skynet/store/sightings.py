@@ -18,7 +18,7 @@ from skynet.records import Box, Origin, PlateText, Sighting, SightingKind
 from skynet.store import plate_search
 from skynet.store.cameras import CameraRepository
 from skynet.store.checks import finite
-from skynet.store.database import Database
+from skynet.store.database import Database, Dialect
 from skynet.store.errors import InvalidSightingError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
 from skynet.store.media import MediaFiles, check_jpeg
@@ -48,6 +48,13 @@ class StoredSightings:
 
     ids: list[int]
     new: list[bool]
+
+
+def _text_in(db: Database, column: str, values: Sequence[str]) -> tuple[str, Any]:
+    """A condition that ``column`` is one of ``values`` (strings), and its one argument."""
+    if db.dialect is Dialect.POSTGRESQL:
+        return f"{column} = ANY(?)", list(values)
+    return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
 
 def _key(sighting: Sighting) -> tuple | None:
@@ -135,18 +142,19 @@ class SightingRepository:
         )
 
     def _stored_keys(self, sightings: Sequence[Sighting]) -> dict[tuple, int]:
-        """Idempotency key -> id of the live sightings among ``sightings`` that are stored already."""
+        """Idempotency key -> id of the live sightings among ``sightings`` that are stored already (one query)."""
         wanted = {key for sighting in sightings if (key := _key(sighting)) is not None}
-        found: dict[tuple, int] = {}
-        for camera_id in {key[0] for key in wanted}:
-            starts = [key[3] for key in wanted if key[0] == camera_id]
-            rows = self.db.execute(
-                "SELECT id, camera_id, kind, track_id, first_seen FROM sightings WHERE camera_id = ? "
-                "AND origin_kind = 'live' AND track_id IS NOT NULL AND first_seen BETWEEN ? AND ?",
-                (camera_id, min(starts), max(starts)),
-            )
-            found.update({key: row[0] for row in rows if (key := tuple(row[1:])) in wanted})
-        return found
+        if not wanted:
+            return {}
+        camera_condition, camera_arg = _text_in(self.db, "camera_id", sorted({key[0] for key in wanted}))
+        track_condition, track_arg = self.db.ids_in("track_id", sorted({key[2] for key in wanted}))
+        starts = [key[3] for key in wanted]
+        rows = self.db.execute(
+            "SELECT id, camera_id, kind, track_id, first_seen FROM sightings WHERE origin_kind = 'live' "
+            f"AND {camera_condition} AND {track_condition} AND first_seen BETWEEN ? AND ?",
+            (camera_arg, track_arg, min(starts), max(starts)),
+        )
+        return {key: row[0] for row in rows if (key := tuple(row[1:])) in wanted}
 
     def _row(self, sighting: Sighting) -> list:
         """Validated column values of ``sighting`` (its embedding is checked by the face repository)."""
