@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import NoReturn
@@ -298,17 +298,18 @@ _UVICORN_BOUND = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 class SkynetServe:
     """``skynet serve --port 0`` as a child process, as a context manager; :attr:`url` carries the port uvicorn
-    reports it bound (it says so once the service has started). Its output goes to ``log``."""
+    reports it bound (it says so once the service has started). Its output goes to ``log``; ``args``: more options
+    of ``skynet serve`` (``--role api-node``)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, args: Sequence[str] = ()) -> None:
+        self.env, self.log, self.args = env, log, list(args)
         self.process: subprocess.Popen | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 90.0) -> SkynetServe:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "skynet", "serve", "--port", "0"],
+                [sys.executable, "-m", "skynet", "serve", "--port", "0", *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -126,20 +126,19 @@ class CameraActor:
         os._exit(0)
 
     def _close(self) -> None:
+        """Stop the camera (open tracks stored) and release the parts; on a stop, give the lease up first."""
         system, self.system = self.system, None
+        lease, self.lease = self.lease, None
         if system is None:
             return
         try:
             system.stop()
+            if lease is not None and self._stop.is_set():
+                system.catalog.store.leases.release(lease)
+        except SkynetError as error:
+            log.warning("camera %s: stopping: %s (its lease expires)", self.camera_id, error)
         finally:
             system.close()
-        lease, self.lease = self.lease, None
-        if lease is not None and self._stop.is_set():
-            try:
-                with Catalog.from_settings(self.settings, indexing=False) as catalog:
-                    catalog.store.leases.release(lease)
-            except SkynetError:
-                pass  # it expires
 
     def status(self) -> dict[str, Any]:
         """Where and how the camera runs: node, instance, lease token, state, the worker's status, load."""

@@ -26,6 +26,7 @@ from skynet.records import Sighting, SightingKind
 log = logging.getLogger(__name__)
 
 CHANNELS = ("skynet_sightings", "skynet_alerts")
+MAX_GAPS = 100_000
 ThumbnailUrl = Callable[[Sighting], str | None]
 
 
@@ -84,9 +85,10 @@ class StoreFollower:
             return 0
         now = time.monotonic()
         found = set(ids)
-        for missing in range(self.sighting_id + 1, max(ids)):
-            if missing not in found:
-                self._gaps.setdefault(missing, now)
+        if max(ids) - self.sighting_id <= MAX_GAPS:  # else a jump (a restored database): nothing to wait for
+            for missing in range(self.sighting_id + 1, max(ids)):
+                if missing not in found:
+                    self._gaps.setdefault(missing, now)
         for seen in found:
             self._gaps.pop(seen, None)
         self.sighting_id = max(self.sighting_id, max(ids))

@@ -6,7 +6,7 @@ on the watch-list); ``skynet cluster up`` places them, one per node (each node h
 apart). Once both store sightings, ``kills`` times: SIGKILL the node that runs camera ``demo``, time until its lease
 is taken again on the other node and until it stores again, then start a replacement node. Prints one JSON line:
 placements, failover times, ``skynet cluster status`` before and after, and the store's counts of sightings,
-duplicated idempotency keys, alerts and lease tokens.
+duplicated idempotency keys, alerts and lease tokens, and committed sightings lost across the kills.
 
     python tests/cluster/camera_failover_driver.py [--kills N]   (inside run_in_namespace)
 """
@@ -78,8 +78,9 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
     wait_for(lambda: all(_stored(store, cid) > 0 for cid in CAMERAS), 180, "sightings from both cameras", interval_s=1)
     report["status_before"] = _cli("cluster", "status")
 
-    runs = []
+    runs, lost = [], 0
     for _ in range(kills):
+        committed = _ids(store)
         victim_id = _lease(store, "demo").node
         victim = names[victim_id]
         token = _lease(store, "demo").token
@@ -95,6 +96,7 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
         leased_s = time.time() - killed
         before = _stored(store, "demo")
         wait_for(lambda b=before: _stored(store, "demo") > b, 90, "demo to store again", interval_s=0.5)
+        lost += len(committed - _ids(store))
         runs.append(
             {
                 "killed": victim,
@@ -110,7 +112,7 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
     report["failovers"] = runs
     report["status_after"] = _cli("cluster", "status")
     report["status_json"] = _status()
-    report["store"] = _counts(store)
+    report["store"] = {**_counts(store), "lost": lost}
     _cli("cluster", "down")
     store.close()
     return report
@@ -139,6 +141,11 @@ def _lease(store, camera_id: str):
 
 def _stored(store, camera_id: str) -> int:
     return store.db.execute("SELECT count(*) FROM sightings WHERE camera_id = ?", (camera_id,)).fetchone()[0]
+
+
+def _ids(store) -> set[int]:
+    """Ids of every stored sighting: each committed before a kill must still be there after it."""
+    return {row[0] for row in store.db.execute("SELECT id FROM sightings")}
 
 
 def _counts(store) -> dict:
