@@ -133,6 +133,7 @@ class System:
     mqtt: MqttPublisher | None
     messages: AlertChannels | None
     camera_workers: CameraSet | None
+    pool: AnalyzerPool | None
     camera_configs: Sequence[CameraConfig] | None
     only_cameras: Sequence[str] | None
     follower: StoreFollower | None
@@ -313,7 +314,11 @@ def _compose(
 
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
-        if pool is not None:
+        if settings.cluster_address:  # archive files fanned out over the cluster's nodes
+            from skynet.cluster.reindex import RayArchiveReader  # Ray only where a cluster is configured
+
+            runner.register(ReindexJobs(store, lambda: RayArchiveReader(settings)))
+        elif pool is not None:
             runner.register(ReindexJobs(store, lambda: reindexer(settings, catalog, writer, pool, size)))
         runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
 
@@ -343,6 +348,7 @@ def _compose(
         mqtt=mqtt,
         messages=messages,
         camera_workers=camera_workers,
+        pool=pool,
         camera_configs=cameras,
         only_cameras=only_cameras,
         follower=follower,

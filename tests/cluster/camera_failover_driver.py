@@ -6,9 +6,10 @@ on the watch-list); ``skynet cluster up`` places them, one per node (each node h
 apart). Once both store sightings, ``kills`` times: SIGKILL the node that runs camera ``demo``, time until its lease
 is taken again on the other node and until it stores again, then start a replacement node. Prints one JSON line:
 placements, failover times, ``skynet cluster status`` before and after, and the store's counts of sightings,
-duplicated idempotency keys, alerts and lease tokens, and committed sightings lost across the kills.
+duplicated idempotency keys, alerts and lease tokens, and committed sightings lost across the kills. With
+``--reindex``, then the re-index job of reindex_driver.py on the same cluster.
 
-    python tests/cluster/camera_failover_driver.py [--kills N]   (inside run_in_namespace)
+    python tests/cluster/camera_failover_driver.py [--kills N] [--reindex]   (inside run_in_namespace)
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from pathlib import Path
 
 import ray
 from cluster_support import FAILOVER_HEALTH_CHECKS, Node, RayCluster, alive_nodes, wait_for_nodes
+from reindex_driver import reindex_scenario
 from waiting import wait_for
 
+from skynet.cluster.placement import placed_cameras, remove
+from skynet.cluster.status import cluster_view, render
 from skynet.config import Settings
 from skynet.records import Camera
 from skynet.services.demo import set_up_demo
@@ -39,11 +43,14 @@ LEASE_S = 5.0
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=1)
+    parser.add_argument("--reindex", action="store_true", help="then a re-index job over the cluster")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="skynet-cluster-") as scratch:
         cluster = RayCluster(Path(scratch) / "ray", WORKERS, system_config=FAILOVER_HEALTH_CHECKS, postgres=True)
         with cluster:
             report = _scenario(cluster, Path(scratch) / "data", args.kills)
+            if args.reindex:
+                report["reindex"] = reindex_scenario(Settings())
     print(json.dumps(report), flush=True)
 
 
@@ -69,7 +76,7 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
     report: dict = {"up": placed.strip()}
 
     def running() -> dict | None:
-        status = _status()
+        status = cluster_view(settings, store).as_dict()
         cams = {c["camera_id"]: c for node in status["nodes"] for c in node["cameras"] if c["state"] == "running"}
         return cams if set(cams) == set(CAMERAS) else None
 
@@ -110,10 +117,10 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
         cluster.start_node(next(node for node in WORKERS if node.name == victim))  # a replacement
         names[wait_for_nodes(ray, [victim])[victim]] = victim
     report["failovers"] = runs
-    report["status_after"] = _cli("cluster", "status")
-    report["status_json"] = _status()
+    view = cluster_view(settings, store)
+    report["status_after"], report["status_json"] = render(view), view.as_dict()
     report["store"] = {**_counts(store), "lost": lost}
-    _cli("cluster", "down")
+    report["down"] = remove(settings, placed_cameras(settings))
     store.close()
     return report
 
@@ -129,10 +136,6 @@ def _cli(*args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"skynet {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
-
-
-def _status() -> dict:
-    return json.loads(_cli("cluster", "status", "--json"))
 
 
 def _lease(store, camera_id: str):

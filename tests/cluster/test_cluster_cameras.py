@@ -4,7 +4,8 @@ in a private network namespace on loopback (tests/cluster_support.py; the driver
 ``skynet cluster up`` spreads two demo cameras over the two nodes; both store sightings and raise alerts; the node
 of one is SIGKILLed: that camera runs again on the other node with the next lease token, stores again, and nothing
 is stored twice. ``skynet cluster status`` shows each node, its cameras, their load and state, and the
-dead node. The full measurement over many kills is benchmarks/bench_cluster.py."""
+dead node. Then, on the same cluster, an API node's re-index job fans two archive files out as Ray tasks (one per
+node) and, asked again, skips them (done). The full measurement over many kills is benchmarks/bench_cluster.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ DRIVER = Path(__file__).with_name("camera_failover_driver.py")
 
 def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewhere(model_settings):
     require_cluster()
-    run = run_in_namespace([sys.executable, str(DRIVER), "--kills", "1"], timeout_s=420)
+    run = run_in_namespace([sys.executable, str(DRIVER), "--kills", "1", "--reindex"], timeout_s=600)
     assert run.returncode == 0, run.output[-5000:]
     report = run.report()
     assert sorted(report["placement"].values()) == ["a", "b"], "one camera on each node"
@@ -39,4 +40,15 @@ def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewher
     moved_to = failover["moved_to"]
     node = next(n for n in report["status_json"]["nodes"] if n["name"] == moved_to and n["alive"])
     assert sorted(c["camera_id"] for c in node["cameras"]) == ["demo", "demo-2"]
+    assert sorted(report["down"]) == ["demo", "demo-2"]
+
+    # then a re-index job of an API node on the same cluster: its files fanned out as Ray tasks, one per node
+    reindex = report["reindex"]
+    first, again = reindex["jobs"]
+    assert first["state"] == "done" and first["errors"] == [], first
+    assert first["progress"]["files_done"] == 2 and first["progress"]["frames"] > 0
+    assert first["nodes"] == ["a", "b"] and first["outcomes"] == ["done", "done"], first
+    assert sorted(reindex["sightings_per_file"]) == sorted(reindex["clips"]), "each file's sightings are stored"
+    assert reindex["alerts"] >= 2, "each clip's watch-listed plate alerts"
+    assert again["state"] == "done" and again["outcomes"] == ["skipped", "skipped"], "asked again: files done"
     assert run.leftover == [], "every process of the namespace ends with its driver"
