@@ -8,6 +8,7 @@ camera runs at most once at a time is the lease's job (:mod:`skynet.cluster.came
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -67,6 +68,7 @@ def connect(settings: Settings) -> None:
         raise ConfigError("a cluster needs the shared PostgreSQL store", "set SKYNET_DATABASE_URL=postgresql://...")
     if ray.is_initialized():
         return
+    _check_answers(settings.cluster_address)
     try:
         ray.init(
             address=settings.cluster_address,
@@ -78,6 +80,20 @@ def connect(settings: Settings) -> None:
     except (ConnectionError, RuntimeError, TimeoutError) as error:
         raise UnavailableError(
             f"the Ray cluster at {settings.cluster_address} does not answer: {str(error).splitlines()[0]}",
+            "start its head (ray start --head) or fix cluster_address",
+        ) from None
+
+
+def _check_answers(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once a ``host:port`` where nothing listens (``ray.init`` would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # another form Ray understands ("auto"): Ray checks it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise UnavailableError(
+            f"the Ray cluster at {address} does not answer ({error.strerror or error})",
             "start its head (ray start --head) or fix cluster_address",
         ) from None
 
