@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 SCENARIOS = ("streams", "failover")
+STANDBY = {True: " (standby)", False: ""}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -169,11 +170,12 @@ async def _streams(url: str, data_dir: Path, cameras: int, seconds: float, perio
     }
 
 
-def failover(kills: int) -> dict:
+def failover(kills: int, standby: bool) -> dict:
     from cluster_support import run_in_namespace
 
     driver = ROOT / "tests" / "cluster" / "camera_failover_driver.py"
-    run = run_in_namespace([sys.executable, str(driver), "--kills", str(kills)], timeout_s=600 + 180 * kills)
+    argv = [sys.executable, str(driver), "--kills", str(kills), *(["--standby"] if standby else [])]
+    run = run_in_namespace(argv, timeout_s=600 + 240 * kills)
     if run.returncode != 0:
         raise SystemExit(f"bench_cluster: the failover run failed ({run.returncode}):\n{run.output[-5000:]}")
     report = run.report()
@@ -181,6 +183,7 @@ def failover(kills: int) -> dict:
     again = [r["running_again_s"] for r in runs]
     storing = [r["storing_again_s"] for r in runs]
     return {
+        "standby": standby,
         "kills": len(runs),
         "failover_s_max": max(again),
         "failover_s_p50": _percentile(again, 50),
@@ -206,7 +209,8 @@ def table(report: dict) -> str:
         )
     if f := report.get("failover"):
         lines.append(
-            f"failover  {f['kills']} kills: running again max {f['failover_s_max']} s (p50 {f['failover_s_p50']}), "
+            f"failover  {f['kills']} kills{STANDBY[f['standby']]}: running again max {f['failover_s_max']} s "
+            f"(p50 {f['failover_s_p50']}), "
             f"storing again max {f['storing_again_s_max']} s, node dead max {f['node_dead_s_max']} s; "
             f"lost {f['lost']}, duplicated {f['duplicated']}, duplicated alerts {f['duplicated_alerts']}"
         )
@@ -220,6 +224,7 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=5.0, help="seconds between a camera's sightings")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--standby", action="store_true", help="failover with a standby per camera (cluster_standby)")
     parser.add_argument(
         "--media-on-disk",
         action="store_true",
@@ -235,7 +240,7 @@ def main() -> None:
     if "streams" in chosen:
         report["streams"] = streams(args.cameras, args.seconds, args.period, args.media_on_disk)
     if "failover" in chosen:
-        report["failover"] = failover(args.kills)
+        report["failover"] = failover(args.kills, args.standby)
     flat = {**report.get("streams", {}), **{k: v for k, v in report.get("failover", {}).items() if k != "runs"}}
     report["summary"] = {
         key: flat.get(key)

@@ -242,6 +242,12 @@ class Settings(BaseSettings):
         description='Per camera id, what it reserves instead of the defaults: {"gate-1": {"cpus": 2, "gpus": 1, '
         '"memory_mb": 2048}}; any other key is a custom Ray resource a node must offer.',
     )
+    cluster_standby: bool = Field(
+        default=False,
+        description="Keep a standby instance of each camera (its model pack loaded, on another node where one has "
+        "room) that takes over as soon as the camera's lease expires: failover in about cluster_lease_s instead of "
+        "a node's death being noticed, a process started and the pack loaded. Costs each camera's resources twice.",
+    )
     cluster_lease_s: float = Field(
         default=10.0,
         gt=0,

@@ -3,7 +3,10 @@ resources it declares (CPU, GPU, memory, custom resources), restarted by Ray whe
 
 Placing is idempotent: an actor is named after its camera (``camera:<id>`` in the ``cluster_namespace``), so placing
 again, from any process, finds the running actor instead of starting a second (Ray's ``get_if_exists``); whether a
-camera runs at most once at a time is the lease's job (:mod:`skynet.cluster.camera_actor`).
+camera runs at most once at a time is the lease's job (:mod:`skynet.cluster.camera_actor`). With
+``cluster_standby`` each camera has a second actor (``standby:<id>``, placed apart where the nodes allow: SPREAD)
+with the model pack loaded, waiting for the lease: when the running one's node dies it takes over as soon as the
+lease expires, without waiting for Ray to declare the node dead, start a process and load the pack.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import ray
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from skynet.cluster.camera_actor import CameraActor
 from skynet.config import Settings
 from skynet.errors import ConfigError, UnavailableError
 
-ACTOR_PREFIX = "camera:"
+PREFIXES = ("camera:", "standby:")  # a camera's actor, and its standby's (cluster_standby)
+GROUP_PREFIX = "camera-group:"  # a camera's placement group, with a standby
 MB = 1024 * 1024
 
 
@@ -104,45 +111,85 @@ def actor_class():
     return ray.remote(CameraActor)
 
 
-def actor_name(camera_id: str) -> str:
-    return f"{ACTOR_PREFIX}{camera_id}"
+def actor_names(settings: Settings, camera_id: str) -> list[str]:
+    """The names of ``camera_id``'s actors: the camera's, and its standby's with ``cluster_standby``."""
+    return [f"{prefix}{camera_id}" for prefix in PREFIXES[: 2 if settings.cluster_standby else 1]]
+
+
+def _named(settings: Settings) -> dict[str, str]:
+    """Actor name -> camera id of the camera actors (and standbys) in the cluster's namespace."""
+    found = {}
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["namespace"] != settings.cluster_namespace:
+            continue
+        for prefix in PREFIXES:
+            if entry["name"].startswith(prefix):
+                found[entry["name"]] = entry["name"].removeprefix(prefix)
+    return found
 
 
 def place(settings: Settings, camera_ids: Sequence[str]) -> list[str]:
-    """Start an actor for each camera of ``camera_ids`` that has none (restarted by Ray forever, spread over
-    the nodes); returns the ids of the cameras whose actor was started now."""
-    running = set(placed_cameras(settings))
+    """Start the actors of each camera of ``camera_ids`` that lacks them (restarted by Ray forever, spread over
+    the nodes); returns the ids of the cameras with an actor started now."""
+    existing = _named(settings)
     started = []
     payload = settings.model_dump(mode="json")
     for camera_id in camera_ids:
-        if camera_id in running:
-            continue
         needs = CameraResources.of(settings, camera_id)
-        actor_class().options(
-            name=actor_name(camera_id),
-            namespace=settings.cluster_namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=0,
-            num_cpus=needs.cpus,
-            num_gpus=needs.gpus,
-            memory=needs.memory_mb * MB,
-            resources=needs.custom or None,
-            scheduling_strategy="SPREAD",
-        ).remote(camera_id, payload)
-        started.append(camera_id)
+        names = actor_names(settings, camera_id)
+        missing = [name for name in names if name not in existing]
+        strategies = _strategies(settings, camera_id, needs) if missing else {}
+        for name in missing:
+            actor_class().options(
+                name=name,
+                namespace=settings.cluster_namespace,
+                lifetime="detached",
+                get_if_exists=True,
+                max_restarts=-1,
+                max_task_retries=0,
+                num_cpus=needs.cpus,
+                num_gpus=needs.gpus,
+                memory=needs.memory_mb * MB,
+                resources=needs.custom or None,
+                scheduling_strategy=strategies[name],
+            ).remote(camera_id, payload)
+        if missing:
+            started.append(camera_id)
     return started
+
+
+def _strategies(settings: Settings, camera_id: str, needs: CameraResources) -> dict[str, Any]:
+    """How each of ``camera_id``'s actors is placed: spread over the nodes; with a standby, the camera and its
+    standby in the two bundles of the camera's placement group (detached, SPREAD: on two nodes wherever two have
+    room; a bundle lost with its node is placed again, and its actor restarted in it, where room is found)."""
+    names = actor_names(settings, camera_id)
+    if len(names) == 1:
+        return {names[0]: "SPREAD"}
+    group_name = f"{GROUP_PREFIX}{camera_id}"
+    try:
+        group = ray.util.get_placement_group(group_name)
+    except ValueError:
+        group = placement_group([needs.demand()] * 2, strategy="SPREAD", name=group_name, lifetime="detached")
+    return {
+        name: PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
+        for index, name in enumerate(names)
+    }
 
 
 def placed_cameras(settings: Settings) -> list[str]:
     """Ids of the cameras that have an actor in the cluster (running, restarting or waiting for room)."""
-    names = ray.util.list_named_actors(all_namespaces=True)
-    return sorted(
-        entry["name"].removeprefix(ACTOR_PREFIX)
-        for entry in names
-        if entry["namespace"] == settings.cluster_namespace and entry["name"].startswith(ACTOR_PREFIX)
-    )
+    return sorted(set(_named(settings).values()))
+
+
+def camera_actors(settings: Settings, camera_id: str) -> list:
+    """Handles of ``camera_id``'s actors that exist (the camera's, its standby's)."""
+    handles = []
+    for prefix in PREFIXES:
+        try:
+            handles.append(ray.get_actor(f"{prefix}{camera_id}", namespace=settings.cluster_namespace))
+        except ValueError:
+            continue
+    return handles
 
 
 def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.0) -> list[str]:
@@ -150,16 +197,19 @@ def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.
     returns the ids stopped."""
     stopped = []
     for camera_id in camera_ids:
+        actors = camera_actors(settings, camera_id)
+        for actor in actors:
+            try:
+                ray.get(actor.stop.remote(), timeout=timeout_s)
+            except (ray.exceptions.RayError, TimeoutError):
+                pass  # gone or stuck: killed below; its lease expires
+            ray.kill(actor, no_restart=True)
         try:
-            actor = ray.get_actor(actor_name(camera_id), namespace=settings.cluster_namespace)
+            remove_placement_group(ray.util.get_placement_group(f"{GROUP_PREFIX}{camera_id}"))
         except ValueError:
-            continue
-        try:
-            ray.get(actor.stop.remote(), timeout=timeout_s)
-        except (ray.exceptions.RayError, TimeoutError):
-            pass  # gone or stuck: killed below; its lease expires
-        ray.kill(actor, no_restart=True)
-        stopped.append(camera_id)
+            pass  # the camera has none (no standby)
+        if actors:
+            stopped.append(camera_id)
     return stopped
 
 

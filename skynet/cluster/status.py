@@ -12,7 +12,7 @@ from typing import Any
 
 import ray
 
-from skynet.cluster.placement import CameraResources, actor_name, placed_cameras
+from skynet.cluster.placement import CameraResources, camera_actors, placed_cameras
 from skynet.config import Settings
 from skynet.store import Store
 
@@ -71,11 +71,11 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
         if camera.id not in placed:
             pending[camera.id] = {"camera_id": camera.id, "state": "not placed (skynet cluster up)"}
             continue
-        pending[camera.id] = {"camera_id": camera.id, "ref": _ask(settings, camera.id)}
+        pending[camera.id] = {"camera_id": camera.id, "refs": _ask(settings, camera.id)}
     for camera_id, entry in pending.items():
-        if "ref" not in entry:
+        if "refs" not in entry:
             continue
-        answer = _answer(entry.pop("ref"), status_timeout_s)
+        answers = [answer for ref in entry.pop("refs") if (answer := _answer(ref, status_timeout_s)) is not None]
         lease = leases.get(camera_id)
         if lease is not None:
             entry["lease"] = {
@@ -84,12 +84,14 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
                 "expires_in_s": round(lease.expires_at - now, 1),
             }
         needs = CameraResources.of(settings, camera_id)
-        if answer is not None and answer["node_id"] in nodes:
-            node = nodes[answer["node_id"]]
-            node.cameras.append({**answer, "lease": entry.get("lease")})
-            for resource, amount in needs.demand().items():
-                node.reserved[resource] = node.reserved.get(resource, 0.0) + amount
-            entry["placed"] = True
+        for answer in answers:
+            if answer["node_id"] in nodes:
+                node = nodes[answer["node_id"]]
+                node.cameras.append({**answer, "lease": entry.get("lease")})
+                for resource, amount in needs.demand().items():
+                    node.reserved[resource] = node.reserved.get(resource, 0.0) + amount
+                entry["placed"] = True
+        if entry.get("placed"):
             continue
         fits = [node for node in nodes.values() if node.alive and needs.fits(node.total)]
         entry["state"] = (
@@ -101,11 +103,8 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
     return ClusterView(sorted(nodes.values(), key=lambda n: (not n.alive, n.name)), unplaced)
 
 
-def _ask(settings: Settings, camera_id: str):
-    try:
-        return ray.get_actor(actor_name(camera_id), namespace=settings.cluster_namespace).status.remote()
-    except ValueError:
-        return None
+def _ask(settings: Settings, camera_id: str) -> list:
+    return [actor.status.remote() for actor in camera_actors(settings, camera_id)]
 
 
 def _answer(ref, timeout_s: float) -> dict[str, Any] | None:

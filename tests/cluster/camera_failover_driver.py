@@ -3,13 +3,14 @@
 
 A head and two worker nodes (a, b), PostgreSQL, one shared data directory. Two cameras play the demo clip (plates
 on the watch-list); ``skynet cluster up`` places them, one per node (each node has room for both: SPREAD puts them
-apart). Once both store sightings, ``kills`` times: SIGKILL the node that runs camera ``demo``, time until its lease
+apart); with ``--standby`` each camera also has a standby, the two in a placement group spread over both nodes.
+Once both store sightings, ``kills`` times: SIGKILL the node that runs camera ``demo``, time until its lease
 is taken again on the other node and until it stores again, then start a replacement node. Prints one JSON line:
 placements, failover times, ``skynet cluster status`` before and after, and the store's counts of sightings,
 duplicated idempotency keys, alerts and lease tokens, and committed sightings lost across the kills. With
 ``--reindex``, then the re-index job of reindex_driver.py on the same cluster.
 
-    python tests/cluster/camera_failover_driver.py [--kills N] [--reindex]   (inside run_in_namespace)
+    python tests/cluster/camera_failover_driver.py [--kills N] [--standby] [--reindex]   (inside run_in_namespace)
 """
 
 from __future__ import annotations
@@ -44,17 +45,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=1)
     parser.add_argument("--reindex", action="store_true", help="then a re-index job over the cluster")
+    parser.add_argument("--standby", action="store_true", help="each camera with a standby (cluster_standby)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="skynet-cluster-") as scratch:
         cluster = RayCluster(Path(scratch) / "ray", WORKERS, system_config=FAILOVER_HEALTH_CHECKS, postgres=True)
         with cluster:
-            report = _scenario(cluster, Path(scratch) / "data", args.kills)
+            report = _scenario(cluster, Path(scratch) / "data", args.kills, args.standby)
             if args.reindex:
                 report["reindex"] = reindex_scenario(Settings())
     print(json.dumps(report), flush=True)
 
 
-def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
+def _scenario(cluster: RayCluster, data_dir: Path, kills: int, standby: bool) -> dict:
     env = {
         "SKYNET_DATA_DIR": str(data_dir),
         "SKYNET_MODEL_DIR": str(Settings().models_path),
@@ -63,6 +65,7 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
         "SKYNET_CLUSTER_LEASE_S": str(LEASE_S),
         "SKYNET_CLUSTER_CAMERA_MEMORY_MB": "900",
         "SKYNET_INTRA_OP_THREADS": "1",
+        "SKYNET_CLUSTER_STANDBY": "true" if standby else "false",
     }
     os.environ.update(env)
     settings = Settings()
@@ -75,13 +78,21 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
     placed = _cli("cluster", "up")
     report: dict = {"up": placed.strip()}
 
-    def running() -> dict | None:
-        status = cluster_view(settings, store).as_dict()
-        cams = {c["camera_id"]: c for node in status["nodes"] for c in node["cameras"] if c["state"] == "running"}
-        return cams if set(cams) == set(CAMERAS) else None
+    per_camera = 2 if standby else 1
 
-    cams = wait_for(running, 180, "both cameras running", interval_s=1.0)
-    report["placement"] = {cid: names.get(c["node_id"]) for cid, c in cams.items()}
+    def running() -> list[dict] | None:
+        """Every instance, once each camera runs once and every other instance is a ready standby."""
+        status = cluster_view(settings, store).as_dict()
+        found = [c for node in status["nodes"] if node["alive"] for c in node["cameras"]]
+        live = sorted(c["camera_id"] for c in found if c["state"] == "running")
+        ready = all(c["state"] in ("running", "waiting for lease") for c in found)
+        return found if live == sorted(CAMERAS) and ready and len(found) == per_camera * len(CAMERAS) else None
+
+    instances = wait_for(running, 240, "the cameras running", interval_s=1.0)
+    report["placement"] = {c["camera_id"]: names.get(c["node_id"]) for c in instances if c["state"] == "running"}
+    report["instances_before"] = {
+        cid: sorted(names.get(c["node_id"], "?") for c in instances if c["camera_id"] == cid) for cid in CAMERAS
+    }
     wait_for(lambda: all(_stored(store, cid) > 0 for cid in CAMERAS), 180, "sightings from both cameras", interval_s=1)
     report["status_before"] = _cli("cluster", "status")
 
@@ -116,6 +127,7 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int) -> dict:
         )
         cluster.start_node(next(node for node in WORKERS if node.name == victim))  # a replacement
         names[wait_for_nodes(ray, [victim])[victim]] = victim
+        wait_for(running, 240, "every instance back (Ray restarts the killed node's)", interval_s=1.0)
     report["failovers"] = runs
     view = cluster_view(settings, store)
     report["status_after"], report["status_json"] = render(view), view.as_dict()
