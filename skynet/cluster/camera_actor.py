@@ -53,7 +53,8 @@ class CameraActor:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.started = time.time()
         self._cpu_mark = (time.monotonic(), time.process_time())
-        self.state, self.error = CameraState.STARTING, None
+        self.state = CameraState.STARTING
+        self.error: str | None = None
         self.lease: Lease | None = None
         self.system: System | None = None
         self._stop = threading.Event()

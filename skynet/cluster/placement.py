@@ -11,6 +11,7 @@ lease expires, without waiting for Ray to declare the node dead, start a process
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ def connect(settings: Settings) -> None:
         ray.init(
             address=settings.cluster_address,
             namespace=settings.cluster_namespace,
-            logging_level="ERROR",
+            logging_level=logging.ERROR,
             log_to_driver=False,
             configure_logging=False,
         )

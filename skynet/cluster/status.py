@@ -66,7 +66,7 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
     placed = set(placed_cameras(settings))
     leases = {lease.camera_id: lease for lease in store.leases.all()}
     now = store.leases.now()
-    pending = {}
+    pending: dict[str, dict[str, Any]] = {}
     for camera in store.cameras.all():
         if camera.id not in placed:
             pending[camera.id] = {"camera_id": camera.id, "state": "not placed (skynet cluster up)"}

@@ -137,7 +137,7 @@ class SightingRepository:
             raise
         ids = {i: new_id for i, new_id in zip(fresh, new_ids, strict=True)}
         return StoredSightings(
-            ids=[ids[i] if i in ids else known[_key(s)] for i, s in enumerate(sightings)],
+            ids=[ids[i] if i in ids else known[_key(s) or ()] for i, s in enumerate(sightings)],
             new=[i in ids for i in range(len(sightings))],
         )
 
