@@ -1,8 +1,10 @@
 # The two commands that matter on a fresh machine:
 #   make demo   set up (virtualenv, default model pack), create the first admin if there is none
 #               (its API token is printed once) and run the service with the demo camera
-#   make test   set up (plus the Debian packages the tests use) and run the test suite
-# Others: make lint (ruff and mypy; not yet part of make test), make lock (refresh the lock files in requirements/).
+#   make test   set up, check the code (make lint: fails fast), then (with the model pack and the Debian packages
+#               the tests use) run the test suite
+# Others: make lint (ruff format and lint, mypy; from the lock like everything else), make lock (refresh the lock
+# files in requirements/).
 # Every install comes from a lock file: exact versions, each file checked against its SHA-256; nothing is resolved.
 PYTHON ?= python3
 VENV   := .venv
@@ -16,7 +18,7 @@ demo: setup models system-deps
 	@$(BIN)/skynet users list | grep -q . || $(BIN)/skynet users create-admin admin
 	$(BIN)/skynet serve
 
-test: setup models system-deps
+test: setup lint models system-deps
 	$(BIN)/python -m pytest -ra
 
 setup: $(BIN)/skynet

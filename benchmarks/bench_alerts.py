@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 import sys
 import tempfile
 import threading
@@ -45,12 +44,6 @@ from skynet.accounts.model import Role, User
 from skynet.app import SystemRole, build
 from skynet.config import Settings
 from skynet.records import Box, Camera, Channel, PlateText, Sighting, SightingKind, WatchlistEntry
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _receive(url: str, token: str, n: int, received: dict[int, float], ready: threading.Event) -> None:
@@ -122,14 +115,14 @@ def main() -> None:
             return ids
 
         catalog.add_sightings = stored_at  # type: ignore[method-assign]
-        port = _free_port()
         server = uvicorn.Server(
-            uvicorn.Config(system.api, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+            uvicorn.Config(system.api, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
         )
         serving = threading.Thread(target=server.run, daemon=True)  # its lifespan runs the SMS worker
         serving.start()
         while not server.started:
             time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]  # the port the server bound (port 0: the OS chose)
         received: dict[int, float] = {}
         ready = threading.Event()
         client = threading.Thread(

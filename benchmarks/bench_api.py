@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -62,13 +63,16 @@ def fill(catalog: Catalog, n: int) -> None:
     catalog.faces.settle()
 
 
-def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
-    """The server process: an API node over the store in ``data_dir`` on 127.0.0.1:``port``, built as
-    ``skynet serve`` builds its system (``upload_analyzers`` analysers of the installed model packs, or none)."""
+def _serve(data_dir: Path, upload_analyzers: int, report: Connection) -> None:
+    """The server process: an API node over the store in ``data_dir`` on 127.0.0.1, built as ``skynet serve``
+    builds its system (``upload_analyzers`` analysers of the installed model packs, or none); the port, which
+    the OS chooses, is sent through ``report``."""
     settings = Settings(data_dir=data_dir, model_dir=Settings().models_path)  # the installed model packs
     system = build(settings, SystemRole.API_NODE, analysers=upload_analyzers)
     try:
-        uvicorn.run(system.api, host="127.0.0.1", port=port, log_level="warning")
+        listening = socket.create_server(("127.0.0.1", 0))
+        report.send(listening.getsockname()[1])
+        uvicorn.Server(uvicorn.Config(system.api, log_level="warning")).run(sockets=[listening])
     finally:
         system.close()
 
@@ -76,15 +80,19 @@ def _serve(data_dir: Path, port: int, upload_analyzers: int) -> None:
 def serve(data_dir: Path, upload_analyzers: int) -> tuple[multiprocessing.Process, str]:
     """Start the server in its own process (clients and server must not share one GIL); returns
     (process, base URL) once it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(data_dir, port, upload_analyzers), daemon=True
-    )
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_serve, args=(data_dir, upload_analyzers, sender), daemon=True)
     process.start()
-    base = f"http://127.0.0.1:{port}"
+    sender.close()  # the server process has its own copy
     deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.is_alive():
+        if receiver.poll(0.2):
+            base = f"http://127.0.0.1:{receiver.recv()}"
+            break
+    else:
+        process.kill()
+        raise RuntimeError("the API server did not start")
     while time.monotonic() < deadline and process.is_alive():
         try:
             if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:

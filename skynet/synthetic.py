@@ -56,8 +56,8 @@ def paste_plate(scene: np.ndarray, plate: np.ndarray, corners: np.ndarray) -> np
     Corners may lie outside the scene: the plate is then cut by the image edge.
     """
     height, width = plate.shape[:2]
-    source = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    matrix = cv2.getPerspectiveTransform(source, np.float32(corners))
+    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    matrix = cv2.getPerspectiveTransform(source, np.asarray(corners, np.float32))
     size = (scene.shape[1], scene.shape[0])
     warped = cv2.warpPerspective(plate, matrix, size, flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.full((height, width), 255, np.uint8), matrix, size)
@@ -86,9 +86,9 @@ _DEMO_CORNERS = (
 
 def paste_demo_plates(scene: np.ndarray) -> np.ndarray:
     """``scene`` with the first two :data:`DEMO_PLATES` (a blue and a new-energy plate) pasted in, tilted."""
-    size = np.float32([scene.shape[1], scene.shape[0]])
+    size = np.array([scene.shape[1], scene.shape[0]], np.float32)
     for text, corners in zip(DEMO_PLATES, _DEMO_CORNERS, strict=False):
-        scene = paste_plate(scene, render_plate(text), np.float32(corners) * size)
+        scene = paste_plate(scene, render_plate(text), np.array(corners, np.float32) * size)
     return scene
 
 
@@ -102,7 +102,7 @@ def write_demo_clip(
     """A street clip in which each of ``plates`` drives across in turn (MJPEG AVI, OpenCV's own
     encoder, so no external tool is needed). The demo camera plays it in a loop."""
     width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     if not writer.isOpened():
         raise ConfigError(f"cannot write the demo clip {path}.")
     background = street_scene(width, height)
@@ -116,7 +116,7 @@ def write_demo_clip(
             if which < len(plates) and step < slot * 2 // 3:  # a gap after each car: the track ends
                 x = -40 + (width + 80) * step / (slot * 2 / 3)
                 y = height * 0.62
-                corners = np.float32([[x, y], [x + 200, y + 4], [x + 199, y + 68], [x - 1, y + 64]])
+                corners = np.array([[x, y], [x + 200, y + 4], [x + 199, y + 68], [x - 1, y + 64]], np.float32)
                 image = paste_plate(image, rendered[which], corners)
             writer.write(image)
     finally:

@@ -18,6 +18,7 @@ from ingest_support import (
     make_clip,
     square_painter,
 )
+from waiting import wait_for
 
 from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.archive_time import (
@@ -244,10 +245,8 @@ def test_cameras_of_the_service_restart_and_stop_one_by_one(clips):
     cameras = CameraSet(SquareAnalyzer(), ListSink(), WorkerOptions(motion_gate=False))
     cameras.start_camera(Camera("a", "A", str(clips["square"])))  # a file registered as a camera loops, like a live one
     cameras.start_camera(Camera("b", "B", str(clips["still"])))
-    deadline = time.monotonic() + 30
-    while cameras.last_analysed("a") is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert cameras.last_analysed("a") is not None and cameras.status("a").state is not CameraState.FINISHED
+    wait_for(lambda: cameras.last_analysed("a") is not None, 30, "a frame of camera a analysed")
+    assert cameras.status("a").state is not CameraState.FINISHED
     cameras.start_camera(Camera("a", "A", str(clips["named"])))  # its URL changed: one worker, on the new file
     assert [s.camera_id for s in cameras.statuses()] == ["b", "a"]
     assert cameras.status("a").source.endswith(clips["named"].name)

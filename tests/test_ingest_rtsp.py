@@ -55,12 +55,12 @@ def test_live_stream_frames_are_analysed_at_five_fps_with_wall_clock_times(serve
     worker = live("cam1", server.url("cam1", f"admin:{SECRET}@"), transport, sink=sink)
     workers.append(worker)
     wait_for(lambda: worker.status().frames_analysed >= 5, 20, "5 analysed frames")
-    first = worker.status()
-    time.sleep(2.0)  # what is tested: the frame rates over two seconds
-    status = worker.status()
+    first, started = worker.status(), time.monotonic()
+    time.sleep(2.0)  # what is tested: the frame rates over (about) two seconds
+    status, seconds = worker.status(), time.monotonic() - started  # a busy machine may sleep longer
     assert status.state is CameraState.ONLINE
-    assert 40 <= status.frames_read - first.frames_read <= 60  # 25 fps in
-    assert 8 <= status.frames_analysed - first.frames_analysed <= 12  # 5 fps analysed
+    assert 20 * seconds <= status.frames_read - first.frames_read <= 30 * seconds  # 25 fps in
+    assert 4 * seconds <= status.frames_analysed - first.frames_analysed <= 6 * seconds  # 5 fps analysed
     assert status.input_fps > 15 and 3 < status.analysed_fps < 7
     assert abs(status.last_frame_time - time.time()) < 2.0
     assert status.frames_dropped == 0

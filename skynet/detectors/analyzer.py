@@ -168,8 +168,8 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
         if factor < 1.0:
             size = (max(1, round((x2 - x1) * factor)), max(1, round((y2 - y1) * factor)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        scale = np.float32([(x2 - x1) / crop.shape[1], (y2 - y1) / crop.shape[0]])
-        views.append(_View(crop, scale, np.float32([x1, y1])))
+        scale = np.array([(x2 - x1) / crop.shape[1], (y2 - y1) / crop.shape[0]], np.float32)
+        views.append(_View(crop, scale, np.array([x1, y1], np.float32)))
     return views
 
 
@@ -186,7 +186,7 @@ def _detect(
         image_found = []
         for view in image_views:
             in_view = next(found)
-            if view.scale is None:
+            if view.scale is None or view.origin is None:
                 image_found += in_view
             else:
                 image_found += [_placed(d, view.scale, view.origin, width, height) for d in in_view]
@@ -196,7 +196,7 @@ def _detect(
 
 def _placed(found: Found, scale: np.ndarray, origin: np.ndarray, width: int, height: int) -> Found:
     """A detection made on a scaled crop, moved to the pixels of the whole image."""
-    (x1, y1), (x2, y2) = np.float32(found.box.as_list()).reshape(2, 2) * scale + origin
+    (x1, y1), (x2, y2) = np.array(found.box.as_list(), np.float32).reshape(2, 2) * scale + origin
     placed = Box(float(x1), float(y1), float(x2), float(y2)).clipped(width, height)
     if isinstance(found, FaceDetection):
         return replace(found, box=placed, landmarks=(found.landmarks * scale + origin).astype(np.float32))

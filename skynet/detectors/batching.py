@@ -54,7 +54,7 @@ class _Batch:
     sealed: threading.Event = field(default_factory=threading.Event)  # full, or the front closed
 
 
-class BatchingAnalyzer(AnalyzerPool):
+class BatchingAnalyzer(AnalyzerPool[BatchAnalyzer]):
     """An :class:`AnalyzerPool` whose camera calls (``pool(image, regions)``) are analysed in batches
     of up to ``max_batch`` frames (see :meth:`ImageAnalyzer.analyze_batch`), with the same results as
     one by one. A failing batch is run again frame by frame, so an error reaches only the caller
@@ -89,7 +89,7 @@ class BatchingAnalyzer(AnalyzerPool):
             else:
                 batch = self._forming
                 leads = batch is None
-                if leads:
+                if batch is None:
                     batch = self._forming = _Batch()
                 batch.requests.append(request)
                 if len(batch.requests) >= self.max_batch:

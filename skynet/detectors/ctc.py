@@ -168,4 +168,4 @@ def _restricted(
         return probs, charset
     keep = np.flatnonzero(np.asarray(allowed, bool))
     keep = np.concatenate([[0], keep[keep != 0]])
-    return probs[:, keep], [charset[i] for i in keep]
+    return probs[:, keep], [charset[int(i)] for i in keep]

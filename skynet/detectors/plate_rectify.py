@@ -39,7 +39,7 @@ def plate_band(
     x1, y1, x2, y2 = band[0] * width, band[1] * height, band[2] * width, band[3] * height
     out_w, out_h = max(1, round(x2 - x1)), max(1, round(y2 - y1))
     # plate corners in band coordinates: the plate rectangle shifted by the band's top-left
-    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]]) - np.float32([x1, y1])
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32) - np.array([x1, y1], np.float32)
     matrix = cv2.getPerspectiveTransform(corners, target)
     return cv2.warpPerspective(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -61,13 +61,13 @@ def complete_cut_plate(
     top = min(lt[1], rt[1]) <= margin
     bottom = max(lb[1], rb[1]) >= height - margin
     if left != right:
-        full = aspect * np.linalg.norm((rb - rt) if left else (lb - lt))
+        full = aspect * float(np.linalg.norm((rb - rt) if left else (lb - lt)))
         if left:
             lt, lb = _reach(rt, lt, full), _reach(rb, lb, full)
         else:
             rt, rb = _reach(lt, rt, full), _reach(lb, rb, full)
     if top != bottom:
-        full = np.linalg.norm((rb - lb) if top else (rt - lt)) / aspect
+        full = float(np.linalg.norm((rb - lb) if top else (rt - lt))) / aspect
         if top:
             lt, rt = _reach(lb, lt, full), _reach(rb, rt, full)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol, Self
+from typing import Generic, Protocol, Self, TypeVar, cast
 
 import numpy as np
 
@@ -23,7 +23,10 @@ class Analyzer(Protocol):
     def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
 
 
-class AnalyzerPool:
+A = TypeVar("A", bound=Analyzer)
+
+
+class AnalyzerPool(Generic[A]):
     """A callable ``image -> Detections`` that lends one of its analysers to each call.
 
     Model back-ends are not all safe to call from two threads at once (dlib's networks keep
@@ -37,13 +40,13 @@ class AnalyzerPool:
     each track has enough good reads (about 25 ms per plate), so pass ``read`` too.
     """
 
-    def __init__(self, analyzers: list[Analyzer], lazy_embedding: bool = False, lazy_reading: bool = False) -> None:
+    def __init__(self, analyzers: list[A], lazy_embedding: bool = False, lazy_reading: bool = False) -> None:
         if not analyzers:
             raise ValueError("an analyser pool needs at least one analyser")
         self.size = len(analyzers)
         self.lazy_embedding = lazy_embedding
         self.lazy_reading = lazy_reading
-        self._free: queue.Queue[Analyzer] = queue.Queue()
+        self._free: queue.Queue[A] = queue.Queue()
         for analyzer in analyzers:
             self._free.put(analyzer)
 
@@ -55,9 +58,9 @@ class AnalyzerPool:
         go to the pool's constructor."""
         from skynet.detectors.analyzer import ImageAnalyzer
 
-        return cls(
-            [ImageAnalyzer.from_settings(settings) for _ in range(size)], lazy_embedding, lazy_reading, **options
-        )
+        # an ImageAnalyzer is every kind of analyser a pool holds (it also analyses batches)
+        analyzers = [cast(A, ImageAnalyzer.from_settings(settings)) for _ in range(size)]
+        return cls(analyzers, lazy_embedding, lazy_reading, **options)
 
     def __call__(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections:
         """Analyse a camera frame, or only its ``regions`` (faces without embeddings, plates
@@ -82,7 +85,7 @@ class AnalyzerPool:
             return analyzer.embed_faces(image, faces)
 
     @contextmanager
-    def _lend(self) -> Iterator[Analyzer]:
+    def _lend(self) -> Iterator[A]:
         analyzer = self._free.get()
         try:
             yield analyzer

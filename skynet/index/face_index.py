@@ -255,7 +255,9 @@ class FaceIndex:
         """Compact the alive rows, build an HNSW graph over them, and swap both in."""
         try:
             with self._lock:  # row positions stay put while this thread runs (see remove())
-                old, n0 = self._rows, self._rows.n
+                old = self._rows
+                assert old is not None, "only started over rows, which rebuild() drops only after waiting for it"
+                n0 = old.n
                 kept = np.flatnonzero(old.alive[:n0])
             fresh = old.taken(kept)  # alive flags cleared meanwhile are re-applied at the swap
             graph_index = faiss.IndexHNSWFlat(fresh.vectors.shape[1], self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
@@ -264,6 +266,7 @@ class FaceIndex:
             generation = (self._graph.generation + 1) if self._graph else 1
             with self._lock:
                 current = self._rows
+                assert current is not None
                 fresh.alive[: len(kept)] = current.alive[kept]  # deletions made during the build
                 tail = current.n - n0
                 if fresh.n + tail > len(fresh.ids):
@@ -321,7 +324,7 @@ class FaceIndex:
         with self._lock:
             rows, graph, codes = self._rows, self._graph, dict(self._cameras)
             n = rows.n if rows is not None else 0
-        if n == 0:
+        if rows is None or n == 0:
             return []
         mask = rows.alive[:n].copy()
         if since is not None:

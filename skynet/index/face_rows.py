@@ -110,7 +110,8 @@ def graph_search(
         selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         # a selective filter leaves fewer usable neighbours per hop: widen the beam to match
         ef = int(ef_search * np.sqrt(graph.rows / in_graph))
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(1024, max(ef, 2 * k)))
+        # faiss has SearchParametersHNSW, the stub it ships lacks it (hence the ignore below)
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(1024, max(ef, 2 * k)))  # type: ignore[attr-defined]
         distances, labels = graph.index.search(query[None, :], want, params=params)
         keep = labels[0] >= 0
         scores, found = distances[0][keep], labels[0][keep]

@@ -20,7 +20,7 @@ from skynet.store.sightings import SightingMedia
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
-Listener = Callable[[list[Sighting]], None]
+Listener = Callable[[list[Sighting]], object]  # what a listener returns is not used
 
 
 @dataclass(frozen=True, slots=True)

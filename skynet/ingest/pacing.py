@@ -63,7 +63,7 @@ class MotionGate:
             or image.shape != self._shape
             or small.shape != self._reference.shape
             or timestamp - self._reference_time >= self.max_static_s
-            or self.changed_fraction(small) >= self.min_changed
+            or self.changed_fraction(small, self._reference) >= self.min_changed
         ):
             self._reference, self._reference_time, self._shape = small, timestamp, image.shape
             return True
@@ -74,8 +74,8 @@ class MotionGate:
         whole frame) when it moved, ``[]`` (skip it) when static; ``tracked`` is not used."""
         return None if self.moving(image, timestamp) else []
 
-    def changed_fraction(self, small: np.ndarray) -> float:
-        diff = cv2.absdiff(small, self._reference)
+    def changed_fraction(self, small: np.ndarray, reference: np.ndarray) -> float:
+        diff = cv2.absdiff(small, reference)
         return float(np.count_nonzero(diff > self.pixel_delta)) / diff.size
 
     def _small(self, image: np.ndarray) -> np.ndarray:

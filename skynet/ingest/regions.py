@@ -69,19 +69,21 @@ class RegionPlanner:
             or timestamp - self._last_full >= self.options.full_frame_every_s
             or timestamp < self._last_full
         ):
-            return self._full(image, small, timestamp)
+            self._full(image, small, timestamp)
+            return FULL_FRAME
         changed = cv2.absdiff(small, self._reference) > self.options.pixel_delta
         moved = motion_boxes(changed, width / small.shape[1]) if changed.mean() >= self.options.min_changed else []
         regions = shape_regions([*moved, *tracked], width, height, self.options.margin, self.options.min_side)
         if sum(r.area for r in regions) > self.options.max_coverage * width * height:
-            return self._full(image, small, timestamp)
+            self._full(image, small, timestamp)
+            return FULL_FRAME
         if regions:  # compared with the last analysed frame, so slow changes add up until seen
             self._reference = small
         return regions
 
     def _full(self, image: np.ndarray, small: np.ndarray, timestamp: float) -> None:
+        """Remember ``small`` as the reference: the whole frame is analysed."""
         self._reference, self._shape, self._last_full = small, image.shape, timestamp
-        return FULL_FRAME
 
 
 def motion_boxes(changed: np.ndarray, scale: float) -> list[Box]:

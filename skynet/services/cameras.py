@@ -89,10 +89,10 @@ class CameraService:
         """Change the fields in ``changes`` (None clears the position or the CA file; other fields stay);
         the worker restarts with them."""
         before = self.get(camera_id)
-        camera = replace(
-            before,
-            **{k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE},
-        )
+        fields: dict[str, Any] = {
+            k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE
+        }
+        camera = replace(before, **fields)
         if "source_url" in changes:
             self._check_source(camera)
         if "tls_ca_file" in changes:

@@ -180,7 +180,7 @@ def _face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection
         return face, None
     chip, (left, top) = crop_with_origin(image, face.box, FACE_CROP_MARGIN)
     box = Box(face.box.x1 - left, face.box.y1 - top, face.box.x2 - left, face.box.y2 - top)
-    return replace(face, box=box, landmarks=face.landmarks - np.float32([left, top])), chip
+    return replace(face, box=box, landmarks=face.landmarks - np.array([left, top], np.float32)), chip
 
 
 def _embedding(face: FaceDetection, chip: np.ndarray | None, embed: Embed | None) -> np.ndarray | None:

@@ -114,6 +114,7 @@ class KindTracker:
         matched: list[tuple[TrackAccumulator, Observation]] = []
         for obj in self._tracker.tracked_objects:
             key = obj.initializing_id
+            assert key is not None  # norfair gives every object one when it creates it
             alive.add(key)
             observation = obj.last_detection.data
             if id(observation) not in matched_now:
@@ -135,7 +136,7 @@ class KindTracker:
     ) -> list[tuple[TrackAccumulator, Observation]]:
         """``matched`` with the unread plates that their tracks still need read (in one call)."""
         due = [
-            i
+            (i, o.detection)
             for i, (track, o) in enumerate(matched)
             if isinstance(o.detection, PlateDetection)
             and o.detection.read is None
@@ -143,9 +144,9 @@ class KindTracker:
         ]
         if self.read is None or not due:
             return matched
-        done = self.read(image, [matched[i][1].detection for i in due])
+        done = self.read(image, [plate for _, plate in due])
         out = list(matched)
-        for i, plate in zip(due, done, strict=True):
+        for (i, _), plate in zip(due, done, strict=True):
             out[i] = (matched[i][0], Observation(matched[i][1].timestamp, plate))
         return out
 

@@ -99,6 +99,8 @@ class WatchlistMatcher:
         now = self.clock()
         for sighting in sightings:
             for entry, score in self._matches(sighting, faces, table, plates, now):
+                if sighting.id is None or entry.id is None:
+                    raise ValueError("an alert needs a stored sighting and entry (with ids)")
                 alert = Alert(entry.id, sighting.id, sighting.camera_id, now, score)
                 alert_id = self.store.alerts.add(alert)
                 if alert_id is None:  # matched before (a retried write): alerted then

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (connections to it are refused)."""
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening, held until the block ends (so nothing else can take it):
+    connections to it are refused."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        yield probe.getsockname()[1]
 
 
 class CountingListener:

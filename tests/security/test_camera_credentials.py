@@ -64,14 +64,15 @@ def _plate_clip(tmp_path):
 def test_camera_credentials_never_leave_the_server(start_service, tmp_path):
     server = RtspServer({"street": _plate_clip(tmp_path)}).start()
     try:
-        _probe(start_service, server)
+        with closed_port() as dead_port:
+            _probe(start_service, server, f"127.0.0.1:{dead_port}")
     finally:
         server.kill()
 
 
-def _probe(start_service, server: RtspServer) -> None:
+def _probe(start_service, server: RtspServer, dead: str) -> None:
+    """``dead``: host:port of a port that refuses connections."""
     service = start_service(demo=False, env={"SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]'})
-    dead = f"127.0.0.1:{closed_port()}"
     street_secrets = ["Stream-Pass-13", "Stream-Token-14", "Stream-Frag-15"]
     street_url = (
         f"rtsp://viewer:{street_secrets[0]}@127.0.0.1:{server.port}/street?token={street_secrets[1]}"

@@ -183,9 +183,9 @@ def test_sources_outside_the_allow_list_are_refused_over_http_and_never_opened(s
 @pytest.mark.slow
 def test_camera_errors_tell_operators_nothing_about_what_answered(start_service):
     service = start_service(env={"SKYNET_CAMERA_NETWORKS": '["127.0.0.1/32"]'})
-    with NotFoundServer() as answering, service.client("admin") as admin:
+    with NotFoundServer() as answering, closed_port() as refusing, service.client("admin") as admin:
         sources = {
-            "refusing": f"http://127.0.0.1:{closed_port()}/video.mjpg",
+            "refusing": f"http://127.0.0.1:{refusing}/video.mjpg",
             "answering": f"http://127.0.0.1:{answering.port}/video.mjpg",
         }
         for camera_id, url in sources.items():
