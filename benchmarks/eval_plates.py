@@ -18,7 +18,11 @@ shows several plates).
 
 ``exact_accuracy`` compares normalised texts (:func:`normalize_plate`: O and 0 equal, separators
 ignored); ``char_accuracy`` is ``1 - edit distance / label length`` (at least 0), averaged over
-plates. ``ms_per_image`` is the plate model time per image (detection + reading), not decoding.
+plates. ``ms_per_image`` is the plate model time per image (detection + reading), not decoding;
+``cpu_ms_per_image`` the process CPU time of the same calls (with ``--threads 1`` the models' own
+cost, unlike wall time not inflated by other work on the machine). ``sure_share`` is the share of
+reads whose confidence is at least 0.9, ``sure_exact`` how many of those are right, and
+``calibration_error`` the expected calibration error of the read confidences (10 bins).
 Detector scale and threads come from the usual settings (``SKYNET_PLATE_DETECT_LONG_SIDE``,
 ``SKYNET_INTRA_OP_THREADS``) or ``--threads``. ``--pack`` picks the model pack (e.g. ``yolo``),
 ``--region``/``--pattern`` the plate rules (Latin plates: ``--region custom --pattern
@@ -44,9 +48,10 @@ from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.detectors.plate_format import normalize_plate
 from skynet.errors import BadImageError, SkynetError
 from skynet.images import load_image
-from skynet.records import Box, PlateDetection
+from skynet.records import Box, PlateDetection, PlateText
 
 MATCH_IOU = 0.3
+SURE = 0.9  # reads at least this confident count as sure (calibration figures)
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 
 
@@ -66,18 +71,41 @@ class Tally:
     char_score: float = 0.0
     images: int = 0
     model_ms: float = 0.0
+    cpu_ms: float = 0.0
     errors: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    confidences: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, right) of each read
 
-    def add(self, name: str, label: str, read: str | None) -> None:
+    def add(self, name: str, label: str, read: PlateText | None) -> None:
         self.plates += 1
         self.detected += read is not None
-        truth, got = normalize_plate(label), normalize_plate(read or "")
-        if truth == got:
+        truth, got = normalize_plate(label), normalize_plate(read.text if read is not None else "")
+        right = truth == got
+        if right:
             self.exact += 1
         else:
-            self.errors.append(f"{name}: {label} read as {read if read is not None else '(not detected)'}")
+            self.errors.append(f"{name}: {label} read as {read.text if read is not None else '(not detected)'}")
         self.char_score += max(0.0, 1.0 - Levenshtein.distance(truth, got) / max(1, len(truth)))
+        if read is not None:
+            self.confidences.append((read.confidence, right))
+
+    def calibration(self) -> dict[str, float | None]:
+        """How far read confidences are from the share of reads that are right: the share of reads at
+        least ``SURE`` and how many of those are right, and the expected calibration error (10 bins)."""
+        if not self.confidences:
+            return {"sure_share": None, "sure_exact": None, "calibration_error": None}
+        sure = [right for confidence, right in self.confidences if confidence >= SURE]
+        error = 0.0
+        for low in (i / 10 for i in range(10)):
+            in_bin = [(c, r) for c, r in self.confidences if low <= c < low + 0.1 or (low == 0.9 and c == 1.0)]
+            if in_bin:
+                gap = sum(c for c, _ in in_bin) / len(in_bin) - sum(r for _, r in in_bin) / len(in_bin)
+                error += len(in_bin) / len(self.confidences) * abs(gap)
+        return {
+            "sure_share": len(sure) / len(self.confidences),
+            "sure_exact": sum(sure) / len(sure) if sure else None,
+            "calibration_error": error,
+        }
 
     def summary(self, has_boxes: bool) -> dict[str, float | int | None]:
         plates = max(1, self.plates)
@@ -86,8 +114,10 @@ class Tally:
             "exact_accuracy": self.exact / plates,
             "char_accuracy": self.char_score / plates,
             "ms_per_image": self.model_ms / max(1, self.images),
+            "cpu_ms_per_image": self.cpu_ms / max(1, self.images),
             "plates": self.plates,
             "images": self.images,
+            **self.calibration(),
         }
 
 
@@ -117,19 +147,19 @@ def read_labels(
     return dict(images), has_boxes
 
 
-def match(labelled: list[LabelledPlate], found: list[PlateDetection]) -> list[str | None]:
-    """The read text of the detection matched to each labelled plate (None when undetected)."""
+def match(labelled: list[LabelledPlate], found: list[PlateDetection]) -> list[PlateText | None]:
+    """The read of the detection matched to each labelled plate (None when undetected)."""
     pairs = sorted(
         ((plate.box.iou(det.box), i, j) for i, plate in enumerate(labelled) for j, det in enumerate(found)),
         reverse=True,
     )
-    reads: list[str | None] = [None] * len(labelled)
+    reads: list[PlateText | None] = [None] * len(labelled)
     used: set[int] = set()
     for iou, i, j in pairs:
         if iou < MATCH_IOU or reads[i] is not None or j in used:
             continue
         used.add(j)
-        reads[i] = found[j].read.text if found[j].read is not None else ""
+        reads[i] = found[j].read if found[j].read is not None else PlateText("", ())
     return reads
 
 
@@ -147,6 +177,7 @@ def evaluate(data: Path, settings: Settings, limit: int | None, subset: str | No
                 tally.add(name, plate.text, None)
             continue
         tally.images += 1
+        cpu = time.process_time()
         if has_boxes:
             result = analyzer.analyze(image, faces=False, plates=True)
             tally.model_ms += result.total_model_ms
@@ -155,7 +186,8 @@ def evaluate(data: Path, settings: Settings, limit: int | None, subset: str | No
             start = time.perf_counter()
             texts = analyzer.plate_reader.read_crops([image])
             tally.model_ms += (time.perf_counter() - start) * 1000.0
-            reads = [texts[0].text] * len(labelled)
+            reads = [texts[0]] * len(labelled)
+        tally.cpu_ms += (time.process_time() - cpu) * 1000.0
         for plate, read in zip(labelled, reads, strict=True):
             tally.add(name, plate.text, read)
     return tally, has_boxes
@@ -199,7 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"detection recall (IoU >= {MATCH_IOU}): " + (f"{recall:.1%}" if recall is not None else "n/a (crops)"))
     print(f"exact-plate accuracy (O/0 equal): {figures['exact_accuracy']:.1%}")
     print(f"character accuracy: {figures['char_accuracy']:.1%}")
-    print(f"plate model time: {figures['ms_per_image']:.1f} ms per image")
+    if figures["sure_share"] is not None:
+        sure = figures["sure_exact"]
+        print(
+            f"reads with confidence >= {SURE}: {figures['sure_share']:.1%}, "
+            + (f"{sure:.1%} of them right" if sure is not None else "none")
+            + f"; expected calibration error {figures['calibration_error']:.3f}"
+        )
+    print(
+        f"plate model time: {figures['ms_per_image']:.1f} ms per image "
+        f"({figures['cpu_ms_per_image']:.1f} ms of CPU: steadier on a shared machine)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0

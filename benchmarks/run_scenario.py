@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import scenario_analyses
 import scenario_plots as plots
 import scenario_score as score
 from bench_ingest import decode_only
@@ -63,6 +64,7 @@ TARGETS = {  # (result path, minimum or maximum, target) from issue 6
     "plate stop precision": (("trajectory", "plate", "precision"), ">=", 0.98),
     "live alert recall": (("alerts", "live", "recall"), ">=", 0.95),
     "live alert p99 latency s": (("alerts", "live", "latency_from_appearance_p99_s"), "<=", 1.0),
+    "live duplicate alerts (one per pass)": (("alerts", "live", "duplicate_alerts"), "<=", 0),  # issue 16
 }
 
 
@@ -176,6 +178,7 @@ def run_live(service: Service, client: httpx.Client, scenario: Path, manifest: d
                     "latitude": c["latitude"],
                     "longitude": c["longitude"],
                     "tags": ["scenario", "live"],
+                    "reason": REASON,
                 },
             ).raise_for_status()
         time.sleep(max(0.0, t0 + seconds - time.time()))
@@ -216,7 +219,8 @@ def run_archive(service: Service, client: httpx.Client, scenario: Path, manifest
     started = time.perf_counter()
     jobs = [
         client.post(
-            "/api/jobs/reindex", json={"paths": [str(f.resolve())], "camera": c["id"], "start": t0, "force": True}
+            "/api/jobs/reindex",
+            json={"paths": [str(f.resolve())], "camera": c["id"], "start": t0, "force": True, "reason": REASON},
         ).json()["id"]
         for f, c in zip(files, archive)
     ]
@@ -292,7 +296,10 @@ def evaluate(
         text = s.plate.text if s.plate is not None else None
         by_kind[s.kind.value].append(score.Span(s.camera_id, s.first_seen - t0, s.last_seen - t0, text))
     alert_records = [
-        score.Alert(a["entry"]["kind"], a["entry"]["label"], _span(a["sighting"], t0), at - t0) for at, a in alerts
+        score.Alert(
+            a["entry"]["kind"], a["entry"]["label"], _span(a["sighting"], t0), at - t0, a["alert_id"], a.get("updated")
+        )
+        for at, a in alerts
     ]
     modes = {mode: {c["id"] for c in manifest["cameras"] if c["mode"] == mode} for mode in ("live", "archive")}
     curve = score.face_pr_curve(queries["face_hits"], truth)
@@ -363,6 +370,7 @@ def table(results: dict) -> str:
         ),
         ("plate search accuracy", results["plate_search"]["accuracy"], None),
         ("live alerts recall / false", results["alerts"]["live"]["recall"], results["alerts"]["live"]["false_alerts"]),
+        ("live / archive duplicate alerts", *(results["alerts"][m]["duplicate_alerts"] for m in ("live", "archive"))),
         (
             "live alert latency p50 / p99 s (from appearance)",
             results["alerts"]["live"]["latency_from_appearance_p50_s"],
@@ -455,7 +463,10 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="data_", dir=out) as data_dir:
         settings = Settings(  # the live cameras come from the RTSP server this script starts on 127.0.0.1
-            data_dir=Path(data_dir), model_dir=Settings().models_path, camera_networks=["127.0.0.1/32"]
+            data_dir=Path(data_dir),
+            model_dir=Settings().models_path,
+            camera_networks=["127.0.0.1/32"],
+            archive_roots=[args.scenario.resolve()],
         )
         service = start_service(settings, args.analysers)
         try:
@@ -477,9 +488,19 @@ def main() -> int:
             print(f"archive: {json.dumps(archive)}\nqueries ...", flush=True)
             time.sleep(2.0)  # the last alerts reach the listener
             queries = query_all(client, manifest, t0, args.face_threshold)
+            span = (0.0, float(manifest["params"]["seconds"]))
+            analyses = scenario_analyses.score(client, manifest.get("analyses", {}), t0, span, REASON)
+            faces = [
+                (s.id, s.camera_id, s.first_seen - t0, s.last_seen - t0)
+                for s in service.sightings
+                if s.kind.value == "face"
+            ]
+            identities = service.system.catalog.store.identities.of(f[0] for f in faces)
+            analyses["identities"] = scenario_analyses.identity_scores(identities, faces, truth)
             phases["queries"] = time.perf_counter()
             listener.stop()
             results = evaluate(truth, list(service.sightings), queries, listener.alerts, manifest, t0)
+            results["analyses"] = analyses
         finally:
             service.close()
     results.update(
@@ -504,6 +525,7 @@ def main() -> int:
     )
     results["plots"] = draw(results, truth, queries, manifest, out)
     print(table(results))
+    print(f"analyses: {json.dumps(results['analyses'], ensure_ascii=False)}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     return 0

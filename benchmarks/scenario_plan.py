@@ -12,8 +12,9 @@ import csv
 import json
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,7 @@ class Plan:
     entities: list[Entity]
     visits: list[Visit]
     watch: dict[str, list[str]] = field(default_factory=dict)  # kind -> keys on the watch-list
+    analyses: dict[str, Any] = field(default_factory=dict)  # what plant_analyses planted (its ground truth)
 
 
 def read_labels(directory: Path, column: str) -> dict[str, list[str]]:
@@ -258,6 +260,8 @@ def make_plan(params: Params) -> Plan:
     lanes = Lanes()
     visits = [v for e in entities for v in route(e, cameras, params, lanes, rng)]
     visits.sort(key=lambda v: (v.camera, v.t_in))
+    planted = Plan(params, cameras, entities, visits)
+    analyses = plant_analyses(planted, rng)
     live = {c.id for c in cameras if c.mode == "live"}
     watch = {}
     for kind, count in (("face", params.watch_people), ("plate", params.watch_vehicles)):
@@ -265,7 +269,100 @@ def make_plan(params: Params) -> Plan:
         on_live = [k for k in keys if any(v.key == k and v.camera in live for v in visits)]
         rest = [k for k in keys if k not in on_live]
         watch[kind] = (on_live + rest)[:count]
-    return Plan(params, cameras, entities, visits, watch)
+    return Plan(params, cameras, entities, visits, watch, analyses)
+
+
+FOLLOW_S = (1.5, 4.0)  # how far behind its companion a follower passes each camera
+FOLLOW_SLACK_S = 6.0  # or up to this much later, when the other lane is busy then
+INCIDENT_MARGIN_S = 5.0
+VEHICLE_LANES = range(len(FACE_LANES), len(FACE_LANES) + len(PLATE_LANES))
+
+
+def _busy(lanes: Lanes, visits: list[Visit]) -> None:
+    for v in visits:
+        lanes.take(v.camera, v.lane, v.t_in, v.t_out)
+
+
+def _lane_at(lanes: Lanes, camera: str, t: float, dwell: float, slack: float) -> tuple[int, float] | None:
+    lane, start = lanes.earliest(camera, VEHICLE_LANES, t, dwell)
+    return (lane, start) if start <= t + slack else None
+
+
+def _follow(lanes: Lanes, lead: list[Visit], key: str, rng: np.random.Generator) -> list[Visit]:
+    """Visits of vehicle ``key`` passing each camera of route ``lead`` a few seconds behind, where a lane is free."""
+    following = []
+    for v in lead:
+        slot = _lane_at(lanes, v.camera, v.t_in + float(rng.uniform(*FOLLOW_S)), v.t_out - v.t_in, FOLLOW_SLACK_S)
+        if slot is not None:
+            lane, start = slot
+            end = round(start + v.t_out - v.t_in, 3)
+            following.append(replace(v, key=key, lane=lane, t_in=round(start, 3), t_out=end, asset=""))
+    return following
+
+
+def plant_analyses(plan: Plan, rng: np.random.Generator) -> dict[str, Any]:
+    """Plant what the investigative analyses should find (``benchmarks/scenario_analyses.py``): a clone of a
+    vehicle's plate, a vehicle following another, incidents around a third; adds them to ``plan``'s entities
+    and visits and returns their ground truth."""
+    lanes = Lanes()
+    _busy(lanes, plan.visits)
+    vehicles = [e for e in plan.entities if e.kind == "plate"]
+    routes = {e.key: sorted((v for v in plan.visits if v.key == e.key), key=lambda v: v.t_in) for e in vehicles}
+    long_routes = [k for k in sorted(routes, key=lambda k: -len(routes[k])) if len(routes[k]) >= 3]
+    truth: dict[str, Any] = {}
+    if len(long_routes) < 2 or len(vehicles) < 3:
+        return truth  # too small a scenario to plant them
+    cameras = {c.id: c for c in plan.cameras}
+    # a companion: the follower passes every camera of the leader's route a few seconds behind it
+    follower_key = synthetic_plate(rng)
+    leader = long_routes[0]
+    for candidate in long_routes:  # the first route a follower fits behind at two cameras or more
+        following = _follow(lanes, routes[candidate], follower_key, rng)
+        if len(following) >= 2:
+            leader = candidate
+            _busy(lanes, following)
+            plan.entities.append(Entity("plate", follower_key, ("",)))
+            plan.visits.extend(following)
+            truth["companions"] = {"target": leader, "companion": follower_key, "cameras": len(following)}
+            break
+    # a clone: another car with the plate of `cloned`, far away while `cloned` is seen
+    cloned = next(k for k in sorted(routes) if k not in (leader,) and routes[k])
+    first = routes[cloned][0]
+    far = max(cameras.values(), key=lambda c: distance_m(cameras[first.camera], c))
+    slot = _lane_at(lanes, far.id, first.t_in, first.t_out - first.t_in, 2.0)
+    if slot is not None:
+        lane, start = slot
+        clone = replace(
+            first, camera=far.id, lane=lane, t_in=round(start, 3), t_out=round(start + first.t_out - first.t_in, 3)
+        )
+        lanes.take(far.id, lane, clone.t_in, clone.t_out)
+        plan.visits.append(clone)
+        truth["cloned_plate"] = {
+            "plate": cloned,
+            "cameras": [first.camera, far.id],
+            "distance_m": round(distance_m(cameras[first.camera], far)),
+        }
+    # incidents around three visits of one vehicle; present at all = every vehicle there each time
+    suspect = long_routes[1] if long_routes[1] != cloned else long_routes[0]
+    places = [
+        {
+            "camera": v.camera,
+            "since": round(v.t_in - INCIDENT_MARGIN_S, 3),
+            "until": round(v.t_out + INCIDENT_MARGIN_S, 3),
+        }
+        for v in routes[suspect][:3]
+    ]
+    present = [
+        {
+            v.key
+            for v in plan.visits
+            if v.kind == "plate" and v.camera == p["camera"] and v.t_in <= p["until"] and v.t_out >= p["since"]
+        }
+        for p in places
+    ]
+    truth["incidents"] = {"places": places, "present_at_all": sorted(set.intersection(*present)), "suspect": suspect}
+    plan.visits.sort(key=lambda v: (v.camera, v.t_in))
+    return truth
 
 
 GROUND_TRUTH_FIELDS = ("kind", "identity", "camera", "t_in", "t_out")
@@ -296,6 +393,7 @@ def write_plan(plan: Plan, out: Path, backgrounds: list[str]) -> None:
         "vehicles": [{"plate": e.key, "asset": e.assets[0]} for e in plan.entities if e.kind == "plate"],
         "watchlist": plan.watch,
         "backgrounds": backgrounds,
+        "analyses": plan.analyses,
         "ground_truth": "ground_truth.csv",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")

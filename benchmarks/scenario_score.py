@@ -22,7 +22,8 @@ Matching rules (one tolerance, ``TOLERANCE_S``):
 * Watch-list alerts: a visit of a watch-listed entity is *alerted* when an alert for that entity's
   entry arrives for a sighting matching the visit. Latency = receipt time - the visit's ``t_in``
   (appearance), also reported from ``t_out`` (the moment it left view). Alerts matching no
-  expected visit are false alerts.
+  expected visit are false alerts. One pass, one alert: every alert beyond the first for a visit is a
+  *duplicate* (an update of an alert already received, which shows its pass's better sighting, is none).
 """
 
 from __future__ import annotations
@@ -181,14 +182,17 @@ class Alert:
     identity: str  # the watch-list entry's label (= the entity)
     sighting: Span
     received: float  # scenario seconds
+    alert_id: int | None = None
+    updated: bool = False  # an alert received before, now showing a better sighting of its pass
 
 
 def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, list[str]], cameras: set[str]) -> dict:
     """Recall of the watch-listed entities' visits at ``cameras``, latencies, false alerts."""
     expected = [v for v in truth if v.camera in cameras and v.identity in watched.get(v.kind, [])]
     first: dict[int, float] = {}
+    alert_ids: dict[int, set] = {}  # expected visit -> the alerts raised for it
     false_alerts: list[list] = []
-    for alert in (a for a in alerts if a.sighting.camera in cameras):
+    for alert in (a for a in alerts if a.sighting.camera in cameras and not a.updated):
         hit = [
             i
             for i, v in enumerate(expected)
@@ -200,6 +204,8 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
             )
         for i in hit:
             first[i] = min(first.get(i, np.inf), alert.received)
+            alert_ids.setdefault(i, set()).add(alert.alert_id if alert.alert_id is not None else id(alert))
+    repeated = {i: len(ids) for i, ids in alert_ids.items() if len(ids) > 1}
     from_in = np.array([first[i] - expected[i].t_in for i in first])
     from_out = np.array([first[i] - expected[i].t_out for i in first])
 
@@ -212,6 +218,11 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
         "recall": _ratio(len(first), len(expected)),
         "false_alerts": len(false_alerts),
         "false_alert_sightings": false_alerts,
+        "duplicate_alerts": sum(n - 1 for n in repeated.values()),
+        "visits_alerted_more_than_once": [
+            [expected[i].kind, expected[i].identity, expected[i].camera, expected[i].t_in, n]
+            for i, n in repeated.items()
+        ],
         "missed": [[v.kind, v.identity, v.camera, v.t_in, v.t_out] for i, v in enumerate(expected) if i not in first],
         "latency_from_appearance_p50_s": pct(from_in, 50),
         "latency_from_appearance_p99_s": pct(from_in, 99),

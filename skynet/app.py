@@ -46,18 +46,23 @@ from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
 from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
+from skynet.index.identities import IdentityGrouper
 from skynet.index.retention import run_retention_policy
 from skynet.index.writer import CatalogWriter
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.ingest.camera_config import CameraConfig
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
+from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
-from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer
+from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer, SimilarityBands
+from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobRunner, JobService
+from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
 from skynet.services.reindex import ReindexJobs
 from skynet.services.search import SearchService
@@ -141,6 +146,8 @@ class System:
     sightings: SightingService
     faces: FaceQueries
     search: SearchService
+    analytics: AnalyticsService
+    identities: IdentityService
     trajectories: TrajectoryService
     exports: ExportService
     watchlists: WatchlistService
@@ -282,7 +289,7 @@ def _compose(
     for config in cameras or ():
         store.cameras.save(config.camera())
 
-    auditor = Auditor(store.audit, clock)
+    auditor = Auditor(store.audit, clock, ReasonRule.from_settings(settings))
     hub = LiveHub()
     writer = CatalogWriter(catalog, retry_s=write_retry_s, fence=fence)
     targets = webhook_targets(settings)
@@ -297,9 +304,17 @@ def _compose(
         follower = StoreFollower(settings.database_url, catalog, hub, thumbnail_url)
     fanout = AlertFanout(thumbnail_url, hub if follower is None else None, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
-    matcher = WatchlistMatcher(store, fanout.alert, settings.watchlist_min_similarity, model=catalog.live_model)
+    matcher = WatchlistMatcher(
+        store,
+        fanout.alert,
+        settings.watchlist_min_similarity,
+        model=catalog.live_model,
+        default_cooldown_s=settings.alert_cooldown_s,
+        on_update=fanout.alert_updated,
+    )
     writer.add_listener(matcher)
     writer.add_listener(fanout.sightings)
+    writer.add_listener(IdentityGrouper(catalog, settings.identity_min_similarity, clock))  # after the live events
     policy = SourcePolicy.from_settings(settings)
     camera_workers = None
     if Part.CAMERAS in parts and pool is not None:
@@ -314,12 +329,18 @@ def _compose(
 
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
+        roots = ArchiveRoots.from_settings(settings)
         if settings.cluster_address:  # archive files fanned out over the cluster's nodes
             from skynet.cluster.reindex import RayArchiveReader  # Ray only where a cluster is configured
 
-            runner.register(ReindexJobs(store, lambda: RayArchiveReader(settings)))
+            runner.register(ReindexJobs(store, lambda: RayArchiveReader(settings), roots, auditor, clock))
         elif pool is not None:
-            runner.register(ReindexJobs(store, lambda: reindexer(settings, catalog, writer, pool, size)))
+            archive_pool = pool
+
+            def make_reindexer() -> Reindexer:
+                return reindexer(settings, catalog, writer, archive_pool, size)
+
+            runner.register(ReindexJobs(store, make_reindexer, roots, auditor, clock))
         runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
 
     auth = Auth(
@@ -333,7 +354,7 @@ def _compose(
     searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
     sightings = SightingService(store, settings.data_dir)
     faces = FaceQueries(catalog, settings, photos, searched)
-    search = SearchService(catalog, sightings, faces, auditor)
+    search = SearchService(catalog, sightings, faces, auditor, SimilarityBands.from_settings(settings))
     trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)
     system = System(
         settings=settings,
@@ -356,6 +377,8 @@ def _compose(
         sightings=sightings,
         faces=faces,
         search=search,
+        analytics=AnalyticsService(store, search, auditor, settings),
+        identities=IdentityService(store, sightings, auditor, clock),
         trajectories=trajectories,
         exports=ExportService(search, trajectories, faces, sightings, auditor, clock),
         watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,9 @@ from skynet.private_files import MODELS_DIR_NAME
 
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "skynet"
+
+
+Hour = Annotated[int, Field(ge=0, le=23)]
 
 
 class Settings(BaseSettings):
@@ -54,11 +58,46 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="With region detection: analyse a whole frame at least this often."
     )
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
-    face_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    face_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Face detector score threshold.")
+    # Which faces become sightings (skynet/tracking/face_gate.py; README "Which faces become sightings").
+    face_min_px: float = Field(
+        default=40.0,
+        ge=0.0,
+        description="Faces whose box is smaller than this (short side, frame pixels) are no usable view: "
+        "below it camera faces of different people match at the watch-list threshold several times as often.",
+    )
+    face_min_sharpness: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Views less sharp than this (face quality's sharpness) are not used."
+    )
+    face_min_frontalness: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Views turned further from the camera than this (face quality's frontalness; 0.5: the nose "
+        "half an eye distance off the face's midline) are not used.",
+    )
+    face_min_exposure: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Views darker, more washed out or flatter than this are not used."
+    )
+    face_min_track_frames: int = Field(
+        default=2, ge=1, description="A face seen in fewer analysed frames than this is no sighting."
+    )
+    face_min_track_score: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="A face track whose best usable views the detector scored lower than this on average is "
+        "no sighting (clothing, backs of heads).",
+    )
     plate_detect_long_side: int = Field(
         default=960, ge=64, description="Frames are scaled down to this long side for plate detection."
     )
     plate_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Plate detector score threshold.")
+    plate_second_look: bool = Field(
+        default=True,
+        description="clp_det: look again where the first look may have failed: a view without plates at half "
+        "the scale (plates filling much of it), weak candidates enlarged twice (small plates); false = off.",
+    )
     plate_reader: str | None = Field(
         default=None,
         description="Override the pack's plate reader: 'ppocr' (accurate), 'clp_rec' (fast) or 'easyocr' "
@@ -131,6 +170,24 @@ class Settings(BaseSettings):
         "core. More than the cores only adds contention for Python's GIL.",
     )
 
+    reason_min_characters: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Letters or digits every reason (searches, exports, trajectories, watch-list, camera and user "
+        "changes, jobs, alert acknowledgements) needs; '...' or white space is refused.",
+    )
+    reason_case_pattern: str | None = Field(
+        default=None,
+        description="A regular expression every reason must contain a match of, e.g. a case number "
+        r"'\b\d{4}-\d{1,6}\b' (2026-17); unset = any reason with enough content.",
+    )
+    archive_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories (comma-separated) whose video files re-index jobs may read; paths outside them "
+        "(symbolic links resolved) are refused. Always allowed: <data_dir>/archive.",
+    )
+
     watchlist_min_similarity: float = Field(
         default=0.924,
         ge=-1.0,
@@ -141,6 +198,54 @@ class Settings(BaseSettings):
         "against camera views of other photos (65-130 px faces, blur sigma <= 1 px, JPEG 60-85; "
         "benchmarks/eval_faces.py --video 6), where 0.924 keeps 94 % of same-person pairs. (On photos alone "
         "0.9 was already 1 in 1000; on camera views 0.9 is 1 in 110.)",
+    )
+    face_possible_similarity: float = Field(
+        default=0.899,
+        ge=-1.0,
+        le=1.0,
+        description="Face search results at least this similar, but under watchlist_min_similarity, are shown as "
+        "'possible' (below it: 'unlikely'): a false match rate of 1e-2 per pair of different people on camera "
+        "views of the DEV faces (benchmarks/eval_faces.py --video 6), where 99 % of same-person pairs reach it. "
+        "Searches show results under watchlist_min_similarity only on request, marked as below the threshold.",
+    )
+    alert_cooldown_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=7 * 86400.0,
+        description="A watch-list entry's next pass at a camera this soon (seconds) after the pass it last alerted "
+        "on there is folded into that alert instead of raising another (entries may set their own); 0 = every "
+        "pass alerts. The sightings of one pass never raise more than one alert.",
+    )
+    identity_min_similarity: float = Field(
+        default=0.924,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity at which an unknown face joins an identity (person #n) of earlier faces: "
+        "the watch-list's calibrated 1:N threshold (false match rate 1e-4 per pair on camera-quality faces).",
+    )
+
+    # The investigative analyses (skynet.services.analytics): each one's span, and what counts as a clone.
+    analysis_max_span_days: float = Field(
+        default=31.0, gt=0, description="The longest time range an analysis may cover (days)."
+    )
+    analysis_max_cameras: int = Field(default=500, ge=1, description="The most cameras an analysis's area may hold.")
+    analysis_max_places: int = Field(default=10, ge=2, description="The most places of one intersection analysis.")
+    analysis_max_window_s: float = Field(
+        default=600.0, gt=0, description="The widest window of a companion analysis (seconds either side of a pass)."
+    )
+    analysis_max_speed_kmh: float = Field(
+        default=150.0,
+        gt=0,
+        description="A plate that moves between two cameras faster than this is a cloned-plate candidate (km/h).",
+    )
+    analysis_min_distance_m: float = Field(
+        default=50.0,
+        ge=0,
+        description="Moves shorter than this never make a cloned-plate candidate (camera positions are not exact).",
+    )
+    analysis_night_hours: tuple[Hour, Hour] = Field(
+        default=(22, 6),
+        description="Night for the unusual-hours analysis: [start, end) local hours (alert_time_zone), may wrap.",
     )
     mqtt_url: str | None = Field(
         default=None, repr=False, description="MQTT broker for alerts, mqtt://[user:password@]host[:port]; unset = off."
@@ -279,6 +384,27 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return items
+
+    @field_validator("reason_case_pattern")
+    @classmethod
+    def _case_pattern(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"{value!r} is not a regular expression: {error}") from None
+        return value or None
+
+    @field_validator("archive_roots", mode="before")
+    @classmethod
+    def _archive_roots(cls, value: object) -> object:
+        """A comma-separated string or a list of directories."""
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @property
+    def archive_dir(self) -> Path:
+        """The data directory's own archive root (always allowed to re-index jobs)."""
+        return self.data_dir / "archive"
 
     @property
     def models_path(self) -> Path:

@@ -7,6 +7,7 @@ stage passes on, in the spirit of ``supervision.Detections``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -66,12 +67,18 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class FaceQuality:
-    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track."""
+    """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track.
+
+    ``size``, ``sharpness``, ``frontalness`` and ``exposure`` are 0..1 each (see
+    :mod:`skynet.detectors.face_quality`); ``plausible`` tells whether the landmarks lie as a face's do.
+    """
 
     score: float
     size: float
     sharpness: float
     frontalness: float
+    exposure: float = 1.0
+    plausible: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +219,8 @@ class Sighting:
     to the data directory. Face sightings carry ``embedding`` (L2-normalised float32) until they are
     stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
-    ``id`` is assigned by the store.
+    ``id`` is assigned by the store, and so is ``position``: where its camera was when it was stored (None:
+    the camera had no position then), kept when the camera moves later.
     """
 
     camera_id: str
@@ -229,6 +237,57 @@ class Sighting:
     track_id: int | None = None
     origin: Origin = field(default_factory=Origin)
     id: int | None = None
+    position: tuple[float, float] | None = None  # (latitude, longitude) of its camera when stored; set by the store
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One sighting as the investigative analyses see it: who (``key``: a plate's text), where, and when
+    (the pass from ``first`` to ``last``, best view ``at``; Unix seconds)."""
+
+    sighting_id: int
+    key: str
+    camera_id: str
+    first: float
+    last: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationTable:
+    """Many observations as columns of one length (numpy arrays), for analyses over millions of rows:
+    sighting ids (int64), keys and camera ids (str objects), first, last and best-view times (float64)."""
+
+    sighting_ids: np.ndarray
+    keys: np.ndarray
+    camera_ids: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    at: np.ndarray
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple]) -> ObservationTable:
+        """The table of ``rows`` (sighting id, key, camera id, first, last, best-view time)."""
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+        return cls(
+            np.array(columns[0], np.int64),
+            np.array(columns[1], object),
+            np.array(columns[2], object),
+            *(np.array(c, np.float64) for c in columns[3:]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.sighting_ids)
+
+    def row(self, i: int) -> Observation:
+        return Observation(
+            int(self.sighting_ids[i]),
+            str(self.keys[i]),
+            str(self.camera_ids[i]),
+            float(self.first[i]),
+            float(self.last[i]),
+            float(self.at[i]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +305,7 @@ class WatchlistEntry:
     min_similarity: float | None = None
     id: int | None = None
     recipients: tuple[str, ...] = ()  # phone numbers and e-mail addresses told of its alerts (Recipient.parse)
+    cooldown_s: float | None = None  # a later pass on a camera this soon after its alert there adds no alert
 
     def active(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
@@ -262,6 +322,10 @@ class Alert:
     score: float
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    track_id: int | None = None  # the camera's track of the pass (sightings of one pass share it)
+    last_seen: float | None = None  # when the pass (or the last pass folded in) was last seen, sighting time
+    updated_at: float | None = None  # when a later sighting was last folded into the alert
+    sightings: int = 1  # matching sightings folded into the alert (its pass's and, within the cooldown, later ones)
     id: int | None = None
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 
 def to_jsonable(value: Any, digits: int = 4) -> Any:
-    """A JSON-serialisable copy of ``value`` (dataclasses, numpy arrays and scalars, enums)."""
+    """A JSON-serialisable copy of ``value`` (dataclasses, numpy arrays and scalars, enums, sets as sorted lists)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name), digits) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, np.ndarray):
@@ -25,4 +25,6 @@ def to_jsonable(value: Any, digits: int = 4) -> Any:
         return {str(k): to_jsonable(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v, digits) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(to_jsonable(v, digits) for v in value)
     return value

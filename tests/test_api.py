@@ -14,12 +14,14 @@ from tls_support import self_signed
 from waiting import wait_for
 
 from skynet.alerts.events import EventType, LiveEvent
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
 from skynet.services.reindex import ReindexJobs
 from skynet.services.sightings import media_file
 from skynet.store.sightings import SightingMedia
 
 T0 = 1_750_000_000.0
+ACK = {"reason": "handled by duty desk"}
 
 
 @pytest.fixture
@@ -147,9 +149,11 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     results = response.json()["results"]
-    assert [r["sighting"]["id"] for r in results] == [nearer, near, far]
+    assert [r["sighting"]["id"] for r in results] == [nearer, near]  # far is a stranger: under the threshold
     sims = [r["similarity"] for r in results]
-    assert sims == sorted(sims, reverse=True) and sims[0] > 0.99 and abs(sims[2]) < 0.01
+    assert sims == sorted(sims, reverse=True) and sims[0] > 0.99
+    assert [(r["band"], r["below_threshold"]) for r in results] == [("match", False)] * 2
+    assert response.json()["threshold"] == response.json()["min_similarity"] == 0.924
     first = results[0]["sighting"]
     assert first["camera_name"] == "Bridge B" and first["thumbnail_url"] == f"/api/sightings/{nearer}/thumbnail"
     assert first["box"] == {"x1": 10.0, "y1": 10.0, "x2": 50.0, "y2": 60.0}
@@ -171,7 +175,37 @@ def test_face_search_ranks_and_filters_and_is_audited(api: Api) -> None:
     events = [e for e in audit(api) if e["action"] == "search.face"]
     assert len(events) == 3
     assert all(e["actor"] == "investigator" and e["reason"] == "case 2026-17" for e in events)
-    assert events[-1]["detail"]["image"] == "suspect.jpg" and events[-1]["detail"]["results"] == 3
+    assert events[-1]["detail"]["image"] == "suspect.jpg" and events[-1]["detail"]["results"] == 2
+    assert events[-1]["detail"]["min_similarity"] == 0.924
+
+
+def test_face_search_shows_weaker_results_only_on_request_and_marks_them(api: Api) -> None:
+    """Bands from the DEV calibration: match at or above the threshold (0.924), possible from 0.899, else
+    unlikely; results under the threshold come only when asked for, each marked below_threshold."""
+    target = unit(1, 0, 0)
+    same = add_face(api, T0, unit(1, 0.2, 0))  # cosine 0.981
+    possible = add_face(api, T0 + 10, unit(1, 0.46, 0))  # cosine 0.908
+    stranger = add_face(api, T0 + 20, unit(1, 0.9, 0))  # cosine 0.743: the back of someone's head
+    photo = api.analyzer.register((20, 40, 60), (Box(0, 0, 20, 20), target))
+
+    def search(**form: str) -> dict:
+        response = api.client.post(
+            "/api/search/face",
+            headers=api.as_role("investigator"),
+            data={"reason": "case 2026-30", **form},
+            files={"image": ("q.jpg", photo, "image/jpeg")},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def shown(answer: dict) -> list[tuple[int, str, bool]]:
+        return [(r["sighting"]["id"], r["band"], r["below_threshold"]) for r in answer["results"]]
+
+    assert shown(search()) == [(same, "match", False)]
+    weaker = search(include_weaker="true")
+    assert weaker["min_similarity"] is None and weaker["threshold"] == 0.924
+    assert shown(weaker) == [(same, "match", False), (possible, "possible", True), (stranger, "unlikely", True)]
+    assert shown(search(min_similarity="0.9")) == [(same, "match", False), (possible, "possible", True)]
 
 
 def test_face_search_picks_the_largest_face_or_the_one_asked_for(api: Api) -> None:
@@ -248,6 +282,9 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     assert ids(q="桂B12345", mode="exact") == [a]
     assert ids(q="桂B12*45", mode="wildcard") == [a, b]
     assert ids(q="桂B12345", mode="fuzzy") == [a, b]
+    fuzzy = api.client.get("/api/search/plate", headers=headers, params={"reason": "case-5", "q": "桂B12345"}).json()
+    shown = [(r["match"], r["matched_read"], r["distance"] > 0) for r in fuzzy["results"]]
+    assert shown == [("exact", "桂B12345", False), ("fuzzy", "桂B12845", True)]  # how each matched, in words
     assert ids(q="桂B12345", mode="fuzzy", cameras="cam-b") == [b]
     assert ids(q="桂B12*45", mode="wildcard", since=T0 + 30) == [b]
     assert ids(q="桂B12*45", mode="wildcard", until=T0 + 30) == [a]
@@ -256,7 +293,7 @@ def test_plate_search_modes_and_filters(api: Api) -> None:
     )
     assert bad.status_code == 400 and "too broad" in bad.json()["detail"]
     logged = [e for e in audit(api) if e["action"] == "search.plate"]
-    assert len(logged) == 6 and {e["reason"] for e in logged} == {"case-5"}
+    assert len(logged) == 7 and {e["reason"] for e in logged} == {"case-5"}
 
 
 def test_plate_trajectory_flags_implausible_moves(api: Api) -> None:
@@ -300,11 +337,13 @@ def test_camera_urls_are_never_returned(api: Api) -> None:
     created = api.client.post(
         "/api/cameras",
         headers=headers,
-        json={"id": "cam-c", "name": "Crossing", "source_url": secret, "latitude": 22.8},
+        json={"id": "cam-c", "name": "Crossing", "source_url": secret, "latitude": 22.8, "reason": "camera work 1"},
     )
     assert created.status_code == 201, created.text
     assert created.json()["has_credentials"] is True
-    updated = api.client.patch("/api/cameras/cam-c", headers=headers, json={"name": "Crossing C"})
+    updated = api.client.patch(
+        "/api/cameras/cam-c", headers=headers, json={"name": "Crossing C", "reason": "camera work 1"}
+    )
     assert updated.json()["name"] == "Crossing C" and updated.json()["latitude"] == 22.8
     listed = api.client.get("/api/cameras", headers=headers)
     status = api.client.get("/api/cameras/cam-a/status", headers=headers)
@@ -316,17 +355,23 @@ def test_camera_urls_are_never_returned(api: Api) -> None:
     assert {c["id"]: c["has_credentials"] for c in listed.json()} == {"cam-a": True, "cam-b": False, "cam-c": True}
     assert (
         api.client.post(
-            "/api/cameras", headers=headers, json={"id": "cam-c", "name": "x", "source_url": "x"}
+            "/api/cameras",
+            headers=headers,
+            json={"id": "cam-c", "name": "x", "source_url": "x", "reason": "camera work 1"},
         ).status_code
         == 409
     )
     assert (
         api.client.post(
-            "/api/cameras", headers=headers, json={"id": "cam-d", "name": "x", "source_url": "x", "surprise": 1}
+            "/api/cameras",
+            headers=headers,
+            json={"id": "cam-d", "name": "x", "source_url": "x", "surprise": 1, "reason": "camera work 1"},
         ).status_code
         == 422
     )
-    assert api.client.delete("/api/cameras/cam-c", headers=headers).status_code == 204
+    assert (
+        api.client.delete("/api/cameras/cam-c", headers=headers, params={"reason": "camera work 1"}).status_code == 204
+    )
     assert api.client.get("/api/cameras/cam-c/status", headers=headers).status_code == 404
     assert SECRET_URL  # cam-a's secret URL is checked above
 
@@ -352,12 +397,18 @@ class Workers:
 def test_camera_changes_drive_the_workers_and_deletion_keeps_cameras_with_sightings(api: Api) -> None:
     api.use_cameras(workers := Workers())
     headers = api.as_role("admin")
-    api.client.post("/api/cameras", headers=headers, json={"id": "cam-c", "name": "C", "source_url": "rtsp://h/c"})
-    api.client.patch("/api/cameras/cam-c", headers=headers, json={"source_url": "rtsp://h/c2"})
-    api.client.delete("/api/cameras/cam-c", headers=headers)
+    api.client.post(
+        "/api/cameras",
+        headers=headers,
+        json={"id": "cam-c", "name": "C", "source_url": "rtsp://h/c", "reason": "camera work 1"},
+    )
+    api.client.patch(
+        "/api/cameras/cam-c", headers=headers, json={"source_url": "rtsp://h/c2", "reason": "camera work 1"}
+    )
+    api.client.delete("/api/cameras/cam-c", headers=headers, params={"reason": "camera work 1"})
     assert workers.calls == [("start", "cam-c"), ("stop", "cam-c"), ("start", "cam-c"), ("stop", "cam-c")]
     add_plate(api, T0, "桂B12345", camera="cam-b")
-    kept = api.client.delete("/api/cameras/cam-b", headers=headers)
+    kept = api.client.delete("/api/cameras/cam-b", headers=headers, params={"reason": "camera work 1"})
     assert kept.status_code == 409 and "still has sightings" in kept.json()["detail"]
 
 
@@ -367,23 +418,31 @@ def test_camera_tls_settings_are_kept_checked_and_turning_verification_off_is_au
     ca_file = str(self_signed(tmp_path / "camera").cert)
     url = "https://viewer:pw123@10.0.0.9/video.mjpg"
     created = api.client.post(
-        "/api/cameras", headers=headers, json={"id": "cam-t", "name": "T", "source_url": url, "tls_ca_file": ca_file}
+        "/api/cameras",
+        headers=headers,
+        json={"id": "cam-t", "name": "T", "source_url": url, "tls_ca_file": ca_file, "reason": "camera work 1"},
     )
     assert created.status_code == 201, created.text
     assert (created.json()["tls_verify"], created.json()["tls_ca_file"]) == (True, ca_file)
     assert (workers.started["cam-t"].tls_verify, workers.started["cam-t"].tls_ca_file) == (True, ca_file)
     for bad, message in ((str(tmp_path / "nope.pem"), "does not exist"), ("ca.pem", "not an absolute path")):
         refused = api.client.post(
-            "/api/cameras", headers=headers, json={"id": "cam-x", "name": "X", "source_url": url, "tls_ca_file": bad}
+            "/api/cameras",
+            headers=headers,
+            json={"id": "cam-x", "name": "X", "source_url": url, "tls_ca_file": bad, "reason": "camera work 1"},
         )
         assert refused.status_code == 422 and message in refused.json()["detail"], refused.text
-        patched = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_ca_file": bad})
+        patched = api.client.patch(
+            "/api/cameras/cam-t", headers=headers, json={"tls_ca_file": bad, "reason": "camera work 1"}
+        )
         assert patched.status_code == 422 and message in patched.json()["detail"], patched.text
 
-    off = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": False})
+    off = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": False, "reason": "camera work 1"})
     assert (off.json()["tls_verify"], off.json()["tls_ca_file"]) == (False, ca_file)
     assert workers.started["cam-t"].tls_verify is False
-    back = api.client.patch("/api/cameras/cam-t", headers=headers, json={"tls_verify": True, "tls_ca_file": None})
+    back = api.client.patch(
+        "/api/cameras/cam-t", headers=headers, json={"tls_verify": True, "tls_ca_file": None, "reason": "camera work 1"}
+    )
     assert (back.json()["tls_verify"], back.json()["tls_ca_file"]) == (True, None)
     listed = {c["id"]: c for c in api.client.get("/api/cameras", headers=headers).json()}
     assert "cam-x" not in listed and (listed["cam-t"]["tls_verify"], listed["cam-t"]["tls_ca_file"]) == (True, None)
@@ -502,11 +561,44 @@ def test_alerts_listed_and_acknowledged(api: Api) -> None:
     headers = api.as_role("operator")
     listed = api.client.get("/api/alerts", headers=headers).json()
     assert [a["id"] for a in listed] == [alert_id] and listed[0]["acknowledged_by"] is None
-    acked = api.client.post(f"/api/alerts/{alert_id}/ack", headers=headers).json()
+    acked = api.client.post(f"/api/alerts/{alert_id}/ack", headers=headers, json=ACK).json()
     assert acked["acknowledged_by"] == "operator" and acked["acknowledged_at"] > 0
-    again = api.client.post(f"/api/alerts/{alert_id}/ack", headers=api.as_role("admin")).json()
+    again = api.client.post(f"/api/alerts/{alert_id}/ack", headers=api.as_role("admin"), json=ACK).json()
     assert again["acknowledged_by"] == "operator"
-    assert api.client.post("/api/alerts/77/ack", headers=headers).status_code == 404
+    assert api.client.post("/api/alerts/77/ack", headers=headers, json=ACK).status_code == 404
+    assert store.holds.held([sid]) == {sid}  # an acknowledged alert holds its sighting as evidence
+
+
+def test_acknowledge_all_needs_a_reason_and_is_audited(api: Api) -> None:
+    store = api.catalog.store
+    admin = api.as_role("admin")
+    for pattern in ("桂B12345", "粤B77777"):
+        api.client.post(
+            "/api/watchlist",
+            headers=admin,
+            data={"kind": "plate", "label": pattern, "reason": "case 3", "pattern": pattern, "cooldown_s": "60"},
+        )
+    car, van = (e.id for e in store.watchlists.all())
+    assert [e["cooldown_s"] for e in api.client.get("/api/watchlist", headers=admin).json()] == [60.0, 60.0]
+    sid = add_plate(api, T0, "桂B12345")
+    ids = [store.alerts.add(Alert(entry, sid, "cam-a", T0 + i, 0.9)) for i, entry in enumerate((car, car, van))]
+    headers = api.as_role("operator")
+    assert api.client.post("/api/alerts/ack", headers=headers, json={}).status_code == 422  # no reason
+    assert api.client.post("/api/alerts/ack", headers=headers, json={"reason": "x", "entry_id": 999}).status_code == 422
+    unknown = api.client.post("/api/alerts/ack", headers=headers, json={"reason": "shift 12", "entry_id": 999})
+    assert unknown.status_code == 404
+    one_entry = api.client.post("/api/alerts/ack", headers=headers, json={"reason": "shift 12", "entry_id": car})
+    assert one_entry.json() == {"acknowledged": 2, "alert_ids": ids[:2]}
+    rest = api.client.post("/api/alerts/ack", headers=headers, json={"reason": "end of shift 12"}).json()
+    assert rest == {"acknowledged": 1, "alert_ids": ids[2:]}
+    listed = api.client.get("/api/alerts", headers=headers).json()
+    assert {a["acknowledged_by"] for a in listed} == {"operator"} and {a["sightings"] for a in listed} == {1}
+    acks = [(e["reason"], e["detail"]) for e in reversed(audit(api)) if e["action"] == "alert.ack_all"]
+    assert acks == [
+        ("shift 12", {"entry": car, "count": 2, "alerts": ids[:2]}),
+        ("end of shift 12", {"entry": None, "count": 1, "alerts": ids[2:]}),
+    ]
+    assert api.client.post("/api/alerts/ack", json={"reason": "no token"}).status_code == 401
 
 
 def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
@@ -528,7 +620,7 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
 class FakeReindexer:
     """Reports two files: one done with 30 frames, one failed."""
 
-    def run(self, files, camera_id, start_time, force, on_progress, on_outcome):
+    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted):
         from skynet.ingest.reindex import FileOutcome
 
         on_progress(30)
@@ -543,15 +635,18 @@ def test_reindex_job_runs_and_reports_progress(api: Api, tmp_path: Path) -> None
         video.write_bytes(b"")
     headers = api.as_role("operator")
     no_runner = api.client.post(
-        "/api/jobs/reindex", headers=headers, json={"paths": [str(videos[0])], "camera": "cam-a"}
+        "/api/jobs/reindex",
+        headers=headers,
+        json={"paths": [str(videos[0])], "camera": "cam-a", "reason": "case 2026-1"},
     )
     assert no_runner.status_code == 503
-    api.system.runner.register(ReindexJobs(api.catalog.store, FakeReindexer))
-    missing = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], "camera": "cam-a"})
-    assert missing.status_code == 400 and "/nowhere.mp4" in missing.json()["detail"]
-    started = api.client.post(
-        "/api/jobs/reindex", headers=headers, json={"paths": [str(v) for v in videos], "camera": "cam-a"}
+    api.system.runner.register(
+        ReindexJobs(api.catalog.store, FakeReindexer, ArchiveRoots([tmp_path]), api.system.auditor)
     )
+    job = {"camera": "cam-a", "reason": "case 2026-1"}
+    outside = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": ["/nowhere.mp4"], **job})
+    assert outside.status_code == 403 and "not inside an archive root" in outside.json()["detail"]
+    started = api.client.post("/api/jobs/reindex", headers=headers, json={"paths": [str(v) for v in videos], **job})
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
     api.system.runner.join(10)

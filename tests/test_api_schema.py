@@ -11,6 +11,7 @@ import schemathesis
 from api_support import colour_jpeg, make_api
 from hypothesis import HealthCheck, assume, given, settings
 
+from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import Box, PlateText, Sighting, SightingKind
 from skynet.services.reindex import ReindexJobs
 from skynet.store.sightings import SightingMedia
@@ -25,7 +26,7 @@ CHECKS = [
 
 
 class NoJobs:
-    def run(self, files, camera_id, start_time, force, on_progress, on_outcome):
+    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted):
         return []
 
 
@@ -52,7 +53,7 @@ def seeded_api(data_dir: Path):
         ],
         [media, media],
     )
-    api.system.runner.register(ReindexJobs(api.catalog.store, NoJobs))
+    api.system.runner.register(ReindexJobs(api.catalog.store, NoJobs, ArchiveRoots([data_dir]), api.system.auditor))
     # search already uses the configured model: re-embedding answers 409
     api.analyzer.register((200, 200, 200), (Box(0, 0, 5, 5), embedding))
     return api

@@ -68,8 +68,9 @@ def test_jobs_alerts_watchlist_cameras(tmp_path: Path, database_url: str | None)
         assert store.alerts.acknowledge(alert, "bob", 12.0).acknowledged_by == "bob"
         assert store.alerts.acknowledge(alert, "eve", 13.0).acknowledged_at == 12.0
         assert store.alerts.acknowledge(alert + 1, "eve", 13.0) is None
-        assert store.watchlists.delete(entry) and store.alerts.latest() == []
-        assert not store.watchlists.delete(entry)
+        assert store.watchlists.delete(entry, "bob", 14.0) and store.watchlists.all() == []
+        assert [a.id for a in store.alerts.latest()] == [alert]  # a deleted entry's alerts stay
+        assert not store.watchlists.delete(entry, "bob", 15.0)
 
         with pytest.raises(CameraInUseError, match="still has sightings"):
             store.cameras.delete("cam-a")

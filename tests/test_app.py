@@ -75,6 +75,7 @@ def test_a_camera_node_stores_matches_and_alerts_without_http(model_settings, tm
         asyncio.run(run())
         [alert] = store.alerts.latest(1)
         assert alert.camera_id == "street" and store.sightings.get(alert.sighting_id).kind is SightingKind.PLATE
+        assert alert.score >= 0.9  # the read's calibrated confidence: the demo plate is read right
         assert not system._threads  # no retention, no camera-status events without the API
     finally:
         system.close()

@@ -248,6 +248,13 @@ def test_a_stream_ticket_expires_and_dies_with_its_token(store):
 
 def test_users_and_tokens_serialise_without_secrets(store):
     alice = store.get_user("alice")
-    assert to_jsonable(alice) == {"name": "alice", "role": "admin", "created_at": NOW, "disabled": False, "id": 1}
+    assert to_jsonable(alice) == {
+        "name": "alice",
+        "role": "admin",
+        "created_at": NOW,
+        "disabled": False,
+        "id": 1,
+        "grants": [],
+    }
     _, record = issue_token(store, alice, NOW)
     assert "token_hash" not in to_jsonable(record)

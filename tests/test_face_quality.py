@@ -1,4 +1,5 @@
-"""Face quality: size, sharpness and frontalness each rank faces the way a person would."""
+"""Face quality: size, sharpness, frontalness and exposure each rank faces the way a person would;
+landmark plausibility tells a face's landmarks from those regressed on clothing or a profile."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from skynet.detectors.face_quality import face_quality, frontalness, sharpness
+from skynet.detectors.face_quality import exposure, face_quality, frontalness, landmarks_plausible, sharpness
 from skynet.records import Box, FaceDetection
 
 # Landmarks of a frontal face in a 100 x 120 box at (50, 40): eyes, nose, mouth corners.
@@ -89,3 +90,63 @@ def test_face_outside_or_at_the_edge_of_the_image_does_not_crash():
 def test_grayscale_image_is_accepted():
     gray = cv2.cvtColor(_textured_image(), cv2.COLOR_BGR2GRAY)
     assert face_quality(gray, _face()).sharpness > 0.5
+
+
+def _shifted_texture(mean: float, contrast: float) -> np.ndarray:
+    """The textured image with its grey levels scaled to ``contrast`` times as spread around ``mean``."""
+    image = _textured_image().astype(np.float32)
+    return np.clip((image - image.mean()) * contrast + mean, 0, 255).astype(np.uint8)
+
+
+def test_exposure_is_full_for_a_well_lit_face_and_falls_when_dark_washed_out_or_flat():
+    assert exposure(_textured_image(), _face()) == 1.0
+    assert exposure(_shifted_texture(15, 0.3), _face()) == 0.0  # a dark blob: mean grey 15
+    assert 0.0 < exposure(_shifted_texture(50, 0.5), _face()) < 1.0  # dim, half the contrast
+    assert exposure(_shifted_texture(245, 0.1), _face()) == 0.0  # washed out
+    assert exposure(np.full((200, 200, 3), 128, np.uint8), _face()) == 0.0  # no contrast at all
+
+
+def test_dark_view_ranks_below_the_same_face_well_lit():
+    lit = face_quality(_textured_image(), _face())
+    dark = face_quality(_shifted_texture(40, 0.4), _face())
+    assert dark.exposure < 0.5 < lit.exposure and dark.score < lit.score
+
+
+def test_landmarks_of_a_frontal_or_tilted_face_are_plausible():
+    box = Box(50, 40, 150, 160)
+    assert landmarks_plausible(FRONTAL, box)
+    assert landmarks_plausible(_rotated(FRONTAL, 25), box)  # a tilted head
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("eyes too close for the box (a profile or a back of a head)", {0: (95, 85), 1: (105, 85)}),
+        ("mouth above the eyes (upside down)", {3: (83, 70), 4: (117, 70)}),
+        ("mouth far below the eyes", {3: (83, 170), 4: (117, 170), 2: (100, 125)}),
+        ("nose below the mouth", {2: (100, 135)}),
+        ("mouth three eye distances wide", {3: (40, 128), 4: (160, 128)}),
+        ("a point far outside the box", {4: (240, 128)}),
+    ],
+)
+def test_landmarks_that_no_face_has_are_not_plausible(name, change):
+    points = FRONTAL.copy()
+    for index, xy in change.items():
+        points[index] = xy
+    assert not landmarks_plausible(points, Box(50, 40, 150, 160)), name
+
+
+def test_landmarks_rolled_beyond_45_degrees_or_mirrored_are_not_plausible():
+    box = Box(0, 0, 200, 200)
+    assert not landmarks_plausible(_rotated(FRONTAL, 60), box)
+    mirrored = FRONTAL[[1, 0, 2, 4, 3]]  # left and right swapped: the eye line points backwards
+    assert not landmarks_plausible(mirrored, box)
+    assert not landmarks_plausible(np.zeros((5, 2), np.float32), box)
+
+
+def test_quality_carries_exposure_and_plausibility():
+    quality = face_quality(_textured_image(), _face())
+    assert quality.exposure == 1.0 and quality.plausible
+    assert quality.score == pytest.approx(
+        (quality.size * quality.sharpness * quality.frontalness * quality.exposure) ** 0.25
+    )

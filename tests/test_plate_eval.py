@@ -84,3 +84,15 @@ def test_crop_set_is_read_directly(eval_plates, model_settings, cjk_font, tmp_pa
 def test_not_a_data_set_is_a_clear_error(eval_plates, tmp_path, capsys):
     assert eval_plates.main(["--data", str(tmp_path)]) == 1
     assert "not a plate data set" in capsys.readouterr().err
+
+
+def test_calibration_figures_compare_confidence_with_the_share_right(eval_plates):
+    from skynet.records import PlateText
+
+    tally = eval_plates.Tally()
+    tally.add("a.jpg", "京A12345", PlateText("京A12345", (1.0,) * 7))  # sure and right
+    tally.add("b.jpg", "京A12345", PlateText("京A12845", (0.5,) * 7))  # unsure and wrong
+    tally.add("c.jpg", "京A12345", None)  # not detected: no confidence to judge
+    figures = tally.summary(has_boxes=True)
+    assert figures["sure_share"] == 0.5 and figures["sure_exact"] == 1.0
+    assert figures["calibration_error"] == pytest.approx(0.5 * 0.0 + 0.5 * 0.5)

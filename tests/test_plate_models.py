@@ -11,6 +11,7 @@ from skynet.detectors import registry
 from skynet.detectors.plate_format import normalize_plate
 from skynet.images import load_image
 from skynet.models import ModelStore, get_pack
+from skynet.records import Box
 from skynet.synthetic import paste_plate, render_plate, street_scene
 
 pytestmark = pytest.mark.models
@@ -108,3 +109,50 @@ def test_plate_crops_are_read(analyzer, clp_rec, shared_data, model_settings, re
     reads = backend.read_crops([load(data / "images" / r["filename"], model_settings) for r in rows])
     exact = sum(normalize_plate(t.text) == normalize_plate(r["plate_text"]) for t, r in zip(reads, rows))
     assert exact >= 18, f"{reader}: only {exact} of 20 crops read exactly"
+
+
+def _found(detector, data, settings, names: list[str]) -> int:
+    """How many of the labelled plates of ``names`` (images of ``data``) a detection overlaps (IoU >= 0.3)."""
+    with (data / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["filename"] in names]
+    hits = 0
+    for row in rows:
+        truth = Box(*(float(row[c]) for c in ("x1", "y1", "x2", "y2")))
+        plates = detector.detect(load(data / "images" / row["filename"], settings))
+        hits += any(truth.iou(p.box) >= 0.3 for p in plates)
+    return hits
+
+
+@pytest.fixture
+def second_look(analyzer):
+    """The analyser's clp_det with its second look switched by the test, restored afterwards."""
+    detector = analyzer.plate_detector
+    before = detector.second_look
+    yield detector
+    detector.second_look = before
+
+
+def test_second_look_finds_plates_filling_the_view(second_look, shared_data, model_settings):
+    # DEV CCPD close-ups whose plates span 60-85 % of the image width: no detection at the first scale
+    data = shared_data("cn_plate_ccpd")
+    names = [f"ccpd_{n}.jpg" for n in ("0004", "0030", "0059", "0077", "0139")]
+    second_look.second_look = False
+    assert _found(second_look, data, model_settings, names) == 0
+    second_look.second_look = True
+    assert _found(second_look, data, model_settings, names) >= 4
+
+
+def test_second_look_confirms_small_plates_scored_low_at_their_own_size(second_look, shared_data, model_settings):
+    # DEV EasyPR plates 18-21 px tall: candidates scoring 0.3-0.45 where they are
+    data = shared_data("cn_plate_easypr")
+    names = ["easypr_0036.jpg", "easypr_0092.jpg", "easypr_0052.jpg"]
+    second_look.second_look = False
+    assert _found(second_look, data, model_settings, names) == 0
+    second_look.second_look = True
+    assert _found(second_look, data, model_settings, names) >= 2
+
+
+def test_second_look_adds_no_plate_to_scenes_without_plates(second_look):
+    second_look.second_look = True
+    for seed in range(4):
+        assert second_look.detect(street_scene(seed=seed)) == []

@@ -72,13 +72,13 @@ def test_reembed_route_progress_and_photo_search_while_pending(tmp_path):
     assert catalog.store.watchlists.photos(entry_id) == [photo]
     assert len({e.id: e for e in catalog.store.watchlists.all(MODEL_B)}[entry_id].embeddings) == 1
 
-    started = api.client.post("/api/jobs/reembed", headers=api.as_role("admin"))
+    started = api.client.post("/api/jobs/reembed", headers=api.as_role("admin"), json=REASON)
     assert started.status_code == 202, started.text
     job = _wait_done(api, started.json()["id"])
     assert job["kind"] == "reembed" and job["state"] == "done" and job["params"]["to_model"] == MODEL_B
     assert job["progress"]["faces_done"] == job["progress"]["faces_total"] == 4 and job["progress"]["switched"]
-    assert api.client.post("/api/jobs/reembed", headers=api.as_role("admin")).status_code == 409
-    assert api.client.post("/api/jobs/reembed", headers=investigator).status_code == 403
+    assert api.client.post("/api/jobs/reembed", headers=api.as_role("admin"), json=REASON).status_code == 409
+    assert api.client.post("/api/jobs/reembed", headers=investigator, json=REASON).status_code == 403
     found = api.client.post(
         "/api/search/face", headers=investigator, data=REASON, files={"image": ("q.jpg", photo, "image/jpeg")}
     )

@@ -19,6 +19,7 @@ from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.reindex import Reindexer, archive_files
 from skynet.records import Box, Camera, Origin, Sighting, SightingKind
+from skynet.store.holds import HoldCause
 from skynet.store.jobs import FileState
 from skynet.store.sqlite import DB_NAME
 
@@ -144,3 +145,46 @@ def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path)
         assert catalog.store.integrity_problems() == []
         assert sorted(catalog.faces.ids()) == sorted(catalog.store.faces.ids())
         assert len(catalog.faces.ids()) == 3
+
+
+def test_a_redo_keeps_the_camera_and_start_time_and_reports_what_it_deletes(archive, tmp_path):
+    clip = archive / "b_20240501_090000.mp4"
+    with Catalog.open(tmp_path) as catalog:
+        for camera in ("cam0", "cam1"):
+            catalog.store.cameras.save(Camera(camera, camera, ""))
+        seen = [
+            Sighting(
+                "cam0",
+                SightingKind.FACE,
+                START + i,
+                START + i + 1,
+                START + i,
+                Box(0, 0, 10, 10),
+                0.5,
+                embedding=np.array([1.0, float(i)], np.float32),
+                origin=Origin("archive", str(clip), float(i)),
+            )
+            for i in range(3)
+        ]
+        ids = catalog.add_sightings(seen)
+        catalog.store.holds.hold([ids[0]], HoldCause.EXPORT, "skynet-export-1", "ivy", START)
+        stat = clip.stat()
+        catalog.store.jobs.set_file_state(
+            FileState(str(clip), stat.st_size, stat.st_mtime, "default", "running", camera_id="cam0", start_time=START)
+        )
+        writer = CatalogWriter(catalog)
+        reindexer = Reindexer(catalog, writer, writer.flush, SquareAnalyzer(), "default")
+        deletions: list = []
+        (refused,) = reindexer.run([clip], "cam1", on_deleted=lambda path, gone: deletions.append(gone))
+        assert (
+            refused.status == "failed" and "read before as camera 'cam0' from 2024-05-01 08:00:00 UTC" in refused.detail
+        )
+        assert deletions == [] and len(catalog.store.sightings.get_many(ids)) == 3  # nothing deleted
+        (redone,) = reindexer.run([clip], "cam0", on_deleted=lambda path, gone: deletions.append(gone))
+        writer.close()
+        assert redone.status == "done"
+        (gone,) = deletions
+        assert sorted(gone.ids.tolist()) == ids[1:] and gone.held_ids == (ids[0],)  # the exported one is kept
+        assert gone.audited()["sighting_ids"] == [[ids[1], ids[2]]]
+        state = catalog.store.jobs.file_state(str(clip))
+        assert (state.camera_id, state.start_time, state.status) == ("cam0", START, "done")

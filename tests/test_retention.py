@@ -55,7 +55,8 @@ def test_cli_retention(tmp_path):
     with open_catalog(tmp_path) as catalog:
         catalog.add_sightings([face(1.0, np.ones(128, np.float32)), plate(2.0, "粤A12345")], [media(1), None])
     _register_commands()
-    result = CliRunner().invoke(app, ["retention", "--older-than", "30d", "--data-dir", str(tmp_path)])
+    args = ["retention", "--older-than", "30d", "--reason", "policy 2026-3", "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "deleted 2 sightings" in result.output and "1 face vectors, 2 media files" in result.output
     status = CliRunner().invoke(app, ["index", "status", "--data-dir", str(tmp_path)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -110,9 +111,15 @@ def test_tiny_scenario_ground_truth_scoring_and_pipeline(shared_data, model_sett
     ]
     alerted = score.alert_scores(alerts, truth, manifest["watchlist"], live)
     assert alerted["recall"] in (1.0, None) and alerted["false_alerts"] == 0 and alerted["missed"] == []
+    assert alerted["duplicate_alerts"] == 0
     if alerts:  # an alert lost: its visit is listed as missed
         lost = score.alert_scores(alerts[1:], truth, manifest["watchlist"], {alerts[0].sighting.camera})
         assert [alerts[0].kind, alerts[0].identity, alerts[0].sighting.camera] in [m[:3] for m in lost["missed"]]
+        # a second alert for one pass is a duplicate; the update of an alert already received is none
+        first = replace(alerts[0], alert_id=1)
+        again = [first, replace(first, received=first.received + 5, updated=True), replace(first, alert_id=2)]
+        twice = score.alert_scores(again, truth, manifest["watchlist"], {first.sighting.camera})
+        assert twice["duplicate_alerts"] == 1 and [v[4] for v in twice["visits_alerted_more_than_once"]] == [2]
     # a wrong camera, or a time outside the tolerance, does not match
     v = truth[0]
     assert not score.matches(score.Span("elsewhere", v.t_in, v.t_out), v)

@@ -45,6 +45,7 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
         "SKYNET_DATA_DIR": str(tmp_path),
         "SKYNET_MODEL_DIR": str(model_settings.models_path),
         "SKYNET_LOGIN_MAX_FAILURES": "2",
+        "SKYNET_ARCHIVE_ROOTS": str(tmp_path / "demo"),
     }
     made = subprocess.run(
         [sys.executable, "-m", "skynet", "users", "create-admin", "chief"],
@@ -79,7 +80,12 @@ def test_serve_with_the_demo_camera(model_settings, tmp_path):
             f"{base}/api/jobs/reindex",
             headers=headers,
             timeout=10,
-            json={"paths": [str(tmp_path / "demo" / "street.avi")], "camera": DEMO_CAMERA_ID, "start": ARCHIVE_START},
+            json={
+                "paths": [str(tmp_path / "demo" / "street.avi")],
+                "camera": DEMO_CAMERA_ID,
+                "start": ARCHIVE_START,
+                "reason": "case 2023-1 archive",
+            },
         )
         assert started.status_code == 202, started.text
         job_url = f"{base}/api/jobs/{started.json()['id']}"

@@ -226,8 +226,28 @@ def test_watchlist_and_alerts_follow_their_sighting(database_url, tmp_path):
             store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "x", "y", "z", 3.0))
         entries = store.watchlists.all()
         assert [e.label for e in entries] == ["suspect", "stolen"] and len(entries[0].embeddings) == 2
-        store.alerts.add(Alert(face_entry, sid, "cam-a", 6.0, 0.93))
+        plate_entry = store.watchlists.add(
+            WatchlistEntry(SightingKind.PLATE, "quiet", "case 9", "bob", 2.0, plate_pattern="粤B*", cooldown_s=90.0)
+        )
+        assert store.watchlists.all()[-1].cooldown_s == 90.0 and entries[1].cooldown_s is None
+        alert_id = store.alerts.add(Alert(face_entry, sid, "cam-a", 6.0, 0.93, track_id=3, last_seen=7.0))
         assert [(a.sighting_id, a.score) for a in store.alerts.latest()] == [(sid, 0.93)]
+        # a later sighting of the pass: counted; its score and sighting replace the alert's only when better
+        later = catalog.add_sightings([face(8.0, _vector(5))])[0]
+        worse = store.alerts.fold(alert_id, later, 0.92, 9.0, 10.0)
+        assert (worse.sighting_id, worse.score, worse.sightings, worse.last_seen, worse.updated_at) == (
+            sid, 0.93, 2, 9.0, 10.0
+        )  # fmt: skip
+        better = store.alerts.fold(alert_id, later, 0.97, 8.5, 11.0)
+        assert (better.sighting_id, better.score, better.sightings, better.last_seen) == (later, 0.97, 3, 9.0)
+        assert (
+            store.alerts.last_of(face_entry, "cam-a").id == alert_id
+            and store.alerts.last_of(plate_entry, "cam-a") is None
+        )
+        other = store.alerts.add(Alert(plate_entry, sid, "cam-a", 12.0, 0.99))
+        assert store.alerts.acknowledge_all("carol", 13.0, entry_id=plate_entry) == [other]
+        assert store.alerts.acknowledge_all("carol", 14.0) == [alert_id]
+        assert {a.acknowledged_at for a in store.alerts.latest()} == {13.0, 14.0}
         catalog.delete_before(10.0)
         assert store.alerts.latest() == []  # alerts go with the sighting they point at
 

@@ -196,3 +196,50 @@ def test_a_schema_5_store_keeps_its_webhook_deliveries_in_the_channel_outbox(tmp
             assert pending.id == 1 and store.outbox.for_channel(Channel.SMS).claim(10.0, 10, 30.0) == []
             assert store.outbox.for_channel(Channel.SMS).enqueue("+8613800000001", b"x", 11.0) == 4  # ids go on
             assert [e.recipients for e in store.watchlists.all()] == [()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_7_store_holds_its_evidence_and_keeps_positions(tmp_path, backend, request):
+    """The migration of evidence holds and positions per sighting (its number may change when migrations are
+    merged): sightings get their camera's position now, exported sightings and those with an acknowledged
+    alert are held, and a held sighting cannot be deleted, not even by the database's own cascade."""
+    with database(backend, request) as url:
+        with schema_at(7, tmp_path, url) as execute:
+            execute(
+                "INSERT INTO cameras (id, name, source_url, latitude, longitude) VALUES ('a', 'A', 'x', 22.8, 108.3)"
+            )
+            execute("INSERT INTO cameras (id, name, source_url) VALUES ('b', 'B', 'y')")
+            for n, camera in enumerate(("a", "a", "a", "b"), start=1):
+                execute(
+                    "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, "
+                    "quality, plate_text, plate_confidences, origin_kind) "
+                    "VALUES (?, 'plate', ?, ?, ?, 0, 0, 9, 9, 0.5, ?, '[0.9]', 'live')",
+                    (camera, n, n, n, f"P{n}"),
+                )
+            execute(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, plate_pattern) "
+                "VALUES ('plate', 'w', 'r', 'u', 1, 'P*')"
+            )
+            execute("INSERT INTO alerts (entry_id, sighting_id, camera_id, created_at, score) VALUES (1, 1, 'a', 1, 1)")
+            execute(
+                "INSERT INTO alerts (entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, "
+                "acknowledged_at) VALUES (1, 2, 'a', 2, 1, 'otto', 3)"
+            )
+            execute(
+                "INSERT INTO audit_log (at, actor, action, reason, detail) VALUES (4, 'ivy', 'export.create', "
+                "'case 1', ?)",
+                ('{"export": "skynet-export-x", "sighting_ids": [3, 99]}',),
+            )
+        with Catalog.open(tmp_path, url) as catalog:
+            store = catalog.store
+            assert _version(store) == SCHEMA_VERSION
+            assert [s.position for s in store.sightings.get_many([1, 2, 3, 4])] == [(22.8, 108.3)] * 3 + [None]
+            assert store.holds.held([1, 2, 3, 4]) == {2, 3}
+            deleted = catalog.delete_before(10.0)
+            assert sorted(deleted.ids.tolist()) == [1, 4] and deleted.held_ids == (2, 3)
+            assert deleted.alert_ids == (1,)
+            assert [a.acknowledged_by for a in store.alerts.latest()] == ["otto"]
+            with pytest.raises(StoreError):
+                with store.db.write("deleting held evidence"):
+                    store.db.execute("DELETE FROM sightings WHERE id = 2")
+            assert {s.id for s in store.sightings.get_many([2, 3])} == {2, 3}

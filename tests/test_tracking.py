@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,7 @@ from skynet.records import (
     FaceDetection,
     FaceQuality,
     PlateDetection,
+    PlateFormat,
     PlateText,
     SightingKind,
 )
@@ -81,9 +85,10 @@ def test_two_faces_apart_and_a_return_after_a_gap_are_separate_sightings():
 
 def test_idle_frames_finish_a_track_by_time():
     tracker = CameraTracker("cam", TrackerOptions(lost_after_s=1.0))
-    assert tracker.update(Detections(640, 360, faces=[face(10, 10, 0.5, unit(1, 0))]), 0.0, IMAGE) == []
-    assert tracker.idle(0.5) == []
-    assert len(tracker.idle(1.6)) == 1
+    for t in (0.0, 0.2):  # a face must be seen in two analysed frames to become a sighting
+        assert tracker.update(Detections(640, 360, faces=[face(10, 10, 0.5, unit(1, 0))]), t, IMAGE) == []
+    assert tracker.idle(0.7) == []
+    assert len(tracker.idle(1.3)) == 1
 
 
 def test_long_track_is_published_every_segment():
@@ -137,7 +142,7 @@ def test_plate_track_votes_its_text_and_archive_offset():
 def test_faces_and_plates_are_tracked_separately():
     frames = [
         Detections(
-            640, 360, faces=[face(100, 250, 0.5, unit(1, 0), size=30)], plates=[plate(100, "沪B99999", (0.9,) * 7)]
+            640, 360, faces=[face(100, 250, 0.5, unit(1, 0), size=60)], plates=[plate(100, "沪B99999", (0.9,) * 7)]
         )
         for _ in range(3)
     ]
@@ -241,3 +246,105 @@ def test_reads_of_a_plate_cut_off_by_the_image_border_do_not_satisfy_the_track()
     for i in range(3):
         track.add(Observation(1001.0 + i / 5, plate(100 + 5 * i, "桂B12345", (0.95,) * 7)), IMAGE)
     assert not track.wants_read(inside, ReadOptions()) and track.settled(ReadOptions())
+
+
+def test_a_face_seen_in_one_frame_is_no_sighting():
+    junk = [Detections(640, 360, faces=[face(100, 100, 0.31, unit(1, 0))])]  # the vtest.avi jacket: one frame
+    assert run(CameraTracker("cam"), junk) == []
+    seen_twice = junk + [Detections(640, 360, faces=[face(104, 100, 0.31, unit(1, 0))])]
+    assert len(run(CameraTracker("cam"), seen_twice)) == 1
+
+
+def test_unusable_views_never_become_the_best_view_nor_the_identity():
+    good, profile, dark = unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)
+    views = []
+    for i in range(6):
+        if i == 2:  # the highest quality score of the track, but turned away from the camera
+            quality, embedding = FaceQuality(0.99, 60, 1.0, 0.2), profile
+        elif i == 4:  # dark
+            quality, embedding = FaceQuality(0.95, 60, 1.0, 1.0, exposure=0.1), dark
+        else:
+            quality, embedding = FaceQuality(0.5 + 0.01 * i, 60, 1.0, 1.0), good
+        views.append(replace(face(20 + 10 * i, 100, 0.0, embedding), quality=quality))
+    [(sighting, _, _)] = run(CameraTracker("cam"), [Detections(640, 360, faces=[v]) for v in views])
+    assert sighting.best_time == pytest.approx(1000.0 + 5 / 5)  # the best usable view, not views 2 or 4
+    np.testing.assert_allclose(sighting.embedding, good, atol=1e-6)
+    assert sighting.quality == pytest.approx(0.55)
+
+
+def test_a_face_track_without_any_usable_view_is_no_sighting():
+    small = [Detections(640, 360, faces=[face(20 + 4 * i, 100, 0.9, unit(1, 0), size=24)]) for i in range(8)]
+    assert run(CameraTracker("cam"), small) == []
+
+
+def test_a_face_track_the_detector_was_never_sure_of_is_no_sighting():
+    unsure = [
+        Detections(640, 360, faces=[replace(face(20 + 4 * i, 100, 0.5, unit(1, 0)), score=0.52)]) for i in range(8)
+    ]
+    assert run(CameraTracker("cam"), unsure) == []
+    surer_once = unsure[:7] + [Detections(640, 360, faces=[replace(face(48, 100, 0.5, unit(1, 0)), score=0.7)])]
+    assert run(CameraTracker("cam"), surer_once) == []  # the best three views: (0.7 + 0.52 + 0.52) / 3 < 0.6
+    sure = [Detections(640, 360, faces=[face(20 + 4 * i, 100, 0.5, unit(1, 0))]) for i in range(3)]
+    assert len(run(CameraTracker("cam"), sure)) == 1
+
+
+def test_early_face_sighting_waits_for_a_usable_view():
+    frames = [
+        Detections(640, 360, faces=[face(100 + 4 * i, 100, 0.5, unit(1, 0), size=30 if i < 3 else 60)])
+        for i in range(6)
+    ]
+    tracker = CameraTracker("cam", TrackerOptions(first_segment_s=0.2))
+    published = [(i, s) for i, d in enumerate(frames) for s, _, _ in tracker.update(d, 1000.0 + i / 5.0, IMAGE)]
+    assert [i for i, _ in published] == [3]  # the first frame in which the face is large enough
+
+
+def test_whole_plate_is_the_best_view_even_when_a_cut_view_reads_more_confidently():
+    image = np.zeros((360, 640, 3), np.uint8)
+    cut = PlateDetection(  # touching the right edge: its read misses the last character
+        box=Box(560, 250, 640, 280),
+        score=0.99,
+        corners=np.zeros((4, 2), np.float32),
+        read=PlateText("桂B1234", (0.99,) * 6),
+    )
+    whole = [
+        PlateDetection(
+            box=Box(400 + 20 * i, 250, 490 + 20 * i, 280),
+            score=0.9,
+            corners=np.zeros((4, 2), np.float32),
+            read=PlateText("桂B12345", (0.92,) * 7),
+        )
+        for i in range(3)
+    ]
+    tracker = CameraTracker("cam")
+    frames = [Detections(640, 360, plates=[p]) for p in [*whole, cut]]
+    published = [s for i, d in enumerate(frames) for s in tracker.update(d, 1000.0 + i / 5.0, image)]
+    [(sighting, _, _)] = published + tracker.flush()
+    assert sighting.box.x2 < 640 and sighting.plate.text == "桂B12345"
+    assert "桂B1234" not in {t for t, _ in sighting.plate.alternatives}  # the cut read is not voted on
+
+
+def test_vote_weighs_reads_of_valid_plates_above_reads_no_format_accepts():
+    valid = PlateText("京A12345", (0.9,) * 7, format=PlateFormat("cn", "blue", True, 0.9))
+    invalid = PlateText("京A1234", (0.0,) * 6, format=PlateFormat("cn", None, False, 0.0))  # confidence 0
+    voted = vote_plate([invalid, invalid, invalid, valid])
+    assert voted.text == "京A12345" and voted.confidence == pytest.approx(0.9)
+    assert voted.alternatives == (("京A1234", 0.0),)
+    only_invalid = vote_plate([invalid, PlateText("京A1284", (0.0,) * 6)])  # no weight anywhere: alike
+    assert len(only_invalid.text) == 6 and only_invalid.confidence == 0.0
+
+
+def test_voted_confidence_is_on_the_scale_of_one_read():
+    read = PlateText("粤B12345", (0.97, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99))
+    voted = vote_plate([read] * 5)
+    assert voted.confidence == pytest.approx(read.confidence)
+    disagree = vote_plate([read, read, PlateText("粤B12845", (0.97, 0.99, 0.99, 0.99, 0.6, 0.99, 0.99))])
+    assert disagree.text == "粤B12345"
+    assert disagree.char_confidences[4] == pytest.approx((0.97 * 0.99 * 2) / (0.97 * 2 + 0.6))
+    assert dict(disagree.alternatives)["粤B12845"] == pytest.approx(0.6 / (0.97 * 2 + 0.6), abs=1e-4)
+
+
+def test_a_face_track_turned_away_is_logged_with_its_reason(caplog):
+    small = [Detections(640, 360, faces=[face(20, 100, 0.9, unit(1, 0), size=24)])]  # one small view
+    with caplog.at_level(logging.DEBUG, logger="skynet.tracking.track"):
+        assert run(CameraTracker("cam"), small) == []
+    assert "is no sighting: short" in caplog.text and "'small': 1" in caplog.text

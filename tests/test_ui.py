@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ from servers import CHROMIUM
 from tls_support import self_signed
 from ui_support import PASSWORD, USERS, Person, seed, serve
 from waiting import wait_for
+
+from skynet.records import Box, PlateText, Sighting, SightingKind
+from skynet.store import open_store
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -195,8 +199,22 @@ def test_live_alert_reaches_an_operator(page, site):
     expect(page.locator(".alert-count")).not_to_have_text("0")
     expect(fresh.locator("img.thumb")).to_have_js_property("complete", True)
     site.shot(page, "alert")
+    expect(fresh).to_contain_text("read confidence")  # a plate alert's score is its read's calibrated confidence
     fresh.locator("button:text('Acknowledge')").click()
+    page.locator("dialog input[name=reason]").fill("duty log 2026-12")
+    page.click("dialog button:text('Confirm')")
     expect(page.locator(".alert-feed .alert-item").first).to_contain_text("acknowledged by otto")
+
+    # acknowledge all (enabled once the demo car's next pass is alerted): asks for the reason, which is audited
+    everything = page.locator("button[name=acknowledge-all]")
+    expect(everything).to_be_enabled(timeout=90_000)  # the demo clip loops every 24 s
+    everything.click()
+    page.fill("dialog input[name=reason]", "end of shift 7")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".toast").last).to_contain_text("alert(s) acknowledged")
+    token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
+    audit = httpx.get(f"{site.base}/api/audit", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [e["reason"] for e in audit if e["action"] == "alert.ack_all" and e["actor"] == "otto"] == ["end of shift 7"]
 
 
 def test_management_and_sign_out(page, site):
@@ -215,8 +233,9 @@ def test_management_and_sign_out(page, site):
     page.click(".tabs a:text('Re-index jobs')")
     jobs = page.locator("form[name=reindex]")
     jobs.locator("textarea[name=paths]").fill("/no/such/archive.mp4")
+    jobs.locator("input[name=reason]").fill("case 2026-8 archive")
     jobs.locator("button[type=submit]").click()
-    expect(jobs.locator(".error")).to_contain_text("not found on the server")
+    expect(jobs.locator(".error")).to_contain_text("not inside an archive root")
     jobs.locator("textarea[name=paths]").fill(str(site.data_dir / "archive"))
     jobs.locator("select[name=camera]").select_option("gate-north")
     jobs.locator("button[type=submit]").click()
@@ -299,6 +318,7 @@ def test_camera_tls_settings_in_the_camera_form(page, site, tmp_path):
     form.locator("input[name=name]").fill("Door (HTTPS)")
     form.locator("input[name=source_url]").fill("https://viewer:pw123@127.0.0.1:9/video.mjpg")
     form.locator("input[name=tls_ca_file]").fill(str(tmp_path / "missing.pem"))
+    form.locator("input[name=reason]").fill("new door camera")
     form.locator("button[type=submit]").click()
     expect(form.locator(".error")).to_contain_text("does not exist")
     form.locator("input[name=tls_ca_file]").fill(str(ca_file))
@@ -308,9 +328,50 @@ def test_camera_tls_settings_in_the_camera_form(page, site, tmp_path):
     row.locator("button:text('Edit')").click()
     expect(form.locator("input[name=tls_ca_file]")).to_have_value(str(ca_file))
     form.locator("input[name=tls_verify]").uncheck()
+    form.locator("input[name=reason]").fill("door camera has a self-signed certificate")
     form.locator("button[type=submit]").click()
     expect(row).to_contain_text("TLS certificate not verified")
     site.shot(page, "manage-cameras-tls")
-    page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button:text('Remove')").click()
+    page.locator("dialog input[name=reason]").fill("door camera replaced")
+    page.click("dialog button:text('Confirm')")
     expect(row).to_have_count(0)
+
+
+def test_an_admin_grants_an_analysis_and_the_investigator_finds_a_cloned_plate(page, site):
+    store = open_store(site.data_dir)  # the server's store: two passes of one plate 30 km apart, a minute between
+    now = time.time()
+    read = PlateText("粤Z99999", (0.95,) * 7)
+    store.sightings.add(
+        [
+            Sighting(camera, SightingKind.PLATE, at - 2, at + 2, at, Box(0, 0, 90, 30), 0.9, plate=read)
+            for camera, at in (("gate-north", now - 600), ("station-far", now - 540))
+        ]
+    )
+    store.close()
+    sign_in(page, "ivy")
+    expect(page.locator("nav a[data-page=analyses]")).to_have_count(0)  # not granted yet
+    page.click("button[name=logout]")
+
+    sign_in(page, "chief")
+    page.click("nav a[data-page=manage]")
+    page.click(".tabs a:text('Users')")
+    row = page.locator("tr[data-user=ivy]")
+    row.locator("input[name=analyze_cloned_plates]").check()
+    page.fill("dialog input[name=reason]", "analyst on case 2026-9")
+    page.locator("dialog button[type=submit]").click()
+    expect(page.locator("tr[data-user=ivy] input[name=analyze_cloned_plates]")).to_be_checked()
+    page.click("button[name=logout]")
+
+    sign_in(page, "ivy")
+    page.click("nav a[data-page=analyses]")
+    expect(page.locator("form[name=companions]")).to_have_count(0)  # only what was granted
+    page.fill("input[name=reason]", "case 2026-9 cloned plates")
+    start = time.strftime("%Y-%m-%dT%H:%M", time.localtime(now - 3600))
+    page.fill("input[name=since]", start)
+    page.fill("input[name=until]", time.strftime("%Y-%m-%dT%H:%M", time.localtime(now + 60)))
+    page.click("form[name=cloned-plates] button[type=submit]")
+    pair = page.locator(".results .pair").first
+    expect(pair).to_contain_text("粤Z99999")
+    expect(pair.locator(".tile")).to_have_count(2)
+    site.shot(page, "analysis-cloned-plates")

@@ -151,3 +151,102 @@ def test_fanout_keeps_delivering_when_one_channel_fails():
     assert len(hub.items) == 1 and hub.items[0][0].data["sighting"]["thumbnail_url"] == "/api/sightings/7/thumbnail"
     camera, payload = mqtt.items[0]
     assert camera == "cam1" and b'"label":"stolen"' in payload and b"case 1" not in payload
+
+
+def _pass(catalog, text, track, first, last, confidence=0.95, camera="cam1") -> Sighting:
+    """A stored plate sighting of ``camera``'s track ``track`` seen from ``first`` to ``last`` (seconds after NOW)."""
+    read = PlateText(text, (confidence,) * len(text))
+    sighting = Sighting(
+        camera, SightingKind.PLATE, NOW + first, NOW + last, NOW + first, Box(0, 0, 90, 30), 0.8, plate=read,
+        track_id=track,
+    )  # fmt: skip
+    [sighting_id] = catalog.add_sightings([sighting])
+    return replace(sighting, id=sighting_id)
+
+
+def _stolen_car(store, cooldown_s=None) -> int:
+    return store.watchlists.add(
+        WatchlistEntry(
+            SightingKind.PLATE,
+            "stolen car",
+            "case 7",
+            "alice",
+            NOW - 10,
+            plate_pattern="桂B12345",
+            cooldown_s=cooldown_s,
+        )
+    )
+
+
+def test_the_early_and_the_final_sighting_of_one_pass_raise_one_alert(catalog):
+    """A track is published early (as soon as its read settles) and again at its end: one pass, one alert,
+    which keeps the better-scoring sighting; the live view hears of the better one, the channels do not."""
+    store = catalog.store
+    entry_id = _stolen_car(store)
+    told, updated = [], []
+    matcher = WatchlistMatcher(
+        store, lambda a, e, s: told.append(a), 0.924, clock=lambda: NOW, on_update=lambda a, e, s: updated.append(a)
+    )
+    early = _pass(catalog, "桂B12345", track=4, first=0, last=2, confidence=0.9)
+    final = _pass(catalog, "桂B12345", track=4, first=2.2, last=6, confidence=0.99)
+    assert len(matcher([early])) == 1
+    assert matcher([final]) == []  # folded into the early sighting's alert
+    [alert] = store.alerts.latest()
+    assert len(told) == 1 and alert.id == told[0].id and alert.entry_id == entry_id
+    assert alert.sighting_id == final.id and alert.score == pytest.approx(0.99) and alert.sightings == 2
+    assert alert.last_seen == NOW + 6 and alert.updated_at == NOW
+    assert [a.id for a in updated] == [alert.id]
+    # a later, weaker segment of the same pass is counted but does not replace the better sighting
+    assert matcher([_pass(catalog, "桂B12345", track=4, first=6.5, last=9, confidence=0.8)]) == []
+    [alert] = store.alerts.latest()
+    assert alert.sighting_id == final.id and alert.sightings == 3 and len(updated) == 1
+
+
+def test_each_pass_alerts_without_a_cooldown_and_other_cameras_alert_on_their_own(catalog):
+    store = catalog.store
+    store.cameras.save(Camera("cam2", "exit", "rtsp://host/s2"))
+    _stolen_car(store)
+    matcher = WatchlistMatcher(store, lambda a, e, s: None, 0.924, clock=lambda: NOW)
+    assert len(matcher([_pass(catalog, "桂B12345", track=1, first=0, last=3)])) == 1
+    assert len(matcher([_pass(catalog, "桂B12345", track=2, first=3.5, last=6)])) == 1  # another track: a new pass
+    assert len(matcher([_pass(catalog, "桂B12345", track=2, first=0, last=2, camera="cam2")])) == 1
+    # a track number used again long after (a restarted camera) is another pass
+    assert len(matcher([_pass(catalog, "桂B12345", track=1, first=600, last=603)])) == 1
+    assert len(store.alerts.latest()) == 4
+
+
+def test_a_pass_within_the_entry_cooldown_is_added_to_the_last_alert(catalog):
+    store = catalog.store
+    quiet, chatty = _stolen_car(store, cooldown_s=120), _stolen_car(store)
+    matcher = WatchlistMatcher(store, lambda a, e, s: None, 0.924, clock=lambda: NOW, default_cooldown_s=0)
+    alerts = matcher([_pass(catalog, "桂B12345", track=1, first=0, last=5)])
+    assert sorted(a.entry_id for a in alerts) == sorted([quiet, chatty])
+    again = matcher([_pass(catalog, "桂B12345", track=2, first=60, last=65)])  # 55 s after: within 120 s
+    assert [a.entry_id for a in again] == [chatty]
+    later = matcher([_pass(catalog, "桂B12345", track=3, first=200, last=205)])  # 135 s after the last pass
+    assert sorted(a.entry_id for a in later) == sorted([quiet, chatty])
+    counts = sorted((a.entry_id, a.sightings) for a in store.alerts.latest())
+    assert counts == sorted([(quiet, 2), (quiet, 1), (chatty, 1), (chatty, 1), (chatty, 1)])
+    # the setting is every entry's default
+    default = WatchlistMatcher(store, lambda a, e, s: None, 0.924, clock=lambda: NOW, default_cooldown_s=600)
+    assert [a.entry_id for a in default([_pass(catalog, "桂B12345", track=9, first=300, last=305)])] == []
+
+
+def test_acknowledge_all_marks_the_open_alerts_of_one_entry_or_all(catalog):
+    store = catalog.store
+    store.cameras.save(Camera("cam2", "exit", "rtsp://host/s2"))
+    first, second = _stolen_car(store), _stolen_car(store)
+    matcher = WatchlistMatcher(store, lambda a, e, s: None, 0.924, clock=lambda: NOW)
+    matcher([_pass(catalog, "桂B12345", track=1, first=0, last=3)])
+    matcher([_pass(catalog, "桂B12345", track=1, first=0, last=3, camera="cam2")])
+    by_entry = {a.entry_id: [] for a in store.alerts.latest()}
+    for alert in store.alerts.latest():
+        by_entry[alert.entry_id].append(alert.id)
+    done_one = store.alerts.acknowledge(by_entry[first][0], "carol", NOW + 1)
+    assert done_one is not None and done_one.acknowledged_by == "carol"
+    assert store.alerts.acknowledge_all("dave", NOW + 2, entry_id=first) == [by_entry[first][1]]
+    assert store.alerts.acknowledge_all("dave", NOW + 3) == sorted(by_entry[second])
+    assert store.alerts.acknowledge_all("dave", NOW + 4) == []
+    handled = {a.id: a.acknowledged_by for a in store.alerts.latest()}
+    assert handled[by_entry[first][0]] == "carol"  # the first acknowledgement is kept
+    assert sorted(handled.values()) == ["carol", "dave", "dave", "dave"]

@@ -9,12 +9,13 @@ from dataclasses import replace
 from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S, hash_password, issue_token
 from skynet.accounts.errors import (
     LastAdminError,
+    NotGrantableError,
     UnknownTokenError,
     UnknownUserError,
     UserDisabledError,
     UserExistsError,
 )
-from skynet.accounts.model import ApiToken, Role, User, UserStore
+from skynet.accounts.model import GRANTABLE, ApiToken, Permission, Role, User, UserStore
 
 _changes = threading.Lock()  # one account change at a time, so two can't both remove "the other" last admin
 
@@ -58,13 +59,29 @@ def issue_user_token(
     return user, token, record
 
 
-def change_user(store: UserStore, name: str, *, role: Role | None = None, disabled: bool | None = None) -> User:
-    """Set ``name``'s role and/or disabled flag; disabling revokes their tokens. :class:`LastAdminError`
-    when that would leave no active admin."""
+def change_user(
+    store: UserStore,
+    name: str,
+    *,
+    role: Role | None = None,
+    disabled: bool | None = None,
+    grants: frozenset[Permission] | None = None,
+) -> User:
+    """Set ``name``'s role, disabled flag and/or granted permissions; disabling revokes their tokens.
+    :class:`LastAdminError` when that would leave no active admin; :class:`NotGrantableError` for a
+    permission that is not :data:`GRANTABLE`."""
+    if grants is not None and (not_grantable := sorted(grants - GRANTABLE)):
+        raise NotGrantableError(
+            f"not a grantable permission: {', '.join(not_grantable)}",
+            f"grantable: {', '.join(sorted(GRANTABLE))}",
+        )
     with _changes:
         user = existing_user(store, name)
         changed = replace(
-            user, role=user.role if role is None else role, disabled=user.disabled if disabled is None else disabled
+            user,
+            role=user.role if role is None else role,
+            disabled=user.disabled if disabled is None else disabled,
+            grants=user.grants if grants is None else grants,
         )
         if _active_admin(user) and not _active_admin(changed):
             _keep_an_admin(store, name, "demoted" if changed.role is not Role.ADMIN else "disabled")

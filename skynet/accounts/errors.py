@@ -29,5 +29,9 @@ class UserDisabledError(ConflictError):
     """The account is disabled, so it gets no new token."""
 
 
+class NotGrantableError(UnusableInputError):
+    """A permission that no admin can grant to one user (a role's, or no permission at all)."""
+
+
 class LastAdminError(ConflictError):
     """The change would leave no active admin."""

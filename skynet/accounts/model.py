@@ -23,15 +23,39 @@ class Permission(StrEnum):
     MANAGE_CAMERAS = "manage_cameras"
     DIAGNOSE_CAMERAS = "diagnose_cameras"  # why a camera cannot be read (what answered): admins only
     START_JOBS = "start_jobs"
+    DELETE_EVIDENCE = "delete_evidence"  # jobs that delete sightings and alerts (a forced re-index): admins only
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
+    MANAGE_IDENTITIES = "manage_identities"  # merge and split unknown-face identities
+    # The investigative analyses: no role but the admin's has them; an admin grants each to a user.
+    ANALYZE_CLONED_PLATES = "analyze_cloned_plates"
+    ANALYZE_COMPANIONS = "analyze_companions"
+    ANALYZE_INTERSECTIONS = "analyze_intersections"
+    ANALYZE_PATTERNS = "analyze_patterns"  # first seen in an area, unusual hours
+
+
+GRANTABLE: frozenset[Permission] = frozenset(
+    {
+        Permission.ANALYZE_CLONED_PLATES,
+        Permission.ANALYZE_COMPANIONS,
+        Permission.ANALYZE_INTERSECTIONS,
+        Permission.ANALYZE_PATTERNS,
+    }
+)
+"""Permissions an admin grants to one user beyond their role's (:attr:`User.grants`)."""
 
 
 PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     {
         Role.ADMIN: frozenset(Permission),
         Role.INVESTIGATOR: frozenset(
-            {Permission.SEARCH, Permission.MANAGE_WATCHLISTS, Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS}
+            {
+                Permission.SEARCH,
+                Permission.MANAGE_WATCHLISTS,
+                Permission.MANAGE_IDENTITIES,
+                Permission.HANDLE_ALERTS,
+                Permission.VIEW_CAMERAS,
+            }
         ),
         Role.OPERATOR: frozenset(
             {Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS, Permission.MANAGE_CAMERAS, Permission.START_JOBS}
@@ -43,7 +67,8 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts."""
+    """An account. ``name`` is unique; ``password_hash`` is None for token-only accounts; ``grants`` are the
+    permissions an admin gave this user beyond their role's (only :data:`GRANTABLE` ones)."""
 
     name: str
     role: Role
@@ -51,9 +76,15 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
     disabled: bool = False
     id: int | None = None
+    grants: frozenset[Permission] = frozenset()
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """What this user may do: their role's permissions and their grants."""
+        return PERMISSIONS[self.role] | self.grants
 
     def may(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS[self.role]
+        return permission in self.permissions
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +113,7 @@ class UserStore(Protocol):
         ...
 
     def update_user(self, user: User) -> bool:
-        """Stores the role, password hash and disabled flag of ``user.name``; ``False`` if there is none."""
+        """Stores the role, password hash, disabled flag and grants of ``user.name``; ``False`` if there is none."""
         ...
 
     def delete_user(self, name: str) -> bool:
@@ -128,7 +159,9 @@ class MemoryUserStore:
         old = self._users.get(user.name)
         if old is None:
             return False
-        self._users[user.name] = replace(old, role=user.role, password_hash=user.password_hash, disabled=user.disabled)
+        self._users[user.name] = replace(
+            old, role=user.role, password_hash=user.password_hash, disabled=user.disabled, grants=user.grants
+        )
         return True
 
     def delete_user(self, name: str) -> bool:

@@ -38,11 +38,14 @@ class LiveEvent:
 
 def alert_event(alert: Alert, entry: WatchlistEntry, sighting: Sighting, thumbnail_url: str | None) -> LiveEvent:
     """An ``alert`` event: the alert, which watch-list entry matched (not its reason or case number,
-    which stay in the audited API), and the sighting with its thumbnail URL."""
+    which stay in the audited API), and the sighting with its thumbnail URL. ``updated``: an alert
+    already announced, now showing a better sighting of its pass (only the live view is told)."""
     data = {
         "alert_id": alert.id,
         "camera_id": alert.camera_id,
         "score": to_jsonable(alert.score),
+        "updated": alert.updated_at is not None,
+        "sightings": alert.sightings,
         "entry": {"id": entry.id, "kind": entry.kind.value, "label": entry.label},
         "sighting": sighting_summary(sighting, thumbnail_url),
     }

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
-from skynet.accounts.model import ApiToken, Role
+from skynet.accounts.model import ApiToken, Permission, Role
 from skynet.api.schemas import Reason, Strict
 from skynet.services.users import Account, Issued
 
@@ -44,6 +44,11 @@ class UserCreate(Strict):
 class UserUpdate(Strict):
     role: Role | None = None
     disabled: bool | None = Field(default=None, description="Disabling revokes the user's tokens.")
+    grants: list[Permission] | None = Field(
+        default=None,
+        max_length=20,
+        description="The analyses this user may run beyond their role (replaces the list; [] removes all).",
+    )
     reason: Reason
 
 
@@ -86,6 +91,7 @@ class UserOut(BaseModel):
     created_at: float
     disabled: bool
     has_password: bool
+    grants: list[Permission]
     tokens: list[TokenOut]
 
     @classmethod
@@ -97,6 +103,7 @@ class UserOut(BaseModel):
             created_at=user.created_at,
             disabled=user.disabled,
             has_password=user.password_hash is not None,
+            grants=sorted(user.grants),
             tokens=[TokenOut.of(t) for t in account.tokens],
         )
 

@@ -17,7 +17,7 @@ from skynet.accounts.throttle import LoginThrottled
 from skynet.api.account_schemas import LoginRequest, TokenResponse
 from skynet.api.auth import bearer, client_address
 from skynet.api.deps import AuthOf, auditor_of, current_user, job_service, require, revoke_current
-from skynet.api.schemas import AuditOut, ErrorBody, JobOut, ReindexRequest
+from skynet.api.schemas import AuditOut, ErrorBody, JobOut, JobRequest, ReindexRequest
 from skynet.api.tickets import StreamTicketOut, StreamTicketRequest
 from skynet.records import JobState
 from skynet.services.audit import Auditor
@@ -114,9 +114,14 @@ def audit_log(
 
 
 @router.post("/api/jobs/reindex", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED, tags=["jobs"])
-def start_reindex(body: ReindexRequest, user: JobStarter, jobs: Jobs) -> JobOut:
-    """Re-index archive files (or directories of them) on the server as ``camera``, in the background."""
-    return JobOut.of(jobs.start(user, REINDEX, body.model_dump()))
+async def start_reindex(body: ReindexRequest, request: Request, user: JobStarter, jobs: Jobs, auth: AuthOf) -> JobOut:
+    """Re-index archive files (or directories of them) under the archive roots as ``camera``, in the background
+    (directories are walked by the job). ``force`` redoes files already done, deleting their sightings and
+    alerts but held evidence first: admins only."""
+    if body.force:
+        await auth.permitted(request, user, Permission.DELETE_EVIDENCE)
+    params = body.model_dump(exclude={"reason"})
+    return JobOut.of(await run_in_threadpool(jobs.start, user, REINDEX, body.reason, params))
 
 
 @router.post(
@@ -126,10 +131,10 @@ def start_reindex(body: ReindexRequest, user: JobStarter, jobs: Jobs) -> JobOut:
     tags=["jobs"],
     responses={c: {"model": ErrorBody} for c in (409, 503)},
 )
-def start_reembed(user: JobStarter, jobs: Jobs) -> JobOut:
+def start_reembed(body: JobRequest, user: JobStarter, jobs: Jobs) -> JobOut:
     """Re-embed every stored face and watch-list entry with the configured model pack's face model,
     then switch face search to it (a server started after a pack switch starts this by itself)."""
-    return JobOut.of(jobs.start(user, REEMBED))
+    return JobOut.of(jobs.start(user, REEMBED, body.reason))
 
 
 @router.get("/api/jobs", response_model=list[JobOut], tags=["jobs"])

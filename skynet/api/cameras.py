@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
 from skynet.api.deps import camera_service, require, require_stream
-from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody
+from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody, Reason
 from skynet.records import Camera
 from skynet.services.annotate import annotated_jpeg
 from skynet.services.cameras import CameraService
@@ -47,19 +47,23 @@ def create_camera(body: CameraIn, user: Manager, cameras: Cameras) -> CameraOut:
         body.tls_verify,
         body.tls_ca_file,
     )
-    return CameraOut.of(cameras.create(user, camera))
+    return CameraOut.of(cameras.create(user, camera, body.reason))
 
 
 @router.patch("/api/cameras/{camera_id}", response_model=CameraOut)
 def update_camera(camera_id: CameraId, body: CameraUpdate, user: Manager, cameras: Cameras) -> CameraOut:
-    """Change a camera's fields (``null`` clears the position or the CA file); its worker restarts with them."""
-    return CameraOut.of(cameras.update(user, camera_id, body.model_dump(exclude_unset=True)))
+    """Change a camera's fields (``null`` clears the position or the CA file); its worker restarts with them.
+    Audited with the reason and each field's old and new value; sightings stored before keep the position
+    the camera had when they were seen."""
+    changes = body.model_dump(exclude_unset=True)
+    reason = changes.pop("reason")
+    return CameraOut.of(cameras.update(user, camera_id, changes, reason))
 
 
 @router.delete("/api/cameras/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_camera(camera_id: CameraId, user: Manager, cameras: Cameras) -> Response:
-    """Stop a camera's worker and remove it (refused, 409, while it still has sightings)."""
-    cameras.delete(user, camera_id)
+def delete_camera(camera_id: CameraId, reason: Annotated[Reason, Query()], user: Manager, cameras: Cameras) -> Response:
+    """Stop a camera's worker and remove it (refused, 409, while it still has sightings); audited with the reason."""
+    cameras.delete(user, camera_id, reason)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

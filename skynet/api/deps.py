@@ -20,10 +20,12 @@ from skynet.alerts.hub import LiveHub
 from skynet.api.auth import Auth, bearer
 from skynet.config import Settings
 from skynet.errors import SkynetError
+from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
+from skynet.services.identities import IdentityService
 from skynet.services.jobs import JobService
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
@@ -41,6 +43,8 @@ class ApiSystem(Protocol):
     auth: Auth
     hub: LiveHub
     search: SearchService
+    analytics: AnalyticsService
+    identities: IdentityService
     trajectories: TrajectoryService
     exports: ExportService
     faces: FaceQueries
@@ -59,6 +63,14 @@ def system_of(connection: HTTPConnection) -> ApiSystem:
 
 async def search_service(connection: HTTPConnection) -> SearchService:
     return system_of(connection).search
+
+
+async def analytics_service(connection: HTTPConnection) -> AnalyticsService:
+    return system_of(connection).analytics
+
+
+async def identity_service(connection: HTTPConnection) -> IdentityService:
+    return system_of(connection).identities
 
 
 async def trajectory_service(connection: HTTPConnection) -> TrajectoryService:

@@ -6,13 +6,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from skynet.ingest.archive_time import ARCHIVE_TIME_MIN
 from skynet.records import Alert, AuditEvent, Camera, Job
 from skynet.redaction import redact_url
+from skynet.services.faces import SimilarityBand
 from skynet.services.sightings import Found, media_url
 from skynet.services.watchlists import Watched
 from skynet.store.plates import PlateMode
 
-Reason = Annotated[str, Field(min_length=3, max_length=500, description="Reason or case number (audited).")]
+Reason = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=500,
+        description="Why, or the case number (audited): at least 5 letters or digits (SKYNET_REASON_MIN_CHARACTERS) "
+        "and, where the server sets SKYNET_REASON_CASE_PATTERN, a case number in that format; else 422.",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -69,17 +79,25 @@ class SightingOut(BaseModel):
 
 class FaceMatch(BaseModel):
     similarity: float
+    band: SimilarityBand = Field(
+        description="match: at or above the calibrated threshold; possible: below it, where 99 % of same-person "
+        "pairs and 1 % of different-person pairs are; unlikely: below that (DEV calibration, eval_faces)."
+    )
+    below_threshold: bool = Field(description="Under the calibrated threshold: shown only because it was asked for.")
     sighting: SightingOut
 
 
 class FaceSearchResponse(BaseModel):
     query_box: BoxOut | None = Field(description="The face searched for, in the uploaded image (None: by sighting).")
     faces_in_image: int
+    threshold: float = Field(description="The calibrated threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")
+    min_similarity: float | None = Field(description="The least similarity returned (None: any).")
     results: list[FaceMatch]
 
 
 class PlateMatch(BaseModel):
-    distance: float = Field(description="0 for an exact read; lower ranks first.")
+    match: PlateMode = Field(description="How the read matched: exact, by the wildcard pattern, or fuzzily.")
+    distance: float = Field(description="Edit distance of the read that matched (0: exact); lower ranks first.")
     matched_read: str
     sighting: SightingOut
 
@@ -119,6 +137,7 @@ class CameraIn(Strict):
     tags: list[str] = Field(default_factory=list, max_length=50)
     tls_verify: bool = Field(default=True, description=TLS_VERIFY)
     tls_ca_file: str | None = Field(default=None, min_length=1, max_length=4096, description=TLS_CA_FILE)
+    reason: Reason
 
 
 class CameraUpdate(Strict):
@@ -131,6 +150,7 @@ class CameraUpdate(Strict):
     tags: list[str] | None = Field(default=None, max_length=50)
     tls_verify: bool | None = Field(default=None, description=TLS_VERIFY)
     tls_ca_file: str | None = Field(default=None, min_length=1, max_length=4096, description=TLS_CA_FILE)
+    reason: Reason
 
 
 class CameraOut(BaseModel):
@@ -193,6 +213,7 @@ class WatchlistOut(BaseModel):
     plate_pattern: str | None
     photos: int
     min_similarity: float | None
+    cooldown_s: float | None = Field(description="Its own alert cooldown, seconds (None: SKYNET_ALERT_COOLDOWN_S).")
 
     @classmethod
     def of(cls, watched: Watched) -> WatchlistOut:
@@ -209,6 +230,7 @@ class WatchlistOut(BaseModel):
             plate_pattern=entry.plate_pattern,
             photos=len(entry.embeddings),
             min_similarity=entry.min_similarity,
+            cooldown_s=entry.cooldown_s,
         )
 
 
@@ -222,6 +244,8 @@ class AlertOut(BaseModel):
     acknowledged_by: str | None
     acknowledged_at: float | None
     thumbnail_url: str
+    sightings: int = Field(description="Matching sightings in it: those of its pass, and passes within the cooldown.")
+    updated_at: float | None = Field(description="When the last of them was added (None: only the first).")
 
     @classmethod
     def of(cls, alert: Alert) -> AlertOut:
@@ -235,14 +259,43 @@ class AlertOut(BaseModel):
             acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at,
             thumbnail_url=media_url(alert.sighting_id, "thumbnail"),
+            sightings=alert.sightings,
+            updated_at=alert.updated_at,
         )
+
+
+class AcknowledgeAll(Strict):
+    reason: Reason
+    entry_id: int | None = Field(default=None, ge=1, le=2**62, description="Only this watch-list entry's alerts.")
+
+
+class AcknowledgedOut(BaseModel):
+    acknowledged: int
+    alert_ids: list[int]
 
 
 class ReindexRequest(Strict):
     paths: list[str] = Field(min_length=1, max_length=1000, description="Video files or directories on the server.")
     camera: str = Field(min_length=1, max_length=100)
-    start: float | None = Field(default=None, description="Unix time of the first frame (default: from the file).")
-    force: bool = False
+    start: float | None = Field(
+        default=None,
+        ge=ARCHIVE_TIME_MIN,
+        description="Unix time of the first frame, 2000-01-01 or later (default: from the file). A file indexed "
+        "before keeps its camera and start time.",
+    )
+    force: bool = Field(
+        default=False,
+        description="Redo files already done, deleting their earlier sightings first but held evidence (admins only).",
+    )
+    reason: Reason
+
+
+class JobRequest(Strict):
+    reason: Reason
+
+
+class AcknowledgeRequest(Strict):
+    reason: Reason
 
 
 class JobOut(BaseModel):

@@ -21,9 +21,9 @@ from skynet.api.schemas import (
 )
 from skynet.api.uploads import query_face
 from skynet.records import Box
-from skynet.services.faces import FaceQueries
+from skynet.services.faces import FaceQueries, SimilarityBands
 from skynet.services.search import Filters, SearchService
-from skynet.services.sightings import media_url
+from skynet.services.sightings import Found, media_url
 from skynet.services.trajectory import Traced, TrajectoryService
 from skynet.store.plates import PlateMode
 from skynet.trajectory import trajectory_json
@@ -53,7 +53,17 @@ def _box(box: Box | None) -> BoxOut | None:
     return None if box is None else BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2)
 
 
-def _trajectory(traced: Traced) -> TrajectoryResponse:
+def _face_match(found: Found, bands: SimilarityBands) -> FaceMatch:
+    similarity = found.similarity or 0.0
+    return FaceMatch(
+        similarity=similarity,
+        band=bands.band(similarity),
+        below_threshold=similarity < bands.match,
+        sighting=SightingOut.of(found),
+    )
+
+
+def trajectory_response(traced: Traced) -> TrajectoryResponse:
     result = trajectory_json(traced.trajectory)
     for stop in result["stops"]:
         best = stop["best_sighting_id"]
@@ -72,18 +82,32 @@ async def search_face(
     sighting_id: SightingId = None,
     face_index: FaceIndex = None,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
-    min_similarity: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    min_similarity: Annotated[
+        float | None,
+        Form(ge=-1.0, le=1.0, description="Least similarity returned; default the calibrated threshold."),
+    ] = None,
+    include_weaker: Annotated[
+        bool, Form(description="Also return results under the calibrated threshold (marked below_threshold).")
+    ] = False,
     since: Since = None,
     until: Until = None,
     cameras: Cameras = None,
 ) -> Response:
-    """Sightings of the face in a photo (or of a face sighting), most similar first."""
+    """Sightings of the face in a photo (or of a face sighting), most similar first: those that reach the
+    calibrated threshold, or also weaker ones on request (``include_weaker`` or a lower ``min_similarity``),
+    each with its band (match / possible / unlikely)."""
     query = await query_face(faces, image, sighting_id, face_index)
 
     def run() -> Response:  # index and store calls, off the event loop
-        found = search.search_faces(user, reason, query, top_k, min_similarity, Filters(since, until, cameras))
-        results = [FaceMatch(similarity=f.similarity or 0.0, sighting=SightingOut.of(f)) for f in found]
-        answer = FaceSearchResponse(query_box=_box(query.box), faces_in_image=query.faces_in_image, results=results)
+        filters = Filters(since, until, cameras)
+        found = search.search_faces(user, reason, query, top_k, min_similarity, filters, include_weaker)
+        answer = FaceSearchResponse(
+            query_box=_box(query.box),
+            faces_in_image=query.faces_in_image,
+            threshold=search.bands.match,
+            min_similarity=search.face_floor(min_similarity, include_weaker),
+            results=[_face_match(f, search.bands) for f in found],
+        )
         # serialised here, in the search's thread: the model is built and valid, so FastAPI need
         # not validate it again on the event loop (the schema still documents it)
         return Response(answer.model_dump_json(), media_type="application/json")
@@ -107,7 +131,12 @@ def search_plate(
     found = search.search_plates(user, reason, q, mode, limit, Filters(since, until, cameras))
     return PlateSearchResponse(
         results=[
-            PlateMatch(distance=f.plate_distance or 0.0, matched_read=f.matched_read or "", sighting=SightingOut.of(f))
+            PlateMatch(
+                match=PlateMode.EXACT if mode is PlateMode.FUZZY and not f.plate_distance else mode,
+                distance=f.plate_distance or 0.0,
+                matched_read=f.matched_read or "",
+                sighting=SightingOut.of(f),
+            )
             for f in found
         ]
     )
@@ -136,7 +165,7 @@ async def face_trajectory(
     query = await query_face(faces, image, sighting_id, face_index)
     filters = Filters(since, until, cameras)
     return await slots.run(
-        lambda: _trajectory(trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh))
+        lambda: trajectory_response(trajectories.of_face(user, reason, query, min_similarity, filters, max_speed_kmh))
     )
 
 
@@ -153,4 +182,6 @@ def plate_trajectory(
     max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
 ) -> TrajectoryResponse:
     """Where a plate was seen (exact by default): stops, moves between cameras, a GeoJSON path."""
-    return _trajectory(trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh))
+    return trajectory_response(
+        trajectories.of_plate(user, reason, q, mode, Filters(since, until, cameras), max_speed_kmh)
+    )

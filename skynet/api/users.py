@@ -44,8 +44,10 @@ def create_user(body: UserCreate, by: Admin, users: Users) -> UserCreated:
 
 @router.patch("/api/users/{name}", response_model=UserOut)
 def update_user(name: Name, body: UserUpdate, by: Admin, users: Users) -> UserOut:
-    """Change a role, or disable (revoking the user's tokens) or re-enable an account."""
-    return UserOut.of(users.change(by, name, body.reason, role=body.role, disabled=body.disabled))
+    """Change a role, disable (revoking the user's tokens) or re-enable an account, or set the analyses
+    granted beyond the role."""
+    grants = None if body.grants is None else frozenset(body.grants)
+    return UserOut.of(users.change(by, name, body.reason, role=body.role, disabled=body.disabled, grants=grants))
 
 
 @router.delete("/api/users/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,15 @@ from skynet.accounts.model import Permission, User
 from skynet.alerts.events import EventType
 from skynet.alerts.hub import LiveHub
 from skynet.api.deps import live_hub, require, require_stream, settings_of, watchlist_service
-from skynet.api.schemas import AlertOut, ErrorBody, Reason, WatchlistOut
+from skynet.api.schemas import (
+    AcknowledgeAll,
+    AcknowledgedOut,
+    AcknowledgeRequest,
+    AlertOut,
+    ErrorBody,
+    Reason,
+    WatchlistOut,
+)
 from skynet.api.uploads import read_upload
 from skynet.config import Settings
 from skynet.records import SightingKind
@@ -58,11 +66,20 @@ async def add_entry(
             description=("kind=face: similarity a sighting must reach; default SKYNET_WATCHLIST_MIN_SIMILARITY."),
         ),
     ] = None,
+    cooldown_s: Annotated[
+        float | None,
+        Form(
+            ge=0,
+            le=7 * 86400,
+            description="A later pass at a camera this soon (seconds) after its alert there is added to that alert; "
+            "default SKYNET_ALERT_COOLDOWN_S.",
+        ),
+    ] = None,
 ) -> WatchlistOut:
     """Add a face (from photos) or plate (exact or wildcard) to watch for."""
     read = [Photo(p.filename, await read_upload(p, settings.max_image_bytes)) for p in photos] if photos else None
     watched = await run_in_threadpool(
-        watchlists.add, user, kind, label, reason, read, pattern, expires_at, min_similarity
+        watchlists.add, user, kind, label, reason, read, pattern, expires_at, min_similarity, cooldown_s
     )
     return WatchlistOut.of(watched)
 
@@ -77,7 +94,8 @@ def list_entries(user: Handler, watchlists: Watchlists, state: EntryState = "act
 def delete_entry(
     entry_id: EntryId, user: Editor, watchlists: Watchlists, reason: Annotated[Reason, Query()]
 ) -> Response:
-    """Remove an entry (its alerts go with it)."""
+    """Remove an entry: it matches no more, its photos and embeddings go; its alerts (and the entry's label and
+    reason, which they name) stay."""
     watchlists.delete(user, entry_id, reason)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -90,10 +108,18 @@ def list_alerts(
     return [AlertOut.of(a) for a in watchlists.alerts(limit)]
 
 
+@router.post("/api/alerts/ack", response_model=AcknowledgedOut)
+def acknowledge_all(body: AcknowledgeAll, user: Handler, watchlists: Watchlists) -> AcknowledgedOut:
+    """Mark every open alert handled, or every open alert of one entry; audited once with the reason."""
+    ids = watchlists.acknowledge_all(user, body.reason, body.entry_id)
+    return AcknowledgedOut(acknowledged=len(ids), alert_ids=ids)
+
+
 @router.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)
-def acknowledge(alert_id: EntryId, user: Handler, watchlists: Watchlists) -> AlertOut:
-    """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
-    return AlertOut.of(watchlists.acknowledge(user, alert_id))
+def acknowledge(alert_id: EntryId, body: AcknowledgeRequest, user: Handler, watchlists: Watchlists) -> AlertOut:
+    """Mark an alert handled, with the reason or case number (the first acknowledgement is kept; every one is
+    audited). Its sighting becomes held evidence: no retention or re-index deletes it."""
+    return AlertOut.of(watchlists.acknowledge(user, alert_id, body.reason))
 
 
 @router.websocket("/api/live")

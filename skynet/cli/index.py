@@ -11,12 +11,14 @@ from tqdm import tqdm
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.errors import ConflictError
 from skynet.index.catalog import Catalog, adopt_legacy_index
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
 from skynet.index.reembed import Reembedder, ReembedProgress, pending_switch
 from skynet.index.retention import apply_retention, parse_age
 from skynet.services.jobs import REEMBED, JobRunner
+from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedWork
 from skynet.store import open_store
 from skynet.store.audit_chain import Anchor, ChainReport
@@ -149,15 +151,26 @@ def reembed(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
 @app.command("retention")
 def retention(
     older_than: Annotated[str, typer.Option("--older-than", help="Delete sightings older than this (30d, 12h, 2w).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (or the case or order number): audited.")],
     data_dir: DataDir = None,
 ) -> None:
-    """Delete old sightings for real: rows, face vectors, thumbnails and context frames."""
+    """Delete old sightings for real: rows, face vectors, thumbnails and context frames. Held evidence
+    (exported, or with an acknowledged alert) is kept. Refused while a server (or any other command) has the
+    data directory open: a running server would go on finding the deleted faces in its index; set
+    SKYNET_RETENTION_DAYS to have the server apply retention itself."""
     age = parse_age(older_than)
     settings = load_settings(data_dir)
+    reason = ReasonRule.from_settings(settings).check(reason)
     with Catalog.from_settings(settings) as catalog:
-        report = apply_retention(catalog, age, actor="cli")
+        if not catalog.store.alone():
+            raise ConflictError(
+                f"another process (a running skynet serve or skynet run?) has {settings.data_dir} open: "
+                "retention not run",
+                "stop it first, or let the server apply retention itself (SKYNET_RETENTION_DAYS)",
+            )
+        report = apply_retention(catalog, age, actor="cli", reason=reason)
     typer.echo(
         f"deleted {report.sightings} sightings older than "
         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(report.cutoff))} UTC: "
-        f"{report.face_vectors} face vectors, {report.files} media files"
+        f"{report.face_vectors} face vectors, {report.files} media files; {report.held_kept} held sightings kept"
     )

@@ -18,6 +18,10 @@ from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.reindex import FileOutcome, archive_files, frame_count
 from skynet.records import Camera
+from skynet.redaction import redact_url
+from skynet.services.audit import Auditor
+from skynet.services.reasons import ReasonRule
+from skynet.store.sightings import DeletedSightings
 
 
 def parse_time(value: str) -> float:
@@ -41,7 +45,16 @@ def reindex(
         str | None,
         typer.Option("--start", help="Start time of the (single) file; default: file metadata, else its name."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo files already done (e.g. with another pack).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Redo files already done (e.g. with another pack), deleting their sightings but held evidence.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (audited, with what a redo deletes).")
+    ] = "re-index of archive files from the command line",
     jobs: Annotated[int, typer.Option("--jobs", help="Files processed in parallel (default: one per core).")] = 0,
     data_dir: DataDir = None,
     model_dir: ModelDir = None,
@@ -60,6 +73,8 @@ def reindex(
         if camera not in {c.id for c in catalog.store.cameras.all()}:
             catalog.store.cameras.save(Camera(camera, camera, source_url=""))
             typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
+        auditor = Auditor(catalog.store.audit, reasons=ReasonRule.from_settings(settings))
+        reason = auditor.reason(reason)
         writer = CatalogWriter(catalog)
         archive = reindexer(settings, catalog, writer, pool, jobs)
         frames = {f: frame_count(f) for f in files}
@@ -74,7 +89,11 @@ def reindex(
                     + (f": {outcome.sightings} sighting(s)" if outcome.status == "done" else "")
                 )
 
-            outcomes = archive.run(files, camera, start_time, force, on_progress=bar.update, on_outcome=report)
+            def deleted(path: Path, gone: DeletedSightings) -> None:
+                detail = {"file": redact_url(str(path)), "force": force, **gone.audited()}
+                auditor.record("cli", "reindex.delete", reason, detail)
+
+            outcomes = archive.run(files, camera, start_time, force, bar.update, report, deleted)
         writer.close()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     typer.echo(

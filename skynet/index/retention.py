@@ -1,4 +1,5 @@
-"""Retention: delete sightings older than a cut-off for real (rows, vectors, media) and audit it."""
+"""Retention: delete sightings older than a cut-off for real (rows, vectors, media) and audit it; held
+evidence (exported, or with an acknowledged alert) is kept."""
 
 from __future__ import annotations
 
@@ -35,29 +36,33 @@ class RetentionReport:
     sightings: int
     face_vectors: int
     files: int
+    held_kept: int = 0
 
 
 def apply_retention(
-    catalog: Catalog, older_than_s: float, *, actor: str = "retention", now: float | None = None
+    catalog: Catalog,
+    older_than_s: float,
+    *,
+    actor: str = "retention",
+    reason: str | None = None,
+    now: float | None = None,
 ) -> RetentionReport:
-    """Delete every sighting whose best view is older than ``older_than_s`` seconds; audited."""
+    """Delete every sighting whose best view is older than ``older_than_s`` seconds, but held evidence
+    (:mod:`skynet.store.holds`); audited as ``retention.delete`` with ``reason`` (default: the policy's age)
+    and the ids of the sightings and alerts deleted and of the held sightings kept."""
     if older_than_s <= 0:
         raise ConfigError("the retention age must be positive")
     cutoff = (time.time() if now is None else now) - older_than_s
     deleted = catalog.delete_before(cutoff)
-    report = RetentionReport(cutoff, len(deleted.ids), len(deleted.face_ids), deleted.files)
+    report = RetentionReport(cutoff, len(deleted.ids), len(deleted.face_ids), deleted.files, len(deleted.held_ids))
     catalog.save_indexes()
     catalog.store.audit.append(
         AuditEvent(
             at=time.time(),
             actor=actor,
             action="retention.delete",
-            detail={
-                "cutoff": cutoff,
-                "sightings": report.sightings,
-                "face_vectors": report.face_vectors,
-                "files": report.files,
-            },
+            reason=reason or f"retention policy: sightings older than {older_than_s / 86400:g} days",
+            detail={"cutoff": cutoff, **deleted.audited()},
         )
     )
     return report

@@ -10,6 +10,9 @@ from skynet.errors import SkynetError
 from skynet.ingest.probe import probe
 
 DEFAULT_NAME_PATTERN = "%Y%m%d_%H%M%S"
+ARCHIVE_TIME_MIN = 946684800.0
+"""2000-01-01 UTC: no archive starts earlier. Containers often carry 0 (1970) or the MP4 epoch (1904) as an
+unset creation time; such a time is not believed, and an explicit one is refused."""
 _FIELDS = {
     "%Y": r"\d{4}",
     "%m": r"\d{2}",
@@ -28,13 +31,18 @@ class ArchiveTimeError(SkynetError):
 def resolve_start_time(
     path: Path, explicit: float | None = None, name_pattern: str | None = DEFAULT_NAME_PATTERN
 ) -> float:
-    """Unix start time of ``path``: ``explicit`` if given, else the container's ``creation_time``
-    (via ffprobe), else the first match of ``name_pattern`` (a ``strptime`` format using
-    %Y %m %d %H %M %S and optionally %z; times without %z are local time) in the file name."""
+    """Unix start time of ``path``: ``explicit`` if given (2000 or later), else the container's
+    ``creation_time`` (via ffprobe; one before 2000 counts as unset), else the first match of ``name_pattern``
+    (a ``strptime`` format using %Y %m %d %H %M %S and optionally %z; times without %z are local time) in
+    the file name."""
     if explicit is not None:
+        if not explicit >= ARCHIVE_TIME_MIN:
+            raise ArchiveTimeError(
+                f"{path}: start time {explicit!r} is before 2000-01-01", hint="give the time the footage was recorded"
+            )
         return explicit
     facts = probe(path)
-    if facts is not None and facts.creation_time is not None:
+    if facts is not None and facts.creation_time is not None and facts.creation_time >= ARCHIVE_TIME_MIN:
         return facts.creation_time
     if name_pattern:
         parsed = time_from_name(path.name, name_pattern)

@@ -1,16 +1,20 @@
 """Batch re-indexing of archived video files: parallel, resumable, idempotent.
 
-Each file's state lives in the store (path, size, mtime, model pack, status). A file already
-``done`` with the same pack is skipped; one left ``running`` by a killed run, or ``failed``, is
-redone after its partial sightings are deleted, so a run can be repeated or resumed at any time
-without duplicates. ``force`` redoes done files too (for example with another model pack).
+Each file's state lives in the store (path, size, mtime, model pack, status, and the camera and start
+time it was read as). A file already ``done`` with the same pack is skipped; one left ``running`` by a
+killed run, or ``failed``, is redone after its partial sightings are deleted, so a run can be repeated or
+resumed at any time without duplicates. ``force`` redoes done files too (for example with another model
+pack). A redo reads a file as the camera and from the start time it was read with before; another camera
+or start time needs ``force``. Held evidence (:mod:`skynet.store.holds`) is never deleted; every deletion
+is reported to ``on_deleted`` (to be audited).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -22,6 +26,7 @@ from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.store.jobs import FileState
+from skynet.store.sightings import DeletedSightings
 from skynet.tracking import SightingSink
 from skynet.tracking.track import Embed, Read
 
@@ -102,8 +107,10 @@ class Reindexer:
         force: bool = False,
         on_progress: Callable[[int], None] = lambda frames: None,
         on_outcome: Callable[[FileOutcome], None] = lambda outcome: None,
+        on_deleted: Callable[[Path, DeletedSightings], None] = lambda path, deleted: None,
     ) -> list[FileOutcome]:
-        """Process ``files`` for ``camera_id``; calls ``on_progress(new_frames)`` and ``on_outcome``."""
+        """Process ``files`` for ``camera_id``; calls ``on_progress(new_frames)``, ``on_outcome`` and, when a
+        file's earlier sightings were deleted (or kept as held evidence), ``on_deleted``."""
         outcomes: list[FileOutcome] = []
         waiting = list(files)
         running: list[_Job] = []
@@ -111,7 +118,7 @@ class Reindexer:
         while waiting or running:
             while waiting and len(running) < self.jobs:
                 path = waiting.pop(0)
-                job_or_outcome = self._start(path, camera_id, start_time, force)
+                job_or_outcome = self._start(path, camera_id, start_time, force, on_deleted)
                 if isinstance(job_or_outcome, FileOutcome):
                     outcomes.append(job_or_outcome)
                     on_outcome(job_or_outcome)
@@ -129,19 +136,41 @@ class Reindexer:
                     on_outcome(outcome)
         return outcomes
 
-    def _start(self, path: Path, camera_id: str, start_time: float | None, force: bool) -> _Job | FileOutcome:
+    def _start(
+        self,
+        path: Path,
+        camera_id: str,
+        start_time: float | None,
+        force: bool,
+        on_deleted: Callable[[Path, DeletedSightings], None],
+    ) -> _Job | FileOutcome:
         if not path.is_file():
             return FileOutcome(path, "failed", "no such file")
         reason = self.skip_reason(path, force)
         if reason is not None:
             return FileOutcome(path, "skipped", reason)
+        before = self.catalog.store.jobs.file_state(str(path))
+        if before is not None and before.camera_id is not None:
+            if start_time is None:
+                start_time = before.start_time
+            if not force and (before.camera_id, before.start_time) != (camera_id, start_time):
+                return FileOutcome(
+                    path,
+                    "failed",
+                    f"read before as camera {before.camera_id!r} from {_utc(before.start_time)}: a redo keeps "
+                    "them (another camera or start time needs force, admins only)",
+                )
         try:
             start = resolve_start_time(path, start_time)
         except Exception as error:  # a clear per-file error; the other files carry on
             return FileOutcome(path, "failed", str(error))
         stat = path.stat()
-        self.catalog.delete_file_sightings(str(path))
-        state = FileState(str(path), stat.st_size, stat.st_mtime, self.model_pack, "running", 0, None, time.time())
+        deleted = self.catalog.delete_file_sightings(str(path))
+        if len(deleted.ids) or deleted.held_ids:
+            on_deleted(path, deleted)
+        state = FileState(
+            str(path), stat.st_size, stat.st_mtime, self.model_pack, "running", 0, None, time.time(), camera_id, start
+        )
         self.catalog.store.jobs.set_file_state(state)
         spec = SourceSpec(camera_id, str(path), start_time=start)
         worker = CameraWorker(spec, self.analyze, self.sink, self.options, embed=self.embed, read=self.read).start()
@@ -151,16 +180,13 @@ class Reindexer:
         self.flush()
         status = job.worker.status()
         done = status.state is CameraState.FINISHED
-        final = FileState(
-            job.state.path,
-            job.state.size,
-            job.state.mtime,
-            self.model_pack,
-            "done" if done else "failed",
-            status.frames_read,
-            None,
-            time.time(),
+        final = replace(
+            job.state, status="done" if done else "failed", frames_done=status.frames_read, updated_at=time.time()
         )
         self.catalog.store.jobs.set_file_state(final)
         detail = "" if done else (status.last_error or "stopped before the end")
         return FileOutcome(job.path, "done" if done else "failed", detail, status.sightings)
+
+
+def _utc(t: float | None) -> str:
+    return "an unknown time" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -29,6 +29,7 @@ from skynet.ingest.sources import SourceError, SourceSpec, VideoSource, open_sou
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
 from skynet.records import Box, Detections, Frame
 from skynet.tracking import ArchiveClock, CameraTracker, SightingSink, TrackerOptions
+from skynet.tracking.face_gate import FaceGate
 from skynet.tracking.track import Embed, Read
 from skynet.tracking.tracker import Published
 
@@ -47,7 +48,7 @@ class WorkerOptions:
 
     ``motion_gate`` skips static frames; with ``regions`` set it also limits detection to the
     regions that moved or hold a live track (:mod:`skynet.ingest.regions`), else every frame
-    that moved is analysed whole.
+    that moved is analysed whole. ``faces`` decides which face tracks become sightings.
     """
 
     analysis_fps: float = 5.0
@@ -56,13 +57,15 @@ class WorkerOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     idle_check_s: float = 0.5  # how often the analyser finishes tracks while no frame comes
+    faces: FaceGate = field(default_factory=FaceGate)
 
     @classmethod
     def from_settings(cls, settings: Settings, analysis_fps: float | None = None) -> WorkerOptions:
-        """The configured region detection (``SKYNET_REGION_DETECTION``, ``SKYNET_FULL_FRAME_EVERY_S``),
-        at ``analysis_fps`` (default 5)."""
+        """The configured region detection (``SKYNET_REGION_DETECTION``, ``SKYNET_FULL_FRAME_EVERY_S``)
+        and face gates (``SKYNET_FACE_MIN_*``), at ``analysis_fps`` (default 5)."""
         regions = RegionOptions(full_frame_every_s=settings.full_frame_every_s) if settings.region_detection else None
-        return cls(regions=regions) if analysis_fps is None else cls(analysis_fps=analysis_fps, regions=regions)
+        options = cls(regions=regions, faces=FaceGate.from_settings(settings))
+        return options if analysis_fps is None else dataclasses.replace(options, analysis_fps=analysis_fps)
 
 
 LIVE_FIRST_SIGHTING_S = 0.2
@@ -92,7 +95,9 @@ class CameraWorker:
         self._sink = sink
         archive = None if spec.live else ArchiveClock(spec.url, spec.start_time or 0.0)
         tracking = tracker_options or TrackerOptions(
-            analysis_fps=self.options.analysis_fps, first_segment_s=LIVE_FIRST_SIGHTING_S if spec.live else None
+            analysis_fps=self.options.analysis_fps,
+            first_segment_s=LIVE_FIRST_SIGHTING_S if spec.live else None,
+            faces=self.options.faces,
         )
         # Sightings (and the embeddings of their faces, ~80 ms each) are made on a thread of their
         # own, in order, so a finished track never holds up the analysis of the next frames.

@@ -9,15 +9,25 @@ from typing import Any
 
 from skynet.accounts.model import User
 from skynet.records import AuditEvent
+from skynet.services.reasons import ReasonRule
 from skynet.store.audit import AuditRepository
 
 
 class Auditor:
-    """Appends :class:`AuditEvent` lines to the store's append-only audit log, stamped by ``clock``."""
+    """Appends :class:`AuditEvent` lines to the store's append-only audit log, stamped by ``clock``; the
+    reasons users give are checked by ``reasons`` first (:meth:`reason`)."""
 
-    def __init__(self, log: AuditRepository, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, log: AuditRepository, clock: Callable[[], float] = time.time, reasons: ReasonRule | None = None
+    ) -> None:
         self.log = log
         self.clock = clock
+        self.reasons = reasons or ReasonRule()
+
+    def reason(self, text: str | None) -> str:
+        """``text`` as a reason, checked by the reason rule (:class:`UnusableInputError` when it says too little):
+        a use case that asks why calls this before it does anything."""
+        return self.reasons.check(text)
 
     def record(
         self, who: User | str, action: str, reason: str | None = None, detail: dict[str, Any] | None = None

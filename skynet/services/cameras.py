@@ -73,21 +73,24 @@ class CameraService:
                 return camera
         raise NotFoundError(f"no camera with id {camera_id!r}")
 
-    def create(self, user: User, camera: Camera) -> Camera:
-        """Add a camera and start its worker."""
+    def create(self, user: User, camera: Camera, reason: str) -> Camera:
+        """Add a camera and start its worker; audited with ``reason``."""
+        reason = self.auditor.reason(reason)
         if any(c.id == camera.id for c in self.store.cameras.all()):
             raise ConflictError(f"camera {camera.id!r} already exists", "use PATCH to change it")
         self._check_source(camera)
         self._check_ca_file(camera)
         self.store.cameras.save(camera)
-        self._audit(user, "camera.create", camera)
+        self._audit(user, "camera.create", reason, camera)
         if self.control is not None:
             self.control.start_camera(camera)
         return camera
 
-    def update(self, user: User, camera_id: str, changes: Mapping[str, Any]) -> Camera:
+    def update(self, user: User, camera_id: str, changes: Mapping[str, Any], reason: str) -> Camera:
         """Change the fields in ``changes`` (None clears the position or the CA file; other fields stay);
-        the worker restarts with them."""
+        the worker restarts with them. Audited with ``reason`` and each changed field's old and new value
+        (a source URL redacted). Sightings stored before keep the position the camera had then."""
+        reason = self.auditor.reason(reason)
         before = self.get(camera_id)
         fields: dict[str, Any] = {
             k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE
@@ -98,14 +101,15 @@ class CameraService:
         if "tls_ca_file" in changes:
             self._check_ca_file(camera)
         self.store.cameras.save(camera)
-        self._audit(user, "camera.update", camera, before)
+        self._audit(user, "camera.update", reason, camera, before)
         if self.control is not None:
             self.control.stop_camera(camera_id)
             self.control.start_camera(camera)
         return camera
 
-    def delete(self, user: User, camera_id: str) -> None:
+    def delete(self, user: User, camera_id: str, reason: str) -> None:
         """Stop a camera's worker and remove it (:class:`CameraInUseError` while it still has sightings)."""
+        reason = self.auditor.reason(reason)
         camera = self.get(camera_id)
         if self.control is not None:
             self.control.stop_camera(camera_id)
@@ -113,7 +117,7 @@ class CameraService:
             self.store.cameras.delete(camera_id)
         except CameraInUseError as error:  # stopped, but kept
             raise CameraInUseError(f"{error.message}; its worker is stopped", error.hint) from None
-        self._audit(user, "camera.delete", camera)
+        self._audit(user, "camera.delete", reason, camera)
 
     def status(self, user: User, camera_id: str) -> CameraStatus | None:
         """The live worker's status (None: not running), ``last_error`` the diagnosis for those who may
@@ -142,17 +146,21 @@ class CameraService:
         if self.control is None:
             raise NotFoundError("this server runs no camera workers: no live preview")
 
-    def _audit(self, user: User, action: str, camera: Camera, before: Camera | None = None) -> None:
-        detail = {
+    def _audit(self, user: User, action: str, reason: str, camera: Camera, before: Camera | None = None) -> None:
+        detail: dict[str, Any] = {
             "camera": camera.id,
             "name": camera.name,
             "source": redact_url(camera.source_url),
+            "latitude": camera.latitude,
+            "longitude": camera.longitude,
             "tls_verify": camera.tls_verify,
             "tls_ca_file": camera.tls_ca_file,
         }
-        self.auditor.record(user, action, None, detail)
+        if before is not None:
+            detail["changes"] = _changes(before, camera)
+        self.auditor.record(user, action, reason, detail)
         if not camera.tls_verify and (before is None or before.tls_verify):
-            self.auditor.record(user, "camera.tls_verification_off", None, detail)
+            self.auditor.record(user, "camera.tls_verification_off", reason, detail)
 
     def _check_source(self, camera: Camera) -> None:
         try:
@@ -164,6 +172,20 @@ class CameraService:
         problem = ca_file_problem(camera.tls_ca_file) if camera.tls_ca_file is not None else None
         if problem is not None:
             raise UnusableInputError(f"camera {camera.id}: {problem}")
+
+
+def _changes(before: Camera, after: Camera) -> dict[str, dict[str, Any]]:
+    """Each field that differs: ``{"old": ..., "new": ...}`` (source URLs redacted, tags as lists)."""
+    changed = {}
+    for name in ("name", "source_url", "latitude", "longitude", "tags", "tls_verify", "tls_ca_file"):
+        old, new = getattr(before, name), getattr(after, name)
+        if old != new:
+            if name == "source_url":
+                old, new = redact_url(old), redact_url(new)
+            elif name == "tags":
+                old, new = list(old), list(new)
+            changed["source" if name == "source_url" else name] = {"old": old, "new": new}
+    return changed
 
 
 class CameraStatuses(Protocol):

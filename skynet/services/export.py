@@ -1,6 +1,7 @@
 """Evidence export: sightings chosen by id, or by a plate or face query (through the search service), as
 one ZIP made as a stream — ``manifest.json`` (who, when, why, what was asked, a SHA-256 per file),
-``sightings.csv``, ``thumbnails/`` and ``context/`` JPEGs and, when asked, ``trajectory.geojson``. Every
+``sightings.csv``, ``thumbnails/`` and ``context/`` JPEGs and, when asked, ``trajectory.geojson`` (or, for an
+analysis's sightings, ``analysis.json``: what it found). Every
 export is audited before its first byte. Camera source URLs (which may hold credentials) are never
 written; archive file names are redacted the same way."""
 
@@ -28,7 +29,9 @@ from skynet.services.search import Filters, SearchService
 from skynet.services.sightings import Found, SightingService
 from skynet.services.trajectory import TrajectoryService
 from skynet.services.zipstream import Member, zip_chunks
+from skynet.store.holds import HoldCause
 from skynet.store.plates import PlateMode
+from skynet.trajectory.build import position_of
 from skynet.trajectory.geojson import to_geojson
 
 CSV_COLUMNS = (
@@ -90,6 +93,7 @@ class ExportOrder:
     media: bool = True
     trajectory: bool = False
     max_speed_kmh: float | None = None
+    analysis: dict[str, Any] | None = None  # an analysis's result, written as analysis.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,9 @@ class ExportService:
         return sorted(chosen, key=lambda f: (f.sighting.best_time, f.sighting.id or 0))
 
     def create(self, user: User, order: ExportOrder) -> Export:
-        """Select, audit as ``export.create``, and start the ZIP (media are read as the chunks are taken)."""
+        """Select, audit as ``export.create``, hold the exported sightings as evidence (no deletion removes
+        them: :mod:`skynet.store.holds`), and start the ZIP (media are read as the chunks are taken)."""
+        reason = self.auditor.reason(order.reason)
         selected = self.select(order)
         trajectory = None
         if order.trajectory:
@@ -157,7 +163,7 @@ class ExportService:
         self.auditor.record(
             user,
             "export.create",
-            order.reason,
+            reason,
             {
                 "export": export_id,
                 "request": {k: v for k, v in order.request.items() if k != "reason"},
@@ -165,13 +171,14 @@ class ExportService:
                 "sighting_ids": ids,
             },
         )
+        self.sightings.store.holds.hold(ids, HoldCause.EXPORT, export_id, user.name, now)
         head = {
             "export_id": export_id,
             "created_at": now,
             "created_at_utc": _utc(now),
             "created_by": user.name,
             "role": user.role.value,
-            "reason": order.reason,
+            "reason": reason,
             "request": order.request,
             "software": f"skynet {__version__}",
         }
@@ -200,6 +207,8 @@ class ExportService:
         yield member("sightings.csv", _csv(selected, set(media)))
         if trajectory is not None:
             yield member("trajectory.geojson", trajectory)
+        if order.analysis is not None:
+            yield member("analysis.json", _json(order.analysis))
         for name, path in media.items():
             try:
                 data = path.read_bytes()
@@ -232,8 +241,7 @@ def _csv(selected: list[Found], media: set[str]) -> bytes:
                 s.kind.value,
                 s.camera_id,
                 camera.name if camera else "",
-                _blank(camera and camera.latitude),
-                _blank(camera and camera.longitude),
+                *(_blank(v) for v in (position_of(s, camera) or (None, None))),
                 _utc(s.first_seen),
                 _utc(s.last_seen),
                 _utc(s.best_time),

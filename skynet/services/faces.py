@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,36 @@ if TYPE_CHECKING:
     from skynet.detectors.analyzer import ImageAnalyzer
 
 Analyze = Callable[[np.ndarray], Detections]
+
+
+class SimilarityBand(StrEnum):
+    """What a face similarity says about two faces, in words an investigator can act on."""
+
+    MATCH = "match"  # at or above the calibrated threshold: the same person, 1 false match in 10 000 pairs
+    POSSIBLE = "possible"  # below it, but reached by 99 % of same-person pairs and 1 % of different ones
+    UNLIKELY = "unlikely"  # what faces of different people commonly reach
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarityBands:
+    """The face similarities that separate the bands, from the DEV calibration (``benchmarks/eval_faces.py
+    --video 6``: photos against camera views of the DEV faces): ``match`` is the calibrated threshold
+    (``SKYNET_WATCHLIST_MIN_SIMILARITY``, false match rate 1e-4), ``possible`` the similarity at a false
+    match rate of 1e-2 (``SKYNET_FACE_POSSIBLE_SIMILARITY``)."""
+
+    match: float
+    possible: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SimilarityBands:
+        return cls(
+            settings.watchlist_min_similarity, min(settings.face_possible_similarity, settings.watchlist_min_similarity)
+        )
+
+    def band(self, similarity: float) -> SimilarityBand:
+        if similarity >= self.match:
+            return SimilarityBand.MATCH
+        return SimilarityBand.POSSIBLE if similarity >= self.possible else SimilarityBand.UNLIKELY
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
-from skynet.accounts.model import User
-from skynet.errors import NotFoundError, UnavailableError
+from skynet.accounts.model import Permission, User
+from skynet.errors import ForbiddenError, NotFoundError, UnavailableError
 from skynet.records import Job, JobState
 from skynet.services.audit import Auditor
 from skynet.store.jobs import JobRepository
@@ -174,10 +174,15 @@ class JobService:
         self.runner = runner
         self.auditor = auditor
 
-    def start(self, user: User, kind: str, params: Mapping[str, Any] | None = None) -> Job:
-        """Start a job of ``kind`` (see :meth:`JobRunner.request`); audited as ``job.<kind>``."""
-        job = self.runner.request(kind, user.name, params or {})
-        self.auditor.record(user, f"job.{kind}", None, {"job": job.id, **job.params})
+    def start(self, user: User, kind: str, reason: str, params: Mapping[str, Any] | None = None) -> Job:
+        """Start a job of ``kind`` (see :meth:`JobRunner.request`) for ``reason``; audited as ``job.<kind>``.
+        A job with ``force`` (it deletes what earlier jobs stored) needs :attr:`Permission.DELETE_EVIDENCE`."""
+        reason = self.auditor.reason(reason)
+        params = {**(params or {}), "reason": reason}
+        if params.get("force") and not user.may(Permission.DELETE_EVIDENCE):
+            raise ForbiddenError(f"a forced {TITLES.get(kind, kind)} deletes stored sightings and alerts: admins only")
+        job = self.runner.request(kind, user.name, params)
+        self.auditor.record(user, f"job.{kind}", reason, {"job": job.id, **job.params})
         return job
 
     def latest(self, limit: int = 50, state: JobState | None = None) -> list[Job]:

@@ -13,7 +13,7 @@ from skynet.accounts.model import User
 from skynet.index.catalog import Catalog
 from skynet.index.face_index import FaceHit
 from skynet.services.audit import Auditor
-from skynet.services.faces import FaceQueries, FaceQuery
+from skynet.services.faces import FaceQueries, FaceQuery, SimilarityBands
 from skynet.services.sightings import Found, SightingService
 from skynet.store.plates import PlateHit, PlateMode
 
@@ -32,13 +32,29 @@ class Filters:
 
 
 class SearchService:
-    """Searches the catalog's face index and the store's plate reads."""
+    """Searches the catalog's face index and the store's plate reads. A face search finds what reaches the
+    calibrated threshold (``bands.match``) unless asked for weaker results."""
 
-    def __init__(self, catalog: Catalog, sightings: SightingService, faces: FaceQueries, auditor: Auditor) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        sightings: SightingService,
+        faces: FaceQueries,
+        auditor: Auditor,
+        bands: SimilarityBands,
+    ) -> None:
         self.catalog = catalog
         self.sightings = sightings
         self.faces = faces
         self.auditor = auditor
+        self.bands = bands
+
+    def face_floor(self, min_similarity: float | None, include_weaker: bool) -> float | None:
+        """The least similarity a face search returns: ``min_similarity`` when given, none when weaker
+        results are asked for, else the calibrated threshold."""
+        if min_similarity is not None:
+            return min_similarity
+        return None if include_weaker else self.bands.match
 
     # --- what a search finds (not audited: the use case that asks audits) -------------------------
 
@@ -85,10 +101,14 @@ class SearchService:
         top_k: int,
         min_similarity: float | None,
         filters: Filters,
+        include_weaker: bool = False,
     ) -> list[Found]:
-        """Sightings of the face of ``query``, most similar first; audited as ``search.face``. Runs index
-        and store calls: call it off the event loop."""
-        hits = self.face_hits(self.faces.embedding(query), top_k, filters, min_similarity)
+        """Sightings of the face of ``query``, most similar first, at least as similar as
+        :meth:`face_floor`; audited as ``search.face`` with the number of sightings returned. Runs index and
+        store calls: call it off the event loop."""
+        reason = self.auditor.reason(reason)
+        floor = self.face_floor(min_similarity, include_weaker)
+        found = self.found_faces(self.face_hits(self.faces.embedding(query), top_k, filters, floor))
         self.auditor.record(
             user,
             "search.face",
@@ -97,22 +117,24 @@ class SearchService:
                 "image": query.photo_name,
                 "sighting_id": query.sighting_id,
                 "top_k": top_k,
-                "min_similarity": min_similarity,
+                "min_similarity": floor,
                 **filters.audited(),
-                "results": len(hits),
+                "results": len(found),
             },
         )
-        return self.found_faces(hits)
+        return found
 
     def search_plates(
         self, user: User, reason: str, text: str, mode: PlateMode, limit: int, filters: Filters
     ) -> list[Found]:
-        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate``."""
-        hits = self.plate_hits(text, mode, limit, filters)
+        """Plate sightings whose text matches ``text``, best first; audited as ``search.plate`` with the number
+        of sightings returned."""
+        reason = self.auditor.reason(reason)
+        found = self.found_plates(self.plate_hits(text, mode, limit, filters))
         self.auditor.record(
             user,
             "search.plate",
             reason,
-            {"q": text, "mode": mode.value, **filters.audited(), "results": len(hits)},
+            {"q": text, "mode": mode.value, **filters.audited(), "results": len(found)},
         )
-        return self.found_plates(hits)
+        return found

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skynet.accounts.model import User
-from skynet.errors import InvalidInputError
+from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Sighting
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery
@@ -64,8 +64,10 @@ class TrajectoryService:
     ) -> Traced:
         """Where the face of ``query`` was seen; audited as ``trajectory.face``. Runs index and store calls:
         call it off the event loop."""
+        reason = self.auditor.reason(reason)
         threshold = self.threshold(min_similarity)
         hits = self.search.face_hits(self.faces.embedding(query), TRAJECTORY_LIMIT, filters, threshold)
+        traced = self._traced([h.sighting_id for h in hits], max_speed_kmh)
         self.auditor.record(
             user,
             "trajectory.face",
@@ -75,10 +77,10 @@ class TrajectoryService:
                 "sighting_id": query.sighting_id,
                 "min_similarity": threshold,
                 **filters.audited(),
-                "sightings": len(hits),
+                "sightings": traced.sightings,
             },
         )
-        return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+        return traced
 
     def of_plate(
         self,
@@ -90,14 +92,25 @@ class TrajectoryService:
         max_speed_kmh: float | None = None,
     ) -> Traced:
         """Where a plate was seen; audited as ``trajectory.plate``."""
+        reason = self.auditor.reason(reason)
         hits = self.search.plate_hits(text, mode, TRAJECTORY_LIMIT, filters)
+        traced = self._traced([h.sighting_id for h in hits], max_speed_kmh)
         self.auditor.record(
             user,
             "trajectory.plate",
             reason,
-            {"q": text, "mode": mode.value, **filters.audited(), "sightings": len(hits)},
+            {"q": text, "mode": mode.value, **filters.audited(), "sightings": traced.sightings},
         )
-        return self._traced([h.sighting_id for h in hits], max_speed_kmh)
+        return traced
+
+    def of_identity(self, user: User, reason: str, identity_id: int, max_speed_kmh: float | None = None) -> Traced:
+        """Where an unknown-face identity (person #n) was seen; audited as ``trajectory.identity``."""
+        reason = self.auditor.reason(reason)
+        if not self.store.identities.exists(identity_id):
+            raise NotFoundError(f"no identity person #{identity_id} (or it was merged into another)")
+        ids = self.store.identities.sightings(identity_id)
+        self.auditor.record(user, "trajectory.identity", reason, {"identity": identity_id, "sightings": len(ids)})
+        return self._traced(ids, max_speed_kmh)
 
     def _traced(self, ids: list[int], max_speed_kmh: float | None) -> Traced:
         sightings = self.store.sightings.get_many(ids)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from skynet.accounts import changes
 from skynet.accounts.credentials import DEFAULT_TOKEN_TTL_S
-from skynet.accounts.model import ApiToken, Role, User, UserStore
+from skynet.accounts.model import ApiToken, Permission, Role, User, UserStore
 from skynet.services.audit import Auditor
 
 T = TypeVar("T")
@@ -79,16 +79,31 @@ class UserService:
         return Issued(user, token, record)
 
     def change(
-        self, by: User | str, name: str, reason: str | None, role: Role | None = None, disabled: bool | None = None
+        self,
+        by: User | str,
+        name: str,
+        reason: str | None,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        grants: frozenset[Permission] | None = None,
     ) -> Account:
-        """Change a role, or disable (revoking the user's tokens) or re-enable an account."""
-        asked = {k: v for k, v in (("role", role.value if role else None), ("disabled", disabled)) if v is not None}
+        """Change a role, disable (revoking the user's tokens) or re-enable an account, or set the
+        permissions granted beyond the role (the analyses)."""
+        asked = {
+            k: v
+            for k, v in (
+                ("role", role.value if role else None),
+                ("disabled", disabled),
+                ("grants", None if grants is None else sorted(p.value for p in grants)),
+            )
+            if v is not None
+        }
         user = self._audited(
             by,
             "user.update",
             reason,
             {"user": name, **asked},
-            lambda: changes.change_user(self.users, name, role=role, disabled=disabled),
+            lambda: changes.change_user(self.users, name, role=role, disabled=disabled, grants=grants),
         )
         return self._account(user)
 
@@ -100,6 +115,7 @@ class UserService:
         self, by: User | str, name: str, reason: str | None, ttl_s: float | None = DEFAULT_TOKEN_TTL_S, label: str = ""
     ) -> Issued:
         """A new token for the active account ``name``."""
+        reason = self._reason(reason)
         user, token, record = changes.issue_user_token(self.users, name, self.clock(), ttl_s, label)
         self.auditor.record(
             by,
@@ -119,13 +135,18 @@ class UserService:
             lambda: changes.revoke_user_token(self.users, name, token_id),
         )
 
+    def _reason(self, reason: str | None) -> str | None:
+        """A reason given, checked by the reason rule (the command line gives none)."""
+        return None if reason is None else self.auditor.reason(reason)
+
     def _account(self, user: User) -> Account:
         return Account(user, self.users.tokens(user.name))
 
     def _audited(
         self, by: User | str, action: str, reason: str | None, detail: dict[str, Any], change: Callable[[], T]
     ) -> T:
-        """Run ``change``, then audit it; refused changes are not audited."""
+        """Check ``reason``, run ``change``, then audit it; refused changes are not audited."""
+        reason = self._reason(reason)
         result = change()
         self.on_change()  # a role, a disabled user or a revoked token counts from the next request
         self.auditor.record(by, action, reason, detail)

@@ -16,6 +16,7 @@ from skynet.records import Alert, SightingKind, WatchlistEntry
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries
 from skynet.store import plate_search
+from skynet.store.holds import HoldCause
 
 MAX_PHOTOS = 20
 """At most this many photos make one face entry."""
@@ -68,12 +69,18 @@ class WatchlistService:
         pattern: str | None = None,
         expires_at: float | None = None,
         min_similarity: float | None = None,
+        cooldown_s: float | None = None,
     ) -> Watched:
         """Watch for a face (the largest face of each of 1 to :data:`MAX_PHOTOS` photos, which are kept
-        to re-embed it when the model pack changes) or a plate (exact or wildcard ``pattern``)."""
+        to re-embed it when the model pack changes) or a plate (exact or wildcard ``pattern``).
+        ``cooldown_s``: a later pass at a camera this soon after the alert there adds to that alert
+        (default: the ``alert_cooldown_s`` setting)."""
+        reason = self.auditor.reason(reason)
         now = self.clock()
         if expires_at is not None and expires_at <= now:
             raise UnusableInputError("expires_at is in the past")
+        if cooldown_s is not None and cooldown_s < 0:
+            raise InvalidInputError("cooldown_s must be 0 or more seconds")
         embeddings: tuple[np.ndarray, ...] = ()
         kept: list[bytes] = []
         if kind is SightingKind.FACE:
@@ -98,6 +105,7 @@ class WatchlistService:
             pattern,
             embeddings,
             min_similarity if kind is SightingKind.FACE else None,
+            cooldown_s=cooldown_s,
         )
         entry_id = self.store.watchlists.add(entry, model=self.catalog.live_model, photos=kept)
         self.auditor.record(
@@ -111,6 +119,7 @@ class WatchlistService:
                 "pattern": pattern,
                 "photos": len(embeddings),
                 "expires_at": expires_at,
+                "cooldown_s": cooldown_s,
             },
         )
         self.on_change()
@@ -131,9 +140,10 @@ class WatchlistService:
         raise NotFoundError(f"no watch-list entry with id {entry_id}")
 
     def delete(self, user: User, entry_id: int, reason: str) -> None:
-        """Remove an entry (its alerts go with it)."""
+        """Remove an entry: it matches no more and its photos and embeddings go; its alerts stay."""
+        reason = self.auditor.reason(reason)
         entry = self.entry(entry_id)
-        self.store.watchlists.delete(entry_id)
+        self.store.watchlists.delete(entry_id, user.name, self.clock())
         self.auditor.record(
             user, "watchlist.delete", reason, {"entry": entry_id, "kind": entry.kind.value, "label": entry.label}
         )
@@ -143,10 +153,29 @@ class WatchlistService:
         """The newest alerts first."""
         return self.store.alerts.latest(limit)
 
-    def acknowledge(self, user: User, alert_id: int) -> Alert:
-        """Mark an alert handled (the first acknowledgement is kept; every one is audited)."""
-        alert = self.store.alerts.acknowledge(alert_id, user.name, self.clock())
+    def acknowledge(self, user: User, alert_id: int, reason: str) -> Alert:
+        """Mark an alert handled for ``reason`` (the first acknowledgement is kept; every one is audited); its
+        sighting is held as evidence from then on (no deletion removes it: :mod:`skynet.store.holds`)."""
+        reason = self.auditor.reason(reason)
+        now = self.clock()
+        alert = self.store.alerts.acknowledge(alert_id, user.name, now)
         if alert is None:
             raise NotFoundError(f"no alert with id {alert_id}")
-        self.auditor.record(user, "alert.ack", None, {"alert": alert_id, "acknowledged_by": alert.acknowledged_by})
+        self.store.holds.hold([alert.sighting_id], HoldCause.ALERT, str(alert_id), user.name, now)
+        detail = {"alert": alert_id, "sighting": alert.sighting_id, "acknowledged_by": alert.acknowledged_by}
+        self.auditor.record(user, "alert.ack", reason, detail)
         return alert
+
+    def acknowledge_all(self, user: User, reason: str, entry_id: int | None = None) -> list[int]:
+        """Mark every open alert handled (of entry ``entry_id`` only, when given): audited once, with the
+        reason and the alerts' ids; their sightings are held as evidence, as one acknowledgement holds its
+        sighting. Returns those ids (none: nothing was open)."""
+        reason = self.auditor.reason(reason)
+        if entry_id is not None:
+            self.entry(entry_id)  # NotFoundError for an unknown entry
+        now = self.clock()
+        ids = self.store.alerts.acknowledge_all(user.name, now, entry_id)
+        for alert in filter(None, map(self.store.alerts.get, ids)):
+            self.store.holds.hold([alert.sighting_id], HoldCause.ALERT, str(alert.id), user.name, now)
+        self.auditor.record(user, "alert.ack_all", reason, {"entry": entry_id, "count": len(ids), "alerts": ids})
+        return ids

@@ -1,11 +1,15 @@
-"""Alerts: sightings that matched a watch-list entry, and who acknowledged them."""
+"""Alerts: sightings that matched a watch-list entry, later sightings folded into them, and who
+acknowledged them."""
 
 from __future__ import annotations
 
 from skynet.records import Alert
 from skynet.store.database import Database
 
-_COLUMNS = "entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at"
+_COLUMNS = (
+    "entry_id, sighting_id, camera_id, created_at, score, acknowledged_by, acknowledged_at, "
+    "track_id, last_seen, updated_at, sightings"
+)
 
 
 class AlertRepository:
@@ -23,7 +27,7 @@ class AlertRepository:
             ).fetchone():
                 return None
             return self.db.insert_returning_id(
-                f"INSERT INTO alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     alert.entry_id,
                     alert.sighting_id,
@@ -32,6 +36,10 @@ class AlertRepository:
                     alert.score,
                     alert.acknowledged_by,
                     alert.acknowledged_at,
+                    alert.track_id,
+                    alert.last_seen,
+                    alert.updated_at,
+                    alert.sightings,
                 ),
             )
 
@@ -45,10 +53,36 @@ class AlertRepository:
         row = self.db.execute("SELECT max(id) FROM alerts").fetchone()
         return int(row[0] or 0)
 
+    def get(self, alert_id: int) -> Alert | None:
+        row = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return Alert(*row) if row else None
+
     def latest(self, limit: int = 100) -> list[Alert]:
         """The newest ``limit`` alerts, newest first."""
         rows = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
         return [Alert(*r) for r in rows]
+
+    def last_of(self, entry_id: int, camera_id: str) -> Alert | None:
+        """The newest alert of entry ``entry_id`` at camera ``camera_id``, if any."""
+        row = self.db.execute(
+            f"SELECT {_COLUMNS}, id FROM alerts WHERE entry_id = ? AND camera_id = ? ORDER BY id DESC LIMIT 1",
+            (entry_id, camera_id),
+        ).fetchone()
+        return Alert(*row) if row else None
+
+    def fold(self, alert_id: int, sighting_id: int, score: float, last_seen: float, at: float) -> Alert | None:
+        """Fold a later matching sighting into alert ``alert_id``: one more sighting, seen until
+        ``last_seen``, updated ``at``; the sighting and its score become the alert's when it scores
+        higher. None if the alert is gone."""
+        with self.db.write("updating an alert"):
+            self.db.execute(
+                "UPDATE alerts SET sighting_id = CASE WHEN ? > score THEN ? ELSE sighting_id END, "
+                "score = CASE WHEN ? > score THEN ? ELSE score END, sightings = sightings + 1, "
+                "last_seen = CASE WHEN last_seen IS NULL OR ? > last_seen THEN ? ELSE last_seen END, "
+                "updated_at = ? WHERE id = ?",
+                (score, sighting_id, score, score, last_seen, last_seen, at, alert_id),
+            )
+            return self.get(alert_id)
 
     def acknowledge(self, alert_id: int, by: str, at: float) -> Alert | None:
         """Mark an alert acknowledged (the first acknowledgement is kept); None if there is no such alert."""
@@ -57,5 +91,17 @@ class AlertRepository:
                 "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_by IS NULL",
                 (by, at, alert_id),
             )
-            row = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-        return Alert(*row) if row else None
+            return self.get(alert_id)
+
+    def acknowledge_all(self, by: str, at: float, entry_id: int | None = None) -> list[int]:
+        """Acknowledge every unacknowledged alert (of entry ``entry_id`` only, when given); returns their ids."""
+        where = "acknowledged_by IS NULL"
+        params: tuple[int, ...] = ()
+        if entry_id is not None:
+            where, params = f"{where} AND entry_id = ?", (entry_id,)
+        with self.db.write("acknowledging alerts"):
+            rows = self.db.execute(
+                f"UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE {where} RETURNING id",
+                (by, at, *params),
+            ).fetchall()
+        return sorted(int(r[0]) for r in rows)

@@ -58,6 +58,10 @@ class CameraRepository:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM cameras ORDER BY id")
         return [Camera(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]), r[7]) for r in rows]
 
+    def positions(self) -> dict[str, tuple[float | None, float | None]]:
+        """Every camera's (latitude, longitude) now (None where it has none)."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, latitude, longitude FROM cameras")}
+
     def name(self, camera_id: str) -> str | None:
         """The name of camera ``camera_id``; None when there is none."""
         row = self.db.execute("SELECT name FROM cameras WHERE id = ?", (camera_id,)).fetchone()

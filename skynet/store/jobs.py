@@ -10,12 +10,13 @@ from skynet.records import Job, JobState
 from skynet.store.database import Database
 
 _COLUMNS = "kind, created_by, created_at, updated_at, state, params, progress, errors"
-_FILE_COLUMNS = "path, size, mtime, model_pack, status, frames_done, sha256, updated_at"
+_FILE_COLUMNS = "path, size, mtime, model_pack, status, frames_done, sha256, updated_at, camera_id, start_time"
 
 
 @dataclass(frozen=True, slots=True)
 class FileState:
-    """Re-index state of one archive file: which model pack read it, how far, with what result."""
+    """Re-index state of one archive file: which model pack read it as which camera from which start time
+    (Unix seconds of its first frame), how far, with what result."""
 
     path: str
     size: int
@@ -25,6 +26,8 @@ class FileState:
     frames_done: int = 0
     sha256: str | None = None
     updated_at: float = 0.0
+    camera_id: str | None = None
+    start_time: float | None = None
 
 
 class JobRepository:
@@ -81,10 +84,11 @@ class JobRepository:
     def set_file_state(self, state: FileState) -> None:
         with self.db.write("recording file re-index state"):
             self.db.execute(
-                f"INSERT INTO reindex_files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO reindex_files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
                 "model_pack = excluded.model_pack, status = excluded.status, frames_done = excluded.frames_done, "
-                "sha256 = excluded.sha256, updated_at = excluded.updated_at",
+                "sha256 = excluded.sha256, updated_at = excluded.updated_at, camera_id = excluded.camera_id, "
+                "start_time = excluded.start_time",
                 (
                     state.path,
                     state.size,
@@ -94,6 +98,8 @@ class JobRepository:
                     state.frames_done,
                     state.sha256,
                     state.updated_at,
+                    state.camera_id,
+                    state.start_time,
                 ),
             )
 

@@ -394,15 +394,105 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         8,
         """
+        -- Evidence (skynet.store.holds): a sighting in an export or with an acknowledged alert is held, and
+        -- no deletion (retention, a forced re-index) removes it; the database refuses too (no cascade).
+        CREATE TABLE evidence_holds (
+            id {id},
+            sighting_id {bigint} NOT NULL REFERENCES sightings(id),
+            cause TEXT NOT NULL CHECK (cause IN ('export', 'alert')),
+            ref TEXT NOT NULL,
+            held_by TEXT NOT NULL,
+            held_at {float} NOT NULL,
+            UNIQUE (sighting_id, cause, ref)
+        );
+        CREATE INDEX evidence_holds_sighting ON evidence_holds(sighting_id);
+        INSERT INTO evidence_holds (sighting_id, cause, ref, held_by, held_at)
+            SELECT sighting_id, 'alert', CAST(id AS TEXT), acknowledged_by, acknowledged_at FROM alerts
+            WHERE acknowledged_by IS NOT NULL;
+
+        -- Deleting sightings finds the alerts on them by index (cascade, and the ids a deletion audits).
+        CREATE INDEX alerts_sighting ON alerts(sighting_id);
+
+        -- A sighting keeps the position its camera had when it was seen (trajectories and maps use it).
+        ALTER TABLE sightings ADD COLUMN latitude {float};
+        ALTER TABLE sightings ADD COLUMN longitude {float};
+        UPDATE sightings SET
+            latitude = (SELECT c.latitude FROM cameras c WHERE c.id = sightings.camera_id),
+            longitude = (SELECT c.longitude FROM cameras c WHERE c.id = sightings.camera_id);
+
+        -- A deleted watch-list entry is kept (its alerts name it) without its photos and embeddings.
+        ALTER TABLE watchlist_entries ADD COLUMN deleted_at {float};
+        ALTER TABLE watchlist_entries ADD COLUMN deleted_by TEXT;
+
+        -- A re-indexed file remembers the camera and start time it was read as: a redo keeps them.
+        ALTER TABLE reindex_files ADD COLUMN camera_id TEXT;
+        ALTER TABLE reindex_files ADD COLUMN start_time {float};
+        """,
+        sqlite="""
+        INSERT OR IGNORE INTO evidence_holds (sighting_id, cause, ref, held_by, held_at)
+            SELECT CAST(j.value AS INTEGER), 'export', json_extract(a.detail, '$.export'), a.actor, a.at
+            FROM audit_log a, json_each(a.detail, '$.sighting_ids') j
+            WHERE a.action = 'export.create' AND json_valid(a.detail)
+              AND CAST(j.value AS INTEGER) IN (SELECT id FROM sightings);
+        """,
+        postgresql="""
+        INSERT INTO evidence_holds (sighting_id, cause, ref, held_by, held_at)
+            SELECT CAST(j.value AS BIGINT), 'export', a.detail::jsonb ->> 'export', a.actor, a.at
+            FROM audit_log a, jsonb_array_elements_text(a.detail::jsonb -> 'sighting_ids') j(value)
+            WHERE a.action = 'export.create' AND CAST(j.value AS BIGINT) IN (SELECT id FROM sightings)
+            ON CONFLICT DO NOTHING;
+        """,
+    ),
+    Migration(
+        9,
+        """
+        -- The investigative analyses (skynet.analytics): the permissions an admin granted a user beyond
+        -- their role's (a JSON list), and the indexes that find a plate's sightings in time order.
+        ALTER TABLE users ADD COLUMN grants TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        -- every plate sighting of a time window in one sequential read (an analysis reads many of them)
+        CREATE INDEX sightings_plate_window ON sightings(best_time, plate_text, camera_id, first_seen, last_seen, id)
+            WHERE plate_text IS NOT NULL;
+
+        -- Unknown-face identities ("person #12"): face sightings grouped as they arrive (skynet.index.identities),
+        -- merged and split by investigators. A merged identity points at the one it went into.
+        CREATE TABLE identities (
+            id {id},
+            created_at {float} NOT NULL,
+            merged_into {bigint} REFERENCES identities(id)
+        );
+        CREATE TABLE face_identities (
+            sighting_id {bigint} PRIMARY KEY REFERENCES sightings(id) ON DELETE CASCADE,
+            identity_id {bigint} NOT NULL REFERENCES identities(id)
+        );
+        CREATE INDEX face_identities_identity ON face_identities(identity_id);
+        """,
+    ),
+    Migration(
+        10,
+        """
+        -- One alert per pass (skynet.watchlist.matcher): an alert remembers the track of its camera it
+        -- came from and when the pass was last seen (sighting time), so the later sightings of the same
+        -- pass, and passes within the entry's cooldown, are folded into it (how many: sightings; when:
+        -- updated_at) instead of raising another. Entries may set their own cooldown (seconds).
+        ALTER TABLE alerts ADD COLUMN track_id {bigint};
+        ALTER TABLE alerts ADD COLUMN last_seen {float};
+        ALTER TABLE alerts ADD COLUMN updated_at {float};
+        ALTER TABLE alerts ADD COLUMN sightings INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX alerts_entry_camera ON alerts(entry_id, camera_id, id);
+        CREATE INDEX alerts_open ON alerts(id) WHERE acknowledged_by IS NULL;
+        ALTER TABLE watchlist_entries ADD COLUMN cooldown_s {float};
+        """,
+    ),
+    Migration(
+        11,
+        """
         -- Scale-out (docs/cluster.md). A live sighting's idempotency key is (camera, kind, track, start):
         -- a retried write of a batch whose commit went unanswered finds its rows instead of adding them
-        -- twice. An alert exists once per (entry, sighting): matching a sighting again adds nothing
-        -- (duplicates written before are removed, the first of each kept). A camera lease: the one
-        -- instance that may run a camera, and a fencing token that grows with each new holder.
+        -- twice (and a sighting matched again alerts nobody twice: skynet.store.alerts). A camera lease:
+        -- the one instance that may run a camera, and a fencing token that grows with each new holder.
         CREATE UNIQUE INDEX sightings_live_key ON sightings(camera_id, kind, track_id, first_seen)
             WHERE origin_kind = 'live' AND track_id IS NOT NULL;
-        DELETE FROM alerts WHERE id NOT IN (SELECT min(id) FROM alerts GROUP BY entry_id, sighting_id);
-        CREATE UNIQUE INDEX alerts_entry_sighting ON alerts(entry_id, sighting_id);
         CREATE TABLE camera_leases (
             camera_id TEXT PRIMARY KEY,
             holder TEXT NOT NULL,

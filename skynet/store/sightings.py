@@ -21,16 +21,18 @@ from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
 from skynet.store.errors import InvalidSightingError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
+from skynet.store.holds import HELD
 from skynet.store.media import MediaFiles, check_jpeg
 from skynet.store.plates import PlateRepository
 
 COLUMNS = (
     "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, context_path, "
-    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset"
+    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset, latitude, longitude"
 ).split(", ")
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
 _THUMB, _CONTEXT = COLUMNS.index("thumbnail_path"), COLUMNS.index("context_path")  # in a row without id
 _PLATE = 1 + COLUMNS.index("plate_text")  # in a selected row
+_LATITUDE = 1 + COLUMNS.index("latitude")  # in a selected row
 _DELETE_CHUNK = 5_000
 
 
@@ -66,11 +68,39 @@ def _key(sighting: Sighting) -> tuple | None:
 
 @dataclass(frozen=True, slots=True)
 class DeletedSightings:
-    """What a deletion removed: every sighting id, the face ones among them, and media files."""
+    """What a deletion removed: every sighting id, the face ones among them, the alerts on them, and media
+    files; ``held_ids``: the sightings it would have removed but kept, as they are held evidence."""
 
     ids: np.ndarray
     face_ids: np.ndarray
     files: int
+    alert_ids: tuple[int, ...] = ()
+    held_ids: tuple[int, ...] = ()
+
+    def audited(self) -> dict[str, Any]:
+        """What the audit log records of the deletion: counts, and the ids of the deleted sightings and alerts
+        and of the held sightings kept, as ``[first, last]`` runs (a retention run deletes consecutive ids)."""
+        return {
+            "sightings": len(self.ids),
+            "face_vectors": len(self.face_ids),
+            "files": self.files,
+            "alerts": len(self.alert_ids),
+            "held_kept": len(self.held_ids),
+            "sighting_ids": id_runs(self.ids.tolist()),
+            "alert_ids": id_runs(self.alert_ids),
+            "held_ids": id_runs(self.held_ids),
+        }
+
+
+def id_runs(ids: Sequence[int]) -> list[list[int]]:
+    """``ids`` as sorted ``[first, last]`` runs of consecutive ids: ``[1, 2, 3, 7]`` is ``[[1, 3], [7, 7]]``."""
+    runs: list[list[int]] = []
+    for i in sorted(set(int(i) for i in ids)):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return runs
 
 
 class SightingRepository:
@@ -118,7 +148,8 @@ class SightingRepository:
                     if data is not None:
                         check_jpeg(data, what)
         model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
-        rows = [self._row(sighting) for sighting in sightings]
+        positions = self.cameras.positions()
+        rows = [self._row(sighting, positions) for sighting in sightings]
         known = self._stored_keys(sightings)
         fresh = [i for i, sighting in enumerate(sightings) if _key(sighting) not in known]
         faces = [n for n, i in enumerate(fresh) if sightings[i].kind == SightingKind.FACE]
@@ -156,8 +187,9 @@ class SightingRepository:
         )
         return {key: row[0] for row in rows if (key := tuple(row[1:])) in wanted}
 
-    def _row(self, sighting: Sighting) -> list:
-        """Validated column values of ``sighting`` (its embedding is checked by the face repository)."""
+    def _row(self, sighting: Sighting, positions: dict[str, tuple[float | None, float | None]]) -> list:
+        """Validated column values of ``sighting`` (its embedding is checked by the face repository), with
+        the position its camera has now (``positions``)."""
         self.cameras.require(sighting.camera_id)
         finite("sighting times", sighting.first_seen, sighting.last_seen, sighting.best_time)
         finite("sighting quality", sighting.quality)
@@ -194,6 +226,7 @@ class SightingRepository:
             sighting.origin.kind,
             sighting.origin.file,
             sighting.origin.offset_s,
+            *positions.get(sighting.camera_id, (None, None)),
         ]
 
     def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
@@ -250,32 +283,46 @@ class SightingRepository:
         return {kind.value: int(counts.get(kind.value, 0)) for kind in SightingKind}
 
     def delete_before(self, cutoff: float) -> DeletedSightings:
-        """Delete every sighting whose best view is older than ``cutoff`` (with reads, vectors, alerts, media)."""
+        """Delete every sighting whose best view is older than ``cutoff`` (with reads, vectors, alerts, media),
+        but the held ones."""
         finite("cutoff", cutoff)
         return self._delete_where("best_time < ?", cutoff)
 
     def delete_from_file(self, path: str) -> DeletedSightings:
-        """Delete every sighting that came from archive file ``path`` (before it is re-indexed)."""
+        """Delete every sighting that came from archive file ``path`` (before it is re-indexed), but the held ones."""
         return self._delete_where("origin_file = ?", path)
 
     def _delete_where(self, condition: str, value: Any) -> DeletedSightings:
-        """Delete the sightings matching ``condition`` in chunks, one transaction each."""
-        all_ids, face_ids, files = [], [], 0
+        """Delete the sightings matching ``condition`` and not held (:mod:`skynet.store.holds`) in chunks, one
+        transaction each; the alerts on them go too (their ids are reported)."""
+        all_ids, face_ids, alert_ids, files = [], [], [], 0
         while True:
             with self.db.write("deleting sightings"):
                 rows = self.db.execute(
-                    f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} LIMIT ?",
+                    f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} "
+                    f"AND id NOT IN ({HELD}) LIMIT ?",
                     (value, _DELETE_CHUNK),
                 ).fetchall()
                 if rows:
                     ids_condition, arg = self.db.ids_in("id", [r[0] for r in rows])
+                    alerts_condition, alerts_arg = self.db.ids_in("sighting_id", [r[0] for r in rows])
+                    alert_ids += [
+                        r[0] for r in self.db.execute(f"SELECT id FROM alerts WHERE {alerts_condition}", (alerts_arg,))
+                    ]
                     self.db.execute(f"DELETE FROM sightings WHERE {ids_condition}", (arg,))
             if not rows:
                 break
             all_ids += [r[0] for r in rows]
             face_ids += [r[0] for r in rows if r[1] == "face"]
             files += self.media.remove(p for r in rows for p in r[2:] if p)
-        return DeletedSightings(np.array(all_ids, dtype=np.int64), np.array(face_ids, dtype=np.int64), files)
+        held = self.db.execute(f"SELECT id FROM sightings WHERE {condition} AND id IN ({HELD}) ORDER BY id", (value,))
+        return DeletedSightings(
+            np.array(all_ids, dtype=np.int64),
+            np.array(face_ids, dtype=np.int64),
+            files,
+            tuple(sorted(alert_ids)),
+            tuple(r[0] for r in held),
+        )
 
     # --- media files ---------------------------------------------------------------------------
 
@@ -315,4 +362,5 @@ def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sigh
         track_id=row[15],
         origin=Origin(row[16], row[17], row[18]),
         id=row[0],
+        position=None if row[_LATITUDE] is None or row[_LATITUDE + 1] is None else (row[_LATITUDE], row[_LATITUDE + 1]),
     )

@@ -12,9 +12,12 @@ from skynet.store.audit_witness import AuditWitness
 from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
+from skynet.store.holds import HoldRepository
+from skynet.store.identities import IdentityRepository
 from skynet.store.jobs import JobRepository
 from skynet.store.leases import LeaseRepository
 from skynet.store.media import MediaFiles, storage_error
+from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
 from skynet.store.sightings import SightingRepository
@@ -58,11 +61,14 @@ class Store:
         self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates)
         self.watchlists = WatchlistRepository(db, self.faces)
         self.alerts = AlertRepository(db)
+        self.holds = HoldRepository(db)
         self.audit = AuditRepository(db, AuditWitness(self.data_dir))
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
         self.leases = LeaseRepository(db)
+        self.observations = ObservationRepository(db)
+        self.identities = IdentityRepository(db)
 
     def _sweep(self) -> int:
         try:
@@ -70,6 +76,15 @@ class Store:
         except BlockingIOError:
             return 0
         return self.media.sweep_orphans(self.sightings.media_paths())
+
+    def alone(self) -> bool:
+        """Whether no other process (a running server, another command) has this data directory's store open
+        now; while this returns True, none can open it until this store is closed."""
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def integrity_problems(self) -> list[str]:
         """Problems found: the database's own checks, face sightings without a vector, missing media files."""

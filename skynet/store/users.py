@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from skynet.accounts.errors import UserExistsError
-from skynet.accounts.model import ApiToken, Role, User
+from skynet.accounts.model import ApiToken, Permission, Role, User
 from skynet.store.database import Database
 
-_USER = "SELECT name, role, created_at, password_hash, disabled, id FROM users"
+_USER = "SELECT name, role, created_at, password_hash, disabled, id, grants FROM users"
 _TOKEN = "SELECT token_hash, user_name, created_at, expires_at, label, id FROM api_tokens"
 
 
@@ -31,17 +32,24 @@ class UserRepository:
             raise UserExistsError(f"user {user.name!r} already exists")
         with self.db.write("adding a user"):
             user_id = self.db.insert_returning_id(
-                "INSERT INTO users (name, role, created_at, password_hash, disabled) VALUES (?, ?, ?, ?, ?)",
-                (user.name, Role(user.role).value, user.created_at, user.password_hash, bool(user.disabled)),
+                "INSERT INTO users (name, role, created_at, password_hash, disabled, grants) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    user.name,
+                    Role(user.role).value,
+                    user.created_at,
+                    user.password_hash,
+                    bool(user.disabled),
+                    _grants(user.grants),
+                ),
             )
         return replace(user, id=user_id)
 
     def update_user(self, user: User) -> bool:
-        """Store the role, password hash and disabled flag of user ``user.name``; ``False`` if there is none."""
+        """Store the role, password hash, disabled flag and grants of user ``user.name``; ``False`` if there is none."""
         with self.db.write("updating a user"):
             cursor = self.db.execute(
-                "UPDATE users SET role = ?, password_hash = ?, disabled = ? WHERE name = ?",
-                (Role(user.role).value, user.password_hash, bool(user.disabled), user.name),
+                "UPDATE users SET role = ?, password_hash = ?, disabled = ?, grants = ? WHERE name = ?",
+                (Role(user.role).value, user.password_hash, bool(user.disabled), _grants(user.grants), user.name),
             )
             return cursor.rowcount > 0
 
@@ -74,4 +82,10 @@ class UserRepository:
 
 
 def _user(row: tuple) -> User:
-    return User(row[0], Role(row[1]), row[2], row[3], bool(row[4]), row[5])
+    return User(
+        row[0], Role(row[1]), row[2], row[3], bool(row[4]), row[5], frozenset(map(Permission, json.loads(row[6])))
+    )
+
+
+def _grants(grants: frozenset[Permission]) -> str:
+    return json.dumps(sorted(p.value for p in grants))

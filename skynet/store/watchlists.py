@@ -35,7 +35,7 @@ class WatchlistRepository:
         with self.db.write("adding a watch-list entry"):
             entry_id = self.db.insert_returning_id(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
-                "min_similarity, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_similarity, recipients, cooldown_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     SightingKind(entry.kind).value,
                     entry.label,
@@ -46,6 +46,7 @@ class WatchlistRepository:
                     entry.plate_pattern,
                     entry.min_similarity,
                     json.dumps(recipients, ensure_ascii=False),
+                    entry.cooldown_s,
                 ),
             )
             if blobs:
@@ -87,12 +88,13 @@ class WatchlistRepository:
         return [bytes(r[0]) for r in rows]
 
     def all(self, model: str | None = None) -> list[WatchlistEntry]:
-        """Every entry; face entries carry their reference embeddings of ``model``, none when they have none
-        of that model."""
+        """Every entry not deleted; face entries carry their reference embeddings of ``model``, none when they
+        have none of that model."""
         rows = self.db.execute(
             "SELECT w.kind, w.label, w.reason, w.added_by, w.created_at, w.expires_at, w.plate_pattern, "
-            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients FROM watchlist_entries w "
-            "LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? ORDER BY w.id",
+            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients, w.cooldown_s "
+            "FROM watchlist_entries w LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? "
+            "WHERE w.deleted_at IS NULL ORDER BY w.id",
             (model or self.faces.searched_model(),),
         )
         return [
@@ -108,11 +110,20 @@ class WatchlistRepository:
                 r[9],
                 r[10],
                 tuple(json.loads(r[11])),
+                r[12],
             )
             for r in rows
         ]
 
-    def delete(self, entry_id: int) -> bool:
-        """Remove an entry (and its alerts); ``False`` if there was none with that id."""
+    def delete(self, entry_id: int, by: str, at: float) -> bool:
+        """Delete an entry: it matches no more and its photos and reference embeddings go, but its row stays
+        (marked deleted by ``by`` at ``at``), so its alerts, acknowledged or not, keep naming it. ``False`` if
+        there was no such entry."""
         with self.db.write("deleting a watch-list entry"):
-            return self.db.execute("DELETE FROM watchlist_entries WHERE id = ?", (entry_id,)).rowcount > 0
+            deleted = self.db.execute(
+                "UPDATE watchlist_entries SET deleted_at = ?, deleted_by = ? WHERE id = ? AND deleted_at IS NULL",
+                (at, by, entry_id),
+            ).rowcount
+            self.db.execute("DELETE FROM watchlist_photos WHERE entry_id = ?", (entry_id,))
+            self.db.execute("DELETE FROM watchlist_embeddings WHERE entry_id = ?", (entry_id,))
+        return deleted > 0

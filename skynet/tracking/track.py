@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -17,8 +19,10 @@ from skynet.records import (
     Sighting,
     SightingKind,
 )
+from skynet.tracking.face_gate import FaceGate
 from skynet.tracking.fusion import fuse_embeddings, vote_plate
 
+log = logging.getLogger(__name__)
 Embed = Callable[[np.ndarray, list[FaceDetection]], list[FaceDetection]]
 Read = Callable[[np.ndarray, list[PlateDetection]], list[PlateDetection]]
 FACE_CROP_MARGIN = 0.5  # kept around a face not yet embedded, for the aligner's context
@@ -65,17 +69,37 @@ class ReadOptions:
 
 
 class TrackAccumulator:
-    """Everything a sighting needs from one track (or one segment of a long track)."""
+    """Everything a sighting needs from one track (or one segment of a long track).
 
-    def __init__(self, kind: SightingKind, track_id: int, images: ImageOptions, max_faces: int = 3) -> None:
+    Faces: only usable views (see :class:`~skynet.tracking.face_gate.FaceGate`) can be the best
+    view or give the identity (the quality-weighted mean of the ``max_faces`` best), and the track
+    must pass the gate's track checks to become a sighting. Plates: a view of the whole plate is
+    always preferred to one cut by the image border, and the text is voted over the reads of whole
+    views when there are any.
+    """
+
+    def __init__(
+        self,
+        kind: SightingKind,
+        track_id: int,
+        images: ImageOptions,
+        max_faces: int = 3,
+        gate: FaceGate | None = None,
+        frames_before: int = 0,
+    ) -> None:
+        """``frames_before``: analysed frames the track was seen in before this segment."""
         self.kind = kind
         self.track_id = track_id
         self.images = images
         self.max_faces = max_faces
+        self.gate = gate or FaceGate()
         self.first_seen: float | None = None
         self.last_seen = 0.0
-        self.hits = 0
+        self.frames = frames_before  # analysed frames the track was seen in, earlier segments included
+        self.unusable: Counter[str] = Counter()  # face views not used, by reason
+        self._usable_scores: list[float] = []  # detector scores of the usable face views
         self._best: Observation | None = None
+        self._best_rank: tuple[bool, float] | None = None
         self._thumbnail: np.ndarray | None = None
         self._frame: np.ndarray | None = None  # the best view's frame, shrunk to the context image at the end
         self._faces: list[tuple[float, FaceDetection, np.ndarray | None]] = []
@@ -88,20 +112,30 @@ class TrackAccumulator:
         if self.first_seen is None:
             self.first_seen = observation.timestamp
         self.last_seen = observation.timestamp
-        self.hits += 1
+        self.frames += 1
         det = observation.detection
+        rank: tuple[bool, float] | None = (True, observation.quality)  # the best view has the highest rank
         if isinstance(det, FaceDetection):
-            self._faces.append((observation.quality, *_face_to_keep(det, image)))
-            self._faces.sort(key=lambda entry: -entry[0])
-            del self._faces[self.max_faces :]
-        if isinstance(det, PlateDetection) and det.read is not None:
-            self._read_area = max(self._read_area, det.box.area)
-            if det.read.text:
-                self._reads.append(det.read)
-                if _clear_of_border(det.box, image):
-                    self._whole_reads.append(det.read)
-        if self._best is None or observation.quality > self._best.quality:
-            self._best = observation
+            problem = self.gate.view_problem(det)
+            if problem is None:
+                self._usable_scores.append(det.score)
+                self._faces.append((observation.quality, *_face_to_keep(det, image)))
+                self._faces.sort(key=lambda entry: -entry[0])
+                del self._faces[self.max_faces :]
+            else:
+                self.unusable[problem] += 1
+                rank = None
+        else:
+            whole = _clear_of_border(det.box, image)
+            rank = (whole, observation.quality)
+            if det.read is not None:
+                self._read_area = max(self._read_area, det.box.area)
+                if det.read.text:
+                    self._reads.append(det.read)
+                    if whole:
+                        self._whole_reads.append(det.read)
+        if rank is not None and (self._best_rank is None or rank > self._best_rank):
+            self._best, self._best_rank = observation, rank
             self._thumbnail = crop(image, observation.box, self.images.thumbnail_margin)
             self._frame = image  # frames are never written to: keeping a reference is safe and free
 
@@ -116,11 +150,11 @@ class TrackAccumulator:
 
     def settled(self, options: ReadOptions) -> bool:
         """Whether an early sighting of this track would already say what it is: a face track
-        always; a plate track once its last two reads of the whole plate (clear of the image
-        border: a plate entering the view is read cut off) agree and one of them is at least
-        ``good_confidence``."""
+        once it passes the face gate's track checks; a plate track once its last two reads of the
+        whole plate (clear of the image border: a plate entering the view is read cut off) agree
+        and one of them is at least ``good_confidence``."""
         if self.kind is SightingKind.FACE:
-            return True
+            return self.face_problem() is None
         last = self._whole_reads[-2:]
         return (
             len(last) == 2
@@ -128,12 +162,27 @@ class TrackAccumulator:
             and max(r.confidence for r in last) >= options.good_confidence
         )
 
+    def face_problem(self) -> str | None:
+        """Why this face track is no sighting (see :meth:`FaceGate.track_problem`), or None."""
+        return self.gate.track_problem(self.frames, self._usable_scores)
+
     def sighting(
         self, camera_id: str, origin: Origin, embed: Embed | None = None
     ) -> tuple[Sighting, np.ndarray, np.ndarray] | None:
         """The track's sighting and images; ``None`` when it has nothing to search by
         (a face that cannot be embedded, a plate never read). Faces analysed without an
         embedding are embedded now with ``embed`` (only the track's best few)."""
+        problem = self.face_problem() if self.kind is SightingKind.FACE else None
+        if problem is not None:
+            log.debug(
+                "camera %s: face track %d is no sighting: %s (%d frames; views not used: %s)",
+                camera_id,
+                self.track_id,
+                problem,
+                self.frames,
+                dict(self.unusable),
+            )
+            return None
         best = self._best
         if best is None or self.first_seen is None or self._thumbnail is None or self._frame is None:
             return None
@@ -150,7 +199,7 @@ class TrackAccumulator:
         else:
             if not self._reads:
                 return None
-            plate = vote_plate(self._reads)
+            plate = vote_plate(self._whole_reads or self._reads)
         sighting = Sighting(
             camera_id=camera_id,
             kind=self.kind,

@@ -28,6 +28,7 @@ from skynet.records import (
     Sighting,
     SightingKind,
 )
+from skynet.tracking.face_gate import FaceGate
 from skynet.tracking.track import (
     Embed,
     ImageOptions,
@@ -63,7 +64,8 @@ class TrackerOptions:
     max_iou_distance: float = 0.8  # 1 - IoU (of the grown boxes) above which a detection cannot join a track
     match_reach: float = 1.0  # boxes are compared grown by this fraction of their size on every side
     speed_px: float = 100.0  # prior spread of speeds (pixels per analysed frame) of a new track
-    max_faces: int = 3  # best faces (by quality) whose embeddings are averaged
+    max_faces: int = 3  # best usable faces (by quality) whose embeddings are averaged
+    faces: FaceGate = field(default_factory=FaceGate)  # which faces become sightings
     images: ImageOptions = field(default_factory=ImageOptions)
     reads: ReadOptions = field(default_factory=ReadOptions)
 
@@ -121,9 +123,7 @@ class KindTracker:
                 continue  # not matched in this frame
             track = self._tracks.get(key)
             if track is None:
-                track = self._tracks[key] = TrackAccumulator(
-                    self.kind, key, self.options.images, self.options.max_faces
-                )
+                track = self._tracks[key] = self._accumulator(key)
             matched.append((track, observation))
         for track, observation in self._read_plates(matched, image):
             track.add(observation, image)
@@ -185,8 +185,12 @@ class KindTracker:
             if early or age >= self.options.segment_s:
                 done.append(track)
                 self._continued.add(key)
-                self._tracks[key] = TrackAccumulator(self.kind, key, self.options.images, self.options.max_faces)
+                self._tracks[key] = self._accumulator(key, frames_before=track.frames)
         return done
+
+    def _accumulator(self, key: int, frames_before: int = 0) -> TrackAccumulator:
+        options = self.options
+        return TrackAccumulator(self.kind, key, options.images, options.max_faces, options.faces, frames_before)
 
 
 class CameraTracker:

@@ -3,7 +3,9 @@
 Pure functions over records: no store, no I/O. A *stop* is a run of consecutive sightings at one
 camera, each starting less than ``merge_gap_s`` after the run's latest departure. A *transition*
 joins two consecutive stops that both have a camera position; stops at cameras without one are
-kept in the stop list, skipped on the map, and named in the trajectory's notes.
+kept in the stop list, skipped on the map, and named in the trajectory's notes. A stop is placed where its
+camera was when the sightings were made (``Sighting.position``), so moving a camera later moves no past
+stop; a camera moved in between starts a new stop.
 """
 
 from __future__ import annotations
@@ -129,7 +131,12 @@ def _group(ordered: Sequence[Sighting], merge_gap_s: float) -> list[list[Sightin
     groups: list[list[Sighting]] = []
     departure = 0.0
     for sighting in ordered:
-        if groups and groups[-1][0].camera_id == sighting.camera_id and sighting.first_seen - departure < merge_gap_s:
+        last = groups[-1][0] if groups else None
+        if (
+            last is not None
+            and (last.camera_id, last.position) == (sighting.camera_id, sighting.position)
+            and sighting.first_seen - departure < merge_gap_s
+        ):
             groups[-1].append(sighting)
             departure = max(departure, _leaves(sighting))
         else:
@@ -144,8 +151,9 @@ def _stop(index: int, group: Sequence[Sighting], camera: Camera | None) -> Stop:
     arrival = min(s.first_seen for s in group)
     departure = max(_leaves(s) for s in group)
     latitude = longitude = None
-    if camera is not None and valid_position(camera.latitude, camera.longitude):
-        latitude, longitude = camera.latitude, camera.longitude
+    position = position_of(group[0], camera)
+    if position is not None and valid_position(*position):
+        latitude, longitude = position
     return Stop(
         index=index,
         camera_id=group[0].camera_id,
@@ -161,6 +169,13 @@ def _stop(index: int, group: Sequence[Sighting], camera: Camera | None) -> Stop:
         best_quality=best.quality,
         thumbnail_path=best.thumbnail_path,
     )
+
+
+def position_of(sighting: Sighting, camera: Camera | None) -> tuple[float | None, float | None] | None:
+    """Where the sighting's camera was when it was seen; its position now for a sighting that has none."""
+    if sighting.position is not None:
+        return sighting.position
+    return (camera.latitude, camera.longitude) if camera is not None else None
 
 
 def _transitions(stops: Sequence[Stop], options: TrajectoryOptions) -> tuple[Transition, ...]:

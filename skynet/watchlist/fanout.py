@@ -56,6 +56,11 @@ class AlertFanout:
             except Exception:  # one channel failing must not cost the others the alert
                 log.exception("delivering alert %s on %s failed", alert.id, name)
 
+    def alert_updated(self, alert: Alert, entry: WatchlistEntry, sighting: Sighting) -> None:
+        """Show the live view an alert's better sighting of the same pass; the other channels were told once."""
+        if self.hub is not None:
+            self.hub.publish(alert_event(alert, entry, sighting, self.thumbnail_url(sighting)))
+
     def sightings(self, sightings: list[Sighting]) -> None:
         """Announce newly stored sightings on the live hub."""
         if self.hub is None:

@@ -1,4 +1,5 @@
-"""Matching stored sightings against the active watch-list entries, and recording the alerts."""
+"""Matching stored sightings against the active watch-list entries, and recording the alerts: one per
+pass of a track, a later pass within the entry's cooldown folded into the alert before it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ from skynet.store import Store
 from skynet.store.plate_search import normalise
 
 Notify = Callable[[Alert, WatchlistEntry, Sighting], None]
+
+PASS_GAP_S = 10.0
+"""Sightings of one camera's track this close (sighting time) belong to one pass: a track published early
+and at its end, or in segments, continues within the tracker's ``lost_after_s`` (2 s); a camera restarting
+its track numbers would need to reuse the number this soon."""
 
 
 def plate_matches(pattern: str, plate: PlateText) -> float | None:
@@ -47,7 +53,14 @@ class _FaceTable:
 
 class WatchlistMatcher:
     """A :class:`~skynet.index.writer.CatalogWriter` listener: matches each stored sighting, stores an
-    alert per matching entry and hands it to ``notify``.
+    alert per matching entry and pass and hands it to ``notify``.
+
+    One pass, one alert: a sighting of the same camera track as the entry's last alert there (the early
+    sighting of a track and its final one) is folded into that alert, as is any pass that starts within
+    the entry's cooldown (``cooldown_s``, default ``default_cooldown_s``) after the last alert's pass was
+    last seen there; the alert then keeps the better-scoring sighting and counts the sightings folded in.
+    ``on_update`` hears of a folded alert whose sighting changed (the live view shows the better one);
+    webhooks, MQTT, SMS and e-mail are told once, by ``notify``.
 
     Entries are read from the store and cached; :meth:`invalidate` (after a watch-list change) and
     a periodic refresh keep the cache current, and expiry is checked at every match. Face sightings
@@ -63,10 +76,14 @@ class WatchlistMatcher:
         refresh_s: float = 10.0,
         clock: Callable[[], float] = time.time,
         model: str | None = None,
+        default_cooldown_s: float = 0.0,
+        on_update: Notify | None = None,
     ) -> None:
         self.store = store
         self.model = model
         self.notify = notify
+        self.on_update = on_update
+        self.default_cooldown_s = default_cooldown_s
         self.default_min_similarity = default_min_similarity
         self.refresh_s = refresh_s
         self.clock = clock
@@ -93,7 +110,7 @@ class WatchlistMatcher:
             return self._faces, self._face_table, self._plates
 
     def __call__(self, sightings: list[Sighting]) -> list[Alert]:
-        """Match ``sightings`` (stored: ids set); returns the alerts created."""
+        """Match ``sightings`` (stored: ids set); returns the alerts created (not those folded into)."""
         faces, table, plates = self._entries()
         alerts = []
         now = self.clock()
@@ -101,7 +118,21 @@ class WatchlistMatcher:
             for entry, score in self._matches(sighting, faces, table, plates, now):
                 if sighting.id is None or entry.id is None:
                     raise ValueError("an alert needs a stored sighting and entry (with ids)")
-                alert = Alert(entry.id, sighting.id, sighting.camera_id, now, score)
+                earlier = self._alert_to_fold_into(entry.id, entry, sighting)
+                if earlier is not None and earlier.id is not None:
+                    folded = self.store.alerts.fold(earlier.id, sighting.id, score, sighting.last_seen, now)
+                    if folded is not None and folded.sighting_id != earlier.sighting_id and self.on_update:
+                        self.on_update(folded, entry, sighting)
+                    continue
+                alert = Alert(
+                    entry.id,
+                    sighting.id,
+                    sighting.camera_id,
+                    now,
+                    score,
+                    track_id=sighting.track_id,
+                    last_seen=sighting.last_seen,
+                )
                 alert_id = self.store.alerts.add(alert)
                 if alert_id is None:  # matched before (a retried write): alerted then
                     continue
@@ -109,6 +140,17 @@ class WatchlistMatcher:
                 alerts.append(stored)
                 self.notify(stored, entry, sighting)
         return alerts
+
+    def _alert_to_fold_into(self, entry_id: int, entry: WatchlistEntry, sighting: Sighting) -> Alert | None:
+        """Entry ``entry_id``'s last alert at the sighting's camera when the sighting continues its pass or
+        comes within the entry's cooldown after it; None when the sighting deserves an alert of its own."""
+        last = self.store.alerts.last_of(entry_id, sighting.camera_id)
+        if last is None or last.last_seen is None:
+            return None
+        gap = sighting.first_seen - last.last_seen
+        same_pass = last.track_id is not None and last.track_id == sighting.track_id and gap <= PASS_GAP_S
+        cooldown = self.default_cooldown_s if entry.cooldown_s is None else entry.cooldown_s
+        return last if same_pass or (cooldown > 0 and gap < cooldown) else None
 
     def _matches(self, sighting: Sighting, faces, table, plates, now: float) -> list[tuple[WatchlistEntry, float]]:
         if sighting.kind == SightingKind.FACE and table is not None and sighting.embedding is not None:

@@ -85,20 +85,35 @@ def _probe(start_service, server: RtspServer, dead: str) -> None:
         for n, (camera_id, url) in enumerate(cameras.items()):
             if n % 2:  # every other one: created harmless, then given its URL by PATCH
                 created = operator.post(
-                    "/api/cameras", json={"id": camera_id, "name": camera_id, "source_url": f"rtsp://{dead}/x"}
+                    "/api/cameras",
+                    json={
+                        "id": camera_id,
+                        "name": camera_id,
+                        "source_url": f"rtsp://{dead}/x",
+                        "reason": "camera work 1",
+                    },
                 )
                 assert created.status_code == 201, created.text
-                changed = operator.patch(f"/api/cameras/{camera_id}", json={"source_url": url})
+                changed = operator.patch(
+                    f"/api/cameras/{camera_id}", json={"source_url": url, "reason": "camera work 1"}
+                )
             else:
-                changed = admin.post("/api/cameras", json={"id": camera_id, "name": camera_id, "source_url": url})
+                changed = admin.post(
+                    "/api/cameras",
+                    json={"id": camera_id, "name": camera_id, "source_url": url, "reason": "camera work 1"},
+                )
             assert changed.status_code in (200, 201), changed.text
             assert changed.json()["has_credentials"] is True and dead in changed.json()["source"]
             answers.append(changed.text)
-        street = operator.post("/api/cameras", json={"id": "street", "name": "Street", "source_url": street_url})
+        street = operator.post(
+            "/api/cameras", json={"id": "street", "name": "Street", "source_url": street_url, "reason": "camera work 1"}
+        )
         assert street.status_code == 201, street.text
         answers.append(street.text)
         unencoded = f"rtsp://admin:Sl/ash?Q#H-16@{dead}/live"
-        refused = operator.post("/api/cameras", json={"id": "unencoded", "name": "x", "source_url": unencoded})
+        refused = operator.post(
+            "/api/cameras", json={"id": "unencoded", "name": "x", "source_url": unencoded, "reason": "camera work 1"}
+        )
         assert refused.status_code == 422 and "percent-encode" in refused.json()["detail"], refused.text
         answers.append(refused.text)
         secrets.append("Sl/ash?Q#H-16")

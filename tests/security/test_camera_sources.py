@@ -147,7 +147,9 @@ def test_sources_outside_the_allow_list_are_refused_over_http_and_never_opened(s
     with CountingListener() as listener, service.client("operator") as operator:
         port = listener.port
         refused = {
-            url: operator.post("/api/cameras", json={"id": f"probe-{n}", "name": "probe", "source_url": url})
+            url: operator.post(
+                "/api/cameras", json={"id": f"probe-{n}", "name": "probe", "source_url": url, "reason": "camera work 1"}
+            )
             for n, url in enumerate(
                 (
                     f"rtsp://127.0.0.1:{port}/live",
@@ -168,12 +170,15 @@ def test_sources_outside_the_allow_list_are_refused_over_http_and_never_opened(s
             assert answer.status_code == 422 and "SKYNET_CAMERA_" in answer.json()["detail"], (url, answer.text)
         file_answers = {refused[f].json()["detail"].split(": ", 1)[1] for f in ("/etc/shadow", "/no/such/file.mp4")}
         assert len(file_answers) == 1  # whether the file exists or not
-        moved = operator.patch("/api/cameras/demo", json={"source_url": f"rtsp://127.0.0.1:{port}/live"})
+        moved = operator.patch(
+            "/api/cameras/demo", json={"source_url": f"rtsp://127.0.0.1:{port}/live", "reason": "camera work 1"}
+        )
         assert moved.status_code == 422, moved.text
         listed = {c["id"]: c for c in operator.get("/api/cameras").json()}
         assert list(listed) == ["demo"] and listed["demo"]["source"].endswith("street.avi")
         assert operator.post(
-            "/api/cameras", json={"id": "lan", "name": "LAN", "source_url": "rtsp://10.9.9.9/x"}
+            "/api/cameras",
+            json={"id": "lan", "name": "LAN", "source_url": "rtsp://10.9.9.9/x", "reason": "camera work 1"},
         ).is_success
         time.sleep(3)
         assert listener.connections == 0
@@ -189,7 +194,9 @@ def test_camera_errors_tell_operators_nothing_about_what_answered(start_service)
             "answering": f"http://127.0.0.1:{answering.port}/video.mjpg",
         }
         for camera_id, url in sources.items():
-            assert admin.post("/api/cameras", json={"id": camera_id, "name": camera_id, "source_url": url}).is_success
+            assert admin.post(
+                "/api/cameras", json={"id": camera_id, "name": camera_id, "source_url": url, "reason": "camera work 1"}
+            ).is_success
 
         def diagnoses() -> dict[str, str] | None:
             found = {c: admin.get(f"/api/cameras/{c}/status").json().get("last_error") for c in sources}

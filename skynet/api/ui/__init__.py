@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
-from skynet.accounts.model import PERMISSIONS, User
+from skynet.accounts.model import User
 from skynet.api.deps import current_user
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -60,8 +60,6 @@ def mount_ui(app: FastAPI) -> None:
     @app.get("/ui/session", response_model=SessionOut, tags=["ui"])
     def session(user: Annotated[User, Depends(current_user)]) -> SessionOut:
         """The current user's name, role and permissions (the web UI shows the pages these allow)."""
-        return SessionOut(
-            user=user.name, role=user.role.value, permissions=sorted(p.value for p in PERMISSIONS[user.role])
-        )
+        return SessionOut(user=user.name, role=user.role.value, permissions=sorted(p.value for p in user.permissions))
 
     app.mount("/ui", UiFiles(directory=STATIC_DIR, html=True), name="ui")

@@ -2,7 +2,7 @@
 // flashing badge wherever the user is), acknowledging, and the feed shown on the live wall.
 
 import { request, showImage } from "./api.js";
-import { fill, formatTime, h, notify, showError } from "./dom.js";
+import { askReason, fill, formatTime, h, notify, showError } from "./dom.js";
 import { beep, live } from "./live.js";
 import { openContext } from "./sighting.js";
 
@@ -11,9 +11,10 @@ const LOADED = 50;
 class AlertBook extends EventTarget {
   constructor() {
     super();
-    // newest first: AlertOut fields plus label (the entry's), plate (when known) and fresh (arrived live)
+    // newest first: AlertOut fields plus label and kind (the entry's), plate (when known) and fresh (arrived live)
     this.alerts = [];
     this.labels = new Map(); // watch-list entry id -> label
+    this.kinds = new Map(); // watch-list entry id -> "face" or "plate"
     live.addEventListener("alert", (event) => this.received(event.detail));
   }
 
@@ -24,8 +25,9 @@ class AlertBook extends EventTarget {
       request("GET", "/api/watchlist", { params: { state: "all" } }),
     ]);
     this.labels = new Map(entries.map((e) => [e.id, e.label]));
+    this.kinds = new Map(entries.map((e) => [e.id, e.kind]));
     this.alerts = alerts.map((a) => ({ ...a, label: this.labels.get(a.entry_id) ?? `entry ${a.entry_id}`,
-      fresh: false }));
+      kind: this.kinds.get(a.entry_id), fresh: false }));
     this.changed();
   }
 
@@ -36,14 +38,23 @@ class AlertBook extends EventTarget {
 
   received(event) {
     const d = event.data;
-    if (this.alerts.some((a) => a.id === d.alert_id)) return;
+    const better = { sighting_id: d.sighting.id, score: d.score, plate: d.sighting.plate?.text,
+      thumbnail_url: d.sighting.thumbnail_url, sightings: d.sightings };
+    if (this.alerts.some((a) => a.id === d.alert_id)) {
+      // the same pass seen better (updated): the alert shows its better sighting, without a second alarm
+      if (d.updated) {
+        this.alerts = this.alerts.map((a) => (a.id === d.alert_id ? { ...a, ...better } : a));
+        this.changed();
+      }
+      return;
+    }
     const alert = {
-      id: d.alert_id, entry_id: d.entry.id, sighting_id: d.sighting.id, camera_id: d.camera_id,
-      created_at: event.at, score: d.score, label: d.entry.label, plate: d.sighting.plate?.text,
-      thumbnail_url: d.sighting.thumbnail_url, acknowledged_by: null, acknowledged_at: null, fresh: true,
+      id: d.alert_id, entry_id: d.entry.id, camera_id: d.camera_id, created_at: event.at, label: d.entry.label,
+      kind: d.entry.kind, acknowledged_by: null, acknowledged_at: null, fresh: !d.updated, ...better,
     };
     this.alerts = [alert, ...this.alerts].slice(0, LOADED * 2);
     this.changed();
+    if (d.updated) return; // raised while this page was away: listed, not rung again
     beep();
     notify(`Alert: ${alert.label} at camera ${alert.camera_id}`, "alert");
   }
@@ -53,10 +64,17 @@ class AlertBook extends EventTarget {
     return this.alerts.filter((a) => !a.acknowledged_by).length;
   }
 
-  async acknowledge(id) {
-    const done = await request("POST", `/api/alerts/${id}/ack`);
+  async acknowledge(id, reason) {
+    const done = await request("POST", `/api/alerts/${id}/ack`, { body: { reason } });
     this.alerts = this.alerts.map((a) => (a.id === id ? { ...a, ...done, fresh: false } : a));
     this.changed();
+  }
+
+  /** Acknowledges every open alert (audited with `reason`); reloads the list. Resolves to how many. */
+  async acknowledgeAll(reason) {
+    const done = await request("POST", "/api/alerts/ack", { body: { reason } });
+    await this.load();
+    return done.acknowledged;
   }
 
   changed() {
@@ -66,6 +84,28 @@ class AlertBook extends EventTarget {
 
 /** The page's alerts. */
 export const alerts = new AlertBook();
+
+/** A button that acknowledges every open alert after asking for the reason (audited). */
+export function acknowledgeAllButton(signal) {
+  const button = h("button", {
+    class: "small secondary", name: "acknowledge-all", onclick: async () => {
+      const reason = await askReason("Acknowledge all open alerts");
+      if (!reason) return;
+      button.disabled = true;
+      try {
+        notify(`${await alerts.acknowledgeAll(reason)} alert(s) acknowledged`);
+      } catch (error) {
+        showError(error, "acknowledging the alerts");
+      } finally {
+        button.disabled = !alerts.open;
+      }
+    },
+  }, "Acknowledge all");
+  const update = () => { button.disabled = !alerts.open; };
+  alerts.addEventListener("change", update, { signal });
+  update();
+  return button;
+}
 
 /** Renders the alert feed into `container`, kept up to date until `signal` aborts. */
 export function alertFeed(container, signal) {
@@ -81,9 +121,11 @@ function alertItem(alert) {
   if (alert.thumbnail_url) showImage(thumb, alert.thumbnail_url);
   thumb.addEventListener("click", () => openContext(alert.sighting_id, `Alert: ${alert.label}`));
   const ack = h("button", {
-    class: "small", onclick: () => {
+    class: "small", onclick: async () => {
+      const reason = await askReason(`Acknowledge alert #${alert.id} (its sighting is kept as evidence)`);
+      if (!reason) return;
       ack.disabled = true;
-      alerts.acknowledge(alert.id).catch((error) => {
+      alerts.acknowledge(alert.id, reason).catch((error) => {
         ack.disabled = false;
         showError(error, "acknowledging the alert");
       });
@@ -94,10 +136,16 @@ function alertItem(alert) {
   thumb,
   h("div", { class: "alert-text" },
     h("strong", {}, alert.label),
-    h("span", {}, [`camera ${alert.camera_id}`, alert.plate, `score ${alert.score.toFixed(2)}`].filter(Boolean)
-      .join(" · ")),
+    h("span", {}, [`camera ${alert.camera_id}`, alert.plate, scoreText(alert),
+      alert.sightings > 1 ? `${alert.sightings} sightings` : null].filter(Boolean).join(" · ")),
     h("time", {}, formatTime(alert.created_at)),
     alert.acknowledged_by
       ? h("span", { class: "muted" }, `acknowledged by ${alert.acknowledged_by}`)
       : ack));
+}
+
+/** What an alert's score means: a plate read's confidence (calibrated: 0.98 is right 98 times in 100), or a
+ * face's similarity to the entry. */
+function scoreText(alert) {
+  return alert.kind === "plate" ? `read confidence ${alert.score.toFixed(2)}` : `similarity ${alert.score.toFixed(2)}`;
 }

@@ -3,7 +3,7 @@
 // and rtsps:// cameras have their certificate verified, against a CA file on the server if one is set.
 
 import { may, request } from "./api.js";
-import { busy, field, fill, h, notify, showError } from "./dom.js";
+import { askReason, busy, field, fill, h, notify, showError } from "./dom.js";
 import { badge } from "./wall.js";
 
 export function render(container, signal) {
@@ -25,10 +25,11 @@ export function render(container, signal) {
 
 function camerasTable(cameras, statuses, form, reload) {
   if (!cameras.length) return h("p", { class: "muted" }, "No cameras.");
-  const remove = (camera, button) => {
-    if (!confirm(`Remove camera “${camera.name}”? Its worker stops.`)) return;
+  const remove = async (camera, button) => {
+    const reason = await askReason(`Remove camera “${camera.name}”? Its worker stops.`);
+    if (!reason) return;
     busy(button, async () => {
-      await request("DELETE", `/api/cameras/${encodeURIComponent(camera.id)}`);
+      await request("DELETE", `/api/cameras/${encodeURIComponent(camera.id)}`, { params: { reason } });
       notify(`removed camera ${camera.id}`);
       reload();
     });
@@ -65,6 +66,7 @@ function cameraForm(reload, signal) {
   const tags = h("input", { name: "tags", placeholder: "gate, north" });
   const caFile = h("input", { name: "tls_ca_file", maxLength: 4096, placeholder: "/etc/skynet/cameras-ca.pem" });
   const verify = h("input", { type: "checkbox", name: "tls_verify", checked: true });
+  const reason = h("input", { name: "reason", required: true, minLength: 3, maxLength: 500 });
   const title = h("h4", {}, "Add a camera");
   const button = h("button", { type: "submit" }, "Add camera");
   const cancel = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => reset() }, "Cancel");
@@ -76,6 +78,7 @@ function cameraForm(reload, signal) {
     h("div", { class: "row" },
       field("TLS CA file (https/rtsps)", caFile, "PEM file on the server: the camera's certificate or its CA's"),
       h("label", { class: "check" }, verify, "verify the camera's TLS certificate (off: trust any; audited)")),
+    field("Reason or case number", reason, "required; kept in the audit log with the change"),
     h("div", { class: "row" }, button, cancel), errors);
   const reset = () => {
     editing = null;
@@ -92,7 +95,7 @@ function cameraForm(reload, signal) {
     busy(button, async () => {
       const body = { name: name.value.trim(), latitude: number(latitude), longitude: number(longitude),
         tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
-        tls_verify: verify.checked, tls_ca_file: caFile.value.trim() || null };
+        tls_verify: verify.checked, tls_ca_file: caFile.value.trim() || null, reason: reason.value.trim() };
       if (source.value.trim()) body.source_url = source.value.trim();
       if (editing) {
         await request("PATCH", `/api/cameras/${encodeURIComponent(editing)}`, { body, signal });

@@ -15,11 +15,14 @@ export function render(container, signal, params) {
   const drop = photoDrop();
   const topK = h("input", { type: "number", name: "top_k", min: 1, max: 1000, value: "20" });
   const minSimilarity = h("input", { type: "number", name: "min_similarity", min: -1, max: 1, step: 0.01,
-    placeholder: "any" });
+    placeholder: "calibrated" });
+  const weaker = h("input", { type: "checkbox", name: "include_weaker" });
   const faceButton = h("button", { type: "submit" }, "Search face");
   const faceForm = h("form", { class: "card stack", name: "face-search" },
     h("h3", {}, "Face"), drop.element,
-    h("div", { class: "row" }, field("Results", topK), field("Min. similarity", minSimilarity)), faceButton);
+    h("div", { class: "row" }, field("Results", topK), field("Min. similarity", minSimilarity)),
+    h("label", { class: "check" }, weaker, " also show weaker results (below the calibrated threshold, marked)"),
+    faceButton);
 
   const plate = h("input", { name: "plate", required: true, maxLength: 20, placeholder: "桂B12345, 桂B*45, *123?" });
   const mode = h("select", { name: "mode" }, ["fuzzy", "exact", "wildcard"].map((m) => h("option", { value: m }, m)));
@@ -33,14 +36,18 @@ export function render(container, signal, params) {
     form.append("reason", filters.values().reason);
     form.append("top_k", topK.value || "20");
     if (minSimilarity.value) form.append("min_similarity", minSimilarity.value);
+    if (weaker.checked) form.append("include_weaker", "true");
     if (sightingId) form.append("sighting_id", sightingId);
     else if (drop.file()) form.append("image", drop.file());
     else throw new Error("choose or drop a face photo first");
     const answer = await request("POST", "/api/search/face", { body: form, signal });
     const what = sightingId ? `face of sighting #${sightingId}`
       : `face in ${drop.file().name}${answer.faces_in_image > 1 ? ` (largest of ${answer.faces_in_image} faces)` : ""}`;
-    show(results, `${answer.results.length} sighting(s) of the ${what}`,
-      answer.results.map((r) => sightingTile(r.sighting, `similarity ${r.similarity.toFixed(2)}`)));
+    const strong = answer.results.filter((r) => !r.below_threshold).length;
+    const weak = answer.results.length - strong;
+    show(results, `${strong} sighting(s) of the ${what} at or above the calibrated threshold `
+      + `(${answer.threshold.toFixed(3)})${weak ? `; ${weak} weaker, marked “below threshold”` : ""}`,
+    answer.results.map((r) => faceTile(r)));
   }, errors);
 
   faceForm.addEventListener("submit", (event) => {
@@ -55,8 +62,8 @@ export function render(container, signal, params) {
       const answer = await request("GET", "/api/search/plate", { signal,
         params: { q: plate.value.trim(), mode: mode.value, reason, since, until, cameras, limit: 200 } });
       show(results, `${answer.results.length} sighting(s) for ${mode.value} “${plate.value.trim()}”`,
-        answer.results.map((r) => sightingTile(r.sighting,
-          r.distance ? `read ${r.matched_read} (distance ${r.distance.toFixed(2)})` : `read ${r.matched_read}`)));
+        answer.results.map((r) => sightingTile(r.sighting, `${r.match} · read ${r.matched_read}`
+          + (r.distance ? ` (edit distance ${r.distance.toFixed(2)})` : ""))));
     }, errors);
   });
 
@@ -68,6 +75,17 @@ export function render(container, signal, params) {
   if (params.get("sighting")) {
     filtersValid(filters) && searchFace(params.get("sighting"));
   }
+}
+
+/** A face result's tile: its band (match / possible / unlikely) and similarity; one under the calibrated
+ * threshold says so and is shown dimmed. */
+function faceTile(result) {
+  const score = `${result.below_threshold ? "below threshold · " : ""}${result.band} · similarity `
+    + result.similarity.toFixed(2);
+  const tile = sightingTile(result.sighting, score);
+  tile.dataset.band = result.band;
+  if (result.below_threshold) tile.classList.add("below-threshold");
+  return tile;
 }
 
 /** Whether the filters are filled in correctly (the browser shows what is missing). */

@@ -24,25 +24,27 @@ export function render(container, signal) {
 
 function startForm(signal, started) {
   const paths = h("textarea", { name: "paths", required: true, rows: 3,
-    placeholder: "/archive/gate-1/\n/archive/clip.mp4" });
+    placeholder: "files or folders inside the archive roots" });
   const camera = h("select", { name: "camera", required: true });
   request("GET", "/api/cameras", { signal }).then((cameras) => camera.replaceChildren(
     ...cameras.map((c) => h("option", { value: c.id }, `${c.name} (${c.id})`))), (error) => showError(error, "cameras"));
   const start = h("input", { type: "datetime-local", name: "start", step: 1 });
   const force = h("input", { type: "checkbox", name: "force" });
+  const reason = h("input", { name: "reason", required: true, minLength: 3, maxLength: 500 });
   const button = h("button", { type: "submit" }, "Start re-index");
   const errors = h("div", { class: "form-errors" });
   const form = h("form", { class: "card stack", name: "reindex" }, h("h4", {}, "Re-index archive files"),
     field("Files or folders on the server, one per line", paths),
     h("div", { class: "row" }, field("As camera", camera),
       field("Start time of the first frame", start, "empty: from the file's metadata or name"),
-      h("label", { class: "check" }, force, "redo files done before")),
+      h("label", { class: "check" }, force, "redo files done before (admins: deletes their sightings but held evidence)")),
+    field("Reason or case number", reason, "required; kept in the audit log"),
     button, errors);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     busy(button, async () => {
       const body = { paths: paths.value.split("\n").map((p) => p.trim()).filter(Boolean), camera: camera.value,
-        start: inputTime(start), force: force.checked };
+        start: inputTime(start), force: force.checked, reason: reason.value.trim() };
       await request("POST", "/api/jobs/reindex", { body, signal });
       started();
     }, errors);

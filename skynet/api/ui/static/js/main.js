@@ -5,6 +5,7 @@ import { may, resume, session, setUnauthorizedHandler, signIn, signOut } from ".
 import { alerts } from "./alerts.js";
 import { busy, field, fill, h, showError } from "./dom.js";
 import { live, setSound, soundEnabled, unlockAudio } from "./live.js";
+import * as analyses from "./analyses.js";
 import * as investigate from "./investigate.js";
 import * as manage from "./manage.js";
 import * as trajectory from "./trajectory.js";
@@ -15,6 +16,7 @@ const PAGES = {
   wall: ["Live wall", wall, () => may("view_cameras")],
   investigate: ["Investigate", investigate, () => may("search")],
   trajectory: ["Trajectory", trajectory, () => may("search")],
+  analyses: ["Analyses", analyses, () => analyses.allowed().length > 0],
   manage: ["Manage", manage, () => manage.sections().length > 0],
 };
 

@@ -5,6 +5,13 @@ import { request, session } from "./api.js";
 import { askReason, busy, field, fill, formatTime, h, notify, openDialog, showError } from "./dom.js";
 
 const ROLES = ["admin", "investigator", "operator"];
+/** The analyses an admin grants one user at a time (admins have them all). */
+const GRANTS = {
+  analyze_cloned_plates: "cloned plates",
+  analyze_companions: "companions",
+  analyze_intersections: "intersections",
+  analyze_patterns: "first seen / night",
+};
 
 export function render(container, signal) {
   const table = h("div", { class: "table-box" });
@@ -23,7 +30,7 @@ async function audited(title, control, change, reload) {
 
 function usersTable(users, reload) {
   return h("table", { class: "data" },
-    h("thead", {}, h("tr", {}, ["User", "Role", "State", "Sign-in", "Tokens", "Created", ""].map((t) => h("th", {}, t)))),
+    h("thead", {}, h("tr", {}, ["User", "Role", "Analyses", "State", "Sign-in", "Tokens", "Created", ""].map((t) => h("th", {}, t)))),
     h("tbody", {}, users.map((user) => {
       const path = `/api/users/${encodeURIComponent(user.name)}`;
       const self = user.name === session().user;
@@ -38,9 +45,22 @@ function usersTable(users, reload) {
       const remove = h("button", { class: "small danger", disabled: self, onclick: () => audited(
         `Delete ${user.name}`, remove, (reason) => request("DELETE", path, { params: { reason } }), reload) },
       "Delete");
+      const grants = Object.entries(GRANTS).map(([permission, label]) => {
+        const box = h("input", { type: "checkbox", name: permission, checked: user.grants.includes(permission),
+          disabled: user.role === "admin" });
+        box.addEventListener("change", () => {
+          const chosen = new Set(user.grants);
+          if (box.checked) chosen.add(permission);
+          else chosen.delete(permission);
+          audited(`${box.checked ? "Grant" : "Withdraw"} ${label} ${box.checked ? "to" : "from"} ${user.name}`, box,
+            (reason) => request("PATCH", path, { body: { grants: [...chosen], reason } }), reload);
+        });
+        return h("label", { class: "check" }, box, label);
+      });
       return h("tr", { dataset: { user: user.name } },
         h("td", {}, h("strong", {}, user.name)),
         h("td", {}, role),
+        h("td", { class: "checks" }, user.role === "admin" ? "all" : grants),
         h("td", {}, h("span", { class: `badge ${user.disabled ? "bad" : "ok"}` }, user.disabled ? "disabled" : "active")),
         h("td", {}, user.has_password ? "password or token" : "token only"),
         h("td", {}, user.tokens.length ? user.tokens.map((t) => h("div", {},

@@ -4,7 +4,7 @@
 // MAX_STREAMS cameras stream at once; the others show a snapshot refreshed every few seconds.
 
 import { fetchImage, may, request, session } from "./api.js";
-import { alertFeed } from "./alerts.js";
+import { acknowledgeAllButton, alertFeed } from "./alerts.js";
 import { fill, formatTime, h } from "./dom.js";
 import { live } from "./live.js";
 import { playMjpeg } from "./mjpeg.js";
@@ -34,7 +34,10 @@ export async function render(container, signal) {
   const feed = h("ol", { class: "alert-feed" });
   fill(container, h("div", { class: "wall" },
     h("section", { class: "cameras" }, h("h2", {}, "Cameras"), grid),
-    may("handle_alerts") ? h("section", { class: "feed" }, h("h2", {}, "Alerts"), feed) : null));
+    may("handle_alerts")
+      ? h("section", { class: "feed" }, h("div", { class: "row" }, h("h2", {}, "Alerts"), acknowledgeAllButton(signal)),
+        feed)
+      : null));
   if (may("handle_alerts")) alertFeed(feed, signal);
 
   const cameras = await request("GET", "/api/cameras", { signal });
