@@ -18,14 +18,8 @@ class AlertRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, alert: Alert) -> int | None:
-        """Store ``alert``; returns its id, or None when its entry has an alert for its sighting already (a
-        sighting matched again: each (entry, sighting) alerts once)."""
+    def add(self, alert: Alert) -> int:
         with self.db.write("adding an alert"):
-            if self.db.execute(
-                "SELECT 1 FROM alerts WHERE entry_id = ? AND sighting_id = ?", (alert.entry_id, alert.sighting_id)
-            ).fetchone():
-                return None
             return self.db.insert_returning_id(
                 f"INSERT INTO alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -42,6 +36,11 @@ class AlertRepository:
                     alert.sightings,
                 ),
             )
+
+    def exists(self, entry_id: int, sighting_id: int) -> bool:
+        """Whether entry ``entry_id`` has an alert on sighting ``sighting_id`` (a sighting matched before)."""
+        row = self.db.execute("SELECT 1 FROM alerts WHERE entry_id = ? AND sighting_id = ?", (entry_id, sighting_id))
+        return row.fetchone() is not None
 
     def after(self, alert_id: int, limit: int = 1000) -> list[Alert]:
         """The alerts with ids above ``alert_id``, oldest first (an API node following new alerts)."""

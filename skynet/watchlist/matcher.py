@@ -118,6 +118,8 @@ class WatchlistMatcher:
             for entry, score in self._matches(sighting, faces, table, plates, now):
                 if sighting.id is None or entry.id is None:
                     raise ValueError("an alert needs a stored sighting and entry (with ids)")
+                if self.store.alerts.exists(entry.id, sighting.id):
+                    continue  # matched before (its write was retried): alerted then
                 earlier = self._alert_to_fold_into(entry.id, entry, sighting)
                 if earlier is not None and earlier.id is not None:
                     folded = self.store.alerts.fold(earlier.id, sighting.id, score, sighting.last_seen, now)
@@ -133,10 +135,7 @@ class WatchlistMatcher:
                     track_id=sighting.track_id,
                     last_seen=sighting.last_seen,
                 )
-                alert_id = self.store.alerts.add(alert)
-                if alert_id is None:  # matched before (a retried write): alerted then
-                    continue
-                stored = replace(alert, id=alert_id)
+                stored = replace(alert, id=self.store.alerts.add(alert))
                 alerts.append(stored)
                 self.notify(stored, entry, sighting)
         return alerts
