@@ -1,7 +1,7 @@
 """Alert latency: from a sighting committed in the store to the alert arriving on ``/api/live``, and from
 a plate read to its SMS at the SMS centre.
 
-    python benchmarks/bench_alerts.py [--n 300] [--rate 20] [--no-sms] [--json PATH]
+    python benchmarks/bench_alerts.py [--n 300] [--rate 20] [--no-sms] [--source checkpoint] [--json PATH]
 
 The real path of ``skynet serve`` (an API node built by the composition root): plate sightings go
 through the batching store writer (SQLite in a temporary directory), the watch-list matcher (one
@@ -17,6 +17,10 @@ each SMS runs from the moment its plate read was handed to the store writer (bef
 matched) to the moment fakesmsc printed its last part. The target: 2 s at the 99th percentile. It is split
 into the time to queue it (store, match, render: the outbox row's creation), to Kannel's 202 answer (the row's
 ``delivered_at``) and from that answer to fakesmsc (below zero when the SMSC had it before the answer was recorded).
+
+``--source checkpoint``: the plate reads come from a road checkpoint instead, pushed one by one over HTTP
+(``POST /api/feeds/checkpoint-reads`` as a ``feed`` account); both latencies then run from the moment the read
+was sent (the live alert's too: a pushed read is stored, matched and answered in one request).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import uvicorn
 import websockets
@@ -75,6 +80,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300, help="sightings (each raises one alert)")
     parser.add_argument("--rate", type=float, default=20.0, help="sightings published per second")
     parser.add_argument("--no-sms", dest="sms", action="store_false", help="leave out the SMS path (no Kannel)")
+    parser.add_argument("--source", choices=["video", "checkpoint"], default="video", help="where the reads come from")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.sms and (missing := kannel_unavailable()):
@@ -105,6 +111,8 @@ def main() -> None:
         )
         user = store.users.add_user(User("bench", Role.ADMIN, time.time()))
         token, _ = issue_token(store.users, user, time.time(), ttl_s=3600)
+        gate_user = store.users.add_user(User("checkpoint", Role.FEED, time.time()))
+        feed_token, _ = issue_token(store.users, gate_user, time.time(), ttl_s=3600)
         writer, catalog = system.writer, system.catalog
         committed: dict[int, float] = {}
         store_batch = catalog.add_sightings
@@ -132,16 +140,23 @@ def main() -> None:
         ready.wait(10)
         image = np.zeros((32, 32, 3), np.uint8)
         read_at: dict[str, float] = {}
+        feed = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {feed_token}"})
         for i in range(args.n):
             now = time.time()
             plate = PlateText(f"桂B{i:05d}", (0.95,) * 7)
             read_at[plate.text] = now
-            writer.publish(
-                Sighting("gate", SightingKind.PLATE, now - 2, now, now - 1, Box(0, 0, 90, 30), 0.9, plate=plate),
-                image,
-                image,
-            )
+            if args.source == "checkpoint":
+                record = {"plate": plate.text, "checkpoint": "gate", "time": now, "direction": "north"}
+                answer = feed.post("/api/feeds/checkpoint-reads", json={"records": [record]}).json()
+                committed[answer["records"][0]["sighting_id"]] = now  # from the read's sending
+            else:
+                writer.publish(
+                    Sighting("gate", SightingKind.PLATE, now - 2, now, now - 1, Box(0, 0, 90, 30), 0.9, plate=plate),
+                    image,
+                    image,
+                )
             time.sleep(1.0 / args.rate)
+        feed.close()
         client.join(60)
         deadline = time.time() + 60
         while args.sms and len(kannel.messages(RECIPIENT)) < args.n and time.time() < deadline:
@@ -153,8 +168,8 @@ def main() -> None:
         log = store.outbox.for_channel(Channel.SMS).deliveries()  # when each SMS was queued and taken by Kannel
         stages = {_PLATE.search(d.body.decode())[0]: (d.created_at, d.delivered_at) for d in log if d.delivered_at}
     latencies = np.array([received[i] - committed[i] for i in received if i in committed]) * 1000.0
-    result = {"sightings": args.n, **_percentiles("alerts", latencies, args.n)}
-    rows = [("live alert (from commit)", "alerts")]
+    result = {"sightings": args.n, "source": args.source, **_percentiles("alerts", latencies, args.n)}
+    rows = [("live alert (from read)" if args.source == "checkpoint" else "live alert (from commit)", "alerts")]
     if args.sms:
         sms_ms = np.array([sms[text] - read_at[text] for text in sms]) * 1000.0
         result |= _percentiles("sms", sms_ms, args.n) | {"sms_target_p99_ms": SMS_TARGET_P99_MS, "sms_sample": sample}

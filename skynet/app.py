@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -57,10 +58,14 @@ from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
 from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
+from skynet.services.browse import BrowseService
 from skynet.services.cameras import CameraService, publish_statuses
 from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer, SimilarityBands
+from skynet.services.feed_jobs import FeedImportJobs
+from skynet.services.feeds import FeedService
 from skynet.services.identities import IdentityService
+from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobRunner, JobService
 from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedJobs
@@ -74,6 +79,8 @@ from skynet.watchlist import AlertFanout, WatchlistMatcher
 
 if TYPE_CHECKING:
     from skynet.detectors.analyzer import ImageAnalyzer
+
+log = logging.getLogger(__name__)
 
 
 class SystemRole(StrEnum):
@@ -115,6 +122,7 @@ def reindexer(settings: Settings, catalog: Catalog, writer: CatalogWriter, pool:
         pool,
         settings.model_pack,
         jobs=jobs,
+        name_pattern=settings.archive_name_pattern,
         options=WorkerOptions.from_settings(settings),
         embed=pool.embed,
         read=pool.read,
@@ -154,6 +162,9 @@ class System:
     cameras: CameraService
     jobs: JobService
     users: UserService
+    feeds: FeedService
+    identity_keys: IdentityKeyService
+    browse: BrowseService
     auth: Auth
     api: FastAPI | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -174,6 +185,8 @@ class System:
         threads: list[tuple[str, Callable[[], None]]] = []
         if Part.BACKGROUND in self.parts:
             threads.append(("retention", lambda: run_retention_policy(self.catalog, self.settings, self._stop)))
+        if Part.API in self.parts:  # faces another process stored (a CLI re-index) become searchable
+            threads.append(("index-refresh", self._refresh_indexes))
         if self.camera_workers is not None and Part.API in self.parts:
             workers = self.camera_workers
             threads.append(("camera-status", lambda: publish_statuses(workers, self.hub, self._stop)))
@@ -186,10 +199,17 @@ class System:
         if Part.BACKGROUND in self.parts:
             self.runner.start()
 
+    def _refresh_indexes(self) -> None:
+        while not self._stop.wait(self.settings.index_refresh_s):
+            try:
+                self.catalog.refresh()
+            except Exception:  # the next round tries again; searches go on with what is indexed
+                log.exception("indexing faces stored by another process failed")
+
     def _start_cameras(self, workers: CameraSet) -> None:
-        if self.camera_configs is None:  # the stored cameras (or those chosen), as the API changes them
+        if self.camera_configs is None:  # the stored cameras with a stream (or those chosen), as the API changes them
             for camera in self.catalog.store.cameras.all():
-                if self.only_cameras is None or camera.id in self.only_cameras:
+                if camera.live and (self.only_cameras is None or camera.id in self.only_cameras):
                     workers.start_camera(camera)
             return
         policy = SourcePolicy.from_settings(self.settings)
@@ -327,9 +347,12 @@ def _compose(
             policy=policy,
         )
 
+    # feed records go the way of the writer's batches: stored, then matched; pushed ones also go live
+    feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
         roots = ArchiveRoots.from_settings(settings)
+        runner.register(FeedImportJobs(feeds, roots))
         if settings.cluster_address:  # archive files fanned out over the cluster's nodes
             from skynet.cluster.reindex import RayArchiveReader  # Ray only where a cluster is configured
 
@@ -385,6 +408,9 @@ def _compose(
         cameras=CameraService(store, auditor, policy, camera_workers),
         jobs=JobService(runner, auditor),
         users=UserService(store.users, auditor, clock, auth.recent.clear),
+        feeds=feeds,
+        identity_keys=IdentityKeyService(store, sightings, auditor),
+        browse=BrowseService(store, sightings, auditor),
         auth=auth,
     )
     if Part.API in parts:

@@ -133,6 +133,18 @@ class Settings(BaseSettings):
         "before they are read.",
     )
 
+    archive_name_pattern: str = Field(
+        default="%Y%m%d_%H%M%S",
+        min_length=2,
+        description="Where an archive file has no creation time, its start time from its name: a strptime "
+        "format of %Y %m %d %H %M %S and optionally %z (without %z: local time), found anywhere in the name.",
+    )
+    index_refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a server indexes faces that another process (a CLI re-index) stored.",
+    )
+
     retention_days: float | None = Field(
         default=None, gt=0, description="Delete sightings older than this many days automatically; unset = keep."
     )
@@ -268,15 +280,17 @@ class Settings(BaseSettings):
         "e-mail (needs smtp_host). Personal data: never logged in full.",
     )
     alert_sms_template: str = Field(
-        default="Skynet alert #{alert_id}: {label} {plate} at {camera}, {time} {link}",
-        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {camera} (name), {time}, "
-        "{alert_id}, {link} (needs public_url). No image is ever sent by SMS.",
+        default="Skynet alert #{alert_id}: {label} {plate} {identity} at {camera}, {time} {link}",
+        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {identity} (a registration's "
+        "identity key, masked), {source} (video, checkpoint, registration), {camera} (name), {time}, {alert_id}, "
+        "{link} (needs public_url). No image is ever sent by SMS.",
     )
     alert_email_subject: str = Field(
         default="Skynet alert #{alert_id}: {label} at {camera}", description="Subject of e-mail alerts (same fields)."
     )
     alert_email_body: str = Field(
-        default="Watch-list entry: {label}\nPlate: {plate}\nCamera: {camera}\nSeen: {time}\nAlert: #{alert_id}\n"
+        default="Watch-list entry: {label}\nPlate: {plate}\nIdentity: {identity}\nSource: {source}\nCamera: {camera}\n"
+        "Seen: {time}\nAlert: #{alert_id}\n"
         "{link}\n\nSent by Skynet. This message carries no image: open the link (sign-in needed) to see the sighting.",
         description="Body of e-mail alerts, plain text (same fields). No image is attached.",
     )

@@ -178,8 +178,52 @@ class Frame:
 
 
 class SightingKind(StrEnum):
+    """What a sighting is of: a face or a plate (video, checkpoints) or a person by identity key (registrations)."""
+
     FACE = "face"
     PLATE = "plate"
+    IDENTITY = "identity"
+
+
+class SightingSource(StrEnum):
+    """Where a sighting came from: the video analytics, a road checkpoint's plate read, or a person's
+    registration (hotel, internet café, residence office)."""
+
+    VIDEO = "video"
+    CHECKPOINT = "checkpoint"
+    REGISTRATION = "registration"
+
+
+class RegistrationPlace(StrEnum):
+    """The kind of place that reported a registration."""
+
+    HOTEL = "hotel"
+    INTERNET_CAFE = "internet_cafe"
+    RESIDENCE_OFFICE = "residence_office"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An identity key (an ID-card number, ...) as kept: personal data, so only its keyed hash (for matching),
+    its masked form (``4501**********1234``, for display) and its encrypted value (``sealed``, shown in full
+    only to a role allowed to, each time audited)."""
+
+    key_hash: str
+    masked: str
+    sealed: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDetail:
+    """What an external record adds to its sighting: its natural key (a second import of the same record adds
+    nothing), a checkpoint's direction of travel, a registration's kind of place, person name and identity."""
+
+    key: str
+    direction: str | None = None
+    place: RegistrationPlace | None = None
+    person_name: str | None = None
+    identity: Identity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +245,11 @@ class Camera:
     tls_verify: bool = True
     tls_ca_file: str | None = None
 
+    @property
+    def live(self) -> bool:
+        """Whether the camera has a stream (an archive-only camera or a checkpoint has none: ``source_url`` "")."""
+        return bool(self.source_url)
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -220,7 +269,9 @@ class Sighting:
     stored (read back, they carry none: the store keeps each face's vectors per embedding model); plate
     sightings carry ``plate`` (voted text, per-character confidences, alternative reads).
     ``id`` is assigned by the store, and so is ``position``: where its camera was when it was stored (None:
-    the camera had no position then), kept when the camera moves later.
+    the camera had no position then), kept when the camera moves later. Sightings of external feeds
+    (``source`` other than video: a checkpoint's plate read, a registration of a person by identity key) carry
+    ``feed``; their box is empty.
     """
 
     camera_id: str
@@ -238,6 +289,8 @@ class Sighting:
     origin: Origin = field(default_factory=Origin)
     id: int | None = None
     position: tuple[float, float] | None = None  # (latitude, longitude) of its camera when stored; set by the store
+    source: SightingSource = SightingSource.VIDEO
+    feed: FeedDetail | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +345,7 @@ class ObservationTable:
 
 @dataclass(frozen=True, slots=True)
 class WatchlistEntry:
-    """A face (one or more reference embeddings) or plate (exact or wildcard pattern) to alert on."""
+    """A face (one or more reference embeddings), plate (exact or wildcard pattern) or identity key to alert on."""
 
     kind: SightingKind
     label: str
@@ -306,6 +359,7 @@ class WatchlistEntry:
     id: int | None = None
     recipients: tuple[str, ...] = ()  # phone numbers and e-mail addresses told of its alerts (Recipient.parse)
     cooldown_s: float | None = None  # a later pass on a camera this soon after its alert there adds no alert
+    identity: Identity | None = None  # kind identity: the key watched for
 
     def active(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at

@@ -103,6 +103,7 @@ def test_listing_shows_roles_and_tokens_but_no_secrets(api: Api) -> None:
         "admin": "admin",
         "investigator": "investigator",
         "operator": "operator",
+        "feed": "feed",
     }
     assert users["admin"]["has_password"] and len(users["admin"]["tokens"]) == 1
     assert set(users["admin"]["tokens"][0]) == {"id", "label", "created_at", "expires_at"}

@@ -14,7 +14,7 @@ from skynet.app import PARTS, Part, SystemRole, build
 from skynet.config import Settings
 from skynet.ingest.camera_config import CameraConfig
 from skynet.records import Job, JobState, SightingKind, WatchlistEntry
-from skynet.services.jobs import REEMBED, REINDEX
+from skynet.services.jobs import FEED_IMPORT, REEMBED, REINDEX
 from skynet.synthetic import DEMO_PLATES, write_demo_clip
 
 
@@ -28,13 +28,14 @@ def test_an_api_node_serves_and_runs_background_work_without_cameras(tmp_path):
     system = build(Settings(data_dir=tmp_path), SystemRole.API_NODE, analysers=0)
     try:
         assert system.api is not None and system.camera_workers is None and system.cameras.control is None
-        assert set(system.runner.kinds) == {REEMBED}  # no analysers: no re-index jobs (503), photo searches 503
+        # no analysers: no re-index jobs (503), photo searches 503; feed imports need none
+        assert set(system.runner.kinds) == {REEMBED, FEED_IMPORT}
         stale = system.catalog.store.jobs.add(Job(REINDEX, "operator", 1.0, 1.0, JobState.RUNNING))
         with TestClient(system.api) as client:  # the app's lifespan starts the system, and stops it at the end
             assert client.get("/api/health").json() == {"status": "ok"}
             failed = system.catalog.store.jobs.get(stale)
             assert failed.state is JobState.FAILED and "interrupted" in failed.errors[0]
-            assert [thread.name for thread in system._threads] == ["retention"]
+            assert [thread.name for thread in system._threads] == ["retention", "index-refresh"]
         assert not any(thread.is_alive() for thread in system._threads)
     finally:
         system.close()

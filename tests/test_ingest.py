@@ -22,6 +22,7 @@ from waiting import wait_for
 
 from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.archive_time import (
+    ArchiveFileError,
     ArchiveTimeError,
     resolve_start_time,
     time_from_name,
@@ -80,12 +81,27 @@ def test_archive_frames_carry_start_plus_presentation_time(clips):
 
 
 def test_start_time_from_argument_or_file_name(clips):
-    assert resolve_start_time(clips["square"], explicit=123.0) == 123.0
+    assert resolve_start_time(clips["square"], explicit=START + 60) == START + 60
     expected = datetime(2024, 5, 1, 8, 0, 0).timestamp()  # no zone in the name: local time
     assert resolve_start_time(clips["named"]) == expected
     assert time_from_name("x_2024-05-01T08.00.00+0200.mp4", "%Y-%m-%dT%H.%M.%S%z") == START - 7200
     with pytest.raises(ArchiveTimeError, match="no start time"):
         resolve_start_time(clips["still"])
+
+
+def test_a_file_is_checked_before_its_start_time_and_the_error_names_the_pattern_setting(clips):
+    for broken in ("garbage", "audio"):  # not a video: said first, whether or not a start time is given
+        with pytest.raises(ArchiveFileError, match="not a video file"):
+            resolve_start_time(clips[broken])
+        with pytest.raises(ArchiveFileError, match="not a video file"):
+            resolve_start_time(clips[broken], explicit=123.0)
+    with pytest.raises(ArchiveTimeError) as missing:
+        resolve_start_time(clips["still"])
+    assert "SKYNET_ARCHIVE_NAME_PATTERN" in missing.value.hint
+    from skynet.config import Settings
+
+    assert Settings(archive_name_pattern="cam7_%Y%m%d").archive_name_pattern == "cam7_%Y%m%d"
+    assert resolve_start_time(clips["named"], name_pattern="cam7_%Y%m%d") == datetime(2024, 5, 1).timestamp()
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_files_are_found_processed_in_parallel_and_a_second_run_adds_nothing(arc
         "broken_20240501_110000.mp4": "failed",
     }
     assert outcomes["broken_20240501_110000.mp4"].detail  # a clear reason, not an empty failure
-    assert counts == {"face": 3, "plate": 3}
+    assert counts == {"face": 3, "plate": 3, "identity": 0}
     assert states[files[0]].status == "done" and states[files[0]].frames_done == 75
 
     again, counts_again, _ = _reindex(tmp_path, files)
@@ -101,7 +101,11 @@ def test_a_file_left_running_is_redone_without_duplicates(archive, tmp_path):
         catalog.store.jobs.set_file_state(FileState(str(clip), stat.st_size, stat.st_mtime, "default", "running"))
     outcomes, counts, _ = _reindex(tmp_path, [clip])
     assert outcomes[clip.name].status == "done"
-    assert counts == {"face": 1, "plate": 1}  # the partial sighting was replaced, not kept beside the new one
+    assert counts == {
+        "face": 1,
+        "plate": 1,
+        "identity": 0,
+    }  # the partial sighting was replaced, not kept beside the new one
 
 
 def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path):
@@ -140,7 +144,7 @@ def test_killed_run_resumes_to_the_same_result_as_a_clean_run(archive, tmp_path)
 
     outcomes, counts, _ = _reindex(tmp_path, files)
     assert [outcomes[f.name].status for f in files] == ["skipped", "done", "done"]
-    assert counts == {"face": 3, "plate": 3}
+    assert counts == {"face": 3, "plate": 3, "identity": 0}
     with Catalog.open(tmp_path) as catalog:
         assert catalog.store.integrity_problems() == []
         assert sorted(catalog.faces.ids()) == sorted(catalog.store.faces.ids())

@@ -39,7 +39,7 @@ def test_retention_deletes_rows_vectors_and_files(database_url, tmp_path):
         assert _files(tmp_path) == 40 * 20 * 2
         report = apply_retention(catalog, 30 * DAY, now=NOW)
         assert (report.sightings, report.face_vectors, report.files) == (10 * 20, 10 * 10, 10 * 20 * 2)
-        assert catalog.store.sightings.counts() == {"face": 300, "plate": 300}
+        assert catalog.store.sightings.counts() == {"face": 300, "plate": 300, "identity": 0}
         assert catalog.faces.status().vectors == 300
         assert all(catalog.store.sightings.get(i) is None for i in range(1, 201))
         assert catalog.store.plates.search("桂B60*", PlateMode.WILDCARD) == []
@@ -110,5 +110,5 @@ def test_delete_file_sightings_before_reindexing(database_url, tmp_path):
         )
         deleted = catalog.delete_file_sightings("/a.mp4")
         assert (len(deleted.ids), len(deleted.face_ids), deleted.files) == (2, 1, 2)
-        assert catalog.store.sightings.counts() == {"face": 2, "plate": 0}
+        assert catalog.store.sightings.counts() == {"face": 2, "plate": 0, "identity": 0}
         assert catalog.faces.status().vectors == 2

@@ -109,7 +109,7 @@ def test_non_jpeg_media_and_foreign_paths_refused(database_url, tmp_path):
         object.__setattr__(outside, "thumbnail_path", "../../etc/passwd")
         with pytest.raises(InvalidSightingError, match="not inside"):
             catalog.add_sightings([outside])
-        assert catalog.store.sightings.counts() == {"face": 0, "plate": 0}
+        assert catalog.store.sightings.counts() == {"face": 0, "plate": 0, "identity": 0}
 
 
 def test_camera_tls_settings_round_trip(database_url, tmp_path):

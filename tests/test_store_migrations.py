@@ -199,6 +199,46 @@ def test_a_schema_5_store_keeps_its_webhook_deliveries_in_the_channel_outbox(tmp
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_8_store_takes_feed_records_and_keeps_its_rows(tmp_path, backend, request):
+    """The migration of external feeds (its number may change when migrations are merged): sightings, watch-list
+    entries and users are kept (SQLite rebuilds the tables whose CHECKs change), with their ids going on."""
+    from skynet.accounts.model import Role, User
+    from skynet.records import FeedDetail, SightingKind, SightingSource, WatchlistEntry
+
+    with database(backend, request) as url:
+        with schema_at(8, tmp_path, url) as execute:
+            execute("INSERT INTO cameras (id, name, source_url) VALUES ('cam-a', 'A', 'rtsp://10.0.0.1/a')")
+            execute(
+                "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+                "plate_text, plate_confidences, origin_kind, latitude, longitude) VALUES ('cam-a', 'plate', 1, 2, "
+                "1, 0, 0, 9, 9, 0.9, '桂B12345', '[0.9]', 'live', 22.8, 108.3)"
+            )
+            execute(
+                "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, plate_pattern) "
+                "VALUES ('plate', 'w', 'r', 'u', 1, '桂B*')"
+            )
+            execute("INSERT INTO users (name, role, created_at) VALUES ('ann', 'admin', 1)")
+        with open_store(tmp_path, url) as store:
+            assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
+            (old,) = store.sightings.get_many([1])
+            assert old.source is SightingSource.VIDEO and old.plate.text == "桂B12345" and old.position == (22.8, 108.3)
+            assert [e.plate_pattern for e in store.watchlists.all()] == ["桂B*"]
+            assert store.users.get_user("ann").role is Role.ADMIN
+            store.users.add_user(User("gate", Role.FEED, 2.0))
+            identity = store.identity_keys.seal("cn_id:11010519491231002X")
+            entry = WatchlistEntry(SightingKind.IDENTITY, "p", "r", "u", 2.0, identity=identity)
+            assert store.watchlists.add(entry) == 2
+            read = plate(3.0, "桂A00001")
+            new = store.sightings.add_new([type(read)(**{**_fields(read), "source": SightingSource.CHECKPOINT,
+                                                          "feed": FeedDetail("k")})])  # fmt: skip
+            assert new == [2]
+
+
+def _fields(sighting) -> dict:
+    return {name: getattr(sighting, name) for name in sighting.__dataclass_fields__}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_schema_7_store_holds_its_evidence_and_keeps_positions(tmp_path, backend, request):
     """The migration of evidence holds and positions per sighting (its number may change when migrations are
     merged): sightings get their camera's position now, exported sightings and those with an acknowledged

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from servers import CHROMIUM
 from tls_support import self_signed
-from ui_support import PASSWORD, USERS, Person, seed, serve
+from ui_support import OTHERS, PASSWORD, USERS, Person, seed, serve
 from waiting import wait_for
 
 from skynet.records import Box, PlateText, Sighting, SightingKind
@@ -188,6 +188,24 @@ def test_plate_search_and_trajectory(page, site):
         assert "trajectory.geojson" in archive.namelist()
         assert DEMO_PLATE in archive.read("sightings.csv").decode()
     assert manifest["reason"] == "case 2026-7 plate" and manifest["created_by"] == "ivy"
+
+
+def test_sightings_page_shows_a_cameras_hours_and_thumbnails(page, site):
+    sign_in(page, "ivy")
+    page.click("nav a[data-page=sightings]")
+    page.fill("form[name=browse] input[name=reason]", "case 2026-9 browse")
+    page.select_option("form[name=browse] select[name=camera]", "gate-north")
+    page.click("form[name=browse] button[type=submit]")
+    bars = page.locator(".hour-bars .hour-bar")
+    expect(bars.first).to_be_visible()
+    tiles = page.locator(".browse .grid .tile")
+    expect(tiles.first).to_contain_text("North gate")
+    seen = tiles.count()
+    assert seen == OTHERS + 1  # the person's visit and the other people at the gate
+    bars.last.click()  # the newest hour only
+    expect(tiles.first).to_contain_text("North gate")
+    assert 1 <= tiles.count() <= seen
+    site.shot(page, "sightings")
 
 
 def test_live_alert_reaches_an_operator(page, site):

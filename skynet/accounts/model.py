@@ -13,6 +13,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     INVESTIGATOR = "investigator"
     OPERATOR = "operator"
+    FEED = "feed"  # a checkpoint or registration system pushing records: nothing else
 
 
 class Permission(StrEnum):
@@ -26,6 +27,9 @@ class Permission(StrEnum):
     DELETE_EVIDENCE = "delete_evidence"  # jobs that delete sightings and alerts (a forced re-index): admins only
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
+    PUSH_FEEDS = "push_feeds"  # checkpoint plate reads and registrations, pushed over the API
+    IMPORT_FEEDS = "import_feeds"  # feed files on the server imported by a job
+    REVEAL_IDENTITIES = "reveal_identities"  # identity keys shown in full (each time audited): admins only
     MANAGE_IDENTITIES = "manage_identities"  # merge and split unknown-face identities
     # The investigative analyses: no role but the admin's has them; an admin grants each to a user.
     ANALYZE_CLONED_PLATES = "analyze_cloned_plates"
@@ -58,8 +62,15 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             }
         ),
         Role.OPERATOR: frozenset(
-            {Permission.HANDLE_ALERTS, Permission.VIEW_CAMERAS, Permission.MANAGE_CAMERAS, Permission.START_JOBS}
+            {
+                Permission.HANDLE_ALERTS,
+                Permission.VIEW_CAMERAS,
+                Permission.MANAGE_CAMERAS,
+                Permission.START_JOBS,
+                Permission.IMPORT_FEEDS,
+            }
         ),
+        Role.FEED: frozenset({Permission.PUSH_FEEDS}),
     }
 )
 """Who may do what; the only place roles are interpreted."""

@@ -76,5 +76,7 @@ def sighting_summary(sighting: Sighting, thumbnail_url: str | None) -> dict[str,
         "quality": to_jsonable(sighting.quality),
         "box": to_jsonable(sighting.box.as_list()),
         "plate": None if plate is None else {"text": plate.text, "confidence": to_jsonable(plate.confidence)},
+        "source": sighting.source.value,
+        "identity": sighting.feed.identity.masked if sighting.feed and sighting.feed.identity else None,
         "thumbnail_url": thumbnail_url,
     }

@@ -23,11 +23,13 @@ class AlertFields:
     """What a template may show of an alert. No image, no reason or case number of the entry."""
 
     label: str  # the watch-list entry's label
-    plate: str  # the plate read ("" for a face)
+    plate: str  # the plate read ("" for a face or a registration)
     camera: str  # the camera's name
     time: str  # when the sighting was seen (its best view), local time with the UTC offset
     alert_id: int
     link: str  # the alert in the web UI ("" when no public URL is set)
+    identity: str = ""  # a registration's identity key, masked ("" for the rest)
+    source: str = "video"  # video, checkpoint or registration
 
     @classmethod
     def of(
@@ -43,6 +45,8 @@ class AlertFields:
         return cls(
             label=entry.label,
             plate=sighting.plate.text if sighting.plate else "",
+            identity=sighting.feed.identity.masked if sighting.feed and sighting.feed.identity else "",
+            source=sighting.source.value,
             camera=camera,
             time=seen.strftime("%Y-%m-%d %H:%M:%S %z"),
             alert_id=int(alert.id or 0),
@@ -51,7 +55,16 @@ class AlertFields:
 
 
 FIELDS = frozenset(AlertFields.__dataclass_fields__)
-_SAMPLE = AlertFields("Stolen van", "桂B12345", "Gate 3", "2025-01-31 08:15:00 +0800", 123, "https://skynet/#/wall")
+_SAMPLE = AlertFields(
+    "Stolen van",
+    "桂B12345",
+    "Gate 3",
+    "2025-01-31 08:15:00 +0800",
+    123,
+    "https://skynet/#/wall",
+    "4501**1234",
+    "checkpoint",
+)
 _SPACES = re.compile(r"[ \t]{2,}")
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
-from skynet.api import admin, analytics, cameras, exports, identities, search, sightings, users, watchlist
+from skynet.api import admin, analytics, cameras, exports, feeds, identities, search, sightings, users, watchlist
 from skynet.api.auth import Auth
 from skynet.api.deps import ApiSystem, SearchSlots
 from skynet.api.docs import mount_docs
@@ -26,6 +26,7 @@ from skynet.api.ui import mount_ui
 
 ROUTERS = (
     admin.router,
+    feeds.router,
     users.router,
     search.router,
     analytics.router,

@@ -36,11 +36,12 @@ def list_cameras(user: Viewer, cameras: Cameras) -> list[CameraOut]:
 
 @router.post("/api/cameras", response_model=CameraOut, status_code=status.HTTP_201_CREATED)
 def create_camera(body: CameraIn, user: Manager, cameras: Cameras) -> CameraOut:
-    """Add a camera and start its worker."""
+    """Add a camera and start its worker; without ``source_url``, a camera without a stream (archive footage
+    only, a checkpoint): a name and a position."""
     camera = Camera(
         body.id,
         body.name,
-        body.source_url,
+        body.source_url or "",
         body.latitude,
         body.longitude,
         tuple(body.tags),

@@ -22,10 +22,13 @@ from skynet.config import Settings
 from skynet.errors import SkynetError
 from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
+from skynet.services.browse import BrowseService
 from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
+from skynet.services.feeds import FeedService
 from skynet.services.identities import IdentityService
+from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobService
 from skynet.services.search import SearchService
 from skynet.services.sightings import SightingService
@@ -54,6 +57,9 @@ class ApiSystem(Protocol):
     users: UserService
     sightings: SightingService
     auditor: Auditor
+    feeds: FeedService
+    identity_keys: IdentityKeyService
+    browse: BrowseService
 
 
 def system_of(connection: HTTPConnection) -> ApiSystem:
@@ -103,6 +109,18 @@ async def user_service(connection: HTTPConnection) -> UserService:
 
 async def sighting_service(connection: HTTPConnection) -> SightingService:
     return system_of(connection).sightings
+
+
+async def browse_service(connection: HTTPConnection) -> BrowseService:
+    return system_of(connection).browse
+
+
+async def feed_service(connection: HTTPConnection) -> FeedService:
+    return system_of(connection).feeds
+
+
+async def identity_key_service(connection: HTTPConnection) -> IdentityKeyService:
+    return system_of(connection).identity_keys
 
 
 async def auditor_of(connection: HTTPConnection) -> Auditor:

@@ -57,10 +57,16 @@ class SightingOut(BaseModel):
     plate: str | None
     thumbnail_url: str | None
     context_url: str | None
+    source: str = Field(default="video", description="video, checkpoint or registration.")
+    direction: str | None = Field(default=None, description="A checkpoint read's direction of travel.")
+    place: str | None = Field(default=None, description="A registration's kind of place (hotel, ...).")
+    person_name: str | None = Field(default=None, description="A registration's name.")
+    identity: str | None = Field(default=None, description="A registration's identity key, masked.")
 
     @classmethod
     def of(cls, found: Found) -> SightingOut:
         sighting, camera, urls = found.sighting, found.camera, found.media_urls
+        feed = sighting.feed
         return cls(
             id=int(sighting.id or 0),
             kind=sighting.kind.value,
@@ -74,7 +80,23 @@ class SightingOut(BaseModel):
             plate=sighting.plate.text if sighting.plate else None,
             thumbnail_url=urls["thumbnail"],
             context_url=urls["context"],
+            source=sighting.source.value,
+            direction=feed.direction if feed else None,
+            place=feed.place.value if feed and feed.place else None,
+            person_name=feed.person_name if feed else None,
+            identity=feed.identity.masked if feed and feed.identity else None,
         )
+
+
+class SightingPage(BaseModel):
+    items: list[SightingOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; None: this is the last.")
+
+
+class HourCount(BaseModel):
+    camera_id: str
+    hour: float = Field(description="Start of the hour (Unix seconds).")
+    count: int
 
 
 class FaceMatch(BaseModel):
@@ -126,11 +148,13 @@ TLS_CA_FILE = (
 class CameraIn(Strict):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
-    source_url: str = Field(
+    source_url: str | None = Field(
+        default=None,
         min_length=1,
         max_length=2000,
         description="Write-only: never returned. Must be inside the camera allow-list (SKYNET_CAMERA_NETWORKS, "
-        "SKYNET_CAMERA_SCHEMES, SKYNET_CAMERA_FILE_DIRS, SKYNET_CAMERA_DEVICES), else 422.",
+        "SKYNET_CAMERA_SCHEMES, SKYNET_CAMERA_FILE_DIRS, SKYNET_CAMERA_DEVICES), else 422. Leave it out for a "
+        "camera without a stream (archive footage only, a checkpoint): it is stored, nothing runs.",
     )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -143,7 +167,10 @@ class CameraIn(Strict):
 class CameraUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     source_url: str | None = Field(
-        default=None, min_length=1, max_length=2000, description="Write-only; inside the camera allow-list."
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Write-only; inside the camera allow-list. null: the camera has no stream from now on.",
     )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -161,6 +188,7 @@ class CameraOut(BaseModel):
         "path parameters (;password=...) replaced by ***."
     )
     has_credentials: bool = Field(description="Whether anything of the source URL is hidden in `source`.")
+    live: bool = Field(description="Whether the camera has a stream (archive-only cameras and checkpoints have none).")
     latitude: float | None
     longitude: float | None
     tags: list[str]
@@ -175,6 +203,7 @@ class CameraOut(BaseModel):
             name=camera.name,
             source=redacted,
             has_credentials=redacted != camera.source_url,
+            live=camera.live,
             latitude=camera.latitude,
             longitude=camera.longitude,
             tags=list(camera.tags),
@@ -214,6 +243,7 @@ class WatchlistOut(BaseModel):
     photos: int
     min_similarity: float | None
     cooldown_s: float | None = Field(description="Its own alert cooldown, seconds (None: SKYNET_ALERT_COOLDOWN_S).")
+    identity: str | None = Field(default=None, description="kind=identity: the key, masked.")
 
     @classmethod
     def of(cls, watched: Watched) -> WatchlistOut:
@@ -231,6 +261,7 @@ class WatchlistOut(BaseModel):
             photos=len(entry.embeddings),
             min_similarity=entry.min_similarity,
             cooldown_s=entry.cooldown_s,
+            identity=entry.identity.masked if entry.identity else None,
         )
 
 

@@ -142,6 +142,20 @@ def search_plate(
     )
 
 
+@router.get("/api/trajectory/identity-key", response_model=TrajectoryResponse)
+def identity_trajectory(
+    user: Searcher,
+    trajectories: Trajectories,
+    identity: Annotated[str, Query(min_length=4, max_length=64, description="The identity key.")],
+    reason: Annotated[Reason, Query()],
+    id_type: Annotated[str | None, Query(max_length=20, description="cn_id (default), passport, other.")] = None,
+    max_speed_kmh: Annotated[float | None, Query(gt=0, le=10_000)] = None,
+) -> TrajectoryResponse:
+    """Where a person was registered (hotels, internet cafés, residence offices), by identity key: stops in
+    time order at the registering places, moves between them (the key masked in the audit log)."""
+    return trajectory_response(trajectories.of_identity_key(user, reason, identity, id_type, max_speed_kmh))
+
+
 @router.post("/api/trajectory", response_model=TrajectoryResponse)
 async def face_trajectory(
     user: Searcher,

@@ -57,6 +57,13 @@ async def add_entry(
             description=("kind=plate: an exact plate or a wildcard pattern (* any run, ? one character)."),
         ),
     ] = None,
+    identity: Annotated[
+        str | None,
+        Form(max_length=64, description="kind=identity: the identity key (an ID-card number, ...) to watch for."),
+    ] = None,
+    id_type: Annotated[
+        str | None, Form(max_length=20, description="kind=identity: cn_id (default), passport or other.")
+    ] = None,
     expires_at: Annotated[float | None, Form(description="Unix time the entry stops matching.")] = None,
     min_similarity: Annotated[
         float | None,
@@ -76,10 +83,21 @@ async def add_entry(
         ),
     ] = None,
 ) -> WatchlistOut:
-    """Add a face (from photos) or plate (exact or wildcard) to watch for."""
+    """Add a face (from photos), plate (exact or wildcard) or identity key (registrations) to watch for."""
     read = [Photo(p.filename, await read_upload(p, settings.max_image_bytes)) for p in photos] if photos else None
     watched = await run_in_threadpool(
-        watchlists.add, user, kind, label, reason, read, pattern, expires_at, min_similarity, cooldown_s
+        watchlists.add,
+        user,
+        kind,
+        label,
+        reason,
+        read,
+        pattern,
+        expires_at,
+        min_similarity,
+        cooldown_s,
+        identity,
+        id_type,
     )
     return WatchlistOut.of(watched)
 

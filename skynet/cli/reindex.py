@@ -17,7 +17,6 @@ from skynet.errors import ConfigError
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.reindex import FileOutcome, archive_files, frame_count
-from skynet.records import Camera
 from skynet.redaction import redact_url
 from skynet.services.audit import Auditor
 from skynet.services.reasons import ReasonRule
@@ -40,7 +39,9 @@ def parse_time(value: str) -> float:
 @app.command()
 def reindex(
     paths: Annotated[list[Path], typer.Argument(help="Video files or directories of them.")],
-    camera: Annotated[str, typer.Option("--camera", help="Camera id the footage comes from (created if new).")],
+    camera: Annotated[
+        str, typer.Option("--camera", help="Id of the (known) camera the footage comes from: see skynet cameras add.")
+    ],
     start: Annotated[
         str | None,
         typer.Option("--start", help="Start time of the (single) file; default: file metadata, else its name."),
@@ -68,13 +69,16 @@ def reindex(
         raise ConfigError("--start applies to a single file; several files take their start from metadata or name.")
     start_time = parse_time(start) if start is not None else None
     jobs = jobs or os.cpu_count() or 1
-    pool = analyser_pool(settings, jobs)
     with Catalog.from_settings(settings) as catalog:
-        if camera not in {c.id for c in catalog.store.cameras.all()}:
-            catalog.store.cameras.save(Camera(camera, camera, source_url=""))
-            typer.echo(f"camera {camera!r} was not known: created it (set its name and position later)")
+        if camera not in {c.id for c in catalog.store.cameras.all()}:  # as the API's re-index job: never made here
+            raise ConfigError(
+                f"unknown camera {camera!r}",
+                hint="add it first: skynet cameras add ID --name NAME [--latitude .. --longitude ..] "
+                "(no stream: archive footage only), or under Manage → Cameras",
+            )
         auditor = Auditor(catalog.store.audit, reasons=ReasonRule.from_settings(settings))
         reason = auditor.reason(reason)
+        pool = analyser_pool(settings, jobs)
         writer = CatalogWriter(catalog)
         archive = reindexer(settings, catalog, writer, pool, jobs)
         frames = {f: frame_count(f) for f in files}

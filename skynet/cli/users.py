@@ -18,7 +18,7 @@ from skynet.services.audit import Auditor
 from skynet.services.users import Issued, UserService
 from skynet.store import open_store
 
-users_app = typer.Typer(help="Users (admin, investigator, operator) and their API tokens.", no_args_is_help=True)
+users_app = typer.Typer(help="Users (admin, investigator, operator, feed) and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 PasswordFlag = Annotated[
@@ -61,7 +61,9 @@ def create_admin(
 @users_app.command("add")
 def add(
     name: str,
-    role: Annotated[Role, typer.Option("--role", help="admin, investigator or operator.")],
+    role: Annotated[
+        Role, typer.Option("--role", help="admin, investigator, operator or feed (pushes feed records only).")
+    ],
     password: PasswordFlag = False,
     data_dir: DataDir = None,
     days: TokenDays = DEFAULT_TOKEN_TTL_S / 86400,

@@ -2,7 +2,7 @@
 
 Camera nodes store sightings and match them against the watch-lists (each sighting once, by the one writer of its
 camera); API nodes serve searches and operators. :class:`StoreFollower` keeps an API node in step: each commit that
-adds sightings or alerts wakes it (``LISTEN``, the triggers of schema version 11), and it reads what is new by id:
+adds sightings or alerts wakes it (``LISTEN``, the triggers of schema version 12), and it reads what is new by id:
 faces go into the face indexes, live sightings and alerts onto the node's live stream. A lost notification costs
 nothing but time: it also looks every ``poll_s``. Ids come from a sequence in the order writers took them, not in
 the order they committed, so an id below the highest seen that is not there yet is looked for again for

@@ -67,6 +67,7 @@ class Catalog:
         self._index_options = index_options or {}
         self._indexes: dict[str, FaceIndex] = {faces.model or self.live_model: faces}
         self._lock = threading.Lock()
+        self._refreshed_to = store.faces.last_id()  # the indexes hold the store's vectors up to here
 
     @classmethod
     def open(
@@ -166,6 +167,18 @@ class Catalog:
                 )
             )
         return ids
+
+    def refresh(self) -> int:
+        """Index the face vectors other processes stored since the last refresh (a CLI re-index while the
+        server runs), in every open index; returns how many were added. Cheap when there are none."""
+        last = self.store.faces.last_id()
+        if last <= self._refreshed_to:
+            return 0
+        with self._lock:
+            indexes = list(self._indexes.values())
+        added = sum(index.catch_up_after(self.store.faces, self._refreshed_to) for index in indexes)
+        self._refreshed_to = last
+        return added
 
     def add_face_embeddings(self, model: str, batch: FaceBatch) -> None:
         """Store ``model``'s vectors of existing face sightings (a re-embedding job) and index them."""

@@ -126,6 +126,18 @@ class FaceIndex:
                 self.save()
         return added, len(extra)
 
+    def catch_up_after(self, faces: FaceRepository, after_id: int) -> int:
+        """Add the store's vectors of this model with sighting ids above ``after_id`` that the index lacks
+        (stored by another process: a CLI re-index beside the server); returns how many."""
+        added = 0
+        for batch in faces.batches(after_id=after_id, model=self.model):
+            keep = ~np.isin(batch.ids, self.ids())
+            if keep.any():
+                cameras = [c for c, k in zip(batch.camera_ids, keep, strict=True) if k]
+                self.add(FaceBatch(batch.ids[keep], batch.vectors[keep], batch.times[keep], cameras))
+                added += int(keep.sum())
+        return added
+
     def rebuild(self, faces: FaceRepository, *, wait: bool = True) -> int:
         """Recreate the index from the store's ``faces`` (discarding what was there); returns the vector count."""
         self.wait_for_build()

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from skynet.index.catalog import Catalog
-from skynet.ingest.archive_time import resolve_start_time
+from skynet.ingest.archive_time import DEFAULT_NAME_PATTERN, resolve_start_time
 from skynet.ingest.paths import VIDEO_SUFFIXES, expand_paths
 from skynet.ingest.sources import SourceSpec
 from skynet.ingest.status import CameraState
@@ -76,8 +76,10 @@ class Reindexer:
         options: WorkerOptions | None = None,
         embed: Embed | None = None,
         read: Read | None = None,
+        name_pattern: str = DEFAULT_NAME_PATTERN,
     ) -> None:
         self.catalog = catalog
+        self.name_pattern = name_pattern
         self.sink = sink
         self.flush = flush
         self.analyze = analyze
@@ -161,7 +163,7 @@ class Reindexer:
                     "them (another camera or start time needs force, admins only)",
                 )
         try:
-            start = resolve_start_time(path, start_time)
+            start = resolve_start_time(path, start_time, self.name_pattern)
         except Exception as error:  # a clear per-file error; the other files carry on
             return FileOutcome(path, "failed", str(error))
         stat = path.stat()

@@ -73,30 +73,35 @@ class CameraService:
                 return camera
         raise NotFoundError(f"no camera with id {camera_id!r}")
 
-    def create(self, user: User, camera: Camera, reason: str) -> Camera:
-        """Add a camera and start its worker; audited with ``reason``."""
+    def create(self, user: User | str, camera: Camera, reason: str) -> Camera:
+        """Add a camera and start its worker, audited with ``reason``; a camera without a stream (``source_url``
+        "": archive footage only, or a checkpoint) is only stored."""
         reason = self.auditor.reason(reason)
         if any(c.id == camera.id for c in self.store.cameras.all()):
             raise ConflictError(f"camera {camera.id!r} already exists", "use PATCH to change it")
-        self._check_source(camera)
+        if camera.live:
+            self._check_source(camera)
         self._check_ca_file(camera)
         self.store.cameras.save(camera)
         self._audit(user, "camera.create", reason, camera)
-        if self.control is not None:
+        if self.control is not None and camera.live:
             self.control.start_camera(camera)
         return camera
 
     def update(self, user: User, camera_id: str, changes: Mapping[str, Any], reason: str) -> Camera:
-        """Change the fields in ``changes`` (None clears the position or the CA file; other fields stay);
-        the worker restarts with them. Audited with ``reason`` and each changed field's old and new value
-        (a source URL redacted). Sightings stored before keep the position the camera had then."""
+        """Change the fields in ``changes`` (None clears the position, the CA file or the source: the camera
+        has no stream then; other fields stay); the worker restarts with them. Audited with ``reason`` and each
+        changed field's old and new value (a source URL redacted). Sightings stored before keep the position the
+        camera had then."""
         reason = self.auditor.reason(reason)
         before = self.get(camera_id)
+        if "source_url" in changes and changes["source_url"] is None:
+            changes = {**changes, "source_url": ""}
         fields: dict[str, Any] = {
             k: (tuple(v) if k == "tags" else v) for k, v in changes.items() if v is not None or k in CLEARABLE
         }
         camera = replace(before, **fields)
-        if "source_url" in changes:
+        if "source_url" in changes and camera.live:
             self._check_source(camera)
         if "tls_ca_file" in changes:
             self._check_ca_file(camera)
@@ -104,7 +109,8 @@ class CameraService:
         self._audit(user, "camera.update", reason, camera, before)
         if self.control is not None:
             self.control.stop_camera(camera_id)
-            self.control.start_camera(camera)
+            if camera.live:
+                self.control.start_camera(camera)
         return camera
 
     def delete(self, user: User, camera_id: str, reason: str) -> None:
@@ -146,7 +152,7 @@ class CameraService:
         if self.control is None:
             raise NotFoundError("this server runs no camera workers: no live preview")
 
-    def _audit(self, user: User, action: str, reason: str, camera: Camera, before: Camera | None = None) -> None:
+    def _audit(self, user: User | str, action: str, reason: str, camera: Camera, before: Camera | None = None) -> None:
         detail: dict[str, Any] = {
             "camera": camera.id,
             "name": camera.name,

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 REINDEX = "reindex"
 REEMBED = "reembed"
-TITLES = {REINDEX: "re-index", REEMBED: "re-embedding"}
+FEED_IMPORT = "feed-import"
+TITLES = {REINDEX: "re-index", REEMBED: "re-embedding", FEED_IMPORT: "feed import"}
 """The kinds of job there are, as messages name them."""
 
 

@@ -11,8 +11,10 @@ from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Sighting
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery
+from skynet.services.feed_rows import RejectedRecord, identity_value, shown
 from skynet.services.search import Filters, SearchService
 from skynet.store import Store
+from skynet.store.identity_keys import mask
 from skynet.store.plates import PlateMode
 from skynet.trajectory import Trajectory, TrajectoryOptions, build_trajectory
 
@@ -110,6 +112,25 @@ class TrajectoryService:
             raise NotFoundError(f"no identity person #{identity_id} (or it was merged into another)")
         ids = self.store.identities.sightings(identity_id)
         self.auditor.record(user, "trajectory.identity", reason, {"identity": identity_id, "sightings": len(ids)})
+        return self._traced(ids, max_speed_kmh)
+
+    def of_identity_key(
+        self, user: User, reason: str, identity: str, id_type: str | None, max_speed_kmh: float | None = None
+    ) -> Traced:
+        """Where a person was registered (hotels, internet cafés, ...) by identity key; audited as
+        ``trajectory.identity_key`` with the key masked."""
+        reason = self.auditor.reason(reason)
+        try:
+            key_hash = self.store.identity_keys.key_hash(identity_value(id_type, identity))
+        except RejectedRecord as error:
+            raise InvalidInputError(str(error)) from None
+        ids = self.store.feeds.with_identity(key_hash, TRAJECTORY_LIMIT)
+        self.auditor.record(
+            user,
+            "trajectory.identity_key",
+            reason,
+            {"identity": mask(shown(identity_value(id_type, identity))), "sightings": len(ids)},
+        )
         return self._traced(ids, max_speed_kmh)
 
     def _traced(self, ids: list[int], max_speed_kmh: float | None) -> Traced:

@@ -15,6 +15,7 @@ from skynet.index.catalog import Catalog
 from skynet.records import Alert, SightingKind, WatchlistEntry
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries
+from skynet.services.feed_rows import RejectedRecord, identity_value
 from skynet.store import plate_search
 from skynet.store.holds import HoldCause
 
@@ -70,9 +71,12 @@ class WatchlistService:
         expires_at: float | None = None,
         min_similarity: float | None = None,
         cooldown_s: float | None = None,
+        identity: str | None = None,
+        id_type: str | None = None,
     ) -> Watched:
         """Watch for a face (the largest face of each of 1 to :data:`MAX_PHOTOS` photos, which are kept
-        to re-embed it when the model pack changes) or a plate (exact or wildcard ``pattern``).
+        to re-embed it when the model pack changes), a plate (exact or wildcard ``pattern``) or an identity
+        key (``identity``, of ``id_type``: registrations with that key alert; kept sealed, shown masked).
         ``cooldown_s``: a later pass at a camera this soon after the alert there adds to that alert
         (default: the ``alert_cooldown_s`` setting)."""
         reason = self.auditor.reason(reason)
@@ -83,7 +87,17 @@ class WatchlistService:
             raise InvalidInputError("cooldown_s must be 0 or more seconds")
         embeddings: tuple[np.ndarray, ...] = ()
         kept: list[bytes] = []
-        if kind is SightingKind.FACE:
+        sealed = None
+        if (kind is SightingKind.IDENTITY) != (identity is not None):
+            raise InvalidInputError("an identity entry (and only one) needs an 'identity' key")
+        if kind is SightingKind.IDENTITY:
+            if photos or pattern is not None:
+                raise InvalidInputError("an identity entry needs an 'identity' and no 'photos' or 'pattern'")
+            try:
+                sealed = self.store.identity_keys.seal(identity_value(id_type, identity))
+            except RejectedRecord as error:
+                raise InvalidInputError(str(error)) from None
+        elif kind is SightingKind.FACE:
             if not photos or pattern is not None:
                 raise InvalidInputError("a face entry needs 'photos' and no 'pattern'")
             if len(photos) > MAX_PHOTOS:
@@ -106,6 +120,7 @@ class WatchlistService:
             embeddings,
             min_similarity if kind is SightingKind.FACE else None,
             cooldown_s=cooldown_s,
+            identity=sealed,
         )
         entry_id = self.store.watchlists.add(entry, model=self.catalog.live_model, photos=kept)
         self.auditor.record(
@@ -117,6 +132,7 @@ class WatchlistService:
                 "kind": kind.value,
                 "label": label,
                 "pattern": pattern,
+                "identity": sealed.masked if sealed else None,
                 "photos": len(embeddings),
                 "expires_at": expires_at,
                 "cooldown_s": cooldown_s,

@@ -15,12 +15,12 @@ import fcntl
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from skynet.store.audit_chain import Anchor, ChainKey
 from skynet.store.errors import StoreError
+from skynet.store.secret_files import create_secret_file
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +59,10 @@ class AuditWitness:
         existing = self.key()
         if existing is not None:
             return existing, False
-        temporary = self.key_path.with_name(f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}")
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as file:
-                file.write(secrets.token_hex(32) + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            try:
-                os.link(temporary, self.key_path)
-                created = True
-            except FileExistsError:
-                created = False  # another process made it first
-            _sync_directory(self.key_path.parent)
+            created = create_secret_file(self.key_path, secrets.token_hex(32) + "\n")
         except OSError as error:
             raise StoreError(f"cannot write the audit key {self.key_path}: {error}") from error
-        finally:
-            temporary.unlink(missing_ok=True)
         key = self.key()
         assert key is not None
         return key, created
@@ -132,11 +119,3 @@ class AuditWitness:
             f"the audit head file {self.head_path} is unreadable ({error})",
             "if it was damaged (not tampered with), delete it: the next audit row writes it again",
         )
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

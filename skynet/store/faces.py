@@ -118,6 +118,11 @@ class FaceRepository:
             yield _face_batch(rows)
             after_id = rows[-1][0]
 
+    def last_id(self) -> int:
+        """The highest sighting id with a face vector of any model (0: none)."""
+        row = self.db.execute("SELECT max(sighting_id) FROM face_embeddings").fetchone()
+        return int(row[0] or 0)
+
     def vector(self, sighting_id: int, model: str | None = None) -> np.ndarray | None:
         """Face sighting ``sighting_id``'s vector of ``model``, if it has one."""
         row = self.db.execute(

@@ -487,9 +487,150 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         11,
         """
+        -- External feeds (skynet.services.feeds): road-checkpoint plate reads and registrations of people by
+        -- identity key become sightings of their source (checkpoint, registration; video for the rest), kind
+        -- 'identity' for a registration; feed_records holds what they add, keyed by each record's natural key
+        -- (a second import adds nothing). Identity keys are kept as a keyed hash (matching), a mask (display)
+        -- and an AES-GCM ciphertext. feed_imports: how far the import of each file got (resumable).
+        -- Watch-list entries of kind 'identity'; users of role 'feed' (they push records, nothing else).
+        CREATE TABLE feed_records (
+            sighting_id {bigint} PRIMARY KEY REFERENCES sightings(id) ON DELETE CASCADE,
+            feed_key TEXT NOT NULL UNIQUE,
+            direction TEXT,
+            place TEXT CHECK (place IS NULL OR place IN ('hotel', 'internet_cafe', 'residence_office', 'other')),
+            person_name TEXT,
+            identity_hash TEXT,
+            identity_masked TEXT,
+            identity_sealed {blob}
+        );
+        CREATE INDEX feed_records_identity ON feed_records(identity_hash) WHERE identity_hash IS NOT NULL;
+
+        CREATE TABLE feed_imports (
+            path TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            size {bigint} NOT NULL,
+            mtime {float} NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+            rows_done {bigint} NOT NULL DEFAULT 0,
+            bytes_done {bigint} NOT NULL DEFAULT 0,
+            added {bigint} NOT NULL DEFAULT 0,
+            duplicates {bigint} NOT NULL DEFAULT 0,
+            rejected {bigint} NOT NULL DEFAULT 0,
+            report TEXT,
+            updated_at {float} NOT NULL,
+            PRIMARY KEY (path, kind)
+        );
+        """,
+        # SQLite cannot change a CHECK: sightings, watchlist_entries and users are rebuilt (id sequences kept;
+        # the foreign keys of other tables name the tables, so they point at the new ones), with every index of
+        # the earlier migrations on them.
+        sqlite="""
+        CREATE TABLE sightings_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            kind TEXT NOT NULL CHECK (kind IN ('face', 'plate', 'identity')),
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            best_time REAL NOT NULL,
+            x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+            quality REAL NOT NULL,
+            thumbnail_path TEXT,
+            context_path TEXT,
+            plate_text TEXT,
+            plate_confidences TEXT,
+            track_id INTEGER,
+            origin_kind TEXT NOT NULL CHECK (origin_kind IN ('live', 'archive')),
+            origin_file TEXT,
+            origin_offset REAL,
+            latitude REAL,
+            longitude REAL,
+            source TEXT NOT NULL DEFAULT 'video' CHECK (source IN ('video', 'checkpoint', 'registration')),
+            CHECK ((kind = 'plate') = (plate_text IS NOT NULL)),
+            CHECK (first_seen <= last_seen)
+        );
+        INSERT INTO sightings_new
+            SELECT id, camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality,
+                   thumbnail_path, context_path, plate_text, plate_confidences, track_id, origin_kind,
+                   origin_file, origin_offset, latitude, longitude, 'video'
+            FROM sightings;
+        DELETE FROM sqlite_sequence WHERE name = 'sightings_new';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'sightings_new', seq FROM sqlite_sequence WHERE name = 'sightings';
+        DROP TABLE sightings;
+        ALTER TABLE sightings_new RENAME TO sightings;
+        CREATE INDEX sightings_time ON sightings(best_time);
+        CREATE INDEX sightings_camera_time ON sightings(camera_id, best_time);
+        CREATE INDEX sightings_faces ON sightings(id) WHERE kind = 'face';
+        CREATE INDEX sightings_origin_file ON sightings(origin_file) WHERE origin_file IS NOT NULL;
+        CREATE INDEX sightings_plate_time ON sightings(plate_text, best_time) WHERE plate_text IS NOT NULL;
+        CREATE INDEX sightings_plate_window ON sightings(best_time, plate_text, camera_id, first_seen, last_seen, id)
+            WHERE plate_text IS NOT NULL;
+        CREATE INDEX sightings_source_time ON sightings(source, best_time) WHERE source <> 'video';
+
+        CREATE TABLE watchlist_entries_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('face', 'plate', 'identity')),
+            label TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            plate_pattern TEXT,
+            embeddings BLOB,
+            embedding_count INTEGER NOT NULL DEFAULT 0,
+            min_similarity REAL,
+            recipients TEXT NOT NULL DEFAULT '[]',
+            deleted_at REAL,
+            deleted_by TEXT,
+            cooldown_s REAL,
+            identity_hash TEXT,
+            identity_masked TEXT,
+            identity_sealed BLOB
+        );
+        INSERT INTO watchlist_entries_new
+            SELECT id, kind, label, reason, added_by, created_at, expires_at, plate_pattern, embeddings,
+                   embedding_count, min_similarity, recipients, deleted_at, deleted_by, cooldown_s, NULL, NULL, NULL
+            FROM watchlist_entries;
+        DELETE FROM sqlite_sequence WHERE name = 'watchlist_entries_new';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'watchlist_entries_new', seq FROM sqlite_sequence WHERE name = 'watchlist_entries';
+        DROP TABLE watchlist_entries;
+        ALTER TABLE watchlist_entries_new RENAME TO watchlist_entries;
+
+        CREATE TABLE users_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+            role TEXT NOT NULL CHECK (role IN ('admin', 'investigator', 'operator', 'feed')),
+            created_at REAL NOT NULL,
+            password_hash TEXT,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            grants TEXT NOT NULL DEFAULT '[]'
+        );
+        INSERT INTO users_new SELECT id, name, role, created_at, password_hash, disabled, grants FROM users;
+        DELETE FROM sqlite_sequence WHERE name = 'users_new';
+        INSERT INTO sqlite_sequence (name, seq) SELECT 'users_new', seq FROM sqlite_sequence WHERE name = 'users';
+        DROP TABLE users;
+        ALTER TABLE users_new RENAME TO users;
+        """,
+        postgresql="""
+        ALTER TABLE sightings DROP CONSTRAINT sightings_kind_check,
+            ADD CONSTRAINT sightings_kind_check CHECK (kind IN ('face', 'plate', 'identity')),
+            ADD COLUMN source TEXT NOT NULL DEFAULT 'video'
+                CHECK (source IN ('video', 'checkpoint', 'registration'));
+        CREATE INDEX sightings_source_time ON sightings(source, best_time) WHERE source <> 'video';
+        ALTER TABLE watchlist_entries DROP CONSTRAINT watchlist_entries_kind_check,
+            ADD CONSTRAINT watchlist_entries_kind_check CHECK (kind IN ('face', 'plate', 'identity')),
+            ADD COLUMN identity_hash TEXT, ADD COLUMN identity_masked TEXT, ADD COLUMN identity_sealed BYTEA;
+        ALTER TABLE users DROP CONSTRAINT users_role_check,
+            ADD CONSTRAINT users_role_check CHECK (role IN ('admin', 'investigator', 'operator', 'feed'));
+        """,
+    ),
+    Migration(
+        12,
+        """
         -- Scale-out (docs/cluster.md). A live sighting's idempotency key is (camera, kind, track, start):
         -- a retried write of a batch whose commit went unanswered finds its rows instead of adding them
-        -- twice (and a sighting matched again alerts nobody twice: skynet.store.alerts). A camera lease:
+        -- twice (and a sighting matched again alerts nobody twice: skynet.watchlist.matcher). A camera lease:
         -- the one instance that may run a camera, and a fencing token that grows with each new holder.
         CREATE UNIQUE INDEX sightings_live_key ON sightings(camera_id, kind, track_id, first_seen)
             WHERE origin_kind = 'live' AND track_id IS NOT NULL;

@@ -14,24 +14,25 @@ from typing import Any
 
 import numpy as np
 
-from skynet.records import Box, Origin, PlateText, Sighting, SightingKind
+from skynet.records import Box, FeedDetail, Origin, PlateText, Sighting, SightingKind, SightingSource
 from skynet.store import plate_search
 from skynet.store.cameras import CameraRepository
 from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
 from skynet.store.errors import InvalidSightingError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
+from skynet.store.feeds import FeedRepository
 from skynet.store.holds import HELD
 from skynet.store.media import MediaFiles, check_jpeg
 from skynet.store.plates import PlateRepository
 
 COLUMNS = (
     "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, context_path, "
-    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset, latitude, longitude"
+    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset, latitude, longitude, source"
 ).split(", ")
-_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
+SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
 _THUMB, _CONTEXT = COLUMNS.index("thumbnail_path"), COLUMNS.index("context_path")  # in a row without id
-_PLATE = 1 + COLUMNS.index("plate_text")  # in a selected row
+_PLATE, _SOURCE = 1 + COLUMNS.index("plate_text"), 1 + COLUMNS.index("source")  # in a selected row
 _LATITUDE = 1 + COLUMNS.index("latitude")  # in a selected row
 _DELETE_CHUNK = 5_000
 
@@ -108,13 +109,20 @@ class SightingRepository:
     (:class:`~skynet.store.faces.FaceRepository`), and no reader of stored sightings needs one."""
 
     def __init__(
-        self, db: Database, media: MediaFiles, cameras: CameraRepository, faces: FaceRepository, plates: PlateRepository
+        self,
+        db: Database,
+        media: MediaFiles,
+        cameras: CameraRepository,
+        faces: FaceRepository,
+        plates: PlateRepository,
+        feeds: FeedRepository,
     ) -> None:
         self.db = db
         self.media = media
         self.cameras = cameras
         self.faces = faces
         self.plates = plates
+        self.feeds = feeds
 
     def add(
         self,
@@ -163,6 +171,7 @@ class SightingRepository:
                 new_ids = self.db.insert_many("sightings", COLUMNS, new_rows) if new_rows else []
                 self.faces.insert(model, [new_ids[n] for n in faces], blobs)
                 self.plates.add_reads(new_ids, [sightings[i] for i in fresh])
+                self.feeds.insert(new_ids, [sightings[i] for i in fresh])
         except BaseException:
             self.media.remove(written)
             raise
@@ -187,6 +196,28 @@ class SightingRepository:
         )
         return {key: row[0] for row in rows if (key := tuple(row[1:])) in wanted}
 
+    def add_new(
+        self, sightings: Sequence[Sighting], media: Sequence[SightingMedia | None] | None = None
+    ) -> list[int | None]:
+        """Store the feed ``sightings`` whose natural key (``feed.key``) is not stored yet, in one transaction;
+        returns each one's new id, None for a record stored before (or earlier in the batch)."""
+        if any(s.feed is None for s in sightings):
+            raise InvalidSightingError("only sightings of an external feed have a natural key")
+        items = list(media) if media is not None else [None] * len(sightings)
+        with self.db.write("storing feed records"):
+            known = self.feeds.known_keys([s.feed.key for s in sightings if s.feed is not None])
+            new: dict[str, int] = {}
+            for i, sighting in enumerate(sightings):
+                key = sighting.feed.key if sighting.feed is not None else ""
+                if key not in known and key not in new:
+                    new[key] = i
+            chosen = list(new.values())
+            ids = self.add([sightings[i] for i in chosen], [items[i] for i in chosen])
+        found: list[int | None] = [None] * len(sightings)
+        for i, sighting_id in zip(chosen, ids, strict=True):
+            found[i] = sighting_id
+        return found
+
     def _row(self, sighting: Sighting, positions: dict[str, tuple[float | None, float | None]]) -> list:
         """Validated column values of ``sighting`` (its embedding is checked by the face repository), with
         the position its camera has now (``positions``)."""
@@ -199,10 +230,17 @@ class SightingRepository:
         if sighting.origin.kind not in ("live", "archive"):
             raise InvalidSightingError(f"sighting origin must be 'live' or 'archive', got {sighting.origin.kind!r}")
         plate_text = confidences = None
-        kind = SightingKind(sighting.kind)
+        kind, source = SightingKind(sighting.kind), SightingSource(sighting.source)
+        if (source is SightingSource.VIDEO) != (sighting.feed is None):
+            raise InvalidSightingError("a sighting of an external feed (and only one) carries its feed record")
+        if (kind is SightingKind.IDENTITY) != (source is SightingSource.REGISTRATION):
+            raise InvalidSightingError("registrations (and only they) are sightings of an identity")
         if kind is SightingKind.FACE:
             if sighting.embedding is None or sighting.plate is not None:
                 raise InvalidSightingError("a face sighting needs an embedding and no plate read")
+        elif kind is SightingKind.IDENTITY:
+            if sighting.feed is None or sighting.feed.identity is None or sighting.plate or sighting.embedding:
+                raise InvalidSightingError("an identity sighting needs an identity key, no plate, no embedding")
         else:
             if sighting.plate is None or not plate_search.clean(sighting.plate.text):
                 raise InvalidSightingError("a plate sighting needs a non-empty plate text")
@@ -227,6 +265,7 @@ class SightingRepository:
             sighting.origin.file,
             sighting.origin.offset_s,
             *positions.get(sighting.camera_id, (None, None)),
+            source.value,
         ]
 
     def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
@@ -256,9 +295,14 @@ class SightingRepository:
         if not sighting_ids:
             return []
         condition, arg = self.db.ids_in("id", sighting_ids)
-        rows = {r[0]: r for r in self.db.execute(f"{_SELECT} WHERE {condition}", (arg,))}
-        alternatives = self.plates.alternatives([i for i, r in rows.items() if r[_PLATE] is not None])
-        return [_sighting(rows[i], alternatives.get(i, [])) for i in sighting_ids if i in rows]
+        rows = {r[0]: r for r in self.db.execute(f"{SELECT} WHERE {condition}", (arg,))}
+        return self.from_rows([rows[i] for i in sighting_ids if i in rows])
+
+    def from_rows(self, rows: Sequence[Sequence[Any]]) -> list[Sighting]:
+        """Sightings of :data:`SELECT` rows, with their alternative plate reads and feed details."""
+        alternatives = self.plates.alternatives([r[0] for r in rows if r[_PLATE] is not None])
+        feeds = self.feeds.details([r[0] for r in rows if r[_SOURCE] != SightingSource.VIDEO])
+        return [_sighting(r, alternatives.get(r[0], []), feeds.get(r[0])) for r in rows]
 
     def ids_after(self, after_id: int, also: Sequence[int] = (), limit: int = 10_000) -> list[int]:
         """Ascending ids above ``after_id``, plus those of ``also`` that exist: the rows a follower of the store
@@ -343,8 +387,8 @@ class SightingRepository:
         return [f"sighting {r[0]}: missing {p}" for r in rows for p in r[1:] if p and not self.media.exists(p)]
 
 
-def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sighting:
-    """A sighting from its ``_SELECT`` row and its alternative plate reads."""
+def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]], feed: FeedDetail | None) -> Sighting:
+    """A sighting from its ``SELECT`` row, its alternative plate reads and feed detail."""
     plate = None
     if row[_PLATE] is not None:
         plate = PlateText(row[_PLATE], tuple(json.loads(row[_PLATE + 1])), alternatives=tuple(alternatives))
@@ -363,4 +407,6 @@ def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]]) -> Sigh
         origin=Origin(row[16], row[17], row[18]),
         id=row[0],
         position=None if row[_LATITUDE] is None or row[_LATITUDE + 1] is None else (row[_LATITUDE], row[_LATITUDE + 1]),
+        source=SightingSource(row[_SOURCE]),
+        feed=feed,
     )

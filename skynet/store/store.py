@@ -12,14 +12,17 @@ from skynet.store.audit_witness import AuditWitness
 from skynet.store.cameras import CameraRepository
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
+from skynet.store.feeds import FeedImportRepository, FeedRepository
 from skynet.store.holds import HoldRepository
 from skynet.store.identities import IdentityRepository
+from skynet.store.identity_keys import IdentityKeys
 from skynet.store.jobs import JobRepository
 from skynet.store.leases import LeaseRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
+from skynet.store.sighting_list import SightingList
 from skynet.store.sightings import SightingRepository
 from skynet.store.sqlite import DB_NAME, SqliteDatabase
 from skynet.store.users import UserRepository
@@ -58,7 +61,11 @@ class Store:
         self.cameras = CameraRepository(db)
         self.faces = FaceRepository(db)
         self.plates = PlateRepository(db)
-        self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates)
+        self.feeds = FeedRepository(db)
+        self.feed_imports = FeedImportRepository(db)
+        self.identity_keys = IdentityKeys(self.data_dir)
+        self.sightings = SightingRepository(db, self.media, self.cameras, self.faces, self.plates, self.feeds)
+        self.sighting_list = SightingList(db, self.sightings)
         self.watchlists = WatchlistRepository(db, self.faces)
         self.alerts = AlertRepository(db)
         self.holds = HoldRepository(db)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skynet.records import Recipient, SightingKind, WatchlistEntry
+from skynet.records import Identity, Recipient, SightingKind, WatchlistEntry
 from skynet.store.database import Database
 from skynet.store.errors import InvalidSightingError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
@@ -30,12 +30,16 @@ class WatchlistRepository:
             raise InvalidSightingError("a plate watch-list entry needs a plate pattern")
         if entry.kind == SightingKind.FACE and not entry.embeddings:
             raise InvalidSightingError("a face watch-list entry needs at least one reference embedding")
+        if (entry.kind == SightingKind.IDENTITY) != (entry.identity is not None):
+            raise InvalidSightingError("an identity watch-list entry (and only one) needs an identity key")
+        identity = entry.identity
         model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
         blobs = self.faces.blobs(model, entry.embeddings)
         with self.db.write("adding a watch-list entry"):
             entry_id = self.db.insert_returning_id(
                 "INSERT INTO watchlist_entries (kind, label, reason, added_by, created_at, expires_at, plate_pattern, "
-                "min_similarity, recipients, cooldown_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "min_similarity, recipients, cooldown_s, identity_hash, identity_masked, identity_sealed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     SightingKind(entry.kind).value,
                     entry.label,
@@ -47,6 +51,9 @@ class WatchlistRepository:
                     entry.min_similarity,
                     json.dumps(recipients, ensure_ascii=False),
                     entry.cooldown_s,
+                    None if identity is None else identity.key_hash,
+                    None if identity is None else identity.masked,
+                    None if identity is None else bytes(identity.sealed),
                 ),
             )
             if blobs:
@@ -92,7 +99,8 @@ class WatchlistRepository:
         have none of that model."""
         rows = self.db.execute(
             "SELECT w.kind, w.label, w.reason, w.added_by, w.created_at, w.expires_at, w.plate_pattern, "
-            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients, w.cooldown_s "
+            "e.embeddings, e.embedding_count, w.min_similarity, w.id, w.recipients, w.cooldown_s, w.identity_hash, "
+            "w.identity_masked, w.identity_sealed "
             "FROM watchlist_entries w LEFT JOIN watchlist_embeddings e ON e.entry_id = w.id AND e.model = ? "
             "WHERE w.deleted_at IS NULL ORDER BY w.id",
             (model or self.faces.searched_model(),),
@@ -111,6 +119,7 @@ class WatchlistRepository:
                 r[10],
                 tuple(json.loads(r[11])),
                 r[12],
+                Identity(r[13], r[14], bytes(r[15])) if r[13] is not None else None,
             )
             for r in rows
         ]

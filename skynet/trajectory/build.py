@@ -64,6 +64,7 @@ class Stop:
     best_sighting_id: int | None
     best_quality: float
     thumbnail_path: str | None
+    sources: tuple[str, ...] = ()  # where its sightings came from: video, checkpoint, registration
 
     @property
     def position(self) -> tuple[float, float] | None:
@@ -168,6 +169,7 @@ def _stop(index: int, group: Sequence[Sighting], camera: Camera | None) -> Stop:
         best_sighting_id=best.id,
         best_quality=best.quality,
         thumbnail_path=best.thumbnail_path,
+        sources=tuple(sorted({s.source.value for s in group})),
     )
 
 

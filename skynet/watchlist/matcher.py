@@ -3,6 +3,8 @@ pass of a track, a later pass within the entry's cooldown folded into the alert 
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +39,40 @@ def plate_matches(pattern: str, plate: PlateText) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _PlateTable:
+    """The active plate entries, their patterns normalised once: exact plates by text, wildcard patterns
+    compiled, so that a read costs one normalisation and a lookup (checkpoint feeds bring thousands a second)."""
+
+    exact: dict[str, list[WatchlistEntry]]
+    wildcards: list[tuple[re.Pattern[str], WatchlistEntry]]
+
+    @classmethod
+    def of(cls, entries: list[WatchlistEntry]) -> _PlateTable:
+        exact: dict[str, list[WatchlistEntry]] = {}
+        wildcards = []
+        for entry in entries:
+            wanted = normalise(entry.plate_pattern or "")
+            if "*" in wanted or "?" in wanted or "[" in wanted:
+                wildcards.append((re.compile(fnmatch.translate(wanted)), entry))
+            else:
+                exact.setdefault(wanted, []).append(entry)
+        return cls(exact, wildcards)
+
+    def matches(self, plate: PlateText, now: float) -> list[tuple[WatchlistEntry, float]]:
+        """Each active entry one of the plate's reads matches, with the best such read's confidence."""
+        best: dict[int, tuple[WatchlistEntry, float]] = {}
+        for text, confidence in ((plate.text, plate.confidence), *plate.alternatives):
+            norm = normalise(text)
+            found = self.exact.get(norm, [])
+            if self.wildcards:
+                found = found + [entry for pattern, entry in self.wildcards if pattern.match(norm)]
+            for entry in found:
+                if entry.active(now) and confidence > best.get(id(entry), (entry, -1.0))[1]:
+                    best[id(entry)] = (entry, confidence)
+        return list(best.values())
+
+
+@dataclass(frozen=True, slots=True)
 class _FaceTable:
     """Every reference embedding of the active face entries, stacked, with its entry's position."""
 
@@ -62,7 +98,8 @@ class WatchlistMatcher:
     ``on_update`` hears of a folded alert whose sighting changed (the live view shows the better one);
     webhooks, MQTT, SMS and e-mail are told once, by ``notify``.
 
-    Entries are read from the store and cached; :meth:`invalidate` (after a watch-list change) and
+    Identity sightings (registrations) match the identity entries with the same keyed hash. Entries are
+    read from the store and cached; :meth:`invalidate` (after a watch-list change) and
     a periodic refresh keep the cache current, and expiry is checked at every match. Face sightings
     are compared with the entries' reference embeddings of ``model``, the embedding model the
     sightings come from (default: the store's searched model): vectors of two models never meet.
@@ -91,21 +128,27 @@ class WatchlistMatcher:
         self._loaded_at = float("-inf")
         self._faces: list[WatchlistEntry] = []
         self._face_table: _FaceTable | None = None
-        self._plates: list[WatchlistEntry] = []
+        self._plates = _PlateTable({}, [])
+        self._identities: dict[str, list[WatchlistEntry]] = {}
 
     def invalidate(self) -> None:
         """Reload the entries before the next match."""
         with self._lock:
             self._loaded_at = float("-inf")
 
-    def _entries(self) -> tuple[list[WatchlistEntry], _FaceTable | None, list[WatchlistEntry]]:
+    def _entries(self) -> tuple[list[WatchlistEntry], _FaceTable | None, _PlateTable]:
+        """The active face entries (and their table) and plate entries; identity entries are loaded beside."""
         with self._lock:
             now = time.monotonic()
             if now - self._loaded_at > self.refresh_s:
                 active = [e for e in self.store.watchlists.all(self.model) if e.active(self.clock())]
                 self._faces = [e for e in active if e.kind == SightingKind.FACE and e.embeddings]
                 self._face_table = _FaceTable.of(self._faces)
-                self._plates = [e for e in active if e.kind == SightingKind.PLATE and e.plate_pattern]
+                self._plates = _PlateTable.of([e for e in active if e.kind == SightingKind.PLATE and e.plate_pattern])
+                self._identities = {}
+                for entry in active:
+                    if entry.kind == SightingKind.IDENTITY and entry.identity is not None:
+                        self._identities.setdefault(entry.identity.key_hash, []).append(entry)
                 self._loaded_at = now
             return self._faces, self._face_table, self._plates
 
@@ -163,10 +206,10 @@ class WatchlistMatcher:
                 if faces[i].active(now) and score >= self._threshold(faces[i])
             ]
         if sighting.kind == SightingKind.PLATE and sighting.plate is not None:
-            found = [
-                (entry, plate_matches(entry.plate_pattern, sighting.plate)) for entry in plates if entry.active(now)
-            ]
-            return [(entry, score) for entry, score in found if score is not None]
+            return plates.matches(sighting.plate, now)
+        identity = sighting.feed.identity if sighting.feed is not None else None
+        if sighting.kind == SightingKind.IDENTITY and identity is not None:
+            return [(entry, 1.0) for entry in self._identities.get(identity.key_hash, []) if entry.active(now)]
         return []
 
     def _threshold(self, entry: WatchlistEntry) -> float:

@@ -72,11 +72,27 @@ ROUTES: dict[str, tuple[str, Request]] = {
     "token": ("admin", lambda c, r: c.post("/api/users/operator/tokens", json={"reason": r})),
     "camera deletion": ("operator", lambda c, r: c.delete("/api/cameras/new", params={"reason": r})),
     "watch-list deletion": ("investigator", lambda c, r: c.delete("/api/watchlist/1", params={"reason": r})),
+    "sighting listing": ("investigator", lambda c, r: c.get("/api/sightings", params={"reason": r})),
+    "sighting counts": ("investigator", lambda c, r: c.get("/api/sightings/counts", params={"reason": r})),
+    "identity search": (
+        "investigator",
+        lambda c, r: c.get("/api/search/identity", params={"identity": "11010519491231002X", "reason": r}),
+    ),
+    "identity trajectory": (
+        "investigator",
+        lambda c, r: c.get("/api/trajectory/identity-key", params={"identity": "11010519491231002X", "reason": r}),
+    ),
+    "identity reveal": ("admin", lambda c, r: c.post("/api/sightings/1/identity", json={"reason": r})),
+    "feed import job": (
+        "operator",
+        lambda c, r: c.post("/api/jobs/feed-import", json={"path": "/x.csv", "kind": "checkpoint", "reason": r}),
+    ),
 }
 
-ACCEPTED_OTHERWISE = {"re-index job": 403, "re-embedding job": 409}
+ACCEPTED_OTHERWISE = {"re-index job": 403, "re-embedding job": 409, "identity reveal": 404, "feed import job": 403}
 """Routes whose good reason is accepted, but whose request is then refused for another cause: the path lies
-outside the archive roots; search already uses the configured model."""
+outside the archive roots; search already uses the configured model; sighting 1 is no registration; the feed
+file lies outside the archive roots."""
 
 
 def test_every_reason_taking_route_applies_the_reason_rule(start_service):

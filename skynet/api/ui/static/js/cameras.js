@@ -41,9 +41,10 @@ function camerasTable(cameras, statuses, form, reload) {
       const removeButton = h("button", { class: "small danger", onclick: () => remove(camera, removeButton) }, "Remove");
       return h("tr", { dataset: { cameraId: camera.id } },
         h("td", {}, h("strong", {}, camera.name), h("br"), h("small", { class: "muted" }, camera.id)),
-        h("td", {}, badge(status && status.running ? status.state : null),
+        h("td", {}, camera.live ? badge(status && status.running ? status.state : null) : "—",
           status && status.last_error ? h("small", { class: "error" }, status.last_error) : null),
-        h("td", { class: "source" }, camera.source, tlsNote(camera)),
+        h("td", { class: "source" }, camera.live ? [camera.source, tlsNote(camera)]
+          : h("span", { class: "muted" }, "no stream (archive only)")),
         h("td", {}, camera.latitude !== null ? `${camera.latitude.toFixed(5)}, ${camera.longitude.toFixed(5)}` : "—"),
         h("td", {}, camera.tags.join(", ")),
         h("td", { class: "actions" }, form ? [
@@ -66,6 +67,7 @@ function cameraForm(reload, signal) {
   const tags = h("input", { name: "tags", placeholder: "gate, north" });
   const caFile = h("input", { name: "tls_ca_file", maxLength: 4096, placeholder: "/etc/skynet/cameras-ca.pem" });
   const verify = h("input", { type: "checkbox", name: "tls_verify", checked: true });
+  const archiveOnly = h("input", { type: "checkbox", name: "archive_only" });
   const reason = h("input", { name: "reason", required: true, minLength: 3, maxLength: 500 });
   const title = h("h4", {}, "Add a camera");
   const button = h("button", { type: "submit" }, "Add camera");
@@ -74,6 +76,8 @@ function cameraForm(reload, signal) {
   const element = h("form", { class: "card stack", name: "camera-form" }, title,
     h("div", { class: "row" }, field("Id", id), field("Name", name)),
     field("Source URL", source, "write-only: shown redacted afterwards; when editing, empty keeps the stored one"),
+    h("label", { class: "check" }, archiveOnly,
+      "no stream: archive footage only, or a checkpoint (a name and a position; nothing runs)"),
     h("div", { class: "row" }, field("Latitude", latitude), field("Longitude", longitude), field("Tags", tags)),
     h("div", { class: "row" },
       field("TLS CA file (https/rtsps)", caFile, "PEM file on the server: the camera's certificate or its CA's"),
@@ -96,12 +100,17 @@ function cameraForm(reload, signal) {
       const body = { name: name.value.trim(), latitude: number(latitude), longitude: number(longitude),
         tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
         tls_verify: verify.checked, tls_ca_file: caFile.value.trim() || null, reason: reason.value.trim() };
-      if (source.value.trim()) body.source_url = source.value.trim();
+      if (archiveOnly.checked) {
+        if (source.value.trim()) throw new Error("a camera without a stream has no source URL");
+        if (editing) body.source_url = null;
+      } else if (source.value.trim()) body.source_url = source.value.trim();
       if (editing) {
         await request("PATCH", `/api/cameras/${encodeURIComponent(editing)}`, { body, signal });
         notify(`updated camera ${editing}`);
       } else {
-        if (!body.source_url) throw new Error("a new camera needs its source URL");
+        if (!body.source_url && !archiveOnly.checked) {
+          throw new Error("a new camera needs its source URL, or tick “no stream”");
+        }
         await request("POST", "/api/cameras", { body: { id: id.value.trim(), ...body }, signal });
         notify(`added camera ${id.value.trim()}`);
       }
@@ -122,6 +131,7 @@ function cameraForm(reload, signal) {
       tags.value = camera.tags.join(", ");
       caFile.value = camera.tls_ca_file ?? "";
       verify.checked = camera.tls_verify;
+      archiveOnly.checked = !camera.live;
       title.textContent = `Edit camera ${camera.id}`;
       button.textContent = "Save changes";
       cancel.hidden = false;

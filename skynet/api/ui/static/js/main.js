@@ -6,6 +6,7 @@ import { alerts } from "./alerts.js";
 import { busy, field, fill, h, showError } from "./dom.js";
 import { live, setSound, soundEnabled, unlockAudio } from "./live.js";
 import * as analyses from "./analyses.js";
+import * as browse from "./browse.js";
 import * as investigate from "./investigate.js";
 import * as manage from "./manage.js";
 import * as trajectory from "./trajectory.js";
@@ -17,6 +18,7 @@ const PAGES = {
   investigate: ["Investigate", investigate, () => may("search")],
   trajectory: ["Trajectory", trajectory, () => may("search")],
   analyses: ["Analyses", analyses, () => analyses.allowed().length > 0],
+  sightings: ["Sightings", browse, () => may("search")],
   manage: ["Manage", manage, () => manage.sections().length > 0],
 };
 

@@ -13,10 +13,17 @@ export function sightingTile(sighting, score) {
   return h("button", { class: "tile", type: "button", dataset: { sightingId: sighting.id },
     title: "open the context frame", onclick: () => openContext(sighting) },
   img,
-  h("span", { class: "tile-what" }, sighting.kind === "plate" ? sighting.plate || "plate" : "face"),
+  h("span", { class: "tile-what" }, seen(sighting)),
   score ? h("span", { class: "tile-score" }, score) : null,
   h("span", {}, sighting.camera_name || sighting.camera_id),
   h("time", {}, formatTime(sighting.best_time)));
+}
+
+/** What a sighting is of: a plate's text, "face", or a registration's name and masked identity key. */
+function seen(sighting) {
+  if (sighting.kind === "plate") return sighting.plate || "plate";
+  if (sighting.kind === "identity") return `${sighting.person_name || "person"} ${sighting.identity || ""}`;
+  return "face";
 }
 
 /**
@@ -70,7 +77,9 @@ function details(sighting) {
   }
   return h("div", { class: "details" },
     h("dl", {},
-      h("dt", {}, "Seen"), h("dd", {}, sighting.kind === "plate" ? `plate ${sighting.plate}` : "face"),
+      h("dt", {}, "Seen"), h("dd", {}, sighting.kind === "plate" ? `plate ${sighting.plate}` : seen(sighting)),
+      h("dt", {}, "Source"), h("dd", {}, [sighting.source, sighting.direction, sighting.place].filter(Boolean)
+        .join(" · ")),
       h("dt", {}, "Camera"), h("dd", {}, `${sighting.camera_name || ""} (${sighting.camera_id})`),
       h("dt", {}, "Best view"), h("dd", {}, formatTime(sighting.best_time)),
       h("dt", {}, "In view"), h("dd", {}, formatSpan(sighting.first_seen, sighting.last_seen)),

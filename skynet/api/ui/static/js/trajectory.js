@@ -109,6 +109,8 @@ function timeline(answer) {
       img,
       h("div", {},
         h("strong", {}, stop.camera_name || stop.camera_id),
+        (stop.sources || []).some((source) => source !== "video")
+          ? h("span", { class: "badge idle source" }, stop.sources.join(", ")) : null,
         h("div", {}, formatSpan(stop.arrival, stop.departure)),
         h("small", { class: "muted" }, `stayed ${formatDuration(stop.dwell_s)}, ${stop.sighting_count} sighting(s)`)));
     if (stop.best_sighting_id) {

@@ -4,7 +4,7 @@
 import { request, session } from "./api.js";
 import { askReason, busy, field, fill, formatTime, h, notify, openDialog, showError } from "./dom.js";
 
-const ROLES = ["admin", "investigator", "operator"];
+const ROLES = ["admin", "investigator", "operator", "feed"];
 /** The analyses an admin grants one user at a time (admins have them all). */
 const GRANTS = {
   analyze_cloned_plates: "cloned plates",

@@ -40,9 +40,10 @@ export async function render(container, signal) {
       : null));
   if (may("handle_alerts")) alertFeed(feed, signal);
 
-  const cameras = await request("GET", "/api/cameras", { signal });
+  // only cameras with a stream: archive-only cameras and checkpoints have nothing to show live
+  const cameras = (await request("GET", "/api/cameras", { signal })).filter((camera) => camera.live);
   if (!cameras.length) {
-    fill(grid, h("p", { class: "muted" }, "No cameras yet. Add one under Manage → Cameras."));
+    fill(grid, h("p", { class: "muted" }, "No cameras with a stream yet. Add one under Manage → Cameras."));
     return;
   }
   const tiles = new Map(cameras.map((camera) => [camera.id, new CameraTile(camera, signal)]));

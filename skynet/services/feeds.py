@@ -1,0 +1,282 @@
+"""External feeds: checkpoint plate reads and registrations, pushed over the API or imported from files,
+stored as sightings of their source and matched against the watch-lists as they arrive.
+
+A record is acknowledged only once it is committed; its natural key makes a second push or import of the
+same record add nothing. A file import goes in batches and records how far it got after each, so an import
+that stopped (a crash, a stop) resumes where it was; the rows it refused go to a report (line, reason,
+the row's text) in the data directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from skynet.accounts.model import User
+from skynet.errors import InvalidInputError
+from skynet.records import Camera, RegistrationPlace, Sighting
+from skynet.services.audit import Auditor
+from skynet.services.feed_files import FileFormat, RawRow, file_format, read_rows
+from skynet.services.feed_rows import FeedKind, FeedRecord, RecordParser, RejectedRecord
+from skynet.store import Store
+from skynet.store.feeds import FeedImport
+
+log = logging.getLogger(__name__)
+
+BATCH = 5000
+"""Rows stored in one transaction by a file import."""
+MAX_PUSH = 1000
+"""Records in one push."""
+REPORT_DIR = "feed-imports"
+
+Listener = Callable[[list[Sighting]], object]
+Outcome = Literal["added", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What became of one pushed record: added (with its sighting id), a duplicate, or rejected (why)."""
+
+    index: int
+    outcome: Outcome
+    sighting_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """The counts of a file import (so far), where it stands, and the report of rejected rows."""
+
+    path: str
+    kind: FeedKind
+    rows: int = 0
+    added: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    resumed_at_line: int = 0
+    already_done: bool = False
+    report: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class FeedService:
+    """Stores feed records in ``store``; ``match`` (the watch-list matcher) sees every stored batch,
+    ``announce`` (the live feed) the pushed ones. Places of registrations become cameras without a stream."""
+
+    def __init__(
+        self,
+        store: Store,
+        auditor: Auditor,
+        clock: Callable[[], float],
+        data_dir: Path,
+        match: Listener = lambda sightings: None,
+        announce: Listener = lambda sightings: None,
+    ) -> None:
+        self.store = store
+        self.auditor = auditor
+        self.clock = clock
+        self.data_dir = Path(data_dir)
+        self.match = match
+        self.announce = announce
+        self._cameras: set[str] = {c.id for c in store.cameras.all()}
+        self.parser = RecordParser(store.identity_keys, self._is_camera, self._place, clock)
+
+    # --- cameras: checkpoints are known ones, places of registrations are made on first use ----------
+
+    def _is_camera(self, camera_id: str) -> bool:
+        if camera_id not in self._cameras and self.store.cameras.name(camera_id) is not None:
+            self._cameras.add(camera_id)  # added since
+        return camera_id in self._cameras
+
+    def _place(self, name: str, kind: RegistrationPlace, latitude: float, longitude: float) -> str:
+        """The id of the camera standing for a registration's place (made now if new): one per kind of place,
+        name and position."""
+        digest = hashlib.sha256(f"{kind.value}\x1f{name}\x1f{latitude:.6f}\x1f{longitude:.6f}".encode()).hexdigest()
+        camera_id = f"place-{digest[:16]}"
+        if not self._is_camera(camera_id):
+            self.store.cameras.save(Camera(camera_id, name, "", latitude, longitude, ("registration", kind.value)))
+            self._cameras.add(camera_id)
+        return camera_id
+
+    # --- pushed records ------------------------------------------------------------------------------
+
+    def push(self, user: User | str, kind: FeedKind, records: Sequence[Mapping[str, Any]]) -> list[RecordOutcome]:
+        """Store the valid ``records`` (at most :data:`MAX_PUSH`), match them, and say what became of each;
+        the answer comes after the commit, so an acknowledged record is kept."""
+        if len(records) > MAX_PUSH:
+            raise InvalidInputError(f"at most {MAX_PUSH} records per push")
+        kind = FeedKind(kind)
+        parsed: list[tuple[int, FeedRecord]] = []
+        outcomes: dict[int, RecordOutcome] = {}
+        for index, raw in enumerate(records):
+            try:
+                parsed.append((index, self.parser.parse(kind, raw)))
+            except RejectedRecord as error:
+                outcomes[index] = RecordOutcome(index, "rejected", reason=str(error))
+        stored = self._store([record for _, record in parsed])
+        for (index, _), sighting in zip(parsed, stored, strict=True):
+            outcomes[index] = (
+                RecordOutcome(index, "duplicate") if sighting is None else RecordOutcome(index, "added", sighting.id)
+            )
+        new = [s for s in stored if s is not None]
+        self._tell(self.announce, new)
+        self.auditor.record(
+            user,
+            f"feed.push.{kind.value}",
+            None,
+            {
+                "records": len(records),
+                "added": len(new),
+                "rejected": sum(o.outcome == "rejected" for o in outcomes.values()),
+            },
+        )
+        return [outcomes[i] for i in range(len(records))]
+
+    def _store(self, records: Sequence[FeedRecord]) -> list[Sighting | None]:
+        """Store ``records`` (those not stored before), then match the new ones; each stored sighting or None."""
+        if not records:
+            return []
+        ids = self.store.sightings.add_new([r.sighting for r in records], [r.media for r in records])
+        stored = [None if i is None else replace(r.sighting, id=i) for r, i in zip(records, ids, strict=True)]
+        self._tell(self.match, [s for s in stored if s is not None])
+        return stored
+
+    @staticmethod
+    def _tell(listener: Listener, sightings: list[Sighting]) -> None:
+        if sightings:
+            try:
+                listener(sightings)
+            except Exception:  # matching or announcing must not lose the stored records' acknowledgement
+                log.exception("feed listener failed")
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    def import_file(
+        self,
+        user: User | str,
+        path: Path,
+        kind: FeedKind,
+        fmt: FileFormat | None = None,
+        *,
+        stop: threading.Event | None = None,
+        on_progress: Callable[[ImportResult], None] = lambda result: None,
+        again: bool = False,
+    ) -> ImportResult:
+        """Import ``path`` (CSV or JSON Lines of ``kind``), resuming an import of the same file that did not
+        finish; an import that finished is not run again while the file is unchanged, unless ``again`` (rows
+        rejected for an unknown checkpoint, say, once it is added: stored rows are not stored twice). Audited
+        as ``feed.import``."""
+        path = Path(path).resolve()
+        fmt = file_format(path, fmt)
+        try:
+            info = path.stat()
+        except OSError as error:
+            raise InvalidInputError(f"cannot read {path}: {error.strerror}") from None
+        state = self.store.feed_imports.get(str(path), kind.value)
+        if state is not None and (again or (state.size, state.mtime) != (info.st_size, info.st_mtime)):
+            state = None  # the file changed: from its start (what was stored is not stored twice)
+        result = ImportResult(str(path), kind)
+        if state is not None and state.state == "done":
+            return replace(_result(result, state), already_done=True, rows=0, added=0, duplicates=0, rejected=0)
+        report = self._report_path(path, kind) if state is None or not state.report else Path(state.report)
+        if state is None:
+            state = FeedImport(str(path), kind.value, info.st_size, info.st_mtime, "running", report=str(report))
+            report.unlink(missing_ok=True)
+        else:
+            result = _result(result, state)
+            result.resumed_at_line = state.rows_done
+        rows = read_rows(path, fmt, kind, state.bytes_done, state.rows_done)  # refuses a file that is not one
+        self.store.feed_imports.save(replace(state, state="running", updated_at=self.clock()))
+        self.auditor.record(
+            user, "feed.import", None, {"path": str(path), "kind": kind.value, "resume": state.rows_done}
+        )
+        with rows:
+            try:
+                for batch in _batches(rows, BATCH):
+                    self._import_batch(kind, batch, result, report)
+                    state = replace(
+                        _counted(state, result),
+                        rows_done=batch[-1].line,
+                        bytes_done=batch[-1].end,
+                        updated_at=self.clock(),
+                    )
+                    self.store.feed_imports.save(state)
+                    on_progress(result)
+                    if stop is not None and stop.is_set():
+                        result.errors.append("stopped: the import resumes where it was")
+                        return result
+            except BaseException:
+                self.store.feed_imports.save(replace(_counted(state, result), state="failed", updated_at=self.clock()))
+                raise
+            self.store.feed_imports.save(replace(_counted(state, result), state="done", updated_at=self.clock()))
+        result.report = str(report) if result.rejected else None
+        return result
+
+    def _import_batch(self, kind: FeedKind, batch: list[RawRow], result: ImportResult, report: Path) -> None:
+        records: list[FeedRecord] = []
+        rejected: list[tuple[int, str, str]] = []
+        for row in batch:
+            result.rows += 1
+            if row.fields is None:
+                rejected.append((row.line, row.error or "unreadable", row.text))
+                continue
+            try:
+                records.append(self.parser.parse(kind, row.fields))
+            except RejectedRecord as error:
+                rejected.append((row.line, str(error), row.text))
+        stored = self._store(records)
+        added = sum(s is not None for s in stored)
+        result.added += added
+        result.duplicates += len(stored) - added
+        result.rejected += len(rejected)
+        if rejected:
+            _append_report(report, rejected)
+            result.report = str(report)
+
+    def _report_path(self, path: Path, kind: FeedKind) -> Path:
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+        return self.data_dir / REPORT_DIR / f"{path.name}.{kind.value}.{digest}.rejected.csv"
+
+
+def _batches(rows: Iterable[RawRow], size: int) -> Iterable[list[RawRow]]:
+    batch: list[RawRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _append_report(report: Path, rejected: list[tuple[int, str, str]]) -> None:
+    """Add rejected rows to the report (a CSV: line, reason, row)."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    new = not report.exists()
+    with open(report, "a", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        if new:
+            writer.writerow(["line", "reason", "row"])
+        writer.writerows(rejected)
+
+
+def _result(result: ImportResult, state: FeedImport) -> ImportResult:
+    """``result`` with the counts ``state`` recorded."""
+    result.rows, result.added, result.duplicates, result.rejected = (
+        state.rows_done,
+        state.added,
+        state.duplicates,
+        state.rejected,
+    )
+    result.report = state.report if state.rejected else None
+    return result
+
+
+def _counted(state: FeedImport, result: ImportResult) -> FeedImport:
+    return replace(state, added=result.added, duplicates=result.duplicates, rejected=result.rejected)
