@@ -58,13 +58,15 @@ def score(client: httpx.Client, truth: dict[str, Any], t0: float, span: tuple[fl
             "min_cameras": 2,
         }
         answer = client.post("/api/analytics/companions", json=body)
-        keys = [c["key"] for c in answer.json()["companions"]] if answer.status_code == 200 else []
+        found = answer.json()["companions"] if answer.status_code == 200 else []
+        keys = [c["key"] for c in found]
         rank, above = _rank(keys, pair["companion"])
         results["companions"] = {
             "rank": rank,
             "false_above": above,
             "candidates": len(keys),
             "in_top": _top(rank, above),
+            "top": [[c["key"], len(c["cameras"]), c["surprise"]] for c in found[:TOP]],  # what ranked where
         }
     if incidents := truth.get("incidents"):
         places = [

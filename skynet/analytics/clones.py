@@ -32,21 +32,22 @@ def cloned_plates(
     """Plates of ``table`` that moved between two consecutive sightings (in time) faster than
     ``max_speed_kmh`` over at least ``min_distance_m``: most implausible first (the highest speed, then the
     longest distance). Cameras without a position are left out. Vectorised: millions of rows are fine."""
-    placed = {c.id: (c.latitude, c.longitude) for c in cameras.values() if valid_position(c.latitude, c.longitude)}
-    keep = np.fromiter((c in placed for c in table.camera_ids), bool, len(table))
-    if keep.sum() < 2:
+    position = np.full((len(table.cameras), 2), np.nan)
+    for code, camera_id in enumerate(table.cameras):
+        known = cameras.get(camera_id)
+        if known is not None and known.latitude is not None and known.longitude is not None:
+            if valid_position(known.latitude, known.longitude):
+                position[code] = np.radians([known.latitude, known.longitude])
+    keep = np.flatnonzero(~np.isnan(position[table.camera_codes, 0]))
+    if len(keep) < 2:
         return []
-    ids, keys, camera_ids = table.sighting_ids[keep], table.keys[keep], table.camera_ids[keep]
-    first, last, at = table.first[keep], table.last[keep], table.at[keep]
-    plates, plate = np.unique(keys, return_inverse=True)
-    order = np.lexsort((ids, at, plate))
-    plate, camera_ids, first, last = plate[order], camera_ids[order], first[order], last[order]
-    lat = np.radians([placed[c][0] for c in camera_ids])  # type: ignore[arg-type]
-    lon = np.radians([placed[c][1] for c in camera_ids])  # type: ignore[arg-type]
-    move = (plate[1:] == plate[:-1]) & (camera_ids[1:] != camera_ids[:-1])
+    order = keep[np.lexsort((table.sighting_ids[keep], table.at[keep], table.key_codes[keep]))]
+    plate, seen_at = table.key_codes[order], table.camera_codes[order]
+    lat, lon = position[seen_at, 0], position[seen_at, 1]
+    move = (plate[1:] == plate[:-1]) & (seen_at[1:] != seen_at[:-1])
     a = np.sin(np.diff(lat) / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(np.diff(lon) / 2) ** 2
     distance = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
-    gap = np.maximum(0.0, first[1:] - last[:-1])
+    gap = np.maximum(0.0, table.first[order][1:] - table.last[order][:-1])
     with np.errstate(divide="ignore"):
         speed = np.where(gap > 0, distance / np.where(gap > 0, gap, 1.0) * 3.6, np.inf)
     implausible = np.flatnonzero(move & (speed > max_speed_kmh) & (distance >= min_distance_m))
@@ -57,12 +58,11 @@ def cloned_plates(
         counts[p] = counts.get(p, 0) + 1
         if p not in worst or (speed[i], distance[i]) > (speed[worst[p]], distance[worst[p]]):
             worst[p] = int(i)
-    rows = np.flatnonzero(keep)[order]  # position in ``table`` of each sorted row
     found = [
         ClonedPlate(
-            str(plates[p]),
-            table.row(int(rows[i])),
-            table.row(int(rows[i + 1])),
+            table.keys[p],
+            table.row(int(order[i])),
+            table.row(int(order[i + 1])),
             float(distance[i]),
             float(gap[i]),
             float(speed[i]),

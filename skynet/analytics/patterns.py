@@ -39,15 +39,16 @@ class NightActivity:
 def first_seen(period: ObservationTable, seen_before: set[str]) -> list[FirstSeen]:
     """Keys of ``period`` (the area's observations in the period) not in ``seen_before`` (those seen in
     the area in the look-back before it), earliest first sighting first."""
-    new = np.flatnonzero(np.fromiter((k not in seen_before for k in period.keys), bool, len(period)))
+    seen = np.array([key in seen_before for key in period.keys], bool)
+    new = np.flatnonzero(~seen[period.key_codes]) if len(period) else np.zeros(0, np.int64)
     if not len(new):
         return []
-    keys, code = np.unique(period.keys[new], return_inverse=True)
+    code = period.key_codes[new]
     order = np.lexsort((period.sighting_ids[new], period.at[new], code))
     starts = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1]])
-    counts = np.bincount(code, minlength=len(keys))
+    counts = np.bincount(code, minlength=len(period.keys))
     found = [
-        FirstSeen(str(keys[code[order[s]]]), period.row(int(new[order[s]])), int(counts[code[order[s]]]))
+        FirstSeen(period.keys[code[order[s]]], period.row(int(new[order[s]])), int(counts[code[order[s]]]))
         for s in starts
     ]
     return sorted(found, key=lambda f: (f.first.at, f.key))
@@ -70,14 +71,14 @@ def night_activity(
     night: the most nightly first, then the most seen."""
     if not len(period):
         return []
-    keys, code = np.unique(period.keys, return_inverse=True)
+    code, keys = period.key_codes, period.keys
     nightly = at_night(period.at, zone, night)
     seen = np.bincount(code, minlength=len(keys))
     at_night_count = np.bincount(code, weights=nightly, minlength=len(keys)).astype(np.int64)
     chosen = np.flatnonzero((seen >= min_sightings) & (at_night_count >= min_fraction * seen))
     found = [
         NightActivity(
-            str(keys[k]),
+            keys[k],
             int(seen[k]),
             int(at_night_count[k]),
             tuple(int(i) for i in np.sort(period.sighting_ids[(code == k) & nightly])),

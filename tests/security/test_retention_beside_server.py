@@ -19,7 +19,7 @@ from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.records import Camera
 from skynet.services.audit import Auditor
-from skynet.services.faces import FaceQueries, FaceQuery
+from skynet.services.faces import FaceQueries, FaceQuery, SimilarityBands
 from skynet.services.search import Filters, SearchService
 from skynet.services.sightings import SightingService
 
@@ -49,7 +49,8 @@ def test_cli_retention_refuses_while_a_server_runs(start_service):
     refused = _retention(service.env)
     assert refused.returncode == 2 and "skynet serve" in refused.stderr and "retention not run" in refused.stderr
     with service.client("investigator") as investigator:
-        found = investigator.post("/api/search/face", data={"sighting_id": "1", "reason": REASON, "top_k": "10"})
+        asked = {"sighting_id": "1", "reason": REASON, "top_k": "10", "include_weaker": "true"}  # random faces
+        found = investigator.post("/api/search/face", data=asked)
         assert found.status_code == 200, found.text
         assert len(found.json()["results"]) == 8  # nothing was deleted behind the server's back
     service.server.stop()
@@ -69,7 +70,8 @@ def test_a_search_audits_the_sightings_it_returns(tmp_path):
             catalog.store.db.execute("DELETE FROM sightings WHERE id IN (?, ?)", (ids[0], ids[1]))
         sightings = SightingService(catalog.store, tmp_path)
         faces = FaceQueries(catalog, Settings(data_dir=tmp_path), None, None)
-        search = SearchService(catalog, sightings, faces, Auditor(catalog.store.audit))
+        bands = SimilarityBands(match=-1.0, possible=-1.0)  # random faces: every one counts as a match
+        search = SearchService(catalog, sightings, faces, Auditor(catalog.store.audit), bands)
         user = User("ivy", Role.INVESTIGATOR, 0.0)
         found = search.search_faces(user, REASON, FaceQuery(sighting_id=ids[2]), 10, None, Filters())
         (row,) = catalog.store.audit.events(1, action="search.face")
