@@ -15,6 +15,11 @@ matching, the alert channels (the live hub, webhooks, MQTT, SMS and e-mail) and 
 ``lifespan`` starts and stops the system; *background work* is the job runner (re-index and
 re-embedding jobs), retention, and the re-embedding job due after a model-pack switch. Where cameras
 and the API run together, camera statuses go out on the live stream.
+
+Over PostgreSQL an API node (no cameras) *follows* the store (:mod:`skynet.cluster.follower`): what camera nodes
+commit reaches its face indexes and its live stream (alerts included), and its own writes reach its live stream the
+same way, once. A cluster's camera node (:mod:`skynet.cluster.camera_actor`) is this module's camera-node role for
+one camera, with a fenced writer that retries (``only_cameras``, ``fence``, ``write_retry_s``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from skynet.alerts import LiveHub, MqttPublisher, WebhookDispatcher
 from skynet.alerts.channels import AlertChannels, channels_from_settings, mqtt_options, webhook_targets
 from skynet.api.app import create_app, serving
 from skynet.api.auth import Auth
+from skynet.cluster.follower import StoreFollower
 from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
 from skynet.detectors.pool import AnalyzerPool
@@ -142,7 +148,10 @@ class System:
     mqtt: MqttPublisher | None
     messages: AlertChannels | None
     camera_workers: CameraSet | None
+    pool: AnalyzerPool | None
     camera_configs: Sequence[CameraConfig] | None
+    only_cameras: Sequence[str] | None
+    follower: StoreFollower | None
     runner: JobRunner
     sightings: SightingService
     faces: FaceQueries
@@ -183,6 +192,8 @@ class System:
         if self.camera_workers is not None and Part.API in self.parts:
             workers = self.camera_workers
             threads.append(("camera-status", lambda: publish_statuses(workers, self.hub, self._stop)))
+        if (follower := self.follower) is not None:
+            threads.append(("store-follower", lambda: follower.run(self._stop)))
         for name, target in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -198,9 +209,9 @@ class System:
                 log.exception("indexing faces stored by another process failed")
 
     def _start_cameras(self, workers: CameraSet) -> None:
-        if self.camera_configs is None:  # the stored cameras with a stream, as the API changes them
+        if self.camera_configs is None:  # the stored cameras with a stream (or those chosen), as the API changes them
             for camera in self.catalog.store.cameras.all():
-                if camera.live:
+                if camera.live and (self.only_cameras is None or camera.id in self.only_cameras):
                     workers.start_camera(camera)
             return
         policy = SourcePolicy.from_settings(self.settings)
@@ -256,6 +267,9 @@ def build(
     analyzer: Analyze | None = None,
     catalog: Catalog | None = None,
     cameras: Sequence[CameraConfig] | None = None,
+    only_cameras: Sequence[str] | None = None,
+    fence: Callable[[], None] | None = None,
+    write_retry_s: float = 0.0,
     clock: Callable[[], float] = time.time,
 ) -> System:
     """The system of ``role`` over ``settings``' data directory (or ``catalog``, which it then owns).
@@ -263,11 +277,14 @@ def build(
     ``analysers``: how many analysers of the configured model pack the cameras, re-index jobs and photo
     searches share (default one per core; 0: none, so photo searches answer 503 and no re-index job
     runs). ``analyzer``: analyse photos with this instead (tests; no pack is loaded then). ``cameras``:
-    run these (stored first) instead of the stored cameras. ``clock``: the time of audit events, jobs,
-    tokens and watch-list entries."""
+    run these (stored first) instead of the stored cameras; ``only_cameras``: run only the stored cameras
+    with these ids. ``fence`` and ``write_retry_s``: see :class:`CatalogWriter` (a cluster's camera actor).
+    ``clock``: the time of audit events, jobs, tokens and watch-list entries."""
     catalog = catalog if catalog is not None else Catalog.from_settings(settings)
     try:
-        return _compose(settings, role, catalog, analysers, analyzer, cameras, clock)
+        return _compose(
+            settings, role, catalog, analysers, analyzer, cameras, clock, only_cameras, fence, write_retry_s
+        )
     except BaseException:
         catalog.close()
         raise
@@ -281,6 +298,9 @@ def _compose(
     analyzer: Analyze | None,
     cameras: Sequence[CameraConfig] | None,
     clock: Callable[[], float],
+    only_cameras: Sequence[str] | None,
+    fence: Callable[[], None] | None,
+    write_retry_s: float,
 ) -> System:
     parts = PARTS[role]
     store = catalog.store
@@ -293,7 +313,7 @@ def _compose(
 
     auditor = Auditor(store.audit, clock, ReasonRule.from_settings(settings))
     hub = LiveHub()
-    writer = CatalogWriter(catalog)
+    writer = CatalogWriter(catalog, retry_s=write_retry_s, fence=fence)
     targets = webhook_targets(settings)
     webhooks = WebhookDispatcher(store.outbox, targets) if targets else None
     options = mqtt_options(settings)
@@ -301,7 +321,13 @@ def _compose(
     messages = channels_from_settings(settings, store.outbox, store.cameras.name)
     # events leave without media links: each live subscriber gets links made for its own token
     # (skynet.api.live); webhooks, MQTT, SMS and e-mail name the sighting, a receiver asks the API for it
-    fanout = AlertFanout(lambda _sighting: None, hub, webhooks, mqtt, messages)
+    no_link = lambda _sighting: None  # noqa: E731
+    # an API node over PostgreSQL follows the store: every node's sightings and alerts (its own too) reach its
+    # live stream from there, once
+    follower = None
+    if settings.database_url and Part.API in parts and Part.CAMERAS not in parts:
+        follower = StoreFollower(settings.database_url, catalog, hub, no_link)
+    fanout = AlertFanout(no_link, hub if follower is None else None, webhooks, mqtt, messages)
     # live sightings carry the configured pack's embeddings: match them with that model's references
     matcher = WatchlistMatcher(
         store,
@@ -330,14 +356,19 @@ def _compose(
     feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
-        runner.register(FeedImportJobs(feeds, ArchiveRoots.from_settings(settings)))
-        if pool is not None:
+        roots = ArchiveRoots.from_settings(settings)
+        runner.register(FeedImportJobs(feeds, roots))
+        if settings.cluster_address:  # archive files fanned out over the cluster's nodes
+            from skynet.cluster.reindex import RayArchiveReader  # Ray only where a cluster is configured
+
+            runner.register(ReindexJobs(store, lambda: RayArchiveReader(settings), roots, auditor, clock))
+        elif pool is not None:
             archive_pool = pool
 
             def make_reindexer() -> Reindexer:
                 return reindexer(settings, catalog, writer, archive_pool, size)
 
-            runner.register(ReindexJobs(store, make_reindexer, ArchiveRoots.from_settings(settings), auditor, clock))
+            runner.register(ReindexJobs(store, make_reindexer, roots, auditor, clock))
         runner.register(ReembedJobs(catalog, lambda: _pack_analyzer(settings), matcher.invalidate))
 
     auth = Auth(
@@ -367,7 +398,10 @@ def _compose(
         mqtt=mqtt,
         messages=messages,
         camera_workers=camera_workers,
+        pool=pool,
         camera_configs=cameras,
+        only_cameras=only_cameras,
+        follower=follower,
         runner=runner,
         sightings=sightings,
         faces=faces,

@@ -364,6 +364,40 @@ class Settings(BaseSettings):
     )
     camera_devices: bool = Field(default=False, description="Allow local capture devices (/dev/videoN) as cameras.")
 
+    # Scale-out (skynet.cluster, docs/cluster.md): cameras as Ray actors, API nodes over one PostgreSQL store.
+    cluster_address: str | None = Field(
+        default=None,
+        description="Ray cluster to run the cameras on (host:port of its head, as `ray start --address` takes); "
+        "needs database_url. Unset = no cluster.",
+    )
+    cluster_namespace: str = Field(default="skynet", description="Ray namespace of the camera actors.")
+    cluster_camera_cpus: float = Field(default=1.0, ge=0, description="CPUs each camera actor reserves.")
+    cluster_camera_gpus: float = Field(default=0.0, ge=0, description="GPUs each camera actor reserves.")
+    cluster_camera_memory_mb: int = Field(default=1024, ge=0, description="Memory (MB) each camera actor reserves.")
+    cluster_camera_resources: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='Per camera id, what it reserves instead of the defaults: {"gate-1": {"cpus": 2, "gpus": 1, '
+        '"memory_mb": 2048}}; any other key is a custom Ray resource a node must offer.',
+    )
+    cluster_standby: bool = Field(
+        default=False,
+        description="Keep a standby instance of each camera (its model pack loaded, on another node where one has "
+        "room) that takes over as soon as the camera's lease expires: failover in about cluster_lease_s instead of "
+        "a node's death being noticed, a process started and the pack loaded. Costs each camera's resources twice.",
+    )
+    cluster_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A camera's lease in PostgreSQL lasts this long unless renewed (every third of it): after a "
+        "node dies, its cameras start elsewhere once Ray has declared the node dead and their leases expired.",
+    )
+    cluster_write_retry_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A camera actor retries a failed write of sightings this long (the database went away); "
+        "a retry never stores a sighting twice.",
+    )
+
     @property
     def demo_dir(self) -> Path:
         """Where the demo camera's generated clip lives (always allowed as a camera source)."""

@@ -4,8 +4,8 @@ A test that needs a server or tool which ``make test`` installs (PostgreSQL, Mos
 server, Chromium, ffmpeg, openssl, Kannel, the aiosmtpd SMTP server) and cannot have it calls
 :func:`require_server`: under CI (``CI=true``) the test FAILS, naming what is missing and why, so that a green
 run has tested what it says; elsewhere it skips with the same message.
-``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,kannel,smtp`` (any of them) withholds
-servers on purpose, to check that behaviour.
+``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,kannel,smtp,netns,ray`` (any of them)
+withholds servers on purpose, to check that behaviour (netns and ray: tests/cluster_support.py).
 
 Servers started here (and in message_servers.py) listen on 127.0.0.1 or on a Unix socket only, on a port the
 server itself bound (or, for Mosquitto and Kannel, which cannot bind port 0, on random ports retried when one
@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import NoReturn
@@ -131,16 +131,21 @@ def _log_errors(path: Path) -> str:
 class PostgresServer:
     """A throw-away PostgreSQL server (Debian's binaries) in a temporary directory of its own. It listens on
     no TCP port, only on a Unix socket in that directory, so nothing can collide with it; :meth:`stop` shuts
-    it down and deletes the directory. As root it runs as the ``postgres`` user (PostgreSQL refuses root)."""
+    it down and deletes the directory. As root it runs as the ``postgres`` user (PostgreSQL refuses root).
+    ``tcp_port``: also listen on 127.0.0.1 at that port, and :attr:`url` names it; only where no other server can
+    hold the port, such as a private network namespace (tests/cluster_support.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tcp_port: int | None = None) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="skynet-pg-"))
         self.log = self.directory / "server.log"
+        self.tcp_port = tcp_port
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         """The ``postgres`` database; libpq takes a percent-encoded socket directory as the host."""
+        if self.tcp_port is not None:
+            return f"postgresql://postgres@127.0.0.1:{self.tcp_port}/postgres"
         return f"postgresql://postgres@{quote(str(self.directory), safe='')}/postgres"
 
     def start(self, timeout_s: float = 60.0) -> PostgresServer:
@@ -164,7 +169,9 @@ class PostgresServer:
         )
         if initdb.returncode != 0:
             raise ServerUnavailable(f"initdb failed: {(initdb.stderr or initdb.stdout).strip()[-500:]}")
-        settings = ["listen_addresses=", "fsync=off", "full_page_writes=off", "synchronous_commit=off"]
+        listen = "127.0.0.1" if self.tcp_port is not None else ""
+        settings = [f"listen_addresses={listen}", "fsync=off", "full_page_writes=off", "synchronous_commit=off"]
+        settings += [f"port={self.tcp_port}"] if self.tcp_port is not None else []
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [bindir / "postgres", "-D", data, "-k", self.directory, *(f"-c{s}" for s in settings)],
@@ -291,17 +298,18 @@ _UVICORN_BOUND = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 class SkynetServe:
     """``skynet serve --port 0`` as a child process, as a context manager; :attr:`url` carries the port uvicorn
-    reports it bound (it says so once the service has started). Its output goes to ``log``."""
+    reports it bound (it says so once the service has started). Its output goes to ``log``; ``args``: more options
+    of ``skynet serve`` (``--role api-node``)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, args: Sequence[str] = ()) -> None:
+        self.env, self.log, self.args = env, log, list(args)
         self.process: subprocess.Popen | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 90.0) -> SkynetServe:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "skynet", "serve", "--port", "0"],
+                [sys.executable, "-m", "skynet", "serve", "--port", "0", *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

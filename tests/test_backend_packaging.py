@@ -1,4 +1,4 @@
-"""Packaging of the optional back-ends: extras, no PyTorch by default, automatic GPU providers."""
+"""Packaging of the optional back-ends: extras, no PyTorch or Ray by default, automatic GPU providers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from skynet.detectors import runtime
 from skynet.errors import ConfigError
 
-HEAVY = {"torch", "torchvision", "ultralytics", "easyocr"}
+HEAVY = {"torch", "torchvision", "ultralytics", "easyocr", "ray"}  # ray: only with the cluster extra
 
 
 def _name(requirement: str) -> str:
@@ -24,17 +24,17 @@ def _default_requirements(dist: str) -> list[str]:
 
 def test_extras_name_the_optional_backends():
     extras = metadata.metadata("skynet").get_all("Provides-Extra")
-    assert {"insightface", "yolo", "easyocr", "gpu"} <= set(extras)
+    assert {"insightface", "yolo", "easyocr", "gpu", "cluster"} <= set(extras)
     by_extra = {}
     for requirement in metadata.requires("skynet"):
         match = re.search(r'extra == "([^"]+)"', requirement)
         if match:
             by_extra.setdefault(match.group(1), set()).add(_name(requirement))
     assert by_extra["yolo"] == {"ultralytics"} and by_extra["easyocr"] == {"easyocr"}
-    assert by_extra["gpu"] == {"onnxruntime-gpu"}
+    assert by_extra["gpu"] == {"onnxruntime-gpu"} and by_extra["cluster"] == {"ray"}
 
 
-def test_the_default_install_pulls_no_torch():
+def test_the_default_install_pulls_no_torch_and_no_ray():
     """Walks the installed default requirements of skynet, transitively."""
     seen, todo = set(), [_name(r) for r in _default_requirements("skynet")]
     while todo:

@@ -19,7 +19,19 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from skynet.cli import cameras, demo, detect, feeds, index, models, reindex, run, serve, users  # noqa: F401  (attach commands)
+    from skynet.cli import (  # noqa: F401  (attach commands)
+        cameras,
+        cluster,
+        demo,
+        detect,
+        feeds,
+        index,
+        models,
+        reindex,
+        run,
+        serve,
+        users,
+    )
 
 
 def main() -> None:

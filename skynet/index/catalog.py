@@ -54,8 +54,10 @@ class Catalog:
         data_dir: Path | None = None,
         live_model: str | None = None,
         index_options: dict | None = None,
+        indexing: bool = True,
     ) -> None:
         self.store = store
+        self.indexing = indexing
         self.faces = faces
         self.live_model = live_model or faces.model or DEFAULT_FACE_MODEL
         self.data_dir = data_dir
@@ -66,35 +68,53 @@ class Catalog:
 
     @classmethod
     def open(
-        cls, data_dir: Path, database_url: str | None = None, *, face_model: str | None = None, **index_options
+        cls,
+        data_dir: Path,
+        database_url: str | None = None,
+        *,
+        face_model: str | None = None,
+        indexing: bool = True,
+        **index_options,
     ) -> Catalog:
         """Open (creating if needed) the store and face indexes in ``data_dir``.
 
         The store is SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (media
         files and the face indexes stay in ``data_dir``). ``face_model`` is the model of the
         embeddings this catalog will store (default: the searched one); its index is opened too.
+        ``indexing`` False: a catalog that only stores (a camera node of a cluster, whose sightings the
+        API nodes index): no index is loaded or kept, and face searches find nothing.
         """
         store = open_store(data_dir, database_url)
         try:
             remove_legacy_index(data_dir)
             searched = store.faces.searched_model() or face_model or DEFAULT_FACE_MODEL
-            faces = FaceIndex.open(index_dir(data_dir, searched), store.faces, model=searched, **index_options)
+            if indexing:
+                faces = FaceIndex.open(index_dir(data_dir, searched), store.faces, model=searched, **index_options)
+            else:
+                faces = FaceIndex(index_dir(data_dir, searched), store.faces.dim(searched), model=searched)
         except BaseException:
             store.close()
             raise
-        catalog = cls(store, faces, data_dir=Path(data_dir), live_model=face_model, index_options=index_options)
+        catalog = cls(
+            store, faces, data_dir=Path(data_dir), live_model=face_model, index_options=index_options, indexing=indexing
+        )
         try:
-            catalog.index(catalog.live_model)
+            if indexing:
+                catalog.index(catalog.live_model)
         except BaseException:
             catalog.close()
             raise
         return catalog
 
     @classmethod
-    def from_settings(cls, settings: Settings, **index_options) -> Catalog:
+    def from_settings(cls, settings: Settings, *, indexing: bool = True, **index_options) -> Catalog:
         """The catalog of ``settings``' data directory, storing faces as the configured pack's model."""
         return cls.open(
-            settings.data_dir, settings.database_url, face_model=face_model_id(settings.model_pack), **index_options
+            settings.data_dir,
+            settings.database_url,
+            face_model=face_model_id(settings.model_pack),
+            indexing=indexing,
+            **index_options,
         )
 
     @property
@@ -115,14 +135,24 @@ class Catalog:
                 self._indexes[model] = index
             return index
 
+    def open_indexes(self) -> list[FaceIndex]:
+        """The face indexes opened so far (the searched model's, the live model's, any other in use)."""
+        with self._lock:
+            return list(self._indexes.values())
+
     def add_sightings(
         self, sightings: Sequence[Sighting], media: Sequence[SightingMedia | None] | None = None
     ) -> list[int]:
-        """Store ``sightings`` (one transaction) and index the faces among them; returns their ids."""
-        index = self.index(self.live_model)  # opened (caught up) before the write, so it adds the new ones once
-        ids = self.store.sightings.add(sightings, media, model=self.live_model)
-        faces = [(i, s) for i, s in zip(ids, sightings, strict=False) if s.kind == SightingKind.FACE]
-        if faces:
+        """Store ``sightings`` (one transaction) and index the new faces among them; returns their ids (a live
+        sighting stored before under its idempotency key keeps its id and is not indexed again)."""
+        # opened (caught up) before the write, so it adds the new ones once
+        index = self.index(self.live_model) if self.indexing else None
+        stored = self.store.sightings.add_once(sightings, media, model=self.live_model)
+        ids = stored.ids
+        faces = [
+            (i, s) for i, s, new in zip(ids, sightings, stored.new, strict=True) if new and s.kind == SightingKind.FACE
+        ]
+        if faces and index is not None:
             vectors = np.stack([np.asarray(s.embedding, dtype=np.float32) for _, s in faces])
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             index.add(

@@ -308,6 +308,13 @@ class FaceIndex:
                     part.append(ids, vectors, times, cams)
                     return
 
+    def add_unseen(self, batch: FaceBatch) -> int:
+        """Add the vectors of ``batch`` that the index lacks (a follower of the store, which also sees the rows
+        this process indexed itself); returns how many were added."""
+        fresh = self._absent(batch)
+        self.add(fresh)
+        return len(fresh.ids)
+
     def _absent(self, batch: FaceBatch) -> FaceBatch:
         """``batch`` without the vectors the index already holds."""
         with self._lock:

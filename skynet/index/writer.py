@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from skynet.index.catalog import Catalog
 from skynet.records import Sighting
+from skynet.store.errors import InvalidSightingError, LeaseLostError, StoreError
 from skynet.store.sightings import SightingMedia
 
 log = logging.getLogger(__name__)
@@ -43,11 +45,27 @@ class CatalogWriter:
     listeners (watch-list matching, live feed) about the stored sightings, ids filled in. The
     queue is bounded: publishers wait when the store falls behind instead of using memory
     without limit. A failed batch is logged and counted; the camera workers carry on.
+
+    ``retry_s``: how long a batch is retried (with growing pauses) while the database fails (it went away, or
+    a commit went unanswered); the retry cannot duplicate (live sightings are stored once under their
+    idempotency key, alerts once per entry and sighting). ``fence``: called inside each write's transaction
+    before the sightings are stored; it raises :class:`LeaseLostError` (nothing of the batch is kept, nothing
+    retried) when this process may no longer write (skynet.cluster: a camera's lease).
     """
 
-    def __init__(self, catalog: Catalog, batch_size: int = 256, queue_size: int = 2048) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        batch_size: int = 256,
+        queue_size: int = 2048,
+        *,
+        retry_s: float = 0.0,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.batch_size = batch_size
+        self.retry_s = retry_s
+        self.fence = fence
         self.stored = 0
         self.failed = 0
         self.last_error: str | None = None
@@ -97,7 +115,7 @@ class CatalogWriter:
 
     def _store(self, batch: list[_Pending]) -> None:
         try:
-            ids = self.catalog.add_sightings([p.sighting for p in batch], [p.media for p in batch])
+            ids = self._write(batch)
         except Exception as error:  # a full disk or a bad record must not stop the cameras
             self.failed += len(batch)
             self.last_error = str(error)
@@ -114,3 +132,23 @@ class CatalogWriter:
             with self._idle:
                 self._in_flight -= len(batch)
                 self._idle.notify_all()
+
+    def _write(self, batch: list[_Pending]) -> list[int]:
+        """Store ``batch`` (fenced), retried for up to ``retry_s`` while the database fails; returns the ids."""
+        sightings, media = [p.sighting for p in batch], [p.media for p in batch]
+        deadline, pause = time.monotonic() + self.retry_s, 0.1
+        while True:
+            try:
+                if self.fence is None:
+                    return self.catalog.add_sightings(sightings, media)
+                with self.catalog.store.db.write("storing sightings"):
+                    self.fence()
+                    return self.catalog.add_sightings(sightings, media)
+            except (InvalidSightingError, LeaseLostError):
+                raise
+            except StoreError as error:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("storing %d sighting(s) failed, retrying in %.1f s: %s", len(batch), pause, error)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)

@@ -37,6 +37,21 @@ class AlertRepository:
                 ),
             )
 
+    def exists(self, entry_id: int, sighting_id: int) -> bool:
+        """Whether entry ``entry_id`` has an alert on sighting ``sighting_id`` (a sighting matched before)."""
+        row = self.db.execute("SELECT 1 FROM alerts WHERE entry_id = ? AND sighting_id = ?", (entry_id, sighting_id))
+        return row.fetchone() is not None
+
+    def after(self, alert_id: int, limit: int = 1000) -> list[Alert]:
+        """The alerts with ids above ``alert_id``, oldest first (an API node following new alerts)."""
+        rows = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE id > ? ORDER BY id LIMIT ?", (alert_id, limit))
+        return [Alert(*r) for r in rows]
+
+    def last_id(self) -> int:
+        """The highest alert id (0: none)."""
+        row = self.db.execute("SELECT max(id) FROM alerts").fetchone()
+        return int(row[0] or 0)
+
     def get(self, alert_id: int) -> Alert | None:
         row = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return Alert(*row) if row else None

@@ -27,3 +27,7 @@ class StorageFullError(StoreError, InsufficientStorageError):
 
 class QueryError(StoreError, InvalidInputError):
     """A search query that cannot be answered as given (empty, too long, too broad)."""
+
+
+class LeaseLostError(StoreError):
+    """A camera instance's lease expired or passed to another instance: it may write nothing more."""

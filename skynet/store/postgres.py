@@ -50,14 +50,7 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
-        except psycopg.Error as error:
-            message = str(error).replace(url, redact_url(url)).strip().splitlines()[0]
-            raise StoreError(
-                f"cannot connect to PostgreSQL at {redact_url(url)}: {message}",
-                "start the server (scripts/start-postgres.sh) or fix database_url",
-            ) from None
+        self._conn = self._connect()
         try:
             migrate(self._conn)
         except BaseException:
@@ -69,11 +62,28 @@ class PostgresDatabase(Database):
     def __repr__(self) -> str:
         return f"PostgresDatabase({redact_url(self.url)!r})"
 
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        except psycopg.Error as error:
+            message = str(error).replace(self.url, redact_url(self.url)).strip().splitlines()[0]
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {redact_url(self.url)}: {message}",
+                "start the server (scripts/start-postgres.sh) or fix database_url",
+            ) from None
+
+    def _connection(self) -> psycopg.Connection:
+        """The connection; a new one when the server dropped the last (it went away and came back), except in
+        the middle of a write, which fails as a whole."""
+        if (self._conn.closed or self._conn.broken) and not self.writing():
+            self._conn = self._connect()
+        return self._conn
+
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor:
-        return self._conn.execute(sql.replace("?", "%s"), args)
+        return self._connection().execute(sql.replace("?", "%s"), args)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cursor:
+        with self._connection().cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)  # pipelined: one round trip per batch
 
     @contextmanager
@@ -82,9 +92,10 @@ class PostgresDatabase(Database):
             yield
             return
         with self._lock:
+            connection = self._connection()
             self._writing_thread = threading.get_ident()
             try:
-                with self._conn.transaction():
+                with connection.transaction():
                     yield
             except psycopg.errors.DiskFull as error:
                 raise StorageFullError(

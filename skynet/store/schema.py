@@ -633,6 +633,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE api_tokens ADD COLUMN minted_by TEXT;
         """,
     ),
+    Migration(
+        13,
+        """
+        -- Scale-out (docs/cluster.md). A live sighting's idempotency key is (camera, kind, track, start):
+        -- a retried write of a batch whose commit went unanswered finds its rows instead of adding them
+        -- twice (and a sighting matched again alerts nobody twice: skynet.watchlist.matcher). A camera lease:
+        -- the one instance that may run a camera, and a fencing token that grows with each new holder.
+        CREATE UNIQUE INDEX sightings_live_key ON sightings(camera_id, kind, track_id, first_seen)
+            WHERE origin_kind = 'live' AND track_id IS NOT NULL;
+        CREATE TABLE camera_leases (
+            camera_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            node TEXT NOT NULL,
+            token {bigint} NOT NULL,
+            acquired_at {float} NOT NULL,
+            expires_at {float} NOT NULL
+        );
+        """,
+        # API nodes follow new sightings and alerts (skynet.cluster.follower): a commit that adds
+        # rows wakes them (one notification per statement; they read the rows by id).
+        postgresql="""
+        CREATE FUNCTION skynet_notify_table() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('skynet_' || TG_TABLE_NAME, '');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER sightings_notify AFTER INSERT ON sightings
+            FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
+        CREATE TRIGGER alerts_notify AFTER INSERT ON alerts
+            FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -18,7 +18,7 @@ from skynet.records import Box, FeedDetail, Origin, PlateText, Sighting, Sightin
 from skynet.store import plate_search
 from skynet.store.cameras import CameraRepository
 from skynet.store.checks import finite
-from skynet.store.database import Database
+from skynet.store.database import Database, Dialect
 from skynet.store.errors import InvalidSightingError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
 from skynet.store.feeds import FeedRepository
@@ -43,6 +43,28 @@ class SightingMedia:
 
     thumbnail: bytes | None = None
     context: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSightings:
+    """What an idempotent write did: each sighting's id, and whether its row is new (False: stored before)."""
+
+    ids: list[int]
+    new: list[bool]
+
+
+def _text_in(db: Database, column: str, values: Sequence[str]) -> tuple[str, Any]:
+    """A condition that ``column`` is one of ``values`` (strings), and its one argument."""
+    if db.dialect is Dialect.POSTGRESQL:
+        return f"{column} = ANY(?)", list(values)
+    return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+
+
+def _key(sighting: Sighting) -> tuple | None:
+    """A live sighting's idempotency key (camera, kind, track, start), or None (archive rows, no track)."""
+    if sighting.origin.kind != "live" or sighting.track_id is None:
+        return None
+    return (sighting.camera_id, SightingKind(sighting.kind).value, int(sighting.track_id), float(sighting.first_seen))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +131,20 @@ class SightingRepository:
         *,
         model: str | None = None,
     ) -> list[int]:
-        """Store ``sightings`` (and write their media) in one transaction; returns their new ids.
+        """Store ``sightings`` (and write their media) in one transaction; returns their ids (see :meth:`add_once`)."""
+        return self.add_once(sightings, media, model=model).ids
 
+    def add_once(
+        self,
+        sightings: Sequence[Sighting],
+        media: Sequence[SightingMedia | None] | None = None,
+        *,
+        model: str | None = None,
+    ) -> StoredSightings:
+        """Store ``sightings`` (and write their media) in one transaction; returns their ids, and which are new.
+
+        A live sighting already stored under its idempotency key (camera, kind, track, start: a retried
+        write whose first commit went unanswered) keeps its row and id, and nothing of it is written again.
         Face embeddings are stored as made by embedding ``model`` (default: the searched model).
         Everything is validated first; on any error nothing of the batch is kept."""
         if media is not None and len(media) != len(sightings):
@@ -124,21 +158,43 @@ class SightingRepository:
         model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
         positions = self.cameras.positions()
         rows = [self._row(sighting, positions) for sighting in sightings]
-        faces = [i for i, sighting in enumerate(sightings) if sighting.kind == SightingKind.FACE]
-        blobs = self.faces.blobs(model, [sightings[i].embedding for i in faces])
-        written = self._write_media(rows, items)
+        known = self._stored_keys(sightings)
+        fresh = [i for i, sighting in enumerate(sightings) if _key(sighting) not in known]
+        faces = [n for n, i in enumerate(fresh) if sightings[i].kind == SightingKind.FACE]
+        blobs = self.faces.blobs(model, [sightings[fresh[n]].embedding for n in faces])
+        new_rows = [rows[i] for i in fresh]
+        written = self._write_media(new_rows, [items[i] for i in fresh])
         try:
             with self.db.write("storing sightings"):
                 if blobs:
                     self.faces.record_model(model, len(blobs[0]) // 4)
-                ids = self.db.insert_many("sightings", COLUMNS, rows)
-                self.faces.insert(model, [ids[i] for i in faces], blobs)
-                self.plates.add_reads(ids, sightings)
-                self.feeds.insert(ids, sightings)
+                new_ids = self.db.insert_many("sightings", COLUMNS, new_rows) if new_rows else []
+                self.faces.insert(model, [new_ids[n] for n in faces], blobs)
+                self.plates.add_reads(new_ids, [sightings[i] for i in fresh])
+                self.feeds.insert(new_ids, [sightings[i] for i in fresh])
         except BaseException:
             self.media.remove(written)
             raise
-        return ids
+        ids = {i: new_id for i, new_id in zip(fresh, new_ids, strict=True)}
+        return StoredSightings(
+            ids=[ids[i] if i in ids else known[_key(s) or ()] for i, s in enumerate(sightings)],
+            new=[i in ids for i in range(len(sightings))],
+        )
+
+    def _stored_keys(self, sightings: Sequence[Sighting]) -> dict[tuple, int]:
+        """Idempotency key -> id of the live sightings among ``sightings`` that are stored already (one query)."""
+        wanted = {key for sighting in sightings if (key := _key(sighting)) is not None}
+        if not wanted:
+            return {}
+        camera_condition, camera_arg = _text_in(self.db, "camera_id", sorted({key[0] for key in wanted}))
+        track_condition, track_arg = self.db.ids_in("track_id", sorted({key[2] for key in wanted}))
+        starts = [key[3] for key in wanted]
+        rows = self.db.execute(
+            "SELECT id, camera_id, kind, track_id, first_seen FROM sightings WHERE origin_kind = 'live' "
+            f"AND {camera_condition} AND {track_condition} AND first_seen BETWEEN ? AND ?",
+            (camera_arg, track_arg, min(starts), max(starts)),
+        )
+        return {key: row[0] for row in rows if (key := tuple(row[1:])) in wanted}
 
     def add_new(
         self, sightings: Sequence[Sighting], media: Sequence[SightingMedia | None] | None = None
@@ -247,6 +303,23 @@ class SightingRepository:
         alternatives = self.plates.alternatives([r[0] for r in rows if r[_PLATE] is not None])
         feeds = self.feeds.details([r[0] for r in rows if r[_SOURCE] != SightingSource.VIDEO])
         return [_sighting(r, alternatives.get(r[0], []), feeds.get(r[0])) for r in rows]
+
+    def ids_after(self, after_id: int, also: Sequence[int] = (), limit: int = 10_000) -> list[int]:
+        """Ascending ids above ``after_id``, plus those of ``also`` that exist: the rows a follower of the store
+        has not seen (``also``: ids below that it found missing, whose writes may not have committed yet)."""
+        rows = self.db.execute("SELECT id FROM sightings WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        found = [r[0] for r in rows]
+        if also:
+            condition, arg = self.db.ids_in("id", also)
+            found = sorted(
+                {*found, *(r[0] for r in self.db.execute(f"SELECT id FROM sightings WHERE {condition}", (arg,)))}
+            )
+        return found
+
+    def last_id(self) -> int:
+        """The highest sighting id (0: none)."""
+        row = self.db.execute("SELECT max(id) FROM sightings").fetchone()
+        return int(row[0] or 0)
 
     def counts(self) -> dict[str, int]:
         """How many sightings of each kind."""

@@ -17,6 +17,7 @@ from skynet.store.holds import HoldRepository
 from skynet.store.identities import IdentityRepository
 from skynet.store.identity_keys import IdentityKeys
 from skynet.store.jobs import JobRepository
+from skynet.store.leases import LeaseRepository
 from skynet.store.media import MediaFiles, storage_error
 from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
@@ -72,6 +73,7 @@ class Store:
         self.jobs = JobRepository(db)
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
+        self.leases = LeaseRepository(db)
         self.observations = ObservationRepository(db)
         self.identities = IdentityRepository(db)
 

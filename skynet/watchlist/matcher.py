@@ -161,6 +161,8 @@ class WatchlistMatcher:
             for entry, score in self._matches(sighting, faces, table, plates, now):
                 if sighting.id is None or entry.id is None:
                     raise ValueError("an alert needs a stored sighting and entry (with ids)")
+                if self.store.alerts.exists(entry.id, sighting.id):
+                    continue  # matched before (its write was retried): alerted then
                 earlier = self._alert_to_fold_into(entry.id, entry, sighting)
                 if earlier is not None and earlier.id is not None:
                     folded = self.store.alerts.fold(earlier.id, sighting.id, score, sighting.last_seen, now)

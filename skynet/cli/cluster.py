@@ -1,0 +1,81 @@
+"""``skynet cluster up|status|down``: the stored cameras as Ray actors on a cluster (docs/cluster.md).
+
+Needs the ``cluster`` extra (``pip install 'skynet[cluster]'``), ``cluster_address`` (the Ray head) and
+``database_url`` (the PostgreSQL store every node shares). API nodes are ``skynet serve --role api-node``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from typing import Annotated
+
+import typer
+
+from skynet.cli import app
+from skynet.cli.options import DataDir, load_settings
+from skynet.config import Settings
+from skynet.errors import ConfigError
+from skynet.store import Store, open_store
+
+cluster_app = typer.Typer(help="Cameras on a Ray cluster over one PostgreSQL store.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+
+@contextmanager
+def _connected(data_dir) -> Iterator[tuple[Settings, Store]]:
+    settings = load_settings(data_dir)
+    try:
+        from skynet.cluster import placement
+    except ImportError as error:
+        raise ConfigError(
+            f"the cluster commands need Ray ({error})", "pip install 'skynet[cluster]' on every node"
+        ) from None
+    placement.connect(settings)
+    with closing(open_store(settings.data_dir, settings.database_url, sweep_orphans=False)) as store:
+        yield settings, store
+
+
+@cluster_app.command()
+def up(
+    watch: Annotated[
+        float, typer.Option(help="Keep the cluster in step with the stored cameras, every this many seconds; 0 = once.")
+    ] = 0.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Run every stored camera as an actor on the cluster (and stop the actors of cameras no longer stored)."""
+    from skynet.cluster.placement import reconcile
+
+    stop = threading.Event()
+    with _connected(data_dir) as (settings, store):
+        while True:
+            started, stopped = reconcile(settings, [camera.id for camera in store.cameras.all()])
+            if started or stopped or not watch:
+                typer.echo(f"started {len(started)} camera(s) {started}, stopped {len(stopped)} {stopped}")
+            if not watch or stop.wait(watch):
+                return
+
+
+@cluster_app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """The nodes, the cameras on each, their load and state; cameras that run nowhere, and why."""
+    from skynet.cluster.status import cluster_view, render
+
+    with _connected(data_dir) as (settings, store):
+        view = cluster_view(settings, store)
+    typer.echo(json.dumps(view.as_dict(), default=str) if as_json else render(view))
+
+
+@cluster_app.command()
+def down(data_dir: DataDir = None) -> None:
+    """Stop every camera actor (open tracks are stored, leases given up)."""
+    from skynet.cluster.placement import placed_cameras, remove
+
+    with _connected(data_dir) as (settings, _):
+        stopped = remove(settings, placed_cameras(settings))
+    typer.echo(f"stopped {len(stopped)} camera(s)")
