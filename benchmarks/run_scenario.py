@@ -489,7 +489,7 @@ def main() -> int:
             time.sleep(2.0)  # the last alerts reach the listener
             queries = query_all(client, manifest, t0, args.face_threshold)
             span = (0.0, float(manifest["params"]["seconds"]))
-            analyses = scenario_analyses.score(client, manifest.get("analyses", {}), t0, span, REASON)
+            analyses = scenario_analyses.score(client, manifest.get("analyses", {}), truth, t0, span, REASON)
             faces = [
                 (s.id, s.camera_id, s.first_seen - t0, s.last_seen - t0)
                 for s in service.sightings

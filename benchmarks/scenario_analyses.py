@@ -33,9 +33,32 @@ def _rank(keys: list[str], wanted: str) -> tuple[int | None, int]:
     return rank, rank - 1
 
 
-def score(client: httpx.Client, truth: dict[str, Any], t0: float, span: tuple[float, float], reason: str) -> dict:
-    """Ask each analysis through the API and score it against ``truth`` (times in scenario seconds,
-    ``t0`` the scenario's start as Unix time)."""
+COMPANION_WINDOW_S = 15.0
+COMPANION_CAMERAS = 2
+
+
+def travelling_with(target: str, visits: list) -> set[str]:
+    """The vehicles of ``visits`` (scenario_score.Visit) that passed ``COMPANION_CAMERAS`` or more of the
+    cameras ``target`` passed, each time within ``COMPANION_WINDOW_S`` of it: companions by the analysis's
+    own definition, planted or not (vehicles on neighbouring routes meet by chance too)."""
+    mine = [v for v in visits if v.kind == "plate" and v.identity == target]
+    met: dict[str, set[str]] = {}
+    for v in visits:
+        if v.kind != "plate" or v.identity == target:
+            continue
+        for t in mine:
+            gap = max(0.0, v.t_in - t.t_out, t.t_in - v.t_out)
+            if v.camera == t.camera and gap <= COMPANION_WINDOW_S:
+                met.setdefault(v.identity, set()).add(v.camera)
+    return {key for key, cameras in met.items() if len(cameras) >= COMPANION_CAMERAS}
+
+
+def score(
+    client: httpx.Client, truth: dict[str, Any], visits: list, t0: float, span: tuple[float, float], reason: str
+) -> dict:
+    """Ask each analysis through the API and score it against ``truth`` (what was planted) and ``visits``
+    (every ground-truth visit; times in scenario seconds, ``t0`` the scenario's start as Unix time). A
+    candidate ranked above a planted one is false only when the ground truth does not make it one too."""
     since, until = t0 + span[0], t0 + span[1]
     results: dict[str, Any] = {}
     if clone := truth.get("cloned_plate"):
@@ -54,18 +77,22 @@ def score(client: httpx.Client, truth: dict[str, Any], t0: float, span: tuple[fl
             "since": since,
             "until": until,
             "target": {"plate": pair["target"]},
-            "window_s": 15,
-            "min_cameras": 2,
+            "window_s": COMPANION_WINDOW_S,
+            "min_cameras": COMPANION_CAMERAS,
         }
         answer = client.post("/api/analytics/companions", json=body)
         found = answer.json()["companions"] if answer.status_code == 200 else []
+        real = travelling_with(pair["target"], visits) | {pair["companion"]}
         keys = [c["key"] for c in found]
-        rank, above = _rank(keys, pair["companion"])
+        rank, _ = _rank(keys, pair["companion"])
+        above = sum(1 for k in keys[: (rank or len(keys) + 1) - 1] if k not in real)
         results["companions"] = {
             "rank": rank,
             "false_above": above,
             "candidates": len(keys),
             "in_top": _top(rank, above),
+            "real_companions": sorted(real),  # by the ground truth: the planted one and those met by chance
+            "precision_top": round(sum(k in real for k in keys[:TOP]) / min(TOP, len(keys)), 3) if keys else None,
             "top": [[c["key"], len(c["cameras"]), c["surprise"]] for c in found[:TOP]],  # what ranked where
         }
     if incidents := truth.get("incidents"):
