@@ -34,6 +34,17 @@ class Settings(BaseSettings):
         description="onnxruntime providers in order of preference; 'auto' = TensorRT, CUDA, then CPU where available.",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="Threads per model session; 0 = all cores.")
+    precision: Literal["auto", "int8", "fp32"] = Field(
+        default="auto",
+        description="Model arithmetic: 'int8' runs the statically quantised variant of every model the pack has "
+        "one for (built by skynet models install; only models whose accuracy held within 0.5 points of fp32 "
+        "have one), 'fp32' the original float models; 'auto' = int8 when models run on the CPU only, fp32 "
+        "with a GPU provider (CUDA / TensorRT).",
+    )
+    fp32_models: list[str] = Field(
+        default_factory=list,
+        description='Model files kept in fp32 even when the precision is int8, e.g. ["centerface.onnx"].',
+    )
     batch_size: int = Field(
         default=1,
         ge=1,

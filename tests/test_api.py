@@ -208,6 +208,24 @@ def test_face_search_shows_weaker_results_only_on_request_and_marks_them(api: Ap
     assert shown(search(min_similarity="0.9")) == [(same, "match", False), (possible, "possible", True)]
 
 
+def test_face_search_says_which_time_range_it_could_not_cover(api: Api) -> None:
+    near = add_face(api, T0, unit(1, 0.1, 0))
+    form = {"reason": "case 2026-18", "sighting_id": str(near)}
+    complete = api.client.post("/api/search/face", headers=api.as_role("investigator"), data=form).json()
+    assert complete["incomplete"] == [] and [r["sighting"]["id"] for r in complete["results"]] == [near]
+    # as while a broken partition is rebuilt from the store (tests/test_face_index.py makes one for real)
+    api.system.catalog.faces._incomplete = [(T0 + 3600.0, T0 + 7200.0)]
+    partial = api.client.post("/api/search/face", headers=api.as_role("investigator"), data=form).json()
+    assert partial["incomplete"] == [{"since": T0 + 3600.0, "until": T0 + 7200.0}]
+    before = {**form, "until": str(T0 + 60)}
+    assert (
+        api.client.post("/api/search/face", headers=api.as_role("investigator"), data=before).json()["incomplete"] == []
+    )
+    assert [e for e in audit(api) if e["action"] == "search.face"][1]["detail"]["incomplete"] == [
+        [T0 + 3600.0, T0 + 7200.0]
+    ]
+
+
 def test_face_search_picks_the_largest_face_or_the_one_asked_for(api: Api) -> None:
     a = add_face(api, T0, unit(1, 0, 0))
     b = add_face(api, T0, unit(0, 1, 0))

@@ -1,7 +1,9 @@
-"""The derived FAISS face index: exact and approximate search, filters inside the search, persistence."""
+"""The derived FAISS face index: time partitions, exact and compressed (IVF-SQ8, re-ranked) search, filters
+inside the search, persistence, broken partitions rebuilt from the store."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
@@ -11,9 +13,11 @@ from store_support import CAMERAS, face, open_catalog
 from skynet.index.catalog import INDEX_DIR
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import index_dir
+from skynet.index.face_partition import Partition
 from skynet.index.synthetic import clustered_embeddings
+from skynet.index.vector_file import VectorFile
 from skynet.store import open_store
-from skynet.store.errors import QueryError
+from skynet.store.errors import QueryError, StorageFullError, StoreError
 from skynet.store.faces import DEFAULT_FACE_MODEL
 
 
@@ -89,7 +93,29 @@ def test_removed_vectors_never_returned(filled):
     hits = catalog.search_faces(vectors[10], 50)
     assert all(h.sighting_id > ids[1499] for h in hits)
     assert catalog.faces.status().vectors == 1500
-    assert catalog.faces.status().deleted_rows == 0  # an exact-only index drops the rows at once
+    catalog.faces.wait_for_build()  # half the rows deleted: the partition is compacted in the background
+    assert catalog.faces.status().deleted_rows == 0
+    assert all(h.sighting_id > ids[1499] for h in catalog.search_faces(vectors[10], 50))
+
+
+def test_time_filter_touches_only_its_partitions_and_retention_drops_them(tmp_path, monkeypatch):
+    vectors, _ = clustered_embeddings(3000, identities=100, seed=5)
+    with open_catalog(tmp_path, partition_s=1000) as catalog:
+        ids = _fill(catalog, vectors)
+        assert catalog.faces.status().partitions == 3
+        searched = []
+        original = Partition.search
+        monkeypatch.setattr(Partition, "search", lambda self, *a: searched.append(self.key) or original(self, *a))
+        hits = catalog.search_faces(vectors[1500], 10, since=1200, until=1800)
+        assert searched == [1] and hits[0].sighting_id == ids[1500]
+        searched.clear()
+        assert len(catalog.search_faces(vectors[1500], 10)) == 10 and searched == [0, 1, 2]
+        catalog.delete_before(1000.0)  # retention: partition 0 is emptied and dropped whole
+        directory = index_dir(tmp_path, DEFAULT_FACE_MODEL)
+        assert not (directory / "p0").exists() and (directory / "p1").is_dir()
+        assert catalog.faces.status().partitions == 2 and catalog.faces.status().vectors == 2000
+    with open_catalog(tmp_path, partition_s=1000) as catalog:
+        np.testing.assert_array_equal(catalog.faces.ids(), ids[1000:])
 
 
 def test_persisted_caught_up_and_rebuilt(tmp_path):
@@ -109,24 +135,55 @@ def test_persisted_caught_up_and_rebuilt(tmp_path):
             assert [h.sighting_id for h in catalog.search_faces(vectors[row], 5)] == _brute_force(
                 vectors[10:], kept_ids, vectors[row], 5
             )
-    # a corrupt index file is rebuilt from the store
-    (index_dir(tmp_path, DEFAULT_FACE_MODEL) / "faces.npz").write_bytes(b"garbage")
+    # an index of another layout (the single-file format) is rebuilt from the store
+    directory = index_dir(tmp_path, DEFAULT_FACE_MODEL)
+    (directory / "index.json").write_text("{}")
+    (directory / "faces.npz").write_bytes(b"old")
     with open_catalog(tmp_path) as catalog:
         assert len(catalog.faces.ids()) == 1190
+    assert not (directory / "faces.npz").exists()
     # skynet index rebuild recreates it from scratch
     store = open_store(tmp_path)
     assert FaceIndex(tmp_path / INDEX_DIR).rebuild(store.faces) == 1190
     store.close()
 
 
-def test_approximate_index_swapped_in_with_high_recall(tmp_path):
-    vectors, _ = clustered_embeddings(6000, identities=300, seed=3)
-    with open_catalog(tmp_path, approx_threshold=4000, exact_subset=1000) as catalog:
-        ids = _fill(catalog, vectors[:5000], batch=1000)
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "short"])
+def test_broken_partition_rebuilt_from_the_store_while_searches_say_partial(tmp_path, monkeypatch, caplog, damage):
+    vectors, _ = clustered_embeddings(3000, identities=100, seed=6)
+    with open_catalog(tmp_path, partition_s=1000) as catalog:
+        ids = _fill(catalog, vectors)
+    part = index_dir(tmp_path, DEFAULT_FACE_MODEL) / "p1"
+    if damage == "missing":
+        shutil.rmtree(part)
+    elif damage == "corrupt":
+        (part / "rows.npz").write_bytes(b"garbage")
+    else:
+        next(part.glob("vectors-*.f32")).write_bytes(b"\0" * 100)
+    release = threading.Event()
+    recover = FaceIndex._recover
+    monkeypatch.setattr(FaceIndex, "_recover", lambda self, faces: release.wait(10) and recover(self, faces))
+    with open_catalog(tmp_path, partition_s=1000) as catalog:
+        assert "partition 1970-01-01 00:16 to 1970-01-01 00:33 UTC is missing or corrupt" in caplog.text
+        hits = catalog.search_faces(vectors[1500], 10)
+        assert hits.incomplete == ((1000.0, 2000.0),)  # partial, and says which time range
+        assert catalog.search_faces(vectors[500], 10, until=900).incomplete == ()
+        release.set()
         catalog.faces.wait_for_build()
+        hits = catalog.search_faces(vectors[1500], 10)
+        assert hits.incomplete == () and hits[0].sighting_id == ids[1500]
+        np.testing.assert_array_equal(catalog.faces.ids(), ids)
+
+
+def test_compressed_partitions_with_exact_reranking(tmp_path):
+    vectors, _ = clustered_embeddings(6000, identities=300, seed=3)
+    with open_catalog(tmp_path, approx_threshold=2000, exact_subset=500) as catalog:
+        ids = _fill(catalog, vectors[:5000], batch=1000)
+        catalog.faces.settle()
         state = catalog.faces.status()
-        assert state.approximate_rows >= 4000
-        _fill(catalog, vectors[5000:], batch=1000, first=5000)  # an exact tail after the graph
+        assert state.approximate_rows == 5000
+        _fill(catalog, vectors[5000:], batch=1000, first=5000)  # added to the trained index, no rebuild
+        assert catalog.faces.status().approximate_rows == 6000 and not catalog.faces.status().building
         all_ids = np.concatenate([ids, np.arange(ids[-1] + 1, ids[-1] + 1001)])
         queries = np.random.default_rng(0).choice(len(vectors), 50, replace=False)
         times = np.arange(len(vectors), dtype=float)
@@ -136,22 +193,41 @@ def test_approximate_index_swapped_in_with_high_recall(tmp_path):
             hits = catalog.search_faces(vectors[row], 10, since=1000, until=5500)
             truth = _brute_force(vectors, all_ids, vectors[row], 10, keep)
             assert all(1000 <= h.sighting_id - ids[0] <= 5500 for h in hits)
+            assert hits[0].similarity == pytest.approx(float(vectors[row] @ vectors[hits[0].sighting_id - ids[0]]))
             recall.append(len({h.sighting_id for h in hits} & set(truth)) / 10)
         assert np.mean(recall) >= 0.95
         # a restrictive filter goes exact and is exactly right
         keep = (times >= 100) & (times <= 400)
         hits = catalog.search_faces(vectors[7], 10, since=100, until=400)
         assert [h.sighting_id for h in hits] == _brute_force(vectors, all_ids, vectors[7], 10, keep)
-    with open_catalog(tmp_path, approx_threshold=4000) as catalog:  # the graph is persisted
-        assert catalog.faces.status().approximate_rows == state.approximate_rows
-        catalog.faces.settle()  # the 1000-row tail is below the rebuild limit; settle covers it anyway
+    with open_catalog(tmp_path, approx_threshold=2000) as catalog:  # the IVF index is persisted
         assert catalog.faces.status().approximate_rows == 6000
+        assert catalog.search_faces(vectors[42], 1)[0].sighting_id == ids[42]
+
+
+def test_disk_full_during_compaction_leaves_the_old_partition_serving(tmp_path, monkeypatch):
+    vectors, _ = clustered_embeddings(1000, identities=50, seed=7)
+    with open_catalog(tmp_path) as catalog:
+        ids = _fill(catalog, vectors)
+
+        def full(self, rows):
+            raise StorageFullError("no space left on the index disk")
+
+        monkeypatch.setattr(VectorFile, "append", full)
+        catalog.delete_before(500.0)  # due a compaction, which cannot write
+        with pytest.raises(StoreError, match="no space left"):
+            catalog.faces.wait_for_build()
+        assert catalog.search_faces(vectors[700], 1)[0].sighting_id == ids[700]
+        assert catalog.faces.status().deleted_rows == 500
+        monkeypatch.undo()
+    with open_catalog(tmp_path) as catalog:
+        np.testing.assert_array_equal(catalog.faces.ids(), ids[500:])
 
 
 def test_searches_and_ingestion_run_concurrently(tmp_path):
     vectors, _ = clustered_embeddings(4000, identities=100, seed=4)
     errors: list[BaseException] = []
-    with open_catalog(tmp_path, approx_threshold=1500) as catalog:
+    with open_catalog(tmp_path, approx_threshold=1500, partition_s=2500) as catalog:
         _fill(catalog, vectors[:1000])
         stop = threading.Event()
 
@@ -172,4 +248,5 @@ def test_searches_and_ingestion_run_concurrently(tmp_path):
             thread.join()
         catalog.faces.wait_for_build()
         assert catalog.faces.status().vectors == 4000
+        assert catalog.faces.status().approximate_rows >= 1500
     assert errors == []

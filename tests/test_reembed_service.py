@@ -3,6 +3,8 @@ the index holds the old model, watch-list photos kept, and the job `skynet serve
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from api_support import make_api
@@ -113,16 +115,15 @@ def test_the_service_starts_the_job_after_a_pack_switch(tmp_path, model_settings
         system.close()
 
 
-def test_a_face_index_saved_before_per_model_indexes_is_adopted(tmp_path):
+def test_a_face_index_saved_before_per_model_indexes_is_replaced(tmp_path):
     a = PixelFaces(16, seed=1)
     with open_catalog(tmp_path) as catalog:  # the default model, as every store before schema 3
         ids = store_faces(catalog, a, [0, 1, 2])
     model_dir = index_dir(tmp_path, DEFAULT_FACE_MODEL)
-    for path in model_dir.iterdir():  # the old layout: index/faces.npz
-        path.rename(tmp_path / "index" / path.name)
-    model_dir.rmdir()
-    with open_catalog(tmp_path) as catalog:
-        assert (model_dir / "faces.npz").is_file() and not (tmp_path / "index" / "faces.npz").exists()
+    shutil.rmtree(model_dir)
+    (tmp_path / "index" / "faces.npz").write_bytes(b"an index of the old layout and format")
+    with open_catalog(tmp_path) as catalog:  # removed, and the index rebuilt from the store
+        assert not (tmp_path / "index" / "faces.npz").exists() and (model_dir / "index.json").is_file()
         np.testing.assert_array_equal(catalog.faces.ids(), ids)
 
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from skynet.records import Observation
 
+MIN_GAP_S = 1.0
+"""Gaps shorter than this (overlapping passes included) count as this long: times are not more exact."""
+
 
 @dataclass(frozen=True, slots=True)
 class Companion:
@@ -35,16 +38,21 @@ def companions(
     """Companions of ``target`` (its passes); ``near[i]`` are the observations at the camera of
     ``target[i]`` within ``window_s`` of that pass; ``counts[(key, camera)]`` how often each was seen at
     each camera over the ``span_s`` seconds searched. Keys in ``exclude`` (the target itself) are left
-    out. Ranked by distinct cameras, then surprise."""
+    out. Ranked by distinct cameras, then surprise: at each camera, the chance that one of the key's
+    sightings there falls as close to a pass of the target as its closest one did (``window_s`` only
+    bounds the search), so a car a few seconds behind outranks one that happened by within the window."""
     if span_s <= 0:
         raise ValueError("the span searched must be positive")
     pairs: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
-    reach: dict[str, float] = {}  # per camera: how long a pass of the target "catches" another one
+    closest: dict[tuple[str, str], float] = {}  # (key, camera): the shortest gap to a pass of the target
     for i, pass_ in enumerate(target):
-        reach.setdefault(pass_.camera_id, 2 * window_s + (pass_.last - pass_.first))
         for other in near.get(i, ()):
-            if other.key not in exclude:
-                pairs[other.key][pass_.camera_id].append((other.sighting_id, pass_.sighting_id))
+            if other.key in exclude:
+                continue
+            pairs[other.key][pass_.camera_id].append((other.sighting_id, pass_.sighting_id))
+            gap = max(0.0, other.first - pass_.last, pass_.first - other.last)
+            where = (other.key, pass_.camera_id)
+            closest[where] = min(gap, closest.get(where, math.inf))
     found = []
     for key, at in pairs.items():
         if len(at) < min_cameras:
@@ -52,7 +60,8 @@ def companions(
         surprise = 0.0
         for camera in at:
             seen = max(1, counts.get((key, camera), 1))
-            chance = 1.0 - math.exp(-seen * reach[camera] / span_s)  # seen by chance within the reach
+            reach = 2 * (closest[(key, camera)] + MIN_GAP_S)  # a sighting this close, before or after
+            chance = 1.0 - math.exp(-seen * reach / span_s)
             surprise -= math.log10(max(chance, 1e-12))
         found.append(
             Companion(

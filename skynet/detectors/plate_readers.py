@@ -172,8 +172,10 @@ def _rules(context: registry.BackendContext) -> PlateRules:
 
 
 def _session(context: registry.BackendContext, name: str):
+    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``)."""
     settings = context.settings
-    return create_session(context.model_path(name), settings.execution_providers, settings.intra_op_threads, name)
+    model = context.precision_model_path(name)
+    return create_session(model, settings.execution_providers, settings.intra_op_threads, model.name)
 
 
 PPOCR_MODEL = "ch_PP-OCRv4_rec_infer.onnx"

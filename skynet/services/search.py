@@ -11,7 +11,7 @@ import numpy as np
 
 from skynet.accounts.model import User
 from skynet.index.catalog import Catalog
-from skynet.index.face_index import FaceHit
+from skynet.index.face_index import FaceHit, FaceHits
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery, SimilarityBands
 from skynet.services.sightings import Found, SightingService
@@ -29,6 +29,15 @@ class Filters:
     def audited(self) -> dict[str, Any]:
         """The filters as the audit log records them."""
         return {"since": self.since, "until": self.until, "cameras": self.cameras}
+
+
+class FoundFaces(list):
+    """Found face sightings, most similar first; ``incomplete``: the (since, until) time ranges the
+    search could not cover (face index partitions being rebuilt from the store), empty when complete."""
+
+    def __init__(self, found: list[Found], incomplete: tuple[tuple[float, float], ...] = ()) -> None:
+        super().__init__(found)
+        self.incomplete = incomplete
 
 
 class SearchService:
@@ -58,10 +67,9 @@ class SearchService:
 
     # --- what a search finds (not audited: the use case that asks audits) -------------------------
 
-    def face_hits(
-        self, embedding: np.ndarray, limit: int, filters: Filters, min_similarity: float | None
-    ) -> list[FaceHit]:
-        """The face sightings most similar to ``embedding``, most similar first."""
+    def face_hits(self, embedding: np.ndarray, limit: int, filters: Filters, min_similarity: float | None) -> FaceHits:
+        """The face sightings most similar to ``embedding``, most similar first (saying which time
+        ranges it could not cover, if any)."""
         return self.catalog.search_faces(
             embedding,
             limit,
@@ -102,13 +110,14 @@ class SearchService:
         min_similarity: float | None,
         filters: Filters,
         include_weaker: bool = False,
-    ) -> list[Found]:
+    ) -> FoundFaces:
         """Sightings of the face of ``query``, most similar first, at least as similar as
-        :meth:`face_floor`; audited as ``search.face`` with the number of sightings returned. Runs index and
-        store calls: call it off the event loop."""
+        :meth:`face_floor`; audited as ``search.face`` with the number of sightings returned (and the time
+        ranges the search could not cover, if any). Runs index and store calls: call it off the event loop."""
         reason = self.auditor.reason(reason)
         floor = self.face_floor(min_similarity, include_weaker)
-        found = self.found_faces(self.face_hits(self.faces.embedding(query), top_k, filters, floor))
+        hits = self.face_hits(self.faces.embedding(query), top_k, filters, floor)
+        found = self.found_faces(hits)
         self.auditor.record(
             user,
             "search.face",
@@ -120,9 +129,10 @@ class SearchService:
                 "min_similarity": floor,
                 **filters.audited(),
                 "results": len(found),
+                **({"incomplete": [list(r) for r in hits.incomplete]} if hits.incomplete else {}),
             },
         )
-        return found
+        return FoundFaces(found, hits.incomplete)
 
     def search_plates(
         self, user: User, reason: str, text: str, mode: PlateMode, limit: int, filters: Filters

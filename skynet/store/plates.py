@@ -94,23 +94,29 @@ class PlateRepository:
         return "plate_reads r", "r.norm = ? AND r.text = ?", [plate_search.normalise(text), text]
 
     def _wildcard(self, plan: plate_search.WildcardPlan) -> tuple[str, str, list]:
-        """(source, where, args) for plate reads ``r`` matching a wildcard plan through an index."""
+        """(source, where, args) for plate reads ``r`` matching a wildcard plan through an index. A literal
+        start and end narrow together (``桂B*45``: the reads starting 桂B that also end 45, one B-tree range
+        on the normalised text and one on its reverse, intersected: at 10M reads each range alone holds ~13k)."""
         if self.db.dialect is Dialect.POSTGRESQL:
             norm = plate_search.normalise(plan.glob)
-            return "plate_reads r", "r.norm LIKE ? AND r.text LIKE ?", [_like(norm), _like(plan.glob)]
+            where, args = "r.norm LIKE ? AND r.text LIKE ?", [_like(norm), _like(plan.glob)]
+            if plan.norm_suffix_reversed:  # lets the planner AND the norm and rnorm B-tree ranges
+                where, args = f"{where} AND r.rnorm LIKE ?", [*args, plan.norm_suffix_reversed + "%"]
+            return "plate_reads r", where, args
         if plan.norm_runs:
             source = "(SELECT rowid AS rid FROM plate_fts WHERE plate_fts MATCH ?) f JOIN plate_reads r ON r.id = f.rid"
             args = [plate_search.fts_all(plan.norm_runs)]
         else:
-            if len(plan.norm_prefix) >= len(plan.norm_suffix_reversed):
-                column, value = "norm", plan.norm_prefix
-            else:
-                column, value = "rnorm", plan.norm_suffix_reversed
-            source = (
-                f"(SELECT id AS rid FROM plate_reads WHERE {column} >= ? AND {column} < ?) f "
-                "JOIN plate_reads r ON r.id = f.rid"
+            ranges = [
+                (column, value)
+                for column, value in (("norm", plan.norm_prefix), ("rnorm", plan.norm_suffix_reversed))
+                if value
+            ]
+            selects = " INTERSECT ".join(
+                f"SELECT id FROM plate_reads WHERE {column} >= ? AND {column} < ?" for column, _ in ranges
             )
-            args = [value, value + "\U0010ffff"]
+            source = f"({selects}) f JOIN plate_reads r ON r.id = f.id"
+            args = [bound for _, value in ranges for bound in (value, value + "\U0010ffff")]
         return source, "r.text GLOB ?", [*args, plan.glob]
 
     def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:

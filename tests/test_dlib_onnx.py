@@ -1,0 +1,164 @@
+"""dlib's face ResNet read without dlib and rebuilt as ONNX: the reader, the graph, and dlib's own descriptors."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from dlib_support import compact, tiny_network
+
+from skynet.errors import ModelFileError
+from skynet.models import ModelStore, get_pack
+from skynet.models.dlib_dnn import AddPrev, Conv, DlibFormatError, FullyConnected, Pool, _Reader, parse_network
+from skynet.models.dlib_onnx import INPUT, OUTPUT, build_graph, convert
+
+DAT = "dlib_face_recognition_resnet_model_v1.dat"
+ONNX = "dlib_face_recognition_resnet_model_v1.onnx"
+
+
+def _session(model: bytes) -> ort.InferenceSession:
+    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("value", [0, 1, 150, 255, 256, 4736, 1 << 40, -1, -17, -300])
+def test_compact_integers_read_back(value):
+    assert _Reader(compact(value)).integer() == value
+
+
+def test_tiny_network_is_parsed_layer_by_layer_past_the_bookkeeping():
+    network = parse_network(tiny_network())
+    assert network.input.size == (18, 18)
+    assert network.input.mean_rgb == (122.5, 117.0, 104.25)
+    kinds = [type(layer).__name__ for layer in network.layers]
+    assert kinds.count("Conv") == 5 and kinds.count("Affine") == 5 and kinds.count("AddPrev") == 2
+    first = network.layers[0]
+    assert isinstance(first, Conv) and first.weights.shape == (4, 3, 3, 3) and first.padding == (1, 1)
+    down = [layer for layer in network.layers if isinstance(layer, Conv) and layer.stride == (2, 2)]
+    assert len(down) == 1 and down[0].weights.shape == (8, 4, 3, 3)
+    assert sum(isinstance(layer, AddPrev) for layer in network.layers) == 2
+    assert [layer.window for layer in network.layers if isinstance(layer, Pool)] == [(3, 3), (2, 2), (0, 0)]
+    assert isinstance(network.layers[-1], FullyConnected) and network.layers[-1].weights.shape == (8, 4)
+
+
+def test_tiny_network_becomes_a_valid_graph_with_a_padded_residual_add():
+    model = build_graph(parse_network(tiny_network()))
+    onnx.checker.check_model(model, full_check=True)
+    pads = [node for node in model.graph.node if node.op_type == "Pad"]
+    assert pads, "the down-sampling block adds a 3x3 output to a 4x4 shortcut: both must be zero-padded"
+    chips = np.random.default_rng(1).uniform(0, 255, (3, 3, 18, 18)).astype(np.float32)
+    out = _session(model.SerializeToString())
+    descriptors = out.run([OUTPUT], {INPUT: chips})[0]
+    assert descriptors.shape == (3, 4) and np.isfinite(descriptors).all()
+    single = out.run([OUTPUT], {INPUT: chips[1:2]})[0]
+    np.testing.assert_allclose(single[0], descriptors[1], rtol=1e-5, atol=1e-6)  # batching changes nothing
+
+
+def test_a_truncated_network_is_a_format_error_wherever_it_is_cut():
+    data = tiny_network()
+    for end in range(0, len(data), 37):
+        with pytest.raises(DlibFormatError):
+            parse_network(data[:end])
+
+
+def test_converting_a_damaged_file_names_it(tmp_path):
+    data = tiny_network()
+    for label, damaged in (
+        ("truncated", data[: len(data) // 2]),
+        ("not dlib", b"\x00" * 4096),
+        ("tag overwritten", data.replace(b"affine_", b"affinx_", 1)),
+    ):
+        path = tmp_path / f"{label.replace(' ', '_')}.dat"
+        path.write_bytes(damaged)
+        with pytest.raises(ModelFileError, match=path.name):
+            convert(path)
+
+
+# ---- the real model (default pack) --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dat_file(model_settings):
+    return ModelStore(model_settings.models_path).require(get_pack("default"), DAT)
+
+
+@pytest.mark.models
+def test_conversion_is_deterministic_and_matches_the_recorded_checksum(dat_file):
+    first, second = convert(dat_file), convert(dat_file)
+    assert first == second
+    assert hashlib.sha256(first).hexdigest() == get_pack("default").file(ONNX).sha256
+
+
+@pytest.mark.models
+def test_a_truncated_real_model_names_the_file(dat_file, tmp_path):
+    cut = tmp_path / DAT
+    cut.write_bytes(dat_file.read_bytes()[:5_000_000])
+    with pytest.raises(ModelFileError, match=DAT):
+        convert(cut)
+
+
+@pytest.fixture(scope="module")
+def real_faces(model_settings, shared_data):
+    """(BGR image, its largest CenterFace face, dlib's 5-point shape of it) for every 6th DEV photo."""
+    import dlib
+
+    from skynet.detectors.analyzer import ImageAnalyzer
+    from skynet.detectors.dlib_resnet import SHAPE_FILE
+
+    data = shared_data("faces_identities")
+    fp32 = model_settings.model_copy(update={"precision": "fp32"})
+    detector = ImageAnalyzer.from_settings(fp32).face_detector
+    predictor = dlib.shape_predictor(str(ModelStore(fp32.models_path).require(get_pack("default"), SHAPE_FILE)))
+    rows = list(csv.DictReader((data / "labels.csv").open(encoding="utf-8")))
+    found = []
+    for row in rows[::6]:  # 29 photos across all sources and people
+        image = cv2.imread(str(data / "images" / row["filename"]))
+        faces = detector.detect(image)
+        if faces:
+            face = max(faces, key=lambda f: f.box.area)
+            box = face.box
+            rect = dlib.rectangle(round(box.x1), round(box.y1), round(box.x2) - 1, round(box.y2) - 1)
+            found.append((image, face, predictor(np.ascontiguousarray(image[:, :, ::-1]), rect)))
+    assert len(found) >= 25
+    return found
+
+
+@pytest.mark.models
+def test_onnx_descriptors_equal_dlibs_on_real_faces(model_settings, real_faces, dat_file):
+    """Same aligned chip in, dlib's descriptor out (max difference <= 1e-4): indexes and watch-lists built with
+    native dlib stay valid."""
+    import dlib
+
+    from skynet.detectors.dlib_resnet import CHIP_PADDING, CHIP_SIZE
+
+    native = dlib.face_recognition_model_v1(str(dat_file))
+    session = _session(ModelStore(model_settings.models_path).require(get_pack("default"), ONNX).read_bytes())
+    chips = [
+        dlib.get_face_chip(np.ascontiguousarray(image[:, :, ::-1]), shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+        for image, _, shape in real_faces
+    ]
+    expected = np.stack([np.asarray(native.compute_face_descriptor(chip), np.float32) for chip in chips])
+    got = session.run([OUTPUT], {INPUT: np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+@pytest.mark.models
+def test_the_fp32_embedder_gives_dlibs_normalised_descriptors_for_detected_faces(model_settings, real_faces, dat_file):
+    """The whole back-end (alignment on the detector's box, one batch per image) against dlib's own
+    ``compute_face_descriptor`` on the image, as the native embedder computed it."""
+    import dlib
+
+    from skynet.detectors.analyzer import ImageAnalyzer
+
+    native = dlib.face_recognition_model_v1(str(dat_file))
+    embedder = ImageAnalyzer.from_settings(model_settings.model_copy(update={"precision": "fp32"})).face_embedder
+    for image, face, shape in real_faces[:8]:
+        expected = np.asarray(native.compute_face_descriptor(np.ascontiguousarray(image[:, :, ::-1]), shape))
+        expected /= np.linalg.norm(expected)
+        got = embedder.embed(image, [face, face])  # two faces: one batch
+        assert np.abs(got[0].embedding - expected).max() <= 1e-4
+        np.testing.assert_allclose(got[1].embedding, got[0].embedding, atol=1e-6)
