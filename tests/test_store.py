@@ -214,6 +214,29 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk):
     store.close()
 
 
+def test_retention_runs_on_a_disk_full_to_the_last_block(small_disk):
+    with open_catalog(small_disk) as catalog:
+        catalog.add_sightings([face(float(i), _vector(i)) for i in range(10)], [media(i) for i in range(10)])
+        reserve = small_disk / "skynet.db.reserve"
+        assert reserve.stat().st_size > 0
+        with open(small_disk / "filler", "wb", buffering=0) as filler:  # another program takes the last block
+            with pytest.raises(OSError):
+                while True:
+                    filler.write(b"\0" * 4096)
+        assert os.statvfs(small_disk).f_bavail == 0
+        with pytest.raises(StorageFullError, match="disk full"):
+            catalog.add_sightings([face(20.0, _vector(20))], [media(20)])
+        # the deletion writes in the room of the reserve; the reserve comes back once there is room for it
+        deleted = catalog.delete_before(8.0)
+        assert len(deleted.ids) == 8 and deleted.files == 16 and not reserve.exists()
+        catalog.add_sightings([face(21.0, _vector(21))], [media(21)])
+        (small_disk / "filler").unlink()
+        assert len(catalog.delete_before(1.0).ids) == 0 and reserve.exists()
+    store = open_store(small_disk)
+    assert store.integrity_problems() == [] and store.sightings.counts()["face"] == 3
+    store.close()
+
+
 def test_watchlist_and_alerts_follow_their_sighting(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         store = catalog.store

@@ -55,6 +55,15 @@ class Database(ABC):
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
         """Insert ``rows`` into ``table`` (inside a write) the fastest way the backend has; returns their new ids."""
 
+    def release_reserve(self) -> bool:
+        """Free the room kept for deletions on a full disk (:mod:`~skynet.store.space_reserve`); whether there was
+        any (never, where the database is not in the data directory)."""
+        return False
+
+    def keep_reserve(self) -> bool:
+        """Set the room for deletions aside again where the disk has room for it; whether it is set aside."""
+        return False
+
     @abstractmethod
     def problems(self) -> list[str]:
         """Integrity problems the database itself reports."""

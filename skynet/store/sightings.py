@@ -19,7 +19,7 @@ from skynet.store import plate_search
 from skynet.store.cameras import CameraRepository
 from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
-from skynet.store.errors import InvalidSightingError
+from skynet.store.errors import InvalidSightingError, StorageFullError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
 from skynet.store.feeds import FeedRepository
 from skynet.store.holds import HELD
@@ -338,27 +338,23 @@ class SightingRepository:
 
     def _delete_where(self, condition: str, value: Any) -> DeletedSightings:
         """Delete the sightings matching ``condition`` and not held (:mod:`skynet.store.holds`) in chunks, one
-        transaction each; the alerts on them go too (their ids are reported)."""
+        transaction each; the alerts on them go too (their ids are reported). On a full disk a chunk is retried
+        once in the room of the store's reserve (:mod:`skynet.store.space_reserve`), set aside again at the end."""
         all_ids, face_ids, alert_ids, files = [], [], [], 0
         while True:
-            with self.db.write("deleting sightings"):
-                rows = self.db.execute(
-                    f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} "
-                    f"AND id NOT IN ({HELD}) LIMIT ?",
-                    (value, _DELETE_CHUNK),
-                ).fetchall()
-                if rows:
-                    ids_condition, arg = self.db.ids_in("id", [r[0] for r in rows])
-                    alerts_condition, alerts_arg = self.db.ids_in("sighting_id", [r[0] for r in rows])
-                    alert_ids += [
-                        r[0] for r in self.db.execute(f"SELECT id FROM alerts WHERE {alerts_condition}", (alerts_arg,))
-                    ]
-                    self.db.execute(f"DELETE FROM sightings WHERE {ids_condition}", (arg,))
+            try:
+                rows, alerts = self._delete_chunk(condition, value)
+            except StorageFullError:
+                if not self.db.release_reserve():
+                    raise
+                rows, alerts = self._delete_chunk(condition, value)
             if not rows:
                 break
             all_ids += [r[0] for r in rows]
             face_ids += [r[0] for r in rows if r[1] == "face"]
+            alert_ids += alerts
             files += self.media.remove(p for r in rows for p in r[2:] if p)
+        self.db.keep_reserve()
         held = self.db.execute(f"SELECT id FROM sightings WHERE {condition} AND id IN ({HELD}) ORDER BY id", (value,))
         return DeletedSightings(
             np.array(all_ids, dtype=np.int64),
@@ -367,6 +363,23 @@ class SightingRepository:
             tuple(sorted(alert_ids)),
             tuple(r[0] for r in held),
         )
+
+    def _delete_chunk(self, condition: str, value: Any) -> tuple[list[Any], list[int]]:
+        """Delete up to :data:`_DELETE_CHUNK` sightings of :meth:`_delete_where` in one transaction; returns their
+        rows (id, kind, media paths) and the ids of the alerts deleted with them."""
+        with self.db.write("deleting sightings"):
+            rows = self.db.execute(
+                f"SELECT id, kind, thumbnail_path, context_path FROM sightings WHERE {condition} "
+                f"AND id NOT IN ({HELD}) LIMIT ?",
+                (value, _DELETE_CHUNK),
+            ).fetchall()
+            if not rows:
+                return [], []
+            ids_condition, arg = self.db.ids_in("id", [r[0] for r in rows])
+            alerts_condition, alerts_arg = self.db.ids_in("sighting_id", [r[0] for r in rows])
+            alerts = [r[0] for r in self.db.execute(f"SELECT id FROM alerts WHERE {alerts_condition}", (alerts_arg,))]
+            self.db.execute(f"DELETE FROM sightings WHERE {ids_condition}", (arg,))
+        return rows, alerts
 
     # --- media files ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,8 +19,11 @@ from typing import Any
 from skynet.store.database import Database, Dialect
 from skynet.store.errors import StorageFullError, StoreError
 from skynet.store.schema import MIGRATIONS, SCHEMA_VERSION
+from skynet.store.space_reserve import SpaceReserve
 
 DB_NAME = "skynet.db"
+
+log = logging.getLogger(__name__)
 
 
 def connect(path: Path, *, read_only: bool = False, cache_mib: int = 256) -> sqlite3.Connection:
@@ -111,6 +115,9 @@ class SqliteDatabase(Database):
             except BaseException:
                 self._conn.close()
                 raise
+        self._reserve = SpaceReserve(self.path.with_name(self.path.name + ".reserve"))
+        if not self._reserve.keep():
+            log.warning("no room for the %d-byte reserve that lets retention run on a full disk", self._reserve.size)
         self._lock = threading.Lock()
         self._writing_thread: int | None = None
         self._local = threading.local()
@@ -178,6 +185,12 @@ class SqliteDatabase(Database):
             self._conn.executemany(sql, rows)
             last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         return list(range(last - len(rows) + 1, last + 1))
+
+    def release_reserve(self) -> bool:
+        return self._reserve.release()
+
+    def keep_reserve(self) -> bool:
+        return self._reserve.keep()
 
     def problems(self) -> list[str]:
         problems = [r[0] for r in self._conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
