@@ -28,10 +28,6 @@ class IdentityService:
             raise NotFoundError(f"no identity {person(identity_id)} (or it was merged into another)")
         return self.store.identities.sightings(identity_id)
 
-    def of_sighting(self, sighting_id: int) -> int | None:
-        """The identity of a face sighting (None: not grouped, or not a face)."""
-        return self.store.identities.of([sighting_id]).get(sighting_id)
-
     def show(self, user: User, reason: str, identity_id: int) -> list[Found]:
         """An identity's sightings; audited as ``identity.read``."""
         reason = self.auditor.reason(reason)
