@@ -30,9 +30,9 @@ import numpy as np
 
 from skynet.index.catalog import Catalog
 from skynet.index.face_index import FaceIndex
-from skynet.store.faces import FaceBatch
 from skynet.index.synthetic import clustered_chunks, random_plates
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
+from skynet.store.faces import FaceBatch
 from skynet.store.plates import PlateMode
 
 CAMERAS = ("north", "south", "east")

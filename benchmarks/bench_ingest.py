@@ -57,7 +57,8 @@ from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.cameras import CameraSet
-from skynet.ingest.sources import SourceSpec, open_source
+from skynet.ingest.source_spec import SourceSpec
+from skynet.ingest.sources import open_source
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import WorkerOptions
 from skynet.records import Camera

@@ -39,7 +39,7 @@ import numpy as np
 
 from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 from skynet.records import Sighting, SightingKind
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from api_support import SECRET_URL, Api, colour_jpeg, make_api
 
-from skynet.services.zipstream import Member, zip_chunks
 from skynet.records import Box, Origin, PlateText, Sighting, SightingKind
+from skynet.services.zipstream import Member, zip_chunks
 from skynet.store.sightings import SightingMedia
 
 CASE = "case 2026-0042"

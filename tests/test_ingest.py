@@ -29,7 +29,8 @@ from skynet.ingest.archive_time import (
 )
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
-from skynet.ingest.sources import SourceError, SourceSpec, open_source
+from skynet.ingest.source_spec import SourceSpec
+from skynet.ingest.sources import SourceError, open_source
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 from skynet.records import Camera, Detections

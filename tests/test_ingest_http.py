@@ -19,7 +19,7 @@ from tls_support import Certificate, issued_by, private_ca, self_signed
 from waiting import wait_for
 
 from skynet.ingest.cameras import CameraSet
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 from skynet.records import Camera

@@ -11,7 +11,7 @@ import pytest
 from ingest_support import ListSink, make_clip
 
 from skynet.detectors.pool import AnalyzerPool
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 

@@ -12,7 +12,7 @@ from ingest_support import ListSink, RtspServer, SquareAnalyzer, make_audio_only
 from tls_support import self_signed
 from waiting import wait_for
 
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from skynet.errors import ConfigError
 from skynet.ingest.diagnose import ca_file_problem
 from skynet.ingest.source_policy import SourceNotAllowedError, SourcePolicy
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.records import Camera
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 from skynet.ingest.source_policy import SourcePolicy
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.records import Camera, Detections, Frame

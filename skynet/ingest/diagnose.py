@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from skynet.ingest.probe import probe
 
 if TYPE_CHECKING:
-    from skynet.ingest.sources import SourceSpec
+    from skynet.ingest.source_spec import SourceSpec
 
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 

@@ -22,7 +22,7 @@ import cv2
 from skynet.index.catalog import Catalog
 from skynet.ingest.archive_time import DEFAULT_NAME_PATTERN, resolve_start_time
 from skynet.ingest.paths import VIDEO_SUFFIXES, expand_paths
-from skynet.ingest.sources import SourceSpec
+from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.store.jobs import FileState

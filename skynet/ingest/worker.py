@@ -25,7 +25,8 @@ import numpy as np
 from skynet.config import Settings
 from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
 from skynet.ingest.regions import RegionOptions, RegionPlanner
-from skynet.ingest.sources import SourceError, SourceSpec, VideoSource, open_source
+from skynet.ingest.source_spec import SourceSpec
+from skynet.ingest.sources import SourceError, VideoSource, open_source
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
 from skynet.records import Box, Detections, Frame
 from skynet.tracking import ArchiveClock, CameraTracker, SightingSink, TrackerOptions

@@ -22,7 +22,8 @@ from skynet.errors import ConfigError
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.cameras import CameraSet
 from skynet.ingest.source_policy import SourceNotAllowedError, SourcePolicy
-from skynet.ingest.sources import SourceError, SourceSpec, open_source
+from skynet.ingest.source_spec import SourceSpec
+from skynet.ingest.sources import SourceError, open_source
 from skynet.ingest.status import SOURCE_PROBLEM, CameraState
 from skynet.records import Camera, Detections
 
