@@ -18,6 +18,7 @@ import numpy as np
 
 from skynet.errors import SkynetError
 from skynet.ingest import diagnose
+from skynet.ingest.pacing import LiveClock
 from skynet.ingest.source_policy import DEVICE, IPAddress, SourceNotAllowedError
 from skynet.ingest.source_spec import SourceKind, SourceSpec
 from skynet.redaction import authority_end
@@ -43,21 +44,28 @@ class VideoSource:
         frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         self.duration_s = frames / self.fps if spec.kind is SourceKind.FILE and self.fps > 0 and frames > 0 else None
         self._loop_started = time.monotonic()
+        self._live_clock = LiveClock()
 
     @property
     def position_s(self) -> float:
         """Presentation time of the last grabbed frame, seconds from the start of the stream."""
         return max(0.0, float(self._capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
 
+    @property
+    def behind_s(self) -> float:
+        """How many seconds a live source's reader is behind the stream (see :class:`LiveClock`)."""
+        return self._live_clock.behind_s
+
     def grab(self) -> float | None:
-        """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure."""
+        """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure.
+        A live frame's time is when the stream showed it (see :class:`LiveClock`), not when it was read."""
         if not self._capture.grab():
             if not (self.spec.loop and self._rewind()):
                 return None
         if self.spec.loop:
             self._pace()
         if self.spec.live:
-            self._timestamp = time.time()
+            self._timestamp = self._live_clock.stamp(time.time(), self.position_s)
         else:
             self._timestamp = self._start_time + self.position_s
         return self._timestamp
@@ -66,6 +74,7 @@ class VideoSource:
         """Back to the first frame of a looping file."""
         self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
         self._loop_started = time.monotonic()
+        self._live_clock.restart()
         return self._capture.grab()
 
     def _pace(self) -> None:
