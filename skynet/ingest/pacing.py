@@ -45,13 +45,17 @@ class LiveClock:
     frames are, so the least (wall clock - presentation time) seen so far is the offset of a frame read
     on time: each frame is stamped with its presentation time plus that offset, and how much more the
     reader needed is :attr:`behind_s`. Until the presentation times advance (MJPEG and devices carry
-    none) frames get the wall clock and the reader counts as on time.
+    none) frames get the wall clock and the reader counts as on time. A camera's clock may run a little
+    slow against the wall clock: a lag growing by less than ``drift`` (a share of the time passed) is
+    taken for that and absorbed into the offset.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, drift: float = 0.002) -> None:
+        self.drift = drift
         self.behind_s = 0.0
         self._offset: float | None = None
         self._last_position: float | None = None
+        self._last_now = 0.0
         self._advancing = False
 
     def restart(self) -> None:
@@ -68,6 +72,9 @@ class LiveClock:
         offset = now - position
         if self._offset is None or offset < self._offset:
             self._offset = offset
+        else:  # a clock drifting this slowly is no reader falling behind
+            self._offset = min(offset, self._offset + self.drift * max(0.0, now - self._last_now))
+        self._last_now = now
         self.behind_s = offset - self._offset
         return position + self._offset
 
