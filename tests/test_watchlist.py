@@ -228,6 +228,12 @@ def test_a_track_lost_for_a_moment_and_found_again_as_a_new_track_is_the_same_pa
     # the pass goes on from its last sighting: 4.5 s after it, yet another track still belongs to it
     assert matcher([_pass(catalog, "桂B12345", track=8, first=8.4, last=9)]) == []
     assert len(store.alerts.latest()) == 1
+    # a wildcard entry matches many vehicles: another plate right after is another pass
+    store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "fleet", "case 8", "alice", NOW - 10, plate_pattern="桂C*"))
+    matcher.invalidate()
+    assert len(matcher([_pass(catalog, "桂C11111", track=20, first=20, last=22)])) == 1
+    assert len(matcher([_pass(catalog, "桂C22222", track=21, first=22.5, last=24)])) == 1
+    assert matcher([_pass(catalog, "桂C22222", track=22, first=26, last=27)]) == []
 
 
 def test_a_pass_within_the_entry_cooldown_is_added_to_the_last_alert(catalog):
