@@ -26,9 +26,10 @@ its track numbers would need to reuse the number this soon."""
 
 REACQUIRED_GAP_S = 5.0
 """Another track of the same camera that starts this soon after an alerted pass was last seen continues that
-pass (for a plate, when it reads the same plate): the tracker finishes a track unseen for 2 s (``lost_after_s``), so an object missed for a moment (hidden,
-not detected in a few frames, frames dropped) comes back as a new track; leaving the view and coming back takes
-longer. (Seed 1 of the scenario benchmark: a watch-listed plate not detected for 2.6 s raised two alerts.)"""
+pass (for a plate, when it reads the same plate): the tracker finishes a track unseen for 2 s
+(``lost_after_s``), so an object missed for a moment (hidden, not detected in a few frames, frames dropped)
+comes back as a new track; leaving the view and coming back takes longer. (Seed 1 of the scenario benchmark:
+a watch-listed plate not detected for 2.6 s raised two alerts.)"""
 
 
 def plate_matches(pattern: str, plate: PlateText) -> float | None:
