@@ -58,10 +58,6 @@ class LiveClock:
         self._last_now = 0.0
         self._advancing = False
 
-    def restart(self) -> None:
-        """The presentation times start again (a looping file rewound)."""
-        self.behind_s, self._offset, self._last_position, self._advancing = 0.0, None, None, False
-
     def stamp(self, now: float, position: float) -> float:
         """The time of the frame at presentation time ``position`` (seconds), read at ``now`` (Unix time)."""
         if self._last_position is not None and position != self._last_position:

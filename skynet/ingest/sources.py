@@ -44,7 +44,8 @@ class VideoSource:
         frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         self.duration_s = frames / self.fps if spec.kind is SourceKind.FILE and self.fps > 0 and frames > 0 else None
         self._loop_started = time.monotonic()
-        self._live_clock = LiveClock()
+        # RTSP carries the camera's own frame times (RTP); OpenCV makes up MJPEG's from a nominal frame rate
+        self._live_clock = LiveClock() if spec.kind is SourceKind.RTSP else None
 
     @property
     def position_s(self) -> float:
@@ -53,19 +54,22 @@ class VideoSource:
 
     @property
     def behind_s(self) -> float:
-        """How many seconds a live source's reader is behind the stream (see :class:`LiveClock`)."""
-        return self._live_clock.behind_s
+        """How many seconds a live RTSP source's reader is behind the stream (see :class:`LiveClock`); 0 for
+        other sources, whose frame times do not say."""
+        return self._live_clock.behind_s if self._live_clock is not None else 0.0
 
     def grab(self) -> float | None:
         """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure.
-        A live frame's time is when the stream showed it (see :class:`LiveClock`), not when it was read."""
+        A live RTSP frame's time is when the stream showed it (see :class:`LiveClock`), not when it was read;
+        other live frames get the time they were read."""
         if not self._capture.grab():
             if not (self.spec.loop and self._rewind()):
                 return None
         if self.spec.loop:
             self._pace()
         if self.spec.live:
-            self._timestamp = self._live_clock.stamp(time.time(), self.position_s)
+            now = time.time()
+            self._timestamp = now if self._live_clock is None else self._live_clock.stamp(now, self.position_s)
         else:
             self._timestamp = self._start_time + self.position_s
         return self._timestamp
@@ -74,7 +78,6 @@ class VideoSource:
         """Back to the first frame of a looping file."""
         self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
         self._loop_started = time.monotonic()
-        self._live_clock.restart()
         return self._capture.grab()
 
     def _pace(self) -> None:
