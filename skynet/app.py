@@ -353,7 +353,15 @@ def _compose(
         )
 
     # feed records go the way of the writer's batches: stored, then matched; pushed ones also go live
-    feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
+    feeds = FeedService(
+        store,
+        auditor,
+        clock,
+        settings.data_dir,
+        match=matcher,
+        announce=fanout.sightings,
+        candidates=matcher.candidates,
+    )
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
         roots = ArchiveRoots.from_settings(settings)

@@ -7,6 +7,7 @@ orphans, which the store sweeps at open).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ def _text_in(db: Database, column: str, values: Sequence[str]) -> tuple[str, Any
     if db.dialect is Dialect.POSTGRESQL:
         return f"{column} = ANY(?)", list(values)
     return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+
+
+@functools.lru_cache(maxsize=1024)
+def _confidences_json(confidences: tuple[float, ...]) -> str:
+    """A plate read's per-character confidences as stored (a checkpoint's reads share a few: one per length)."""
+    return json.dumps([float(c) for c in confidences])
 
 
 def _key(sighting: Sighting) -> tuple | None:
@@ -242,12 +249,13 @@ class SightingRepository:
             if sighting.feed is None or sighting.feed.identity is None or sighting.plate or sighting.embedding:
                 raise InvalidSightingError("an identity sighting needs an identity key, no plate, no embedding")
         else:
-            if sighting.plate is None or not plate_search.clean(sighting.plate.text):
+            plate = sighting.plate
+            plate_text = plate_search.clean(plate.text) if plate is not None else ""
+            if plate is None or not plate_text:
                 raise InvalidSightingError("a plate sighting needs a non-empty plate text")
             if sighting.embedding is not None:
                 raise InvalidSightingError("a plate sighting cannot carry a face embedding")
-            plate_text = plate_search.clean(sighting.plate.text)
-            confidences = json.dumps([float(c) for c in sighting.plate.char_confidences])
+            confidences = _confidences_json(tuple(plate.char_confidences))
         return [
             sighting.camera_id,
             kind.value,
