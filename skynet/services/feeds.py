@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from skynet.accounts.model import User
-from skynet.errors import InvalidInputError
+from skynet.accounts.model import Permission, User
+from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Camera, RegistrationPlace, Sighting
 from skynet.services.audit import Auditor
 from skynet.services.feed_files import FileFormat, RawRow, file_format, read_rows
@@ -62,6 +63,14 @@ class _ParsedBatch:
     rows: int
     line: int
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRows:
+    """An import and rows of its report of rejected rows: (line, reason, the row's text or None where hidden)."""
+
+    state: FeedImport
+    rows: list[tuple[int, str, str | None]]
 
 
 @dataclass(slots=True)
@@ -269,6 +278,29 @@ class FeedService:
         if parsed.rejected:
             _append_report(report, parsed.rejected)
             result.report = str(report)
+
+    # --- what the imports did ----------------------------------------------------------------------
+
+    def imports(self, limit: int = 50) -> list[FeedImport]:
+        """The file imports, most recently active first: their state, counts and report."""
+        return self.store.feed_imports.latest(limit)
+
+    def rejected_rows(self, user: User, reason: str, path: str, kind: FeedKind, limit: int = 1000) -> RejectedRows:
+        """The first ``limit`` rejected rows of an import's report (line, reason, and the row's text: of a
+        registration only for a user who may see identity keys, as the text holds one). Audited as
+        ``feed.rejected`` with the reason."""
+        reason = self.auditor.reason(reason)
+        state = self.store.feed_imports.get(path, FeedKind(kind).value)
+        if state is None:
+            raise NotFoundError(f"no import of {path} as {FeedKind(kind).value} records")
+        with_text = kind is FeedKind.CHECKPOINT or user.may(Permission.REVEAL_IDENTITIES)
+        rows: list[tuple[int, str, str | None]] = []
+        if state.report and Path(state.report).is_file():
+            with open(state.report, encoding="utf-8", newline="") as file:
+                for line, why, text in itertools.islice(csv.reader(itertools.islice(file, 1, None)), limit):
+                    rows.append((int(line), why, text if with_text else None))
+        self.auditor.record(user, "feed.rejected", reason, {"path": path, "kind": kind.value, "rows": len(rows)})
+        return RejectedRows(state, rows)
 
     def _report_path(self, path: Path, kind: FeedKind) -> Path:
         digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
