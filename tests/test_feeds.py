@@ -341,3 +341,27 @@ def test_imported_batches_matched_like_pushes_only_the_candidates_built(api, tmp
     assert (result.added, result.rejected) == (51, 0)
     assert sorted(fanned) == [("confusable", "桂B00042"), ("exact", "桂B00017"), ("wild", "桂C12345")]
     assert len(store.alerts.latest(10)) == 3
+
+
+def test_an_import_that_fails_mid_file_resumes_adding_nothing_twice_and_losing_nothing(api, tmp_path, monkeypatch):
+    store = api.catalog.store
+    feeds: FeedService = api.system.feeds
+    feeds.batch_rows = 100
+    path = tmp_path / "reads.csv"
+    _write_csv(path, [(f"桂B{i:05d}", "cp-1", str(NOW - 1000 + i), "") for i in range(450)])
+    add_new, calls = store.sightings.add_new, []
+
+    def failing(*args, **kwargs):  # the third batch's write fails (a full disk, a killed process)
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return add_new(*args, **kwargs)
+
+    monkeypatch.setattr(store.sightings, "add_new", failing)
+    with pytest.raises(OSError):
+        feeds.import_file("operator", path, FeedKind.CHECKPOINT)
+    assert store.sightings.counts()["plate"] == 200
+    monkeypatch.setattr(store.sightings, "add_new", add_new)
+    rest = feeds.import_file("operator", path, FeedKind.CHECKPOINT)
+    assert (rest.resumed_at_line, rest.added, rest.duplicates, rest.rejected) == (201, 450, 0, 0)
+    assert store.sightings.counts()["plate"] == 450
