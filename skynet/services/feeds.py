@@ -28,6 +28,7 @@ from skynet.services.feed_files import FileFormat, RawRow, file_format, read_row
 from skynet.services.feed_rows import FeedKind, FeedRecord, RecordParser, RejectedRecord
 from skynet.store import Store
 from skynet.store.feeds import FeedImport
+from skynet.store.sightings import CheckedSightings
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,11 @@ class RecordOutcome:
 
 @dataclass(frozen=True, slots=True)
 class _ParsedBatch:
-    """One batch of a file's rows, checked: the records, the rejected rows (line, reason, text), how many rows
-    it had, and the line and byte offset it ends at."""
+    """One batch of a file's rows, checked: the records (and their sightings checked by the store, rows made),
+    the rejected rows (line, reason, text), how many rows it had, and the line and byte offset it ends at."""
 
     records: list[FeedRecord]
+    checked: CheckedSightings
     rejected: list[tuple[int, str, str]]
     rows: int
     line: int
@@ -169,12 +171,13 @@ class FeedService:
         )
         return [outcomes[i] for i in range(len(records))]
 
-    def _store(self, records: Sequence[FeedRecord]) -> list[int | None]:
-        """Store ``records`` (those not stored before), then match the new ones; each one's new id, or None."""
+    def _store(self, records: Sequence[FeedRecord], checked: CheckedSightings | None = None) -> list[int | None]:
+        """Store ``records`` (those not stored before; ``checked``: their sightings as the store checked them),
+        then match the new ones; each one's new id, or None."""
         if not records:
             return []
         sightings = [r.sighting for r in records]
-        ids = self.store.sightings.add_new(sightings, [r.media for r in records])
+        ids = self.store.sightings.add_new(checked or self.store.sightings.check(sightings, [r.media for r in records]))
         wanted = [i for i in self.candidates(sightings) if ids[i] is not None]
         self._tell(self.match, [replace(sightings[i], id=ids[i]) for i in wanted])
         return ids
@@ -266,10 +269,11 @@ class FeedService:
                 records.append(parse(kind, row.fields))
             except RejectedRecord as error:
                 rejected.append((row.line, str(error), row.text))
-        return _ParsedBatch(records, rejected, len(batch), batch[-1].line, batch[-1].end)
+        checked = self.store.sightings.check([r.sighting for r in records], [r.media for r in records])
+        return _ParsedBatch(records, checked, rejected, len(batch), batch[-1].line, batch[-1].end)
 
     def _store_batch(self, parsed: _ParsedBatch, result: ImportResult, report: Path) -> None:
-        ids = self._store(parsed.records)
+        ids = self._store(parsed.records, parsed.checked)
         added = sum(i is not None for i in ids)
         result.rows += parsed.rows
         result.added += added
