@@ -56,11 +56,13 @@ class RecordOutcome:
 
 @dataclass(frozen=True, slots=True)
 class _ParsedBatch:
-    """One batch of a file's rows, checked: the records (and their sightings checked by the store, rows made),
+    """One batch of a file's rows, checked: the records (and their sightings checked by the store, rows made;
+    the positions of those the matcher may want),
     the rejected rows (line, reason, text), how many rows it had, and the line and byte offset it ends at."""
 
     records: list[FeedRecord]
     checked: CheckedSightings
+    candidates: list[int]
     rejected: list[tuple[int, str, str]]
     rows: int
     line: int
@@ -171,14 +173,15 @@ class FeedService:
         )
         return [outcomes[i] for i in range(len(records))]
 
-    def _store(self, records: Sequence[FeedRecord], checked: CheckedSightings | None = None) -> list[int | None]:
-        """Store ``records`` (those not stored before; ``checked``: their sightings as the store checked them),
-        then match the new ones; each one's new id, or None."""
+    def _store(self, records: list[FeedRecord], batch: _ParsedBatch | None = None) -> list[int | None]:
+        """Store ``records`` (those not stored before; ``batch``: the checked batch of a file they came in), then
+        match the new ones; each one's new id, or None."""
         if not records:
             return []
         sightings = [r.sighting for r in records]
-        ids = self.store.sightings.add_new(checked or self.store.sightings.check(sightings, [r.media for r in records]))
-        wanted = [i for i in self.candidates(sightings) if ids[i] is not None]
+        checked = batch or self._checked(records, [], 0, 0, 0)
+        ids = self.store.sightings.add_new(checked.checked)
+        wanted = [i for i in checked.candidates if ids[i] is not None]
         self._tell(self.match, [replace(sightings[i], id=ids[i]) for i in wanted])
         return ids
 
@@ -269,11 +272,18 @@ class FeedService:
                 records.append(parse(kind, row.fields))
             except RejectedRecord as error:
                 rejected.append((row.line, str(error), row.text))
-        checked = self.store.sightings.check([r.sighting for r in records], [r.media for r in records])
-        return _ParsedBatch(records, checked, rejected, len(batch), batch[-1].line, batch[-1].end)
+        return self._checked(records, rejected, len(batch), batch[-1].line, batch[-1].end)
+
+    def _checked(
+        self, records: list[FeedRecord], rejected: list[tuple[int, str, str]], rows: int, line: int, end: int
+    ) -> _ParsedBatch:
+        """``records`` checked by the store, and the positions of those the matcher may want."""
+        sightings = [r.sighting for r in records]
+        checked = self.store.sightings.check(sightings, [r.media for r in records])
+        return _ParsedBatch(records, checked, self.candidates(sightings), rejected, rows, line, end)
 
     def _store_batch(self, parsed: _ParsedBatch, result: ImportResult, report: Path) -> None:
-        ids = self._store(parsed.records, parsed.checked)
+        ids = self._store(parsed.records, parsed)
         added = sum(i is not None for i in ids)
         result.rows += parsed.rows
         result.added += added
