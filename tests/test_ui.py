@@ -215,7 +215,8 @@ def test_sightings_page_shows_a_cameras_hours_and_thumbnails(page, site):
 
 def test_live_alert_reaches_an_operator(page, site):
     sign_in(page, "otto")
-    expect(page.locator("nav a")).to_have_text(["Live wall", "Manage"])  # an operator may not search
+    # an operator may not search, but imports feeds
+    expect(page.locator("nav a")).to_have_text(["Live wall", "Feeds", "Manage"])
     fresh = page.locator(".alert-feed .alert-item.fresh").first  # pushed over /api/live, not loaded
     expect(fresh).to_contain_text(f"demo: {DEMO_PLATE}", timeout=60_000)
     expect(page.locator(".toast.alert")).to_contain_text("Alert: demo")
