@@ -112,10 +112,10 @@ class WatchlistMatcher:
     One pass, one alert: a sighting of the same camera track as the entry's last alert there (the early
     sighting of a track and its final one), or of a track that starts within :data:`REACQUIRED_GAP_S` after
     that alert's pass was last seen (the object lost for a moment), is folded into that alert, as is any pass
-    that starts within
-    the entry's cooldown (``cooldown_s``, default ``default_cooldown_s``) after the last alert's pass was
-    last seen there; the alert then keeps the better-scoring sighting and counts the sightings folded in.
-    ``on_update`` hears of a folded alert whose sighting changed (the live view shows the better one);
+    that starts within the entry's cooldown (``cooldown_s``, default ``default_cooldown_s``) after the last
+    alert's pass was last seen there; the alert then keeps the better-scoring sighting and counts the
+    sightings folded in. ``on_update`` hears of a folded alert whose sighting changed (the live view shows the
+    better one);
     webhooks, MQTT, SMS and e-mail are told once, by ``notify``.
 
     Identity sightings (registrations) match the identity entries with the same keyed hash. Entries are
