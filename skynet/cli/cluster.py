@@ -46,12 +46,13 @@ def up(
     data_dir: DataDir = None,
 ) -> None:
     """Run every stored camera as an actor on the cluster (and stop the actors of cameras no longer stored)."""
+    from skynet.app import camera_node
     from skynet.cluster.placement import reconcile
 
     stop = threading.Event()
     with _connected(data_dir) as (settings, store):
         while True:
-            started, stopped = reconcile(settings, [camera.id for camera in store.cameras.all()])
+            started, stopped = reconcile(settings, [camera.id for camera in store.cameras.all()], camera_node)
             if started or stopped or not watch:
                 typer.echo(f"started {len(started)} camera(s) {started}, stopped {len(stopped)} {stopped}")
             if not watch or stop.wait(watch):

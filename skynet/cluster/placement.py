@@ -22,7 +22,7 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from skynet.cluster.camera_actor import CameraActor
+from skynet.cluster.camera_actor import CameraActor, ComposeCamera
 from skynet.config import Settings
 from skynet.errors import ConfigError, UnavailableError
 
@@ -129,9 +129,9 @@ def _named(settings: Settings) -> dict[str, str]:
     return found
 
 
-def place(settings: Settings, camera_ids: Sequence[str]) -> list[str]:
+def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera) -> list[str]:
     """Start the actors of each camera of ``camera_ids`` that lacks them (restarted by Ray forever, spread over
-    the nodes); returns the ids of the cameras with an actor started now."""
+    the nodes), each building its parts with ``compose``; returns the ids of the cameras with an actor started now."""
     existing = _named(settings)
     started = []
     payload = settings.model_dump(mode="json")
@@ -153,7 +153,7 @@ def place(settings: Settings, camera_ids: Sequence[str]) -> list[str]:
                 memory=needs.memory_mb * MB,
                 resources=needs.custom or None,
                 scheduling_strategy=strategies[name],
-            ).remote(camera_id, payload)
+            ).remote(camera_id, payload, compose)
         if missing:
             started.append(camera_id)
     return started
@@ -214,7 +214,9 @@ def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.
     return stopped
 
 
-def reconcile(settings: Settings, stored_camera_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Make the cluster run exactly the stored cameras: (started, stopped)."""
+def reconcile(
+    settings: Settings, stored_camera_ids: Sequence[str], compose: ComposeCamera
+) -> tuple[list[str], list[str]]:
+    """Make the cluster run exactly the stored cameras (new actors built with ``compose``): (started, stopped)."""
     stale = sorted(set(placed_cameras(settings)) - set(stored_camera_ids))
-    return place(settings, stored_camera_ids), remove(settings, stale)
+    return place(settings, stored_camera_ids, compose), remove(settings, stale)

@@ -115,8 +115,10 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int, standby: bool) ->
         before = _stored(store, "demo")
         wait_for(lambda b=before: _stored(store, "demo") > b, 90, "demo to store again", interval_s=0.5)
         lost += len(committed - _ids(store))
+        phases = _phases(settings, store, killed)
         runs.append(
             {
+                **phases,
                 "killed": victim,
                 "moved_to": names.get(lease.node, lease.node),
                 "node_dead_s": round(dead_s, 2),
@@ -135,6 +137,15 @@ def _scenario(cluster: RayCluster, data_dir: Path, kills: int, standby: bool) ->
     report["down"] = remove(settings, placed_cameras(settings))
     store.close()
     return report
+
+
+def _phases(settings: Settings, store, killed: float) -> dict:
+    """When, after the kill, the instance now running ``demo`` had its process started, its code imported, its
+    parts built (model pack loaded) and the lease taken (seconds; from its status)."""
+    status = cluster_view(settings, store).as_dict()
+    running = [c for n in status["nodes"] for c in n["cameras"] if c["camera_id"] == "demo" and c["state"] == "running"]
+    timings = running[0].get("timings", {}) if running else {}
+    return {f"{phase}_s": round(at - killed, 2) for phase, at in timings.items() if at is not None}
 
 
 def _cli(*args: str) -> str:
