@@ -189,6 +189,12 @@ def failover(kills: int, standby: bool) -> dict:
         "failover_s_p50": _percentile(again, 50),
         "storing_again_s_max": max(storing),
         "node_dead_s_max": max(r["node_dead_s"] for r in runs),
+        # where a failover's time goes: after the kill, the new instance's process start, its code imported, its
+        # parts built (the model pack loaded), the lease taken (p50 over the kills)
+        "phases_p50_s": {
+            phase: _percentile([r[f"{phase}_s"] for r in runs if f"{phase}_s" in r], 50)
+            for phase in ("node_dead", "process", "imported", "built", "leased")
+        },
         "lost": report["store"].get("lost", 0),
         "duplicated": report["store"]["duplicated_keys"],
         "duplicated_alerts": report["store"]["duplicated_alerts"],
@@ -212,7 +218,9 @@ def table(report: dict) -> str:
             f"failover  {f['kills']} kills{STANDBY[f['standby']]}: running again max {f['failover_s_max']} s "
             f"(p50 {f['failover_s_p50']}), "
             f"storing again max {f['storing_again_s_max']} s, node dead max {f['node_dead_s_max']} s; "
-            f"lost {f['lost']}, duplicated {f['duplicated']}, duplicated alerts {f['duplicated_alerts']}"
+            f"lost {f['lost']}, duplicated {f['duplicated']}, duplicated alerts {f['duplicated_alerts']}\n"
+            f"          after the kill (p50): "
+            + ", ".join(f"{phase} {at} s" for phase, at in f["phases_p50_s"].items())
         )
     return "\n".join(lines)
 
