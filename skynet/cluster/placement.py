@@ -4,9 +4,9 @@ resources it declares (CPU, GPU, memory, custom resources), restarted by Ray whe
 Placing is idempotent: an actor is named after its camera (``camera:<id>`` in the ``cluster_namespace``), so placing
 again, from any process, finds the running actor instead of starting a second (Ray's ``get_if_exists``); whether a
 camera runs at most once at a time is the lease's job (:mod:`skynet.cluster.camera_actor`). With
-``cluster_standby`` each camera has a second actor (``standby:<id>``, placed apart where the nodes allow: SPREAD)
-with the model pack loaded, waiting for the lease: when the running one's node dies it takes over as soon as the
-lease expires, without waiting for Ray to declare the node dead, start a process and load the pack.
+``cluster_standby`` each camera has a second actor (``standby:<id>``, never on the node of the camera's other actor:
+STRICT_SPREAD) with the model pack loaded, waiting for the lease: when the running one's node dies it takes over as
+soon as the lease expires, without waiting for Ray to declare the node dead, start a process and load the pack.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from skynet.errors import ConfigError, UnavailableError
 PREFIXES = ("camera:", "standby:")  # a camera's actor, and its standby's (cluster_standby)
 GROUP_PREFIX = "camera-group:"  # a camera's placement group, with a standby
 MB = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,8 @@ def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera)
         needs = CameraResources.of(settings, camera_id)
         names = actor_names(settings, camera_id)
         missing = [name for name in names if name not in existing]
-        strategies = _strategies(settings, camera_id, needs) if missing else {}
-        for name in missing:
+        strategies = _strategies(settings, camera_id, needs, missing) if missing else {}
+        for name in strategies.keys() & set(missing):
             actor_class().options(
                 name=name,
                 namespace=settings.cluster_namespace,
@@ -154,15 +156,17 @@ def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera)
                 resources=needs.custom or None,
                 scheduling_strategy=strategies[name],
             ).remote(camera_id, payload, compose)
-        if missing:
+        if strategies.keys() & set(missing):
             started.append(camera_id)
     return started
 
 
-def _strategies(settings: Settings, camera_id: str, needs: CameraResources) -> dict[str, Any]:
-    """How each of ``camera_id``'s actors is placed: spread over the nodes; with a standby, the camera and its
-    standby in the two bundles of the camera's placement group (detached, SPREAD: on two nodes wherever two have
-    room; a bundle lost with its node is placed again, and its actor restarted in it, where room is found)."""
+def _strategies(settings: Settings, camera_id: str, needs: CameraResources, missing: list[str]) -> dict[str, Any]:
+    """How each of ``camera_id``'s ``missing`` actors is placed: spread over the nodes; with a standby, the camera and
+    its standby in the two bundles of the camera's placement group (detached, STRICT_SPREAD: never on one node; a
+    bundle lost with its node is placed again, and its actor restarted in it, on a node that does not hold the other
+    bundle, once one has room). Where fewer than two live nodes could run the camera, or its actor already runs
+    outside a group, the camera is placed without a standby (a later ``cluster up`` adds none to it: down, then up)."""
     names = actor_names(settings, camera_id)
     if len(names) == 1:
         return {names[0]: "SPREAD"}
@@ -170,7 +174,11 @@ def _strategies(settings: Settings, camera_id: str, needs: CameraResources) -> d
     try:
         group = ray.util.get_placement_group(group_name)
     except ValueError:
-        group = placement_group([needs.demand()] * 2, strategy="SPREAD", name=group_name, lifetime="detached")
+        able = sum(1 for node in ray.nodes() if node["Alive"] and needs.fits(node.get("Resources", {})))
+        if able < 2 or len(missing) < len(names):
+            log.warning("camera %s: no standby (%d live node(s) could run it, a standby needs two)", camera_id, able)
+            return {names[0]: "SPREAD"} if names[0] in missing else {}
+        group = placement_group([needs.demand()] * 2, strategy="STRICT_SPREAD", name=group_name, lifetime="detached")
     return {
         name: PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
         for index, name in enumerate(names)
