@@ -201,25 +201,26 @@ def camera_actors(settings: Settings, camera_id: str) -> list:
     return handles
 
 
-def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.0) -> list[str]:
-    """Stop the actors of ``camera_ids`` (each stores its open tracks and gives its lease up, then ends);
+def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.0, answer_s: float = 3.0) -> list[str]:
+    """Stop the actors of ``camera_ids`` (each that answers within ``answer_s`` stores its open tracks and gives its
+    lease up, within ``timeout_s``; then each ends, as do those that never ran: restarting, or waiting for room);
     returns the ids stopped."""
-    stopped = []
+    handles = [(camera_id, actor) for camera_id in camera_ids for actor in camera_actors(settings, camera_id)]
+    pings = {actor.status.remote(): actor for _, actor in handles}
+    answering, _ = ray.wait(list(pings), num_returns=len(pings), timeout=answer_s) if pings else ([], [])
+    stops = [pings[ref].stop.remote() for ref in answering]
+    if stops:
+        ray.wait(
+            stops, num_returns=len(stops), timeout=timeout_s
+        )  # one that does not finish: killed; its lease expires
+    for _, actor in handles:
+        ray.kill(actor, no_restart=True)
     for camera_id in camera_ids:
-        actors = camera_actors(settings, camera_id)
-        for actor in actors:
-            try:
-                ray.get(actor.stop.remote(), timeout=timeout_s)
-            except (ray.exceptions.RayError, TimeoutError):
-                pass  # gone or stuck: killed below; its lease expires
-            ray.kill(actor, no_restart=True)
         try:
             remove_placement_group(ray.util.get_placement_group(f"{GROUP_PREFIX}{camera_id}"))
         except ValueError:
             pass  # the camera has none (no standby)
-        if actors:
-            stopped.append(camera_id)
-    return stopped
+    return sorted({camera_id for camera_id, _ in handles})
 
 
 def reconcile(

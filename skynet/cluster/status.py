@@ -1,6 +1,7 @@
 """``skynet cluster status``: the nodes, the cameras on each, their load and state, from Ray and the store.
 
-Each camera's actor is asked for its status (``status_timeout_s``); one that does not answer is restarting or
+Each camera's actor is asked for its status (all at once, ``status_timeout_s`` in all); one that does not answer is
+restarting or
 waiting for a node with room, and the status says which, with what the camera needs when no live node could
 ever run it (a GPU no node has, more memory than any node offers).
 """
@@ -72,10 +73,11 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
             pending[camera.id] = {"camera_id": camera.id, "state": "not placed (skynet cluster up)"}
             continue
         pending[camera.id] = {"camera_id": camera.id, "refs": _ask(settings, camera.id)}
+    answered = _answers([ref for entry in pending.values() for ref in entry.get("refs", ())], status_timeout_s)
     for camera_id, entry in pending.items():
         if "refs" not in entry:
             continue
-        answers = [answer for ref in entry.pop("refs") if (answer := _answer(ref, status_timeout_s)) is not None]
+        answers = [answered[ref] for ref in entry.pop("refs") if ref in answered]
         lease = leases.get(camera_id)
         if lease is not None:
             entry["lease"] = {
@@ -107,13 +109,18 @@ def _ask(settings: Settings, camera_id: str) -> list:
     return [actor.status.remote() for actor in camera_actors(settings, camera_id)]
 
 
-def _answer(ref, timeout_s: float) -> dict[str, Any] | None:
-    if ref is None:
-        return None
-    try:
-        return ray.get(ref, timeout=timeout_s)
-    except (ray.exceptions.RayError, TimeoutError):
-        return None
+def _answers(refs: list, timeout_s: float) -> dict[Any, dict[str, Any]]:
+    """The answers that came within ``timeout_s`` (in all, not per actor), by reference."""
+    if not refs:
+        return {}
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    answers = {}
+    for ref in ready:
+        try:
+            answers[ref] = ray.get(ref, timeout=0)
+        except (ray.exceptions.RayError, TimeoutError):
+            continue  # its actor died while answering
+    return answers
 
 
 def render(view: ClusterView) -> str:
