@@ -86,7 +86,7 @@ def throughput_scenario(settings: Settings, clips: int, seconds: float) -> dict:
             name = names.get(result.node_id, result.node_id)
             per_node[name] = per_node.get(name, 0) + 1
         return {
-            "nodes": len(names),
+            "nodes": sum(1 for name in names.values() if name != "head"),  # worker nodes
             "state": done.state.value,
             "errors": list(done.errors),
             "files": clips,
