@@ -219,6 +219,13 @@ def failover(kills: int, standby: bool) -> dict:
         "duplicated": report["store"]["duplicated_keys"],
         "duplicated_alerts": report["store"]["duplicated_alerts"],
         "runs": runs,
+        # what each camera instance used at the end (sizing: docs/scale.md): CPU (100 = one core), memory
+        "instances": [
+            {key: camera.get(key) for key in ("camera_id", "state", "cpu_percent", "rss_mb")}
+            for node in report["status_json"]["nodes"]
+            if node["alive"]
+            for camera in node["cameras"]
+        ],
         "store": report["store"],
         "leftover_processes": run.leftover,
     }
