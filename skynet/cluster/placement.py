@@ -142,7 +142,8 @@ def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera)
         names = actor_names(settings, camera_id)
         missing = [name for name in names if name not in existing]
         strategies = _strategies(settings, camera_id, needs, missing) if missing else {}
-        for name in strategies.keys() & set(missing):
+        starting = [name for name in missing if name in strategies]
+        for name in starting:
             actor_class().options(
                 name=name,
                 namespace=settings.cluster_namespace,
@@ -156,7 +157,7 @@ def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera)
                 resources=needs.custom or None,
                 scheduling_strategy=strategies[name],
             ).remote(camera_id, payload, compose)
-        if strategies.keys() & set(missing):
+        if starting:
             started.append(camera_id)
     return started
 
@@ -209,10 +210,8 @@ def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.
     pings = {actor.status.remote(): actor for _, actor in handles}
     answering, _ = ray.wait(list(pings), num_returns=len(pings), timeout=answer_s) if pings else ([], [])
     stops = [pings[ref].stop.remote() for ref in answering]
-    if stops:
-        ray.wait(
-            stops, num_returns=len(stops), timeout=timeout_s
-        )  # one that does not finish: killed; its lease expires
+    if stops:  # one that does not finish in time is killed all the same: its lease expires
+        ray.wait(stops, num_returns=len(stops), timeout=timeout_s)
     for _, actor in handles:
         ray.kill(actor, no_restart=True)
     for camera_id in camera_ids:
