@@ -1,15 +1,15 @@
-"""Skynet's cameras on a real multi-node Ray cluster (head + 2 worker nodes, real processes) over a real PostgreSQL,
-in a private network namespace on loopback (tests/cluster_support.py; the driver: camera_failover_driver.py).
+"""Skynet's cameras on a real multi-node Ray cluster (head + 2 worker nodes, real processes) over a real PostgreSQL, in
+a private network namespace on loopback (tests/cluster_support.py; the driver: camera_failover_driver.py).
 
-``skynet cluster up`` places two demo cameras, each with a standby (``cluster_standby``: the two instances of a
-camera on the two nodes); both store sightings and raise alerts; the node that runs one is SIGKILLed: its standby
-on the other node takes the lease (the next token) and stores, nothing is stored twice or lost, and once a
-replacement node joins Ray restarts the killed instances there as standbys. ``skynet cluster status`` shows each
-node, its cameras, their load and state, and the dead node; a third camera asks for a GPU no node has, and the
-status says so. Then PostgreSQL goes away for longer than a lease and comes back: ``skynet cluster status`` says the
-store does not answer, the actors show it, and both cameras store again with nothing lost. Then, on the same cluster, an API node's re-index job
-fans two archive files out as Ray tasks (one per node) and, asked again, skips them (done). The full measurement
-over many kills is benchmarks/bench_cluster.py."""
+``skynet cluster up`` places two demo cameras, each with a standby (``cluster_standby``: the two instances of a camera
+on the two nodes); both store sightings and raise alerts; the node that runs one is SIGKILLed: its standby on the other
+node takes the lease (the next token) and stores, nothing is stored twice or lost, and once a replacement node joins Ray
+restarts the killed instances there as standbys. ``skynet cluster status`` shows each node, its cameras, their load and
+state, and the dead node; a third camera asks for a GPU no node has, and the status says so. Then PostgreSQL goes away
+for longer than a lease and comes back: ``skynet cluster status`` says the store does not answer and shows what the
+actors say, and both cameras store again with nothing lost. Then, on the same cluster, an API node's re-index job fans
+two archive files out as Ray tasks (one per node) and, asked again, skips them (done). The full measurement over many
+kills is benchmarks/bench_cluster.py."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewher
 
     # PostgreSQL away for 8 s (leases last 5 s), then back
     outage = report["outage"]
-    assert outage["status_exit"] != 0 and "Traceback" not in outage["status_output"], outage
-    assert "database" in outage["status_output"].lower() or "postgresql" in outage["status_output"].lower(), outage
+    shown = outage["status_output"]  # the store's error, and what Ray and the actors say meanwhile
+    assert outage["status_exit"] == 1 and "Traceback" not in shown, outage
+    assert "store: NOT ANSWERING: cannot connect to PostgreSQL" in shown and "camera demo " in shown, shown
     assert all(c["error"] or c["state"] != "running" for c in outage["cameras_while_away"]), outage
     assert outage["lost"] == 0 and sorted(outage["storing_again_s"]) == ["demo", "demo-2"], outage
     assert report["store_after_outage"]["duplicated_keys"] == 0, report["store_after_outage"]
