@@ -180,7 +180,7 @@ def _database_outage(cluster: RayCluster, settings: Settings, seconds: float) ->
         store.close()
     return {
         "status_exit": status.returncode,
-        "status_output": (status.stdout + status.stderr)[-2000:],
+        "status_output": (status.stdout + status.stderr)[:6000],
         "cameras_while_away": [{k: a[k] for k in ("camera_id", "state", "error")} for a in away],
         "storing_again_s": again,
         "lost": lost,
