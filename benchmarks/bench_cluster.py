@@ -1,8 +1,8 @@
 """Scale-out measurements (docs/cluster.md): sighting streams through the real writer, matcher, PostgreSQL and an
 API node that follows the store; and camera failover on a real Ray cluster.
 
-    python benchmarks/bench_cluster.py [--only streams,failover] [--cameras 1000] [--seconds 60] [--kills 10]
-                                       [--json PATH]
+    python benchmarks/bench_cluster.py [--only streams,reindex,failover] [--cameras 1000] [--seconds 60]
+                                       [--clips 8] [--kills 10] [--json PATH]
 
 - streams: ``--cameras`` simulated cameras, one sighting each per ``--period`` seconds (default 5; every 10 s a
   1 s burst at 5x the rate), faces with their vectors and plates, 1 in 50 plates on the watch-list. A camera node's
@@ -13,6 +13,9 @@ API node that follows the store; and camera failover on a real Ray cluster.
   it (its face already in the API node's index: the index catch-up lag) and when its alert arrives there. The media
   files go to tmpfs unless ``--media-on-disk``: each is fsynced, and one machine's disk cannot stand in for the
   disks of a cluster's nodes (the fsync cost per file on this disk is reported, for sizing).
+- reindex: tests/cluster/reindex_driver.py --throughput N, for N = 1 and 2 worker nodes of one CPU each (each
+  file a Ray task reserving one CPU): one re-index job of ``--clips`` demo clips of 10 s (640x360, 10 fps), timed
+  from its request to its end (the first file of each Ray worker process includes loading the model pack).
 - failover: tests/cluster/camera_failover_driver.py with ``--kills`` in a private network namespace: real demo
   cameras as Ray actors on two worker nodes; each kill SIGKILLs the node that runs camera ``demo`` and times until
   its lease is taken on the other node (running again) and until it stores again; a replacement node then joins.
@@ -36,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-SCENARIOS = ("streams", "failover")
+SCENARIOS = ("streams", "reindex", "failover")
 STANDBY = {True: " (standby)", False: ""}
 
 
@@ -170,6 +173,23 @@ async def _streams(url: str, data_dir: Path, cameras: int, seconds: float, perio
     }
 
 
+def reindex(clips: int, nodes: tuple[int, ...] = (1, 2)) -> dict:
+    from cluster_support import run_in_namespace
+
+    driver = ROOT / "tests" / "cluster" / "reindex_driver.py"
+    runs = {}
+    for count in nodes:
+        argv = [sys.executable, str(driver), "--throughput", str(count), "--clips", str(clips)]
+        run = run_in_namespace(argv, timeout_s=1800)
+        if run.returncode != 0:
+            raise SystemExit(f"bench_cluster: the re-index run failed ({run.returncode}):\n{run.output[-5000:]}")
+        runs[f"{count}_nodes"] = run.report()
+    one, two = runs.get("1_nodes"), runs.get("2_nodes")
+    if one and two:
+        runs["speedup_2_nodes"] = round(two["frames_per_s"] / one["frames_per_s"], 2)
+    return runs
+
+
 def failover(kills: int, standby: bool) -> dict:
     from cluster_support import run_in_namespace
 
@@ -189,10 +209,23 @@ def failover(kills: int, standby: bool) -> dict:
         "failover_s_p50": _percentile(again, 50),
         "storing_again_s_max": max(storing),
         "node_dead_s_max": max(r["node_dead_s"] for r in runs),
+        # where a failover's time goes: after the kill, the new instance's process start, its code imported, its
+        # parts built (the model pack loaded), the lease taken (p50 over the kills)
+        "phases_p50_s": {
+            phase: _percentile([r[f"{phase}_s"] for r in runs if f"{phase}_s" in r], 50)
+            for phase in ("node_dead", "process", "imported", "built", "leased")
+        },
         "lost": report["store"].get("lost", 0),
         "duplicated": report["store"]["duplicated_keys"],
         "duplicated_alerts": report["store"]["duplicated_alerts"],
         "runs": runs,
+        # what each camera instance used at the end (sizing: docs/scale.md): CPU (100 = one core), memory
+        "instances": [
+            {key: camera.get(key) for key in ("camera_id", "state", "cpu_percent", "rss_mb")}
+            for node in report["status_json"]["nodes"]
+            if node["alive"]
+            for camera in node["cameras"]
+        ],
         "store": report["store"],
         "leftover_processes": run.leftover,
     }
@@ -207,12 +240,25 @@ def table(report: dict) -> str:
             f"p99 {s['index_lag_p99_s']} s; alerts {s['alerts']}, p50 {s['alert_p50_s']} s p99 {s['alert_p99_s']} s; "
             f"media on {s['media_dir']} (disk fsync {s['media_fsync_ms']} ms per file)"
         )
+    if r := report.get("reindex"):
+        for run in r.values():
+            if isinstance(run, dict):
+                lines.append(
+                    f"reindex   {run['nodes']} node(s): {run['files']} files of {run['clip_s']} s "
+                    f"in {run['wall_s']} s, "
+                    f"{run['frames_per_s']} frames/s ({run['video_s_per_s']} s of video per s), files per node "
+                    f"{run['files_per_node']}, {run['state']}"
+                )
+        if "speedup_2_nodes" in r:
+            lines.append(f"reindex   2 nodes / 1 node: {r['speedup_2_nodes']}x")
     if f := report.get("failover"):
         lines.append(
             f"failover  {f['kills']} kills{STANDBY[f['standby']]}: running again max {f['failover_s_max']} s "
             f"(p50 {f['failover_s_p50']}), "
             f"storing again max {f['storing_again_s_max']} s, node dead max {f['node_dead_s_max']} s; "
-            f"lost {f['lost']}, duplicated {f['duplicated']}, duplicated alerts {f['duplicated_alerts']}"
+            f"lost {f['lost']}, duplicated {f['duplicated']}, duplicated alerts {f['duplicated_alerts']}\n"
+            f"          after the kill (p50): "
+            + ", ".join(f"{phase} {at} s" for phase, at in f["phases_p50_s"].items())
         )
     return "\n".join(lines)
 
@@ -223,6 +269,7 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=1000)
     parser.add_argument("--period", type=float, default=5.0, help="seconds between a camera's sightings")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clips", type=int, default=8, help="archive clips of the re-index job")
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--standby", action="store_true", help="failover with a standby per camera (cluster_standby)")
     parser.add_argument(
@@ -239,6 +286,8 @@ def main() -> None:
     report: dict = {}
     if "streams" in chosen:
         report["streams"] = streams(args.cameras, args.seconds, args.period, args.media_on_disk)
+    if "reindex" in chosen:
+        report["reindex"] = reindex(args.clips)
     if "failover" in chosen:
         report["failover"] = failover(args.kills, args.standby)
     flat = {**report.get("streams", {}), **{k: v for k, v in report.get("failover", {}).items() if k != "runs"}}

@@ -18,8 +18,9 @@ and the API run together, camera statuses go out on the live stream.
 
 Over PostgreSQL an API node (no cameras) *follows* the store (:mod:`skynet.cluster.follower`): what camera nodes
 commit reaches its face indexes and its live stream (alerts included), and its own writes reach its live stream the
-same way, once. A cluster's camera node (:mod:`skynet.cluster.camera_actor`) is this module's camera-node role for
-one camera, with a fenced writer that retries (``only_cameras``, ``fence``, ``write_retry_s``).
+same way, once. A cluster's camera actor and re-index tasks are handed their parts by this module
+(:func:`camera_node`, :func:`archive_node`): the camera-node role for one camera, with a fenced writer that retries,
+and the same role running no camera for archive files; nothing in :mod:`skynet.cluster` imports this module.
 """
 
 from __future__ import annotations
@@ -35,12 +36,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
 from skynet.accounts.throttle import LoginThrottle, TokenThrottle
 from skynet.alerts import LiveHub, MqttPublisher, WebhookDispatcher
 from skynet.alerts.channels import AlertChannels, channels_from_settings, mqtt_options, webhook_targets
-from skynet.api.app import create_app, serving
 from skynet.api.auth import Auth
 from skynet.cluster.follower import StoreFollower
 from skynet.config import Settings
@@ -81,6 +79,8 @@ from skynet.services.watchlists import WatchlistService
 from skynet.watchlist import AlertFanout, WatchlistMatcher
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from skynet.detectors.analyzer import ImageAnalyzer
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,37 @@ def reindexer(settings: Settings, catalog: Catalog, writer: CatalogWriter, pool:
         embed=pool.embed,
         read=pool.read,
     )
+
+
+def camera_node(settings: Settings, camera_id: str, fence: Callable[[], None]) -> System:
+    """A cluster's camera actor (:class:`skynet.cluster.camera_actor.CameraActor`): the camera-node role for the
+    stored camera ``camera_id`` alone: one analyser, no face index (the API nodes index what it stores), a writer
+    fenced by the camera's lease (``fence``) that retries an unanswered commit for ``cluster_write_retry_s``."""
+    return build(
+        settings,
+        SystemRole.CAMERA_NODE,
+        analysers=1,
+        catalog=Catalog.from_settings(settings, indexing=False),
+        only_cameras=[camera_id],
+        fence=fence,
+        write_retry_s=settings.cluster_write_retry_s,
+    )
+
+
+def archive_node(settings: Settings) -> Reindexer:
+    """A cluster's re-index task (:mod:`skynet.cluster.reindex`): the camera-node role running no camera (its writer
+    with watch-list matching and its alert channels started) and a re-indexer of one file at a time over it."""
+    system = build(
+        settings,
+        SystemRole.CAMERA_NODE,
+        analysers=1,
+        catalog=Catalog.from_settings(settings, indexing=False),
+        only_cameras=[],
+        write_retry_s=settings.cluster_write_retry_s,
+    )
+    system.start()
+    assert system.pool is not None  # the camera-node role has analysers
+    return reindexer(settings, system.catalog, system.writer, system.pool, jobs=1)
 
 
 @dataclass(eq=False)
@@ -250,6 +281,8 @@ class System:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """The API's lifespan: the system runs while the server serves."""
+        from skynet.api.app import serving
+
         async with self.running(), serving(self.auth):
             yield
 
@@ -371,7 +404,7 @@ def _compose(
         if settings.cluster_address:  # archive files fanned out over the cluster's nodes
             from skynet.cluster.reindex import RayArchiveReader  # Ray only where a cluster is configured
 
-            runner.register(ReindexJobs(store, lambda: RayArchiveReader(settings), roots, auditor, clock))
+            runner.register(ReindexJobs(store, lambda: RayArchiveReader(settings, archive_node), roots, auditor, clock))
         elif pool is not None:
             archive_pool = pool
 
@@ -430,7 +463,9 @@ def _compose(
         holds=EvidenceHoldService(store, auditor),
         auth=auth,
     )
-    if Part.API in parts:
+    if Part.API in parts:  # imported only here: a camera node (a cluster's camera actor) starts without the API
+        from skynet.api.app import create_app
+
         system.api = create_app(system, lifespan=system.lifespan)
     return system
 

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir, description="Store, thumbnails, index files.")
     model_dir: Path | None = Field(default=None, description="Model files; default <data_dir>/models.")
+    index_dir: Path | None = Field(
+        default=None,
+        description="Face index files; default <data_dir>/index. On a cluster, each API node's own directory (a "
+        "local disk, not the shared data directory): nodes that share one overwrite each other's saves.",
+    )
     model_pack: str = Field(default="default", description="Model pack whose back-ends analyse images.")
 
     execution_providers: list[str] = Field(

@@ -140,6 +140,7 @@ class PostgresServer:
         self.log = self.directory / "server.log"
         self.tcp_port = tcp_port
         self.process: subprocess.Popen | None = None
+        self._owner: dict[str, int] = {}  # the account the server runs as (when started as root)
 
     @property
     def url(self) -> str:
@@ -169,22 +170,34 @@ class PostgresServer:
         )
         if initdb.returncode != 0:
             raise ServerUnavailable(f"initdb failed: {(initdb.stderr or initdb.stdout).strip()[-500:]}")
+        self._owner = owner
+        return self.resume(timeout_s)
+
+    def resume(self, timeout_s: float = 60.0) -> PostgresServer:
+        """Run the server over its data directory (again, after :meth:`halt`); returns once it accepts connections."""
         listen = "127.0.0.1" if self.tcp_port is not None else ""
         settings = [f"listen_addresses={listen}", "fsync=off", "full_page_writes=off", "synchronous_commit=off"]
         settings += [f"port={self.tcp_port}"] if self.tcp_port is not None else []
-        with self.log.open("wb") as log:
+        command = [_postgres_bindir() / "postgres", "-D", self.directory / "data", "-k", self.directory]
+        with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [bindir / "postgres", "-D", data, "-k", self.directory, *(f"-c{s}" for s in settings)],
+                [*command, *(f"-c{s}" for s in settings)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
-                **owner,
+                **self._owner,
             )
         try:
             wait_for(self._accepting, timeout_s, "PostgreSQL to accept connections")
         except WaitTimeout as error:
             raise ServerUnavailable(f"{error}; its log: {_log_errors(self.log)}") from None
         return self
+
+    def halt(self) -> None:
+        """Fast shutdown, keeping the data: a database that goes away until :meth:`resume`."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(30)
 
     def _accepting(self) -> bool:
         assert self.process is not None

@@ -17,15 +17,15 @@ import typer
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
 from skynet.config import Settings
-from skynet.errors import ConfigError
+from skynet.errors import ConfigError, SkynetError
 from skynet.store import Store, open_store
 
 cluster_app = typer.Typer(help="Cameras on a Ray cluster over one PostgreSQL store.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 
 
-@contextmanager
-def _connected(data_dir) -> Iterator[tuple[Settings, Store]]:
+def _cluster(data_dir) -> Settings:
+    """The settings, this process connected to their cluster."""
     settings = load_settings(data_dir)
     try:
         from skynet.cluster import placement
@@ -34,6 +34,12 @@ def _connected(data_dir) -> Iterator[tuple[Settings, Store]]:
             f"the cluster commands need Ray ({error})", "pip install 'skynet[cluster]' on every node"
         ) from None
     placement.connect(settings)
+    return settings
+
+
+@contextmanager
+def _connected(data_dir) -> Iterator[tuple[Settings, Store]]:
+    settings = _cluster(data_dir)
     with closing(open_store(settings.data_dir, settings.database_url, sweep_orphans=False)) as store:
         yield settings, store
 
@@ -46,12 +52,13 @@ def up(
     data_dir: DataDir = None,
 ) -> None:
     """Run every stored camera as an actor on the cluster (and stop the actors of cameras no longer stored)."""
+    from skynet.app import camera_node
     from skynet.cluster.placement import reconcile
 
     stop = threading.Event()
     with _connected(data_dir) as (settings, store):
         while True:
-            started, stopped = reconcile(settings, [camera.id for camera in store.cameras.all()])
+            started, stopped = reconcile(settings, [camera.id for camera in store.cameras.all()], camera_node)
             if started or stopped or not watch:
                 typer.echo(f"started {len(started)} camera(s) {started}, stopped {len(stopped)} {stopped}")
             if not watch or stop.wait(watch):
@@ -63,12 +70,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """The nodes, the cameras on each, their load and state; cameras that run nowhere, and why."""
+    """The nodes, the cameras on each, their load and state; cameras that run nowhere, and why. While the store does
+    not answer: what Ray and the camera actors say, the store's error, and exit status 1."""
     from skynet.cluster.status import cluster_view, render
 
-    with _connected(data_dir) as (settings, store):
-        view = cluster_view(settings, store)
+    settings = _cluster(data_dir)
+    try:
+        store = open_store(settings.data_dir, settings.database_url, sweep_orphans=False)
+    except SkynetError as error:
+        view = cluster_view(settings, None, store_error=error.message)
+    else:
+        with closing(store):
+            view = cluster_view(settings, store)
     typer.echo(json.dumps(view.as_dict(), default=str) if as_json else render(view))
+    if view.store_error:
+        raise typer.Exit(1)
 
 
 @cluster_app.command()

@@ -37,7 +37,7 @@ def rebuild(data_dir: DataDir = None) -> None:
             if model is None:
                 continue
             started = time.perf_counter()
-            faces = FaceIndex(index_dir(settings.data_dir, model), model=model)
+            faces = FaceIndex(index_dir(settings.data_dir, model, settings.index_dir), model=model)
             count = faces.rebuild(store.faces)
             typer.echo(
                 f"face index of {model} rebuilt: {count} vectors in {time.perf_counter() - started:.1f} s "
@@ -84,7 +84,7 @@ def status(
                 "(skynet index reembed, or it starts with skynet serve)"
             )
         for model, vectors in sorted(store.faces.counts().items()):
-            state = FaceIndex.saved_status(index_dir(settings.data_dir, model))
+            state = FaceIndex.saved_status(index_dir(settings.data_dir, model, settings.index_dir))
             typer.echo(
                 f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}) in "
                 f"{state.partitions} time partitions, watermark {state.watermark}, {state.approximate_rows} "

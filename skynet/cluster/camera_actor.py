@@ -8,6 +8,9 @@ of sightings renews the lease in its own transaction (the writer's *fence*): an 
 passed on writes nothing. The lease is renewed every third of ``cluster_lease_s``; when it cannot be (the database
 is away) the camera stops once the lease would have expired, and the instance waits to take it again. An instance
 that finds its lease taken by another ends its process.
+
+The actor is handed its parts: ``compose`` (the composition root's :func:`skynet.app.camera_node`, passed by the
+placing process) builds them, so this package never imports the composition root.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 import ray
 
-from skynet.app import System, SystemRole, build
 from skynet.config import Settings
 from skynet.errors import SkynetError
 from skynet.index.catalog import Catalog
+from skynet.index.writer import CatalogWriter
+from skynet.ingest.cameras import CameraSet
 from skynet.store.errors import LeaseLostError
 from skynet.store.leases import Lease
+
+IMPORTED_AT = time.time()  # when this worker process had imported the camera's code (status()['timings'])
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +49,43 @@ class CameraState:
     FAILED = "failed"  # could not start (see error); tried again
 
 
+class CameraNode(Protocol):
+    """The parts that run one camera (the composition root's camera-node role for it)."""
+
+    catalog: Catalog
+    writer: CatalogWriter
+    camera_workers: CameraSet | None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ComposeCamera = Callable[[Settings, str, Callable[[], None]], CameraNode]
+"""Builds the parts of a camera: (settings, camera id, the writer's fence) -> parts (:func:`skynet.app.camera_node`)."""
+
+
 class CameraActor:
     """A camera's worker in a Ray actor (see the module docstring). Made a Ray actor class by
-    :func:`skynet.cluster.placement.actor_class`; ``settings`` are the placing process's, as JSON."""
+    :func:`skynet.cluster.placement.actor_class`; ``settings`` are the placing process's, as JSON; ``compose`` builds
+    the camera's parts."""
 
-    def __init__(self, camera_id: str, settings: dict[str, Any]) -> None:
+    def __init__(self, camera_id: str, settings: dict[str, Any], compose: ComposeCamera) -> None:
         self.camera_id = camera_id
         self.settings = Settings.model_validate(settings)
+        self.compose = compose
         self.instance = uuid.uuid4().hex
         self.node_id = ray.get_runtime_context().get_node_id()
         self.started = time.time()
+        # when this instance's process started, had imported the code, built the parts, took the lease
+        self.timings: dict[str, float | None] = {"process": _process_start(), "imported": IMPORTED_AT}
         self._cpu_mark = (time.monotonic(), time.process_time())
         self.state = CameraState.STARTING
         self.error: str | None = None
         self.lease: Lease | None = None
-        self.system: System | None = None
+        self.system: CameraNode | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
         self._thread.start()
@@ -75,15 +104,8 @@ class CameraActor:
         """Build the camera node's parts, take the lease, run the camera while the lease holds."""
         settings, ttl = self.settings, self.settings.cluster_lease_s
         self.state = CameraState.STARTING
-        self.system = build(
-            settings,
-            SystemRole.CAMERA_NODE,
-            analysers=1,
-            catalog=Catalog.from_settings(settings, indexing=False),  # API nodes index; a camera only stores
-            only_cameras=[self.camera_id],
-            fence=self._fence,
-            write_retry_s=settings.cluster_write_retry_s,
-        )
+        self.system = self.compose(settings, self.camera_id, self._fence)
+        self.timings["built"] = time.time()
         leases = self.system.catalog.store.leases
         if self.camera_id not in {camera.id for camera in self.system.catalog.store.cameras.all()}:
             raise SkynetError(f"camera {self.camera_id!r} is not in the store")
@@ -92,6 +114,7 @@ class CameraActor:
             if self._stop.wait(min(1.0, ttl / 5)):
                 return
         self.lease, renewed = lease, time.monotonic()
+        self.timings["leased"] = time.time()
         self.system.start()
         self.state, self.error = CameraState.RUNNING, None
         log.info("camera %s runs here (lease token %d)", self.camera_id, lease.token)
@@ -158,6 +181,7 @@ class CameraActor:
             "error": self.error,
             "lease_token": self.lease.token if self.lease else None,
             "started": self.started,
+            "timings": self.timings,
             "camera": camera,
             "stored": system.writer.stored if system else 0,
             "failed": system.writer.failed if system else 0,
@@ -175,6 +199,16 @@ class CameraActor:
         """Stop the camera (open tracks stored) and give the lease up."""
         self._stop.set()
         self._thread.join(60)
+
+
+def _process_start() -> float | None:
+    """When this process started (seconds since the epoch; Linux /proc), or None where that cannot be read."""
+    try:
+        ticks = int(open("/proc/self/stat").read().rpartition(")")[2].split()[19])
+        boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_bytes() -> int:

@@ -4,9 +4,9 @@ resources it declares (CPU, GPU, memory, custom resources), restarted by Ray whe
 Placing is idempotent: an actor is named after its camera (``camera:<id>`` in the ``cluster_namespace``), so placing
 again, from any process, finds the running actor instead of starting a second (Ray's ``get_if_exists``); whether a
 camera runs at most once at a time is the lease's job (:mod:`skynet.cluster.camera_actor`). With
-``cluster_standby`` each camera has a second actor (``standby:<id>``, placed apart where the nodes allow: SPREAD)
-with the model pack loaded, waiting for the lease: when the running one's node dies it takes over as soon as the
-lease expires, without waiting for Ray to declare the node dead, start a process and load the pack.
+``cluster_standby`` each camera has a second actor (``standby:<id>``, never on the node of the camera's other actor:
+STRICT_SPREAD) with the model pack loaded, waiting for the lease: when the running one's node dies it takes over as
+soon as the lease expires, without waiting for Ray to declare the node dead, start a process and load the pack.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from skynet.cluster.camera_actor import CameraActor
+from skynet.cluster.camera_actor import CameraActor, ComposeCamera
 from skynet.config import Settings
 from skynet.errors import ConfigError, UnavailableError
 
 PREFIXES = ("camera:", "standby:")  # a camera's actor, and its standby's (cluster_standby)
 GROUP_PREFIX = "camera-group:"  # a camera's placement group, with a standby
 MB = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,9 @@ def _named(settings: Settings) -> dict[str, str]:
     return found
 
 
-def place(settings: Settings, camera_ids: Sequence[str]) -> list[str]:
+def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera) -> list[str]:
     """Start the actors of each camera of ``camera_ids`` that lacks them (restarted by Ray forever, spread over
-    the nodes); returns the ids of the cameras with an actor started now."""
+    the nodes), each building its parts with ``compose``; returns the ids of the cameras with an actor started now."""
     existing = _named(settings)
     started = []
     payload = settings.model_dump(mode="json")
@@ -139,8 +141,9 @@ def place(settings: Settings, camera_ids: Sequence[str]) -> list[str]:
         needs = CameraResources.of(settings, camera_id)
         names = actor_names(settings, camera_id)
         missing = [name for name in names if name not in existing]
-        strategies = _strategies(settings, camera_id, needs) if missing else {}
-        for name in missing:
+        strategies = _strategies(settings, camera_id, needs, missing) if missing else {}
+        starting = [name for name in missing if name in strategies]
+        for name in starting:
             actor_class().options(
                 name=name,
                 namespace=settings.cluster_namespace,
@@ -153,16 +156,18 @@ def place(settings: Settings, camera_ids: Sequence[str]) -> list[str]:
                 memory=needs.memory_mb * MB,
                 resources=needs.custom or None,
                 scheduling_strategy=strategies[name],
-            ).remote(camera_id, payload)
-        if missing:
+            ).remote(camera_id, payload, compose)
+        if starting:
             started.append(camera_id)
     return started
 
 
-def _strategies(settings: Settings, camera_id: str, needs: CameraResources) -> dict[str, Any]:
-    """How each of ``camera_id``'s actors is placed: spread over the nodes; with a standby, the camera and its
-    standby in the two bundles of the camera's placement group (detached, SPREAD: on two nodes wherever two have
-    room; a bundle lost with its node is placed again, and its actor restarted in it, where room is found)."""
+def _strategies(settings: Settings, camera_id: str, needs: CameraResources, missing: list[str]) -> dict[str, Any]:
+    """How each of ``camera_id``'s ``missing`` actors is placed: spread over the nodes; with a standby, the camera and
+    its standby in the two bundles of the camera's placement group (detached, STRICT_SPREAD: never on one node; a
+    bundle lost with its node is placed again, and its actor restarted in it, on a node that does not hold the other
+    bundle, once one has room). Where fewer than two live nodes could run the camera, or its actor already runs
+    outside a group, the camera is placed without a standby (a later ``cluster up`` adds none to it: down, then up)."""
     names = actor_names(settings, camera_id)
     if len(names) == 1:
         return {names[0]: "SPREAD"}
@@ -170,7 +175,11 @@ def _strategies(settings: Settings, camera_id: str, needs: CameraResources) -> d
     try:
         group = ray.util.get_placement_group(group_name)
     except ValueError:
-        group = placement_group([needs.demand()] * 2, strategy="SPREAD", name=group_name, lifetime="detached")
+        able = sum(1 for node in ray.nodes() if node["Alive"] and needs.fits(node.get("Resources", {})))
+        if able < 2 or len(missing) < len(names):
+            log.warning("camera %s: no standby (%d live node(s) could run it, a standby needs two)", camera_id, able)
+            return {names[0]: "SPREAD"} if names[0] in missing else {}
+        group = placement_group([needs.demand()] * 2, strategy="STRICT_SPREAD", name=group_name, lifetime="detached")
     return {
         name: PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
         for index, name in enumerate(names)
@@ -193,28 +202,29 @@ def camera_actors(settings: Settings, camera_id: str) -> list:
     return handles
 
 
-def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.0) -> list[str]:
-    """Stop the actors of ``camera_ids`` (each stores its open tracks and gives its lease up, then ends);
+def remove(settings: Settings, camera_ids: Sequence[str], timeout_s: float = 60.0, answer_s: float = 3.0) -> list[str]:
+    """Stop the actors of ``camera_ids`` (each that answers within ``answer_s`` stores its open tracks and gives its
+    lease up, within ``timeout_s``; then each ends, as do those that never ran: restarting, or waiting for room);
     returns the ids stopped."""
-    stopped = []
+    handles = [(camera_id, actor) for camera_id in camera_ids for actor in camera_actors(settings, camera_id)]
+    pings = {actor.status.remote(): actor for _, actor in handles}
+    answering, _ = ray.wait(list(pings), num_returns=len(pings), timeout=answer_s) if pings else ([], [])
+    stops = [pings[ref].stop.remote() for ref in answering]
+    if stops:  # one that does not finish in time is killed all the same: its lease expires
+        ray.wait(stops, num_returns=len(stops), timeout=timeout_s)
+    for _, actor in handles:
+        ray.kill(actor, no_restart=True)
     for camera_id in camera_ids:
-        actors = camera_actors(settings, camera_id)
-        for actor in actors:
-            try:
-                ray.get(actor.stop.remote(), timeout=timeout_s)
-            except (ray.exceptions.RayError, TimeoutError):
-                pass  # gone or stuck: killed below; its lease expires
-            ray.kill(actor, no_restart=True)
         try:
             remove_placement_group(ray.util.get_placement_group(f"{GROUP_PREFIX}{camera_id}"))
         except ValueError:
             pass  # the camera has none (no standby)
-        if actors:
-            stopped.append(camera_id)
-    return stopped
+    return sorted({camera_id for camera_id, _ in handles})
 
 
-def reconcile(settings: Settings, stored_camera_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Make the cluster run exactly the stored cameras: (started, stopped)."""
+def reconcile(
+    settings: Settings, stored_camera_ids: Sequence[str], compose: ComposeCamera
+) -> tuple[list[str], list[str]]:
+    """Make the cluster run exactly the stored cameras (new actors built with ``compose``): (started, stopped)."""
     stale = sorted(set(placed_cameras(settings)) - set(stored_camera_ids))
-    return place(settings, stored_camera_ids), remove(settings, stale)
+    return place(settings, stored_camera_ids, compose), remove(settings, stale)

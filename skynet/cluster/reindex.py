@@ -3,10 +3,11 @@
 The job itself stays where it was asked for (an API node's job runner, the jobs API and UI: progress per file, the
 job's state); :class:`RayArchiveReader` is its reader. A task runs :class:`~skynet.ingest.reindex.Reindexer` on one
 file with the parts of the composition root's camera-node role (analysers of the pack, the store writer with
-watch-list matching; no face index: the API nodes index what it stores), built once per Ray worker process and kept
-for the next file. Each file's state lives in the store as before, so a file is resumable and never indexed twice:
-one left ``running`` by a task whose node died is redone (its partial sightings deleted first) by Ray's retry on
-another node, and a job asked for again skips the files already done.
+watch-list matching; no face index: the API nodes index what it stores), built once per Ray worker process by the
+``compose`` the reader is handed (:func:`skynet.app.archive_node`) and kept for the next file. Each file's state
+lives in the store as before, so a file is resumable and never indexed twice: one left ``running`` by a task whose
+node died is redone (its partial sightings deleted first) by Ray's retry on another node, and a job asked for again
+skips the files already done.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from typing import Any
 
 import ray
 
-from skynet.app import System, SystemRole, build, reindexer
 from skynet.cluster.placement import MB, CameraResources, connect
 from skynet.config import Settings
-from skynet.index.catalog import Catalog
-from skynet.ingest.reindex import FileOutcome
+from skynet.ingest.reindex import FileOutcome, Reindexer
 from skynet.store.sightings import DeletedSightings
 
 TASK_RETRIES = 3  # a node that dies while a task runs: the file is redone on another node
@@ -39,26 +38,21 @@ class FileResult:
     deleted: list[tuple[Path, DeletedSightings]]  # earlier sightings of the file that a redo deleted
 
 
+ComposeArchive = Callable[[Settings], Reindexer]
+"""Builds a re-index task's parts; returns their re-indexer of one file at a time (:func:`skynet.app.archive_node`)."""
+
+
 @functools.cache
-def _parts(settings_json: str) -> System:
-    """The camera-node parts of this worker process (built at its first file, kept for the next ones)."""
-    settings = Settings.model_validate_json(settings_json)
-    system = build(
-        settings,
-        SystemRole.CAMERA_NODE,
-        analysers=1,
-        catalog=Catalog.from_settings(settings, indexing=False),
-        only_cameras=[],
-        write_retry_s=settings.cluster_write_retry_s,
-    )
-    system.start()  # no camera runs (none is chosen): the writer and the alert channels do
-    return system
+def _reindexer(compose: ComposeArchive, settings_json: str) -> Reindexer:
+    """The re-indexer of this worker process (built at its first file, kept for the next ones)."""
+    return compose(Settings.model_validate_json(settings_json))
 
 
-def reindex_file(settings_json: str, path: str, camera_id: str, start_time: float | None, force: bool) -> FileResult:
+def reindex_file(
+    compose: ComposeArchive, settings_json: str, path: str, camera_id: str, start_time: float | None, force: bool
+) -> FileResult:
     """Re-index one archive file on this node (a Ray task's body)."""
-    system = _parts(settings_json)
-    assert system.pool is not None  # the camera-node role has analysers
+    reader = _reindexer(compose, settings_json)
     frames = 0
 
     def count(new_frames: int) -> None:
@@ -66,7 +60,6 @@ def reindex_file(settings_json: str, path: str, camera_id: str, start_time: floa
         frames += new_frames
 
     deleted: list[tuple[Path, DeletedSightings]] = []
-    reader = reindexer(system.settings, system.catalog, system.writer, system.pool, jobs=1)
     (outcome,) = reader.run(
         [Path(path)],
         camera_id,
@@ -80,10 +73,11 @@ def reindex_file(settings_json: str, path: str, camera_id: str, start_time: floa
 
 class RayArchiveReader:
     """A re-index job's reader (:class:`skynet.services.reindex.ArchiveReader`) that fans its files out as Ray tasks,
-    each reserving what a camera does (``cluster_camera_*``); ``results`` holds each file's node and frames."""
+    each reserving what a camera does (``cluster_camera_*``) and building its parts with ``compose``; ``results``
+    holds each file's node and frames."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, compose: ComposeArchive) -> None:
+        self.settings, self.compose = settings, compose
         self.results: list[FileResult] = []
 
     def run(
@@ -108,7 +102,7 @@ class RayArchiveReader:
         )
         payload = self.settings.model_dump_json()
         pending: dict[Any, Path] = {
-            task.remote(payload, str(path), camera_id, start_time, force): path for path in files
+            task.remote(self.compose, payload, str(path), camera_id, start_time, force): path for path in files
         }
         outcomes = []
         while pending:

@@ -1,8 +1,10 @@
 """``skynet cluster status``: the nodes, the cameras on each, their load and state, from Ray and the store.
 
-Each camera's actor is asked for its status (``status_timeout_s``); one that does not answer is restarting or
+Each camera's actor is asked for its status (all at once, ``status_timeout_s`` in all); one that does not answer is
+restarting or
 waiting for a node with room, and the status says which, with what the camera needs when no live node could
-ever run it (a GPU no node has, more memory than any node offers).
+ever run it (a GPU no node has, more memory than any node offers). While the store does not answer, the view is
+what Ray and the actors say (the cameras that have actors; no leases), with the store's error.
 """
 
 from __future__ import annotations
@@ -43,16 +45,21 @@ class NodeView:
 class ClusterView:
     nodes: list[NodeView]
     unplaced: list[dict[str, Any]]  # cameras with no answering actor: why
+    store_error: str | None = None  # the store did not answer: why
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "nodes": [{**node.__dict__, "load": node.load()} for node in self.nodes],
             "unplaced": self.unplaced,
+            "store_error": self.store_error,
         }
 
 
-def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0) -> ClusterView:
-    """What runs where, now (this process must be connected: :func:`skynet.cluster.placement.connect`)."""
+def cluster_view(
+    settings: Settings, store: Store | None, status_timeout_s: float = 3.0, store_error: str | None = None
+) -> ClusterView:
+    """What runs where, now (this process must be connected: :func:`skynet.cluster.placement.connect`); ``store``
+    None: it did not answer (``store_error``), and the cameras are those with actors."""
     nodes = {
         node["NodeID"]: NodeView(
             node["NodeID"],
@@ -64,18 +71,20 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
         for node in ray.nodes()
     }
     placed = set(placed_cameras(settings))
-    leases = {lease.camera_id: lease for lease in store.leases.all()}
-    now = store.leases.now()
+    leases = {lease.camera_id: lease for lease in store.leases.all()} if store is not None else {}
+    now = store.leases.now() if store is not None else 0.0
+    stored = [camera.id for camera in store.cameras.all()] if store is not None else sorted(placed)
     pending: dict[str, dict[str, Any]] = {}
-    for camera in store.cameras.all():
-        if camera.id not in placed:
-            pending[camera.id] = {"camera_id": camera.id, "state": "not placed (skynet cluster up)"}
+    for camera_id in stored:
+        if camera_id not in placed:
+            pending[camera_id] = {"camera_id": camera_id, "state": "not placed (skynet cluster up)"}
             continue
-        pending[camera.id] = {"camera_id": camera.id, "refs": _ask(settings, camera.id)}
+        pending[camera_id] = {"camera_id": camera_id, "refs": _ask(settings, camera_id)}
+    answered = _answers([ref for entry in pending.values() for ref in entry.get("refs", ())], status_timeout_s)
     for camera_id, entry in pending.items():
         if "refs" not in entry:
             continue
-        answers = [answer for ref in entry.pop("refs") if (answer := _answer(ref, status_timeout_s)) is not None]
+        answers = [answered[ref] for ref in entry.pop("refs") if ref in answered]
         lease = leases.get(camera_id)
         if lease is not None:
             entry["lease"] = {
@@ -100,25 +109,31 @@ def cluster_view(settings: Settings, store: Store, status_timeout_s: float = 3.0
             else f"no live node can run it: needs {needs.describe()}"
         )
     unplaced = [entry for entry in pending.values() if not entry.get("placed")]
-    return ClusterView(sorted(nodes.values(), key=lambda n: (not n.alive, n.name)), unplaced)
+    return ClusterView(sorted(nodes.values(), key=lambda n: (not n.alive, n.name)), unplaced, store_error)
 
 
 def _ask(settings: Settings, camera_id: str) -> list:
     return [actor.status.remote() for actor in camera_actors(settings, camera_id)]
 
 
-def _answer(ref, timeout_s: float) -> dict[str, Any] | None:
-    if ref is None:
-        return None
-    try:
-        return ray.get(ref, timeout=timeout_s)
-    except (ray.exceptions.RayError, TimeoutError):
-        return None
+def _answers(refs: list, timeout_s: float) -> dict[Any, dict[str, Any]]:
+    """The answers that came within ``timeout_s`` (in all, not per actor), by reference."""
+    if not refs:
+        return {}
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    answers = {}
+    for ref in ready:
+        try:
+            answers[ref] = ray.get(ref, timeout=0)
+        except (ray.exceptions.RayError, TimeoutError):
+            continue  # its actor died while answering
+    return answers
 
 
 def render(view: ClusterView) -> str:
-    """The status as text: a block per node, a line per camera, then the cameras that run nowhere."""
-    lines = []
+    """The status as text: the store's error if it did not answer, a block per node, a line per camera, then the
+    cameras that run nowhere."""
+    lines = [f"store: NOT ANSWERING: {view.store_error}"] if view.store_error else []
     for node in view.nodes:
         state = "alive" if node.alive else "DEAD"
         lines.append(f"node {node.name} ({node.address}, {node.node_id[:12]}) {state}  {node.load()}")

@@ -52,6 +52,7 @@ class Catalog:
         faces: FaceIndex,
         *,
         data_dir: Path | None = None,
+        index_root: Path | None = None,
         live_model: str | None = None,
         index_options: dict | None = None,
         indexing: bool = True,
@@ -60,7 +61,7 @@ class Catalog:
         self.indexing = indexing
         self.faces = faces
         self.live_model = live_model or faces.model or DEFAULT_FACE_MODEL
-        self.data_dir = data_dir
+        self.data_dir, self.index_root = data_dir, index_root
         self._index_options = index_options or {}
         self._indexes: dict[str, FaceIndex] = {faces.model or self.live_model: faces}
         self._lock = threading.Lock()
@@ -74,6 +75,7 @@ class Catalog:
         *,
         face_model: str | None = None,
         indexing: bool = True,
+        index_root: Path | None = None,
         **index_options,
     ) -> Catalog:
         """Open (creating if needed) the store and face indexes in ``data_dir``.
@@ -81,7 +83,8 @@ class Catalog:
         The store is SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (media
         files and the face indexes stay in ``data_dir``). ``face_model`` is the model of the
         embeddings this catalog will store (default: the searched one); its index is opened too.
-        ``indexing`` False: a catalog that only stores (a camera node of a cluster, whose sightings the
+        ``index_root``: the face indexes' directory instead of ``<data_dir>/index``. ``indexing`` False: a catalog
+        that only stores (a camera node of a cluster, whose sightings the
         API nodes index): no index is loaded or kept, and face searches find nothing.
         """
         store = open_store(data_dir, database_url)
@@ -89,14 +92,22 @@ class Catalog:
             remove_legacy_index(data_dir)
             searched = store.faces.searched_model() or face_model or DEFAULT_FACE_MODEL
             if indexing:
-                faces = FaceIndex.open(index_dir(data_dir, searched), store.faces, model=searched, **index_options)
+                faces = FaceIndex.open(
+                    index_dir(data_dir, searched, index_root), store.faces, model=searched, **index_options
+                )
             else:
-                faces = FaceIndex(index_dir(data_dir, searched), store.faces.dim(searched), model=searched)
+                faces = FaceIndex(index_dir(data_dir, searched, index_root), store.faces.dim(searched), model=searched)
         except BaseException:
             store.close()
             raise
         catalog = cls(
-            store, faces, data_dir=Path(data_dir), live_model=face_model, index_options=index_options, indexing=indexing
+            store,
+            faces,
+            data_dir=Path(data_dir),
+            index_root=index_root,
+            live_model=face_model,
+            index_options=index_options,
+            indexing=indexing,
         )
         try:
             if indexing:
@@ -114,6 +125,7 @@ class Catalog:
             settings.database_url,
             face_model=face_model_id(settings.model_pack),
             indexing=indexing,
+            index_root=settings.index_dir,
             **index_options,
         )
 
@@ -130,7 +142,10 @@ class Catalog:
                 if self.data_dir is None:
                     raise QueryError(f"this catalog has no face index of model {model}")
                 index = FaceIndex.open(
-                    index_dir(self.data_dir, model), self.store.faces, model=model, **self._index_options
+                    index_dir(self.data_dir, model, self.index_root),
+                    self.store.faces,
+                    model=model,
+                    **self._index_options,
                 )
                 self._indexes[model] = index
             return index

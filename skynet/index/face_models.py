@@ -29,6 +29,7 @@ def face_model_id(pack_name: str) -> str:
     return f"{pack.name}/{backend}"
 
 
-def index_dir(data_dir: Path, model: str) -> Path:
-    """The directory of ``model``'s face index: ``<data_dir>/index/<model, / as +>``."""
-    return Path(data_dir) / INDEX_DIR / re.sub(r"[^A-Za-z0-9._@-]", "+", model)
+def index_dir(data_dir: Path, model: str, root: Path | None = None) -> Path:
+    """The directory of ``model``'s face index: ``<root>/<model, / as +>``; ``root`` defaults to ``<data_dir>/index``
+    (``index_dir`` setting: a cluster's API nodes each keep their own)."""
+    return Path(root if root is not None else Path(data_dir) / INDEX_DIR) / re.sub(r"[^A-Za-z0-9._@-]", "+", model)

@@ -6,13 +6,21 @@ A head and two worker nodes (a, b: one CPU each, so the two files' tasks go one 
 shared data directory with two archive clips (one watch-listed plate each). The job is asked for, runs to its end,
 then is asked for again (every file skipped: done). Prints one JSON line: both jobs' states and progress, the
 nodes that ran the files, the archive sightings per file, the alerts they raised.
+
+With ``--throughput N`` (benchmarks/bench_cluster.py, part b): ``--clips`` clips re-indexed by one job on a cluster
+of N worker nodes of one CPU each; reports the job's wall time, frames, frames per second and files per node (the
+first file of each Ray worker process includes building its parts: the model pack loaded).
+
+    python tests/cluster/reindex_driver.py [--throughput N --clips K --seconds S]   (inside run_in_namespace)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import ray
@@ -27,10 +35,18 @@ WORKERS = [Node("a", num_cpus=1, memory_mb=4096), Node("b", num_cpus=1, memory_m
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--throughput", type=int, default=0, help="measure a job on this many worker nodes")
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each clip")
+    args = parser.parse_args()
+    workers = (
+        [Node(name, num_cpus=1, memory_mb=4096) for name in "ab"[: args.throughput]] if args.throughput else WORKERS
+    )
     with tempfile.TemporaryDirectory(prefix="skynet-reindex-") as scratch:
-        with RayCluster(Path(scratch) / "ray", WORKERS, postgres=True) as cluster:
+        with RayCluster(Path(scratch) / "ray", workers, postgres=True) as cluster:
             ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False, namespace="skynet")
-            wait_for_nodes(ray, ["a", "b"])
+            wait_for_nodes(ray, [node.name for node in workers])
             settings = Settings(
                 data_dir=Path(scratch) / "data",
                 model_dir=Settings().models_path,
@@ -39,8 +55,51 @@ def main() -> None:
                 cluster_camera_memory_mb=900,
                 intra_op_threads=1,
             )
-            report = reindex_scenario(settings)
+            if args.throughput:
+                report = throughput_scenario(settings, args.clips, args.seconds)
+            else:
+                report = reindex_scenario(settings)
     print(json.dumps(report), flush=True)
+
+
+def throughput_scenario(settings: Settings, clips: int, seconds: float) -> dict:
+    """One re-index job of ``clips`` archive clips of ``seconds`` each, timed from the request to its end."""
+    archive = settings.data_dir / "archive"
+    archive.mkdir(parents=True)
+    for n in range(clips):
+        plates = (DEMO_PLATES[n % len(DEMO_PLATES)],)
+        write_demo_clip(archive / f"clip-{n:03d}.avi", seconds=seconds, size=(640, 360), plates=plates)
+    names = {node_id: name for name, node_id in alive_nodes(ray).items()}
+    system = build(settings, SystemRole.API_NODE, analysers=0)
+    try:
+        store = system.catalog.store
+        store.cameras.save(Camera("archive", "Archive", str(archive)))
+        params = {"paths": [str(archive)], "camera": "archive", "start": 1_700_000_000.0}
+        started = time.monotonic()
+        job = system.runner.request("reindex", "investigator", params)
+        system.runner.join(1800)
+        wall = time.monotonic() - started
+        work = next(run.work for run, _ in system.runner._runs if run.job.id == job.id)
+        done = store.jobs.get(job.id)
+        per_node: dict[str, int] = {}
+        for result in work.reader.results:
+            name = names.get(result.node_id, result.node_id)
+            per_node[name] = per_node.get(name, 0) + 1
+        return {
+            "nodes": sum(1 for name in names.values() if name != "head"),  # worker nodes
+            "state": done.state.value,
+            "errors": list(done.errors),
+            "files": clips,
+            "clip_s": seconds,
+            "wall_s": round(wall, 1),
+            "frames": done.progress["frames"],
+            "sightings": done.progress["sightings"],
+            "frames_per_s": round(done.progress["frames"] / wall, 1),
+            "video_s_per_s": round(clips * seconds / wall, 2),
+            "files_per_node": per_node,
+        }
+    finally:
+        system.close()
 
 
 def reindex_scenario(settings: Settings) -> dict:

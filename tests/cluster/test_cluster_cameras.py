@@ -1,13 +1,15 @@
-"""Skynet's cameras on a real multi-node Ray cluster (head + 2 worker nodes, real processes) over a real PostgreSQL,
-in a private network namespace on loopback (tests/cluster_support.py; the driver: camera_failover_driver.py).
+"""Skynet's cameras on a real multi-node Ray cluster (head + 2 worker nodes, real processes) over a real PostgreSQL, in
+a private network namespace on loopback (tests/cluster_support.py; the driver: camera_failover_driver.py).
 
-``skynet cluster up`` places two demo cameras, each with a standby (``cluster_standby``: the two instances of a
-camera on the two nodes); both store sightings and raise alerts; the node that runs one is SIGKILLed: its standby
-on the other node takes the lease (the next token) and stores, nothing is stored twice or lost, and once a
-replacement node joins Ray restarts the killed instances there as standbys. ``skynet cluster status`` shows each
-node, its cameras, their load and state, and the dead node. Then, on the same cluster, an API node's re-index job
-fans two archive files out as Ray tasks (one per node) and, asked again, skips them (done). The full measurement
-over many kills is benchmarks/bench_cluster.py."""
+``skynet cluster up`` places two demo cameras, each with a standby (``cluster_standby``: the two instances of a camera
+on the two nodes); both store sightings and raise alerts; the node that runs one is SIGKILLed: its standby on the other
+node takes the lease (the next token) and stores, nothing is stored twice or lost, and once a replacement node joins Ray
+restarts the killed instances there as standbys. ``skynet cluster status`` shows each node, its cameras, their load and
+state, and the dead node; a third camera asks for a GPU no node has, and the status says so. Then PostgreSQL goes away
+for longer than a lease and comes back: ``skynet cluster status`` says the store does not answer and shows what the
+actors say, and both cameras store again with nothing lost. Then, on the same cluster, an API node's re-index job fans
+two archive files out as Ray tasks (one per node) and, asked again, skips them (done). The full measurement over many
+kills is benchmarks/bench_cluster.py."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ DRIVER = Path(__file__).with_name("camera_failover_driver.py")
 
 def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewhere(model_settings):
     require_cluster()
-    run = run_in_namespace([sys.executable, str(DRIVER), "--kills", "1", "--standby", "--reindex"], timeout_s=600)
+    run = run_in_namespace(
+        [sys.executable, str(DRIVER), "--kills", "1", "--standby", "--outage", "8", "--reindex"], timeout_s=600
+    )
     assert run.returncode == 0, run.output[-5000:]
     report = run.report()
     assert report["instances_before"] == {"demo": ["a", "b"], "demo-2": ["a", "b"]}, "each camera and its standby apart"
@@ -41,9 +45,22 @@ def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewher
     assert "node a" in before and "node b" in before and "camera demo " in before and "running" in before
     # after the replacement node joined, Ray restarted the killed node's instances there: standbys again
     assert "DEAD" in after and after.count(" running ") == 2 and after.count("waiting for lease") == 2
-    live = [c for n in report["status_json"]["nodes"] if n["alive"] for c in n["cameras"]]
-    assert sorted(c["camera_id"] for c in live) == ["demo", "demo", "demo-2", "demo-2"]
-    assert sorted(report["down"]) == ["demo", "demo-2"]
+    live = [(n["name"], c["camera_id"]) for n in report["status_json"]["nodes"] if n["alive"] for c in n["cameras"]]
+    assert sorted(camera for _, camera in live) == ["demo", "demo", "demo-2", "demo-2"]
+    assert len(set(live)) == 4, f"a camera and its standby never share a node: {live}"
+    (gpu,) = report["status_json"]["unplaced"]
+    assert gpu["camera_id"] == "gpu-cam" and gpu["state"].startswith("no live node can run it: needs 1 CPU, 1 GPU"), gpu
+    assert "camera gpu-cam" in after and "no live node can run it" in after
+    assert sorted(report["down"]) == ["demo", "demo-2", "gpu-cam"]
+
+    # PostgreSQL away for 8 s (leases last 5 s), then back
+    outage = report["outage"]
+    shown = outage["status_output"]  # the store's error, and what Ray and the actors say meanwhile
+    assert outage["status_exit"] == 1 and "Traceback" not in shown, outage
+    assert "store: NOT ANSWERING: cannot connect to PostgreSQL" in shown and "camera demo " in shown, shown
+    assert all(c["error"] or c["state"] != "running" for c in outage["cameras_while_away"]), outage
+    assert outage["lost"] == 0 and sorted(outage["storing_again_s"]) == ["demo", "demo-2"], outage
+    assert report["store_after_outage"]["duplicated_keys"] == 0, report["store_after_outage"]
 
     # then a re-index job of an API node on the same cluster: its files fanned out as Ray tasks, one per node
     reindex = report["reindex"]

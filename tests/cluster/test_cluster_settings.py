@@ -4,6 +4,8 @@ cluster address that does not answer, an API node without the shared store."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -61,3 +63,16 @@ def test_an_api_node_needs_the_shared_store():
     with pytest.raises(ConfigError, match="--role"):
         _serving_role("camera-node", Settings())
     assert _serving_role("api-node", Settings(database_url="postgresql://x@db/skynet")).value == "api-node"
+
+
+def test_a_camera_actor_imports_neither_the_composition_root_nor_the_http_api():
+    """The actor is handed its parts (app.camera_node); its process starts without the API app and routes."""
+    api = "('skynet.api.app', 'skynet.api.admin', 'skynet.api.live')"
+    code = (
+        "import sys, skynet.cluster.camera_actor, skynet.cluster.placement, skynet.cluster.reindex; "
+        f"print(sorted(m for m in ('skynet.app', *{api}) if m in sys.modules)); "
+        f"import skynet.app; print(sorted(m for m in {api} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "[]"], done.stdout

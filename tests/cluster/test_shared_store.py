@@ -73,9 +73,10 @@ def test_a_lease_passes_on_expiry_and_fences_the_old_holders_writes(tmp_path, da
 
 def test_an_api_node_follows_what_a_camera_node_commits_within_a_second(tmp_path, request):
     with database("postgresql", request) as url:
-        # every node shares the data directory (media, the audit chain's key); a camera node keeps no index
+        # every node shares the data directory (media, the audit chain's key); a camera node keeps no index, an API
+        # node keeps its own (index_dir: not shared with another API node)
         camera_node = open_catalog(tmp_path, url, indexing=False)
-        settings = Settings(data_dir=tmp_path, database_url=url)
+        settings = Settings(data_dir=tmp_path, database_url=url, index_dir=tmp_path / "own-index")
         api = build(settings, SystemRole.API_NODE, analysers=0)
         try:
             assert api.follower is not None
@@ -83,6 +84,8 @@ def test_an_api_node_follows_what_a_camera_node_commits_within_a_second(tmp_path
         finally:
             api.close()
             camera_node.close()
+        assert any(path.is_file() for path in (tmp_path / "own-index").rglob("*")), "the API node saved its index"
+        assert not any(path.is_file() for path in (tmp_path / "index").rglob("*")), "nothing in the shared directory"
 
 
 async def _follow(camera_node, api) -> None:
