@@ -170,7 +170,7 @@ def test_chips_cut_by_opencv_are_dlibs(model_settings, real_faces):
     large enough for dlib's image pyramid are cut by dlib itself (identical)."""
     import dlib
 
-    from skynet.detectors.dlib_resnet import CHIP_PADDING, CHIP_SIZE, NO_PYRAMID_SIDE, chip_of
+    from skynet.detectors.dlib_resnet import CHIP_PADDING, CHIP_SIZE, chip_of
 
     predictor = dlib.shape_predictor(
         str(ModelStore(model_settings.models_path).require(get_pack("default"), "shape_predictor_5_face_landmarks.dat"))
@@ -178,7 +178,7 @@ def test_chips_cut_by_opencv_are_dlibs(model_settings, real_faces):
     differing = compared = 0
     for image, face, shape in real_faces[:8]:
         side = dlib.get_face_chip_details(shape, CHIP_SIZE, CHIP_PADDING).rect.width()
-        for target in (60.0, 150.0, NO_PYRAMID_SIDE - 10, 2 * NO_PYRAMID_SIDE):
+        for target in (60.0, 150.0, 290.0, 600.0):  # chip areas of these sides; from about 300 dlib uses a pyramid
             scale = target / side
             scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             box = face.box
@@ -192,7 +192,7 @@ def test_chips_cut_by_opencv_are_dlibs(model_settings, real_faces):
             got = chip_of(rgb, details)
             assert got.shape == expected.shape and got.dtype == np.uint8
             assert np.abs(got - expected).max() <= 1
-            if target > NO_PYRAMID_SIDE:
+            if target > 300.0:
                 assert np.array_equal(got, expected)
             differing += int(np.count_nonzero(got != expected))
             compared += got.size
