@@ -120,8 +120,28 @@ class PlateRepository:
         return source, "r.text GLOB ?", [*args, plan.glob]
 
     def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:
-        """(sighting id, read, rank) of reads containing any piece of the plan, through an index."""
-        if self.db.dialect is Dialect.POSTGRESQL:
+        """(sighting id, read, rank) of reads that may lie within the plan's edits."""
+        return self.db.execute(*self._fuzzy_candidates_query(plan)).fetchall()
+
+    def _fuzzy_candidates_query(self, plan: plate_search.FuzzyPlan) -> tuple[str, list]:
+        """(sql, args) selecting (sighting id, read, rank) of the reads that may lie within the plan's edits,
+        through an index: within one edit, the reads whose body (the normalised read without its province; or
+        the whole read, for a plate without one) starts with the query body's first half or whose normalised
+        read ends with its second half (three B-tree ranges); with more edits, the reads holding any piece
+        (the trigram index)."""
+        postgresql = self.db.dialect is Dialect.POSTGRESQL
+        halves = plate_search.halves(plan)
+        if halves is not None:
+            first, second = halves
+            ranges = [("substr(r.norm, 2)", first), ("r.norm", first), ("r.rnorm", second[::-1])]
+            if postgresql:
+                where = " OR ".join(f"{column} LIKE ?" for column, _ in ranges)
+                args = [f"{value}%" for _, value in ranges]
+            else:
+                where = " OR ".join(f"({column} >= ? AND {column} < ?)" for column, _ in ranges)
+                args = [bound for _, value in ranges for bound in (value, value + "\U0010ffff")]
+            sql = f"SELECT r.sighting_id, r.text, r.rank FROM plate_reads r WHERE {where}"
+        elif postgresql:
             where = " OR ".join("r.norm LIKE ?" for _ in plan.pieces)
             sql = f"SELECT r.sighting_id, r.text, r.rank FROM plate_reads r WHERE {where}"
             args = [f"%{piece}%" for piece in plan.pieces]
@@ -131,7 +151,7 @@ class PlateRepository:
                 "WHERE plate_fts MATCH ?"
             )
             args = [plate_search.fts_any(plan.pieces)]
-        return self.db.execute(sql, args).fetchall()
+        return sql, args
 
     def _fuzzy(
         self, plan: plate_search.FuzzyPlan, limit: int, conditions: list[str], filter_args: list

@@ -665,6 +665,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
         """,
     ),
+    Migration(
+        14,
+        """
+        -- Plates at scale (docs/scale.md): the normalised read without its first character (the province of
+        -- a Chinese plate), for prefix searches of a plate's body. A fuzzy search within one edit finds every
+        -- candidate as a read whose body starts with the query body's first half (this index) or ends with
+        -- its second half (plate_reads_rnorm): two narrow B-tree ranges instead of two trigram lookups.
+        CREATE INDEX plate_reads_body ON plate_reads((substr(norm, 2)){prefix_ops});
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
