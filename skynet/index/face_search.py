@@ -1,9 +1,9 @@
 """What a face search returns, and the search of several partitions for one query.
 
 The partitions a search touches are searched side by side on a pool of threads (FAISS releases the GIL;
-as many threads as cores, shared by every index), then their answers are merged: exact answers as they
-are, IVF candidates narrowed to the best over all partitions and only those re-ranked with their exact
-vectors (:func:`~skynet.index.face_partition.rerank`).
+as many threads as cores, shared by every index) when they are large; then their answers are merged: exact
+answers as they are, IVF candidates narrowed to the best over all partitions and only those re-ranked with
+their exact vectors (:func:`~skynet.index.face_partition.rerank`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import numpy as np
 from skynet.index.face_partition import Partition, Tuning, rerank
 from skynet.store.errors import QueryError
 
+# below this many rows in all, a search takes well under a millisecond: handing partitions to other threads
+# (each waiting for a core on a busy machine) would cost more than it saves
+PARALLEL_ROWS = 200_000
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -64,7 +67,8 @@ def search_partitions(
     def one(part: Partition):
         return part.search(query, k, since, until, cam_codes, tuning)
 
-    found = list(_threads().map(one, parts)) if len(parts) > 1 else [one(p) for p in parts]
+    side_by_side = len(parts) > 1 and sum(p.rows.n for p in parts) >= PARALLEL_ROWS
+    found = list(_threads().map(one, parts)) if side_by_side else [one(p) for p in parts]
     scores, ids = rerank(query, found, k, tuning.refine)
     return [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
