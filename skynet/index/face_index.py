@@ -1,18 +1,16 @@
 """The face index: derived from the store, partitioned by time, compressed vectors with exact re-ranking.
 
-Vectors are split into time partitions (:mod:`skynet.index.face_partition`, a week each by default) by
-the best-view time of their sighting. A search touches only the partitions its time filter overlaps and
-merges their top-k; each partition answers from an exact flat index while small and from an IVF index
-over 8-bit codes once large, re-ranking candidates with the exact vectors it reads from its vector
-file (on disk, not in memory). Adds go into the live partition without a rebuild; a background thread
-retrains a partition that grew, compacts one with many deletions (new generation, swapped in while
-the old serves) and drops a partition once every vector in it is deleted (retention).
+Vectors are split into time partitions (:mod:`~skynet.index.face_partition`, a week each by default) by the
+best-view time of their sighting. A search touches only the partitions its time filter overlaps
+(:mod:`~skynet.index.face_search`: side by side, best candidates re-ranked with exact vectors once). Adds go
+into the live partition without a rebuild; :mod:`~skynet.index.partition_builder` trains, retrains and compacts
+partitions in the background while the old generation serves; a partition whose vectors are all deleted is
+dropped (retention). Files: :mod:`~skynet.index.partition_files`.
 
-Each embedding model has its own index (directory); a query must come from the same model. The
-store is the source of truth: at open the index is caught up with it (missing vectors added,
-deleted ones removed). A partition whose files are missing or corrupt is rebuilt from the store in
-the background, with a log line; until then searches over its time range say they are partial
-(:attr:`FaceHits.incomplete`). Partitions are the unit a shard would hold: a shard is a set of them.
+Each embedding model has its own index (directory); a query must come from the same model. The store is the
+source of truth: at open the index is caught up with it. A partition whose files are missing or corrupt is
+rebuilt from the store in the background, with a log line; until then searches over its time range say they
+are partial (:attr:`FaceHits.incomplete`). Partitions are the unit a shard would hold (docs/scale.md).
 """
 
 from __future__ import annotations
