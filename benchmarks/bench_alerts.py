@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 import tempfile
@@ -168,7 +169,13 @@ def main() -> None:
         log = store.outbox.for_channel(Channel.SMS).deliveries()  # when each SMS was queued and taken by Kannel
         stages = {_PLATE.search(d.body.decode())[0]: (d.created_at, d.delivered_at) for d in log if d.delivered_at}
     latencies = np.array([received[i] - committed[i] for i in received if i in committed]) * 1000.0
-    result = {"sightings": args.n, "source": args.source, **_percentiles("alerts", latencies, args.n)}
+    result = {
+        "sightings": args.n,
+        "source": args.source,
+        "rate": args.rate,
+        **_percentiles("alerts", latencies, args.n),
+    }
+    result["load_average"] = round(os.getloadavg()[0], 1)  # a shared machine: what else ran
     rows = [("live alert (from read)" if args.source == "checkpoint" else "live alert (from commit)", "alerts")]
     if args.sms:
         sms_ms = np.array([sms[text] - read_at[text] for text in sms]) * 1000.0
@@ -192,6 +199,7 @@ def main() -> None:
     if args.sms:
         verdict = "meets" if result["sms_latency_p99_ms"] <= SMS_TARGET_P99_MS else "MISSES"
         print(f"SMS p99 {verdict} the {SMS_TARGET_P99_MS / 1000:g} s target; {result['sms']}/{args.n} SMS arrived")
+    print(f"load average {result['load_average']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

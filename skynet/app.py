@@ -64,6 +64,7 @@ from skynet.services.export import ExportService
 from skynet.services.faces import Analyze, FaceQueries, SearchedModelAnalyzer, SimilarityBands
 from skynet.services.feed_jobs import FeedImportJobs
 from skynet.services.feeds import FeedService
+from skynet.services.holds import EvidenceHoldService
 from skynet.services.identities import IdentityService
 from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobRunner, JobService
@@ -167,6 +168,7 @@ class System:
     feeds: FeedService
     identity_keys: IdentityKeyService
     browse: BrowseService
+    holds: EvidenceHoldService
     auth: Auth
     api: FastAPI | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -353,7 +355,15 @@ def _compose(
         )
 
     # feed records go the way of the writer's batches: stored, then matched; pushed ones also go live
-    feeds = FeedService(store, auditor, clock, settings.data_dir, match=matcher, announce=fanout.sightings)
+    feeds = FeedService(
+        store,
+        auditor,
+        clock,
+        settings.data_dir,
+        match=matcher,
+        announce=fanout.sightings,
+        candidates=matcher.candidates,
+    )
     runner = JobRunner(store.jobs, clock)
     if Part.BACKGROUND in parts:
         roots = ArchiveRoots.from_settings(settings)
@@ -417,6 +427,7 @@ def _compose(
         feeds=feeds,
         identity_keys=IdentityKeyService(store, sightings, auditor),
         browse=BrowseService(store, sightings, auditor),
+        holds=EvidenceHoldService(store, auditor),
         auth=auth,
     )
     if Part.API in parts:

@@ -7,6 +7,7 @@ import pytest
 from api_support import make_api
 
 from skynet.records import Camera
+from skynet.services.feed_rows import FeedKind
 
 NOW = 1_780_000_000.0
 ID = "11010519491231002X"
@@ -128,3 +129,30 @@ def test_feed_import_job_over_the_api(api, tmp_path):
         headers=operator,
     )
     assert refused.status_code == 400 and "not a CSV file" in refused.json()["detail"]
+
+
+def test_imports_listed_with_rejected_rows_a_registrations_text_for_admins_only(api, tmp_path):
+    path = tmp_path / "hotel.jsonl"
+    path.write_text(f'{{"identity": "{ID}", "name": "x"}}\n' + __import__("json").dumps(PERSON) + "\n", "utf-8")
+    result = api.system.feeds.import_file("operator", path, FeedKind.REGISTRATION)
+    assert (result.added, result.rejected) == (1, 1)
+    operator, admin = api.as_role("operator"), api.as_role("admin")
+    listed = api.client.get("/api/feeds/imports", headers=operator).json()
+    assert [(i["path"], i["state"], i["added"], i["rejected"]) for i in listed] == [(str(path), "done", 1, 1)]
+    query = {"path": str(path), "kind": "registration", "reason": "case 8"}
+    assert api.client.get("/api/feeds/imports", headers=api.as_role("investigator")).status_code == 403
+    assert (
+        api.client.get("/api/feeds/imports/rejected", params={**query, "reason": ""}, headers=operator).status_code
+        == 422
+    )
+    hidden = api.client.get("/api/feeds/imports/rejected", params=query, headers=operator).json()
+    assert [(r["line"], r["reason"].split(",")[0], r["row"]) for r in hidden["rows"]] == [(1, "missing place", None)]
+    shown = api.client.get("/api/feeds/imports/rejected", params=query, headers=admin).json()
+    assert ID in shown["rows"][0]["row"]
+    missing = api.client.get("/api/feeds/imports/rejected", params={**query, "path": "/nope"}, headers=admin)
+    assert missing.status_code == 404
+    audit = api.client.get("/api/audit?action=feed.rejected", headers=admin).json()
+    assert [(e["actor"], e["reason"], e["detail"]["rows"]) for e in audit] == [
+        ("admin", "case 8", 1),
+        ("operator", "case 8", 1),
+    ]

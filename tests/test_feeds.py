@@ -18,7 +18,7 @@ from skynet.errors import InvalidInputError
 from skynet.records import FeedDetail, RegistrationPlace, Sighting, SightingKind, SightingSource, WatchlistEntry
 from skynet.services.feed_files import MAX_LINE
 from skynet.services.feed_rows import FeedKind
-from skynet.services.feeds import BATCH, FeedService
+from skynet.services.feeds import FeedService
 from skynet.store.identity_keys import IdentityKeys, mask
 from skynet.store.plates import PlateMode
 
@@ -207,6 +207,7 @@ def test_csv_import_reports_rejected_rows_and_a_second_import_adds_nothing(api, 
 
 def test_jsonl_import_resumes_where_a_stopped_import_was(api, tmp_path):
     feeds: FeedService = api.system.feeds
+    feeds.batch_rows = BATCH = 500
     path = tmp_path / "reads.jsonl"
     rows = [_read(f"桂B{i:05d}", t=NOW - 3600 + i * 0.1) for i in range(BATCH + 10)]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{not json\n[1]\n", "utf-8")
@@ -295,3 +296,72 @@ def test_cli_import_then_again_once_the_checkpoint_exists(tmp_path):
     assert "imported before" in run().output
     again = run("--again")
     assert again.exit_code == 0 and "1 added" in again.output
+
+
+def test_rows_read_a_block_at_a_time_keep_csv_rules_lines_and_offsets(tmp_path):
+    from skynet.services.feed_files import FileFormat, read_rows
+
+    path = tmp_path / "reads.csv"
+    huge = b"x" * (2 << 20)  # longer than a block: skipped in chunks
+    path.write_bytes(
+        b"\xef\xbb\xbfplate,checkpoint,time\r\n"
+        + b'"\xe6\xa1\x82B1,2",cp-1,1\r\n'  # a quoted field holding a comma
+        + b"\n"
+        + huge
+        + b"\n"
+        + b'a,"b,1\n'  # an unbalanced quote: this line only
+        + "桂B3,cp-1,3".encode()  # the last line, without its newline
+    )
+    with read_rows(path, FileFormat.CSV, FeedKind.CHECKPOINT) as rows:
+        read = list(rows)
+    assert [(r.line, r.fields, r.error and r.error.split(" (")[0]) for r in read] == [
+        (2, {"plate": "桂B1,2", "checkpoint": "cp-1", "time": "1"}, None),
+        (4, None, f"line longer than {MAX_LINE} bytes"),
+        (5, None, "2 fields where the header has 3"),
+        (6, {"plate": "桂B3", "checkpoint": "cp-1", "time": "3"}, None),
+    ]
+    assert read[-1].end == path.stat().st_size
+    with read_rows(path, FileFormat.CSV, FeedKind.CHECKPOINT, read[1].end, read[1].line) as rows:
+        assert [r.line for r in rows] == [5, 6]  # resumed after the long line
+
+
+def test_imported_batches_matched_like_pushes_only_the_candidates_built(api, tmp_path):
+    store = api.catalog.store
+    fanned = []
+    api.system.matcher.notify = lambda alert, entry, sighting: fanned.append((entry.label, sighting.plate.text))
+    for label, pattern in (("exact", "桂B00017"), ("wild", "桂C*"), ("confusable", "桂B0OO42"), ("none", "京A1")):
+        store.watchlists.add(WatchlistEntry(SightingKind.PLATE, label, "case", "inv", NOW, plate_pattern=pattern))
+    api.system.matcher.invalidate()
+    feeds: FeedService = api.system.feeds
+    feeds.batch_rows = 20
+    path = tmp_path / "reads.csv"
+    plates = [f"桂B{i:05d}" for i in range(50)] + ["桂C12345"]
+    _write_csv(path, [(p, "cp-1", str(NOW - 100 + i), "") for i, p in enumerate(plates)])
+    result = feeds.import_file("operator", path, FeedKind.CHECKPOINT)
+    assert (result.added, result.rejected) == (51, 0)
+    assert sorted(fanned) == [("confusable", "桂B00042"), ("exact", "桂B00017"), ("wild", "桂C12345")]
+    assert len(store.alerts.latest(10)) == 3
+
+
+def test_an_import_that_fails_mid_file_resumes_adding_nothing_twice_and_losing_nothing(api, tmp_path, monkeypatch):
+    store = api.catalog.store
+    feeds: FeedService = api.system.feeds
+    feeds.batch_rows = 100
+    path = tmp_path / "reads.csv"
+    _write_csv(path, [(f"桂B{i:05d}", "cp-1", str(NOW - 1000 + i), "") for i in range(450)])
+    add_new, calls = store.sightings.add_new, []
+
+    def failing(*args, **kwargs):  # the third batch's write fails (a full disk, a killed process)
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return add_new(*args, **kwargs)
+
+    monkeypatch.setattr(store.sightings, "add_new", failing)
+    with pytest.raises(OSError):
+        feeds.import_file("operator", path, FeedKind.CHECKPOINT)
+    assert store.sightings.counts()["plate"] == 200
+    monkeypatch.setattr(store.sightings, "add_new", add_new)
+    rest = feeds.import_file("operator", path, FeedKind.CHECKPOINT)
+    assert (rest.resumed_at_line, rest.added, rest.duplicates, rest.rejected) == (201, 450, 0, 0)
+    assert store.sightings.counts()["plate"] == 450

@@ -215,7 +215,8 @@ def test_sightings_page_shows_a_cameras_hours_and_thumbnails(page, site):
 
 def test_live_alert_reaches_an_operator(page, site):
     sign_in(page, "otto")
-    expect(page.locator("nav a")).to_have_text(["Live wall", "Manage"])  # an operator may not search
+    # an operator may not search, but imports feeds
+    expect(page.locator("nav a")).to_have_text(["Live wall", "Feeds", "Manage"])
     fresh = page.locator(".alert-feed .alert-item.fresh").first  # pushed over /api/live, not loaded
     expect(fresh).to_contain_text(f"demo: {DEMO_PLATE}", timeout=60_000)
     expect(page.locator(".toast.alert")).to_contain_text("Alert: demo")
@@ -402,3 +403,37 @@ def test_an_admin_grants_an_analysis_and_the_investigator_finds_a_cloned_plate(p
     expect(pair).to_contain_text("粤Z99999")
     expect(pair.locator(".tile")).to_have_count(2)
     site.shot(page, "analysis-cloned-plates")
+
+
+def test_feeds_page_lists_registrations_and_an_admin_unmasks_an_identity_key(page, site):
+    identity = "11010519491231002X"
+    token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
+    record = {
+        "identity": identity,
+        "name": "张三",
+        "place": "Hotel Lotus",
+        "latitude": 22.82,
+        "longitude": 108.37,
+        "time": time.time() - 60,
+        "source": "hotel",
+    }
+    pushed = httpx.post(
+        f"{site.base}/api/feeds/registrations", json={"records": [record]}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert pushed.json()["added"] + pushed.json()["duplicates"] == 1
+    sign_in(page, "chief")
+    page.click("nav a[data-page=feeds]")
+    expect(page.locator("form[name=feed-import]")).to_be_visible()
+    page.fill("form[name=feed-records] input[name=reason]", "case 2026-12 feeds")
+    page.select_option("form[name=feed-records] select[name=source]", "registration")
+    page.click("form[name=feed-records] button[type=submit]")
+    row = page.locator(".feed-records tr[data-sighting-id]").first
+    expect(row.locator(".identity-key")).to_have_text("1101**********002X")
+    row.locator("form[name=unmask] input[name=reason]").fill("case 2026-12 unmask")
+    row.locator("form[name=unmask] button").click()
+    expect(row.locator(".identity-key")).to_have_text(identity)
+    site.shot(page, "feeds")
+    audit = httpx.get(
+        f"{site.base}/api/audit", params={"action": "identity.reveal"}, headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert audit[0]["reason"] == "case 2026-12 unmask" and audit[0]["actor"] == "chief"

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     PUSH_FEEDS = "push_feeds"  # checkpoint plate reads and registrations, pushed over the API
     IMPORT_FEEDS = "import_feeds"  # feed files on the server imported by a job
     REVEAL_IDENTITIES = "reveal_identities"  # identity keys shown in full (each time audited): admins only
+    RELEASE_EVIDENCE = "release_evidence"  # evidence holds listed and released (each release audited): admins only
     MANAGE_IDENTITIES = "manage_identities"  # merge and split unknown-face identities
     # The investigative analyses: no role but the admin's has them; an admin grants each to a user.
     ANALYZE_CLONED_PLATES = "analyze_cloned_plates"

@@ -14,7 +14,20 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
-from skynet.api import admin, analytics, cameras, exports, feeds, identities, live, search, sightings, users, watchlist
+from skynet.api import (
+    admin,
+    analytics,
+    cameras,
+    exports,
+    feeds,
+    holds,
+    identities,
+    live,
+    search,
+    sightings,
+    users,
+    watchlist,
+)
 from skynet.api.auth import Auth
 from skynet.api.deps import ApiSystem, SearchSlots
 from skynet.api.docs import mount_docs
@@ -27,6 +40,7 @@ from skynet.api.ui import mount_ui
 ROUTERS = (
     admin.router,
     feeds.router,
+    holds.router,
     users.router,
     search.router,
     analytics.router,

@@ -27,6 +27,7 @@ from skynet.services.cameras import CameraService
 from skynet.services.export import ExportService
 from skynet.services.faces import FaceQueries
 from skynet.services.feeds import FeedService
+from skynet.services.holds import EvidenceHoldService
 from skynet.services.identities import IdentityService
 from skynet.services.identity_keys import IdentityKeyService
 from skynet.services.jobs import JobService
@@ -61,6 +62,7 @@ class ApiSystem(Protocol):
     feeds: FeedService
     identity_keys: IdentityKeyService
     browse: BrowseService
+    holds: EvidenceHoldService
 
 
 def system_of(connection: HTTPConnection) -> ApiSystem:
@@ -126,6 +128,10 @@ async def feed_service(connection: HTTPConnection) -> FeedService:
 
 async def identity_key_service(connection: HTTPConnection) -> IdentityKeyService:
     return system_of(connection).identity_keys
+
+
+async def hold_service(connection: HTTPConnection) -> EvidenceHoldService:
+    return system_of(connection).holds
 
 
 async def auditor_of(connection: HTTPConnection) -> Auditor:

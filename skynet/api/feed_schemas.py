@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from skynet.api.schemas import Reason, Strict
-from skynet.services.feeds import MAX_PUSH, RecordOutcome
+from skynet.services.feeds import MAX_PUSH, RecordOutcome, RejectedRows
+from skynet.store.feeds import FeedImport
 
 CHECKPOINT_FIELDS = (
     "plate, checkpoint (a camera id), time (ISO 8601 with UTC offset, or Unix seconds); optional direction, "
@@ -68,3 +69,49 @@ class RevealRequest(Strict):
 
 class RevealedIdentity(BaseModel):
     identity: str = Field(description="The identity key in full (this disclosure is audited).")
+
+
+class FeedImportOut(BaseModel):
+    """A file import: where it stands (running, done, failed), how far it got and what that gave."""
+
+    path: str
+    kind: str
+    state: str
+    rows_done: int = Field(description="Lines of the file read (the import resumes after them).")
+    added: int
+    duplicates: int
+    rejected: int
+    report: str | None = Field(description="The report of rejected rows (a CSV in the data directory), if any.")
+    updated_at: float
+
+    @classmethod
+    def of(cls, state: FeedImport) -> FeedImportOut:
+        return cls(
+            path=state.path,
+            kind=state.kind,
+            state=state.state,
+            rows_done=state.rows_done,
+            added=state.added,
+            duplicates=state.duplicates,
+            rejected=state.rejected,
+            report=state.report if state.rejected else None,
+            updated_at=state.updated_at,
+        )
+
+
+class RejectedRowOut(BaseModel):
+    line: int
+    reason: str
+    row: str | None = Field(description="The row's text (of a registration: only for who may see identity keys).")
+
+
+class RejectedRowsOut(BaseModel):
+    feed_import: FeedImportOut
+    rows: list[RejectedRowOut]
+
+    @classmethod
+    def of(cls, found: RejectedRows) -> RejectedRowsOut:
+        return cls(
+            feed_import=FeedImportOut.of(found.state),
+            rows=[RejectedRowOut(line=line, reason=reason, row=row) for line, reason, row in found.rows],
+        )

@@ -14,9 +14,11 @@ from skynet.api.deps import feed_service, identity_key_service, job_service, med
 from skynet.api.feed_schemas import (
     CHECKPOINT_FIELDS,
     REGISTRATION_FIELDS,
+    FeedImportOut,
     FeedImportRequest,
     FeedPush,
     FeedPushResponse,
+    RejectedRowsOut,
     RevealedIdentity,
     RevealRequest,
 )
@@ -68,6 +70,31 @@ def start_feed_import(
     """Import a CSV or JSON Lines file of checkpoint reads or registrations on the server, in the background
     (resumable; rejected rows go to a report whose path the job's progress names)."""
     return JobOut.of(jobs.start(user, FEED_IMPORT, body.reason, body.model_dump(exclude={"reason"})))
+
+
+Importer = Annotated[User, Depends(require(Permission.IMPORT_FEEDS))]
+
+
+@router.get("/api/feeds/imports", response_model=list[FeedImportOut])
+def list_feed_imports(
+    user: Importer, feeds: Feeds, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[FeedImportOut]:
+    """The file imports, most recently active first: state, rows read, added, duplicates, rejected."""
+    return [FeedImportOut.of(state) for state in feeds.imports(limit)]
+
+
+@router.get("/api/feeds/imports/rejected", response_model=RejectedRowsOut)
+def feed_import_rejected_rows(
+    user: Importer,
+    feeds: Feeds,
+    path: Annotated[str, Query(min_length=1, max_length=4096, description="The imported file, as listed.")],
+    kind: Annotated[FeedKind, Query()],
+    reason: Annotated[Reason, Query()],
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> RejectedRowsOut:
+    """The rejected rows of an import (line, why, and the row; a registration's row only for who may see identity
+    keys). Audited as ``feed.rejected`` with the reason."""
+    return RejectedRowsOut.of(feeds.rejected_rows(user, reason, path, kind, limit))
 
 
 @router.get("/api/search/identity", response_model=list[SightingOut], tags=["search"])

@@ -21,6 +21,7 @@ from stdnum.exceptions import ValidationError
 from skynet.records import (
     Box,
     FeedDetail,
+    Origin,
     PlateText,
     RegistrationPlace,
     Sighting,
@@ -40,6 +41,7 @@ _OTHER_ID = re.compile(r"[A-Z0-9-]{4,32}")
 _SPACES = re.compile(r"\s+")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
 _NO_BOX = Box(0.0, 0.0, 0.0, 0.0)
+_LIVE = Origin()
 
 
 class FeedKind(StrEnum):
@@ -57,6 +59,7 @@ FIELDS: dict[FeedKind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 """Each kind's required and optional fields (CSV columns, JSON keys)."""
+_ALLOWED = {kind: frozenset(required + optional) for kind, (required, optional) in FIELDS.items()}
 
 
 class IdType(StrEnum):
@@ -128,11 +131,11 @@ class RecordParser:
             raise RejectedRecord("a record is an object of fields")
         kind = FeedKind(kind)
         required, optional = FIELDS[kind]
-        missing = [name for name in required if _blank(raw.get(name))]
+        missing = [name for name in required if (value := raw.get(name)) is None or _blank(value)]
         if missing:
             raise RejectedRecord(f"missing {', '.join(missing)}")
-        unknown = sorted(set(raw) - set(required) - set(optional))
-        if unknown:
+        if not _ALLOWED[kind].issuperset(raw):
+            unknown = sorted(set(raw) - _ALLOWED[kind])
             raise RejectedRecord(f"unknown field(s) {', '.join(map(str, unknown[:5]))}")
         if kind is FeedKind.CHECKPOINT:
             return self._checkpoint(raw)
@@ -161,6 +164,7 @@ class RecordParser:
             box=_NO_BOX,
             quality=confidence,
             plate=PlateText(text, (confidence,) * len(text)),
+            origin=_LIVE,
             source=SightingSource.CHECKPOINT,
             feed=FeedDetail(key, direction=direction),
         )
@@ -190,6 +194,7 @@ class RecordParser:
             best_time=at,
             box=_NO_BOX,
             quality=1.0,
+            origin=_LIVE,
             source=SightingSource.REGISTRATION,
             feed=FeedDetail(key, place=place, person_name=name, identity=identity),
         )

@@ -11,31 +11,36 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from skynet.accounts.model import User
-from skynet.errors import InvalidInputError
+from skynet.accounts.model import Permission, User
+from skynet.errors import InvalidInputError, NotFoundError
 from skynet.records import Camera, RegistrationPlace, Sighting
 from skynet.services.audit import Auditor
 from skynet.services.feed_files import FileFormat, RawRow, file_format, read_rows
 from skynet.services.feed_rows import FeedKind, FeedRecord, RecordParser, RejectedRecord
 from skynet.store import Store
 from skynet.store.feeds import FeedImport
+from skynet.store.sightings import CheckedSightings
 
 log = logging.getLogger(__name__)
 
-BATCH = 5000
-"""Rows stored in one transaction by a file import."""
+BATCH = 50_000
+"""Rows stored in one transaction by a file import (SQLite writes a batch this big at about half the cost per
+row of one of 5,000: index pages rewritten once, not ten times)."""
 MAX_PUSH = 1000
 """Records in one push."""
 REPORT_DIR = "feed-imports"
 
 Listener = Callable[[list[Sighting]], object]
+Candidates = Callable[[Sequence[Sighting]], list[int]]
 Outcome = Literal["added", "duplicate", "rejected"]
 
 
@@ -47,6 +52,29 @@ class RecordOutcome:
     outcome: Outcome
     sighting_id: int | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedBatch:
+    """One batch of a file's rows, checked: the records (and their sightings checked by the store, rows made;
+    the positions of those the matcher may want),
+    the rejected rows (line, reason, text), how many rows it had, and the line and byte offset it ends at."""
+
+    records: list[FeedRecord]
+    checked: CheckedSightings
+    candidates: list[int]
+    rejected: list[tuple[int, str, str]]
+    rows: int
+    line: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRows:
+    """An import and rows of its report of rejected rows: (line, reason, the row's text or None where hidden)."""
+
+    state: FeedImport
+    rows: list[tuple[int, str, str | None]]
 
 
 @dataclass(slots=True)
@@ -66,8 +94,11 @@ class ImportResult:
 
 
 class FeedService:
-    """Stores feed records in ``store``; ``match`` (the watch-list matcher) sees every stored batch,
-    ``announce`` (the live feed) the pushed ones. Places of registrations become cameras without a stream."""
+    """Stores feed records in ``store``; ``match`` (the watch-list matcher) sees the new records of every stored
+    batch that ``candidates`` (the matcher's) says may match, ``announce`` (the live feed) every new pushed one.
+    Places of registrations become cameras without a stream. A file import checks its next batch of rows
+    (in a second thread) while the database writes the one before: SQLite and PostgreSQL do their part
+    without Python's lock."""
 
     def __init__(
         self,
@@ -77,6 +108,8 @@ class FeedService:
         data_dir: Path,
         match: Listener = lambda sightings: None,
         announce: Listener = lambda sightings: None,
+        candidates: Candidates = lambda sightings: list(range(len(sightings))),
+        batch_rows: int = BATCH,
     ) -> None:
         self.store = store
         self.auditor = auditor
@@ -84,6 +117,8 @@ class FeedService:
         self.data_dir = Path(data_dir)
         self.match = match
         self.announce = announce
+        self.candidates = candidates
+        self.batch_rows = batch_rows
         self._cameras: set[str] = {c.id for c in store.cameras.all()}
         self.parser = RecordParser(store.identity_keys, self._is_camera, self._place, clock)
 
@@ -119,12 +154,12 @@ class FeedService:
                 parsed.append((index, self.parser.parse(kind, raw)))
             except RejectedRecord as error:
                 outcomes[index] = RecordOutcome(index, "rejected", reason=str(error))
-        stored = self._store([record for _, record in parsed])
-        for (index, _), sighting in zip(parsed, stored, strict=True):
+        ids = self._store([record for _, record in parsed])
+        for (index, _), sighting_id in zip(parsed, ids, strict=True):
             outcomes[index] = (
-                RecordOutcome(index, "duplicate") if sighting is None else RecordOutcome(index, "added", sighting.id)
+                RecordOutcome(index, "duplicate") if sighting_id is None else RecordOutcome(index, "added", sighting_id)
             )
-        new = [s for s in stored if s is not None]
+        new = [replace(r.sighting, id=i) for (_, r), i in zip(parsed, ids, strict=True) if i is not None]
         self._tell(self.announce, new)
         self.auditor.record(
             user,
@@ -138,14 +173,17 @@ class FeedService:
         )
         return [outcomes[i] for i in range(len(records))]
 
-    def _store(self, records: Sequence[FeedRecord]) -> list[Sighting | None]:
-        """Store ``records`` (those not stored before), then match the new ones; each stored sighting or None."""
+    def _store(self, records: list[FeedRecord], batch: _ParsedBatch | None = None) -> list[int | None]:
+        """Store ``records`` (those not stored before; ``batch``: the checked batch of a file they came in), then
+        match the new ones; each one's new id, or None."""
         if not records:
             return []
-        ids = self.store.sightings.add_new([r.sighting for r in records], [r.media for r in records])
-        stored = [None if i is None else replace(r.sighting, id=i) for r, i in zip(records, ids, strict=True)]
-        self._tell(self.match, [s for s in stored if s is not None])
-        return stored
+        sightings = [r.sighting for r in records]
+        checked = batch or self._checked(records, [], 0, 0, 0)
+        ids = self.store.sightings.add_new(checked.checked)
+        wanted = [i for i in checked.candidates if ids[i] is not None]
+        self._tell(self.match, [replace(sightings[i], id=ids[i]) for i in wanted])
+        return ids
 
     @staticmethod
     def _tell(listener: Listener, sightings: list[Sighting]) -> None:
@@ -196,15 +234,15 @@ class FeedService:
         self.auditor.record(
             user, "feed.import", None, {"path": str(path), "kind": kind.value, "resume": state.rows_done}
         )
-        with rows:
+        with rows, ThreadPoolExecutor(1, thread_name_prefix="feed-rows") as checking:
             try:
-                for batch in _batches(rows, BATCH):
-                    self._import_batch(kind, batch, result, report)
+                batches = iter(_batches(rows, self.batch_rows))
+                ahead = checking.submit(self._check_next, kind, batches)
+                while (parsed := ahead.result()) is not None:
+                    ahead = checking.submit(self._check_next, kind, batches)  # while this one is written
+                    self._store_batch(parsed, result, report)
                     state = replace(
-                        _counted(state, result),
-                        rows_done=batch[-1].line,
-                        bytes_done=batch[-1].end,
-                        updated_at=self.clock(),
+                        _counted(state, result), rows_done=parsed.line, bytes_done=parsed.end, updated_at=self.clock()
                     )
                     self.store.feed_imports.save(state)
                     on_progress(result)
@@ -218,26 +256,65 @@ class FeedService:
         result.report = str(report) if result.rejected else None
         return result
 
-    def _import_batch(self, kind: FeedKind, batch: list[RawRow], result: ImportResult, report: Path) -> None:
+    def _check_next(self, kind: FeedKind, batches: Iterator[list[RawRow]]) -> _ParsedBatch | None:
+        """The next batch of rows, read and checked; None at the end of the file."""
+        batch = next(batches, None)
+        if batch is None:
+            return None
         records: list[FeedRecord] = []
         rejected: list[tuple[int, str, str]] = []
+        parse = self.parser.parse
         for row in batch:
-            result.rows += 1
             if row.fields is None:
                 rejected.append((row.line, row.error or "unreadable", row.text))
                 continue
             try:
-                records.append(self.parser.parse(kind, row.fields))
+                records.append(parse(kind, row.fields))
             except RejectedRecord as error:
                 rejected.append((row.line, str(error), row.text))
-        stored = self._store(records)
-        added = sum(s is not None for s in stored)
+        return self._checked(records, rejected, len(batch), batch[-1].line, batch[-1].end)
+
+    def _checked(
+        self, records: list[FeedRecord], rejected: list[tuple[int, str, str]], rows: int, line: int, end: int
+    ) -> _ParsedBatch:
+        """``records`` checked by the store, and the positions of those the matcher may want."""
+        sightings = [r.sighting for r in records]
+        checked = self.store.sightings.check(sightings, [r.media for r in records])
+        return _ParsedBatch(records, checked, self.candidates(sightings), rejected, rows, line, end)
+
+    def _store_batch(self, parsed: _ParsedBatch, result: ImportResult, report: Path) -> None:
+        ids = self._store(parsed.records, parsed)
+        added = sum(i is not None for i in ids)
+        result.rows += parsed.rows
         result.added += added
-        result.duplicates += len(stored) - added
-        result.rejected += len(rejected)
-        if rejected:
-            _append_report(report, rejected)
+        result.duplicates += len(ids) - added
+        result.rejected += len(parsed.rejected)
+        if parsed.rejected:
+            _append_report(report, parsed.rejected)
             result.report = str(report)
+
+    # --- what the imports did ----------------------------------------------------------------------
+
+    def imports(self, limit: int = 50) -> list[FeedImport]:
+        """The file imports, most recently active first: their state, counts and report."""
+        return self.store.feed_imports.latest(limit)
+
+    def rejected_rows(self, user: User, reason: str, path: str, kind: FeedKind, limit: int = 1000) -> RejectedRows:
+        """The first ``limit`` rejected rows of an import's report (line, reason, and the row's text: of a
+        registration only for a user who may see identity keys, as the text holds one). Audited as
+        ``feed.rejected`` with the reason."""
+        reason = self.auditor.reason(reason)
+        state = self.store.feed_imports.get(path, FeedKind(kind).value)
+        if state is None:
+            raise NotFoundError(f"no import of {path} as {FeedKind(kind).value} records")
+        with_text = kind is FeedKind.CHECKPOINT or user.may(Permission.REVEAL_IDENTITIES)
+        rows: list[tuple[int, str, str | None]] = []
+        if state.report and Path(state.report).is_file():
+            with open(state.report, encoding="utf-8", newline="") as file:
+                for line, why, text in itertools.islice(csv.reader(itertools.islice(file, 1, None)), limit):
+                    rows.append((int(line), why, text if with_text else None))
+        self.auditor.record(user, "feed.rejected", reason, {"path": path, "kind": kind.value, "rows": len(rows)})
+        return RejectedRows(state, rows)
 
     def _report_path(self, path: Path, kind: FeedKind) -> Path:
         digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]

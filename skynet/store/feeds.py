@@ -113,6 +113,13 @@ class FeedImportRepository:
         ).fetchone()
         return None if row is None else FeedImport(*row)
 
+    def latest(self, limit: int) -> list[FeedImport]:
+        """The imports most recently updated first."""
+        rows = self.db.execute(
+            f"SELECT {', '.join(_IMPORT_COLUMNS)} FROM feed_imports ORDER BY updated_at DESC LIMIT ?", (limit,)
+        )
+        return [FeedImport(*row) for row in rows]
+
     def save(self, state: FeedImport) -> None:
         values = [getattr(state, c) for c in _IMPORT_COLUMNS]
         updates = ", ".join(f"{c} = excluded.{c}" for c in _IMPORT_COLUMNS[2:])

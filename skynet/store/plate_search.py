@@ -40,7 +40,12 @@ def clean(text: str) -> str:
 
 def normalise(text: str) -> str:
     """:func:`clean`, with OCR-confusable characters folded to one class."""
-    return clean(text).translate(_CONFUSABLES)
+    return fold(clean(text))
+
+
+def fold(cleaned: str) -> str:
+    """:func:`normalise` of a text that is :func:`clean` already."""
+    return cleaned.translate(_CONFUSABLES)
 
 
 def split_province(text: str) -> tuple[str, str]:

@@ -7,6 +7,7 @@ orphans, which the store sweeps at open).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,24 @@ class SightingMedia:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckedSightings:
+    """Sightings validated and turned into ``sightings`` rows (:meth:`SightingRepository.check`), with their
+    media and the embedding model of their faces, ready for one write."""
+
+    sightings: list[Sighting]
+    media: list[SightingMedia | None]
+    rows: list[list]
+    model: str
+
+    def subset(self, chosen: Sequence[int]) -> CheckedSightings:
+        """Those at the positions ``chosen``."""
+        if len(chosen) == len(self.sightings):
+            return self
+        pick = [self.sightings[i] for i in chosen], [self.media[i] for i in chosen], [self.rows[i] for i in chosen]
+        return CheckedSightings(*pick, self.model)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSightings:
     """What an idempotent write did: each sighting's id, and whether its row is new (False: stored before)."""
 
@@ -58,6 +77,12 @@ def _text_in(db: Database, column: str, values: Sequence[str]) -> tuple[str, Any
     if db.dialect is Dialect.POSTGRESQL:
         return f"{column} = ANY(?)", list(values)
     return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+
+
+@functools.lru_cache(maxsize=1024)
+def _confidences_json(confidences: tuple[float, ...]) -> str:
+    """A plate read's per-character confidences as stored (a checkpoint's reads share a few: one per length)."""
+    return json.dumps([float(c) for c in confidences])
 
 
 def _key(sighting: Sighting) -> tuple | None:
@@ -147,9 +172,21 @@ class SightingRepository:
         write whose first commit went unanswered) keeps its row and id, and nothing of it is written again.
         Face embeddings are stored as made by embedding ``model`` (default: the searched model).
         Everything is validated first; on any error nothing of the batch is kept."""
+        return self._add_checked(self.check(sightings, media, model=model))
+
+    def check(
+        self,
+        sightings: Sequence[Sighting],
+        media: Sequence[SightingMedia | None] | None = None,
+        *,
+        model: str | None = None,
+    ) -> CheckedSightings:
+        """``sightings`` validated (:class:`InvalidSightingError` naming the first fault) and turned into rows,
+        to be stored by :meth:`add_new` (or as :meth:`add_once` does): a bulk import checks its next batch while
+        the database writes the one before."""
         if media is not None and len(media) != len(sightings):
             raise InvalidSightingError(f"{len(sightings)} sightings but {len(media)} media items")
-        items = list(media) if media is not None else [None] * len(sightings)
+        items: list[SightingMedia | None] = list(media) if media is not None else [None] * len(sightings)
         for item in items:
             if item is not None:
                 for what, data in (("thumbnail", item.thumbnail), ("context frame", item.context)):
@@ -158,6 +195,10 @@ class SightingRepository:
         model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
         positions = self.cameras.positions()
         rows = [self._row(sighting, positions) for sighting in sightings]
+        return CheckedSightings(list(sightings), items, rows, model)
+
+    def _add_checked(self, checked: CheckedSightings) -> StoredSightings:
+        sightings, items, rows, model = checked.sightings, checked.media, checked.rows, checked.model
         known = self._stored_keys(sightings)
         fresh = [i for i, sighting in enumerate(sightings) if _key(sighting) not in known]
         faces = [n for n, i in enumerate(fresh) if sightings[i].kind == SightingKind.FACE]
@@ -197,23 +238,24 @@ class SightingRepository:
         return {key: row[0] for row in rows if (key := tuple(row[1:])) in wanted}
 
     def add_new(
-        self, sightings: Sequence[Sighting], media: Sequence[SightingMedia | None] | None = None
+        self, sightings: Sequence[Sighting] | CheckedSightings, media: Sequence[SightingMedia | None] | None = None
     ) -> list[int | None]:
-        """Store the feed ``sightings`` whose natural key (``feed.key``) is not stored yet, in one transaction;
-        returns each one's new id, None for a record stored before (or earlier in the batch)."""
-        if any(s.feed is None for s in sightings):
+        """Store the feed ``sightings`` (or those :meth:`check` gave) whose natural key (``feed.key``) is not
+        stored yet, in one transaction; returns each one's new id, None for a record stored before (or earlier
+        in the batch)."""
+        checked = sightings if isinstance(sightings, CheckedSightings) else self.check(sightings, media)
+        if any(s.feed is None for s in checked.sightings):
             raise InvalidSightingError("only sightings of an external feed have a natural key")
-        items = list(media) if media is not None else [None] * len(sightings)
         with self.db.write("storing feed records"):
-            known = self.feeds.known_keys([s.feed.key for s in sightings if s.feed is not None])
+            keys = [s.feed.key if s.feed is not None else "" for s in checked.sightings]
+            known = self.feeds.known_keys(keys)
             new: dict[str, int] = {}
-            for i, sighting in enumerate(sightings):
-                key = sighting.feed.key if sighting.feed is not None else ""
+            for i, key in enumerate(keys):
                 if key not in known and key not in new:
                     new[key] = i
             chosen = list(new.values())
-            ids = self.add([sightings[i] for i in chosen], [items[i] for i in chosen])
-        found: list[int | None] = [None] * len(sightings)
+            ids = self._add_checked(checked.subset(chosen)).ids
+        found: list[int | None] = [None] * len(keys)
         for i, sighting_id in zip(chosen, ids, strict=True):
             found[i] = sighting_id
         return found
@@ -242,12 +284,13 @@ class SightingRepository:
             if sighting.feed is None or sighting.feed.identity is None or sighting.plate or sighting.embedding:
                 raise InvalidSightingError("an identity sighting needs an identity key, no plate, no embedding")
         else:
-            if sighting.plate is None or not plate_search.clean(sighting.plate.text):
+            plate = sighting.plate
+            plate_text = plate_search.clean(plate.text) if plate is not None else ""
+            if plate is None or not plate_text:
                 raise InvalidSightingError("a plate sighting needs a non-empty plate text")
             if sighting.embedding is not None:
                 raise InvalidSightingError("a plate sighting cannot carry a face embedding")
-            plate_text = plate_search.clean(sighting.plate.text)
-            confidences = json.dumps([float(c) for c in sighting.plate.char_confidences])
+            confidences = _confidences_json(tuple(plate.char_confidences))
         return [
             sighting.camera_id,
             kind.value,

@@ -7,7 +7,7 @@ import fnmatch
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
@@ -45,6 +45,7 @@ class _PlateTable:
 
     exact: dict[str, list[WatchlistEntry]]
     wildcards: list[tuple[re.Pattern[str], WatchlistEntry]]
+    any_wildcard: re.Pattern[str] | None = None  # every wildcard pattern in one
 
     @classmethod
     def of(cls, entries: list[WatchlistEntry]) -> _PlateTable:
@@ -56,7 +57,17 @@ class _PlateTable:
                 wildcards.append((re.compile(fnmatch.translate(wanted)), entry))
             else:
                 exact.setdefault(wanted, []).append(entry)
-        return cls(exact, wildcards)
+        union = "|".join(dict.fromkeys(f"(?:{pattern.pattern})" for pattern, _ in wildcards))
+        return cls(exact, wildcards, re.compile(union) if union else None)
+
+    def may_match(self, plate: PlateText) -> bool:
+        """Whether a read of ``plate`` matches some entry's pattern (active or not): one normalisation and a
+        lookup or two per read."""
+        for text, _ in ((plate.text, 0.0), *plate.alternatives):
+            norm = normalise(text)
+            if norm in self.exact or (self.any_wildcard is not None and self.any_wildcard.match(norm)):
+                return True
+        return False
 
     def matches(self, plate: PlateText, now: float) -> list[tuple[WatchlistEntry, float]]:
         """Each active entry one of the plate's reads matches, with the best such read's confidence."""
@@ -151,6 +162,27 @@ class WatchlistMatcher:
                         self._identities.setdefault(entry.identity.key_hash, []).append(entry)
                 self._loaded_at = now
             return self._faces, self._face_table, self._plates
+
+    def candidates(self, sightings: Sequence[Sighting]) -> list[int]:
+        """The positions of those of ``sightings`` (stored or not) that may match an entry: every sighting
+        that raises an alert is among them. A batch of tens of thousands of checkpoint reads is narrowed to
+        these before it is matched."""
+        _, table, plates = self._entries()
+        with self._lock:
+            identities = set(self._identities)
+        found = []
+        for i, sighting in enumerate(sightings):
+            kind = sighting.kind
+            if kind == SightingKind.PLATE:
+                wanted = sighting.plate is not None and plates.may_match(sighting.plate)
+            elif kind == SightingKind.IDENTITY:
+                identity = sighting.feed.identity if sighting.feed is not None else None
+                wanted = identity is not None and identity.key_hash in identities
+            else:
+                wanted = table is not None
+            if wanted:
+                found.append(i)
+        return found
 
     def __call__(self, sightings: list[Sighting]) -> list[Alert]:
         """Match ``sightings`` (stored: ids set); returns the alerts created (not those folded into)."""

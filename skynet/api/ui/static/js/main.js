@@ -7,6 +7,7 @@ import { busy, field, fill, h, showError } from "./dom.js";
 import { live, setSound, soundEnabled, unlockAudio } from "./live.js";
 import * as analyses from "./analyses.js";
 import * as browse from "./browse.js";
+import * as feeds from "./feeds.js";
 import * as investigate from "./investigate.js";
 import * as manage from "./manage.js";
 import * as trajectory from "./trajectory.js";
@@ -19,6 +20,7 @@ const PAGES = {
   trajectory: ["Trajectory", trajectory, () => may("search")],
   analyses: ["Analyses", analyses, () => analyses.allowed().length > 0],
   sightings: ["Sightings", browse, () => may("search")],
+  feeds: ["Feeds", feeds, () => feeds.allowed()],
   manage: ["Manage", manage, () => manage.sections().length > 0],
 };
 

@@ -2,7 +2,7 @@
 // camera frame of the best view, with the box drawn) in the dialog.
 
 import { linkExpired, may, request, showImage } from "./api.js";
-import { closeDialog, fill, formatSpan, formatTime, h, openDialog } from "./dom.js";
+import { busy, closeDialog, fill, formatSpan, formatTime, h, openDialog } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -83,9 +83,11 @@ function details(sighting) {
     links.push(h("button", { onclick: () => go(`#/trajectory?plate=${encodeURIComponent(sighting.plate)}`) },
       "Trajectory"));
   }
+  const key = h("span", { class: "identity-key" }, sighting.identity || "");
   return h("div", { class: "details" },
     h("dl", {},
       h("dt", {}, "Seen"), h("dd", {}, sighting.kind === "plate" ? `plate ${sighting.plate}` : seen(sighting)),
+      sighting.identity ? [h("dt", {}, "Identity key"), h("dd", {}, key, unmaskControl(sighting.id, key))] : null,
       h("dt", {}, "Source"), h("dd", {}, [sighting.source, sighting.direction, sighting.place].filter(Boolean)
         .join(" · ")),
       h("dt", {}, "Camera"), h("dd", {}, `${sighting.camera_name || ""} (${sighting.camera_id})`),
@@ -94,4 +96,28 @@ function details(sighting) {
       h("dt", {}, "Quality"), h("dd", {}, sighting.quality.toFixed(2)),
       h("dt", {}, "Sighting"), h("dd", {}, `#${sighting.id}`)),
     h("div", { class: "row" }, links));
+}
+
+/**
+ * For a user who may see identity keys in full: a reason field and an "Unmask" button that shows a registration's
+ * identity key in `shown` (the server audits each unmasking with the reason). Nothing for anyone else.
+ */
+export function unmaskControl(sightingId, shown) {
+  if (!may("reveal_identities")) return null;
+  const reason = h("input", { name: "reason", required: true, minLength: 3, maxLength: 500,
+    placeholder: "reason or case number", "aria-label": "reason for unmasking" });
+  const button = h("button", { type: "submit", class: "secondary" }, "Unmask");
+  const errors = h("div", { class: "form-errors" });
+  const form = h("form", { class: "row unmask", name: "unmask", onsubmit: (event) => {
+    event.preventDefault();
+    if (!form.reportValidity()) return;
+    busy(button, async () => {
+      const answer = await request("POST", `/api/sightings/${sightingId}/identity`,
+        { body: { reason: reason.value.trim() } });
+      shown.textContent = answer.identity;
+      shown.classList.add("unmasked");
+      form.replaceWith(h("small", { class: "muted" }, " shown in full (audited)"));
+    }, errors);
+  } }, reason, button, errors);
+  return form;
 }
