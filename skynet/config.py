@@ -180,7 +180,9 @@ class Settings(BaseSettings):
         default="https://s3.amazonaws.com",
         description="The object store's address for media_url: http(s)://host[:port].",
     )
-    media_region: str | None = Field(default=None, description="The object store's region for media_url, if any.")
+    media_region: str = Field(
+        default="us-east-1", description="The object store's region for media_url (the bucket's region on AWS)."
+    )
     media_access_key: str | None = Field(default=None, repr=False, description="Access key for media_url. A secret.")
     media_secret_key: str | None = Field(default=None, repr=False, description="Secret key for media_url. A secret.")
 

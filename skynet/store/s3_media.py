@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -84,8 +85,6 @@ class S3Media:
         return True
 
     def read(self, relative: str | None) -> bytes | None:
-        from minio.error import S3Error
-
         if not relative:
             return None
         try:
@@ -94,15 +93,17 @@ class S3Media:
             return None
         try:
             response = self.client.get_object(self.bucket, self._key(relative))
-        except S3Error as error:
-            if error.code in ("NoSuchKey", "NotFound"):
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+        except Exception as error:
+            # Servers word a missing key differently (rclone's error body is text/xml, which minio does not parse):
+            # the HEAD of exists() tells a missing object from a failure alike on every server.
+            if not self.exists(relative):
                 return None
             raise StoreError(f"could not read {relative} from {self.where}: {_reason(error)}") from error
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
 
     def sweep_orphans(self, referenced: set[str]) -> int:
         """Delete objects no row names and older than :data:`ORPHAN_AGE` (younger ones may be another node's
@@ -169,8 +170,11 @@ def open_s3_media(settings: Settings) -> S3Media:
 
 
 def _reason(error: Exception) -> str:
-    """A short reason for ``error`` (the S3 error code, or the exception's class and first line)."""
+    """A short reason for ``error``: its S3 error code (also from a body minio could not parse), else the
+    exception's class and first line."""
     code = getattr(error, "code", None)
     if isinstance(code, str):
         return code
+    if found := re.search(r"<Code>(\w+)</Code>", str(error)):
+        return found.group(1)
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
