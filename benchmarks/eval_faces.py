@@ -20,6 +20,8 @@
   rows with no boxes are not annotated) a detection overlaps with IoU >= 0.3, one detection per
   box.
 
+Photos are embedded as the service embeds a search or watch-list photo: the chosen face's embedding
+averaged with the same face's in the mirrored photo (``--no-mirror``: the face alone).
 ``ms_per_image`` is model time (detection, plus embedding the chosen face for identities), not
 image decoding. Thread count and detector scale come from the usual settings
 (``SKYNET_INTRA_OP_THREADS``, ``SKYNET_FACE_DETECT_LONG_SIDE``) or ``--threads``.
@@ -49,6 +51,7 @@ from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.errors import BadImageError, SkynetError
 from skynet.images import load_image
 from skynet.records import Box, FaceDetection
+from skynet.services.faces import photo_embedding
 
 FAR_TARGET = 1e-3
 FAR_LOW = 1e-4  # also reported: photos of 25 people give ~14 000 impostor pairs, so this is the closest one or two
@@ -97,8 +100,12 @@ def largest(faces: list[FaceDetection]) -> FaceDetection | None:
     return max(faces, key=lambda face: face.box.area, default=None)
 
 
-def embed_images(analyzer: ImageAnalyzer, settings: Settings, data: Path, rows: list[dict[str, str]]):
-    """The largest face's embedding per image (None where no face was found), and model time."""
+def embed_images(
+    analyzer: ImageAnalyzer, settings: Settings, data: Path, rows: list[dict[str, str]], mirror: bool = True
+):
+    """The largest face's embedding per image (None where no face was found), and model time.
+    ``mirror``: as the service embeds a search or watch-list photo (:func:`photo_embedding`: with the
+    mirrored photo's view of the face); else the face's own embedding."""
     timer = Timer()
     embeddings: list[np.ndarray | None] = []
     for row in tqdm(rows, desc="faces", unit="img", file=sys.stderr):
@@ -106,7 +113,11 @@ def embed_images(analyzer: ImageAnalyzer, settings: Settings, data: Path, rows: 
         face = None if image is None else largest(timer.run(analyzer.face_detector.detect, image))
         if face is not None:
             face = timer.run(analyzer.face_embedder.embed, image, [face])[0]
-        embeddings.append(None if face is None else face.embedding)
+        if face is not None and mirror:
+            analyze = functools.partial(analyzer.analyze, plates=False)
+            embeddings.append(timer.run(photo_embedding, analyze, image, face))
+        else:
+            embeddings.append(None if face is None else face.embedding)
     return embeddings, timer.ms
 
 
@@ -215,8 +226,8 @@ def video_metrics(
     return metrics
 
 
-def evaluate_identities(analyzer, settings, data, rows, video_draws: int = 0) -> dict:
-    embeddings, model_ms = embed_images(analyzer, settings, data, rows)
+def evaluate_identities(analyzer, settings, data, rows, video_draws: int = 0, mirror: bool = True) -> dict:
+    embeddings, model_ms = embed_images(analyzer, settings, data, rows, mirror)
     metrics = identity_metrics([row["identity"] for row in rows], embeddings)
     metrics["ms_per_image"] = model_ms / max(1, len(rows))
     print(f"images: {metrics['images']}, identities: {len({r['identity'] for r in rows})}")
@@ -322,11 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="identities: also calibrate on N camera views of every photo (see above)",
     )
+    parser.add_argument(
+        "--no-mirror",
+        action="store_true",
+        help="identities: embed each photo's face alone, not with its mirror image as the service does",
+    )
     args = parser.parse_args(argv)
     rows = read_labels(args.data, args.limit)
     columns = set(rows[0]) if rows else set()
     if "identity" in columns:
-        evaluate = functools.partial(evaluate_identities, video_draws=args.video)
+        evaluate = functools.partial(evaluate_identities, video_draws=args.video, mirror=not args.no_mirror)
     elif {"face_boxes_xywh", "n_boxes"} <= columns:
         evaluate = evaluate_groups
     else:

@@ -117,6 +117,8 @@ def run_clips(clips: list[Path], settings: Settings, live_s: float | None, out: 
             per_clip[clip.name] = {
                 "seconds": round(seconds, 1),
                 "frames_analysed": worker.status().frames_analysed,
+                "frames_dropped": worker.status().frames_dropped,  # due for analysis, replaced by a newer one
+                "reconnects": worker.status().reconnects,
                 "face_sightings": len(faces),
                 "plate_sightings": len(sink.sightings) - len(faces),
                 "faces": [_describe(s) for s, _ in faces],
@@ -195,6 +197,9 @@ def table(results: dict) -> str:
             lines.append(
                 f"{mode:44s} {r['camera_hours']:9.3f} {r['face_sightings']:15d} {r['false_face_per_camera_hour']:13.1f}"
             )
+            analysed = sum(c["frames_analysed"] for c in r["clips"].values())
+            dropped = sum(c["frames_dropped"] for c in r["clips"].values())
+            lines.append(f"  frames analysed: {analysed}, dropped: {dropped}")
             lines.append(f"  face tracks turned away: {r['face_tracks_turned_away']}")
     seeds = results.get("scenarios", {})
     if seeds:

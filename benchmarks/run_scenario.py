@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -432,6 +434,17 @@ def draw(results: dict, truth: list[score.Visit], queries: dict, manifest: dict,
     return [str(p) for p in made]
 
 
+@contextlib.contextmanager
+def _data_directory(out: Path, keep: Path | None) -> Iterator[str]:
+    """A fresh data directory: ``keep`` (created, left in place) or a temporary one under ``out``."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="data_", dir=out) as data_dir:
+            yield data_dir
+    else:
+        keep.mkdir(parents=True)
+        yield str(keep)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", type=Path, help="a directory written by benchmarks/scenario.py")
@@ -442,6 +455,11 @@ def main() -> int:
         type=int,
         default=os.cpu_count() or 1,
         help="frames analysed in parallel (default: one per core, as skynet serve)",
+    )
+    parser.add_argument(
+        "--keep-data",
+        type=Path,
+        help="keep the service's data directory (store, face index, media) here for later analysis; must not exist",
     )
     parser.add_argument(
         "--face-threshold",
@@ -461,7 +479,10 @@ def main() -> int:
     truth = score.read_ground_truth(args.scenario / manifest["ground_truth"])
     out = args.out or args.scenario / "results"
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="data_", dir=out) as data_dir:
+    if args.keep_data is not None and args.keep_data.exists():
+        print(f"error: {args.keep_data} exists; --keep-data wants a new directory", file=sys.stderr)
+        return 1
+    with _data_directory(out, args.keep_data) as data_dir:
         settings = Settings(  # the live cameras come from the RTSP server this script starts on 127.0.0.1
             data_dir=Path(data_dir),
             model_dir=Settings().models_path,

@@ -1,7 +1,9 @@
 """Two face 'model packs' the re-embedding tests make themselves, and sightings with real thumbnails.
 
 A synthetic face is a textured square on black; :class:`PixelFaces` finds it (the bounding box of
-the bright pixels) and embeds it as a fixed random projection of its 8x8 grey-level pattern, so two
+the bright pixels) and embeds it as a fixed random projection of its 8x8 grey-level pattern (made
+mirror-symmetric: like a real face embedding, a face and its mirror image embed alike, and search
+photos are embedded together with their mirror image), so two
 instances with other seeds or sizes are two embedding models that agree on who is who but whose
 vectors have nothing in common.
 """
@@ -55,7 +57,8 @@ class PixelFaces:
         for face in faces:
             b = face.box
             chip = cv2.cvtColor(image[int(b.y1) : int(b.y2), int(b.x1) : int(b.x2)], cv2.COLOR_BGR2GRAY)
-            pattern = cv2.resize(chip, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).reshape(-1)
+            pattern = cv2.resize(chip, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32)
+            pattern = ((pattern + pattern[:, ::-1]) / 2).reshape(-1)
             vector = self.projection @ (pattern - pattern.mean())
             out.append(face.with_embedding(vector / np.linalg.norm(vector)))
             with self.lock:

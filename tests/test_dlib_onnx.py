@@ -162,3 +162,38 @@ def test_the_fp32_embedder_gives_dlibs_normalised_descriptors_for_detected_faces
         got = embedder.embed(image, [face, face])  # two faces: one batch
         assert np.abs(got[0].embedding - expected).max() <= 1e-4
         np.testing.assert_allclose(got[1].embedding, got[0].embedding, atol=1e-6)
+
+
+@pytest.mark.models
+def test_chips_cut_by_opencv_are_dlibs(model_settings, real_faces):
+    """Camera-size faces (and faces cut by the image border) give dlib's own chip within 1 grey level; faces
+    large enough for dlib's image pyramid are cut by dlib itself (identical)."""
+    import dlib
+
+    from skynet.detectors.dlib_resnet import CHIP_PADDING, CHIP_SIZE, chip_of
+
+    predictor = dlib.shape_predictor(
+        str(ModelStore(model_settings.models_path).require(get_pack("default"), "shape_predictor_5_face_landmarks.dat"))
+    )
+    differing = compared = 0
+    for image, face, shape in real_faces[:8]:
+        side = dlib.get_face_chip_details(shape, CHIP_SIZE, CHIP_PADDING).rect.width()
+        for target in (60.0, 150.0, 290.0, 600.0):  # chip areas of these sides; from about 300 dlib uses a pyramid
+            scale = target / side
+            scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            box = face.box
+            right = round(box.x2 * scale) if target == 150.0 else scaled.shape[1]  # the border through the face
+            rgb = np.ascontiguousarray(scaled[:, :right, ::-1])
+            rect = dlib.rectangle(
+                round(box.x1 * scale), round(box.y1 * scale), round(box.x2 * scale) - 1, round(box.y2 * scale) - 1
+            )
+            details = dlib.get_face_chip_details(predictor(rgb, rect), CHIP_SIZE, CHIP_PADDING)
+            expected = dlib.extract_image_chip(rgb, details).astype(int)
+            got = chip_of(rgb, details)
+            assert got.shape == expected.shape and got.dtype == np.uint8
+            assert np.abs(got - expected).max() <= 1
+            if target > 300.0:
+                assert np.array_equal(got, expected)
+            differing += int(np.count_nonzero(got != expected))
+            compared += got.size
+    assert differing <= 1e-3 * compared

@@ -250,3 +250,28 @@ def test_searches_and_ingestion_run_concurrently(tmp_path):
         assert catalog.faces.status().vectors == 4000
         assert catalog.faces.status().approximate_rows >= 1500
     assert errors == []
+
+
+def test_partitions_searched_side_by_side_and_reranked_once(tmp_path, monkeypatch):
+    """Several IVF partitions searched on the thread pool: their code-scored candidates are narrowed to the best
+    ``refine * k`` of all, re-ranked with exact vectors (similarities exact), recall as a brute force's."""
+    from skynet.index import face_search
+
+    monkeypatch.setattr(face_search, "PARALLEL_ROWS", 0)
+    vectors, _ = clustered_embeddings(6000, identities=300, seed=5)
+    with open_catalog(tmp_path, approx_threshold=1000, exact_subset=100, partition_s=1500) as catalog:
+        ids = _fill(catalog, vectors, batch=1000)
+        catalog.faces.settle()
+        state = catalog.faces.status()
+        assert state.partitions == 4 and state.approximate_rows == 6000
+        recall = []
+        for row in np.random.default_rng(1).choice(len(vectors), 40, replace=False):
+            hits = catalog.search_faces(vectors[row], 10)
+            assert hits[0].sighting_id == ids[row]
+            for hit in hits:
+                assert hit.similarity == pytest.approx(
+                    float(vectors[row] @ vectors[hit.sighting_id - ids[0]]), abs=1e-5
+                )
+            truth = _brute_force(vectors, ids, vectors[row], 10)
+            recall.append(len({h.sighting_id for h in hits} & set(truth)) / 10)
+        assert np.mean(recall) >= 0.95

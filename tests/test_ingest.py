@@ -28,7 +28,7 @@ from skynet.ingest.archive_time import (
     time_from_name,
 )
 from skynet.ingest.cameras import CameraSet
-from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
+from skynet.ingest.pacing import LatestSlot, LiveClock, MotionGate, RateGate
 from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.sources import SourceError, open_source
 from skynet.ingest.status import CameraState
@@ -134,6 +134,23 @@ def test_rate_gate_keeps_five_of_twenty_five_fps():
     assert not gate.due(100.1)
     assert gate.due(3.0)  # so does a jump back (a stream whose times restart)
     assert not gate.due(3.1) and gate.due(3.2)
+
+
+def test_live_clock_stamps_frames_by_the_streams_time_and_says_how_far_behind_the_reader_is():
+    clock = LiveClock()
+    assert clock.stamp(1000.0, 0.0) == 1000.0  # no presentation times yet: the wall clock
+    # read on time (50 ms after each frame), then a reader needing 80 ms per 40 ms frame
+    assert clock.stamp(1000.05, 0.04) == pytest.approx(1000.05)
+    stamps = [clock.stamp(1000.05 + 0.08 * i, 0.04 + 0.04 * i) for i in range(1, 26)]
+    # 40 ms apart, as shown (within the 0.2 % a camera clock may drift by)
+    assert stamps == pytest.approx([1000.05 + 0.04 * i for i in range(1, 26)], abs=0.005)
+    assert clock.behind_s == pytest.approx(25 * 0.04, abs=0.005)
+    drifting = LiveClock()  # a camera clock 0.1 % slow: never behind
+    for i in range(3600):
+        drifting.stamp(2000.0 + i * 1.001, float(i))
+    assert drifting.behind_s < 0.01
+    still = LiveClock()  # a stream without times (MJPEG, a device): the wall clock, never behind
+    assert [still.stamp(t, 0.0) for t in (5.0, 6.0, 9.0)] == [5.0, 6.0, 9.0] and still.behind_s == 0.0
 
 
 def test_motion_gate_skips_static_frames_but_not_for_ever():

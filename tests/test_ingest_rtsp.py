@@ -3,7 +3,9 @@ stall watchdog, clear per-camera errors while other cameras keep running, no lea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import statistics
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from tls_support import self_signed
 from waiting import wait_for
 
 from skynet.ingest.source_spec import SourceSpec
+from skynet.ingest.sources import VideoSource
 from skynet.ingest.status import CameraState
 from skynet.ingest.worker import CameraWorker, WorkerOptions
 
@@ -170,3 +173,30 @@ def test_rtsps_camera_is_verified_and_read_with_its_ca_file(clip, workers, tmp_p
         assert default.status().frames_read == 0 and SECRET not in error
     finally:
         server.kill()
+
+
+def test_a_reader_that_falls_behind_the_stream_reconnects_to_its_newest_frame(server, workers, monkeypatch):
+    """A reader starved of CPU (here: 70 ms a frame of a 25 fps stream) would work through ever older
+    frames stamped as new; it stamps each frame with the stream's own time and reconnects once it is
+    1 s behind, so it never works on frames older than that."""
+    real_grab = VideoSource.grab
+    reads: list[tuple[float, float]] = []  # (when read, the frame's time)
+
+    def starved_grab(source: VideoSource) -> float | None:
+        time.sleep(0.07)
+        stamp = real_grab(source)
+        if stamp is not None:
+            reads.append((time.time(), stamp))
+        return stamp
+
+    monkeypatch.setattr(VideoSource, "grab", starved_grab)
+    spec = SourceSpec("starved", server.url("cam2"), open_timeout_s=5.0, read_timeout_s=2.0)
+    worker = CameraWorker(spec, SquareAnalyzer(), ListSink(), dataclasses.replace(FAST, max_live_lag_s=1.0)).start()
+    workers.append(worker)
+    wait_for(lambda: worker.status().reconnects >= 2, 30, "reconnects of the reader that fell behind")
+    assert "behind the stream" in (worker.status().last_error or "")
+    assert max(read_at - stamp for read_at, stamp in reads) < 1.0 + 0.2  # never more than the allowed lag old
+    steps = [b - a for (_, a), (_, b) in zip(reads, reads[1:], strict=False) if 0 < b - a < 0.5]
+    read_steps = [b - a for (a, _), (b, _) in zip(reads, reads[1:], strict=False)]
+    # frames are 40 ms apart in the stream, though read at least 70 ms apart
+    assert 0.03 < statistics.median(steps) < 0.05 and statistics.median(read_steps) >= 0.07

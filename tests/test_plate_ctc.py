@@ -83,6 +83,27 @@ def test_grammar_may_find_nothing():
     assert beam_decode(frames({"A": 0.9}), CHARSET, grammar=OnlyAfterProvince()) == []
 
 
+class CountingGrammar(OnlyAfterProvince):
+    """The toy grammar, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def next_chars(self, prefix: str) -> frozenset[str]:
+        self.asked += 1
+        return super().next_chars(prefix)
+
+
+def test_grammar_answers_are_kept_across_searches():
+    grammar = CountingGrammar()
+    probs = frames({"湘": 0.6, "皖": 0.3}, {"A": 0.5, "B": 0.4})
+    first = beam_decode(probs, CHARSET, grammar=grammar)
+    asked = grammar.asked
+    assert asked > 0
+    assert beam_decode(probs, CHARSET, grammar=grammar) == first
+    assert grammar.asked == asked  # the second search asked nothing new
+
+
 def test_plate_rules_act_as_a_grammar():
     charset = ["", "皖", "A", "1", "2", "3", "4", "5", "O"]
     seq = ["皖", "A", "1", "2", "3", "4", "O"]  # last digit looks like the letter O

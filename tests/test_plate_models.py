@@ -123,10 +123,19 @@ def _found(detector, data, settings, names: list[str]) -> int:
     return hits
 
 
+@pytest.fixture(scope="module")
+def fp32_plate_detector(model_settings):
+    """clp_det in fp32: the DEV images of the second-look tests are where its first look fails (the int8
+    detector, the CPU default, finds one of the close-ups at once)."""
+    settings = model_settings.model_copy(update={"fp32_models": ["clp_det.onnx"]})
+    context = registry.BackendContext(settings, ModelStore(settings.models_path), get_pack("default"))
+    return registry.create("plate_detector", "clp_det", context)
+
+
 @pytest.fixture
-def second_look(analyzer):
-    """The analyser's clp_det with its second look switched by the test, restored afterwards."""
-    detector = analyzer.plate_detector
+def second_look(fp32_plate_detector):
+    """The fp32 clp_det with its second look switched by the test, restored afterwards."""
+    detector = fp32_plate_detector
     before = detector.second_look
     yield detector
     detector.second_look = before
@@ -156,3 +165,33 @@ def test_second_look_adds_no_plate_to_scenes_without_plates(second_look):
     second_look.second_look = True
     for seed in range(4):
         assert second_look.detect(street_scene(seed=seed)) == []
+
+
+def test_clp_det_runs_int8_in_its_fpn_and_ssh_only_and_finds_the_fp32_plates(model_settings, shared_data):
+    """The int8 plate detector (default on the CPU) keeps its backbone and heads in float and finds the plates
+    the fp32 one finds, at nearly the same places; ``SKYNET_FP32_MODELS`` keeps it in fp32."""
+    import onnx
+
+    from skynet.detectors.clp_det import MODEL_FILE
+
+    data = shared_data("cn_plate_easypr")
+    settings = model_settings.model_copy(update={"precision": "int8", "intra_op_threads": 1})
+    store, pack = ModelStore(settings.models_path), get_pack("default")
+    int8 = registry.create("plate_detector", "clp_det", registry.BackendContext(settings, store, pack))
+    fp32_settings = settings.model_copy(update={"fp32_models": [MODEL_FILE]})
+    fp32 = registry.create("plate_detector", "clp_det", registry.BackendContext(fp32_settings, store, pack))
+    graph = onnx.load(str(registry.BackendContext(settings, store, pack).precision_model_path(MODEL_FILE)))
+    quantised = {n.output[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+    float_convs = [n.name for n in convs if n.input[0] not in quantised]
+    assert "Conv_0" in float_convs and "Conv_197" in float_convs and "Conv_80" not in float_convs
+    assert not any(n.op_type == "DequantizeLinear" for n in onnx.load(str(store.require(pack, MODEL_FILE))).graph.node)
+    found = 0
+    for row in labelled_rows(data, 12):
+        image = load(data / "images" / row["filename"], settings)
+        expected, got = fp32.detect(image), int8.detect(image)
+        assert len(got) == len(expected)
+        for plate in expected:
+            assert max(plate.box.iou(other.box) for other in got) > 0.6
+        found += len(expected)
+    assert found >= 10

@@ -88,6 +88,37 @@ def test_fuzzy_finds_every_plate_within_one_edit(catalog):
     assert got == expected and "桂B12345" in got
 
 
+def _one_edit_away(body: str, alphabet: str = "0123456789ACEFGHJ") -> set[str]:
+    """Every string one substitution, insertion or deletion from ``body`` (at each position, both ends too)."""
+    edits = {body[:i] + body[i + 1 :] for i in range(len(body))}
+    for i in range(len(body) + 1):
+        edits |= {body[:i] + c + body[i:] for c in alphabet[:3]}
+    for i in range(len(body)):
+        edits |= {body[:i] + c + body[i + 1 :] for c in alphabet[:3]}
+    return edits - {body}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fuzzy_within_one_edit_finds_edits_at_every_position(backend, request, tmp_path):
+    """The one-edit plan narrows by the body's halves (a prefix and a suffix range): an edit at the start, the
+    end or between the halves, a missing or wrong province and a plate without one are all still found."""
+    from rapidfuzz.distance import Levenshtein
+
+    bodies = sorted(_one_edit_away("B12345"))
+    texts = [f"桂{b}" for b in bodies] + [f"湘{b}" for b in bodies[::7]] + bodies[::5] + random_plates(2000, seed=3)
+    with database(backend, request) as url:
+        catalog = open_catalog(tmp_path, url)
+        catalog.add_sightings([plate(float(i), text) for i, text in enumerate(texts)])
+        for query in ("桂B12345", "B12345", "粤812345"):
+            body = normalise(query)[1:] if query[0] == "粤" or query[0] == "桂" else normalise(query)
+            expected = {
+                t for t in texts if Levenshtein.distance(normalise(t)[1:] if t[0] > "~" else normalise(t), body) <= 1
+            }
+            got = {h.text for h in catalog.store.plates.search(query, PlateMode.FUZZY, limit=100_000)}
+            assert got == expected and len(expected) > len(bodies), query
+        catalog.close()
+
+
 def test_plans_use_an_index():
     assert wildcard_plan("桂B*45").norm_prefix == "桂8" and wildcard_plan("桂B*45").norm_suffix_reversed == "54"
     assert wildcard_plan("*123?").norm_runs == ("123",)
@@ -141,6 +172,8 @@ def test_sqlite_wildcard_and_fuzzy_plans_use_indexes(tmp_path, pattern):
             ('"812"',),
         ).fetchall()
     )
+    sql, args = store.plates._fuzzy_candidates_query(fuzzy_plan("桂B12345"))  # within one edit: B-tree ranges
+    plans.append(store.db.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall())
     for plan in plans:
         steps = " | ".join(row[-1] for row in plan)
         assert "SCAN r" not in steps and "SCAN plate_reads" not in steps and "SCAN s" not in steps, steps

@@ -208,11 +208,32 @@ def test_each_pass_alerts_without_a_cooldown_and_other_cameras_alert_on_their_ow
     _stolen_car(store)
     matcher = WatchlistMatcher(store, lambda a, e, s: None, 0.924, clock=lambda: NOW)
     assert len(matcher([_pass(catalog, "桂B12345", track=1, first=0, last=3)])) == 1
-    assert len(matcher([_pass(catalog, "桂B12345", track=2, first=3.5, last=6)])) == 1  # another track: a new pass
+    assert len(matcher([_pass(catalog, "桂B12345", track=2, first=9, last=12)])) == 1  # 6 s later: a new pass
     assert len(matcher([_pass(catalog, "桂B12345", track=2, first=0, last=2, camera="cam2")])) == 1
     # a track number used again long after (a restarted camera) is another pass
     assert len(matcher([_pass(catalog, "桂B12345", track=1, first=600, last=603)])) == 1
     assert len(store.alerts.latest()) == 4
+
+
+def test_a_track_lost_for_a_moment_and_found_again_as_a_new_track_is_the_same_pass(catalog):
+    """The tracker finishes a track unseen for 2 s; the plate found again 2.6 s later is a new track of the
+    same pass (as in the seed-1 scenario), not a second alert."""
+    store = catalog.store
+    _stolen_car(store)
+    matcher = WatchlistMatcher(store, lambda a, e, s: None, 0.924, clock=lambda: NOW)
+    assert len(matcher([_pass(catalog, "桂B12345", track=6, first=0, last=0)])) == 1
+    assert matcher([_pass(catalog, "桂B12345", track=7, first=2.6, last=3.9)]) == []
+    [alert] = store.alerts.latest()
+    assert alert.sightings == 2 and alert.last_seen == NOW + 3.9
+    # the pass goes on from its last sighting: 4.5 s after it, yet another track still belongs to it
+    assert matcher([_pass(catalog, "桂B12345", track=8, first=8.4, last=9)]) == []
+    assert len(store.alerts.latest()) == 1
+    # a wildcard entry matches many vehicles: another plate right after is another pass
+    store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "fleet", "case 8", "alice", NOW - 10, plate_pattern="桂C*"))
+    matcher.invalidate()
+    assert len(matcher([_pass(catalog, "桂C11111", track=20, first=20, last=22)])) == 1
+    assert len(matcher([_pass(catalog, "桂C22222", track=21, first=22.5, last=24)])) == 1
+    assert matcher([_pass(catalog, "桂C22222", track=22, first=26, last=27)]) == []
 
 
 def test_a_pass_within_the_entry_cooldown_is_added_to_the_last_alert(catalog):

@@ -15,6 +15,7 @@ from skynet.errors import ConflictError
 from skynet.index.catalog import Catalog, remove_legacy_index
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import face_model_id, index_dir
+from skynet.index.partition_files import saved_status
 from skynet.index.reembed import Reembedder, ReembedProgress, pending_switch
 from skynet.index.retention import apply_retention, parse_age
 from skynet.services.jobs import REEMBED, JobRunner
@@ -84,7 +85,7 @@ def status(
                 "(skynet index reembed, or it starts with skynet serve)"
             )
         for model, vectors in sorted(store.faces.counts().items()):
-            state = FaceIndex.saved_status(index_dir(settings.data_dir, model, settings.index_dir))
+            state = saved_status(index_dir(settings.data_dir, model, settings.index_dir))
             typer.echo(
                 f"face index {model} (saved): {state.vectors} of {vectors} vectors (dim {state.dim}) in "
                 f"{state.partitions} time partitions, watermark {state.watermark}, {state.approximate_rows} "

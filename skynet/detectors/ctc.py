@@ -6,8 +6,9 @@ constrained by a :class:`Grammar` (which characters may follow a prefix, which t
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +25,10 @@ class CtcRead:
 
 
 class Grammar(Protocol):
-    """The texts a constrained search may produce."""
+    """The texts a constrained search may produce. Its answers must not change: searches keep them
+    (per grammar, hence hashable) across reads."""
+
+    def __hash__(self) -> int: ...
 
     def next_chars(self, prefix: str) -> frozenset[str]:
         """Characters that may follow ``prefix``."""
@@ -80,22 +84,24 @@ def beam_decode(
     alignment.
     """
     probs, charset = _restricted(probs, charset, allowed)
-    search = _Search(probs.shape[1], charset, grammar, min_prob, min_candidates)
+    search = _search(tuple(charset), grammar, min_prob, min_candidates)
     # prefix (tuple of classes) -> [p_blank_end, p_char_end, confidences, best path probability]
     beams: dict[tuple[int, ...], list] = {(): [1.0, 0.0, (), 1.0]}
     log_scale = 0.0
     for frame in probs:
+        row = frame.tolist()  # Python floats: indexed per prefix and class, far faster than numpy scalars
+        choose = search.chooser(frame, row) if row[0] < blank_skip else None
         nxt: dict[tuple[int, ...], list] = {}
         for prefix, (p_b, p_nb, conf, _) in beams.items():
             total = p_b + p_nb
-            _add(nxt, prefix, total * frame[0], 0.0, conf)
+            _add(nxt, prefix, total * row[0], 0.0, conf)
             if prefix:  # the last character goes on in this frame
-                p = float(frame[prefix[-1]])
+                p = row[prefix[-1]]
                 _add(nxt, prefix, 0.0, p_nb * p, conf[:-1] + (max(conf[-1], p),))
-            if frame[0] >= blank_skip:
+            if choose is None:
                 continue
-            for cls in search.candidates(prefix, frame):
-                p = float(frame[cls])
+            for cls in choose(search.allowed_after(prefix)):
+                p = row[cls]
                 # a repeated class starts a new character only after a blank
                 before = p_b if prefix and prefix[-1] == cls else total
                 _add(nxt, prefix + (cls,), 0.0, before * p, conf + (p,))
@@ -104,7 +110,7 @@ def beam_decode(
         norm = sum(v[0] + v[1] for v in beams.values())
         if norm <= 0.0:
             break
-        log_scale += float(np.log(norm))
+        log_scale += math.log(norm)
         for value in beams.values():  # rescaled so that long inputs never underflow
             value[0] /= norm
             value[1] /= norm
@@ -116,37 +122,61 @@ def beam_decode(
     return sorted(reads, key=lambda read: read.log_prob, reverse=True)
 
 
-class _Search:
-    """Which classes extend a prefix, with the grammar's answers cached per prefix."""
+MAX_PREFIXES = 50_000  # grammar answers kept per search table before it starts afresh
 
-    def __init__(
-        self, classes: int, charset: Sequence[str], grammar: Grammar | None, min_prob: float, min_candidates: int
-    ) -> None:
+
+@functools.lru_cache(maxsize=16)
+def _search(charset: tuple[str, ...], grammar: Grammar | None, min_prob: float, min_candidates: int) -> _Search:
+    """The search table of a charset and grammar, shared by every search with them: the grammar's
+    answer for a prefix is worked out once, not once per read."""
+    return _Search(charset, grammar, min_prob, min_candidates)
+
+
+class _Search:
+    """Which classes extend a prefix, with the grammar's answers cached per prefix (as sets of classes)."""
+
+    def __init__(self, charset: tuple[str, ...], grammar: Grammar | None, min_prob: float, min_candidates: int) -> None:
         self.charset = charset
         self.grammar = grammar
         self.min_prob = min_prob
         self.min_candidates = min_candidates
-        self.any_char = np.arange(1, classes)
-        self._class_of = {charset[c]: c for c in range(1, classes)}
-        self._allowed: dict[tuple[int, ...], np.ndarray] = {}
+        self._class_of = {charset[c]: c for c in range(1, len(charset))}
+        self._allowed: dict[tuple[int, ...], frozenset[int]] = {}
 
-    def candidates(self, prefix: tuple[int, ...], frame: np.ndarray) -> list[int]:
-        allowed = self._allowed_after(prefix)
-        if allowed.size == 0:
-            return []
-        p = frame[allowed]
-        take = p >= self.min_prob
-        if take.sum() < self.min_candidates:
-            take[np.argsort(-p)[: self.min_candidates]] = True
-        return allowed[take].tolist()
+    def chooser(self, frame: np.ndarray, row: list[float]) -> Callable[[frozenset[int] | None], list[int]]:
+        """For one frame: the classes that extend a prefix allowing ``allowed`` (``None``: any): those of
+        probability ``>= min_prob`` and at least the ``min_candidates`` most probable (ties: lower class
+        first), in class order. Prefixes share few allowed sets: each set's answer is worked out once."""
+        ranked = (np.argsort(-frame[1:], kind="stable") + 1).tolist()
+        chosen: dict[frozenset[int] | None, list[int]] = {}
 
-    def _allowed_after(self, prefix: tuple[int, ...]) -> np.ndarray:
+        def choose(allowed: frozenset[int] | None) -> list[int]:
+            taken = chosen.get(allowed)
+            if taken is None:
+                taken = []
+                for cls in ranked:
+                    if len(taken) >= self.min_candidates and row[cls] < self.min_prob:
+                        break
+                    if allowed is None or cls in allowed:
+                        taken.append(cls)
+                taken.sort()
+                chosen[allowed] = taken
+            return taken
+
+        return choose
+
+    def allowed_after(self, prefix: tuple[int, ...]) -> frozenset[int] | None:
+        """The classes the grammar allows after ``prefix`` (``None``: every class)."""
         if self.grammar is None:
-            return self.any_char
-        if prefix not in self._allowed:
+            return None
+        allowed = self._allowed.get(prefix)
+        if allowed is None:
+            if len(self._allowed) >= MAX_PREFIXES:
+                self._allowed.clear()
             chars = self.grammar.next_chars("".join(self.charset[c] for c in prefix))
-            self._allowed[prefix] = np.array(sorted(self._class_of[c] for c in chars if c in self._class_of), dtype=int)
-        return self._allowed[prefix]
+            allowed = frozenset(self._class_of[c] for c in chars if c in self._class_of)
+            self._allowed[prefix] = allowed
+        return allowed
 
 
 def _add(beams: dict, prefix: tuple[int, ...], p_b: float, p_nb: float, conf: tuple[float, ...]) -> None:
@@ -161,11 +191,11 @@ def _restricted(
     probs: np.ndarray, charset: Sequence[str], allowed: np.ndarray | None
 ) -> tuple[np.ndarray, Sequence[str]]:
     """Only the blank and the allowed classes' columns (and their characters)."""
-    probs = np.asarray(probs, np.float64)
+    probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != len(charset):
         raise ValueError(f"expected (T, {len(charset)}) probabilities, got shape {probs.shape}")
     if allowed is None:
-        return probs, charset
+        return probs.astype(np.float64), charset
     keep = np.flatnonzero(np.asarray(allowed, bool))
     keep = np.concatenate([[0], keep[keep != 0]])
-    return probs[:, keep], [charset[int(i)] for i in keep]
+    return probs[:, keep].astype(np.float64), [charset[int(i)] for i in keep]

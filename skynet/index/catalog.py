@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from skynet.config import Settings
-from skynet.index.face_index import FaceHits, FaceIndex
+from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
+from skynet.index.face_search import FaceHits
 from skynet.records import Sighting, SightingKind
 from skynet.store import Store, open_media, open_store
 from skynet.store.errors import QueryError

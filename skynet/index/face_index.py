@@ -1,18 +1,16 @@
 """The face index: derived from the store, partitioned by time, compressed vectors with exact re-ranking.
 
-Vectors are split into time partitions (:mod:`skynet.index.face_partition`, a week each by default) by
-the best-view time of their sighting. A search touches only the partitions its time filter overlaps and
-merges their top-k; each partition answers from an exact flat index while small and from an IVF index
-over 8-bit codes once large, re-ranking candidates with the exact vectors it reads from its vector
-file (on disk, not in memory). Adds go into the live partition without a rebuild; a background thread
-retrains a partition that grew, compacts one with many deletions (new generation, swapped in while
-the old serves) and drops a partition once every vector in it is deleted (retention).
+Vectors are split into time partitions (:mod:`~skynet.index.face_partition`, a week each by default) by the
+best-view time of their sighting. A search touches only the partitions its time filter overlaps
+(:mod:`~skynet.index.face_search`: side by side, best candidates re-ranked with exact vectors once). Adds go
+into the live partition without a rebuild; :mod:`~skynet.index.partition_builder` trains, retrains and compacts
+partitions in the background while the old generation serves; a partition whose vectors are all deleted is
+dropped (retention). Files: :mod:`~skynet.index.partition_files`.
 
-Each embedding model has its own index (directory); a query must come from the same model. The
-store is the source of truth: at open the index is caught up with it (missing vectors added,
-deleted ones removed). A partition whose files are missing or corrupt is rebuilt from the store in
-the background, with a log line; until then searches over its time range say they are partial
-(:attr:`FaceHits.incomplete`). Partitions are the unit a shard would hold: a shard is a set of them.
+Each embedding model has its own index (directory); a query must come from the same model. The store is the
+source of truth: at open the index is caught up with it. A partition whose files are missing or corrupt is
+rebuilt from the store in the background, with a log line; until then searches over its time range say they
+are partial (:attr:`FaceHits.incomplete`). Partitions are the unit a shard would hold (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -21,71 +19,30 @@ import logging
 import math
 import shutil
 import threading
-from collections.abc import Collection
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from skynet.index.face_partition import (
-    Partition,
-    Tuning,
-    adopt_changes,
-    build_partition,
-    ivf_lists,
-    release_free_memory,
-)
+from skynet.index.face_partition import Partition, Tuning, adopt_changes, span_text
+from skynet.index.face_search import FaceHits, normalised, search_partitions
+from skynet.index.partition_builder import PartitionBuilder
 from skynet.index.partition_files import (
     IndexMeta,
-    PartitionError,
-    load_partition,
+    IndexStatus,
+    load_saved,
     new_partition,
-    partition_dir,
-    read_meta,
-    remove_legacy_files,
     remove_other_generations,
+    remove_partition_dirs,
     save_partition,
-    saved_counts,
     write_meta,
 )
-from skynet.index.vector_file import top_k
 from skynet.store.errors import QueryError, StoreError
 from skynet.store.faces import FaceBatch, FaceRepository
 
 log = logging.getLogger(__name__)
 
 WEEK_S = 7 * 86400.0
-
-
-@dataclass(frozen=True, slots=True)
-class FaceHit:
-    """A face sighting and its cosine similarity to the query."""
-
-    sighting_id: int
-    similarity: float
-
-
-class FaceHits(list):
-    """Search hits, most similar first; ``incomplete`` lists the (since, until) time ranges the
-    search could not cover (partitions being rebuilt from the store): empty when it is complete."""
-
-    def __init__(self, hits=(), incomplete: tuple[tuple[float, float], ...] = ()) -> None:
-        super().__init__(hits)
-        self.incomplete = incomplete
-
-
-@dataclass(frozen=True, slots=True)
-class IndexStatus:
-    vectors: int
-    deleted_rows: int
-    watermark: int
-    approximate_rows: int  # rows in partitions searched through compressed codes
-    building: bool
-    dim: int | None
-    model: str | None = None
-    partitions: int = 0
-    incomplete: tuple[tuple[float, float], ...] = ()
 
 
 class FaceIndex:
@@ -117,10 +74,10 @@ class FaceIndex:
         self._incomplete: list[tuple[float, float]] = []
         self._lock = threading.Lock()  # guards the partition map, cameras, watermark (held briefly)
         self._save_lock = threading.Lock()
-        self._builder: threading.Thread | None = None
+        self._builder = PartitionBuilder(self)
         self._recovery: threading.Thread | None = None
         self._saver: threading.Thread | None = None
-        self._build_error: BaseException | None = None
+        self._recovery_error: BaseException | None = None
 
     @property
     def exact_subset(self) -> int:
@@ -187,10 +144,10 @@ class FaceIndex:
                 "face index %s: %d vectors rebuilt from the store; complete again over %s",
                 self.model,
                 added,
-                ", ".join(_span(a, b) for a, b in ranges),
+                ", ".join(span_text(a, b) for a, b in ranges),
             )
         except BaseException as error:
-            self._build_error = error
+            self._recovery_error = error
             log.exception("face index: rebuilding broken partitions from the store failed")
 
     def rebuild(self, faces: FaceRepository, *, wait: bool = True) -> int:
@@ -202,7 +159,7 @@ class FaceIndex:
             for part in self._parts.values():
                 part.retired = True
             self._parts, self._cameras, self._watermark, self._incomplete = {}, {}, 0, []
-        _remove_partition_dirs(self.directory)
+        remove_partition_dirs(self.directory)
         for batch in faces.batches(model=self.model):
             self.add(batch)
         if wait:
@@ -210,65 +167,15 @@ class FaceIndex:
         self.save()
         return self.status().vectors
 
-    @classmethod
-    def saved_status(cls, directory: Path) -> IndexStatus:
-        """The status of the index as saved in ``directory``, read without opening it (the files of a
-        running service are left alone)."""
-        meta = read_meta(Path(directory))
-        if meta is None:
-            return IndexStatus(0, 0, 0, 0, False, None)
-        counts = [saved_counts(Path(directory), key) for key in meta.partitions]
-        vectors = sum(n - dead for n, dead, _ in counts)
-        approximate = sum(n - dead for n, dead, ivf in counts if ivf)
-        dead = sum(dead for _, dead, _ in counts)
-        return IndexStatus(vectors, dead, meta.watermark, approximate, False, meta.dim, meta.model, len(counts))
-
     def _load(self) -> list[int]:
         """Load the saved partitions; returns the keys of those that could not be read (removed)."""
-        meta = read_meta(self.directory)
-        usable = (
-            meta is not None
-            and (self.dim is None or meta.dim == self.dim)
-            and (self.model is None or meta.model in (None, self.model))
-            and meta.partition_s == self.partition_s
-        )
-        if meta is None or not usable:
-            if remove_legacy_files(self.directory):
-                log.info(
-                    "face index: %s holds an index of the single-file format; rebuilding it from the store, "
-                    "partitioned by time",
-                    self.directory,
-                )
-            elif meta is not None:
-                log.warning(
-                    "face index: %s holds %s-d %s vectors in %s s partitions, not what is asked; rebuilding "
-                    "it from the store",
-                    self.directory,
-                    meta.dim,
-                    meta.model,
-                    meta.partition_s,
-                )
-            _remove_partition_dirs(self.directory)
+        saved = load_saved(self.directory, self.dim, self.model, self.partition_s, self.tuning)
+        if saved is None:
             return []
-        self.dim, self.model = meta.dim, self.model or meta.model
-        self._cameras = {name: code for code, name in enumerate(meta.cameras)}
-        self._watermark = meta.watermark
-        broken = []
-        for key in meta.partitions:
-            try:
-                self._parts[key] = load_partition(self.directory, key, self.partition_s, meta.dim, self.tuning)
-            except PartitionError as error:
-                log.warning(
-                    "face index %s: partition %s is missing or corrupt (%s); rebuilding it from the store "
-                    "in the background, searches over that time range are partial until then",
-                    self.directory,
-                    _span(key * self.partition_s, (key + 1) * self.partition_s),
-                    error,
-                )
-                shutil.rmtree(partition_dir(self.directory, key), ignore_errors=True)
-                broken.append(key)
-        _remove_partition_dirs(self.directory, keep=set(self._parts))
-        return broken
+        self.dim, self.model = saved.meta.dim, self.model or saved.meta.model
+        self._cameras = {name: code for code, name in enumerate(saved.meta.cameras)}
+        self._watermark, self._parts = saved.meta.watermark, saved.parts
+        return saved.broken
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -363,66 +270,34 @@ class FaceIndex:
         shutil.rmtree(part.directory, ignore_errors=True)
         self._write_meta()
         log.info(
-            "face index %s: partition %s dropped (every vector in it deleted)", self.model, _span(part.start, part.end)
+            "face index %s: partition %s dropped (every vector in it deleted)",
+            self.model,
+            span_text(part.start, part.end),
         )
 
-    # --- background builds ---------------------------------------------------------------------
+    # --- background builds (skynet.index.partition_builder) ---------------------------------------
 
-    def _due(self, complete: bool) -> list[Partition]:
-        """Partitions due a rebuild; ``complete``: also those with any deleted row."""
+    def partitions(self) -> list[Partition]:
         with self._lock:
-            parts = list(self._parts.values())
-        due = [p for p in parts if p.due(self.tuning) or (complete and p.dead)]
-        # exact partitions past the threshold first, largest first: they hold float32 vectors in memory
-        return sorted(due, key=lambda p: (p.ivf, -p.alive))
+            return list(self._parts.values())
 
-    def _maybe_build(self, complete: bool = False) -> None:
+    def swap_in(self, old: Partition, fresh: Partition, n0: int, keep: np.ndarray) -> bool:
         with self._lock:
-            if self._builder is not None and self._builder.is_alive():
-                return
-        if not self._due(complete):
-            return
-        with self._lock:
-            if self._builder is not None and self._builder.is_alive():
-                return
-            self._builder = threading.Thread(target=self._build, args=(complete,), name="face-index-build", daemon=True)
-            self._builder.start()
+            if self._parts.get(old.key) is not old:
+                return False
+            with old.lock.writing():
+                adopt_changes(fresh, old, n0, keep)
+                self._parts[old.key] = fresh
+        return True
 
-    def _build(self, complete: bool) -> None:
-        """Rebuild due partitions one after another, each swapped in when ready."""
-        try:
-            while due := self._due(complete):
-                self._rebuild_partition(due[0])
-        except BaseException as error:  # reported by wait_for_build(); the old partitions keep serving
-            self._build_error = error
-            log.exception("face index: background build failed; the partition as it was keeps serving")
-
-    def _rebuild_partition(self, old: Partition) -> None:
-        fresh, n0, keep = build_partition(old, self.tuning)
-        with self._lock:
-            swapped = self._parts.get(old.key) is old
-            if swapped:
-                with old.lock.writing():
-                    adopt_changes(fresh, old, n0, keep)
-                    self._parts[old.key] = fresh
-        if not swapped:  # dropped or rebuilt meanwhile
-            fresh.vectors.close()
-            fresh.vectors.path.unlink(missing_ok=True)
-            return
+    def persist(self, fresh: Partition) -> None:
         with self._save_lock:
             save_partition(fresh)
             self._write_meta()
             remove_other_generations(fresh)
-        del old
-        release_free_memory()
-        kind = f"IVF-SQ8 ({ivf_lists(fresh.index)} lists)" if fresh.ivf else "exact"
-        log.info(
-            "face index %s: partition %s rebuilt, %d vectors, %s",
-            self.model,
-            _span(fresh.start, fresh.end),
-            fresh.alive,
-            kind,
-        )
+
+    def _maybe_build(self, complete: bool = False) -> None:
+        self._builder.start_if_due(complete)
 
     def settle(self) -> None:
         """Bring every partition to its steady state now (due builds done, no deleted rows) and wait
@@ -434,11 +309,14 @@ class FaceIndex:
 
     def wait_for_build(self) -> None:
         """Block until running background builds and recovery have finished (for tests, CLI and shutdown)."""
-        for thread in (self._recovery, self._builder):
-            if thread is not None:
-                thread.join()
-        if self._build_error is not None:
-            error, self._build_error = self._build_error, None
+        if self._recovery is not None:
+            self._recovery.join()
+        error, self._recovery_error = self._recovery_error, None
+        try:
+            self._builder.join()
+        except BaseException as failed:
+            error = failed
+        if error is not None:
             raise StoreError(f"building the face index failed: {error}") from error
 
     # --- search --------------------------------------------------------------------------------
@@ -472,11 +350,7 @@ class FaceIndex:
         cam_codes = None if codes is None else np.array(codes, np.int32)
         if cam_codes is not None and len(cam_codes) == 0:
             return FaceHits([], incomplete)
-        found = [p.search(query, k, since, until, cam_codes, self.tuning) for p in parts]
-        if not found:
-            return FaceHits([], incomplete)
-        scores, ids = top_k(np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]), k)
-        hits = [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+        hits = search_partitions(parts, query, k, since, until, cam_codes, self.tuning)
         if min_similarity is not None:
             hits = [h for h in hits if h.similarity >= min_similarity]
         return FaceHits(hits, incomplete)
@@ -522,7 +396,7 @@ class FaceIndex:
     def status(self) -> IndexStatus:
         with self._lock:
             parts = list(self._parts.values())
-            building = any(t is not None and t.is_alive() for t in (self._builder, self._recovery))
+            building = self._builder.running() or (self._recovery is not None and self._recovery.is_alive())
             watermark, incomplete = self._watermark, tuple(self._incomplete)
         return IndexStatus(
             vectors=sum(p.alive for p in parts),
@@ -551,28 +425,3 @@ class FaceIndex:
             if self._saver is not None:
                 self._saver.join()
             self.save()
-
-
-def normalised(vector: np.ndarray, dim: int | None) -> np.ndarray:
-    query = np.asarray(vector, dtype=np.float32).reshape(-1)
-    if dim is not None and query.size != dim:
-        raise QueryError(f"query embedding has {query.size} dimensions; the index holds {dim}-d embeddings")
-    norm = float(np.linalg.norm(query)) if np.all(np.isfinite(query)) else 0.0
-    if norm < 1e-6:
-        raise QueryError("query embedding is zero or not finite")
-    return query / norm
-
-
-def _span(start: float, end: float) -> str:
-    """A partition's time range, for log lines."""
-
-    def day(t: float) -> str:
-        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
-
-    return f"{day(start)} to {day(end)} UTC"
-
-
-def _remove_partition_dirs(directory: Path, keep: Collection[int] = ()) -> None:
-    for path in directory.glob("p*"):
-        if path.is_dir() and path.name not in {f"p{key}" for key in keep}:
-            shutil.rmtree(path, ignore_errors=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
@@ -30,7 +31,6 @@ from skynet.index.vector_file import VectorFile, top_k
 faiss.omp_set_num_threads(1)
 
 _CHUNK = 65_536  # rows per read when a partition is built from its vector file
-_EMPTY = (np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,21 @@ class Tuning:
     exact_subset: int = 20_000  # a search selecting at most this many rows of a partition is exact
     nprobe: int = 32  # IVF lists probed (widened for selective filters)
     refine: int = 8  # IVF candidates re-ranked exactly per wanted hit
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A partition's answer to a search: similarities and sighting ids, best first. Answers from an IVF index
+    are candidates whose similarities come from 8-bit codes: ``owner`` and its row ``positions``, to re-rank
+    with their exact vectors (:func:`rerank`); None for exact similarities."""
+
+    scores: np.ndarray
+    ids: np.ndarray
+    owner: Partition | None = None
+    positions: np.ndarray | None = None
+
+
+_EMPTY = Found(np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
 @dataclass(slots=True)
@@ -159,8 +174,9 @@ class Partition:
         until: float | None,
         cam_codes: np.ndarray | None,
         tuning: Tuning,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (similarities, sighting ids) of the alive rows passing the filters, best first."""
+    ) -> Found:
+        """The best rows for ``query`` of the alive ones passing the filters: the exact top-``k``, or (from the
+        IVF index) the ``refine * k`` best candidates by their codes, for :func:`rerank` to score exactly."""
         with self.lock.reading():
             rows, n = self.rows, self.rows.n
             if n == 0:
@@ -186,9 +202,9 @@ class Partition:
                 scores, found = self._faiss(query, min(selected, want * tuning.refine), mask, nprobe)
                 if len(found) < want:  # the filter left too few rows in the probed lists
                     scores, found = self._exact(query, want, mask, n)
-                else:  # re-rank the candidates with their exact vectors
-                    scores, found = top_k(self.vectors.read(found) @ query, found, want)
-            return scores, rows.ids[found]
+                else:  # candidates, to re-rank with their exact vectors
+                    return Found(scores, rows.ids[found], self, found)
+            return Found(scores, rows.ids[found])
 
     def _faiss(
         self, query: np.ndarray, k: int, mask: np.ndarray | None, nprobe: int | None
@@ -209,6 +225,37 @@ class Partition:
     def _exact(self, query: np.ndarray, k: int, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         positions = np.flatnonzero(mask) if mask is not None else np.arange(n)
         return self.vectors.scan(positions, query, k)
+
+
+def rerank(query: np.ndarray, found: list[Found], k: int, refine: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-``k`` (similarities, sighting ids) of several partitions' answers, best first. Candidates from
+    IVF indexes are first narrowed to the ``refine * k`` best over all partitions (their code similarities are
+    comparable), and only those are scored with their exact vectors: one read of ``refine * k`` rows per
+    search, not per partition."""
+    exact = [f for f in found if f.owner is None]
+    approximate = [f for f in found if f.owner is not None]
+    if approximate:
+        scores = np.concatenate([f.scores for f in approximate])
+        owners = np.repeat(np.arange(len(approximate)), [len(f.scores) for f in approximate])
+        offsets = np.cumsum([0] + [len(f.scores) for f in approximate])
+        best = np.argpartition(-scores, refine * k - 1)[: refine * k] if len(scores) > refine * k else None
+        for i, f in enumerate(approximate):
+            assert f.owner is not None and f.positions is not None
+            mine = np.arange(len(f.scores)) if best is None else best[owners[best] == i] - offsets[i]
+            if len(mine):
+                exact.append(Found(f.owner.vectors.read(f.positions[mine]) @ query, f.ids[mine]))
+    if not exact:
+        return _EMPTY.scores, _EMPTY.ids
+    return top_k(np.concatenate([f.scores for f in exact]), np.concatenate([f.ids for f in exact]), k)
+
+
+def span_text(start: float, end: float) -> str:
+    """A partition's time range, for log lines."""
+
+    def day(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+
+    return f"{day(start)} to {day(end)} UTC"
 
 
 def _narrowed(mask: np.ndarray | None, condition: np.ndarray) -> np.ndarray:

@@ -11,17 +11,21 @@ the index up). A partition that cannot be read raises :class:`PartitionError`: i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from skynet.index.face_partition import Partition, Rows, Tuning, new_index
+from skynet.index.face_partition import Partition, Rows, Tuning, new_index, span_text
 from skynet.index.vector_file import VectorFile, VectorFileError
 from skynet.store.media import storage_error
+
+log = logging.getLogger(__name__)
 
 INDEX_META = "index.json"
 ROWS_FILE = "rows.npz"
@@ -84,6 +88,62 @@ def write_meta(directory: Path, meta: IndexMeta) -> None:
         }
     )
     atomic_write(directory / INDEX_META, lambda tmp: tmp.write_text(text))
+
+
+@dataclass(frozen=True, slots=True)
+class SavedIndex:
+    """A saved index as loaded: its metadata, the partitions read, the keys of those that could not be."""
+
+    meta: IndexMeta
+    parts: dict[int, Partition]
+    broken: list[int]
+
+
+def load_saved(directory: Path, dim: int | None, model: str | None, span_s: float, tuning: Tuning) -> SavedIndex | None:
+    """The index saved in ``directory`` if it holds ``dim``-d vectors of ``model`` in partitions of ``span_s``
+    (None: any); else None, its files removed (the store rebuilds it). A partition that cannot be read is
+    logged and removed, and its key listed as broken."""
+    meta = read_meta(directory)
+    usable = (
+        meta is not None
+        and (dim is None or meta.dim == dim)
+        and (model is None or meta.model in (None, model))
+        and meta.partition_s == span_s
+    )
+    if meta is None or not usable:
+        if remove_legacy_files(directory):
+            log.info(
+                "face index: %s holds an index of the single-file format; rebuilding it from the store, "
+                "partitioned by time",
+                directory,
+            )
+        elif meta is not None:
+            log.warning(
+                "face index: %s holds %s-d %s vectors in %s s partitions, not what is asked; rebuilding "
+                "it from the store",
+                directory,
+                meta.dim,
+                meta.model,
+                meta.partition_s,
+            )
+        remove_partition_dirs(directory)
+        return None
+    parts, broken = {}, []
+    for key in meta.partitions:
+        try:
+            parts[key] = load_partition(directory, key, span_s, meta.dim, tuning)
+        except PartitionError as error:
+            log.warning(
+                "face index %s: partition %s is missing or corrupt (%s); rebuilding it from the store "
+                "in the background, searches over that time range are partial until then",
+                directory,
+                span_text(key * span_s, (key + 1) * span_s),
+                error,
+            )
+            shutil.rmtree(partition_dir(directory, key), ignore_errors=True)
+            broken.append(key)
+    remove_partition_dirs(directory, keep=set(parts))
+    return SavedIndex(meta, parts, broken)
 
 
 def remove_legacy_files(directory: Path) -> bool:
@@ -226,3 +286,36 @@ def _pid_alive(text: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    vectors: int
+    deleted_rows: int
+    watermark: int
+    approximate_rows: int  # rows in partitions searched through compressed codes
+    building: bool
+    dim: int | None
+    model: str | None = None
+    partitions: int = 0
+    incomplete: tuple[tuple[float, float], ...] = ()
+
+
+def saved_status(directory: Path) -> IndexStatus:
+    """The status of the index saved in ``directory``, read without opening it (the files of a running service
+    are left alone)."""
+    meta = read_meta(Path(directory))
+    if meta is None:
+        return IndexStatus(0, 0, 0, 0, False, None)
+    counts = [saved_counts(Path(directory), key) for key in meta.partitions]
+    vectors = sum(n - dead for n, dead, _ in counts)
+    approximate = sum(n - dead for n, dead, ivf in counts if ivf)
+    dead = sum(dead for _, dead, _ in counts)
+    return IndexStatus(vectors, dead, meta.watermark, approximate, False, meta.dim, meta.model, len(counts))
+
+
+def remove_partition_dirs(directory: Path, keep: Collection[int] = ()) -> None:
+    """Remove the partition directories of ``directory`` but those of partitions ``keep``."""
+    for path in directory.glob("p*"):
+        if path.is_dir() and path.name not in {f"p{key}" for key in keep}:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Pacing what reaches the detectors: an analysis-rate gate, a motion gate, a latest-frame slot."""
+"""Pacing what reaches the detectors: an analysis-rate gate, a motion gate, a latest-frame slot, the clock
+of live frames."""
 
 from __future__ import annotations
 
@@ -33,6 +34,45 @@ class RateGate:
         else:
             self._next += self.interval
         return True
+
+
+class LiveClock:
+    """When the frames of a live stream were shown, and how far behind the stream its reader is.
+
+    Stamping a live frame with the wall clock when it is read is right only while the reader keeps up:
+    a reader starved of CPU falls behind (the server and the network buffer what it has not read yet)
+    and would stamp frames seconds old as new. The stream's presentation times say how far apart its
+    frames are, so the least (wall clock - presentation time) seen so far is the offset of a frame read
+    on time: each frame is stamped with its presentation time plus that offset, and how much more the
+    reader needed is :attr:`behind_s`. Until the presentation times advance (MJPEG and devices carry
+    none) frames get the wall clock and the reader counts as on time. A camera's clock may run a little
+    slow against the wall clock: a lag growing by less than ``drift`` (a share of the time passed) is
+    taken for that and absorbed into the offset.
+    """
+
+    def __init__(self, drift: float = 0.002) -> None:
+        self.drift = drift
+        self.behind_s = 0.0
+        self._offset: float | None = None
+        self._last_position: float | None = None
+        self._last_now = 0.0
+        self._advancing = False
+
+    def stamp(self, now: float, position: float) -> float:
+        """The time of the frame at presentation time ``position`` (seconds), read at ``now`` (Unix time)."""
+        if self._last_position is not None and position != self._last_position:
+            self._advancing = True
+        self._last_position = position
+        if not self._advancing:
+            return now
+        offset = now - position
+        if self._offset is None or offset < self._offset:
+            self._offset = offset
+        else:  # a clock drifting this slowly is no reader falling behind
+            self._offset = min(offset, self._offset + self.drift * max(0.0, now - self._last_now))
+        self._last_now = now
+        self.behind_s = offset - self._offset
+        return position + self._offset
 
 
 class MotionGate:

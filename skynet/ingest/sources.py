@@ -18,6 +18,7 @@ import numpy as np
 
 from skynet.errors import SkynetError
 from skynet.ingest import diagnose
+from skynet.ingest.pacing import LiveClock
 from skynet.ingest.source_policy import DEVICE, IPAddress, SourceNotAllowedError
 from skynet.ingest.source_spec import SourceKind, SourceSpec
 from skynet.redaction import authority_end
@@ -43,21 +44,32 @@ class VideoSource:
         frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         self.duration_s = frames / self.fps if spec.kind is SourceKind.FILE and self.fps > 0 and frames > 0 else None
         self._loop_started = time.monotonic()
+        # RTSP carries the camera's own frame times (RTP); OpenCV makes up MJPEG's from a nominal frame rate
+        self._live_clock = LiveClock() if spec.kind is SourceKind.RTSP else None
 
     @property
     def position_s(self) -> float:
         """Presentation time of the last grabbed frame, seconds from the start of the stream."""
         return max(0.0, float(self._capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0)
 
+    @property
+    def behind_s(self) -> float:
+        """How many seconds a live RTSP source's reader is behind the stream (see :class:`LiveClock`); 0 for
+        other sources, whose frame times do not say."""
+        return self._live_clock.behind_s if self._live_clock is not None else 0.0
+
     def grab(self) -> float | None:
-        """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure."""
+        """Advance to the next frame and return its Unix timestamp; ``None`` at the end or on failure.
+        A live RTSP frame's time is when the stream showed it (see :class:`LiveClock`), not when it was read;
+        other live frames get the time they were read."""
         if not self._capture.grab():
             if not (self.spec.loop and self._rewind()):
                 return None
         if self.spec.loop:
             self._pace()
         if self.spec.live:
-            self._timestamp = time.time()
+            now = time.time()
+            self._timestamp = now if self._live_clock is None else self._live_clock.stamp(now, self.position_s)
         else:
             self._timestamp = self._start_time + self.position_s
         return self._timestamp

@@ -5,7 +5,9 @@ heavy work, so threads of one process use the cores while sharing one copy of th
 one sink and the status without pickling frames between processes. Each camera has two
 threads: a reader that drains the stream at its own rate (so a live stream never backs up)
 and an analyser behind a one-frame :class:`~skynet.ingest.pacing.LatestSlot`, so a slow
-analyser drops (and counts) frames instead of queueing them.
+analyser drops (and counts) frames instead of queueing them. A reader that cannot keep up with a
+live stream itself (starved of CPU) reconnects once it is ``max_live_lag_s`` behind, so it goes on
+from the newest frame instead of working through seconds-old ones.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class WorkerOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     idle_check_s: float = 0.5  # how often the analyser finishes tracks while no frame comes
+    max_live_lag_s: float = 2.0  # a live reader this far behind its stream reconnects to the newest frame
     faces: FaceGate = field(default_factory=FaceGate)
 
     @classmethod
@@ -209,6 +212,10 @@ class CameraWorker:
                 return delivered, "the stream ended or the connection was lost"
             if now - started > stall_s:
                 return delivered, f"stalled: a read took {now - started:.1f} s"
+            if self.spec.live and source.behind_s > self.options.max_live_lag_s:
+                return delivered, (
+                    f"the reader fell {source.behind_s:.1f} s behind the stream: reconnecting to its newest frame"
+                )
             position = source.position_s
             if position != last_position:
                 advancing = last_position >= 0.0  # some streams (MJPEG, devices) carry no times

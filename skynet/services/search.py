@@ -11,7 +11,7 @@ import numpy as np
 
 from skynet.accounts.model import User
 from skynet.index.catalog import Catalog
-from skynet.index.face_index import FaceHit, FaceHits
+from skynet.index.face_search import FaceHit, FaceHits
 from skynet.services.audit import Auditor
 from skynet.services.faces import FaceQueries, FaceQuery, SimilarityBands
 from skynet.services.sightings import Found, SightingService

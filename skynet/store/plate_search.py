@@ -8,7 +8,9 @@ class (0/D/Q/O, 8/B, 1/I, 5/S, 2/Z). A query becomes a plan that a backend answe
   (a trigram index); candidates are then checked against the exact pattern.
 - fuzzy: the query body (without the province character) is split into ``k + 1`` pieces of at
   least 3 characters; any plate within ``k`` edits contains one piece unchanged (pigeonhole), so the
-  trigram index yields every candidate. :func:`rank_fuzzy` then ranks them with rapidfuzz.
+  trigram index yields every candidate. Within one edit (the default) the pieces are the body's
+  halves, and a candidate's body starts with the first or ends with the second (:func:`halves`):
+  B-tree ranges. :func:`fuzzy_distance` then ranks the candidates with rapidfuzz.
 """
 
 from __future__ import annotations
@@ -129,6 +131,18 @@ def fuzzy_plan(query: str, max_edits: int = 1) -> FuzzyPlan:
     bounds = [round(i * len(body) / parts) for i in range(parts + 1)]
     pieces = tuple(dict.fromkeys(body[a:b] for a, b in zip(bounds, bounds[1:], strict=False)))
     return FuzzyPlan(raw_body=raw_body, body=body, province=province, pieces=pieces, max_edits=max_edits)
+
+
+def halves(plan: FuzzyPlan) -> tuple[str, str] | None:
+    """The two halves of the query body when the plan allows one edit, else None.
+
+    A read within one edit of the body starts with the first half or ends with the second (the edit
+    falls in one half, or between them, and leaves the other where it was), so two prefix ranges of a
+    B-tree yield every candidate: far fewer rows than the trigram index's "holds a half anywhere"."""
+    if plan.max_edits != 1 or len(plan.body) < 6:
+        return None
+    middle = round(len(plan.body) / 2)
+    return plan.body[:middle], plan.body[middle:]
 
 
 def _fts_piece(piece: str) -> str:

@@ -96,33 +96,54 @@ class PlateRepository:
 
     def _wildcard(self, plan: plate_search.WildcardPlan) -> tuple[str, str, list]:
         """(source, where, args) for plate reads ``r`` matching a wildcard plan through an index. A literal
-        start and end narrow together (``桂B*45``: the reads starting 桂B that also end 45, one B-tree range
-        on the normalised text and one on its reverse, intersected: at 10M reads each range alone holds ~13k)."""
+        start and end narrow together (``桂B*45``: the reads starting 桂B that also end 45, read from the one
+        index on (normalised text, its reverse); at 10M reads the start's range alone holds ~13k)."""
+        ends = bool(plan.norm_prefix and plan.norm_suffix_reversed)
         if self.db.dialect is Dialect.POSTGRESQL:
+            if ends:
+                # an index-only scan of the start's range checks the end in the index (it holds the reverse and
+                # the id); the fence (OFFSET 0) keeps the planner, which cannot estimate these ranges, from
+                # reading the range's rows from the table instead
+                suffix = plan.norm_suffix_reversed
+                source = (
+                    "(SELECT id FROM plate_reads WHERE norm LIKE ? AND left(rnorm, ?) = ? OFFSET 0) f "
+                    "JOIN plate_reads r ON r.id = f.id"
+                )
+                return source, "r.text LIKE ?", [plan.norm_prefix + "%", len(suffix), suffix, _like(plan.glob)]
             norm = plate_search.normalise(plan.glob)
-            where, args = "r.norm LIKE ? AND r.text LIKE ?", [_like(norm), _like(plan.glob)]
-            if plan.norm_suffix_reversed:  # lets the planner AND the norm and rnorm B-tree ranges
-                where, args = f"{where} AND r.rnorm LIKE ?", [*args, plan.norm_suffix_reversed + "%"]
-            return "plate_reads r", where, args
-        if plan.norm_runs:
+            return "plate_reads r", "r.norm LIKE ? AND r.text LIKE ?", [_like(norm), _like(plan.glob)]
+        if plan.norm_runs and not ends:
             source = "(SELECT rowid AS rid FROM plate_fts WHERE plate_fts MATCH ?) f JOIN plate_reads r ON r.id = f.rid"
-            args = [plate_search.fts_all(plan.norm_runs)]
-        else:
-            ranges = [
-                (column, value)
-                for column, value in (("norm", plan.norm_prefix), ("rnorm", plan.norm_suffix_reversed))
-                if value
-            ]
-            selects = " INTERSECT ".join(
-                f"SELECT id FROM plate_reads WHERE {column} >= ? AND {column} < ?" for column, _ in ranges
-            )
-            source = f"({selects}) f JOIN plate_reads r ON r.id = f.id"
-            args = [bound for _, value in ranges for bound in (value, value + "\U0010ffff")]
-        return source, "r.text GLOB ?", [*args, plan.glob]
+            return source, "r.text GLOB ?", [plate_search.fts_all(plan.norm_runs), plan.glob]
+        ranges = [(c, v) for c, v in (("norm", plan.norm_prefix), ("rnorm", plan.norm_suffix_reversed)) if v]
+        where = " AND ".join(f"{column} >= ? AND {column} < ?" for column, _ in ranges)
+        indexed = "INDEXED BY plate_reads_norm " if ends else ""  # both ranges from the one index
+        source = f"(SELECT id FROM plate_reads {indexed}WHERE {where}) f JOIN plate_reads r ON r.id = f.id"
+        return source, "r.text GLOB ?", [*(b for _, v in ranges for b in (v, v + "\U0010ffff")), plan.glob]
 
     def _fuzzy_candidates(self, plan: plate_search.FuzzyPlan) -> Iterable[tuple[int, str, int]]:
-        """(sighting id, read, rank) of reads containing any piece of the plan, through an index."""
-        if self.db.dialect is Dialect.POSTGRESQL:
+        """(sighting id, read, rank) of reads that may lie within the plan's edits."""
+        return self.db.execute(*self._fuzzy_candidates_query(plan)).fetchall()
+
+    def _fuzzy_candidates_query(self, plan: plate_search.FuzzyPlan) -> tuple[str, list]:
+        """(sql, args) selecting (sighting id, read, rank) of the reads that may lie within the plan's edits,
+        through an index: within one edit, the reads whose body (the normalised read without its province; or
+        the whole read, for a plate without one) starts with the query body's first half or whose normalised
+        read ends with its second half (three B-tree ranges); with more edits, the reads holding any piece
+        (the trigram index)."""
+        postgresql = self.db.dialect is Dialect.POSTGRESQL
+        halves = plate_search.halves(plan)
+        if halves is not None:
+            first, second = halves
+            ranges = [("substr(r.norm, 2)", first), ("r.norm", first), ("r.rnorm", second[::-1])]
+            if postgresql:
+                where = " OR ".join(f"{column} LIKE ?" for column, _ in ranges)
+                args = [f"{value}%" for _, value in ranges]
+            else:
+                where = " OR ".join(f"({column} >= ? AND {column} < ?)" for column, _ in ranges)
+                args = [bound for _, value in ranges for bound in (value, value + "\U0010ffff")]
+            sql = f"SELECT r.sighting_id, r.text, r.rank FROM plate_reads r WHERE {where}"
+        elif postgresql:
             where = " OR ".join("r.norm LIKE ?" for _ in plan.pieces)
             sql = f"SELECT r.sighting_id, r.text, r.rank FROM plate_reads r WHERE {where}"
             args = [f"%{piece}%" for piece in plan.pieces]
@@ -132,7 +153,7 @@ class PlateRepository:
                 "WHERE plate_fts MATCH ?"
             )
             args = [plate_search.fts_any(plan.pieces)]
-        return self.db.execute(sql, args).fetchall()
+        return sql, args
 
     def _fuzzy(
         self, plan: plate_search.FuzzyPlan, limit: int, conditions: list[str], filter_args: list

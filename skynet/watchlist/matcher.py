@@ -24,6 +24,13 @@ PASS_GAP_S = 10.0
 and at its end, or in segments, continues within the tracker's ``lost_after_s`` (2 s); a camera restarting
 its track numbers would need to reuse the number this soon."""
 
+REACQUIRED_GAP_S = 5.0
+"""Another track of the same camera that starts this soon after an alerted pass was last seen continues that
+pass (for a plate, when it reads the same plate): the tracker finishes a track unseen for 2 s
+(``lost_after_s``), so an object missed for a moment (hidden, not detected in a few frames, frames dropped)
+comes back as a new track; leaving the view and coming back takes longer. (Seed 1 of the scenario benchmark:
+a watch-listed plate not detected for 2.6 s raised two alerts.)"""
+
 
 def plate_matches(pattern: str, plate: PlateText) -> float | None:
     """Score (the read's confidence) when the voted text or an alternative read matches ``pattern``.
@@ -103,10 +110,12 @@ class WatchlistMatcher:
     alert per matching entry and pass and hands it to ``notify``.
 
     One pass, one alert: a sighting of the same camera track as the entry's last alert there (the early
-    sighting of a track and its final one) is folded into that alert, as is any pass that starts within
-    the entry's cooldown (``cooldown_s``, default ``default_cooldown_s``) after the last alert's pass was
-    last seen there; the alert then keeps the better-scoring sighting and counts the sightings folded in.
-    ``on_update`` hears of a folded alert whose sighting changed (the live view shows the better one);
+    sighting of a track and its final one), or of a track that starts within :data:`REACQUIRED_GAP_S` after
+    that alert's pass was last seen (the object lost for a moment), is folded into that alert, as is any pass
+    that starts within the entry's cooldown (``cooldown_s``, default ``default_cooldown_s``) after the last
+    alert's pass was last seen there; the alert then keeps the better-scoring sighting and counts the
+    sightings folded in. ``on_update`` hears of a folded alert whose sighting changed (the live view shows the
+    better one);
     webhooks, MQTT, SMS and e-mail are told once, by ``notify``.
 
     Identity sightings (registrations) match the identity entries with the same keyed hash. Entries are
@@ -222,9 +231,19 @@ class WatchlistMatcher:
         if last is None or last.last_seen is None:
             return None
         gap = sighting.first_seen - last.last_seen
-        same_pass = last.track_id is not None and last.track_id == sighting.track_id and gap <= PASS_GAP_S
+        same_track = last.track_id is not None and last.track_id == sighting.track_id and gap <= PASS_GAP_S
+        same_pass = same_track or (gap <= REACQUIRED_GAP_S and self._same_object(last, sighting))
         cooldown = self.default_cooldown_s if entry.cooldown_s is None else entry.cooldown_s
         return last if same_pass or (cooldown > 0 and gap < cooldown) else None
+
+    def _same_object(self, alert: Alert, sighting: Sighting) -> bool:
+        """Whether ``sighting`` can show what ``alert``'s sighting shows: for a plate the same text (a wildcard
+        entry matches many vehicles); a face or identity entry is one person."""
+        if sighting.kind is not SightingKind.PLATE:
+            return True
+        alerted = self.store.sightings.get(alert.sighting_id)
+        texts = [s.plate.text for s in (alerted, sighting) if s is not None and s.plate is not None]
+        return len(texts) == 2 and normalise(texts[0]) == normalise(texts[1])
 
     def _matches(self, sighting: Sighting, faces, table, plates, now: float) -> list[tuple[WatchlistEntry, float]]:
         if sighting.kind == SightingKind.FACE and table is not None and sighting.embedding is not None:

@@ -32,7 +32,7 @@ def test_a_retried_write_stores_each_live_sighting_once_and_alerts_once(tmp_path
         entry_id = store.watchlists.add(
             WatchlistEntry(SightingKind.PLATE, "van", "case 1", "admin", 0.0, None, "AB123")
         )
-        batch = [replace(plate(100.0 + i, "AB123"), track_id=i) for i in range(3)]
+        batch = [replace(plate(100.0 + 60 * i, "AB123"), track_id=i) for i in range(3)]  # three passes
         archive = replace(plate(100.0, "AB123"), track_id=0, origin=replace(batch[0].origin, kind="archive"))
         first = catalog.add_sightings([*batch, archive])
         again = catalog.add_sightings([*batch, archive])  # the same batch again, as after an unanswered commit

@@ -280,4 +280,23 @@ CITY_SCALE: tuple[Migration, ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
         """,
     ),
+    Migration(
+        14,
+        """
+        -- Plates at scale (docs/scale.md). The normalised read without its first character (the province of
+        -- a Chinese plate), for prefix searches of a plate's body: a fuzzy search within one edit finds every
+        -- candidate as a read whose body starts with the query body's first half (this index) or ends with
+        -- its second half (plate_reads_rnorm): narrow B-tree ranges instead of two trigram lookups.
+        CREATE INDEX plate_reads_body ON plate_reads((substr(norm, 2)){prefix_ops});
+        -- A wildcard with a literal start and end (桂B*45): the reads of the start's range whose end matches,
+        -- read from the index alone (each range alone holds ~13k reads at 10M).
+        DROP INDEX plate_reads_norm;
+        """,
+        sqlite="""
+        CREATE INDEX plate_reads_norm ON plate_reads(norm, rnorm);
+        """,
+        postgresql="""
+        CREATE INDEX plate_reads_norm ON plate_reads(norm text_pattern_ops, rnorm text_pattern_ops) INCLUDE (id);
+        """,
+    ),
 )

@@ -1,0 +1,81 @@
+"""What a face search returns, and the search of several partitions for one query.
+
+The partitions a search touches are searched side by side on a pool of threads (FAISS releases the GIL;
+as many threads as cores, shared by every index) when they are large; then their answers are merged: exact
+answers as they are, IVF candidates narrowed to the best over all partitions and only those re-ranked with
+their exact vectors (:func:`~skynet.index.face_partition.rerank`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from skynet.index.face_partition import Partition, Tuning, rerank
+from skynet.store.errors import QueryError
+
+# below this many rows in all, a search takes well under a millisecond: handing partitions to other threads
+# (each waiting for a core on a busy machine) would cost more than it saves
+PARALLEL_ROWS = 200_000
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class FaceHit:
+    """A face sighting and its cosine similarity to the query."""
+
+    sighting_id: int
+    similarity: float
+
+
+class FaceHits(list):
+    """Search hits, most similar first; ``incomplete`` lists the (since, until) time ranges the
+    search could not cover (partitions being rebuilt from the store): empty when it is complete."""
+
+    def __init__(self, hits=(), incomplete: tuple[tuple[float, float], ...] = ()) -> None:
+        super().__init__(hits)
+        self.incomplete = incomplete
+
+
+def normalised(vector: np.ndarray, dim: int | None) -> np.ndarray:
+    """The query as a unit float32 vector of ``dim`` dimensions; a clear error for anything else."""
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if dim is not None and query.size != dim:
+        raise QueryError(f"query embedding has {query.size} dimensions; the index holds {dim}-d embeddings")
+    norm = float(np.linalg.norm(query)) if np.all(np.isfinite(query)) else 0.0
+    if norm < 1e-6:
+        raise QueryError("query embedding is zero or not finite")
+    return query / norm
+
+
+def search_partitions(
+    parts: list[Partition],
+    query: np.ndarray,
+    k: int,
+    since: float | None,
+    until: float | None,
+    cam_codes: np.ndarray | None,
+    tuning: Tuning,
+) -> list[FaceHit]:
+    """The top-``k`` hits of ``query`` over ``parts`` (each searched with the filters), most similar first."""
+
+    def one(part: Partition):
+        return part.search(query, k, since, until, cam_codes, tuning)
+
+    side_by_side = len(parts) > 1 and sum(p.rows.n for p in parts) >= PARALLEL_ROWS
+    found = list(_threads().map(one, parts)) if side_by_side else [one(p) for p in parts]
+    scores, ids = rerank(query, found, k, tuning.refine)
+    return [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="face-search")
+        return _pool
