@@ -1,7 +1,7 @@
 """The real servers and tools the tests use, and what a test does when one is missing.
 
 A test that needs a server or tool which ``make test`` installs (PostgreSQL, Mosquitto, the GStreamer RTSP
-server, Chromium, ffmpeg, openssl, Kannel, the aiosmtpd SMTP server) and cannot have it calls
+server, Chromium, ffmpeg, openssl, Kannel, the aiosmtpd SMTP server, rclone's S3 server) and cannot have it calls
 :func:`require_server`: under CI (``CI=true``) the test FAILS, naming what is missing and why, so that a green
 run has tested what it says; elsewhere it skips with the same message.
 ``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,kannel,smtp,rclone,netns,ray`` (any of them)
