@@ -262,7 +262,7 @@ def _compose(
     photos = analyzer if analyzer is not None else (pool.analyze if pool is not None else None)
     searched = SearchedModelAnalyzer(settings, catalog, pool.analyze) if pool is not None else None
     links = MediaLinks(store.audit.derived_key(MEDIA_KEY_PURPOSE), store.users, clock, settings.media_link_ttl_s)
-    sightings = SightingService(store, settings.data_dir, auditor, links)
+    sightings = SightingService(store, auditor, links)
     faces = FaceQueries(catalog, settings, photos, searched)
     search = SearchService(catalog, sightings, faces, auditor, SimilarityBands.from_settings(settings))
     trajectories = TrajectoryService(search, faces, store, auditor, settings.watchlist_min_similarity)

@@ -22,7 +22,7 @@ from skynet.store.errors import InvalidSightingError, StorageFullError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
 from skynet.store.feeds import FeedRepository
 from skynet.store.holds import HELD
-from skynet.store.media import MediaFiles, check_jpeg
+from skynet.store.media import MediaStore, check_jpeg
 from skynet.store.plates import PlateRepository
 from skynet.store.sighting_rows import (
     COLUMNS,
@@ -124,7 +124,7 @@ class SightingRepository:
     def __init__(
         self,
         db: Database,
-        media: MediaFiles,
+        media: MediaStore,
         cameras: CameraRepository,
         faces: FaceRepository,
         plates: PlateRepository,
@@ -262,7 +262,7 @@ class SightingRepository:
                         row[column] = self.media.write("thumbnails" if column == THUMB_AT else "context", bytes(data))
                         written.append(row[column])
                     elif row[column] is not None and not self.media.exists(row[column]):
-                        raise InvalidSightingError(f"media file {row[column]} not found in {self.media.root}")
+                        raise InvalidSightingError(f"media file {row[column]} not found in {self.media.where}")
             self.media.sync_dirs(written)
         except BaseException:
             self.media.remove(written)
