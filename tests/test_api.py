@@ -649,7 +649,7 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
 class FakeReindexer:
     """Reports two files: one done with 30 frames, one failed."""
 
-    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted):
+    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted, stop):
         from skynet.ingest.reindex import FileOutcome
 
         on_progress(30)

@@ -27,7 +27,7 @@ CHECKS = [
 
 
 class NoJobs:
-    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted):
+    def run(self, files, camera_id, start_time, force, on_progress, on_outcome, on_deleted, stop):
         return []
 
 

@@ -283,3 +283,26 @@ def test_a_schema_7_store_holds_its_evidence_and_keeps_positions(tmp_path, backe
                 with store.db.write("deleting held evidence"):
                     store.db.execute("DELETE FROM sightings WHERE id = 2")
             assert {s.id for s in store.sightings.get_many([2, 3])} == {2, 3}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_14_store_keeps_its_jobs_and_takes_cancelled_ones(tmp_path, backend, request):
+    """The migration of job cancellation (its number may change when migrations are merged): the jobs are kept
+    (SQLite rebuilds the table whose CHECK widens), ids go on, and a job may now be cancelled."""
+    from skynet.records import Job, JobState
+
+    with database(backend, request) as url:
+        with schema_at(14, tmp_path, url) as execute:
+            execute(
+                "INSERT INTO jobs (kind, created_by, created_at, updated_at, state, progress) "
+                "VALUES ('reindex', 'ann', 1, 2, 'done', '{\"files_done\": 3}')"
+            )
+        with open_store(tmp_path, url) as store:
+            assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
+            (old,) = store.jobs.latest()
+            assert (old.id, old.state, old.progress) == (1, JobState.DONE, {"files_done": 3})
+            new = store.jobs.add(Job("reindex", "bob", 3.0, 3.0, JobState.RUNNING))
+            assert new == 2 and store.jobs.cancel(new, 4.0)
+            assert store.jobs.get(new).state is JobState.CANCELLED
+            with pytest.raises(StoreError), store.db.write("an unknown state"):
+                store.db.execute("UPDATE jobs SET state = 'paused' WHERE id = 1")

@@ -23,7 +23,7 @@ from skynet.api.tickets import StreamTicketOut, StreamTicketRequest
 from skynet.api.time_range import TimeRange, query_time_range
 from skynet.records import JobState
 from skynet.services.audit import Auditor
-from skynet.services.jobs import REEMBED, REINDEX, JobService
+from skynet.services.jobs import REEMBED, REINDEX, STARTED_WITH, JobService
 
 JobId = Annotated[int, PathParam(ge=1, le=2**62)]
 Audit = Annotated[Auditor, Depends(auditor_of)]
@@ -143,7 +143,7 @@ def start_reembed(body: JobRequest, user: JobStarter, jobs: Jobs) -> JobOut:
 def list_jobs(
     user: JobStarter,
     jobs: Jobs,
-    state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
+    state: Annotated[Literal["queued", "running", "done", "failed", "cancelled"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[JobOut]:
     """The newest jobs (of one ``state`` when given), newest first, with their progress."""
@@ -154,3 +154,21 @@ def list_jobs(
 def get_job(job_id: JobId, user: JobStarter, jobs: Jobs) -> JobOut:
     """A job's state and progress: files done of total, frames read, sightings, errors."""
     return JobOut.of(jobs.get(job_id))
+
+
+@router.post("/api/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"], responses={409: {"model": ErrorBody}})
+async def cancel_job(
+    job_id: JobId,
+    body: JobRequest,
+    request: Request,
+    user: Annotated[User, Depends(current_user)],
+    jobs: Jobs,
+    auth: AuthOf,
+) -> JobOut:
+    """Cancel a queued or running job (admins, and whoever may start its kind), audited with the reason. A queued
+    job never starts; a running one stops within a second or so and keeps what it committed (files re-indexed,
+    faces re-embedded, rows imported): its progress shows where it stopped, and the same job asked for again
+    resumes there. 409 for a job that has finished."""
+    job = await run_in_threadpool(jobs.get, job_id)
+    await auth.permitted(request, user, STARTED_WITH.get(job.kind, Permission.START_JOBS))
+    return JobOut.of(await run_in_threadpool(jobs.cancel, user, job_id, body.reason))

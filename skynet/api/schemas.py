@@ -255,7 +255,7 @@ class AcknowledgeRequest(Strict):
 class JobOut(BaseModel):
     id: int
     kind: str
-    state: Literal["queued", "running", "done", "failed"]
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
     created_by: str
     created_at: float
     updated_at: float

@@ -7,12 +7,15 @@ watch-list matching; no face index: the API nodes index what it stores), built o
 ``compose`` the reader is handed (:func:`skynet.app.archive_node`) and kept for the next file. Each file's state
 lives in the store as before, so a file is resumable and never indexed twice: one left ``running`` by a task whose
 node died is redone (its partial sightings deleted first) by Ray's retry on another node, and a job asked for again
-skips the files already done.
+skips the files already done. A job told to stop (cancelled) cancels its tasks (``ray.cancel``): those not
+started never run, and a running one is interrupted, stops its file's readers and leaves the file as a crash would
+(redone by the next job).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +92,7 @@ class RayArchiveReader:
         on_progress: Callable[[int], None],
         on_outcome: Callable[[FileOutcome], None],
         on_deleted: Callable[[Path, DeletedSightings], None],
+        stop: threading.Event,
     ) -> list[FileOutcome]:
         connect(self.settings)
         needs = CameraResources.of(self.settings, camera_id)
@@ -105,12 +109,19 @@ class RayArchiveReader:
             task.remote(self.compose, payload, str(path), camera_id, start_time, force): path for path in files
         }
         outcomes = []
+        cancelled = False
         while pending:
+            if stop.is_set() and not cancelled:
+                cancelled = True
+                for ref in pending:
+                    ray.cancel(ref)  # not started: never runs; running: interrupted (Reindexer.run stops its readers)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in done:
                 path = pending.pop(ref)
                 try:
                     result = ray.get(ref)
+                except ray.exceptions.TaskCancelledError:
+                    outcome = FileOutcome(path, "stopped", "the job was stopped")
                 except ray.exceptions.RayError as error:
                     outcome = FileOutcome(path, "failed", f"its task failed: {str(error).splitlines()[0]}")
                 else:

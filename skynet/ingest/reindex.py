@@ -6,11 +6,14 @@ killed run, or ``failed``, is redone after its partial sightings are deleted, so
 resumed at any time without duplicates. ``force`` redoes done files too (for example with another model
 pack). A redo reads a file as the camera and from the start time it was read with before; another camera
 or start time needs ``force``. Held evidence (:mod:`skynet.store.holds`) is never deleted; every deletion
-is reported to ``on_deleted`` (to be audited).
+is reported to ``on_deleted`` (to be audited). A run told to ``stop`` starts no more files and stops the files
+it reads (each reader checks at every frame); a file stopped part-way is left ``stopped``, its sightings so far
+stored, and is redone like a failed one by the next run.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -33,7 +36,8 @@ from skynet.tracking.track import Embed, Read
 
 @dataclass(frozen=True, slots=True)
 class FileOutcome:
-    """What happened to one file: ``done``, ``skipped`` (with the reason) or ``failed`` (with the error)."""
+    """What happened to one file: ``done``, ``skipped`` (with the reason), ``failed`` (with the error) or
+    ``stopped`` (the run was told to stop while it read the file)."""
 
     path: Path
     status: str
@@ -110,14 +114,44 @@ class Reindexer:
         on_progress: Callable[[int], None] = lambda frames: None,
         on_outcome: Callable[[FileOutcome], None] = lambda outcome: None,
         on_deleted: Callable[[Path, DeletedSightings], None] = lambda path, deleted: None,
+        stop: threading.Event | None = None,
     ) -> list[FileOutcome]:
         """Process ``files`` for ``camera_id``; calls ``on_progress(new_frames)``, ``on_outcome`` and, when a
-        file's earlier sightings were deleted (or kept as held evidence), ``on_deleted``."""
+        file's earlier sightings were deleted (or kept as held evidence), ``on_deleted``. Once ``stop`` is set,
+        no file starts and the running ones stop (outcome ``stopped``); files not started have no outcome."""
         outcomes: list[FileOutcome] = []
         waiting = list(files)
         running: list[_Job] = []
+        try:
+            self._loop(
+                waiting, running, camera_id, start_time, force, stop, on_progress, on_outcome, on_deleted, outcomes
+            )
+        finally:  # an exception (a Ray task cancelled): no reader goes on storing; the files stay as a crash left them
+            for job in running:
+                job.worker.stop()
+            for job in running:
+                job.worker.join()
+        return outcomes
+
+    def _loop(
+        self,
+        waiting: list[Path],
+        running: list[_Job],
+        camera_id: str,
+        start_time: float | None,
+        force: bool,
+        stop: threading.Event | None,
+        on_progress: Callable[[int], None],
+        on_outcome: Callable[[FileOutcome], None],
+        on_deleted: Callable[[Path, DeletedSightings], None],
+        outcomes: list[FileOutcome],
+    ) -> None:
         seen_frames: dict[Path, int] = {}
         while waiting or running:
+            if stop is not None and stop.is_set():
+                waiting.clear()
+                for job in running:
+                    job.worker.stop()
             while waiting and len(running) < self.jobs:
                 path = waiting.pop(0)
                 job_or_outcome = self._start(path, camera_id, start_time, force, on_deleted)
@@ -136,7 +170,6 @@ class Reindexer:
                     outcome = self._finish(job)
                     outcomes.append(outcome)
                     on_outcome(outcome)
-        return outcomes
 
     def _start(
         self,
@@ -181,13 +214,11 @@ class Reindexer:
     def _finish(self, job: _Job) -> FileOutcome:
         self.flush()
         status = job.worker.status()
-        done = status.state is CameraState.FINISHED
-        final = replace(
-            job.state, status="done" if done else "failed", frames_done=status.frames_read, updated_at=time.time()
-        )
+        outcome = {CameraState.FINISHED: "done", CameraState.STOPPED: "stopped"}.get(status.state, "failed")
+        final = replace(job.state, status=outcome, frames_done=status.frames_read, updated_at=time.time())
         self.catalog.store.jobs.set_file_state(final)
-        detail = "" if done else (status.last_error or "stopped before the end")
-        return FileOutcome(job.path, "done" if done else "failed", detail, status.sightings)
+        detail = "" if outcome == "done" else (status.last_error or "stopped before the end")
+        return FileOutcome(job.path, outcome, detail, status.sightings)
 
 
 def _utc(t: float | None) -> str:

@@ -23,12 +23,17 @@ class AuditEvent:
 
 
 class JobState(StrEnum):
-    """Where a background job stands: waiting, running, or finished well or badly."""
+    """Where a background job stands: waiting, running, finished well or badly, or cancelled by a user."""
 
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """Background jobs: one runner for every kind of job (re-index, re-embedding: each a registered
 :class:`JobKind`), in threads; a job's state (:class:`JobState`), progress and errors are written to the
 store at every step, so ``GET /api/jobs/{id}`` reads the store and a job's record outlives the process.
-Jobs a previous process left unfinished are marked failed when the runner starts."""
+Jobs a previous process left unfinished are marked failed when the runner starts. A job is cancelled in the
+store (it stays cancelled, across restarts too); its run learns it at once when it runs here, else at its next
+write of progress on whichever node runs it, and stops where it is: what it committed stays, and a later job
+of the same work resumes."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from skynet.accounts.model import Permission, User
-from skynet.errors import ForbiddenError, NotFoundError, UnavailableError
+from skynet.errors import ConflictError, ForbiddenError, NotFoundError, UnavailableError
 from skynet.records import Job, JobState
 from skynet.services.audit import Auditor
 from skynet.store.jobs import JobRepository
@@ -24,25 +27,37 @@ REEMBED = "reembed"
 FEED_IMPORT = "feed-import"
 TITLES = {REINDEX: "re-index", REEMBED: "re-embedding", FEED_IMPORT: "feed import"}
 """The kinds of job there are, as messages name them."""
+STARTED_WITH = {REINDEX: Permission.START_JOBS, REEMBED: Permission.START_JOBS, FEED_IMPORT: Permission.IMPORT_FEEDS}
+"""The permission that starts (and cancels) a job of each kind."""
 
 
 class JobRun:
     """A job as its work sees it while it runs: :meth:`report` writes its progress; ``stop`` is set when
-    the job should end early (the server stops)."""
+    the job should end early (the server stops, or the job was cancelled: then ``cancelled`` is true too)."""
 
     def __init__(self, runner: JobRunner, job: Job, work: Work) -> None:
         self.runner = runner
         self.job = job
         self.work = work
         self.stop = threading.Event()
+        self.cancelled = False
         self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Tell the work to stop: the job was cancelled."""
+        self.cancelled = True
+        self.stop.set()
 
     def report(self) -> None:
         """Write the work's progress and errors now (the job is running)."""
         self.save(JobState.RUNNING)
 
     def save(self, state: JobState) -> Job:
+        """Write ``state``, progress and errors; a job cancelled meanwhile (here or on another node) is told
+        to stop and saved as cancelled."""
         with self._lock:
+            if self.cancelled and state.finished:
+                state = JobState.CANCELLED
             self.job = replace(
                 self.job,
                 state=state,
@@ -50,7 +65,10 @@ class JobRun:
                 progress=dict(self.work.progress),
                 errors=tuple(self.work.errors),
             )
-            self.runner.jobs.update(self.job)
+            if not self.runner.jobs.update(self.job):
+                self.cancel()
+                self.job = replace(self.job, state=JobState.CANCELLED)
+                self.runner.jobs.update(self.job)
             return self.job
 
 
@@ -136,6 +154,13 @@ class JobRunner:
             runs = [run for run, thread in self._runs if run.job.kind == kind and thread.is_alive()]
         return runs[0].job if runs else None
 
+    def cancel(self, job_id: int) -> None:
+        """Tell job ``job_id`` to stop if it runs here (it was cancelled in the store)."""
+        with self._lock:
+            runs = [run for run, _ in self._runs if run.job.id == job_id]
+        for run in runs:
+            run.cancel()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Ask every running job to stop (a re-embedding job resumes at the next start) and wait up to
         ``timeout`` for each."""
@@ -159,6 +184,8 @@ class JobRunner:
 
     def _execute(self, run: JobRun) -> Job:
         run.report()
+        if run.cancelled:  # while it was queued
+            return run.save(JobState.CANCELLED)
         try:
             state = run.work.run(run)
         except Exception as error:  # a job reports its failure; the server keeps running
@@ -169,7 +196,7 @@ class JobRunner:
 
 
 class JobService:
-    """The jobs as users see them: started (audited), listed and read."""
+    """The jobs as users see them: started and cancelled (audited), listed and read."""
 
     def __init__(self, runner: JobRunner, auditor: Auditor) -> None:
         self.runner = runner
@@ -185,6 +212,20 @@ class JobService:
         job = self.runner.request(kind, user.name, params)
         self.auditor.record(user, f"job.{kind}", reason, {"job": job.id, **job.params})
         return job
+
+    def cancel(self, user: User, job_id: int, reason: str) -> Job:
+        """Cancel job ``job_id`` for ``reason`` (admins and whoever may start its kind: see :data:`STARTED_WITH`);
+        audited as ``job.cancel``. A queued job never starts; a running one stops at its next check and keeps
+        what it committed (its progress says how far it got). :class:`ConflictError` for a finished job."""
+        job = self.get(job_id)
+        if not user.may(STARTED_WITH.get(job.kind, Permission.START_JOBS)):
+            raise ForbiddenError(f"you may not cancel {TITLES.get(job.kind, job.kind)} jobs")
+        reason = self.auditor.reason(reason)
+        if not self.runner.jobs.cancel(job_id, self.runner.clock()):
+            raise ConflictError(f"job {job_id} has already finished ({self.get(job_id).state.value})")
+        self.runner.cancel(job_id)
+        self.auditor.record(user, "job.cancel", reason, {"job": job_id, "kind": job.kind})
+        return self.get(job_id)
 
     def latest(self, limit: int = 50, state: JobState | None = None) -> list[Job]:
         """The newest jobs (of one ``state`` when given), newest first, with their progress."""

@@ -36,6 +36,7 @@ class ArchiveReader(Protocol):
         on_progress: Callable[[int], None],
         on_outcome: Callable[[FileOutcome], None],
         on_deleted: Callable[[Path, DeletedSightings], None],
+        stop: threading.Event,
     ) -> list[FileOutcome]: ...
 
 
@@ -93,7 +94,8 @@ class ReindexWork:
     """One re-index job: progress in files (total, done), frames read and sightings stored; an error per
     failed file. It fails when every file failed. Its first step walks the directories given (files outside
     the archive roots, through links, are refused there); each file's deleted sightings and alerts are
-    audited as ``reindex.delete`` with the job's reason and their ids."""
+    audited as ``reindex.delete`` with the job's reason and their ids. Told to stop (cancelled, or the server
+    stops), it stops between files and within a file's frames: files done stay done, a later job reads the rest."""
 
     def __init__(
         self,
@@ -147,6 +149,8 @@ class ReindexWork:
                     job.report()
 
         def on_outcome(outcome: FileOutcome) -> None:
+            if outcome.status == "stopped":
+                return
             with lock:
                 self.progress["files_done"] += 1
                 self.progress["sightings"] += outcome.sightings
@@ -159,5 +163,11 @@ class ReindexWork:
             detail = {"job": job.job.id, "file": redact_url(str(path)), "force": self.force, **deleted.audited()}
             self.auditor.record(job.job.created_by, "reindex.delete", self.reason, detail)
 
-        self.reader.run(files, self.camera_id, self.start_time, self.force, on_progress, on_outcome, on_deleted)
+        self.reader.run(
+            files, self.camera_id, self.start_time, self.force, on_progress, on_outcome, on_deleted, job.stop
+        )
+        if job.stop.is_set() and self.progress["files_done"] < len(files):
+            left = len(files) - self.progress["files_done"]
+            self.errors.append(f"stopped before the end: {left} file(s) not read; the same re-index resumes them")
+            return JobState.FAILED
         return JobState.FAILED if len(failed) == len(files) else JobState.DONE

@@ -22,7 +22,7 @@ class FileState:
     size: int
     mtime: float
     model_pack: str
-    status: str  # pending | running | done | failed
+    status: str  # pending | running | done | failed | stopped
     frames_done: int = 0
     sha256: str | None = None
     updated_at: float = 0.0
@@ -43,12 +43,37 @@ class JobRepository:
                 (job.kind, job.created_by, job.created_at, job.updated_at, JobState(job.state).value, *_json(job)),
             )
 
-    def update(self, job: Job) -> None:
-        """Store a job's new state, progress and errors."""
+    def update(self, job: Job) -> bool:
+        """Store a job's new state, progress and errors; ``False`` (nothing stored) when the job was cancelled
+        and the new state is not ``cancelled``: a cancelled job stays cancelled."""
         with self.db.write("updating a job"):
-            self.db.execute(
-                "UPDATE jobs SET updated_at = ?, state = ?, params = ?, progress = ?, errors = ? WHERE id = ?",
-                (job.updated_at, JobState(job.state).value, *_json(job), job.id),
+            return (
+                self.db.execute(
+                    "UPDATE jobs SET updated_at = ?, state = ?, params = ?, progress = ?, errors = ? "
+                    "WHERE id = ? AND (state <> ? OR ? = ?)",
+                    (
+                        job.updated_at,
+                        JobState(job.state).value,
+                        *_json(job),
+                        job.id,
+                        JobState.CANCELLED.value,
+                        JobState(job.state).value,
+                        JobState.CANCELLED.value,
+                    ),
+                ).rowcount
+                == 1
+            )
+
+    def cancel(self, job_id: int, now: float) -> bool:
+        """Mark job ``job_id`` cancelled if it is queued or running (``False`` otherwise). Its runner learns it
+        at its next update, on whichever node it runs."""
+        with self.db.write("cancelling a job"):
+            return (
+                self.db.execute(
+                    "UPDATE jobs SET state = ?, updated_at = ? WHERE id = ? AND state IN (?, ?)",
+                    (JobState.CANCELLED.value, now, job_id, JobState.QUEUED.value, JobState.RUNNING.value),
+                ).rowcount
+                == 1
             )
 
     def fail_unfinished(self, now: float) -> int:

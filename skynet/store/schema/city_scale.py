@@ -299,4 +299,33 @@ CITY_SCALE: tuple[Migration, ...] = (
         CREATE INDEX plate_reads_norm ON plate_reads(norm text_pattern_ops, rnorm text_pattern_ops) INCLUDE (id);
         """,
     ),
+    Migration(
+        15,
+        "",
+        # A job can be cancelled (skynet.services.jobs): the state CHECK widens, which SQLite only does by
+        # rebuilding the table.
+        sqlite="""
+        CREATE TABLE jobs_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            params TEXT NOT NULL DEFAULT '{}',
+            progress TEXT NOT NULL DEFAULT '{}',
+            errors TEXT NOT NULL DEFAULT '[]'
+        );
+        INSERT INTO jobs_new SELECT id, kind, created_by, created_at, updated_at, state, params, progress, errors
+            FROM jobs;
+        DELETE FROM sqlite_sequence WHERE name = 'jobs_new';
+        INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_new', seq FROM sqlite_sequence WHERE name = 'jobs';
+        DROP TABLE jobs;
+        ALTER TABLE jobs_new RENAME TO jobs;
+        """,
+        postgresql="""
+        ALTER TABLE jobs DROP CONSTRAINT jobs_state_check,
+            ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled'));
+        """,
+    ),
 )
