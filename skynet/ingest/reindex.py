@@ -7,7 +7,7 @@ resumed at any time without duplicates. ``force`` redoes done files too (for exa
 pack). A redo reads a file as the camera and from the start time it was read with before; another camera
 or start time needs ``force``. Held evidence (:mod:`skynet.store.holds`) is never deleted; every deletion
 is reported to ``on_deleted`` (to be audited). A run told to ``stop`` starts no more files and stops the files
-it reads (each reader checks at every frame); a file stopped part-way is left ``stopped``, its sightings so far
+it reads (each reader checks at every frame); a file stopped part-way is left ``pending``, its sightings so far
 stored, and is redone like a failed one by the next run.
 """
 
@@ -215,7 +215,8 @@ class Reindexer:
         self.flush()
         status = job.worker.status()
         outcome = {CameraState.FINISHED: "done", CameraState.STOPPED: "stopped"}.get(status.state, "failed")
-        final = replace(job.state, status=outcome, frames_done=status.frames_read, updated_at=time.time())
+        stored = "pending" if outcome == "stopped" else outcome
+        final = replace(job.state, status=stored, frames_done=status.frames_read, updated_at=time.time())
         self.catalog.store.jobs.set_file_state(final)
         detail = "" if outcome == "done" else (status.last_error or "stopped before the end")
         return FileOutcome(job.path, outcome, detail, status.sightings)

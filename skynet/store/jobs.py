@@ -22,7 +22,7 @@ class FileState:
     size: int
     mtime: float
     model_pack: str
-    status: str  # pending | running | done | failed | stopped
+    status: str  # pending | running | done | failed
     frames_done: int = 0
     sha256: str | None = None
     updated_at: float = 0.0
