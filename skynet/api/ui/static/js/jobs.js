@@ -1,8 +1,9 @@
 // Management: re-index jobs — starting one over archive files on the server, and the server's
-// newest jobs with their progress (polled while any of them runs).
+// newest jobs with their progress (polled while any of them runs); a queued or running job can be
+// cancelled (asking for the reason, audited): it stops where it is and a later job resumes there.
 
 import { request } from "./api.js";
-import { busy, field, fill, formatTime, h, inputTime, showError } from "./dom.js";
+import { askReason, busy, field, fill, formatTime, h, inputTime, showError } from "./dom.js";
 
 const POLL_MS = 1000;
 const SHOWN = 20;
@@ -13,7 +14,8 @@ export function render(container, signal) {
   const refresh = async () => {
     clearTimeout(timer);
     const jobs = await request("GET", `/api/jobs?limit=${SHOWN}`, { signal });
-    fill(list, jobs.length ? jobs.map(jobCard) : h("p", { class: "muted" }, "No jobs yet."));
+    const cards = jobs.map((job) => jobCard(job, signal, poll));
+    fill(list, cards.length ? cards : h("p", { class: "muted" }, "No jobs yet."));
     if (jobs.some((j) => j.state === "queued" || j.state === "running")) timer = setTimeout(poll, POLL_MS);
   };
   const poll = () => refresh().catch((error) => showError(error, "jobs"));
@@ -52,15 +54,32 @@ function startForm(signal, started) {
   return form;
 }
 
-function jobCard(job) {
+function jobCard(job, signal, changed) {
   const total = job.files_total || 0;
-  const stateClass = { done: "ok", failed: "bad", running: "warn", queued: "idle" }[job.state];
+  const stateClass = { done: "ok", failed: "bad", running: "warn", queued: "idle", cancelled: "idle" }[job.state];
+  const unfinished = job.state === "queued" || job.state === "running";
   return h("article", { class: "job card", dataset: { jobId: job.id, state: job.state } },
     h("header", {}, h("strong", {}, `Job #${job.id}: ${job.kind}`),
-      h("span", { class: `badge ${stateClass}` }, job.state)),
+      h("span", { class: `badge ${stateClass}` }, job.state), unfinished ? cancelButton(job, signal, changed) : null),
     h("progress", { max: Math.max(total, 1), value: job.state === "done" ? Math.max(total, 1) : job.files_done }),
     h("div", {}, `${job.files_done} of ${total} file(s) · ${job.frames} frames · ${job.sightings} sightings`),
     h("small", { class: "muted" },
       `started ${formatTime(job.created_at)} by ${job.created_by}; updated ${formatTime(job.updated_at)}`),
     job.errors.length ? h("ul", { class: "error" }, job.errors.map((e) => h("li", {}, e))) : null);
+}
+
+/** A button that cancels ``job`` after asking for the reason (audited); what the job committed stays. */
+function cancelButton(job, signal, changed) {
+  const button = h("button", {
+    class: "small", name: "cancel", onclick: async () => {
+      const reason = await askReason(`Cancel job #${job.id} (what it has done so far is kept; run it again to resume)`);
+      if (!reason) return;
+      button.disabled = true;
+      request("POST", `/api/jobs/${job.id}/cancel`, { body: { reason }, signal }).then(changed, (error) => {
+        button.disabled = false;
+        showError(error, "cancelling the job");
+      });
+    },
+  }, "Cancel");
+  return button;
 }
