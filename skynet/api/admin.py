@@ -23,7 +23,7 @@ from skynet.api.tickets import StreamTicketOut, StreamTicketRequest
 from skynet.api.time_range import TimeRange, query_time_range
 from skynet.records import JobState
 from skynet.services.audit import Auditor
-from skynet.services.jobs import REEMBED, REINDEX, STARTED_WITH, JobService
+from skynet.services.jobs import REEMBED, REINDEX, JobService, started_with
 
 JobId = Annotated[int, PathParam(ge=1, le=2**62)]
 Audit = Annotated[Auditor, Depends(auditor_of)]
@@ -170,5 +170,5 @@ async def cancel_job(
     faces re-embedded, rows imported): its progress shows where it stopped, and the same job asked for again
     resumes there. 409 for a job that has finished."""
     job = await run_in_threadpool(jobs.get, job_id)
-    await auth.permitted(request, user, STARTED_WITH.get(job.kind, Permission.START_JOBS))
+    await auth.permitted(request, user, started_with(job.kind))
     return JobOut.of(await run_in_threadpool(jobs.cancel, user, job_id, body.reason))

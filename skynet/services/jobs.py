@@ -27,8 +27,12 @@ REEMBED = "reembed"
 FEED_IMPORT = "feed-import"
 TITLES = {REINDEX: "re-index", REEMBED: "re-embedding", FEED_IMPORT: "feed import"}
 """The kinds of job there are, as messages name them."""
-STARTED_WITH = {REINDEX: Permission.START_JOBS, REEMBED: Permission.START_JOBS, FEED_IMPORT: Permission.IMPORT_FEEDS}
-"""The permission that starts (and cancels) a job of each kind."""
+_STARTED_WITH = {FEED_IMPORT: Permission.IMPORT_FEEDS}
+
+
+def started_with(kind: str) -> Permission:
+    """The permission that starts (and cancels) a job of ``kind``."""
+    return _STARTED_WITH.get(kind, Permission.START_JOBS)
 
 
 class JobRun:
@@ -214,11 +218,11 @@ class JobService:
         return job
 
     def cancel(self, user: User, job_id: int, reason: str) -> Job:
-        """Cancel job ``job_id`` for ``reason`` (admins and whoever may start its kind: see :data:`STARTED_WITH`);
+        """Cancel job ``job_id`` for ``reason`` (admins and whoever may start its kind: :func:`started_with`);
         audited as ``job.cancel``. A queued job never starts; a running one stops at its next check and keeps
         what it committed (its progress says how far it got). :class:`ConflictError` for a finished job."""
         job = self.get(job_id)
-        if not user.may(STARTED_WITH.get(job.kind, Permission.START_JOBS)):
+        if not user.may(started_with(job.kind)):
             raise ForbiddenError(f"you may not cancel {TITLES.get(job.kind, job.kind)} jobs")
         reason = self.auditor.reason(reason)
         if not self.runner.jobs.cancel(job_id, self.runner.clock()):
