@@ -21,7 +21,7 @@ from tls_support import self_signed
 from ui_support import OTHERS, PASSWORD, USERS, Person, seed, serve
 from waiting import wait_for
 
-from skynet.records import Box, PlateText, Sighting, SightingKind
+from skynet.records import Box, Job, JobState, PlateText, Sighting, SightingKind
 from skynet.store import open_store
 
 try:
@@ -269,10 +269,23 @@ def test_management_and_sign_out(page, site):
     jobs.locator("button[type=submit]").click()
     expect(page.locator(".job .badge")).to_have_text("done", timeout=60_000)
     expect(page.locator(".job")).to_contain_text("1 of 1 file(s)")
+    expect(page.locator(".job button[name=cancel]")).to_have_count(0)  # finished: nothing to cancel
     site.shot(page, "manage-jobs")
+
+    with open_store(site.data_dir) as store:  # a job queued on another API node: cancelled here, with a reason
+        queued = store.jobs.add(Job("reindex", "otto", time.time(), time.time(), JobState.QUEUED))
+    page.click(".tabs a:text('Users')")
+    page.click(".tabs a:text('Re-index jobs')")  # the list again, with it
+    card = page.locator(f".job[data-job-id='{queued}']")
+    card.locator("button[name=cancel]").click()
+    page.fill("dialog input[name=reason]", "case 2026-8 wrong folder")
+    page.click("dialog button[type=submit]")
+    expect(card.locator(".badge")).to_have_text("cancelled")
+    expect(card.locator("button[name=cancel]")).to_have_count(0)
 
     page.click(".tabs a:text('Audit log')")
     expect(page.locator("table.audit")).to_contain_text("case 2026-8")
+    expect(page.locator("table.audit")).to_contain_text("case 2026-8 wrong folder")  # the cancellation's reason
     site.shot(page, "manage-audit")
 
     page.click(".tabs a:text('Users')")
