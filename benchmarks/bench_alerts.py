@@ -47,9 +47,10 @@ from message_servers import Kannel, kannel_unavailable  # noqa: E402  (the test 
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.records import Box, Camera, Channel, PlateText, Sighting, SightingKind, WatchlistEntry
+from skynet.system import SystemRole
 
 
 async def _receive(url: str, token: str, n: int, received: dict[int, float], ready: threading.Event) -> None:

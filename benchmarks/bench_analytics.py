@@ -31,7 +31,7 @@ from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
 from skynet.services.analytics import AnalyticsService, Area, Place, Target
 from skynet.services.audit import Auditor
 from skynet.store import open_store
-from skynet.store.sightings import COLUMNS
+from skynet.store.sighting_rows import COLUMNS
 
 DAY = 86400.0
 SPAN_S = 30 * DAY

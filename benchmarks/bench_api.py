@@ -35,11 +35,12 @@ import uvicorn
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.index.synthetic import clustered_embeddings
 from skynet.records import Box, Camera, Sighting, SightingKind
+from skynet.system import SystemRole
 
 CAMERAS = ("north", "south", "east")
 SPAN_S = 30 * 86400.0

@@ -78,11 +78,12 @@ def _fsync_ms(directory: Path, files: int = 50) -> float:
 
 async def _streams(url: str, data_dir: Path, cameras: int, seconds: float, period_s: float) -> dict:
     from skynet.alerts import EventType
-    from skynet.app import SystemRole, build
+    from skynet.app import build
     from skynet.config import Settings
     from skynet.index.catalog import Catalog
     from skynet.index.writer import CatalogWriter
     from skynet.records import Box, Camera, PlateText, Sighting, SightingKind, WatchlistEntry
+    from skynet.system import SystemRole
     from skynet.watchlist import WatchlistMatcher
 
     settings = Settings(data_dir=data_dir, database_url=url)

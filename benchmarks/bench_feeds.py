@@ -26,11 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.records import Camera, SightingKind, WatchlistEntry
 from skynet.services.feed_files import file_format, read_rows
 from skynet.services.feed_rows import FeedKind
+from skynet.system import SystemRole
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤川青藏琼宁"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"

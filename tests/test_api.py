@@ -17,7 +17,7 @@ from skynet.alerts.events import EventType, LiveEvent
 from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
 from skynet.services.reindex import ReindexJobs
-from skynet.services.sightings import media_file
+from skynet.store.media import MediaFiles
 from skynet.store.sightings import SightingMedia
 
 T0 = 1_750_000_000.0
@@ -501,10 +501,10 @@ def test_media_paths_cannot_leave_the_data_dir(tmp_path: Path) -> None:
     (tmp_path / "data" / "thumbnails" / "a.jpg").write_bytes(b"x")
     (tmp_path / "secret.txt").write_text("no")
     (tmp_path / "data" / "thumbnails" / "link.jpg").symlink_to(tmp_path / "secret.txt")
-    root = tmp_path / "data"
-    assert media_file(root, "thumbnails/a.jpg") == (root / "thumbnails" / "a.jpg").resolve()
+    files = MediaFiles(tmp_path / "data")
+    assert files.read("thumbnails/a.jpg") == b"x"
     for bad in ("../secret.txt", str(tmp_path / "secret.txt"), "thumbnails/link.jpg", "thumbnails", "", None):
-        assert media_file(root, bad) is None
+        assert files.read(bad) is None
 
 
 # --- watch-lists, alerts, live ------------------------------------------------------------------

@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 
 from skynet.accounts.credentials import issue_token
 from skynet.accounts.model import Role, User
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.images import load_image
 from skynet.index.catalog import Catalog
 from skynet.records import Camera, Sighting, SightingKind
+from skynet.system import SystemRole
 
 ENROLLED = 4  # photos per person in the store; the next one is the query
 

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 from skynet.accounts import changes
 from skynet.accounts.errors import LastAdminError, UnknownUserError, UserExistsError
 from skynet.accounts.model import MemoryUserStore, Role, User, UserStore
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.cli import _register_commands, app
 from skynet.config import Settings
 from skynet.records import AuditEvent
 from skynet.store import open_store
+from skynet.system import SystemRole
 
 PASSWORD = "a long enough password"
 

@@ -10,12 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from waiting import wait_for
 
-from skynet.app import PARTS, Part, SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.ingest.camera_config import CameraConfig
 from skynet.records import Job, JobState, SightingKind, WatchlistEntry
 from skynet.services.jobs import FEED_IMPORT, REEMBED, REINDEX
 from skynet.synthetic import DEMO_PLATES, write_demo_clip
+from skynet.system import PARTS, Part, SystemRole
 
 
 def test_roles_are_choices_of_parts():

@@ -211,7 +211,8 @@ def _installed_copy(model_settings: Settings, tmp_path: Path, leave_out: str) ->
 @pytest.mark.models
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_the_service_does_not_start_without_its_int8_embedder(model_settings, tmp_path, damage):
-    from skynet.app import SystemRole, build
+    from skynet.app import build
+    from skynet.system import SystemRole
 
     name = "dlib_face_recognition_resnet_model_v1.int8.onnx"
     model_dir = _installed_copy(model_settings, tmp_path, leave_out=name)

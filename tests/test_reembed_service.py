@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from waiting import wait_for
 
 from skynet.api.deps import face_queries
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.cli import _register_commands, app
 from skynet.detectors.pool import AnalyzerPool
 from skynet.errors import ConflictError
@@ -25,6 +25,7 @@ from skynet.services.jobs import REEMBED
 from skynet.services.reembed import ReembedJobs
 from skynet.store.errors import QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL
+from skynet.system import SystemRole
 
 REASON = {"reason": "case 2026-8"}
 

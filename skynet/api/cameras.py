@@ -12,8 +12,9 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.model import Permission, User
+from skynet.api.camera_schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate
 from skynet.api.deps import AuthOf, camera_service, require, require_stream
-from skynet.api.schemas import CameraIn, CameraOut, CameraStatusOut, CameraUpdate, ErrorBody, Reason
+from skynet.api.schemas import ErrorBody, Reason
 from skynet.records import Camera
 from skynet.services.annotate import annotated_jpeg
 from skynet.services.cameras import CameraService

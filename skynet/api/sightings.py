@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from skynet.accounts.errors import AuthError
@@ -101,25 +101,26 @@ Link = Annotated[MediaLink, Depends(media_link)]
 
 async def _media(
     request: Request, auth: Auth, sightings: SightingService, sighting_id: int, media: Media, link: MediaLink
-) -> FileResponse:
-    """The file ``link`` opens; a bad link counts against its client like a bad token (and is audited)."""
-    path = await auth.verified(
+) -> Response:
+    """The JPEG ``link`` opens (from the data directory or the object store); a bad link counts against its
+    client like a bad token (and is audited)."""
+    data = await auth.verified(
         request, link.sig, lambda: run_in_threadpool(sightings.read_media, sighting_id, media, link)
     )
-    return FileResponse(path, media_type="image/jpeg")
+    return Response(data, media_type="image/jpeg")
 
 
-@router.get("/api/sightings/{sighting_id}/thumbnail", response_class=FileResponse, responses=JPEG)
+@router.get("/api/sightings/{sighting_id}/thumbnail", response_class=Response, responses=JPEG)
 async def thumbnail(
     sighting_id: SightingId, link: Link, request: Request, auth: AuthOf, sightings: Sightings
-) -> FileResponse:
+) -> Response:
     """The best-view crop (JPEG), through a link from thumbnail_url."""
     return await _media(request, auth, sightings, sighting_id, "thumbnail", link)
 
 
-@router.get("/api/sightings/{sighting_id}/context", response_class=FileResponse, responses=JPEG)
+@router.get("/api/sightings/{sighting_id}/context", response_class=Response, responses=JPEG)
 async def context(
     sighting_id: SightingId, link: Link, request: Request, auth: AuthOf, sightings: Sightings
-) -> FileResponse:
+) -> Response:
     """The whole frame of the best view (JPEG), through a link from context_url."""
     return await _media(request, auth, sightings, sighting_id, "context", link)

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.cli import app
 from skynet.cli.options import DataDir, load_settings
 from skynet.records import Camera
 from skynet.redaction import redact_url
+from skynet.system import SystemRole
 
 cameras_app = typer.Typer(help="Cameras: list them, add one (with a stream or without).", no_args_is_help=True)
 app.add_typer(cameras_app, name="cameras")

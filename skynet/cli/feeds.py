@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.services.feed_files import FileFormat
 from skynet.services.feed_rows import FeedKind
 from skynet.services.feeds import ImportResult
+from skynet.system import SystemRole
 
 feeds_app = typer.Typer(help="External feeds: road-checkpoint plate reads and registrations.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")

@@ -21,7 +21,7 @@ from skynet.index.retention import apply_retention, parse_age
 from skynet.services.jobs import REEMBED, JobRunner
 from skynet.services.reasons import ReasonRule
 from skynet.services.reembed import ReembedWork
-from skynet.store import open_store
+from skynet.store import open_media, open_store
 from skynet.store.audit_chain import Anchor, ChainReport
 
 index_app = typer.Typer(help="The sighting store and its face index.", no_args_is_help=True)
@@ -67,7 +67,7 @@ def status(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--audit-anchor") from None
     settings = load_settings(data_dir)
-    with closing(open_store(settings.data_dir, settings.database_url)) as store:
+    with closing(open_store(settings.data_dir, settings.database_url, media=open_media(settings))) as store:
         counts = store.sightings.counts()
         searched, configured = store.faces.searched_model(), face_model_id(settings.model_pack)
         problems = store.integrity_problems()

@@ -12,12 +12,13 @@ from typing import Annotated
 
 import typer
 
-from skynet.app import System, SystemRole, build
+from skynet.app import build
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.status import CameraStatus
+from skynet.system import System, SystemRole
 
 
 def status_line(status: CameraStatus) -> str:

@@ -10,7 +10,7 @@ import typer
 import uvicorn
 
 from skynet.api.logs import log_config
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.config import Settings
@@ -19,6 +19,7 @@ from skynet.ingest.camera_config import load_cameras
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.services.demo import set_up_demo
 from skynet.synthetic import DEMO_PLATES
+from skynet.system import SystemRole
 
 
 @app.command()

@@ -21,9 +21,10 @@ from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
 from skynet.index.face_search import FaceHits
 from skynet.records import Sighting, SightingKind
-from skynet.store import Store, open_store
+from skynet.store import Store, open_media, open_store
 from skynet.store.errors import QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceBatch
+from skynet.store.media import MediaStore
 from skynet.store.sightings import DeletedSightings, SightingMedia
 
 log = logging.getLogger(__name__)
@@ -77,18 +78,19 @@ class Catalog:
         face_model: str | None = None,
         indexing: bool = True,
         index_root: Path | None = None,
+        media: MediaStore | None = None,
         **index_options,
     ) -> Catalog:
         """Open (creating if needed) the store and face indexes in ``data_dir``.
 
-        The store is SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (media
-        files and the face indexes stay in ``data_dir``). ``face_model`` is the model of the
+        The store is SQLite in ``data_dir``, or PostgreSQL at ``database_url`` when given (the face indexes
+        stay in ``data_dir``, and media files too unless ``media`` is given). ``face_model`` is the model of the
         embeddings this catalog will store (default: the searched one); its index is opened too.
         ``index_root``: the face indexes' directory instead of ``<data_dir>/index``. ``indexing`` False: a catalog
         that only stores (a camera node of a cluster, whose sightings the
         API nodes index): no index is loaded or kept, and face searches find nothing.
         """
-        store = open_store(data_dir, database_url)
+        store = open_store(data_dir, database_url, media=media)
         try:
             remove_legacy_index(data_dir)
             searched = store.faces.searched_model() or face_model or DEFAULT_FACE_MODEL
@@ -127,6 +129,7 @@ class Catalog:
             face_model=face_model_id(settings.model_pack),
             indexing=indexing,
             index_root=settings.index_dir,
+            media=open_media(settings),
             **index_options,
         )
 

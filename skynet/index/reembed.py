@@ -177,10 +177,10 @@ class Reembedder:
     def embed_sighting(self, source: FaceSource) -> np.ndarray | None:
         """The new model's embedding of a face sighting, re-detected on its thumbnail; None when the
         thumbnail is gone or the new pack finds no face where the sighting's face was."""
-        media = self.catalog.store.media
-        if source.thumbnail_path is None or not media.exists(source.thumbnail_path):
+        data = self.catalog.store.media.read(source.thumbnail_path)
+        if data is None:
             return None
-        image = cv2.imread(str(media.root / source.thumbnail_path), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             return None
         expected = face_in_thumbnail(source.box, self.margin)

@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from skynet import __version__
@@ -195,24 +194,23 @@ class ExportService:
             files.append({"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
             return Member(name, data, compress)
 
-        media: dict[str, Path] = {}  # name in the archive -> file
+        store = self.sightings.store.media
+        media: dict[str, str] = {}  # name in the archive -> media name in the store
         for chosen in selected if order.media else ():
             for folder, relative in (
                 ("thumbnails", chosen.sighting.thumbnail_path),
                 ("context", chosen.sighting.context_path),
             ):
-                path = self.sightings.media_path(relative)
-                if path is not None:
-                    media[f"{folder}/{chosen.sighting.id}.jpg"] = path
+                if relative and store.exists(relative):
+                    media[f"{folder}/{chosen.sighting.id}.jpg"] = relative
         yield member("sightings.csv", _csv(selected, set(media)))
         if trajectory is not None:
             yield member("trajectory.geojson", trajectory)
         if order.analysis is not None:
             yield member("analysis.json", _json(order.analysis))
-        for name, path in media.items():
-            try:
-                data = path.read_bytes()
-            except OSError:  # deleted since (retention): the manifest says so
+        for name, relative in media.items():
+            data = store.read(relative)
+            if data is None:  # deleted since (retention): the manifest says so
                 missing.append(name)
                 continue
             yield member(name, data, compress=False)  # JPEG: deflating gains nothing

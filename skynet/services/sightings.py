@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from skynet.accounts.model import User
 from skynet.errors import NotFoundError
@@ -14,16 +13,6 @@ from skynet.records import Camera, Sighting
 from skynet.services.audit import Auditor
 from skynet.services.media_links import MEDIA_NAMES, Linker, Media, MediaLink, MediaLinks
 from skynet.store import Store
-
-
-def media_file(data_dir: Path, relative: str | None) -> Path | None:
-    """``relative`` under ``data_dir`` if it names an existing file inside it (never outside: no ``..``,
-    no absolute paths, no symlinks leading out)."""
-    if not relative:
-        return None
-    root = data_dir.resolve()
-    target = (root / relative).resolve()
-    return target if target.is_relative_to(root) and target.is_file() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +40,8 @@ class SightingService:
     """Reads single sightings and their media files (thumbnail, context frame) from the store; the media
     through the signed links of ``links``. Each read of one is audited."""
 
-    def __init__(self, store: Store, data_dir: Path, auditor: Auditor, links: MediaLinks) -> None:
+    def __init__(self, store: Store, auditor: Auditor, links: MediaLinks) -> None:
         self.store = store
-        self.data_dir = Path(data_dir)
         self.auditor = auditor
         self.links = links
 
@@ -68,8 +56,8 @@ class SightingService:
             raise NotFoundError(f"no sighting with id {sighting_id}")
         return Found(found, self.cameras().get(found.camera_id))
 
-    def read_media(self, sighting_id: int, media: Media, link: MediaLink) -> Path:
-        """The JPEG file of the sighting's ``media`` if ``link`` opens it (:class:`AuthError` if not);
+    def read_media(self, sighting_id: int, media: Media, link: MediaLink) -> bytes:
+        """The JPEG bytes of the sighting's ``media`` if ``link`` opens it (:class:`AuthError` if not);
         :class:`NotFoundError` for an unknown sighting or a missing file. Every read is audited as
         ``media.read`` by the user and token the link was made for, with the sighting, the media and the
         link's context."""
@@ -78,14 +66,10 @@ class SightingService:
         self.auditor.record(user, "media.read", None, detail)
         sighting = self._sighting(sighting_id)
         relative = sighting.thumbnail_path if media == "thumbnail" else sighting.context_path
-        path = self.media_path(relative)
-        if path is None:
+        data = self.store.media.read(relative)
+        if data is None:
             raise NotFoundError(f"sighting {sighting_id} has no {MEDIA_NAMES[media]}")
-        return path
-
-    def media_path(self, relative: str | None) -> Path | None:
-        """The existing media file ``relative`` names in the data directory (see :func:`media_file`)."""
-        return media_file(self.data_dir, relative)
+        return data
 
     def cameras(self) -> dict[str, Camera]:
         """Every camera by id."""

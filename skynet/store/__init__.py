@@ -9,10 +9,11 @@
   :mod:`~skynet.store.alerts`, :mod:`~skynet.store.audit`, :mod:`~skynet.store.jobs`, :mod:`~skynet.store.users`,
   :mod:`~skynet.store.outbox`.
 - :mod:`~skynet.store.plate_search` -- plate normalisation, wildcard/fuzzy plans and ranking.
-- :mod:`~skynet.store.media` -- thumbnail/context JPEG files, atomic writes, orphan sweep.
+- :mod:`~skynet.store.media` -- thumbnail/context JPEGs: the media-store interface; files, atomic writes, orphan sweep.
+- :mod:`~skynet.store.s3_media` -- the same media in an S3-compatible object store (extra ``skynet[s3]``).
 - :mod:`~skynet.store.checks`, :mod:`~skynet.store.errors` -- value checks and the store's errors.
 """
 
-from skynet.store.store import Store, open_store
+from skynet.store.store import Store, open_media, open_store
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_media", "open_store"]

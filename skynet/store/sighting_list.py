@@ -12,7 +12,8 @@ from skynet.records import Sighting, SightingKind, SightingSource
 from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
 from skynet.store.errors import QueryError
-from skynet.store.sightings import SELECT, SightingRepository
+from skynet.store.sighting_rows import SELECT
+from skynet.store.sightings import SightingRepository
 
 _HOUR = {Dialect.SQLITE: "CAST(best_time / 3600 AS INTEGER)", Dialect.POSTGRESQL: "floor(best_time / 3600)::bigint"}
 

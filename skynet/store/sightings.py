@@ -7,7 +7,6 @@ orphans, which the store sweeps at open).
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from skynet.records import Box, FeedDetail, Origin, PlateText, Sighting, SightingKind, SightingSource
-from skynet.store import plate_search
+from skynet.records import Sighting, SightingKind, SightingSource
 from skynet.store.cameras import CameraRepository
 from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
@@ -24,17 +22,20 @@ from skynet.store.errors import InvalidSightingError, StorageFullError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
 from skynet.store.feeds import FeedRepository
 from skynet.store.holds import HELD
-from skynet.store.media import MediaFiles, check_jpeg
+from skynet.store.media import MediaStore, check_jpeg
 from skynet.store.plates import PlateRepository
+from skynet.store.sighting_rows import (
+    COLUMNS,
+    CONTEXT_AT,
+    PLATE_AT,
+    SELECT,
+    SOURCE_AT,
+    THUMB_AT,
+    live_key,
+    row_of,
+    sighting_of,
+)
 
-COLUMNS = (
-    "camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, thumbnail_path, context_path, "
-    "plate_text, plate_confidences, track_id, origin_kind, origin_file, origin_offset, latitude, longitude, source"
-).split(", ")
-SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sightings"
-_THUMB, _CONTEXT = COLUMNS.index("thumbnail_path"), COLUMNS.index("context_path")  # in a row without id
-_PLATE, _SOURCE = 1 + COLUMNS.index("plate_text"), 1 + COLUMNS.index("source")  # in a selected row
-_LATITUDE = 1 + COLUMNS.index("latitude")  # in a selected row
 _DELETE_CHUNK = 5_000
 
 
@@ -77,19 +78,6 @@ def _text_in(db: Database, column: str, values: Sequence[str]) -> tuple[str, Any
     if db.dialect is Dialect.POSTGRESQL:
         return f"{column} = ANY(?)", list(values)
     return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
-
-
-@functools.lru_cache(maxsize=1024)
-def _confidences_json(confidences: tuple[float, ...]) -> str:
-    """A plate read's per-character confidences as stored (a checkpoint's reads share a few: one per length)."""
-    return json.dumps([float(c) for c in confidences])
-
-
-def _key(sighting: Sighting) -> tuple | None:
-    """A live sighting's idempotency key (camera, kind, track, start), or None (archive rows, no track)."""
-    if sighting.origin.kind != "live" or sighting.track_id is None:
-        return None
-    return (sighting.camera_id, SightingKind(sighting.kind).value, int(sighting.track_id), float(sighting.first_seen))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +124,7 @@ class SightingRepository:
     def __init__(
         self,
         db: Database,
-        media: MediaFiles,
+        media: MediaStore,
         cameras: CameraRepository,
         faces: FaceRepository,
         plates: PlateRepository,
@@ -194,13 +182,16 @@ class SightingRepository:
                         check_jpeg(data, what)
         model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
         positions = self.cameras.positions()
-        rows = [self._row(sighting, positions) for sighting in sightings]
+        rows = []
+        for sighting in sightings:
+            self.cameras.require(sighting.camera_id)
+            rows.append(row_of(sighting, positions))
         return CheckedSightings(list(sightings), items, rows, model)
 
     def _add_checked(self, checked: CheckedSightings) -> StoredSightings:
         sightings, items, rows, model = checked.sightings, checked.media, checked.rows, checked.model
         known = self._stored_keys(sightings)
-        fresh = [i for i, sighting in enumerate(sightings) if _key(sighting) not in known]
+        fresh = [i for i, sighting in enumerate(sightings) if live_key(sighting) not in known]
         faces = [n for n, i in enumerate(fresh) if sightings[i].kind == SightingKind.FACE]
         blobs = self.faces.blobs(model, [sightings[fresh[n]].embedding for n in faces])
         new_rows = [rows[i] for i in fresh]
@@ -218,13 +209,13 @@ class SightingRepository:
             raise
         ids = {i: new_id for i, new_id in zip(fresh, new_ids, strict=True)}
         return StoredSightings(
-            ids=[ids[i] if i in ids else known[_key(s) or ()] for i, s in enumerate(sightings)],
+            ids=[ids[i] if i in ids else known[live_key(s) or ()] for i, s in enumerate(sightings)],
             new=[i in ids for i in range(len(sightings))],
         )
 
     def _stored_keys(self, sightings: Sequence[Sighting]) -> dict[tuple, int]:
         """Idempotency key -> id of the live sightings among ``sightings`` that are stored already (one query)."""
-        wanted = {key for sighting in sightings if (key := _key(sighting)) is not None}
+        wanted = {key for sighting in sightings if (key := live_key(sighting)) is not None}
         if not wanted:
             return {}
         camera_condition, camera_arg = _text_in(self.db, "camera_id", sorted({key[0] for key in wanted}))
@@ -260,69 +251,18 @@ class SightingRepository:
             found[i] = sighting_id
         return found
 
-    def _row(self, sighting: Sighting, positions: dict[str, tuple[float | None, float | None]]) -> list:
-        """Validated column values of ``sighting`` (its embedding is checked by the face repository), with
-        the position its camera has now (``positions``)."""
-        self.cameras.require(sighting.camera_id)
-        finite("sighting times", sighting.first_seen, sighting.last_seen, sighting.best_time)
-        finite("sighting quality", sighting.quality)
-        finite("sighting box", *sighting.box.as_list())
-        if sighting.first_seen > sighting.last_seen:
-            raise InvalidSightingError("sighting first_seen is after last_seen")
-        if sighting.origin.kind not in ("live", "archive"):
-            raise InvalidSightingError(f"sighting origin must be 'live' or 'archive', got {sighting.origin.kind!r}")
-        plate_text = confidences = None
-        kind, source = SightingKind(sighting.kind), SightingSource(sighting.source)
-        if (source is SightingSource.VIDEO) != (sighting.feed is None):
-            raise InvalidSightingError("a sighting of an external feed (and only one) carries its feed record")
-        if (kind is SightingKind.IDENTITY) != (source is SightingSource.REGISTRATION):
-            raise InvalidSightingError("registrations (and only they) are sightings of an identity")
-        if kind is SightingKind.FACE:
-            if sighting.embedding is None or sighting.plate is not None:
-                raise InvalidSightingError("a face sighting needs an embedding and no plate read")
-        elif kind is SightingKind.IDENTITY:
-            if sighting.feed is None or sighting.feed.identity is None or sighting.plate or sighting.embedding:
-                raise InvalidSightingError("an identity sighting needs an identity key, no plate, no embedding")
-        else:
-            plate = sighting.plate
-            plate_text = plate_search.clean(plate.text) if plate is not None else ""
-            if plate is None or not plate_text:
-                raise InvalidSightingError("a plate sighting needs a non-empty plate text")
-            if sighting.embedding is not None:
-                raise InvalidSightingError("a plate sighting cannot carry a face embedding")
-            confidences = _confidences_json(tuple(plate.char_confidences))
-        return [
-            sighting.camera_id,
-            kind.value,
-            sighting.first_seen,
-            sighting.last_seen,
-            sighting.best_time,
-            *sighting.box.as_list(),
-            sighting.quality,
-            sighting.thumbnail_path,
-            sighting.context_path,
-            plate_text,
-            confidences,
-            sighting.track_id,
-            sighting.origin.kind,
-            sighting.origin.file,
-            sighting.origin.offset_s,
-            *positions.get(sighting.camera_id, (None, None)),
-            source.value,
-        ]
-
     def _write_media(self, rows: list[list], media: Sequence[SightingMedia | None]) -> list[str]:
         """Write the media files of ``rows`` and put their paths in the rows; returns the paths written."""
         written: list[str] = []
         try:
             for row, item in zip(rows, media, strict=True):
                 thumbnail, context = (item.thumbnail, item.context) if item is not None else (None, None)
-                for column, data in ((_THUMB, thumbnail), (_CONTEXT, context)):
+                for column, data in ((THUMB_AT, thumbnail), (CONTEXT_AT, context)):
                     if data is not None:
-                        row[column] = self.media.write("thumbnails" if column == _THUMB else "context", bytes(data))
+                        row[column] = self.media.write("thumbnails" if column == THUMB_AT else "context", bytes(data))
                         written.append(row[column])
                     elif row[column] is not None and not self.media.exists(row[column]):
-                        raise InvalidSightingError(f"media file {row[column]} not found in {self.media.root}")
+                        raise InvalidSightingError(f"media file {row[column]} not found in {self.media.where}")
             self.media.sync_dirs(written)
         except BaseException:
             self.media.remove(written)
@@ -343,9 +283,9 @@ class SightingRepository:
 
     def from_rows(self, rows: Sequence[Sequence[Any]]) -> list[Sighting]:
         """Sightings of :data:`SELECT` rows, with their alternative plate reads and feed details."""
-        alternatives = self.plates.alternatives([r[0] for r in rows if r[_PLATE] is not None])
-        feeds = self.feeds.details([r[0] for r in rows if r[_SOURCE] != SightingSource.VIDEO])
-        return [_sighting(r, alternatives.get(r[0], []), feeds.get(r[0])) for r in rows]
+        alternatives = self.plates.alternatives([r[0] for r in rows if r[PLATE_AT] is not None])
+        feeds = self.feeds.details([r[0] for r in rows if r[SOURCE_AT] != SightingSource.VIDEO])
+        return [sighting_of(r, alternatives.get(r[0], []), feeds.get(r[0])) for r in rows]
 
     def ids_after(self, after_id: int, also: Sequence[int] = (), limit: int = 10_000) -> list[int]:
         """Ascending ids above ``after_id``, plus those of ``also`` that exist: the rows a follower of the store
@@ -441,28 +381,3 @@ class SightingRepository:
             "WHERE thumbnail_path IS NOT NULL OR context_path IS NOT NULL"
         )
         return [f"sighting {r[0]}: missing {p}" for r in rows for p in r[1:] if p and not self.media.exists(p)]
-
-
-def _sighting(row: Sequence[Any], alternatives: list[tuple[str, float]], feed: FeedDetail | None) -> Sighting:
-    """A sighting from its ``SELECT`` row, its alternative plate reads and feed detail."""
-    plate = None
-    if row[_PLATE] is not None:
-        plate = PlateText(row[_PLATE], tuple(json.loads(row[_PLATE + 1])), alternatives=tuple(alternatives))
-    return Sighting(
-        camera_id=row[1],
-        kind=SightingKind(row[2]),
-        first_seen=row[3],
-        last_seen=row[4],
-        best_time=row[5],
-        box=Box(*row[6:10]),
-        quality=row[10],
-        thumbnail_path=row[11],
-        context_path=row[12],
-        plate=plate,
-        track_id=row[15],
-        origin=Origin(row[16], row[17], row[18]),
-        id=row[0],
-        position=None if row[_LATITUDE] is None or row[_LATITUDE + 1] is None else (row[_LATITUDE], row[_LATITUDE + 1]),
-        source=SightingSource(row[_SOURCE]),
-        feed=feed,
-    )

@@ -1,10 +1,11 @@
-"""The store: one database and its repositories, with media files in a data directory."""
+"""The store: one database and its repositories, with media files in a data directory or an object store."""
 
 from __future__ import annotations
 
 import fcntl
 from pathlib import Path
 
+from skynet.config import Settings
 from skynet.private_files import make_private
 from skynet.store.alerts import AlertRepository
 from skynet.store.audit import AuditRepository
@@ -18,7 +19,7 @@ from skynet.store.identities import IdentityRepository
 from skynet.store.identity_keys import IdentityKeys
 from skynet.store.jobs import JobRepository
 from skynet.store.leases import LeaseRepository
-from skynet.store.media import MediaFiles, storage_error
+from skynet.store.media import MediaFiles, MediaStore, storage_error
 from skynet.store.observations import ObservationRepository
 from skynet.store.outbox import OutboxRepository
 from skynet.store.plates import PlateRepository
@@ -33,14 +34,18 @@ class Store:
     """The source of truth: cameras, sightings, face vectors, watch-lists, alerts, audit, jobs, users,
     webhook deliveries, each a repository over one :class:`Database`.
 
-    Media files live in ``data_dir``. Files no row names (left by a crash between a file's write and
-    its row's commit) are swept at open when no other process has the data directory open: each
-    holds a shared ``flock`` on ``store.lock``, the sweep needs an exclusive one.
+    Media files live in ``data_dir``, or in ``media`` (an object store, :func:`open_media`). Media no row names
+    (left by a crash between a write and its row's commit) are swept at open when no other process has the data
+    directory open: each holds a shared ``flock`` on ``store.lock``, the sweep needs an exclusive one (an object
+    store's sweep also spares young objects, which another node may be about to commit).
     """
 
-    def __init__(self, db: Database, data_dir: Path, *, sweep_orphans: bool = True) -> None:
+    def __init__(
+        self, db: Database, data_dir: Path, *, sweep_orphans: bool = True, media: MediaStore | None = None
+    ) -> None:
         self.db = db
         self.data_dir = Path(data_dir)
+        self.media: MediaStore = media if media is not None else MediaFiles(self.data_dir)
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_file = open(self.data_dir / "store.lock", "a+b")  # noqa: SIM115 (held while open)
@@ -57,7 +62,6 @@ class Store:
 
     def _open_repositories(self) -> None:
         db = self.db
-        self.media = MediaFiles(self.data_dir)
         self.cameras = CameraRepository(db)
         self.faces = FaceRepository(db)
         self.plates = PlateRepository(db)
@@ -111,8 +115,20 @@ class Store:
         self.close()
 
 
-def open_store(data_dir: Path, database_url: str | None = None, *, sweep_orphans: bool = True) -> Store:
-    """The store with media in ``data_dir`` and its database in SQLite there (``skynet.db``), or in
+def open_media(settings: Settings) -> MediaStore | None:
+    """The object store of ``settings.media_url``, checked (:func:`~skynet.store.s3_media.open_s3_media`); None when
+    unset: media are files in the data directory."""
+    if not settings.media_url:
+        return None
+    from skynet.store.s3_media import open_s3_media  # minio only where an object store is used
+
+    return open_s3_media(settings)
+
+
+def open_store(
+    data_dir: Path, database_url: str | None = None, *, sweep_orphans: bool = True, media: MediaStore | None = None
+) -> Store:
+    """The store with media in ``data_dir`` (or ``media``) and its database in SQLite there (``skynet.db``), or in
     PostgreSQL at ``database_url`` when given; created or migrated as needed."""
     data_dir = Path(data_dir)
     db: Database
@@ -127,7 +143,7 @@ def open_store(data_dir: Path, database_url: str | None = None, *, sweep_orphans
             raise storage_error(error, f"opening the data directory {data_dir}") from error
         db = SqliteDatabase(data_dir / DB_NAME)
     try:
-        return Store(db, data_dir, sweep_orphans=sweep_orphans)
+        return Store(db, data_dir, sweep_orphans=sweep_orphans, media=media)
     except BaseException:
         db.close()
         raise

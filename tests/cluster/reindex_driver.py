@@ -26,10 +26,11 @@ from pathlib import Path
 import ray
 from cluster_support import Node, RayCluster, alive_nodes, wait_for_nodes
 
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.records import Camera, SightingKind, WatchlistEntry
 from skynet.synthetic import DEMO_PLATES, write_demo_clip
+from skynet.system import SystemRole
 
 WORKERS = [Node("a", num_cpus=1, memory_mb=4096), Node("b", num_cpus=1, memory_mb=4096)]
 

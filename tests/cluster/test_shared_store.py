@@ -13,11 +13,12 @@ from store_support import database, database_url, face, open_catalog, plate  # n
 from waiting import wait_for
 
 from skynet.alerts import EventType, LiveHub
-from skynet.app import SystemRole, build
+from skynet.app import build
 from skynet.config import Settings
 from skynet.index.writer import CatalogWriter
 from skynet.records import SightingKind, WatchlistEntry
 from skynet.store.errors import LeaseLostError
+from skynet.system import SystemRole
 from skynet.watchlist import WatchlistMatcher
 
 

@@ -71,7 +71,7 @@ def test_a_search_audits_the_sightings_it_returns(tmp_path):
             catalog.store.db.execute("DELETE FROM sightings WHERE id IN (?, ?)", (ids[0], ids[1]))
         auditor = Auditor(catalog.store.audit)
         links = MediaLinks(catalog.store.audit.derived_key(KEY_PURPOSE), catalog.store.users, time.time)
-        sightings = SightingService(catalog.store, tmp_path, auditor, links)
+        sightings = SightingService(catalog.store, auditor, links)
         faces = FaceQueries(catalog, Settings(data_dir=tmp_path), None, None)
         bands = SimilarityBands(match=-1.0, possible=-1.0)  # random faces: every one counts as a match
         search = SearchService(catalog, sightings, faces, auditor, bands)
