@@ -5,9 +5,10 @@
 
 Stores N face sightings (clustered 128-d embeddings, N/200 identities, 30 days, 3 cameras), starts
 the API, and has ``--clients`` concurrent clients (one keep-alive connection each) search by sighting
-id (top 20, with a time window, audited like any search) for ``--seconds``; reports p50/p99 latency
-and throughput. The clients are ``wrk`` (Debian package ``wrk``: a C load generator, so on a small
-machine the clients take little CPU from the server) when it is installed, else Python threads;
+id (top 20, with a time window, audited like any search) for ``--seconds``; reports p50/p99 latency,
+throughput, and the CPU time the server and the Python clients spent per request. The clients are
+``wrk`` (Debian package ``wrk``: a C load generator, so on a small machine the clients take little
+CPU from the server) when it is installed, else Python threads;
 ``--client`` chooses. ``--upload PHOTO`` also measures searches by photo upload with the real models
 (detection and embedding on the server: the analyser pool has ``--analyzers`` analysers).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import socket
@@ -102,6 +104,29 @@ def serve(data_dir: Path, upload_analyzers: int) -> tuple[multiprocessing.Proces
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("the API server did not start")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used so far, from ``/proc`` (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(server_pid: int, run) -> dict:
+    """``run()``'s figures plus the CPU the server and this process (the Python clients) spent per request,
+    and the load average after it."""
+    server_before, clients_before = process_cpu_s(server_pid), time.process_time()
+    figures = run()
+    server_after, clients_cpu = process_cpu_s(server_pid), time.process_time() - clients_before
+    requests = max(1, figures["requests"])
+    if server_before is not None and server_after is not None:
+        figures["server_cpu_ms_per_request"] = 1000 * (server_after - server_before) / requests
+    figures["client_cpu_ms_per_request"] = 1000 * clients_cpu / requests
+    figures["load_average_1min"] = os.getloadavg()[0]
+    return figures
 
 
 def load(base: str, token: str, clients: int, seconds: float, request) -> dict:
@@ -233,10 +258,13 @@ def main() -> None:
         def by_id(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
             return client.post("/api/search/face", data={**form, "sighting_id": str(int(rng.integers(1, args.n)))})
 
-        figures["by_sighting_id"] = (
-            load_wrk(base, token, args.clients, args.seconds, form, args.n)
-            if use_wrk
-            else {"client": "python", **load(base, token, args.clients, args.seconds, by_id)}
+        figures["by_sighting_id"] = measured(
+            process.pid,
+            lambda: (
+                load_wrk(base, token, args.clients, args.seconds, form, args.n)
+                if use_wrk
+                else {"client": "python", **load(base, token, args.clients, args.seconds, by_id)}
+            ),
         )
         if args.upload:
             photo = args.upload.read_bytes()
@@ -244,7 +272,9 @@ def main() -> None:
             def by_photo(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
                 return client.post("/api/search/face", data=form, files={"image": (args.upload.name, photo)})
 
-            figures["by_upload"] = load(base, token, args.clients, args.seconds, by_photo)
+            figures["by_upload"] = measured(
+                process.pid, lambda: load(base, token, args.clients, args.seconds, by_photo)
+            )
     finally:
         if process is not None:
             process.terminate()

@@ -275,3 +275,18 @@ def test_partitions_searched_side_by_side_and_reranked_once(tmp_path, monkeypatc
             truth = _brute_force(vectors, ids, vectors[row], 10)
             recall.append(len({h.sighting_id for h in hits} & set(truth)) / 10)
         assert np.mean(recall) >= 0.95
+
+
+def test_vector_file_reads_rows_appended_after_an_earlier_read(tmp_path):
+    """Reads gather from a memory map; rows appended after a read are read back too (the map grows)."""
+    vectors = np.random.default_rng(3).standard_normal((300, 8)).astype(np.float32)
+    file = VectorFile(tmp_path / "v.f32", 8)
+    file.append(vectors[:100])
+    assert np.array_equal(file.read(np.array([99, 0, 50])), vectors[[99, 0, 50]])
+    file.append(vectors[100:])
+    assert np.array_equal(file.read(np.array([299, 5, 150, 5])), vectors[[299, 5, 150, 5]])
+    assert file.read(np.array([], np.int64)).shape == (0, 8)
+    file.close()
+    again = VectorFile(tmp_path / "v.f32", 8, rows=300)
+    assert np.array_equal(again.read(np.arange(300)[::-7]), vectors[::-7])
+    again.close()
