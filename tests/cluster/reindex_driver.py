@@ -5,7 +5,8 @@ a re-index job of an API node whose settings name a Ray cluster, through the job
 A head and two worker nodes (a, b: one CPU each, so the two files' tasks go one to each node), PostgreSQL, one
 shared data directory with two archive clips (one watch-listed plate each). The job is asked for, runs to its end,
 then is asked for again (every file skipped: done). Prints one JSON line: both jobs' states and progress, the
-nodes that ran the files, the archive sightings per file, the alerts they raised.
+nodes that ran the files, the archive sightings per file, the alerts they raised; then a job of four more clips
+cancelled after its first file and asked for again (:func:`cancel_scenario`).
 
 With ``--throughput N`` (benchmarks/bench_cluster.py, part b): ``--clips`` clips re-indexed by one job on a cluster
 of N worker nodes of one CPU each; reports the job's wall time, frames, frames per second and files per node (the
@@ -25,12 +26,14 @@ from pathlib import Path
 
 import ray
 from cluster_support import Node, RayCluster, alive_nodes, wait_for_nodes
+from waiting import wait_for
 
+from skynet.accounts.model import Role, User
 from skynet.app import build
 from skynet.config import Settings
 from skynet.records import Camera, SightingKind, WatchlistEntry
 from skynet.synthetic import DEMO_PLATES, write_demo_clip
-from skynet.system import SystemRole
+from skynet.system import System, SystemRole
 
 WORKERS = [Node("a", num_cpus=1, memory_mb=4096), Node("b", num_cpus=1, memory_mb=4096)]
 
@@ -146,10 +149,45 @@ def reindex_scenario(settings: Settings) -> dict:
             "alerts": store.db.execute(
                 "SELECT count(*) FROM alerts a JOIN sightings s ON s.id = a.sighting_id WHERE s.origin_kind = 'archive'"
             ).fetchone()[0],
+            "cancel": cancel_scenario(system, archive / "cancelled"),
         }
     finally:
         system.close()
     return report
+
+
+def cancel_scenario(system: System, folder: Path) -> dict:
+    """A re-index job of four clips cancelled by an admin once its first file is done, then asked for again:
+    the states of the job and its files after the cancel, and the sightings per file after the second job."""
+    folder.mkdir(parents=True)
+    clips = [
+        write_demo_clip(folder / f"late-{n}.avi", seconds=6, size=(640, 360), plates=(DEMO_PLATES[n % 2],))
+        for n in range(4)
+    ]
+    store = system.catalog.store
+    params = {"paths": [str(folder)], "camera": "archive", "start": 1_700_000_000.0}
+    job = system.runner.request("reindex", "admin", params)
+    wait_for(lambda: store.jobs.get(job.id).progress.get("files_done", 0) >= 1, 300, "the first file re-indexed")
+    asked = time.monotonic()
+    system.jobs.cancel(User("admin", Role.ADMIN, 0.0), job.id, "cluster test of cancellation")
+    system.runner.join(300)
+    stopped_s = time.monotonic() - asked
+    cancelled = store.jobs.get(job.id)
+    states = [getattr(store.jobs.file_state(str(clip)), "status", None) for clip in clips]
+    again = system.runner.request("reindex", "admin", params)
+    system.runner.join(600)
+    rows = store.db.execute(
+        "SELECT origin_file, count(*) FROM sightings WHERE origin_file LIKE ? GROUP BY origin_file", (f"{folder}%",)
+    ).fetchall()
+    return {
+        "state": cancelled.state.value,
+        "progress": cancelled.progress,
+        "stopped_s": round(stopped_s, 1),
+        "file_states": states,
+        "again": store.jobs.get(again.id).state.value,
+        "sightings_per_file": sorted(count for _, count in rows),
+        "integrity_problems": store.integrity_problems(),
+    }
 
 
 if __name__ == "__main__":

@@ -71,4 +71,11 @@ def test_cameras_spread_over_nodes_and_a_killed_nodes_camera_runs_again_elsewher
     assert sorted(reindex["sightings_per_file"]) == sorted(reindex["clips"]), "each file's sightings are stored"
     assert reindex["alerts"] >= 2, "each clip's watch-listed plate alerts"
     assert again["state"] == "done" and again["outcomes"] == ["skipped", "skipped"], "asked again: files done"
+    # a re-index job cancelled after its first file: its Ray tasks stop, nothing is stored twice when asked again
+    cancel = reindex["cancel"]
+    assert cancel["state"] == "cancelled" and cancel["progress"]["files_done"] < 4, cancel
+    assert "done" in cancel["file_states"] and cancel["file_states"].count("done") < 4, cancel
+    assert cancel["stopped_s"] < 30, cancel
+    assert cancel["again"] == "done" and cancel["sightings_per_file"] == [1, 1, 1, 1], cancel
+    assert cancel["integrity_problems"] == [], cancel
     assert run.leftover == [], "every process of the namespace ends with its driver"
