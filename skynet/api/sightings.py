@@ -36,20 +36,27 @@ Sources = Annotated[list[SightingSource] | None, Query(description="Only these: 
 Period = Annotated[TimeRange, Depends(query_time_range)]
 
 
+def sighting_filter(
+    period: Period, camera: CameraIds = None, kind: Kinds = None, source: Sources = None
+) -> SightingFilter:
+    """The filter of a listing or a count: cameras, kinds, sources and a time range, from the query."""
+    return SightingFilter(camera, kind, source, period.since, period.until)
+
+
+Filter = Annotated[SightingFilter, Depends(sighting_filter)]
+
+
 @router.get("/api/sightings", response_model=SightingPage)
 def list_sightings(
     user: Searcher,
     browse: Browse,
     reason: Annotated[Reason, Query()],
-    period: Period,
-    camera: CameraIds = None,
-    kind: Kinds = None,
-    source: Sources = None,
+    chosen: Filter,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=100, description="A page's next_cursor: the page after.")] = None,
 ) -> SightingPage:
     """Sightings as they came, newest first, a page at a time (pass on ``next_cursor``); audited."""
-    page = browse.page(user, reason, SightingFilter(camera, kind, source, period.since, period.until), limit, cursor)
+    page = browse.page(user, reason, chosen, limit, cursor)
     link = browse.sightings.links.linker(user, "sightings.list")
     return SightingPage(items=[SightingOut.of(f, link) for f in page.found], next_cursor=page.next_cursor)
 
@@ -59,13 +66,10 @@ def count_sightings(
     user: Searcher,
     browse: Browse,
     reason: Annotated[Reason, Query()],
-    period: Period,
-    camera: CameraIds = None,
-    kind: Kinds = None,
-    source: Sources = None,
+    chosen: Filter,
 ) -> list[HourCount]:
     """How many sightings each camera had in each hour (hours without any left out), in time order; audited."""
-    counts = browse.counts(user, reason, SightingFilter(camera, kind, source, period.since, period.until))
+    counts = browse.counts(user, reason, chosen)
     return [HourCount(camera_id=c, hour=h, count=n) for c, h, n in counts]
 
 
