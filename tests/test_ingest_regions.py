@@ -142,3 +142,29 @@ def test_worker_options_follow_the_region_settings():
     options = WorkerOptions.from_settings(Settings(full_frame_every_s=3.0), analysis_fps=2.0)
     assert options.regions is not None and options.regions.full_frame_every_s == 3.0 and options.analysis_fps == 2.0
     assert WorkerOptions.from_settings(Settings()).analysis_fps == WorkerOptions().analysis_fps
+
+
+def test_periodic_full_pass_is_put_off_while_nothing_changed_outside_the_regions():
+    planner = RegionPlanner(RegionOptions(full_frame_every_s=10.0))
+    assert planner.plan(frame_with(), 0.0) is None
+    walking = [planner.plan(frame_with((100 + 60 * step, 500, 120)), 0.4 * step) for step in range(1, 30)]
+    assert all(walking)  # a square crossing: regions only, also past 10 s (the rest is as in the first pass)
+    # something small arrives and stays outside the regions: the put-off pass is made, once
+    assert planner.plan(frame_with((1840, 500, 120), (900, 100, 40)), 11.8) is None
+    assert planner.plan(frame_with((1840, 500, 120), (900, 100, 40)), 12.0) == []
+
+
+def test_regions_hold_where_a_moving_object_is_not_the_place_it_left():
+    planner = RegionPlanner()
+    assert planner.plan(frame_with(), 0.0) is None
+    assert planner.plan(frame_with((100, 500, 120)), 0.2)  # it comes in
+    for step in range(1, 4):  # walking right, 200 px per analysed frame
+        regions = planner.plan(frame_with((100 + 200 * step, 500, 120)), 0.2 + 0.2 * step)
+        assert len(regions) == 1 and inside(Box(100 + 200 * step, 500, 220 + 200 * step, 620), regions[0])
+        assert regions[0].x1 > 100 + 200 * step - 80  # the place it left (200 px to the left) is not looked at
+    # the lights go on: the scene itself changed (a whole-frame pass), and is the background from then on
+    planner = RegionPlanner()
+    planner.plan(frame_with(), 0.0)
+    assert planner.plan(frame_with(level=90, size=(1080, 1920)) + 100, 0.2) is None
+    lit = [planner.plan(frame_with((100 + 200 * step, 500, 120)) + 100, 0.2 + 0.2 * step) for step in range(1, 4)]
+    assert all(len(regions) == 1 and regions[0].width < 600 for regions in lit)
