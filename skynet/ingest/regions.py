@@ -109,8 +109,8 @@ class RegionPlanner:
         return regions
 
     def _changed_outside(self, small: np.ndarray, reference: np.ndarray, regions: Sequence[Box], scale: float) -> bool:
-        """Whether ``small`` differs from ``reference`` (as much as counts as motion) outside ``regions``
-        (image pixels, ``scale`` times the thumbnail's)."""
+        """Whether ``small`` differs from ``reference`` (by over ``pixel_delta``, on at least ``remainder_min_changed``
+        of it) outside ``regions`` (image pixels, ``scale`` times the thumbnail's)."""
         changed = cv2.absdiff(small, reference) > self.options.pixel_delta
         for region in regions:
             x1, y1 = int(region.x1 // scale), int(region.y1 // scale)
