@@ -49,11 +49,12 @@ class ClpDetector:
       plates went undetected, most with a candidate scoring 0.3-0.45 where they were) but found
       when enlarged, and a plate enlarged far beyond the sizes the network knows is found in parts.
       Only a detection scoring ``min_score`` there counts: a weak candidate is confirmed, never
-      taken. The floor 0.1 (0.2 before): a tilted plate cut at one end, 40 pixels tall in a region
-      crop, scores 0.1-0.2 there and 0.9 enlarged; on the DEV stills (CCPD, EasyPR, plates_openalpr)
-      0.1 finds and costs the same as 0.2 and adds no detection off the plates. Checked on ``plates_openalpr`` (US and EU plates, not used to choose): 81.7 % of the
+      taken. Checked on ``plates_openalpr`` (US and EU plates, not used to choose): 81.7 % of the
       plates found without a second look, 92.7 % with it (90.9 % zooming in only twice), the same
-      3 detections overlapping no labelled plate.
+      3 detections overlapping no labelled plate. The floor is 0.1 (it was 0.2): a tilted plate cut
+      at one end, 40 pixels tall in a region crop, scores 0.1-0.2 there and 0.9 enlarged; on the DEV
+      stills (CCPD, EasyPR, plates_openalpr) 0.1 finds the same plates at the same cost as 0.2 and
+      adds no detection off the plates.
     """
 
     def __init__(self, session, long_side: int, min_score: float, second_look: bool = False) -> None:
