@@ -114,8 +114,8 @@ def test_regions_give_the_whole_frame_detections_inside_them_at_the_same_scale(s
     assert np.allclose(part.faces[0].landmarks[0], [300, 200], atol=4)
     assert np.allclose(part.plates[0].corners[2], [420, 320], atol=4)
     assert part.plates[0].read.text == "京A12345"
-    # a small region is seen at its own pixels (the whole frame is scaled by 1/3 for faces, 1/2 for plates)
-    assert squares_analyzer.face_detector.sizes[-1] == (320, 320)
+    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates)
+    assert squares_analyzer.face_detector.sizes[-1] == (213, 213)
     assert squares_analyzer.plate_detector.sizes[-1] == (320, 320)
     squares_analyzer.fine_regions = False  # regions scaled as the whole frame is
     coarse = squares_analyzer.analyze(image, embed=False, regions=[region])

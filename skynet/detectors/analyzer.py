@@ -2,12 +2,12 @@
 
 Detectors run on the whole image or, when ``regions`` are given (see
 :mod:`skynet.ingest.regions`), on those crops only. Crops are seen finer than the whole image
-(up to its own pixels) as long as all of them together hold no more than half the pixels of the
-detector's view of the whole image (:data:`FINE_REGIONS_BUDGET`), never coarser than that view:
-a region pass costs at most half a full-frame pass, and a small face or plate in a region is seen
-large enough to be found (a 65-pixel face in a 720p frame, halved for the face detector, scores
-around its threshold from frame to frame; at its own size 0.8-0.9). With ``fine_regions`` off
-each crop is scaled as the whole image would be (README "Accuracy on real footage").
+(up to twice as fine, never beyond the image's own pixels) as long as all of them together hold no
+more than half the pixels of the detector's view of the whole image (:data:`FINE_REGIONS_MAX`,
+:data:`FINE_REGIONS_BUDGET`), never coarser than that view: a small face or plate in a region is
+seen large enough to be found (a 65-pixel face in a 720p frame, halved for the face detector,
+scores around its threshold from frame to frame; at its own size 0.8-0.9). With ``fine_regions``
+off each crop is scaled as the whole image would be (README "Accuracy on real footage").
 :meth:`ImageAnalyzer.analyze_batch` does the same for several images (cameras) at once, each
 detector running once over all their inputs.
 """
@@ -32,6 +32,7 @@ from skynet.records import Box, Detections, FaceDetection, PlateDetection
 
 Found = TypeVar("Found", FaceDetection, PlateDetection)
 FINE_REGIONS_BUDGET = 0.5  # fine region crops hold at most this share of the pixels of the whole image's view
+FINE_REGIONS_MAX = 2.0  # ... and are seen at most this many times finer than the whole image
 
 
 @dataclass
@@ -181,7 +182,8 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
             crops.append((x1, y1, x2, y2))
     if fine and crops:
         area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in crops)
-        factor = min(1.0, max(factor, factor * float(np.sqrt(FINE_REGIONS_BUDGET * width * height / area))))
+        finer = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / area)))
+        factor = min(1.0, factor * max(1.0, finer))
     views = []
     for x1, y1, x2, y2 in crops:
         crop = image[y1:y2, x1:x2]
