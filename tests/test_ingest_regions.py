@@ -114,9 +114,44 @@ def test_regions_give_the_whole_frame_detections_inside_them_at_the_same_scale(s
     assert np.allclose(part.faces[0].landmarks[0], [300, 200], atol=4)
     assert np.allclose(part.plates[0].corners[2], [420, 320], atol=4)
     assert part.plates[0].read.text == "京A12345"
-    # the crop was scaled as the whole frame is (1/3 for faces, 1/2 for plates), not enlarged
+    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates)
+    assert squares_analyzer.face_detector.sizes[-1] == (213, 213)
+    assert squares_analyzer.plate_detector.sizes[-1] == (320, 320)
+    squares_analyzer.fine_regions = False  # regions scaled as the whole frame is
+    coarse = squares_analyzer.analyze(image, embed=False, regions=[region])
+    assert coarse.faces[0].box.iou(part.faces[0].box) > 0.95
     assert squares_analyzer.face_detector.sizes[-1] == (107, 107)
     assert squares_analyzer.plate_detector.sizes[-1] == (160, 160)
+
+
+def test_fine_regions_hold_at_most_half_the_pixels_of_the_whole_frames_view_and_never_fewer(squares_analyzer):
+    image = frame_with((300, 200, 120))
+    squares_analyzer.analyze(image, embed=False, regions=[Box(0, 0, 640, 640)])
+    height, width = squares_analyzer.face_detector.sizes[-1]
+    assert height == width == 339  # 640 x sqrt(0.5 x 640 x 360 / 640^2): half the 640 x 360 whole-frame view
+    squares_analyzer.analyze(image, embed=False, regions=[Box(0, 0, 1920, 720)])
+    assert squares_analyzer.face_detector.sizes[-1] == (240, 640)  # two thirds of the frame: as the whole frame
+
+
+@pytest.mark.models
+def test_a_small_face_in_a_region_is_found_when_seen_finer(analyzer, shared_data):
+    """A 60-pixel face in a 720p frame (a DEV photo pasted as the scenario does): halved as the whole frame
+    is for the face detector it is not found; seen at its own size in a region it is, with a sure score."""
+    photo = cv2.imread(str(shared_data("faces_identities") / "images" / "face_0044.jpg"))
+    face = max(analyzer.analyze(photo, plates=False, embed=False).faces, key=lambda f: f.box.area)
+    scale = 60 / face.box.height
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[200 : 200 + small.shape[0], 400 : 400 + small.shape[1]] = small
+    cx, cy = 400 + face.box.center[0] * scale, 200 + face.box.center[1] * scale
+    region = Box(cx - 80, cy - 80, cx + 80, cy + 80)
+    try:
+        analyzer.fine_regions = False
+        assert analyzer.analyze(frame, plates=False, embed=False, regions=[region]).faces == []
+    finally:
+        analyzer.fine_regions = True
+    found = analyzer.analyze(frame, plates=False, embed=False, regions=[region]).faces
+    assert len(found) == 1 and found[0].score >= 0.7 and inside(found[0].box, region)
 
 
 def test_plates_can_be_left_unread_and_read_later(squares_analyzer):
