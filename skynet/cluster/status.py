@@ -71,7 +71,7 @@ def cluster_view(
         for node in ray.nodes()
     }
     placed = set(placed_cameras(settings))
-    leases = {lease.camera_id: lease for lease in store.leases.all()} if store is not None else {}
+    leases = {lease.key: lease for lease in store.leases.all()} if store is not None else {}
     now = store.leases.now() if store is not None else 0.0
     stored = [camera.id for camera in store.cameras.all()] if store is not None else sorted(placed)
     pending: dict[str, dict[str, Any]] = {}

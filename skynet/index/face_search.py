@@ -12,10 +12,11 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from skynet.index.face_partition import Partition, Tuning, rerank
+from skynet.index.face_partition import Found, Partition, Tuning, rerank
 from skynet.store.errors import QueryError
 
 # below this many rows in all, a search takes well under a millisecond: handing partitions to other threads
@@ -40,6 +41,23 @@ class FaceHits(list):
     def __init__(self, hits=(), incomplete: tuple[tuple[float, float], ...] = ()) -> None:
         super().__init__(hits)
         self.incomplete = incomplete
+
+
+class FaceSearcher(Protocol):
+    """What answers face searches: a :class:`~skynet.index.face_index.FaceIndex`, or the index shards of a
+    cluster (:class:`skynet.cluster.sharded_index.ShardedFaceIndex`)."""
+
+    def search(
+        self,
+        embedding: np.ndarray,
+        k: int = 10,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        cameras: list[str] | None = None,
+        min_similarity: float | None = None,
+        model: str | None = None,
+    ) -> FaceHits: ...
 
 
 def normalised(vector: np.ndarray, dim: int | None) -> np.ndarray:
@@ -70,6 +88,18 @@ def search_partitions(
     side_by_side = len(parts) > 1 and sum(p.rows.n for p in parts) >= PARALLEL_ROWS
     found = list(_threads().map(one, parts)) if side_by_side else [one(p) for p in parts]
     scores, ids = rerank(query, found, k, tuning.refine)
+    return [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+
+def merge_hits(answers: list[list[FaceHit]], k: int) -> list[FaceHit]:
+    """The top-``k`` of several searches' exact hits (shards of one index, each already re-ranked), merged as
+    :func:`search_partitions` merges its partitions' exact answers."""
+    found = [
+        Found(np.array([h.similarity for h in hits], np.float32), np.array([h.sighting_id for h in hits], np.int64))
+        for hits in answers
+        if hits
+    ]
+    scores, ids = rerank(np.zeros(0, np.float32), found, k, refine=1)
     return [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
 

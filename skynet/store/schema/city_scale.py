@@ -328,4 +328,19 @@ CITY_SCALE: tuple[Migration, ...] = (
             ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled'));
         """,
     ),
+    Migration(
+        16,
+        """
+        -- Face-index shards across nodes (skynet.cluster.face_shard): the one shard that holds a partition of a
+        -- model's face index ('<model>/<week>'), with a fencing token; the same lease as a camera's.
+        CREATE TABLE index_leases (
+            partition_key TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            node TEXT NOT NULL,
+            token {bigint} NOT NULL,
+            acquired_at {float} NOT NULL,
+            expires_at {float} NOT NULL
+        );
+        """,
+    ),
 )
