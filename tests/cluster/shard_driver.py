@@ -193,7 +193,9 @@ def scenario(settings: Settings, cluster: RayCluster, reference: Catalog, probes
         report["between"] = {"partial": partial_answers, "silent_fewer": silent_fewer, "rounds": rounds}
         again = [api.catalog.search_faces(q, K) for q in probes]
         report["after_recovery"] = {
-            "same_top_k": sum(answer(a) == answer(reference.search_faces(q, K)) for a, q in zip(again, probes)),
+            "same_top_k": sum(
+                answer(a) == answer(reference.search_faces(q, K)) for a, q in zip(again, probes, strict=True)
+            ),
             "incomplete": sorted({r for hits in again for r in hits.incomplete}),
             "held": {name: s["loaded"] for name, s in shard_status().items()},
         }
@@ -223,29 +225,33 @@ def bench(settings: Settings, reference: Catalog, probes: np.ndarray, weeks: int
     report["local"] = timed(lambda q: reference.search_faces(q, K), probes)
     all_weeks = list(range(int(T0 // WEEK_S), int(T0 // WEEK_S) + weeks))
     for shards in (1, 2):
-        sharded = settings.model_copy(update={"cluster_index_shards": shards, "cluster_index_search_timeout_s": 30.0})
-        api = build(sharded, SystemRole.API_NODE, analysers=0)
-        try:
-            started = time.monotonic()
-            wait_for(
-                lambda: (h := loaded_weeks(shards)) and sorted(w for ws in h.values() for w in ws) == all_weeks,
-                1200,
-                f"{shards} shard(s) to build",
-                interval_s=1.0,
-            )
-            built = round(time.monotonic() - started, 1)
-            for q in probes[:20]:  # warm up: Ray connections, caches
-                api.catalog.search_faces(q, K)
-            figures = timed(lambda q: api.catalog.search_faces(q, K), probes)
-            same = sum(
-                answer(api.catalog.search_faces(q, K)) == answer(reference.search_faces(q, K)) for q in probes[:50]
-            )
-            report[f"shards_{shards}"] = {**figures, "built_s": built, "same_top_k_of_50": same}
-        finally:
-            remove_shards(sharded)
-            api.close()
-        wait_for(lambda: not shard_status(), 60, "the shards to end")
+        report[f"shards_{shards}"] = bench_shards(settings, shards, reference, probes, all_weeks)
     return report
+
+
+def bench_shards(settings: Settings, shards: int, reference: Catalog, probes: np.ndarray, all_weeks: list[int]) -> dict:
+    """Latency of searches through an API node over ``shards`` shards, once they have built every week."""
+    sharded = settings.model_copy(update={"cluster_index_shards": shards, "cluster_index_search_timeout_s": 30.0})
+    api = build(sharded, SystemRole.API_NODE, analysers=0)
+    try:
+        started = time.monotonic()
+        wait_for(
+            lambda: (h := loaded_weeks(shards)) and sorted(w for ws in h.values() for w in ws) == all_weeks,
+            1200,
+            f"{shards} shard(s) to build",
+            interval_s=1.0,
+        )
+        built = round(time.monotonic() - started, 1)
+        for q in probes[:20]:  # warm up: Ray connections, caches
+            api.catalog.search_faces(q, K)
+        figures = timed(lambda q: api.catalog.search_faces(q, K), probes)
+        same = sum(answer(api.catalog.search_faces(q, K)) == answer(reference.search_faces(q, K)) for q in probes[:50])
+        placed = {name: s["node_id"][:8] for name, s in shard_status().items()}
+    finally:
+        remove_shards(sharded)
+        api.close()
+    wait_for(lambda: not shard_status(), 60, "the shards to end")
+    return {**figures, "built_s": built, "same_top_k_of_50": same, "nodes": placed}
 
 
 def timed(search, probes: np.ndarray) -> dict:
