@@ -62,19 +62,21 @@ def place_shards(settings: Settings) -> list[str]:
     return names
 
 
-def remove_shards(settings: Settings, timeout_s: float = 30.0) -> None:
-    """Stop every shard actor (each gives its leases up), then end them."""
+def remove_shards(settings: Settings, timeout_s: float = 30.0) -> int:
+    """Stop every shard actor of the namespace (each gives its leases up), then end them; returns how many."""
     handles: list[Any] = []
-    for number in range(settings.cluster_index_shards):
-        try:
-            handles.append(ray.get_actor(f"{PREFIX}{number}", namespace=settings.cluster_namespace))
-        except ValueError:
-            continue
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["namespace"] == settings.cluster_namespace and entry["name"].startswith(PREFIX):
+            try:
+                handles.append(ray.get_actor(entry["name"], namespace=settings.cluster_namespace))
+            except ValueError:
+                continue
     stops = [handle.stop.remote() for handle in handles]
     if stops:
         ray.wait(stops, num_returns=len(stops), timeout=timeout_s)
     for handle in handles:
         ray.kill(handle, no_restart=True)
+    return len(handles)
 
 
 class ShardedFaceIndex:

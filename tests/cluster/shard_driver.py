@@ -70,7 +70,7 @@ def main() -> None:
             reference, probes = fill_store(settings, n, args.weeks)
             try:
                 if args.bench:
-                    report = bench(settings, reference, probes, args.weeks)
+                    report = bench(settings, reference, probes[: args.queries], args.weeks)
                 else:
                     report = scenario(settings, cluster, reference, probes, args.weeks)
             finally:
