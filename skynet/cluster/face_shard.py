@@ -6,7 +6,8 @@ built from the store. Which shard holds a partition is a lease in PostgreSQL (``
 thread of its own; a lease that cannot be renewed (expired, taken) drops the partition here. Another thread claims
 partitions and builds them: shard ``n`` of ``N`` claims the weeks ``w`` with ``w % N == n`` at once, and any other
 week whose lease has expired (its shard lost) or that nobody has claimed for a lease's length; it then follows the
-store's new vectors of the weeks it holds (the live week included), as an API node follows them.
+store's new vectors of the weeks it holds (the live week included), as an API node follows them, and every three
+lease lengths sets right a week whose vector count differs from the store's (deletions: retention, re-indexed files).
 
 A search names the partitions it wants from this shard; the shard answers the top-k over those it has loaded and
 lists the rest (being built, no longer held), which the searching node reports as incomplete
@@ -75,6 +76,7 @@ class FaceShard:
         self.leases: dict[int, Lease] = {}  # week -> lease held
         self.loaded: set[int] = set()  # weeks built and followed: searched
         self.followed = 0  # sighting id up to which new vectors were added
+        self.checked = time.monotonic()  # when the weeks were last compared with the store (_reconcile)
         self.error: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -118,6 +120,7 @@ class FaceShard:
         if self.model is None:
             return  # no face stored yet
         self._follow()
+        self._reconcile()
         for week in self._due():
             lease = self.store.index_leases.acquire(
                 lease_key(self.model, week), self.holder, self.node_id, self.settings.cluster_lease_s
@@ -186,6 +189,35 @@ class FaceShard:
                         batch.ids[keep], batch.vectors[keep], batch.times[keep], [batch.camera_ids[i] for i in keep]
                     )
                 )
+
+    def _reconcile(self) -> None:
+        """Every three lease lengths: a week whose vector count differs from the store's is set right (deleted
+        sightings removed: retention, a re-indexed file; vectors committed out of id order added)."""
+        if time.monotonic() - self.checked < 3 * self.settings.cluster_lease_s:
+            return
+        self.checked = time.monotonic()
+        with self._lock:
+            weeks = set(self.loaded)
+        held = {p.key: p for p in self.index.partitions() if p.key in weeks}
+        for week in sorted(weeks):
+            between = (week * self.partition_s, (week + 1) * self.partition_s)
+            part = held.get(week)
+            if self.store.faces.count_between(between, self.model) == (part.alive if part else 0):
+                continue
+            stored = self.store.faces.ids(self.model, between=between)
+            have = part.rows.ids[: part.rows.n][part.rows.alive[: part.rows.n]] if part else np.zeros(0, np.int64)
+            removed = self.index.remove(np.setdiff1d(have, stored))
+            added = sum(
+                self.index.add_unseen(batch)
+                for batch in self.store.faces.batches(np.setdiff1d(stored, have), model=self.model)
+            )
+            log.info(
+                "face shard %s: partition %s set right: %d removed, %d added",
+                self.number,
+                self._span(week),
+                removed,
+                added,
+            )
 
     def _span(self, week: int) -> str:
         return span_text(week * self.partition_s, (week + 1) * self.partition_s)

@@ -26,6 +26,10 @@ _VECTORS = (
     "SELECT f.sighting_id, f.embedding, s.best_time, s.camera_id FROM face_embeddings f "
     "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ? AND "
 )
+_IN_RANGE = (
+    "SELECT {} FROM face_embeddings f JOIN sightings s ON s.id = f.sighting_id "
+    "WHERE f.model = ? AND s.best_time >= ? AND s.best_time < ?"
+)
 _WITHOUT_VECTOR = "NOT EXISTS (SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)"
 
 
@@ -89,13 +93,22 @@ class FaceRepository:
         rows = self.db.execute("SELECT model, count(*) FROM face_embeddings GROUP BY model")
         return {model: int(count) for model, count in rows}
 
-    def ids(self, model: str | None = None) -> np.ndarray:
-        """Sorted ids of the face sightings that have a vector of ``model``."""
-        rows = self.db.execute(
-            "SELECT sighting_id FROM face_embeddings WHERE model = ? ORDER BY sighting_id",
-            (model or self.searched_model(),),
-        ).fetchall()
+    def ids(self, model: str | None = None, *, between: tuple[float, float] | None = None) -> np.ndarray:
+        """Sorted ids of the face sightings that have a vector of ``model`` (``between``: seen in [since, until))."""
+        model = model or self.searched_model()
+        if between is None:
+            rows = self.db.execute(
+                "SELECT sighting_id FROM face_embeddings WHERE model = ? ORDER BY sighting_id", (model,)
+            ).fetchall()
+        else:
+            rows = self.db.execute(f"{_IN_RANGE.format('f.sighting_id')} ORDER BY f.sighting_id", (model, *between))
+            rows = rows.fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def count_between(self, between: tuple[float, float], model: str | None = None) -> int:
+        """How many face sightings seen in [since, until) have a vector of ``model`` (one index partition)."""
+        row = self.db.execute(_IN_RANGE.format("count(*)"), (model or self.searched_model(), *between)).fetchone()
+        return int(row[0])
 
     def batches(
         self,

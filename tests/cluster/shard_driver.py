@@ -7,6 +7,7 @@ one ``index``); once they have built their weeks, searches are answered by both 
 unsharded index over the same store. The node of one shard is SIGKILLed: the next search names that shard's weeks as
 incomplete (and its hits are the unsharded top-k of the other weeks, never fewer unannounced); once the lost
 shard's leases expire the other claims its weeks and rebuilds them from the store, and searches are complete again.
+Then retention deletes half a week: the shard drops those vectors (searches equal the unsharded index's again).
 Prints one JSON line.
 
 With ``--bench N`` (benchmarks/bench_shards.py): N synthetic faces over ``--weeks`` weeks; search latency (p50,
@@ -199,6 +200,16 @@ def scenario(settings: Settings, cluster: RayCluster, reference: Catalog, probes
             "incomplete": sorted({r for hits in again for r in hits.incomplete}),
             "held": {name: s["loaded"] for name, s in shard_status().items()},
         }
+        # retention deletes the older half of the first week: the shard holding it drops those vectors
+        deleted = reference.delete_before(T0 + WEEK_S / 2)
+        cut = time.monotonic()
+        wait_for(
+            lambda: all(answer(api.catalog.search_faces(q, K)) == answer(reference.search_faces(q, K)) for q in probes),
+            60,
+            "the shards to drop the deleted sightings",
+            interval_s=0.5,
+        )
+        report["deleted"] = {"faces": len(deleted.face_ids), "gone_s": round(time.monotonic() - cut, 1)}
     finally:
         remove_shards(settings.model_copy(update={"cluster_index_shards": 2}))
         api.close()

@@ -4,7 +4,7 @@ private network namespace: tests/cluster_support.py).
 Two shard actors on two nodes hold the face index's weeks; a search merges both: the same top-k as one unsharded
 index over the same store. The node of one shard is SIGKILLed: the next search is partial and names that shard's
 weeks; after the leases expire the other shard rebuilds them from the store and searches are complete again, with
-no answer in between that had fewer results without saying so. Latency with 1 vs 2 shards:
+no answer in between that had fewer results without saying so. Retention's deletions leave the shards too. Latency with 1 vs 2 shards:
 benchmarks/bench_shards.py."""
 
 from __future__ import annotations
@@ -45,4 +45,6 @@ def test_shards_on_two_nodes_merge_and_a_lost_shard_is_partial_until_rebuilt_els
     recovered = report["after_recovery"]
     assert recovered["same_top_k"] == complete["queries"] and recovered["incomplete"] == [], recovered
     assert sorted(w for ws in recovered["held"].values() for w in ws) == weeks, recovered
+    deleted = report["deleted"]
+    assert deleted["faces"] > 0 and deleted["gone_s"] < 30, deleted  # found at the next check (3 leases: 9 s)
     assert run.leftover == []
