@@ -248,9 +248,11 @@ class FaceShard:
         return [(hit.sighting_id, hit.similarity) for hit in hits], missing
 
     def status(self) -> dict[str, Any]:
-        """Where the shard runs and what it holds: node, weeks held and loaded, vectors, error."""
+        """Where the shard runs and what it holds: node, weeks held and loaded, vectors, whether partitions are being
+        built (trained: searched exactly meanwhile), error."""
         with self._lock:
             held, loaded = sorted(self.leases), sorted(self.loaded)
+        index = self.index.status()
         return {
             "name": self.name,
             "holder": self.holder,
@@ -259,7 +261,8 @@ class FaceShard:
             "model": self.model,
             "held": held,
             "loaded": loaded,
-            "vectors": self.index.status().vectors,
+            "vectors": index.vectors,
+            "building": index.building,
             "error": self.error,
         }
 

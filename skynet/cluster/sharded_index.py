@@ -129,12 +129,11 @@ class ShardedFaceIndex:
 
     def _holders(self, wanted: set[int]) -> tuple[dict[str, list[int]], set[int]]:
         """Shard actor name -> the wanted weeks it holds by a live lease; and the wanted weeks no live lease covers."""
-        now = self.store.index_leases.now()
         by_shard: dict[str, list[int]] = defaultdict(list)
         covered = set()
-        for lease in self.store.index_leases.all():
+        for lease in self.store.index_leases.live():
             week = lease_week(lease.key, self.model)
-            if week in wanted and lease.expires_at > now:
+            if week in wanted:
                 by_shard[actor_name(lease.holder)].append(week)
                 covered.add(week)
         return by_shard, wanted - covered

@@ -85,6 +85,13 @@ class LeaseRepository:
         rows = self.db.execute(f"SELECT {self._columns} FROM {self.table} ORDER BY {self.key}")
         return [Lease(*row) for row in rows]
 
+    def live(self) -> list[Lease]:
+        """The leases that have not expired (by the database's clock), by key."""
+        rows = self.db.execute(
+            f"SELECT {self._columns} FROM {self.table} WHERE expires_at > {self._now} ORDER BY {self.key}"
+        )
+        return [Lease(*row) for row in rows]
+
     def now(self) -> float:
         """The database's clock (seconds since the epoch): what lease expiry is judged by."""
         return float(self.db.execute(f"SELECT {self._now}").fetchone()[0])

@@ -246,12 +246,7 @@ def bench_shards(settings: Settings, shards: int, reference: Catalog, probes: np
     api = build(sharded, SystemRole.API_NODE, analysers=0)
     try:
         started = time.monotonic()
-        wait_for(
-            lambda: (h := loaded_weeks(shards)) and sorted(w for ws in h.values() for w in ws) == all_weeks,
-            1200,
-            f"{shards} shard(s) to build",
-            interval_s=1.0,
-        )
+        wait_for(lambda: built(shards, all_weeks), 1200, f"{shards} shard(s) to build", interval_s=1.0)
         built = round(time.monotonic() - started, 1)
         for q in probes[:20]:  # warm up: Ray connections, caches
             api.catalog.search_faces(q, K)
@@ -263,6 +258,13 @@ def bench_shards(settings: Settings, shards: int, reference: Catalog, probes: np
         api.close()
     wait_for(lambda: not shard_status(), 60, "the shards to end")
     return {**figures, "built_s": built, "same_top_k_of_50": same, "nodes": placed}
+
+
+def built(shards: int, weeks: list[int]) -> bool:
+    """Whether ``shards`` shards hold every week, loaded, and none is training a partition (settled)."""
+    status = shard_status()
+    held = sorted(w for s in status.values() for w in s["loaded"])
+    return len(status) == shards and held == weeks and not any(s["building"] for s in status.values())
 
 
 def timed(search, probes: np.ndarray) -> dict:
