@@ -247,7 +247,7 @@ def bench_shards(settings: Settings, shards: int, reference: Catalog, probes: np
     try:
         started = time.monotonic()
         wait_for(lambda: built(shards, all_weeks), 1200, f"{shards} shard(s) to build", interval_s=1.0)
-        built = round(time.monotonic() - started, 1)
+        built_s = round(time.monotonic() - started, 1)
         for q in probes[:20]:  # warm up: Ray connections, caches
             api.catalog.search_faces(q, K)
         figures = timed(lambda q: api.catalog.search_faces(q, K), probes)
@@ -257,7 +257,7 @@ def bench_shards(settings: Settings, shards: int, reference: Catalog, probes: np
         remove_shards(sharded)
         api.close()
     wait_for(lambda: not shard_status(), 60, "the shards to end")
-    return {**figures, "built_s": built, "same_top_k_of_50": same, "nodes": placed}
+    return {**figures, "built_s": built_s, "same_top_k_of_50": same, "nodes": placed}
 
 
 def built(shards: int, weeks: list[int]) -> bool:
