@@ -64,8 +64,14 @@ class CheckedSightings:
         """Those at the positions ``chosen``."""
         if len(chosen) == len(self.sightings):
             return self
-        picked = [[values[i] for i in chosen] for values in (self.sightings, self.media, self.rows, self.reads)]
-        return CheckedSightings(*picked, [self.feeds[i] for i in chosen], self.model)
+        return CheckedSightings(
+            [self.sightings[i] for i in chosen],
+            [self.media[i] for i in chosen],
+            [self.rows[i] for i in chosen],
+            [self.reads[i] for i in chosen],
+            [self.feeds[i] for i in chosen],
+            self.model,
+        )
 
 
 @dataclass(frozen=True, slots=True)
