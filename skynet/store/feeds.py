@@ -35,11 +35,9 @@ class FeedRepository:
 
     def insert(self, ids: Sequence[int], rows: Sequence[tuple | None]) -> None:
         """Inside a write: the feed rows (:func:`feed_row`; None for a video sighting) of new sightings ``ids``."""
-        values = [(i, *row) for i, row in zip(ids, rows, strict=True) if row is not None]
-        if values:
-            self.db.executemany(
-                f"INSERT INTO feed_records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", values
-            )
+        self.db.append_rows(
+            "feed_records", _COLUMNS, [(i, *row) for i, row in zip(ids, rows, strict=True) if row is not None]
+        )
 
     def details(self, ids: Sequence[int]) -> dict[int, FeedDetail]:
         """The feed details of the sightings ``ids`` that have one."""

@@ -193,7 +193,9 @@ class PlateRepository:
         if not rows:
             return
         columns = "sighting_id, rank, text, norm, rnorm, confidence"
-        if self.db.dialect is Dialect.SQLITE:
+        if self.db.dialect is Dialect.POSTGRESQL:
+            self.db.append_rows("plate_reads", columns.split(", "), rows)
+        else:
             # one statement, not one per read: the trigram table (FTS5) flushes what it holds at the end of
             # every statement, so one per read would cost a segment each (four times the write's time)
             values = ", ".join(f"value ->> {i}" for i in range(6))
@@ -201,8 +203,6 @@ class PlateRepository:
                 f"INSERT INTO plate_reads ({columns}) SELECT {values} FROM json_each(?)",
                 (json.dumps(rows, ensure_ascii=False),),
             )
-        else:
-            self.db.executemany(f"INSERT INTO plate_reads ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def alternatives(self, ids: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
         """The alternative reads (text, confidence) of plate sightings ``ids``, best first."""
