@@ -8,7 +8,6 @@ FTS5 trigram table, PostgreSQL by ``LIKE`` on ``text_pattern_ops`` B-trees or it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -192,17 +191,9 @@ class PlateRepository:
         rows = [(sighting_id, *read) for sighting_id, own in zip(ids, reads, strict=True) for read in own]
         if not rows:
             return
-        columns = "sighting_id, rank, text, norm, rnorm, confidence"
-        if self.db.dialect is Dialect.POSTGRESQL:
-            self.db.append_rows("plate_reads", columns.split(", "), rows)
-        else:
-            # one statement, not one per read: the trigram table (FTS5) flushes what it holds at the end of
-            # every statement, so one per read would cost a segment each (four times the write's time)
-            values = ", ".join(f"value ->> {i}" for i in range(6))
-            self.db.execute(
-                f"INSERT INTO plate_reads ({columns}) SELECT {values} FROM json_each(?)",
-                (json.dumps(rows, ensure_ascii=False),),
-            )
+        # one statement, not one per read: SQLite's trigram table (FTS5) flushes what it holds at the end of
+        # every statement, so one per read would cost a segment each (four times the write's time)
+        self.db.append_rows("plate_reads", ["sighting_id", "rank", "text", "norm", "rnorm", "confidence"], rows)
 
     def alternatives(self, ids: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
         """The alternative reads (text, confidence) of plate sightings ``ids``, best first."""
