@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     full_frame_every_s: float = Field(
         default=10.0, gt=0, description="With region detection: analyse a whole frame at least this often."
     )
+    region_fine_scale: bool = Field(
+        default=True,
+        description="With region detection: detect in the regions up to twice as finely as in a whole frame (at most "
+        "the frame's own resolution), as long as they hold no more than half the pixels of the detector's view of a "
+        "whole frame: small faces and plates are found; false = regions scaled as a whole frame is (cheaper).",
+    )
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
     face_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Face detector score threshold.")
     # Which faces become sightings (skynet/tracking/face_gate.py; README "Which faces become sightings").

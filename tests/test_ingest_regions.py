@@ -114,9 +114,44 @@ def test_regions_give_the_whole_frame_detections_inside_them_at_the_same_scale(s
     assert np.allclose(part.faces[0].landmarks[0], [300, 200], atol=4)
     assert np.allclose(part.plates[0].corners[2], [420, 320], atol=4)
     assert part.plates[0].read.text == "京A12345"
-    # the crop was scaled as the whole frame is (1/3 for faces, 1/2 for plates), not enlarged
+    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates)
+    assert squares_analyzer.face_detector.sizes[-1] == (213, 213)
+    assert squares_analyzer.plate_detector.sizes[-1] == (320, 320)
+    squares_analyzer.fine_regions = False  # regions scaled as the whole frame is
+    coarse = squares_analyzer.analyze(image, embed=False, regions=[region])
+    assert coarse.faces[0].box.iou(part.faces[0].box) > 0.95
     assert squares_analyzer.face_detector.sizes[-1] == (107, 107)
     assert squares_analyzer.plate_detector.sizes[-1] == (160, 160)
+
+
+def test_fine_regions_hold_at_most_half_the_pixels_of_the_whole_frames_view_and_never_fewer(squares_analyzer):
+    image = frame_with((300, 200, 120))
+    squares_analyzer.analyze(image, embed=False, regions=[Box(0, 0, 640, 640)])
+    height, width = squares_analyzer.face_detector.sizes[-1]
+    assert height == width == 339  # 640 x sqrt(0.5 x 640 x 360 / 640^2): half the 640 x 360 whole-frame view
+    squares_analyzer.analyze(image, embed=False, regions=[Box(0, 0, 1920, 720)])
+    assert squares_analyzer.face_detector.sizes[-1] == (240, 640)  # two thirds of the frame: as the whole frame
+
+
+@pytest.mark.models
+def test_a_small_face_in_a_region_is_found_when_seen_finer(analyzer, shared_data):
+    """A 60-pixel face in a 720p frame (a DEV photo pasted as the scenario does): halved as the whole frame
+    is for the face detector it is not found; seen at its own size in a region it is, with a sure score."""
+    photo = cv2.imread(str(shared_data("faces_identities") / "images" / "face_0044.jpg"))
+    face = max(analyzer.analyze(photo, plates=False, embed=False).faces, key=lambda f: f.box.area)
+    scale = 60 / face.box.height
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[200 : 200 + small.shape[0], 400 : 400 + small.shape[1]] = small
+    cx, cy = 400 + face.box.center[0] * scale, 200 + face.box.center[1] * scale
+    region = Box(cx - 80, cy - 80, cx + 80, cy + 80)
+    try:
+        analyzer.fine_regions = False
+        assert analyzer.analyze(frame, plates=False, embed=False, regions=[region]).faces == []
+    finally:
+        analyzer.fine_regions = True
+    found = analyzer.analyze(frame, plates=False, embed=False, regions=[region]).faces
+    assert len(found) == 1 and found[0].score >= 0.7 and inside(found[0].box, region)
 
 
 def test_plates_can_be_left_unread_and_read_later(squares_analyzer):
@@ -142,3 +177,29 @@ def test_worker_options_follow_the_region_settings():
     options = WorkerOptions.from_settings(Settings(full_frame_every_s=3.0), analysis_fps=2.0)
     assert options.regions is not None and options.regions.full_frame_every_s == 3.0 and options.analysis_fps == 2.0
     assert WorkerOptions.from_settings(Settings()).analysis_fps == WorkerOptions().analysis_fps
+
+
+def test_periodic_full_pass_is_put_off_while_nothing_changed_outside_the_regions():
+    planner = RegionPlanner(RegionOptions(full_frame_every_s=10.0))
+    assert planner.plan(frame_with(), 0.0) is None
+    walking = [planner.plan(frame_with((100 + 60 * step, 500, 120)), 0.4 * step) for step in range(1, 30)]
+    assert all(walking)  # a square crossing: regions only, also past 10 s (the rest is as in the first pass)
+    # something small arrives and stays outside the regions: the put-off pass is made, once
+    assert planner.plan(frame_with((1840, 500, 120), (900, 100, 40)), 11.8) is None
+    assert planner.plan(frame_with((1840, 500, 120), (900, 100, 40)), 12.0) == []
+
+
+def test_regions_hold_where_a_moving_object_is_not_the_place_it_left():
+    planner = RegionPlanner()
+    assert planner.plan(frame_with(), 0.0) is None
+    assert planner.plan(frame_with((100, 500, 120)), 0.2)  # it comes in
+    for step in range(1, 4):  # walking right, 200 px per analysed frame
+        regions = planner.plan(frame_with((100 + 200 * step, 500, 120)), 0.2 + 0.2 * step)
+        assert len(regions) == 1 and inside(Box(100 + 200 * step, 500, 220 + 200 * step, 620), regions[0])
+        assert regions[0].x1 > 100 + 200 * step - 80  # the place it left (200 px to the left) is not looked at
+    # the lights go on: the scene itself changed (a whole-frame pass), and is the background from then on
+    planner = RegionPlanner()
+    planner.plan(frame_with(), 0.0)
+    assert planner.plan(frame_with(level=90, size=(1080, 1920)) + 100, 0.2) is None
+    lit = [planner.plan(frame_with((100 + 200 * step, 500, 120)) + 100, 0.2 + 0.2 * step) for step in range(1, 4)]
+    assert all(len(regions) == 1 and regions[0].width < 600 for regions in lit)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from skynet.detectors import registry
+from skynet.detectors import clp_det, registry
 from skynet.detectors.plate_format import normalize_plate
 from skynet.images import load_image
 from skynet.models import ModelStore, get_pack
@@ -195,3 +197,25 @@ def test_clp_det_runs_int8_in_its_fpn_and_ssh_only_and_finds_the_fp32_plates(mod
             assert max(plate.box.iou(other.box) for other in got) > 0.6
         found += len(expected)
     assert found >= 10
+
+
+@pytest.mark.models
+def test_second_look_confirms_candidates_scoring_from_0_1(analyzer, shared_data, model_settings, monkeypatch):
+    """A DEV crop of a tilted plate cut at its left end (``crop_0127.jpg``), 130 px wide on a car as the
+    scenario draws it: at its own size the detector scores it 0.1-0.2, enlarged 0.8-0.96."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from scenario_render import car_sprite, place
+
+    crop = load(shared_data("cn_plate_crops") / "images" / "crop_0127.jpg", model_settings)
+    views = []
+    for seed in (1, 2):
+        view = np.full((260, 420, 3), 100, np.uint8)
+        place(view, car_sprite(crop, 130, (90, 200, 90), np.random.default_rng(seed)), (210, 130), 1.0, 0.0)
+        views.append(view)
+    detector = analyzer.plate_detector
+    monkeypatch.setattr(clp_det, "WEAK_SCORE", 0.2)
+    assert all(detector.detect(view) == [] for view in views)
+    monkeypatch.undo()
+    for view in views:
+        (plate,) = detector.detect(view)
+        assert plate.score >= 0.5 and plate.box.iou(Box(145, 150, 275, 195)) > 0.3, plate.box

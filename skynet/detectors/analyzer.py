@@ -1,10 +1,15 @@
 """One call that finds, embeds and reads everything in an image, timing each model stage.
 
 Detectors run on the whole image or, when ``regions`` are given (see
-:mod:`skynet.ingest.regions`), on those crops only, each scaled by the factor the whole image
-would have been scaled by: an object inside a region is seen at the same size as in a
-full-frame pass, for a fraction of the cost. :meth:`ImageAnalyzer.analyze_batch` does the same for
-several images (cameras) at once, each detector running once over all their inputs.
+:mod:`skynet.ingest.regions`), on those crops only. Crops are seen finer than the whole image
+(up to twice as fine, never beyond the image's own pixels) as long as all of them together hold no
+more than half the pixels of the detector's view of the whole image (:data:`FINE_REGIONS_MAX`,
+:data:`FINE_REGIONS_BUDGET`), never coarser than that view: a small face or plate in a region is
+seen large enough to be found (a 65-pixel face in a 720p frame, halved for the face detector,
+scores around its threshold from frame to frame; at its own size 0.8-0.9). With ``fine_regions``
+off each crop is scaled as the whole image would be (README "Accuracy on real footage").
+:meth:`ImageAnalyzer.analyze_batch` does the same for several images (cameras) at once, each
+detector running once over all their inputs.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from skynet.models import ModelStore, get_pack
 from skynet.records import Box, Detections, FaceDetection, PlateDetection
 
 Found = TypeVar("Found", FaceDetection, PlateDetection)
+FINE_REGIONS_BUDGET = 0.5  # fine region crops hold at most this share of the pixels of the whole image's view
+FINE_REGIONS_MAX = 2.0  # ... and are seen at most this many times finer than the whole image
 
 
 @dataclass
@@ -38,6 +45,7 @@ class ImageAnalyzer:
     plate_reader: PlateReader
     face_long_side: int | None = None  # full frames are scaled to this long side (None: native)
     plate_long_side: int | None = None
+    fine_regions: bool = True  # region crops seen finer within the whole image's pixel budget (module doc)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImageAnalyzer:
@@ -49,7 +57,10 @@ class ImageAnalyzer:
             chosen["plate_reader"] = settings.plate_reader
         backends = {role: registry.create(role, name, context) for role, name in chosen.items()}
         return cls(
-            **backends, face_long_side=settings.face_detect_long_side, plate_long_side=settings.plate_detect_long_side
+            **backends,
+            face_long_side=settings.face_detect_long_side,
+            plate_long_side=settings.plate_detect_long_side,
+            fine_regions=settings.region_fine_scale,
         )
 
     @property
@@ -103,7 +114,9 @@ class ImageAnalyzer:
         results = [Detections(image_width=image.shape[1], image_height=image.shape[0]) for image in images]
         if faces:
             with _timed(results, "face_detect"):
-                found = _detect(_runner(self.face_detector, batched), images, regions, self.face_long_side)
+                found = _detect(
+                    _runner(self.face_detector, batched), images, regions, self.face_long_side, self.fine_regions
+                )
             found = [
                 [face.with_quality(face_quality(image, face)) for face in image_faces]
                 for image, image_faces in zip(images, found, strict=True)
@@ -117,7 +130,9 @@ class ImageAnalyzer:
                 result.faces = image_faces
         if plates:
             with _timed(results, "plate_detect"):
-                detected = _detect(_runner(self.plate_detector, batched), images, regions, self.plate_long_side)
+                detected = _detect(
+                    _runner(self.plate_detector, batched), images, regions, self.plate_long_side, self.fine_regions
+                )
             with _timed(results, "plate_read"):
                 for result, image, image_plates in zip(results, images, detected, strict=True):
                     result.plates = self.read_plates(image, image_plates) if read else image_plates
@@ -153,17 +168,24 @@ class _View:
     origin: np.ndarray | None = None
 
 
-def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None) -> list[_View]:
-    """The whole image, or each region scaled as the whole image would be (too small ones left out)."""
+def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None, fine: bool) -> list[_View]:
+    """The whole image, or each region scaled as the whole image would be or, when ``fine``, as finely as
+    the whole image's pixel budget allows (see the module doc; too small regions left out)."""
     if regions is None:
         return [_View(image)]
     height, width = image.shape[:2]
     factor = 1.0 if long_side is None else min(1.0, long_side / max(height, width))
-    views = []
+    crops = []
     for region in regions:
         x1, y1, x2, y2 = (int(v) for v in region.clipped(width, height).as_list())
-        if x2 - x1 < 2 or y2 - y1 < 2:
-            continue
+        if x2 - x1 >= 2 and y2 - y1 >= 2:
+            crops.append((x1, y1, x2, y2))
+    if fine and crops:
+        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in crops)
+        finer = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / area)))
+        factor = min(1.0, factor * max(1.0, finer))
+    views = []
+    for x1, y1, x2, y2 in crops:
         crop = image[y1:y2, x1:x2]
         if factor < 1.0:
             size = (max(1, round((x2 - x1) * factor)), max(1, round((y2 - y1) * factor)))
@@ -174,10 +196,16 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
 
 
 def _detect(
-    detect: Detect, images: Sequence[np.ndarray], regions: Sequence[Sequence[Box] | None], long_side: int | None
+    detect: Detect,
+    images: Sequence[np.ndarray],
+    regions: Sequence[Sequence[Box] | None],
+    long_side: int | None,
+    fine: bool,
 ) -> list[list]:
     """Detections of each image (whole, or in its regions), from one ``detect`` over all their views."""
-    views = [_views(image, image_regions, long_side) for image, image_regions in zip(images, regions, strict=True)]
+    views = [
+        _views(image, image_regions, long_side, fine) for image, image_regions in zip(images, regions, strict=True)
+    ]
     inputs = [view.pixels for image_views in views for view in image_views]
     found = iter(detect(inputs) if inputs else [])
     results = []

@@ -2,11 +2,16 @@
 
 Detection costs in proportion to the pixels it sees, and in a street camera most pixels do not
 change between two analysed frames. As in Frigate, a cheap frame difference (a small blurred
-grey copy of the frame against the last analysed one) finds the boxes that moved; those and
-the boxes of the objects being tracked, padded and merged, are the regions the detectors run
-on. Every ``full_frame_every_s`` seconds (and on the first frame, a change of resolution, or
-motion over much of the picture) the whole frame is analysed, so something new that arrived
-without moving is still found. A frame with no motion and nothing tracked is not analysed.
+grey copy of the frame against the last analysed one) finds what moved, and a running average
+of those copies (the background) tells where the moving things are now from where they were: a
+region is made around each blob that differs from the background and has moved, not around the
+place an object just left. Those and the boxes of the objects being tracked, padded and
+merged, are the regions the detectors run on. The whole frame is analysed on the first frame,
+after a change of resolution, on motion over much of the picture and, so that something new
+that arrived without moving is still found, once ``full_frame_every_s`` seconds have passed and
+the picture outside the frame's regions differs from the last whole-frame pass (an unchanged
+remainder holds nothing new: the pass is put off until it does not). A frame with no motion and
+nothing tracked is not analysed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ class RegionOptions:
     (sensor noise and compression flicker stay below it); ``margin``: each region grows by this
     fraction of its size on every side, and is at least ``min_side`` pixels wide and high, so
     an object cut by a region's edge is rare; ``max_coverage``: regions covering more of the
-    frame than this are replaced by a full-frame pass (cheaper than many overlapping crops).
+    frame than this are replaced by a full-frame pass (cheaper than many overlapping crops);
+    ``remainder_min_changed``: fraction of the copy which must differ from the last full-frame pass,
+    outside a frame's regions, for the periodic full-frame pass to be made (lower than ``min_changed``:
+    something small that arrived without moving is still looked for); ``background_rate`` /
+    ``foreground_rate``: weight of each analysed copy in the running average of the background where
+    it matches the background / where it differs (slowly: a passing object leaves no trail, one that
+    stays becomes background in about ``1 / foreground_rate`` analysed frames).
     """
 
     full_frame_every_s: float = 10.0
@@ -40,6 +51,9 @@ class RegionOptions:
     margin: float = 0.1
     min_side: int = 160
     max_coverage: float = 0.5
+    remainder_min_changed: float = 0.0005
+    background_rate: float = 0.1
+    foreground_rate: float = 0.005
 
 
 FULL_FRAME: None = None  # a plan of ``None`` means: analyse the whole frame
@@ -55,6 +69,8 @@ class RegionPlanner:
     def __init__(self, options: RegionOptions | None = None) -> None:
         self.options = options or RegionOptions()
         self._reference: np.ndarray | None = None
+        self._full_reference: np.ndarray | None = None  # the thumbnail of the last whole-frame pass
+        self._background: Background | None = None
         self._shape: tuple[int, ...] | None = None
         self._last_full: float | None = None
 
@@ -64,36 +80,84 @@ class RegionPlanner:
         small = motion_thumbnail(image, self.options.width)
         if (
             self._reference is None
+            or self._full_reference is None
+            or self._background is None
             or image.shape != self._shape
             or self._last_full is None
-            or timestamp - self._last_full >= self.options.full_frame_every_s
             or timestamp < self._last_full
         ):
             self._full(image, small, timestamp)
             return FULL_FRAME
+        scale = width / small.shape[1]
         changed = cv2.absdiff(small, self._reference) > self.options.pixel_delta
-        moved = motion_boxes(changed, width / small.shape[1]) if changed.mean() >= self.options.min_changed else []
+        foreground = self._background.foreground(small, self.options.pixel_delta)
+        within: np.ndarray | None = foreground
+        if foreground.mean() > self.options.max_coverage:  # the light or the view changed: a new background
+            self._background, within = Background(small), None
+        else:
+            self._background.update(small, foreground, self.options.background_rate, self.options.foreground_rate)
+        moved = motion_boxes(changed, scale, within) if changed.mean() >= self.options.min_changed else []
         regions = shape_regions([*moved, *tracked], width, height, self.options.margin, self.options.min_side)
-        if sum(r.area for r in regions) > self.options.max_coverage * width * height:
+        if sum(r.area for r in regions) > self.options.max_coverage * width * height or (
+            timestamp - self._last_full >= self.options.full_frame_every_s
+            and self._changed_outside(small, self._full_reference, regions, scale)
+        ):
             self._full(image, small, timestamp)
             return FULL_FRAME
         if regions:  # compared with the last analysed frame, so slow changes add up until seen
             self._reference = small
         return regions
 
+    def _changed_outside(self, small: np.ndarray, reference: np.ndarray, regions: Sequence[Box], scale: float) -> bool:
+        """Whether ``small`` differs from ``reference`` (by over ``pixel_delta``, on at least ``remainder_min_changed``
+        of it) outside ``regions`` (image pixels, ``scale`` times the thumbnail's)."""
+        changed = cv2.absdiff(small, reference) > self.options.pixel_delta
+        for region in regions:
+            x1, y1 = int(region.x1 // scale), int(region.y1 // scale)
+            changed[y1 : int(np.ceil(region.y2 / scale)), x1 : int(np.ceil(region.x2 / scale))] = False
+        return bool(changed.mean() >= self.options.remainder_min_changed)
+
     def _full(self, image: np.ndarray, small: np.ndarray, timestamp: float) -> None:
         """Remember ``small`` as the reference: the whole frame is analysed."""
-        self._reference, self._shape, self._last_full = small, image.shape, timestamp
+        if self._background is None or image.shape != self._shape:
+            self._background = Background(small)
+        self._reference, self._full_reference, self._shape, self._last_full = small, small, image.shape, timestamp
 
 
-def motion_boxes(changed: np.ndarray, scale: float) -> list[Box]:
+class Background:
+    """A running average of motion thumbnails: the scene without what passes through it."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        self._mean = first.astype(np.float32)
+
+    def foreground(self, small: np.ndarray, pixel_delta: int) -> np.ndarray:
+        """Where ``small`` differs from the background by more than ``pixel_delta`` grey levels."""
+        return cv2.absdiff(small.astype(np.float32), self._mean) > pixel_delta
+
+    def update(self, small: np.ndarray, foreground: np.ndarray, rate: float, foreground_rate: float) -> None:
+        """Blend ``small`` in: at ``rate`` where it matches the background, ``foreground_rate`` elsewhere."""
+        mask = foreground.astype(np.uint8)
+        cv2.accumulateWeighted(small, self._mean, rate, mask=1 - mask)
+        cv2.accumulateWeighted(small, self._mean, foreground_rate, mask=mask)
+
+
+def motion_boxes(changed: np.ndarray, scale: float, foreground: np.ndarray | None = None) -> list[Box]:
     """Boxes (in pixels of the full image, ``scale`` times the mask's) around the changed blobs of
-    a boolean mask; neighbouring blobs are joined by a small dilation first."""
-    mask = cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    a boolean mask; neighbouring blobs are joined by a small dilation first. With ``foreground``
+    (a mask of what differs from the background), around each foreground blob that changed
+    instead: where a moving object is now, not the place it left."""
+    kernel = np.ones((3, 3), np.uint8)
+    if foreground is None:
+        mask = cv2.dilate(changed.astype(np.uint8), kernel, iterations=2)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        blobs = stats[1:count]
+    else:
+        mask = cv2.dilate(foreground.astype(np.uint8), kernel, iterations=2)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        touched = np.unique(labels[changed])
+        blobs = stats[touched[touched > 0]]
     return [
-        Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale)
-        for x, y, w, h, _ in stats[1:count]
+        Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale) for x, y, w, h, _ in blobs
     ]
 
 
