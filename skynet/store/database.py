@@ -51,6 +51,14 @@ class Database(ABC):
         """Run ``INSERT ...`` and return the id of the new row."""
         return int(self.execute(f"{sql} RETURNING id", args).fetchone()[0])
 
+    def append_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (whole, with their ids) into ``table``, inside a write, the fastest way the backend
+        has: here one statement run per row (prepared once)."""
+        if rows:
+            self.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+            )
+
     @abstractmethod
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
         """Insert ``rows`` into ``table`` (inside a write) the fastest way the backend has; returns their new ids."""

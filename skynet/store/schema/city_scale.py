@@ -343,4 +343,14 @@ CITY_SCALE: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        17,
+        """
+        -- Feed imports at a million rows (skynet.services.feeds): a record's natural key is the first 128 bits of
+        -- its SHA-256 (32 hex characters, not 64): the unique index every imported row goes into, and the table,
+        -- take half the room, so a batch rewrites fewer pages. Keys stored before are cut the same way, so a
+        -- record imported before the upgrade is still found.
+        UPDATE feed_records SET feed_key = substr(feed_key, 1, 32) WHERE length(feed_key) > 32;
+        """,
+    ),
 )
