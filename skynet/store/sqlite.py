@@ -198,8 +198,14 @@ class SqliteDatabase(Database):
         except (TypeError, ValueError):
             super().append_rows(table, columns, rows)
             return
-        values = ", ".join(f"value ->> {i}" for i in range(len(columns)))
-        self.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)", (text,))
+        # each row's JSON text kept once (MATERIALIZED): read straight from json_each, ``value`` is the row
+        # written out again for every column taken from it (2.5 times the time of a 21-column insert)
+        values = ", ".join(f"row ->> {i}" for i in range(len(columns)))
+        self.execute(
+            f"WITH rows(row) AS MATERIALIZED (SELECT value FROM json_each(?)) "
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM rows",
+            (text,),
+        )
 
     def release_reserve(self) -> bool:
         return self._reserve.release()
