@@ -43,7 +43,7 @@ def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
 
 
 def test_rows_written_in_one_statement_keep_every_value_exactly(tmp_path):
-    """SQLite takes a batch's rows as one JSON array (one statement): times with every digit, odd quality and
+    """SQLite takes a batch's rows as one JSON array (one statement, each row's text made ahead): times with every digit, odd quality and
     text come back as they went in, and a retried live sighting is found by its exact start."""
     rng = np.random.default_rng(5)
     times = [float(t) for t in rng.uniform(1.7e9, 1.8e9, 200)]
@@ -52,6 +52,7 @@ def test_rows_written_in_one_statement_keep_every_value_exactly(tmp_path):
         for i, (t, q) in enumerate(zip(times, rng.random(200)))
     ]
     with open_catalog(tmp_path) as catalog:
+        assert catalog.store.sightings.check(sightings).encoded is not None  # the rows' JSON made ahead is used
         ids = catalog.store.sightings.add(sightings)
         back = catalog.store.sightings.get_many(ids)
         assert [(s.first_seen, s.quality, s.plate.text) for s in back] == [

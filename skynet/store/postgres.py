@@ -113,7 +113,9 @@ class PostgresDatabase(Database):
     def ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", [int(i) for i in ids]
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], encoded: Sequence[str] | None = None
+    ) -> list[int]:
         """Reserve the ids first, then send every row in one ``COPY`` (:meth:`append_rows`)."""
         ids = [r[0] for r in self.execute(f"SELECT nextval('{table}_id_seq') FROM generate_series(1, ?)", (len(rows),))]
         self.append_rows(table, ["id", *columns], [(row_id, *row) for row_id, row in zip(ids, rows, strict=True)])

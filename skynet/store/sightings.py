@@ -59,6 +59,8 @@ class CheckedSightings:
     reads: list[list[tuple]]
     feeds: list[tuple | None]
     model: str
+    encoded: list[str] | None = None
+    """Each ``rows`` row as the database's bulk insert takes it ahead (:meth:`Database.encoded_rows`), or None."""
 
     def subset(self, chosen: Sequence[int]) -> CheckedSightings:
         """Those at the positions ``chosen``."""
@@ -71,6 +73,7 @@ class CheckedSightings:
             [self.reads[i] for i in chosen],
             [self.feeds[i] for i in chosen],
             self.model,
+            None if self.encoded is None else [self.encoded[i] for i in chosen],
         )
 
 
@@ -197,7 +200,8 @@ class SightingRepository:
             rows.append(row_of(sighting, positions))
             reads.append(read_rows(sighting.plate))
             feeds.append(feed_row(sighting.feed))
-        return CheckedSightings(list(sightings), items, rows, reads, feeds, model)
+        encoded = self.db.encoded_rows(rows)  # here, not in the write: the checking thread does it
+        return CheckedSightings(list(sightings), items, rows, reads, feeds, model, encoded)
 
     def _add_checked(self, checked: CheckedSightings) -> StoredSightings:
         sightings, items, rows, model = checked.sightings, checked.media, checked.rows, checked.model
@@ -212,7 +216,9 @@ class SightingRepository:
             with self.db.write("storing sightings"):
                 if blobs:
                     self.faces.record_model(model, len(blobs[0]) // 4)
-                new_ids = self.db.insert_many("sightings", COLUMNS, new_rows) if new_rows else []
+                # rows made ahead hold no media path: usable unless media were written into the rows
+                encoded = None if checked.encoded is None or written else [checked.encoded[i] for i in fresh]
+                new_ids = self.db.insert_many("sightings", COLUMNS, new_rows, encoded) if new_rows else []
                 self.faces.insert(model, [new_ids[n] for n in faces], blobs)
                 self.plates.add_reads(new_ids, [checked.reads[i] for i in fresh])
                 self.feeds.insert(new_ids, [checked.feeds[i] for i in fresh])
