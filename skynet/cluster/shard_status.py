@@ -111,9 +111,12 @@ def render_shards(view: ShardsView) -> list[str]:
     """A line per shard (weeks by the date they start), then the weeks no shard holds."""
     lines = []
     for shard in view.shards:
-        where = f"on {shard.node or '?'} ({(shard.node_id or '?')[:12]})"
+        where = f"on {shard.node} ({(shard.node_id or '')[:12]})" if shard.node_id else "on no node"
         if not shard.reachable:
-            lines.append(f"index shard {shard.name:<14} {where} UNREACHABLE  leases on weeks {_weeks(shard.held)}")
+            lines.append(
+                f"index shard {shard.name:<14} {where} UNREACHABLE (node lost, restarting or waiting for room)"
+                + (f"  still leased: {_weeks(shard.held)} (searches report them incomplete)" if shard.held else "")
+            )
             continue
         lines.append(
             f"index shard {shard.name:<14} {where} weeks held {_weeks(shard.held)}; loaded {len(shard.loaded)}"
