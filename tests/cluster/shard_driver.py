@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,11 +34,13 @@ from waiting import wait_for
 from skynet.app import build
 from skynet.cluster.face_shard import PREFIX
 from skynet.cluster.sharded_index import remove_shards
+from skynet.cluster.status import cluster_view, render
 from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.index.face_index import WEEK_S
 from skynet.index.synthetic import clustered_chunks
 from skynet.records import Box, Camera, Sighting, SightingKind
+from skynet.store import open_store
 from skynet.system import SystemRole
 
 T0 = 2900 * WEEK_S  # a week boundary (2025-07)
@@ -149,6 +152,7 @@ def scenario(settings: Settings, cluster: RayCluster, reference: Catalog, probes
         report["held"] = held
         nodes = {node_id: name for name, node_id in alive_nodes(ray).items()}
         report["shard_nodes"] = {name: nodes.get(s["node_id"]) for name, s in shard_status().items()}
+        report["status_before"] = index_status(settings, nodes)
 
         sharded = [api.catalog.search_faces(q, K) for q in probes]
         unsharded = [reference.search_faces(q, K) for q in probes]
@@ -169,6 +173,9 @@ def scenario(settings: Settings, cluster: RayCluster, reference: Catalog, probes
         lost_weeks = held[lost_shard]
         cluster.kill_node(lost_node)
         killed = time.monotonic()
+        status_after_kill: dict = {}  # `skynet cluster status` meanwhile, beside the searches (waits for the lost one)
+        asking = threading.Thread(target=lambda: status_after_kill.update(index_status(settings, nodes, killed)))
+        asking.start()
         first = api.catalog.search_faces(probes[0], K)
         report["after_kill"] = {
             "answered_s": round(time.monotonic() - killed, 2),
@@ -192,6 +199,9 @@ def scenario(settings: Settings, cluster: RayCluster, reference: Catalog, probes
             time.sleep(0.2)
         report["complete_again_s"] = round(time.monotonic() - killed, 1)
         report["between"] = {"partial": partial_answers, "silent_fewer": silent_fewer, "rounds": rounds}
+        asking.join(30)
+        report["status_after_kill"] = status_after_kill
+        report["status_after_recovery"] = index_status(settings, nodes)
         again = [api.catalog.search_faces(q, K) for q in probes]
         report["after_recovery"] = {
             "same_top_k": sum(
@@ -214,6 +224,27 @@ def scenario(settings: Settings, cluster: RayCluster, reference: Catalog, probes
         remove_shards(settings.model_copy(update={"cluster_index_shards": 2}))
         api.close()
     return report
+
+
+def index_status(settings: Settings, nodes: dict[str, str], since: float | None = None) -> dict:
+    """What ``skynet cluster status`` says of the index shards (its view, from a store of its own): each shard's
+    harness node, reachability and weeks held, the weeks not held, the text, and (``since``) when it answered."""
+    sharded = settings.model_copy(update={"cluster_index_shards": 2})
+    store = open_store(settings.data_dir, settings.database_url, sweep_orphans=False)
+    try:
+        view = cluster_view(sharded, store)
+    finally:
+        store.close()
+    index = view.as_dict()
+    return {
+        "shards": {
+            s["name"]: {"node": nodes.get(s["node_id"]), "reachable": s["reachable"], "held": s["held"]}
+            for s in index["shards"]
+        },
+        "not_held": index["weeks_not_held"],
+        "text": render(view),
+        **({"answered_s": round(time.monotonic() - since, 2)} if since is not None else {}),
+    }
 
 
 def top_k_outside(reference: Catalog, query: np.ndarray, weeks: list[int]):
