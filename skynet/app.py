@@ -18,9 +18,11 @@ and the API run together, camera statuses go out on the live stream.
 
 Over PostgreSQL an API node (no cameras) *follows* the store (:mod:`skynet.cluster.follower`): what camera nodes
 commit reaches its face indexes and its live stream (alerts included), and its own writes reach its live stream the
-same way, once. A cluster's camera actor and re-index tasks are handed their parts by this module
-(:func:`camera_node`, :func:`archive_node`): the camera-node role for one camera, with a fenced writer that retries,
-and the same role running no camera for archive files; nothing in :mod:`skynet.cluster` imports this module.
+same way, once. With ``cluster_index_shards`` an API node keeps no face index: it searches the cluster's index
+shards (:mod:`skynet.cluster.sharded_index`), which hold the index's week partitions. A cluster's camera actor and
+re-index tasks are handed their parts by this module (:func:`camera_node`, :func:`archive_node`): the camera-node role
+for one camera, with a fenced writer that retries, and the same role running no camera for archive files; nothing in
+:mod:`skynet.cluster` imports this module.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
 from skynet.detectors.pool import AnalyzerPool
 from skynet.index.catalog import Catalog
+from skynet.index.face_search import FaceSearcher
 from skynet.index.identities import IdentityGrouper
 from skynet.index.writer import CatalogWriter
 from skynet.ingest.archive_roots import ArchiveRoots
@@ -153,8 +156,13 @@ def build(
     run these (stored first) instead of the stored cameras; ``only_cameras``: run only the stored cameras
     with these ids. ``fence`` and ``write_retry_s``: see :class:`CatalogWriter` (a cluster's camera actor).
     ``clock``: the time of audit events, jobs, tokens and watch-list entries."""
-    catalog = catalog if catalog is not None else Catalog.from_settings(settings)
+    # an API node of a sharded cluster keeps no face index: it searches the index shards
+    sharded = catalog is None and role is SystemRole.API_NODE and bool(settings.cluster_address)
+    sharded = sharded and settings.cluster_index_shards > 0
+    catalog = catalog if catalog is not None else Catalog.from_settings(settings, indexing=not sharded)
     try:
+        if sharded:
+            catalog.searcher = _index_shards(settings, catalog)
         return _compose(
             settings, role, catalog, analysers, analyzer, cameras, clock, only_cameras, fence, write_retry_s
         )
@@ -306,6 +314,17 @@ def _compose(
 
         system.api = create_app(system, lifespan=system.lifespan)
     return system
+
+
+def _index_shards(settings: Settings, catalog: Catalog) -> FaceSearcher:
+    """An API node of a sharded cluster: the index shards placed (idempotent) and searched instead of a face
+    index of its own (:mod:`skynet.cluster.sharded_index`; Ray imported only here)."""
+    from skynet.cluster.placement import connect
+    from skynet.cluster.sharded_index import ShardedFaceIndex, place_shards
+
+    connect(settings)
+    place_shards(settings)
+    return ShardedFaceIndex(settings, catalog.store, catalog.face_model or catalog.live_model)
 
 
 def _pack_analyzer(settings: Settings) -> ImageAnalyzer:

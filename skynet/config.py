@@ -422,6 +422,28 @@ class Settings(BaseSettings):
         description="A camera actor retries a failed write of sightings this long (the database went away); "
         "a retry never stores a sighting twice.",
     )
+    cluster_index_shards: int = Field(
+        default=0,
+        ge=0,
+        description="Face-index shards across the cluster's nodes (docs/scale.md): this many shard actors hold the "
+        "face index's week partitions (leases in PostgreSQL) and an API node searches them all at once and merges "
+        "their top-k. 0: each API node keeps the whole face index itself.",
+    )
+    cluster_index_shard_cpus: float = Field(default=1.0, ge=0, description="CPUs each index shard actor reserves.")
+    cluster_index_shard_memory_mb: int = Field(
+        default=2048, ge=0, description="Memory (MB) each index shard actor reserves."
+    )
+    cluster_index_shard_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description='Custom Ray resources each index shard actor reserves, e.g. {"index": 1}: shards go only to '
+        "the nodes started with that resource (ray start --resources '{\"index\": 1}'), one per unit.",
+    )
+    cluster_index_search_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="A sharded face search waits this long for every shard; the partitions of a shard that has not "
+        "answered by then are named in the answer as incomplete time ranges (results partial, never silently fewer).",
+    )
 
     @property
     def demo_dir(self) -> Path:

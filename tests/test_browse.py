@@ -48,6 +48,17 @@ def test_keyset_pages_give_every_sighting_once_newest_first(database_url, tmp_pa
             Cursor.parse("yesterday")
 
 
+def test_a_listing_of_feed_sources_reads_their_index_in_sqlite(tmp_path):
+    """SQLite uses the partial index of feed sightings (source <> 'video') only when the query says so: a listing
+    of checkpoint reads or registrations must not scan every sighting in time order."""
+    with open_catalog(tmp_path, None) as catalog:
+        conditions, args = SightingFilter(sources=[SightingSource.CHECKPOINT]).sql()
+        sql = f"SELECT id FROM sightings WHERE {' AND '.join(conditions)} ORDER BY best_time DESC, id DESC LIMIT 9"
+        plan = " ".join(str(r[3]) for r in catalog.store.db.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+        assert "sightings_source_time" in plan, plan
+        assert "source <>" not in " ".join(SightingFilter(sources=[SightingSource.VIDEO]).sql()[0])
+
+
 @pytest.fixture
 def api(tmp_path):
     api = make_api(tmp_path / "data", clock=lambda: T0 + 2 * HOUR)

@@ -290,3 +290,69 @@ def test_vector_file_reads_rows_appended_after_an_earlier_read(tmp_path):
     again = VectorFile(tmp_path / "v.f32", 8, rows=300)
     assert np.array_equal(again.read(np.arange(300)[::-7]), vectors[::-7])
     again.close()
+
+
+def test_time_filter_bitmap_matches_comparing_every_row():
+    """Rows in time order up to ``ordered``, then out of order: the bitmap of a time filter is that of comparing
+    every row, for ranges cutting the run, the tail, byte boundaries, or nothing."""
+    from skynet.index.row_selection import ordered_prefix, selected_count, selected_positions, time_bits
+
+    rng = np.random.default_rng(7)
+    for n, ordered in ((1, 1), (8, 8), (37, 0), (1000, 1000), (1003, 517), (1003, 8)):
+        times = np.round(np.concatenate([np.sort(rng.uniform(0, 100, ordered)), rng.uniform(0, 100, n - ordered)]))
+        assert ordered_prefix(times) >= ordered
+        for since, until in ((None, 50.0), (20.0, None), (33.0, 33.0), (10.5, 90.5), (200.0, None), (None, -1.0)):
+            bits = time_bits(times, ordered, since, until)
+            expected = np.flatnonzero(
+                (times >= (since if since is not None else -np.inf))
+                & (times <= (until if until is not None else np.inf))
+            )
+            assert np.array_equal(selected_positions(bits, n), expected)
+            assert selected_count(bits) == len(expected)
+
+
+def test_rows_added_out_of_time_order_are_searched_and_built_in_order(tmp_path):
+    """Rows added out of time order end the partition's ordered run (time filters still exact); its build sorts
+    them by time, so a filter over the built partition needs no comparison of every row."""
+    vectors, _ = clustered_embeddings(1200, identities=60, seed=9)
+    times = np.random.default_rng(2).permutation(1200).astype(float)
+    with open_catalog(tmp_path, approx_threshold=1000, exact_subset=100) as catalog:
+        ids = np.array(catalog.add_sightings([face(times[i], vectors[i], CAMERAS[i % 3]) for i in range(900)]))
+        (part,) = catalog.faces.partitions()
+        assert not part.ivf and part.rows.ordered < 900  # under the threshold: no build yet
+        keep = (times[:900] >= 300) & (times[:900] <= 600)
+        hits = catalog.search_faces(vectors[5], 10, since=300.0, until=600.0)
+        assert [h.sighting_id for h in hits] == _brute_force(vectors[:900], ids, vectors[5], 10, keep=keep)
+        catalog.add_sightings([face(times[i], vectors[i], CAMERAS[i % 3]) for i in range(900, 1200)])
+        catalog.faces.settle()
+        (part,) = catalog.faces.partitions()
+        assert part.ivf and part.rows.ordered == part.rows.n == 1200
+        assert np.all(np.diff(part.rows.times[:1200]) >= 0)
+        for row in (5, 1100):
+            hits = catalog.search_faces(vectors[row], 10, since=300.0, until=600.0)
+            assert hits and all(300 <= times[h.sighting_id - ids[0]] <= 600 for h in hits)
+            if 300 <= times[row] <= 600:
+                assert hits[0].sighting_id == ids[0] + row
+
+
+def test_partitions_searched_in_the_calling_thread_while_another_search_runs(tmp_path, monkeypatch):
+    """Concurrent searches keep the cores busy: a search that is not alone searches its partitions itself."""
+    from skynet.index import face_search
+
+    monkeypatch.setattr(face_search, "PARALLEL_ROWS", 0)
+    vectors, _ = clustered_embeddings(600, identities=30, seed=4)
+    with open_catalog(tmp_path, partition_s=200) as catalog:
+        ids = _fill(catalog, vectors)
+        assert catalog.faces.status().partitions == 3
+        used = []
+        real = face_search._threads
+        monkeypatch.setattr(face_search, "_threads", lambda: used.append(1) or real())
+        alone = [h.sighting_id for h in catalog.search_faces(vectors[3], 5)]
+        assert used == [1]
+        monkeypatch.setattr(face_search, "_running", 1)  # another search in flight
+        assert (
+            [h.sighting_id for h in catalog.search_faces(vectors[3], 5)]
+            == alone
+            == _brute_force(vectors, ids, vectors[3], 5)
+        )
+        assert used == [1]

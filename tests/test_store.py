@@ -42,6 +42,25 @@ def test_round_trip_face_and_plate_with_media(database_url, tmp_path):
     assert got_plate.embedding is None and got_plate.origin == Origin()
 
 
+def test_rows_written_in_one_statement_keep_every_value_exactly(tmp_path):
+    """SQLite takes a batch's rows as one JSON array (one statement, each row's text made ahead): times with every digit, odd quality and
+    text come back as they went in, and a retried live sighting is found by its exact start."""
+    rng = np.random.default_rng(5)
+    times = [float(t) for t in rng.uniform(1.7e9, 1.8e9, 200)]
+    sightings = [
+        replace(plate(t, "桂B12345"), quality=float(q), track_id=i)
+        for i, (t, q) in enumerate(zip(times, rng.random(200)))
+    ]
+    with open_catalog(tmp_path) as catalog:
+        assert catalog.store.sightings.check(sightings).encoded is not None  # the rows' JSON made ahead is used
+        ids = catalog.store.sightings.add(sightings)
+        back = catalog.store.sightings.get_many(ids)
+        assert [(s.first_seen, s.quality, s.plate.text) for s in back] == [
+            (s.first_seen, s.quality, "桂B12345") for s in sightings
+        ]
+        assert catalog.store.sightings.add_once(sightings[:3]).new == [False] * 3
+
+
 def test_get_sightings_in_the_order_asked_skipping_missing(database_url, tmp_path):
     with open_catalog(tmp_path, database_url) as catalog:
         ids = catalog.add_sightings(

@@ -306,3 +306,31 @@ def test_a_schema_14_store_keeps_its_jobs_and_takes_cancelled_ones(tmp_path, bac
             assert store.jobs.get(new).state is JobState.CANCELLED
             with pytest.raises(StoreError), store.db.write("an unknown state"):
                 store.db.execute("UPDATE jobs SET state = 'paused' WHERE id = 1")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_15_store_cuts_its_feed_keys_and_still_knows_its_records(tmp_path, backend, request):
+    """The migration of shorter natural keys (its number may change when migrations are merged): a record stored
+    under its whole SHA-256 before is found again by today's 128-bit key, so importing it again adds nothing."""
+    import hashlib
+
+    from skynet.services.feed_rows import FeedKind, RecordParser
+
+    with database(backend, request) as url:
+        with schema_at(15, tmp_path, url) as execute:
+            execute("INSERT INTO cameras (id, name, source_url) VALUES ('cp-1', 'Gate', '')")
+            execute(
+                "INSERT INTO sightings (camera_id, kind, first_seen, last_seen, best_time, x1, y1, x2, y2, quality, "
+                "plate_text, plate_confidences, origin_kind, source) VALUES ('cp-1', 'plate', 1.7e9, 1.7e9, 1.7e9, "
+                "0, 0, 0, 0, 1, '桂A00001', '[1.0]', 'live', 'checkpoint')"
+            )
+            old_key = hashlib.sha256("checkpoint\x1fcp-1\x1fid\x1fR1".encode()).hexdigest()
+            execute("INSERT INTO feed_records (sighting_id, feed_key) VALUES (1, ?)", (old_key,))
+        with open_store(tmp_path, url) as store:
+            assert _version(store) == SCHEMA_VERSION and store.integrity_problems() == []
+            parser = RecordParser(store.identity_keys, lambda camera: True, lambda *place: "", lambda: 2e9)
+            raw = {"plate": "桂A00001", "checkpoint": "cp-1", "time": "1700000000", "id": "R1"}
+            again, other = (parser.parse(FeedKind.CHECKPOINT, {**raw, "id": i}).sighting for i in ("R1", "R2"))
+            assert again.feed.key == old_key[:32]
+            assert store.sightings.add_new([again, other]) == [None, 2]
+            assert store.feeds.details([1])[1].key == old_key[:32]

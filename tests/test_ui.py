@@ -142,7 +142,22 @@ def test_face_search_by_dropped_photo(page, site):
     expect(page.locator(".results h3")).to_contain_text("sighting(s) of the face in")
     found = {int(i) for i in tiles.evaluate_all("ts => ts.map(t => t.dataset.sightingId)")}
     assert found == set(site.person.sighting_ids)  # every sighting of the person, and no one else
+    expect(page.locator(".results .partial")).to_have_count(0)  # complete: no banner
     site.shot(page, "face-search")
+
+    # an answer the index could not complete (a lost index shard, a partition being rebuilt) says so, with the range
+    def partial(route) -> None:
+        answer = route.fetch().json()
+        answer["incomplete"] = [{"since": 1767225600.0, "until": 1767830400.0}]
+        route.fulfill(json=answer)
+
+    page.route("**/api/search/face", partial)
+    page.click("form[name=face-search] button[type=submit]")
+    expect(page.locator(".results .partial")).to_contain_text(
+        "Partial results: the face index could not search 2026-01-"
+    )
+    expect(tiles).to_have_count(len(site.person.sighting_ids))
+    page.unroute("**/api/search/face")
 
     tiles.first.click()
     expect(page.locator("dialog .frame img")).to_have_js_property("complete", True)

@@ -49,7 +49,11 @@ def checked_range(since: float | None, until: float | None, source: Literal["que
         ) from None
 
 
-def query_time_range(
+# The dependencies are coroutines: FastAPI runs a plain function dependency in a worker thread, a hand-off to
+# another thread and back (GIL time on the event loop) for a few comparisons.
+
+
+async def query_time_range(
     since: Annotated[Finite | None, Query(description=SINCE)] = None,
     until: Annotated[Finite | None, Query(description=UNTIL)] = None,
 ) -> TimeRange:
@@ -57,7 +61,7 @@ def query_time_range(
     return checked_range(since, until, "query")
 
 
-def form_time_range(
+async def form_time_range(
     since: Annotated[Finite | None, Form(description=SINCE)] = None,
     until: Annotated[Finite | None, Form(description=UNTIL)] = None,
 ) -> TimeRange:

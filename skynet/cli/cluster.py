@@ -51,12 +51,16 @@ def up(
     ] = 0.0,
     data_dir: DataDir = None,
 ) -> None:
-    """Run every stored camera as an actor on the cluster (and stop the actors of cameras no longer stored)."""
+    """Run every stored camera as an actor on the cluster (and stop the actors of cameras no longer stored), and the
+    face-index shards (``cluster_index_shards``) that are not running."""
     from skynet.app import camera_node
     from skynet.cluster.placement import reconcile
+    from skynet.cluster.sharded_index import place_shards
 
     stop = threading.Event()
     with _connected(data_dir) as (settings, store):
+        if settings.cluster_index_shards:
+            typer.echo(f"face-index shards: {place_shards(settings)}")
         while True:
             started, stopped = reconcile(settings, [camera.id for camera in store.cameras.all()], camera_node)
             if started or stopped or not watch:
@@ -89,9 +93,11 @@ def status(
 
 @cluster_app.command()
 def down(data_dir: DataDir = None) -> None:
-    """Stop every camera actor (open tracks are stored, leases given up)."""
+    """Stop every camera actor (open tracks are stored, leases given up) and every face-index shard."""
     from skynet.cluster.placement import placed_cameras, remove
+    from skynet.cluster.sharded_index import remove_shards
 
     with _connected(data_dir) as (settings, _):
         stopped = remove(settings, placed_cameras(settings))
-    typer.echo(f"stopped {len(stopped)} camera(s)")
+        shards = remove_shards(settings)
+    typer.echo(f"stopped {len(stopped)} camera(s), {shards} face-index shard(s)")

@@ -1,10 +1,11 @@
-"""``skynet cluster status``: the nodes, the cameras on each, their load and state, from Ray and the store.
+"""``skynet cluster status``: the nodes, the cameras on each, their load and state, and the face-index shards
+(:mod:`skynet.cluster.shard_status`), from Ray and the store.
 
-Each camera's actor is asked for its status (all at once, ``status_timeout_s`` in all); one that does not answer is
-restarting or
-waiting for a node with room, and the status says which, with what the camera needs when no live node could
-ever run it (a GPU no node has, more memory than any node offers). While the store does not answer, the view is
-what Ray and the actors say (the cameras that have actors; no leases), with the store's error.
+Each camera's and shard's actor is asked for its status (all at once, ``status_timeout_s`` in all); a camera whose
+actor does not answer is restarting or waiting for a node with room, and the status says which, with what the
+camera needs when no live node could ever run it (a GPU no node has, more memory than any node offers). While the
+store does not answer, the view is what Ray and the actors say (the cameras that have actors; no leases), with the
+store's error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import ray
 
 from skynet.cluster.placement import CameraResources, camera_actors, placed_cameras
+from skynet.cluster.shard_status import ShardsView, ask_shards, render_shards, shards_view
 from skynet.config import Settings
 from skynet.store import Store
 
@@ -46,12 +48,14 @@ class ClusterView:
     nodes: list[NodeView]
     unplaced: list[dict[str, Any]]  # cameras with no answering actor: why
     store_error: str | None = None  # the store did not answer: why
+    index: ShardsView | None = None  # the face-index shards; None: the cluster has none
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "nodes": [{**node.__dict__, "load": node.load()} for node in self.nodes],
             "unplaced": self.unplaced,
             "store_error": self.store_error,
+            **(self.index.as_dict() if self.index else {"shards": [], "weeks_not_held": None}),
         }
 
 
@@ -71,7 +75,7 @@ def cluster_view(
         for node in ray.nodes()
     }
     placed = set(placed_cameras(settings))
-    leases = {lease.camera_id: lease for lease in store.leases.all()} if store is not None else {}
+    leases = {lease.key: lease for lease in store.leases.all()} if store is not None else {}
     now = store.leases.now() if store is not None else 0.0
     stored = [camera.id for camera in store.cameras.all()] if store is not None else sorted(placed)
     pending: dict[str, dict[str, Any]] = {}
@@ -80,7 +84,9 @@ def cluster_view(
             pending[camera_id] = {"camera_id": camera_id, "state": "not placed (skynet cluster up)"}
             continue
         pending[camera_id] = {"camera_id": camera_id, "refs": _ask(settings, camera_id)}
-    answered = _answers([ref for entry in pending.values() for ref in entry.get("refs", ())], status_timeout_s)
+    shard_calls = ask_shards(settings)
+    refs = [ref for entry in pending.values() for ref in entry.get("refs", ())] + list(shard_calls.values())
+    answered = _answers(refs, status_timeout_s)
     for camera_id, entry in pending.items():
         if "refs" not in entry:
             continue
@@ -109,7 +115,8 @@ def cluster_view(
             else f"no live node can run it: needs {needs.describe()}"
         )
     unplaced = [entry for entry in pending.values() if not entry.get("placed")]
-    return ClusterView(sorted(nodes.values(), key=lambda n: (not n.alive, n.name)), unplaced, store_error)
+    index = shards_view(settings, store, shard_calls, answered, {node.node_id: node.name for node in nodes.values()})
+    return ClusterView(sorted(nodes.values(), key=lambda n: (not n.alive, n.name)), unplaced, store_error, index)
 
 
 def _ask(settings: Settings, camera_id: str) -> list:
@@ -131,8 +138,8 @@ def _answers(refs: list, timeout_s: float) -> dict[Any, dict[str, Any]]:
 
 
 def render(view: ClusterView) -> str:
-    """The status as text: the store's error if it did not answer, a block per node, a line per camera, then the
-    cameras that run nowhere."""
+    """The status as text: the store's error if it did not answer, a block per node, a line per camera, the cameras
+    that run nowhere, then the face-index shards."""
     lines = [f"store: NOT ANSWERING: {view.store_error}"] if view.store_error else []
     for node in view.nodes:
         state = "alive" if node.alive else "DEAD"
@@ -149,4 +156,4 @@ def render(view: ClusterView) -> str:
             )
     for entry in view.unplaced:
         lines.append(f"camera {entry['camera_id']:<16} {entry['state']}")
-    return "\n".join(lines)
+    return "\n".join(lines + (render_shards(view.index) if view.index else []))

@@ -19,7 +19,7 @@ import numpy as np
 from skynet.config import Settings
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
-from skynet.index.face_search import FaceHits
+from skynet.index.face_search import FaceHits, FaceSearcher
 from skynet.records import Sighting, SightingKind
 from skynet.store import Store, open_media, open_store
 from skynet.store.errors import QueryError
@@ -68,6 +68,8 @@ class Catalog:
         self._indexes: dict[str, FaceIndex] = {faces.model or self.live_model: faces}
         self._lock = threading.Lock()
         self._refreshed_to = store.faces.last_id()  # the indexes hold the store's vectors up to here
+        # where face searches go instead of ``faces`` (an API node of a sharded cluster: the index shards)
+        self.searcher: FaceSearcher | None = None
 
     @classmethod
     def open(
@@ -155,9 +157,10 @@ class Catalog:
             return index
 
     def open_indexes(self) -> list[FaceIndex]:
-        """The face indexes opened so far (the searched model's, the live model's, any other in use)."""
+        """The face indexes opened so far (the searched model's, the live model's, any other in use); none in a
+        catalog that does not index."""
         with self._lock:
-            return list(self._indexes.values())
+            return list(self._indexes.values()) if self.indexing else []
 
     def add_sightings(
         self, sightings: Sequence[Sighting], media: Sequence[SightingMedia | None] | None = None
@@ -190,8 +193,7 @@ class Catalog:
         last = self.store.faces.last_id()
         if last <= self._refreshed_to:
             return 0
-        with self._lock:
-            indexes = list(self._indexes.values())
+        indexes = self.open_indexes()
         added = sum(index.catch_up_after(self.store.faces, self._refreshed_to) for index in indexes)
         self._refreshed_to = last
         return added
@@ -203,8 +205,8 @@ class Catalog:
         index.add(FaceBatch(batch.ids, vectors, batch.times, batch.camera_ids))
 
     def search_faces(self, embedding: np.ndarray, k: int = 10, **filters) -> FaceHits:
-        """See :meth:`FaceIndex.search` (on the searched model's index)."""
-        return self.faces.search(embedding, k, **filters)
+        """See :meth:`FaceIndex.search` (on the searched model's index, or on :attr:`searcher` when one is set)."""
+        return (self.searcher or self.faces).search(embedding, k, **filters)
 
     def face_embedding(self, sighting_id: int) -> np.ndarray | None:
         """The searched model's vector of face sighting ``sighting_id`` (None: no such vector)."""

@@ -19,6 +19,7 @@ import logging
 import math
 import shutil
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -260,7 +261,14 @@ class FaceIndex:
         self._maybe_build()
         return removed
 
-    def _drop(self, part: Partition) -> None:
+    def drop(self, key: int) -> None:
+        """Drop partition ``key`` whole, vectors and files (a shard that no longer holds it)."""
+        with self._lock:
+            part = self._parts.get(key)
+        if part is not None:
+            self._drop(part, "no longer held here")
+
+    def _drop(self, part: Partition, why: str = "every vector in it deleted") -> None:
         with self._lock:
             if self._parts.get(part.key) is not part:
                 return
@@ -270,9 +278,10 @@ class FaceIndex:
         shutil.rmtree(part.directory, ignore_errors=True)
         self._write_meta()
         log.info(
-            "face index %s: partition %s dropped (every vector in it deleted)",
+            "face index %s: partition %s dropped (%s)",
             self.model,
             span_text(part.start, part.end),
+            why,
         )
 
     # --- background builds (skynet.index.partition_builder) ---------------------------------------
@@ -331,9 +340,11 @@ class FaceIndex:
         cameras: list[str] | None = None,
         min_similarity: float | None = None,
         model: str | None = None,
+        keys: Collection[int] | None = None,
     ) -> FaceHits:
         """The ``k`` most similar face sightings passing the filters, most similar first; ``model``
-        (when given) is the embedding model of the query, refused when it is not this index's."""
+        (when given) is the embedding model of the query, refused when it is not this index's; ``keys``: search
+        only these partitions (a shard asked for the partitions it holds)."""
         if k < 1:
             raise QueryError("k must be at least 1")
         if model is not None and self.model is not None and model != self.model:
@@ -344,7 +355,11 @@ class FaceIndex:
         query = normalised(embedding, self.dim)
         lo, hi = -math.inf if since is None else since, math.inf if until is None else until
         with self._lock:
-            parts = [p for key, p in sorted(self._parts.items()) if p.end > lo and p.start <= hi]
+            parts = [
+                p
+                for key, p in sorted(self._parts.items())
+                if p.end > lo and p.start <= hi and (keys is None or key in keys)
+            ]
             incomplete = tuple((a, b) for a, b in self._incomplete if b > lo and a <= hi)
             codes = None if cameras is None else [self._cameras[c] for c in cameras if c in self._cameras]
         cam_codes = None if codes is None else np.array(codes, np.int32)

@@ -23,6 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from skynet.index.row_selection import narrowed, ordered_prefix, selected_count, selected_positions, time_bits
 from skynet.index.rwlock import ReadWriteLock
 from skynet.index.vector_file import VectorFile, top_k
 
@@ -60,13 +61,15 @@ _EMPTY = Found(np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 @dataclass(slots=True)
 class Rows:
-    """The row arrays; ``n`` rows are valid, the arrays may be longer (capacity)."""
+    """The row arrays; ``n`` rows are valid, the arrays may be longer (capacity); the first ``ordered`` rows
+    are in time order (:mod:`~skynet.index.row_selection`)."""
 
     ids: np.ndarray
     times: np.ndarray
     cams: np.ndarray
     alive: np.ndarray
     n: int = 0
+    ordered: int = 0
 
     @classmethod
     def empty(cls, capacity: int = 1024) -> Rows:
@@ -80,6 +83,7 @@ class Rows:
         for name in ("ids", "times", "cams", "alive"):
             getattr(fresh, name)[: len(keep)] = getattr(self, name)[keep]
         fresh.n = len(keep)
+        fresh.ordered = ordered_prefix(fresh.times[: fresh.n])
         return fresh
 
     def grown(self, needed: int) -> Rows:
@@ -87,7 +91,7 @@ class Rows:
         grown = Rows.empty(max(needed, 2 * len(self.ids)))
         for name in ("ids", "times", "cams", "alive"):
             getattr(grown, name)[: self.n] = getattr(self, name)[: self.n]
-        grown.n = self.n
+        grown.n, grown.ordered = self.n, self.ordered
         return grown
 
 
@@ -108,6 +112,7 @@ class Partition:
     dirty: bool = True
     retired: bool = False  # replaced by a newer generation or dropped: writers look again
     lock: ReadWriteLock = field(default_factory=ReadWriteLock)
+    _lists: tuple[faiss.Index, int] | None = field(default=None, repr=False)
 
     @property
     def start(self) -> float:
@@ -124,6 +129,14 @@ class Partition:
     @property
     def alive(self) -> int:
         return self.rows.n - self.dead
+
+    def lists(self) -> int:
+        """The number of inverted lists of the IVF index, asked of FAISS once per index (a SWIG down-cast per
+        search is GIL time)."""
+        cached = self._lists
+        if cached is None or cached[0] is not self.index:
+            cached = self._lists = (self.index, ivf_lists(self.index))
+        return cached[1]
 
     def ivf_path(self, generation: int | None = None) -> Path:
         return self.directory / f"ivf-{self.generation if generation is None else generation}.faiss"
@@ -143,6 +156,8 @@ class Partition:
             self.index.add(vectors)
         rows.ids[start:end], rows.times[start:end], rows.cams[start:end] = ids, times, cams
         rows.alive[start:end] = True
+        if rows.ordered == start and (start == 0 or rows.times[start] >= rows.times[start - 1]):
+            rows.ordered = start + ordered_prefix(rows.times[start:end])
         rows.n = end
         self.rows, self.dirty = rows, True
 
@@ -181,15 +196,8 @@ class Partition:
             rows, n = self.rows, self.rows.n
             if n == 0:
                 return _EMPTY
-            mask = rows.alive[:n].copy() if self.dead else None
-            times = rows.times[:n]
-            if since is not None and since > self.start:
-                mask = _narrowed(mask, times >= since)
-            if until is not None and until < self.end:
-                mask = _narrowed(mask, times <= until)
-            if cam_codes is not None:
-                mask = _narrowed(mask, np.isin(rows.cams[:n], cam_codes))
-            selected = n if mask is None else int(np.count_nonzero(mask))
+            mask = self._selection(rows, n, since, until, cam_codes)
+            selected = n if mask is None else selected_count(mask)
             if selected == 0:
                 return _EMPTY
             want = min(k, selected)
@@ -198,7 +206,7 @@ class Partition:
             elif selected <= tuning.exact_subset:
                 scores, found = self._exact(query, want, mask, n)
             else:
-                nprobe = min(ivf_lists(self.index), int(tuning.nprobe * math.sqrt(n / selected)))
+                nprobe = min(self.lists(), int(tuning.nprobe * math.sqrt(n / selected)))
                 scores, found = self._faiss(query, min(selected, want * tuning.refine), mask, nprobe)
                 if len(found) < want:  # the filter left too few rows in the probed lists
                     scores, found = self._exact(query, want, mask, n)
@@ -206,11 +214,23 @@ class Partition:
                     return Found(scores, rows.ids[found], self, found)
             return Found(scores, rows.ids[found])
 
+    def _selection(
+        self, rows: Rows, n: int, since: float | None, until: float | None, cam_codes: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The bitmap of the first ``n`` rows that are alive and pass the filters (None: all of them)."""
+        lo = since if since is not None and since > self.start else None
+        hi = until if until is not None and until < self.end else None
+        mask = None if lo is None and hi is None else time_bits(rows.times[:n], min(rows.ordered, n), lo, hi)
+        if self.dead:
+            mask = narrowed(mask, rows.alive[:n])
+        if cam_codes is not None:
+            mask = narrowed(mask, np.isin(rows.cams[:n], cam_codes))
+        return mask
+
     def _faiss(
         self, query: np.ndarray, k: int, mask: np.ndarray | None, nprobe: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        bitmap = np.packbits(mask, bitorder="little") if mask is not None else None
-        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)) if bitmap is not None else None
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(mask)) if mask is not None else None
         params: faiss.SearchParameters = faiss.SearchParameters()
         if nprobe is not None:
             ivf_params = faiss.SearchParametersIVF()
@@ -223,7 +243,7 @@ class Partition:
         return scores[0][keep], labels[0][keep]
 
     def _exact(self, query: np.ndarray, k: int, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-        positions = np.flatnonzero(mask) if mask is not None else np.arange(n)
+        positions = selected_positions(mask, n) if mask is not None else np.arange(n)
         return self.vectors.scan(positions, query, k)
 
 
@@ -256,10 +276,6 @@ def span_text(start: float, end: float) -> str:
         return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
 
     return f"{day(start)} to {day(end)} UTC"
-
-
-def _narrowed(mask: np.ndarray | None, condition: np.ndarray) -> np.ndarray:
-    return condition if mask is None else mask & condition
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -306,6 +322,7 @@ def build_partition(old: Partition, tuning: Tuning) -> tuple[Partition, int, np.
     with old.lock.reading():
         n0 = old.rows.n
         keep = np.flatnonzero(old.rows.alive[:n0])
+        keep = keep[np.argsort(old.rows.times[keep], kind="stable")]  # in time order: see row_selection
         rows = old.rows.taken(keep)
     generation = old.generation + 1
     vectors = VectorFile(old.directory / f"vectors-{generation}.f32", old.vectors.dim)

@@ -1,7 +1,8 @@
 """What a face search returns, and the search of several partitions for one query.
 
 The partitions a search touches are searched side by side on a pool of threads (FAISS releases the GIL;
-as many threads as cores, shared by every index) when they are large; then their answers are merged: exact
+as many threads as cores, shared by every index) when they are large and no other search is running; then
+their answers are merged: exact
 answers as they are, IVF candidates narrowed to the best over all partitions and only those re-ranked with
 their exact vectors (:func:`~skynet.index.face_partition.rerank`).
 """
@@ -12,10 +13,11 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from skynet.index.face_partition import Partition, Tuning, rerank
+from skynet.index.face_partition import Found, Partition, Tuning, rerank
 from skynet.store.errors import QueryError
 
 # below this many rows in all, a search takes well under a millisecond: handing partitions to other threads
@@ -23,6 +25,7 @@ from skynet.store.errors import QueryError
 PARALLEL_ROWS = 200_000
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_running = 0  # searches in search_partitions now, in every index (guarded by _pool_lock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,23 @@ class FaceHits(list):
     def __init__(self, hits=(), incomplete: tuple[tuple[float, float], ...] = ()) -> None:
         super().__init__(hits)
         self.incomplete = incomplete
+
+
+class FaceSearcher(Protocol):
+    """What answers face searches: a :class:`~skynet.index.face_index.FaceIndex`, or the index shards of a
+    cluster (:class:`skynet.cluster.sharded_index.ShardedFaceIndex`)."""
+
+    def search(
+        self,
+        embedding: np.ndarray,
+        k: int = 10,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        cameras: list[str] | None = None,
+        min_similarity: float | None = None,
+        model: str | None = None,
+    ) -> FaceHits: ...
 
 
 def normalised(vector: np.ndarray, dim: int | None) -> np.ndarray:
@@ -67,9 +87,32 @@ def search_partitions(
     def one(part: Partition):
         return part.search(query, k, since, until, cam_codes, tuning)
 
-    side_by_side = len(parts) > 1 and sum(p.rows.n for p in parts) >= PARALLEL_ROWS
-    found = list(_threads().map(one, parts)) if side_by_side else [one(p) for p in parts]
+    global _running
+    with _pool_lock:
+        _running += 1
+        alone = _running == 1
+    try:
+        # side by side only while no other search runs: concurrent searches already keep the cores busy, and
+        # each partition handed to a pool thread costs GIL hand-offs (16 HTTP clients at 10M: a quarter of the
+        # samples of `py-spy record --gil` were pool threads waking their callers, `Future.set_result`)
+        side_by_side = alone and len(parts) > 1 and sum(p.rows.n for p in parts) >= PARALLEL_ROWS
+        found = list(_threads().map(one, parts)) if side_by_side else [one(p) for p in parts]
+    finally:
+        with _pool_lock:
+            _running -= 1
     scores, ids = rerank(query, found, k, tuning.refine)
+    return [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+
+def merge_hits(answers: list[list[FaceHit]], k: int) -> list[FaceHit]:
+    """The top-``k`` of several searches' exact hits (shards of one index, each already re-ranked), merged as
+    :func:`search_partitions` merges its partitions' exact answers."""
+    found = [
+        Found(np.array([h.similarity for h in hits], np.float32), np.array([h.sighting_id for h in hits], np.int64))
+        for hits in answers
+        if hits
+    ]
+    scores, ids = rerank(np.zeros(0, np.float32), found, k, refine=1)
     return [FaceHit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
 

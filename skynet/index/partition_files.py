@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from skynet.index.face_partition import Partition, Rows, Tuning, new_index, span_text
+from skynet.index.row_selection import ordered_prefix
 from skynet.index.vector_file import VectorFile, VectorFileError
 from skynet.store.media import storage_error
 
@@ -195,7 +196,7 @@ def load_partition(directory: Path, key: int, span_s: float, dim: int, tuning: T
         with np.load(path / ROWS_FILE, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             rows = Rows(data["ids"].copy(), data["times"].copy(), data["cams"].copy(), data["alive"].copy())
-        rows.n = len(rows.ids)
+        rows.n, rows.ordered = len(rows.ids), ordered_prefix(rows.times)
         if not len(rows.times) == len(rows.cams) == len(rows.alive) == rows.n or int(meta["key"]) != key:
             raise PartitionError("its row arrays disagree")
         generation = int(meta["generation"])

@@ -8,6 +8,7 @@ model, the *searched* one; a re-embedding job fills in another model's vectors, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,10 @@ DEFAULT_FACE_MODEL = "default/dlib_resnet"
 _VECTORS = (
     "SELECT f.sighting_id, f.embedding, s.best_time, s.camera_id FROM face_embeddings f "
     "JOIN sightings s ON s.id = f.sighting_id WHERE f.model = ? AND "
+)
+_IN_RANGE = (
+    "SELECT {} FROM face_embeddings f JOIN sightings s ON s.id = f.sighting_id "
+    "WHERE f.model = ? AND s.best_time >= ? AND s.best_time < ?"
 )
 _WITHOUT_VECTOR = "NOT EXISTS (SELECT 1 FROM face_embeddings f WHERE f.model = ? AND f.sighting_id = s.id)"
 
@@ -88,19 +93,38 @@ class FaceRepository:
         rows = self.db.execute("SELECT model, count(*) FROM face_embeddings GROUP BY model")
         return {model: int(count) for model, count in rows}
 
-    def ids(self, model: str | None = None) -> np.ndarray:
-        """Sorted ids of the face sightings that have a vector of ``model``."""
-        rows = self.db.execute(
-            "SELECT sighting_id FROM face_embeddings WHERE model = ? ORDER BY sighting_id",
-            (model or self.searched_model(),),
-        ).fetchall()
+    def ids(self, model: str | None = None, *, between: tuple[float, float] | None = None) -> np.ndarray:
+        """Sorted ids of the face sightings that have a vector of ``model`` (``between``: seen in [since, until))."""
+        model = model or self.searched_model()
+        if between is None:
+            rows = self.db.execute(
+                "SELECT sighting_id FROM face_embeddings WHERE model = ? ORDER BY sighting_id", (model,)
+            ).fetchall()
+        else:
+            rows = self.db.execute(f"{_IN_RANGE.format('f.sighting_id')} ORDER BY f.sighting_id", (model, *between))
+            rows = rows.fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def count_between(self, between: tuple[float, float], model: str | None = None) -> int:
+        """How many face sightings seen in [since, until) have a vector of ``model`` (one index partition)."""
+        row = self.db.execute(_IN_RANGE.format("count(*)"), (model or self.searched_model(), *between)).fetchone()
+        return int(row[0])
+
     def batches(
-        self, ids: np.ndarray | None = None, *, after_id: int = 0, batch_size: int = 50_000, model: str | None = None
+        self,
+        ids: np.ndarray | None = None,
+        *,
+        after_id: int = 0,
+        batch_size: int = 50_000,
+        model: str | None = None,
+        between: tuple[float, float] | None = None,
     ) -> Iterator[FaceBatch]:
-        """``model``'s vectors in sighting id order: those of ``ids`` if given, else every one after ``after_id``."""
+        """``model``'s vectors in sighting id order: those of ``ids`` if given, else every one after ``after_id``
+        (``between``: only those whose best-view time is in [since, until): one partition of the face index)."""
         model = model or self.searched_model()
+        if between is not None:
+            yield from self._batches_between(model, between, after_id, batch_size)
+            return
         if ids is not None:
             ids = np.unique(np.asarray(ids, dtype=np.int64))
             for start in range(0, len(ids), batch_size):
@@ -117,6 +141,36 @@ class FaceRepository:
                 return
             yield _face_batch(rows)
             after_id = rows[-1][0]
+
+    def _batches_between(
+        self, model: str | None, between: tuple[float, float], after_id: int, batch_size: int
+    ) -> Iterator[FaceBatch]:
+        since, until = between
+        while True:
+            rows = self.db.execute(
+                f"{_VECTORS}s.best_time >= ? AND s.best_time < ? AND f.sighting_id > ? ORDER BY f.sighting_id LIMIT ?",
+                (model, since, until, after_id, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            yield _face_batch(rows)
+            after_id = rows[-1][0]
+
+    def partition_keys(self, partition_s: float, model: str | None = None) -> list[int]:
+        """The time partitions (``floor(best_time / partition_s)``) that hold a vector of ``model``, oldest first:
+        the span of face sightings' times, then one probe of the time index per partition in it."""
+        model = model or self.searched_model()
+        low, high = self.db.execute(
+            "SELECT min(best_time), max(best_time) FROM sightings WHERE kind = 'face'"
+        ).fetchone()
+        if low is None:
+            return []
+        probe = (
+            "SELECT 1 FROM sightings s JOIN face_embeddings f ON f.sighting_id = s.id AND f.model = ? "
+            "WHERE s.best_time >= ? AND s.best_time < ? LIMIT 1"
+        )
+        keys = range(math.floor(low / partition_s), math.floor(high / partition_s) + 1)
+        return [k for k in keys if self.db.execute(probe, (model, k * partition_s, (k + 1) * partition_s)).fetchone()]
 
     def last_id(self) -> int:
         """The highest sighting id with a face vector of any model (0: none)."""

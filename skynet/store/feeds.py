@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skynet.records import FeedDetail, Identity, RegistrationPlace, Sighting
+from skynet.records import FeedDetail, Identity, RegistrationPlace
 from skynet.store.database import Database, Dialect
 
 _COLUMNS = (
@@ -33,13 +33,11 @@ class FeedRepository:
             arg = json.dumps(arg)
         return {row[0] for row in self.db.execute(sql, (arg,))}
 
-    def insert(self, ids: Sequence[int], sightings: Sequence[Sighting]) -> None:
-        """The feed rows of the stored ``sightings`` (ids ``ids``) that carry one (inside a write)."""
-        rows = [_row(i, s.feed) for i, s in zip(ids, sightings, strict=True) if s.feed is not None]
-        if rows:
-            self.db.executemany(
-                f"INSERT INTO feed_records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows
-            )
+    def insert(self, ids: Sequence[int], rows: Sequence[tuple | None]) -> None:
+        """Inside a write: the feed rows (:func:`feed_row`; None for a video sighting) of new sightings ``ids``."""
+        self.db.append_rows(
+            "feed_records", _COLUMNS, [(i, *row) for i, row in zip(ids, rows, strict=True) if row is not None]
+        )
 
     def details(self, ids: Sequence[int]) -> dict[int, FeedDetail]:
         """The feed details of the sightings ``ids`` that have one."""
@@ -59,10 +57,12 @@ class FeedRepository:
         return [int(r[0]) for r in rows]
 
 
-def _row(sighting_id: int, feed: FeedDetail) -> tuple[Any, ...]:
+def feed_row(feed: FeedDetail | None) -> tuple | None:
+    """The ``feed_records`` row of a sighting's feed detail, without the sighting's id (None: no feed)."""
+    if feed is None:
+        return None
     identity = feed.identity
     return (
-        sighting_id,
         feed.key,
         feed.direction,
         None if feed.place is None else RegistrationPlace(feed.place).value,

@@ -8,12 +8,11 @@ FTS5 trigram table, PostgreSQL by ``LIKE`` on ``text_pattern_ops`` B-trees or it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from skynet.records import PlateText, Sighting
+from skynet.records import PlateText
 from skynet.store import plate_search
 from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
@@ -186,27 +185,15 @@ class PlateRepository:
 
     # --- the reads of plate sightings --------------------------------------------------------
 
-    def add_reads(self, ids: Sequence[int], sightings: Sequence[Sighting]) -> None:
-        """Inside a write: the reads of new plate sightings ``sightings`` (stored as ``ids``)."""
-        reads = [
-            read
-            for sighting_id, sighting in zip(ids, sightings, strict=True)
-            if sighting.plate is not None
-            for read in _read_rows(sighting_id, sighting.plate)
-        ]
-        if not reads:
+    def add_reads(self, ids: Sequence[int], reads: Sequence[Sequence[tuple]]) -> None:
+        """Inside a write: the reads of new sightings stored as ``ids``, each one's rows as :func:`read_rows`
+        made them (none for a sighting without a plate)."""
+        rows = [(sighting_id, *read) for sighting_id, own in zip(ids, reads, strict=True) for read in own]
+        if not rows:
             return
-        columns = "sighting_id, rank, text, norm, rnorm, confidence"
-        if self.db.dialect is Dialect.SQLITE:
-            # one statement, not one per read: the trigram table (FTS5) flushes what it holds at the end of
-            # every statement, so one per read would cost a segment each (four times the write's time)
-            values = ", ".join(f"value ->> {i}" for i in range(6))
-            self.db.execute(
-                f"INSERT INTO plate_reads ({columns}) SELECT {values} FROM json_each(?)",
-                (json.dumps(reads, ensure_ascii=False),),
-            )
-        else:
-            self.db.executemany(f"INSERT INTO plate_reads ({columns}) VALUES (?, ?, ?, ?, ?, ?)", reads)
+        # one statement, not one per read: SQLite's trigram table (FTS5) flushes what it holds at the end of
+        # every statement, so one per read would cost a segment each (four times the write's time)
+        self.db.append_rows("plate_reads", ["sighting_id", "rank", "text", "norm", "rnorm", "confidence"], rows)
 
     def alternatives(self, ids: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
         """The alternative reads (text, confidence) of plate sightings ``ids``, best first."""
@@ -227,8 +214,11 @@ def _like(glob: str) -> str:
     return glob.replace("*", "%").replace("?", "_")
 
 
-def _read_rows(sighting_id: int, plate: PlateText) -> list[tuple]:
-    """plate_reads rows: the voted text (rank 0), then each distinct alternative read."""
+def read_rows(plate: PlateText | None) -> list[tuple]:
+    """The ``plate_reads`` rows of a sighting's plate, without the sighting's id: (rank, text, normalised,
+    reversed, confidence) of the voted text (rank 0), then of each distinct alternative read."""
+    if plate is None:
+        return []
     seen: set[str] = set()
     rows: list[tuple] = []
     for text, confidence in [(plate.text, plate.confidence), *plate.alternatives]:
@@ -236,7 +226,7 @@ def _read_rows(sighting_id: int, plate: PlateText) -> list[tuple]:
         if cleaned and cleaned not in seen:
             seen.add(cleaned)
             norm = plate_search.fold(cleaned)
-            rows.append((sighting_id, len(rows), cleaned, norm, norm[::-1], float(confidence)))
+            rows.append((len(rows), cleaned, norm, norm[::-1], float(confidence)))
     return rows
 
 

@@ -45,6 +45,9 @@ class SightingFilter:
             if values is not None:
                 conditions.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "1 = 0")
                 args += list(values)
+        if self.sources and SightingSource.VIDEO not in self.sources:
+            # implied, but SQLite uses the index of feed sightings (partial: source <> 'video') only when told
+            conditions.append(f"source <> '{SightingSource.VIDEO.value}'")
         return conditions, args
 
 

@@ -20,10 +20,10 @@ from skynet.store.checks import finite
 from skynet.store.database import Database, Dialect
 from skynet.store.errors import InvalidSightingError, StorageFullError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceRepository
-from skynet.store.feeds import FeedRepository
+from skynet.store.feeds import FeedRepository, feed_row
 from skynet.store.holds import HELD
 from skynet.store.media import MediaStore, check_jpeg
-from skynet.store.plates import PlateRepository
+from skynet.store.plates import PlateRepository, read_rows
 from skynet.store.sighting_rows import (
     COLUMNS,
     CONTEXT_AT,
@@ -49,20 +49,32 @@ class SightingMedia:
 
 @dataclass(frozen=True, slots=True)
 class CheckedSightings:
-    """Sightings validated and turned into ``sightings`` rows (:meth:`SightingRepository.check`), with their
-    media and the embedding model of their faces, ready for one write."""
+    """Sightings validated and turned into rows (:meth:`SightingRepository.check`): each one's ``sightings``
+    row, its ``plate_reads`` rows and its ``feed_records`` row (or None), all without the id the write gives
+    it; with their media and the embedding model of their faces, ready for one write."""
 
     sightings: list[Sighting]
     media: list[SightingMedia | None]
     rows: list[list]
+    reads: list[list[tuple]]
+    feeds: list[tuple | None]
     model: str
+    encoded: list[str] | None = None
+    """Each ``rows`` row as the database's bulk insert takes it ahead (:meth:`Database.encoded_rows`), or None."""
 
     def subset(self, chosen: Sequence[int]) -> CheckedSightings:
         """Those at the positions ``chosen``."""
         if len(chosen) == len(self.sightings):
             return self
-        pick = [self.sightings[i] for i in chosen], [self.media[i] for i in chosen], [self.rows[i] for i in chosen]
-        return CheckedSightings(*pick, self.model)
+        return CheckedSightings(
+            [self.sightings[i] for i in chosen],
+            [self.media[i] for i in chosen],
+            [self.rows[i] for i in chosen],
+            [self.reads[i] for i in chosen],
+            [self.feeds[i] for i in chosen],
+            self.model,
+            None if self.encoded is None else [self.encoded[i] for i in chosen],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +194,20 @@ class SightingRepository:
                         check_jpeg(data, what)
         model = model or self.faces.searched_model() or DEFAULT_FACE_MODEL
         positions = self.cameras.positions()
-        rows = []
+        rows, reads, feeds = [], [], []
         for sighting in sightings:
             self.cameras.require(sighting.camera_id)
             rows.append(row_of(sighting, positions))
-        return CheckedSightings(list(sightings), items, rows, model)
+            reads.append(read_rows(sighting.plate))
+            feeds.append(feed_row(sighting.feed))
+        encoded = self.db.encoded_rows(rows)  # here, not in the write: the checking thread does it
+        return CheckedSightings(list(sightings), items, rows, reads, feeds, model, encoded)
 
     def _add_checked(self, checked: CheckedSightings) -> StoredSightings:
         sightings, items, rows, model = checked.sightings, checked.media, checked.rows, checked.model
-        known = self._stored_keys(sightings)
-        fresh = [i for i, sighting in enumerate(sightings) if live_key(sighting) not in known]
+        keys = [live_key(sighting) for sighting in sightings]
+        known = self._stored_keys(keys)
+        fresh = [i for i, key in enumerate(keys) if key is None or key not in known]
         faces = [n for n, i in enumerate(fresh) if sightings[i].kind == SightingKind.FACE]
         blobs = self.faces.blobs(model, [sightings[fresh[n]].embedding for n in faces])
         new_rows = [rows[i] for i in fresh]
@@ -200,22 +216,24 @@ class SightingRepository:
             with self.db.write("storing sightings"):
                 if blobs:
                     self.faces.record_model(model, len(blobs[0]) // 4)
-                new_ids = self.db.insert_many("sightings", COLUMNS, new_rows) if new_rows else []
+                # rows made ahead hold no media path: usable unless media were written into the rows
+                encoded = None if checked.encoded is None or written else [checked.encoded[i] for i in fresh]
+                new_ids = self.db.insert_many("sightings", COLUMNS, new_rows, encoded) if new_rows else []
                 self.faces.insert(model, [new_ids[n] for n in faces], blobs)
-                self.plates.add_reads(new_ids, [sightings[i] for i in fresh])
-                self.feeds.insert(new_ids, [sightings[i] for i in fresh])
+                self.plates.add_reads(new_ids, [checked.reads[i] for i in fresh])
+                self.feeds.insert(new_ids, [checked.feeds[i] for i in fresh])
         except BaseException:
             self.media.remove(written)
             raise
         ids = {i: new_id for i, new_id in zip(fresh, new_ids, strict=True)}
         return StoredSightings(
-            ids=[ids[i] if i in ids else known[live_key(s) or ()] for i, s in enumerate(sightings)],
+            ids=[ids[i] if i in ids else known[keys[i] or ()] for i in range(len(sightings))],
             new=[i in ids for i in range(len(sightings))],
         )
 
-    def _stored_keys(self, sightings: Sequence[Sighting]) -> dict[tuple, int]:
-        """Idempotency key -> id of the live sightings among ``sightings`` that are stored already (one query)."""
-        wanted = {key for sighting in sightings if (key := live_key(sighting)) is not None}
+    def _stored_keys(self, keys: Sequence[tuple | None]) -> dict[tuple, int]:
+        """Idempotency key -> id of the live sightings of ``keys`` (:func:`live_key`) stored already (one query)."""
+        wanted = {key for key in keys if key is not None}
         if not wanted:
             return {}
         camera_condition, camera_arg = _text_in(self.db, "camera_id", sorted({key[0] for key in wanted}))
@@ -256,6 +274,8 @@ class SightingRepository:
         written: list[str] = []
         try:
             for row, item in zip(rows, media, strict=True):
+                if item is None and row[THUMB_AT] is None and row[CONTEXT_AT] is None:
+                    continue  # nothing to write or to find (a checkpoint read without an image)
                 thumbnail, context = (item.thumbnail, item.context) if item is not None else (None, None)
                 for column, data in ((THUMB_AT, thumbnail), (CONTEXT_AT, context)):
                     if data is not None:

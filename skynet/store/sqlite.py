@@ -175,16 +175,53 @@ class SqliteDatabase(Database):
     def ids_in(self, column: str, ids: Iterable[int]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps([int(i) for i in ids])
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
-        """One ``executemany``: inside the write transaction nothing else inserts, so the new rows take
-        consecutive ids, ending at ``last_insert_rowid()``."""
+    def encoded_rows(self, rows: Sequence[Sequence[Any]]) -> list[str] | None:
+        """Each row's JSON text (:meth:`append_rows`); None where one has a value JSON cannot carry."""
+        try:
+            return [_json(row) for row in rows]
+        except (TypeError, ValueError):
+            return None
+
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], encoded: Sequence[str] | None = None
+    ) -> list[int]:
+        """One statement (:meth:`append_rows`): inside the write transaction nothing else inserts, so the new
+        rows take consecutive ids, ending at ``last_insert_rowid()``."""
         if not rows:
             return []
         with self.write(f"storing {table}"):
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            self._conn.executemany(sql, rows)
+            if encoded is None:
+                self.append_rows(table, columns, rows)
+            else:
+                self._insert_json(table, columns, f"[{','.join(encoded)}]")
             last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         return list(range(last - len(rows) + 1, last + 1))
+
+    def append_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One ``INSERT ... SELECT`` from the rows as a JSON array, which SQLite runs to the end without Python's
+        lock: ``executemany`` takes the lock back after every row, and while another thread runs Python (a
+        bulk import checks its next batch meanwhile) each row waits for it, so the two threads would not
+        overlap at all. One statement also lets the plate trigram index (FTS5) flush once, not per row. Rows
+        that JSON cannot carry (bytes, NaN) go one at a time."""
+        if not rows:
+            return
+        try:
+            text = _json(rows)
+        except (TypeError, ValueError):
+            super().append_rows(table, columns, rows)
+            return
+        self._insert_json(table, columns, text)
+
+    def _insert_json(self, table: str, columns: Sequence[str], text: str) -> None:
+        """One ``INSERT ... SELECT`` of the rows of the JSON array ``text``."""
+        # each row's JSON text kept once (MATERIALIZED): read straight from json_each, ``value`` is the row
+        # written out again for every column taken from it (2.5 times the time of a 21-column insert)
+        values = ", ".join(f"row ->> {i}" for i in range(len(columns)))
+        self.execute(
+            f"WITH rows(row) AS MATERIALIZED (SELECT value FROM json_each(?)) "
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM rows",
+            (text,),
+        )
 
     def release_reserve(self) -> bool:
         return self._reserve.release()
@@ -211,3 +248,8 @@ class SqliteDatabase(Database):
                     reader.close()
                 self._readers = []
             self._conn.close()
+
+
+def _json(value: Any) -> str:
+    """``value`` as JSON text for SQLite's JSON functions (floats written exactly; NaN and bytes refused)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)

@@ -78,6 +78,7 @@ class Store:
         self.users = UserRepository(db)
         self.outbox = OutboxRepository(db)
         self.leases = LeaseRepository(db)
+        self.index_leases = LeaseRepository(db, "index_leases", "partition_key")
         self.observations = ObservationRepository(db)
         self.identities = IdentityRepository(db)
 

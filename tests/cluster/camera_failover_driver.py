@@ -235,7 +235,7 @@ def _counts(store) -> dict:
         "duplicated_alerts": db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM alerts GROUP BY entry_id, sighting_id HAVING count(*) > 1) d"
         ).fetchone()[0],
-        "lease_tokens": {lease.camera_id: lease.token for lease in store.leases.all()},
+        "lease_tokens": {lease.key: lease.token for lease in store.leases.all()},
     }
 
 

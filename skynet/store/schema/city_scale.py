@@ -328,4 +328,29 @@ CITY_SCALE: tuple[Migration, ...] = (
             ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled'));
         """,
     ),
+    Migration(
+        16,
+        """
+        -- Face-index shards across nodes (skynet.cluster.face_shard): the one shard that holds a partition of a
+        -- model's face index ('<model>/<week>'), with a fencing token; the same lease as a camera's.
+        CREATE TABLE index_leases (
+            partition_key TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            node TEXT NOT NULL,
+            token {bigint} NOT NULL,
+            acquired_at {float} NOT NULL,
+            expires_at {float} NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        17,
+        """
+        -- Feed imports at a million rows (skynet.services.feeds): a record's natural key is the first 128 bits of
+        -- its SHA-256 (32 hex characters, not 64): the unique index every imported row goes into, and the table,
+        -- take half the room, so a batch rewrites fewer pages. Keys stored before are cut the same way, so a
+        -- record imported before the upgrade is still found.
+        UPDATE feed_records SET feed_key = substr(feed_key, 1, 32) WHERE length(feed_key) > 32;
+        """,
+    ),
 )

@@ -3,7 +3,7 @@
 // context frame.
 
 import { request } from "./api.js";
-import { busy, field, fill, h } from "./dom.js";
+import { busy, field, fill, formatSpan, h } from "./dom.js";
 import { addFilters, photoDrop, queryFilters } from "./query.js";
 import { sightingTile } from "./sighting.js";
 
@@ -48,7 +48,7 @@ export function render(container, signal, params) {
     const weak = answer.results.length - strong;
     show(results, `${strong} sighting(s) of the ${what} at or above the calibrated threshold `
       + `(${answer.threshold.toFixed(3)})${weak ? `; ${weak} weaker, marked “below threshold”` : ""}`,
-    answer.results.map((r) => faceTile(r, reason)));
+    answer.results.map((r) => faceTile(r, reason)), partialNotice(answer.incomplete));
   }, errors);
 
   faceForm.addEventListener("submit", (event) => {
@@ -94,7 +94,17 @@ function filtersValid(filters) {
   return [...filters.element.querySelectorAll("input")].every((input) => input.reportValidity());
 }
 
-function show(results, title, tiles) {
-  fill(results, h("h3", {}, title),
+function show(results, title, tiles, notice = null) {
+  fill(results, h("h3", {}, title), notice,
     tiles.length ? h("div", { class: "grid" }, tiles) : h("p", { class: "muted" }, "Nothing found."));
+}
+
+/** The banner of a partial face search: the time ranges the index could not search (a partition being rebuilt
+ * from the store, a lost index shard), so that fewer results are never taken for all there are. */
+function partialNotice(incomplete) {
+  if (!incomplete || !incomplete.length) return null;
+  return h("p", { class: "partial", role: "alert" },
+    h("strong", {}, "Partial results: "),
+    `the face index could not search ${incomplete.map((r) => formatSpan(r.since, r.until)).join(", ")} `
+    + "(being rebuilt from the store); sightings from then may be missing. Search again shortly.");
 }
