@@ -194,7 +194,10 @@ def load_wrk(base: str, token: str, clients: int, seconds: float, form: dict, n:
         ).stdout
 
     def latency(percent: str) -> float:
-        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)$", out, re.MULTILINE).groups()
+        found = re.search(rf"^\s+{percent}(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE)
+        if found is None:
+            raise SystemExit(f"no {percent}% latency in wrk's output:\n{out}")
+        value, unit = found.groups()
         return float(value) * _WRK_UNITS[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
