@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from skynet.config.cluster import ClusterSettings
+from skynet.config.messages import MessageSettings
 from skynet.private_files import MODELS_DIR_NAME
 
 
@@ -20,8 +22,9 @@ def _default_data_dir() -> Path:
 Hour = Annotated[int, Field(ge=0, le=23)]
 
 
-class Settings(BaseSettings):
-    """Everything configurable. ``SKYNET_DATA_DIR=/srv/skynet`` sets ``data_dir``, and so on."""
+class Settings(ClusterSettings, MessageSettings, BaseSettings):
+    """Everything configurable. ``SKYNET_DATA_DIR=/srv/skynet`` sets ``data_dir``, and so on (those of the
+    cluster and of SMS and e-mail alerts in :mod:`skynet.config.cluster` and :mod:`skynet.config.messages`)."""
 
     model_config = SettingsConfigDict(env_prefix="SKYNET_", env_nested_delimiter="__")
 
@@ -313,67 +316,6 @@ class Settings(BaseSettings):
         "with HMAC-SHA256 of the secret.",
     )
 
-    # SMS and e-mail alerts (skynet.alerts.channels): who gets them, their texts, and the gateways.
-    alert_recipients: dict[str, list[str]] = Field(
-        default_factory=dict,
-        repr=False,
-        description='Who SMS and e-mail alerts go to, per role (any name for a group of people): {"duty_desk": '
-        '["+8613800000001", "duty@example.org"]}. Every role is told of every alert; a watch-list entry may '
-        "name more recipients of its own alerts. Phone numbers get an SMS (needs kannel_url), addresses an "
-        "e-mail (needs smtp_host). Personal data: never logged in full.",
-    )
-    alert_sms_template: str = Field(
-        default="Skynet alert #{alert_id}: {label} {plate} {identity} at {camera}, {time} {link}",
-        description="Text of SMS alerts. Fields: {label} (watch-list entry), {plate}, {identity} (a registration's "
-        "identity key, masked), {source} (video, checkpoint, registration), {camera} (name), {time}, {alert_id}, "
-        "{link} (needs public_url). No image is ever sent by SMS.",
-    )
-    alert_email_subject: str = Field(
-        default="Skynet alert #{alert_id}: {label} at {camera}", description="Subject of e-mail alerts (same fields)."
-    )
-    alert_email_body: str = Field(
-        default="Watch-list entry: {label}\nPlate: {plate}\nIdentity: {identity}\nSource: {source}\nCamera: {camera}\n"
-        "Seen: {time}\nAlert: #{alert_id}\n"
-        "{link}\n\nSent by Skynet. This message carries no image: open the link (sign-in needed) to see the sighting.",
-        description="Body of e-mail alerts, plain text (same fields). No image is attached.",
-    )
-    alert_time_zone: str | None = Field(
-        default=None, description="Time zone of the {time} field of alert texts (Asia/Shanghai); unset = the server's."
-    )
-    public_url: str | None = Field(
-        default=None,
-        description="Where users open the web UI (https://skynet.example.org), for the {link} of alert texts; "
-        "unset = no link.",
-    )
-    kannel_url: str | None = Field(
-        default=None,
-        repr=False,
-        description="Kannel's sendsms interface for SMS alerts (http://127.0.0.1:13013/cgi-bin/sendsms); unset = "
-        "no SMS.",
-    )
-    kannel_username: str = Field(default="", repr=False, description="Kannel sendsms-user name.")
-    kannel_password: str = Field(default="", repr=False, description="Kannel sendsms-user password. A secret.")
-    sms_sender: str | None = Field(
-        default=None, description="Sender of SMS alerts (Kannel's 'from'); unset = Kannel's global-sender."
-    )
-    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail alerts; unset = no e-mail.")
-    smtp_port: int | None = Field(
-        default=None, ge=1, le=65535, description="SMTP port; default 587 (starttls), 465 (tls) or 25 (none)."
-    )
-    smtp_tls: Literal["starttls", "tls", "none"] = Field(
-        default="starttls",
-        description="starttls: upgrade the connection (refused if the server cannot); tls: TLS from the start "
-        "(SMTPS); none: plain text, no credentials allowed (a local relay only).",
-    )
-    smtp_ca_file: Path | None = Field(
-        default=None, description="PEM file of the CAs that sign the SMTP server's certificate; unset = the system's."
-    )
-    smtp_username: str | None = Field(default=None, repr=False, description="SMTP login name, if it needs one.")
-    smtp_password: str | None = Field(default=None, repr=False, description="SMTP password. A secret.")
-    smtp_from: str | None = Field(
-        default=None, description="Sender address of e-mail alerts (skynet@example.org); needed with smtp_host."
-    )
-
     camera_networks: list[str] = Field(
         default_factory=list,
         description="Where network cameras may be: CIDR networks (192.168.10.0/24, 10.0.0.7) and host names "
@@ -388,62 +330,6 @@ class Settings(BaseSettings):
         description="Directories whose video files may be cameras (played in a loop); the demo directory always is.",
     )
     camera_devices: bool = Field(default=False, description="Allow local capture devices (/dev/videoN) as cameras.")
-
-    # Scale-out (skynet.cluster, docs/cluster.md): cameras as Ray actors, API nodes over one PostgreSQL store.
-    cluster_address: str | None = Field(
-        default=None,
-        description="Ray cluster to run the cameras on (host:port of its head, as `ray start --address` takes); "
-        "needs database_url. Unset = no cluster.",
-    )
-    cluster_namespace: str = Field(default="skynet", description="Ray namespace of the camera actors.")
-    cluster_camera_cpus: float = Field(default=1.0, ge=0, description="CPUs each camera actor reserves.")
-    cluster_camera_gpus: float = Field(default=0.0, ge=0, description="GPUs each camera actor reserves.")
-    cluster_camera_memory_mb: int = Field(default=1024, ge=0, description="Memory (MB) each camera actor reserves.")
-    cluster_camera_resources: dict[str, dict[str, float]] = Field(
-        default_factory=dict,
-        description='Per camera id, what it reserves instead of the defaults: {"gate-1": {"cpus": 2, "gpus": 1, '
-        '"memory_mb": 2048}}; any other key is a custom Ray resource a node must offer.',
-    )
-    cluster_standby: bool = Field(
-        default=False,
-        description="Keep a standby instance of each camera (its model pack loaded, on another node where one has "
-        "room) that takes over as soon as the camera's lease expires: failover in about cluster_lease_s instead of "
-        "a node's death being noticed, a process started and the pack loaded. Costs each camera's resources twice.",
-    )
-    cluster_lease_s: float = Field(
-        default=10.0,
-        gt=0,
-        description="A camera's lease in PostgreSQL lasts this long unless renewed (every third of it): after a "
-        "node dies, its cameras start elsewhere once Ray has declared the node dead and their leases expired.",
-    )
-    cluster_write_retry_s: float = Field(
-        default=60.0,
-        ge=0,
-        description="A camera actor retries a failed write of sightings this long (the database went away); "
-        "a retry never stores a sighting twice.",
-    )
-    cluster_index_shards: int = Field(
-        default=0,
-        ge=0,
-        description="Face-index shards across the cluster's nodes (docs/scale.md): this many shard actors hold the "
-        "face index's week partitions (leases in PostgreSQL) and an API node searches them all at once and merges "
-        "their top-k. 0: each API node keeps the whole face index itself.",
-    )
-    cluster_index_shard_cpus: float = Field(default=1.0, ge=0, description="CPUs each index shard actor reserves.")
-    cluster_index_shard_memory_mb: int = Field(
-        default=2048, ge=0, description="Memory (MB) each index shard actor reserves."
-    )
-    cluster_index_shard_resources: dict[str, float] = Field(
-        default_factory=dict,
-        description='Custom Ray resources each index shard actor reserves, e.g. {"index": 1}: shards go only to '
-        "the nodes started with that resource (ray start --resources '{\"index\": 1}'), one per unit.",
-    )
-    cluster_index_search_timeout_s: float = Field(
-        default=2.0,
-        gt=0,
-        description="A sharded face search waits this long for every shard; the partitions of a shard that has not "
-        "answered by then are named in the answer as incomplete time ranges (results partial, never silently fewer).",
-    )
 
     @property
     def demo_dir(self) -> Path:
