@@ -27,8 +27,7 @@ from skynet.cluster.face_shard import PREFIX, FaceShard, actor_name, lease_week
 from skynet.cluster.placement import MB
 from skynet.config import Settings
 from skynet.index.face_index import WEEK_S
-from skynet.index.face_search import FaceHit, FaceHits, merge_hits, normalised
-from skynet.store.errors import QueryError
+from skynet.index.face_search import FaceHit, FaceHits, checked_query, merge_hits
 from skynet.store.store import Store
 
 WEEKS_FOR_S = 5.0  # how long the list of the store's weeks is reused (a new week appears once a week)
@@ -100,15 +99,8 @@ class ShardedFaceIndex:
         model: str | None = None,
     ) -> FaceHits:
         """As :meth:`skynet.index.face_index.FaceIndex.search`, over the shards."""
-        if k < 1:
-            raise QueryError("k must be at least 1")
-        if model is not None and model != self.model:
-            raise QueryError(
-                f"the query embedding comes from model {model}, the face index holds {self.model} vectors",
-                "embed the query with the model the index was built with",
-            )
         self.dim = self.dim or self.store.faces.dim(self.model)
-        query = normalised(embedding, self.dim)
+        query = checked_query(embedding, k, model, self.model, self.dim)
         lo, hi = -math.inf if since is None else since, math.inf if until is None else until
         wanted = {w for w in self._store_weeks() if (w + 1) * self.partition_s > lo and w * self.partition_s <= hi}
         by_shard, missing = self._holders(wanted)

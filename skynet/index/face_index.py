@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from skynet.index.face_partition import Partition, Tuning, adopt_changes, span_text
-from skynet.index.face_search import FaceHits, normalised, search_partitions
+from skynet.index.face_search import FaceHits, checked_query, search_partitions
 from skynet.index.partition_builder import PartitionBuilder
 from skynet.index.partition_files import (
     IndexMeta,
@@ -38,7 +38,7 @@ from skynet.index.partition_files import (
     save_partition,
     write_meta,
 )
-from skynet.store.errors import QueryError, StoreError
+from skynet.store.errors import StoreError
 from skynet.store.faces import FaceBatch, FaceRepository
 
 log = logging.getLogger(__name__)
@@ -345,14 +345,7 @@ class FaceIndex:
         """The ``k`` most similar face sightings passing the filters, most similar first; ``model``
         (when given) is the embedding model of the query, refused when it is not this index's; ``keys``: search
         only these partitions (a shard asked for the partitions it holds)."""
-        if k < 1:
-            raise QueryError("k must be at least 1")
-        if model is not None and self.model is not None and model != self.model:
-            raise QueryError(
-                f"the query embedding comes from model {model}, the face index holds {self.model} vectors",
-                "embed the query with the model the index was built with",
-            )
-        query = normalised(embedding, self.dim)
+        query = checked_query(embedding, k, model, self.model, self.dim)
         lo, hi = -math.inf if since is None else since, math.inf if until is None else until
         with self._lock:
             parts = [

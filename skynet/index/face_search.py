@@ -73,6 +73,21 @@ def normalised(vector: np.ndarray, dim: int | None) -> np.ndarray:
     return query / norm
 
 
+def checked_query(
+    embedding: np.ndarray, k: int, model: str | None, index_model: str | None, dim: int | None
+) -> np.ndarray:
+    """The normalised query of a search for ``k`` hits, or a clear error: ``k`` below 1, or a query embedded by
+    ``model`` where the index holds ``index_model`` vectors."""
+    if k < 1:
+        raise QueryError("k must be at least 1")
+    if model is not None and index_model is not None and model != index_model:
+        raise QueryError(
+            f"the query embedding comes from model {model}, the face index holds {index_model} vectors",
+            "embed the query with the model the index was built with",
+        )
+    return normalised(embedding, dim)
+
+
 def search_partitions(
     parts: list[Partition],
     query: np.ndarray,
