@@ -14,7 +14,7 @@ from skynet.ingest.regions import (
     motion_boxes,
     shape_regions,
 )
-from skynet.records import Box, FaceDetection, PlateDetection, PlateText
+from skynet.records import Box, FaceDetection, PlateDetection, PlateText, Region
 
 
 def frame_with(*squares: tuple[int, int, int], size=(1080, 1920), level: int = 255) -> np.ndarray:
@@ -114,9 +114,10 @@ def test_regions_give_the_whole_frame_detections_inside_them_at_the_same_scale(s
     assert np.allclose(part.faces[0].landmarks[0], [300, 200], atol=4)
     assert np.allclose(part.plates[0].corners[2], [420, 320], atol=4)
     assert part.plates[0].read.text == "京A12345"
-    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates)
+    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates),
+    # at most as finely as the frame would be at 1280 px (a 1080p frame's plates: by 2/3, not 1)
     assert squares_analyzer.face_detector.sizes[-1] == (213, 213)
-    assert squares_analyzer.plate_detector.sizes[-1] == (320, 320)
+    assert squares_analyzer.plate_detector.sizes[-1] == (213, 213)
     squares_analyzer.fine_regions = False  # regions scaled as the whole frame is
     coarse = squares_analyzer.analyze(image, embed=False, regions=[region])
     assert coarse.faces[0].box.iou(part.faces[0].box) > 0.95
@@ -203,3 +204,45 @@ def test_regions_hold_where_a_moving_object_is_not_the_place_it_left():
     assert planner.plan(frame_with(level=90, size=(1080, 1920)) + 100, 0.2) is None
     lit = [planner.plan(frame_with((100 + 200 * step, 500, 120)) + 100, 0.2 + 0.2 * step) for step in range(1, 4)]
     assert all(len(regions) == 1 and regions[0].width < 600 for regions in lit)
+
+
+def test_regions_are_seen_finely_every_few_passes_and_tracks_and_new_regions_on_every_pass():
+    planner = RegionPlanner(RegionOptions(fine_every=3))
+    assert planner.plan(frame_with((100, 100, 400)), 0.0) is None
+    track = Box(200, 150, 260, 210)  # a face tracked inside the moving square
+    plans = [planner.plan(frame_with((100 + 30 * step, 100, 400)), 0.2 * step, [track]) for step in range(1, 5)]
+    assert not any(isinstance(r, Region) for r in plans[0] + plans[3])  # 1st and 4th pass: every region fine
+    for plan in plans[1:3]:  # the others: the square's regions coarse, a fine crop 3 x the track's size
+        crops = [r for r in plan if isinstance(r, Region) and r.inner]
+        assert len(crops) == 1 and crops[0].fine and crops[0].as_list() == [140, 90, 320, 270]
+        assert all(isinstance(r, Region) and not r.fine for r in plan if r not in crops)
+    # something new comes in on a coarse pass: its region is seen finely at once, the known one coarsely
+    plan = planner.plan(frame_with((250, 100, 400), (1500, 700, 100)), 1.0)
+    new = next(r for r in plan if inside(Box(1500, 700, 1600, 800), r))
+    assert not isinstance(new, Region)  # seen finely, as on a fine pass
+    assert any(isinstance(r, Region) and not r.fine for r in plan)
+    # a region the crops around its tracks would mostly cover is seen finely whole, with no crop in it
+    plan = planner.plan(frame_with((280, 100, 400), (1510, 700, 100)), 1.2, [track, Box(1520, 710, 1600, 790)])
+    assert sum(isinstance(r, Region) and r.inner for r in plan) == 1
+    assert any(inside(Box(1510, 700, 1610, 800), r) and not isinstance(r, Region) for r in plan)
+
+
+def test_a_fine_crop_inside_a_coarse_region_finds_its_object_once_at_the_finer_scale(squares_analyzer):
+    image = frame_with((300, 200, 60))
+    coarse, crop = Region(0, 0, 960, 540, fine=False), Region(270, 170, 390, 290, inner=True)
+    found = squares_analyzer.analyze(image, embed=False, regions=[coarse, crop])
+    assert squares_analyzer.face_detector.sizes[-2:] == [(180, 320), (80, 80)]  # 1/3 and 2/3 of the pixels
+    assert len(found.faces) == len(found.plates) == 1  # the coarse view's find of the same square is left out
+    assert found.faces[0].box.iou(Box(300, 200, 360, 260)) > 0.95
+    squares_analyzer.fine_regions = False  # regions never seen finer: crops only there to be are left out
+    found = squares_analyzer.analyze(image, embed=False, regions=[coarse, crop])
+    assert squares_analyzer.face_detector.sizes[-1] == (180, 320) and len(found.faces) == 1
+
+
+def test_fine_passes_follow_the_settings():
+    from skynet.config import Settings
+    from skynet.ingest.worker import WorkerOptions
+
+    assert WorkerOptions.from_settings(Settings()).regions == RegionOptions()  # the defaults agree
+    assert WorkerOptions.from_settings(Settings(region_fine_every=2)).regions.fine_every == 2
+    assert WorkerOptions.from_settings(Settings(region_fine_scale=False)).regions.fine_every == 1

@@ -82,6 +82,14 @@ class Settings(ClusterSettings, MessageSettings, BaseSettings):
         "the frame's own resolution), as long as they hold no more than half the pixels of the detector's view of a "
         "whole frame: small faces and plates are found; false = regions scaled as a whole frame is (cheaper).",
     )
+    region_fine_every: int = Field(
+        default=3,
+        ge=1,
+        le=25,
+        description="With region_fine_scale: a camera's regions are seen finely on every this-many-th region pass "
+        "(and a new region at once); on the others at the whole frame's scale, with only the live tracks seen "
+        "finely. 1 = every pass fine (the most CPU).",
+    )
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
     face_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Face detector score threshold.")
     # Which faces become sightings (skynet/tracking/face_gate.py; README "Which faces become sightings").

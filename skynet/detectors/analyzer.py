@@ -7,7 +7,11 @@ more than half the pixels of the detector's view of the whole image (:data:`FINE
 :data:`FINE_REGIONS_BUDGET`), never coarser than that view: a small face or plate in a region is
 seen large enough to be found (a 65-pixel face in a 720p frame, halved for the face detector,
 scores around its threshold from frame to frame; at its own size 0.8-0.9). With ``fine_regions``
-off each crop is scaled as the whole image would be (README "Accuracy on real footage").
+off each crop is scaled as the whole image would be (README "Accuracy on real footage"). A
+:class:`~skynet.records.Region` with ``fine`` False is seen at the whole image's scale even so, and
+the budget is shared by the fine ones only: a camera's planner looks at its regions finely on some
+frames and at the coarse scale plus small fine crops around its live tracks on the others; a coarse
+view's detection of an object a fine view found too is dropped (:data:`SAME_OBJECT_IOU`).
 :meth:`ImageAnalyzer.analyze_batch` does the same for several images (cameras) at once, each
 detector running once over all their inputs.
 """
@@ -28,11 +32,13 @@ from skynet.detectors import registry
 from skynet.detectors.base import FaceDetector, FaceEmbedder, PlateDetector, PlateReader
 from skynet.detectors.face_quality import face_quality
 from skynet.models import ModelStore, get_pack
-from skynet.records import Box, Detections, FaceDetection, PlateDetection
+from skynet.records import Box, Detections, FaceDetection, PlateDetection, Region
 
 Found = TypeVar("Found", FaceDetection, PlateDetection)
 FINE_REGIONS_BUDGET = 0.5  # fine region crops hold at most this share of the pixels of the whole image's view
 FINE_REGIONS_MAX = 2.0  # ... and are seen at most this many times finer than the whole image
+FINE_LONG_SIDE = 1280  # ... and never finer than the image would be at this long side (same object sizes as 720p)
+SAME_OBJECT_IOU = 0.3  # a coarse view's detection overlapping a fine view's by more is the same object
 
 
 @dataclass
@@ -79,8 +85,8 @@ class ImageAnalyzer:
         """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
         embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_faces`),
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
-        :meth:`read_plates`); ``regions`` (boxes in image pixels, not overlapping) limit
-        detection to those crops."""
+        :meth:`read_plates`); ``regions`` (boxes in image pixels, not overlapping, but for fine
+        :class:`~skynet.records.Region` crops inside coarse ones) limit detection to those crops."""
         return self._analyze([image], [regions], faces, plates, embed, read, batched=False)[0]
 
     def analyze_batch(
@@ -161,37 +167,52 @@ def _runner(detector: FaceDetector | PlateDetector, batched: bool) -> Detect:
 @dataclass(frozen=True, slots=True)
 class _View:
     """What a detector is given of an image: the whole of it (no ``scale``), or a region crop
-    whose pixels map back to the image's by ``* scale + origin``."""
+    whose pixels map back to the image's by ``* scale + origin``, seen finer than the whole image or not."""
 
     pixels: np.ndarray
     scale: np.ndarray | None = None
     origin: np.ndarray | None = None
+    fine: bool = False
+    inner: tuple[int, int, int, int] | None = None  # an inner crop's box: what its edges cut is not its find
 
 
 def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None, fine: bool) -> list[_View]:
-    """The whole image, or each region scaled as the whole image would be or, when ``fine``, as finely as
-    the whole image's pixel budget allows (see the module doc; too small regions left out)."""
+    """The whole image, or each region scaled as the whole image would be or, when ``fine`` and the
+    region allows it (a :class:`Region` may not), as finely as the whole image's pixel budget allows
+    the fine ones together (see the module doc; too small regions left out)."""
     if regions is None:
         return [_View(image)]
     height, width = image.shape[:2]
     factor = 1.0 if long_side is None else min(1.0, long_side / max(height, width))
     crops = []
     for region in regions:
+        inner = isinstance(region, Region) and region.inner
+        if inner and not fine:
+            continue
         x1, y1, x2, y2 = (int(v) for v in region.clipped(width, height).as_list())
         if x2 - x1 >= 2 and y2 - y1 >= 2:
-            crops.append((x1, y1, x2, y2))
-    if fine and crops:
-        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in crops)
-        finer = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / area)))
-        factor = min(1.0, factor * max(1.0, finer))
+            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine), inner))
+    fine_area = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), finer, _ in crops if finer)
+    fine_factor = factor
+    if fine_area:
+        finer_by = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / fine_area)))
+        fine_factor = min(1.0, factor * max(1.0, finer_by), max(factor, FINE_LONG_SIDE / max(height, width)))
     views = []
-    for x1, y1, x2, y2 in crops:
-        crop = image[y1:y2, x1:x2]
-        if factor < 1.0:
-            size = (max(1, round((x2 - x1) * factor)), max(1, round((y2 - y1) * factor)))
+    for (x1, y1, x2, y2), finer, inner in crops:
+        crop, crop_factor = image[y1:y2, x1:x2], fine_factor if finer else factor
+        if crop_factor < 1.0:
+            size = (max(1, round((x2 - x1) * crop_factor)), max(1, round((y2 - y1) * crop_factor)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         scale = np.array([(x2 - x1) / crop.shape[1], (y2 - y1) / crop.shape[0]], np.float32)
-        views.append(_View(crop, scale, np.array([x1, y1], np.float32)))
+        views.append(
+            _View(
+                crop,
+                scale,
+                np.array([x1, y1], np.float32),
+                finer and crop_factor > factor,
+                (x1, y1, x2, y2) if inner else None,
+            )
+        )
     return views
 
 
@@ -202,7 +223,8 @@ def _detect(
     long_side: int | None,
     fine: bool,
 ) -> list[list]:
-    """Detections of each image (whole, or in its regions), from one ``detect`` over all their views."""
+    """Detections of each image (whole, or in its regions), from one ``detect`` over all their views;
+    what a coarse view found where a fine view found it too (:data:`SAME_OBJECT_IOU`) is left out."""
     views = [
         _views(image, image_regions, long_side, fine) for image, image_regions in zip(images, regions, strict=True)
     ]
@@ -211,15 +233,31 @@ def _detect(
     results = []
     for image, image_views in zip(images, views, strict=True):
         height, width = image.shape[:2]
-        image_found = []
+        finer: list = []
+        coarser: list = []
         for view in image_views:
             in_view = next(found)
             if view.scale is None or view.origin is None:
-                image_found += in_view
+                coarser += in_view
             else:
-                image_found += [_placed(d, view.scale, view.origin, width, height) for d in in_view]
-        results.append(image_found)
+                placed = [_placed(d, view.scale, view.origin, width, height) for d in in_view]
+                if view.inner is not None:
+                    placed = [d for d in placed if not _cut(d.box, view.inner, width, height)]
+                (finer if view.fine else coarser).extend(placed)
+        coarser = [d for d in coarser if all(d.box.iou(f.box) <= SAME_OBJECT_IOU for f in finer)]
+        results.append(finer + coarser)
     return results
+
+
+def _cut(box: Box, crop: tuple[int, int, int, int], width: int, height: int, within: float = 2.0) -> bool:
+    """Whether ``box`` reaches an edge of ``crop`` that is not the image's (the object goes on beyond it)."""
+    x1, y1, x2, y2 = crop
+    return (
+        (x1 > 0 and box.x1 <= x1 + within)
+        or (y1 > 0 and box.y1 <= y1 + within)
+        or (x2 < width and box.x2 >= x2 - within)
+        or (y2 < height and box.y2 >= y2 - within)
+    )
 
 
 def _placed(found: Found, scale: np.ndarray, origin: np.ndarray, width: int, height: int) -> Found:

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from skynet.ingest.pacing import motion_thumbnail
-from skynet.records import Box
+from skynet.records import Box, Region
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,13 @@ class RegionOptions:
     something small that arrived without moving is still looked for); ``background_rate`` /
     ``foreground_rate``: weight of each analysed copy in the running average of the background where
     it matches the background / where it differs (slowly: a passing object leaves no trail, one that
-    stays becomes background in about ``1 / foreground_rate`` analysed frames).
+    stays becomes background in about ``1 / foreground_rate`` analysed frames). ``fine_every``: the
+    regions may be seen finer than the whole frame (see :mod:`skynet.detectors.analyzer`) on every
+    ``fine_every``-th region pass after a whole-frame pass, and a region that overlaps none of the
+    previous pass's on any pass; on the others they are seen at the whole frame's scale, and only the
+    live tracks' boxes, grown by ``track_margin`` of their size on every side to at least
+    ``track_min_side`` pixels, are seen finely (an object stays several analysed frames in view: it is
+    found finely on the next fine pass, and once tracked, finely on every pass). 1: every pass fine.
     """
 
     full_frame_every_s: float = 10.0
@@ -54,8 +60,12 @@ class RegionOptions:
     remainder_min_changed: float = 0.0005
     background_rate: float = 0.1
     foreground_rate: float = 0.005
+    fine_every: int = 3
+    track_margin: float = 1.0
+    track_min_side: int = 64
 
 
+FINE_CROPS_COVER = 0.5  # a region that crops around its tracks would cover this much of is seen finely whole
 FULL_FRAME: None = None  # a plan of ``None`` means: analyse the whole frame
 
 
@@ -73,9 +83,13 @@ class RegionPlanner:
         self._background: Background | None = None
         self._shape: tuple[int, ...] | None = None
         self._last_full: float | None = None
+        self._passes = 0  # region passes since the last whole-frame pass
+        self._previous: list[Box] = []  # the regions of the last region pass
 
     def plan(self, image: np.ndarray, timestamp: float, tracked: Sequence[Box] = ()) -> list[Box] | None:
-        """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels)."""
+        """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels).
+        On a pass that is not fine (``fine_every``) they are :class:`~skynet.records.Region` records
+        saying which to see finely."""
         height, width = image.shape[:2]
         small = motion_thumbnail(image, self.options.width)
         if (
@@ -106,7 +120,28 @@ class RegionPlanner:
             return FULL_FRAME
         if regions:  # compared with the last analysed frame, so slow changes add up until seen
             self._reference = small
-        return regions
+        return self._fine_or_coarse(regions, tracked, width, height)
+
+    def _fine_or_coarse(self, regions: list[Box], tracked: Sequence[Box], width: int, height: int) -> list[Box]:
+        """``regions`` as they are on a fine pass (``fine_every``), else seen coarsely but for new ones
+        and those that crops around the ``tracked`` boxes would mostly cover, plus those crops."""
+        previous, self._previous = self._previous, regions
+        if not regions:
+            return regions
+        self._passes += 1
+        if self.options.fine_every <= 1 or (self._passes - 1) % self.options.fine_every == 0:
+            return regions
+        around = shape_regions(tracked, width, height, self.options.track_margin, self.options.track_min_side)
+        marked: list[Box] = []
+        for region in regions:
+            inside = [r for r in around if r.iou(region) > 0]
+            around = [r for r in around if r not in inside]  # a crop over two regions: one of them
+            new = not any(region.iou(p) > 0 for p in previous)
+            if new or sum(r.area for r in inside) >= FINE_CROPS_COVER * region.area:
+                marked.append(region)  # seen finely whole
+            else:
+                marked += [Region(*region.as_list(), fine=False), *(Region(*r.as_list(), inner=True) for r in inside)]
+        return marked
 
     def _changed_outside(self, small: np.ndarray, reference: np.ndarray, regions: Sequence[Box], scale: float) -> bool:
         """Whether ``small`` differs from ``reference`` (by over ``pixel_delta``, on at least ``remainder_min_changed``
@@ -122,6 +157,7 @@ class RegionPlanner:
         if self._background is None or image.shape != self._shape:
             self._background = Background(small)
         self._reference, self._full_reference, self._shape, self._last_full = small, small, image.shape, timestamp
+        self._passes, self._previous = 0, []
 
 
 class Background:

@@ -67,7 +67,12 @@ class WorkerOptions:
     def from_settings(cls, settings: Settings, analysis_fps: float | None = None) -> WorkerOptions:
         """The configured region detection (``SKYNET_REGION_DETECTION``, ``SKYNET_FULL_FRAME_EVERY_S``)
         and face gates (``SKYNET_FACE_MIN_*``), at ``analysis_fps`` (default 5)."""
-        regions = RegionOptions(full_frame_every_s=settings.full_frame_every_s) if settings.region_detection else None
+        fine_every = settings.region_fine_every if settings.region_fine_scale else 1
+        regions = (
+            RegionOptions(full_frame_every_s=settings.full_frame_every_s, fine_every=fine_every)
+            if settings.region_detection
+            else None
+        )
         options = cls(regions=regions, faces=FaceGate.from_settings(settings))
         return options if analysis_fps is None else dataclasses.replace(options, analysis_fps=analysis_fps)
 

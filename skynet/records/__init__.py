@@ -27,6 +27,7 @@ from skynet.records.vision import (
     PlateDetection,
     PlateFormat,
     PlateText,
+    Region,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "PlateFormat",
     "PlateText",
     "Recipient",
+    "Region",
     "RegistrationPlace",
     "Sighting",
     "SightingKind",

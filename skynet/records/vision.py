@@ -59,6 +59,17 @@ class Box:
 
 
 @dataclass(frozen=True, slots=True)
+class Region(Box):
+    """A box of an image to detect in, and whether the detectors may see it finer than the whole
+    image (``fine``, the default for a plain :class:`Box`) or only at the whole image's scale;
+    ``inner``: it lies in another region and is there only to be seen finer (left out where regions
+    are not seen finer)."""
+
+    fine: bool = True
+    inner: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class FaceQuality:
     """How useful a face crop is for recognition; ``score`` (0..1) ranks faces of one track.
 
