@@ -114,10 +114,9 @@ def test_regions_give_the_whole_frame_detections_inside_them_at_the_same_scale(s
     assert np.allclose(part.faces[0].landmarks[0], [300, 200], atol=4)
     assert np.allclose(part.plates[0].corners[2], [420, 320], atol=4)
     assert part.plates[0].read.text == "京A12345"
-    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates),
-    # at most as finely as the frame would be at 1280 px (a 1080p frame's plates: by 2/3, not 1)
+    # a small region is seen twice as finely as the whole frame (scaled by 1/3 for faces, 1/2 for plates)
     assert squares_analyzer.face_detector.sizes[-1] == (213, 213)
-    assert squares_analyzer.plate_detector.sizes[-1] == (213, 213)
+    assert squares_analyzer.plate_detector.sizes[-1] == (320, 320)
     squares_analyzer.fine_regions = False  # regions scaled as the whole frame is
     coarse = squares_analyzer.analyze(image, embed=False, regions=[region])
     assert coarse.faces[0].box.iou(part.faces[0].box) > 0.95
@@ -212,9 +211,9 @@ def test_regions_are_seen_finely_every_few_passes_and_tracks_and_new_regions_on_
     track = Box(200, 150, 260, 210)  # a face tracked inside the moving square
     plans = [planner.plan(frame_with((100 + 30 * step, 100, 400)), 0.2 * step, [track]) for step in range(1, 5)]
     assert not any(isinstance(r, Region) for r in plans[0] + plans[3])  # 1st and 4th pass: every region fine
-    for plan in plans[1:3]:  # the others: the square's regions coarse, a fine crop 3 x the track's size
+    for plan in plans[1:3]:  # the others: the square's regions coarse, a fine crop twice the track's size
         crops = [r for r in plan if isinstance(r, Region) and r.inner]
-        assert len(crops) == 1 and crops[0].fine and crops[0].as_list() == [140, 90, 320, 270]
+        assert len(crops) == 1 and crops[0].fine and crops[0].as_list() == [170, 120, 290, 240]
         assert all(isinstance(r, Region) and not r.fine for r in plan if r not in crops)
     # something new comes in on a coarse pass: its region is seen finely at once, the known one coarsely
     plan = planner.plan(frame_with((250, 100, 400), (1500, 700, 100)), 1.0)

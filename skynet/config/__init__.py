@@ -83,7 +83,7 @@ class Settings(ClusterSettings, MessageSettings, BaseSettings):
         "whole frame: small faces and plates are found; false = regions scaled as a whole frame is (cheaper).",
     )
     region_fine_every: int = Field(
-        default=3,
+        default=2,
         ge=1,
         le=25,
         description="With region_fine_scale: a camera's regions are seen finely on every this-many-th region pass "

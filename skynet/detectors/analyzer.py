@@ -11,7 +11,8 @@ off each crop is scaled as the whole image would be (README "Accuracy on real fo
 :class:`~skynet.records.Region` with ``fine`` False is seen at the whole image's scale even so, and
 the budget is shared by the fine ones only: a camera's planner looks at its regions finely on some
 frames and at the coarse scale plus small fine crops around its live tracks on the others; a coarse
-view's detection of an object a fine view found too is dropped (:data:`SAME_OBJECT_IOU`).
+view's detection of an object a fine view found too is dropped, as is any object found twice where regions
+overlap (:data:`SAME_OBJECT_OVERLAP`).
 :meth:`ImageAnalyzer.analyze_batch` does the same for several images (cameras) at once, each
 detector running once over all their inputs.
 """
@@ -37,8 +38,7 @@ from skynet.records import Box, Detections, FaceDetection, PlateDetection, Regio
 Found = TypeVar("Found", FaceDetection, PlateDetection)
 FINE_REGIONS_BUDGET = 0.5  # fine region crops hold at most this share of the pixels of the whole image's view
 FINE_REGIONS_MAX = 2.0  # ... and are seen at most this many times finer than the whole image
-FINE_LONG_SIDE = 1280  # ... and never finer than the image would be at this long side (same object sizes as 720p)
-SAME_OBJECT_IOU = 0.3  # a coarse view's detection overlapping a fine view's by more is the same object
+SAME_OBJECT_OVERLAP = 0.5  # detections of two views overlapping by more (of the smaller) are one object
 
 
 @dataclass
@@ -173,7 +173,7 @@ class _View:
     scale: np.ndarray | None = None
     origin: np.ndarray | None = None
     fine: bool = False
-    inner: tuple[int, int, int, int] | None = None  # an inner crop's box: what its edges cut is not its find
+    rect: tuple[int, int, int, int] | None = None  # the crop's box in the image
 
 
 def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None, fine: bool) -> list[_View]:
@@ -186,19 +186,18 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
     factor = 1.0 if long_side is None else min(1.0, long_side / max(height, width))
     crops = []
     for region in regions:
-        inner = isinstance(region, Region) and region.inner
-        if inner and not fine:
+        if isinstance(region, Region) and region.inner and not fine:
             continue
         x1, y1, x2, y2 = (int(v) for v in region.clipped(width, height).as_list())
         if x2 - x1 >= 2 and y2 - y1 >= 2:
-            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine), inner))
-    fine_area = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), finer, _ in crops if finer)
+            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine)))
+    fine_area = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), finer in crops if finer)
     fine_factor = factor
     if fine_area:
         finer_by = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / fine_area)))
-        fine_factor = min(1.0, factor * max(1.0, finer_by), max(factor, FINE_LONG_SIDE / max(height, width)))
+        fine_factor = min(1.0, factor * max(1.0, finer_by))
     views = []
-    for (x1, y1, x2, y2), finer, inner in crops:
+    for (x1, y1, x2, y2), finer in crops:
         crop, crop_factor = image[y1:y2, x1:x2], fine_factor if finer else factor
         if crop_factor < 1.0:
             size = (max(1, round((x2 - x1) * crop_factor)), max(1, round((y2 - y1) * crop_factor)))
@@ -210,7 +209,7 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
                 scale,
                 np.array([x1, y1], np.float32),
                 finer and crop_factor > factor,
-                (x1, y1, x2, y2) if inner else None,
+                (x1, y1, x2, y2),
             )
         )
     return views
@@ -224,7 +223,7 @@ def _detect(
     fine: bool,
 ) -> list[list]:
     """Detections of each image (whole, or in its regions), from one ``detect`` over all their views;
-    what a coarse view found where a fine view found it too (:data:`SAME_OBJECT_IOU`) is left out."""
+    an object found in two overlapping views is kept once (:func:`_once`)."""
     views = [
         _views(image, image_regions, long_side, fine) for image, image_regions in zip(images, regions, strict=True)
     ]
@@ -233,20 +232,36 @@ def _detect(
     results = []
     for image, image_views in zip(images, views, strict=True):
         height, width = image.shape[:2]
-        finer: list = []
-        coarser: list = []
-        for view in image_views:
+        ranked: list[tuple[object, int, tuple[bool, bool, float]]] = []
+        for index, view in enumerate(image_views):
             in_view = next(found)
-            if view.scale is None or view.origin is None:
-                coarser += in_view
-            else:
-                placed = [_placed(d, view.scale, view.origin, width, height) for d in in_view]
-                if view.inner is not None:
-                    placed = [d for d in placed if not _cut(d.box, view.inner, width, height)]
-                (finer if view.fine else coarser).extend(placed)
-        coarser = [d for d in coarser if all(d.box.iou(f.box) <= SAME_OBJECT_IOU for f in finer)]
-        results.append(finer + coarser)
+            if view.scale is None or view.origin is None or view.rect is None:
+                ranked += [(d, index, (True, False, d.score)) for d in in_view]
+                continue
+            for d in (_placed(d, view.scale, view.origin, width, height) for d in in_view):
+                ranked.append((d, index, (not _cut(d.box, view.rect, width, height), view.fine, d.score)))
+        results.append(_once(ranked) if len(image_views) > 1 else [d for d, _, _ in ranked])
     return results
+
+
+def _once(ranked: list[tuple[Found, int, tuple[bool, bool, float]]]) -> list[Found]:
+    """Detections (with their view and rank), but those that lie mostly (:data:`SAME_OBJECT_OVERLAP` of the
+    smaller box) on one of a higher rank from another view: whole before cut by a view's edge, fine before
+    coarse, surer first. In their order."""
+    kept: list[tuple[Found, int]] = []
+    for found, view, _ in sorted(ranked, key=lambda item: item[2], reverse=True):
+        if all(
+            other_view == view or _overlap(found.box, other.box) <= SAME_OBJECT_OVERLAP for other, other_view in kept
+        ):
+            kept.append((found, view))
+    ids = {id(found) for found, _ in kept}
+    return [found for found, _, _ in ranked if id(found) in ids]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """The intersection of ``a`` and ``b`` as a share of the smaller one."""
+    iw, ih = min(a.x2, b.x2) - max(a.x1, b.x1), min(a.y2, b.y2) - max(a.y1, b.y1)
+    return 0.0 if iw <= 0 or ih <= 0 else iw * ih / max(min(a.area, b.area), 1e-6)
 
 
 def _cut(box: Box, crop: tuple[int, int, int, int], width: int, height: int, within: float = 2.0) -> bool:

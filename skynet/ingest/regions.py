@@ -34,8 +34,10 @@ class RegionOptions:
     copy); ``min_changed``: fraction of that copy which must change before any region is made
     (sensor noise and compression flicker stay below it); ``margin``: each region grows by this
     fraction of its size on every side, and is at least ``min_side`` pixels wide and high, so
-    an object cut by a region's edge is rare; ``max_coverage``: regions covering more of the
-    frame than this are replaced by a full-frame pass (cheaper than many overlapping crops);
+    an object cut by a region's edge is rare; ``merge_slack``: overlapping regions are merged into
+    one box while it holds at most this many times the pixels they cover, else they stay apart,
+    overlapping (an object found in both is kept once, :mod:`skynet.detectors.analyzer`);
+    ``max_coverage``: regions covering more of the frame than this are replaced by a full-frame pass;
     ``remainder_min_changed``: fraction of the copy which must differ from the last full-frame pass,
     outside a frame's regions, for the periodic full-frame pass to be made (lower than ``min_changed``:
     something small that arrived without moving is still looked for); ``background_rate`` /
@@ -60,8 +62,9 @@ class RegionOptions:
     remainder_min_changed: float = 0.0005
     background_rate: float = 0.1
     foreground_rate: float = 0.005
-    fine_every: int = 3
-    track_margin: float = 1.0
+    merge_slack: float = 1.25
+    fine_every: int = 2
+    track_margin: float = 0.5
     track_min_side: int = 64
 
 
@@ -111,8 +114,10 @@ class RegionPlanner:
         else:
             self._background.update(small, foreground, self.options.background_rate, self.options.foreground_rate)
         moved = motion_boxes(changed, scale, within) if changed.mean() >= self.options.min_changed else []
-        regions = shape_regions([*moved, *tracked], width, height, self.options.margin, self.options.min_side)
-        if sum(r.area for r in regions) > self.options.max_coverage * width * height or (
+        regions = shape_regions(
+            [*moved, *tracked], width, height, self.options.margin, self.options.min_side, self.options.merge_slack
+        )
+        if _covered(regions, scale, small.shape) > self.options.max_coverage or (
             timestamp - self._last_full >= self.options.full_frame_every_s
             and self._changed_outside(small, self._full_reference, regions, scale)
         ):
@@ -197,15 +202,19 @@ def motion_boxes(changed: np.ndarray, scale: float, foreground: np.ndarray | Non
     ]
 
 
-def shape_regions(boxes: Sequence[Box], width: int, height: int, margin: float, min_side: int) -> list[Box]:
+def shape_regions(
+    boxes: Sequence[Box], width: int, height: int, margin: float, min_side: int, slack: float = float("inf")
+) -> list[Box]:
     """``boxes`` padded by ``margin`` of their size, at least ``min_side`` square, clipped to the
-    image, with overlapping ones merged until none overlap."""
+    image, with overlapping ones merged (see :func:`merge_overlapping` for ``slack``)."""
     grown = [_grow(b, margin, min_side, width, height) for b in boxes if b.area > 0]
-    return merge_overlapping([b for b in grown if b.area > 0])  # a track predicted off the image: none
+    return merge_overlapping([b for b in grown if b.area > 0], slack)  # a track predicted off the image: none
 
 
-def merge_overlapping(boxes: Sequence[Box]) -> list[Box]:
-    """The union boxes of every group of (transitively) overlapping ``boxes``."""
+def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list[Box]:
+    """The union boxes of every group of (transitively) overlapping ``boxes``; two overlapping boxes are
+    merged only while their union box holds at most ``slack`` times the pixels the two cover (two
+    diagonal neighbours stay apart, overlapping: one box around both would cover much that neither does)."""
     merged = list(boxes)
     changed = True
     while changed:
@@ -213,16 +222,28 @@ def merge_overlapping(boxes: Sequence[Box]) -> list[Box]:
         out: list[Box] = []
         for box in merged:
             for i, other in enumerate(out):
-                if box.x1 < other.x2 and other.x1 < box.x2 and box.y1 < other.y2 and other.y1 < box.y2:
-                    out[i] = Box(
-                        min(box.x1, other.x1), min(box.y1, other.y1), max(box.x2, other.x2), max(box.y2, other.y2)
-                    )
+                iw = min(box.x2, other.x2) - max(box.x1, other.x1)
+                ih = min(box.y2, other.y2) - max(box.y1, other.y1)
+                if iw <= 0 or ih <= 0:
+                    continue
+                union = Box(min(box.x1, other.x1), min(box.y1, other.y1), max(box.x2, other.x2), max(box.y2, other.y2))
+                if union.area <= slack * (box.area + other.area - iw * ih):
+                    out[i] = union
                     changed = True
                     break
             else:
                 out.append(box)
         merged = out
     return merged
+
+
+def _covered(regions: Sequence[Box], scale: float, shape: tuple[int, ...]) -> float:
+    """The share of the frame that ``regions`` (image pixels, which may overlap) cover, counted on a
+    thumbnail of ``shape`` (``scale`` times smaller)."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for r in regions:
+        mask[int(r.y1 // scale) : int(np.ceil(r.y2 / scale)), int(r.x1 // scale) : int(np.ceil(r.x2 / scale))] = 1
+    return float(mask.mean())
 
 
 def _grow(box: Box, margin: float, min_side: int, width: int, height: int) -> Box:
