@@ -49,6 +49,11 @@ def test_regions_are_padded_clipped_and_merged_until_none_overlap():
     assert regions[0] == Box(1835, 995, 1920, 1080)  # min side, clipped at the corner
     assert inside(Box(100, 100, 400, 260), regions[1]) and len(regions) == 2  # off the image: none
     assert merge_overlapping([Box(0, 0, 10, 10), Box(20, 0, 30, 10), Box(5, 5, 25, 8)]) == [Box(0, 0, 30, 10)]
+    # with a slack, diagonal neighbours stay apart (one box around both would be mostly empty), neighbours
+    # side by side are still merged
+    diagonal = [Box(0, 0, 100, 100), Box(90, 90, 190, 190)]
+    assert merge_overlapping(diagonal, slack=1.25) == diagonal
+    assert merge_overlapping([Box(0, 0, 100, 100), Box(90, 0, 190, 100)], slack=1.25) == [Box(0, 0, 190, 100)]
 
 
 def test_planner_full_frame_first_then_motion_and_tracks_then_nothing_then_full_again():
@@ -245,3 +250,13 @@ def test_fine_passes_follow_the_settings():
     assert WorkerOptions.from_settings(Settings()).regions == RegionOptions()  # the defaults agree
     assert WorkerOptions.from_settings(Settings(region_fine_every=2)).regions.fine_every == 2
     assert WorkerOptions.from_settings(Settings(region_fine_scale=False)).regions.fine_every == 1
+
+
+def test_an_object_in_two_overlapping_regions_is_found_once_whole(squares_analyzer):
+    image = frame_with((300, 200, 60))
+    whole, cutting = Box(200, 100, 500, 400), Box(330, 150, 700, 450)  # the second cuts the square at x = 330
+    found = squares_analyzer.analyze(image, embed=False, regions=[cutting, whole])
+    assert len(found.faces) == len(found.plates) == 1
+    assert found.faces[0].box.iou(Box(300, 200, 360, 260)) > 0.95  # the whole view, not the cut one
+    two = squares_analyzer.analyze(frame_with((300, 200, 60), (600, 300, 60)), embed=False, regions=[cutting, whole])
+    assert len(two.faces) == 2  # two objects in the overlap's neighbourhood stay two

@@ -232,7 +232,7 @@ def _detect(
     results = []
     for image, image_views in zip(images, views, strict=True):
         height, width = image.shape[:2]
-        ranked: list[tuple[object, int, tuple[bool, bool, float]]] = []
+        ranked: list[tuple[FaceDetection | PlateDetection, int, tuple[bool, bool, float]]] = []
         for index, view in enumerate(image_views):
             in_view = next(found)
             if view.scale is None or view.origin is None or view.rect is None:
@@ -244,11 +244,13 @@ def _detect(
     return results
 
 
-def _once(ranked: list[tuple[Found, int, tuple[bool, bool, float]]]) -> list[Found]:
+def _once(
+    ranked: list[tuple[FaceDetection | PlateDetection, int, tuple[bool, bool, float]]],
+) -> list[FaceDetection | PlateDetection]:
     """Detections (with their view and rank), but those that lie mostly (:data:`SAME_OBJECT_OVERLAP` of the
     smaller box) on one of a higher rank from another view: whole before cut by a view's edge, fine before
     coarse, surer first. In their order."""
-    kept: list[tuple[Found, int]] = []
+    kept: list[tuple[FaceDetection | PlateDetection, int]] = []
     for found, view, _ in sorted(ranked, key=lambda item: item[2], reverse=True):
         if all(
             other_view == view or _overlap(found.box, other.box) <= SAME_OBJECT_OVERLAP for other, other_view in kept

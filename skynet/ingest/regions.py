@@ -145,7 +145,7 @@ class RegionPlanner:
             if new or sum(r.area for r in inside) >= FINE_CROPS_COVER * region.area:
                 marked.append(region)  # seen finely whole
             else:
-                marked += [Region(*region.as_list(), fine=False), *(Region(*r.as_list(), inner=True) for r in inside)]
+                marked += [_region(region, fine=False), *(_region(r, inner=True) for r in inside)]
         return marked
 
     def _changed_outside(self, small: np.ndarray, reference: np.ndarray, regions: Sequence[Box], scale: float) -> bool:
@@ -235,6 +235,10 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
                 out.append(box)
         merged = out
     return merged
+
+
+def _region(box: Box, fine: bool = True, inner: bool = False) -> Region:
+    return Region(box.x1, box.y1, box.x2, box.y2, fine=fine, inner=inner)
 
 
 def _covered(regions: Sequence[Box], scale: float, shape: tuple[int, ...]) -> float:
