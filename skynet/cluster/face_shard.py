@@ -182,9 +182,8 @@ class FaceShard:
     def _follow(self) -> None:
         """Remove the vectors of the face sightings deleted since the last look (the store's change log), add the
         store's new vectors of the weeks held (sightings stored since)."""
-        gone = deleted_faces(self.store.changes.follow(self.deletions))
-        if len(gone):
-            self.index.remove(gone)
+        for page in self.store.changes.follow(self.deletions):
+            self.index.remove(deleted_faces(page))
         if self.followed == 0:
             self.followed = self.store.faces.last_id()
             return

@@ -125,8 +125,9 @@ class StoreFollower:
         self.alerts.seen(a.id for a in new if a.id is not None)
         self._publish(new, updated=False)
         # an update of an alert not read yet goes out with it (its row as it is then)
-        changed = [i for i in updated_alerts(store.changes.follow(self.changes)) if self.alerts.read(i)]
-        self._publish(store.alerts.get_many(changed), updated=True)
+        for page in store.changes.follow(self.changes):
+            changed = [i for i in updated_alerts(page) if self.alerts.read(i)]
+            self._publish(store.alerts.get_many(changed), updated=True)
 
     def _publish(self, alerts: Sequence[Alert], *, updated: bool) -> None:
         if not alerts:

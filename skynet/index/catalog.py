@@ -211,9 +211,12 @@ class Catalog:
         vectors went. Cheap when nothing was deleted."""
         if not self.indexing:
             return 0
+        removed = 0
         with self._deletions_lock:
-            gone = deleted_faces(self.store.changes.follow(self._deletions))
-        return self._remove_vectors(gone) if len(gone) else 0
+            for page in self.store.changes.follow(self._deletions):
+                gone = deleted_faces(page)
+                removed += self._remove_vectors(gone) if len(gone) else 0
+        return removed
 
     def check_indexes(self) -> dict[str, dict[int, tuple[int, int]]]:
         """Set right each open index's partitions whose vector count differs from the store's (one count query per

@@ -12,7 +12,7 @@ kept :data:`KEEP_S` (pruned after each deletion); a follower away for longer set
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -59,16 +59,17 @@ class ChangeLog:
             for i, kind, ids in (unique[i] for i in sorted(unique))
         ]
 
-    def follow(self, cursor: IdCursor, limit: int = 1000) -> list[Change]:
-        """Every change ``cursor`` has not read yet (page by page), taken as read."""
-        found: list[Change] = []
+    def follow(self, cursor: IdCursor, limit: int = 10_000) -> Iterator[list[Change]]:
+        """The changes ``cursor`` has not read yet, page by page (at most ``limit`` new ones each), each page taken
+        as read as it is handed out."""
         while True:
             last = cursor.last
             page = self.after(last, cursor.pending(), limit)
             cursor.seen(change.id for change in page)
-            found += page
+            if page:
+                yield page
             if sum(change.id > last for change in page) < limit:
-                return found
+                return
 
     def last_id(self) -> int:
         """The highest change id (0: none)."""

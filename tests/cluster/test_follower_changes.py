@@ -18,7 +18,9 @@ from skynet.app import build
 from skynet.config import Settings
 from skynet.index.face_index import WEEK_S
 from skynet.index.writer import CatalogWriter
-from skynet.records import SightingKind, WatchlistEntry
+from skynet.records import Alert, SightingKind, WatchlistEntry
+from skynet.store.changes import ChangeKind
+from skynet.store.id_cursor import IdCursor
 from skynet.system import SystemRole
 from skynet.watchlist import WatchlistMatcher
 
@@ -105,3 +107,28 @@ def test_a_follower_that_missed_the_change_log_sets_its_index_right_by_counts(tm
         assert reader.check_indexes() == {reader.face_model: {0: (1, 0)}}, "the partition's count differs: set right"
         assert set(reader.faces.ids().tolist()) == set(ids[4:])
         assert reader.check_indexes() == {}, "counts equal: nothing to do"
+
+
+def test_the_change_log_names_folded_alerts_not_acknowledged_ones(tmp_path, database_url):  # noqa: F811
+    with open_catalog(tmp_path, database_url) as catalog:
+        store = catalog.store
+        entry_id = store.watchlists.add(WatchlistEntry(SightingKind.PLATE, "van", "case 1", "admin", 0.0, None, "AB1"))
+        first, second = catalog.add_sightings([plate(100.0, "AB1"), plate(101.0, "AB1")])
+        alert_id = store.alerts.add(Alert(entry_id, first, "cam-a", 100.0, 0.8, track_id=1, last_seen=101.0))
+        cursor = IdCursor(store.changes.last_id())
+        store.alerts.fold(alert_id, second, 0.9, 102.0, 102.0)
+        store.alerts.acknowledge(alert_id, "operator", 103.0)
+        changes = [change for page in store.changes.follow(cursor) for change in page]
+        assert [(c.kind, c.ids.tolist()) for c in changes] == [(ChangeKind.ALERT_UPDATED, [alert_id])]
+        assert list(store.changes.follow(cursor)) == [], "read once"
+
+
+def test_a_cursor_looks_again_for_ids_committed_out_of_order():
+    cursor = IdCursor(10, gap_s=60.0)
+    cursor.seen([11, 14])  # 12 and 13 taken by writers that have not committed yet
+    assert cursor.last == 14 and cursor.pending() == [12, 13]
+    assert not cursor.read(12) and cursor.read(11)
+    cursor.seen([13])
+    assert cursor.pending() == [12] and cursor.read(13)
+    cursor.gap_s = 0.0  # a gap looked for long enough: a rolled-back write
+    assert cursor.pending() == [] and cursor.read(12)
