@@ -21,10 +21,12 @@ def set_right(index: FaceIndex, faces: FaceRepository, keys: Iterable[int]) -> d
     for key in sorted(set(keys)):
         between = (key * index.partition_s, (key + 1) * index.partition_s)
         part = held.get(key)
-        if faces.count_between(between, index.model) == (part.alive if part else 0):
+        # what the index has, read before the store: a vector in it was committed before, so one the store then
+        # lacks was deleted (not one committed and added meanwhile)
+        have = part.rows.ids[: part.rows.n][part.rows.alive[: part.rows.n]] if part else np.zeros(0, np.int64)
+        if faces.count_between(between, index.model) == len(have):
             continue
         stored = faces.ids(index.model, between=between)
-        have = part.rows.ids[: part.rows.n][part.rows.alive[: part.rows.n]] if part else np.zeros(0, np.int64)
         removed = index.remove(np.setdiff1d(have, stored))
         added = sum(index.add_unseen(batch) for batch in faces.batches(np.setdiff1d(stored, have), model=index.model))
         fixed[key] = (removed, added)
