@@ -5,7 +5,8 @@ best-view time of their sighting. A search touches only the partitions its time 
 (:mod:`~skynet.index.face_search`: side by side, best candidates re-ranked with exact vectors once). Adds go
 into the live partition without a rebuild; :mod:`~skynet.index.partition_builder` trains, retrains and compacts
 partitions in the background while the old generation serves; a partition whose vectors are all deleted is
-dropped (retention). Files: :mod:`~skynet.index.partition_files`.
+dropped (retention). The partitions by week: :mod:`~skynet.index.partition_set`; files:
+:mod:`~skynet.index.partition_files`.
 
 Each embedding model has its own index (directory); a query must come from the same model. The store is the
 source of truth: at open the index is caught up with it. A partition whose files are missing or corrupt is
