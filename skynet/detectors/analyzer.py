@@ -85,8 +85,8 @@ class ImageAnalyzer:
         """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
         embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_faces`),
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
-        :meth:`read_plates`); ``regions`` (boxes in image pixels, not overlapping, but for fine
-        :class:`~skynet.records.Region` crops inside coarse ones) limit detection to those crops."""
+        :meth:`read_plates`); ``regions`` (boxes in image pixels, :class:`~skynet.records.Region` records
+        saying how finely; an object found in two that overlap is kept once) limit detection to those crops."""
         return self._analyze([image], [regions], faces, plates, embed, read, batched=False)[0]
 
     def analyze_batch(
