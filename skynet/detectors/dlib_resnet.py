@@ -143,8 +143,9 @@ def _pyramid_chip(
     sampled bilinearly at the points dlib samples. dlib maps a point to the next level by ``p / 2 - (1.25,
     0.75)`` while its filter centres lie at ``2 p + 2``: on the original image its samples are shifted by
     ``2**(n + 1) - 2 - 2**n * c_n`` (n halvings, ``c_n`` the offsets summed over the levels), which this
-    shift reproduces. Rounding instead of dlib's truncation and OpenCV's borders make the chip differ by
-    about one grey level (descriptors within a cosine of 0.9998 of dlib's chip on the DEV photos).
+    shift reproduces. Rounding instead of dlib's truncation makes the chip differ by one or two grey levels
+    (descriptors within a cosine of 0.9998 of dlib's chip on the DEV photos). A chip that reaches the image
+    border is left to dlib, whose pyramid ends short of the border in its own way.
     """
     offset_x = offset_y = 0.0
     for _ in range(levels):
@@ -154,9 +155,12 @@ def _pyramid_chip(
     corners = [(x + shift_x, y + shift_y) for x, y in corners]
     xs, ys = [x for x, _ in corners], [y for _, y in corners]
     support = 2 + 3 * (step - 1)  # pixels of the original image under a filter tap at this level
-    x0 = max(0, (math.floor(min(xs)) - support) // step * step)
-    y0 = max(0, (math.floor(min(ys)) - support) // step * step)
-    pixels = image[y0 : math.ceil(max(ys)) + support + 1, x0 : math.ceil(max(xs)) + support + 1]
+    x0 = (math.floor(min(xs)) - support) // step * step  # on the original's grid of the level's pixels
+    y0 = (math.floor(min(ys)) - support) // step * step
+    x1, y1 = math.ceil(max(xs)) + support + 1, math.ceil(max(ys)) + support + 1
+    if x0 < 0 or y0 < 0 or x1 > image.shape[1] or y1 > image.shape[0]:
+        return dlib.extract_image_chip(image, details)  # dlib's pyramid ends short of the image border its own way
+    pixels = image[y0:y1, x0:x1]
     for _ in range(levels):
         pixels = cv2.pyrDown(pixels)
     return cv2.warpAffine(
