@@ -182,7 +182,9 @@ def _scaled_chips(predictor, image, face, side, cut_to_face=False):
     box = face.box
     rect = dlib.rectangle(round(box.x1), round(box.y1), round(box.x2) - 1, round(box.y2) - 1)
     scale = side / dlib.get_face_chip_details(predictor(image, rect), CHIP_SIZE, CHIP_PADDING).rect.width()
-    scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    scaled = cv2.resize(
+        image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     right = round(box.x2 * scale) if cut_to_face else scaled.shape[1]
     scaled = np.ascontiguousarray(scaled[:, :right])
     rect = dlib.rectangle(

@@ -14,6 +14,7 @@ see the README.)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -51,9 +52,9 @@ class DlibChips:
         except RuntimeError as exc:  # dlib reports unreadable files as RuntimeError
             raise ModelFileError(f"Model {shape_model.name} could not be loaded by dlib: {exc}") from exc
 
-    def __call__(self, image: np.ndarray, faces: list[FaceDetection]) -> np.ndarray:
-        """(N, 150, 150, 3) BGR uint8 chips of ``faces`` in the BGR ``image``."""
-        return np.stack([self._chip(image, face.box) for face in faces])
+    def __call__(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> np.ndarray:
+        """(N, 150, 150, 3) BGR uint8 chips of ``faces``, each given with the BGR image it lies in."""
+        return np.stack([self._chip(image, face.box) for image, face in faces])
 
     def _chip(self, image: np.ndarray, box: Box) -> np.ndarray:
         x0 = y0 = 0
@@ -174,7 +175,8 @@ def _pyramid_chip(
 
 
 class DlibResNetEmbedder:
-    """L2-normalised dlib ResNet embeddings of aligned chips, one onnxruntime run per image."""
+    """L2-normalised dlib ResNet embeddings of aligned chips, one onnxruntime run per call (the faces of an
+    image, or of several images: :meth:`embed_each`)."""
 
     dim = DIM
 
@@ -187,12 +189,16 @@ class DlibResNetEmbedder:
 
     def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
         """``faces`` with an L2-normalised float32 embedding each (same order)."""
+        return self.embed_each([(image, face) for face in faces])
+
+    def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]:
+        """Each face of ``faces`` (given with the BGR image it lies in) with its embedding, in one batch."""
         if not faces:
             return []
-        chips = self.chips(image, faces)[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)  # BGR -> RGB
+        chips = self.chips(faces)[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)  # BGR -> RGB
         vectors = self.session.run([OUTPUT], {INPUT: chips})[0].reshape(len(faces), DIM)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return [face.with_embedding(vector) for face, vector in zip(faces, vectors, strict=True)]
+        return [face.with_embedding(vector) for (_, face), vector in zip(faces, vectors, strict=True)]
 
 
 @registry.register("face_embedder", "dlib_resnet")

@@ -20,7 +20,7 @@ class Analyzer(Protocol):
 
     def read_plates(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]: ...
 
-    def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
+    def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]: ...
 
 
 A = TypeVar("A", bound=Analyzer)
@@ -79,10 +79,10 @@ class AnalyzerPool(Generic[A]):
         with self._lend() as analyzer:
             return analyzer.read_plates(image, plates)
 
-    def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
-        """``faces`` of ``image`` with their embeddings."""
+    def embed(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]:
+        """Each of ``faces`` (given with the image it lies in) with its embedding, in one batch."""
         with self._lend() as analyzer:
-            return analyzer.embed_faces(image, faces)
+            return analyzer.embed_each(faces)
 
     @contextmanager
     def _lend(self) -> Iterator[A]:
