@@ -119,7 +119,7 @@ class TrackAccumulator:
             problem = self.gate.view_problem(det)
             if problem is None:
                 self._usable_scores.append(det.score)
-                self._faces.append((observation.quality, *_face_to_keep(det, image)))
+                self._faces.append((observation.quality, *face_to_keep(det, image)))
                 self._faces.sort(key=lambda entry: -entry[0])
                 del self._faces[self.max_faces :]
             else:
@@ -218,7 +218,7 @@ def _clear_of_border(box: Box, image: np.ndarray, margin: float = 2.0) -> bool:
     return box.x1 >= margin and box.y1 >= margin and box.x2 <= width - margin and box.y2 <= height - margin
 
 
-def _face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection, np.ndarray | None]:
+def face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection, np.ndarray | None]:
     """An embedded face as it is; otherwise the face moved into a crop of the frame around it, and
     that crop (so the frame itself need not be kept until the track ends)."""
     if face.embedding is not None:
