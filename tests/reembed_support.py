@@ -17,7 +17,7 @@ import numpy as np
 
 from skynet.index.catalog import Catalog
 from skynet.records import Box, Detections, FaceDetection, Sighting, SightingKind
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 from skynet.tracking.track import crop
 
 FACE_PX = 48

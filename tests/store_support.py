@@ -15,7 +15,7 @@ import pytest
 from skynet.index.catalog import Catalog
 from skynet.records import Box, Camera, PlateText, Sighting, SightingKind
 from skynet.store import postgres, sqlite
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 CAMERAS = ("cam-a", "cam-b", "cam-c")
 BACKENDS = ("sqlite", "postgresql")

@@ -18,7 +18,7 @@ from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind
 from skynet.services.reindex import ReindexJobs
 from skynet.store.media import MediaFiles
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 T0 = 1_750_000_000.0
 ACK = {"reason": "handled by duty desk"}

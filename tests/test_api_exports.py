@@ -16,7 +16,7 @@ from api_support import SECRET_URL, Api, colour_jpeg, make_api
 
 from skynet.records import Box, Origin, PlateText, Sighting, SightingKind
 from skynet.services.zipstream import Member, zip_chunks
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 CASE = "case 2026-0042"
 T0 = 1_800_000_000.0

@@ -15,7 +15,7 @@ from schemathesis.python import asgi as schemathesis_asgi
 from skynet.ingest.archive_roots import ArchiveRoots
 from skynet.records import Box, PlateText, Sighting, SightingKind
 from skynet.services.reindex import ReindexJobs
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 EXAMPLES = 20
 CHECKS = [

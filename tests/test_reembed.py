@@ -24,7 +24,7 @@ from skynet.services.reembed import ReembedWork
 from skynet.store import open_store
 from skynet.store.errors import InvalidSightingError, QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 from skynet.watchlist import WatchlistMatcher
 
 PEOPLE = [p for p in range(6) for _ in range(3)]  # 6 people, 3 sightings each

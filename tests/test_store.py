@@ -14,7 +14,7 @@ from skynet.records import Alert, AuditEvent, Camera, Origin, SightingKind, Watc
 from skynet.store import open_store
 from skynet.store.errors import InvalidSightingError, StorageFullError, StoreError, UnknownCameraError
 from skynet.store.jobs import FileState
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 
 def _vector(seed: int, dim: int = 128) -> np.ndarray:

@@ -20,7 +20,7 @@ from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.records import Camera, Sighting, SightingKind
 from skynet.services.demo import set_up_demo
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 from skynet.synthetic import write_demo_clip
 
 PASSWORD = "correct horse battery staple"

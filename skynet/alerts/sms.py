@@ -19,7 +19,7 @@ import httpx
 
 from skynet.alerts.delivery import DELIVERED, OutboxWorker, Outcome
 from skynet.alerts.outbox import DeliveryOutbox
-from skynet.alerts.webhooks import retryable_status
+from skynet.alerts.webhooks import is_http_url, retryable_status
 from skynet.errors import ConfigError
 from skynet.records import Channel, Delivery, Recipient
 from skynet.redaction import HIDDEN, redact_text, redact_url
@@ -36,11 +36,7 @@ class KannelOptions:
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
-        try:
-            url = httpx.URL(self.url)
-        except httpx.InvalidURL:
-            url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
+        if not is_http_url(self.url):
             raise ConfigError(
                 "SKYNET_KANNEL_URL is not an http:// or https:// address",
                 "Kannel's sendsms interface: http://127.0.0.1:13013/cgi-bin/sendsms",

@@ -61,11 +61,7 @@ class WebhookTarget:
     timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        try:
-            url = httpx.URL(self.url)
-        except httpx.InvalidURL:
-            url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
+        if not is_http_url(self.url):
             raise ConfigError(f"webhook {self.name!r}: the URL is not an http:// or https:// address")
         if not self.secret:
             raise ConfigError(f"webhook {self.name!r} has no secret", "receivers need it to check signatures")
@@ -132,6 +128,15 @@ class WebhookDispatcher(OutboxWorker):
         if response.is_success:
             return DELIVERED
         return Outcome(f"HTTP {response.status_code}", retry=retryable_status(response.status_code))
+
+
+def is_http_url(text: str) -> bool:
+    """Whether ``text`` is an http:// or https:// address with a host."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
 
 
 def retryable_status(status: int) -> bool:

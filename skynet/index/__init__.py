@@ -2,6 +2,7 @@
 
 - :mod:`~skynet.index.catalog` -- ``Catalog``: store + face indexes kept in step (the entry point).
 - :mod:`~skynet.index.face_index` -- cosine search over time partitions, filters inside the search.
+- :mod:`~skynet.index.partition_set` -- the partitions of an index by week, swapped safely for new generations.
 - :mod:`~skynet.index.face_search` -- the hits, and one search over several partitions (side by side, re-ranked once).
 - :mod:`~skynet.index.face_partition` -- one time partition: exact flat or IVF-SQ8 index, exact re-ranking, builds.
 - :mod:`~skynet.index.partition_builder` -- the background thread that trains, retrains and compacts partitions.

@@ -25,7 +25,8 @@ from skynet.store import Store, open_media, open_store
 from skynet.store.errors import QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceBatch
 from skynet.store.media import MediaStore
-from skynet.store.sightings import DeletedSightings, SightingMedia
+from skynet.store.sighting_writes import SightingMedia
+from skynet.store.sightings import DeletedSightings
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ best-view time of their sighting. A search touches only the partitions its time 
 (:mod:`~skynet.index.face_search`: side by side, best candidates re-ranked with exact vectors once). Adds go
 into the live partition without a rebuild; :mod:`~skynet.index.partition_builder` trains, retrains and compacts
 partitions in the background while the old generation serves; a partition whose vectors are all deleted is
-dropped (retention). Files: :mod:`~skynet.index.partition_files`.
+dropped (retention). The partitions by week: :mod:`~skynet.index.partition_set`; files:
+:mod:`~skynet.index.partition_files`.
 
 Each embedding model has its own index (directory); a query must come from the same model. The store is the
 source of truth: at open the index is caught up with it. A partition whose files are missing or corrupt is
@@ -21,11 +22,12 @@ import shutil
 import threading
 from collections.abc import Collection
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from skynet.index.face_partition import Partition, Tuning, adopt_changes, span_text
+from skynet.index.face_partition import Partition, Tuning, span_text
 from skynet.index.face_search import FaceHits, checked_query, search_partitions
 from skynet.index.partition_builder import PartitionBuilder
 from skynet.index.partition_files import (
@@ -38,6 +40,7 @@ from skynet.index.partition_files import (
     save_partition,
     write_meta,
 )
+from skynet.index.partition_set import PartitionSet
 from skynet.store.errors import StoreError
 from skynet.store.faces import FaceBatch, FaceRepository
 
@@ -68,12 +71,12 @@ class FaceIndex:
         self.dim, self.model, self.partition_s = dim, model, float(partition_s)
         self.tuning = Tuning(ivf_rows=approx_threshold, exact_subset=exact_subset, nprobe=nprobe, refine=refine)
         self.autosave_every = autosave_every
-        self._parts: dict[int, Partition] = {}
+        self._parts = PartitionSet()
         self._cameras: dict[str, int] = {}
         self._watermark = 0
         self._unsaved = 0
         self._incomplete: list[tuple[float, float]] = []
-        self._lock = threading.Lock()  # guards the partition map, cameras, watermark (held briefly)
+        self._lock = threading.Lock()  # guards dim, cameras, watermark, incomplete ranges (held briefly)
         self._save_lock = threading.Lock()
         self._builder = PartitionBuilder(self)
         self._recovery: threading.Thread | None = None
@@ -117,7 +120,7 @@ class FaceIndex:
         added = 0
         for batch in faces.batches(missing, model=self.model) if len(missing) else ():
             if deduplicate:
-                batch = self._absent(batch)
+                batch = self._parts.absent(batch)
             self.add(batch)
             added += len(batch.ids)
         if added:
@@ -129,7 +132,7 @@ class FaceIndex:
         (stored by another process: a CLI re-index beside the server); returns how many."""
         added = 0
         for batch in faces.batches(after_id=after_id, model=self.model):
-            batch = self._absent(batch)
+            batch = self._parts.absent(batch)
             if len(batch.ids):
                 self.add(batch)
                 added += len(batch.ids)
@@ -157,9 +160,8 @@ class FaceIndex:
         with self._lock:
             self.model = self.model or faces.searched_model()
             self.dim = faces.dim(self.model)
-            for part in self._parts.values():
-                part.retired = True
-            self._parts, self._cameras, self._watermark, self._incomplete = {}, {}, 0, []
+            self._parts.clear()
+            self._cameras, self._watermark, self._incomplete = {}, 0, []
         remove_partition_dirs(self.directory)
         for batch in faces.batches(model=self.model):
             self.add(batch)
@@ -175,7 +177,7 @@ class FaceIndex:
             return []
         self.dim, self.model = saved.meta.dim, self.model or saved.meta.model
         self._cameras = {name: code for code, name in enumerate(saved.meta.cameras)}
-        self._watermark, self._parts = saved.meta.watermark, saved.parts
+        self._watermark, self._parts = saved.meta.watermark, PartitionSet(saved.parts)
         return saved.broken
 
     # --- writes --------------------------------------------------------------------------------
@@ -200,38 +202,17 @@ class FaceIndex:
         keys = np.floor(times / self.partition_s).astype(np.int64)
         for key in np.unique(keys):
             rows = slice(None) if keys[0] == keys[-1] == key else np.flatnonzero(keys == key)
-            self._append(int(key), ids[rows], vectors[rows], times[rows], cams[rows])
+            new = partial(new_partition, self.directory, int(key), self.partition_s, vectors.shape[1])
+            self._parts.append(int(key), ids[rows], vectors[rows], times[rows], cams[rows], new)
         self._maybe_build()
         self._maybe_autosave()
-
-    def _append(self, key: int, ids, vectors, times, cams) -> None:
-        while True:
-            with self._lock:
-                part = self._parts.get(key)
-                if part is None:
-                    dim = self.dim or vectors.shape[1]
-                    part = self._parts[key] = new_partition(self.directory, key, self.partition_s, dim)
-            with part.lock.writing():
-                if not part.retired:  # else replaced by a new generation meanwhile: add there
-                    part.append(ids, vectors, times, cams)
-                    return
 
     def add_unseen(self, batch: FaceBatch) -> int:
         """Add the vectors of ``batch`` that the index lacks (a follower of the store, which also sees the rows
         this process indexed itself); returns how many were added."""
-        fresh = self._absent(batch)
+        fresh = self._parts.absent(batch)
         self.add(fresh)
         return len(fresh.ids)
-
-    def _absent(self, batch: FaceBatch) -> FaceBatch:
-        """``batch`` without the vectors the index already holds."""
-        with self._lock:
-            parts = list(self._parts.values())
-        present = np.zeros(len(batch.ids), bool)
-        for part in parts:
-            present |= np.isin(batch.ids, part.rows.ids[: part.rows.n])
-        keep = np.flatnonzero(~present)
-        return FaceBatch(batch.ids[keep], batch.vectors[keep], batch.times[keep], [batch.camera_ids[i] for i in keep])
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove the vectors of sightings ``ids`` (deleted from the store); returns how many. A
@@ -239,23 +220,9 @@ class FaceIndex:
         ids = np.unique(np.asarray(ids, dtype=np.int64))
         if len(ids) == 0:
             return 0
-        removed, emptied = 0, []
+        removed, touched, emptied = self._parts.remove(ids)
         with self._lock:
-            keys = list(self._parts)
-        for key in keys:
-            while True:
-                with self._lock:
-                    part = self._parts.get(key)
-                if part is None:
-                    break
-                with part.lock.writing():
-                    if part.retired:
-                        continue
-                    removed += part.remove(ids)
-                    if part.rows.n and part.alive == 0:
-                        emptied.append(part)
-                    self._unsaved += 1
-                    break
+            self._unsaved += touched
         for part in emptied:
             self._drop(part)
         self._maybe_build()
@@ -263,18 +230,13 @@ class FaceIndex:
 
     def drop(self, key: int) -> None:
         """Drop partition ``key`` whole, vectors and files (a shard that no longer holds it)."""
-        with self._lock:
-            part = self._parts.get(key)
+        part = self._parts.get(key)
         if part is not None:
             self._drop(part, "no longer held here")
 
     def _drop(self, part: Partition, why: str = "every vector in it deleted") -> None:
-        with self._lock:
-            if self._parts.get(part.key) is not part:
-                return
-            del self._parts[part.key]
-        with part.lock.writing():
-            part.retired = True
+        if not self._parts.discard(part):
+            return
         shutil.rmtree(part.directory, ignore_errors=True)
         self._write_meta()
         log.info(
@@ -287,17 +249,10 @@ class FaceIndex:
     # --- background builds (skynet.index.partition_builder) ---------------------------------------
 
     def partitions(self) -> list[Partition]:
-        with self._lock:
-            return list(self._parts.values())
+        return self._parts.all()
 
     def swap_in(self, old: Partition, fresh: Partition, n0: int, keep: np.ndarray) -> bool:
-        with self._lock:
-            if self._parts.get(old.key) is not old:
-                return False
-            with old.lock.writing():
-                adopt_changes(fresh, old, n0, keep)
-                self._parts[old.key] = fresh
-        return True
+        return self._parts.swap_in(old, fresh, n0, keep)
 
     def persist(self, fresh: Partition) -> None:
         with self._save_lock:
@@ -348,11 +303,7 @@ class FaceIndex:
         query = checked_query(embedding, k, model, self.model, self.dim)
         lo, hi = -math.inf if since is None else since, math.inf if until is None else until
         with self._lock:
-            parts = [
-                p
-                for key, p in sorted(self._parts.items())
-                if p.end > lo and p.start <= hi and (keys is None or key in keys)
-            ]
+            parts = self._parts.overlapping(lo, hi, keys)
             incomplete = tuple((a, b) for a, b in self._incomplete if b > lo and a <= hi)
             codes = None if cameras is None else [self._cameras[c] for c in cameras if c in self._cameras]
         cam_codes = None if codes is None else np.array(codes, np.int32)
@@ -368,7 +319,7 @@ class FaceIndex:
     def _maybe_autosave(self) -> None:
         """Save in a background thread once ``autosave_every`` (or 10 % of the rows) changed."""
         with self._lock:
-            rows = sum(p.rows.n for p in self._parts.values())
+            rows = self._parts.rows()
             due = self._unsaved >= max(self.autosave_every, rows // 10)
             if not due or (self._saver is not None and self._saver.is_alive()):
                 return
@@ -385,7 +336,7 @@ class FaceIndex:
         """Write the changed partitions and the index's metadata, each atomically."""
         with self._save_lock:
             with self._lock:
-                parts = list(self._parts.values())
+                parts = self._parts.all()
                 self._unsaved = 0
             for part in parts:
                 if part.dirty:
@@ -397,13 +348,13 @@ class FaceIndex:
             if self.dim is None:
                 return
             meta = IndexMeta(
-                self.dim, self.model, self.partition_s, list(self._cameras), self._watermark, sorted(self._parts)
+                self.dim, self.model, self.partition_s, list(self._cameras), self._watermark, self._parts.keys()
             )
         write_meta(self.directory, meta)
 
     def status(self) -> IndexStatus:
         with self._lock:
-            parts = list(self._parts.values())
+            parts = self._parts.all()
             building = self._builder.running() or (self._recovery is not None and self._recovery.is_alive())
             watermark, incomplete = self._watermark, tuple(self._incomplete)
         return IndexStatus(
@@ -420,10 +371,7 @@ class FaceIndex:
 
     def ids(self) -> np.ndarray:
         """Sighting ids of every vector in the index, sorted."""
-        with self._lock:
-            parts = list(self._parts.values())
-        found = [p.rows.ids[: p.rows.n][p.rows.alive[: p.rows.n]] for p in parts]
-        return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        return self._parts.ids()
 
     def close(self) -> None:
         """Finish running builds and save."""

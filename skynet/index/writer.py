@@ -15,7 +15,7 @@ import numpy as np
 from skynet.index.catalog import Catalog
 from skynet.records import Sighting
 from skynet.store.errors import InvalidSightingError, LeaseLostError, StoreError
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from skynet.records import (
 )
 from skynet.store import plate_search
 from skynet.store.identity_keys import IdentityKeys
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 MAX_PLATE = 16
 MAX_TEXT = 200

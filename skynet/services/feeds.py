@@ -28,7 +28,7 @@ from skynet.services.feed_files import FileFormat, RawRow, file_format, read_row
 from skynet.services.feed_rows import FeedKind, FeedRecord, RecordParser, RejectedRecord
 from skynet.store import Store
 from skynet.store.feeds import FeedImport
-from skynet.store.sightings import CheckedSightings
+from skynet.store.sighting_writes import CheckedSightings
 
 log = logging.getLogger(__name__)
 

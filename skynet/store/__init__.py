@@ -4,7 +4,8 @@
 - :mod:`~skynet.store.database` -- ``Database``, the one handle; :mod:`~skynet.store.sqlite` and
   :mod:`~skynet.store.postgres` implement it.
 - :mod:`~skynet.store.schema` -- the tables of both dialects, written once as versioned migrations.
-- Repositories: :mod:`~skynet.store.cameras`, :mod:`~skynet.store.sightings`, :mod:`~skynet.store.faces`
+- Repositories: :mod:`~skynet.store.cameras`, :mod:`~skynet.store.sightings` (writes in
+  :mod:`~skynet.store.sighting_writes`), :mod:`~skynet.store.faces`
   (vectors per embedding model), :mod:`~skynet.store.plates`, :mod:`~skynet.store.watchlists`,
   :mod:`~skynet.store.alerts`, :mod:`~skynet.store.audit`, :mod:`~skynet.store.jobs`, :mod:`~skynet.store.users`,
   :mod:`~skynet.store.outbox`.

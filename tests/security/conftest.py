@@ -25,7 +25,7 @@ from skynet.config import Settings
 from skynet.index.catalog import Catalog
 from skynet.records import Alert, Box, Camera, PlateText, Sighting, SightingKind, WatchlistEntry
 from skynet.services.demo import set_up_demo
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 PASSWORD = "correct horse battery staple"
 ROLES = {"admin": Role.ADMIN, "investigator": Role.INVESTIGATOR, "operator": Role.OPERATOR}

@@ -12,7 +12,7 @@ import pytest
 from api_support import Api, colour_jpeg, make_api
 
 from skynet.records import Box, PlateText, Sighting, SightingKind
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 T0 = 1_750_000_000.0
 PLATE = "桂B12345"

@@ -12,7 +12,7 @@ import pytest
 
 from skynet.records import Box, PlateText, Sighting, SightingKind
 from skynet.services.demo import DEMO_CAMERA_ID
-from skynet.store.sightings import SightingMedia
+from skynet.store.sighting_writes import SightingMedia
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
