@@ -78,7 +78,7 @@ class ImageAnalyzer:
         read: bool = True,
     ) -> Detections:
         """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
-        embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_faces`),
+        embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_each`),
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
         :meth:`read_plates`); ``regions`` (boxes in image pixels, not overlapping) limit
         detection to those crops."""
