@@ -37,15 +37,24 @@ class LiveEvent:
         return self.to_json().encode("utf-8")
 
 
-def alert_event(alert: Alert, entry: WatchlistEntry, sighting: Sighting, thumbnail_url: str | None) -> LiveEvent:
+def alert_event(
+    alert: Alert,
+    entry: WatchlistEntry,
+    sighting: Sighting,
+    thumbnail_url: str | None,
+    *,
+    updated: bool | None = None,
+) -> LiveEvent:
     """An ``alert`` event: the alert, which watch-list entry matched (not its reason or case number,
     which stay in the audited API), and the sighting with its thumbnail URL. ``updated``: an alert
-    already announced, now showing a better sighting of its pass (only the live view is told)."""
+    already announced, now showing a better sighting of its pass (only the live view is told); by default
+    whether the alert was updated since it was raised (a follower of the store announcing an alert it reads
+    for the first time says False: its pass may have been folded into it already)."""
     data = {
         "alert_id": alert.id,
         "camera_id": alert.camera_id,
         "score": to_jsonable(alert.score),
-        "updated": alert.updated_at is not None,
+        "updated": alert.updated_at is not None if updated is None else updated,
         "sightings": alert.sightings,
         "entry": {"id": entry.id, "kind": entry.kind.value, "label": entry.label},
         "sighting": sighting_summary(sighting, thumbnail_url),

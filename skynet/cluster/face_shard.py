@@ -7,7 +7,8 @@ thread of its own; a lease that cannot be renewed (expired, taken) drops the par
 partitions and builds them: shard ``n`` of ``N`` claims the weeks ``w`` with ``w % N == n`` at once, and any other
 week whose lease has expired (its shard lost) or that nobody has claimed for a lease's length; it then follows the
 store's new vectors of the weeks it holds (the live week included), as an API node follows them, and every three
-lease lengths sets right a week whose vector count differs from the store's (deletions: retention, re-indexed files).
+lease lengths sets right a week whose vector count differs from the store's (what following missed). Deleted faces
+(retention, re-indexed files) leave the shard as the store's change log names them (:mod:`skynet.store.changes`).
 
 A search names the partitions it wants from this shard; the shard answers the top-k over those it has loaded and
 lists the rest (being built, no longer held), which the searching node reports as incomplete
@@ -30,8 +31,11 @@ import ray
 from skynet.config import Settings
 from skynet.index.face_index import WEEK_S, FaceIndex
 from skynet.index.face_partition import span_text
+from skynet.index.partition_check import set_right
+from skynet.store.changes import deleted_faces
 from skynet.store.errors import StoreError
 from skynet.store.faces import FaceBatch
+from skynet.store.id_cursor import IdCursor
 from skynet.store.leases import Lease
 from skynet.store.store import open_store
 
@@ -72,10 +76,13 @@ class FaceShard:
         self.model = self.store.faces.searched_model()
         self.directory = self.settings.data_dir / INDEX_DIR / str(number)
         shutil.rmtree(self.directory, ignore_errors=True)  # an earlier instance's files: rebuilt from the store
-        self.index = FaceIndex(self.directory, self.store.faces.dim(self.model), model=self.model)
+        self.index = FaceIndex(
+            self.directory, self.store.faces.dim(self.model), model=self.model, partition_s=partition_s
+        )
         self.leases: dict[int, Lease] = {}  # week -> lease held
         self.loaded: set[int] = set()  # weeks built and followed: searched
         self.followed = 0  # sighting id up to which new vectors were added
+        self.deletions = IdCursor(self.store.changes.last_id())  # the change log read up to here
         self.checked = time.monotonic()  # when the weeks were last compared with the store (_reconcile)
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -173,7 +180,10 @@ class FaceShard:
         )
 
     def _follow(self) -> None:
-        """Add the store's new vectors of the weeks held (sightings stored since the last look)."""
+        """Remove the vectors of the face sightings deleted since the last look (the store's change log), add the
+        store's new vectors of the weeks held (sightings stored since)."""
+        for page in self.store.changes.follow(self.deletions):
+            self.index.remove(deleted_faces(page))
         if self.followed == 0:
             self.followed = self.store.faces.last_id()
             return
@@ -198,19 +208,7 @@ class FaceShard:
         self.checked = time.monotonic()
         with self._lock:
             weeks = set(self.loaded)
-        held = {p.key: p for p in self.index.partitions() if p.key in weeks}
-        for week in sorted(weeks):
-            between = (week * self.partition_s, (week + 1) * self.partition_s)
-            part = held.get(week)
-            if self.store.faces.count_between(between, self.model) == (part.alive if part else 0):
-                continue
-            stored = self.store.faces.ids(self.model, between=between)
-            have = part.rows.ids[: part.rows.n][part.rows.alive[: part.rows.n]] if part else np.zeros(0, np.int64)
-            removed = self.index.remove(np.setdiff1d(have, stored))
-            added = sum(
-                self.index.add_unseen(batch)
-                for batch in self.store.faces.batches(np.setdiff1d(stored, have), model=self.model)
-            )
+        for week, (removed, added) in set_right(self.index, self.store.faces, weeks).items():
             log.info(
                 "face shard %s: partition %s set right: %d removed, %d added",
                 self.number,

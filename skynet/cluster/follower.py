@@ -2,11 +2,14 @@
 
 Camera nodes store sightings and match them against the watch-lists (each sighting once, by the one writer of its
 camera); API nodes serve searches and operators. :class:`StoreFollower` keeps an API node in step: each commit that
-adds sightings or alerts wakes it (``LISTEN``, the triggers of schema version 13), and it reads what is new by id:
-faces go into the face indexes, live sightings and alerts onto the node's live stream. A lost notification costs
-nothing but time: it also looks every ``poll_s``. Ids come from a sequence in the order writers took them, not in
-the order they committed, so an id below the highest seen that is not there yet is looked for again for
-``gap_s`` (a write still in flight), then given up (a write rolled back).
+adds sightings or alerts, deletes face sightings or updates an alert wakes it (``LISTEN``, the triggers of schema
+versions 13 and 18), and it reads what is new by id: faces go into the face indexes, deleted faces leave them (the
+store's change log, :mod:`skynet.store.changes`), live sightings and alerts go onto the node's live stream, and so do
+the updates of alerts already announced (a pass seen again: score, best view). A lost notification costs nothing but
+time: it also looks every ``poll_s``. Ids come from sequences in the order writers took them, not in the order they
+committed: :class:`~skynet.store.id_cursor.IdCursor` looks again for the ones skipped. At each (re)connection and
+every ``check_s`` the face indexes are also compared with the store by counts per partition
+(:meth:`Catalog.check_indexes`): what the change log no longer holds after a long absence is set right.
 """
 
 from __future__ import annotations
@@ -14,24 +17,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import psycopg
 
 from skynet.alerts import LiveHub, alert_event, sighting_event
 from skynet.index.catalog import Catalog
-from skynet.records import Sighting, SightingKind
+from skynet.records import Alert, Sighting, SightingKind
+from skynet.store.changes import updated_alerts
+from skynet.store.id_cursor import IdCursor
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("skynet_sightings", "skynet_alerts")
-MAX_GAPS = 100_000
+CHANNELS = ("skynet_sightings", "skynet_alerts", "skynet_store_changes")
 ThumbnailUrl = Callable[[Sighting], str | None]
 
 
 class StoreFollower:
-    """Follows new sightings and alerts in ``catalog``'s PostgreSQL store (see the module docstring)."""
+    """Follows what other nodes commit to ``catalog``'s PostgreSQL store (see the module docstring)."""
 
     def __init__(
         self,
@@ -42,12 +46,15 @@ class StoreFollower:
         *,
         poll_s: float = 2.0,
         gap_s: float = 30.0,
+        check_s: float = 600.0,
     ) -> None:
         self.database_url, self.catalog, self.hub, self.thumbnail_url = database_url, catalog, hub, thumbnail_url
-        self.poll_s, self.gap_s = poll_s, gap_s
+        self.poll_s, self.check_s = poll_s, check_s
         store = catalog.store
-        self.sighting_id, self.alert_id = store.sightings.last_id(), store.alerts.last_id()
-        self._gaps: dict[int, float] = {}  # missing sighting id -> when it was first missed
+        self.sightings = IdCursor(store.sightings.last_id(), gap_s)
+        self.alerts = IdCursor(store.alerts.last_id(), gap_s)
+        self.changes = IdCursor(store.changes.last_id(), gap_s)  # alert updates (deletions: the catalog's own)
+        self.checked = time.monotonic()  # when the face indexes were last compared with the store
         self.followed = 0  # sightings read from the store since the start
         self.last_error: str | None = None
 
@@ -59,12 +66,15 @@ class StoreFollower:
                     for channel in CHANNELS:
                         connection.execute(f"LISTEN {channel}")
                     self.catch_up()  # what was committed while nobody listened
+                    self.check()  # and what the change log may no longer hold
                     while not stop.is_set():
                         woken = any(True for _ in connection.notifies(timeout=self.poll_s, stop_after=1))
                         if woken:  # a burst of commits: one read for all that arrived meanwhile
                             for _ in connection.notifies(timeout=0.0):
                                 pass
                         self.catch_up()
+                        if time.monotonic() - self.checked > self.check_s:
+                            self.check()
                 self.last_error = None
             except Exception as error:  # the database went away: try again (what it missed is read by id)
                 self.last_error = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -72,27 +82,26 @@ class StoreFollower:
                 stop.wait(min(self.poll_s, 2.0))
 
     def catch_up(self) -> int:
-        """Read the sightings and alerts committed since the last call; returns how many sightings."""
+        """Read the sightings, deletions, alerts and alert updates committed since the last call; returns how many
+        sightings."""
         count = self._follow_sightings()
+        self.catalog.forget_deleted()
         self._follow_alerts()
         return count
 
+    def check(self) -> None:
+        """Compare the face indexes with the store by counts per partition and set right those that differ."""
+        self.checked = time.monotonic()
+        for model, fixed in self.catalog.check_indexes().items():
+            removed, added = sum(r for r, _ in fixed.values()), sum(a for _, a in fixed.values())
+            log.info("face index %s set right by the store: %d vectors removed, %d added", model, removed, added)
+
     def _follow_sightings(self) -> int:
         store = self.catalog.store
-        ids = store.sightings.ids_after(self.sighting_id, sorted(self._gaps))
+        ids = store.sightings.ids_after(self.sightings.last, self.sightings.pending())
+        self.sightings.seen(ids)
         if not ids:
-            self._expire_gaps()
             return 0
-        now = time.monotonic()
-        found = set(ids)
-        if max(ids) - self.sighting_id <= MAX_GAPS:  # else a jump (a restored database): nothing to wait for
-            for missing in range(self.sighting_id + 1, max(ids)):
-                if missing not in found:
-                    self._gaps.setdefault(missing, now)
-        for seen in found:
-            self._gaps.pop(seen, None)
-        self.sighting_id = max(self.sighting_id, max(ids))
-        self._expire_gaps()
         sightings = store.sightings.get_many(ids)
         self._index_faces(np.array([s.id for s in sightings if s.kind == SightingKind.FACE], dtype=np.int64))
         at = time.time()
@@ -109,20 +118,25 @@ class StoreFollower:
             for batch in self.catalog.store.faces.batches(ids, model=index.model):
                 index.add_unseen(batch)
 
-    def _expire_gaps(self) -> None:
-        cutoff = time.monotonic() - self.gap_s
-        for missing in [i for i, since in self._gaps.items() if since < cutoff]:
-            del self._gaps[missing]
-
     def _follow_alerts(self) -> None:
+        """New alerts go out as new (an operator's page rings), then the updates of those announced before."""
         store = self.catalog.store
-        alerts = store.alerts.after(self.alert_id)
+        new = store.alerts.after(self.alerts.last, self.alerts.pending())
+        self.alerts.seen(a.id for a in new if a.id is not None)
+        self._publish(new, updated=False)
+        # an update of an alert not read yet goes out with it (its row as it is then)
+        for page in store.changes.follow(self.changes):
+            changed = [i for i in updated_alerts(page) if self.alerts.read(i)]
+            self._publish(store.alerts.get_many(changed), updated=True)
+
+    def _publish(self, alerts: Sequence[Alert], *, updated: bool) -> None:
         if not alerts:
             return
-        self.alert_id = max(a.id for a in alerts if a.id is not None)
+        store = self.catalog.store
         entries = {entry.id: entry for entry in store.watchlists.all()}
         sightings = {s.id: s for s in store.sightings.get_many([a.sighting_id for a in alerts])}
         for alert in alerts:
             entry, sighting = entries.get(alert.entry_id), sightings.get(alert.sighting_id)
             if entry is not None and sighting is not None:  # else deleted since
-                self.hub.publish(alert_event(alert, entry, sighting, self.thumbnail_url(sighting)))
+                event = alert_event(alert, entry, sighting, self.thumbnail_url(sighting), updated=updated)
+                self.hub.publish(event)

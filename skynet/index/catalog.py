@@ -20,10 +20,13 @@ from skynet.config import Settings
 from skynet.index.face_index import FaceIndex
 from skynet.index.face_models import INDEX_DIR, face_model_id, index_dir
 from skynet.index.face_search import FaceHits, FaceSearcher
+from skynet.index.partition_check import set_right_all
 from skynet.records import Sighting, SightingKind
 from skynet.store import Store, open_media, open_store
+from skynet.store.changes import deleted_faces
 from skynet.store.errors import QueryError
 from skynet.store.faces import DEFAULT_FACE_MODEL, FaceBatch
+from skynet.store.id_cursor import IdCursor
 from skynet.store.media import MediaStore
 from skynet.store.sighting_writes import SightingMedia
 from skynet.store.sightings import DeletedSightings
@@ -69,6 +72,8 @@ class Catalog:
         self._indexes: dict[str, FaceIndex] = {faces.model or self.live_model: faces}
         self._lock = threading.Lock()
         self._refreshed_to = store.faces.last_id()  # the indexes hold the store's vectors up to here
+        self._deletions = IdCursor(store.changes.last_id())  # the change log read up to here (forget_deleted)
+        self._deletions_lock = threading.Lock()
         # where face searches go instead of ``faces`` (an API node of a sharded cluster: the index shards)
         self.searcher: FaceSearcher | None = None
 
@@ -190,7 +195,9 @@ class Catalog:
 
     def refresh(self) -> int:
         """Index the face vectors other processes stored since the last refresh (a CLI re-index while the
-        server runs), in every open index; returns how many were added. Cheap when there are none."""
+        server runs), in every open index, and remove those deleted (:meth:`forget_deleted`); returns how many
+        were added. Cheap when there are none."""
+        self.forget_deleted()
         last = self.store.faces.last_id()
         if last <= self._refreshed_to:
             return 0
@@ -198,6 +205,25 @@ class Catalog:
         added = sum(index.catch_up_after(self.store.faces, self._refreshed_to) for index in indexes)
         self._refreshed_to = last
         return added
+
+    def forget_deleted(self) -> int:
+        """Remove from the open indexes the faces deleted since the last call, by this process or another (the
+        store's change log: retention or a re-index on another node, a CLI beside the server); returns how many
+        vectors went. Cheap when nothing was deleted."""
+        if not self.indexing:
+            return 0
+        removed = 0
+        with self._deletions_lock:
+            for page in self.store.changes.follow(self._deletions):
+                gone = deleted_faces(page)
+                removed += self._remove_vectors(gone) if len(gone) else 0
+        return removed
+
+    def check_indexes(self) -> dict[str, dict[int, tuple[int, int]]]:
+        """Set right each open index's partitions whose vector count differs from the store's (one count query per
+        partition: what following the store missed); returns (removed, added) per partition set right, per model."""
+        checked = {index.model or "": set_right_all(index, self.store.faces) for index in self.open_indexes()}
+        return {model: fixed for model, fixed in checked.items() if fixed}
 
     def add_face_embeddings(self, model: str, batch: FaceBatch) -> None:
         """Store ``model``'s vectors of existing face sightings (a re-embedding job) and index them."""
@@ -225,19 +251,20 @@ class Catalog:
         """Delete sightings older than ``cutoff`` from the store, then their vectors from the indexes."""
         deleted = self.store.sightings.delete_before(cutoff)
         self._remove_vectors(deleted.face_ids)
+        self.store.changes.prune()
         return deleted
 
     def delete_file_sightings(self, path: str) -> DeletedSightings:
         """Delete the sightings of archive file ``path`` (before re-indexing it), vectors included."""
         deleted = self.store.sightings.delete_from_file(path)
         self._remove_vectors(deleted.face_ids)
+        self.store.changes.prune()
         return deleted
 
-    def _remove_vectors(self, ids: np.ndarray) -> None:
+    def _remove_vectors(self, ids: np.ndarray) -> int:
         with self._lock:
             indexes = list(self._indexes.values())
-        for index in indexes:
-            index.remove(ids)
+        return sum(index.remove(ids) for index in indexes)
 
     def save_indexes(self) -> None:
         """Save every open face index."""

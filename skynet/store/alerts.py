@@ -3,6 +3,8 @@ acknowledged them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from skynet.records import Alert
 from skynet.store.database import Database
 
@@ -42,9 +44,20 @@ class AlertRepository:
         row = self.db.execute("SELECT 1 FROM alerts WHERE entry_id = ? AND sighting_id = ?", (entry_id, sighting_id))
         return row.fetchone() is not None
 
-    def after(self, alert_id: int, limit: int = 1000) -> list[Alert]:
-        """The alerts with ids above ``alert_id``, oldest first (an API node following new alerts)."""
-        rows = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE id > ? ORDER BY id LIMIT ?", (alert_id, limit))
+    def after(self, alert_id: int, also: Sequence[int] = (), limit: int = 1000) -> list[Alert]:
+        """The alerts with ids above ``alert_id``, plus those of ``also`` that exist (ids below that a follower found
+        missing: alerts still committing), oldest first (an API node following new alerts)."""
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS}, id FROM alerts WHERE id > ? ORDER BY id LIMIT ?", (alert_id, limit)
+        ).fetchall()
+        return sorted([Alert(*r) for r in rows] + self.get_many(also), key=lambda alert: alert.id or 0)
+
+    def get_many(self, alert_ids: Sequence[int]) -> list[Alert]:
+        """The alerts of ``alert_ids`` that exist, by id."""
+        if not alert_ids:
+            return []
+        condition, arg = self.db.ids_in("id", list(alert_ids))
+        rows = self.db.execute(f"SELECT {_COLUMNS}, id FROM alerts WHERE {condition} ORDER BY id", (arg,))
         return [Alert(*r) for r in rows]
 
     def last_id(self) -> int:

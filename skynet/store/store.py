@@ -11,6 +11,7 @@ from skynet.store.alerts import AlertRepository
 from skynet.store.audit import AuditRepository
 from skynet.store.audit_witness import AuditWitness
 from skynet.store.cameras import CameraRepository
+from skynet.store.changes import ChangeLog
 from skynet.store.database import Database
 from skynet.store.faces import FaceRepository
 from skynet.store.feeds import FeedImportRepository, FeedRepository
@@ -81,6 +82,7 @@ class Store:
         self.index_leases = LeaseRepository(db, "index_leases", "partition_key")
         self.observations = ObservationRepository(db)
         self.identities = IdentityRepository(db)
+        self.changes = ChangeLog(db)
 
     def _sweep(self) -> int:
         try:

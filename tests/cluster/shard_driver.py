@@ -7,7 +7,8 @@ one ``index``); once they have built their weeks, searches are answered by both 
 unsharded index over the same store. The node of one shard is SIGKILLed: the next search names that shard's weeks as
 incomplete (and its hits are the unsharded top-k of the other weeks, never fewer unannounced); once the lost
 shard's leases expire the other claims its weeks and rebuilds them from the store, and searches are complete again.
-Then retention deletes half a week: the shard drops those vectors (searches equal the unsharded index's again).
+Then retention deletes half a week: the shard drops those vectors as the change log names them (searches equal the
+unsharded index's again).
 Prints one JSON line.
 
 With ``--bench N`` (benchmarks/bench_shards.py): N synthetic faces over ``--weeks`` weeks; search latency (p50,

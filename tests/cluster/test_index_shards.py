@@ -60,5 +60,7 @@ def test_shards_on_two_nodes_merge_and_a_lost_shard_is_partial_until_rebuilt_els
     assert recovered["same_top_k"] == complete["queries"] and recovered["incomplete"] == [], recovered
     assert sorted(w for ws in recovered["held"].values() for w in ws) == weeks, recovered
     deleted = report["deleted"]
-    assert deleted["faces"] > 0 and deleted["gone_s"] < 30, deleted  # found at the next check (3 leases: 9 s)
+    # the store's change log names them: gone at the shard's next look (each second), not its count check (9 s)
+    print(f"{deleted['faces']} deleted faces left the shards in {deleted['gone_s']} s")
+    assert deleted["faces"] > 0 and deleted["gone_s"] < 5, deleted
     assert run.leftover == []

@@ -353,4 +353,62 @@ CITY_SCALE: tuple[Migration, ...] = (
         UPDATE feed_records SET feed_key = substr(feed_key, 1, 32) WHERE length(feed_key) > 32;
         """,
     ),
+    Migration(
+        18,
+        """
+        -- What API nodes must redo in memory when another node changes the store (skynet.store.changes,
+        -- skynet.cluster.follower): face sightings deleted (retention, a re-indexed file, any DELETE: their
+        -- vectors leave every node's face index) and alerts whose pass was seen again (the live stream updates
+        -- them). Written by triggers in the deleting or updating transaction; ids: the rows' ids, comma-separated.
+        -- Kept a day (pruned by deletions); a follower that was away longer sets its index right by counts.
+        -- A later migration that rebuilds sightings or alerts (SQLite) must create their triggers again.
+        CREATE TABLE store_changes (
+            id {id},
+            kind TEXT NOT NULL CHECK (kind IN ('faces_deleted', 'alert_updated')),
+            ids TEXT NOT NULL,
+            at {float} NOT NULL
+        );
+        CREATE INDEX store_changes_at ON store_changes(at);
+        """,
+        sqlite="""
+        CREATE TRIGGER sightings_faces_deleted AFTER DELETE ON sightings WHEN OLD.kind = 'face' BEGIN
+            INSERT INTO store_changes (kind, ids, at)
+                VALUES ('faces_deleted', CAST(OLD.id AS TEXT), (julianday('now') - 2440587.5) * 86400.0);
+        END;
+        CREATE TRIGGER alerts_updated AFTER UPDATE ON alerts
+            WHEN (NEW.sighting_id, NEW.score, NEW.sightings, NEW.last_seen)
+                IS NOT (OLD.sighting_id, OLD.score, OLD.sightings, OLD.last_seen) BEGIN
+            INSERT INTO store_changes (kind, ids, at)
+                VALUES ('alert_updated', CAST(NEW.id AS TEXT), (julianday('now') - 2440587.5) * 86400.0);
+        END;
+        """,
+        # one row per statement (a deletion's chunk of thousands of sightings is one row); a commit that adds
+        # rows wakes the followers as new sightings do
+        postgresql="""
+        CREATE FUNCTION skynet_faces_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO store_changes (kind, ids, at)
+                SELECT 'faces_deleted', string_agg(CAST(id AS TEXT), ','), extract(epoch FROM clock_timestamp())
+                FROM gone WHERE kind = 'face' HAVING count(*) > 0;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER sightings_faces_deleted AFTER DELETE ON sightings
+            REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION skynet_faces_deleted();
+        CREATE FUNCTION skynet_alerts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO store_changes (kind, ids, at)
+                SELECT 'alert_updated', string_agg(CAST(n.id AS TEXT), ','), extract(epoch FROM clock_timestamp())
+                FROM changed n JOIN prior o ON o.id = n.id
+                WHERE (n.sighting_id, n.score, n.sightings, n.last_seen)
+                    IS DISTINCT FROM (o.sighting_id, o.score, o.sightings, o.last_seen)
+                HAVING count(*) > 0;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER alerts_updated AFTER UPDATE ON alerts
+            REFERENCING OLD TABLE AS prior NEW TABLE AS changed FOR EACH STATEMENT
+            EXECUTE FUNCTION skynet_alerts_updated();
+        CREATE TRIGGER store_changes_notify AFTER INSERT ON store_changes
+            FOR EACH STATEMENT EXECUTE FUNCTION skynet_notify_table();
+        """,
+    ),
 )
