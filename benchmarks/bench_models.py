@@ -5,9 +5,11 @@
 Each model runs on inputs of the size the detectors feed it (values in the right range; a CNN's
 time does not depend on the content). fp32 and int8 alternate round by round, so a machine whose
 speed drifts (shared cores) slows both alike; each figure is the median over ``--rounds`` of the
-mean time per run within a round. ``face embedding, whole`` is the embedder back-end's
-``embed()`` (dlib 5-point alignment and chip included) per face, on one and on all four faces of
-``bench_detect.py``'s 1080p scene with four people (skipped when ../shared/data is absent).
+mean time per run within a round. ``face embedding, whole`` is the analyser's
+``embed_each()`` (dlib 5-point alignment and chip included) per face, on one and on all four faces of
+``bench_detect.py``'s 1080p scene with four people, and on three of them each in its own crop as a track
+keeps its best faces until it ends (one batch, as the back-end embeds a track; skipped when ../shared/data
+is absent).
 ``--cpu`` times the CPU of the calling thread instead of the wall clock (with ``--threads 1``
 onnxruntime computes on it): on a machine shared with other work it leaves out the waits for a
 core. ``--int8-dir`` adds int8 builds of models the pack has none of (``calibrate_int8.py --check-dir``).
@@ -34,6 +36,7 @@ from skynet.detectors.centerface import load_graph
 from skynet.detectors.runtime import create_session
 from skynet.models import ModelStore, get_pack
 from skynet.models.quantize import int8_name
+from skynet.tracking.track import face_to_keep
 
 PROVIDERS = ["CPUExecutionProvider"]
 # model file, what the input stands for, its input name and shape, value range
@@ -111,15 +114,21 @@ def embedding_rows(threads: int, rounds: int, seconds: float, clock: Clock) -> l
         p: ImageAnalyzer.from_settings(Settings(precision=p, intra_op_threads=threads)) for p in ("fp32", "int8")
     }
     faces = analyzers["fp32"].face_detector.detect(scene)
+    kept = [face_to_keep(face, scene) for face in faces[:3]]  # as a track keeps its best 3 faces: each in a crop
+    cases = [
+        (f"{count} face{'s' if count > 1 else ''} of a 1080p frame", [(scene, f) for f in faces[:count]])
+        for count in (1, len(faces))
+    ]
+    cases.append(("track: 3 faces in crops", [(crop, face) for face, crop in kept]))
     rows = []
-    for count in (1, len(faces)):
-        runs = {p: (lambda a=a, n=count: a.face_embedder.embed(scene, faces[:n])) for p, a in analyzers.items()}
+    for what, pairs in cases:
+        runs = {p: (lambda a=a, f=pairs: a.embed_each(f)) for p, a in analyzers.items()}
         ms = paired(runs, rounds, seconds, clock)
         rows.append(
             {
                 "model": "face embedding, whole (alignment + network)",
-                "input": f"{count} face{'s' if count > 1 else ''} of a 1080p frame (per face)",
-                **{k: v / count for k, v in ms.items()},
+                "input": f"{what} (per face)",
+                **{k: v / len(pairs) for k, v in ms.items()},
             }
         )
     return rows

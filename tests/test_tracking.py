@@ -182,9 +182,9 @@ def test_faces_without_embeddings_are_embedded_once_per_kept_face_when_the_track
     image[100:160, :, 2] = np.arange(640, dtype=np.uint8)[None, :] // 3  # content the crops can be checked by
     calls = []
 
-    def embed(chip, faces):
-        calls.append((chip.shape, faces[0].box))
-        return [f.with_embedding(unit(1, 0, 0)) for f in faces]
+    def embed(faces):
+        calls.append([(chip.shape, face.box) for chip, face in faces])
+        return [face.with_embedding(unit(1, 0, 0)) for _, face in faces]
 
     frames = [Detections(640, 360, faces=[face(20 + 12 * i, 100, 0.1 * i, None)]) for i in range(10)]
     tracker = CameraTracker("cam", TrackerOptions(max_faces=3), embed=embed)
@@ -193,9 +193,9 @@ def test_faces_without_embeddings_are_embedded_once_per_kept_face_when_the_track
         sightings += tracker.update(detections, 1000.0 + i / 5, image)
     assert calls == []  # nothing is embedded while the track goes on
     sightings += tracker.flush()
-    assert len(sightings) == 1 and len(calls) == 3  # the three best faces only
+    assert len(sightings) == 1 and len(calls) == 1 and len(calls[0]) == 3  # the three best faces, in one batch
     np.testing.assert_allclose(sightings[0][0].embedding, unit(1, 0, 0), atol=1e-6)
-    for shape, box in calls:  # each face is handed over inside its own crop, in crop coordinates
+    for shape, box in calls[0]:  # each face is handed over inside its own crop, in crop coordinates
         assert shape[:2] == (120, 120) and (box.x1, box.y1, box.width) == (30, 30, 60)
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from itertools import groupby
 from typing import TypeVar
 
 import cv2
@@ -83,7 +84,7 @@ class ImageAnalyzer:
         read: bool = True,
     ) -> Detections:
         """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
-        embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_faces`),
+        embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_each`),
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
         :meth:`read_plates`); ``regions`` (boxes in image pixels, :class:`~skynet.records.Region` records
         saying how finely; an object found in two that overlap is kept once) limit detection to those crops."""
@@ -129,9 +130,11 @@ class ImageAnalyzer:
             ]
             if embed:
                 with _timed(results, "face_embed"):
-                    found = [
-                        self.embed_faces(image, image_faces) for image, image_faces in zip(images, found, strict=True)
+                    pairs = [
+                        (image, face) for image, image_faces in zip(images, found, strict=True) for face in image_faces
                     ]
+                    embedded = iter(self.embed_each(pairs))
+                    found = [[next(embedded) for _ in image_faces] for image_faces in found]
             for result, image_faces in zip(results, found, strict=True):
                 result.faces = image_faces
         if plates:
@@ -151,6 +154,21 @@ class ImageAnalyzer:
     def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
         """``faces`` (found in ``image``) with their embeddings."""
         return self.face_embedder.embed(image, faces) if faces else []
+
+    def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]:
+        """Each of ``faces`` (given with the image it was found in: the faces of several frames, or a
+        track's best faces in their crops) with its embedding, in the same order: one batch through the
+        network where the back-end has ``embed_each``, else one call per run of faces of the same image."""
+        if not faces:
+            return []
+        batched = getattr(self.face_embedder, "embed_each", None)
+        if batched is not None:
+            return batched(faces)
+        done: list[FaceDetection] = []
+        for _, run in groupby(faces, key=lambda pair: id(pair[0])):
+            pairs = list(run)
+            done += self.face_embedder.embed(pairs[0][0], [face for _, face in pairs])
+        return done
 
 
 Detect = Callable[[list[np.ndarray]], list[list[Found]]]

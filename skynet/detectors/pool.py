@@ -20,7 +20,7 @@ class Analyzer(Protocol):
 
     def read_plates(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]: ...
 
-    def embed_faces(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
+    def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]: ...
 
 
 A = TypeVar("A", bound=Analyzer)
@@ -34,8 +34,8 @@ class AnalyzerPool(Generic[A]):
     analysers, ``n`` frames (of any cameras) are analysed in parallel and other callers wait.
 
     With ``lazy_embedding`` frames are analysed without face embeddings and the trackers call
-    :meth:`embed` for the few best faces of each finished track instead (the embedding is the
-    costliest stage: about 80 ms per face on one core), so pass ``embed`` to the camera workers.
+    :meth:`embed` for the few best faces of each finished track instead, in one batch (about 3 ms
+    per face on one core, alignment included), so pass ``embed`` to the camera workers.
     Likewise ``lazy_reading`` leaves plates unread and the trackers call :meth:`read` only until
     each track has enough good reads (about 25 ms per plate), so pass ``read`` too.
     """
@@ -79,10 +79,10 @@ class AnalyzerPool(Generic[A]):
         with self._lend() as analyzer:
             return analyzer.read_plates(image, plates)
 
-    def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
-        """``faces`` of ``image`` with their embeddings."""
+    def embed(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]:
+        """Each of ``faces`` (given with the image it lies in) with its embedding, in one batch."""
         with self._lend() as analyzer:
-            return analyzer.embed_faces(image, faces)
+            return analyzer.embed_each(faces)
 
     @contextmanager
     def _lend(self) -> Iterator[A]:

@@ -23,7 +23,7 @@ from skynet.tracking.face_gate import FaceGate
 from skynet.tracking.fusion import fuse_embeddings, vote_plate
 
 log = logging.getLogger(__name__)
-Embed = Callable[[np.ndarray, list[FaceDetection]], list[FaceDetection]]
+Embed = Callable[[list[tuple[np.ndarray, FaceDetection]]], list[FaceDetection]]  # faces with their images, one batch
 Read = Callable[[np.ndarray, list[PlateDetection]], list[PlateDetection]]
 FACE_CROP_MARGIN = 0.5  # kept around a face not yet embedded, for the aligner's context
 
@@ -119,7 +119,7 @@ class TrackAccumulator:
             problem = self.gate.view_problem(det)
             if problem is None:
                 self._usable_scores.append(det.score)
-                self._faces.append((observation.quality, *_face_to_keep(det, image)))
+                self._faces.append((observation.quality, *face_to_keep(det, image)))
                 self._faces.sort(key=lambda entry: -entry[0])
                 del self._faces[self.max_faces :]
             else:
@@ -188,11 +188,7 @@ class TrackAccumulator:
             return None
         embedding = plate = None
         if self.kind is SightingKind.FACE:
-            embedded = [
-                (q, e)
-                for q, e in ((q, _embedding(face, chip, embed)) for q, face, chip in self._faces)
-                if e is not None
-            ]
+            embedded = _embedded(self._faces, embed)
             if not embedded:
                 return None
             embedding = fuse_embeddings([e for _, e in embedded], [q for q, _ in embedded])
@@ -222,7 +218,7 @@ def _clear_of_border(box: Box, image: np.ndarray, margin: float = 2.0) -> bool:
     return box.x1 >= margin and box.y1 >= margin and box.x2 <= width - margin and box.y2 <= height - margin
 
 
-def _face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection, np.ndarray | None]:
+def face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection, np.ndarray | None]:
     """An embedded face as it is; otherwise the face moved into a crop of the frame around it, and
     that crop (so the frame itself need not be kept until the track ends)."""
     if face.embedding is not None:
@@ -232,11 +228,20 @@ def _face_to_keep(face: FaceDetection, image: np.ndarray) -> tuple[FaceDetection
     return replace(face, box=box, landmarks=face.landmarks - np.array([left, top], np.float32)), chip
 
 
-def _embedding(face: FaceDetection, chip: np.ndarray | None, embed: Embed | None) -> np.ndarray | None:
-    if face.embedding is not None or chip is None or embed is None:
-        return face.embedding
-    done = embed(chip, [face])
-    return done[0].embedding if done else None
+def _embedded(
+    faces: list[tuple[float, FaceDetection, np.ndarray | None]], embed: Embed | None
+) -> list[tuple[float, np.ndarray]]:
+    """(quality, embedding) of each kept face that has an embedding or can get one: those kept in their
+    crops are embedded now, all in one ``embed`` call (one batch through the network)."""
+    pending = [(chip, face) for _, face, chip in faces if face.embedding is None and chip is not None]
+    done = iter(embed(pending) if pending and embed is not None else [])
+    embedded = []
+    for quality, face, chip in faces:
+        if face.embedding is None and chip is not None:
+            face = next(done, face)
+        if face.embedding is not None:
+            embedded.append((quality, face.embedding))
+    return embedded
 
 
 def crop(image: np.ndarray, box: Box, margin: float) -> np.ndarray:
