@@ -50,6 +50,7 @@ from skynet.ingest.cameras import CameraSet
 from skynet.ingest.reindex import Reindexer
 from skynet.ingest.source_policy import SourcePolicy
 from skynet.ingest.worker import WorkerOptions
+from skynet.records import Alert
 from skynet.services.analytics import AnalyticsService
 from skynet.services.audit import Auditor
 from skynet.services.browse import BrowseService
@@ -74,6 +75,7 @@ from skynet.services.users import UserService
 from skynet.services.watchlists import WatchlistService
 from skynet.system import PARTS, Part, System, SystemRole
 from skynet.watchlist import AlertFanout, WatchlistMatcher
+from skynet.watchlist.fanout import publish_alerts
 
 if TYPE_CHECKING:
     from skynet.detectors.analyzer import ImageAnalyzer
@@ -209,6 +211,13 @@ def _compose(
     if settings.database_url and Part.API in parts and Part.CAMERAS not in parts:
         follower = StoreFollower(settings.database_url, catalog, hub, no_link)
     fanout = AlertFanout(no_link, hub if follower is None else None, webhooks, mqtt, messages)
+
+    def show_acknowledged(alerts: Sequence[Alert]) -> None:
+        """Acknowledged alerts go onto the live stream as updates (listed as acknowledged, no alarm); over a
+        follower they come back from the store's change log, as every node's do."""
+        if follower is None:
+            publish_alerts(store, hub, no_link, alerts, updated=True)
+
     # live sightings carry the configured pack's embeddings: match them with that model's references
     matcher = WatchlistMatcher(
         store,
@@ -299,7 +308,7 @@ def _compose(
         identities=IdentityService(store, sightings, auditor, clock),
         trajectories=trajectories,
         exports=ExportService(search, trajectories, faces, sightings, auditor, clock),
-        watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate),
+        watchlists=WatchlistService(catalog, faces, auditor, clock, matcher.invalidate, show_acknowledged),
         cameras=CameraService(store, auditor, policy, camera_workers),
         jobs=JobService(runner, auditor),
         users=UserService(store.users, auditor, clock, auth.accounts_changed),

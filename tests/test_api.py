@@ -643,6 +643,38 @@ def test_live_stream_needs_a_token_and_delivers_events(api: Api) -> None:
         assert "for=alert+1" in sighting["context_url"] and "sig=" in sighting["context_url"]
 
 
+def test_acknowledgements_reach_the_live_stream_of_the_same_node(api: Api) -> None:
+    """One machine (no store follower): an acknowledgement, single or of an entry's alerts, goes onto the live
+    stream as an update of the listed alert (by whom, when), so every operator connected sees it at once."""
+    store = api.catalog.store
+    api.client.post(
+        "/api/watchlist",
+        headers=api.as_role("admin"),
+        data={"kind": "plate", "label": "car", "reason": "case 3", "pattern": "桂B12345", "cooldown_s": "60"},
+    )
+    entry_id = store.watchlists.all()[0].id
+    sid = add_plate(api, T0, "桂B12345")
+    ids = [store.alerts.add(Alert(entry_id, sid, "cam-a", T0 + i, 0.9)) for i in range(3)]
+    operator = api.as_role("operator")
+    ticket = api.client.post("/api/stream-tickets", json={"path": "/api/live"}, headers=operator).json()["ticket"]
+    with api.client.websocket_connect(f"/api/live?ticket={ticket}") as ws:
+        wait_for(lambda: api.system.hub.subscriber_count, 5, "the WebSocket to subscribe")
+        api.client.post(f"/api/alerts/{ids[0]}/ack", headers=operator, json=ACK)
+        single = json.loads(ws.receive_text())
+        api.client.post(f"/api/alerts/{ids[0]}/ack", headers=api.as_role("admin"), json=ACK)  # kept: nothing new
+        api.client.post("/api/alerts/ack", headers=operator, json={"reason": "shift 12", "entry_id": entry_id})
+        by_entry = [json.loads(ws.receive_text()) for _ in ids[1:]]
+    assert single["type"] == "alert" and single["data"]["alert_id"] == ids[0]
+    assert single["data"]["updated"] is True, "listed as acknowledged, without ringing or a new entry"
+    acked = store.alerts.get(ids[0])
+    assert single["data"]["acknowledged_by"] == "operator"
+    assert single["data"]["acknowledged_at"] == pytest.approx(acked.acknowledged_at, abs=1e-3)
+    assert [e["data"]["alert_id"] for e in by_entry] == ids[1:], "the second acknowledgement of ids[0] sent nothing"
+    assert {(e["data"]["updated"], e["data"]["acknowledged_by"]) for e in by_entry} == {(True, "operator")}
+    actions = [e["action"] for e in audit(api) if e["action"].startswith("alert.")]
+    assert sorted(actions) == ["alert.ack", "alert.ack", "alert.ack_all"], "every acknowledgement still audited"
+
+
 # --- jobs ---------------------------------------------------------------------------------------
 
 

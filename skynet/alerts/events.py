@@ -47,7 +47,8 @@ def alert_event(
 ) -> LiveEvent:
     """An ``alert`` event: the alert, which watch-list entry matched (not its reason or case number,
     which stay in the audited API), and the sighting with its thumbnail URL. ``updated``: an alert
-    already announced, now showing a better sighting of its pass (only the live view is told); by default
+    already announced, now showing a better sighting of its pass or acknowledged (only the live view is told:
+    ``acknowledged_by`` and ``acknowledged_at`` say by whom and when, null while it is open); by default
     whether the alert was updated since it was raised (a follower of the store announcing an alert it reads
     for the first time says False: its pass may have been folded into it already)."""
     data = {
@@ -56,6 +57,8 @@ def alert_event(
         "score": to_jsonable(alert.score),
         "updated": alert.updated_at is not None if updated is None else updated,
         "sightings": alert.sightings,
+        "acknowledged_by": alert.acknowledged_by,
+        "acknowledged_at": to_jsonable(alert.acknowledged_at),
         "entry": {"id": entry.id, "kind": entry.kind.value, "label": entry.label},
         "sighting": sighting_summary(sighting, thumbnail_url),
     }

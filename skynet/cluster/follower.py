@@ -5,11 +5,12 @@ camera); API nodes serve searches and operators. :class:`StoreFollower` keeps an
 adds sightings or alerts, deletes face sightings or updates an alert wakes it (``LISTEN``, the triggers of schema
 versions 13 and 18), and it reads what is new by id: faces go into the face indexes, deleted faces leave them (the
 store's change log, :mod:`skynet.store.changes`), live sightings and alerts go onto the node's live stream, and so do
-the updates of alerts already announced (a pass seen again: score, best view). A lost notification costs nothing but
-time: it also looks every ``poll_s``. Ids come from sequences in the order writers took them, not in the order they
-committed: :class:`~skynet.store.id_cursor.IdCursor` looks again for the ones skipped. At each (re)connection and
-every ``check_s`` the face indexes are also compared with the store by counts per partition
-(:meth:`Catalog.check_indexes`): what the change log no longer holds after a long absence is set right.
+the updates of alerts already announced (a pass seen again: score, best view; an acknowledgement: by whom,
+when). A lost notification costs nothing but time: it also looks every ``poll_s``. Ids come from sequences in the
+order writers took them, not in the order they committed: :class:`~skynet.store.id_cursor.IdCursor` looks again
+for the ones skipped. At each (re)connection and every ``check_s`` the face indexes are also compared with the store
+by counts per partition (:meth:`Catalog.check_indexes`): what the change log no longer holds after a long absence
+is set right.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import psycopg
 
-from skynet.alerts import LiveHub, alert_event, sighting_event
+from skynet.alerts import LiveHub, sighting_event
 from skynet.index.catalog import Catalog
 from skynet.records import Alert, Sighting, SightingKind
 from skynet.store.changes import updated_alerts
 from skynet.store.id_cursor import IdCursor
+from skynet.watchlist.fanout import publish_alerts
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +132,4 @@ class StoreFollower:
             self._publish(store.alerts.get_many(changed), updated=True)
 
     def _publish(self, alerts: Sequence[Alert], *, updated: bool) -> None:
-        if not alerts:
-            return
-        store = self.catalog.store
-        entries = {entry.id: entry for entry in store.watchlists.all()}
-        sightings = {s.id: s for s in store.sightings.get_many([a.sighting_id for a in alerts])}
-        for alert in alerts:
-            entry, sighting = entries.get(alert.entry_id), sightings.get(alert.sighting_id)
-            if entry is not None and sighting is not None:  # else deleted since
-                event = alert_event(alert, entry, sighting, self.thumbnail_url(sighting), updated=updated)
-                self.hub.publish(event)
+        publish_alerts(self.catalog.store, self.hub, self.thumbnail_url, alerts, updated=updated)

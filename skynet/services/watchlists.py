@@ -43,7 +43,9 @@ class Watched:
 
 class WatchlistService:
     """Watch-list entries and alerts in ``catalog``'s store; a face entry is embedded by ``faces`` with the
-    catalog's live model; ``on_change`` is called after every change (e.g. ``WatchlistMatcher.invalidate``)."""
+    catalog's live model; ``on_change`` is called after every change (e.g. ``WatchlistMatcher.invalidate``),
+    ``on_acknowledged`` with the alerts each acknowledgement marked (e.g. to show them on the live stream where no
+    store follower does)."""
 
     def __init__(
         self,
@@ -52,6 +54,7 @@ class WatchlistService:
         auditor: Auditor,
         clock: Callable[[], float],
         on_change: Callable[[], None] = lambda: None,
+        on_acknowledged: Callable[[Sequence[Alert]], None] = lambda _alerts: None,
     ) -> None:
         self.catalog = catalog
         self.store = catalog.store
@@ -59,6 +62,7 @@ class WatchlistService:
         self.auditor = auditor
         self.clock = clock
         self.on_change = on_change
+        self.on_acknowledged = on_acknowledged
 
     def add(
         self,
@@ -180,6 +184,8 @@ class WatchlistService:
         self.store.holds.hold([alert.sighting_id], HoldCause.ALERT, str(alert_id), user.name, now)
         detail = {"alert": alert_id, "sighting": alert.sighting_id, "acknowledged_by": alert.acknowledged_by}
         self.auditor.record(user, "alert.ack", reason, detail)
+        if alert.acknowledged_at == now:  # marked now (not the kept first acknowledgement)
+            self.on_acknowledged([alert])
         return alert
 
     def acknowledge_all(self, user: User, reason: str, entry_id: int | None = None) -> list[int]:
@@ -191,7 +197,9 @@ class WatchlistService:
             self.entry(entry_id)  # NotFoundError for an unknown entry
         now = self.clock()
         ids = self.store.alerts.acknowledge_all(user.name, now, entry_id)
-        for alert in filter(None, map(self.store.alerts.get, ids)):
+        acknowledged = self.store.alerts.get_many(ids)
+        for alert in acknowledged:
             self.store.holds.hold([alert.sighting_id], HoldCause.ALERT, str(alert.id), user.name, now)
         self.auditor.record(user, "alert.ack_all", reason, {"entry": entry_id, "count": len(ids), "alerts": ids})
+        self.on_acknowledged(acknowledged)
         return ids

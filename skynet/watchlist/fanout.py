@@ -1,14 +1,15 @@
 """Handing each alert (and each new sighting) to every configured channel: live hub, webhooks, MQTT, SMS and
-e-mail."""
+e-mail; alerts read back from the store (updated, acknowledged) to the live hub."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from skynet.alerts import AlertChannels, LiveHub, MqttPublisher, WebhookDispatcher, alert_event, sighting_event
 from skynet.records import Alert, Sighting, WatchlistEntry
+from skynet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +69,19 @@ class AlertFanout:
         now = time.time()
         for sighting in sightings:
             self.hub.publish(sighting_event(sighting, self.thumbnail_url(sighting), now))
+
+
+def publish_alerts(
+    store: Store, hub: LiveHub, thumbnail_url: ThumbnailUrl, alerts: Sequence[Alert], *, updated: bool
+) -> None:
+    """Put ``alerts`` (rows of ``store``) on ``hub`` as ``alert`` events with their entries and sightings;
+    ``updated``: alerts already announced (the live view merges them, no alarm). One whose entry or sighting was
+    deleted since is left out."""
+    if not alerts:
+        return
+    entries = {entry.id: entry for entry in store.watchlists.all()}
+    sightings = {s.id: s for s in store.sightings.get_many([a.sighting_id for a in alerts])}
+    for alert in alerts:
+        entry, sighting = entries.get(alert.entry_id), sightings.get(alert.sighting_id)
+        if entry is not None and sighting is not None:
+            hub.publish(alert_event(alert, entry, sighting, thumbnail_url(sighting), updated=updated))

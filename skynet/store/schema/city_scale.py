@@ -358,8 +358,9 @@ CITY_SCALE: tuple[Migration, ...] = (
         """
         -- What API nodes must redo in memory when another node changes the store (skynet.store.changes,
         -- skynet.cluster.follower): face sightings deleted (retention, a re-indexed file, any DELETE: their
-        -- vectors leave every node's face index) and alerts whose pass was seen again (the live stream updates
-        -- them). Written by triggers in the deleting or updating transaction; ids: the rows' ids, comma-separated.
+        -- vectors leave every node's face index) and alerts whose pass was seen again or that were acknowledged
+        -- (the live stream updates them). Written by triggers in the deleting or updating transaction; ids: the
+        -- rows' ids, comma-separated.
         -- Kept a day (pruned by deletions); a follower that was away longer sets its index right by counts.
         -- A later migration that rebuilds sightings or alerts (SQLite) must create their triggers again.
         CREATE TABLE store_changes (
@@ -376,8 +377,9 @@ CITY_SCALE: tuple[Migration, ...] = (
                 VALUES ('faces_deleted', CAST(OLD.id AS TEXT), (julianday('now') - 2440587.5) * 86400.0);
         END;
         CREATE TRIGGER alerts_updated AFTER UPDATE ON alerts
-            WHEN (NEW.sighting_id, NEW.score, NEW.sightings, NEW.last_seen)
-                IS NOT (OLD.sighting_id, OLD.score, OLD.sightings, OLD.last_seen) BEGIN
+            WHEN (NEW.sighting_id, NEW.score, NEW.sightings, NEW.last_seen, NEW.acknowledged_by, NEW.acknowledged_at)
+                IS NOT (OLD.sighting_id, OLD.score, OLD.sightings, OLD.last_seen, OLD.acknowledged_by,
+                    OLD.acknowledged_at) BEGIN
             INSERT INTO store_changes (kind, ids, at)
                 VALUES ('alert_updated', CAST(NEW.id AS TEXT), (julianday('now') - 2440587.5) * 86400.0);
         END;
@@ -399,8 +401,9 @@ CITY_SCALE: tuple[Migration, ...] = (
             INSERT INTO store_changes (kind, ids, at)
                 SELECT 'alert_updated', string_agg(CAST(n.id AS TEXT), ','), extract(epoch FROM clock_timestamp())
                 FROM changed n JOIN prior o ON o.id = n.id
-                WHERE (n.sighting_id, n.score, n.sightings, n.last_seen)
-                    IS DISTINCT FROM (o.sighting_id, o.score, o.sightings, o.last_seen)
+                WHERE (n.sighting_id, n.score, n.sightings, n.last_seen, n.acknowledged_by, n.acknowledged_at)
+                    IS DISTINCT FROM (o.sighting_id, o.score, o.sightings, o.last_seen, o.acknowledged_by,
+                        o.acknowledged_at)
                 HAVING count(*) > 0;
             RETURN NULL;
         END $$;
