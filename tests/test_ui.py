@@ -21,7 +21,7 @@ from tls_support import self_signed
 from ui_support import OTHERS, PASSWORD, USERS, Person, seed, serve
 from waiting import wait_for
 
-from skynet.records import Box, Job, JobState, PlateText, Sighting, SightingKind
+from skynet.records import Alert, Box, Job, JobState, PlateText, Sighting, SightingKind
 from skynet.store import open_store
 
 try:
@@ -258,6 +258,23 @@ def test_live_alert_reaches_an_operator(page, site):
     token = httpx.post(f"{site.base}/api/login", json={"user": "chief", "password": PASSWORD}).json()["token"]
     audit = httpx.get(f"{site.base}/api/audit", headers={"Authorization": f"Bearer {token}"}).json()
     assert [e["reason"] for e in audit if e["action"] == "alert.ack_all" and e["actor"] == "otto"] == ["end of shift 7"]
+
+    # another operator acknowledges a listed alert: shown at once (by whom), not listed twice, no reload
+    store = open_store(site.data_dir)
+    last = store.alerts.latest(1)[0]
+    alert_id = store.alerts.add(Alert(last.entry_id, last.sighting_id, last.camera_id, time.time(), last.score))
+    store.close()
+    page.reload()
+    listed = page.locator(f".alert-feed .alert-item[data-alert-id='{alert_id}']")
+    expect(listed.locator("button:text('Acknowledge')")).to_be_visible()
+    acked = httpx.post(
+        f"{site.base}/api/alerts/{alert_id}/ack",
+        json={"reason": "seen at desk 2"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert acked.status_code == 200, acked.text
+    expect(listed).to_contain_text("acknowledged by chief", timeout=5_000)
+    expect(listed).to_have_count(1)
 
 
 def test_management_and_sign_out(page, site):

@@ -40,21 +40,23 @@ class AlertBook extends EventTarget {
     const d = event.data;
     const better = { sighting_id: d.sighting.id, score: d.score, plate: d.sighting.plate?.text,
       thumbnail_url: d.sighting.thumbnail_url, context_url: d.sighting.context_url, sightings: d.sightings };
+    // acknowledged here or by an operator on another API node: shown at once, so two do not handle one alert
+    const handled = { acknowledged_by: d.acknowledged_by ?? null, acknowledged_at: d.acknowledged_at ?? null };
     if (this.alerts.some((a) => a.id === d.alert_id)) {
-      // the same pass seen better (updated): the alert shows its better sighting, without a second alarm
+      // the same pass seen better, or acknowledged (updated): the alert shows it, without a second alarm
       if (d.updated) {
-        this.alerts = this.alerts.map((a) => (a.id === d.alert_id ? { ...a, ...better } : a));
+        this.alerts = this.alerts.map((a) => (a.id === d.alert_id ? merged(a, { ...better, ...handled }) : a));
         this.changed();
       }
       return;
     }
     const alert = {
       id: d.alert_id, entry_id: d.entry.id, camera_id: d.camera_id, created_at: event.at, label: d.entry.label,
-      kind: d.entry.kind, acknowledged_by: null, acknowledged_at: null, fresh: !d.updated, ...better,
+      kind: d.entry.kind, fresh: !d.updated && !handled.acknowledged_by, ...better, ...handled,
     };
     this.alerts = [alert, ...this.alerts].slice(0, LOADED * 2);
     this.changed();
-    if (d.updated) return; // raised while this page was away: listed, not rung again
+    if (d.updated || handled.acknowledged_by) return; // raised while this page was away: listed, not rung again
     beep();
     notify(`Alert: ${alert.label} at camera ${alert.camera_id}`, "alert");
   }
@@ -66,7 +68,7 @@ class AlertBook extends EventTarget {
 
   async acknowledge(id, reason) {
     const done = await request("POST", `/api/alerts/${id}/ack`, { body: { reason } });
-    this.alerts = this.alerts.map((a) => (a.id === id ? { ...a, ...done, fresh: false } : a));
+    this.alerts = this.alerts.map((a) => (a.id === id ? merged(a, done) : a));
     this.changed();
   }
 
@@ -80,6 +82,15 @@ class AlertBook extends EventTarget {
   changed() {
     this.dispatchEvent(new Event("change"));
   }
+}
+
+/** `alert` with `fields`; an acknowledged one is no longer fresh, and the first acknowledgement is kept. */
+function merged(alert, fields) {
+  const next = { ...alert, ...fields };
+  if (alert.acknowledged_by) {
+    Object.assign(next, { acknowledged_by: alert.acknowledged_by, acknowledged_at: alert.acknowledged_at });
+  }
+  return next.acknowledged_by ? { ...next, fresh: false } : next;
 }
 
 /** The page's alerts. */
@@ -147,7 +158,8 @@ function alertItem(alert) {
       alert.sightings > 1 ? `${alert.sightings} sightings` : null].filter(Boolean).join(" · ")),
     h("time", {}, formatTime(alert.created_at)),
     alert.acknowledged_by
-      ? h("span", { class: "muted" }, `acknowledged by ${alert.acknowledged_by}`)
+      ? h("span", { class: "muted acknowledged" }, [`acknowledged by ${alert.acknowledged_by}`,
+        alert.acknowledged_at ? formatTime(alert.acknowledged_at) : null].filter(Boolean).join(" · "))
       : ack));
 }
 
