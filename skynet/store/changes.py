@@ -1,6 +1,6 @@
 """The store's change log (``store_changes``, schema version 18): what a process that keeps state derived from the
 store must redo when another process changes it -- face sightings deleted (their vectors leave every face index)
-and alerts whose pass was seen again (live streams update them).
+and alerts whose pass was seen again or that were acknowledged (live streams update them).
 
 Triggers write it in the transaction of the change, whatever made it (retention, a re-indexed file, an alert folded
 by a camera node, a hand-written ``DELETE``); in PostgreSQL one row per statement, with every id it touched. Rows are
