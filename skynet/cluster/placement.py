@@ -114,6 +114,19 @@ def actor_class():
     return ray.remote(CameraActor)
 
 
+def kept_running(settings: Settings, name: str) -> dict[str, Any]:
+    """Ray actor options shared by the cluster's long-lived actors (cameras, index shards): named in the cluster's
+    namespace, detached, reused if it exists, restarted by Ray forever, a call never retried on another instance."""
+    return {
+        "name": name,
+        "namespace": settings.cluster_namespace,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "max_restarts": -1,
+        "max_task_retries": 0,
+    }
+
+
 def actor_names(settings: Settings, camera_id: str) -> list[str]:
     """The names of ``camera_id``'s actors: the camera's, and its standby's with ``cluster_standby``."""
     return [f"{prefix}{camera_id}" for prefix in PREFIXES[: 2 if settings.cluster_standby else 1]]
@@ -145,12 +158,7 @@ def place(settings: Settings, camera_ids: Sequence[str], compose: ComposeCamera)
         starting = [name for name in missing if name in strategies]
         for name in starting:
             actor_class().options(
-                name=name,
-                namespace=settings.cluster_namespace,
-                lifetime="detached",
-                get_if_exists=True,
-                max_restarts=-1,
-                max_task_retries=0,
+                **kept_running(settings, name),
                 num_cpus=needs.cpus,
                 num_gpus=needs.gpus,
                 memory=needs.memory_mb * MB,

@@ -24,7 +24,7 @@ import ray
 from ray.exceptions import RayError
 
 from skynet.cluster.face_shard import PREFIX, FaceShard, actor_name, lease_week
-from skynet.cluster.placement import MB
+from skynet.cluster.placement import MB, kept_running
 from skynet.config import Settings
 from skynet.index.face_index import WEEK_S
 from skynet.index.face_search import FaceHit, FaceHits, checked_query, merge_hits
@@ -46,12 +46,7 @@ def place_shards(settings: Settings) -> list[str]:
     payload = settings.model_dump(mode="json")
     for number, name in enumerate(names):
         shard_class().options(
-            name=name,
-            namespace=settings.cluster_namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=0,
+            **kept_running(settings, name),
             max_concurrency=8,  # searches side by side, beside status calls
             num_cpus=settings.cluster_index_shard_cpus,
             memory=settings.cluster_index_shard_memory_mb * MB,
