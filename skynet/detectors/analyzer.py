@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from itertools import groupby
 from typing import TypeVar
 
 import cv2
@@ -158,17 +157,8 @@ class ImageAnalyzer:
     def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]:
         """Each of ``faces`` (given with the image it was found in: the faces of several frames, or a
         track's best faces in their crops) with its embedding, in the same order: one batch through the
-        network where the back-end has ``embed_each``, else one call per run of faces of the same image."""
-        if not faces:
-            return []
-        batched = getattr(self.face_embedder, "embed_each", None)
-        if batched is not None:
-            return batched(faces)
-        done: list[FaceDetection] = []
-        for _, run in groupby(faces, key=lambda pair: id(pair[0])):
-            pairs = list(run)
-            done += self.face_embedder.embed(pairs[0][0], [face for _, face in pairs])
-        return done
+        network."""
+        return self.face_embedder.embed_each(faces) if faces else []
 
 
 Detect = Callable[[list[np.ndarray]], list[list[Found]]]

@@ -7,6 +7,7 @@ batch: input ``[B, 3, 112, 112]`` RGB scaled ``(x - 127.5) / 127.5``, output ``[
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -53,14 +54,18 @@ class ArcFaceEmbedder:
 
     def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
         """``faces`` with an L2-normalised float32 embedding each (same order)."""
+        return self.embed_each([(image, face) for face in faces])
+
+    def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]:
+        """Each face of ``faces`` (given with the BGR image it lies in) with its embedding, in one batch."""
         if not faces:
             return []
-        crops = np.stack([align(image, face.landmarks, face.box) for face in faces])
+        crops = np.stack([align(image, face.landmarks, face.box) for image, face in faces])
         tensor = (crops[..., ::-1].astype(np.float32) - MEAN) / STD
         vectors = self.session.run(None, {self._input: np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))})[0]
         vectors = vectors.astype(np.float32).reshape(len(faces), self.dim)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return [face.with_embedding(vector) for face, vector in zip(faces, vectors, strict=True)]
+        return [face.with_embedding(vector) for (_, face), vector in zip(faces, vectors, strict=True)]
 
 
 def load(path: Path, providers: list[str], threads: int) -> ArcFaceEmbedder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -16,11 +17,14 @@ class FaceDetector(Protocol):
 
 
 class FaceEmbedder(Protocol):
-    """Aligns each face and adds an L2-normalised embedding of ``dim`` values."""
+    """Aligns each face and adds an L2-normalised embedding of ``dim`` values: the faces of one image
+    (:meth:`embed`) or faces given with their images (:meth:`embed_each`), one batch through the network."""
 
     dim: int
 
     def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]: ...
+
+    def embed_each(self, faces: Sequence[tuple[np.ndarray, FaceDetection]]) -> list[FaceDetection]: ...
 
 
 class PlateDetector(Protocol):
