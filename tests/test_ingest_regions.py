@@ -322,10 +322,16 @@ def test_a_cut_pass_stands_in_for_a_whole_frame_pass_only_where_the_uncut_region
     assert any(isinstance(r, Region) and not r.fine for r in passes[1])  # the second: coarse, with fine crops
 
 
-def test_a_tracked_object_is_looked_at_with_half_its_size_around_it():
+def test_on_a_cut_pass_a_tracked_object_is_looked_at_with_half_its_size_around_it():
+    size = (720, 1280)
+    plate = Box(820, 612, 938, 653)  # a plate standing in view, tracked: 118 px wide, clp_det needs room around it
+    room = Box(761, 592, 997, 673)  # half its size on every side
     planner = RegionPlanner()
-    still = frame_with((800, 600, 120), size=(720, 1280))
-    planner.plan(still, 0.0)
-    plate = Box(820, 612, 938, 653)  # a plate standing still, tracked: 118 px wide, clp_det needs room around it
-    regions = planner.plan(still, 0.2, [plate])
-    assert len(regions) == 1 and inside(Box(761, 592, 997, 673), regions[0])
+    planner.plan(frame_with(size=size), 0.0)
+    planner.plan(outline(frame_with(size=size), 80, 80, 1200, 640), 0.2)
+    walking = outline(frame_with((200, 600, 80), size=size), 80, 80, 1200, 640)  # a spanning chain, cut
+    assert any(inside(room, r) for r in planner.plan(walking, 0.4, [plate]))
+    planner = RegionPlanner()  # no spanning blob: the whole-frame passes look at it, its region is the usual one
+    planner.plan(frame_with(size=size), 0.0)
+    regions = planner.plan(frame_with((200, 300, 80), size=size), 0.2, [plate])
+    assert any(inside(plate, r) for r in regions) and not any(inside(room, r) for r in regions)

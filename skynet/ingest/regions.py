@@ -125,7 +125,10 @@ class RegionPlanner:
             if changed.mean() >= self.options.min_changed
             else Motion([])
         )
-        around = [_grow(b, self.options.track_margin, 0, width, height) for b in tracked]
+        # where a spanning blob was cut, a tracked object (a plate standing in view) is seen in its own region
+        # only, not the whole frame: with half its size around it (a detector needs room around a plate)
+        grow = 0.0 if motion.whole is None else self.options.track_margin
+        around = [_grow(b, grow, 0, width, height) for b in tracked]
         regions = self._shaped([*motion.boxes, *around], width, height)
         if _covered(regions, scale, small.shape) > self.options.max_coverage or (
             timestamp - self._last_full >= self.options.full_frame_every_s
