@@ -386,6 +386,24 @@ def evaluate_scenario(scenario: Scenario, faces: Faces, modes: list[str], thresh
             f"  {mode:12s} k {k:3d} {method}: > {threshold:.3f}: visits found {min(founds)}-{max(founds)}/{visits}, "
             f"wrong stops {min(wrongs)}-{max(wrongs)} {outcomes[0][2]}"
         )
+    # what a product has here: the store's own face sightings as the cohort (a sighting's: the others),
+    # the threshold from DEV cohorts of as many camera views drawn from the searched views
+    size = len(scenario.sightings)
+    masks = (np.ones((len(scenario.queries), size), bool), ~np.eye(size, dtype=bool))
+    dev = settings_of(faces)[0]
+    for k, method in ((k, x) for k in (0, 10, 20) for x in "zs"):
+        runs = [evaluate(dev, size, k, "gallery", np.random.default_rng(draw)) for draw in range(draws)]
+        threshold = float(np.mean([run[method]["threshold_0.0001"] for run in runs]))
+        scores = normalise_with("store", k, raw, scenario.queries, scenario.sightings, scenario.sightings, masks)
+        found, wrong, which = stops_outcome(scenario, scores[method] > threshold)
+        rows.append(
+            {"scenario": scenario.name, "cohort": "store", "size": size, "k": k, "method": method}
+            | {"threshold": threshold, "visits": visits, "found": found, "wrong_stops": wrong}
+        )
+        print(
+            f"  {'store':12s} k {k or size:3d} {method}: > {threshold:.3f}: visits found {found}/{visits}, "
+            f"wrong stops {wrong} {which}"
+        )
     return rows
 
 
