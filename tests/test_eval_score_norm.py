@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from eval_score_norm import cohort_masks, cohort_stats, first_few, normalised, tar_at_far
+from score_norm import cohort_masks, cohort_stats, first_few, normalised, tar_at_far
 
 
 def test_cohort_stats_take_the_k_highest_allowed_scores_or_all_of_them():
