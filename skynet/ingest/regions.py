@@ -6,7 +6,8 @@ grey copy of the frame against the last analysed one) finds what moved, and a ru
 of those copies (the background) tells where the moving things are now from where they were: a
 region is made around each blob that differs from the background and has moved, not around the
 place an object just left. Those and the boxes of the objects being tracked, padded and
-merged, are the regions the detectors run on. The whole frame is analysed on the first frame,
+merged, are the regions the detectors run on; a blob spanning much of the frame (specks and outlines
+joined into a chain) is kept only near what changed. The whole frame is analysed on the first frame,
 after a change of resolution, on motion over much of the picture and, so that something new
 that arrived without moving is still found, once ``full_frame_every_s`` seconds have passed and
 the picture outside the frame's regions differs from the last whole-frame pass (an unchanged
@@ -42,7 +43,9 @@ class RegionOptions:
     outlines of objects that passed, joined by the dilation) is kept only within ``cut_reach`` thumbnail
     pixels of what changed, one region per part (see :func:`find_motion`); a pass whose regions would have
     covered over ``max_coverage`` without that cut stands in for a whole-frame pass: its regions are seen
-    finely and the next region pass is seen as the first after a whole-frame pass;
+    finely and the next region pass is seen as the first after a whole-frame pass, and the live tracks' boxes
+    grow by ``track_margin`` of their size before the padding (a plate standing in view, which the whole-frame
+    pass would have seen, has room around it);
     ``remainder_min_changed``: fraction of the copy which must differ from the last full-frame pass,
     outside a frame's regions, for the periodic full-frame pass to be made (lower than ``min_changed``:
     something small that arrived without moving is still looked for); ``background_rate`` /
