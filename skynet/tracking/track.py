@@ -161,7 +161,7 @@ class TrackAccumulator:
 
     def wants_read(self, plate: PlateDetection, options: ReadOptions) -> bool:
         """Whether this plate track needs ``plate`` (not yet read) to be read (see :class:`ReadOptions`;
-        only reads of plates clear of the image border count)."""
+        only reads of plates clear of the image border count towards ``min_reads``)."""
         if plate.box.area >= options.closer * self._read_area:
             return True
         if self._failed_reads >= options.backoff_after:
@@ -172,7 +172,6 @@ class TrackAccumulator:
         return (
             len(self._whole_reads) < options.min_reads
             or max(r.confidence for r in self._whole_reads) < options.good_confidence
-            or plate.box.area >= options.closer * self._read_area
         )
 
     def _count_failure(self, read: PlateText, whole: bool) -> None:
