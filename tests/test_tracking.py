@@ -237,6 +237,49 @@ def test_unread_plates_are_read_only_until_the_track_has_good_reads_or_comes_clo
     assert len(sightings) == 1 and sightings[0][0].plate.text == "京A12345"
 
 
+def _unread(x: float, width: float = 90, y: float = 250) -> PlateDetection:
+    return PlateDetection(Box(x, y, x + width, y + width / 3), 0.9, np.zeros((4, 2), np.float32))
+
+
+def _reading(texts: list[str], calls: list[int]):
+    """A plate reader giving ``texts`` in turn (an empty or invalid read has confidence 0), counting its calls."""
+
+    def read(image, plates):
+        calls.append(len(calls))
+        text = texts[min(len(calls), len(texts)) - 1]
+        return [p.with_read(PlateText(text, (0.95 if text.startswith("京") else 0.0,) * len(text))) for p in plates]
+
+    return read
+
+
+def test_a_plate_that_never_reads_is_read_less_and_less_often():
+    calls: list[int] = []
+    frames = [Detections(640, 360, plates=[_unread(100)]) for _ in range(30)]  # a sign taken for a plate
+    frames.append(Detections(640, 360, plates=[_unread(100, width=120)]))  # closer: 1.8 times the area
+    sightings = run(CameraTracker("cam", read=_reading(["", "12", "EO"], calls)), frames)
+    # analysed frames read: 0 1 2 (three failures), then 2, 4, 8, 8 ... frames apart, and the closer view at once
+    assert len(calls) == len([0, 1, 2, 4, 8, 16, 24, 30])
+    assert sightings[0][0].plate.confidence == 0.0  # nothing the plate format accepts was ever read
+
+
+def test_one_good_read_ends_the_back_off():
+    calls: list[int] = []
+    texts = ["", "", "", "", "京A12345"]
+    frames = [Detections(640, 360, plates=[_unread(100 + i)]) for i in range(12)]
+    sightings = run(CameraTracker("cam", read=_reading(texts, calls)), frames)
+    # failed reads on frames 0 1 2, then 4 (2 apart); a good read on 8 (4 apart), then 9 and 10: three good reads
+    assert len(calls) == 7 and sightings[0][0].plate.text == "京A12345"
+
+
+def test_a_plate_read_while_cut_by_the_border_is_read_at_once_when_whole():
+    calls: list[int] = []
+    frames = [Detections(640, 360, plates=[_unread(0, y=250)]) for _ in range(6)]  # entering: cut by the left edge
+    frames += [Detections(640, 360, plates=[_unread(20 + i, y=250)]) for i in range(3)]  # now in view whole
+    sightings = run(CameraTracker("cam", read=_reading(["12345"] * 6 + ["京A12345"], calls)), frames)
+    assert len(calls) == 3 + 1 + 3  # 3 failed reads of the cut plate, 1 in the back-off, 3 of the whole plate at once
+    assert sightings[0][0].plate.text == "京A12345"
+
+
 def test_reads_of_a_plate_cut_off_by_the_image_border_do_not_satisfy_the_track():
     track = TrackAccumulator(SightingKind.PLATE, 1, TrackerOptions().images)
     for i in range(3):  # entering the view at the left edge: the province character is cut off

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 Embed = Callable[[list[tuple[np.ndarray, FaceDetection]]], list[FaceDetection]]  # faces with their images, one batch
 Read = Callable[[np.ndarray, list[PlateDetection]], list[PlateDetection]]
 FACE_CROP_MARGIN = 0.5  # kept around a face not yet embedded, for the aligner's context
+FAILED_READ_BELOW = 0.01  # a plate read this unsure found no text the plate format accepts (the CTC readers give 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,21 @@ class ReadOptions:
     """When a plate track analysed without plate reading reads its plate again (see
     :meth:`TrackAccumulator.wants_read`): until it has ``min_reads`` reads and one of them is
     at least ``good_confidence``, or when the plate looks ``closer`` times larger than in the
-    largest view read so far."""
+    largest view read so far.
+
+    A track whose last ``backoff_after`` reads all failed (no text, or none the plate format accepts:
+    confidence under :data:`FAILED_READ_BELOW`) is read less often: on every 2nd analysed frame, then
+    every 4th, ... at most ``max_gap`` frames apart (1.6 s at 5 fps). A sign, a shop front or a
+    texture taken for a plate would otherwise be read (tens of ms each, twice when unsure) on every
+    analysed frame for as long as it is in view. A real plate that read badly is still read again,
+    at once when it looks closer or, after failed reads of it cut by the image border, when it is
+    first seen whole; one good read ends the back-off."""
 
     min_reads: int = 3
     good_confidence: float = 0.9
     closer: float = 1.5
+    backoff_after: int = 3
+    max_gap: int = 8
 
 
 class TrackAccumulator:
@@ -106,6 +117,10 @@ class TrackAccumulator:
         self._reads: list[PlateText] = []
         self._whole_reads: list[PlateText] = []  # reads of plates clear of the image border (not cut off)
         self._read_area = 0.0  # the largest plate box read so far
+        self._failed_reads = 0  # reads that failed in a row, all of views cut by the border or all of whole ones
+        self._failed_whole = False  # whether those were views of the whole plate
+        self._unread_frames = 0  # plate views not read since the last read
+        self._frame_shape: tuple[int, ...] = ()  # the analysed frames' shape
 
     def add(self, observation: Observation, image: np.ndarray) -> None:
         """Take in one observation made on ``image`` (the full analysed frame)."""
@@ -126,10 +141,15 @@ class TrackAccumulator:
                 self.unusable[problem] += 1
                 rank = None
         else:
-            whole = _clear_of_border(det.box, image)
+            self._frame_shape = image.shape
+            whole = _clear_of_border(det.box, image.shape)
             rank = (whole, observation.quality)
-            if det.read is not None:
+            if det.read is None:
+                self._unread_frames += 1
+            else:
+                self._unread_frames = 0
                 self._read_area = max(self._read_area, det.box.area)
+                self._count_failure(det.read, whole)
                 if det.read.text:
                     self._reads.append(det.read)
                     if whole:
@@ -141,12 +161,27 @@ class TrackAccumulator:
 
     def wants_read(self, plate: PlateDetection, options: ReadOptions) -> bool:
         """Whether this plate track needs ``plate`` (not yet read) to be read (see :class:`ReadOptions`;
-        only reads of plates clear of the image border count)."""
+        only reads of plates clear of the image border count towards ``min_reads``)."""
+        if plate.box.area >= options.closer * self._read_area:
+            return True
+        if self._failed_reads >= options.backoff_after:
+            if not self._failed_whole and _clear_of_border(plate.box, self._frame_shape):
+                return True  # the failed reads were of the plate cut off: now it is in view whole
+            gap = min(2 ** (self._failed_reads - options.backoff_after + 1), options.max_gap)
+            return self._unread_frames + 1 >= gap
         return (
             len(self._whole_reads) < options.min_reads
             or max(r.confidence for r in self._whole_reads) < options.good_confidence
-            or plate.box.area >= options.closer * self._read_area
         )
+
+    def _count_failure(self, read: PlateText, whole: bool) -> None:
+        """Count ``read`` (of a view of the whole plate or not) in the run of failed reads, or end the run."""
+        if read.text and read.confidence >= FAILED_READ_BELOW:
+            self._failed_reads = 0
+        elif self._failed_reads and self._failed_whole == whole:
+            self._failed_reads += 1
+        else:
+            self._failed_reads, self._failed_whole = 1, whole
 
     def settled(self, options: ReadOptions) -> bool:
         """Whether an early sighting of this track would already say what it is: a face track
@@ -212,9 +247,9 @@ class TrackAccumulator:
         return sighting, self._thumbnail, shrink(self._frame, self.images.context_long_side)
 
 
-def _clear_of_border(box: Box, image: np.ndarray, margin: float = 2.0) -> bool:
-    """Whether ``box`` keeps ``margin`` pixels from every edge of ``image``."""
-    height, width = image.shape[:2]
+def _clear_of_border(box: Box, shape: tuple[int, ...], margin: float = 2.0) -> bool:
+    """Whether ``box`` keeps ``margin`` pixels from every edge of an image of ``shape``."""
+    height, width = shape[:2]
     return box.x1 >= margin and box.y1 >= margin and box.x2 <= width - margin and box.y2 <= height - margin
 
 
