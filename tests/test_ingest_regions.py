@@ -11,7 +11,7 @@ from skynet.ingest.regions import (
     RegionOptions,
     RegionPlanner,
     merge_overlapping,
-    motion_boxes,
+    find_motion,
     shape_regions,
 )
 from skynet.records import Box, FaceDetection, PlateDetection, PlateText, Region
@@ -33,7 +33,7 @@ def test_motion_boxes_cover_each_changed_blob_in_full_image_pixels():
     mask = np.zeros((90, 160), bool)
     mask[10:20, 10:30] = True
     mask[60:70, 100:110] = True
-    boxes = sorted(motion_boxes(mask, 12.0), key=lambda b: b.x1)
+    boxes = sorted(find_motion(mask, 12.0).boxes, key=lambda b: b.x1)
     assert len(boxes) == 2
     assert inside(Box(120, 120, 360, 240), boxes[0]) and inside(Box(1200, 720, 1320, 840), boxes[1])
 
@@ -260,3 +260,78 @@ def test_an_object_in_two_overlapping_regions_is_found_once_whole(squares_analyz
     assert found.faces[0].box.iou(Box(300, 200, 360, 260)) > 0.95  # the whole view, not the cut one
     two = squares_analyzer.analyze(frame_with((300, 200, 60), (600, 300, 60)), embed=False, regions=[cutting, whole])
     assert len(two.faces) == 2  # two objects in the overlap's neighbourhood stay two
+
+
+def outline(image: np.ndarray, x1: int, y1: int, x2: int, y2: int, level: int = 200) -> np.ndarray:
+    """``image`` with the 8-px outline of a rectangle drawn in grey ``level`` (a thin chain spanning the frame)."""
+    cv2.rectangle(image, (x1, y1), (x2, y2), (level, level, level), 8)
+    return image
+
+
+def test_a_blob_spanning_the_frame_is_cut_to_its_parts_near_what_changed():
+    foreground = np.zeros((90, 160), bool)
+    foreground[10, 10:150] = foreground[80, 10:150] = foreground[10:81, 10] = foreground[10:81, 150] = True
+    changed = np.zeros_like(foreground)
+    changed[78:83, 20:26] = changed[8:13, 140:146] = True  # two places on the outline moved
+    foreground |= changed
+    motion = find_motion(changed, 8.0, foreground, cut_above=0.25, cut_reach=6)
+    assert motion.whole == [Box(64, 48, 1224, 680)]  # the outline's box (grown by the dilation), as without the cut
+    assert len(motion.boxes) == 2  # one box per part near a change, the rest of the outline left out
+    assert all(box.width < 200 and box.height < 200 for box in motion.boxes)
+    assert find_motion(changed, 8.0, foreground).whole is None  # not cut: the blob's box as it is
+    assert find_motion(changed, 8.0, foreground).boxes == [Box(64, 48, 1224, 680)]
+
+
+def test_a_face_appearing_beside_a_moving_part_of_a_spanning_blob_is_in_a_region_at_once():
+    size = (720, 1280)
+    planner = RegionPlanner(RegionOptions(fine_every=2))
+    assert planner.plan(frame_with(size=size), 0.0) is None
+    # outlines of what passed stay as foreground, joined into one chain around most of the frame
+    assert planner.plan(outline(frame_with(size=size), 80, 80, 1200, 640), 0.2) is None
+    plans = []
+    for step in range(4):  # a square walks along the chain's bottom edge
+        image = outline(frame_with((200 + 40 * step, 600, 80), size=size), 80, 80, 1200, 640)
+        plans.append(planner.plan(image, 0.4 + 0.2 * step))
+    for plan in plans:  # regions where it walks, not a whole-frame pass over the chain, all seen finely
+        assert plan and not any(isinstance(r, Region) for r in plan)
+        assert not any(inside(Box(1100, 80, 1200, 160), r) for r in plan)  # the chain's far corner is left out
+        assert sum(r.area for r in plan) < 0.2 * size[0] * size[1]
+    # a face comes in beside the walking square, touching the chain: inside a region in the frame it appears
+    image = outline(frame_with((360, 600, 80), (460, 560, 60), size=size), 80, 80, 1200, 640)
+    plan = planner.plan(image, 1.2)
+    assert plan and any(inside(Box(460, 560, 520, 620), r) for r in plan)
+
+
+def test_a_cut_pass_stands_in_for_a_whole_frame_pass_only_where_the_uncut_regions_would_have_been_one():
+    size = (720, 1280)
+    planner = RegionPlanner(RegionOptions(fine_every=2))
+    planner.plan(frame_with(size=size), 0.0)
+    planner.plan(outline(frame_with(size=size), 80, 80, 1200, 640), 0.2)
+    track = Box(210, 610, 270, 670)
+    for step in range(3):  # each cut pass: every region fine, as the first region pass after a whole-frame pass
+        image = outline(frame_with((200 + 40 * step, 600, 80), size=size), 80, 80, 1200, 640)
+        plan = planner.plan(image, 0.4 + 0.2 * step, [track])
+        assert plan and not any(isinstance(r, Region) for r in plan)
+    # a small square moving far from any spanning blob: region passes go on with the fine cycle after the cut
+    small = RegionPlanner(RegionOptions(fine_every=2))
+    small.plan(frame_with(size=size), 0.0)
+    passes = [
+        small.plan(frame_with((200 + 40 * step, 300, 80), size=size), 0.2 + 0.2 * step, [track]) for step in range(3)
+    ]
+    assert not any(isinstance(r, Region) for r in passes[0])  # the first pass after a whole-frame pass: fine
+    assert any(isinstance(r, Region) and not r.fine for r in passes[1])  # the second: coarse, with fine crops
+
+
+def test_on_a_cut_pass_a_tracked_object_is_looked_at_with_half_its_size_around_it():
+    size = (720, 1280)
+    plate = Box(820, 612, 938, 653)  # a plate standing in view, tracked: 118 px wide, clp_det needs room around it
+    room = Box(761, 592, 997, 673)  # half its size on every side
+    planner = RegionPlanner()
+    planner.plan(frame_with(size=size), 0.0)
+    planner.plan(outline(frame_with(size=size), 80, 80, 1200, 640), 0.2)
+    walking = outline(frame_with((200, 600, 80), size=size), 80, 80, 1200, 640)  # a spanning chain, cut
+    assert any(inside(room, r) for r in planner.plan(walking, 0.4, [plate]))
+    planner = RegionPlanner()  # no spanning blob: the whole-frame passes look at it, its region is the usual one
+    planner.plan(frame_with(size=size), 0.0)
+    regions = planner.plan(frame_with((200, 300, 80), size=size), 0.2, [plate])
+    assert any(inside(plate, r) for r in regions) and not any(inside(room, r) for r in regions)

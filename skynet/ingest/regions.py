@@ -6,7 +6,8 @@ grey copy of the frame against the last analysed one) finds what moved, and a ru
 of those copies (the background) tells where the moving things are now from where they were: a
 region is made around each blob that differs from the background and has moved, not around the
 place an object just left. Those and the boxes of the objects being tracked, padded and
-merged, are the regions the detectors run on. The whole frame is analysed on the first frame,
+merged, are the regions the detectors run on; a blob spanning much of the frame (specks and outlines
+joined into a chain) is kept only near what changed. The whole frame is analysed on the first frame,
 after a change of resolution, on motion over much of the picture and, so that something new
 that arrived without moving is still found, once ``full_frame_every_s`` seconds have passed and
 the picture outside the frame's regions differs from the last whole-frame pass (an unchanged
@@ -38,6 +39,13 @@ class RegionOptions:
     one box while it holds at most this many times the pixels they cover, else they stay apart,
     overlapping (an object found in both is kept once, :mod:`skynet.detectors.analyzer`);
     ``max_coverage``: regions covering more of the frame than this are replaced by a full-frame pass;
+    ``cut_above``: a moving blob whose box spans more of the frame than this (specks of the background and
+    outlines of objects that passed, joined by the dilation) is kept only within ``cut_reach`` thumbnail
+    pixels of what changed, one region per part (see :func:`find_motion`); a pass whose regions would have
+    covered over ``max_coverage`` without that cut stands in for a whole-frame pass: its regions are seen
+    finely and the next region pass is seen as the first after a whole-frame pass, and the live tracks' boxes
+    grow by ``track_margin`` of their size before the padding (a plate standing in view, which the whole-frame
+    pass would have seen, has room around it);
     ``remainder_min_changed``: fraction of the copy which must differ from the last full-frame pass,
     outside a frame's regions, for the periodic full-frame pass to be made (lower than ``min_changed``:
     something small that arrived without moving is still looked for); ``background_rate`` /
@@ -59,6 +67,8 @@ class RegionOptions:
     margin: float = 0.1
     min_side: int = 160
     max_coverage: float = 0.5
+    cut_above: float = 0.25
+    cut_reach: int = 6
     remainder_min_changed: float = 0.0005
     background_rate: float = 0.1
     foreground_rate: float = 0.005
@@ -113,10 +123,16 @@ class RegionPlanner:
             self._background, within = Background(small), None
         else:
             self._background.update(small, foreground, self.options.background_rate, self.options.foreground_rate)
-        moved = motion_boxes(changed, scale, within) if changed.mean() >= self.options.min_changed else []
-        regions = shape_regions(
-            [*moved, *tracked], width, height, self.options.margin, self.options.min_side, self.options.merge_slack
+        motion = (
+            find_motion(changed, scale, within, self.options.cut_above, self.options.cut_reach)
+            if changed.mean() >= self.options.min_changed
+            else Motion([])
         )
+        # where a spanning blob was cut, a tracked object (a plate standing in view) is seen in its own region
+        # only, not the whole frame: with half its size around it (a detector needs room around a plate)
+        grow = 0.0 if motion.whole is None else self.options.track_margin
+        around = [_grow(b, grow, 0, width, height) for b in tracked]
+        regions = self._shaped([*motion.boxes, *around], width, height)
         if _covered(regions, scale, small.shape) > self.options.max_coverage or (
             timestamp - self._last_full >= self.options.full_frame_every_s
             and self._changed_outside(small, self._full_reference, regions, scale)
@@ -125,7 +141,15 @@ class RegionPlanner:
             return FULL_FRAME
         if regions:  # compared with the last analysed frame, so slow changes add up until seen
             self._reference = small
+        whole = [] if motion.whole is None else self._shaped([*motion.whole, *around], width, height)
+        if _covered(whole, scale, small.shape) > self.options.max_coverage:  # the cut stands in for a whole pass
+            self._passes, self._previous = 0, []
+            return regions
         return self._fine_or_coarse(regions, tracked, width, height)
+
+    def _shaped(self, boxes: Sequence[Box], width: int, height: int) -> list[Box]:
+        options = self.options
+        return shape_regions(boxes, width, height, options.margin, options.min_side, options.merge_slack)
 
     def _fine_or_coarse(self, regions: list[Box], tracked: Sequence[Box], width: int, height: int) -> list[Box]:
         """``regions`` as they are on a fine pass (``fine_every``), else seen coarsely but for new ones
@@ -182,23 +206,51 @@ class Background:
         cv2.accumulateWeighted(small, self._mean, foreground_rate, mask=mask)
 
 
-def motion_boxes(changed: np.ndarray, scale: float, foreground: np.ndarray | None = None) -> list[Box]:
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """Boxes (image pixels) around what moved, and ``whole``: what they would be had no spanning blob been
+    cut to its parts (None when none was)."""
+
+    boxes: list[Box]
+    whole: list[Box] | None = None
+
+
+def find_motion(
+    changed: np.ndarray,
+    scale: float,
+    foreground: np.ndarray | None = None,
+    cut_above: float = 1.0,
+    cut_reach: int = 6,
+) -> Motion:
     """Boxes (in pixels of the full image, ``scale`` times the mask's) around the changed blobs of
     a boolean mask; neighbouring blobs are joined by a small dilation first. With ``foreground``
     (a mask of what differs from the background), around each foreground blob that changed
-    instead: where a moving object is now, not the place it left."""
+    instead: where a moving object is now, not the place it left. A foreground blob whose box spans
+    more than ``cut_above`` of the mask (specks and outlines joined into a chain) is cut to its parts
+    within ``cut_reach`` pixels of a change, each boxed apart."""
     kernel = np.ones((3, 3), np.uint8)
     if foreground is None:
         mask = cv2.dilate(changed.astype(np.uint8), kernel, iterations=2)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        blobs = stats[1:count]
-    else:
-        mask = cv2.dilate(foreground.astype(np.uint8), kernel, iterations=2)
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        touched = np.unique(labels[changed])
-        blobs = stats[touched[touched > 0]]
+        return Motion(_boxes(stats[1:count], scale))
+    mask = cv2.dilate(foreground.astype(np.uint8), kernel, iterations=2)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    touched = np.unique(labels[changed])
+    touched = touched[touched > 0]
+    whole = _boxes(stats[touched], scale)
+    spanning = stats[touched, cv2.CC_STAT_WIDTH] * stats[touched, cv2.CC_STAT_HEIGHT] > cut_above * mask.size
+    if not spanning.any():
+        return Motion(whole)
+    near = cv2.dilate(changed.astype(np.uint8), kernel, iterations=cut_reach)
+    parts = (np.isin(labels, touched[spanning]) & (near > 0)).astype(np.uint8)
+    count, _, part_stats, _ = cv2.connectedComponentsWithStats(parts, connectivity=8)
+    return Motion(_boxes(stats[touched[~spanning]], scale) + _boxes(part_stats[1:count], scale), whole)
+
+
+def _boxes(stats: np.ndarray, scale: float) -> list[Box]:
+    """Boxes of ``connectedComponentsWithStats`` rows (x, y, width, height, area), ``scale`` times larger."""
     return [
-        Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale) for x, y, w, h, _ in blobs
+        Box(float(x) * scale, float(y) * scale, float(x + w) * scale, float(y + h) * scale) for x, y, w, h, _ in stats
     ]
 
 
