@@ -170,14 +170,14 @@ DEFAULT_PACK = register_pack(
                 name="dlib_face_recognition_resnet_model_v1.onnx",
                 description="the same dlib ResNet as an ONNX graph (built at install, same descriptors)",
                 licence="CC0-1.0",
-                sha256="895d62816e0b632ba8901a3b2c4f36497f39b40e6082f2c52aef2dc539f18181",
+                sha256="a8860895df178bb513315886f0aa9757946544148add55af4d961615847c8d39",
                 built=BuiltFrom("dlib_onnx", ("dlib_face_recognition_resnet_model_v1.dat",)),
             ),
             ModelFile(
                 name="dlib_face_recognition_resnet_model_v1.int8.onnx",
                 description="dlib ResNet, static int8 (built at install from shipped calibration ranges)",
                 licence="CC0-1.0",
-                sha256="f7426a3d5913130d7953114054a8b8bdd3f9f156f1a1ebb5df8e4ef08f898f1e",
+                sha256="aaf53bdc9aea3ce485ec597cb37c10440db1a593b83e2b2498c0104e21892522",
                 built=BuiltFrom("int8", ("dlib_face_recognition_resnet_model_v1.onnx",)),
             ),
             ModelFile(
