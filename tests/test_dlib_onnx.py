@@ -66,6 +66,25 @@ def test_tiny_network_becomes_a_valid_graph_with_a_padded_residual_add():
     np.testing.assert_allclose(single[0], descriptors[1], rtol=1e-5, atol=1e-6)  # batching changes nothing
 
 
+def test_an_average_pooled_shortcut_padded_with_channels_is_one_convolution(monkeypatch):
+    """The down-sampling block's shortcut (2x2 average pool, then zero channels up to the block's width) is
+    built as one convolution: the same descriptors as the pool followed by the pad."""
+    model = build_graph(parse_network(tiny_network()))
+    assert not [node for node in model.graph.node if node.op_type == "AveragePool"]
+    as_conv = _session(model.SerializeToString())
+
+    def pool_then_pad(graph, source, pool, shape, name):
+        return dlib_onnx._padded(graph, dlib_onnx._pool(graph, source, pool, f"{name}.pool"), shape, name)
+
+    monkeypatch.setattr(dlib_onnx, "_pooled_into_channels", pool_then_pad)
+    reference = build_graph(parse_network(tiny_network()))
+    assert [node for node in reference.graph.node if node.op_type == "AveragePool"]
+    chips = np.random.default_rng(4).integers(0, 256, (3, 18, 18, 3), dtype=np.uint8)
+    np.testing.assert_allclose(
+        _descriptors(as_conv, chips), _descriptors(_session(reference.SerializeToString()), chips), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_a_strided_first_convolution_reads_the_chips_space_to_depth_with_the_same_result(monkeypatch):
     """dlib's first convolution (7x7 at stride 2) runs on the chips rearranged into 2x2 blocks of 12 channels,
     its kernel split alike: the same descriptors as the convolution at stride 2 on the plain BGR chips."""

@@ -126,10 +126,9 @@ def _input(graph: _Graph, network: Network, first: Conv) -> tuple[str, Conv]:
     mean = np.tile(np.array(network.input.mean_rgb[::-1], np.float32), step * step).reshape(1, -1, 1, 1)
     current = graph.node("Cast", [INPUT], "input.float", shape, to=TensorProto.FLOAT)
     current = graph.node("Sub", [current, graph.constant("input.mean", mean)], "input.centred", shape)
-    scale = graph.constant("input.scale", np.array(INPUT_SCALE, np.float32))
-    current = graph.node("Mul", [current, scale], "input.scaled", shape)
+    # dlib's 1 / 256 in the weights (exact: a power of two); then
     # weights[o, c, step * by + dy, step * bx + dx] -> [o, (dy, dx, c), by, bx], the kernel padded to whole blocks
-    weights = first.weights[:, ::-1]
+    weights = first.weights[:, ::-1] * np.float32(INPUT_SCALE)
     filters, _, kernel_h, kernel_w = weights.shape
     block_h, block_w = -(-kernel_h // step), -(-kernel_w // step)
     padded = np.zeros((filters, 3, block_h * step, block_w * step), np.float32)
@@ -140,17 +139,21 @@ def _input(graph: _Graph, network: Network, first: Conv) -> tuple[str, Conv]:
     return current, Conv(blocked, first.bias, stride, first.padding)
 
 
-def _pool(graph: _Graph, source: str, pool: Pool, name: str) -> str:
+def _pool_shape(graph: _Graph, source: str, pool: Pool) -> tuple[int, int, int]:
     channels, height, width = graph.shapes[source]
-    if pool.is_global:
-        if pool.kind != "avg":
-            raise DlibFormatError(f"{name}: global {pool.kind} pooling is not supported")
-        return graph.node("GlobalAveragePool", [source], name, (channels, 1, 1))
-    shape = (
+    return (
         channels,
         _pooled(height, pool.window[0], pool.stride[0], pool.padding[0]),
         _pooled(width, pool.window[1], pool.stride[1], pool.padding[1]),
     )
+
+
+def _pool(graph: _Graph, source: str, pool: Pool, name: str) -> str:
+    if pool.is_global:
+        if pool.kind != "avg":
+            raise DlibFormatError(f"{name}: global {pool.kind} pooling is not supported")
+        return graph.node("GlobalAveragePool", [source], name, (graph.shapes[source][0], 1, 1))
+    shape = _pool_shape(graph, source, pool)
     op = "MaxPool" if pool.kind == "max" else "AveragePool"
     pads = [pool.padding[0], pool.padding[1], pool.padding[0], pool.padding[1]]
     return graph.node(op, [source], name, shape, kernel_shape=list(pool.window), strides=list(pool.stride), pads=pads)
@@ -165,12 +168,33 @@ def _padded(graph: _Graph, source: str, shape: tuple[int, int, int], name: str) 
     return graph.node("Pad", [source, pads], name, shape, mode="constant")
 
 
-def _residual(graph: _Graph, block_output: str, shortcut: str, name: str) -> str:
-    (c1, h1, w1), (c2, h2, w2) = graph.shapes[block_output], graph.shapes[shortcut]
+def _residual(graph: _Graph, block_output: str, block_input: str, pool: tuple[Pool, str] | None, name: str) -> str:
+    """The block's output plus its input (average-pooled by ``pool``, a pool layer and its name, in a
+    down-sampling block), both zero-padded at the end to the larger shape."""
+    (c1, h1, w1) = graph.shapes[block_output]
+    (c2, h2, w2) = _pool_shape(graph, block_input, pool[0]) if pool is not None else graph.shapes[block_input]
     shape = (max(c1, c2), max(h1, h2), max(w1, w2))
     left = _padded(graph, block_output, shape, f"{name}.pad_block")
-    right = _padded(graph, shortcut, shape, f"{name}.pad_shortcut")
+    if pool is None:
+        right = _padded(graph, block_input, shape, f"{name}.pad_shortcut")
+    elif pool[0].padding == (0, 0) and (h2, w2) == shape[1:] and c2 < shape[0]:
+        right = _pooled_into_channels(graph, block_input, pool[0], shape, f"{name}.pad_shortcut")
+    else:
+        right = _padded(graph, _pool(graph, block_input, *pool), shape, f"{name}.pad_shortcut")
     return graph.node("Add", [left, right], name, shape)
+
+
+def _pooled_into_channels(graph: _Graph, source: str, pool: Pool, shape: tuple[int, int, int], name: str) -> str:
+    """The average pool of ``source`` followed by zero channels up to ``shape`` as one convolution: each
+    filter averages its own channel's window, the extra filters are zero. The same values; in int8 it
+    replaces onnxruntime's slow average pool and a pad between dequantised values with one small convolution."""
+    channels = graph.shapes[source][0]
+    weights = np.zeros((shape[0], channels, *pool.window), np.float32)
+    weights[np.arange(channels), np.arange(channels)] = 1.0 / (pool.window[0] * pool.window[1])
+    inputs = [source, graph.constant(f"{name}.weight", weights), graph.constant(f"{name}.bias", np.zeros(shape[0], np.float32))]
+    return graph.node(
+        "Conv", inputs, name, shape, kernel_shape=list(pool.window), strides=list(pool.stride), pads=[0, 0, 0, 0]
+    )
 
 
 def build_graph(network: Network) -> onnx.ModelProto:
@@ -181,7 +205,7 @@ def build_graph(network: Network) -> onnx.ModelProto:
         raise DlibFormatError("the network does not start with a convolution")
     current, layers[0] = _input(graph, network, layers[0])
     block_input: str | None = None  # where the current residual block started
-    shortcut: str | None = None  # its down-sampled input, in a down-sampling block
+    shortcut: tuple[Pool, str] | None = None  # the pool that down-samples it, in a down-sampling block
     index = 0
     while index < len(layers):
         layer = layers[index]
@@ -202,16 +226,15 @@ def build_graph(network: Network) -> onnx.ModelProto:
         elif isinstance(layer, Pool) and layer.kind == "avg" and not layer.is_global:
             if block_input is None:
                 raise DlibFormatError(f"{name}: down-sampling shortcut outside a residual block")
-            shortcut = _pool(graph, block_input, layer, name)
+            shortcut = (layer, name)  # made at the add, which knows the shape it is padded to
         elif isinstance(layer, Pool):
             current = _pool(graph, current, layer, name)
             if layer.kind == "max":
                 block_input = current
         elif isinstance(layer, AddPrev):
-            source = shortcut if shortcut is not None else block_input
-            if source is None:
+            if block_input is None:
                 raise DlibFormatError(f"{name}: residual add without a block input")
-            current = _residual(graph, current, source, name)
+            current = _residual(graph, current, block_input, shortcut, name)
             shortcut = None
         elif isinstance(layer, FullyConnected):
             channels, rows, cols = graph.shapes[current]
