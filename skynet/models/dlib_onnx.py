@@ -191,7 +191,11 @@ def _pooled_into_channels(graph: _Graph, source: str, pool: Pool, shape: tuple[i
     channels = graph.shapes[source][0]
     weights = np.zeros((shape[0], channels, *pool.window), np.float32)
     weights[np.arange(channels), np.arange(channels)] = 1.0 / (pool.window[0] * pool.window[1])
-    inputs = [source, graph.constant(f"{name}.weight", weights), graph.constant(f"{name}.bias", np.zeros(shape[0], np.float32))]
+    inputs = [
+        source,
+        graph.constant(f"{name}.weight", weights),
+        graph.constant(f"{name}.bias", np.zeros(shape[0], np.float32)),
+    ]
     return graph.node(
         "Conv", inputs, name, shape, kernel_shape=list(pool.window), strides=list(pool.stride), pads=[0, 0, 0, 0]
     )
