@@ -14,8 +14,9 @@ they always have: SQLite in ``PRAGMA user_version``, PostgreSQL in ``meta.schema
 from skynet.store.schema.city_scale import CITY_SCALE
 from skynet.store.schema.founding import FOUNDING
 from skynet.store.schema.migration import FRAGMENTS, Migration
+from skynet.store.schema.scale_out import SCALE_OUT
 
-MIGRATIONS: tuple[Migration, ...] = FOUNDING + CITY_SCALE
+MIGRATIONS: tuple[Migration, ...] = FOUNDING + CITY_SCALE + SCALE_OUT
 SCHEMA_VERSION = MIGRATIONS[-1].version
 if [m.version for m in MIGRATIONS] != list(range(1, SCHEMA_VERSION + 1)):
     raise RuntimeError("schema migrations must be numbered 1, 2, 3, ... without gaps")
