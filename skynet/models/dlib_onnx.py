@@ -1,16 +1,17 @@
 """dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``) as an ONNX graph.
 
 The graph computes what dlib's ``compute_face_descriptor`` computes from an aligned chip:
-input ``chips``, the BGR uint8 chips as OpenCV cuts them rearranged space-to-depth by
+input ``chips``, the BGR uint8 chips as OpenCV cuts them, rearranged space-to-depth by
 :func:`graph_input` ([N, 12, 75, 75]: each 2x2 block of pixels as 12 channels); output
 ``descriptors`` [N, 128] (not normalised, as dlib returns them). dlib's input scaling
-``(x - mean) / 256`` is the graph's first nodes. The first convolution (dlib's 7x7 at stride 2) is
-rewritten for that layout (BGR order, its kernel zero-padded to 8x8 and split alike into a 4x4 at
-stride 1 over 12 channels): the same sums, and in int8 the same integers, at about two thirds of
-its cost there (onnxruntime's int8 convolution is slow on 3 channels). Each ``affine_`` layer is
-folded into the convolution before it. Residual
-blocks add their input (or, in down-sampling blocks, its 2x2 stride-2 average pool) to the
-block's output, both zero-padded at the end to the larger shape, as dlib's ``add_prev`` does.
+``(x - mean) / 256`` is the graph's first node (the mean) and the first convolution's weights (the
+1/256, exact). That convolution (dlib's 7x7 at stride 2) is rewritten for the layout (BGR order,
+its kernel zero-padded to 8x8 and split alike into a 4x4 at stride 1 over 12 channels): the same
+sums, and in int8 the same integers, at about two thirds of its cost there (onnxruntime's int8
+convolution is slow on 3 channels). Each ``affine_`` layer is folded into the convolution before
+it. Residual blocks add their input (or, in down-sampling blocks, its 2x2 stride-2 average pool)
+to the block's output, both zero-padded at the end to the larger shape, as dlib's ``add_prev``
+does; a pooled input padded only with channels is one convolution (:func:`_pooled_into_channels`).
 
 The conversion is deterministic: fixed opset and IR version, fixed node and tensor names, no
 time stamps or library versions in the file, and only element-wise arithmetic on the weights,
