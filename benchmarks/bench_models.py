@@ -39,12 +39,13 @@ from skynet.models.quantize import int8_name
 from skynet.tracking.track import face_to_keep
 
 PROVIDERS = ["CPUExecutionProvider"]
-# model file, what the input stands for, its input name and shape, value range
+# model file, what the input stands for, its input name and shape, value range (uint8 where the range is 0-255
+# and the model takes bytes: the dlib ResNet's chips, 2x2 blocks of BGR pixels as 12 channels)
 CASES = (
     ("centerface.onnx", "640x480 frame", "input.1", (1, 3, 480, 640), (0, 255)),
     ("centerface.onnx", "1080p frame at 640 px", "input.1", (1, 3, 384, 640), (0, 255)),
-    ("dlib_face_recognition_resnet_model_v1.onnx", "1 face", "chips", (1, 3, 150, 150), (0, 255)),
-    ("dlib_face_recognition_resnet_model_v1.onnx", "4 faces (per face)", "chips", (4, 3, 150, 150), (0, 255)),
+    ("dlib_face_recognition_resnet_model_v1.onnx", "1 face", "chips", (1, 12, 75, 75), (0, 255)),
+    ("dlib_face_recognition_resnet_model_v1.onnx", "4 faces (per face)", "chips", (4, 12, 75, 75), (0, 255)),
     ("clp_det.onnx", "640x480 frame", "image", (1, 3, 480, 640), (-123, 151)),
     ("clp_det.onnx", "1080p frame at 960 px", "image", (1, 3, 544, 960), (-123, 151)),
     ("ch_PP-OCRv4_rec_infer.onnx", "1 plate", "x", (1, 3, 48, 320), (-1, 1)),
@@ -89,8 +90,9 @@ def model_rows(
     pack = get_pack("default")
     rows = []
     for name, what, input_name, shape, (low, high) in CASES:
-        feed = {input_name: rng.uniform(low, high, shape).astype(np.float32)}
         runs = {"fp32": session_for(store, name, threads)}
+        takes_bytes = runs["fp32"].get_inputs()[0].type == "tensor(uint8)"
+        feed = {input_name: rng.uniform(low, high, shape).astype(np.uint8 if takes_bytes else np.float32)}
         variant = pack.int8_variant(name)
         extra = int8_dir / int8_name(name) if int8_dir is not None else None
         if variant is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,7 +16,8 @@ from dlib_support import compact, tiny_network
 from skynet.errors import ModelFileError
 from skynet.models import ModelStore, get_pack
 from skynet.models.dlib_dnn import AddPrev, Conv, DlibFormatError, FullyConnected, Pool, _Reader, parse_network
-from skynet.models.dlib_onnx import INPUT, OUTPUT, build_graph, convert
+from skynet.models import dlib_onnx
+from skynet.models.dlib_onnx import INPUT, OUTPUT, block_size, build_graph, convert, graph_input
 
 DAT = "dlib_face_recognition_resnet_model_v1.dat"
 ONNX = "dlib_face_recognition_resnet_model_v1.onnx"
@@ -23,6 +25,11 @@ ONNX = "dlib_face_recognition_resnet_model_v1.onnx"
 
 def _session(model: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+
+
+def _descriptors(session: ort.InferenceSession, bgr_chips: np.ndarray) -> np.ndarray:
+    """The graph's output for BGR uint8 chips [N, H, W, 3], laid out as the graph takes them."""
+    return session.run([OUTPUT], {INPUT: graph_input(bgr_chips, block_size(session.get_inputs()[0].shape[1]))})[0]
 
 
 @pytest.mark.parametrize("value", [0, 1, 150, 255, 256, 4736, 1 << 40, -1, -17, -300])
@@ -50,12 +57,50 @@ def test_tiny_network_becomes_a_valid_graph_with_a_padded_residual_add():
     onnx.checker.check_model(model, full_check=True)
     pads = [node for node in model.graph.node if node.op_type == "Pad"]
     assert pads, "the down-sampling block adds a 3x3 output to a 4x4 shortcut: both must be zero-padded"
-    chips = np.random.default_rng(1).uniform(0, 255, (3, 3, 18, 18)).astype(np.float32)
+    chips = np.random.default_rng(1).integers(0, 256, (3, 18, 18, 3), dtype=np.uint8)
     out = _session(model.SerializeToString())
-    descriptors = out.run([OUTPUT], {INPUT: chips})[0]
+    assert out.get_inputs()[0].shape == ["batch", 3, 18, 18]  # a first convolution at stride 1: plain NCHW
+    descriptors = _descriptors(out, chips)
     assert descriptors.shape == (3, 4) and np.isfinite(descriptors).all()
-    single = out.run([OUTPUT], {INPUT: chips[1:2]})[0]
+    single = _descriptors(out, chips[1:2])
     np.testing.assert_allclose(single[0], descriptors[1], rtol=1e-5, atol=1e-6)  # batching changes nothing
+
+
+def test_an_average_pooled_shortcut_padded_with_channels_is_one_convolution(monkeypatch):
+    """The down-sampling block's shortcut (2x2 average pool, then zero channels up to the block's width) is
+    built as one convolution: the same descriptors as the pool followed by the pad."""
+    model = build_graph(parse_network(tiny_network()))
+    assert not [node for node in model.graph.node if node.op_type == "AveragePool"]
+    as_conv = _session(model.SerializeToString())
+
+    def pool_then_pad(graph, source, pool, shape, name):
+        return dlib_onnx._padded(graph, dlib_onnx._pool(graph, source, pool, f"{name}.pool"), shape, name)
+
+    monkeypatch.setattr(dlib_onnx, "_pooled_into_channels", pool_then_pad)
+    reference = build_graph(parse_network(tiny_network()))
+    assert [node for node in reference.graph.node if node.op_type == "AveragePool"]
+    chips = np.random.default_rng(4).integers(0, 256, (3, 18, 18, 3), dtype=np.uint8)
+    np.testing.assert_allclose(
+        _descriptors(as_conv, chips), _descriptors(_session(reference.SerializeToString()), chips), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_a_strided_first_convolution_reads_the_chips_space_to_depth_with_the_same_result(monkeypatch):
+    """dlib's first convolution (7x7 at stride 2) runs on the chips rearranged into 2x2 blocks of 12 channels,
+    its kernel split alike: the same descriptors as the convolution at stride 2 on the plain BGR chips."""
+    network = parse_network(tiny_network())
+    first = network.layers[0]
+    layers = (replace(first, stride=(2, 2), padding=(0, 0)), *network.layers[1:])
+    strided = replace(network, input=replace(network.input, size=(36, 36)), layers=layers)
+    blocked = _session(build_graph(strided).SerializeToString())
+    assert blocked.get_inputs()[0].shape == ["batch", 12, 18, 18]
+    monkeypatch.setattr(dlib_onnx, "_input_step", lambda network, first: 1)
+    plain = _session(build_graph(strided).SerializeToString())
+    assert plain.get_inputs()[0].shape == ["batch", 3, 36, 36]
+    chips = np.random.default_rng(2).integers(0, 256, (2, 36, 36, 3), dtype=np.uint8)
+    np.testing.assert_allclose(_descriptors(blocked, chips), _descriptors(plain, chips), rtol=1e-5, atol=1e-5)
+    rgb = np.random.default_rng(3).integers(0, 256, (1, 36, 36, 3), dtype=np.uint8)
+    assert not np.allclose(_descriptors(plain, rgb), _descriptors(plain, rgb[..., ::-1]))  # channel order counts
 
 
 def test_a_truncated_network_is_a_format_error_wherever_it_is_cut():
@@ -142,7 +187,7 @@ def test_onnx_descriptors_equal_dlibs_on_real_faces(model_settings, real_faces, 
         for image, _, shape in real_faces
     ]
     expected = np.stack([np.asarray(native.compute_face_descriptor(chip), np.float32) for chip in chips])
-    got = session.run([OUTPUT], {INPUT: np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    got = _descriptors(session, np.stack(chips)[..., ::-1])  # dlib's chips are RGB
     assert np.abs(got - expected).max() <= 1e-4
 
 
@@ -225,10 +270,7 @@ def test_chips_of_large_faces_keep_dlibs_descriptors(model_settings, real_faces,
     assert got.shape == expected.shape and got.dtype == np.uint8
     assert np.abs(got.astype(int) - expected).mean() <= 3.0
     session = _session(ModelStore(model_settings.models_path).require(get_pack("default"), ONNX).read_bytes())
-    dlibs, ours = (
-        session.run([OUTPUT], {INPUT: chips[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)})[0]
-        for chips in (expected, got)
-    )
+    dlibs, ours = (_descriptors(session, chips) for chips in (expected, got))
     cosine = (dlibs * ours).sum(axis=1) / np.linalg.norm(dlibs, axis=1) / np.linalg.norm(ours, axis=1)
     assert cosine.min() >= 0.999 and np.median(cosine) >= 0.9995
 

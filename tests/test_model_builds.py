@@ -18,7 +18,7 @@ from skynet.detectors import registry
 from skynet.errors import ModelFileError
 from skynet.models import BuiltFrom, ModelFile, ModelPack, ModelStore, WheelSource, get_pack
 from skynet.models import quantize as quantize_module
-from skynet.models.dlib_onnx import INPUT, convert
+from skynet.models.dlib_onnx import INPUT, convert, graph_input
 from skynet.models.install import install_pack
 from skynet.models.quantize import calibration_path
 
@@ -100,8 +100,8 @@ def _tiny_ranges(model_path: Path, samples: int = 8) -> dict[str, list[float]]:
     del model.graph.output[:]
     model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(name) for name in [INPUT, *names])
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    chips = np.random.default_rng(0).uniform(0, 255, (samples, 3, 18, 18)).astype(np.float32)
-    values = session.run(None, {INPUT: chips})
+    chips = np.random.default_rng(0).integers(0, 256, (samples, 18, 18, 3), dtype=np.uint8)
+    values = session.run(None, {INPUT: graph_input(chips, 1)})
     return {
         name: [float(v.min()), float(v.max())]
         for name, v in zip([INPUT, *names], values, strict=True)

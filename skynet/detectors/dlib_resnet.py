@@ -24,7 +24,7 @@ import numpy as np
 from skynet.detectors import registry
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
-from skynet.models.dlib_onnx import INPUT, OUTPUT
+from skynet.models.dlib_onnx import INPUT, OUTPUT, block_size, graph_input
 from skynet.records import Box, FaceDetection
 
 SHAPE_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -182,10 +182,19 @@ class DlibResNetEmbedder:
 
     def __init__(self, session, chips: DlibChips) -> None:
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        if [i.name for i in inputs] != [INPUT] or outputs[0].name != OUTPUT or outputs[0].shape[-1] != DIM:
-            raise ModelFileError(f"{MODEL_FILE}: not the graph skynet builds from dlib's ResNet.")
+        if (
+            [i.name for i in inputs] != [INPUT]
+            or inputs[0].type != "tensor(uint8)"
+            or outputs[0].name != OUTPUT
+            or outputs[0].shape[-1] != DIM
+        ):
+            raise ModelFileError(
+                f"{MODEL_FILE}: not the graph this version of skynet builds from dlib's ResNet.",
+                hint="run: skynet models install",
+            )
         self.session = session
         self.chips = chips
+        self.block = block_size(inputs[0].shape[1])  # the graph's space-to-depth input layout
 
     def embed(self, image: np.ndarray, faces: list[FaceDetection]) -> list[FaceDetection]:
         """``faces`` with an L2-normalised float32 embedding each (same order)."""
@@ -195,7 +204,7 @@ class DlibResNetEmbedder:
         """Each face of ``faces`` (given with the BGR image it lies in) with its embedding, in one batch."""
         if not faces:
             return []
-        chips = self.chips(faces)[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)  # BGR -> RGB
+        chips = graph_input(self.chips(faces), self.block)
         vectors = self.session.run([OUTPUT], {INPUT: chips})[0].reshape(len(faces), DIM)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return [face.with_embedding(vector) for (_, face), vector in zip(faces, vectors, strict=True)]

@@ -170,14 +170,14 @@ DEFAULT_PACK = register_pack(
                 name="dlib_face_recognition_resnet_model_v1.onnx",
                 description="the same dlib ResNet as an ONNX graph (built at install, same descriptors)",
                 licence="CC0-1.0",
-                sha256="895d62816e0b632ba8901a3b2c4f36497f39b40e6082f2c52aef2dc539f18181",
+                sha256="31fbb9299be8b0c61cc6986200258b8f1d7c60d6cff5f1ac6684e5c209d55174",
                 built=BuiltFrom("dlib_onnx", ("dlib_face_recognition_resnet_model_v1.dat",)),
             ),
             ModelFile(
                 name="dlib_face_recognition_resnet_model_v1.int8.onnx",
                 description="dlib ResNet, static int8 (built at install from shipped calibration ranges)",
                 licence="CC0-1.0",
-                sha256="f7426a3d5913130d7953114054a8b8bdd3f9f156f1a1ebb5df8e4ef08f898f1e",
+                sha256="f3e0d87d031860e26b65cef39747762f63b20cebf033480df97b5ddee13e2c04",
                 built=BuiltFrom("int8", ("dlib_face_recognition_resnet_model_v1.onnx",)),
             ),
             ModelFile(
