@@ -244,7 +244,8 @@ def find_motion(
     near = cv2.dilate(changed.astype(np.uint8), kernel, iterations=cut_reach)
     parts = (np.isin(labels, touched[spanning]) & (near > 0)).astype(np.uint8)
     count, _, part_stats, _ = cv2.connectedComponentsWithStats(parts, connectivity=8)
-    return Motion(_boxes(stats[touched[~spanning]], scale) + _boxes(part_stats[1:count], scale), whole)
+    kept = [box for box, cut in zip(whole, spanning, strict=True) if not cut]
+    return Motion(kept + _boxes(part_stats[1:count], scale), whole)
 
 
 def _boxes(stats: np.ndarray, scale: float) -> list[Box]:
