@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,6 +25,8 @@ from skynet.detectors.plate_format import PlateRules, plate_rules
 from skynet.detectors.plate_rectify import CHAR_BAND, WIDE_CHAR_BAND, plate_band, plate_colour
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
+from skynet.models.graphs import load_onnx
+from skynet.models.int8_activations import cheaper_activations
 from skynet.records import PlateDetection, PlateText
 
 BEAM_WIDTH = 8
@@ -172,10 +175,17 @@ def _rules(context: registry.BackendContext) -> PlateRules:
 
 
 def _session(context: registry.BackendContext, name: str):
-    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``)."""
+    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``); an int8 graph runs with
+    its hard-swish activations in the cheaper form that gives the same integers (see
+    :mod:`skynet.models.int8_activations`)."""
     settings = context.settings
-    model = context.precision_model_path(name)
-    return create_session(model, settings.execution_providers, settings.intra_op_threads, model.name)
+    path = context.precision_model_path(name)
+    model: Path | bytes = path
+    if path.name != name:  # the int8 variant
+        graph, rewritten = cheaper_activations(load_onnx(path))
+        if rewritten:
+            model = graph.SerializeToString()
+    return create_session(model, settings.execution_providers, settings.intra_op_threads, path.name)
 
 
 PPOCR_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
