@@ -1,17 +1,19 @@
 """Where a plate read's CPU time goes, and every read's output (to compare two versions of the code).
 
     python benchmarks/bench_plate_reads.py --data ../shared/data/cn_plate_{crops,ccpd,easypr} \\
-        [--reads reads.jsonl] [--check-network] [--rounds 2] [--json out.json]
+        [--video CLIP ...] [--reads reads.jsonl] [--check-network] [--rounds 2] [--json out.json]
 
 Reads the plates of labelled DEV sets as the service reads them (one model thread): a crop set's images whole
 (``read_crops``), a scene set's plates where the configured plate detector finds them (``read``: the wide
-character band, read again from the usual band when unsure). Each stage is timed in thread CPU time per read,
-the last of ``--rounds`` passes counted (the first warms the caches): cutting the band, the plate colour, the
-network's input, the network, the CTC decoding (greedy and beam search, posteriors). ``--reads`` writes one JSON
-line per read (set, image, text, per-character confidences, format and its confidence, alternatives): two runs, one
-with ``PYTHONPATH`` at another checkout, compared line by line say whether the reads are identical.
-``--check-network`` also runs each batch through a plain onnxruntime session of PP-OCRv4's model file (no graph
-rewrites; the default ``ppocr`` reader) and counts outputs that are not bit-identical.
+character band, read again from the usual band when unsure); ``--video`` clips the same way, every 5th frame
+whole (5 fps of a 25 fps clip, e.g. ``bench_ingest.py``'s street clips). Each stage is timed in thread CPU
+time per read, the last of ``--rounds`` passes counted (the first warms the caches): cutting the band, the plate
+colour, the network's input, the network, the CTC decoding (greedy and beam search, posteriors). ``--reads``
+writes one JSON line per read (set, image, text, per-character confidences, format and its confidence,
+alternatives): two runs, one with ``PYTHONPATH`` at another checkout, compared line by line say whether the
+reads are identical. ``--check-network`` also runs each batch through a plain onnxruntime session of
+PP-OCRv4's model file (no graph rewrites; the default ``ppocr`` reader) and counts outputs that are not
+bit-identical.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -35,6 +39,7 @@ from skynet.images import load_image
 from skynet.models import ModelStore, get_pack
 
 STAGES = ("band", "colour", "input", "network", "decode")
+VIDEO_STEP = 5
 
 
 class StageClock:
@@ -98,16 +103,33 @@ def labelled_images(data: Path) -> tuple[list[str], bool]:
     return sorted({row["filename"] for row in rows}), bool(rows) and "x1" in rows[0]
 
 
-def read_set(analyzer: ImageAnalyzer, settings: Settings, data: Path, reads: list[dict] | None) -> int:
-    """Reads every plate of the set; returns how many reads were made."""
+def set_images(data: Path, settings: Settings) -> Iterator[tuple[str, np.ndarray, bool]]:
+    """(name, image, whether it is a scene) of a labelled set, or of every 5th frame of a clip."""
+    if data.is_file():
+        capture = cv2.VideoCapture(str(data))
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % VIDEO_STEP == 0:
+                yield f"frame{index}", frame, True
+            index += 1
+        capture.release()
+        return
     names, scenes = labelled_images(data)
-    count = 0
     for name in names:
         try:
-            image = load_image(data / "images" / name, settings.max_image_pixels, settings.max_image_bytes)
+            yield name, load_image(data / "images" / name, settings.max_image_pixels, settings.max_image_bytes), scenes
         except BadImageError:
             continue
-        if scenes:
+
+
+def read_set(analyzer: ImageAnalyzer, settings: Settings, data: Path, reads: list[dict] | None) -> int:
+    """Reads every plate of the set; returns how many reads were made."""
+    count = 0
+    for name, image, scene in set_images(data, settings):
+        if scene:
             texts = [plate.read for plate in analyzer.analyze(image, faces=False, plates=True).plates]
         else:
             texts = analyzer.plate_reader.read_crops([image])
@@ -130,7 +152,8 @@ def read_set(analyzer: ImageAnalyzer, settings: Settings, data: Path, reads: lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, nargs="+", required=True, help="DEV sets (DIR with labels.csv, images/)")
+    parser.add_argument("--data", type=Path, nargs="*", default=[], help="DEV sets (DIR with labels.csv, images/)")
+    parser.add_argument("--video", type=Path, nargs="*", default=[], help="clips whose every 5th frame is read")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the sets; the last one is timed")
     parser.add_argument("--reads", type=Path, help="write every read of the last pass here (JSON lines)")
     parser.add_argument("--check-network", action="store_true", help="compare the network with a plain session")
@@ -150,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.rounds):
         last = round_ == args.rounds - 1
         reads: list[dict] | None = [] if last and args.reads else None
-        for data in args.data:
+        for data in [*args.data, *args.video]:
             clock.reset()
             cpu = time.thread_time()
             count = read_set(analyzer, settings, data, reads)

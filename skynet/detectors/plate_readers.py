@@ -51,6 +51,9 @@ class CtcPlateReader:
         self.min_width = min_width
         self.rules = rules
         self.allowed = np.array([i > 0 and c in rules.charset for i, c in enumerate(self.charset)])
+        # the blank and the plate characters: decoding works on these columns only, cut once per read
+        self._columns = np.concatenate([[0], np.flatnonzero(self.allowed)])
+        self._plate_charset = [self.charset[int(c)] for c in self._columns]
         self._input = session.get_inputs()[0].name
 
     def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
@@ -99,13 +102,15 @@ class CtcPlateReader:
         invalid, confidence 0) rather than a made-up plate. Valid reads come from a search
         constrained to the rules' templates when they have some, else from a free beam search.
         The other reads become alternatives, each with its posterior probability."""
-        greedy = greedy_decode(probs, self.charset, self.allowed)
+        probs = probs[:, self._columns].astype(np.float64)
+        charset = self._plate_charset
+        greedy = greedy_decode(probs, charset)
         if self.rules.templates:
             reads: list[CtcRead] = []
             for width in (BEAM_WIDTH, 4 * BEAM_WIDTH):  # a wider search when the narrow one found nothing
-                reads = reads or beam_decode(probs, self.charset, self.allowed, grammar=self.rules, beam_width=width)
+                reads = reads or beam_decode(probs, charset, grammar=self.rules, beam_width=width)
         else:
-            reads = beam_decode(probs, self.charset, self.allowed, beam_width=BEAM_WIDTH)
+            reads = beam_decode(probs, charset, beam_width=BEAM_WIDTH)
         # the format prior: valid reads only, each weighted by its format's prior
         valid_reads = sorted(
             (
