@@ -92,10 +92,14 @@ def beam_decode(
     # and building an alignment's confidences only when they are kept.
     beams: dict[tuple[int, ...], list] = {(): [1.0, 0.0, (), 1.0]}
     log_scale = 0.0
-    for frame in probs:
-        row = frame.tolist()  # Python floats: indexed per prefix and class, far faster than numpy scalars
+    # per frame, at once for all frames: Python floats (indexed per prefix and class, far faster than numpy
+    # scalars), the classes most probable first (ties: lower class first) and how many reach ``min_prob``
+    rows = probs.tolist()
+    ranks = (np.argsort(-probs[:, 1:], axis=1, kind="stable") + 1).tolist()
+    strongs = np.count_nonzero(probs[:, 1:] >= min_prob, axis=1).tolist()
+    for row, ranked, strong in zip(rows, ranks, strongs, strict=True):
         blank = row[0]
-        choose = search.chooser(frame, row) if blank < blank_skip else None
+        choose = search.chooser(ranked, strong) if blank < blank_skip else None
         nxt: dict[tuple[int, ...], list] = {}
         for prefix, (p_b, p_nb, conf, _) in beams.items():
             total = p_b + p_nb
@@ -167,12 +171,11 @@ class _Search:
         self._class_of = {charset[c]: c for c in range(1, len(charset))}
         self._allowed: dict[tuple[int, ...], frozenset[int]] = {}
 
-    def chooser(self, frame: np.ndarray, row: list[float]) -> Callable[[frozenset[int] | None], list[int]]:
-        """For one frame: the classes that extend a prefix allowing ``allowed`` (``None``: any): those of
-        probability ``>= min_prob`` and at least the ``min_candidates`` most probable (ties: lower class
-        first), in class order. Prefixes share few allowed sets: each set's answer is worked out once."""
-        ranked = (np.argsort(-frame[1:], kind="stable") + 1).tolist()
-        strong = int(np.count_nonzero(frame[1:] >= self.min_prob))  # the first ``strong`` of ``ranked``
+    def chooser(self, ranked: list[int], strong: int) -> Callable[[frozenset[int] | None], list[int]]:
+        """For one frame whose classes are ``ranked`` most probable first (ties: lower class first), the first
+        ``strong`` of them of probability ``>= min_prob``: the classes that extend a prefix allowing ``allowed``
+        (``None``: any): the strong ones and at least the ``min_candidates`` most probable, in class order.
+        Prefixes share few allowed sets: each set's answer is worked out once."""
         wanted = self.min_candidates
         chosen: dict[frozenset[int] | None, list[int]] = {}
 
