@@ -75,6 +75,28 @@ def test_rewritten_chain_gives_the_same_integers(seed):
     assert np.array_equal(run(rewritten, x), run(original, x))
 
 
+def test_plain_hard_swish_without_affines_is_rewritten_too():
+    model = hard_swish_graph(2)
+    nodes = list(model.graph.node)
+    nodes[3].input[0] = "v"  # t is v itself: no a*v + b
+    nodes[5].input[:] = ["v", "clipped"]
+    nodes[9].input[0] = "h"  # h goes to QuantizeLinear: no c*h + d
+    del model.graph.node[:]
+    model.graph.node.extend([nodes[0], *nodes[3:7], nodes[9]])
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
+    rewritten, count = cheaper_activations(model)
+    assert count == 1
+    assert [node.op_type for node in rewritten.graph.node] == [
+        "DequantizeLinear",
+        "HardSigmoid",
+        "Mul",
+        "QuantizeLinear",
+    ]
+    x = np.tile(np.arange(256, dtype=np.uint8), 3)
+    assert np.array_equal(run(rewritten, x), run(original, x))
+
+
 def test_a_rewrite_that_changes_an_integer_is_not_used(monkeypatch):
     rewrite = int8_activations._Activation.rewrite
 

