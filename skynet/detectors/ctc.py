@@ -109,7 +109,6 @@ def beam_decode(
                 nxt[prefix] = entry = [p, 0.0, conf, p]
             else:
                 entry[0] += p
-                entry[1] += 0.0
                 if p > entry[3]:
                     entry[2], entry[3] = conf, p
             if prefix:  # the last character goes on in this frame
@@ -213,6 +212,7 @@ class _Search:
 
 
 def _total(item: tuple[tuple[int, ...], list]) -> float:
+    """A beam entry's probability (ends in a blank + ends in a character)."""
     return item[1][0] + item[1][1]
 
 
