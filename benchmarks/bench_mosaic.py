@@ -93,8 +93,8 @@ def logged_views(clips: Sequence[Path]) -> list[list[tuple[int, int]]]:
     log: list[list[tuple[int, int]]] = []
     views = analysis._views
 
-    def logging_views(image, regions, long_side, fine):
-        made = views(image, regions, long_side, fine)
+    def logging_views(image, regions, long_side, fine, needed):
+        made = views(image, regions, long_side, fine, needed)
         log.append([view.pixels.shape[:2] for view in made if view.rect is not None])
         return made
 

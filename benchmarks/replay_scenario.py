@@ -200,6 +200,7 @@ def main() -> int:
         "face_detector_mpixels": round(faces.pixels / 1e6, 1),
         "plate_detector_mpixels": round(plates.pixels / 1e6, 1),
         "detector_calls": int(faces.calls),
+        "plate_detector_calls": int(plates.calls),
         "cpu_s": round(time.process_time() - cpu, 1),
         "visits": visits,
     }

@@ -335,3 +335,42 @@ def test_on_a_cut_pass_a_tracked_object_is_looked_at_with_half_its_size_around_i
     planner.plan(frame_with(size=size), 0.0)
     regions = planner.plan(frame_with((200, 300, 80), size=size), 0.2, [plate])
     assert any(inside(plate, r) for r in regions) and not any(inside(room, r) for r in regions)
+
+
+def test_a_region_kept_only_for_tracks_of_one_kind_goes_only_to_that_kind_of_detector():
+    planner = RegionPlanner(RegionOptions(fine_every=1))
+    planner.plan(frame_with(), 0.0)
+    plate, face = Region(1500, 800, 1620, 840, faces=False), Region(200, 100, 260, 160, plates=False)
+    moving_plate = Region(920, 520, 980, 540, faces=False)  # a tracked plate where something moves
+    both = [Region(200, 900, 320, 940, faces=False), Region(230, 860, 290, 920, plates=False)]  # face over plate
+    regions = planner.plan(frame_with((900, 500, 80)), 0.2, [plate, face, moving_plate, *both])
+    assert len(regions) == 4
+
+    def holding(box: Box) -> Box:
+        return next(r for r in regions if inside(box, r))
+
+    assert isinstance(holding(plate), Region) and not holding(plate).faces and holding(plate).plates
+    assert isinstance(holding(face), Region) and holding(face).faces and not holding(face).plates
+    assert not isinstance(holding(moving_plate), Region)  # motion: both detectors (something new may be there)
+    assert not isinstance(holding(both[0]), Region) and holding(both[0]) is holding(both[1])
+    # on a coarse pass the fine crop around a tracked plate is the plate detector's alone, its region both's
+    planner = RegionPlanner(RegionOptions(fine_every=2))
+    planner.plan(frame_with(), 0.0)
+    tracked = Region(960, 520, 1000, 540, faces=False)
+    planner.plan(frame_with((900, 500, 80)), 0.2, [tracked])
+    coarse = planner.plan(frame_with((930, 500, 80)), 0.4, [tracked])
+    crops = [r for r in coarse if isinstance(r, Region) and r.inner]
+    assert len(crops) == 1 and inside(tracked, crops[0]) and not crops[0].faces and crops[0].plates
+    assert all(r.faces and r.plates for r in coarse if r not in crops)
+
+
+def test_the_face_detector_skips_a_region_only_for_plates_at_the_scale_it_had_with_every_region(squares_analyzer):
+    image = frame_with((300, 200, 60), (1500, 800, 60))
+    plate_only = Region(1400, 700, 1700, 960, faces=False)
+    found = squares_analyzer.analyze(image, embed=False, regions=[Box(200, 100, 460, 360), plate_only])
+    faces, plates = squares_analyzer.face_detector.sizes, squares_analyzer.plate_detector.sizes
+    assert len(faces) == 1 and len(plates) == 2  # the plate-only region went to the plate detector alone
+    assert len(found.faces) == 1 and found.faces[0].box.iou(Box(300, 200, 360, 260)) > 0.9
+    assert len(found.plates) == 2
+    squares_analyzer.analyze(image, embed=False, regions=[Box(200, 100, 460, 360), Box(1400, 700, 1700, 960)])
+    assert faces[-2] == faces[0]  # the same fine scale as when both regions went to the face detector

@@ -391,3 +391,13 @@ def test_a_face_track_turned_away_is_logged_with_its_reason(caplog):
     with caplog.at_level(logging.DEBUG, logger="skynet.tracking.track"):
         assert run(CameraTracker("cam"), small) == []
     assert "is no sighting: short" in caplog.text and "'small': 1" in caplog.text
+
+
+def test_live_boxes_say_which_detector_each_track_needs():
+    tracker = CameraTracker("cam")
+    tracker.update(
+        Detections(640, 360, faces=[face(20, 100, 0.9, unit(1, 0))], plates=[plate(300, "", ())]), 0.0, IMAGE
+    )
+    boxes = tracker.live_boxes()
+    assert [(b.faces, b.plates) for b in boxes] == [(True, False), (False, True)]  # the face's track, the plate's
+    assert boxes[0].iou(Box(20, 100, 80, 160)) > 0.9 and boxes[1].iou(Box(300, 250, 390, 280)) > 0.9

@@ -12,7 +12,9 @@ off each crop is scaled as the whole image would be (README "Accuracy on real fo
 the budget is shared by the fine ones only: a camera's planner looks at its regions finely on some
 frames and at the coarse scale plus small fine crops around its live tracks on the others; a coarse
 view's detection of an object a fine view found too is dropped, as is any object found twice where regions
-overlap (:data:`SAME_OBJECT_OVERLAP`).
+overlap (:data:`SAME_OBJECT_OVERLAP`). Each detector sees only the regions that need it (a region kept
+only for a live plate track goes to the plate detector alone, see :class:`~skynet.records.Region`),
+at the scale it would have with every region seen.
 :meth:`ImageAnalyzer.analyze_batch` does the same for several images (cameras) at once, each
 detector running once over all their inputs.
 """
@@ -33,7 +35,7 @@ from skynet.detectors import registry
 from skynet.detectors.base import FaceDetector, FaceEmbedder, PlateDetector, PlateReader
 from skynet.detectors.face_quality import face_quality
 from skynet.models import ModelStore, get_pack
-from skynet.records import Box, Detections, FaceDetection, PlateDetection, Region
+from skynet.records import Box, Detections, FaceDetection, PlateDetection, Region, needs_faces, needs_plates
 
 Found = TypeVar("Found", FaceDetection, PlateDetection)
 FINE_REGIONS_BUDGET = 0.5  # fine region crops hold at most this share of the pixels of the whole image's view
@@ -126,7 +128,12 @@ class ImageAnalyzer:
         if faces:
             with _timed(results, "face_detect"):
                 found = _detect(
-                    _runner(self.face_detector, batched), images, regions, self.face_long_side, self.fine_regions
+                    _runner(self.face_detector, batched),
+                    images,
+                    regions,
+                    self.face_long_side,
+                    self.fine_regions,
+                    needs_faces,
                 )
             found = [
                 [face.with_quality(face_quality(image, face)) for face in image_faces]
@@ -149,6 +156,7 @@ class ImageAnalyzer:
                     regions,
                     self.plate_long_side,
                     self.fine_regions,
+                    needs_plates,
                 )
             with _timed(results, "plate_read"):
                 for result, image, image_plates in zip(results, images, detected, strict=True):
@@ -193,10 +201,17 @@ class _View:
     rect: tuple[int, int, int, int] | None = None  # the crop's box in the image
 
 
-def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | None, fine: bool) -> list[_View]:
-    """The whole image, or each region scaled as the whole image would be or, when ``fine`` and the
-    region allows it (a :class:`Region` may not), as finely as the whole image's pixel budget allows
-    the fine ones together (see the module doc; too small regions left out)."""
+def _views(
+    image: np.ndarray,
+    regions: Sequence[Box] | None,
+    long_side: int | None,
+    fine: bool,
+    needed: Callable[[Box], bool],
+) -> list[_View]:
+    """The whole image, or each region that is ``needed`` by the detector, scaled as the whole image would be
+    or, when ``fine`` and the region allows it (a :class:`Region` may not), as finely as the whole image's pixel
+    budget allows the fine ones together, counted over every region (see the module doc; too small regions
+    left out)."""
     if regions is None:
         return [_View(image)]
     height, width = image.shape[:2]
@@ -207,14 +222,16 @@ def _views(image: np.ndarray, regions: Sequence[Box] | None, long_side: int | No
             continue
         x1, y1, x2, y2 = (int(v) for v in region.clipped(width, height).as_list())
         if x2 - x1 >= 2 and y2 - y1 >= 2:
-            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine)))
-    fine_area = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), finer in crops if finer)
+            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine), needed(region)))
+    fine_area = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), finer, _ in crops if finer)
     fine_factor = factor
     if fine_area:
         finer_by = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / fine_area)))
         fine_factor = min(1.0, factor * max(1.0, finer_by))
     views = []
-    for (x1, y1, x2, y2), finer in crops:
+    for (x1, y1, x2, y2), finer, wanted in crops:
+        if not wanted:
+            continue
         crop, crop_factor = image[y1:y2, x1:x2], fine_factor if finer else factor
         if crop_factor < 1.0:
             size = (max(1, round((x2 - x1) * crop_factor)), max(1, round((y2 - y1) * crop_factor)))
@@ -238,11 +255,13 @@ def _detect(
     regions: Sequence[Sequence[Box] | None],
     long_side: int | None,
     fine: bool,
+    needed: Callable[[Box], bool],
 ) -> list[list]:
-    """Detections of each image (whole, or in its regions), from one ``detect`` over all their views;
-    an object found in two overlapping views is kept once (:func:`_once`)."""
+    """Detections of each image (whole, or in those of its regions that are ``needed`` by the detector), from
+    one ``detect`` over all their views; an object found in two overlapping views is kept once (:func:`_once`)."""
     views = [
-        _views(image, image_regions, long_side, fine) for image, image_regions in zip(images, regions, strict=True)
+        _views(image, image_regions, long_side, fine, needed)
+        for image, image_regions in zip(images, regions, strict=True)
     ]
     inputs = [view.pixels for image_views in views for view in image_views]
     found = iter(detect(inputs) if inputs else [])

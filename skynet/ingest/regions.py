@@ -7,7 +7,9 @@ of those copies (the background) tells where the moving things are now from wher
 region is made around each blob that differs from the background and has moved, not around the
 place an object just left. Those and the boxes of the objects being tracked, padded and
 merged, are the regions the detectors run on; a blob spanning much of the frame (specks and outlines
-joined into a chain) is kept only near what changed. The whole frame is analysed on the first frame,
+joined into a chain) is kept only near what changed. A region made only for live tracks of one kind
+(faces or plates) goes only to that kind's detector; one that holds motion, or tracks of both kinds,
+to both (something new may be in it). The whole frame is analysed on the first frame,
 after a change of resolution, on motion over much of the picture and, so that something new
 that arrived without moving is still found, once ``full_frame_every_s`` seconds have passed and
 the picture outside the frame's regions differs from the last whole-frame pass (an unchanged
@@ -18,13 +20,13 @@ nothing tracked is not analysed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from skynet.ingest.pacing import motion_thumbnail
-from skynet.records import Box, Region
+from skynet.records import Box, Region, needs_faces, needs_plates
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +102,10 @@ class RegionPlanner:
         self._previous: list[Box] = []  # the regions of the last region pass
 
     def plan(self, image: np.ndarray, timestamp: float, tracked: Sequence[Box] = ()) -> list[Box] | None:
-        """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels).
-        On a pass that is not fine (``fine_every``) they are :class:`~skynet.records.Region` records
-        saying which to see finely."""
+        """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels; a
+        :class:`~skynet.records.Region` says which detectors its track needs, a plain box both). A region is
+        a :class:`~skynet.records.Region` where it says which to see finely (on a pass that is not fine,
+        ``fine_every``) or that it needs only one detector (it holds the tracks of one kind and no motion)."""
         height, width = image.shape[:2]
         small = motion_thumbnail(image, self.options.width)
         if (
@@ -267,7 +270,8 @@ def shape_regions(
 def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list[Box]:
     """The union boxes of every group of (transitively) overlapping ``boxes``; two overlapping boxes are
     merged only while their union box holds at most ``slack`` times the pixels the two cover (two
-    diagonal neighbours stay apart, overlapping: one box around both would cover much that neither does)."""
+    diagonal neighbours stay apart, overlapping: one box around both would cover much that neither does).
+    A union needs every detector that one of its boxes needs."""
     merged = list(boxes)
     changed = True
     while changed:
@@ -281,7 +285,9 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
                     continue
                 union = Box(min(box.x1, other.x1), min(box.y1, other.y1), max(box.x2, other.x2), max(box.y2, other.y2))
                 if union.area <= slack * (box.area + other.area - iw * ih):
-                    out[i] = union
+                    out[i] = _needing(
+                        union, needs_faces(box) or needs_faces(other), needs_plates(box) or needs_plates(other)
+                    )
                     changed = True
                     break
             else:
@@ -291,7 +297,16 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
 
 
 def _region(box: Box, fine: bool = True, inner: bool = False) -> Region:
-    return Region(box.x1, box.y1, box.x2, box.y2, fine=fine, inner=inner)
+    return Region(
+        box.x1, box.y1, box.x2, box.y2, fine=fine, inner=inner, faces=needs_faces(box), plates=needs_plates(box)
+    )
+
+
+def _needing(box: Box, faces: bool, plates: bool) -> Box:
+    """``box`` as a plain box when it needs both detectors, else as a region needing ``faces`` / ``plates``."""
+    if faces and plates:
+        return Box(box.x1, box.y1, box.x2, box.y2)
+    return Region(box.x1, box.y1, box.x2, box.y2, faces=faces, plates=plates)
 
 
 def _covered(regions: Sequence[Box], scale: float, shape: tuple[int, ...]) -> float:
@@ -304,12 +319,15 @@ def _covered(regions: Sequence[Box], scale: float, shape: tuple[int, ...]) -> fl
 
 
 def _grow(box: Box, margin: float, min_side: int, width: int, height: int) -> Box:
+    """``box`` (a :class:`Region` stays one, needing the same detectors) grown by ``margin`` of its size on
+    every side, at least ``min_side`` square, clipped to the image."""
     cx, cy = box.center
     half_w = max(box.width * (0.5 + margin), min_side / 2)
     half_h = max(box.height * (0.5 + margin), min_side / 2)
-    return Box(
-        float(np.floor(max(0.0, cx - half_w))),
-        float(np.floor(max(0.0, cy - half_h))),
-        float(np.ceil(min(width, cx + half_w))),
-        float(np.ceil(min(height, cy + half_h))),
+    return replace(
+        box,
+        x1=float(np.floor(max(0.0, cx - half_w))),
+        y1=float(np.floor(max(0.0, cy - half_h))),
+        x2=float(np.ceil(min(width, cx + half_w))),
+        y2=float(np.ceil(min(height, cy + half_h))),
     )

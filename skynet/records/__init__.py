@@ -28,6 +28,8 @@ from skynet.records.vision import (
     PlateFormat,
     PlateText,
     Region,
+    needs_faces,
+    needs_plates,
 )
 
 __all__ = [
@@ -59,4 +61,6 @@ __all__ = [
     "SightingKind",
     "SightingSource",
     "WatchlistEntry",
+    "needs_faces",
+    "needs_plates",
 ]

@@ -63,10 +63,23 @@ class Region(Box):
     """A box of an image to detect in, and whether the detectors may see it finer than the whole
     image (``fine``, the default for a plain :class:`Box`) or only at the whole image's scale;
     ``inner``: it lies in another region and is there only to be seen finer (left out where regions
-    are not seen finer)."""
+    are not seen finer); ``faces`` / ``plates``: which detectors it needs (a plain :class:`Box`: both;
+    a region there only for a live plate track needs the plate detector alone)."""
 
     fine: bool = True
     inner: bool = False
+    faces: bool = True
+    plates: bool = True
+
+
+def needs_faces(box: Box) -> bool:
+    """Whether the face detector looks at ``box`` (a plain :class:`Box`: yes)."""
+    return not isinstance(box, Region) or box.faces
+
+
+def needs_plates(box: Box) -> bool:
+    """Whether the plate detector looks at ``box`` (a plain :class:`Box`: yes)."""
+    return not isinstance(box, Region) or box.plates
 
 
 @dataclass(frozen=True, slots=True)

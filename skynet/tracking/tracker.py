@@ -20,11 +20,11 @@ from norfair.distances import VectorizedDistance, iou
 from norfair.filter import OptimizedKalmanFilterFactory
 
 from skynet.records import (
-    Box,
     Detections,
     FaceDetection,
     Origin,
     PlateDetection,
+    Region,
     Sighting,
     SightingKind,
 )
@@ -150,9 +150,12 @@ class KindTracker:
             out[i] = (matched[i][0], Observation(matched[i][1].timestamp, plate))
         return out
 
-    def live_boxes(self) -> list[Box]:
-        """Where the live tracks are expected now (the tracker's motion estimates), image pixels."""
-        return [Box(*(float(v) for v in obj.estimate.ravel())) for obj in self._tracker.tracked_objects]
+    def live_boxes(self) -> list[Region]:
+        """Where the live tracks are expected now (the tracker's motion estimates), image pixels, each a region
+        for this kind's detector only."""
+        faces, plates = self.kind is SightingKind.FACE, self.kind is SightingKind.PLATE
+        boxes = [[float(v) for v in obj.estimate.ravel()] for obj in self._tracker.tracked_objects]
+        return [Region(x1, y1, x2, y2, faces=faces, plates=plates) for x1, y1, x2, y2 in boxes]
 
     def idle(self, timestamp: float) -> list[TrackAccumulator]:
         """A frame that was not analysed (static scene): finish tracks unseen for ``lost_after_s``."""
@@ -223,8 +226,9 @@ class CameraTracker:
             + self._plates.update(detections.plates, timestamp, image)
         )
 
-    def live_boxes(self) -> list[Box]:
-        """Where this camera's live face and plate tracks are expected now, image pixels."""
+    def live_boxes(self) -> list[Region]:
+        """Where this camera's live face and plate tracks are expected now, image pixels (each a region for
+        its own kind's detector)."""
         return self._faces.live_boxes() + self._plates.live_boxes()
 
     def idle(self, timestamp: float) -> list[Published]:
