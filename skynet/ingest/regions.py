@@ -187,9 +187,10 @@ class RegionPlanner:
     def _held(self, timestamp: float, foreground: np.ndarray | None, tracked: Sequence[Box], scale: float) -> list[Box]:
         """The regions of arrivals within ``arrival_hold_s`` that still hold foreground (``foreground`` None: a new
         background, nothing held) and no live track."""
-        self._arrivals = [(t, r) for t, r in self._arrivals if timestamp - t <= self.options.arrival_hold_s]
         if foreground is None:
             self._arrivals = []
+            return []
+        self._arrivals = [(t, r) for t, r in self._arrivals if timestamp - t <= self.options.arrival_hold_s]
         held = []
         for _, region in self._arrivals:
             x1, y1 = int(region.x1 // scale), int(region.y1 // scale)
