@@ -1,7 +1,8 @@
 """Where a re-index spends its time: py-spy samples of the camera threads, summed per stage.
 
     .venv/bin/pip install py-spy
-    .venv/bin/python benchmarks/profile_reindex.py [--repeats 8] [--rate 250] [--raw PATH]
+    .venv/bin/python benchmarks/profile_reindex.py [--repeats 8] [--rate 250] [--raw PATH] [--py-spy PATH]
+    .venv/bin/python benchmarks/profile_reindex.py --thread-cpu [--repeats 2]
 
 Re-indexes ``bench_ingest.py --quick``'s two busy-street clips (1080p25, 8 s each, through the
 same camera workers, analyser pool and store) ``--repeats`` times under ``py-spy record`` and
@@ -9,17 +10,26 @@ prints the share of busy samples of the workers' threads per stage, stages being
 innermost matching function of each stack (``STAGES``, first match wins). Samples of threads
 that wait (hand-over slots, queues, sleeps) are counted apart; FFmpeg's own decoding threads are
 native and not sampled (their work shows in ``decode_cpu_ms_per_frame`` of ``bench_ingest.py``).
+
+``--thread-cpu`` runs no sampler: each stage's calls (``CPU_STAGES``) are timed by their thread's CPU
+time, nested stages taken out of the stage around them, and printed as ms of CPU per video frame
+beside the process CPU per video frame (after one warm-up re-index); what no stage holds is FFmpeg's
+decoding threads, onnxruntime's and OpenCV's own threads and the rest of the Python code.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import functools
+import importlib
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,10 +61,80 @@ WAITING = (
     "_worker",
 )
 THREADS = ("CameraWorker._", "CatalogWriter._run", "_worker (")
+# --thread-cpu: stage, module, attribute path of the calls timed; clp_det's looks at a view are told apart
+CPU_STAGES = (
+    ("clp_det (the rest of a view)", "skynet.detectors.clp_det", "ClpDetector.detect"),
+    ("clp_det (network, decoding)", "skynet.detectors.clp_det", "ClpDetector._detect"),
+    ("clp_det input (resize, mean, padding)", "skynet.detectors.clp_det", "ClpDetector._blob"),
+    ("CenterFace", "skynet.detectors.centerface", "CenterFace.detect"),
+    ("plate reading: recogniser", "skynet.detectors.plate_readers", "CtcPlateReader.read"),
+    ("plate reading: CTC beam search", "skynet.detectors.plate_readers", "beam_decode"),
+    ("face embedding", "skynet.detectors.dlib_resnet", "DlibResNetEmbedder.embed_each"),
+    ("region crops scaled", "skynet.detectors.analyzer", "_views"),
+    ("region planning", "skynet.ingest.regions", "RegionPlanner.plan"),
+    ("tracking", "skynet.tracking.tracker", "CameraTracker.update"),
+    ("sightings made", "skynet.tracking.track", "TrackAccumulator.sighting"),
+    ("store", "skynet.index.writer", "CatalogWriter._store"),
+    ("decoding (grab, Python side)", "skynet.ingest.sources", "VideoSource.grab"),
+    ("BGR conversion (retrieve)", "skynet.ingest.sources", "VideoSource.retrieve"),
+    ("opening files", "skynet.ingest.worker", "open_source"),
+)
 
 
-def reindex_clips(repeats: int) -> None:
-    """Make the quick clips and re-index them ``repeats`` times (the profiled part)."""
+class StageClock:
+    """Thread CPU time of wrapped calls per stage, exclusive of the wrapped calls they make."""
+
+    def __init__(self) -> None:
+        self.ms: collections.Counter[str] = collections.Counter()
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def wrap(self, stage: str, call):
+        @functools.wraps(call)
+        def timed(*args, **kwargs):
+            stack = self._local.__dict__.setdefault("stack", [])
+            name = self._look(stage, stack, args) if call.__name__ == "_detect" else stage
+            stack.append([name, 0.0, {"shape": args[1].shape, "looks": 0} if call.__name__ == "detect" else None])
+            started = time.thread_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                _, inner, _ = stack.pop()
+                if stack:
+                    stack[-1][1] += spent
+                with self._lock:
+                    self.ms[name] += (spent - inner) * 1000.0
+                    self.calls[name] += 1
+
+        return timed
+
+    @staticmethod
+    def _look(stage: str, stack: list, args: tuple) -> str:
+        """Which of a clp_det ``detect`` call's looks this ``_detect`` is: its first, a zoom-out (the whole view
+        again) or a zoom-in (a crop of it)."""
+        call = stack[-1][2] if stack and stack[-1][2] is not None else None
+        if call is None:
+            return f"{stage}: first look"
+        call["looks"] += 1
+        if call["looks"] == 1:
+            return f"{stage}: first look"
+        return f"{stage}: {'zoom-out' if args[1].shape == call['shape'] else 'zoom-in'}"
+
+    def install(self) -> None:
+        """Wrap every call of :data:`CPU_STAGES`."""
+        for stage, module_name, path in CPU_STAGES:
+            owner = importlib.import_module(module_name)
+            *parents, name = path.split(".")
+            for parent in parents:
+                owner = getattr(owner, parent)
+            setattr(owner, name, self.wrap(stage, getattr(owner, name)))
+
+
+def reindex_clips(repeats: int, clock: StageClock | None = None) -> None:
+    """Make the quick clips and re-index them ``repeats`` times (the profiled part); with ``clock``, once more
+    first as a warm-up, then print the thread CPU per stage of the ``repeats``."""
     import bench_ingest as bench
 
     from skynet.config import Settings
@@ -76,9 +156,19 @@ def reindex_clips(repeats: int) -> None:
         for i in range(len(files)):
             catalog.store.cameras.save(Camera(f"file{i}", f"file{i}", ""))
         writer = CatalogWriter(catalog)
+        if clock is not None:
+            bench.reindex(files, pool, writer)
+            clock.install()
+        frames = cpu = 0.0
         for _ in range(repeats):
             result = bench.reindex(files, pool, writer)
+            frames, cpu = frames + result["frames"], cpu + result["cpu_per_frame"] * result["frames"]
         print(f"last run: {result['frames']} frames, {result['cpu_per_frame'] * 1000:.2f} ms CPU per frame")
+        if clock is not None:
+            print(f"process CPU {cpu * 1000 / frames:.3f} ms per video frame ({frames:.0f} frames); thread CPU:")
+            for stage, ms in clock.ms.most_common():
+                print(f"{ms / frames:7.3f} ms  {clock.calls[stage]:6d} calls  {stage}")
+            print(f"{sum(clock.ms.values()) / frames:7.3f} ms  in all stages")
         writer.close()
         catalog.close()
 
@@ -107,12 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw samples here")
+    parser.add_argument("--py-spy", type=Path, help="the py-spy program (default: beside this Python)")
+    parser.add_argument("--thread-cpu", action="store_true", help="thread CPU per stage instead of py-spy")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        reindex_clips(args.repeats)
+    if args.child or args.thread_cpu:
+        reindex_clips(args.repeats, StageClock() if args.thread_cpu else None)
         return 0
-    spy = Path(sys.executable).with_name("py-spy")
+    spy = args.py_spy or Path(sys.executable).with_name("py-spy")
     if not spy.is_file():
         print("py-spy is not installed: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2

@@ -51,13 +51,13 @@ class Counted:
         self.frame_shape: tuple[int, ...] = ()
         self.pixels = self.calls = 0.0
 
-    def detect(self, image: np.ndarray):
+    def detect(self, image: np.ndarray, **options):
         pixels = image.shape[0] * image.shape[1]
         if image.shape[:2] == self.frame_shape[:2] and self.long_side:
             pixels *= min(1.0, self.long_side / max(image.shape[:2])) ** 2
         self.pixels += pixels
         self.calls += 1
-        return self.detector.detect(image)
+        return self.detector.detect(image, **options)
 
 
 def watch_vectors(pool: AnalyzerPool, manifest: dict) -> dict[str, np.ndarray]:

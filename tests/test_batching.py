@@ -37,15 +37,15 @@ class Counting:
         self.single_calls = 0
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> list:
+    def detect(self, image: np.ndarray, **options) -> list:
         with self._lock:
             self.single_calls += 1
-        return self.detector.detect(image)
+        return self.detector.detect(image, **options)
 
-    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list]:
+    def detect_batch(self, images: Sequence[np.ndarray], **options) -> list[list]:
         with self._lock:
             self.batch_sizes.append(len(images))
-        return self.detector.detect_batch(images)
+        return self.detector.detect_batch(images, **options)
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,7 @@ class Squares:
         self.kind = kind
         self.sizes: list[tuple[int, int]] = []
 
-    def detect(self, image: np.ndarray):
+    def detect(self, image: np.ndarray, close_ups: bool = True):
         self.sizes.append(image.shape[:2])
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         count, _, stats, _ = cv2.connectedComponentsWithStats((grey > 128).astype(np.uint8))

@@ -113,14 +113,14 @@ def test_plate_crops_are_read(analyzer, clp_rec, shared_data, model_settings, re
     assert exact >= 18, f"{reader}: only {exact} of 20 crops read exactly"
 
 
-def _found(detector, data, settings, names: list[str]) -> int:
+def _found(detector, data, settings, names: list[str], close_ups: bool = True) -> int:
     """How many of the labelled plates of ``names`` (images of ``data``) a detection overlaps (IoU >= 0.3)."""
     with (data / "labels.csv").open(encoding="utf-8", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["filename"] in names]
     hits = 0
     for row in rows:
         truth = Box(*(float(row[c]) for c in ("x1", "y1", "x2", "y2")))
-        plates = detector.detect(load(data / "images" / row["filename"], settings))
+        plates = detector.detect(load(data / "images" / row["filename"], settings), close_ups=close_ups)
         hits += any(truth.iou(p.box) >= 0.3 for p in plates)
     return hits
 
@@ -151,6 +151,32 @@ def test_second_look_finds_plates_filling_the_view(second_look, shared_data, mod
     assert _found(second_look, data, model_settings, names) == 0
     second_look.second_look = True
     assert _found(second_look, data, model_settings, names) >= 4
+
+
+def test_camera_views_are_not_zoomed_out_for_plates_filling_them(second_look, shared_data, model_settings):
+    # the same close-ups given as a camera's view: a plate filling a camera's view does not occur, no zoom-out
+    data = shared_data("cn_plate_ccpd")
+    names = [f"ccpd_{n}.jpg" for n in ("0004", "0030", "0059", "0077", "0139")]
+    second_look.second_look = True
+    assert _found(second_look, data, model_settings, names, close_ups=False) == 0
+
+
+def test_camera_frames_get_one_look_where_photos_are_zoomed_out(analyzer, monkeypatch):
+    """A photo without plates is looked at again at half scale; a camera's frame (the pool's camera calls) is not,
+    and its zoom-ins on weak candidates are kept."""
+    from skynet.detectors.pool import AnalyzerPool
+
+    detector = analyzer.plate_detector
+    assert detector.second_look
+    scales: list[float] = []
+    look = detector._detect
+    monkeypatch.setattr(detector, "_detect", lambda image, scale: scales.append(scale) or look(image, scale))
+    scene = street_scene(seed=0)
+    assert analyzer.analyze(scene, faces=False).plates == []
+    assert scales == [0.75, 0.375]
+    scales.clear()
+    assert AnalyzerPool([analyzer])(scene).plates == []
+    assert scales == [0.75]
 
 
 def test_second_look_confirms_small_plates_scored_low_at_their_own_size(second_look, shared_data, model_settings):

@@ -128,8 +128,9 @@ class Settings(ClusterSettings, MessageSettings, BaseSettings):
     plate_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Plate detector score threshold.")
     plate_second_look: bool = Field(
         default=True,
-        description="clp_det: look again where the first look may have failed: a view without plates at half "
-        "the scale (plates filling much of it), weak candidates enlarged twice (small plates); false = off.",
+        description="clp_det: look again where the first look may have failed: a photo without plates at half "
+        "the scale (plates filling much of it; not camera frames), weak candidates enlarged (small plates); "
+        "false = off.",
     )
     plate_reader: str | None = Field(
         default=None,

@@ -81,13 +81,16 @@ class ImageAnalyzer:
         embed: bool = True,
         regions: Sequence[Box] | None = None,
         read: bool = True,
+        camera: bool = False,
     ) -> Detections:
         """Run the enabled stages on a BGR uint8 image; ``embed=False`` leaves faces without
         embeddings (a tracker embeds only the best faces of each track, see :meth:`embed_each`),
         ``read=False`` plates without their text (a tracker reads them as each track needs, see
         :meth:`read_plates`); ``regions`` (boxes in image pixels, :class:`~skynet.records.Region` records
-        saying how finely; an object found in two that overlap is kept once) limit detection to those crops."""
-        return self._analyze([image], [regions], faces, plates, embed, read, batched=False)[0]
+        saying how finely; an object found in two that overlap is kept once) limit detection to those crops.
+        ``camera``: the image is a camera's frame, not a photo, so no plate fills it (the plate detector
+        may leave out its look for close-ups, see :class:`~skynet.detectors.base.PlateDetector`)."""
+        return self._analyze([image], [regions], faces, plates, embed, read, camera, batched=False)[0]
 
     def analyze_batch(
         self,
@@ -97,6 +100,7 @@ class ImageAnalyzer:
         plates: bool = True,
         embed: bool = True,
         read: bool = True,
+        camera: bool = False,
     ) -> list[Detections]:
         """:meth:`analyze` for several images (e.g. one frame of each camera), each with its own
         ``regions`` (or None): a detector with ``detect_batch`` runs once over every whole image
@@ -105,7 +109,7 @@ class ImageAnalyzer:
         regions = [None] * len(images) if regions is None else list(regions)
         if len(regions) != len(images):
             raise ValueError(f"{len(images)} images but {len(regions)} region lists")
-        return self._analyze(images, regions, faces, plates, embed, read, batched=True)
+        return self._analyze(images, regions, faces, plates, embed, read, camera, batched=True)
 
     def _analyze(
         self,
@@ -115,6 +119,7 @@ class ImageAnalyzer:
         plates: bool,
         embed: bool,
         read: bool,
+        camera: bool,
         batched: bool,
     ) -> list[Detections]:
         results = [Detections(image_width=image.shape[1], image_height=image.shape[0]) for image in images]
@@ -139,7 +144,11 @@ class ImageAnalyzer:
         if plates:
             with _timed(results, "plate_detect"):
                 detected = _detect(
-                    _runner(self.plate_detector, batched), images, regions, self.plate_long_side, self.fine_regions
+                    _runner(self.plate_detector, batched, close_ups=not camera),
+                    images,
+                    regions,
+                    self.plate_long_side,
+                    self.fine_regions,
                 )
             with _timed(results, "plate_read"):
                 for result, image, image_plates in zip(results, images, detected, strict=True):
@@ -164,12 +173,12 @@ class ImageAnalyzer:
 Detect = Callable[[list[np.ndarray]], list[list[Found]]]
 
 
-def _runner(detector: FaceDetector | PlateDetector, batched: bool) -> Detect:
-    """Runs ``detector`` on a list of inputs: in one ``detect_batch`` call when ``batched`` and the
-    detector has one, else one ``detect`` call per input."""
+def _runner(detector: FaceDetector | PlateDetector, batched: bool, **options: bool) -> Detect:
+    """Runs ``detector`` on a list of inputs, with ``options`` for its ``detect``: in one ``detect_batch``
+    call when ``batched`` and the detector has one, else one ``detect`` call per input."""
     if batched and hasattr(detector, "detect_batch"):
-        return detector.detect_batch
-    return lambda inputs: [detector.detect(pixels) for pixels in inputs]
+        return lambda inputs: detector.detect_batch(inputs, **options)
+    return lambda inputs: [detector.detect(pixels, **options) for pixels in inputs]
 
 
 @dataclass(frozen=True, slots=True)

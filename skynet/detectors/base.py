@@ -28,9 +28,11 @@ class FaceEmbedder(Protocol):
 
 
 class PlateDetector(Protocol):
-    """Finds licence plates (box, score, 4 corners) in an image."""
+    """Finds licence plates (box, score, 4 corners) in an image. ``close_ups`` False says the image is a
+    camera's view (a frame or a region of one), where no plate fills the view: a detector that looks for
+    such close-ups separately (a photo of a plate) may leave that look out."""
 
-    def detect(self, image: np.ndarray) -> list[PlateDetection]: ...
+    def detect(self, image: np.ndarray, close_ups: bool = True) -> list[PlateDetection]: ...
 
 
 class PlateReader(Protocol):

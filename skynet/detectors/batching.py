@@ -38,6 +38,7 @@ class BatchAnalyzer(Analyzer, Protocol):
         *,
         embed: bool = True,
         read: bool = True,
+        camera: bool = False,
     ) -> list[Detections]: ...
 
 
@@ -128,7 +129,7 @@ class BatchingAnalyzer(AnalyzerPool[BatchAnalyzer]):
                     request.result.set_exception(SkynetError("the analysis of this frame was interrupted"))
 
     def _run(self, analyzer: BatchAnalyzer, requests: list[_Request]) -> None:
-        options = {"embed": not self.lazy_embedding, "read": not self.lazy_reading}
+        options = {"embed": not self.lazy_embedding, "read": not self.lazy_reading, "camera": True}
         try:
             results = analyzer.analyze_batch([r.image for r in requests], [r.regions for r in requests], **options)
         except Exception:

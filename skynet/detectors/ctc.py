@@ -85,27 +85,54 @@ def beam_decode(
     """
     probs, charset = _restricted(probs, charset, allowed)
     search = _search(tuple(charset), grammar, min_prob, min_candidates)
-    # prefix (tuple of classes) -> [p_blank_end, p_char_end, confidences, best path probability]
+    allowed_after = search.allowed_after
+    # prefix (tuple of classes) -> [p_blank_end, p_char_end, confidences, best alignment's probability]; the
+    # additions below are those of one helper that sums an alignment's probabilities into an entry and keeps
+    # the confidences of its most probable alignment, written out (this loop is most of a plate read's Python)
+    # and building an alignment's confidences only when they are kept.
     beams: dict[tuple[int, ...], list] = {(): [1.0, 0.0, (), 1.0]}
     log_scale = 0.0
-    for frame in probs:
-        row = frame.tolist()  # Python floats: indexed per prefix and class, far faster than numpy scalars
-        choose = search.chooser(frame, row) if row[0] < blank_skip else None
+    # per frame, at once for all frames: Python floats (indexed per prefix and class, far faster than numpy
+    # scalars), the classes most probable first (ties: lower class first) and how many reach ``min_prob``
+    rows = probs.tolist()
+    ranks = (np.argsort(-probs[:, 1:], axis=1, kind="stable") + 1).tolist()
+    strongs = np.count_nonzero(probs[:, 1:] >= min_prob, axis=1).tolist()
+    for row, ranked, strong in zip(rows, ranks, strongs, strict=True):
+        blank = row[0]
+        choose = search.chooser(ranked, strong) if blank < blank_skip else None
         nxt: dict[tuple[int, ...], list] = {}
         for prefix, (p_b, p_nb, conf, _) in beams.items():
             total = p_b + p_nb
-            _add(nxt, prefix, total * row[0], 0.0, conf)
+            p = total * blank  # the prefix ends in a blank
+            entry = nxt.get(prefix)
+            if entry is None:
+                nxt[prefix] = entry = [p, 0.0, conf, p]
+            else:
+                entry[0] += p
+                if p > entry[3]:
+                    entry[2], entry[3] = conf, p
             if prefix:  # the last character goes on in this frame
-                p = row[prefix[-1]]
-                _add(nxt, prefix, 0.0, p_nb * p, conf[:-1] + (max(conf[-1], p),))
+                last = row[prefix[-1]]
+                p = p_nb * last
+                entry[1] += p
+                if p > entry[3]:
+                    entry[2], entry[3] = conf[:-1] + (max(conf[-1], last),), p
             if choose is None:
                 continue
-            for cls in choose(search.allowed_after(prefix)):
-                p = row[cls]
+            repeat = prefix[-1] if prefix else -1
+            for cls in choose(allowed_after(prefix)):
+                q = row[cls]
                 # a repeated class starts a new character only after a blank
-                before = p_b if prefix and prefix[-1] == cls else total
-                _add(nxt, prefix + (cls,), 0.0, before * p, conf + (p,))
-        ranked = sorted(nxt.items(), key=lambda item: item[1][0] + item[1][1], reverse=True)
+                p = (p_b if cls == repeat else total) * q
+                key = prefix + (cls,)
+                entry = nxt.get(key)
+                if entry is None:
+                    nxt[key] = [0.0, p, conf + (q,), p]
+                else:
+                    entry[1] += p
+                    if p > entry[3]:
+                        entry[2], entry[3] = conf + (q,), p
+        ranked = sorted(nxt.items(), key=_total, reverse=True)
         beams = dict(ranked[:beam_width])
         norm = sum(v[0] + v[1] for v in beams.values())
         if norm <= 0.0:
@@ -143,22 +170,27 @@ class _Search:
         self._class_of = {charset[c]: c for c in range(1, len(charset))}
         self._allowed: dict[tuple[int, ...], frozenset[int]] = {}
 
-    def chooser(self, frame: np.ndarray, row: list[float]) -> Callable[[frozenset[int] | None], list[int]]:
-        """For one frame: the classes that extend a prefix allowing ``allowed`` (``None``: any): those of
-        probability ``>= min_prob`` and at least the ``min_candidates`` most probable (ties: lower class
-        first), in class order. Prefixes share few allowed sets: each set's answer is worked out once."""
-        ranked = (np.argsort(-frame[1:], kind="stable") + 1).tolist()
+    def chooser(self, ranked: list[int], strong: int) -> Callable[[frozenset[int] | None], list[int]]:
+        """For one frame whose classes are ``ranked`` most probable first (ties: lower class first), the first
+        ``strong`` of them of probability ``>= min_prob``: the classes that extend a prefix allowing ``allowed``
+        (``None``: any): the strong ones and at least the ``min_candidates`` most probable, in class order.
+        Prefixes share few allowed sets: each set's answer is worked out once."""
+        wanted = self.min_candidates
         chosen: dict[frozenset[int] | None, list[int]] = {}
 
         def choose(allowed: frozenset[int] | None) -> list[int]:
             taken = chosen.get(allowed)
             if taken is None:
-                taken = []
-                for cls in ranked:
-                    if len(taken) >= self.min_candidates and row[cls] < self.min_prob:
-                        break
-                    if allowed is None or cls in allowed:
-                        taken.append(cls)
+                if allowed is None:
+                    taken = ranked[: max(strong, wanted)]
+                else:
+                    taken = [cls for cls in ranked[:strong] if cls in allowed]
+                    if len(taken) < wanted:  # weaker classes, most probable first, up to ``wanted``
+                        for cls in ranked[strong:]:
+                            if cls in allowed:
+                                taken.append(cls)
+                                if len(taken) >= wanted:
+                                    break
                 taken.sort()
                 chosen[allowed] = taken
             return taken
@@ -179,12 +211,9 @@ class _Search:
         return allowed
 
 
-def _add(beams: dict, prefix: tuple[int, ...], p_b: float, p_nb: float, conf: tuple[float, ...]) -> None:
-    entry = beams.setdefault(prefix, [0.0, 0.0, conf, 0.0])
-    entry[0] += p_b
-    entry[1] += p_nb
-    if p_b + p_nb > entry[3]:  # keep the confidences of the most probable alignment
-        entry[2], entry[3] = conf, p_b + p_nb
+def _total(item: tuple[tuple[int, ...], list]) -> float:
+    """A beam entry's probability (ends in a blank + ends in a character)."""
+    return item[1][0] + item[1][1]
 
 
 def _restricted(

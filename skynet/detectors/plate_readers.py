@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,6 +25,8 @@ from skynet.detectors.plate_format import PlateRules, plate_rules
 from skynet.detectors.plate_rectify import CHAR_BAND, WIDE_CHAR_BAND, plate_band, plate_colour
 from skynet.detectors.runtime import create_session
 from skynet.errors import ModelFileError
+from skynet.models.graphs import load_onnx
+from skynet.models.int8_activations import cheaper_activations
 from skynet.records import PlateDetection, PlateText
 
 BEAM_WIDTH = 8
@@ -48,6 +51,9 @@ class CtcPlateReader:
         self.min_width = min_width
         self.rules = rules
         self.allowed = np.array([i > 0 and c in rules.charset for i, c in enumerate(self.charset)])
+        # the blank and the plate characters: decoding works on these columns only, cut once per read
+        self._columns = np.concatenate([[0], np.flatnonzero(self.allowed)])
+        self._plate_charset = [self.charset[int(c)] for c in self._columns]
         self._input = session.get_inputs()[0].name
 
     def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
@@ -96,13 +102,15 @@ class CtcPlateReader:
         invalid, confidence 0) rather than a made-up plate. Valid reads come from a search
         constrained to the rules' templates when they have some, else from a free beam search.
         The other reads become alternatives, each with its posterior probability."""
-        greedy = greedy_decode(probs, self.charset, self.allowed)
+        probs = probs[:, self._columns].astype(np.float64)
+        charset = self._plate_charset
+        greedy = greedy_decode(probs, charset)
         if self.rules.templates:
             reads: list[CtcRead] = []
             for width in (BEAM_WIDTH, 4 * BEAM_WIDTH):  # a wider search when the narrow one found nothing
-                reads = reads or beam_decode(probs, self.charset, self.allowed, grammar=self.rules, beam_width=width)
+                reads = reads or beam_decode(probs, charset, grammar=self.rules, beam_width=width)
         else:
-            reads = beam_decode(probs, self.charset, self.allowed, beam_width=BEAM_WIDTH)
+            reads = beam_decode(probs, charset, beam_width=BEAM_WIDTH)
         # the format prior: valid reads only, each weighted by its format's prior
         valid_reads = sorted(
             (
@@ -172,10 +180,17 @@ def _rules(context: registry.BackendContext) -> PlateRules:
 
 
 def _session(context: registry.BackendContext, name: str):
-    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``)."""
+    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``); an int8 graph runs with
+    its hard-swish activations in the cheaper form that gives the same integers (see
+    :mod:`skynet.models.int8_activations`)."""
     settings = context.settings
-    model = context.precision_model_path(name)
-    return create_session(model, settings.execution_providers, settings.intra_op_threads, model.name)
+    path = context.precision_model_path(name)
+    model: Path | bytes = path
+    if path.name != name:  # the int8 variant
+        graph, rewritten = cheaper_activations(load_onnx(path))
+        if rewritten:
+            model = graph.SerializeToString()
+    return create_session(model, settings.execution_providers, settings.intra_op_threads, path.name)
 
 
 PPOCR_MODEL = "ch_PP-OCRv4_rec_infer.onnx"

@@ -15,7 +15,13 @@ from skynet.records import Box, Detections, FaceDetection, PlateDetection
 
 class Analyzer(Protocol):
     def analyze(
-        self, image: np.ndarray, *, embed: bool = True, regions: Sequence[Box] | None = None, read: bool = True
+        self,
+        image: np.ndarray,
+        *,
+        embed: bool = True,
+        regions: Sequence[Box] | None = None,
+        read: bool = True,
+        camera: bool = False,
     ) -> Detections: ...
 
     def read_plates(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]: ...
@@ -64,9 +70,11 @@ class AnalyzerPool(Generic[A]):
 
     def __call__(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections:
         """Analyse a camera frame, or only its ``regions`` (faces without embeddings, plates
-        unread, when lazy)."""
+        unread, when lazy; no plate filling the view looked for)."""
         with self._lend() as analyzer:
-            return analyzer.analyze(image, embed=not self.lazy_embedding, regions=regions, read=not self.lazy_reading)
+            return analyzer.analyze(
+                image, embed=not self.lazy_embedding, regions=regions, read=not self.lazy_reading, camera=True
+            )
 
     def analyze(self, image: np.ndarray, embed: bool = True, regions: Sequence[Box] | None = None) -> Detections:
         """Analyse ``image`` (or its ``regions``), with face embeddings unless ``embed`` is False

@@ -188,11 +188,11 @@ class YoloPlateDetector:
         self.vehicles = vehicles
         self.vehicle_min_score = vehicle_min_score
 
-    def detect(self, image: np.ndarray) -> list[PlateDetection]:
-        """Plates in a BGR uint8 image (boxes clipped to it)."""
+    def detect(self, image: np.ndarray, close_ups: bool = True) -> list[PlateDetection]:
+        """Plates in a BGR uint8 image (boxes clipped to it); one look finds every size (``close_ups`` unused)."""
         return self.detect_batch([image])[0]
 
-    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[PlateDetection]]:
+    def detect_batch(self, images: Sequence[np.ndarray], close_ups: bool = True) -> list[list[PlateDetection]]:
         """Plates of several images (e.g. one frame per camera), each model run once for all."""
         if self.vehicles is None:
             regions = [[vehicle_regions.whole(image)] for image in images]
