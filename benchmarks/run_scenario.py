@@ -547,6 +547,8 @@ def main() -> int:
     )
     results["plots"] = draw(results, truth, queries, manifest, out)
     print(table(results))
+    for visit in sorted(results["alerts"]["live"]["alerted_visits"], key=lambda v: -v["latency_from_appearance_s"])[:3]:
+        print(f"slow live alert: {json.dumps(visit, ensure_ascii=False)}")
     print(f"analyses: {json.dumps(results['analyses'], ensure_ascii=False)}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -190,6 +190,7 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
     """Recall of the watch-listed entities' visits at ``cameras``, latencies, false alerts."""
     expected = [v for v in truth if v.camera in cameras and v.identity in watched.get(v.kind, [])]
     first: dict[int, float] = {}
+    first_alert: dict[int, Alert] = {}  # expected visit -> its first alert
     alert_ids: dict[int, set] = {}  # expected visit -> the alerts raised for it
     false_alerts: list[list] = []
     for alert in (a for a in alerts if a.sighting.camera in cameras and not a.updated):
@@ -203,7 +204,8 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
                 [alert.identity, alert.sighting.camera, round(alert.sighting.start, 2), round(alert.sighting.end, 2)]
             )
         for i in hit:
-            first[i] = min(first.get(i, np.inf), alert.received)
+            if alert.received < first.get(i, np.inf):
+                first[i], first_alert[i] = alert.received, alert
             alert_ids.setdefault(i, set()).add(alert.alert_id if alert.alert_id is not None else id(alert))
     repeated = {i: len(ids) for i, ids in alert_ids.items() if len(ids) > 1}
     from_in = np.array([first[i] - expected[i].t_in for i in first])
@@ -229,4 +231,21 @@ def alert_scores(alerts: list[Alert], truth: list[Visit], watched: dict[str, lis
         "latency_from_leaving_p50_s": pct(from_out, 50),
         "latency_from_leaving_p99_s": pct(from_out, 99),
         "latencies_from_appearance_s": [round(float(x), 3) for x in from_in],
+        "alerted_visits": [_alerted_visit(expected[i], first_alert[i]) for i in first],
+    }
+
+
+def _alerted_visit(visit: Visit, alert: Alert) -> dict:
+    """Which visit an alert was for, and when: the first alert of the visit, its sighting's span and latencies."""
+    return {
+        "kind": visit.kind,
+        "identity": visit.identity,
+        "camera": visit.camera,
+        "t_in": visit.t_in,
+        "t_out": visit.t_out,
+        "alert_id": alert.alert_id,
+        "received": round(alert.received, 3),
+        "sighting_span": [round(alert.sighting.start, 3), round(alert.sighting.end, 3)],
+        "latency_from_appearance_s": round(alert.received - visit.t_in, 3),
+        "latency_from_leaving_s": round(alert.received - visit.t_out, 3),
     }

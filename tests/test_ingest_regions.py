@@ -374,3 +374,24 @@ def test_the_face_detector_skips_a_region_only_for_plates_at_the_scale_it_had_wi
     assert len(found.plates) == 2
     squares_analyzer.analyze(image, embed=False, regions=[Box(200, 100, 460, 360), Box(1400, 700, 1700, 960)])
     assert faces[-2] == faces[0]  # the same fine scale as when both regions went to the face detector
+
+
+def test_something_that_arrives_and_stands_still_is_looked_at_again_for_a_while():
+    face = Box(1500, 100, 1600, 200)
+
+    def plans(hold_s: float, leaves_at: float = 99.0) -> list[tuple[float, bool]]:
+        """(time, whether a region holds the face) of the passes after it popped in at 0.4 s and stood still."""
+        planner = RegionPlanner(RegionOptions(arrival_hold_s=hold_s))
+        assert planner.plan(frame_with(), 0.0) is None
+        seen = []
+        for step in range(1, 10):  # a square walking along the bottom keeps the passes region passes
+            t = 0.2 * step
+            squares = [(100 + 60 * step, 700, 120)] + ([(1500, 100, 100)] if 0.4 <= t < leaves_at else [])
+            seen.append((round(t, 1), any(inside(face, r) for r in planner.plan(frame_with(*squares), t))))
+        return seen[1:]
+
+    # the pass it arrives in looks at it (a detector may miss it there); then for a second, though it stands still
+    assert plans(1.0) == [(0.4, True)] + [(t, True) for t in (0.6, 0.8, 1.0, 1.2, 1.4)] + [(1.6, False), (1.8, False)]
+    assert plans(0.0) == [(0.4, True)] + [(t, False) for t in (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8)]  # one look only
+    # gone (no foreground there): no longer looked at once its leaving was seen
+    assert [seen for t, seen in plans(1.0, leaves_at=0.8) if t >= 1.0] == [False] * 5

@@ -112,6 +112,11 @@ def test_tiny_scenario_ground_truth_scoring_and_pipeline(shared_data, model_sett
     alerted = score.alert_scores(alerts, truth, manifest["watchlist"], live)
     assert alerted["recall"] in (1.0, None) and alerted["false_alerts"] == 0 and alerted["missed"] == []
     assert alerted["duplicate_alerts"] == 0
+    # each alerted visit is named with its first alert's latency (0.5 s after it left view here)
+    assert sorted((v["identity"], v["camera"], v["t_in"]) for v in alerted["alerted_visits"]) == sorted(
+        (a.identity, a.sighting.camera, a.sighting.start) for a in alerts if a.sighting.camera in live
+    )
+    assert all(v["latency_from_leaving_s"] == 0.5 for v in alerted["alerted_visits"])
     if alerts:  # an alert lost: its visit is listed as missed
         lost = score.alert_scores(alerts[1:], truth, manifest["watchlist"], {alerts[0].sighting.camera})
         assert [alerts[0].kind, alerts[0].identity, alerts[0].sighting.camera] in [m[:3] for m in lost["missed"]]

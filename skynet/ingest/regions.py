@@ -53,7 +53,12 @@ class RegionOptions:
     something small that arrived without moving is still looked for); ``background_rate`` /
     ``foreground_rate``: weight of each analysed copy in the running average of the background where
     it matches the background / where it differs (slowly: a passing object leaves no trail, one that
-    stays becomes background in about ``1 / foreground_rate`` analysed frames). ``fine_every``: the
+    stays becomes background in about ``1 / foreground_rate`` analysed frames). ``arrival_hold_s``: a region
+    made for something new (overlapping none of the previous region pass's) is looked at again on the passes
+    of the next ``arrival_hold_s`` while it still holds foreground and no live track, though nothing moves in
+    it: something that arrives and stands still gets more than one look, as a detector may miss it in one
+    view (a face popping in and standing, missed by its first fine view, waited for the periodic whole-frame
+    pass). ``fine_every``: the
     regions may be seen finer than the whole frame (see :mod:`skynet.detectors.analyzer`) on every
     ``fine_every``-th region pass after a whole-frame pass, and a region that overlaps none of the
     previous pass's on any pass; on the others they are seen at the whole frame's scale, and only the
@@ -74,6 +79,7 @@ class RegionOptions:
     remainder_min_changed: float = 0.0005
     background_rate: float = 0.1
     foreground_rate: float = 0.005
+    arrival_hold_s: float = 1.0
     merge_slack: float = 1.25
     fine_every: int = 2
     track_margin: float = 0.5
@@ -100,6 +106,7 @@ class RegionPlanner:
         self._last_full: float | None = None
         self._passes = 0  # region passes since the last whole-frame pass
         self._previous: list[Box] = []  # the regions of the last region pass
+        self._arrivals: list[tuple[float, Box]] = []  # regions made for something new, and when
 
     def plan(self, image: np.ndarray, timestamp: float, tracked: Sequence[Box] = ()) -> list[Box] | None:
         """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels; a
@@ -135,7 +142,10 @@ class RegionPlanner:
         # only, not the whole frame: with half its size around it (a detector needs room around a plate)
         grow = 0.0 if motion.whole is None else self.options.track_margin
         around = [_grow(b, grow, 0, width, height) for b in tracked]
-        regions = self._shaped([*motion.boxes, *around], width, height)
+        held = self._held(timestamp, within, tracked, scale)
+        regions = merge_overlapping(
+            [*self._shaped([*motion.boxes, *around], width, height), *held], self.options.merge_slack
+        )
         if _covered(regions, scale, small.shape) > self.options.max_coverage or (
             timestamp - self._last_full >= self.options.full_frame_every_s
             and self._changed_outside(small, self._full_reference, regions, scale)
@@ -144,6 +154,8 @@ class RegionPlanner:
             return FULL_FRAME
         if regions:  # compared with the last analysed frame, so slow changes add up until seen
             self._reference = small
+        if self._passes:  # not on the first region pass after a whole-frame pass: all was just seen whole
+            self._arrivals += [(timestamp, r) for r in regions if not any(r.iou(p) > 0 for p in self._previous)]
         whole = [] if motion.whole is None else self._shaped([*motion.whole, *around], width, height)
         if _covered(whole, scale, small.shape) > self.options.max_coverage:  # the cut stands in for a whole pass
             self._passes, self._previous = 0, []
@@ -175,6 +187,21 @@ class RegionPlanner:
                 marked += [_region(region, fine=False), *(_region(r, inner=True) for r in inside)]
         return marked
 
+    def _held(self, timestamp: float, foreground: np.ndarray | None, tracked: Sequence[Box], scale: float) -> list[Box]:
+        """The regions of arrivals within ``arrival_hold_s`` that still hold foreground (``foreground`` None: a new
+        background, nothing held) and no live track."""
+        if foreground is None:
+            self._arrivals = []
+            return []
+        self._arrivals = [(t, r) for t, r in self._arrivals if timestamp - t <= self.options.arrival_hold_s]
+        held = []
+        for _, region in self._arrivals:
+            x1, y1 = int(region.x1 // scale), int(region.y1 // scale)
+            inside = foreground[y1 : int(np.ceil(region.y2 / scale)), x1 : int(np.ceil(region.x2 / scale))]
+            if inside.any() and not any(region.iou(box) > 0 for box in tracked):
+                held.append(region)
+        return held
+
     def _changed_outside(self, small: np.ndarray, reference: np.ndarray, regions: Sequence[Box], scale: float) -> bool:
         """Whether ``small`` differs from ``reference`` (by over ``pixel_delta``, on at least ``remainder_min_changed``
         of it) outside ``regions`` (image pixels, ``scale`` times the thumbnail's)."""
@@ -189,7 +216,7 @@ class RegionPlanner:
         if self._background is None or image.shape != self._shape:
             self._background = Background(small)
         self._reference, self._full_reference, self._shape, self._last_full = small, small, image.shape, timestamp
-        self._passes, self._previous = 0, []
+        self._passes, self._previous, self._arrivals = 0, [], []
 
 
 class Background:

@@ -187,14 +187,17 @@ class TrackAccumulator:
         """Whether an early sighting of this track would already say what it is: a face track
         once it passes the face gate's track checks; a plate track once its last two reads of the
         whole plate (clear of the image border: a plate entering the view is read cut off) agree
-        and one of them is at least ``good_confidence``."""
+        and a read of the whole plate with their text is at least ``good_confidence``. (Not only
+        one of the last two: :meth:`wants_read` stops reading once one of ``min_reads`` reads is good,
+        so a good first read followed by two less sure ones of the same text must settle the track,
+        or its early sighting waits until the track ends.)"""
         if self.kind is SightingKind.FACE:
             return self.face_problem() is None
         last = self._whole_reads[-2:]
         return (
             len(last) == 2
             and last[0].text == last[1].text
-            and max(r.confidence for r in last) >= options.good_confidence
+            and max(r.confidence for r in self._whole_reads if r.text == last[0].text) >= options.good_confidence
         )
 
     def face_problem(self) -> str | None:
