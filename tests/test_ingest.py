@@ -171,6 +171,12 @@ def test_latest_slot_drops_and_counts_when_live_blocks_when_archive():
     for i in range(5):
         assert live.put(i)
     assert live.take(0) == 4 and live.dropped == 4
+    backlog: LatestSlot[int] = LatestSlot(block=False, depth=2)  # a burst is caught up on, oldest first
+    for i in range(4):
+        assert backlog.put(i)
+    assert [backlog.take(0), backlog.take(0), backlog.take(0)] == [2, 3, None] and backlog.dropped == 2
+    with pytest.raises(ValueError):
+        LatestSlot(block=False, depth=0)
     archive: LatestSlot[int] = LatestSlot(block=True)
     assert archive.put(1)
     assert not archive.put(2, timeout=0.05)  # full: waits instead of dropping

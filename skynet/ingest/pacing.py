@@ -4,6 +4,7 @@ of live frames."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Generic, TypeVar
 
 import cv2
@@ -140,42 +141,50 @@ def motion_thumbnail(image: np.ndarray, width: int) -> np.ndarray:
 
 
 class LatestSlot(Generic[T]):
-    """A one-item hand-over between a reader and an analyser thread.
+    """A hand-over of the newest ``depth`` items between a reader and an analyser thread.
 
-    Live (``block=False``): a new item replaces one not yet taken, and the replaced one is
-    counted in :attr:`dropped`, so latency stays bounded when analysis falls behind.
-    Archive (``block=True``): :meth:`put` waits until the slot is free, so nothing is dropped.
+    Live (``block=False``): a new item that finds ``depth`` items not yet taken replaces the oldest,
+    which is counted in :attr:`dropped`, so latency stays bounded (``depth`` items) when analysis falls
+    behind; a depth over one lets a burst (a whole-frame pass, a new crowd) be caught up on instead
+    of dropped. Archive (``block=True``): :meth:`put` waits until there is room, so nothing is dropped.
+    Items are taken oldest first.
     """
 
-    def __init__(self, block: bool) -> None:
+    def __init__(self, block: bool, depth: int = 1) -> None:
+        if depth < 1:
+            raise ValueError(f"a slot holds at least one item, not {depth}")
         self.block = block
+        self.depth = depth
         self.dropped = 0
-        self._item: T | None = None
-        self._has_item = False
+        self._items: deque[T] = deque()
         self._closed = False
         self._cond = threading.Condition()
 
     def put(self, item: T, timeout: float | None = None) -> bool:
         """Offer ``item``; ``False`` if the slot was closed (or, blocking, still full after ``timeout``)."""
         with self._cond:
-            if self.block and not self._cond.wait_for(lambda: not self._has_item or self._closed, timeout):
+            if self.block and not self._cond.wait_for(lambda: not self._full() or self._closed, timeout):
                 return False
             if self._closed:
                 return False
-            if self._has_item:
+            if self._full():
+                self._items.popleft()
                 self.dropped += 1
-            self._item, self._has_item = item, True
+            self._items.append(item)
             self._cond.notify_all()
             return True
 
+    def _full(self) -> bool:
+        return len(self._items) >= self.depth
+
     def take(self, timeout: float | None = None) -> T | None:
-        """The waiting item, or ``None`` after ``timeout`` or once the slot is closed and empty."""
+        """The oldest waiting item, or ``None`` after ``timeout`` or once the slot is closed and empty."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
+            if not self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout):
                 return None
-            if not self._has_item:
+            if not self._items:
                 return None
-            item, self._item, self._has_item = self._item, None, False
+            item = self._items.popleft()
             self._cond.notify_all()
             return item
 
@@ -188,4 +197,4 @@ class LatestSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         with self._cond:
-            return self._closed and not self._has_item
+            return self._closed and not self._items

@@ -4,10 +4,11 @@ Threads, not processes: OpenCV's FFmpeg decode and onnxruntime release the GIL f
 heavy work, so threads of one process use the cores while sharing one copy of the models,
 one sink and the status without pickling frames between processes. Each camera has two
 threads: a reader that drains the stream at its own rate (so a live stream never backs up)
-and an analyser behind a one-frame :class:`~skynet.ingest.pacing.LatestSlot`, so a slow
-analyser drops (and counts) frames instead of queueing them. A reader that cannot keep up with a
-live stream itself (starved of CPU) reconnects once it is ``max_live_lag_s`` behind, so it goes on
-from the newest frame instead of working through seconds-old ones.
+and an analyser behind a :class:`~skynet.ingest.pacing.LatestSlot` of a frame or two (live:
+``live_backlog``), so a slow analyser drops (and counts) the oldest frames instead of queueing
+them. A reader that cannot keep up with a live stream itself (starved of CPU) reconnects once it
+is ``max_live_lag_s`` behind, so it goes on from the newest frame instead of working through
+seconds-old ones.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Analyze(Protocol):
 class WorkerOptions:
     """Pacing and reconnection. The stall timeout is the source's ``read_timeout_s``.
 
+    ``live_backlog``: a live camera's analyser may fall this many due frames behind (a burst of work, e.g. a
+    whole-frame pass) and catch up before the oldest waiting frame is dropped; latency is bounded by it.
     ``motion_gate`` skips static frames; with ``regions`` set it also limits detection to the
     regions that moved or hold a live track (:mod:`skynet.ingest.regions`), else every frame
     that moved is analysed whole. ``faces`` decides which face tracks become sightings.
@@ -61,6 +64,7 @@ class WorkerOptions:
     backoff_max_s: float = 30.0
     idle_check_s: float = 0.5  # how often the analyser finishes tracks while no frame comes
     max_live_lag_s: float = 2.0  # a live reader this far behind its stream reconnects to the newest frame
+    live_backlog: int = 2  # due frames a live camera's analyser may fall behind before the oldest is dropped
     faces: FaceGate = field(default_factory=FaceGate)
 
     @classmethod
@@ -113,7 +117,9 @@ class CameraWorker:
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sightings-{spec.camera_id}")
         self._tracker = CameraTracker(spec.camera_id, tracking, archive, embed, read, defer=self._defer)
         self._board = StatusBoard(spec.camera_id, spec.redacted, spec.read_timeout_s)
-        self._slot: LatestSlot[Frame] = LatestSlot(block=not spec.live)
+        self._slot: LatestSlot[Frame] = LatestSlot(
+            block=not spec.live, depth=self.options.live_backlog if spec.live else 1
+        )
         self._stop = threading.Event()
         self._latest_timestamp: float | None = None
         self._last_analysed: tuple[Frame, Detections] | None = None
