@@ -23,13 +23,15 @@ import csv
 import json
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stage_clock import StageClock
 
 from skynet.config import Settings
 from skynet.detectors import plate_readers, registry
@@ -40,31 +42,6 @@ from skynet.models import ModelStore, get_pack
 
 STAGES = ("band", "colour", "input", "network", "decode")
 VIDEO_STEP = 5
-
-
-class StageClock:
-    """Thread CPU time and calls per stage, by wrapping the reader's functions."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-
-    def wrap(self, owner, attribute: str, stage: str) -> None:
-        inner = getattr(owner, attribute)
-
-        def timed(*args, **kwargs):
-            start = time.thread_time()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                self.seconds[stage] += time.thread_time() - start
-                self.calls[stage] += 1
-
-        setattr(owner, attribute, timed)
-
-    def reset(self) -> None:
-        self.seconds.clear()
-        self.calls.clear()
 
 
 class NetworkCheck:
@@ -163,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     analyzer = ImageAnalyzer.from_settings(settings)
     reader = analyzer.plate_reader
     clock = StageClock()
-    clock.wrap(plate_readers, "plate_band", "band")
-    clock.wrap(plate_readers, "plate_colour", "colour")
-    clock.wrap(reader, "_batch", "input")
-    clock.wrap(reader, "_decode", "decode")
-    clock.wrap(reader.session, "run", "network")  # the check's own run (below) is not timed
+    clock.patch(plate_readers, "plate_band", "band")
+    clock.patch(plate_readers, "plate_colour", "colour")
+    clock.patch(reader, "_batch", "input")
+    clock.patch(reader, "_decode", "decode")
+    clock.patch(reader.session, "run", "network")  # the check's own run (below) is not timed
     check = NetworkCheck(reader.session, plain_session(settings)) if args.check_network else None
     figures: dict[str, dict] = {}
     for round_ in range(args.rounds):
@@ -183,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     "plates_read": count,
                     "decodes": clock.calls["decode"],
                     "network_runs": clock.calls["network"],
-                    **{f"{stage}_ms_per_decode": 1000 * clock.seconds[stage] / decodes for stage in STAGES},
-                    "reading_ms_per_decode": 1000 * sum(clock.seconds[s] for s in STAGES) / decodes,
+                    **{f"{stage}_ms_per_decode": clock.ms[stage] / decodes for stage in STAGES},
+                    "reading_ms_per_decode": sum(clock.ms[s] for s in STAGES) / decodes,
                     "thread_cpu_s": time.thread_time() - cpu,
                 }
         if reads is not None and args.reads:

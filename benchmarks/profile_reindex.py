@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import argparse
 import collections
-import functools
 import importlib
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stage_clock import StageClock
 
 # stage -> functions whose presence in a stack puts a sample there (checked in this order)
 STAGES = (
@@ -81,46 +80,23 @@ CPU_STAGES = (
 )
 
 
-class StageClock:
-    """Thread CPU time of wrapped calls per stage, exclusive of the wrapped calls they make."""
+class ReindexClock(StageClock):
+    """The stage clock with clp_det's looks told apart, installed on :data:`CPU_STAGES`."""
 
-    def __init__(self) -> None:
-        self.ms: collections.Counter[str] = collections.Counter()
-        self.calls: collections.Counter[str] = collections.Counter()
-        self._local = threading.local()
-        self._lock = threading.Lock()
-
-    def wrap(self, stage: str, call):
-        @functools.wraps(call)
-        def timed(*args, **kwargs):
-            stack = self._local.__dict__.setdefault("stack", [])
-            name = self._look(stage, stack, args) if call.__name__ == "_detect" else stage
-            stack.append([name, 0.0, {"shape": args[1].shape, "looks": 0} if call.__name__ == "detect" else None])
-            started = time.thread_time()
-            try:
-                return call(*args, **kwargs)
-            finally:
-                spent = time.thread_time() - started
-                _, inner, _ = stack.pop()
-                if stack:
-                    stack[-1][1] += spent
-                with self._lock:
-                    self.ms[name] += (spent - inner) * 1000.0
-                    self.calls[name] += 1
-
-        return timed
-
-    @staticmethod
-    def _look(stage: str, stack: list, args: tuple) -> str:
-        """Which of a clp_det ``detect`` call's looks this ``_detect`` is: its first, a zoom-out (the whole view
-        again) or a zoom-in (a crop of it)."""
-        call = stack[-1][2] if stack and stack[-1][2] is not None else None
-        if call is None:
-            return f"{stage}: first look"
-        call["looks"] += 1
-        if call["looks"] == 1:
-            return f"{stage}: first look"
-        return f"{stage}: {'zoom-out' if args[1].shape == call['shape'] else 'zoom-in'}"
+    def enter(self, stage: str, call, args: tuple, stack: list) -> tuple[str, object]:
+        """A ``_detect`` call is named after which of its ``detect`` call's looks it is: the first, a zoom-out (the
+        whole view again) or a zoom-in (a crop of it); a ``detect`` call keeps its view's shape and looks."""
+        if call.__name__ == "detect":
+            return stage, {"shape": args[1].shape, "looks": 0}
+        if call.__name__ != "_detect":
+            return stage, None
+        detect = stack[-1][1] if stack and stack[-1][1] is not None else None
+        if detect is None:
+            return f"{stage}: first look", None
+        detect["looks"] += 1
+        if detect["looks"] == 1:
+            return f"{stage}: first look", None
+        return f"{stage}: {'zoom-out' if args[1].shape == detect['shape'] else 'zoom-in'}", None
 
     def install(self) -> None:
         """Wrap every call of :data:`CPU_STAGES`."""
@@ -129,10 +105,10 @@ class StageClock:
             *parents, name = path.split(".")
             for parent in parents:
                 owner = getattr(owner, parent)
-            setattr(owner, name, self.wrap(stage, getattr(owner, name)))
+            self.patch(owner, name, stage)
 
 
-def reindex_clips(repeats: int, clock: StageClock | None = None) -> None:
+def reindex_clips(repeats: int, clock: ReindexClock | None = None) -> None:
     """Make the quick clips and re-index them ``repeats`` times (the profiled part); with ``clock``, once more
     first as a warm-up, then print the thread CPU per stage of the ``repeats``."""
     import bench_ingest as bench
@@ -192,9 +168,16 @@ def summarise(raw: Path) -> list[tuple[str, float]]:
     return [*rows, ("(waiting samples, share of all)", 100.0 * waiting / max(1, busy + waiting))]
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--repeats", type=_at_least_one, default=8, help="re-indexes profiled (at least 1)")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw samples here")
     parser.add_argument("--py-spy", type=Path, help="the py-spy program (default: beside this Python)")
@@ -202,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child or args.thread_cpu:
-        reindex_clips(args.repeats, StageClock() if args.thread_cpu else None)
+        reindex_clips(args.repeats, ReindexClock() if args.thread_cpu else None)
         return 0
     spy = args.py_spy or Path(sys.executable).with_name("py-spy")
     if not spy.is_file():

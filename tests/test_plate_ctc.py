@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from skynet.detectors.ctc import beam_decode, greedy_decode
+from skynet.detectors.ctc import beam_decode, greedy_decode, restricted
 from skynet.detectors.plate_format import CN_RULES
 
 CHARSET = ["", "A", "B", "1", "皖", "湘"]
@@ -242,8 +242,14 @@ def test_plate_reads_equal_the_plain_search_on_real_recogniser_output(analyzer, 
         for name in names
     ]
     batch = reader.session.run(None, {reader.session.get_inputs()[0].name: reader._batch(crops)})[0]
-    charset = reader._plate_charset
     for probs in batch:
-        plate_probs = probs[:, reader._columns]
+        plate_probs, charset = restricted(probs, reader.charset, reader.allowed)
         same_reads(plate_probs, charset, grammar=reader.rules, beam_width=8)
         same_reads(plate_probs, charset, beam_width=8)
+
+
+@pytest.mark.models
+def test_the_reader_refuses_output_with_the_wrong_number_of_classes(analyzer):
+    reader = analyzer.plate_reader
+    with pytest.raises(ValueError, match="probabilities"):
+        reader._decode(np.full((10, len(reader.charset) + 1), 0.5, np.float32), None)

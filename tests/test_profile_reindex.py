@@ -1,37 +1,93 @@
-"""profile_reindex.py's thread-CPU clock: stages timed exclusive of the stages they call, clp_det's looks told apart."""
+"""The benchmarks' thread-CPU stage clock: stages timed exclusive of the stages they call; profile_reindex.py's
+clp_det looks told apart; its --repeats checked."""
 
 from __future__ import annotations
 
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from profile_reindex import StageClock
+import stage_clock
+from profile_reindex import ReindexClock, main
+from stage_clock import StageClock
 
 
-def spin(seconds: float) -> None:
-    """Busy for ``seconds`` of this thread's CPU time."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
+class FakeThreadTime:
+    """A thread CPU clock that moves only when the test says, per thread: timings independent of the machine."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def __call__(self) -> float:
+        return getattr(self.local, "now", 0.0)
+
+    def spend(self, seconds: float) -> None:
+        self.local.now = self() + seconds
 
 
-def test_a_stage_is_timed_without_the_stages_it_calls():
+@pytest.fixture
+def cpu(monkeypatch) -> FakeThreadTime:
+    fake = FakeThreadTime()
+    monkeypatch.setattr(stage_clock.time, "thread_time", fake)
+    return fake
+
+
+def test_a_stage_is_timed_without_the_stages_it_calls(cpu):
     clock = StageClock()
-    inner = clock.wrap("inner", lambda: spin(0.03))
+    inner = clock.wrap("inner", lambda: cpu.spend(0.03))
+    innermost = clock.wrap("innermost", lambda: cpu.spend(0.002))
 
     def outer_work():
-        spin(0.01)
+        cpu.spend(0.01)
         inner()
+        innermost()
+        cpu.spend(0.005)
 
     clock.wrap("outer", outer_work)()
-    assert clock.calls == {"outer": 1, "inner": 1}
-    assert 25 <= clock.ms["inner"] < 60
-    assert 5 <= clock.ms["outer"] < 25
+    assert clock.calls == {"outer": 1, "inner": 1, "innermost": 1}
+    assert clock.ms == pytest.approx({"outer": 15.0, "inner": 30.0, "innermost": 2.0})
+    assert sum(clock.ms.values()) == pytest.approx(1000 * cpu())  # every ms counted once
+
+
+def test_stages_of_several_threads_are_kept_apart(cpu):
+    clock = StageClock()
+    work = clock.wrap("work", lambda seconds: cpu.spend(seconds))
+    outer = clock.wrap("outer", lambda seconds: work(seconds))
+    threads = [threading.Thread(target=outer, args=(0.001 * (i + 1),)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert clock.calls == {"outer": 4, "work": 4}
+    assert clock.ms["work"] == pytest.approx(10.0)
+    assert clock.ms["outer"] == pytest.approx(0.0)
+
+
+def test_patch_times_an_attribute_and_reset_clears(cpu):
+    class Reader:
+        def decode(self):
+            cpu.spend(0.004)
+            return "read"
+
+    reader = Reader()
+    clock = StageClock()
+    clock.patch(reader, "decode", "decode")
+    assert reader.decode() == "read"
+    assert clock.calls == {"decode": 1}
+    assert clock.ms["decode"] == pytest.approx(4.0)
+    clock.reset()
+    assert not clock.calls and not clock.ms
+
+
+def test_repeats_below_one_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--thread-cpu", "--repeats", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
 
 
 def test_clp_det_looks_are_first_looks_zoom_outs_and_zoom_ins():
@@ -46,7 +102,7 @@ def test_clp_det_looks_are_first_looks_zoom_outs_and_zoom_ins():
         def _detect(self, image, scale):
             return [], []
 
-    clock = StageClock()
+    clock = ReindexClock()
     Detector.detect = clock.wrap("clp_det", Detector.detect)
     Detector._detect = clock.wrap("clp_det look", Detector._detect)
     image = np.zeros((8, 8, 3), np.uint8)

@@ -47,7 +47,7 @@ def greedy_decode(probs: np.ndarray, charset: Sequence[str], allowed: np.ndarray
     always kept). A character's confidence is its highest probability over its frames;
     ``log_prob`` is that of the best path.
     """
-    probs, charset = _restricted(probs, charset, allowed)
+    probs, charset = restricted(probs, charset, allowed)
     best = probs.argmax(axis=1)
     best_p = probs[np.arange(len(best)), best]
     chars: list[str] = []
@@ -83,7 +83,7 @@ def beam_decode(
     character's confidence is its highest per-frame probability on the prefix's most probable
     alignment.
     """
-    probs, charset = _restricted(probs, charset, allowed)
+    probs, charset = restricted(probs, charset, allowed)
     search = _search(tuple(charset), grammar, min_prob, min_candidates)
     allowed_after = search.allowed_after
     # prefix (tuple of classes) -> [p_blank_end, p_char_end, confidences, best alignment's probability]; the
@@ -216,15 +216,16 @@ def _total(item: tuple[tuple[int, ...], list]) -> float:
     return item[1][0] + item[1][1]
 
 
-def _restricted(
+def restricted(
     probs: np.ndarray, charset: Sequence[str], allowed: np.ndarray | None
 ) -> tuple[np.ndarray, Sequence[str]]:
-    """Only the blank and the allowed classes' columns (and their characters)."""
+    """Only the blank and the allowed classes' columns (and their characters), as float64; probabilities
+    already restricted and cast (``allowed`` None, float64) are used as they are, not copied."""
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != len(charset):
         raise ValueError(f"expected (T, {len(charset)}) probabilities, got shape {probs.shape}")
     if allowed is None:
-        return probs.astype(np.float64), charset
+        return np.asarray(probs, np.float64), charset
     keep = np.flatnonzero(np.asarray(allowed, bool))
     keep = np.concatenate([[0], keep[keep != 0]])
     return probs[:, keep].astype(np.float64), [charset[int(i)] for i in keep]

@@ -11,6 +11,7 @@ Confidences are posterior probabilities among the valid reads the search found (
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,14 +21,15 @@ import cv2
 import numpy as np
 
 from skynet.detectors import registry
-from skynet.detectors.ctc import CtcRead, beam_decode, greedy_decode
+from skynet.detectors.ctc import CtcRead, beam_decode, greedy_decode, restricted
 from skynet.detectors.plate_format import PlateRules, plate_rules
 from skynet.detectors.plate_rectify import CHAR_BAND, WIDE_CHAR_BAND, plate_band, plate_colour
-from skynet.detectors.runtime import create_session
+from skynet.detectors.runtime import create_session, resolve_providers
 from skynet.errors import ModelFileError
-from skynet.models.graphs import load_onnx
-from skynet.models.int8_activations import cheaper_activations
+from skynet.models.int8_activations import cheaper_model_bytes
 from skynet.records import PlateDetection, PlateText
+
+log = logging.getLogger(__name__)
 
 BEAM_WIDTH = 8
 MAX_ALTERNATIVES = 5
@@ -51,9 +53,6 @@ class CtcPlateReader:
         self.min_width = min_width
         self.rules = rules
         self.allowed = np.array([i > 0 and c in rules.charset for i, c in enumerate(self.charset)])
-        # the blank and the plate characters: decoding works on these columns only, cut once per read
-        self._columns = np.concatenate([[0], np.flatnonzero(self.allowed)])
-        self._plate_charset = [self.charset[int(c)] for c in self._columns]
         self._input = session.get_inputs()[0].name
 
     def read(self, image: np.ndarray, plates: list[PlateDetection]) -> list[PlateDetection]:
@@ -102,8 +101,8 @@ class CtcPlateReader:
         invalid, confidence 0) rather than a made-up plate. Valid reads come from a search
         constrained to the rules' templates when they have some, else from a free beam search.
         The other reads become alternatives, each with its posterior probability."""
-        probs = probs[:, self._columns].astype(np.float64)
-        charset = self._plate_charset
+        # the blank and the plate characters: decoding works on these columns only, cut once per read
+        probs, charset = restricted(probs, self.charset, self.allowed)
         greedy = greedy_decode(probs, charset)
         if self.rules.templates:
             reads: list[CtcRead] = []
@@ -180,16 +179,17 @@ def _rules(context: registry.BackendContext) -> PlateRules:
 
 
 def _session(context: registry.BackendContext, name: str):
-    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``); an int8 graph runs with
-    its hard-swish activations in the cheaper form that gives the same integers (see
-    :mod:`skynet.models.int8_activations`)."""
+    """A session of model ``name`` or its int8 variant (see ``SKYNET_PRECISION``); an int8 graph run on the CPU
+    alone has its hard-swish activations in the cheaper form that gives the same integers there (see
+    :mod:`skynet.models.int8_activations`; checked on the CPU, so not for other providers)."""
     settings = context.settings
     path = context.precision_model_path(name)
     model: Path | bytes = path
-    if path.name != name:  # the int8 variant
-        graph, rewritten = cheaper_activations(load_onnx(path))
-        if rewritten:
-            model = graph.SerializeToString()
+    if path.name != name and resolve_providers(settings.execution_providers) == ["CPUExecutionProvider"]:
+        try:
+            model = cheaper_model_bytes(path) or path
+        except Exception as exc:  # only a speed-up: the model file as it is still runs
+            log.warning("%s runs without its cheaper int8 activations: %s", path.name, exc)
     return create_session(model, settings.execution_providers, settings.intra_op_threads, path.name)
 
 

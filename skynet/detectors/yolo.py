@@ -193,7 +193,8 @@ class YoloPlateDetector:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray], close_ups: bool = True) -> list[list[PlateDetection]]:
-        """Plates of several images (e.g. one frame per camera), each model run once for all."""
+        """Plates of several images (e.g. one frame per camera), each model run once for all (``close_ups``
+        unused)."""
         if self.vehicles is None:
             regions = [[vehicle_regions.whole(image)] for image in images]
         else:

@@ -13,10 +13,16 @@ after it receives, and so the network's output, is unchanged bit for bit.
 
 from __future__ import annotations
 
+import functools
+import threading
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from skynet.models.graphs import load_onnx
 
 _HARD_SWISH = ("Add", "Clip", "Mul", "Div")  # t*clip(t+3, 0, 6)/6
 _AFFINE = ("Mul", "Add")  # a*v + b
@@ -76,6 +82,23 @@ class _Activation:
         return nodes, added
 
 
+_CACHE_LOCK = threading.Lock()
+
+
+def cheaper_model_bytes(path: Path) -> bytes | None:
+    """The serialized int8 model in ``path`` with :func:`cheaper_activations` applied, or None when no chain was
+    rewritten. Kept per file (path, modification time, size), so readers of one pool check it once."""
+    stat = path.stat()
+    with _CACHE_LOCK:  # one probe per file even when several readers load at once
+        return _cheaper_model_bytes(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _cheaper_model_bytes(path: str, mtime_ns: int, size: int) -> bytes | None:
+    model, rewritten = cheaper_activations(load_onnx(Path(path)))
+    return model.SerializeToString() if rewritten else None
+
+
 def cheaper_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     """``model`` with each int8 hard-swish chain whose rewrite gives the same integers rewritten (in place), and
     how many were."""
@@ -90,22 +113,35 @@ def cheaper_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         for chain, rewrite, same in zip(found, rewrites, _same_integers(model, found, rewrites), strict=True)
         if same
     ]
-    replaced = {chain.quantize.name: rewrite[0] for chain, rewrite in kept}
-    dropped = {node.name for chain, _ in kept for node in chain.nodes}
+    # nodes by identity: names are optional and need not be unique
+    replaced = {id(chain.quantize): rewrite[0] for chain, rewrite in kept}
+    dropped = {id(node) for chain, _ in kept for node in chain.nodes}
+    constants = {name for chain, _ in kept for node in chain.nodes for name in node.input if name in weights}
     nodes: list[onnx.NodeProto] = []
     for node in graph.node:
-        if node.name in replaced:
-            nodes.extend(replaced[node.name])
-        elif node.name not in dropped:
+        if id(node) in replaced:
+            nodes.extend(replaced[id(node)])
+        elif id(node) not in dropped:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(init for _, (_, added) in kept for init in added)
-    used = {name for node in graph.node for name in node.input} | {value.name for value in graph.input}
-    unused = [init for init in graph.initializer if init.name not in used]
-    for init in unused:
+    # the rewritten chains' own constants go, unless something else reads them (subgraphs included) or returns them
+    kept_names = _names_read(graph) | {value.name for value in (*graph.input, *graph.output)}
+    for init in [init for init in graph.initializer if init.name in constants and init.name not in kept_names]:
         graph.initializer.remove(init)
     return model, len(kept)
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    """Every value name a node of ``graph`` or of its subgraphs (If, Loop, Scan bodies) reads."""
+    names = {name for node in graph.node for name in node.input}
+    for node in graph.node:
+        for attribute in node.attribute:
+            subgraphs = [*attribute.graphs, *([attribute.g] if attribute.HasField("g") else [])]
+            for subgraph in subgraphs:
+                names |= _names_read(subgraph)
+    return names
 
 
 def _hard_swish_chains(graph: onnx.GraphProto, weights: dict[str, np.ndarray]) -> list[_Activation]:
@@ -140,8 +176,8 @@ def _hard_swish_chains(graph: onnx.GraphProto, weights: dict[str, np.ndarray]) -
         ):
             continue
         affines = _hard_swish_affines(chain, dequantize, weights)
-        inner = [dequantize.output[0]] + [n.output[0] for n in chain[:-1]]
-        members = {id(n) for n in chain}
+        inner = [dequantize.output[0]] + [n.output[0] for n in chain]  # the float values the rewrite removes
+        members = {id(n) for n in (*chain, quantize)}
         if (
             affines is not None
             and not outputs.intersection(inner)
@@ -215,23 +251,23 @@ def _same_integers(
     outputs: list[onnx.ValueInfoProto] = []
     for i, (chain, (rewritten, added)) in enumerate(zip(chains, rewrites, strict=True)):
         source = chain.dequantize.input[0]
-        zero_point = weights[chain.dequantize.input[2]]
-        elem = zero_point.data_type
+        in_type = weights[chain.dequantize.input[2]].data_type
+        out_type = weights[chain.quantize.input[2]].data_type
         probe_in = f"probe{i}_in"
         renames = {source: probe_in}
         for tag, group in (("a", chain.nodes), ("b", rewritten)):
-            for node in group:
+            for k, node in enumerate(group):
                 copy = onnx.NodeProto()
                 copy.CopyFrom(node)
-                copy.name = f"probe{i}{tag}_{node.name}"
+                copy.name = f"probe{i}{tag}_{k}"
                 copy.input[:] = [renames.get(name, name) for name in node.input]
                 copy.output[:] = [f"probe{i}{tag}_{name}" for name in node.output]
                 nodes.append(copy)
             local = {name: f"probe{i}{tag}_{name}" for node in group for name in node.output}
             for copy in nodes[-len(group) :]:  # each copy reads its own inner values
                 copy.input[:] = [local.get(name, name) for name in copy.input]
-            outputs.append(helper.make_tensor_value_info(local[chain.quantize.output[0]], elem, None))
-        inputs.append(helper.make_tensor_value_info(probe_in, elem, None))
+            outputs.append(helper.make_tensor_value_info(local[chain.quantize.output[0]], out_type, None))
+        inputs.append(helper.make_tensor_value_info(probe_in, in_type, None))
         needed = {name for node in chain.nodes for name in node.input if name in weights}
         initializers.extend(weights[name] for name in sorted(needed))
         initializers.extend(added)
