@@ -142,8 +142,11 @@ def test_early_plate_sighting_comes_when_reading_stops_after_a_good_first_read(r
 
     frames = [Detections(640, 360, plates=[_unread(100 + 5 * i)]) for i in range(20)]  # 4 s in view
     tracker = CameraTracker("cam", TrackerOptions(first_segment_s=0.5), read=read)
-    published = [(i, s) for i, d in enumerate(frames) for s, _, _ in tracker.update(d, 1000.0 + i / 5.0, IMAGE)]
-    assert len(calls) == made  # no more reads
+    published, reads_by = [], []
+    for i, detections in enumerate(frames):
+        published += [(i, s) for s, _, _ in tracker.update(detections, 1000.0 + i / 5.0, IMAGE)]
+        reads_by.append(len(calls))
+    assert reads_by[3] == made  # reads made until the early sighting (its continuing segment reads anew)
     # early once 0.5 s old (frame 3), though its last reads are under 0.9; not when it ends (4 s later)
     assert [i for i, _ in published][:1] == [3] and published[0][1].plate.text == "京A12345"
 
