@@ -62,8 +62,8 @@ class ReadOptions:
     """When a plate track analysed without plate reading reads its plate again (see
     :meth:`TrackAccumulator.wants_read`): until it has ``min_reads`` reads of the whole plate and
     the text they vote for is that of the latest and another read, one of them at least
-    ``good_confidence`` (the track is settled), or when the plate looks ``closer`` times larger
-    than in the largest view read so far.
+    ``good_confidence`` (then the track is settled too), or when the plate looks ``closer`` times
+    larger than in the largest view read so far.
 
     A track whose last ``backoff_after`` reads all failed (no text, or none the plate format accepts:
     confidence under :data:`FAILED_READ_BELOW`) is read less often: on every 2nd analysed frame, then
@@ -170,7 +170,7 @@ class TrackAccumulator:
                 return True  # the failed reads were of the plate cut off: now it is in view whole
             gap = min(2 ** (self._failed_reads - options.backoff_after + 1), options.max_gap)
             return self._unread_frames + 1 >= gap
-        return not self._reads_settled(options)
+        return len(self._whole_reads) < options.min_reads or not self._reads_agree(options)
 
     def _count_failure(self, read: PlateText, whole: bool) -> None:
         """Count ``read`` (of a view of the whole plate or not) in the run of failed reads, or end the run."""
@@ -183,21 +183,20 @@ class TrackAccumulator:
 
     def settled(self, options: ReadOptions) -> bool:
         """Whether an early sighting of this track would already say what it is: a face track
-        once it passes the face gate's track checks; a plate track once its reads are settled (see
-        :meth:`_reads_settled`), which is also when :meth:`wants_read` stops reading it."""
+        once it passes the face gate's track checks; a plate track once its reads agree (see
+        :meth:`_reads_agree`), which they do whenever :meth:`wants_read` reads it no more (else its
+        early sighting would wait until the track ends)."""
         if self.kind is SightingKind.FACE:
             return self.face_problem() is None
-        return self._reads_settled(options)
+        return self._reads_agree(options)
 
-    def _reads_settled(self, options: ReadOptions) -> bool:
-        """Whether the plate is read well enough: of at least ``min_reads`` reads of the whole plate (clear of
-        the image border: a plate entering the view is read cut off), the latest and another one give the text
-        they vote for (:func:`vote_plate`, the sighting's text), one of those at least ``good_confidence``. One
-        rule for reading and for the early sighting: a track read no more must be settled, or its early
-        sighting waits until it ends; and the early sighting says what the reads agree on, not a text that
-        the next read would vote out (reads are made until then)."""
+    def _reads_agree(self, options: ReadOptions) -> bool:
+        """Whether the text the reads of the whole plate (clear of the image border: a plate entering the view
+        is read cut off) vote for (:func:`vote_plate`, the sighting's text) is that of the latest of them and of
+        another one, one of these at least ``good_confidence``: the early sighting says what the reads agree
+        on, not a text the latest read is voting out."""
         whole = self._whole_reads
-        if len(whole) < max(options.min_reads, 2):
+        if len(whole) < 2:
             return False
         voted = vote_plate(whole).text
         agreeing = [r.confidence for r in whole if r.text == voted]
