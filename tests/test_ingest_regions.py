@@ -14,7 +14,7 @@ from skynet.ingest.regions import (
     find_motion,
     shape_regions,
 )
-from skynet.records import Box, FaceDetection, PlateDetection, PlateText, Region
+from skynet.records import Box, FaceDetection, PlateDetection, PlateText, Region, needs_faces, needs_plates
 
 
 def frame_with(*squares: tuple[int, int, int], size=(1080, 1920), level: int = 255) -> np.ndarray:
@@ -376,22 +376,59 @@ def test_the_face_detector_skips_a_region_only_for_plates_at_the_scale_it_had_wi
     assert faces[-2] == faces[0]  # the same fine scale as when both regions went to the face detector
 
 
-def test_something_that_arrives_and_stands_still_is_looked_at_again_for_a_while():
-    face = Box(1500, 100, 1600, 200)
+STANDING_FACE = Box(1500, 100, 1600, 200)
 
+
+def detectors_on_standing_face(hold_s: float = 1.0, leaves_at: float = 99.0, tracked: list[Box] | None = None):
+    """(time, the detectors a region holding the face goes to) of the passes after it popped in at 0.4 s and stood
+    still; ``tracked``: live tracks from 0.6 s on (its first look missed the face)."""
+    planner = RegionPlanner(RegionOptions(arrival_hold_s=hold_s))
+    assert planner.plan(frame_with(), 0.0) is None
+    seen = []
+    for step in range(1, 10):  # a square walking along the bottom keeps the passes region passes
+        t = 0.2 * step
+        squares = [(100 + 60 * step, 700, 120)] + ([(1500, 100, 100)] if 0.4 <= t < leaves_at else [])
+        regions = planner.plan(frame_with(*squares), t, (tracked or []) if t >= 0.6 else [])
+        holding = [r for r in regions if inside(STANDING_FACE, r)]
+        kinds = {"faces" for r in holding if needs_faces(r)} | {"plates" for r in holding if needs_plates(r)}
+        seen.append((round(t, 1), kinds))
+    return seen[1:]
+
+
+def test_something_that_arrives_and_stands_still_is_looked_at_again_for_a_while():
     def plans(hold_s: float, leaves_at: float = 99.0) -> list[tuple[float, bool]]:
-        """(time, whether a region holds the face) of the passes after it popped in at 0.4 s and stood still."""
-        planner = RegionPlanner(RegionOptions(arrival_hold_s=hold_s))
-        assert planner.plan(frame_with(), 0.0) is None
-        seen = []
-        for step in range(1, 10):  # a square walking along the bottom keeps the passes region passes
-            t = 0.2 * step
-            squares = [(100 + 60 * step, 700, 120)] + ([(1500, 100, 100)] if 0.4 <= t < leaves_at else [])
-            seen.append((round(t, 1), any(inside(face, r) for r in planner.plan(frame_with(*squares), t))))
-        return seen[1:]
+        return [(t, bool(kinds)) for t, kinds in detectors_on_standing_face(hold_s, leaves_at)]
 
     # the pass it arrives in looks at it (a detector may miss it there); then for a second, though it stands still
     assert plans(1.0) == [(0.4, True)] + [(t, True) for t in (0.6, 0.8, 1.0, 1.2, 1.4)] + [(1.6, False), (1.8, False)]
     assert plans(0.0) == [(0.4, True)] + [(t, False) for t in (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8)]  # one look only
     # gone (no foreground there): no longer looked at once its leaving was seen
     assert [seen for t, seen in plans(1.0, leaves_at=0.8) if t >= 1.0] == [False] * 5
+
+
+def test_a_track_of_one_kind_ends_the_look_at_an_arrival_for_that_kind_only():
+    corner = (1580, 190, 1600, 200)  # tracks at the face's corner: the regions around them do not hold the face
+    plate, face = Region(*corner, faces=False), Region(*corner, plates=False)
+    held = (0.6, 0.8, 1.0, 1.2, 1.4)
+
+    def looking(tracked: list[Box], kind: str) -> list[float]:
+        return [t for t, kinds in detectors_on_standing_face(tracked=tracked) if kind in kinds]
+
+    assert looking([plate], "faces") == [0.4, *held]  # a plate tracked over the face missed: still looked for
+    assert looking([face], "plates") == [0.4, *held]
+    assert [t for t, kinds in detectors_on_standing_face(tracked=[plate, face]) if kinds] == [0.4]  # both tracked
+
+
+def test_a_held_arrival_goes_to_both_detectors_though_its_region_was_made_for_one_kinds_track():
+    planner = RegionPlanner(RegionOptions(fine_every=1))
+    square, standing = (1500, 800, 80), Box(1500, 800, 1580, 880)
+    plate = Region(1510, 840, 1570, 860, faces=False)
+    assert planner.plan(frame_with(), 0.0) is None
+    assert planner.plan(frame_with(square), 0.2)  # it arrives: the first region pass after a whole-frame pass
+    assert planner.plan(frame_with(square), 0.4) == []  # it stands, untracked: no region pass
+    made = planner.plan(frame_with(square), 0.6, [plate])  # its plate is tracked: new region, the plate detector's
+    assert len(made) == 1 and inside(standing, made[0]) and not needs_faces(made[0])
+    held = planner.plan(frame_with(square), 0.8)  # the plate track lost: held for both (something new may be here)
+    assert len(held) == 1 and inside(standing, held[0]) and needs_faces(held[0]) and needs_plates(held[0])
+    tracked = planner.plan(frame_with(square), 1.0, [plate])  # tracked again: still looked at for a face
+    assert any(inside(standing, r) and needs_faces(r) for r in tracked)

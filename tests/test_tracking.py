@@ -122,18 +122,32 @@ def test_early_plate_sighting_waits_until_reads_agree():
     assert [i for i, _ in published] == [3] and published[0][1].plate.text == "桂B12345"
 
 
-def test_early_plate_sighting_comes_when_reading_stops_after_a_good_first_read():
-    # the first of three agreeing reads is the good one: reading stops (wants_read), the track is settled
-    confidences = iter([0.95, 0.87, 0.73])
+@pytest.mark.parametrize(
+    ("reads", "made"),
+    [
+        ([0.95, 0.87, 0.73], 3),  # the first of three agreeing reads is the good one
+        ([0.95, (0.6, "京A12346"), 0.7], 3),  # a stray read between two agreeing ones
+        ([0.95, 0.8, (0.6, "京A12346"), 0.7], 4),  # the third strays: read once more, until the latest agrees
+    ],
+)
+def test_early_plate_sighting_comes_when_reading_stops_after_a_good_first_read(reads, made):
+    # reading stops (wants_read) once the track is settled, never before: no early sighting waits for the end
+    given = iter(r if isinstance(r, tuple) else (r, "京A12345") for r in reads)
+    calls: list[int] = []
 
     def read(image, plates):
-        return [p.with_read(PlateText("京A12345", (next(confidences, 0.7),) * 7)) for p in plates]
+        calls.append(len(calls))
+        confidence, text = next(given, (0.7, "京A12345"))
+        return [p.with_read(PlateText(text, (confidence,) * 7)) for p in plates]
 
     frames = [Detections(640, 360, plates=[_unread(100 + 5 * i)]) for i in range(20)]  # 4 s in view
     tracker = CameraTracker("cam", TrackerOptions(first_segment_s=0.5), read=read)
-    published = [(i, s) for i, d in enumerate(frames) for s, _, _ in tracker.update(d, 1000.0 + i / 5.0, IMAGE)]
-    assert next(confidences, None) is None  # three reads, no more
-    # early once 0.5 s old (frame 3), though its last two reads are under 0.9; not when it ends (4 s later)
+    published, reads_by = [], []
+    for i, detections in enumerate(frames):
+        published += [(i, s) for s, _, _ in tracker.update(detections, 1000.0 + i / 5.0, IMAGE)]
+        reads_by.append(len(calls))
+    assert reads_by[3] == made  # reads made until the early sighting (its continuing segment reads anew)
+    # early once 0.5 s old (frame 3), though its last reads are under 0.9; not when it ends (4 s later)
     assert [i for i, _ in published][:1] == [3] and published[0][1].plate.text == "京A12345"
 
 

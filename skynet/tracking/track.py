@@ -60,9 +60,10 @@ class ImageOptions:
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
     """When a plate track analysed without plate reading reads its plate again (see
-    :meth:`TrackAccumulator.wants_read`): until it has ``min_reads`` reads and one of them is
-    at least ``good_confidence``, or when the plate looks ``closer`` times larger than in the
-    largest view read so far.
+    :meth:`TrackAccumulator.wants_read`): until it has ``min_reads`` reads of the whole plate and
+    the text they vote for is that of the latest and another read, one of them at least
+    ``good_confidence`` (then the track is settled too), or when the plate looks ``closer`` times
+    larger than in the largest view read so far.
 
     A track whose last ``backoff_after`` reads all failed (no text, or none the plate format accepts:
     confidence under :data:`FAILED_READ_BELOW`) is read less often: on every 2nd analysed frame, then
@@ -169,10 +170,7 @@ class TrackAccumulator:
                 return True  # the failed reads were of the plate cut off: now it is in view whole
             gap = min(2 ** (self._failed_reads - options.backoff_after + 1), options.max_gap)
             return self._unread_frames + 1 >= gap
-        return (
-            len(self._whole_reads) < options.min_reads
-            or max(r.confidence for r in self._whole_reads) < options.good_confidence
-        )
+        return len(self._whole_reads) < options.min_reads or not self._reads_agree(options)
 
     def _count_failure(self, read: PlateText, whole: bool) -> None:
         """Count ``read`` (of a view of the whole plate or not) in the run of failed reads, or end the run."""
@@ -185,20 +183,24 @@ class TrackAccumulator:
 
     def settled(self, options: ReadOptions) -> bool:
         """Whether an early sighting of this track would already say what it is: a face track
-        once it passes the face gate's track checks; a plate track once its last two reads of the
-        whole plate (clear of the image border: a plate entering the view is read cut off) agree
-        and a read of the whole plate with their text is at least ``good_confidence``. (Not only
-        one of the last two: :meth:`wants_read` stops reading once one of ``min_reads`` reads is good,
-        so a good first read followed by two less sure ones of the same text must settle the track,
-        or its early sighting waits until the track ends.)"""
+        once it passes the face gate's track checks; a plate track once its reads agree (see
+        :meth:`_reads_agree`), which they do whenever :meth:`wants_read` reads it no more (else its
+        early sighting would wait until the track ends)."""
         if self.kind is SightingKind.FACE:
             return self.face_problem() is None
-        last = self._whole_reads[-2:]
-        return (
-            len(last) == 2
-            and last[0].text == last[1].text
-            and max(r.confidence for r in self._whole_reads if r.text == last[0].text) >= options.good_confidence
-        )
+        return self._reads_agree(options)
+
+    def _reads_agree(self, options: ReadOptions) -> bool:
+        """Whether the text the reads of the whole plate (clear of the image border: a plate entering the view
+        is read cut off) vote for (:func:`vote_plate`, the sighting's text) is that of the latest of them and of
+        another one, one of these at least ``good_confidence``: the early sighting says what the reads agree
+        on, not a text the latest read is voting out."""
+        whole = self._whole_reads
+        if len(whole) < 2:
+            return False
+        voted = vote_plate(whole).text
+        agreeing = [r.confidence for r in whole if r.text == voted]
+        return whole[-1].text == voted and len(agreeing) >= 2 and max(agreeing) >= options.good_confidence
 
     def face_problem(self) -> str | None:
         """Why this face track is no sighting (see :meth:`FaceGate.track_problem`), or None."""
