@@ -406,19 +406,6 @@ def test_something_that_arrives_and_stands_still_is_looked_at_again_for_a_while(
     assert [seen for t, seen in plans(1.0, leaves_at=0.8) if t >= 1.0] == [False] * 5
 
 
-def test_a_track_of_one_kind_ends_the_look_at_an_arrival_for_that_kind_only():
-    corner = (1580, 190, 1600, 200)  # tracks at the face's corner: the regions around them do not hold the face
-    plate, face = Region(*corner, faces=False), Region(*corner, plates=False)
-    held = (0.6, 0.8, 1.0, 1.2, 1.4)
-
-    def looking(tracked: list[Box], kind: str) -> list[float]:
-        return [t for t, kinds in detectors_on_standing_face(tracked=tracked) if kind in kinds]
-
-    assert looking([plate], "faces") == [0.4, *held]  # a plate tracked over the face missed: still looked for
-    assert looking([face], "plates") == [0.4, *held]
-    assert [t for t, kinds in detectors_on_standing_face(tracked=[plate, face]) if kinds] == [0.4]  # both tracked
-
-
 def test_a_held_arrival_goes_to_both_detectors_though_its_region_was_made_for_one_kinds_track():
     planner = RegionPlanner(RegionOptions(fine_every=1))
     square, standing = (1500, 800, 80), Box(1500, 800, 1580, 880)
@@ -430,5 +417,3 @@ def test_a_held_arrival_goes_to_both_detectors_though_its_region_was_made_for_on
     assert len(made) == 1 and inside(standing, made[0]) and not needs_faces(made[0])
     held = planner.plan(frame_with(square), 0.8)  # the plate track lost: held for both (something new may be here)
     assert len(held) == 1 and inside(standing, held[0]) and needs_faces(held[0]) and needs_plates(held[0])
-    tracked = planner.plan(frame_with(square), 1.0, [plate])  # tracked again: still looked at for a face
-    assert any(inside(standing, r) and needs_faces(r) for r in tracked)
