@@ -160,8 +160,14 @@ def cancel_scenario(system: System, folder: Path) -> dict:
     """A re-index job of four clips cancelled by an admin once its first file is done, then asked for again:
     the states of the job and its files after the cancel, and the sightings per file after the second job."""
     folder.mkdir(parents=True)
+    # the first file small, so that it is done while the others (larger: analysis takes seconds) still run
     clips = [
-        write_demo_clip(folder / f"late-{n}.avi", seconds=6, size=(640, 360), plates=(DEMO_PLATES[n % 2],))
+        write_demo_clip(
+            folder / f"late-{n}.avi",
+            seconds=6 if n == 0 else 12,
+            size=(640, 360) if n == 0 else (1920, 1080),
+            plates=(DEMO_PLATES[n % 2],),
+        )
         for n in range(4)
     ]
     store = system.catalog.store
