@@ -199,9 +199,7 @@ class RegionPlanner:
         self._arrivals = [(t, r) for t, r in self._arrivals if timestamp - t <= self.options.arrival_hold_s]
         held = []
         for _, region in self._arrivals:
-            x1, y1 = int(region.x1 // scale), int(region.y1 // scale)
-            inside = foreground[y1 : int(np.ceil(region.y2 / scale)), x1 : int(np.ceil(region.x2 / scale))]
-            if inside.any() and not any(region.iou(box) > 0 for box in tracked):
+            if foreground[_thumbnail_part(region, scale)].any() and not any(region.iou(box) > 0 for box in tracked):
                 held.append(region)
         return held
 
@@ -210,8 +208,7 @@ class RegionPlanner:
         of it) outside ``regions`` (image pixels, ``scale`` times the thumbnail's)."""
         changed = cv2.absdiff(small, reference) > self.options.pixel_delta
         for region in regions:
-            x1, y1 = int(region.x1 // scale), int(region.y1 // scale)
-            changed[y1 : int(np.ceil(region.y2 / scale)), x1 : int(np.ceil(region.x2 / scale))] = False
+            changed[_thumbnail_part(region, scale)] = False
         return bool(changed.mean() >= self.options.remainder_min_changed)
 
     def _full(self, image: np.ndarray, small: np.ndarray, timestamp: float) -> None:
@@ -339,12 +336,21 @@ def _needing(box: Box, faces: bool, plates: bool) -> Box:
     return Region(box.x1, box.y1, box.x2, box.y2, faces=faces, plates=plates)
 
 
+def _thumbnail_part(box: Box, scale: float) -> tuple[slice, slice]:
+    """The rows and columns of the motion thumbnail that ``box`` (image pixels, ``scale`` times the thumbnail's)
+    touches."""
+    return (
+        slice(int(box.y1 // scale), int(np.ceil(box.y2 / scale))),
+        slice(int(box.x1 // scale), int(np.ceil(box.x2 / scale))),
+    )
+
+
 def _covered(regions: Sequence[Box], scale: float, shape: tuple[int, ...]) -> float:
     """The share of the frame that ``regions`` (image pixels, which may overlap) cover, counted on a
     thumbnail of ``shape`` (``scale`` times smaller)."""
     mask = np.zeros(shape[:2], np.uint8)
     for r in regions:
-        mask[int(r.y1 // scale) : int(np.ceil(r.y2 / scale)), int(r.x1 // scale) : int(np.ceil(r.x2 / scale))] = 1
+        mask[_thumbnail_part(r, scale)] = 1
     return float(mask.mean())
 
 
