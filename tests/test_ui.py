@@ -364,6 +364,31 @@ def test_api_reference_is_served_locally_and_shown_to_a_signed_in_user(page, sit
     assert console_errors == []
 
 
+def test_a_request_cut_by_leaving_the_page_rejects_instead_of_answering_null(page, site):
+    """Leaving a page aborts its requests; one aborted while its body is read must reject with the AbortError
+    (which the pages ignore), not resolve to null, which a page then reads as a list (a flaky "Cannot read
+    properties of null" when a test or a user clicks on before a list has loaded)."""
+    page.goto("/ui/")
+    outcome = page.evaluate("""async () => {
+        const { request } = await import("/ui/js/api.js");
+        const browserFetch = window.fetch;
+        const left = new AbortController();
+        window.fetch = async (url, init) => {  // the user leaves once the answer's headers are in
+            const response = await browserFetch(url, init);
+            left.abort();
+            return response;
+        };
+        try {
+            return `resolved to ${JSON.stringify(await request("GET", "/api/health", { signal: left.signal }))}`;
+        } catch (error) {
+            return error.name;
+        } finally {
+            window.fetch = browserFetch;
+        }
+    }""")
+    assert outcome == "AbortError"
+
+
 def test_preview_parts_are_split_whatever_the_chunking(page, site):
     """The MJPEG reader finds each JPEG however the network cuts the stream (here: 1 to 7 bytes a chunk)."""
     page.goto("/ui/")

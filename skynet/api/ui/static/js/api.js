@@ -54,7 +54,16 @@ export function setUnauthorizedHandler(handler) {
  */
 export async function request(method, path, options = {}) {
   const response = await send(method, path, options);
-  return response.status === 204 ? null : response.json().catch(() => null);
+  return response.status === 204 ? null : readJson(response);
+}
+
+/** The response's JSON body, or null when it is not JSON. A read cut by the request's abort signal (the
+ * user left the page) rejects with the AbortError, so no caller goes on with a null it did not expect. */
+function readJson(response) {
+  return response.json().catch((error) => {
+    if (error.name === "AbortError") throw error;
+    return null;
+  });
 }
 
 /**
@@ -91,7 +100,7 @@ async function send(method, path, { params, body, token, signal } = {}) {
     throw new ApiError(0, "the server cannot be reached; check that skynet serve is running");
   }
   if (!response.ok) {
-    const json = await response.json().catch(() => null);
+    const json = await readJson(response);
     const error = new ApiError(response.status, describe(response.status, json));
     if (response.status === 401 && bearer && !token) onUnauthorized(error);
     throw error;
