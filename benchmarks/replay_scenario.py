@@ -37,7 +37,7 @@ from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.pacing import RateGate
-from skynet.ingest.regions import RegionPlanner
+from skynet.ingest.regions import RegionPlanner, unlooked_regions
 from skynet.ingest.worker import LIVE_FIRST_SIGHTING_S, WorkerOptions
 from skynet.records import Region, Sighting, SightingKind
 from skynet.tracking import CameraTracker, TrackerOptions
@@ -105,7 +105,7 @@ def replay_camera(scenario: Path, camera: dict, pool: AnalyzerPool, counters: li
             outer = [r for r in plan or [] if not (isinstance(r, Region) and r.inner)]
             stats["regions"] += len(outer)
             stats["region_pixels"] += int(sum(r.area for r in outer))
-            published = tracker.update(pool(image, plan), timestamp, image)
+            published = tracker.update(pool(image, plan), timestamp, image, unlooked_regions(plan))
         made += [(timestamp, sighting) for sighting, _, _ in published]
     made += [(index / fps, sighting) for sighting, _, _ in tracker.flush()]
     capture.release()

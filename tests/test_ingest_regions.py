@@ -13,6 +13,7 @@ from skynet.ingest.regions import (
     merge_overlapping,
     find_motion,
     shape_regions,
+    unlooked_regions,
 )
 from skynet.records import Box, FaceDetection, PlateDetection, PlateText, Region, needs_faces, needs_plates
 
@@ -417,3 +418,42 @@ def test_a_held_arrival_goes_to_both_detectors_though_its_region_was_made_for_on
     assert len(made) == 1 and inside(standing, made[0]) and not needs_faces(made[0])
     held = planner.plan(frame_with(square), 0.8)  # the plate track lost: held for both (something new may be here)
     assert len(held) == 1 and inside(standing, held[0]) and needs_faces(held[0]) and needs_plates(held[0])
+
+
+def test_a_settled_track_is_looked_at_on_every_other_pass_and_other_motion_or_an_unsettled_track_keeps_the_look():
+    def walk(step: int, *others: tuple[int, int, int], settled: bool = True) -> tuple[list[Box], Box]:
+        x = 300 + 40 * step  # a pedestrian walking right; the face track on it is settled
+        track = Region(x + 30, 520, x + 90, 580, plates=False, settled=settled)
+        return planner.plan(frame_with((x, 500, 120), *others), 0.2 * step, [track]), track
+
+    def looked(plan: list[Box], box: Box) -> bool:
+        holding = [r for r in plan if r.iou(box) > 0]
+        assert holding
+        return any(needs_faces(r) or needs_plates(r) for r in holding)
+
+    planner = RegionPlanner(RegionOptions(fine_every=1))  # settled_every 2 (the default)
+    planner.plan(frame_with(), 0.0)
+    seen = [looked(*walk(step)) for step in range(1, 7)]
+    assert seen == [False, True, False, True, False, True]  # its own motion does not keep the look
+    plan, track = walk(7)
+    assert not looked(plan, track) and unlooked_regions(plan) == plan  # nothing looked at on this pass
+    # something moving elsewhere is looked at on every pass; the settled track still on every other one
+    walk(8, (1500, 200, 100))
+    plan, track = walk(9, (1500, 220, 100))
+    assert not looked(plan, track) and looked(plan, Box(1500, 220, 1600, 320))
+    # something moving beside a settled face standing in view (a blob of its own, in its region) keeps the look
+    face = Region(800, 500, 860, 560, plates=False, settled=True)
+    standing = RegionPlanner(RegionOptions(fine_every=1))
+    standing.plan(frame_with(), 0.0)
+    plans = [standing.plan(frame_with((800, 500, 60)), 0.2 * step, [face]) for step in range(1, 5)]
+    assert [looked(plan, face) for plan in plans] == [False, True, False, True]
+    plan = standing.plan(frame_with((800, 500, 60), (950, 500, 80)), 1.0, [face])
+    assert looked(plan, face)
+    # a track not yet settled keeps the look
+    walk(10)
+    plan, track = walk(11, settled=False)
+    assert looked(plan, track)
+    # with settled_every 1 every region is looked at on every pass
+    planner = RegionPlanner(RegionOptions(fine_every=1, settled_every=1))
+    planner.plan(frame_with(), 0.0)
+    assert all(looked(*walk(step)) for step in range(1, 5))

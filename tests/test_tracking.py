@@ -430,3 +430,35 @@ def test_live_boxes_say_which_detector_each_track_needs():
     boxes = tracker.live_boxes()
     assert [(b.faces, b.plates) for b in boxes] == [(True, False), (False, True)]  # the face's track, the plate's
     assert boxes[0].iou(Box(20, 100, 80, 160)) > 0.9 and boxes[1].iou(Box(300, 250, 390, 280)) > 0.9
+
+
+def test_live_boxes_are_settled_once_a_face_has_its_best_views_or_a_plates_reads_agree():
+    tracker = CameraTracker("cam", TrackerOptions(max_faces=3))
+    settled = []
+    for i in range(4):
+        detections = Detections(640, 360, faces=[face(100 + 5 * i, 100, 0.9, unit(1, 0))])
+        detections.plates = [plate(300 + 5 * i, "皖A12345", (0.95,) * 7)]
+        tracker.update(detections, 1000.0 + i / 5.0, IMAGE)
+        settled.append([box.settled for box in tracker.live_boxes()])  # the face's, then the plate's
+    # the face: three usable views (max_faces); the plate: its latest read and another agree, one >= 0.9
+    assert settled == [[False, False], [False, True], [True, True], [True, True]]
+
+
+def test_a_track_not_looked_at_coasts_and_its_sighting_is_unbroken():
+    def run_with(looks: list[bool], tell: bool) -> list:
+        tracker, out = CameraTracker("cam", TrackerOptions(max_faces=1)), []
+        for i, look in enumerate(looks):
+            x = 100 + 10 * i
+            faces = [face(x, 100, 0.9, unit(1, 0))] if look else []
+            unlooked = [Box(x - 60, 40, x + 120, 220)] if tell and not look else []
+            out += tracker.update(Detections(640, 360, faces=faces), 1000.0 + i / 5.0, IMAGE, unlooked)
+        return [s for s, _, _ in out + tracker.flush()]
+
+    # a settled face looked at on every other analysed frame: one sighting from its first to its last look
+    alternate = run_with([i % 2 == 0 for i in range(21)], tell=True)
+    assert len(alternate) == 1
+    assert (alternate[0].first_seen, alternate[0].last_seen) == (1000.0, 1004.0)
+    # three frames in a row not looked at where it is: no miss, still one track (told nothing: misses that end it)
+    looks = [True, True, False, False, False, True, True]
+    assert len(run_with(looks, tell=True)) == 1
+    assert len(run_with(looks, tell=False)) == 2

@@ -65,6 +65,14 @@ class RegionOptions:
     live tracks' boxes, grown by ``track_margin`` of their size on every side to at least
     ``track_min_side`` pixels, are seen finely (an object stays several analysed frames in view: it is
     found finely on the next fine pass, and once tracked, finely on every pass). 1: every pass fine.
+    ``settled_every``: a region that holds live tracks which are all settled (a plate whose reads agree, a face
+    with its best views: :meth:`~skynet.tracking.track.TrackAccumulator.steady`) and nothing else, that is no
+    arrival, no held arrival, no track not yet settled and no motion but that of those tracks' objects (a blob
+    holding one of them), is looked at on every ``settled_every``-th region pass only (by neither detector on
+    the others: the tracker coasts those tracks on its motion estimates, a frame without a look is no miss that
+    ends one), as video analytics engines run their detector on an interval and let the tracker carry objects
+    in between. A region overlapping one that must be looked at, a whole-frame pass and a pass standing in for
+    one are looked at in full. 1: every region on every pass.
     """
 
     full_frame_every_s: float = 10.0
@@ -84,6 +92,7 @@ class RegionOptions:
     fine_every: int = 2
     track_margin: float = 0.5
     track_min_side: int = 64
+    settled_every: int = 2
 
 
 FINE_CROPS_COVER = 0.5  # a region that crops around its tracks would cover this much of is seen finely whole
@@ -154,6 +163,7 @@ class RegionPlanner:
             return FULL_FRAME
         if regions:  # compared with the last analysed frame, so slow changes add up until seen
             self._reference = small
+        arrived: list[Box] = []
         if self._passes:  # not on the first region pass after a whole-frame pass: all was just seen whole
             arrived = [r for r in regions if not any(r.iou(p) > 0 for p in self._previous)]
             self._arrivals += [(timestamp, _needing(r, True, True)) for r in arrived]  # something new: both detectors
@@ -161,7 +171,15 @@ class RegionPlanner:
         if _covered(whole, scale, small.shape) > self.options.max_coverage:  # the cut stands in for a whole pass
             self._passes, self._previous = 0, []
             return regions
-        return self._fine_or_coarse(regions, tracked, width, height)
+        marked = self._fine_or_coarse(regions, tracked, width, height)
+        every = self.options.settled_every
+        if every <= 1 or self._passes % every == 0:
+            return marked
+        resting = settled_only(regions, motion.boxes, tracked, [*held, *arrived])
+        if not resting:
+            return marked
+        looked = [r for r in regions if r not in resting]
+        return [_unlooked(r) if _touches(r, resting) and not _touches(r, looked) else r for r in marked]
 
     def _shaped(self, boxes: Sequence[Box], width: int, height: int) -> list[Box]:
         options = self.options
@@ -321,6 +339,40 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
                 out.append(box)
         merged = out
     return merged
+
+
+def settled_only(
+    regions: Sequence[Box], moving: Sequence[Box], tracked: Sequence[Box], new: Sequence[Box]
+) -> list[Box]:
+    """The ``regions`` that hold only settled tracks (``tracked`` boxes that are :class:`Region` records marked
+    ``settled``) and the motion of their objects (``moving`` boxes holding one of them): at least one settled
+    track, no other track, no other motion, none of the ``new`` boxes (arrivals), and overlapping no region
+    that holds any of those (see :attr:`RegionOptions.settled_every`)."""
+    settled = [t for t in tracked if isinstance(t, Region) and t.settled]
+    if not settled:
+        return []
+    unsettled = [t for t in tracked if not (isinstance(t, Region) and t.settled)]
+    fresh = [m for m in moving if not _touches(m, settled)]
+    resting = [r for r in regions if _touches(r, settled) and not _touches(r, [*unsettled, *fresh, *new])]
+    looked = [r for r in regions if r not in resting]
+    return [r for r in resting if not _touches(r, looked)]
+
+
+def unlooked_regions(plan: Sequence[Box] | None) -> list[Box]:
+    """The regions of a plan (None: a whole-frame pass) that neither detector looks at on this frame."""
+    return [r for r in plan or [] if not needs_faces(r) and not needs_plates(r)]
+
+
+def _touches(box: Box, others: Sequence[Box]) -> bool:
+    return any(box.iou(other) > 0 for other in others)
+
+
+def _unlooked(box: Box) -> Region:
+    """``box`` as a region neither detector looks at on this pass (it still counts towards the fine regions' pixel
+    budget, so the other regions are seen as they would be with it)."""
+    if isinstance(box, Region):
+        return replace(box, faces=False, plates=False)
+    return Region(box.x1, box.y1, box.x2, box.y2, faces=False, plates=False)
 
 
 def _region(box: Box, fine: bool = True, inner: bool = False) -> Region:

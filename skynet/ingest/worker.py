@@ -27,7 +27,7 @@ import numpy as np
 
 from skynet.config import Settings
 from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
-from skynet.ingest.regions import RegionOptions, RegionPlanner
+from skynet.ingest.regions import RegionOptions, RegionPlanner, unlooked_regions
 from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.sources import SourceError, VideoSource, open_source
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
@@ -304,17 +304,28 @@ class CameraWorker:
                 self._board.count("static")
                 self._publish(self._tracker.idle(frame.timestamp))
                 continue
+            unlooked = unlooked_regions(regions)
             try:
-                detections = self._analyze(frame.image) if regions is None else self._analyze(frame.image, regions)
+                detections = self._analysis(frame, regions, unlooked)
             except Exception as exc:  # a failing model must not end the camera
                 log.exception("camera %s: analysis failed", self.spec.camera_id)
                 self._board.record_error(self.spec.redact(f"analysis failed: {exc}"))
                 continue
             self._board.frame_analysed()
             self._last_analysed = (frame, detections)  # one reference swap: safe to read from any thread
-            self._publish(self._tracker.update(detections, frame.timestamp, frame.image))
+            self._publish(self._tracker.update(detections, frame.timestamp, frame.image, unlooked))
         self._publish(self._tracker.flush())
         self._finisher.shutdown(wait=True)  # every sighting is out before the worker ends
+
+    def _analysis(self, frame: Frame, regions: list[Box] | None, unlooked: list[Box]) -> Detections:
+        """What the detectors find in ``frame`` (whole, or its ``regions``); nothing when every region is
+        ``unlooked`` (its live tracks coast)."""
+        if regions is None:
+            return self._analyze(frame.image)
+        if len(unlooked) == len(regions):
+            height, width = frame.image.shape[:2]
+            return Detections(width, height)
+        return self._analyze(frame.image, regions)
 
     def _defer(self, make: Callable[[], list[Published]]) -> list[Published]:
         self._finisher.submit(self._make_and_publish, make)

@@ -64,12 +64,15 @@ class Region(Box):
     image (``fine``, the default for a plain :class:`Box`) or only at the whole image's scale;
     ``inner``: it lies in another region and is there only to be seen finer (left out where regions
     are not seen finer); ``faces`` / ``plates``: which detectors it needs (a plain :class:`Box`: both;
-    a region there only for a live plate track needs the plate detector alone)."""
+    a region there only for a live plate track needs the plate detector alone; neither: it is not looked at
+    on this frame, see :mod:`skynet.ingest.regions`); ``settled``: the box of a live track that more looks
+    would tell little new (:meth:`~skynet.tracking.track.TrackAccumulator.steady`)."""
 
     fine: bool = True
     inner: bool = False
     faces: bool = True
     plates: bool = True
+    settled: bool = False
 
 
 def needs_faces(box: Box) -> bool:

@@ -190,6 +190,14 @@ class TrackAccumulator:
             return self.face_problem() is None
         return self._reads_agree(options)
 
+    def steady(self, options: ReadOptions) -> bool:
+        """Whether more looks at this track would tell little new, so it may be looked at less often: a plate
+        track once its reads agree (it is read no more unless it looks closer); a face track once it passes the
+        face gate's track checks and has its ``max_faces`` usable views, whose embeddings make its identity."""
+        if self.kind is SightingKind.FACE:
+            return self.face_problem() is None and len(self._faces) >= self.max_faces
+        return self._reads_agree(options)
+
     def _reads_agree(self, options: ReadOptions) -> bool:
         """Whether the text the reads of the whole plate (clear of the image border: a plate entering the view
         is read cut off) vote for (:func:`vote_plate`, the sighting's text) is that of the latest of them and of

@@ -20,6 +20,7 @@ from norfair.distances import VectorizedDistance, iou
 from norfair.filter import OptimizedKalmanFilterFactory
 
 from skynet.records import (
+    Box,
     Detections,
     FaceDetection,
     Origin,
@@ -106,12 +107,25 @@ class KindTracker:
         self._continued: set[int] = set()  # tracks whose first segment is published
 
     def update(
-        self, detections: Sequence[FaceDetection | PlateDetection], timestamp: float, image: np.ndarray
+        self,
+        detections: Sequence[FaceDetection | PlateDetection],
+        timestamp: float,
+        image: np.ndarray,
+        unlooked: Sequence[Box] = (),
     ) -> list[TrackAccumulator]:
-        """Feed one analysed frame; returns the tracks (or long-track segments) that finished."""
+        """Feed one analysed frame; returns the tracks (or long-track segments) that finished. A track that was
+        where ``unlooked`` boxes lie (parts of the frame the detectors were not run on) and is not matched coasts
+        on its motion estimate: that frame is no miss (it neither shortens nor ends the track)."""
         observations = [Observation(timestamp, det) for det in detections if det.box.area > 0]
+        before = {id(obj): _box(obj.estimate) for obj in self._tracker.tracked_objects} if unlooked else {}
         self._tracker.update([_to_norfair(o) for o in observations] or None)
         matched_now = {id(o) for o in observations}
+        for obj in self._tracker.tracked_objects:
+            box = before.get(id(obj))
+            if box is None or id(obj.last_detection.data) in matched_now:
+                continue
+            if any(box.iou(other) > 0 for other in unlooked):
+                obj.hit_counter = min(obj.hit_counter + 1, obj.hit_counter_max)  # undo norfair's miss
         alive = set()
         matched: list[tuple[TrackAccumulator, Observation]] = []
         for obj in self._tracker.tracked_objects:
@@ -152,10 +166,16 @@ class KindTracker:
 
     def live_boxes(self) -> list[Region]:
         """Where the live tracks are expected now (the tracker's motion estimates), image pixels, each a region
-        for this kind's detector only."""
+        for this kind's detector only, ``settled`` when its track is steady (:meth:`TrackAccumulator.steady`: a
+        look at it may be skipped, the track coasting on its estimate; an unmatched frame is no end of it)."""
         faces, plates = self.kind is SightingKind.FACE, self.kind is SightingKind.PLATE
-        boxes = [[float(v) for v in obj.estimate.ravel()] for obj in self._tracker.tracked_objects]
-        return [Region(x1, y1, x2, y2, faces=faces, plates=plates) for x1, y1, x2, y2 in boxes]
+        regions = []
+        for obj in self._tracker.tracked_objects:
+            x1, y1, x2, y2 = _box(obj.estimate).as_list()
+            track = self._tracks.get(obj.initializing_id) if obj.initializing_id is not None else None
+            steady = track is not None and track.steady(self.options.reads)
+            regions.append(Region(x1, y1, x2, y2, faces=faces, plates=plates, settled=steady))
+        return regions
 
     def idle(self, timestamp: float) -> list[TrackAccumulator]:
         """A frame that was not analysed (static scene): finish tracks unseen for ``lost_after_s``."""
@@ -219,11 +239,14 @@ class CameraTracker:
         self._faces = KindTracker(SightingKind.FACE, self.options)
         self._plates = KindTracker(SightingKind.PLATE, self.options, read)
 
-    def update(self, detections: Detections, timestamp: float, image: np.ndarray) -> list[Published]:
-        """Feed the detections of one analysed frame; returns the sightings that are finished."""
+    def update(
+        self, detections: Detections, timestamp: float, image: np.ndarray, unlooked: Sequence[Box] = ()
+    ) -> list[Published]:
+        """Feed the detections of one analysed frame; returns the sightings that are finished. Tracks in the
+        ``unlooked`` boxes (not looked at on this frame) coast, unmatched but not missed."""
         return self._publish(
-            self._faces.update(detections.faces, timestamp, image)
-            + self._plates.update(detections.plates, timestamp, image)
+            self._faces.update(detections.faces, timestamp, image, unlooked)
+            + self._plates.update(detections.plates, timestamp, image, unlooked)
         )
 
     def live_boxes(self) -> list[Region]:
@@ -261,6 +284,12 @@ def _grown(boxes: np.ndarray, reach: float) -> np.ndarray:
     """(N, 4) x1 y1 x2 y2 boxes grown by ``reach`` times their width and height on every side."""
     size = np.abs(boxes[:, 2:] - boxes[:, :2]) * reach
     return np.hstack([boxes[:, :2] - size, boxes[:, 2:] + size])
+
+
+def _box(estimate: np.ndarray) -> Box:
+    """A norfair estimate (two corner points) as a box."""
+    x1, y1, x2, y2 = (float(v) for v in estimate.ravel())
+    return Box(x1, y1, x2, y2)
 
 
 def _to_norfair(observation: Observation) -> NorfairDetection:
