@@ -251,6 +251,7 @@ def test_fine_passes_follow_the_settings():
     assert WorkerOptions.from_settings(Settings()).regions == RegionOptions()  # the defaults agree
     assert WorkerOptions.from_settings(Settings(region_fine_every=2)).regions.fine_every == 2
     assert WorkerOptions.from_settings(Settings(region_fine_scale=False)).regions.fine_every == 1
+    assert WorkerOptions.from_settings(Settings(region_settled_every=1)).regions.settled_every == 1
 
 
 def test_an_object_in_two_overlapping_regions_is_found_once_whole(squares_analyzer):

@@ -90,6 +90,15 @@ class Settings(ClusterSettings, MessageSettings, BaseSettings):
         "(and a new region at once); on the others at the whole frame's scale, with only the live tracks seen "
         "finely. 1 = every pass fine (the most CPU).",
     )
+    region_settled_every: int = Field(
+        default=2,
+        ge=1,
+        le=25,
+        description="With region detection: a region holding only live tracks that are settled (a plate whose reads "
+        "agree, a face with its best views) and the motion of their objects is looked at on every this-many-th "
+        "region pass; the tracker carries those tracks in between. Arrivals, other motion, tracks not yet settled "
+        "and whole-frame passes are always looked at. 1 = every region on every pass (the most CPU).",
+    )
     face_detect_long_side: int = Field(default=640, ge=64, description="Frames are scaled to this long side.")
     face_min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Face detector score threshold.")
     # Which faces become sightings (skynet/tracking/face_gate.py; README "Which faces become sightings").

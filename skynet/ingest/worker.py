@@ -69,11 +69,16 @@ class WorkerOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, analysis_fps: float | None = None) -> WorkerOptions:
-        """The configured region detection (``SKYNET_REGION_DETECTION``, ``SKYNET_FULL_FRAME_EVERY_S``)
+        """The configured region detection (``SKYNET_REGION_DETECTION``, ``SKYNET_FULL_FRAME_EVERY_S``,
+        ``SKYNET_REGION_FINE_EVERY``, ``SKYNET_REGION_SETTLED_EVERY``)
         and face gates (``SKYNET_FACE_MIN_*``), at ``analysis_fps`` (default 5)."""
         fine_every = settings.region_fine_every if settings.region_fine_scale else 1
         regions = (
-            RegionOptions(full_frame_every_s=settings.full_frame_every_s, fine_every=fine_every)
+            RegionOptions(
+                full_frame_every_s=settings.full_frame_every_s,
+                fine_every=fine_every,
+                settled_every=settings.region_settled_every,
+            )
             if settings.region_detection
             else None
         )
