@@ -14,7 +14,9 @@ after a change of resolution, on motion over much of the picture and, so that so
 that arrived without moving is still found, once ``full_frame_every_s`` seconds have passed and
 the picture outside the frame's regions differs from the last whole-frame pass (an unchanged
 remainder holds nothing new: the pass is put off until it does not). A frame with no motion and
-nothing tracked is not analysed.
+nothing tracked is not analysed. A region holding only tracks that are settled (their sightings already say
+what they are) and their objects' motion is looked at on every ``settled_every``-th region pass only, the
+tracker carrying those tracks in between (:attr:`RegionOptions.settled_every`).
 """
 
 from __future__ import annotations
