@@ -98,6 +98,7 @@ class RegionOptions:
 
 
 FINE_CROPS_COVER = 0.5  # a region that crops around its tracks would cover this much of is seen finely whole
+OWN_MOTION_GROWTH = 1.5  # a settled track's blob that grew more since the last frame holds something new
 FULL_FRAME: None = None  # a plan of ``None`` means: analyse the whole frame
 
 
@@ -118,6 +119,7 @@ class RegionPlanner:
         self._passes = 0  # region passes since the last whole-frame pass
         self._previous: list[Box] = []  # the regions of the last region pass
         self._arrivals: list[tuple[float, Box]] = []  # regions made for something new, and when
+        self._moved: list[Box] = []  # the motion boxes of the last frame planned
 
     def plan(self, image: np.ndarray, timestamp: float, tracked: Sequence[Box] = ()) -> list[Box] | None:
         """Regions of ``image`` to analyse; ``tracked`` are the boxes of live tracks (image pixels; a
@@ -149,6 +151,7 @@ class RegionPlanner:
             if changed.mean() >= self.options.min_changed
             else Motion([])
         )
+        moved, self._moved = self._moved, motion.boxes
         # where a spanning blob was cut, a tracked object (a plate standing in view) is seen in its own region
         # only, not the whole frame: with half its size around it (a detector needs room around a plate)
         grow = 0.0 if motion.whole is None else self.options.track_margin
@@ -177,7 +180,7 @@ class RegionPlanner:
         every = self.options.settled_every
         if every <= 1 or self._passes % every == 0:
             return marked
-        resting = settled_only(regions, motion.boxes, tracked, [*held, *arrived])
+        resting = settled_only(regions, motion.boxes, moved, tracked, [*held, *arrived])
         if not resting:
             return marked
         looked = [r for r in regions if r not in resting]
@@ -236,7 +239,7 @@ class RegionPlanner:
         if self._background is None or image.shape != self._shape:
             self._background = Background(small)
         self._reference, self._full_reference, self._shape, self._last_full = small, small, image.shape, timestamp
-        self._passes, self._previous, self._arrivals = 0, [], []
+        self._passes, self._previous, self._arrivals, self._moved = 0, [], [], []
 
 
 class Background:
@@ -344,20 +347,28 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
 
 
 def settled_only(
-    regions: Sequence[Box], moving: Sequence[Box], tracked: Sequence[Box], new: Sequence[Box]
+    regions: Sequence[Box], moving: Sequence[Box], moved: Sequence[Box], tracked: Sequence[Box], new: Sequence[Box]
 ) -> list[Box]:
     """The ``regions`` that hold only settled tracks (``tracked`` boxes that are :class:`Region` records marked
-    ``settled``) and the motion of their objects (``moving`` boxes holding one of them): at least one settled
-    track, no other track, no other motion, none of the ``new`` boxes (arrivals), and overlapping no region
-    that holds any of those (see :attr:`RegionOptions.settled_every`)."""
+    ``settled``) and the motion of their objects: at least one settled track, no other track, none of the ``new``
+    boxes (arrivals), no ``moving`` box but those that hold a settled track and continue one of the last frame's
+    (``moved``) at most :data:`OWN_MOTION_GROWTH` times its size (a blob that appeared or grew suddenly holds
+    something new joined to the tracked object), and overlapping no region that holds any of those (see
+    :attr:`RegionOptions.settled_every`)."""
     settled = [t for t in tracked if isinstance(t, Region) and t.settled]
     if not settled:
         return []
     unsettled = [t for t in tracked if not (isinstance(t, Region) and t.settled)]
-    fresh = [m for m in moving if not _touches(m, settled)]
+    fresh = [m for m in moving if not (_touches(m, settled) and _continues(m, moved))]
     resting = [r for r in regions if _touches(r, settled) and not _touches(r, [*unsettled, *fresh, *new])]
     looked = [r for r in regions if r not in resting]
     return [r for r in resting if not _touches(r, looked)]
+
+
+def _continues(box: Box, before: Sequence[Box]) -> bool:
+    """Whether ``box`` (a motion box) overlaps one of the ``before`` boxes and is at most :data:`OWN_MOTION_GROWTH`
+    times its size."""
+    return any(box.iou(other) > 0 and box.area <= OWN_MOTION_GROWTH * other.area for other in before)
 
 
 def unlooked_regions(plan: Sequence[Box] | None) -> list[Box]:
