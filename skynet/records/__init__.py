@@ -30,6 +30,8 @@ from skynet.records.vision import (
     Region,
     needs_faces,
     needs_plates,
+    tracked_face_size,
+    tracked_plate_size,
 )
 
 __all__ = [
@@ -63,4 +65,6 @@ __all__ = [
     "WatchlistEntry",
     "needs_faces",
     "needs_plates",
+    "tracked_face_size",
+    "tracked_plate_size",
 ]
