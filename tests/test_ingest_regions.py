@@ -420,3 +420,48 @@ def test_a_held_arrival_goes_to_both_detectors_though_its_region_was_made_for_on
     assert len(made) == 1 and inside(standing, made[0]) and not needs_faces(made[0])
     held = planner.plan(frame_with(square), 0.8)  # the plate track lost: held for both (something new may be here)
     assert len(held) == 1 and inside(standing, held[0]) and needs_faces(held[0]) and needs_plates(held[0])
+
+
+def test_a_region_around_tracked_objects_is_seen_as_finely_as_their_size_needs(squares_analyzer):
+    """Faces are seen at most 2/3 (fine) and at least 1/3 (the whole frame's scale) of a 1080p frame's pixels,
+    plates 1 and 1/2: a region made only around live tracks brings its smallest tracked face to 64 px high,
+    plate to 120 px wide, within those bounds; the objects are still placed in the frame's own pixels."""
+    image = frame_with((300, 200, 120))
+    faces, plates = squares_analyzer.face_detector.sizes, squares_analyzer.plate_detector.sizes
+
+    def face_view(face_size: float | None) -> tuple[int, int]:
+        found = squares_analyzer.analyze(
+            image, embed=False, plates=False, regions=[Region(200, 100, 520, 420, plates=False, face_size=face_size)]
+        )
+        assert len(found.faces) == 1 and found.faces[0].box.iou(Box(300, 200, 420, 320)) > 0.95
+        return faces[-1]
+
+    assert face_view(120) == (171, 171)  # 320 x 64 / 120
+    assert face_view(400) == (107, 107)  # never coarser than the whole frame (1/3)
+    assert face_view(40) == face_view(None) == (213, 213)  # never finer than without a size (2/3)
+    found = squares_analyzer.analyze(
+        image, embed=False, faces=False, regions=[Region(200, 100, 520, 420, faces=False, plate_size=150)]
+    )
+    assert plates[-1] == (256, 256) and found.plates[0].box.iou(Box(300, 200, 420, 320)) > 0.95  # 320 x 120 / 150
+    # a fine crop around a track that its size brings to the whole frame's scale is left out: its region sees it so
+    coarse, before = Region(0, 0, 960, 540, fine=False), len(faces)
+    squares_analyzer.analyze(
+        image, embed=False, regions=[coarse, Region(270, 170, 450, 350, inner=True, plates=False, face_size=200)]
+    )
+    assert faces[before:] == [(180, 320)] and plates[-1] == (270, 480)
+    # the planner: a region made only around a tracked face carries its height; a new motion region no size
+    planner = RegionPlanner()
+    planner.plan(frame_with(), 0.0)
+    tracked = Region(1400, 300, 1460, 380, plates=False)
+    regions = planner.plan(frame_with((300, 200, 120)), 0.2, [tracked])
+    around = next(r for r in regions if inside(tracked, r))
+    moving = next(r for r in regions if inside(Box(300, 200, 420, 320), r))
+    assert isinstance(around, Region) and around.face_size == 80 and around.plate_size is None
+    assert not isinstance(moving, Region)  # seen as today: finely, for both detectors
+    # on a coarse pass the fine crop around a tracked face inside a moving region carries its height too
+    planner = RegionPlanner(RegionOptions(fine_every=2))
+    planner.plan(frame_with((100, 100, 400)), 0.0)
+    inner = Region(200, 150, 260, 230, plates=False)
+    planner.plan(frame_with((130, 100, 400)), 0.2, [inner])
+    crops = [r for r in planner.plan(frame_with((160, 100, 400)), 0.4, [inner]) if isinstance(r, Region) and r.inner]
+    assert len(crops) == 1 and crops[0].face_size == 80
