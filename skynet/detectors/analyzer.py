@@ -35,26 +35,12 @@ from skynet.detectors import registry
 from skynet.detectors.base import FaceDetector, FaceEmbedder, PlateDetector, PlateReader
 from skynet.detectors.face_quality import face_quality
 from skynet.models import ModelStore, get_pack
-from skynet.records import (
-    Box,
-    Detections,
-    FaceDetection,
-    PlateDetection,
-    Region,
-    needs_faces,
-    needs_plates,
-    tracked_face_size,
-    tracked_plate_size,
-)
+from skynet.records import Box, Detections, FaceDetection, PlateDetection, Region, needs_faces, needs_plates
 
 Found = TypeVar("Found", FaceDetection, PlateDetection)
 FINE_REGIONS_BUDGET = 0.5  # fine region crops hold at most this share of the pixels of the whole image's view
 FINE_REGIONS_MAX = 2.0  # ... and are seen at most this many times finer than the whole image
 SAME_OBJECT_OVERLAP = 0.5  # detections of two views overlapping by more (of the smaller) are one object
-# a region made only around live tracks is seen finely only as far as its smallest tracked object needs to be this
-# large in the detector's input (a face's height, a plate's width; README "Tracked objects at their own scale")
-FACE_TRACKED_PX = 64.0
-PLATE_TRACKED_PX = 120.0
 
 
 @dataclass
@@ -147,7 +133,7 @@ class ImageAnalyzer:
                     regions,
                     self.face_long_side,
                     self.fine_regions,
-                    FACES,
+                    needs_faces,
                 )
             found = [
                 [face.with_quality(face_quality(image, face)) for face in image_faces]
@@ -170,7 +156,7 @@ class ImageAnalyzer:
                     regions,
                     self.plate_long_side,
                     self.fine_regions,
-                    PLATES,
+                    needs_plates,
                 )
             with _timed(results, "plate_read"):
                 for result, image, image_plates in zip(results, images, detected, strict=True):
@@ -204,20 +190,6 @@ def _runner(detector: FaceDetector | PlateDetector, batched: bool, **options: bo
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
-    """What one detector looks for: which regions it needs, the size of the objects tracked in one (see
-    :class:`~skynet.records.Region`) and how large such an object must be in its input."""
-
-    needed: Callable[[Box], bool]
-    tracked_size: Callable[[Box], float | None]
-    tracked_px: float
-
-
-FACES = Kind(needs_faces, tracked_face_size, FACE_TRACKED_PX)
-PLATES = Kind(needs_plates, tracked_plate_size, PLATE_TRACKED_PX)
-
-
-@dataclass(frozen=True, slots=True)
 class _View:
     """What a detector is given of an image: the whole of it (no ``scale``), or a region crop
     whose pixels map back to the image's by ``* scale + origin``, seen finer than the whole image or not."""
@@ -234,13 +206,12 @@ def _views(
     regions: Sequence[Box] | None,
     long_side: int | None,
     fine: bool,
-    kind: Kind,
+    needed: Callable[[Box], bool],
 ) -> list[_View]:
-    """The whole image, or each region that the detector of ``kind`` needs, scaled as the whole image would be
+    """The whole image, or each region that is ``needed`` by the detector, scaled as the whole image would be
     or, when ``fine`` and the region allows it (a :class:`Region` may not), as finely as the whole image's pixel
     budget allows the fine ones together, counted over every region (see the module doc; too small regions
-    left out) — a region made only around tracked objects no finer than brings the smallest to ``tracked_px``
-    (never coarser than the whole image)."""
+    left out)."""
     if regions is None:
         return [_View(image)]
     height, width = image.shape[:2]
@@ -251,22 +222,17 @@ def _views(
             continue
         x1, y1, x2, y2 = (int(v) for v in region.clipped(width, height).as_list())
         if x2 - x1 >= 2 and y2 - y1 >= 2:
-            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine), region))
+            crops.append(((x1, y1, x2, y2), fine and (not isinstance(region, Region) or region.fine), needed(region)))
     fine_area = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), finer, _ in crops if finer)
     fine_factor = factor
     if fine_area:
         finer_by = min(FINE_REGIONS_MAX, float(np.sqrt(FINE_REGIONS_BUDGET * width * height / fine_area)))
         fine_factor = min(1.0, factor * max(1.0, finer_by))
     views = []
-    for (x1, y1, x2, y2), finer, region in crops:
-        if not kind.needed(region):
+    for (x1, y1, x2, y2), finer, wanted in crops:
+        if not wanted:
             continue
         crop, crop_factor = image[y1:y2, x1:x2], fine_factor if finer else factor
-        tracked = kind.tracked_size(region)
-        if finer and tracked:
-            crop_factor = max(factor, min(crop_factor, kind.tracked_px / tracked))
-            if isinstance(region, Region) and region.inner and crop_factor <= factor:
-                continue  # a crop there only to be seen finer, within a region seen at this scale already
         if crop_factor < 1.0:
             size = (max(1, round((x2 - x1) * crop_factor)), max(1, round((y2 - y1) * crop_factor)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
@@ -289,12 +255,12 @@ def _detect(
     regions: Sequence[Sequence[Box] | None],
     long_side: int | None,
     fine: bool,
-    kind: Kind,
+    needed: Callable[[Box], bool],
 ) -> list[list]:
-    """Detections of each image (whole, or in those of its regions that the detector of ``kind`` needs), from
+    """Detections of each image (whole, or in those of its regions that are ``needed`` by the detector), from
     one ``detect`` over all their views; an object found in two overlapping views is kept once (:func:`_once`)."""
     views = [
-        _views(image, image_regions, long_side, fine, kind)
+        _views(image, image_regions, long_side, fine, needed)
         for image, image_regions in zip(images, regions, strict=True)
     ]
     inputs = [view.pixels for image_views in views for view in image_views]

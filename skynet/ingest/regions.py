@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from skynet.ingest.pacing import motion_thumbnail
-from skynet.records import Box, Region, needs_faces, needs_plates, tracked_face_size, tracked_plate_size
+from skynet.records import Box, Region, needs_faces, needs_plates
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,6 @@ class RegionPlanner:
         a :class:`~skynet.records.Region` where it says which to see finely (on a pass that is not fine,
         ``fine_every``) or that it needs only one detector (it holds the tracks of one kind and no motion)."""
         height, width = image.shape[:2]
-        tracked = [_sized(b) for b in tracked]
         small = motion_thumbnail(image, self.options.width)
         if (
             self._reference is None
@@ -299,8 +298,7 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
     """The union boxes of every group of (transitively) overlapping ``boxes``; two overlapping boxes are
     merged only while their union box holds at most ``slack`` times the pixels the two cover (two
     diagonal neighbours stay apart, overlapping: one box around both would cover much that neither does).
-    A union needs every detector that one of its boxes needs, and keeps the tracked sizes of its parts (see
-    :func:`_union`)."""
+    A union needs every detector that one of its boxes needs."""
     merged = list(boxes)
     changed = True
     while changed:
@@ -314,7 +312,9 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
                     continue
                 union = Box(min(box.x1, other.x1), min(box.y1, other.y1), max(box.x2, other.x2), max(box.y2, other.y2))
                 if union.area <= slack * (box.area + other.area - iw * ih):
-                    out[i] = _union(union, box, other)
+                    out[i] = _needing(
+                        union, needs_faces(box) or needs_faces(other), needs_plates(box) or needs_plates(other)
+                    )
                     changed = True
                     break
             else:
@@ -325,51 +325,15 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
 
 def _region(box: Box, fine: bool = True, inner: bool = False) -> Region:
     return Region(
-        box.x1,
-        box.y1,
-        box.x2,
-        box.y2,
-        fine=fine,
-        inner=inner,
-        faces=needs_faces(box),
-        plates=needs_plates(box),
-        face_size=tracked_face_size(box),
-        plate_size=tracked_plate_size(box),
+        box.x1, box.y1, box.x2, box.y2, fine=fine, inner=inner, faces=needs_faces(box), plates=needs_plates(box)
     )
 
 
-def _needing(
-    box: Box, faces: bool, plates: bool, face_size: float | None = None, plate_size: float | None = None
-) -> Box:
-    """``box`` as a plain box when it needs both detectors and holds no tracked size, else as a region needing
-    ``faces`` / ``plates``, with the sizes of the tracked objects it is made around."""
-    if faces and plates and face_size is None and plate_size is None:
+def _needing(box: Box, faces: bool, plates: bool) -> Box:
+    """``box`` as a plain box when it needs both detectors, else as a region needing ``faces`` / ``plates``."""
+    if faces and plates:
         return Box(box.x1, box.y1, box.x2, box.y2)
-    return Region(
-        box.x1, box.y1, box.x2, box.y2, faces=faces, plates=plates, face_size=face_size, plate_size=plate_size
-    )
-
-
-def _sized(box: Box) -> Box:
-    """A live track's box (a :class:`Region` for one kind's detector) with the tracked object's size: a face's
-    height, a plate's width."""
-    if not isinstance(box, Region) or box.faces == box.plates:
-        return box
-    return replace(box, face_size=box.height) if box.faces else replace(box, plate_size=box.width)
-
-
-def _union(union: Box, a: Box, b: Box) -> Box:
-    """``union`` of ``a`` and ``b`` as :func:`_needing` makes it: each detector one of them needs, and for each
-    kind the smaller tracked size, unknown (None) when one of them needs that kind's detector without one."""
-
-    def smallest(needs, size) -> float | None:
-        sizes = [size(box) for box in (a, b) if needs(box)]
-        return None if not sizes or None in sizes else min(s for s in sizes if s is not None)
-
-    faces, plates = needs_faces(a) or needs_faces(b), needs_plates(a) or needs_plates(b)
-    return _needing(
-        union, faces, plates, smallest(needs_faces, tracked_face_size), smallest(needs_plates, tracked_plate_size)
-    )
+    return Region(box.x1, box.y1, box.x2, box.y2, faces=faces, plates=plates)
 
 
 def _thumbnail_part(box: Box, scale: float) -> tuple[slice, slice]:

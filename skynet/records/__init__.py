@@ -30,8 +30,6 @@ from skynet.records.vision import (
     Region,
     needs_faces,
     needs_plates,
-    tracked_face_size,
-    tracked_plate_size,
 )
 
 __all__ = [
@@ -65,6 +63,4 @@ __all__ = [
     "WatchlistEntry",
     "needs_faces",
     "needs_plates",
-    "tracked_face_size",
-    "tracked_plate_size",
 ]

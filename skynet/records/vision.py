@@ -64,17 +64,12 @@ class Region(Box):
     image (``fine``, the default for a plain :class:`Box`) or only at the whole image's scale;
     ``inner``: it lies in another region and is there only to be seen finer (left out where regions
     are not seen finer); ``faces`` / ``plates``: which detectors it needs (a plain :class:`Box`: both;
-    a region there only for a live plate track needs the plate detector alone); ``face_size`` / ``plate_size``:
-    set on a region made only around live tracks (no motion, no arrival), the smallest tracked face's height /
-    plate's width in it, image pixels (None: a face / plate of unknown size may be there), so that a detector may
-    see it no finer than that object needs (:mod:`skynet.detectors.analyzer`)."""
+    a region there only for a live plate track needs the plate detector alone)."""
 
     fine: bool = True
     inner: bool = False
     faces: bool = True
     plates: bool = True
-    face_size: float | None = None
-    plate_size: float | None = None
 
 
 def needs_faces(box: Box) -> bool:
@@ -85,16 +80,6 @@ def needs_faces(box: Box) -> bool:
 def needs_plates(box: Box) -> bool:
     """Whether the plate detector looks at ``box`` (a plain :class:`Box`: yes)."""
     return not isinstance(box, Region) or box.plates
-
-
-def tracked_face_size(box: Box) -> float | None:
-    """The smallest tracked face's height in ``box`` when only tracked faces are there (see :class:`Region`)."""
-    return box.face_size if isinstance(box, Region) else None
-
-
-def tracked_plate_size(box: Box) -> float | None:
-    """The smallest tracked plate's width in ``box`` when only tracked plates are there (see :class:`Region`)."""
-    return box.plate_size if isinstance(box, Region) else None
 
 
 @dataclass(frozen=True, slots=True)
