@@ -70,11 +70,12 @@ class RegionOptions:
     ``settled_every``: a region that holds live tracks which are all settled (a plate whose reads agree, a face
     with its best views: :meth:`~skynet.tracking.track.TrackAccumulator.steady`) and nothing else, that is no
     arrival, no held arrival, no track not yet settled and no motion but that of those tracks' objects (a blob
-    holding one of them), is looked at on every ``settled_every``-th region pass only (by neither detector on
-    the others: the tracker coasts those tracks on its motion estimates, a frame without a look is no miss that
-    ends one), as video analytics engines run their detector on an interval and let the tracker carry objects
-    in between. A region overlapping one that must be looked at, a whole-frame pass and a pass standing in for
-    one are looked at in full. 1: every region on every pass.
+    holding one of them that goes on from a blob of the last frame, grown at most :data:`OWN_MOTION_GROWTH`
+    times: one that appeared or grew suddenly holds something new), is looked at on every ``settled_every``-th
+    region pass only (by neither detector on the others: the tracker coasts those tracks on its motion estimates,
+    a frame without a look is no miss that ends one), as video analytics engines run their detector on an
+    interval and let the tracker carry objects in between. A region overlapping one that must be looked at, a
+    whole-frame pass and a pass standing in for one are looked at in full. 1: every region on every pass.
     """
 
     full_frame_every_s: float = 10.0
