@@ -37,7 +37,8 @@ from skynet.config import Settings
 from skynet.detectors.analyzer import ImageAnalyzer
 from skynet.detectors.pool import AnalyzerPool
 from skynet.ingest.pacing import RateGate
-from skynet.ingest.regions import RegionPlanner, unlooked_regions
+from skynet.ingest.regions import RegionPlanner
+from skynet.ingest.settled_regions import unlooked_regions
 from skynet.ingest.worker import LIVE_FIRST_SIGHTING_S, WorkerOptions
 from skynet.records import Region, Sighting, SightingKind
 from skynet.tracking import CameraTracker, TrackerOptions

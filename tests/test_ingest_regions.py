@@ -13,8 +13,8 @@ from skynet.ingest.regions import (
     merge_overlapping,
     find_motion,
     shape_regions,
-    unlooked_regions,
 )
+from skynet.ingest.settled_regions import unlooked_regions
 from skynet.records import Box, FaceDetection, PlateDetection, PlateText, Region, needs_faces, needs_plates
 
 

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from skynet.ingest.pacing import motion_thumbnail
+from skynet.ingest.settled_regions import leave_out_settled
 from skynet.records import Box, Region, needs_faces, needs_plates
 
 
@@ -70,12 +71,13 @@ class RegionOptions:
     ``settled_every``: a region that holds live tracks which are all settled (a plate whose reads agree, a face
     with its best views: :meth:`~skynet.tracking.track.TrackAccumulator.steady`) and nothing else, that is no
     arrival, no held arrival, no track not yet settled and no motion but that of those tracks' objects (a blob
-    holding one of them that goes on from a blob of the last frame, grown at most :data:`OWN_MOTION_GROWTH`
-    times: one that appeared or grew suddenly holds something new), is looked at on every ``settled_every``-th
-    region pass only (by neither detector on the others: the tracker coasts those tracks on its motion estimates,
-    a frame without a look is no miss that ends one), as video analytics engines run their detector on an
-    interval and let the tracker carry objects in between. A region overlapping one that must be looked at, a
-    whole-frame pass and a pass standing in for one are looked at in full. 1: every region on every pass.
+    holding one of them that goes on from a blob of the last frame, grown at most 1.5 times, see
+    :mod:`skynet.ingest.settled_regions`: one that appeared or grew suddenly holds something new), is looked at
+    on every ``settled_every``-th region pass only (by neither detector on the others: the tracker coasts those
+    tracks on its motion estimates, a frame without a look is no miss that ends one), as video analytics engines
+    run their detector on an interval and let the tracker carry objects in between. A region overlapping one that
+    must be looked at, a whole-frame pass and a pass standing in for one are looked at in full. 1: every region on
+    every pass.
     """
 
     full_frame_every_s: float = 10.0
@@ -99,7 +101,6 @@ class RegionOptions:
 
 
 FINE_CROPS_COVER = 0.5  # a region that crops around its tracks would cover this much of is seen finely whole
-OWN_MOTION_GROWTH = 1.5  # a settled track's blob that grew more since the last frame holds something new
 FULL_FRAME: None = None  # a plan of ``None`` means: analyse the whole frame
 
 
@@ -181,11 +182,7 @@ class RegionPlanner:
         every = self.options.settled_every
         if every <= 1 or self._passes % every == 0:
             return marked
-        resting = settled_only(regions, motion.boxes, moved, tracked, [*held, *arrived])
-        if not resting:
-            return marked
-        looked = [r for r in regions if r not in resting]
-        return [_unlooked(r) if _touches(r, resting) and not _touches(r, looked) else r for r in marked]
+        return leave_out_settled(marked, regions, motion.boxes, moved, tracked, [*held, *arrived])
 
     def _shaped(self, boxes: Sequence[Box], width: int, height: int) -> list[Box]:
         options = self.options
@@ -345,48 +342,6 @@ def merge_overlapping(boxes: Sequence[Box], slack: float = float("inf")) -> list
                 out.append(box)
         merged = out
     return merged
-
-
-def settled_only(
-    regions: Sequence[Box], moving: Sequence[Box], moved: Sequence[Box], tracked: Sequence[Box], new: Sequence[Box]
-) -> list[Box]:
-    """The ``regions`` that hold only settled tracks (``tracked`` boxes that are :class:`Region` records marked
-    ``settled``) and the motion of their objects: at least one settled track, no other track, none of the ``new``
-    boxes (arrivals), no ``moving`` box but those that hold a settled track and continue one of the last frame's
-    (``moved``) at most :data:`OWN_MOTION_GROWTH` times its size (a blob that appeared or grew suddenly holds
-    something new joined to the tracked object), and overlapping no region that holds any of those (see
-    :attr:`RegionOptions.settled_every`)."""
-    settled = [t for t in tracked if isinstance(t, Region) and t.settled]
-    if not settled:
-        return []
-    unsettled = [t for t in tracked if not (isinstance(t, Region) and t.settled)]
-    fresh = [m for m in moving if not (_touches(m, settled) and _continues(m, moved))]
-    resting = [r for r in regions if _touches(r, settled) and not _touches(r, [*unsettled, *fresh, *new])]
-    looked = [r for r in regions if r not in resting]
-    return [r for r in resting if not _touches(r, looked)]
-
-
-def _continues(box: Box, before: Sequence[Box]) -> bool:
-    """Whether ``box`` (a motion box) overlaps one of the ``before`` boxes and is at most :data:`OWN_MOTION_GROWTH`
-    times its size."""
-    return any(box.iou(other) > 0 and box.area <= OWN_MOTION_GROWTH * other.area for other in before)
-
-
-def unlooked_regions(plan: Sequence[Box] | None) -> list[Box]:
-    """The regions of a plan (None: a whole-frame pass) that neither detector looks at on this frame."""
-    return [r for r in plan or [] if not needs_faces(r) and not needs_plates(r)]
-
-
-def _touches(box: Box, others: Sequence[Box]) -> bool:
-    return any(box.iou(other) > 0 for other in others)
-
-
-def _unlooked(box: Box) -> Region:
-    """``box`` as a region neither detector looks at on this pass (it still counts towards the fine regions' pixel
-    budget, so the other regions are seen as they would be with it)."""
-    if isinstance(box, Region):
-        return replace(box, faces=False, plates=False)
-    return Region(box.x1, box.y1, box.x2, box.y2, faces=False, plates=False)
 
 
 def _region(box: Box, fine: bool = True, inner: bool = False) -> Region:

@@ -27,7 +27,8 @@ import numpy as np
 
 from skynet.config import Settings
 from skynet.ingest.pacing import LatestSlot, MotionGate, RateGate
-from skynet.ingest.regions import RegionOptions, RegionPlanner, unlooked_regions
+from skynet.ingest.regions import RegionOptions, RegionPlanner
+from skynet.ingest.settled_regions import unlooked_regions
 from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.sources import SourceError, VideoSource, open_source
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
