@@ -120,10 +120,13 @@ class RayArchiveReader:
                 path = pending.pop(ref)
                 try:
                     result = ray.get(ref)
-                except ray.exceptions.TaskCancelledError:
-                    outcome = FileOutcome(path, "stopped", "the job was stopped")
                 except ray.exceptions.RayError as error:
-                    outcome = FileOutcome(path, "failed", f"its task failed: {str(error).splitlines()[0]}")
+                    # a task that ends in an error once the job is cancelled was stopped by the cancel (interrupted
+                    # while its node was still loading the models, say): a later job reads the file again
+                    if cancelled or isinstance(error, ray.exceptions.TaskCancelledError):
+                        outcome = FileOutcome(path, "stopped", "the job was stopped")
+                    else:
+                        outcome = FileOutcome(path, "failed", f"its task failed: {str(error).splitlines()[0]}")
                 else:
                     self.results.append(result)
                     for file, gone in result.deleted:  # audited by the job, where it was asked for

@@ -160,11 +160,12 @@ def cancel_scenario(system: System, folder: Path) -> dict:
     """A re-index job of four clips cancelled by an admin once its first file is done, then asked for again:
     the states of the job and its files after the cancel, and the sightings per file after the second job."""
     folder.mkdir(parents=True)
-    # the first file small, so that it is done while the others (larger: analysis takes seconds) still run
+    # the first file small, so that it is done while the others (larger: analysis takes seconds, however cheap it
+    # gets) still run
     clips = [
         write_demo_clip(
             folder / f"late-{n}.avi",
-            seconds=6 if n == 0 else 12,
+            seconds=6 if n == 0 else 40,
             size=(640, 360) if n == 0 else (1920, 1080),
             plates=(DEMO_PLATES[n % 2],),
         )
@@ -188,6 +189,7 @@ def cancel_scenario(system: System, folder: Path) -> dict:
     return {
         "state": cancelled.state.value,
         "progress": cancelled.progress,
+        "errors": list(cancelled.errors),
         "stopped_s": round(stopped_s, 1),
         "file_states": states,
         "again": store.jobs.get(again.id).state.value,
