@@ -141,11 +141,12 @@ def test_fine_regions_hold_at_most_half_the_pixels_of_the_whole_frames_view_and_
 
 @pytest.mark.models
 def test_a_small_face_in_a_region_is_found_when_seen_finer(analyzer, shared_data):
-    """A 60-pixel face in a 720p frame (a DEV photo pasted as the scenario does): halved as the whole frame
-    is for the face detector it is not found; seen at its own size in a region it is, with a sure score."""
+    """A 56-pixel face in a 720p frame (a DEV photo pasted as the scenario does): halved as the whole frame
+    is for the face detector it is not found; seen at its own size in a region it is, with a sure score. (At 60
+    pixels the halved face scores about 0.59 in fp32 and int8 on an AVX2 CPU: at the detector's threshold.)"""
     photo = cv2.imread(str(shared_data("faces_identities") / "images" / "face_0044.jpg"))
     face = max(analyzer.analyze(photo, plates=False, embed=False).faces, key=lambda f: f.box.area)
-    scale = 60 / face.box.height
+    scale = 56 / face.box.height
     small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     frame = np.full((720, 1280, 3), 90, np.uint8)
     frame[200 : 200 + small.shape[0], 400 : 400 + small.shape[1]] = small

@@ -185,6 +185,31 @@ def test_a_missing_int8_file_is_one_clear_error_naming_it_and_the_fix(int8_pack,
     assert fp32.precision_model_path("tiny.onnx").name == "tiny.onnx"
 
 
+def _weight_range(model: bytes) -> tuple[int, int]:
+    """The lowest and highest int8 value of the convolution weights of an int8 graph."""
+    graph = onnx.load_from_string(model).graph
+    weights = {node.input[0] for node in graph.node if node.op_type == "DequantizeLinear"}
+    values = [
+        onnx.numpy_helper.to_array(t)
+        for t in graph.initializer
+        if t.name in weights and t.data_type == onnx.TensorProto.INT8
+    ]
+    return min(int(v.min()) for v in values), max(int(v.max()) for v in values)
+
+
+def test_seven_bit_weights_leave_room_for_cpus_without_vnni(int8_pack, tmp_path):
+    """x86 CPUs without VNNI add pairs of uint8 x int8 products in 16 bits: 7-bit weights (a calibration's
+    ``weight_bits``) cannot saturate them; the default keeps all 8 bits; other widths are refused."""
+    fp32_path = tmp_path / "reference" / "tiny.onnx"
+    ranges = quantize_module.load_calibration("tiny.onnx")["ranges"]
+    assert _weight_range(quantize_module.quantize("tiny.onnx", fp32_path, ranges)) == (-127, 127)
+    low, high = _weight_range(quantize_module.quantize("tiny.onnx", fp32_path, ranges, weight_bits=7))
+    assert -64 <= low and high <= 64 and high - low >= 120  # 2 x 255 x 64 = 32 640: within int16
+    calibration_path("tiny.onnx").write_text(json.dumps({"ranges": ranges, "weight_bits": 4}), "utf-8")
+    with pytest.raises(ModelFileError, match="calibration ranges of tiny.onnx.*weight_bits is 4"):
+        quantize_module.load_calibration("tiny.onnx")
+
+
 def test_every_shipped_calibration_belongs_to_the_model_it_quantises():
     pack = get_pack("default")
     variants = [f for f in pack.files if f.built is not None and f.built.recipe == "int8"]
@@ -194,6 +219,12 @@ def test_every_shipped_calibration_belongs_to_the_model_it_quantises():
         shipped = json.loads(calibration_path(source).read_text("utf-8"))
         assert shipped["model_sha256"] == pack.file(source).sha256, source
         assert shipped["ranges"] and all(low <= high for low, high in shipped["ranges"].values())
+        assert shipped.get("weight_bits", 8) in (7, 8), source
+    # the face embedder saturated 16-bit sums on an AVX2 CPU with 8-bit weights (TAR at FAR 1e-4 87.2 %, fp32 96.8)
+    assert (
+        json.loads(calibration_path("dlib_face_recognition_resnet_model_v1.onnx").read_text("utf-8"))["weight_bits"]
+        == 7
+    )
 
 
 def _installed_copy(model_settings: Settings, tmp_path: Path, leave_out: str) -> Path:

@@ -44,7 +44,10 @@ def test_correct_reads_of_the_demo_plates_are_confident(analyzer, cjk_font):
         assert read.confidence >= 0.9
         assert read.format.valid and read.format.confidence >= read.confidence
         assert all(0.0 <= c <= 1.0 for _, c in read.alternatives)
-        assert read.confidence + sum(c for _, c in read.alternatives) <= 1.0 + 1e-6
+        # an alternative differs from the read in some character, whose confidence leaves it room: the read's
+        # (its weakest character's) and any alternative's add up to at most 1 (both rounded to 4 places); all the
+        # alternatives together may exceed what is left when they differ in other characters than the weakest
+        assert read.confidence + max((c for _, c in read.alternatives), default=0.0) <= 1.0 + 1e-4
 
 
 @pytest.mark.models

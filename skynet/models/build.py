@@ -28,10 +28,7 @@ def _dlib_onnx(model_file: ModelFile, inputs: list[Path]) -> bytes:
 
 def _int8(model_file: ModelFile, inputs: list[Path]) -> bytes:
     source = inputs[0]
-    calibration = quantize.load_calibration(source.name)
-    return quantize.quantize(
-        source.name, source, calibration["ranges"], calibration["exclude"], calibration["op_types"]
-    )
+    return quantize.quantize(source.name, source, **quantize.load_calibration(source.name))
 
 
 RECIPES: dict[str, Recipe] = {"dlib_onnx": _dlib_onnx, "int8": _int8}

@@ -177,7 +177,7 @@ DEFAULT_PACK = register_pack(
                 name="dlib_face_recognition_resnet_model_v1.int8.onnx",
                 description="dlib ResNet, static int8 (built at install from shipped calibration ranges)",
                 licence="CC0-1.0",
-                sha256="f3e0d87d031860e26b65cef39747762f63b20cebf033480df97b5ddee13e2c04",
+                sha256="a7b5f4ef97a14bbb20af4f055073028b0510403eedff141a5e2a389211eeda8c",
                 built=BuiltFrom("int8", ("dlib_face_recognition_resnet_model_v1.onnx",)),
             ),
             ModelFile(
