@@ -19,7 +19,7 @@ demo: setup models system-deps
 	$(BIN)/skynet serve
 
 test: setup lint models system-deps
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=25
 
 setup: $(BIN)/skynet
 
