@@ -85,7 +85,7 @@ OP_TYPES: dict[str, list[str]] = {
 }
 # 7-bit weights where 8-bit ones lose accuracy to the 16-bit saturation of x86 CPUs without VNNI (see
 # skynet.models.quantize.quantize): the face embedder (AVX2: TAR at FAR 1e-4 96.8 % in fp32, 87.2 % with 8-bit
-# weights, 96.3 % with 7-bit ones); the plate models keep 8 bits (the same reads on AVX2 as with VNNI; 7 bits cost
+# weights, 96.5 % with 7-bit ones); the plate models keep 8 bits (the same reads on AVX2 as with VNNI; 7 bits cost
 # EasyPR 4.7 points)
 WEIGHT_BITS: dict[str, int] = {"dlib_face_recognition_resnet_model_v1.onnx": 7}
 VIEWS_PER_FACE = 2
