@@ -172,7 +172,7 @@ class RegionPlanner:
             self._reference = small
         arrived: list[Box] = []
         if self._passes:  # not on the first region pass after a whole-frame pass: all was just seen whole
-            arrived = [r for r in regions if not any(r.iou(p) > 0 for p in self._previous)]
+            arrived = [r for r in regions if not r.overlaps_any(self._previous)]
             self._arrivals += [(timestamp, _needing(r, True, True)) for r in arrived]  # something new: both detectors
         whole = [] if motion.whole is None else self._shaped([*motion.whole, *around], width, height)
         if _covered(whole, scale, small.shape) > self.options.max_coverage:  # the cut stands in for a whole pass
@@ -202,7 +202,7 @@ class RegionPlanner:
         for region in regions:
             inside = [r for r in around if r.iou(region) > 0]
             around = [r for r in around if r not in inside]  # a crop over two regions: one of them
-            new = not any(region.iou(p) > 0 for p in previous)
+            new = not region.overlaps_any(previous)
             if new or sum(r.area for r in inside) >= FINE_CROPS_COVER * region.area:
                 marked.append(region)  # seen finely whole
             else:
@@ -220,7 +220,7 @@ class RegionPlanner:
         self._arrivals = [(t, r) for t, r in self._arrivals if timestamp - t <= self.options.arrival_hold_s]
         held = []
         for _, region in self._arrivals:
-            if foreground[_thumbnail_part(region, scale)].any() and not any(region.iou(box) > 0 for box in tracked):
+            if foreground[_thumbnail_part(region, scale)].any() and not region.overlaps_any(tracked):
                 held.append(region)
         return held
 

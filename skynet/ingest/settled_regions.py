@@ -26,7 +26,7 @@ def leave_out_settled(
     if not resting:
         return marked
     looked = [r for r in regions if r not in resting]
-    return [_unlooked(r) if touches(r, resting) and not touches(r, looked) else r for r in marked]
+    return [_unlooked(r) if r.overlaps_any(resting) and not r.overlaps_any(looked) else r for r in marked]
 
 
 def settled_only(
@@ -42,10 +42,10 @@ def settled_only(
     if not settled:
         return []
     unsettled = [t for t in tracked if not (isinstance(t, Region) and t.settled)]
-    fresh = [m for m in moving if not (touches(m, settled) and _continues(m, moved))]
-    resting = [r for r in regions if touches(r, settled) and not touches(r, [*unsettled, *fresh, *new])]
+    fresh = [m for m in moving if not (m.overlaps_any(settled) and _continues(m, moved))]
+    resting = [r for r in regions if r.overlaps_any(settled) and not r.overlaps_any([*unsettled, *fresh, *new])]
     looked = [r for r in regions if r not in resting]
-    return [r for r in resting if not touches(r, looked)]
+    return [r for r in resting if not r.overlaps_any(looked)]
 
 
 def _continues(box: Box, before: Sequence[Box]) -> bool:
@@ -57,10 +57,6 @@ def _continues(box: Box, before: Sequence[Box]) -> bool:
 def unlooked_regions(plan: Sequence[Box] | None) -> list[Box]:
     """The regions of a plan (None: a whole-frame pass) that neither detector looks at on this frame."""
     return [r for r in plan or [] if not needs_faces(r) and not needs_plates(r)]
-
-
-def touches(box: Box, others: Sequence[Box]) -> bool:
-    return any(box.iou(other) > 0 for other in others)
 
 
 def _unlooked(box: Box) -> Region:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -53,6 +54,10 @@ class Box:
             return 0.0
         inter = iw * ih
         return inter / (self.area + other.area - inter)
+
+    def overlaps_any(self, others: Iterable[Box]) -> bool:
+        """Whether the box shares some area with any of ``others``."""
+        return any(self.iou(other) > 0 for other in others)
 
     def as_list(self) -> list[float]:
         return [self.x1, self.y1, self.x2, self.y2]

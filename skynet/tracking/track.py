@@ -194,9 +194,7 @@ class TrackAccumulator:
         """Whether more looks at this track would tell little new, so it may be looked at less often: a plate
         track once its reads agree (it is read no more unless it looks closer); a face track once it passes the
         face gate's track checks and has its ``max_faces`` usable views, whose embeddings make its identity."""
-        if self.kind is SightingKind.FACE:
-            return self.face_problem() is None and len(self._faces) >= self.max_faces
-        return self._reads_agree(options)
+        return self.settled(options) and (self.kind is not SightingKind.FACE or len(self._faces) >= self.max_faces)
 
     def _reads_agree(self, options: ReadOptions) -> bool:
         """Whether the text the reads of the whole plate (clear of the image border: a plate entering the view
