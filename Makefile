@@ -2,7 +2,8 @@
 #   make demo   set up (virtualenv, default model pack), create the first admin if there is none
 #               (its API token is printed once) and run the service with the demo camera
 #   make test   set up, check the code (make lint: fails fast), then (with the model pack and the Debian packages
-#               the tests use) run the test suite
+#               the tests use) run the test suite on TEST_WORKERS pytest-xdist workers (each takes a whole test file
+#               at a time; 0: in one process)
 # Others: make lint (ruff format and lint, mypy; from the lock like everything else), make lock (refresh the lock
 # files in requirements/).
 # Every install comes from a lock file: exact versions, each file checked against its SHA-256; nothing is resolved.
@@ -11,6 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOOLS  := .tools
 PIP    := pip install --disable-pip-version-check -q
+TEST_WORKERS ?= 2
 
 .PHONY: demo test setup models system-deps lint lock
 
@@ -19,7 +21,7 @@ demo: setup models system-deps
 	$(BIN)/skynet serve
 
 test: setup lint models system-deps
-	$(BIN)/python -m pytest -ra --durations=25
+	$(BIN)/python -m pytest -ra --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 setup: $(BIN)/skynet
 

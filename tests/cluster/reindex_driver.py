@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -161,16 +162,10 @@ def cancel_scenario(system: System, folder: Path) -> dict:
     the states of the job and its files after the cancel, and the sightings per file after the second job."""
     folder.mkdir(parents=True)
     # the first file small, so that it is done while the others (larger: analysis takes seconds, however cheap it
-    # gets) still run
-    clips = [
-        write_demo_clip(
-            folder / f"late-{n}.avi",
-            seconds=6 if n == 0 else 40,
-            size=(640, 360) if n == 0 else (1920, 1080),
-            plates=(DEMO_PLATES[n % 2],),
-        )
-        for n in range(4)
-    ]
+    # gets) still run; the larger ones are copies of one (each file is a file of its own to the job)
+    small = write_demo_clip(folder / "late-0.avi", seconds=6, size=(640, 360), plates=(DEMO_PLATES[0],))
+    large = write_demo_clip(folder / "late-1.avi", seconds=40, size=(1920, 1080), plates=(DEMO_PLATES[1],))
+    clips = [small, large, *(Path(shutil.copyfile(large, folder / f"late-{n}.avi")) for n in (2, 3))]
     store = system.catalog.store
     params = {"paths": [str(folder)], "camera": "archive", "start": 1_700_000_000.0}
     job = system.runner.request("reindex", "admin", params)
