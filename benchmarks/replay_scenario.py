@@ -41,7 +41,7 @@ from skynet.ingest.regions import RegionPlanner
 from skynet.ingest.settled_regions import unlooked_regions
 from skynet.ingest.worker import LIVE_FIRST_SIGHTING_S, WorkerOptions
 from skynet.records import Region, Sighting, SightingKind
-from skynet.tracking import CameraTracker, TrackerOptions
+from skynet.tracking.tracker import CameraTracker, TrackerOptions
 
 
 class Counted:

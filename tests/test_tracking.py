@@ -18,9 +18,9 @@ from skynet.records import (
     PlateText,
     SightingKind,
 )
-from skynet.tracking import ArchiveClock, CameraTracker, TrackerOptions
 from skynet.tracking.fusion import fuse_embeddings, vote_plate
 from skynet.tracking.track import Observation, ReadOptions, TrackAccumulator
+from skynet.tracking.tracker import ArchiveClock, CameraTracker, TrackerOptions
 
 IMAGE = np.zeros((360, 640, 3), np.uint8)
 

@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
-from skynet.app import build
 from skynet.cli import app
-from skynet.cli.options import DataDir, load_settings
+from skynet.cli.options import DataDir, api_node_system, load_settings
 from skynet.records import Camera
 from skynet.redaction import redact_url
-from skynet.system import SystemRole
 
 cameras_app = typer.Typer(help="Cameras: list them, add one (with a stream or without).", no_args_is_help=True)
 app.add_typer(cameras_app, name="cameras")
@@ -21,7 +19,7 @@ app.add_typer(cameras_app, name="cameras")
 @cameras_app.command("list")
 def list_cameras(data_dir: DataDir = None) -> None:
     """Every camera: id, name, position, and its source (redacted) or that it has no stream."""
-    system = build(load_settings(data_dir), SystemRole.API_NODE, analysers=0)
+    system = api_node_system(load_settings(data_dir))
     try:
         for camera in system.cameras.list():
             where = f"{camera.latitude}, {camera.longitude}" if camera.latitude is not None else "no position"
@@ -46,7 +44,7 @@ def add_camera(
     """Add a camera (audited as the API's camera.create); a running server starts its stream on restart."""
     if (latitude is None) != (longitude is None):
         raise typer.BadParameter("give both --latitude and --longitude, or neither")
-    system = build(load_settings(data_dir), SystemRole.API_NODE, analysers=0)
+    system = api_node_system(load_settings(data_dir))
     try:
         system.cameras.create("cli", Camera(camera_id, name, source or "", latitude, longitude), reason)
     finally:

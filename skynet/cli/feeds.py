@@ -4,17 +4,17 @@ JSON Lines file into the store, matched against the watch-lists (alerts go out t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from skynet.app import build
 from skynet.cli import app
-from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.cli.options import DataDir, ModelDir, api_node_system, load_settings
 from skynet.services.feed_files import FileFormat
 from skynet.services.feed_rows import FeedKind
-from skynet.services.feeds import ImportResult
-from skynet.system import SystemRole
+
+if TYPE_CHECKING:
+    from skynet.services.feeds import ImportResult
 
 feeds_app = typer.Typer(help="External feeds: road-checkpoint plate reads and registrations.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
@@ -34,7 +34,7 @@ def import_file(
     """Import a file; an interrupted import resumes, a repeated one adds nothing. Rejected rows (line, reason)
     go to a report in the data directory."""
     settings = load_settings(data_dir, model_dir)
-    system = build(settings, SystemRole.API_NODE, analysers=0)
+    system = api_node_system(settings)
     try:
 
         def progress(result: ImportResult) -> None:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tqdm import tqdm
 
-from skynet.app import analyser_pool, reindexer
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.errors import ConfigError
-from skynet.index.catalog import Catalog
-from skynet.index.writer import CatalogWriter
-from skynet.ingest.reindex import FileOutcome, archive_files, frame_count
 from skynet.redaction import redact_url
-from skynet.services.audit import Auditor
-from skynet.services.reasons import ReasonRule
-from skynet.store.sightings import DeletedSightings
+
+if TYPE_CHECKING:
+    from skynet.ingest.reindex import FileOutcome
+    from skynet.store.sightings import DeletedSightings
 
 
 def parse_time(value: str) -> float:
@@ -61,6 +57,15 @@ def reindex(
     model_dir: ModelDir = None,
 ) -> None:
     """Process archives in parallel with a progress bar; a killed run resumes, a repeated run adds nothing."""
+    from tqdm import tqdm
+
+    from skynet.app import analyser_pool, reindexer
+    from skynet.index.catalog import Catalog
+    from skynet.index.writer import CatalogWriter
+    from skynet.ingest.reindex import archive_files, frame_count
+    from skynet.services.audit import Auditor
+    from skynet.services.reasons import ReasonRule
+
     settings = load_settings(data_dir, model_dir)
     files = archive_files(paths)
     if not files:

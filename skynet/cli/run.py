@@ -8,17 +8,16 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from skynet.app import build
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
-from skynet.ingest.camera_config import load_cameras
-from skynet.ingest.source_policy import SourcePolicy
-from skynet.ingest.status import CameraStatus
-from skynet.system import System, SystemRole
+
+if TYPE_CHECKING:
+    from skynet.ingest.status import CameraStatus
+    from skynet.system import System
 
 
 def status_line(status: CameraStatus) -> str:
@@ -40,6 +39,11 @@ def run(
     model_dir: ModelDir = None,
 ) -> None:
     """Run one worker per camera, writing sightings to the store; stop with Ctrl-C or SIGTERM."""
+    from skynet.app import build
+    from skynet.ingest.camera_config import load_cameras
+    from skynet.ingest.source_policy import SourcePolicy
+    from skynet.system import SystemRole
+
     settings = load_settings(data_dir, model_dir)
     configs = load_cameras(cameras, SourcePolicy.from_settings(settings))
     size = analysers or min(len(configs), os.cpu_count() or 1)

@@ -4,22 +4,17 @@ shared PostgreSQL store (``--role api-node``: one of a cluster's API nodes, docs
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from skynet.api.logs import log_config
-from skynet.app import build
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
 from skynet.config import Settings
 from skynet.errors import ConfigError
-from skynet.ingest.camera_config import load_cameras
-from skynet.ingest.source_policy import SourcePolicy
-from skynet.services.demo import set_up_demo
-from skynet.synthetic import DEMO_PLATES
-from skynet.system import SystemRole
+
+if TYPE_CHECKING:
+    from skynet.system import SystemRole
 
 
 @app.command()
@@ -43,11 +38,21 @@ def serve(
             help="all-in-one: the API and the cameras; api-node: the API alone, over the PostgreSQL store "
             "(database_url) that camera nodes write (skynet cluster up).",
         ),
-    ] = SystemRole.ALL_IN_ONE.value,
+    ] = "all-in-one",
     data_dir: DataDir = None,
     model_dir: ModelDir = None,
 ) -> None:
     """Serve the HTTP API (search, trajectories, watch-lists, live alerts) and run the cameras."""
+    import uvicorn
+
+    from skynet.api.logs import log_config
+    from skynet.app import build
+    from skynet.ingest.camera_config import load_cameras
+    from skynet.ingest.source_policy import SourcePolicy
+    from skynet.services.demo import set_up_demo
+    from skynet.synthetic import DEMO_PLATES
+    from skynet.system import SystemRole
+
     settings = load_settings(data_dir, model_dir)
     system_role = _serving_role(role, settings)
     configs = load_cameras(cameras, SourcePolicy.from_settings(settings)) if cameras else []
@@ -86,6 +91,8 @@ def serve(
 
 def _serving_role(role: str, settings: Settings) -> SystemRole:
     """The role ``--role`` names; an API node needs the shared PostgreSQL store."""
+    from skynet.system import SystemRole
+
     served = {SystemRole.ALL_IN_ONE.value: SystemRole.ALL_IN_ONE, SystemRole.API_NODE.value: SystemRole.API_NODE}
     if role not in served:
         raise ConfigError(f"--role must be one of {', '.join(served)}, not {role!r}")

@@ -10,8 +10,9 @@ from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.status import CameraStatus
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.records import Camera, Detections, Frame
-from skynet.tracking import SightingSink, TrackerOptions
+from skynet.tracking.sink import SightingSink
 from skynet.tracking.track import Embed, Read
+from skynet.tracking.tracker import TrackerOptions
 
 STOP_ONE_S = 10.0
 """How long stopping one camera waits for its worker to publish its open tracks and end."""

@@ -30,7 +30,7 @@ from skynet.ingest.status import CameraState
 from skynet.ingest.worker import Analyze, CameraWorker, WorkerOptions
 from skynet.store.jobs import FileState
 from skynet.store.sightings import DeletedSightings
-from skynet.tracking import SightingSink
+from skynet.tracking.sink import SightingSink
 from skynet.tracking.track import Embed, Read
 
 

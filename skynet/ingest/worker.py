@@ -33,10 +33,10 @@ from skynet.ingest.source_spec import SourceSpec
 from skynet.ingest.sources import SourceError, VideoSource, open_source
 from skynet.ingest.status import CameraState, CameraStatus, StatusBoard
 from skynet.records import Box, Detections, Frame
-from skynet.tracking import ArchiveClock, CameraTracker, SightingSink, TrackerOptions
 from skynet.tracking.face_gate import FaceGate
+from skynet.tracking.sink import SightingSink
 from skynet.tracking.track import Embed, Read
-from skynet.tracking.tracker import Published
+from skynet.tracking.tracker import ArchiveClock, CameraTracker, Published, TrackerOptions
 
 log = logging.getLogger(__name__)
 

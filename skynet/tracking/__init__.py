@@ -1,6 +1,4 @@
-"""Tracking faces and plates across frames, and turning finished tracks into sightings."""
+"""Tracking faces and plates across frames, and turning finished tracks into sightings.
 
-from skynet.tracking.sink import SightingSink
-from skynet.tracking.tracker import ArchiveClock, CameraTracker, TrackerOptions
-
-__all__ = ["ArchiveClock", "CameraTracker", "SightingSink", "TrackerOptions"]
+Import from the modules (``skynet.tracking.tracker``, ``skynet.tracking.sink``, ...): this package imports none of
+them, so that reading a track record does not load the tracker's library (norfair, with SciPy: about a second)."""
