@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from tqdm import tqdm
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
@@ -57,8 +58,6 @@ def reindex(
     model_dir: ModelDir = None,
 ) -> None:
     """Process archives in parallel with a progress bar; a killed run resumes, a repeated run adds nothing."""
-    from tqdm import tqdm
-
     from skynet.app import analyser_pool, reindexer
     from skynet.index.catalog import Catalog
     from skynet.index.writer import CatalogWriter
