@@ -120,10 +120,11 @@ class KindTracker:
         before = {id(obj): _box(obj.estimate) for obj in self._tracker.tracked_objects} if unlooked else {}
         self._tracker.update([_to_norfair(o) for o in observations] or None)
         matched_now = {id(o) for o in observations}
-        for obj in self._tracker.tracked_objects if unlooked else ():
-            box = before.get(id(obj))
-            if box is not None and id(obj.last_detection.data) not in matched_now and box.overlaps_any(unlooked):
-                obj.hit_counter = min(obj.hit_counter + 1, obj.hit_counter_max)  # undo norfair's miss
+        if unlooked:
+            for obj in self._tracker.tracked_objects:
+                box = before.get(id(obj))
+                if box is not None and id(obj.last_detection.data) not in matched_now and box.overlaps_any(unlooked):
+                    obj.hit_counter = min(obj.hit_counter + 1, obj.hit_counter_max)  # undo norfair's miss
         alive = set()
         matched: list[tuple[TrackAccumulator, Observation]] = []
         for obj in self._tracker.tracked_objects:

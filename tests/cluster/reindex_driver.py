@@ -165,7 +165,7 @@ def cancel_scenario(system: System, folder: Path) -> dict:
     # gets) still run; the larger ones are copies of one (each file is a file of its own to the job)
     small = write_demo_clip(folder / "late-0.avi", seconds=6, size=(640, 360), plates=(DEMO_PLATES[0],))
     large = write_demo_clip(folder / "late-1.avi", seconds=40, size=(1920, 1080), plates=(DEMO_PLATES[1],))
-    clips = [small, large, *(Path(shutil.copyfile(large, folder / f"late-{n}.avi")) for n in (2, 3))]
+    clips = [small, large, *(shutil.copyfile(large, folder / f"late-{n}.avi") for n in (2, 3))]
     store = system.catalog.store
     params = {"paths": [str(folder)], "camera": "archive", "start": 1_700_000_000.0}
     job = system.runner.request("reindex", "admin", params)
