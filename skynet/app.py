@@ -27,6 +27,7 @@ for one camera, with a fenced writer that retries, and the same role running no 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,9 @@ from skynet.api.auth import Auth
 from skynet.cluster.follower import StoreFollower
 from skynet.config import Settings
 from skynet.detectors.batching import camera_pool
+from skynet.detectors.cpu_features import cpu_flags, has_vnni, int8_speed_note
 from skynet.detectors.pool import AnalyzerPool
+from skynet.detectors.runtime import runs_int8
 from skynet.index.catalog import Catalog
 from skynet.index.face_search import FaceSearcher
 from skynet.index.identities import IdentityGrouper
@@ -80,13 +83,19 @@ from skynet.watchlist.fanout import publish_alerts
 if TYPE_CHECKING:
     from skynet.detectors.analyzer import ImageAnalyzer
 
+log = logging.getLogger(__name__)
+
 
 def analyser_pool(settings: Settings, size: int) -> AnalyzerPool:
     """The ``size`` analysers of the configured pack that camera workers and re-index jobs share (one
     thread per model each; faces embedded and plates read only as each track needs)."""
-    return camera_pool(
+    pool = camera_pool(
         settings.model_copy(update={"intra_op_threads": 1}), size=size, lazy_embedding=True, lazy_reading=True
     )
+    flags = cpu_flags()
+    if runs_int8(settings.precision, settings.execution_providers) and flags is not None and not has_vnni(flags):
+        log.warning(int8_speed_note(flags))  # capacity: what the README's figures mean on this machine
+    return pool
 
 
 def reindexer(settings: Settings, catalog: Catalog, writer: CatalogWriter, pool: AnalyzerPool, jobs: int) -> Reindexer:

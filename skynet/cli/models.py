@@ -9,6 +9,7 @@ import typer
 
 from skynet.cli import app
 from skynet.cli.options import DataDir, ModelDir, load_settings
+from skynet.config import Settings
 from skynet.models import ModelFile, ModelStore, all_packs, get_pack
 from skynet.models.install import install_pack
 
@@ -21,8 +22,10 @@ _STATE_COLOURS = {"ok": typer.colors.GREEN, "missing": typer.colors.YELLOW, "cor
 @models_app.command("list")
 def list_packs(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
     """Show every pack, each file present, missing or corrupt, and its licence."""
-    store = ModelStore(load_settings(data_dir, model_dir).models_path)
+    settings = load_settings(data_dir, model_dir)
+    store = ModelStore(settings.models_path)
     typer.echo(f"model directory: {store.root}")
+    typer.echo(_precision_line(settings))
     for pack in all_packs():
         statuses = store.status(pack)
         origin = "PyPI wheels" if pack.installable_from_pypi else "user-supplied directory or archive"
@@ -39,6 +42,17 @@ def list_packs(data_dir: DataDir = None, model_dir: ModelDir = None) -> None:
             where = _origin(status.file)
             where += " (optional)" if status.file.optional else ""
             typer.echo(f"  {mark} {status.file.name:48s} {status.file.licence:14s} {where}")
+
+
+def _precision_line(settings: Settings) -> str:
+    """Which variants the models run as here and, for int8, what this CPU makes of them."""
+    from skynet.detectors.cpu_features import cpu_flags, int8_speed_note
+    from skynet.detectors.runtime import resolve_providers, runs_int8
+
+    if not runs_int8(settings.precision, settings.execution_providers):
+        providers = ", ".join(resolve_providers(settings.execution_providers))
+        return f"precision: fp32 (SKYNET_PRECISION={settings.precision}) on {providers}"
+    return f"precision: int8 (SKYNET_PRECISION={settings.precision}); {int8_speed_note(cpu_flags())}"
 
 
 def _origin(model_file: ModelFile) -> str:
