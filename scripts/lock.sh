@@ -42,9 +42,10 @@ done
 for extra in $extras; do
     [[ $extra == test || $extra == dev ]] && continue
     # OpenCV is opencv-python-headless: the GUI build that ultralytics asks for would install a second cv2 module
-    # over it (and need libGL). onnxruntime-gpu likewise installs the `onnxruntime` module in place of onnxruntime.
+    # over it (and need libGL). onnxruntime-gpu likewise installs the `onnxruntime` module in place of onnxruntime;
+    # its CUDA wheels take the versions PyTorch pins in the yolo extra (locked before it), so the two install together.
     replaced=(--no-emit-package opencv-python)
-    [[ $extra == gpu ]] && replaced+=(--no-emit-package onnxruntime)
+    [[ $extra == gpu ]] && replaced+=(--no-emit-package onnxruntime -c "$out/extra-yolo.txt")
     compile "$out/extra-$extra.txt" pyproject.toml --extra "$extra" -c "$out/test.txt" "${replaced[@]}" - \
         <<<"$build_requires"
 done

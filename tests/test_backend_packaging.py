@@ -62,7 +62,50 @@ def test_the_default_install_pulls_no_torch_and_no_ray():
 )
 def test_auto_picks_tensorrt_then_cuda_then_cpu(monkeypatch, available, expected):
     monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: available)
+    monkeypatch.setattr(runtime, "provider_starts", lambda provider: True)  # a GPU machine with its libraries
     assert runtime.resolve_providers(["auto"]) == expected
+
+
+@pytest.fixture
+def gpu_build_without_gpu(monkeypatch):
+    """onnxruntime-gpu on a machine where CUDA cannot start: it lists the GPU providers, and a session asked for
+    them runs on the CPU (this CPU build does exactly that with the providers it lacks); nothing to preload."""
+    monkeypatch.setattr(
+        runtime.ort,
+        "get_available_providers",
+        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    monkeypatch.setattr(runtime, "_load_gpu_libraries", lambda: None)
+    runtime.provider_starts.cache_clear()
+    yield
+    runtime.provider_starts.cache_clear()
+
+
+def test_a_gpu_provider_that_cannot_start_is_left_out_of_auto_and_said_once(gpu_build_without_gpu, caplog):
+    with pytest.warns(UserWarning):  # onnxruntime's own note on the provider it cannot use
+        assert runtime.resolve_providers(["auto"]) == ["CPUExecutionProvider"]
+        assert runtime.runs_int8("auto", ["auto"])  # so the CPU runs the int8 models, not fp32
+    warnings = [r.getMessage() for r in caplog.records if r.name == "skynet.detectors.runtime"]
+    assert len(warnings) == 2 and all("could not start" in w and "onnxruntime-gpu[cuda,cudnn]" in w for w in warnings)
+    caplog.clear()
+    runtime.resolve_providers(["auto"])  # probed once per process
+    assert not caplog.records
+
+
+def test_a_gpu_provider_asked_for_by_name_that_cannot_start_stops_with_the_fix(gpu_build_without_gpu):
+    with pytest.warns(UserWarning), pytest.raises(ConfigError, match="installed but could not start") as error:
+        runtime.resolve_providers(["CUDAExecutionProvider"])
+    assert "onnxruntime-gpu[cuda,cudnn]==" in error.value.hint and '["auto"]' in error.value.hint
+
+
+def test_a_working_gpu_provider_is_told_apart_by_its_session(monkeypatch):
+    """The probe reads which providers its session really got: the CPU always starts."""
+    monkeypatch.setattr(runtime, "_load_gpu_libraries", lambda: None)
+    runtime.provider_starts.cache_clear()
+    try:
+        assert runtime.provider_starts("CPUExecutionProvider")
+    finally:
+        runtime.provider_starts.cache_clear()
 
 
 def test_a_provider_this_build_lacks_is_a_clear_error(monkeypatch):
