@@ -98,8 +98,8 @@ def test_a_gpu_provider_asked_for_by_name_that_cannot_start_stops_with_the_fix(g
     assert "onnxruntime-gpu[cuda,cudnn]==" in error.value.hint and '["auto"]' in error.value.hint
 
 
-def test_a_working_gpu_provider_is_told_apart_by_its_session(monkeypatch):
-    """The probe reads which providers its session really got: the CPU always starts."""
+def test_the_probe_runs_a_real_session_which_the_cpu_provider_starts(monkeypatch):
+    """The probe builds a real one-node graph and reads the providers its session really got."""
     monkeypatch.setattr(runtime, "_load_gpu_libraries", lambda: None)
     runtime.provider_starts.cache_clear()
     try:
